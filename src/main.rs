@@ -1,0 +1,130 @@
+//! The `imbridge` command line: the bridge daemon and the IM sandboxes.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use imbridge::network::easemob::proto::provision::CompressDirection;
+use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
+
+#[derive(Parser)]
+#[command(name = "imbridge", version, about = "Matrix bridge for Easemob / Agora Chat")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a sandbox IM server (for tests, demos and trying the bridge without a cloud account).
+    Sandbox {
+        #[command(subcommand)]
+        network: SandboxNetwork,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxNetwork {
+    /// The Easemob / Agora Chat sandbox: msync websocket + REST on one port.
+    Easemob {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18080")]
+        listen: String,
+        /// Application key, `org#app`.
+        #[arg(long, default_value = "demo#sandbox")]
+        app_key: String,
+        /// Keep state (users, messages, files) in this folder across restarts.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// LZ4 compression granted to clients that offer it.
+        #[arg(long, value_enum, default_value = "bi")]
+        compression: Compression,
+        /// Create these users (`name:password`) at start-up if they do not exist.
+        #[arg(long = "user", value_name = "NAME:PASSWORD")]
+        users: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Compression {
+    None,
+    Up,
+    Down,
+    Bi,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sandbox {
+            network:
+                SandboxNetwork::Easemob {
+                    listen,
+                    app_key,
+                    data,
+                    compression,
+                    users,
+                },
+        } => run_easemob_sandbox(listen, app_key, data, compression, users).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imbridge: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_easemob_sandbox(
+    listen: String,
+    app_key: String,
+    data: Option<PathBuf>,
+    compression: Compression,
+    users: Vec<String>,
+) -> anyhow::Result<()> {
+    if !app_key.contains('#') {
+        anyhow::bail!("--app-key must look like ORG#APP, got {app_key:?}");
+    }
+    let mut cfg = SandboxConfig::new(&app_key);
+    cfg.data_dir = data;
+    cfg.compression = match compression {
+        Compression::None => None,
+        Compression::Up => Some(CompressDirection::OnlyUp),
+        Compression::Down => Some(CompressDirection::OnlyDown),
+        Compression::Bi => Some(CompressDirection::Bi),
+    };
+    let sandbox = Sandbox::open(cfg)?;
+    for spec in users {
+        let (name, password) = spec
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--user wants NAME:PASSWORD, got {spec:?}"))?;
+        sandbox.ensure_user(name, password)?;
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    sandbox::serve(listener, sandbox, shutdown_signal()).await
+}

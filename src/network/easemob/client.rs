@@ -1,0 +1,587 @@
+//! The Easemob client: a thin tokio task that moves bytes between a websocket and the
+//! sans-I/O [`Session`], reconnects with jittered backoff, refreshes the token of password
+//! logins, and hands results back to callers (send → server ack) and events to the owner.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tracing::{debug, info, warn};
+
+use super::error::{EndReason, LoginError, SendError};
+use super::events::SessionEvent;
+use super::jid;
+use super::message::OutgoingMessage;
+use super::proto::{meta, muc_body, Meta, MucBody};
+use super::rest::RestClient;
+use super::session::{Output, Session, SessionConfig};
+
+/// Largest websocket message accepted from the server.
+const MAX_MESSAGE: usize = 4 << 20;
+
+/// How the user proves who they are.
+#[derive(Clone)]
+pub enum Credential {
+    /// A password: exchanged for a token over REST, again whenever the token expires.
+    Password(String),
+    /// A ready access token.
+    Token(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::Password(_) => "Password(<redacted>)",
+            Credential::Token(_) => "Token(<redacted>)",
+        })
+    }
+}
+
+/// Where and who.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `org#app`.
+    pub app_key: String,
+    /// REST base URL, e.g. `http://127.0.0.1:18080`.
+    pub rest_url: String,
+    /// Websocket URL, e.g. `ws://127.0.0.1:18080/websocket`.
+    pub websocket_url: String,
+    pub user: String,
+    pub credential: Credential,
+    /// Device resource; keep it stable so reconnects and restarts are the same device.
+    pub resource: String,
+    /// Smallest and largest reconnect delay.
+    pub backoff: (Duration, Duration),
+    /// Session tuning (heartbeat, timeouts); `None` for the defaults.
+    pub tuning: Option<SessionConfig>,
+}
+
+impl ClientConfig {
+    /// A config with default backoff and tuning.
+    pub fn new(
+        app_key: &str,
+        rest_url: &str,
+        websocket_url: &str,
+        user: &str,
+        credential: Credential,
+        resource: &str,
+    ) -> Self {
+        Self {
+            app_key: app_key.to_owned(),
+            rest_url: rest_url.to_owned(),
+            websocket_url: websocket_url.to_owned(),
+            user: user.to_owned(),
+            credential,
+            resource: resource.to_owned(),
+            backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            tuning: None,
+        }
+    }
+}
+
+/// The server's answer to a sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub local_id: u64,
+    pub server_id: u64,
+    pub timestamp: u64,
+}
+
+/// Connection state, for status displays and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Connected,
+    /// Lost; reconnecting (with the reason).
+    Reconnecting(String),
+    Ended(EndReason),
+}
+
+enum Command {
+    Send {
+        msg: Box<OutgoingMessage>,
+        reply: oneshot::Sender<Result<SendReceipt, SendError>>,
+    },
+    SendMeta {
+        meta: Box<Meta>,
+        reply: oneshot::Sender<Result<SendReceipt, SendError>>,
+    },
+    Logout(oneshot::Sender<()>),
+}
+
+/// Handle to a running client. Dropping every handle stops the task without a logout frame
+/// (what a restart wants); call [`EasemobClient::logout`] to log out for real.
+#[derive(Clone)]
+pub struct EasemobClient {
+    commands: mpsc::Sender<Command>,
+    state: watch::Receiver<LinkState>,
+    rest: Arc<RestClient>,
+    user: String,
+    app_key: String,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl EasemobClient {
+    /// Logs in and starts the session task. Returns once the first login succeeded, with the
+    /// stream of events; fails with the typed reason otherwise (nothing keeps running then).
+    pub async fn login(
+        cfg: ClientConfig,
+    ) -> Result<(Self, mpsc::Receiver<SessionEvent>), LoginError> {
+        let (client, mut events) = Self::start(cfg).await?;
+        let mut state = client.state.clone();
+        loop {
+            match state.borrow_and_update().clone() {
+                LinkState::Connected => return Ok((client, events)),
+                LinkState::Ended(EndReason::LoginFailed(e)) => return Err(e),
+                LinkState::Ended(other) => return Err(LoginError::Transport(other.to_string())),
+                _ => {}
+            }
+            if state.changed().await.is_err() {
+                // The task ended; its last event says why.
+                while let Ok(e) = events.try_recv() {
+                    if let SessionEvent::Ended(EndReason::LoginFailed(e)) = e {
+                        return Err(e);
+                    }
+                }
+                return Err(LoginError::Transport("client task stopped".into()));
+            }
+        }
+    }
+
+    /// Starts the session task without waiting for the login (restoring a session at start-up:
+    /// a network that is down now just means reconnecting). A password is exchanged for a
+    /// token first, so wrong passwords fail here.
+    pub async fn start(
+        cfg: ClientConfig,
+    ) -> Result<(Self, mpsc::Receiver<SessionEvent>), LoginError> {
+        let rest = Arc::new(
+            RestClient::new(&cfg.rest_url, &cfg.app_key)
+                .map_err(|e| LoginError::Transport(e.to_string()))?,
+        );
+        let token = match &cfg.credential {
+            Credential::Token(t) => t.clone(),
+            Credential::Password(p) => fetch_token(&rest, &cfg.user, p).await?,
+        };
+        rest.set_token(&token);
+        let mut scfg = cfg.tuning.clone().unwrap_or_else(|| {
+            SessionConfig::new(&cfg.app_key, &cfg.user, &token, &cfg.resource)
+        });
+        scfg.app_key = cfg.app_key.clone();
+        scfg.user = cfg.user.clone();
+        scfg.token = token;
+        scfg.resource = cfg.resource.clone();
+        let session = Session::new(scfg, Instant::now(), unix_ms());
+        let (cmd_tx, cmd_rx) = mpsc::channel(256);
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
+        let driver = Driver {
+            cfg: cfg.clone(),
+            session,
+            rest: rest.clone(),
+            commands: cmd_rx,
+            events: ev_tx,
+            state: state_tx,
+            waiting: HashMap::new(),
+            attempt: 0,
+        };
+        tokio::spawn(driver.run());
+        Ok((
+            Self {
+                commands: cmd_tx,
+                state: state_rx,
+                rest,
+                user: cfg.user,
+                app_key: cfg.app_key,
+            },
+            ev_rx,
+        ))
+    }
+
+    /// The logged-in user id.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The REST client, authorised with the session's current token.
+    pub fn rest(&self) -> &RestClient {
+        &self.rest
+    }
+
+    /// The current link state.
+    pub fn state(&self) -> LinkState {
+        self.state.borrow().clone()
+    }
+
+    /// A watch of the link state.
+    pub fn watch_state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
+    }
+
+    /// Sends a message and waits for the server's ack (or the timeout). While disconnected the
+    /// message waits in the outbox and goes out after the next login.
+    pub async fn send(&self, msg: OutgoingMessage) -> Result<SendReceipt, SendError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Send {
+            msg: Box::new(msg),
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| SendError::SessionEnded)?;
+        rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Joins a chat room over the socket.
+    pub async fn join_chatroom(&self, room: &str) -> Result<SendReceipt, SendError> {
+        self.chatroom_op(room, muc_body::Operation::Join).await
+    }
+
+    /// Leaves a chat room over the socket.
+    pub async fn leave_chatroom(&self, room: &str) -> Result<SendReceipt, SendError> {
+        self.chatroom_op(room, muc_body::Operation::Leave).await
+    }
+
+    async fn chatroom_op(
+        &self,
+        room: &str,
+        op: muc_body::Operation,
+    ) -> Result<SendReceipt, SendError> {
+        let body = MucBody {
+            muc_id: Some(jid::conference_jid(&self.app_key, room)),
+            operation: Some(op as i32),
+            from: Some(jid::name_only(&self.user)),
+            is_chatroom: Some(true),
+            ..Default::default()
+        };
+        let meta = Meta {
+            from: Some(jid::user_jid(&self.app_key, &self.user)),
+            to: Some(super::proto::Jid {
+                domain: Some(jid::USER_DOMAIN.into()),
+                ..Default::default()
+            }),
+            ns: Some(meta::NameSpace::Muc as i32),
+            payload: Some(prost::Message::encode_to_vec(&body)),
+            ..Default::default()
+        };
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SendMeta {
+                meta: Box::new(meta),
+                reply,
+            })
+            .await
+            .map_err(|_| SendError::SessionEnded)?;
+        rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Logs out for real (LOGOUT frame) and stops the task.
+    pub async fn logout(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Logout(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
+}
+
+async fn fetch_token(rest: &RestClient, user: &str, password: &str) -> Result<String, LoginError> {
+    use super::rest::RestError;
+    match rest.password_token(user, password).await {
+        Ok(grant) => Ok(grant.access_token),
+        Err(RestError::InvalidPassword) => Err(LoginError::InvalidCredentials),
+        Err(RestError::UserNotFound) => Err(LoginError::UserNotFound),
+        Err(e) => Err(LoginError::Transport(e.to_string())),
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Why one websocket ended.
+enum Outcome {
+    Reconnect(String),
+    Ended,
+    /// Every handle was dropped.
+    Dropped,
+}
+
+struct Driver {
+    cfg: ClientConfig,
+    session: Session,
+    rest: Arc<RestClient>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<SessionEvent>,
+    state: watch::Sender<LinkState>,
+    waiting: HashMap<u64, oneshot::Sender<Result<SendReceipt, SendError>>>,
+    attempt: u32,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            let outcome = match self.connect().await {
+                Ok(ws) => {
+                    self.session.on_connected(Instant::now(), unix_ms());
+                    self.serve(ws).await
+                }
+                Err(e) => Outcome::Reconnect(e),
+            };
+            match outcome {
+                Outcome::Ended | Outcome::Dropped => break,
+                Outcome::Reconnect(reason) => {
+                    self.session.on_disconnected(Instant::now());
+                    if self.session.is_ended() {
+                        break;
+                    }
+                    info!(user = %self.cfg.user, %reason, "easemob link lost; reconnecting");
+                    let _ = self.state.send(LinkState::Reconnecting(reason.clone()));
+                    self.emit(SessionEvent::Reconnecting { reason }).await;
+                    if !self.backoff().await {
+                        break;
+                    }
+                }
+            }
+        }
+        for (_, w) in self.waiting.drain() {
+            let _ = w.send(Err(SendError::SessionEnded));
+        }
+    }
+
+    async fn connect(&mut self) -> Result<WsStream, String> {
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(4096)
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
+        let connect = tokio_tungstenite::connect_async_with_config(
+            self.cfg.websocket_url.as_str(),
+            Some(config),
+            false,
+        );
+        match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Err(_) => Err("connection timeout".into()),
+            Ok(Err(e)) => Err(format!("connection failed: {e}")),
+            Ok(Ok((ws, _))) => Ok(ws),
+        }
+    }
+
+    /// Sleeps before the next attempt, still taking commands (sends queue in the outbox).
+    /// Returns false when every handle is gone.
+    async fn backoff(&mut self) -> bool {
+        let (min, max) = self.cfg.backoff;
+        let exp = min.saturating_mul(1u32 << self.attempt.min(16)).min(max);
+        let delay = exp.mul_f64(rand::rng().random_range(0.5..1.0)).max(min);
+        self.attempt = self.attempt.saturating_add(1);
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return true,
+                cmd = self.commands.recv() => match cmd {
+                    None => return false,
+                    Some(cmd) => {
+                        if self.on_command(cmd) {
+                            self.drain_events().await;
+                            return false;
+                        }
+                        self.drain_events().await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn serve(&mut self, mut ws: WsStream) -> Outcome {
+        loop {
+            if let Some(outcome) = self.flush(&mut ws).await {
+                return outcome;
+            }
+            let deadline = self
+                .session
+                .next_deadline()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                frame = ws.next() => match frame {
+                    None => return Outcome::Reconnect("connection closed by server".into()),
+                    Some(Err(e)) => return Outcome::Reconnect(format!("websocket error: {e}")),
+                    Some(Ok(WsMessage::Binary(data))) => {
+                        if let Err(e) = self.session.on_frame(&data, Instant::now()) {
+                            warn!(user = %self.cfg.user, error = %e, "bad frame from server");
+                        }
+                    }
+                    Some(Ok(WsMessage::Close(_))) => {
+                        // Drain what the session queued (a kick notice arrives just before).
+                        if let Some(outcome) = self.flush(&mut ws).await {
+                            return outcome;
+                        }
+                        return Outcome::Reconnect("closed by server".into());
+                    }
+                    Some(Ok(_)) => {}
+                },
+                cmd = self.commands.recv() => match cmd {
+                    None => return Outcome::Dropped,
+                    Some(cmd) => {
+                        if self.on_command(cmd) {
+                            let _ = self.flush(&mut ws).await;
+                            let _ = ws.close(None).await;
+                            return Outcome::Ended;
+                        }
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.session.on_tick(Instant::now(), unix_ms());
+                }
+            }
+        }
+    }
+
+    /// Applies a command; returns true when it was a logout.
+    fn on_command(&mut self, cmd: Command) -> bool {
+        let now = Instant::now();
+        match cmd {
+            Command::Send { msg, reply } => match self.session.send(&msg, now) {
+                Ok(id) => {
+                    self.waiting.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::SendMeta { mut meta, reply } => {
+                let id = self.session.allocate_id();
+                meta.id = Some(id);
+                match self.session.send_meta(*meta, now) {
+                    Ok(()) => {
+                        self.waiting.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Logout(done) => {
+                self.session.logout("inner:logout");
+                let _ = done.send(());
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Sends what the session produced and dispatches its events.
+    async fn flush(&mut self, ws: &mut WsStream) -> Option<Outcome> {
+        let mut outcome = None;
+        while let Some(out) = self.session.poll_output() {
+            match out {
+                Output::Transmit(bytes) => {
+                    if let Err(e) = ws.send(WsMessage::Binary(bytes.into())).await {
+                        outcome.get_or_insert(Outcome::Reconnect(format!("send failed: {e}")));
+                    }
+                }
+                Output::Event(event) => {
+                    if let Some(o) = self.on_event(event).await {
+                        outcome.get_or_insert(o);
+                    }
+                }
+                Output::Reconnect(reason) => {
+                    outcome.get_or_insert(Outcome::Reconnect(reason));
+                }
+                Output::Close => {
+                    let _ = ws.close(None).await;
+                    outcome.get_or_insert(Outcome::Ended);
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Session events while no socket is open (send failures from the outbox).
+    async fn drain_events(&mut self) {
+        while let Some(out) = self.session.poll_output() {
+            if let Output::Event(e) = out {
+                let _ = self.on_event(e).await;
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: SessionEvent) -> Option<Outcome> {
+        match event {
+            SessionEvent::SendAcked {
+                local_id,
+                server_id,
+                timestamp,
+            } => {
+                if let Some(w) = self.waiting.remove(&local_id) {
+                    let _ = w.send(Ok(SendReceipt {
+                        local_id,
+                        server_id,
+                        timestamp,
+                    }));
+                }
+                None
+            }
+            SessionEvent::SendFailed { local_id, error } => {
+                if let Some(w) = self.waiting.remove(&local_id) {
+                    let _ = w.send(Err(error));
+                }
+                None
+            }
+            SessionEvent::Connected { .. } => {
+                self.attempt = 0;
+                let _ = self.state.send(LinkState::Connected);
+                self.emit(event).await;
+                None
+            }
+            SessionEvent::Ended(reason) => self.on_ended(reason).await,
+            other => {
+                self.emit(other).await;
+                None
+            }
+        }
+    }
+
+    /// A token problem with a password credential: fetch a new token and log in again.
+    async fn on_ended(&mut self, reason: EndReason) -> Option<Outcome> {
+        let token_problem = matches!(&reason, EndReason::TokenExpired)
+            || matches!(&reason, EndReason::LoginFailed(e) if e.is_token_problem());
+        if let (true, Credential::Password(p)) = (token_problem, &self.cfg.credential) {
+            let password = p.clone();
+            match fetch_token(&self.rest, &self.cfg.user, &password).await {
+                Ok(token) => {
+                    debug!(user = %self.cfg.user, "token refreshed");
+                    self.rest.set_token(&token);
+                    let mut scfg = self.session.config().clone();
+                    scfg.token = token;
+                    self.session = Session::new(scfg, Instant::now(), unix_ms());
+                    return Some(Outcome::Reconnect("token refreshed".into()));
+                }
+                Err(e) => {
+                    let reason = EndReason::LoginFailed(e);
+                    let _ = self.state.send(LinkState::Ended(reason.clone()));
+                    self.emit(SessionEvent::Ended(reason)).await;
+                    return Some(Outcome::Ended);
+                }
+            }
+        }
+        let _ = self.state.send(LinkState::Ended(reason.clone()));
+        self.emit(SessionEvent::Ended(reason)).await;
+        Some(Outcome::Ended)
+    }
+
+    async fn emit(&self, event: SessionEvent) {
+        // The owner's queue is bounded: a slow owner slows the session (back-pressure),
+        // nothing is dropped.
+        let _ = self.events.send(event).await;
+    }
+}

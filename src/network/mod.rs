@@ -1,0 +1,6 @@
+//! Network connectors: one folder per IM service.
+//!
+//! Each connector holds its service's client protocol and a sandbox server that speaks the
+//! same protocol, so the bridge can be tested and tried without a cloud account.
+
+pub mod easemob;

@@ -1,0 +1,124 @@
+//! Shared test fixtures: an in-process Easemob sandbox, Rust clients, and the official-SDK agent.
+#![allow(dead_code)]
+
+pub mod sdk_agent;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use imbridge::network::easemob::client::{ClientConfig, Credential, EasemobClient};
+use imbridge::network::easemob::events::SessionEvent;
+use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
+use tokio::sync::{mpsc, oneshot};
+
+pub const APP_KEY: &str = "conformance#sandbox";
+
+/// A sandbox running in this process on a loopback port; stopped when dropped.
+pub struct TestSandbox {
+    pub addr: SocketAddr,
+    pub state: Arc<Sandbox>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestSandbox {
+    pub async fn start() -> Self {
+        Self::start_with(SandboxConfig::new(APP_KEY)).await
+    }
+
+    pub async fn start_with(cfg: SandboxConfig) -> Self {
+        let state = Sandbox::open(cfg).expect("sandbox state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = sandbox::serve(listener, st, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/websocket", self.addr)
+    }
+
+    pub fn user(&self, name: &str, password: &str) {
+        self.state.ensure_user(name, password).expect("user");
+    }
+
+    pub fn client_config(&self, user: &str, password: &str, resource: &str) -> ClientConfig {
+        let mut cfg = ClientConfig::new(
+            APP_KEY,
+            &self.rest_url(),
+            &self.ws_url(),
+            user,
+            Credential::Password(password.to_owned()),
+            resource,
+        );
+        cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
+        cfg
+    }
+
+    /// Logs a Rust client in.
+    pub async fn rust_client(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> (EasemobClient, mpsc::Receiver<SessionEvent>) {
+        EasemobClient::login(self.client_config(user, password, &format!("imbridge_{user}")))
+            .await
+            .expect("rust client login")
+    }
+
+    /// Stops the server (live sockets are dropped).
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Waits (bounded) for the first event matching `pick`, skipping others.
+pub async fn next_event<T>(
+    events: &mut mpsc::Receiver<SessionEvent>,
+    what: &str,
+    mut pick: impl FnMut(&SessionEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("event stream ended while waiting for {what}"));
+        if let Some(v) = pick(&ev) {
+            return v;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Drives the official Web SDK (`tests/sdk/agent.js`, run in node) as a test peer: JSON
+//! commands on its stdin, replies and SDK callbacks as JSON lines on its stdout.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// Which official SDK.
+#[derive(Clone, Copy, Debug)]
+pub enum Sdk {
+    Easemob,
+    Agora,
+}
+
+/// One running SDK instance (one connection object).
+pub struct SdkAgent {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    /// Events seen but not yet consumed.
+    backlog: VecDeque<Value>,
+    next_id: u64,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when the SDK packages are installed (`npm ci` in tests/sdk).
+pub fn sdk_installed() -> bool {
+    repo().join("tests/sdk/node_modules/easemob-websdk").exists()
+}
+
+impl SdkAgent {
+    /// Starts an agent connected to the sandbox at `rest_url` / `ws_url`.
+    pub async fn spawn(sdk: Sdk, app_key: &str, rest_url: &str, ws_url: &str, extra: &[&str]) -> Self {
+        assert!(
+            sdk_installed(),
+            "official SDKs not installed: run `npm ci --prefix tests/sdk` (the test command does)"
+        );
+        let sdk_name = match sdk {
+            Sdk::Easemob => "easemob",
+            Sdk::Agora => "agora",
+        };
+        let mut child = Command::new("node")
+            .arg(repo().join("tests/sdk/agent.js"))
+            .args(["--sdk", sdk_name, "--app-key", app_key, "--api", rest_url, "--url", ws_url])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => eprintln!("agent stdout (not JSON): {line}"),
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+            backlog: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Runs `op` with `args` and returns its result, or the SDK's error as `Err`.
+    pub async fn request(&mut self, op: &str, args: Value) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut cmd = args;
+        cmd["id"] = json!(id);
+        cmd["op"] = json!(op);
+        let line = format!("{cmd}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("agent stdin");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = tokio::time::timeout_at(deadline, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("agent did not answer {op}"))
+                .unwrap_or_else(|| panic!("agent exited during {op}"));
+            if v.get("id").and_then(Value::as_u64) == Some(id) {
+                return if v["ok"] == json!(true) {
+                    Ok(v["result"].clone())
+                } else {
+                    Err(v["error"].clone())
+                };
+            }
+            self.backlog.push_back(v);
+        }
+    }
+
+    /// Like [`SdkAgent::request`], panicking with the SDK error on failure.
+    pub async fn ok(&mut self, op: &str, args: Value) -> Value {
+        match self.request(op, args).await {
+            Ok(v) => v,
+            Err(e) => panic!("SDK {op} failed: {e}"),
+        }
+    }
+
+    /// Calls a method of the SDK connection object.
+    pub async fn call(&mut self, method: &str, args: Value) -> Result<Value, Value> {
+        self.request("call", json!({ "method": method, "args": args })).await
+    }
+
+    /// Waits (bounded) for SDK callback `name` whose data satisfies `matches`.
+    pub async fn event(&mut self, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        self.event_within(name, Duration::from_secs(15), matches)
+            .await
+            .unwrap_or_else(|| panic!("SDK event {name} did not arrive"))
+    }
+
+    /// Waits up to `limit` for callback `name`; `None` if it did not come.
+    pub async fn event_within(
+        &mut self,
+        name: &str,
+        limit: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        if let Some(pos) = self
+            .backlog
+            .iter()
+            .position(|v| v["event"] == json!(name) && matches(&v["data"]))
+        {
+            return self.backlog.remove(pos).map(|v| v["data"].clone());
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let v = match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Err(_) | Ok(None) => return None,
+                Ok(Some(v)) => v,
+            };
+            if v["event"] == json!(name) && matches(&v["data"]) {
+                return Some(v["data"].clone());
+            }
+            self.backlog.push_back(v);
+        }
+    }
+
+    /// Every event seen so far named `name` (without waiting).
+    pub fn seen(&self, name: &str) -> Vec<Value> {
+        self.backlog
+            .iter()
+            .filter(|v| v["event"] == json!(name))
+            .map(|v| v["data"].clone())
+            .collect()
+    }
+
+    /// Fails the test if the SDK hit an unhandled rejection or exception (a sandbox fault).
+    pub fn assert_no_crash(&mut self) {
+        while let Ok(v) = self.lines.try_recv() {
+            self.backlog.push_back(v);
+        }
+        for bad in ["unhandledRejection", "uncaughtException"] {
+            let seen = self.seen(bad);
+            assert!(seen.is_empty(), "SDK reported {bad}: {seen:?}");
+        }
+    }
+
+    /// Stops the agent process.
+    pub async fn exit(mut self) {
+        let _ = self.request("exit", json!({})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let _ = self.child.kill().await;
+    }
+}
