@@ -1,9 +1,15 @@
 //! imbridge: a Matrix puppeting bridge for the Chinese cloud IM services.
 //!
 //! Three layers, one folder each:
-//! * [`network`]: one connector per IM service (client protocol + sandbox server),
-//!   and the connector contract the bridge core drives;
-//! * [`core`]: logins, portals, ghosts, commands, conversion; never names a network;
+//! * [`network`]: one connector per IM service (client protocol + sandbox server);
+//! * [`core`]: logins, portals, ghosts, commands, conversion, and the connector contract;
+//!   it never names a network;
 //! * [`matrix`]: the appservice side (transactions in, client API out).
+//!
+//! Shared infrastructure: [`config`] (the YAML file) and [`store`] (the sled database).
 
+pub mod config;
+pub mod core;
+pub mod matrix;
 pub mod network;
+pub mod store;

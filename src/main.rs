@@ -7,7 +7,11 @@ use imbridge::network::easemob::proto::provision::CompressDirection;
 use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
 
 #[derive(Parser)]
-#[command(name = "imbridge", version, about = "Matrix bridge for Easemob / Agora Chat")]
+#[command(
+    name = "imbridge",
+    version,
+    about = "Matrix bridge for Easemob / Agora Chat"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -34,12 +34,20 @@ fn repo() -> PathBuf {
 
 /// True when the SDK packages are installed (`npm ci` in tests/sdk).
 pub fn sdk_installed() -> bool {
-    repo().join("tests/sdk/node_modules/easemob-websdk").exists()
+    repo()
+        .join("tests/sdk/node_modules/easemob-websdk")
+        .exists()
 }
 
 impl SdkAgent {
     /// Starts an agent connected to the sandbox at `rest_url` / `ws_url`.
-    pub async fn spawn(sdk: Sdk, app_key: &str, rest_url: &str, ws_url: &str, extra: &[&str]) -> Self {
+    pub async fn spawn(
+        sdk: Sdk,
+        app_key: &str,
+        rest_url: &str,
+        ws_url: &str,
+        extra: &[&str],
+    ) -> Self {
         assert!(
             sdk_installed(),
             "official SDKs not installed: run `npm ci --prefix tests/sdk` (the test command does)"
@@ -50,7 +58,16 @@ impl SdkAgent {
         };
         let mut child = Command::new("node")
             .arg(repo().join("tests/sdk/agent.js"))
-            .args(["--sdk", sdk_name, "--app-key", app_key, "--api", rest_url, "--url", ws_url])
+            .args([
+                "--sdk",
+                sdk_name,
+                "--app-key",
+                app_key,
+                "--api",
+                rest_url,
+                "--url",
+                ws_url,
+            ])
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -122,7 +139,8 @@ impl SdkAgent {
 
     /// Calls a method of the SDK connection object.
     pub async fn call(&mut self, method: &str, args: Value) -> Result<Value, Value> {
-        self.request("call", json!({ "method": method, "args": args })).await
+        self.request("call", json!({ "method": method, "args": args }))
+            .await
     }
 
     /// Waits (bounded) for SDK callback `name` whose data satisfies `matches`.

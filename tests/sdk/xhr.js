@@ -268,7 +268,7 @@ function createXMLHttpRequest(hooks = {}) {
     _fail(kind, total, upload, err) {
       if (kind === "reopen") return;
       this._finish();
-      if (err && kind === "error") log(`XMLHttpRequest ${this._method} ${this._url}: ${err.cause && err.cause.code || err.message}`);
+      if (err && kind === "error") log(`XMLHttpRequest ${this._method} ${this._url}: ${err.cause && (err.cause.code || err.cause.message) || err.message}`);
       this.status = 0;
       this.statusText = "";
       this._response = null;

@@ -120,9 +120,22 @@ enum Command {
 pub struct EasemobClient {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<LinkState>,
-    rest: Arc<RestClient>,
+    rest: SharedRest,
     user: String,
     app_key: String,
+}
+
+/// The REST client, re-authorised whenever the session's token is refreshed.
+type SharedRest = Arc<std::sync::RwLock<RestClient>>;
+
+/// One HTTP client (connection pool) shared by every session of the process.
+fn shared_http() -> Result<reqwest::Client, LoginError> {
+    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = HTTP.get() {
+        return Ok(c.clone());
+    }
+    let client = super::rest::http_client().map_err(|e| LoginError::Transport(e.to_string()))?;
+    Ok(HTTP.get_or_init(|| client).clone())
 }
 
 fn unix_ms() -> u64 {
@@ -165,18 +178,18 @@ impl EasemobClient {
     pub async fn start(
         cfg: ClientConfig,
     ) -> Result<(Self, mpsc::Receiver<SessionEvent>), LoginError> {
-        let rest = Arc::new(
-            RestClient::new(&cfg.rest_url, &cfg.app_key)
-                .map_err(|e| LoginError::Transport(e.to_string()))?,
-        );
+        let mut rest = RestClient::new(shared_http()?, &cfg.rest_url, &cfg.app_key)
+            .map_err(|e| LoginError::Transport(e.to_string()))?;
         let token = match &cfg.credential {
             Credential::Token(t) => t.clone(),
             Credential::Password(p) => fetch_token(&rest, &cfg.user, p).await?,
         };
-        rest.set_token(&token);
-        let mut scfg = cfg.tuning.clone().unwrap_or_else(|| {
-            SessionConfig::new(&cfg.app_key, &cfg.user, &token, &cfg.resource)
-        });
+        rest.set_token(&cfg.user, &token);
+        let rest: SharedRest = Arc::new(std::sync::RwLock::new(rest));
+        let mut scfg = cfg
+            .tuning
+            .clone()
+            .unwrap_or_else(|| SessionConfig::new(&cfg.app_key, &cfg.user, &token, &cfg.resource));
         scfg.app_key = cfg.app_key.clone();
         scfg.user = cfg.user.clone();
         scfg.token = token;
@@ -214,8 +227,8 @@ impl EasemobClient {
     }
 
     /// The REST client, authorised with the session's current token.
-    pub fn rest(&self) -> &RestClient {
-        &self.rest
+    pub fn rest(&self) -> RestClient {
+        self.rest.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The current link state.
@@ -319,7 +332,7 @@ enum Outcome {
 struct Driver {
     cfg: ClientConfig,
     session: Session,
-    rest: Arc<RestClient>,
+    rest: SharedRest,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<SessionEvent>,
     state: watch::Sender<LinkState>,
@@ -557,10 +570,14 @@ impl Driver {
             || matches!(&reason, EndReason::LoginFailed(e) if e.is_token_problem());
         if let (true, Credential::Password(p)) = (token_problem, &self.cfg.credential) {
             let password = p.clone();
-            match fetch_token(&self.rest, &self.cfg.user, &password).await {
+            let rest = self.rest.read().unwrap_or_else(|p| p.into_inner()).clone();
+            match fetch_token(&rest, &self.cfg.user, &password).await {
                 Ok(token) => {
                     debug!(user = %self.cfg.user, "token refreshed");
-                    self.rest.set_token(&token);
+                    self.rest
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .set_token(&self.cfg.user, &token);
                     let mut scfg = self.session.config().clone();
                     scfg.token = token;
                     self.session = Session::new(scfg, Instant::now(), unix_ms());

@@ -88,7 +88,9 @@ pub enum MetaEvent {
     /// A kick notice: the session must end.
     Kicked(EndReason),
     /// A namespace we do not handle (conference signalling, query, statistics info).
-    Ignored { namespace: i32 },
+    Ignored {
+        namespace: i32,
+    },
 }
 
 /// Error decoding a meta payload.
@@ -103,16 +105,51 @@ pub enum MetaDecodeError {
 /// The SDK's operation names for `MUCBody.Operation` (reference §3.11).
 pub fn muc_operation_name(op: i32) -> &'static str {
     const NAMES: [&str; 46] = [
-        "create", "destroy", "join", "leave", "requestToJoin", "acceptRequest",
-        "joinPublicGroupDeclined", "inviteToJoin", "acceptInvite", "rejectInvite",
-        "removeMember", "block", "unblock", "unblockMember", "updateInfo", "ban", "unban",
-        "memberPresence", "memberAbsence", "directJoined", "changeOwner", "setAdmin",
-        "removeAdmin", "muteMember", "unmuteMember", "updateAnnouncement",
-        "deleteAnnouncement", "uploadFile", "deleteFile", "addUserToAllowlist",
-        "removeAllowlistMember", "muteAllMembers", "unmuteAllMembers", "chatThreadCreate",
-        "chatThreadDestroy", "chatThreadJoin", "chatThreadLeave", "chatThreadUserRemove",
-        "chatThreadUpdate", "chatThreadPresence", "chatThreadAbsence", "chatThreadNotify",
-        "updateChatRoomAttributes", "removeChatRoomAttributes", "memberAttributesUpdate",
+        "create",
+        "destroy",
+        "join",
+        "leave",
+        "requestToJoin",
+        "acceptRequest",
+        "joinPublicGroupDeclined",
+        "inviteToJoin",
+        "acceptInvite",
+        "rejectInvite",
+        "removeMember",
+        "block",
+        "unblock",
+        "unblockMember",
+        "updateInfo",
+        "ban",
+        "unban",
+        "memberPresence",
+        "memberAbsence",
+        "directJoined",
+        "changeOwner",
+        "setAdmin",
+        "removeAdmin",
+        "muteMember",
+        "unmuteMember",
+        "updateAnnouncement",
+        "deleteAnnouncement",
+        "uploadFile",
+        "deleteFile",
+        "addUserToAllowlist",
+        "removeAllowlistMember",
+        "muteAllMembers",
+        "unmuteAllMembers",
+        "chatThreadCreate",
+        "chatThreadDestroy",
+        "chatThreadJoin",
+        "chatThreadLeave",
+        "chatThreadUserRemove",
+        "chatThreadUpdate",
+        "chatThreadPresence",
+        "chatThreadAbsence",
+        "chatThreadNotify",
+        "updateChatRoomAttributes",
+        "removeChatRoomAttributes",
+        "memberAttributesUpdate",
         "unknown45",
     ];
     usize::try_from(op)
@@ -140,7 +177,9 @@ pub fn roster_operation_name(op: i32) -> &'static str {
 }
 
 fn name_of(jid: &Option<super::proto::Jid>) -> String {
-    jid.as_ref().and_then(|j| j.name.clone()).unwrap_or_default()
+    jid.as_ref()
+        .and_then(|j| j.name.clone())
+        .unwrap_or_default()
 }
 
 /// Decodes one received meta by namespace.

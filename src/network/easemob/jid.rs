@@ -122,5 +122,6 @@ pub fn conversation_text(conv: &Conversation) -> String {
 
 /// The same queue? Compares name and domain, ignoring app key and resource.
 pub fn same_queue(a: &Jid, b: &Jid) -> bool {
-    a.name == b.name && a.domain.as_deref().unwrap_or(USER_DOMAIN) == b.domain.as_deref().unwrap_or(USER_DOMAIN)
+    a.name == b.name
+        && a.domain.as_deref().unwrap_or(USER_DOMAIN) == b.domain.as_deref().unwrap_or(USER_DOMAIN)
 }

@@ -8,7 +8,7 @@ use prost::Message as _;
 
 use super::jid::{self, ChatType, Conversation};
 use super::proto::{
-    self, key_value, message_body, message_body::content, meta, KeyValue, Meta, MessageBody,
+    self, key_value, message_body, message_body::content, meta, KeyValue, MessageBody, Meta,
 };
 
 /// A reference to an uploaded file, as carried in a message body.
@@ -58,10 +58,7 @@ pub enum Content {
         building: String,
     },
     /// A command message (app-defined `action`, also used for typing indicators).
-    Command {
-        action: String,
-        params: Vec<Ext>,
-    },
+    Command { action: String, params: Vec<Ext> },
     /// An app-defined custom message.
     Custom { event: String, exts: Vec<Ext> },
     /// A forwarded bundle of messages ("combine"); the bundle itself is an uploaded file.
@@ -102,7 +99,10 @@ pub enum Body {
     /// An ordinary message.
     Content(Content),
     /// "I have read message `message_id`" (`READ_ACK`).
-    ReadAck { message_id: u64, ack_content: String },
+    ReadAck {
+        message_id: u64,
+        ack_content: String,
+    },
     /// "Message `message_id` reached my device" (`DELIVER_ACK`).
     DeliveryAck { message_id: u64 },
     /// "I have read the whole conversation" (`CHANNEL_ACK`).
@@ -177,7 +177,11 @@ impl IncomingMessage {
     pub fn conversation(&self, own_user: &str) -> Conversation {
         match self.chat_type {
             ChatType::Single => {
-                let peer = if self.from == own_user { &self.to } else { &self.from };
+                let peer = if self.from == own_user {
+                    &self.to
+                } else {
+                    &self.from
+                };
                 Conversation::single(peer.clone())
             }
             kind => Conversation {
@@ -461,7 +465,12 @@ fn body_type(chat: ChatType) -> message_body::Type {
 }
 
 /// Builds the `Meta` the SDK would send for `msg` from `own_user`, with client id `local_id`.
-pub fn encode_outgoing(app_key: &str, own_user: &str, local_id: u64, msg: &OutgoingMessage) -> Meta {
+pub fn encode_outgoing(
+    app_key: &str,
+    own_user: &str,
+    local_id: u64,
+    msg: &OutgoingMessage,
+) -> Meta {
     let mut body = MessageBody {
         from: Some(jid::name_only(own_user)),
         to: Some(jid::name_only(&msg.to.id)),
@@ -617,7 +626,10 @@ pub fn decode_incoming(meta: &Meta) -> Result<IncomingMessage, MessageDecodeErro
         id: meta.id.unwrap_or(0),
         timestamp: meta.timestamp.unwrap_or(0),
         from: from_name,
-        from_resource: meta.from.as_ref().and_then(|j| non_empty(&j.client_resource)),
+        from_resource: meta
+            .from
+            .as_ref()
+            .and_then(|j| non_empty(&j.client_resource)),
         to: to_name,
         chat_type,
         body: parsed,

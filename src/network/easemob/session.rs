@@ -498,7 +498,12 @@ impl Session {
         let (code, reason) = p
             .status
             .as_ref()
-            .map(|s| (s.error_code.unwrap_or(0), s.reason.clone().unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.error_code.unwrap_or(0),
+                    s.reason.clone().unwrap_or_default(),
+                )
+            })
             .unwrap_or((status::ErrorCode::Fail as i32, "no status".into()));
         if code != status::ErrorCode::Ok as i32 {
             let error = LoginError::from_provision_status(code, &reason);

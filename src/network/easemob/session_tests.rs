@@ -154,8 +154,11 @@ fn login_failure_is_typed_and_final() {
         }),
         ..Default::default()
     };
-    s.on_frame(&server_frame(m_sync::Command::Provision, p.encode_to_vec()), now)
-        .expect("frame");
+    s.on_frame(
+        &server_frame(m_sync::Command::Provision, p.encode_to_vec()),
+        now,
+    )
+    .expect("frame");
     let out = drain(&mut s);
     assert_eq!(
         events(&out),
@@ -179,19 +182,29 @@ fn offline_sync_pulls_in_order_acks_and_drops_duplicates() {
         }],
         timestamp: Some(1),
     };
-    s.on_frame(&server_frame(m_sync::Command::Unread, unread.encode_to_vec()), now)
-        .expect("unread");
+    s.on_frame(
+        &server_frame(m_sync::Command::Unread, unread.encode_to_vec()),
+        now,
+    )
+    .expect("unread");
     let out = drain(&mut s);
     assert_eq!(events(&out), vec![SessionEvent::OfflineSyncStarted]);
     let pull = CommSyncUl::decode(transmitted(&out)[0].payload.as_deref().unwrap_or_default())
         .expect("pull");
-    assert_eq!(pull.queue.as_ref().and_then(|q| q.name.as_deref()), Some("bob"));
+    assert_eq!(
+        pull.queue.as_ref().and_then(|q| q.name.as_deref()),
+        Some("bob")
+    );
     assert_eq!(pull.key, None);
 
     let batch = CommSyncDl {
         status: ok(),
         queue: Some(bob.clone()),
-        metas: vec![text_meta(11, "bob", "one"), text_meta(12, "bob", "two"), text_meta(11, "bob", "one")],
+        metas: vec![
+            text_meta(11, "bob", "one"),
+            text_meta(12, "bob", "two"),
+            text_meta(11, "bob", "one"),
+        ],
         next_key: Some(12),
         ..Default::default()
     };
@@ -219,14 +232,20 @@ fn offline_sync_pulls_in_order_acks_and_drops_duplicates() {
         ..Default::default()
     };
     s.on_frame(&dl(last), now).expect("last");
-    assert_eq!(events(&drain(&mut s)), vec![SessionEvent::OfflineSyncFinished]);
+    assert_eq!(
+        events(&drain(&mut s)),
+        vec![SessionEvent::OfflineSyncFinished]
+    );
 }
 
 #[test]
 fn send_is_matched_to_its_ack_and_errors_are_typed() {
     let (mut s, now) = logged_in();
     let id = s
-        .send(&OutgoingMessage::text(Conversation::single("bob"), "hi"), now)
+        .send(
+            &OutgoingMessage::text(Conversation::single("bob"), "hi"),
+            now,
+        )
         .expect("send");
     let frames = transmitted(&drain(&mut s));
     let ul = CommSyncUl::decode(frames[0].payload.as_deref().unwrap_or_default()).expect("ul");
@@ -278,13 +297,22 @@ fn send_is_matched_to_its_ack_and_errors_are_typed() {
 fn unacked_send_times_out() {
     let (mut s, now) = logged_in();
     let id = s
-        .send(&OutgoingMessage::text(Conversation::single("bob"), "hi"), now)
+        .send(
+            &OutgoingMessage::text(Conversation::single("bob"), "hi"),
+            now,
+        )
         .expect("send");
     drain(&mut s);
     let later = now + Duration::from_secs(16);
     assert!(s.next_deadline().is_some_and(|d| d <= later));
-    s.on_frame(&server_frame(m_sync::Command::Unread, CommUnreadDl::default().encode_to_vec()), later)
-        .expect("frame keeps the link alive");
+    s.on_frame(
+        &server_frame(
+            m_sync::Command::Unread,
+            CommUnreadDl::default().encode_to_vec(),
+        ),
+        later,
+    )
+    .expect("frame keeps the link alive");
     s.on_tick(later, 1);
     assert!(events(&drain(&mut s)).contains(&SessionEvent::SendFailed {
         local_id: id,
@@ -296,7 +324,10 @@ fn unacked_send_times_out() {
 fn messages_wait_for_the_connection_and_survive_a_drop() {
     let (mut s, now) = session();
     let queued = s
-        .send(&OutgoingMessage::text(Conversation::single("bob"), "early"), now)
+        .send(
+            &OutgoingMessage::text(Conversation::single("bob"), "early"),
+            now,
+        )
         .expect("queued");
     assert_eq!(s.unacked(), 1);
     s.on_connected(now, 1);
@@ -390,7 +421,8 @@ fn lz4_both_directions_after_provision() {
         metas: vec![text_meta(21, "bob", "squeezed")],
         ..Default::default()
     };
-    s.on_frame(&server_out.compress(&dl(batch)), now).expect("lz4 frame");
+    s.on_frame(&server_out.compress(&dl(batch)), now)
+        .expect("lz4 frame");
     assert!(events(&drain(&mut s))
         .iter()
         .any(|e| matches!(e, SessionEvent::Message(m) if m.id == 21)));

@@ -6,7 +6,7 @@ use prost::Message as _;
 
 use super::state::{now_ms, HistoryEntry, Inner, SandboxConfig};
 use crate::network::easemob::jid::{self, ChatType, Conversation};
-use crate::network::easemob::proto::{message_body, meta, status, Meta, MessageBody};
+use crate::network::easemob::proto::{message_body, meta, status, MessageBody, Meta};
 
 /// A refusal: `Status.errorCode` and reason, as the real server words them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +46,11 @@ pub fn handle_chat(
     sender: &Sender<'_>,
     meta: &Meta,
 ) -> Result<Accepted, Refusal> {
-    let body = MessageBody::decode(meta.payload.as_deref().unwrap_or_default()).map_err(|e| {
-        Refusal {
+    let body =
+        MessageBody::decode(meta.payload.as_deref().unwrap_or_default()).map_err(|e| Refusal {
             code: status::ErrorCode::PbParserError as i32,
             reason: format!("bad message body: {e}"),
-        }
-    })?;
+        })?;
     let to = meta
         .to
         .as_ref()
@@ -59,7 +58,11 @@ pub fn handle_chat(
     let target = to.name.clone().unwrap_or_default();
     let body_type = body.r#type.unwrap_or(0);
     let conv = if jid::is_conference(to) {
-        let is_room = inner.data.groups.get(&target).is_some_and(|g| g.is_chatroom);
+        let is_room = inner
+            .data
+            .groups
+            .get(&target)
+            .is_some_and(|g| g.is_chatroom);
         if is_room {
             Conversation::chatroom(target)
         } else {
@@ -208,8 +211,8 @@ fn apply_edit(
         .first()
         .cloned()
         .ok_or_else(|| Refusal::fail("Sorry, format is incorrect"))?;
-    let mut stored = Meta::decode(entry.meta.as_slice())
-        .map_err(|_| Refusal::fail("Sorry, edit fail"))?;
+    let mut stored =
+        Meta::decode(entry.meta.as_slice()).map_err(|_| Refusal::fail("Sorry, edit fail"))?;
     let mut stored_body = MessageBody::decode(stored.payload.as_deref().unwrap_or_default())
         .map_err(|_| Refusal::fail("Sorry, edit fail"))?;
     let previous: serde_json::Value = stored_body
@@ -267,7 +270,13 @@ fn deliver(
                 inner.route(&cfg.app_key, &conv.id, &sender_queue, out, None);
             }
             let peer_queue = jid::user_jid(&cfg.app_key, &conv.id);
-            inner.route(&cfg.app_key, sender.user, &peer_queue, out, Some(sender.resource));
+            inner.route(
+                &cfg.app_key,
+                sender.user,
+                &peer_queue,
+                out,
+                Some(sender.resource),
+            );
         }
         ChatType::Group | ChatType::Chatroom => {
             inner.route_to_group(&cfg.app_key, &conv.id, out, sender.user, sender.resource);

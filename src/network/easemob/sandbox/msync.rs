@@ -19,9 +19,8 @@ use super::state::{now_ms, ConnCommand, Device, LiveConn, Sandbox};
 use crate::network::easemob::compression::{FrameCompressor, FrameDecompressor};
 use crate::network::easemob::jid;
 use crate::network::easemob::proto::{
-    m_sync, meta, muc_body, provision, statistics_body, status, CommNotice,
-    CommSyncDl, CommSyncUl, CommUnreadDl, Jid, MSync, Meta, MetaQueue, MucBody, Provision, StatisticsBody,
-    Status,
+    m_sync, meta, muc_body, provision, statistics_body, status, CommNotice, CommSyncDl, CommSyncUl,
+    CommUnreadDl, Jid, MSync, Meta, MetaQueue, MucBody, Provision, StatisticsBody, Status,
 };
 
 /// Largest frame the sandbox accepts from a client.
@@ -84,10 +83,12 @@ impl Connection {
 
     async fn run(&mut self) {
         match self.serve().await {
-            Stop::Closed => debug!(peer = %self.peer, "msync connection closed"),
+            Stop::Closed => {
+                debug!(peer = %self.peer, "msync connection closed");
+                let _ = self.socket.send(Message::Close(None)).await;
+            }
             Stop::Error(e) => info!(peer = %self.peer, error = %e, "msync connection dropped"),
         }
-        let _ = self.socket.send(Message::Close(None)).await;
     }
 
     async fn serve(&mut self) -> Stop {
@@ -122,6 +123,7 @@ impl Connection {
                         let _ = self.send_kick(operation, &reason).await;
                         return Stop::Closed;
                     }
+                    Some(ConnCommand::Drop) => return Stop::Error("dropped on purpose".into()),
                     None => return Stop::Closed, // replaced by a newer connection of the same device
                 }
             }
@@ -248,7 +250,8 @@ impl Connection {
                     ..Default::default()
                 };
                 if let (true, Some(dir)) = (lz4, dir) {
-                    reply.protocol_compress_type = vec![provision::CompressType::CompressLz4 as i32];
+                    reply.protocol_compress_type =
+                        vec![provision::CompressType::CompressLz4 as i32];
                     reply.protocol_compress_direction = Some(dir as i32);
                 }
                 reply
@@ -334,7 +337,10 @@ impl Connection {
         );
         if let Some(u) = inner.data.users.get_mut(user) {
             let first_device = u.devices.is_empty();
-            let device = u.devices.entry(resource.to_owned()).or_insert_with(Device::default);
+            let device = u
+                .devices
+                .entry(resource.to_owned())
+                .or_insert_with(Device::default);
             device.os_type = os_type;
             device.last_login = now_ms();
             if first_device {
@@ -487,11 +493,7 @@ impl Connection {
     }
 
     /// Chat room join / leave over the socket (reference §3.9).
-    fn on_muc(
-        &self,
-        sender: &Sender<'_>,
-        meta: &Meta,
-    ) -> Result<super::chat::Accepted, Refusal> {
+    fn on_muc(&self, sender: &Sender<'_>, meta: &Meta) -> Result<super::chat::Accepted, Refusal> {
         let fail = |reason: &str| Refusal {
             code: status::ErrorCode::Fail as i32,
             reason: reason.to_owned(),
@@ -622,4 +624,3 @@ fn queue_jid(app_key: &str, key: &str) -> Jid {
         client_resource: None,
     }
 }
-

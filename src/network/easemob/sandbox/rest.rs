@@ -244,7 +244,9 @@ impl Ctx {
         match self.json().await? {
             Value::Object(map) => Ok(map),
             Value::Null => Ok(Map::new()),
-            _ => Err(ApiError::bad_request("the request body must be a JSON object")),
+            _ => Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            )),
         }
     }
 
@@ -304,7 +306,8 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// A random UUID (version 4 layout).
 pub(crate) fn random_uuid() -> String {
     let a: u128 = rand::random();
-    let a = (a & !(0xf000u128 << 64) | (0x4000u128 << 64)) & !(0xc000u128 << 48) | (0x8000u128 << 48);
+    let a =
+        (a & !(0xf000u128 << 64) | (0x4000u128 << 64)) & !(0xc000u128 << 48) | (0x8000u128 << 48);
     let hex = format!("{a:032x}");
     format!(
         "{}-{}-{}-{}-{}",
@@ -345,7 +348,9 @@ fn with_cors(mut resp: Response) -> Response {
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, content-type, restrict-access, share-secret, accept"),
+        HeaderValue::from_static(
+            "authorization, content-type, restrict-access, share-secret, accept",
+        ),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -373,7 +378,11 @@ async fn dispatch(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     let query: HashMap<String, String> = req
         .uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let headers = req.headers().clone();
     let host = headers
@@ -381,11 +390,15 @@ async fn dispatch(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
-    let scheme = headers
+    let scheme = if headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
+        .is_some_and(|p| p == "https")
+    {
+        "https"
+    } else {
+        "http"
+    };
     let org_app = (segs.first().cloned(), segs.get(1).cloned());
     let rest = segs.split_off(2.min(segs.len()));
     let mut cx = Ctx {
@@ -449,11 +462,12 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("POST", ["users", user, "contacts", "decline", "users", from]) => {
             contacts::answer(cx, user, from, false)
         }
-        ("DELETE", ["users", user, "contacts", "users", other]) => contacts::remove(cx, user, other),
-        ("GET", ["users", user, "blocks", "users"]) => contacts::blocks(cx, user),
-        ("POST", ["users", user, "blocks", "users"]) | ("POST", ["sdk", "user", user, "blocks"]) => {
-            contacts::set_blocks(cx, user, true).await
+        ("DELETE", ["users", user, "contacts", "users", other]) => {
+            contacts::remove(cx, user, other)
         }
+        ("GET", ["users", user, "blocks", "users"]) => contacts::blocks(cx, user),
+        ("POST", ["users", user, "blocks", "users"])
+        | ("POST", ["sdk", "user", user, "blocks"]) => contacts::set_blocks(cx, user, true).await,
         ("DELETE", ["sdk", "user", user, "blocks"]) => contacts::set_blocks(cx, user, false).await,
         ("DELETE", ["users", user, "blocks", "users", other]) => {
             contacts::unblock_one(cx, user, other)

@@ -180,6 +180,8 @@ pub enum ConnCommand {
     Notice(Jid),
     /// Kick with a `StatisticsBody.Operation` and reason, then close.
     Kick { operation: i32, reason: String },
+    /// Drop the socket abruptly, as a network failure would (clients reconnect).
+    Drop,
 }
 
 /// A live connection.
@@ -275,7 +277,10 @@ impl Sandbox {
 
     /// Path of a stored file's content, when there is a data dir.
     pub fn file_path(&self, uuid: &str) -> Option<PathBuf> {
-        self.cfg.data_dir.as_ref().map(|d| d.join("files").join(uuid))
+        self.cfg
+            .data_dir
+            .as_ref()
+            .map(|d| d.join("files").join(uuid))
     }
 
     /// A user JID of this app.
@@ -435,21 +440,112 @@ pub fn random_string(len: usize) -> String {
 }
 
 impl Sandbox {
+    /// Drops every live connection abruptly (tests of reconnection).
+    pub fn drop_connections(&self) {
+        for conn in self.lock().live.values() {
+            let _ = conn.tx.send(ConnCommand::Drop);
+        }
+    }
+
     /// Creates `name` with `password` unless it exists (demo users, test fixtures).
     pub fn ensure_user(&self, name: &str, password: &str) -> anyhow::Result<()> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
             anyhow::bail!("invalid user name {name:?}");
         }
         let mut inner = self.lock();
-        inner.data.users.entry(name.to_lowercase()).or_insert_with(|| User {
-            username: name.to_lowercase(),
-            password: password.to_owned(),
-            nickname: name.to_owned(),
-            created: now_ms(),
-            ..Default::default()
-        });
+        inner
+            .data
+            .users
+            .entry(name.to_lowercase())
+            .or_insert_with(|| User {
+                username: name.to_lowercase(),
+                password: password.to_owned(),
+                nickname: name.to_owned(),
+                created: now_ms(),
+                ..Default::default()
+            });
         drop(inner);
         self.touch();
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event helpers used by the REST API (`rest.rs`): group / chat room (`MUCBody`) and contact
+// (`RosterBody`) notifications.
+// ---------------------------------------------------------------------------------------------
+
+impl Inner {
+    /// Builds a `ns = MUC` meta carrying `body`, sent on behalf of `operator`.
+    pub fn muc_meta(
+        &mut self,
+        app_key: &str,
+        operator: &str,
+        group: &str,
+        body: &crate::network::easemob::proto::MucBody,
+    ) -> Meta {
+        use crate::network::easemob::proto::meta::NameSpace;
+        Meta {
+            id: Some(self.next_id()),
+            from: Some(jid::user_jid(app_key, operator)),
+            to: Some(jid::conference_jid(app_key, group)),
+            timestamp: Some(now_ms()),
+            ns: Some(NameSpace::Muc as i32),
+            payload: Some(body.encode_to_vec()),
+            ..Default::default()
+        }
+    }
+
+    /// Routes a MUC event to `recipients` in the group's queue; `except` = `(user, resource)`
+    /// leaves out the device the operation came from.
+    pub fn send_muc(
+        &mut self,
+        app_key: &str,
+        group: &str,
+        meta: &Meta,
+        recipients: &[String],
+        except: Option<(&str, &str)>,
+    ) {
+        let queue = jid::conference_jid(app_key, group);
+        for user in recipients {
+            let skip = except.and_then(|(u, r)| (u == user).then_some(r));
+            self.route(app_key, user, &queue, meta, skip);
+        }
+    }
+
+    /// Sends a contact event (`RosterBody`) from `from` to every device of `to` (in the queue of
+    /// `from`), except `except_resource`.
+    pub fn send_roster(
+        &mut self,
+        app_key: &str,
+        operation: i32,
+        from: &str,
+        to: &str,
+        reason: &str,
+        except_resource: Option<&str>,
+    ) -> usize {
+        use crate::network::easemob::proto::{meta::NameSpace, RosterBody};
+        let body = RosterBody {
+            operation: Some(operation),
+            from: Some(jid::user_jid(app_key, from)),
+            to: vec![jid::user_jid(app_key, to)],
+            reason: (!reason.is_empty()).then(|| reason.to_owned()),
+            ..Default::default()
+        };
+        let meta = Meta {
+            id: Some(self.next_id()),
+            from: Some(jid::user_jid(app_key, from)),
+            to: Some(jid::user_jid(app_key, to)),
+            timestamp: Some(now_ms()),
+            ns: Some(NameSpace::Roster as i32),
+            payload: Some(body.encode_to_vec()),
+            ..Default::default()
+        };
+        let queue = jid::user_jid(app_key, from);
+        self.route(app_key, to, &queue, &meta, except_resource)
     }
 }

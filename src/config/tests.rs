@@ -1,0 +1,224 @@
+//! Unit tests of config loading details (the main cases are in `tests/config_store.rs`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A temporary folder under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("imbridge-unit-{name}-{pid}-{nanos}"));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const STRICT: LoadOptions<'static> = LoadOptions {
+    require_tokens: true,
+    env: &no_env,
+};
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bridge.yaml.example")
+}
+
+fn tok(token: &Option<Secret>) -> Option<&str> {
+    token.as_ref().map(Secret::expose)
+}
+
+fn parse(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+    Config::from_yaml_str(text, "t.yaml", base, &STRICT)
+}
+
+fn minimal(extra_appservice: &str) -> String {
+    format!(
+        "homeserver:\n  address: https://matrix.example.org\n  domain: example.org\n\
+         appservice:\n  address: http://localhost:29330\n  port: 29330\n  id: em\n\
+         \x20 bot:\n    username: embot\n  username_template: \"em_{{{{.}}}}\"\n{extra_appservice}\
+         network:\n  type: easemob\n  app_key: a#b\n  dns_url: https://dns.example.com/x\n"
+    )
+}
+
+#[test]
+fn parent_of_quoted_paths() {
+    let p = "bridge.permissions.\"a.b\"";
+    assert_eq!(parent_split(p).map(|i| &p[..i]), Some("bridge.permissions"));
+    assert_eq!(parent_split("a"), None);
+}
+
+#[test]
+fn example_without_registration_says_how_to_get_one() -> TestResult {
+    let tmp = TempDir::new("noreg");
+    let path = tmp.join("bridge.yaml");
+    std::fs::copy(example_path(), &path)?;
+    let err = Config::load_with(&path, &STRICT).expect_err("no tokens anywhere");
+    let p = err
+        .find("appservice.registration")
+        .expect("registration problem");
+    assert!(p.message.contains("generate-registration"), "{}", p.message);
+    let text = std::fs::read_to_string(&path)?;
+    let line = text
+        .lines()
+        .position(|l| l == "  registration: registration.yaml");
+    assert_eq!(p.line, line.map(|l| l + 1));
+    Ok(())
+}
+
+#[test]
+fn missing_keys_are_reported_at_their_section() {
+    let text = "homeserver:\n  domain: example.org\nnetwork:\n  type: easemob\n";
+    let err = parse(text, Path::new(".")).expect_err("incomplete");
+    let p = err.find("homeserver.address").expect("address missing");
+    assert_eq!(p.line, Some(1));
+    assert!(p.message.contains("missing"));
+    assert_eq!(err.find("network.app_key").and_then(|p| p.line), Some(3));
+    for path in [
+        "appservice.port",
+        "appservice.as_token",
+        "appservice.hs_token",
+    ] {
+        assert!(err.find(path).is_some(), "{path}: {err}");
+    }
+}
+
+#[test]
+fn env_tokens_beat_inline_ones() -> TestResult {
+    let text = minimal("  as_token: inline-as\n  hs_token: inline-hs\n");
+    let env = |name: &str| (name == AS_TOKEN_ENV).then(|| "from-env".to_string());
+    let opts = LoadOptions {
+        require_tokens: true,
+        env: &env,
+    };
+    let cfg = Config::from_yaml_str(&text, "t.yaml", Path::new("."), &opts)?;
+    assert_eq!(tok(&cfg.appservice.as_token), Some("from-env"));
+    assert_eq!(tok(&cfg.appservice.hs_token), Some("inline-hs"));
+    assert_eq!(cfg.appservice.hs_token_source, TokenSource::Inline);
+    Ok(())
+}
+
+#[test]
+fn token_files_are_read_and_trimmed() -> TestResult {
+    let tmp = TempDir::new("tokfile");
+    let file = tmp.join("as.tok");
+    std::fs::write(&file, "  file-as\n")?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+    let cfg = parse(&minimal("  as_token_file: as.tok\n  hs_token: h\n"), &tmp.0)?;
+    assert_eq!(tok(&cfg.appservice.as_token), Some("file-as"));
+    assert_eq!(
+        cfg.appservice.as_token_source,
+        TokenSource::File(file.clone())
+    );
+    assert!(cfg.warnings().is_empty());
+    // A token file others can read is accepted with a warning.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+    let cfg = parse(&minimal("  as_token_file: as.tok\n  hs_token: h\n"), &tmp.0)?;
+    assert_eq!(cfg.warnings().len(), 1);
+    // Both forms at once is an error; so is an empty file.
+    let text = minimal("  as_token_file: as.tok\n  as_token: x\n  hs_token: h\n");
+    let err = parse(&text, &tmp.0).expect_err("ambiguous");
+    assert!(err.find("appservice.as_token_file").is_some(), "{err}");
+    std::fs::write(&file, "\n")?;
+    let err = parse(&minimal("  as_token_file: as.tok\n  hs_token: h\n"), &tmp.0)
+        .expect_err("empty token file");
+    assert!(err.find("appservice.as_token_file").is_some(), "{err}");
+    Ok(())
+}
+
+#[test]
+fn registration_regenerates_and_must_match_the_id() -> TestResult {
+    let tmp = TempDir::new("regen");
+    let cfg_path = tmp.join("bridge.yaml");
+    std::fs::copy(example_path(), &cfg_path)?;
+    let cfg = Config::load_for_registration(&cfg_path)?;
+    let out = tmp.join("registration.yaml");
+    let first = Registration::generate(&cfg);
+    first.write(&out)?;
+    // Regenerating replaces the file (0600 again, even over a looser one) with new tokens.
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644))?;
+    Registration::generate(&cfg).write(&out)?;
+    let mode = std::fs::metadata(&out)?.permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_ne!(Registration::load(&out)?.as_token, first.as_token);
+    // No stray temporary files are left next to it.
+    assert_eq!(std::fs::read_dir(&tmp.0)?.count(), 2);
+    // A registration made for another appservice id is refused.
+    let edited = std::fs::read_to_string(&cfg_path)?.replace("  id: easemob\n", "  id: other\n");
+    std::fs::write(&cfg_path, edited)?;
+    let err = Config::load_with(&cfg_path, &STRICT).expect_err("id mismatch");
+    let p = err
+        .find("appservice.registration")
+        .expect("mismatch reported");
+    assert!(p.message.contains("\"easemob\""), "{}", p.message);
+    Ok(())
+}
+
+#[test]
+fn ephemeral_events_off_clears_both_registration_keys() -> TestResult {
+    let text = minimal("  as_token: a\n  hs_token: h\n  ephemeral_events: false\n");
+    let reg = Registration::generate(&parse(&text, Path::new("."))?);
+    assert!(!reg.receive_ephemeral && !reg.push_ephemeral);
+    Ok(())
+}
+
+#[test]
+fn bot_inside_ghost_namespace_is_refused() {
+    let text =
+        minimal("  as_token: a\n  hs_token: h\n").replace("username: embot", "username: em_bot");
+    let err = parse(&text, Path::new(".")).expect_err("bot is a ghost");
+    assert!(err.find("appservice.bot.username").is_some(), "{err}");
+}
+
+#[test]
+fn generate_registration_writes_where_the_config_looks() -> TestResult {
+    let tmp = TempDir::new("genreg");
+    let cfg_path = tmp.join("bridge.yaml");
+    std::fs::copy(example_path(), &cfg_path)?;
+    let opts = LoadOptions {
+        require_tokens: false,
+        env: &no_env,
+    };
+    let cfg = Config::load_with(&cfg_path, &opts)?;
+    let done = generate_registration(&cfg, None)?;
+    assert_eq!(done.path, tmp.join("registration.yaml"));
+    assert!(done.notes.is_empty(), "{:?}", done.notes);
+    let cfg = Config::load_with(&cfg_path, &STRICT)?;
+    assert_eq!(
+        cfg.appservice.hs_token.as_ref(),
+        Some(&done.registration.hs_token)
+    );
+    // Written elsewhere, or shadowed by an environment token: the notes say so.
+    let env = |name: &str| (name == HS_TOKEN_ENV).then(|| "env".to_string());
+    let opts = LoadOptions {
+        require_tokens: false,
+        env: &env,
+    };
+    let cfg = Config::load_with(&cfg_path, &opts)?;
+    let done = generate_registration(&cfg, Some(&tmp.join("other.yaml")))?;
+    assert_eq!(done.notes.len(), 2, "{:?}", done.notes);
+    assert!(done.notes[1].contains(HS_TOKEN_ENV), "{:?}", done.notes);
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! The contract between the bridge core and a network connector (the mautrix bridgev2 shape):
+//! a small required part ([`NetworkConnector`] to log in, [`NetworkLogin`] to send and
+//! receive), optional abilities as separate traits reached through `as_*` accessors, one
+//! [`RemoteEvent`] enum for everything that comes from the network, and [`Capabilities`]
+//! each connector publishes. Nothing here names a network.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// What kind of conversation a chat is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatKind {
+    /// One-to-one.
+    Direct,
+    /// A group with a member list.
+    Group,
+    /// A channel / chat room people join and leave freely.
+    Channel,
+}
+
+/// A remote conversation, as the network identifies it. For direct chats `id` is the other
+/// user's id (the chat is the same for every login that talks to that user, seen from each side).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChatId {
+    pub kind: ChatKind,
+    pub id: String,
+}
+
+impl ChatId {
+    pub fn direct(id: impl Into<String>) -> Self {
+        Self {
+            kind: ChatKind::Direct,
+            id: id.into(),
+        }
+    }
+    pub fn group(id: impl Into<String>) -> Self {
+        Self {
+            kind: ChatKind::Group,
+            id: id.into(),
+        }
+    }
+}
+
+/// Kind of a media attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Image,
+    Video,
+    Audio,
+    File,
+}
+
+/// A media attachment on the remote side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteMedia {
+    pub kind: MediaKind,
+    /// Where the connector can fetch it (opaque to the core).
+    pub url: String,
+    pub name: String,
+    pub mime: Option<String>,
+    pub size: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+}
+
+/// What a message carries, in a network-neutral form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageContent {
+    /// Text; `html` when it has formatting. Mentions are given as remote user ids.
+    Text {
+        body: String,
+        html: Option<String>,
+        mentions: Vec<String>,
+    },
+    /// An emote (`/me`).
+    Emote { body: String },
+    /// An attachment with an optional caption.
+    Media {
+        media: RemoteMedia,
+        caption: Option<String>,
+    },
+    /// A location.
+    Location {
+        latitude: f64,
+        longitude: f64,
+        description: String,
+    },
+    /// Something this bridge cannot show yet; `description` says what, in words.
+    Unsupported { description: String },
+}
+
+impl MessageContent {
+    /// Plain text.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self::Text {
+            body: body.into(),
+            html: None,
+            mentions: Vec::new(),
+        }
+    }
+}
+
+/// A message from the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteMessage {
+    /// The network's message id (unique within the network).
+    pub id: String,
+    pub chat: ChatId,
+    pub sender: String,
+    /// Sent by the logged-in user themselves (from another device, or the echo of ours).
+    pub from_self: bool,
+    pub timestamp_ms: u64,
+    pub content: MessageContent,
+    /// The message this one replies to.
+    pub reply_to: Option<String>,
+}
+
+/// Connection state of one login, as shown to its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LoginState {
+    Connecting,
+    Connected,
+    TransientDisconnect { reason: String },
+    BadCredentials { reason: String },
+    LoggedOut { reason: String },
+    UnknownError { reason: String },
+}
+
+/// Everything that can come from the network, for one login.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RemoteEvent {
+    Message(RemoteMessage),
+    Edit {
+        chat: ChatId,
+        sender: String,
+        target: String,
+        content: MessageContent,
+        timestamp_ms: u64,
+    },
+    /// A recall / delete of a message.
+    Remove {
+        chat: ChatId,
+        sender: String,
+        target: String,
+    },
+    Reaction {
+        chat: ChatId,
+        sender: String,
+        target: String,
+        key: String,
+    },
+    ReactionRemove {
+        chat: ChatId,
+        sender: String,
+        target: String,
+        key: String,
+    },
+    /// `sender` read the chat up to `up_to` (everything when `None`).
+    ReadReceipt {
+        chat: ChatId,
+        sender: String,
+        up_to: Option<String>,
+    },
+    DeliveryReceipt {
+        chat: ChatId,
+        sender: String,
+        target: String,
+    },
+    Typing {
+        chat: ChatId,
+        sender: String,
+        active: bool,
+    },
+    /// Name, topic, avatar or membership changed; `None` fields are unchanged.
+    ChatInfoChange {
+        chat: ChatId,
+        sender: Option<String>,
+        change: ChatInfoChange,
+    },
+    /// The chat is gone (group destroyed, user removed from it).
+    ChatDelete {
+        chat: ChatId,
+    },
+    /// A user's profile changed.
+    ProfileChange {
+        user: String,
+        profile: UserProfile,
+    },
+    /// The login's connection state changed.
+    State(LoginState),
+    /// Offline sync (catch-up) finished: everything missed while away has been delivered.
+    CatchUpDone,
+}
+
+/// A partial update of a chat's info.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatInfoChange {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub avatar_url: Option<String>,
+    pub members_added: Vec<String>,
+    pub members_removed: Vec<String>,
+    pub admins_added: Vec<String>,
+    pub admins_removed: Vec<String>,
+}
+
+/// Full info of a chat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatInfo {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub avatar_url: Option<String>,
+    pub members: Vec<String>,
+    pub admins: Vec<String>,
+    pub owner: Option<String>,
+}
+
+/// A user's public profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProfile {
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// What a connector can do, published so the core (and clients) know what to offer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub formatted_text: bool,
+    pub media: bool,
+    pub max_media_bytes: u64,
+    pub edits: bool,
+    /// Edits allowed this long after sending (0 = no limit).
+    pub edit_window_secs: u64,
+    pub recall: bool,
+    pub recall_window_secs: u64,
+    pub reactions: bool,
+    pub read_receipts: bool,
+    pub delivery_receipts: bool,
+    pub typing: bool,
+    pub group_management: bool,
+}
+
+/// Why logging in failed, in words for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginFailure {
+    #[error("wrong user name or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Refused(String),
+    #[error("the IM service cannot be reached: {0}")]
+    Unreachable(String),
+}
+
+/// Why sending failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendFailure {
+    /// Worth retrying later (timeout, disconnected).
+    #[error("temporary failure: {0}")]
+    Retriable(String),
+    /// Will not work (refused, unsupported).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What a login stores to resume after a restart. `secrets` are kept in the store only.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginData {
+    pub remote_id: String,
+    pub secrets: serde_json::Value,
+}
+
+impl std::fmt::Debug for LoginData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginData")
+            .field("remote_id", &self.remote_id)
+            .field("secrets", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A network: logs users in.
+#[async_trait]
+pub trait NetworkConnector: Send + Sync + 'static {
+    /// Short name for logs and `version` (`"easemob"`).
+    fn name(&self) -> &'static str;
+    /// What this network supports.
+    fn capabilities(&self) -> Capabilities;
+    /// Checks credentials and returns what to store to resume the login later.
+    async fn login_password(&self, user: &str, password: &str) -> Result<LoginData, LoginFailure>;
+    /// Starts (or resumes) a session; its events go to `events`, in order.
+    async fn connect(
+        &self,
+        data: &LoginData,
+        events: mpsc::Sender<RemoteEvent>,
+    ) -> Result<Box<dyn NetworkLogin>, LoginFailure>;
+}
+
+/// One logged-in user's session on the network.
+#[async_trait]
+pub trait NetworkLogin: Send + Sync {
+    /// The remote user id of this login.
+    fn remote_id(&self) -> &str;
+    /// Sends a message; returns the network's id for it.
+    async fn send_message(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        reply_to: Option<&str>,
+    ) -> Result<String, SendFailure>;
+    /// Info of one chat.
+    async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;
+    /// A user's profile.
+    async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure>;
+    /// The chats to create portals for (contacts and joined groups).
+    async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure>;
+    /// Fetches a media attachment's bytes (bounded by `max_bytes`).
+    async fn download(&self, media: &RemoteMedia, max_bytes: u64) -> Result<Vec<u8>, SendFailure>;
+    /// Ends the session; `forget` logs out on the network too (not just a restart).
+    async fn disconnect(&self, forget: bool);
+
+    /// Edits, when supported.
+    fn as_edit(&self) -> Option<&dyn EditAbility> {
+        None
+    }
+    /// Recall (the remote side of a redaction), when supported.
+    fn as_recall(&self) -> Option<&dyn RecallAbility> {
+        None
+    }
+    /// Read receipts, when supported.
+    fn as_receipts(&self) -> Option<&dyn ReceiptAbility> {
+        None
+    }
+    /// Typing notifications, when supported.
+    fn as_typing(&self) -> Option<&dyn TypingAbility> {
+        None
+    }
+}
+
+/// Editing a sent message.
+#[async_trait]
+pub trait EditAbility: Send + Sync {
+    async fn edit_message(
+        &self,
+        chat: &ChatId,
+        target: &str,
+        content: &MessageContent,
+    ) -> Result<(), SendFailure>;
+}
+
+/// Recalling (unsending) a message.
+#[async_trait]
+pub trait RecallAbility: Send + Sync {
+    async fn recall_message(&self, chat: &ChatId, target: &str) -> Result<(), SendFailure>;
+}
+
+/// Read receipts.
+#[async_trait]
+pub trait ReceiptAbility: Send + Sync {
+    async fn mark_read(&self, chat: &ChatId, up_to: &str) -> Result<(), SendFailure>;
+}
+
+/// Typing notifications.
+#[async_trait]
+pub trait TypingAbility: Send + Sync {
+    async fn set_typing(&self, chat: &ChatId, active: bool) -> Result<(), SendFailure>;
+}

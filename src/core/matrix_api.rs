@@ -1,0 +1,190 @@
+//! The contract between the bridge core and the Matrix side, both ways: [`MatrixApi`] is what
+//! the core asks of the homeserver (as the bot or as a ghost), [`MatrixEvent`] is what the
+//! appservice listener hands the core, through [`MatrixEventSink`]. Identifiers are ruma types.
+
+use async_trait::async_trait;
+use ruma::{OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// A Matrix client-API failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MatrixError {
+    /// The homeserver answered with an error (`errcode` such as `M_FORBIDDEN`).
+    #[error("homeserver error {status} {errcode}: {message}")]
+    Homeserver {
+        status: u16,
+        errcode: String,
+        message: String,
+    },
+    /// The request did not complete (connection refused, timeout).
+    #[error("homeserver unreachable: {0}")]
+    Transport(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl MatrixError {
+    /// Worth retrying (transport trouble, 5xx, rate limits).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Homeserver {
+                status, errcode, ..
+            } => *status >= 500 || *status == 429 || errcode == "M_LIMIT_EXCEEDED",
+            Self::Other(_) => false,
+        }
+    }
+}
+
+/// What a new portal room looks like.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSpec {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub avatar: Option<OwnedMxcUri>,
+    pub is_direct: bool,
+    /// Users to invite (Matrix users and ghosts).
+    pub invite: Vec<OwnedUserId>,
+    /// Users with power level 100 besides the creator.
+    pub admins: Vec<OwnedUserId>,
+    /// Extra initial state events: (type, state key, content).
+    pub initial_state: Vec<(String, String, serde_json::Value)>,
+}
+
+/// The client API, as the bridge bot or any ghost.
+#[async_trait]
+pub trait MatrixApi: Send + Sync + 'static {
+    /// The bridge bot's user id.
+    fn bot(&self) -> &UserId;
+    /// Registers a ghost (idempotent: `M_USER_IN_USE` is success).
+    async fn ensure_registered(&self, user: &UserId) -> Result<(), MatrixError>;
+    /// Sets a user's display name.
+    async fn set_displayname(&self, user: &UserId, name: &str) -> Result<(), MatrixError>;
+    /// Sets a user's avatar.
+    async fn set_avatar(&self, user: &UserId, avatar: &OwnedMxcUri) -> Result<(), MatrixError>;
+    /// Uploads media as `user`.
+    async fn upload(
+        &self,
+        user: &UserId,
+        bytes: Vec<u8>,
+        mime: &str,
+        name: &str,
+    ) -> Result<OwnedMxcUri, MatrixError>;
+    /// Downloads media (authenticated media first, then the legacy endpoint), at most `max_bytes`.
+    async fn download(&self, mxc: &str, max_bytes: u64) -> Result<(Vec<u8>, String), MatrixError>;
+    /// Creates a room as `creator`.
+    async fn create_room(
+        &self,
+        creator: &UserId,
+        spec: &RoomSpec,
+    ) -> Result<OwnedRoomId, MatrixError>;
+    /// `by` invites `user`.
+    async fn invite(&self, room: &RoomId, by: &UserId, user: &UserId) -> Result<(), MatrixError>;
+    /// `user` joins (after an invite, or a public room).
+    async fn join(&self, room: &RoomId, user: &UserId) -> Result<(), MatrixError>;
+    /// `user` leaves.
+    async fn leave(&self, room: &RoomId, user: &UserId) -> Result<(), MatrixError>;
+    /// `by` kicks `user`.
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: &UserId,
+        user: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError>;
+    /// Sends a message-like event as `user`; `txn_id` makes retries idempotent.
+    async fn send_event(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event_type: &str,
+        txn_id: &str,
+        content: &serde_json::Value,
+    ) -> Result<OwnedEventId, MatrixError>;
+    /// Sends a state event as `user`.
+    async fn send_state(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event_type: &str,
+        state_key: &str,
+        content: &serde_json::Value,
+    ) -> Result<OwnedEventId, MatrixError>;
+    /// Redacts an event as `user`.
+    async fn redact(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event: &ruma::EventId,
+        txn_id: &str,
+        reason: Option<&str>,
+    ) -> Result<OwnedEventId, MatrixError>;
+    /// Current members (joined) of a room.
+    async fn joined_members(&self, room: &RoomId) -> Result<Vec<OwnedUserId>, MatrixError>;
+    /// Sends a read receipt for `event` as `user`.
+    async fn read_receipt(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event: &ruma::EventId,
+    ) -> Result<(), MatrixError>;
+    /// Sets `user` typing (or not) in `room`.
+    async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError>;
+}
+
+/// An event from the homeserver that the core acts on (parsed from a transaction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MatrixEvent {
+    /// `m.room.message` (also `m.sticker`); `content` is the raw event content.
+    Message {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        content: serde_json::Value,
+        origin_server_ts: u64,
+    },
+    /// `m.room.redaction`.
+    Redaction {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        redacts: OwnedEventId,
+    },
+    /// `m.reaction`.
+    Reaction {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        target: OwnedEventId,
+        key: String,
+    },
+    /// `m.room.member` change.
+    Membership {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        target: OwnedUserId,
+        membership: String,
+        is_direct: bool,
+    },
+    /// A read receipt (`m.receipt`, `m.read`).
+    Receipt {
+        room: OwnedRoomId,
+        user: OwnedUserId,
+        event_id: OwnedEventId,
+    },
+    /// Typing users in a room (`m.typing`).
+    Typing {
+        room: OwnedRoomId,
+        users: Vec<OwnedUserId>,
+    },
+}
+
+/// Where the appservice listener puts parsed events. `enqueue` returns once the events are
+/// durably queued (they will be processed even if the bridge restarts now); it must not wait
+/// for the IM side.
+#[async_trait]
+pub trait MatrixEventSink: Send + Sync + 'static {
+    async fn enqueue(&self, events: Vec<MatrixEvent>) -> Result<(), String>;
+}

@@ -1,0 +1,215 @@
+//! The bridge core: logins, portals, ghosts, commands and conversion. It drives a
+//! [`connector::NetworkConnector`] on one side and a [`matrix_api::MatrixApi`] on the other
+//! and never names a network.
+//!
+//! Flow: the appservice listener persists Matrix events in the store's inbox
+//! ([`Bridge::enqueue`]) and returns; the dispatcher routes each to the management-room
+//! command handler or to its portal's queue. Each login's remote events go to their portal's
+//! queue too. One ordered queue (one task) per portal, in both directions.
+
+pub mod commands;
+pub mod connector;
+pub mod convert;
+pub mod ghosts;
+pub mod logins;
+pub mod matrix_api;
+pub mod portal;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ruma::{OwnedRoomId, OwnedUserId, UserId};
+use tokio::sync::{Notify, RwLock};
+use tracing::{info, warn};
+
+use connector::NetworkConnector;
+use ghosts::Ghosts;
+use logins::UserLogin;
+use matrix_api::{MatrixApi, MatrixEvent, MatrixEventSink};
+use portal::Portals;
+
+use crate::config::{Config, PermissionLevel};
+use crate::store::Store;
+
+/// The inbox queue holding Matrix events not yet processed.
+const MATRIX_INBOX: &str = "matrix";
+
+/// Everything the core's parts share.
+pub struct Ctx {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub matrix: Arc<dyn MatrixApi>,
+    pub connector: Arc<dyn NetworkConnector>,
+    pub ghosts: Ghosts,
+    pub portals: Portals,
+    /// Logged-in users by MXID.
+    pub logins: RwLock<HashMap<OwnedUserId, Arc<UserLogin>>>,
+    /// Management rooms (DM with the bot) → their user.
+    pub management: RwLock<HashMap<OwnedRoomId, OwnedUserId>>,
+    pub commands: commands::CommandState,
+    inbox_ready: Notify,
+}
+
+impl Ctx {
+    /// The permission level of a Matrix user.
+    pub fn permission(&self, user: &UserId) -> PermissionLevel {
+        self.cfg.permission_for(user.as_str())
+    }
+
+    /// The login of a Matrix user, if any.
+    pub async fn login_of(&self, user: &UserId) -> Option<Arc<UserLogin>> {
+        self.logins.read().await.get(user).cloned()
+    }
+}
+
+/// The running bridge core.
+#[derive(Clone)]
+pub struct Bridge {
+    pub ctx: Arc<Ctx>,
+}
+
+impl Bridge {
+    /// Builds the core; call [`Bridge::start`] to restore logins and process the inbox.
+    pub fn new(
+        cfg: Arc<Config>,
+        store: Store,
+        matrix: Arc<dyn MatrixApi>,
+        connector: Arc<dyn NetworkConnector>,
+    ) -> Self {
+        let ghosts = Ghosts::new(
+            matrix.clone(),
+            store.clone(),
+            &cfg.homeserver.domain,
+            &cfg.appservice.username_template,
+            &cfg.bridge.ghost_name_suffix(),
+        );
+        let ctx = Arc::new(Ctx {
+            cfg,
+            store,
+            matrix,
+            connector,
+            ghosts,
+            portals: Portals::default(),
+            logins: RwLock::new(HashMap::new()),
+            management: RwLock::new(HashMap::new()),
+            commands: commands::CommandState::default(),
+            inbox_ready: Notify::new(),
+        });
+        Self { ctx }
+    }
+
+    /// Restores the management rooms and logins from the store and starts the inbox dispatcher.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        let ctx = &self.ctx;
+        ctx.portals.bind(Arc::downgrade(ctx));
+        for (room, user) in commands::load_management_rooms(&ctx.store) {
+            ctx.management.write().await.insert(room, user);
+        }
+        let records = ctx.store.list_logins()?;
+        info!(count = records.len(), "restoring logins");
+        for record in records {
+            if let Err(e) = logins::resume(ctx, &record).await {
+                warn!(user = %record.mxid, error = %e, "login not restored");
+            }
+        }
+        tokio::spawn(dispatch_inbox(ctx.clone()));
+        Ok(())
+    }
+
+    /// Stops every login's session without logging out (a restart) and flushes the store.
+    pub async fn shutdown(&self) {
+        let logins: Vec<Arc<UserLogin>> = self.ctx.logins.read().await.values().cloned().collect();
+        for login in logins {
+            login.session.disconnect(false).await;
+        }
+        self.ctx.portals.drain().await;
+        if let Err(e) = self.ctx.store.flush() {
+            warn!(error = %e, "store flush failed");
+        }
+    }
+}
+
+#[async_trait]
+impl MatrixEventSink for Bridge {
+    async fn enqueue(&self, events: Vec<MatrixEvent>) -> Result<(), String> {
+        for event in &events {
+            let bytes = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+            self.ctx
+                .store
+                .enqueue(MATRIX_INBOX, &bytes)
+                .map_err(|e| e.to_string())?;
+        }
+        self.ctx.inbox_ready.notify_one();
+        Ok(())
+    }
+}
+
+/// Routes inbox items, in order, to commands or portal queues. Items are acked by whoever
+/// finishes them, so a crash replays what was not done.
+async fn dispatch_inbox(ctx: Arc<Ctx>) {
+    let mut dispatched: u64 = 0;
+    loop {
+        let pending = match ctx.store.pending(MATRIX_INBOX) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "inbox unreadable");
+                Vec::new()
+            }
+        };
+        for (seq, bytes) in pending {
+            if seq <= dispatched {
+                continue;
+            }
+            dispatched = seq;
+            match serde_json::from_slice::<MatrixEvent>(&bytes) {
+                Ok(event) => route_matrix_event(&ctx, event, seq).await,
+                Err(e) => {
+                    warn!(seq, error = %e, "undecodable inbox item dropped");
+                    let _ = ctx.store.ack(MATRIX_INBOX, seq);
+                }
+            }
+        }
+        ctx.inbox_ready.notified().await;
+    }
+}
+
+/// Acks an inbox item (called once its processing is done).
+pub(crate) fn ack_inbox(ctx: &Ctx, seq: u64) {
+    if let Err(e) = ctx.store.ack(MATRIX_INBOX, seq) {
+        warn!(seq, error = %e, "inbox ack failed");
+    }
+}
+
+async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
+    let (room, sender) = match &event {
+        MatrixEvent::Message { room, sender, .. }
+        | MatrixEvent::Redaction { room, sender, .. }
+        | MatrixEvent::Reaction { room, sender, .. }
+        | MatrixEvent::Membership { room, sender, .. } => (room.clone(), sender.clone()),
+        MatrixEvent::Receipt { room, user, .. } => (room.clone(), user.clone()),
+        MatrixEvent::Typing { room, .. } => (room.clone(), ctx.matrix.bot().to_owned()),
+    };
+    // Our own puppets' events come back to us: drop the echoes.
+    if ctx.ghosts.is_ours(&sender) && !matches!(event, MatrixEvent::Typing { .. }) {
+        ack_inbox(ctx, seq);
+        return;
+    }
+    if let MatrixEvent::Membership { .. } = &event {
+        commands::on_membership(ctx, &event).await;
+        ack_inbox(ctx, seq);
+        return;
+    }
+    let is_management = ctx.management.read().await.contains_key(&room);
+    if is_management {
+        if let MatrixEvent::Message { .. } = &event {
+            commands::on_message(ctx, &event).await;
+        }
+        ack_inbox(ctx, seq);
+        return;
+    }
+    match ctx.store.portal_by_room(room.as_str()) {
+        Ok(Some(portal)) => ctx.portals.enqueue_matrix(&portal.key, event, seq).await,
+        _ => ack_inbox(ctx, seq),
+    }
+}

@@ -1,0 +1,551 @@
+//! [`HomeserverClient`]: the client-server API as the bridge bot or any ghost, implementing the
+//! core's [`MatrixApi`].
+//!
+//! matrix-sdk has no appservice mode any more, so requests are built with ruma's request types
+//! and [`OutgoingRequestAppserviceExt::try_into_http_request_with_identity`], which appends
+//! `?user_id=@ghost:domain` (identity assertion), and sent with the `as_token` over one shared
+//! [`reqwest::Client`]. The bot is also a matrix-sdk [`matrix_sdk::Client`] restored with the
+//! `as_token` (no `/login`), on the same HTTP client, for what the SDK does well (start-up
+//! `whoami`, the bot's profile).
+//!
+//! Every request has a deadline ([`REQUEST_TIMEOUT`], [`MEDIA_TIMEOUT`] for media). Errors are
+//! [`MatrixError::Homeserver`] (with the Matrix `errcode`) or [`MatrixError::Transport`]. The
+//! tokens are never logged and never put in URLs.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http;
+use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
+use ruma::api::client::{
+    account::register,
+    appservice::request_ping,
+    discovery::get_capabilities,
+    media::create_content,
+    membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
+    message::send_message_event,
+    profile::set_profile_field,
+    receipt::create_receipt,
+    redact::redact_event,
+    room::create_room,
+    state::send_state_event,
+    typing::create_typing_event,
+};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::{
+    AppserviceUserIdentity, IncomingResponse, MatrixVersion, OutgoingRequest,
+    OutgoingRequestAppserviceExt, SupportedVersions,
+};
+use ruma::profile::ProfileFieldValue;
+use ruma::serde::Raw;
+use ruma::{
+    EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
+    RoomVersionId, TransactionId, UserId,
+};
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+use tracing::{debug, info};
+
+use super::settings::AppserviceSettings;
+use super::wire::{homeserver_error, raw, read_limited, sdk_error, transport_error};
+use crate::core::matrix_api::{MatrixApi, MatrixError, RoomSpec};
+
+/// Deadline of one client-API request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline of one media upload or download.
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest non-media response body read.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a ghost shows as typing unless told otherwise.
+const TYPING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Device id of the bot's (token-restored) matrix-sdk session.
+const BOT_DEVICE_ID: &str = "IMBRIDGE";
+
+/// The homeserver's client API, as the bot or any ghost.
+pub struct HomeserverClient {
+    pub(super) http: reqwest::Client,
+    /// Base URL without a trailing slash.
+    pub(super) base: String,
+    pub(super) as_token: String,
+    bot: OwnedUserId,
+    appservice_id: String,
+    versions: SupportedVersions,
+    sdk: matrix_sdk::Client,
+    default_room_version: OnceCell<RoomVersionId>,
+}
+
+impl fmt::Debug for HomeserverClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HomeserverClient")
+            .field("homeserver", &self.base)
+            .field("bot", &self.bot)
+            .field("as_token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl HomeserverClient {
+    /// Builds the client; no request is sent (call [`Self::whoami`] to check the token).
+    pub async fn new(settings: &AppserviceSettings) -> Result<Self, MatrixError> {
+        let bot = settings.bot_user_id().map_err(MatrixError::Other)?;
+        let base = settings.homeserver_url.trim_end_matches('/').to_owned();
+        url::Url::parse(&base)
+            .map_err(|e| MatrixError::Other(format!("invalid homeserver URL {base}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("imbridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| MatrixError::Other(format!("HTTP client: {e}")))?;
+        // Every version up to 1.12 (what current Synapse serves): ruma then picks the stable
+        // `/v3/` (or `/v1/`) paths.
+        let versions = SupportedVersions {
+            versions: [
+                MatrixVersion::V1_1,
+                MatrixVersion::V1_2,
+                MatrixVersion::V1_3,
+                MatrixVersion::V1_4,
+                MatrixVersion::V1_5,
+                MatrixVersion::V1_6,
+                MatrixVersion::V1_7,
+                MatrixVersion::V1_8,
+                MatrixVersion::V1_9,
+                MatrixVersion::V1_10,
+                MatrixVersion::V1_11,
+                MatrixVersion::V1_12,
+            ]
+            .into(),
+            features: Default::default(),
+        };
+        let sdk = matrix_sdk::Client::builder()
+            .homeserver_url(&base)
+            .http_client(http.clone())
+            .server_versions(versions.versions.iter().copied())
+            .request_config(matrix_sdk::config::RequestConfig::new().timeout(REQUEST_TIMEOUT))
+            .build()
+            .await
+            .map_err(|e| MatrixError::Other(format!("matrix-sdk client: {e}")))?;
+        let session = matrix_sdk::authentication::matrix::MatrixSession {
+            meta: matrix_sdk::SessionMeta {
+                user_id: bot.clone(),
+                device_id: BOT_DEVICE_ID.into(),
+            },
+            tokens: matrix_sdk::SessionTokens {
+                access_token: settings.as_token.clone(),
+                refresh_token: None,
+            },
+        };
+        sdk.restore_session(session)
+            .await
+            .map_err(|e| MatrixError::Other(format!("matrix-sdk session: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            as_token: settings.as_token.clone(),
+            bot,
+            appservice_id: settings.appservice_id.clone(),
+            versions,
+            sdk,
+            default_room_version: OnceCell::new(),
+        })
+    }
+
+    /// The bot's matrix-sdk client (authenticated with the `as_token`, never synced).
+    pub fn sdk(&self) -> &matrix_sdk::Client {
+        &self.sdk
+    }
+
+    /// Who the `as_token` belongs to (should be the bot); a start-up check of the
+    /// registration.
+    pub async fn whoami(&self) -> Result<OwnedUserId, MatrixError> {
+        let response = self.sdk.whoami().await.map_err(sdk_error)?;
+        Ok(response.user_id)
+    }
+
+    /// Sets the bot's display name and avatar (through matrix-sdk).
+    pub async fn set_bot_profile(
+        &self,
+        displayname: Option<&str>,
+        avatar: Option<&ruma::MxcUri>,
+    ) -> Result<(), MatrixError> {
+        let account = self.sdk.account();
+        if let Some(name) = displayname {
+            account
+                .set_display_name(Some(name))
+                .await
+                .map_err(|e| MatrixError::Other(format!("set bot display name: {e}")))?;
+        }
+        if let Some(url) = avatar {
+            account
+                .set_avatar_url(Some(url))
+                .await
+                .map_err(|e| MatrixError::Other(format!("set bot avatar: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Asks the homeserver to ping the appservice (`POST /_matrix/client/v1/appservice/{id}/ping`):
+    /// checks the round trip and makes Synapse resume sending at once after downtime.
+    /// Returns the round-trip time the homeserver measured.
+    pub async fn ping_homeserver(&self) -> Result<Duration, MatrixError> {
+        let mut request = request_ping::v1::Request::new(self.appservice_id.clone());
+        request.transaction_id = Some(TransactionId::new());
+        let response = self.send(request, None, REQUEST_TIMEOUT).await?;
+        info!(
+            ms = response.duration.as_millis() as u64,
+            "homeserver reached the appservice"
+        );
+        Ok(response.duration)
+    }
+
+    /// The homeserver's default room version (asked once, from `/capabilities`).
+    async fn default_room_version(&self) -> Result<RoomVersionId, MatrixError> {
+        self.default_room_version
+            .get_or_try_init(|| async {
+                let request = get_capabilities::v3::Request::new();
+                let response = self.send(request, Some(&self.bot), REQUEST_TIMEOUT).await?;
+                Ok(response.capabilities.room_versions.default)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Sends a ruma request with the `as_token`, as `user` (identity assertion) or, with
+    /// `None`, as the registration's sender.
+    pub(super) async fn send<R>(
+        &self,
+        request: R,
+        user: Option<&UserId>,
+        timeout: Duration,
+    ) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        let identity = user.map(AppserviceUserIdentity::new).unwrap_or_default();
+        let http_request = request
+            .try_into_http_request_with_identity::<Vec<u8>>(
+                &self.base,
+                SendAccessToken::Always(&self.as_token),
+                identity,
+                Cow::Borrowed(&self.versions),
+            )
+            .map_err(|e| MatrixError::Other(format!("building request: {e}")))?;
+        let method = http_request.method().clone();
+        let path = http_request.uri().path().to_owned();
+        let mut request = reqwest::Request::try_from(http_request)
+            .map_err(|e| MatrixError::Other(format!("building request: {e}")))?;
+        *request.timeout_mut() = Some(timeout);
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| transport_error(&e, timeout))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_limited(response, MAX_RESPONSE_BYTES, timeout).await?;
+        debug!(%method, path, status = status.as_u16(), as_user = ?user.map(UserId::as_str), "homeserver request");
+        if !status.is_success() {
+            return Err(homeserver_error(status.as_u16(), &body));
+        }
+        let mut builder = http::Response::builder().status(status);
+        if let Some(h) = builder.headers_mut() {
+            *h = headers;
+        }
+        let http_response = builder
+            .body(body)
+            .map_err(|e| MatrixError::Other(format!("response: {e}")))?;
+        R::IncomingResponse::try_from_http_response(http_response)
+            .map_err(|e| MatrixError::Other(format!("unexpected response to {method} {path}: {e}")))
+    }
+}
+
+/// The `users` map of a new room's power levels. Room versions that privilege creators (v12)
+/// forbid listing the creators, who are the creator and, with `trusted_private_chat`, the
+/// invitees; older versions need the creator listed, and the invitees too to keep the preset's
+/// "invitees have ops".
+fn power_users(
+    creator: &UserId,
+    bot: &UserId,
+    spec: &RoomSpec,
+    privileged_creators: bool,
+) -> BTreeMap<String, i64> {
+    let mut users = BTreeMap::new();
+    users.insert(creator.to_string(), 100);
+    users.insert(bot.to_string(), 100);
+    for admin in &spec.admins {
+        users.insert(admin.to_string(), 100);
+    }
+    if spec.is_direct {
+        for invitee in &spec.invite {
+            if privileged_creators {
+                users.remove(invitee.as_str());
+            } else {
+                users.insert(invitee.to_string(), 100);
+            }
+        }
+    }
+    if privileged_creators {
+        users.remove(creator.as_str());
+    }
+    users
+}
+
+#[async_trait]
+impl MatrixApi for HomeserverClient {
+    fn bot(&self) -> &UserId {
+        &self.bot
+    }
+
+    async fn ensure_registered(&self, user: &UserId) -> Result<(), MatrixError> {
+        let mut request = register::v3::Request::new();
+        request.username = Some(user.localpart().to_owned());
+        request.login_type = Some(register::LoginType::ApplicationService);
+        request.inhibit_login = true;
+        match self.send(request, None, REQUEST_TIMEOUT).await {
+            Ok(_) => {
+                debug!(user = %user, "registered");
+                Ok(())
+            }
+            Err(MatrixError::Homeserver { errcode, .. }) if errcode == "M_USER_IN_USE" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_displayname(&self, user: &UserId, name: &str) -> Result<(), MatrixError> {
+        let value = ProfileFieldValue::DisplayName(name.to_owned());
+        let request = set_profile_field::v3::Request::new(user.to_owned(), value);
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn set_avatar(&self, user: &UserId, avatar: &OwnedMxcUri) -> Result<(), MatrixError> {
+        let value = ProfileFieldValue::AvatarUrl(avatar.clone());
+        let request = set_profile_field::v3::Request::new(user.to_owned(), value);
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn upload(
+        &self,
+        user: &UserId,
+        bytes: Vec<u8>,
+        mime: &str,
+        name: &str,
+    ) -> Result<OwnedMxcUri, MatrixError> {
+        let mut request = create_content::v3::Request::new(bytes);
+        request.content_type = Some(mime.to_owned());
+        request.filename = (!name.is_empty()).then(|| name.to_owned());
+        let response = self.send(request, Some(user), MEDIA_TIMEOUT).await?;
+        Ok(response.content_uri)
+    }
+
+    async fn download(&self, mxc: &str, max_bytes: u64) -> Result<(Vec<u8>, String), MatrixError> {
+        self.download_media(mxc, max_bytes).await
+    }
+
+    async fn create_room(
+        &self,
+        creator: &UserId,
+        spec: &RoomSpec,
+    ) -> Result<OwnedRoomId, MatrixError> {
+        let version = self.default_room_version().await?;
+        // Unknown (newer) versions are assumed to privilege creators, like v12.
+        let privileged = version
+            .rules()
+            .is_none_or(|r| r.authorization.explicitly_privilege_room_creators);
+        let users = power_users(creator, &self.bot, spec, privileged);
+
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(if spec.is_direct {
+            create_room::v3::RoomPreset::TrustedPrivateChat
+        } else {
+            create_room::v3::RoomPreset::PrivateChat
+        });
+        request.is_direct = spec.is_direct;
+        request.invite = spec.invite.clone();
+        request.name = spec.name.clone();
+        request.topic = spec.topic.clone();
+        request.room_version = Some(version);
+        request.power_level_content_override = Some(raw(&json!({ "users": users }))?);
+        let mut initial_state = Vec::with_capacity(spec.initial_state.len() + 1);
+        if let Some(avatar) = &spec.avatar {
+            initial_state.push(raw(&json!({
+                "type": "m.room.avatar",
+                "state_key": "",
+                "content": { "url": avatar },
+            }))?);
+        }
+        for (event_type, state_key, content) in &spec.initial_state {
+            initial_state.push(raw(&json!({
+                "type": event_type,
+                "state_key": state_key,
+                "content": content,
+            }))?);
+        }
+        request.initial_state = initial_state;
+        let response = self.send(request, Some(creator), REQUEST_TIMEOUT).await?;
+        info!(room = %response.room_id, creator = %creator, direct = spec.is_direct, "room created");
+        Ok(response.room_id)
+    }
+
+    async fn invite(&self, room: &RoomId, by: &UserId, user: &UserId) -> Result<(), MatrixError> {
+        let recipient = invite_user::v3::InviteUserId::new(user.to_owned());
+        let request = invite_user::v3::Request::new(room.to_owned(), recipient.into());
+        self.send(request, Some(by), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn join(&self, room: &RoomId, user: &UserId) -> Result<(), MatrixError> {
+        let request = join_room_by_id::v3::Request::new(room.to_owned());
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn leave(&self, room: &RoomId, user: &UserId) -> Result<(), MatrixError> {
+        let request = leave_room::v3::Request::new(room.to_owned());
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: &UserId,
+        user: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let mut request = kick_user::v3::Request::new(room.to_owned(), user.to_owned());
+        request.reason = (!reason.is_empty()).then(|| reason.to_owned());
+        self.send(request, Some(by), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn send_event(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event_type: &str,
+        txn_id: &str,
+        content: &Value,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let request = send_message_event::v3::Request::new_raw(
+            room.to_owned(),
+            OwnedTransactionId::from(txn_id),
+            event_type.into(),
+            raw(content)?,
+        );
+        let response = self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(response.event_id)
+    }
+
+    async fn send_state(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event_type: &str,
+        state_key: &str,
+        content: &Value,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let request = send_state_event::v3::Request::new_raw(
+            room.to_owned(),
+            event_type.into(),
+            state_key.to_owned(),
+            raw(content)?,
+        );
+        let response = self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(response.event_id)
+    }
+
+    async fn redact(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event: &EventId,
+        txn_id: &str,
+        reason: Option<&str>,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let mut request = redact_event::v3::Request::new(
+            room.to_owned(),
+            event.to_owned(),
+            OwnedTransactionId::from(txn_id),
+        );
+        request.reason = reason.map(str::to_owned);
+        let response = self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(response.event_id)
+    }
+
+    async fn joined_members(&self, room: &RoomId) -> Result<Vec<OwnedUserId>, MatrixError> {
+        let request = joined_members::v3::Request::new(room.to_owned());
+        let response = self.send(request, Some(&self.bot), REQUEST_TIMEOUT).await?;
+        Ok(response.joined.into_keys().collect())
+    }
+
+    async fn read_receipt(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event: &EventId,
+    ) -> Result<(), MatrixError> {
+        let request = create_receipt::v3::Request::new(
+            room.to_owned(),
+            create_receipt::v3::ReceiptType::Read,
+            event.to_owned(),
+        );
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError> {
+        let state = if active {
+            create_typing_event::v3::Typing::Yes(create_typing_event::v3::TypingInfo::new(
+                TYPING_TIMEOUT,
+            ))
+        } else {
+            create_typing_event::v3::Typing::No
+        };
+        let request =
+            create_typing_event::v3::Request::new(user.to_owned(), room.to_owned(), state);
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uid(s: &str) -> OwnedUserId {
+        UserId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn power_users_per_room_version() {
+        let creator = uid("@ghost:hs");
+        let bot = uid("@bot:hs");
+        let spec = RoomSpec {
+            is_direct: true,
+            invite: vec![uid("@alice:hs")],
+            admins: vec![uid("@admin:hs")],
+            ..Default::default()
+        };
+        let legacy = power_users(&creator, &bot, &spec, false);
+        assert_eq!(legacy.len(), 4);
+        assert!(legacy.values().all(|v| *v == 100));
+        let v12 = power_users(&creator, &bot, &spec, true);
+        assert_eq!(
+            v12.keys().cloned().collect::<Vec<_>>(),
+            vec!["@admin:hs".to_owned(), "@bot:hs".to_owned()]
+        );
+        let group = RoomSpec {
+            is_direct: false,
+            ..spec
+        };
+        let v12 = power_users(&creator, &bot, &group, true);
+        assert!(!v12.contains_key("@alice:hs") && !v12.contains_key("@ghost:hs"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Message history ("roaming"): `POST /users/{user}/messageroaming` (reference §3.10).
+//!
+//! Both SDK callers expect the newest messages first when paging backwards
+//! (`fetchHistoryMessages` reverses each batch itself, `getHistoryMessages` passes
+//! `is_positive:false` for "up"). `start` is exclusive: the answer holds messages strictly older
+//! (or, with `is_positive:true`, newer) than it, and `next_key` is the id of the last message
+//! returned, so it can be passed back as the next `start`.
+
+use base64::Engine as _;
+use prost::Message as _;
+use serde_json::{json, Value};
+
+use super::super::state::HistoryEntry;
+use super::{bool_field, str_field, u64_field, ApiError, ApiResult, Ctx};
+use crate::network::easemob::jid::{Conversation, CONFERENCE_DOMAIN, USER_DOMAIN};
+use crate::network::easemob::proto::{MessageBody, Meta};
+
+/// Default and largest batch.
+const DEFAULT_PULL: usize = 20;
+const MAX_PULL: usize = 50;
+
+/// The SDK's `msgType` name of a stored message (`txt`, `img`, …).
+fn message_type(entry: &HistoryEntry) -> &'static str {
+    let body = Meta::decode(entry.meta.as_slice())
+        .ok()
+        .and_then(|m| MessageBody::decode(m.payload.as_deref().unwrap_or_default()).ok());
+    let kind = body
+        .as_ref()
+        .and_then(|b| b.contents.first())
+        .and_then(|c| c.r#type)
+        .unwrap_or(0);
+    match kind {
+        1 => "img",
+        2 => "video",
+        3 => "loc",
+        4 => "audio",
+        5 => "file",
+        6 => "cmd",
+        7 => "custom",
+        8 => "combine",
+        _ => "txt",
+    }
+}
+
+/// `start` as a cursor: `-1`, `null`, `""` or missing mean "from the newest" (or oldest).
+fn cursor(body: &serde_json::Map<String, Value>) -> Option<u64> {
+    match body.get("start") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An optional time bound (ms); `null`, absent or non-positive mean none.
+fn time_bound(body: &serde_json::Map<String, Value>, key: &str) -> Option<u64> {
+    u64_field(body, key).filter(|t| *t > 0)
+}
+
+/// `POST /users/{user}/messageroaming`
+/// `{"queue":"bob@easemob.com","start":-1,"end":-1,"pull_number":20,"is_positive":false,…}` →
+/// `{"data":{"msgs":[{"msg":"<base64 Meta>"}],"next_key","is_last"}}`.
+pub(crate) async fn roaming(cx: &mut Ctx, user: &str) -> ApiResult {
+    cx.auth_as(user)?;
+    let body = cx.json_object().await?;
+    let queue = str_field(&body, "queue")
+        .ok_or_else(|| ApiError::bad_request("queue is required"))?
+        .to_owned();
+    let (name, domain) = queue
+        .split_once('@')
+        .ok_or_else(|| ApiError::bad_request(format!("queue '{queue}' is not name@domain")))?;
+    let start = cursor(&body);
+    let forward = bool_field(&body, "is_positive").unwrap_or(false);
+    let limit = u64_field(&body, "pull_number")
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_PULL)
+        .clamp(1, MAX_PULL);
+    let from_time = time_bound(&body, "startTime");
+    let to_time = time_bound(&body, "endTime");
+    let types: Vec<String> = str_field(&body, "msgType")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let sender = str_field(&body, "userId")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+
+    let (msgs, next_key, is_last) = {
+        let inner = cx.sb.lock();
+        let conv = match domain {
+            USER_DOMAIN => Some(Conversation::single(name)),
+            CONFERENCE_DOMAIN => inner.data.groups.get(name).and_then(|g| {
+                if !g.members.contains(user) {
+                    return None;
+                }
+                Some(if g.is_chatroom {
+                    Conversation::chatroom(name)
+                } else {
+                    Conversation::group(name)
+                })
+            }),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "queue '{queue}' has an unknown domain"
+                )))
+            }
+        };
+        let mut entries: Vec<&HistoryEntry> = match &conv {
+            Some(conv) => inner.history_of(user, conv),
+            None => Vec::new(),
+        };
+        entries.retain(|h| {
+            from_time.is_none_or(|t| h.timestamp >= t)
+                && to_time.is_none_or(|t| h.timestamp <= t)
+                && sender.as_ref().is_none_or(|s| h.from == *s)
+                && (types.is_empty() || types.iter().any(|t| t == message_type(h)))
+        });
+        if !forward {
+            entries.reverse();
+        }
+        let mut rest = entries.into_iter().filter(|h| match start {
+            None => true,
+            Some(s) if forward => h.id > s,
+            Some(s) => h.id < s,
+        });
+        let page: Vec<&HistoryEntry> = rest.by_ref().take(limit).collect();
+        let is_last = rest.next().is_none();
+        let next_key = page.last().map(|h| h.id.to_string()).unwrap_or_default();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let msgs: Vec<Value> = page
+            .iter()
+            .map(|h| {
+                json!({
+                    "msg": b64.encode(&h.meta),
+                    "msg_id": h.id.to_string(),
+                    "timestamp": h.timestamp,
+                })
+            })
+            .collect();
+        (msgs, next_key, is_last)
+    };
+    cx.ok(json!({
+        "data": { "msgs": msgs, "next_key": next_key, "is_last": is_last },
+    }))
+}

@@ -1,0 +1,247 @@
+//! Appservice transaction dedup (`txns`, `txn_order`) and the durable inbox (`inbox`).
+//!
+//! Dedup is scoped to the registration: the scope is a fingerprint of the `hs_token` (never
+//! the token itself), since the homeserver restarts transaction ids when the registration
+//! changes. Marks expire after [`TXN_MAX_AGE_MS`] and beyond the newest [`TXN_KEEP_LAST`] per
+//! scope; expiry runs at open and every [`TXN_EXPIRE_EVERY`] marks.
+//!
+//! The inbox holds work in named queues, each item under a sequence number from sled's
+//! monotonic id generator (increasing across restarts), so [`Store::pending`] returns items in
+//! arrival order and replays unacked ones after a restart.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use sha2::{Digest, Sha256};
+use sled::Transactional;
+
+use super::keys::{push_part, read_u64, take_part};
+use super::{now_ms, tx_error, Result, Store, StoreError};
+
+/// Transaction marks older than this are forgotten (7 days).
+pub const TXN_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+/// At most this many marks are kept per scope.
+pub const TXN_KEEP_LAST: usize = 10_000;
+/// Expiry runs once every this many marks.
+pub const TXN_EXPIRE_EVERY: u64 = 256;
+
+/// The dedup scope of one registration: a SHA-256 fingerprint of its `hs_token`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxnScope([u8; 16]);
+
+impl TxnScope {
+    /// The scope of the registration with this `hs_token`.
+    pub fn from_hs_token(hs_token: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"imbridge txn scope v1\0");
+        hasher.update(hs_token.as_bytes());
+        let digest = hasher.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        TxnScope(out)
+    }
+
+    fn key(&self, txn_id: &str) -> Vec<u8> {
+        let mut key = self.0.to_vec();
+        key.extend_from_slice(txn_id.as_bytes());
+        key
+    }
+
+    fn order_key(&self, ts: u64, txn_id: &str) -> Vec<u8> {
+        let mut key = self.0.to_vec();
+        key.extend_from_slice(&ts.to_be_bytes());
+        key.extend_from_slice(txn_id.as_bytes());
+        key
+    }
+}
+
+impl fmt::Debug for TxnScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        write!(f, "TxnScope({hex})")
+    }
+}
+
+/// A dedup mark in `txn_order`: its time and key.
+type Mark = (u64, Vec<u8>);
+
+fn queue_prefix(queue: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(queue.len() + 4);
+    push_part(&mut key, queue.as_bytes());
+    key
+}
+
+fn queue_key(queue: &str, seq: u64) -> Vec<u8> {
+    let mut key = queue_prefix(queue);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+impl Store {
+    // ---- transaction dedup --------------------------------------------------------------
+
+    /// True when transaction `txn_id` was already marked in this scope.
+    pub fn seen_txn(&self, scope: &TxnScope, txn_id: &str) -> Result<bool> {
+        Ok(self.inner.txns.contains_key(scope.key(txn_id))?)
+    }
+
+    /// Marks transaction `txn_id` as handled in this scope. Durable on return.
+    pub fn mark_txn(&self, scope: &TxnScope, txn_id: &str) -> Result<()> {
+        let ts = now_ms();
+        let (txns, order) = (&self.inner.txns, &self.inner.txn_order);
+        (txns, order)
+            .transaction(|(txns, order)| {
+                if txns.get(scope.key(txn_id))?.is_none() {
+                    txns.insert(scope.key(txn_id), &ts.to_be_bytes())?;
+                    order.insert(scope.order_key(ts, txn_id), &[])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        self.after_mark();
+        Ok(())
+    }
+
+    /// Persists a transaction's items in `queue` and marks the transaction, atomically and
+    /// durably: `None` when the transaction was already marked (a retry: nothing is added),
+    /// otherwise the items' sequence numbers. Answer the homeserver 200 only after this.
+    pub fn enqueue_txn<I: AsRef<[u8]>>(
+        &self,
+        scope: &TxnScope,
+        txn_id: &str,
+        queue: &str,
+        items: &[I],
+    ) -> Result<Option<Vec<u64>>> {
+        let ts = now_ms();
+        let (txns, order, inbox) = (&self.inner.txns, &self.inner.txn_order, &self.inner.inbox);
+        let seqs = (txns, order, inbox)
+            .transaction(|(txns, order, inbox)| {
+                if txns.get(scope.key(txn_id))?.is_some() {
+                    return Ok(None);
+                }
+                let mut seqs = Vec::with_capacity(items.len());
+                for item in items {
+                    let seq = inbox.generate_id()?;
+                    inbox.insert(queue_key(queue, seq), item.as_ref())?;
+                    seqs.push(seq);
+                }
+                txns.insert(scope.key(txn_id), &ts.to_be_bytes())?;
+                order.insert(scope.order_key(ts, txn_id), &[])?;
+                Ok(Some(seqs))
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        if seqs.is_some() {
+            self.after_mark();
+        }
+        Ok(seqs)
+    }
+
+    fn after_mark(&self) {
+        let n = self.inner.txn_marks.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % TXN_EXPIRE_EVERY == 0 {
+            if let Err(e) = self.expire_txns(now_ms(), TXN_MAX_AGE_MS, TXN_KEEP_LAST) {
+                tracing::warn!(error = %e, "transaction dedup expiry failed");
+            }
+        }
+    }
+
+    /// Forgets marks older than `max_age_ms` before `now_ms`, and all but the newest
+    /// `keep_last` of each scope; returns how many were forgotten.
+    pub fn expire_txns(&self, now_ms: u64, max_age_ms: u64, keep_last: usize) -> Result<usize> {
+        let cutoff = now_ms.saturating_sub(max_age_ms);
+        // Group the (time-ordered) marks by scope.
+        let mut scopes: Vec<(Vec<u8>, Vec<Mark>)> = Vec::new();
+        for item in self.inner.txn_order.iter() {
+            let (k, _) = item?;
+            let (Some(scope), Some(ts)) = (k.get(..16), k.get(16..).and_then(read_u64)) else {
+                continue;
+            };
+            match scopes.last_mut() {
+                Some((s, list)) if s.as_slice() == scope => list.push((ts, k.to_vec())),
+                _ => scopes.push((scope.to_vec(), vec![(ts, k.to_vec())])),
+            }
+        }
+        let mut doomed = Vec::new();
+        for (_, list) in &scopes {
+            let excess = list.len().saturating_sub(keep_last);
+            for (i, (ts, k)) in list.iter().enumerate() {
+                if i < excess || *ts < cutoff {
+                    doomed.push(k.clone());
+                }
+            }
+        }
+        for chunk in doomed.chunks(256) {
+            let (txns, order) = (&self.inner.txns, &self.inner.txn_order);
+            (txns, order)
+                .transaction(|(txns, order)| {
+                    for k in chunk {
+                        order.remove(k.as_slice())?;
+                        let mut txn_key = k[..16].to_vec();
+                        txn_key.extend_from_slice(&k[24..]);
+                        txns.remove(txn_key)?;
+                    }
+                    Ok(())
+                })
+                .map_err(tx_error)?;
+        }
+        Ok(doomed.len())
+    }
+
+    // ---- inbox --------------------------------------------------------------------------
+
+    /// Appends an item to `queue`; returns its sequence number. Durable on return.
+    pub fn enqueue(&self, queue: &str, item: impl AsRef<[u8]>) -> Result<u64> {
+        let seq = self.inner.db.generate_id()?;
+        self.inner
+            .inbox
+            .insert(queue_key(queue, seq), item.as_ref())?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    /// Appends several items to `queue` at once (all or none, one disk flush); returns their
+    /// sequence numbers. Durable on return.
+    pub fn enqueue_batch<I: AsRef<[u8]>>(&self, queue: &str, items: &[I]) -> Result<Vec<u64>> {
+        let seqs = self
+            .inner
+            .inbox
+            .transaction(|inbox| {
+                let mut seqs = Vec::with_capacity(items.len());
+                for item in items {
+                    let seq = inbox.generate_id()?;
+                    inbox.insert(queue_key(queue, seq), item.as_ref())?;
+                    seqs.push(seq);
+                }
+                Ok(seqs)
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        Ok(seqs)
+    }
+
+    /// Every unacked item of `queue`, oldest first.
+    pub fn pending(&self, queue: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        let prefix = queue_prefix(queue);
+        let mut out = Vec::new();
+        for item in self.inner.inbox.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let seq = take_part(&k)
+                .and_then(|(_, rest)| read_u64(rest))
+                .ok_or_else(|| StoreError::Corrupt {
+                    tree: "inbox",
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    detail: "bad key".into(),
+                })?;
+            out.push((seq, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Removes a processed item (not flushed: after a crash it may be replayed once more).
+    pub fn ack(&self, queue: &str, seq: u64) -> Result<()> {
+        self.inner.inbox.remove(queue_key(queue, seq))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! Logins, ghosts, portals (with their room index) and the misc `kv` tree.
+
+use sled::Transactional;
+
+use super::keys::{decode, encode, utf8};
+use super::{abort, tx_error, PortalRecord, Result, Store};
+use super::{GhostRecord, LoginRecord};
+
+impl Store {
+    // ---- logins -------------------------------------------------------------------------
+
+    /// The login of a Matrix user.
+    pub fn get_login(&self, mxid: &str) -> Result<Option<LoginRecord>> {
+        let tree = &self.inner.logins;
+        tree.get(mxid)?
+            .map(|v| decode("logins", mxid.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Saves a login (replacing the user's previous one). Durable on return.
+    pub fn put_login(&self, record: &LoginRecord) -> Result<()> {
+        let value = encode("logins", record)?;
+        self.inner.logins.insert(record.mxid.as_bytes(), value)?;
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Forgets a login; returns whether there was one. Durable on return.
+    pub fn delete_login(&self, mxid: &str) -> Result<bool> {
+        let existed = self.inner.logins.remove(mxid)?.is_some();
+        self.flush()?;
+        Ok(existed)
+    }
+
+    /// Every login, ordered by MXID.
+    pub fn list_logins(&self) -> Result<Vec<LoginRecord>> {
+        list(&self.inner.logins, "logins")
+    }
+
+    // ---- ghosts -------------------------------------------------------------------------
+
+    /// The ghost of a remote user.
+    pub fn get_ghost(&self, remote_id: &str) -> Result<Option<GhostRecord>> {
+        self.inner
+            .ghosts
+            .get(remote_id)?
+            .map(|v| decode("ghosts", remote_id.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Saves a ghost.
+    pub fn put_ghost(&self, record: &GhostRecord) -> Result<()> {
+        let value = encode("ghosts", record)?;
+        self.inner
+            .ghosts
+            .insert(record.remote_id.as_bytes(), value)?;
+        Ok(())
+    }
+
+    /// Forgets a ghost; returns whether there was one.
+    pub fn delete_ghost(&self, remote_id: &str) -> Result<bool> {
+        Ok(self.inner.ghosts.remove(remote_id)?.is_some())
+    }
+
+    /// Every ghost, ordered by remote id.
+    pub fn list_ghosts(&self) -> Result<Vec<GhostRecord>> {
+        list(&self.inner.ghosts, "ghosts")
+    }
+
+    // ---- portals ------------------------------------------------------------------------
+
+    /// A portal by its key.
+    pub fn get_portal(&self, key: &str) -> Result<Option<PortalRecord>> {
+        self.inner
+            .portals
+            .get(key)?
+            .map(|v| decode("portals", key.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// The portal of a Matrix room.
+    pub fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRecord>> {
+        let Some(key) = self.inner.room_portals.get(room_id)? else {
+            return Ok(None);
+        };
+        let key = utf8("room_portals", room_id.as_bytes(), &key)?;
+        self.get_portal(&key)
+    }
+
+    /// Saves a portal and its room index together (a changed room id moves the index entry;
+    /// an empty room id has none).
+    pub fn put_portal(&self, record: &PortalRecord) -> Result<()> {
+        let value = encode("portals", record)?;
+        let (portals, rooms) = (&self.inner.portals, &self.inner.room_portals);
+        (portals, rooms)
+            .transaction(|(portals, rooms)| {
+                if let Some(old) = portals.get(record.key.as_bytes())? {
+                    let old: PortalRecord =
+                        decode("portals", record.key.as_bytes(), &old).map_err(abort)?;
+                    if old.room_id != record.room_id && !old.room_id.is_empty() {
+                        let points_here = rooms
+                            .get(old.room_id.as_bytes())?
+                            .is_some_and(|k| k.as_ref() == record.key.as_bytes());
+                        if points_here {
+                            rooms.remove(old.room_id.as_bytes())?;
+                        }
+                    }
+                }
+                portals.insert(record.key.as_bytes(), value.clone())?;
+                if !record.room_id.is_empty() {
+                    rooms.insert(record.room_id.as_bytes(), record.key.as_bytes())?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// Forgets a portal, its room index entry and its message map; returns whether it existed.
+    /// Messages go first (in batches), the portal last, so a crash midway leaves the portal
+    /// in place and a second call finishes the job.
+    pub fn delete_portal(&self, key: &str) -> Result<bool> {
+        self.delete_portal_messages(key)?;
+        let (portals, rooms) = (&self.inner.portals, &self.inner.room_portals);
+        (portals, rooms)
+            .transaction(|(portals, rooms)| {
+                let Some(old) = portals.remove(key.as_bytes())? else {
+                    return Ok(false);
+                };
+                let old: PortalRecord = decode("portals", key.as_bytes(), &old).map_err(abort)?;
+                if !old.room_id.is_empty() {
+                    let points_here = rooms
+                        .get(old.room_id.as_bytes())?
+                        .is_some_and(|k| k.as_ref() == key.as_bytes());
+                    if points_here {
+                        rooms.remove(old.room_id.as_bytes())?;
+                    }
+                }
+                Ok(true)
+            })
+            .map_err(tx_error)
+    }
+
+    /// Every portal, ordered by key.
+    pub fn list_portals(&self) -> Result<Vec<PortalRecord>> {
+        list(&self.inner.portals, "portals")
+    }
+
+    // ---- kv -----------------------------------------------------------------------------
+
+    /// A small piece of misc state (e.g. the bot profile's hash).
+    pub fn get_kv(&self, key: &str) -> Result<Option<String>> {
+        self.inner
+            .kv
+            .get(key)?
+            .map(|v| utf8("kv", key.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Sets a misc value.
+    pub fn put_kv(&self, key: &str, value: &str) -> Result<()> {
+        self.inner.kv.insert(key, value.as_bytes())?;
+        Ok(())
+    }
+
+    /// Removes a misc value; returns whether it was set.
+    pub fn delete_kv(&self, key: &str) -> Result<bool> {
+        Ok(self.inner.kv.remove(key)?.is_some())
+    }
+
+    /// Every misc key and value with this prefix, ordered by key.
+    pub fn list_kv(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for item in self.inner.kv.scan_prefix(prefix) {
+            let (k, v) = item?;
+            out.push((utf8("kv", &k, &k)?, utf8("kv", &k, &v)?));
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes every record of a tree, in key order.
+fn list<T: serde::de::DeserializeOwned>(tree: &sled::Tree, name: &'static str) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for item in tree.iter() {
+        let (k, v) = item?;
+        out.push(decode(name, &k, &v)?);
+    }
+    Ok(out)
+}
