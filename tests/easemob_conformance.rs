@@ -148,6 +148,9 @@ async fn text_both_ways_with_ext() {
     assert_eq!(got["to"], json!("alice"));
     assert_eq!(got["chatType"], json!("singleChat"));
     assert_eq!(got["ext"]["k"], json!("v"));
+    // Both the SDK and our client offered LZ4 and got it in both directions: every frame after
+    // the Provision above went through our codec against the SDK's own.
+    assert_eq!(sb.state.lz4_connections.load(std::sync::atomic::Ordering::Relaxed), 2);
     a.assert_no_crash();
     a.exit().await;
 }
@@ -665,6 +668,24 @@ async fn agora_chat_logs_in_and_exchanges_a_message() {
     .expect("sent");
     a.event("onTextMessage", |d| d["msg"] == json!("to agora"))
         .await;
+    a.assert_no_crash();
+    a.exit().await;
+}
+
+#[tokio::test]
+async fn uncompressed_mode_works_too() {
+    let mut cfg = imbridge::network::easemob::sandbox::SandboxConfig::new(APP_KEY);
+    cfg.compression = None;
+    let sb = TestSandbox::start_with(cfg).await;
+    sb.user("alice", "pw");
+    sb.user("bob", "pw");
+    let mut a = sdk_login(&sb, "alice", &[]).await;
+    let (bob, _events) = sb.rust_client("bob", "pw").await;
+    bob.send(OutgoingMessage::text(Conversation::single("alice"), "plain"))
+        .await
+        .expect("sent");
+    a.event("onTextMessage", |d| d["msg"] == json!("plain")).await;
+    assert_eq!(sb.state.lz4_connections.load(std::sync::atomic::Ordering::Relaxed), 0);
     a.assert_no_crash();
     a.exit().await;
 }

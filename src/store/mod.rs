@@ -76,6 +76,11 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    #[error(
+        "the database at {path} is in use by another process (is another imbridge running \
+         with this config?)"
+    )]
+    Locked { path: PathBuf },
     #[error("cannot migrate the database from schema version {from} to {to}: {reason}")]
     Migration { from: u32, to: u32, reason: String },
 }
@@ -158,10 +163,7 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, opts: &OpenOptions<'_>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         prepare_dir(&path)?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(opts.cache_bytes)
-            .open()?;
+        let db = open_db(&path, opts.cache_bytes)?;
         restrict_files(&path)?;
         let tree = |name: &str| db.open_tree(name);
         let store = Store {
@@ -250,6 +252,29 @@ impl Store {
     /// The database's size on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// Opens sled, waiting a little while the folder is locked: sled's background thread can hold
+/// the lock for a moment after the last handle of a previous open is dropped.
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

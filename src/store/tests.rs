@@ -145,3 +145,11 @@ fn corrupt_records_are_reported_not_panicked() -> TestResult {
     assert!(store.schema_version().is_err());
     Ok(())
 }
+
+#[test]
+fn a_store_in_use_is_reported_as_such() {
+    let t = TempStore::new("locked");
+    let err = Store::open(t.store().path()).expect_err("already open");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("in use"), "{err}");
+}

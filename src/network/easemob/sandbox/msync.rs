@@ -263,6 +263,9 @@ impl Connection {
         if ok {
             use provision::CompressDirection as D;
             if let Some(dir) = reply.protocol_compress_direction {
+                self.sandbox
+                    .lz4_connections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if dir == D::OnlyUp as i32 || dir == D::Bi as i32 {
                     self.uplink = Some(FrameDecompressor::new());
                 }

@@ -208,6 +208,8 @@ pub struct Sandbox {
     pub cfg: SandboxConfig,
     inner: Mutex<Inner>,
     dirty: Notify,
+    /// Connections that negotiated LZ4 (for tests and diagnostics).
+    pub lz4_connections: std::sync::atomic::AtomicU64,
 }
 
 impl Sandbox {
@@ -236,6 +238,7 @@ impl Sandbox {
                 ..Default::default()
             }),
             dirty: Notify::new(),
+            lz4_connections: Default::default(),
         }))
     }
 
