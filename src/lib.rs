@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod matrix;
 pub mod network;
 pub mod store;

@@ -1,8 +1,10 @@
-//! The `imbridge` command line: the bridge daemon and the IM sandboxes.
+//! The `imbridge` command line: the bridge daemon, its registration and config check, and the
+//! IM sandboxes.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use imbridge::config::{generate_registration, Config, LogFormat};
 use imbridge::network::easemob::proto::provision::CompressDirection;
 use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
 
@@ -13,12 +15,30 @@ use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
     about = "Matrix bridge for Easemob / Agora Chat"
 )]
 struct Cli {
+    /// The bridge's config file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "bridge.yaml",
+        global = true
+    )]
+    config: PathBuf,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bridge (the default).
+    Run,
+    /// Write the appservice registration for the homeserver (random tokens, mode 0600).
+    GenerateRegistration {
+        /// Where to write it (default: appservice.registration, or registration.yaml).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Check the config file and report every problem with its line.
+    CheckConfig,
     /// Run a sandbox IM server (for tests, demos and trying the bridge without a cloud account).
     Sandbox {
         #[command(subcommand)]
@@ -56,13 +76,17 @@ enum Compression {
     Bi,
 }
 
-fn init_logging() {
+fn init_logging(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 async fn shutdown_signal() {
@@ -77,11 +101,45 @@ async fn shutdown_signal() {
     }
 }
 
+fn report_config_errors(e: &imbridge::config::ConfigErrors) {
+    eprintln!("{e}");
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    init_logging();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(cli.config).await,
+        Command::GenerateRegistration { output } => {
+            init_logging("warn", false);
+            match Config::load_for_registration(&cli.config) {
+                Err(e) => {
+                    report_config_errors(&e);
+                    return std::process::ExitCode::FAILURE;
+                }
+                Ok(cfg) => generate_registration(&cfg, output.as_deref())
+                    .map(|generated| {
+                        println!("wrote {}", generated.path.display());
+                        for note in generated.notes {
+                            println!("note: {note}");
+                        }
+                    })
+                    .map_err(anyhow::Error::from),
+            }
+        }
+        Command::CheckConfig => match Config::load(&cli.config) {
+            Ok(cfg) => {
+                for w in cfg.warnings() {
+                    println!("warning: {}", w.display_in(cfg.source()));
+                }
+                println!("{}: OK", cli.config.display());
+                Ok(())
+            }
+            Err(e) => {
+                report_config_errors(&e);
+                return std::process::ExitCode::FAILURE;
+            }
+        },
         Command::Sandbox {
             network:
                 SandboxNetwork::Easemob {
@@ -91,7 +149,10 @@ async fn main() -> std::process::ExitCode {
                     compression,
                     users,
                 },
-        } => run_easemob_sandbox(listen, app_key, data, compression, users).await,
+        } => {
+            init_logging("info", false);
+            run_easemob_sandbox(listen, app_key, data, compression, users).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -100,6 +161,26 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn run(config: PathBuf) -> anyhow::Result<()> {
+    let cfg = match Config::load(&config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            report_config_errors(&e);
+            anyhow::bail!("the config has problems");
+        }
+    };
+    init_logging(
+        &cfg.logging.env_filter(),
+        matches!(cfg.logging.format, LogFormat::Json),
+    );
+    let (tx, rx) = tokio::sync::broadcast::channel(1);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(());
+    });
+    imbridge::daemon::run(cfg, rx).await
 }
 
 async fn run_easemob_sandbox(

@@ -150,7 +150,12 @@ async fn text_both_ways_with_ext() {
     assert_eq!(got["ext"]["k"], json!("v"));
     // Both the SDK and our client offered LZ4 and got it in both directions: every frame after
     // the Provision above went through our codec against the SDK's own.
-    assert_eq!(sb.state.lz4_connections.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        sb.state
+            .lz4_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     a.assert_no_crash();
     a.exit().await;
 }
@@ -681,11 +686,20 @@ async fn uncompressed_mode_works_too() {
     sb.user("bob", "pw");
     let mut a = sdk_login(&sb, "alice", &[]).await;
     let (bob, _events) = sb.rust_client("bob", "pw").await;
-    bob.send(OutgoingMessage::text(Conversation::single("alice"), "plain"))
-        .await
-        .expect("sent");
-    a.event("onTextMessage", |d| d["msg"] == json!("plain")).await;
-    assert_eq!(sb.state.lz4_connections.load(std::sync::atomic::Ordering::Relaxed), 0);
+    bob.send(OutgoingMessage::text(
+        Conversation::single("alice"),
+        "plain",
+    ))
+    .await
+    .expect("sent");
+    a.event("onTextMessage", |d| d["msg"] == json!("plain"))
+        .await;
+    assert_eq!(
+        sb.state
+            .lz4_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     a.assert_no_crash();
     a.exit().await;
 }

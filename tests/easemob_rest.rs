@@ -1,131 +1,18 @@
 //! The Easemob REST client against the in-process sandbox: every `RestClient` method, the
 //! error mapping, and the MUC / roster events the REST operations leave in the users' queues.
+//! Shared fixtures are in `easemob_rest/harness.rs`, the group / room / history cases in
+//! `easemob_rest/groups.rs`.
 
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "easemob_rest/groups.rs"]
+mod groups;
+#[path = "easemob_rest/harness.rs"]
+mod harness;
 
-use imbridge::network::easemob::jid::{ChatType, Conversation};
-use imbridge::network::easemob::proto::{meta::NameSpace, Meta, MucBody, RosterBody};
+use harness::{config, http_status, Server, APP_KEY};
+use imbridge::network::easemob::jid::ChatType;
 use imbridge::network::easemob::rest::{http_client, NewGroup, RestClient, RestError};
-use imbridge::network::easemob::sandbox::state::{now_ms, HistoryEntry};
-use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
-use prost::Message as _;
+use imbridge::network::easemob::sandbox::state::now_ms;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-
-const APP_KEY: &str = "rest#sandbox";
-
-/// A sandbox on a loopback port.
-struct Server {
-    url: String,
-    state: Arc<Sandbox>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(cfg: SandboxConfig) -> Self {
-        let state = Sandbox::open(cfg).expect("sandbox state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let st = state.clone();
-        let task = tokio::spawn(async move {
-            let _ = sandbox::serve(listener, st, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Self {
-            url,
-            state,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
-    }
-
-    fn client(&self) -> RestClient {
-        RestClient::new(http_client().expect("http"), &self.url, APP_KEY).expect("client")
-    }
-
-    /// Registers `name` and returns a client logged in as it.
-    async fn user(&self, name: &str) -> RestClient {
-        let c = self.client();
-        c.register_user(name, "pw-1", &format!("{name} nick"))
-            .await
-            .expect("register");
-        let grant = c.password_token(name, "pw-1").await.expect("token");
-        c.with_token(name, &grant.access_token)
-    }
-
-    /// Every meta waiting for `user` (never logged in: its unclaimed queues).
-    fn queued(&self, user: &str) -> Vec<Meta> {
-        let inner = self.state.lock();
-        let u = inner.data.users.get(user).expect("user");
-        let mut metas: Vec<Meta> = u
-            .unclaimed
-            .values()
-            .chain(u.devices.values().flat_map(|d| d.queues.values()))
-            .flatten()
-            .map(|s| Meta::decode(s.meta.as_slice()).expect("meta"))
-            .collect();
-        metas.sort_by_key(|m| m.id);
-        metas
-    }
-
-    /// The MUC events waiting for `user`: (operation, from, to, is_chatroom).
-    fn muc_events(&self, user: &str) -> Vec<(i32, String, Vec<String>, bool)> {
-        self.queued(user)
-            .into_iter()
-            .filter(|m| m.ns == Some(NameSpace::Muc as i32))
-            .map(|m| {
-                let b = MucBody::decode(m.payload.as_deref().unwrap_or_default()).expect("muc");
-                (
-                    b.operation.unwrap_or(-1),
-                    b.from.and_then(|j| j.name).unwrap_or_default(),
-                    b.to.into_iter().filter_map(|j| j.name).collect(),
-                    b.is_chatroom.unwrap_or(false),
-                )
-            })
-            .collect()
-    }
-
-    /// The roster events waiting for `user`: (operation, from, to).
-    fn roster_events(&self, user: &str) -> Vec<(i32, String, Vec<String>)> {
-        self.queued(user)
-            .into_iter()
-            .filter(|m| m.ns == Some(NameSpace::Roster as i32))
-            .map(|m| {
-                let b = RosterBody::decode(m.payload.as_deref().unwrap_or_default()).expect("roster");
-                (
-                    b.operation.unwrap_or(-1),
-                    b.from.and_then(|j| j.name).unwrap_or_default(),
-                    b.to.into_iter().filter_map(|j| j.name).collect(),
-                )
-            })
-            .collect()
-    }
-}
-
-fn config() -> SandboxConfig {
-    SandboxConfig::new(APP_KEY)
-}
-
-fn http_status(e: &RestError) -> Option<(u16, &str)> {
-    match e {
-        RestError::Http { status, error, .. } => Some((*status, error.as_str())),
-        _ => None,
-    }
-}
 
 #[tokio::test]
 async fn discovery_points_at_the_sandbox() {
@@ -161,7 +48,11 @@ async fn registration_and_tokens() {
         "{dup:?}"
     );
     let bad = c.register_user("Bad Name!", "x", "").await.unwrap_err();
-    assert_eq!(http_status(&bad), Some((400, "illegal_argument")), "{bad:?}");
+    assert_eq!(
+        http_status(&bad),
+        Some((400, "illegal_argument")),
+        "{bad:?}"
+    );
 
     let grant = c.password_token("alice", "secret").await.expect("token");
     assert_eq!(grant.expires_in, config().token_ttl_ms / 1000);
@@ -179,7 +70,10 @@ async fn registration_and_tokens() {
     let me = c.with_token("alice", &grant.access_token);
     let expires = me.token_expires().await.expect("expires");
     let expected = now_ms() + config().token_ttl_ms;
-    assert!(expires <= expected && expires + 60_000 > expected, "{expires}");
+    assert!(
+        expires <= expected && expires + 60_000 > expected,
+        "{expires}"
+    );
     assert!(me.resources().await.expect("resources").is_empty());
     assert!(matches!(
         me.kick_device("webim_web_1").await.unwrap_err(),
@@ -204,7 +98,9 @@ async fn registration_and_tokens() {
     );
 
     // Changing the password revokes the tokens.
-    me.change_password("secret2").await.expect("change password");
+    me.change_password("secret2")
+        .await
+        .expect("change password");
     assert!(matches!(
         me.token_expires().await.unwrap_err(),
         RestError::Unauthorized(_)
@@ -213,7 +109,9 @@ async fn registration_and_tokens() {
         c.password_token("alice", "secret").await.unwrap_err(),
         RestError::InvalidPassword
     );
-    c.password_token("alice", "secret2").await.expect("new password");
+    c.password_token("alice", "secret2")
+        .await
+        .expect("new password");
     srv.shutdown().await;
 }
 
@@ -225,7 +123,13 @@ async fn upload_and_download() {
     let alice = srv.user("alice").await;
     let content: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     let file = alice
-        .upload(ChatType::Single, "bob", "pic.png", "image/png", content.clone())
+        .upload(
+            ChatType::Single,
+            "bob",
+            "pic.png",
+            "image/png",
+            content.clone(),
+        )
         .await
         .expect("upload");
     assert_eq!(
@@ -244,7 +148,10 @@ async fn upload_and_download() {
         .await
         .expect("download with secret");
     assert_eq!(got, content);
-    let got = alice.download(&file.url, None, 1 << 20).await.expect("download with token");
+    let got = alice
+        .download(&file.url, None, 1 << 20)
+        .await
+        .expect("download with token");
     assert_eq!(got, content);
     // The host of the URL is ignored: the client's own REST host is used (as the SDK does).
     let elsewhere = file.url.replace(&srv.url, "https://a1.easemob.com");
@@ -256,11 +163,17 @@ async fn upload_and_download() {
         content
     );
     assert!(matches!(
-        anonymous.download(&file.url, Some("wrong"), 1 << 20).await.unwrap_err(),
+        anonymous
+            .download(&file.url, Some("wrong"), 1 << 20)
+            .await
+            .unwrap_err(),
         RestError::Unauthorized(_)
     ));
     assert!(matches!(
-        anonymous.download(&file.url, None, 1 << 20).await.unwrap_err(),
+        anonymous
+            .download(&file.url, None, 1 << 20)
+            .await
+            .unwrap_err(),
         RestError::Unauthorized(_)
     ));
     assert_eq!(
@@ -290,7 +203,13 @@ async fn upload_and_download() {
 
     // Over the upload limit.
     let err = alice
-        .upload(ChatType::Group, "1", "big.bin", "application/octet-stream", vec![0; 70 * 1024])
+        .upload(
+            ChatType::Group,
+            "1",
+            "big.bin",
+            "application/octet-stream",
+            vec![0; 70 * 1024],
+        )
         .await
         .unwrap_err();
     assert_eq!(http_status(&err), Some((413, "file_too_large")), "{err:?}");
@@ -305,7 +224,13 @@ async fn files_survive_a_restart_with_a_data_dir() {
     let srv = Server::start(cfg.clone()).await;
     let alice = srv.user("alice").await;
     let file = alice
-        .upload(ChatType::Single, "alice", "a.txt", "text/plain", b"hello".to_vec())
+        .upload(
+            ChatType::Single,
+            "alice",
+            "a.txt",
+            "text/plain",
+            b"hello".to_vec(),
+        )
         .await
         .expect("upload");
     srv.shutdown().await;
@@ -318,7 +243,10 @@ async fn files_survive_a_restart_with_a_data_dir() {
         .expect("download after restart");
     assert_eq!(got, b"hello");
     // Users and their passwords are back too.
-    srv.client().password_token("alice", "pw-1").await.expect("login after restart");
+    srv.client()
+        .password_token("alice", "pw-1")
+        .await
+        .expect("login after restart");
     srv.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -390,199 +318,6 @@ async fn contacts_request_accept_remove() {
 }
 
 #[tokio::test]
-async fn groups() {
-    let srv = Server::start(config()).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
-    let carol = srv.user("carol").await;
-
-    let id = alice
-        .create_group(&NewGroup {
-            name: "Team".into(),
-            description: "the team".into(),
-            members: vec!["bob".into()],
-            ..Default::default()
-        })
-        .await
-        .expect("create");
-    assert!(id.chars().all(|c| c.is_ascii_digit()), "{id}");
-    assert_eq!(srv.muc_events("bob"), vec![(19, "alice".into(), vec!["bob".into()], false)]);
-
-    let info = bob.group_info(&id).await.expect("info");
-    assert_eq!(info.id, id);
-    assert_eq!(info.name, "Team");
-    assert_eq!(info.description, "the team");
-    assert_eq!(info.owner, "alice");
-    assert_eq!(info.member_count, 2);
-    assert_eq!(info.members, vec!["alice".to_owned(), "bob".to_owned()]);
-    assert_eq!(info.max_users, 200);
-    assert!(info.admins.is_empty());
-
-    let joined = bob.joined_groups().await.expect("joined");
-    assert_eq!(joined.len(), 1);
-    assert_eq!(joined[0].id, id);
-    assert_eq!(joined[0].name, "Team");
-    assert_eq!(joined[0].role.as_deref(), Some("member"));
-    assert!(carol.joined_groups().await.unwrap().is_empty());
-
-    // Add carol: she is told she joined, bob that she arrived.
-    let added = alice.add_group_members(&id, &["carol"]).await.expect("add");
-    assert_eq!(added, vec!["carol".to_owned()]);
-    assert_eq!(srv.muc_events("carol"), vec![(19, "alice".into(), vec!["carol".into()], false)]);
-    assert_eq!(
-        srv.muc_events("bob").last().cloned(),
-        Some((17, "carol".into(), vec![], false))
-    );
-    let members = alice.group_members(&id).await.expect("members");
-    let roles: Vec<(&str, &str)> = members
-        .iter()
-        .map(|m| (m.user.as_str(), m.role.as_str()))
-        .collect();
-    assert_eq!(roles, vec![("alice", "owner"), ("bob", "member"), ("carol", "member")]);
-
-    // Only managers remove; the owner cannot be removed.
-    assert_eq!(
-        http_status(&bob.remove_group_members(&id, &["carol"]).await.unwrap_err()),
-        Some((403, "forbidden_op"))
-    );
-    alice.remove_group_members(&id, &["carol"]).await.expect("remove");
-    assert_eq!(
-        srv.muc_events("carol").last().cloned(),
-        Some((10, "alice".into(), vec!["carol".into()], false))
-    );
-    assert_eq!(
-        srv.muc_events("bob").last().cloned(),
-        Some((18, "carol".into(), vec![], false))
-    );
-    assert!(carol.joined_groups().await.unwrap().is_empty());
-
-    alice
-        .update_group(&id, Some("Team 2"), Some("renamed"))
-        .await
-        .expect("update");
-    let bob_update = srv.queued("bob").into_iter().last().unwrap();
-    let body = MucBody::decode(bob_update.payload.as_deref().unwrap()).unwrap();
-    assert_eq!(body.operation, Some(14));
-    assert_eq!(body.setting.as_ref().and_then(|s| s.name.as_deref()), Some("Team 2"));
-    let ext: Value = serde_json::from_str(body.event_info.unwrap().ext.as_deref().unwrap()).unwrap();
-    assert_eq!(ext["description"], "renamed");
-    assert_eq!(bob.group_info(&id).await.unwrap().name, "Team 2");
-
-    bob.leave_group(&id).await.expect("leave");
-    assert_eq!(
-        srv.muc_events("alice").last().cloned(),
-        Some((18, "bob".into(), vec![], false))
-    );
-    assert_eq!(alice.group_info(&id).await.unwrap().members, vec!["alice".to_owned()]);
-    assert_eq!(
-        http_status(&alice.leave_group(&id).await.unwrap_err()),
-        Some((403, "forbidden_op"))
-    );
-
-    alice.add_group_members(&id, &["bob"]).await.unwrap();
-    assert_eq!(
-        http_status(&bob.destroy_group(&id).await.unwrap_err()),
-        Some((403, "forbidden_op"))
-    );
-    alice.destroy_group(&id).await.expect("destroy");
-    assert_eq!(
-        srv.muc_events("bob").last().cloned(),
-        Some((1, "alice".into(), vec![], false))
-    );
-    assert!(matches!(
-        alice.group_info(&id).await.unwrap_err(),
-        RestError::NotFound(d) if d.contains("does not exist")
-    ));
-    srv.shutdown().await;
-}
-
-#[tokio::test]
-async fn chat_rooms() {
-    let srv = Server::start(config()).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
-    let id = alice
-        .create_chatroom("Lobby", "everyone", &["bob"])
-        .await
-        .expect("create room");
-    let rooms = bob.chatrooms(1, 20).await.expect("list");
-    assert_eq!(rooms.len(), 1);
-    assert_eq!((rooms[0].id.as_str(), rooms[0].name.as_str()), (id.as_str(), "Lobby"));
-    let info = bob.chatroom_info(&id).await.expect("info");
-    assert_eq!(info.name, "Lobby");
-    assert_eq!(info.description, "everyone");
-    assert_eq!(info.owner, "alice");
-    assert_eq!(info.members, vec!["alice".to_owned(), "bob".to_owned()]);
-    let joined = bob.joined_chatrooms().await.expect("joined");
-    assert_eq!(joined.len(), 1);
-    assert_eq!((joined[0].id.as_str(), joined[0].name.as_str()), (id.as_str(), "Lobby"));
-    let members = alice.chatroom_members(&id).await.expect("members");
-    assert_eq!(members.len(), 2);
-    assert_eq!(srv.muc_events("bob"), vec![(19, "alice".into(), vec!["bob".into()], true)]);
-    // A room is not a group.
-    assert!(matches!(
-        alice.group_info(&id).await.unwrap_err(),
-        RestError::NotFound(_)
-    ));
-    srv.shutdown().await;
-}
-
-#[tokio::test]
-async fn history_pages() {
-    let srv = Server::start(config()).await;
-    let alice = srv.user("alice").await;
-    let _bob = srv.user("bob").await;
-    let bob_conv = Conversation::single("bob");
-    let empty = alice.history(&bob_conv, None, 20).await.expect("history");
-    assert!(empty.metas.is_empty());
-    assert!(empty.is_last);
-
-    // Three messages alice -> bob, one bob -> alice, one alice -> carol (not in this chat).
-    let mut ids = Vec::new();
-    {
-        let mut inner = srv.state.lock();
-        for (from, to) in [
-            ("alice", "bob"),
-            ("bob", "alice"),
-            ("alice", "carol"),
-            ("alice", "bob"),
-            ("alice", "bob"),
-        ] {
-            let id = inner.next_id();
-            let meta = Meta {
-                id: Some(id),
-                timestamp: Some(now_ms()),
-                ns: Some(NameSpace::Chat as i32),
-                ..Default::default()
-            };
-            inner.remember(HistoryEntry {
-                id,
-                from: from.into(),
-                conversation: Conversation::single(to),
-                timestamp: now_ms(),
-                meta: meta.encode_to_vec(),
-                recalled: false,
-            });
-            if to != "carol" {
-                ids.push(id);
-            }
-        }
-    }
-    let page = alice.history(&bob_conv, None, 3).await.expect("page 1");
-    let got: Vec<u64> = page.metas.iter().filter_map(|m| m.id).collect();
-    assert_eq!(got, vec![ids[3], ids[2], ids[1]]);
-    assert!(!page.is_last);
-    let page = alice
-        .history(&bob_conv, page.next_key.as_deref(), 3)
-        .await
-        .expect("page 2");
-    let got: Vec<u64> = page.metas.iter().filter_map(|m| m.id).collect();
-    assert_eq!(got, vec![ids[0]]);
-    assert!(page.is_last);
-    srv.shutdown().await;
-}
-
-#[tokio::test]
 async fn raw_requests_get_easemob_errors() {
     let srv = Server::start(config()).await;
     let alice = srv.user("alice").await;
@@ -610,7 +345,11 @@ async fn raw_requests_get_easemob_errors() {
     assert!(body["timestamp"].is_u64());
 
     // Missing token.
-    let resp = http.get(format!("{base}/users/alice/contacts/users")).send().await.unwrap();
+    let resp = http
+        .get(format!("{base}/users/alice/contacts/users"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");
@@ -624,7 +363,10 @@ async fn raw_requests_get_easemob_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "not_supported_in_sandbox");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "not_supported_in_sandbox"
+    );
     let resp = http
         .get(format!("{}/other/app/users/alice", srv.url))
         .bearer_auth(&token)
@@ -658,7 +400,10 @@ async fn raw_requests_get_easemob_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap()["data"]["nickname"], "A B");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["data"]["nickname"],
+        "A B"
+    );
     let resp = http
         .put(format!("{base}/metadata/user/alice"))
         .bearer_auth(&token)
@@ -690,7 +435,9 @@ async fn raw_requests_get_easemob_errors() {
     assert_eq!(body["entities"][0]["groupId"], id.as_str());
     assert_eq!(body["entities"][0]["permission"], "owner");
     let body: Value = http
-        .get(format!("{base}/users/alice/joined_chatgroups?pagenum=1&pagesize=20&version=v3"))
+        .get(format!(
+            "{base}/users/alice/joined_chatgroups?pagenum=1&pagesize=20&version=v3"
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -700,47 +447,5 @@ async fn raw_requests_get_easemob_errors() {
         .unwrap();
     assert!(body["uri"].as_str().unwrap().contains("joined_chatgroups"));
     assert_eq!(body["data"][0]["id"], id.as_str());
-    srv.shutdown().await;
-}
-
-#[tokio::test]
-async fn deleting_a_user_cleans_up() {
-    let srv = Server::start(config()).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
-    alice.add_contact("bob", "").await.unwrap();
-    bob.accept_contact("alice").await.unwrap();
-    let owned = alice
-        .create_group(&NewGroup {
-            name: "a's".into(),
-            members: vec!["bob".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let bobs = bob
-        .create_group(&NewGroup {
-            name: "b's".into(),
-            members: vec!["alice".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let http = reqwest::Client::new();
-    let token = srv.client().password_token("alice", "pw-1").await.unwrap().access_token;
-    let resp = http
-        .delete(format!("{}/rest/sandbox/users/alice", srv.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(bob.contacts().await.unwrap().is_empty());
-    assert!(matches!(bob.group_info(&owned).await.unwrap_err(), RestError::NotFound(_)));
-    assert_eq!(bob.group_info(&bobs).await.unwrap().members, vec!["bob".to_owned()]);
-    assert_eq!(
-        srv.client().password_token("alice", "pw-1").await.unwrap_err(),
-        RestError::UserNotFound
-    );
     srv.shutdown().await;
 }

@@ -148,7 +148,7 @@ impl MatrixEventSink for Bridge {
 /// Routes inbox items, in order, to commands or portal queues. Items are acked by whoever
 /// finishes them, so a crash replays what was not done.
 async fn dispatch_inbox(ctx: Arc<Ctx>) {
-    let mut dispatched: u64 = 0;
+    let mut dispatched: Option<u64> = None;
     loop {
         let pending = match ctx.store.pending(MATRIX_INBOX) {
             Ok(p) => p,
@@ -158,10 +158,10 @@ async fn dispatch_inbox(ctx: Arc<Ctx>) {
             }
         };
         for (seq, bytes) in pending {
-            if seq <= dispatched {
+            if dispatched.is_some_and(|d| seq <= d) {
                 continue;
             }
-            dispatched = seq;
+            dispatched = Some(seq);
             match serde_json::from_slice::<MatrixEvent>(&bytes) {
                 Ok(event) => route_matrix_event(&ctx, event, seq).await,
                 Err(e) => {
@@ -182,6 +182,7 @@ pub(crate) fn ack_inbox(ctx: &Ctx, seq: u64) {
 }
 
 async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
+    tracing::debug!(seq, ?event, "Matrix event");
     let (room, sender) = match &event {
         MatrixEvent::Message { room, sender, .. }
         | MatrixEvent::Redaction { room, sender, .. }

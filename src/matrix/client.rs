@@ -40,7 +40,6 @@ use ruma::api::{
     OutgoingRequestAppserviceExt, SupportedVersions,
 };
 use ruma::profile::ProfileFieldValue;
-use ruma::serde::Raw;
 use ruma::{
     EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
     RoomVersionId, TransactionId, UserId,

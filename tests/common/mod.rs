@@ -1,7 +1,9 @@
 //! Shared test fixtures: an in-process Easemob sandbox, Rust clients, and the official-SDK agent.
 #![allow(dead_code)]
 
+pub mod matrix_user;
 pub mod sdk_agent;
+pub mod synapse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

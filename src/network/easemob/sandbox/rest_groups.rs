@@ -417,7 +417,7 @@ fn page<T>(cx: &Ctx, items: Vec<T>, default_size: usize) -> Vec<T> {
         .clamp(1, 1000);
     items
         .into_iter()
-        .skip((num - 1) * size)
+        .skip((num - 1).saturating_mul(size))
         .take(size)
         .collect()
 }

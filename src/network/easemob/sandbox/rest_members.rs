@@ -43,7 +43,7 @@ pub(crate) fn list(cx: &mut Ctx, is_room: bool, id: &str) -> ApiResult {
         let size = cx.query_num("pagesize").unwrap_or(10).clamp(1, 1000);
         let data: Vec<Value> = all
             .into_iter()
-            .skip((num - 1) * size)
+            .skip((num - 1).saturating_mul(size))
             .take(size)
             .map(|(user, r)| {
                 let r = if r == "owner" { "owner" } else { "member" };
@@ -63,7 +63,7 @@ pub(crate) fn list(cx: &mut Ctx, is_room: bool, id: &str) -> ApiResult {
         .collect();
     let count = data.len();
     let mut fields = json!({ "data": data, "count": count, "total": total });
-    if start + count < total {
+    if start.saturating_add(count) < total {
         fields["cursor"] = (start + count).to_string().into();
     }
     cx.ok(fields)

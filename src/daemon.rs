@@ -1,0 +1,159 @@
+//! The bridge daemon: wires the configured network connector, the store, the Matrix side and
+//! the core together, runs until SIGTERM/SIGINT, then shuts down in order (stop taking
+//! transactions, drain the portal queues, flush the store). The only place that names both a
+//! network and the core.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+
+use crate::config::{Config, NetworkKind};
+use crate::core::connector::NetworkConnector;
+use crate::core::matrix_api::MatrixApi;
+use crate::core::Bridge;
+use crate::matrix::{self, AppserviceSettings, HomeserverClient, TxnDedup};
+use crate::network::easemob::connector::{EasemobConnector, EasemobSettings};
+use crate::store::{Store, TxnScope};
+
+/// Transaction dedup in the store, scoped to the registration (its hs_token).
+struct StoreTxnDedup {
+    store: Store,
+    scope: TxnScope,
+}
+
+#[async_trait]
+impl TxnDedup for StoreTxnDedup {
+    async fn seen(&self, txn_id: &str) -> bool {
+        self.store.seen_txn(&self.scope, txn_id).unwrap_or(false)
+    }
+    async fn mark(&self, txn_id: &str) {
+        if let Err(e) = self.store.mark_txn(&self.scope, txn_id) {
+            warn!(error = %e, "transaction not marked as done");
+        }
+    }
+}
+
+/// Builds the connector the config asks for.
+async fn connector(cfg: &Config) -> anyhow::Result<Arc<dyn NetworkConnector>> {
+    match cfg.network.kind {
+        NetworkKind::Easemob => {
+            let (rest_url, websocket_url) =
+                match (&cfg.network.rest_url, &cfg.network.websocket_url) {
+                    (Some(r), Some(w)) => (r.clone(), w.clone()),
+                    _ => {
+                        let dns = cfg
+                            .network
+                            .dns_url
+                            .as_deref()
+                            .context("network: set rest_url and websocket_url, or dns_url")?;
+                        let http = crate::network::easemob::rest::http_client()?;
+                        let hosts = crate::network::easemob::rest::RestClient::discover(
+                            &http,
+                            dns,
+                            &cfg.network.app_key,
+                        )
+                        .await
+                        .context("host discovery failed")?;
+                        (hosts.rest_url, hosts.websocket_url)
+                    }
+                };
+            Ok(Arc::new(EasemobConnector::new(EasemobSettings {
+                app_key: cfg.network.app_key.clone(),
+                rest_url,
+                websocket_url,
+            })))
+        }
+    }
+}
+
+/// Runs the bridge until `shutdown` fires.
+pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let as_token = cfg
+        .appservice
+        .as_token
+        .as_ref()
+        .context("appservice.as_token is missing (run generate-registration)")?
+        .expose()
+        .to_owned();
+    let hs_token = cfg
+        .appservice
+        .hs_token
+        .as_ref()
+        .context("appservice.hs_token is missing (run generate-registration)")?
+        .expose()
+        .to_owned();
+    let listen: SocketAddr = format!("{}:{}", cfg.appservice.hostname, cfg.appservice.port)
+        .parse()
+        .context("appservice.hostname/port do not form a socket address")?;
+    let store = Store::open(&cfg.database.path)
+        .with_context(|| format!("cannot open the database {}", cfg.database.path.display()))?;
+    let settings = AppserviceSettings {
+        homeserver_url: cfg.homeserver.address.clone(),
+        domain: cfg.homeserver.domain.clone(),
+        as_token,
+        hs_token: hs_token.clone(),
+        appservice_id: cfg.appservice.id.clone(),
+        bot_localpart: cfg.appservice.bot.username.clone(),
+        listen,
+    };
+    let homeserver = Arc::new(HomeserverClient::new(&settings).await?);
+    let matrix_api: Arc<dyn MatrixApi> = homeserver.clone();
+    let connector = connector(&cfg).await?;
+    let bridge = Bridge::new(cfg.clone(), store.clone(), matrix_api.clone(), connector);
+
+    // The listener first (transactions are queued durably even before the core runs).
+    let ghosts_cfg = cfg.clone();
+    let is_ours: matrix::IsOurs = Arc::new(move |user| ghosts_cfg.is_ghost_or_bot(user.as_str()));
+    let dedup = Arc::new(StoreTxnDedup {
+        store: store.clone(),
+        scope: TxnScope::from_hs_token(&hs_token),
+    });
+    let state = matrix::AppserviceState::new(hs_token, Arc::new(bridge.clone()), dedup, is_ours)
+        .with_registrar(matrix_api.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let (stop_listener, listener_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(matrix::serve(listener, matrix::router(state), async {
+        let _ = listener_stopped.await;
+    }));
+
+    // The bot exists and has its profile; the homeserver resumes sending at once.
+    matrix_api.ensure_registered(matrix_api.bot()).await?;
+    let bot = matrix_api.bot().to_owned();
+    if !cfg.appservice.bot.displayname.is_empty() {
+        if let Err(e) = matrix_api
+            .set_displayname(&bot, &cfg.appservice.bot.displayname)
+            .await
+        {
+            warn!(error = %e, "bot display name not set");
+        }
+    }
+    if let Ok(avatar) = ruma::OwnedMxcUri::try_from(cfg.appservice.bot.avatar.as_str()) {
+        if avatar.is_valid() {
+            if let Err(e) = matrix_api.set_avatar(&bot, &avatar).await {
+                warn!(error = %e, "bot avatar not set");
+            }
+        }
+    }
+    bridge.start().await?;
+    match homeserver.ping_homeserver().await {
+        Ok(rtt) => info!(?rtt, "homeserver reached the bridge"),
+        Err(e) => warn!(error = %e, "homeserver ping failed (is the registration loaded?)"),
+    }
+    info!(bot = %matrix_api.bot(), "bridge running");
+
+    let _ = shutdown.recv().await;
+    info!("shutting down");
+    let _ = stop_listener.send(());
+    let _ = server.await;
+    bridge.shutdown().await;
+    store.flush_async().await?;
+    info!("stopped");
+    Ok(())
+}

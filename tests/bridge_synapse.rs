@@ -1,0 +1,386 @@
+//! End to end on a real Synapse: the bridge binary, the Easemob sandbox, Rust IM clients as the
+//! other party and Matrix users over the client API. Login through the bot, IM → Matrix DM,
+//! Matrix → IM DM, a group shared by two logged-in users bridged once, a restart in the middle
+//! of a conversation losing and duplicating nothing, a replayed transaction ignored, a wrong
+//! hs_token refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::matrix_user::MatrixUser;
+use common::synapse::{free_port, Synapse};
+use common::{next_event, TestSandbox, APP_KEY};
+use imbridge::network::easemob::events::SessionEvent;
+use imbridge::network::easemob::jid::Conversation;
+use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
+use imbridge::network::easemob::rest::NewGroup;
+use serde_json::json;
+
+/// The bridge process (SIGTERM then wait on drop).
+struct BridgeProcess {
+    child: Child,
+}
+
+impl BridgeProcess {
+    fn start(config: &Path, log: &Path, as_port: u16) -> Self {
+        let log_file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_imbridge"))
+            .arg("-c")
+            .arg(config)
+            .env("RUST_LOG", "info,imbridge=debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("bridge starts");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", as_port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child }
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn write_config(dir: &Path, synapse: &str, as_port: u16, sandbox: &TestSandbox) -> PathBuf {
+    let path = dir.join("bridge.yaml");
+    let text = format!(
+        r#"homeserver:
+  address: {synapse}
+  domain: localhost
+appservice:
+  address: http://127.0.0.1:{as_port}
+  hostname: 127.0.0.1
+  port: {as_port}
+  id: easemob
+  bot:
+    username: easemobbot
+    displayname: Easemob bridge bot
+    avatar: ""
+  registration: registration.yaml
+  username_template: "easemob_{{{{.}}}}"
+bridge:
+  permissions:
+    "localhost": user
+database:
+  path: {db}
+logging:
+  level: info
+network:
+  type: easemob
+  app_key: "{APP_KEY}"
+  rest_url: {rest}
+  websocket_url: {ws}
+"#,
+        db = dir.join("bridge.sled").display(),
+        rest = sandbox.rest_url(),
+        ws = sandbox.ws_url(),
+    );
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+async fn wait_bot_joined(user: &MatrixUser, room: &str) {
+    for _ in 0..100 {
+        if user
+            .members(room)
+            .await
+            .iter()
+            .any(|m| m == "@easemobbot:localhost")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the bot did not join {room}");
+}
+
+fn count(bodies: &[String], body: &str) -> usize {
+    bodies.iter().filter(|b| b.as_str() == body).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_end_to_end_on_synapse() {
+    let dir = std::env::temp_dir().join(format!("imbridge-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let sandbox = TestSandbox::start().await;
+    for u in ["alice", "bob", "carol"] {
+        sandbox.user(u, "pw");
+    }
+    let as_port = free_port();
+    let synapse_dir = dir.join("synapse");
+    // Synapse needs the registration, which needs the config, which needs Synapse's port:
+    // take a port first, write the config, generate, then start Synapse on it.
+    let hs_port_hint = free_port();
+    let config = write_config(
+        &dir,
+        &format!("http://127.0.0.1:{hs_port_hint}"),
+        as_port,
+        &sandbox,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_imbridge"))
+        .arg("-c")
+        .arg(&config)
+        .args(["generate-registration", "-o"])
+        .arg(dir.join("registration.yaml"))
+        .output()
+        .expect("generate-registration runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reg = dir.join("registration.yaml");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&reg).expect("reg").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let synapse = Synapse::start(&synapse_dir, &[&reg]);
+    // Point the config at the port Synapse really got.
+    let config = write_config(&dir, &synapse.url(), as_port, &sandbox);
+    let log = dir.join("bridge.log");
+    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+
+    let mx1_token = synapse.register("mx1", "pw-mx1");
+    let mx2_token = synapse.register("mx2", "pw-mx2");
+    let mut mx1 = MatrixUser::new(&synapse.url(), "@mx1:localhost", &mx1_token);
+    let mut mx2 = MatrixUser::new(&synapse.url(), "@mx2:localhost", &mx2_token);
+
+    // Login via the bot (one-line form; the password event is redacted).
+    let mgmt1 = mx1.create_dm("@easemobbot:localhost").await;
+    wait_bot_joined(&mx1, &mgmt1).await;
+    let login_event = mx1.send_text(&mgmt1, "login alice pw").await;
+    mx1.wait_body(&mgmt1, |b| b.starts_with("Logged in as alice"))
+        .await;
+    let redacted = mx1
+        .messages(&mgmt1)
+        .await
+        .into_iter()
+        .all(|(_, _, c)| c["body"].as_str() != Some("login alice pw"));
+    assert!(
+        redacted,
+        "the message with the password ({login_event}) was not redacted"
+    );
+
+    // IM → Matrix DM.
+    let (bob, mut bob_events) = sandbox.rust_client("bob", "pw").await;
+    bob.send(OutgoingMessage::text(
+        Conversation::single("alice"),
+        "hello alice <b>&</b>",
+    ))
+    .await
+    .expect("bob sends");
+    let dm = mx1.accept_new_invite(std::slice::from_ref(&mgmt1)).await;
+    let body = mx1.wait_body(&dm, |b| b.starts_with("hello alice")).await;
+    assert_eq!(body, "hello alice <b>&</b>");
+    let senders: Vec<String> = mx1
+        .messages(&dm)
+        .await
+        .into_iter()
+        .map(|(s, _, _)| s)
+        .collect();
+    assert!(
+        senders.iter().any(|s| s == "@easemob_bob:localhost"),
+        "{senders:?}"
+    );
+
+    // Matrix → IM DM.
+    mx1.send_text(&dm, "hi bob, from Matrix").await;
+    let (from, text) = next_event(&mut bob_events, "text from Matrix", |e| match e {
+        SessionEvent::Message(m) => match &m.body {
+            Body::Content(Content::Text { text }) => Some((m.from.clone(), text.clone())),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (from.as_str(), text.as_str()),
+        ("alice", "hi bob, from Matrix")
+    );
+
+    // A second Matrix user logs in as carol; bob's group with both is bridged once.
+    let mgmt2 = mx2.create_dm("@easemobbot:localhost").await;
+    wait_bot_joined(&mx2, &mgmt2).await;
+    mx2.send_text(&mgmt2, "login carol pw").await;
+    mx2.wait_body(&mgmt2, |b| b.starts_with("Logged in as carol"))
+        .await;
+    let group = bob
+        .rest()
+        .create_group(&NewGroup {
+            name: "project".into(),
+            members: vec!["alice".into(), "carol".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("group created");
+    bob.send(OutgoingMessage::text(
+        Conversation::group(&group),
+        "group hello",
+    ))
+    .await
+    .expect("group message");
+    let g1 = mx1.accept_new_invite(&[mgmt1.clone(), dm.clone()]).await;
+    let g2 = mx2.accept_new_invite(std::slice::from_ref(&mgmt2)).await;
+    assert_eq!(g1, g2, "one portal room for the group");
+    mx1.wait_body(&g1, |b| b == "group hello").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&mx1.bodies(&g1, None).await, "group hello"),
+        1,
+        "bridged once"
+    );
+
+    // Matrix → IM in the group, not echoed back by carol's session.
+    mx1.send_text(&g1, "hello group from alice").await;
+    next_event(&mut bob_events, "group text from Matrix", |e| match e {
+        SessionEvent::Message(m) => match &m.body {
+            Body::Content(Content::Text { text }) if text == "hello group from alice" => Some(()),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&mx1.bodies(&g1, None).await, "hello group from alice"),
+        1,
+        "no echo"
+    );
+
+    // Restart in the middle of the conversation: what bob sends meanwhile arrives once.
+    bridge.stop();
+    bob.send(OutgoingMessage::text(
+        Conversation::single("alice"),
+        "while you were restarting",
+    ))
+    .await
+    .expect("bob sends while the bridge is down");
+    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    mx1.wait_body(&dm, |b| b == "while you were restarting")
+        .await;
+    bob.send(OutgoingMessage::text(
+        Conversation::single("alice"),
+        "after restart",
+    ))
+    .await
+    .expect("bob sends");
+    mx1.wait_body(&dm, |b| b == "after restart").await;
+    let bodies = mx1.bodies(&dm, None).await;
+    for b in [
+        "hello alice <b>&</b>",
+        "while you were restarting",
+        "after restart",
+    ] {
+        assert_eq!(count(&bodies, b), 1, "{b:?} once in {bodies:?}");
+    }
+    // Matrix → IM still works after the restart (the login was restored).
+    mx1.send_text(&dm, "still here").await;
+    next_event(&mut bob_events, "text after restart", |e| match e {
+        SessionEvent::Message(m) => match &m.body {
+            Body::Content(Content::Text { text }) if text == "still here" => Some(()),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+
+    // A replayed transaction is ignored; a wrong hs_token is refused.
+    let reg_text = std::fs::read_to_string(&reg).expect("registration");
+    let hs_token = reg_text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("hs_token:"))
+        .map(|t| t.trim().trim_matches('"').trim_matches('\'').to_owned())
+        .expect("hs_token in registration");
+    let txn = json!({ "events": [{
+        "type": "m.room.message", "room_id": dm, "sender": "@mx1:localhost",
+        "event_id": "$replayed-event-1", "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": "replayed once" }
+    }]});
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{as_port}/_matrix/app/v1/transactions/replay-test-1");
+    for _ in 0..2 {
+        let r = http
+            .put(&url)
+            .bearer_auth(&hs_token)
+            .json(&txn)
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(r.status(), 200);
+    }
+    next_event(&mut bob_events, "replayed message", |e| match e {
+        SessionEvent::Message(m) => match &m.body {
+            Body::Content(Content::Text { text }) if text == "replayed once" => Some(()),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    let second = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match bob_events.recv().await {
+                Some(SessionEvent::Message(m))
+                    if m.body
+                        == Body::Content(Content::Text {
+                            text: "replayed once".into(),
+                        }) =>
+                {
+                    return true
+                }
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    })
+    .await;
+    assert!(
+        second.is_err(),
+        "the replayed transaction was processed twice"
+    );
+    let wrong = http
+        .put(format!(
+            "http://127.0.0.1:{as_port}/_matrix/app/v1/transactions/x"
+        ))
+        .bearer_auth("wrong-token")
+        .json(&json!({ "events": [] }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(wrong.status(), 403);
+
+    bridge.stop();
+    // No secret reached the log.
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!log_text.contains(&hs_token), "hs_token in the log");
+    assert!(!log_text.contains("pw-mx1"));
+    drop(synapse);
+    let _ = std::fs::remove_dir_all(&dir);
+}

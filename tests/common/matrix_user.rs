@@ -1,0 +1,205 @@
+//! A minimal Matrix client for tests: a real user on the test Synapse, over plain HTTP.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// A logged-in Matrix user.
+pub struct MatrixUser {
+    pub mxid: String,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    txn: u64,
+    /// Incremental sync position (Synapse caches identical initial syncs for minutes).
+    since: std::sync::Mutex<Option<String>>,
+    /// Invites seen so far and not yet joined.
+    pending_invites: std::sync::Mutex<Vec<String>>,
+}
+
+impl MatrixUser {
+    pub fn new(base: &str, mxid: &str, token: &str) -> Self {
+        Self {
+            mxid: mxid.to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+            txn: 0,
+            since: Default::default(),
+            pending_invites: Default::default(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/_matrix/client/v3{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    /// Creates a DM with `other` and returns the room id.
+    pub async fn create_dm(&self, other: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/createRoom",
+                Some(json!({ "is_direct": true, "invite": [other], "preset": "trusted_private_chat" })),
+            )
+            .await;
+        v["room_id"].as_str().expect("room id").to_owned()
+    }
+
+    pub async fn join(&self, room: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Sends `m.text` and returns the event id.
+    pub async fn send_text(&mut self, room: &str, body: &str) -> String {
+        self.txn += 1;
+        let path = format!(
+            "/rooms/{room}/send/m.room.message/t{}-{}",
+            self.txn,
+            rand_u32()
+        );
+        let v = self
+            .call(
+                reqwest::Method::PUT,
+                &path,
+                Some(json!({ "msgtype": "m.text", "body": body })),
+            )
+            .await;
+        v["event_id"].as_str().expect("event id").to_owned()
+    }
+
+    /// The room's last 100 events, oldest first: (sender, type, content).
+    pub async fn messages(&self, room: &str) -> Vec<(String, String, Value)> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/rooms/{room}/messages?dir=b&limit=100"),
+                None,
+            )
+            .await;
+        let mut out: Vec<(String, String, Value)> = v["chunk"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| {
+                (
+                    e["sender"].as_str().unwrap_or_default().to_owned(),
+                    e["type"].as_str().unwrap_or_default().to_owned(),
+                    e["content"].clone(),
+                )
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Bodies of `m.room.message` events from `sender` (any sender when `None`).
+    pub async fn bodies(&self, room: &str, sender: Option<&str>) -> Vec<String> {
+        self.messages(room)
+            .await
+            .into_iter()
+            .filter(|(s, t, _)| t == "m.room.message" && sender.is_none_or(|x| x == s))
+            .filter_map(|(_, _, c)| c["body"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits (bounded) until a message with `body` shows up in `room`.
+    pub async fn wait_body(&self, room: &str, what: impl Fn(&str) -> bool) -> String {
+        for _ in 0..150 {
+            if let Some(b) = self.bodies(room, None).await.into_iter().find(|b| what(b)) {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "expected message did not arrive in {room}: {:?}",
+            self.bodies(room, None).await
+        );
+    }
+
+    /// Rooms this user is invited to.
+    pub async fn invites(&self) -> Vec<String> {
+        let since = self.since.lock().map(|s| s.clone()).unwrap_or_default();
+        let path = match since {
+            Some(s) => format!("/sync?timeout=500&since={s}"),
+            None => "/sync?timeout=0&filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A1%7D%7D%7D".to_owned(),
+        };
+        let v = self.call(reqwest::Method::GET, &path, None).await;
+        if let (Ok(mut s), Some(next)) = (self.since.lock(), v["next_batch"].as_str()) {
+            *s = Some(next.to_owned());
+        }
+        let mut pending = self
+            .pending_invites
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        if let Some(o) = v["rooms"]["invite"].as_object() {
+            for room in o.keys() {
+                if !pending.contains(room) {
+                    pending.push(room.clone());
+                }
+            }
+        }
+        if let Some(o) = v["rooms"]["join"].as_object() {
+            pending.retain(|r| !o.contains_key(r));
+        }
+        if let Ok(mut p) = self.pending_invites.lock() {
+            *p = pending.clone();
+        }
+        pending
+    }
+
+    /// Waits for an invite to a room other than `known`, joins it and returns it.
+    pub async fn accept_new_invite(&self, known: &[String]) -> String {
+        for _ in 0..150 {
+            if let Some(room) = self
+                .invites()
+                .await
+                .into_iter()
+                .find(|r| !known.contains(r))
+            {
+                self.join(&room).await;
+                if let Ok(mut p) = self.pending_invites.lock() {
+                    p.retain(|r| *r != room);
+                }
+                return room;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no invite for {}", self.mxid);
+    }
+
+    /// Joined members of a room.
+    pub async fn members(&self, room: &str) -> Vec<String> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/rooms/{room}/joined_members"),
+                None,
+            )
+            .await;
+        v["joined"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn rand_u32() -> u32 {
+    rand::random()
+}

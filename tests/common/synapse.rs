@@ -1,0 +1,79 @@
+//! A real Synapse for tests, started with the project's scripts and always stopped on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running Synapse (stopped when dropped).
+pub struct Synapse {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Synapse {
+    /// Starts Synapse in `dir` on a free port with the given appservice registrations.
+    pub fn start(dir: &Path, registrations: &[&Path]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("scripts/synapse/start.sh"))
+            .args(["--dir"])
+            .arg(dir)
+            .args(["--port", &port.to_string()]);
+        for r in registrations {
+            cmd.arg("--appservice").arg(r);
+        }
+        let out = cmd.output().expect("start.sh runs");
+        assert!(
+            out.status.success(),
+            "Synapse did not start:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dir: dir.to_owned(),
+            port,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Registers a user and returns its access token.
+    pub fn register(&self, user: &str, password: &str) -> String {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/synapse/register-user.sh"))
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--port", &self.port.to_string(), user, password])
+            .output()
+            .expect("register-user.sh runs");
+        assert!(
+            out.status.success(),
+            "user not registered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/synapse/stop.sh"))
+            .arg("--dir")
+            .arg(&self.dir)
+            .output();
+    }
+}
