@@ -100,10 +100,10 @@ fn decode_rate(lz4: bool) {
     for f in &inputs {
         let _ = s.on_frame(f, now);
         while let Some(o) = s.poll_output() {
-            if matches!(
-                o,
-                imbridge::network::easemob::session::Output::Event(SessionEvent::Message(_))
-            ) {
+            if let imbridge::network::easemob::session::Output::Event(e) = &o {
+                if !matches!(**e, SessionEvent::Message(_)) {
+                    continue;
+                }
                 messages += 1;
             }
         }

@@ -134,11 +134,10 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
             warn!(error = %e, "bot display name not set");
         }
     }
-    if let Ok(avatar) = ruma::OwnedMxcUri::try_from(cfg.appservice.bot.avatar.as_str()) {
-        if avatar.is_valid() {
-            if let Err(e) = matrix_api.set_avatar(&bot, &avatar).await {
-                warn!(error = %e, "bot avatar not set");
-            }
+    let avatar = ruma::OwnedMxcUri::from(cfg.appservice.bot.avatar.as_str());
+    if avatar.is_valid() {
+        if let Err(e) = matrix_api.set_avatar(&bot, &avatar).await {
+            warn!(error = %e, "bot avatar not set");
         }
     }
     bridge.start().await?;

@@ -374,6 +374,12 @@ async fn raw_requests_get_easemob_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    let resp = http.get(&base).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "not_supported_in_sandbox"
+    );
 
     // A successful answer carries the envelope.
     let resp = http

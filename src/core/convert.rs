@@ -69,11 +69,7 @@ pub fn html_to_text(html: &str, mention: &dyn Fn(&str) -> Option<String>) -> (St
                     "p" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
                     | "pre",
                     true,
-                ) => {
-                    if !out.ends_with('\n') {
-                        out.push('\n');
-                    }
-                }
+                ) if !out.ends_with('\n') => out.push('\n'),
                 ("li", false) => out.push_str("• "),
                 ("a", false) => {
                     let mxid = tag

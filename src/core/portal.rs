@@ -666,7 +666,7 @@ impl PortalWorker {
         if relates["rel_type"] == json!("m.replace") {
             return self.matrix_edit(room, &login, &chat, content).await;
         }
-        let Some(converted) = self.from_matrix_content(content) else {
+        let Some(converted) = self.convert_matrix_content(content) else {
             let kind = content["msgtype"].as_str().unwrap_or("unknown");
             self.notice(
                 room,
@@ -729,7 +729,7 @@ impl PortalWorker {
         let new_content = content.get("m.new_content").unwrap_or(content);
         let (Some(edit), Some(converted)) = (
             login.session.as_edit(),
-            self.from_matrix_content(new_content),
+            self.convert_matrix_content(new_content),
         ) else {
             self.notice(room, "⚠️ Edits are not bridged to this IM service.")
                 .await;
@@ -812,7 +812,7 @@ impl PortalWorker {
     }
 
     /// Matrix content → network content; `None` for kinds not bridged yet.
-    fn from_matrix_content(&self, content: &Value) -> Option<MessageContent> {
+    fn convert_matrix_content(&self, content: &Value) -> Option<MessageContent> {
         let body = content["body"].as_str().unwrap_or_default();
         let ghosts = &self.ctx.ghosts;
         let text = |body: &str| -> (String, Vec<String>) {

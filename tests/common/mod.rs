@@ -92,9 +92,14 @@ impl TestSandbox {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
+        if let Some(mut t) = self.task.take() {
+            // Graceful: the server saves its state on the way out.
+            if tokio::time::timeout(Duration::from_secs(5), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
     }
 }

@@ -503,7 +503,7 @@ impl Driver {
                     }
                 }
                 Output::Event(event) => {
-                    if let Some(o) = self.on_event(event).await {
+                    if let Some(o) = self.on_event(*event).await {
                         outcome.get_or_insert(o);
                     }
                 }
@@ -523,7 +523,7 @@ impl Driver {
     async fn drain_events(&mut self) {
         while let Some(out) = self.session.poll_output() {
             if let Output::Event(e) = out {
-                let _ = self.on_event(e).await;
+                let _ = self.on_event(*e).await;
             }
         }
     }

@@ -90,8 +90,8 @@ impl SessionConfig {
 pub enum Output {
     /// Send this binary websocket message.
     Transmit(Vec<u8>),
-    /// Tell the owner.
-    Event(SessionEvent),
+    /// Tell the owner (boxed: events are large, frames are the common case).
+    Event(Box<SessionEvent>),
     /// Close this websocket and reconnect with backoff (dead link, broken compression).
     Reconnect(String),
     /// Close this websocket and stop: the session has ended (see the preceding `Ended` event).
@@ -718,7 +718,7 @@ impl Session {
     }
 
     fn event(&mut self, e: SessionEvent) {
-        self.outputs.push_back(Output::Event(e));
+        self.outputs.push_back(Output::Event(Box::new(e)));
     }
 
     fn transmit_meta(&mut self, meta: Meta, now: Instant) {

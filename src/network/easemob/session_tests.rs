@@ -33,7 +33,7 @@ fn events(outputs: &[Output]) -> Vec<SessionEvent> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Event(e) => Some(e.clone()),
+            Output::Event(e) => Some((**e).clone()),
             _ => None,
         })
         .collect()

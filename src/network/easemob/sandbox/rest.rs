@@ -41,6 +41,7 @@ const MAX_JSON_BODY: usize = 1 << 20;
 /// REST routes.
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
+        .route("/{org}/{app}", any(dispatch))
         .route("/{org}/{app}/{*rest}", any(dispatch))
         // Uploads enforce `cfg.max_upload_bytes` themselves, JSON bodies `MAX_JSON_BODY`.
         .layer(DefaultBodyLimit::disable())
