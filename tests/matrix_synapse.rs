@@ -327,6 +327,10 @@ async fn appservice_against_real_synapse() {
         "{err:?}"
     );
 
+    let foreign: OwnedUserId = "@testghost_x:elsewhere.example".try_into().unwrap();
+    let err = client.ensure_registered(&foreign).await.unwrap_err();
+    assert!(matches!(err, MatrixError::Other(_)), "{err:?}");
+
     // A DM created by the ghost, inviting bob; bob joins.
     let spec = RoomSpec {
         name: None,

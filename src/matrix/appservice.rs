@@ -219,13 +219,16 @@ fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 }
 
 async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    match presented_token(req.headers(), req.uri().query()) {
+    match presented_token(req.headers(), req.uri().query()).filter(|t| !t.is_empty()) {
         None => matrix_error(
             StatusCode::UNAUTHORIZED,
             "M_UNAUTHORIZED",
             "missing homeserver token",
         ),
-        Some(token) if constant_time_eq(token.as_bytes(), state.hs_token.as_bytes()) => {
+        Some(token)
+            if !state.hs_token.is_empty()
+                && constant_time_eq(token.as_bytes(), state.hs_token.as_bytes()) =>
+        {
             next.run(req).await
         }
         Some(_) => {

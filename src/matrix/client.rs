@@ -4,9 +4,10 @@
 //! matrix-sdk has no appservice mode any more, so requests are built with ruma's request types
 //! and [`OutgoingRequestAppserviceExt::try_into_http_request_with_identity`], which appends
 //! `?user_id=@ghost:domain` (identity assertion), and sent with the `as_token` over one shared
-//! [`reqwest::Client`]. The bot is also a matrix-sdk [`matrix_sdk::Client`] restored with the
-//! `as_token` (no `/login`), on the same HTTP client, for what the SDK does well (start-up
-//! `whoami`, the bot's profile).
+//! [`reqwest::Client`]. A matrix-sdk [`matrix_sdk::Client`] restored with the `as_token` (no
+//! `/login`), on the same HTTP client, serves the start-up `whoami`; it cannot assert an
+//! identity, so it acts as the registration's `sender_localpart` user, and everything done as
+//! the bot or a ghost goes through the ruma path.
 //!
 //! Every request has a deadline ([`REQUEST_TIMEOUT`], [`MEDIA_TIMEOUT`] for media). Errors are
 //! [`MatrixError::Homeserver`] (with the Matrix `errcode`) or [`MatrixError::Transport`]. The
@@ -152,36 +153,33 @@ impl HomeserverClient {
         })
     }
 
-    /// The bot's matrix-sdk client (authenticated with the `as_token`, never synced).
+    /// A matrix-sdk client authenticated with the `as_token` (never synced). matrix-sdk cannot
+    /// assert an identity, so it acts as the registration's `sender_localpart` user, which may
+    /// differ from the bot; its session's user id is nominally the bot.
     pub fn sdk(&self) -> &matrix_sdk::Client {
         &self.sdk
     }
 
-    /// Who the `as_token` belongs to (should be the bot); a start-up check of the
-    /// registration.
+    /// Who the `as_token` acts as without identity assertion: the registration's
+    /// `sender_localpart` user (the bot when the bot is the sender). A start-up check that the
+    /// homeserver knows the registration and its token.
     pub async fn whoami(&self) -> Result<OwnedUserId, MatrixError> {
         let response = self.sdk.whoami().await.map_err(sdk_error)?;
         Ok(response.user_id)
     }
 
-    /// Sets the bot's display name and avatar (through matrix-sdk).
+    /// Sets the bot's display name and avatar, as the bot (identity assertion: the bot need not
+    /// be the registration's `sender_localpart` user, which is who matrix-sdk acts as).
     pub async fn set_bot_profile(
         &self,
         displayname: Option<&str>,
-        avatar: Option<&ruma::MxcUri>,
+        avatar: Option<&OwnedMxcUri>,
     ) -> Result<(), MatrixError> {
-        let account = self.sdk.account();
         if let Some(name) = displayname {
-            account
-                .set_display_name(Some(name))
-                .await
-                .map_err(|e| MatrixError::Other(format!("set bot display name: {e}")))?;
+            self.set_displayname(&self.bot, name).await?;
         }
         if let Some(url) = avatar {
-            account
-                .set_avatar_url(Some(url))
-                .await
-                .map_err(|e| MatrixError::Other(format!("set bot avatar: {e}")))?;
+            self.set_avatar(&self.bot, url).await?;
         }
         Ok(())
     }
@@ -301,6 +299,13 @@ impl MatrixApi for HomeserverClient {
     }
 
     async fn ensure_registered(&self, user: &UserId) -> Result<(), MatrixError> {
+        // `/register` takes a localpart: a foreign user id would register someone else.
+        if user.server_name() != self.bot.server_name() {
+            return Err(MatrixError::Other(format!(
+                "cannot register {user}: not on {}",
+                self.bot.server_name()
+            )));
+        }
         let mut request = register::v3::Request::new();
         request.username = Some(user.localpart().to_owned());
         request.login_type = Some(register::LoginType::ApplicationService);

@@ -10,7 +10,6 @@ use ruma::{OwnedEventId, OwnedRoomId, RoomId, UserId};
 use serde_json::{json, Value};
 
 use super::appservice::{router, serve, AppserviceState, MemoryTxnDedup, TxnDedup};
-use super::transaction::{parse_transaction, TxnParseError};
 use crate::core::matrix_api::{MatrixApi, MatrixError, MatrixEvent, MatrixEventSink, RoomSpec};
 
 const HS_TOKEN: &str = "hs_token_0123456789abcdef0123456789abcdef0123456789abcdef01234567";
@@ -269,6 +268,16 @@ async fn auth_header_query_missing_wrong() {
         .unwrap();
     assert_eq!(finish(wrong_query).await.0, 403);
 
+    let empty = h
+        .http
+        .put(&url)
+        .header("authorization", "Bearer ")
+        .body(txn(vec![]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finish(empty).await.0, 401);
+
     // The other endpoints are guarded too.
     for (method, path) in [
         (reqwest::Method::GET, "/_matrix/app/v1/users/@ghost_1:hs"),
@@ -406,40 +415,6 @@ async fn every_event_kind_is_parsed() {
         },
     ];
     assert_eq!(h.events(), expected);
-}
-
-#[test]
-fn unstable_ephemeral_key_alone_is_read() {
-    let body = json!({
-        "events": [],
-        "de.sorunome.msc2409.ephemeral": [
-            { "type": "m.typing", "room_id": "!room:hs", "content": { "user_ids": [] } },
-        ],
-    });
-    let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
-    assert_eq!(
-        events,
-        vec![MatrixEvent::Typing {
-            room: owned_room_id!("!room:hs"),
-            users: vec![]
-        }]
-    );
-}
-
-#[test]
-fn top_level_shape_errors() {
-    let cases: [(&[u8], &str); 6] = [
-        (b"not json", "M_NOT_JSON"),
-        (b"{\"events\": [", "M_NOT_JSON"),
-        (b"[]", "M_BAD_JSON"),
-        (b"{}", "M_BAD_JSON"),
-        (b"{\"events\": 5}", "M_BAD_JSON"),
-        (b"{\"events\": [], \"ephemeral\": {}}", "M_BAD_JSON"),
-    ];
-    for (body, code) in cases {
-        let err: TxnParseError = parse_transaction("t", body).unwrap_err();
-        assert_eq!(err.errcode(), code, "{}", String::from_utf8_lossy(body));
-    }
 }
 
 #[tokio::test]
@@ -612,4 +587,28 @@ async fn user_and_room_queries_ping_and_unknown_paths() {
         (status, json["errcode"].as_str()),
         (404, Some("M_UNRECOGNIZED"))
     );
+}
+
+#[tokio::test]
+async fn empty_configured_token_accepts_nothing() {
+    let state = AppserviceState::new(
+        "",
+        Arc::new(TestSink::default()),
+        Arc::new(MemoryTxnDedup::default()),
+        Arc::new(|_: &UserId| true),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, router(state), async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    for url in [
+        format!("{base}/_matrix/app/v1/ping?access_token="),
+        format!("{base}/_matrix/app/v1/ping?access_token=x"),
+    ] {
+        let status = http.post(url).send().await.unwrap().status().as_u16();
+        assert!(status == 401 || status == 403, "{status}");
+    }
 }

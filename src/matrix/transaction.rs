@@ -271,3 +271,45 @@ fn parse_ephemeral(raw: &Value, out: &mut Vec<MatrixEvent>) -> Result<(), String
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ruma::owned_room_id;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn unstable_ephemeral_key_alone_is_read() {
+        let body = json!({
+            "events": [],
+            "de.sorunome.msc2409.ephemeral": [
+                { "type": "m.typing", "room_id": "!room:hs", "content": { "user_ids": [] } },
+            ],
+        });
+        let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            events,
+            vec![MatrixEvent::Typing {
+                room: owned_room_id!("!room:hs"),
+                users: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn top_level_shape_errors() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"not json", "M_NOT_JSON"),
+            (b"{\"events\": [", "M_NOT_JSON"),
+            (b"[]", "M_BAD_JSON"),
+            (b"{}", "M_BAD_JSON"),
+            (b"{\"events\": 5}", "M_BAD_JSON"),
+            (b"{\"events\": [], \"ephemeral\": {}}", "M_BAD_JSON"),
+        ];
+        for (body, code) in cases {
+            let err: TxnParseError = parse_transaction("t", body).unwrap_err();
+            assert_eq!(err.errcode(), code, "{}", String::from_utf8_lossy(body));
+        }
+    }
+}

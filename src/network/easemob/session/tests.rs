@@ -2,9 +2,11 @@
 
 use super::*;
 use crate::network::easemob::compression::{FrameCompressor, FrameDecompressor};
-use crate::network::easemob::jid::Conversation;
+use crate::network::easemob::jid::{self, Conversation};
 use crate::network::easemob::message::{Body, Content, OutgoingMessage};
-use crate::network::easemob::proto::{message_body, MessageBody, MetaQueue, Status};
+use crate::network::easemob::proto::{
+    message_body, meta, statistics_body, MessageBody, MetaQueue, StatisticsBody, Status,
+};
 use proptest::prelude::*;
 
 const APP: &str = "demo#sandbox";

@@ -18,11 +18,11 @@ use tracing::{debug, warn};
 use super::compression::{FrameCompressor, FrameDecompressor};
 use super::error::{EndReason, LoginError, SendError};
 use super::events::{decode_meta, MetaEvent, SessionEvent};
-use super::jid::{self, same_queue};
+use super::jid::same_queue;
 use super::message::{encode_outgoing, OutgoingMessage};
 use super::proto::{
-    self, m_sync, meta, provision, statistics_body, status, CommNotice, CommSyncDl, CommSyncUl,
-    CommUnreadDl, Jid, MSync, Meta, Provision, StatisticsBody,
+    self, m_sync, provision, status, CommNotice, CommSyncDl, CommSyncUl, CommUnreadDl, Jid, MSync,
+    Meta, Provision,
 };
 
 /// The SDK version we announce (the protocol level we speak).
@@ -720,114 +720,9 @@ impl Session {
     fn event(&mut self, e: SessionEvent) {
         self.outputs.push_back(Output::Event(Box::new(e)));
     }
-
-    fn transmit_meta(&mut self, meta: Meta, now: Instant) {
-        let id = meta.id.unwrap_or(0);
-        let ul = CommSyncUl {
-            meta: Some(meta.clone()),
-            ..Default::default()
-        };
-        self.send_sync(ul);
-        self.in_flight.insert(
-            id,
-            InFlight {
-                meta,
-                deadline: now + self.cfg.ack_timeout,
-            },
-        );
-    }
-
-    fn send_unread(&mut self, now: Instant) {
-        self.last_heartbeat = now;
-        let frame = self.envelope(m_sync::Command::Unread, Vec::new(), false);
-        self.push_frame(frame);
-    }
-
-    /// The STATISTIC/INFORMATION "client info" meta the SDK sends after login.
-    fn send_information(&mut self, _now: Instant) {
-        let id = self.allocate_id();
-        self.internal_ids.insert(id);
-        let body = StatisticsBody {
-            operation: Some(statistics_body::Operation::Information as i32),
-            ..Default::default()
-        };
-        let ul = CommSyncUl {
-            meta: Some(Meta {
-                id: Some(id),
-                ns: Some(meta::NameSpace::Statistic as i32),
-                payload: Some(body.encode_to_vec()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        self.send_sync(ul);
-    }
-
-    fn send_sync(&mut self, ul: CommSyncUl) {
-        let frame = self.envelope(m_sync::Command::Sync, ul.encode_to_vec(), false);
-        self.push_frame(frame);
-    }
-
-    fn envelope(&self, command: m_sync::Command, payload: Vec<u8>, with_auth: bool) -> MSync {
-        let mut m = MSync {
-            version: Some(m_sync::Version::MsyncV1 as i32),
-            command: Some(command as i32),
-            payload: Some(payload),
-            encrypt_type: vec![proto::EncryptType::EncryptNone as i32],
-            ..Default::default()
-        };
-        if with_auth {
-            m.guid = Some(self.own_jid(true));
-            m.auth = Some(format!("$t${}", self.cfg.token));
-        }
-        m
-    }
-
-    fn own_jid(&self, with_resource: bool) -> Jid {
-        let mut j = jid::user_jid(&self.cfg.app_key, &self.cfg.user);
-        if with_resource {
-            j.client_resource = Some(self.cfg.resource.clone());
-        }
-        j
-    }
-
-    fn push_frame(&mut self, msync: MSync) {
-        let bytes = msync.encode_to_vec();
-        let bytes = match self.up.as_mut() {
-            Some(c) => c.compress(&bytes),
-            None => bytes,
-        };
-        self.outputs.push_back(Output::Transmit(bytes));
-    }
-
-    fn provision_frame(&self) -> Vec<u8> {
-        let compress = if self.cfg.offer_lz4 && !self.lz4_failed {
-            vec![provision::CompressType::CompressLz4 as i32]
-        } else {
-            Vec::new()
-        };
-        let p = Provision {
-            os_type: Some(self.cfg.os_type),
-            version: Some(SDK_VERSION.to_owned()),
-            compress_type: vec![provision::CompressType::CompressNone as i32],
-            encrypt_type: vec![proto::EncryptType::EncryptNone as i32],
-            device_uuid: Some(self.cfg.device_uuid.clone()),
-            device_name: Some(self.cfg.device_name.clone()),
-            resource: Some(self.cfg.resource.clone()),
-            action_version: Some(ACTION_VERSION.to_owned()),
-            auth_token: Some(
-                serde_json::json!({ "token": format!("$t${}", self.cfg.token) }).to_string(),
-            ),
-            session_id: Some(self.session_id.clone()),
-            protocol_compress_type: compress,
-            ..Default::default()
-        };
-        // The Provision itself is never compressed.
-        self.envelope(m_sync::Command::Provision, p.encode_to_vec(), true)
-            .encode_to_vec()
-    }
 }
 
+mod outgoing;
+
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

@@ -1,0 +1,254 @@
+//! Matrix → remote: messages sent through the sender's login (the mapping written before the
+//! next queue item, so the remote echo finds it), edits, redactions as recalls, read receipts,
+//! and notices in the room when something cannot be bridged.
+
+use ruma::{RoomId, UserId};
+use serde_json::{json, Value};
+use tracing::{debug, warn};
+
+use super::{chat_of_key, PortalWorker};
+use crate::core::connector::{ChatId, MessageContent};
+use crate::core::convert;
+use crate::core::ghosts::now_ms;
+use crate::core::logins::UserLogin;
+use crate::core::matrix_api::MatrixError;
+use crate::store::MessageRecord;
+use std::sync::Arc;
+
+impl PortalWorker {
+    pub(super) async fn matrix_message(
+        &mut self,
+        room: &RoomId,
+        sender: &UserId,
+        event_id: &str,
+        content: &Value,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        if ctx
+            .store
+            .message_by_event(event_id)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return Ok(()); // replayed after a restart: already sent
+        }
+        let Some(chat) = chat_of_key(&self.key) else {
+            return Ok(());
+        };
+        let Some(login) = ctx.login_of(sender).await else {
+            let text = "⚠️ You are not logged in to the IM service, so your message was not bridged. Send `login` to the bridge bot.";
+            self.notice(room, text).await;
+            return Ok(());
+        };
+        let relates = &content["m.relates_to"];
+        if relates["rel_type"] == json!("m.replace") {
+            return self.matrix_edit(room, &login, &chat, content).await;
+        }
+        let Some(converted) = self.convert_matrix_content(content) else {
+            let kind = content["msgtype"].as_str().unwrap_or("unknown");
+            self.notice(
+                room,
+                &format!("⚠️ {kind} messages are not bridged to the IM service yet."),
+            )
+            .await;
+            return Ok(());
+        };
+        let reply_to = relates["m.in_reply_to"]["event_id"]
+            .as_str()
+            .and_then(|id| ctx.store.message_by_event(id).ok().flatten())
+            .map(|(_, record)| record.remote_id);
+        match login
+            .session
+            .send_message(&chat, &converted, reply_to.as_deref())
+            .await
+        {
+            Ok(remote_id) => {
+                let record = MessageRecord {
+                    room_id: room.to_string(),
+                    event_id: event_id.to_owned(),
+                    remote_id: remote_id.clone(),
+                    sender: login.remote_id.clone(),
+                    timestamp_ms: now_ms(),
+                    part: 0,
+                };
+                if let Err(e) = ctx.store.put_message(&self.key, &record) {
+                    warn!(portal = %self.key, error = %e, "message mapping not saved");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.notice(room, &format!("⚠️ Your message was not delivered: {e}"))
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn matrix_edit(
+        &mut self,
+        room: &RoomId,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        content: &Value,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let target = content["m.relates_to"]["event_id"]
+            .as_str()
+            .unwrap_or_default();
+        let Some(remote) = ctx
+            .store
+            .message_by_event(target)
+            .ok()
+            .flatten()
+            .map(|(_, r)| r.remote_id)
+        else {
+            return Ok(());
+        };
+        let new_content = content.get("m.new_content").unwrap_or(content);
+        let (Some(edit), Some(converted)) = (
+            login.session.as_edit(),
+            self.convert_matrix_content(new_content),
+        ) else {
+            self.notice(room, "⚠️ Edits are not bridged to this IM service.")
+                .await;
+            return Ok(());
+        };
+        if let Err(e) = edit.edit_message(chat, &remote, &converted).await {
+            self.notice(room, &format!("⚠️ Your edit was not delivered: {e}"))
+                .await;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn matrix_redaction(
+        &mut self,
+        room: &RoomId,
+        sender: &UserId,
+        redacts: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let Some(chat) = chat_of_key(&self.key) else {
+            return Ok(());
+        };
+        let Some(remote) = ctx
+            .store
+            .message_by_event(redacts)
+            .ok()
+            .flatten()
+            .map(|(_, r)| r.remote_id)
+        else {
+            return Ok(());
+        };
+        let Some(login) = ctx.login_of(sender).await else {
+            return Ok(());
+        };
+        match login.session.as_recall() {
+            Some(recall) => {
+                if let Err(e) = recall.recall_message(&chat, &remote).await {
+                    self.notice(
+                        room,
+                        &format!("⚠️ The message could not be recalled on the IM side: {e}"),
+                    )
+                    .await;
+                } else {
+                    let _ = ctx.store.delete_message(&self.key, &remote);
+                }
+            }
+            None => {
+                self.notice(room, "⚠️ Recall is not supported by this IM service.")
+                    .await
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn matrix_receipt(
+        &mut self,
+        _room: &RoomId,
+        user: &UserId,
+        event_id: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(user).await) else {
+            return Ok(());
+        };
+        let Some(remote) = ctx
+            .store
+            .message_by_event(event_id)
+            .ok()
+            .flatten()
+            .map(|(_, r)| r.remote_id)
+        else {
+            return Ok(());
+        };
+        if let Some(receipts) = login.session.as_receipts() {
+            if let Err(e) = receipts.mark_read(&chat, &remote).await {
+                debug!(error = %e, "read receipt not bridged");
+            }
+        }
+        Ok(())
+    }
+
+    /// Matrix content → network content; `None` for kinds not bridged yet.
+    fn convert_matrix_content(&self, content: &Value) -> Option<MessageContent> {
+        let body = content["body"].as_str().unwrap_or_default();
+        let ghosts = &self.ctx.ghosts;
+        let text = |body: &str| -> (String, Vec<String>) {
+            match (
+                content["format"].as_str(),
+                content["formatted_body"].as_str(),
+            ) {
+                (Some("org.matrix.custom.html"), Some(html)) => {
+                    let mut remotes = Vec::new();
+                    let (text, _) = convert::html_to_text(html, &|mxid| {
+                        let id = UserId::parse(mxid).ok()?;
+                        ghosts.remote_of(&id).map(|r| format!("@{r}"))
+                    });
+                    for m in html.split("https://matrix.to/#/").skip(1) {
+                        let mxid: String =
+                            m.chars().take_while(|c| !"\"'?>".contains(*c)).collect();
+                        if let Some(r) = UserId::parse(mxid.replace("%40", "@").replace("%3A", ":"))
+                            .ok()
+                            .and_then(|id| ghosts.remote_of(&id))
+                        {
+                            remotes.push(r);
+                        }
+                    }
+                    (text, remotes)
+                }
+                _ => (convert::strip_reply_fallback(body).to_owned(), Vec::new()),
+            }
+        };
+        match content["msgtype"].as_str()? {
+            "m.text" | "m.notice" => {
+                let (body, mentions) = text(body);
+                Some(MessageContent::Text {
+                    body,
+                    html: None,
+                    mentions,
+                })
+            }
+            "m.emote" => Some(MessageContent::Emote { body: text(body).0 }),
+            _ => None,
+        }
+    }
+
+    async fn notice(&self, room: &RoomId, text: &str) {
+        let ctx = &self.ctx;
+        let txn = format!("imb-notice-{}", now_ms());
+        if let Err(e) = ctx
+            .matrix
+            .send_event(
+                room,
+                ctx.matrix.bot(),
+                "m.room.message",
+                &txn,
+                &convert::notice_content(text),
+            )
+            .await
+        {
+            warn!(error = %e, "notice not sent");
+        }
+    }
+}

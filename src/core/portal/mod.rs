@@ -1,0 +1,290 @@
+//! Portals: one Matrix room per remote chat, and one ordered queue (one task) per portal that
+//! handles both directions. Owns room creation, membership of the user and the ghosts,
+//! remote → Matrix messages (deduplicated through the message map, so a group message seen by
+//! two logins is bridged once and our own echoes are dropped), and Matrix → remote messages
+//! (with the map written before the next queue item, so the echo finds it).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ruma::OwnedUserId;
+use tokio::sync::{mpsc, Mutex};
+use tracing::{debug, warn};
+
+mod from_matrix;
+mod remote;
+
+use super::logins::UserLogin;
+use super::matrix_api::{MatrixError, MatrixEvent};
+use super::{ack_inbox, Ctx};
+use crate::core::connector::{ChatId, ChatKind, RemoteEvent};
+use crate::core::ghosts::{escape_localpart, unescape_localpart};
+use crate::store::PortalRecord;
+
+/// Items a portal queue holds before producers wait (back-pressure, nothing dropped).
+const QUEUE_DEPTH: usize = 256;
+/// Ghosts joined to a new group portal at creation (the rest join when they speak).
+const INITIAL_MEMBERS: usize = 50;
+
+/// The portal key of a chat seen by `login_remote`. Direct chats are per login (each Matrix
+/// user has their own DM room); groups and channels are shared.
+pub fn portal_key(login_remote: &str, chat: &ChatId) -> String {
+    match chat.kind {
+        ChatKind::Direct => format!(
+            "direct:{}:{}",
+            escape_localpart(login_remote),
+            escape_localpart(&chat.id)
+        ),
+        ChatKind::Group => format!("group:{}", escape_localpart(&chat.id)),
+        ChatKind::Channel => format!("channel:{}", escape_localpart(&chat.id)),
+    }
+}
+
+/// The chat behind a portal key.
+pub fn chat_of_key(key: &str) -> Option<ChatId> {
+    let mut parts = key.split(':');
+    let kind = parts.next()?;
+    let chat = match kind {
+        "direct" => {
+            let _own = parts.next()?;
+            ChatId::direct(unescape_localpart(parts.next()?)?)
+        }
+        "group" => ChatId::group(unescape_localpart(parts.next()?)?),
+        "channel" => ChatId {
+            kind: ChatKind::Channel,
+            id: unescape_localpart(parts.next()?)?,
+        },
+        _ => return None,
+    };
+    Some(chat)
+}
+
+enum Work {
+    Remote {
+        login: Arc<UserLogin>,
+        event: RemoteEvent,
+    },
+    Matrix {
+        event: MatrixEvent,
+        seq: u64,
+    },
+}
+
+/// The portal queues.
+#[derive(Default)]
+pub struct Portals {
+    ctx: std::sync::OnceLock<Weak<Ctx>>,
+    queues: Mutex<HashMap<String, mpsc::Sender<Work>>>,
+}
+
+impl Portals {
+    pub(crate) fn bind(&self, ctx: Weak<Ctx>) {
+        let _ = self.ctx.set(ctx);
+    }
+
+    async fn queue(&self, key: &str) -> Option<mpsc::Sender<Work>> {
+        let mut queues = self.queues.lock().await;
+        if let Some(q) = queues.get(key) {
+            if !q.is_closed() {
+                return Some(q.clone());
+            }
+        }
+        let ctx = self.ctx.get()?.upgrade()?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        queues.insert(key.to_owned(), tx.clone());
+        let worker = PortalWorker {
+            ctx,
+            key: key.to_owned(),
+            joined: HashSet::new(),
+        };
+        tokio::spawn(worker.run(rx));
+        Some(tx)
+    }
+
+    /// Queues a remote event for the portal `key`.
+    pub async fn enqueue_remote(&self, key: &str, login: Arc<UserLogin>, event: RemoteEvent) {
+        if let Some(q) = self.queue(key).await {
+            let _ = q.send(Work::Remote { login, event }).await;
+        }
+    }
+
+    /// Queues a Matrix event (inbox item `seq`) for the portal `key`.
+    pub async fn enqueue_matrix(&self, key: &str, event: MatrixEvent, seq: u64) {
+        if let Some(q) = self.queue(key).await {
+            let _ = q.send(Work::Matrix { event, seq }).await;
+        }
+    }
+
+    /// Waits (bounded) until every queue is empty.
+    pub async fn drain(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let busy = self
+                .queues
+                .lock()
+                .await
+                .values()
+                .any(|q| q.capacity() < q.max_capacity());
+            if !busy || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+struct PortalWorker {
+    ctx: Arc<Ctx>,
+    key: String,
+    /// Ghosts known to be in the room.
+    joined: HashSet<OwnedUserId>,
+}
+
+/// Retries a homeserver call on transient errors (bounded), so a busy homeserver delays
+/// messages instead of losing them.
+async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, MatrixError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, MatrixError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for attempt in 0..8 {
+        match call().await {
+            Err(e) if e.is_transient() && attempt < 7 => {
+                debug!(what, error = %e, "transient homeserver error; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+impl PortalWorker {
+    async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
+        while let Some(work) = rx.recv().await {
+            match work {
+                Work::Remote { login, event } => self.remote(&login, event).await,
+                Work::Matrix { event, seq } => {
+                    self.matrix(event).await;
+                    ack_inbox(&self.ctx, seq);
+                }
+            }
+        }
+    }
+
+    fn record(&self) -> Option<PortalRecord> {
+        self.ctx.store.get_portal(&self.key).ok().flatten()
+    }
+
+    async fn remote(&mut self, login: &Arc<UserLogin>, event: RemoteEvent) {
+        let result = match event {
+            RemoteEvent::Message(msg) => self.remote_message(login, msg).await,
+            RemoteEvent::Remove { sender, target, .. } => {
+                self.remote_remove(login, &sender, &target).await
+            }
+            RemoteEvent::Edit {
+                sender,
+                target,
+                content,
+                ..
+            } => self.remote_edit(login, &sender, &target, content).await,
+            RemoteEvent::ChatInfoChange { chat, change, .. } => {
+                self.remote_info(login, &chat, change).await
+            }
+            RemoteEvent::ReadReceipt { sender, up_to, .. } => {
+                self.remote_read(login, &sender, up_to.as_deref()).await
+            }
+            other => {
+                debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            warn!(portal = %self.key, error = %e, "remote event not bridged");
+        }
+    }
+
+    async fn matrix(&mut self, event: MatrixEvent) {
+        let result = match event {
+            MatrixEvent::Message {
+                room,
+                sender,
+                event_id,
+                content,
+                ..
+            } => {
+                self.matrix_message(&room, &sender, event_id.as_str(), &content)
+                    .await
+            }
+            MatrixEvent::Redaction {
+                room,
+                sender,
+                redacts,
+                ..
+            } => {
+                self.matrix_redaction(&room, &sender, redacts.as_str())
+                    .await
+            }
+            MatrixEvent::Receipt {
+                room,
+                user,
+                event_id,
+            } => self.matrix_receipt(&room, &user, event_id.as_str()).await,
+            MatrixEvent::Typing { .. }
+            | MatrixEvent::Reaction { .. }
+            | MatrixEvent::Membership { .. } => Ok(()),
+        };
+        if let Err(e) = result {
+            warn!(portal = %self.key, error = %e, "Matrix event not bridged");
+        }
+    }
+}
+
+fn media_kind_word(kind: crate::core::connector::MediaKind) -> &'static str {
+    match kind {
+        crate::core::connector::MediaKind::Image => "image",
+        crate::core::connector::MediaKind::Video => "video",
+        crate::core::connector::MediaKind::Audio => "voice message",
+        crate::core::connector::MediaKind::File => "file",
+    }
+}
+
+fn ignore_already_member(e: MatrixError) -> Result<(), MatrixError> {
+    match &e {
+        MatrixError::Homeserver {
+            status: 403,
+            message,
+            ..
+        } if message.contains("already in the room") || message.contains("is already joined") => {
+            Ok(())
+        }
+        _ => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_keys_round_trip() {
+        for chat in [
+            ChatId::direct("bob"),
+            ChatId::group("1234"),
+            ChatId {
+                kind: ChatKind::Channel,
+                id: "Room:1".into(),
+            },
+        ] {
+            let key = portal_key("alice", &chat);
+            assert_eq!(chat_of_key(&key), Some(chat));
+        }
+        assert_ne!(
+            portal_key("alice", &ChatId::direct("bob")),
+            portal_key("carol", &ChatId::direct("bob"))
+        );
+    }
+}

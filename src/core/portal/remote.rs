@@ -1,0 +1,415 @@
+//! Remote → Matrix: portal rooms created on demand (the user invited, ghosts joined),
+//! messages (deduplicated through the message map: a group message seen by two logins is
+//! bridged once, our own echoes are dropped), media, edits, recalls, receipts, chat info.
+
+use std::sync::Arc;
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use serde_json::{json, Value};
+use tracing::{debug, warn};
+
+use super::{ignore_already_member, media_kind_word, retry, PortalWorker, INITIAL_MEMBERS};
+use crate::core::connector::{ChatId, ChatKind, MessageContent, RemoteMessage};
+use crate::core::convert;
+use crate::core::ghosts::{escape_localpart, now_ms};
+use crate::core::logins::UserLogin;
+use crate::core::matrix_api::{MatrixError, RoomSpec};
+use crate::store::{MessageRecord, PortalRecord};
+
+impl PortalWorker {
+    /// The portal's room, created (and the login's user invited) when needed.
+    async fn ensure_room(
+        &mut self,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+    ) -> Result<OwnedRoomId, MatrixError> {
+        let ctx = self.ctx.clone();
+        if let Some(mut record) = self.record() {
+            if let Ok(room) = RoomId::parse(record.room_id.as_str()) {
+                let user = login.mxid.to_string();
+                if !record.receivers.contains(&user) {
+                    retry("invite", || {
+                        ctx.matrix.invite(&room, ctx.matrix.bot(), &login.mxid)
+                    })
+                    .await
+                    .or_else(ignore_already_member)?;
+                    record.receivers.push(user);
+                    let _ = ctx.store.put_portal(&record);
+                }
+                return Ok(room);
+            }
+        }
+        let is_direct = chat.kind == ChatKind::Direct;
+        let info = login.session.chat_info(chat).await.unwrap_or_default();
+        let creator: OwnedUserId = if is_direct {
+            ctx.ghosts
+                .ensure(&chat.id, Some(login.session.as_ref()))
+                .await?
+        } else {
+            ctx.matrix.bot().to_owned()
+        };
+        let mut invite = vec![login.mxid.clone()];
+        if is_direct {
+            invite.push(ctx.matrix.bot().to_owned());
+        }
+        let spec = RoomSpec {
+            name: if is_direct { None } else { info.name.clone() },
+            topic: info.topic.clone(),
+            avatar: None,
+            is_direct,
+            invite,
+            admins: Vec::new(),
+            initial_state: vec![(
+                "m.bridge".into(),
+                format!("net.imbridge://{}/{}", ctx.connector.name(), self.key),
+                json!({
+                    "bridgebot": ctx.matrix.bot().as_str(),
+                    "protocol": { "id": ctx.connector.name(), "displayname": ctx.connector.name() },
+                    "channel": { "id": chat.id },
+                    "net.imbridge.capabilities": ctx.connector.capabilities(),
+                }),
+            )],
+        };
+        let room = retry("create room", || ctx.matrix.create_room(&creator, &spec)).await?;
+        self.joined.insert(creator.clone());
+        let record = PortalRecord {
+            key: self.key.clone(),
+            room_id: room.to_string(),
+            kind: format!("{:?}", chat.kind).to_lowercase(),
+            name: info.name.clone(),
+            topic: info.topic.clone(),
+            avatar_mxc: None,
+            receivers: vec![login.mxid.to_string()],
+            is_direct,
+            created_ms: now_ms(),
+        };
+        if let Err(e) = ctx.store.put_portal(&record) {
+            warn!(portal = %self.key, error = %e, "portal record not saved");
+        }
+        if is_direct {
+            let _ = retry("bot join", || ctx.matrix.join(&room, ctx.matrix.bot())).await;
+        } else {
+            for member in info
+                .members
+                .iter()
+                .filter(|m| **m != login.remote_id)
+                .take(INITIAL_MEMBERS)
+            {
+                if let Err(e) = self.ensure_ghost_in_room(login, &room, member).await {
+                    debug!(member, error = %e, "member ghost not joined");
+                }
+            }
+        }
+        Ok(room)
+    }
+
+    async fn ensure_ghost_in_room(
+        &mut self,
+        login: &Arc<UserLogin>,
+        room: &RoomId,
+        remote: &str,
+    ) -> Result<OwnedUserId, MatrixError> {
+        let ctx = self.ctx.clone();
+        let ghost = ctx
+            .ghosts
+            .ensure(remote, Some(login.session.as_ref()))
+            .await?;
+        if !self.joined.contains(&ghost) {
+            let joined = retry("join", || ctx.matrix.join(room, &ghost)).await;
+            if joined.is_err() {
+                retry("invite", || {
+                    ctx.matrix.invite(room, ctx.matrix.bot(), &ghost)
+                })
+                .await
+                .or_else(ignore_already_member)?;
+                retry("join", || ctx.matrix.join(room, &ghost)).await?;
+            }
+            self.joined.insert(ghost.clone());
+        }
+        Ok(ghost)
+    }
+
+    pub(super) async fn remote_message(
+        &mut self,
+        login: &Arc<UserLogin>,
+        msg: RemoteMessage,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        if ctx
+            .store
+            .message_by_remote(&self.key, &msg.id)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            debug!(portal = %self.key, id = %msg.id, "already bridged (echo or second login)");
+            return Ok(());
+        }
+        let room = self.ensure_room(login, &msg.chat).await?;
+        let sender = self.ensure_ghost_in_room(login, &room, &msg.sender).await?;
+        let mut content = self.to_matrix_content(login, &room, &msg.content).await;
+        if let Some(reply) = msg.reply_to.as_deref() {
+            if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply) {
+                content["m.relates_to"] =
+                    json!({ "m.in_reply_to": { "event_id": target.event_id } });
+            }
+        }
+        if msg.from_self {
+            // Until double puppeting exists, the user's own messages from another device
+            // appear as their ghost, marked as such.
+            content["net.imbridge.from_other_device"] = json!(true);
+        }
+        content["net.imbridge.remote_id"] = json!(msg.id);
+        let txn = format!(
+            "imb-{}-{}",
+            escape_localpart(&self.key),
+            escape_localpart(&msg.id)
+        );
+        let event_id = retry("send", || {
+            ctx.matrix
+                .send_event(&room, &sender, "m.room.message", &txn, &content)
+        })
+        .await?;
+        let record = MessageRecord {
+            room_id: room.to_string(),
+            event_id: event_id.to_string(),
+            remote_id: msg.id.clone(),
+            sender: msg.sender.clone(),
+            timestamp_ms: msg.timestamp_ms,
+            part: 0,
+        };
+        if let Err(e) = ctx.store.put_message(&self.key, &record) {
+            warn!(portal = %self.key, error = %e, "message mapping not saved");
+        }
+        Ok(())
+    }
+
+    async fn to_matrix_content(
+        &self,
+        login: &Arc<UserLogin>,
+        room: &RoomId,
+        content: &MessageContent,
+    ) -> Value {
+        match content {
+            MessageContent::Text { body, html, .. } => convert::text_content(body, html.as_deref()),
+            MessageContent::Emote { body } => json!({ "msgtype": "m.emote", "body": body }),
+            MessageContent::Location {
+                latitude,
+                longitude,
+                description,
+            } => json!({
+                "msgtype": "m.location", "body": format!("📍 {description}"),
+                "geo_uri": format!("geo:{latitude},{longitude}"),
+            }),
+            MessageContent::Media { media, caption } => {
+                self.media_content(login, room, media, caption.as_deref())
+                    .await
+            }
+            MessageContent::Unsupported { description } => convert::notice_content(&format!(
+                "⚠️ Unsupported message ({description}); open the IM app to see it."
+            )),
+        }
+    }
+
+    async fn media_content(
+        &self,
+        login: &Arc<UserLogin>,
+        room: &RoomId,
+        media: &crate::core::connector::RemoteMedia,
+        caption: Option<&str>,
+    ) -> Value {
+        let ctx = &self.ctx;
+        let limit = ctx.connector.capabilities().max_media_bytes.max(1);
+        let fallback = |why: String| {
+            convert::notice_content(&format!(
+                "⚠️ {} ({}) could not be bridged: {why}",
+                media.name,
+                media_kind_word(media.kind)
+            ))
+        };
+        let bytes = match login.session.download(media, limit).await {
+            Ok(b) => b,
+            Err(e) => return fallback(e.to_string()),
+        };
+        let size = bytes.len();
+        let mime = media
+            .mime
+            .clone()
+            .unwrap_or_else(|| crate::core::ghosts::sniff_image_mime(&bytes).to_owned());
+        let uploader = ctx.matrix.bot().to_owned();
+        let _ = room;
+        let mxc = match ctx
+            .matrix
+            .upload(&uploader, bytes, &mime, &media.name)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => return fallback(e.to_string()),
+        };
+        let msgtype = match media.kind {
+            crate::core::connector::MediaKind::Image => "m.image",
+            crate::core::connector::MediaKind::Video => "m.video",
+            crate::core::connector::MediaKind::Audio => "m.audio",
+            crate::core::connector::MediaKind::File => "m.file",
+        };
+        let mut info = json!({ "mimetype": mime, "size": size });
+        if let (Some(w), Some(h)) = (media.width, media.height) {
+            info["w"] = json!(w);
+            info["h"] = json!(h);
+        }
+        if let Some(d) = media.duration_ms {
+            info["duration"] = json!(d);
+        }
+        json!({
+            "msgtype": msgtype, "body": caption.unwrap_or(&media.name), "filename": media.name,
+            "url": mxc.to_string(), "info": info,
+        })
+    }
+
+    /// Creates the room if needed (`sync`, `pm`), then applies name / topic / member changes.
+    pub(super) async fn remote_info(
+        &mut self,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        change: crate::core::connector::ChatInfoChange,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let room = self.ensure_room(login, chat).await?;
+        let bot = ctx.matrix.bot().to_owned();
+        if let Some(name) = &change.name {
+            let content = json!({ "name": name });
+            retry("name", || {
+                ctx.matrix
+                    .send_state(&room, &bot, "m.room.name", "", &content)
+            })
+            .await?;
+        }
+        if let Some(topic) = &change.topic {
+            let content = json!({ "topic": topic });
+            retry("topic", || {
+                ctx.matrix
+                    .send_state(&room, &bot, "m.room.topic", "", &content)
+            })
+            .await?;
+        }
+        for member in &change.members_added {
+            if *member != login.remote_id {
+                self.ensure_ghost_in_room(login, &room, member).await?;
+            }
+        }
+        for member in &change.members_removed {
+            let ghost = ctx.ghosts.mxid(member);
+            if self.joined.remove(&ghost) {
+                let _ = ctx.matrix.leave(&room, &ghost).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn remote_remove(
+        &mut self,
+        _login: &Arc<UserLogin>,
+        sender: &str,
+        target: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let Some(record) = ctx
+            .store
+            .message_by_remote(&self.key, target)
+            .ok()
+            .flatten()
+        else {
+            return Ok(());
+        };
+        let (Ok(room), Ok(event)) = (
+            RoomId::parse(record.room_id.as_str()),
+            ruma::EventId::parse(record.event_id.as_str()),
+        ) else {
+            return Ok(());
+        };
+        let ghost = ctx.ghosts.mxid(sender);
+        let txn = format!("imb-redact-{}", escape_localpart(target));
+        let by_ghost = retry("redact", || {
+            ctx.matrix
+                .redact(&room, &ghost, &event, &txn, Some("Recalled on the IM side"))
+        })
+        .await;
+        if by_ghost.is_err() {
+            retry("redact", || {
+                ctx.matrix.redact(
+                    &room,
+                    ctx.matrix.bot(),
+                    &event,
+                    &txn,
+                    Some("Recalled on the IM side"),
+                )
+            })
+            .await?;
+        }
+        let _ = ctx.store.delete_message(&self.key, target);
+        Ok(())
+    }
+
+    pub(super) async fn remote_edit(
+        &mut self,
+        login: &Arc<UserLogin>,
+        sender: &str,
+        target: &str,
+        content: MessageContent,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let Some(record) = ctx
+            .store
+            .message_by_remote(&self.key, target)
+            .ok()
+            .flatten()
+        else {
+            return Ok(());
+        };
+        let Ok(room) = RoomId::parse(record.room_id.as_str()) else {
+            return Ok(());
+        };
+        let ghost = self.ensure_ghost_in_room(login, &room, sender).await?;
+        let new_content = self.to_matrix_content(login, &room, &content).await;
+        let mut body = new_content.clone();
+        body["body"] = json!(format!(
+            "* {}",
+            new_content["body"].as_str().unwrap_or_default()
+        ));
+        body["m.new_content"] = new_content;
+        body["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": record.event_id });
+        let txn = format!("imb-edit-{}-{}", escape_localpart(target), now_ms());
+        retry("edit", || {
+            ctx.matrix
+                .send_event(&room, &ghost, "m.room.message", &txn, &body)
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn remote_read(
+        &mut self,
+        _login: &Arc<UserLogin>,
+        sender: &str,
+        up_to: Option<&str>,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let Some(target) = up_to else { return Ok(()) };
+        let Some(record) = ctx
+            .store
+            .message_by_remote(&self.key, target)
+            .ok()
+            .flatten()
+        else {
+            return Ok(());
+        };
+        let (Ok(room), Ok(event)) = (
+            RoomId::parse(record.room_id.as_str()),
+            ruma::EventId::parse(record.event_id.as_str()),
+        ) else {
+            return Ok(());
+        };
+        let ghost = ctx.ghosts.mxid(sender);
+        ctx.matrix.read_receipt(&room, &ghost, &event).await
+    }
+}
