@@ -195,7 +195,8 @@ network:
 
 async fn run() {
     let port = free_port();
-    let users: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();
+    // user0 is a warm-up login (first-use allocations: HTTP client, TLS roots, code paths).
+    let users: Vec<String> = (0..11).map(|i| format!("user{i}")).collect();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imbridge"));
     cmd.args([
         "sandbox",
@@ -236,17 +237,23 @@ async fn run() {
     let bridge = Bridge::new(cfg.clone(), store, stub.clone(), connector);
     bridge.start().await.expect("bridge starts");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss_kb();
+    let start_rss = rss_kb();
+    let mut before = start_rss;
     for (i, u) in users.iter().enumerate() {
         let mxid = UserId::parse(format!("@mx{i}:bench")).expect("mxid");
         if let Err(e) = logins::login_password(&bridge.ctx, &mxid, u, "pw").await {
             panic!("login {u}: {e}");
         }
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            before = rss_kb();
+        }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kb();
     println!(
-        "memory: bridge RSS {} KiB before logins, {} KiB with 10 idle logged-in users (+{} KiB, {:.0} KiB per login)",
+        "memory: bridge RSS {} KiB idle with no login, {} KiB with 1, {} KiB with 11 idle logged-in users (+{} KiB for 10 = {:.0} KiB per login)",
+        start_rss,
         before,
         after,
         after.saturating_sub(before),

@@ -2,6 +2,11 @@
 //! the core together, runs until SIGTERM/SIGINT, then shuts down in order (stop taking
 //! transactions, drain the portal queues, flush the store). The only place that names both a
 //! network and the core.
+//!
+//! Under systemd it reports `READY=1` once the appservice listener is bound, the store is open
+//! and the core started, pings the watchdog while the event loop and the store answer, and
+//! reports `STOPPING=1` at shutdown (see [`crate::service`]); with `metrics.enabled` it also
+//! serves `/health/*` and `/metrics` on `metrics.listen`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +22,7 @@ use crate::core::matrix_api::MatrixApi;
 use crate::core::Bridge;
 use crate::matrix::{self, AppserviceSettings, HomeserverClient, TxnDedup};
 use crate::network::easemob::connector::{EasemobConnector, EasemobSettings};
+use crate::service::{self, Notifier, ServiceState};
 use crate::store::{Store, TxnScope};
 
 /// Transaction dedup in the store, scoped to the registration (its hs_token).
@@ -92,6 +98,9 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
         .context("appservice.hostname/port do not form a socket address")?;
     let store = Store::open(&cfg.database.path)
         .with_context(|| format!("cannot open the database {}", cfg.database.path.display()))?;
+    let service_state = Arc::new(ServiceState::new());
+    let notifier = Notifier::from_env();
+    let health = start_health(&cfg, &service_state, &store).await?;
     let settings = AppserviceSettings {
         homeserver_url: cfg.homeserver.address.clone(),
         domain: cfg.homeserver.domain.clone(),
@@ -113,7 +122,11 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
         store: store.clone(),
         scope: TxnScope::from_hs_token(&hs_token),
     });
-    let state = matrix::AppserviceState::new(hs_token, Arc::new(bridge.clone()), dedup, is_ours)
+    let sink = Arc::new(service::CountingSink::new(
+        Arc::new(bridge.clone()),
+        service_state.clone(),
+    ));
+    let state = matrix::AppserviceState::new(hs_token, sink, dedup, is_ours)
         .with_registrar(matrix_api.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -141,6 +154,20 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
         }
     }
     bridge.start().await?;
+    service_state.set_ready();
+    if let Err(e) = notifier.ready() {
+        warn!(error = %e, "READY=1 not sent to the service manager");
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let watchdog = service::watchdog_interval(&env, std::process::id()).map(|period| {
+        info!(?period, "systemd watchdog enabled");
+        service::spawn_watchdog(
+            notifier.clone(),
+            period,
+            service_state.clone(),
+            service::store_probe(store.clone()),
+        )
+    });
     match homeserver.ping_homeserver().await {
         Ok(rtt) => info!(?rtt, "homeserver reached the bridge"),
         Err(e) => warn!(error = %e, "homeserver ping failed (is the registration loaded?)"),
@@ -149,10 +176,53 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
 
     let _ = shutdown.recv().await;
     info!("shutting down");
+    service_state.set_stopping();
+    if let Err(e) = notifier.stopping() {
+        warn!(error = %e, "STOPPING=1 not sent to the service manager");
+    }
     let _ = stop_listener.send(());
     let _ = server.await;
     bridge.shutdown().await;
-    store.flush_async().await?;
+    let flushed = store.flush_async().await;
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    if let Some((stop, task)) = health {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    flushed?;
     info!("stopped");
     Ok(())
+}
+
+/// A running health listener: its stop signal and task.
+type HealthListener = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Starts the health and metrics listener when `metrics.enabled`.
+async fn start_health(
+    cfg: &Config,
+    state: &Arc<ServiceState>,
+    store: &Store,
+) -> anyhow::Result<Option<HealthListener>> {
+    if !cfg.metrics.enabled {
+        return Ok(None);
+    }
+    let addr: SocketAddr = cfg
+        .metrics
+        .listen
+        .parse()
+        .context("metrics.listen is not an IP address and port")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = service::health_router(state.clone(), Some(store.clone()));
+    let task = tokio::spawn(service::serve_health(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Ok(Some((stop, task)))
 }

@@ -6,11 +6,13 @@
 //!   it never names a network;
 //! * [`matrix`]: the appservice side (transactions in, client API out).
 //!
-//! Shared infrastructure: [`config`] (the YAML file) and [`store`] (the sled database).
+//! Shared infrastructure: [`config`] (the YAML file), [`store`] (the sled database) and
+//! [`service`] (systemd notification, watchdog, health and metrics listener).
 
 pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod matrix;
 pub mod network;
+pub mod service;
 pub mod store;

@@ -83,6 +83,7 @@ pub(super) fn load_str(
             database: database(top.section("database"), base),
             logging: logging(top.section("logging")),
             network: network(top.section("network")),
+            metrics: metrics(top.section("metrics")),
             source: source.to_owned(),
             base_dir: base.to_path_buf(),
             lines: BTreeMap::new(),
@@ -255,6 +256,19 @@ fn network(s: Section<'_>) -> NetworkConfig {
         rest_url: s.string("rest_url").map(trim_url),
         websocket_url: s.string("websocket_url").map(|u| u.trim().to_owned()),
         dns_url: s.string("dns_url").map(|u| u.trim().to_owned()),
+    };
+    s.finish();
+    out
+}
+
+fn metrics(s: Section<'_>) -> MetricsConfig {
+    let defaults = MetricsConfig::default();
+    let out = MetricsConfig {
+        enabled: s.bool("enabled").unwrap_or(defaults.enabled),
+        listen: s
+            .string("listen")
+            .map(|l| l.trim().to_owned())
+            .unwrap_or(defaults.listen),
     };
     s.finish();
     out

@@ -52,6 +52,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub logging: LoggingConfig,
     pub network: NetworkConfig,
+    pub metrics: MetricsConfig,
     /// The config file as named when loading (used in error messages).
     source: String,
     /// The folder relative paths are resolved against (the config file's folder).
@@ -205,6 +206,25 @@ pub struct NetworkConfig {
     pub websocket_url: Option<String>,
     /// Host-discovery URL, used when `rest_url` / `websocket_url` are not set.
     pub dns_url: Option<String>,
+}
+
+/// `metrics:` — the optional health and metrics listener (`/health/live`, `/health/ready`,
+/// `/metrics`), separate from the appservice listener. Off by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Whether to run the listener.
+    pub enabled: bool,
+    /// `host:port` to listen on (`127.0.0.1:9090`).
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:9090".into(),
+        }
+    }
 }
 
 impl BridgeConfig {

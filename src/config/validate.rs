@@ -216,5 +216,15 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
             ),
         }
     }
+    let metrics = &config.metrics;
+    if metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+        c.report(
+            "metrics.listen",
+            format!(
+                "\"{}\" is not an IP address and port (like 127.0.0.1:9090 or [::1]:9090)",
+                metrics.listen
+            ),
+        );
+    }
     c.problems
 }

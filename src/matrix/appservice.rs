@@ -175,6 +175,9 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "appservice listener running");
     }
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

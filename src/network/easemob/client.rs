@@ -128,8 +128,8 @@ pub struct EasemobClient {
 /// The REST client, re-authorised whenever the session's token is refreshed.
 type SharedRest = Arc<std::sync::RwLock<RestClient>>;
 
-/// One HTTP client (connection pool) shared by every session of the process.
-fn shared_http() -> Result<reqwest::Client, LoginError> {
+/// One HTTP client (connection pool, TLS roots) shared by every session of the process.
+pub(crate) fn shared_http() -> Result<reqwest::Client, LoginError> {
     static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(c) = HTTP.get() {
         return Ok(c.clone());
@@ -380,7 +380,7 @@ impl Driver {
         let connect = tokio_tungstenite::connect_async_with_config(
             self.cfg.websocket_url.as_str(),
             Some(config),
-            false,
+            true, // TCP_NODELAY: frames are small and latency-bound (Nagle adds ~40 ms)
         );
         match tokio::time::timeout(Duration::from_secs(10), connect).await {
             Err(_) => Err("connection timeout".into()),

@@ -86,7 +86,7 @@ impl NetworkConnector for EasemobConnector {
 
     async fn login_password(&self, user: &str, password: &str) -> Result<LoginData, LoginFailure> {
         let http =
-            super::rest::http_client().map_err(|e| LoginFailure::Unreachable(e.to_string()))?;
+            super::client::shared_http().map_err(|e| LoginFailure::Unreachable(e.to_string()))?;
         let rest = RestClient::new(http, &self.settings.rest_url, &self.settings.app_key)
             .map_err(|e| LoginFailure::Unreachable(e.to_string()))?;
         let user = user.trim().to_lowercase();

@@ -38,6 +38,10 @@ pub async fn serve(
     info!(%addr, app_key = %sandbox.cfg.app_key, "easemob sandbox listening");
     let persister = tokio::spawn(sandbox.clone().persist_loop());
     let app = router(sandbox.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY: msync frames are small and latency-bound.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

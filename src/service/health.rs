@@ -1,0 +1,175 @@
+//! The optional health and metrics listener (config `metrics:`), separate from the appservice
+//! listener and without authentication (keep it on loopback):
+//!
+//! * `GET /health/live`: 200 `{"status":"ok"}` while the process runs;
+//! * `GET /health/ready`: 200 `{"status":"ready"}` once the bridge reported ready and the store
+//!   answers a read, else 503 with `starting`, `stopping` or `store unavailable`;
+//! * `GET /metrics`: Prometheus text format (transactions, events, watchdog pings, stored
+//!   logins, store size).
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use super::ServiceState;
+use crate::store::Store;
+
+#[derive(Clone)]
+struct Health {
+    service: Arc<ServiceState>,
+    store: Option<Store>,
+}
+
+/// The listener's routes. `store` (if given) must answer a read for `/health/ready` to pass and
+/// feeds the store metrics.
+pub fn health_router(service: Arc<ServiceState>, store: Option<Store>) -> Router {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"status": "not found"}))) })
+        .with_state(Health { service, store })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve_health(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "health and metrics listener running");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn live() -> Response {
+    (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
+}
+
+/// Reads the store on the blocking pool: `(stored logins, size on disk)`.
+async fn store_stats(store: &Store) -> Result<(usize, u64), String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let logins = store.list_logins().map_err(|e| e.to_string())?.len();
+        let size = store.size_on_disk().map_err(|e| e.to_string())?;
+        Ok((logins, size))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn ready(State(h): State<Health>) -> Response {
+    let unavailable = |status: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": status })),
+        )
+            .into_response()
+    };
+    if h.service.is_stopping() {
+        return unavailable("stopping");
+    }
+    if !h.service.is_ready() {
+        return unavailable("starting");
+    }
+    if let Some(store) = &h.store {
+        let store = store.clone();
+        let read = tokio::task::spawn_blocking(move || store.schema_version()).await;
+        if !matches!(read, Ok(Ok(_))) {
+            return unavailable("store unavailable");
+        }
+    }
+    (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+async fn metrics(State(h): State<Health>) -> Response {
+    let s = &h.service;
+    let mut out = String::new();
+    metric(
+        &mut out,
+        "imbridge_ready",
+        "gauge",
+        "1 when the bridge is ready, 0 while starting or stopping.",
+        u8::from(s.is_ready()),
+    );
+    metric(
+        &mut out,
+        "imbridge_appservice_transactions_total",
+        "counter",
+        "Appservice transactions from the homeserver handed to the bridge core.",
+        s.transactions(),
+    );
+    metric(
+        &mut out,
+        "imbridge_appservice_events_total",
+        "counter",
+        "Matrix events in those transactions.",
+        s.events(),
+    );
+    metric(
+        &mut out,
+        "imbridge_appservice_transaction_failures_total",
+        "counter",
+        "Transactions the bridge core could not enqueue (answered 500).",
+        s.transaction_failures(),
+    );
+    metric(
+        &mut out,
+        "imbridge_watchdog_pings_total",
+        "counter",
+        "systemd watchdog pings sent.",
+        s.watchdog_pings(),
+    );
+    metric(
+        &mut out,
+        "imbridge_watchdog_misses_total",
+        "counter",
+        "Watchdog pings withheld because the event loop or the store did not answer.",
+        s.watchdog_misses(),
+    );
+    if let Some(store) = &h.store {
+        if let Ok((logins, size)) = store_stats(store).await {
+            metric(
+                &mut out,
+                "imbridge_logins",
+                "gauge",
+                "Logins stored (Matrix users logged in to the remote network).",
+                logins,
+            );
+            metric(
+                &mut out,
+                "imbridge_store_size_bytes",
+                "gauge",
+                "Size of the database on disk.",
+                size,
+            );
+        }
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
