@@ -17,6 +17,19 @@ use crate::core::matrix_api::{MatrixError, RoomSpec};
 use crate::store::{MessageRecord, PortalRecord};
 
 impl PortalWorker {
+    /// The Matrix room and event a remote message was bridged to, if it was.
+    fn mapped_event(&self, remote_id: &str) -> Option<(OwnedRoomId, ruma::OwnedEventId)> {
+        let record = self
+            .ctx
+            .store
+            .message_by_remote(&self.key, remote_id)
+            .ok()
+            .flatten()?;
+        let room = RoomId::parse(record.room_id.as_str()).ok()?;
+        let event = ruma::EventId::parse(record.event_id.as_str()).ok()?;
+        Some((room, event))
+    }
+
     /// The portal's room, created (and the login's user invited) when needed.
     async fn ensure_room(
         &mut self,
@@ -313,18 +326,7 @@ impl PortalWorker {
         target: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
-        let Some(record) = ctx
-            .store
-            .message_by_remote(&self.key, target)
-            .ok()
-            .flatten()
-        else {
-            return Ok(());
-        };
-        let (Ok(room), Ok(event)) = (
-            RoomId::parse(record.room_id.as_str()),
-            ruma::EventId::parse(record.event_id.as_str()),
-        ) else {
+        let Some((room, event)) = self.mapped_event(target) else {
             return Ok(());
         };
         let ghost = ctx.ghosts.mxid(sender);
@@ -395,18 +397,7 @@ impl PortalWorker {
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let Some(target) = up_to else { return Ok(()) };
-        let Some(record) = ctx
-            .store
-            .message_by_remote(&self.key, target)
-            .ok()
-            .flatten()
-        else {
-            return Ok(());
-        };
-        let (Ok(room), Ok(event)) = (
-            RoomId::parse(record.room_id.as_str()),
-            ruma::EventId::parse(record.event_id.as_str()),
-        ) else {
+        let Some((room, event)) = self.mapped_event(target) else {
             return Ok(());
         };
         let ghost = ctx.ghosts.mxid(sender);

@@ -137,6 +137,17 @@ pub struct EasemobLogin {
     own: String,
 }
 
+impl EasemobLogin {
+    /// Sends a control body (edit, recall, receipt) and waits for the server's ack.
+    async fn send_control(&self, chat: &ChatId, body: Body) -> Result<(), SendFailure> {
+        self.client
+            .send(OutgoingMessage::new(conversation(chat), body))
+            .await
+            .map(|_| ())
+            .map_err(send_failure)
+    }
+}
+
 fn conversation(chat: &ChatId) -> Conversation {
     match chat.kind {
         ChatKind::Direct => Conversation::single(chat.id.clone()),
@@ -339,11 +350,7 @@ impl EditAbility for EasemobLogin {
             content: outgoing_content(content)?,
             with_ext: false,
         };
-        self.client
-            .send(OutgoingMessage::new(conversation(chat), body))
-            .await
-            .map(|_| ())
-            .map_err(send_failure)
+        self.send_control(chat, body).await
     }
 }
 
@@ -354,11 +361,7 @@ impl RecallAbility for EasemobLogin {
             message_id: parse_id(target)?,
             ext: String::new(),
         };
-        self.client
-            .send(OutgoingMessage::new(conversation(chat), body))
-            .await
-            .map(|_| ())
-            .map_err(send_failure)
+        self.send_control(chat, body).await
     }
 }
 
@@ -369,11 +372,7 @@ impl ReceiptAbility for EasemobLogin {
             message_id: parse_id(up_to)?,
             ack_content: String::new(),
         };
-        self.client
-            .send(OutgoingMessage::new(conversation(chat), body))
-            .await
-            .map(|_| ())
-            .map_err(send_failure)
+        self.send_control(chat, body).await
     }
 }
 
