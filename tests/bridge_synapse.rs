@@ -227,6 +227,38 @@ async fn bridge_end_to_end_on_synapse() {
         ("alice", "hi bob, from Matrix")
     );
 
+    // alice writes from another IM device (a phone: another OS type, so the bridge's session
+    // is not kicked): it shows in the DM as alice's ghost, marked as such.
+    let mut phone = sandbox.client_config("alice", "pw", "alice_phone");
+    let mut tuning = imbridge::network::easemob::session::SessionConfig::new(
+        APP_KEY,
+        "alice",
+        "",
+        "alice_phone",
+    );
+    tuning.os_type = 1; // OS_ANDROID
+    phone.tuning = Some(tuning);
+    let (alice_phone, _phone_events) =
+        imbridge::network::easemob::client::EasemobClient::login(phone)
+            .await
+            .expect("alice's phone logs in");
+    alice_phone
+        .send(OutgoingMessage::text(
+            Conversation::single("bob"),
+            "sent from my phone",
+        ))
+        .await
+        .expect("phone sends");
+    mx1.wait_body(&dm, |b| b == "sent from my phone").await;
+    let from_phone = mx1
+        .messages(&dm)
+        .await
+        .into_iter()
+        .find(|(_, _, c)| c["body"] == json!("sent from my phone"))
+        .expect("phone message");
+    assert_eq!(from_phone.0, "@easemob_alice:localhost");
+    assert_eq!(from_phone.2["net.imbridge.from_other_device"], json!(true));
+
     // A second Matrix user logs in as carol; bob's group with both is bridged once.
     let mgmt2 = mx2.create_dm("@easemobbot:localhost").await;
     wait_bot_joined(&mx2, &mgmt2).await;
