@@ -220,6 +220,15 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_html_never_panics(input in ".{0,200}", tags in "[<>&;#a-z/ =\"'@:]{0,80}") {
+            let mixed = format!("{input}{tags}{input}");
+            let _ = html_to_text(&mixed, &|m: &str| Some(m.to_owned()));
+            let _ = strip_reply_fallback(&mixed);
+        }
+    }
+
     #[test]
     fn escapes_html() {
         assert_eq!(escape_html("<a & 'b'>"), "&lt;a &amp; &#39;b&#39;&gt;");
