@@ -585,3 +585,15 @@ pub(crate) fn u64_field(obj: &Map<String, Value>, key: &str) -> Option<u64> {
         _ => None,
     }
 }
+
+/// The user `name`, for changing, or the Easemob "user not found" error.
+pub(crate) fn user_mut<'a>(
+    inner: &'a mut super::state::Inner,
+    name: &str,
+) -> Result<&'a mut super::state::User, ApiError> {
+    inner
+        .data
+        .users
+        .get_mut(name)
+        .ok_or_else(|| ApiError::user_not_found(name))
+}

@@ -1,6 +1,7 @@
 //! Contacts (roster) and the block list (`/users/{user}/contacts…`, `…/blocks…`).
 //! Requests, answers and removals reach the other user as `ns = ROSTER` metas (reference §3.11).
 
+use super::user_mut;
 use serde_json::{json, Value};
 
 use super::{names_field, str_field, ApiError, ApiResult, Ctx};
@@ -110,11 +111,7 @@ pub(crate) fn answer(cx: &mut Ctx, user: &str, from: &str, accept: bool) -> ApiR
         if !inner.data.users.contains_key(from) {
             return Err(ApiError::user_not_found(from));
         }
-        let me = inner
-            .data
-            .users
-            .get_mut(user)
-            .ok_or_else(|| ApiError::user_not_found(user))?;
+        let me = user_mut(&mut inner, user)?;
         if me.contact_requests.remove(from).is_none() {
             return Err(ApiError::bad_request(format!(
                 "there is no contact request from {from}"
@@ -193,11 +190,7 @@ pub(crate) async fn set_blocks(cx: &mut Ctx, user: &str, block: bool) -> ApiResu
     }
     {
         let mut inner = cx.sb.lock();
-        let u = inner
-            .data
-            .users
-            .get_mut(user)
-            .ok_or_else(|| ApiError::user_not_found(user))?;
+        let u = user_mut(&mut inner, user)?;
         for n in &names {
             if block {
                 u.blocks.insert(n.clone());
@@ -215,11 +208,7 @@ pub(crate) fn unblock_one(cx: &mut Ctx, user: &str, other: &str) -> ApiResult {
     cx.auth_as(user)?;
     {
         let mut inner = cx.sb.lock();
-        let u = inner
-            .data
-            .users
-            .get_mut(user)
-            .ok_or_else(|| ApiError::user_not_found(user))?;
+        let u = user_mut(&mut inner, user)?;
         u.blocks.remove(other);
     }
     cx.sb.touch();

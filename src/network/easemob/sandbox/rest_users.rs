@@ -1,5 +1,6 @@
 //! Users, tokens, devices and user metadata (`/users`, `/token`, `/metadata/user`).
 
+use super::user_mut;
 use serde_json::{json, Map, Value};
 
 use super::super::state::{now_ms, User};
@@ -184,11 +185,7 @@ pub(crate) async fn change_password(cx: &mut Ctx, user: &str) -> ApiResult {
     }
     {
         let mut inner = cx.sb.lock();
-        let u = inner
-            .data
-            .users
-            .get_mut(user)
-            .ok_or_else(|| ApiError::user_not_found(user))?;
+        let u = user_mut(&mut inner, user)?;
         u.password = new.to_owned();
         inner.revoke_tokens(user);
         inner.kick(
@@ -224,11 +221,7 @@ pub(crate) async fn update_user(cx: &mut Ctx, user: &str) -> ApiResult {
     let body = cx.json_object().await?;
     let entity = {
         let mut inner = cx.sb.lock();
-        let u = inner
-            .data
-            .users
-            .get_mut(user)
-            .ok_or_else(|| ApiError::user_not_found(user))?;
+        let u = user_mut(&mut inner, user)?;
         if let Some(nick) = str_field(&body, "nickname") {
             if nick.len() > 100 {
                 return Err(ApiError::bad_request(
@@ -386,11 +379,7 @@ pub(crate) async fn set_metadata(cx: &mut Ctx, user: &str) -> ApiResult {
     }
     let data = {
         let mut inner = cx.sb.lock();
-        let u = inner
-            .data
-            .users
-            .get_mut(user)
-            .ok_or_else(|| ApiError::user_not_found(user))?;
+        let u = user_mut(&mut inner, user)?;
         for (k, v) in pairs {
             u.metadata.insert(k, v);
         }
