@@ -234,7 +234,13 @@ async fn run() {
         rest_url: format!("http://127.0.0.1:{port}"),
         websocket_url: format!("ws://127.0.0.1:{port}/websocket"),
     }));
-    let bridge = Bridge::new(cfg.clone(), store, stub.clone(), connector);
+    let bridge = Bridge::new(
+        cfg.clone(),
+        store,
+        stub.clone(),
+        connector,
+        std::sync::Arc::new(imbridge::metrics::Metrics::new()),
+    );
     bridge.start().await.expect("bridge starts");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let start_rss = rss_kb();

@@ -110,10 +110,22 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
         bot_localpart: cfg.appservice.bot.username.clone(),
         listen,
     };
-    let homeserver = Arc::new(HomeserverClient::new(&settings).await?);
+    let metrics = service_state.metrics().clone();
+    let homeserver = Arc::new(
+        HomeserverClient::new(&settings)
+            .await?
+            .with_metrics(metrics.clone()),
+    );
     let matrix_api: Arc<dyn MatrixApi> = homeserver.clone();
     let connector = connector(&cfg).await?;
-    let bridge = Bridge::new(cfg.clone(), store.clone(), matrix_api.clone(), connector);
+    let bridge = Bridge::new(
+        cfg.clone(),
+        store.clone(),
+        matrix_api.clone(),
+        connector,
+        metrics,
+    );
+    service_state.set_gauge_source(Arc::new(bridge.clone()));
 
     // The listener first (transactions are queued durably even before the core runs).
     let ghosts_cfg = cfg.clone();

@@ -6,13 +6,15 @@
 //!   it never names a network;
 //! * [`matrix`]: the appservice side (transactions in, client API out).
 //!
-//! Shared infrastructure: [`config`] (the YAML file), [`store`] (the sled database) and
-//! [`service`] (systemd notification, watchdog, health and metrics listener).
+//! Shared infrastructure: [`config`] (the YAML file), [`store`] (the sled database),
+//! [`metrics`] (the metric families every layer feeds) and [`service`] (systemd
+//! notification, watchdog, health and metrics listener).
 
 pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod matrix;
+pub mod metrics;
 pub mod network;
 pub mod service;
 pub mod store;

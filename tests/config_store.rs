@@ -539,6 +539,43 @@ fn inbox_keeps_order_acks_and_replays_after_reopen() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn inbox_reads_after_a_position_counts_and_clears() -> TestResult {
+    let tmp = TempDir::new("inbox-after");
+    let path = tmp.join("db");
+    let seqs = {
+        let store = Store::open(&path)?;
+        // Queue names that are prefixes of each other stay apart.
+        store.enqueue("remote:@a:x", b"other")?;
+        let seqs: Vec<u64> = (0u8..5)
+            .map(|i| store.enqueue_unflushed("remote:@a", [i]))
+            .collect::<Result<_, _>>()?;
+        store.enqueue("remote:@a:x", b"other again")?;
+        store.flush()?; // one flush makes the unflushed batch durable
+        seqs
+    };
+    let store = Store::open(&path)?;
+    assert_eq!(store.pending_count("remote:@a"), 5);
+    let first = store.pending_after("remote:@a", None, 2)?;
+    assert_eq!(
+        first,
+        vec![(seqs[0], vec![0u8]), (seqs[1], vec![1u8])],
+        "limit respected, oldest first"
+    );
+    let rest = store.pending_after("remote:@a", Some(seqs[1]), 10)?;
+    let values: Vec<u8> = rest.iter().map(|(_, v)| v[0]).collect();
+    assert_eq!(values, [2, 3, 4]);
+    assert!(store
+        .pending_after("remote:@a", Some(seqs[4]), 10)?
+        .is_empty());
+    assert!(store
+        .pending_after("remote:@a", Some(u64::MAX), 10)?
+        .is_empty());
+    assert_eq!(store.clear_queue("remote:@a")?, 5);
+    assert_eq!(store.pending_count("remote:@a"), 0);
+    assert_eq!(store.pending_count("remote:@a:x"), 2);
+    Ok(())
+}
 fn bump(store: &Store) -> Result<(), StoreError> {
     store.put_kv("migrated", "yes")
 }

@@ -1,5 +1,5 @@
 //! The sandbox's own guarantees beyond the protocol: state kept across restarts with `--data`,
-//! and the command line starting it.
+//! the command line starting it, and a batch acknowledged only once the client's owner stored it.
 
 mod common;
 
@@ -105,4 +105,93 @@ async fn command_line_sandbox_starts_quickly_and_serves_discovery() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A client that must store events before acknowledging them (`await_persistence`, as the
+/// bridge runs it) leaves a batch on the server until its owner confirms the checkpoint: an
+/// owner that dies first gets the batch again on the next login, and only once confirmed is it
+/// gone.
+#[tokio::test]
+async fn a_batch_is_acknowledged_only_after_the_owner_stored_it() {
+    let sb = TestSandbox::start().await;
+    sb.user("alice", "pw");
+    sb.user("bob", "pw");
+    let (bob, _bob_events) = sb.rust_client("bob", "pw").await;
+    for text in ["one", "two"] {
+        bob.send(OutgoingMessage::text(Conversation::single("alice"), text))
+            .await
+            .expect("bob sends while alice is away");
+    }
+    let alice = || {
+        let mut cfg = sb.client_config("alice", "pw", "imbridge_alice");
+        cfg.await_persistence = true;
+        imbridge::network::easemob::client::EasemobClient::login(cfg)
+    };
+    // Receives the batch and the checkpoint after it; returns the texts and the checkpoint.
+    async fn batch(
+        events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+    ) -> (Vec<String>, imbridge::core::connector::Checkpoint) {
+        let mut texts = Vec::new();
+        let checkpoint = next_event(events, "the batch and its checkpoint", |e| match e {
+            SessionEvent::Message(m) => {
+                if let Body::Content(Content::Text { text }) = &m.body {
+                    texts.push(text.clone());
+                }
+                None
+            }
+            SessionEvent::Checkpoint(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+        (texts, checkpoint)
+    }
+
+    // First owner: takes the batch but "crashes" before storing it.
+    let (first, mut events) = alice().await.expect("first login");
+    let (texts, checkpoint) = batch(&mut events).await;
+    assert_eq!(texts, ["one", "two"]);
+    drop(checkpoint);
+    drop(events);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Second owner: gets the same batch again, stores it, confirms.
+    let (second, mut events) = alice().await.expect("second login");
+    let (texts, checkpoint) = batch(&mut events).await;
+    assert_eq!(
+        texts,
+        ["one", "two"],
+        "an unconfirmed batch is delivered again"
+    );
+    checkpoint.done();
+    // Bob's next message arrives after the acknowledged batch and nothing is repeated.
+    bob.send(OutgoingMessage::text(
+        Conversation::single("alice"),
+        "three",
+    ))
+    .await
+    .expect("bob sends");
+    let (texts, checkpoint) = batch(&mut events).await;
+    assert_eq!(texts, ["three"]);
+    checkpoint.done();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(events);
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Third owner: nothing left on the server.
+    let (_third, mut events) = alice().await.expect("third login");
+    let mut texts = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let SessionEvent::Message(m) = event {
+            if let Body::Content(Content::Text { text }) = m.body {
+                texts.push(text);
+            }
+        }
+    }
+    assert!(
+        texts.is_empty(),
+        "acknowledged messages came again: {texts:?}"
+    );
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imbridge::config::{Config, LoadOptions, AS_TOKEN_ENV, HS_TOKEN_ENV};
 use imbridge::core::matrix_api::{MatrixEvent, MatrixEventSink};
+use imbridge::metrics::{Direction, GaugeFamily, GaugeSource};
 use imbridge::service::{self, CountingSink, Notifier, ServiceState};
 use imbridge::store::Store;
 
@@ -166,7 +167,7 @@ async fn metrics_counters_move() -> TestResult {
         Some(0.0)
     );
     assert_eq!(metric(&text, "imbridge_ready"), Some(0.0));
-    assert_eq!(metric(&text, "imbridge_logins"), Some(0.0));
+    assert_eq!(metric(&text, "imbridge_stored_logins"), Some(0.0));
     assert!(metric(&text, "imbridge_store_size_bytes").is_some_and(|v| v > 0.0));
 
     let sink = CountingSink::new(Arc::new(TestSink), state.clone());
@@ -186,6 +187,86 @@ async fn metrics_counters_move() -> TestResult {
         Some(1.0)
     );
     assert_eq!(metric(&text, "imbridge_ready"), Some(1.0));
+    assert_eq!(
+        metric(&text, "imbridge_appservice_transaction_seconds_count"),
+        Some(3.0),
+        "every transaction is timed, the refused one too"
+    );
+    listener.stop().await
+}
+
+/// The bridge's metric families and the gauges of its state source appear on `/metrics`.
+#[tokio::test]
+async fn metrics_show_families_and_state_gauges() -> TestResult {
+    struct Gauges;
+    #[async_trait]
+    impl GaugeSource for Gauges {
+        async fn gauges(&self) -> Vec<GaugeFamily> {
+            vec![GaugeFamily {
+                name: "imbridge_logins",
+                help: "Active logins by connection state.",
+                samples: vec![
+                    (vec![("state", "connected".to_owned())], 2.0),
+                    (vec![("state", "connecting".to_owned())], 1.0),
+                ],
+            }]
+        }
+    }
+    let state = Arc::new(ServiceState::new());
+    let metrics = state.metrics().clone();
+    let listener = Listener::start(state.clone(), None).await?;
+    let (_, text) = listener.get("/metrics").await?;
+    assert_eq!(metric(&text, "imbridge_im_reconnects_total"), Some(0.0));
+    assert_eq!(
+        metric(&text, "imbridge_logins{state=\"connected\"}"),
+        None,
+        "no gauges before a source is set"
+    );
+
+    state.set_gauge_source(Arc::new(Gauges));
+    metrics.bridged(Direction::ToMatrix, "text");
+    metrics.bridged(Direction::ToMatrix, "text");
+    metrics.bridged(Direction::ToNetwork, "image");
+    metrics.failed(Direction::ToNetwork, "not_logged_in");
+    metrics.im_reconnects.inc(&[]);
+    metrics
+        .homeserver_seconds
+        .observe(&["send_message_event"], Duration::from_millis(3));
+    metrics
+        .im_send_seconds
+        .observe(&[], Duration::from_millis(40));
+    let (_, text) = listener.get("/metrics").await?;
+    for (series, value) in [
+        (
+            "imbridge_messages_bridged_total{direction=\"to_matrix\",kind=\"text\"}",
+            2.0,
+        ),
+        (
+            "imbridge_messages_bridged_total{direction=\"to_network\",kind=\"image\"}",
+            1.0,
+        ),
+        (
+            "imbridge_bridge_failures_total{direction=\"to_network\",reason=\"not_logged_in\"}",
+            1.0,
+        ),
+        ("imbridge_im_reconnects_total", 1.0),
+        (
+            "imbridge_homeserver_request_seconds_count{endpoint=\"send_message_event\"}",
+            1.0,
+        ),
+        (
+            "imbridge_homeserver_request_seconds_bucket{endpoint=\"send_message_event\",le=\"0.005\"}",
+            1.0,
+        ),
+        ("imbridge_im_send_seconds_count", 1.0),
+        ("imbridge_im_send_seconds_bucket{le=\"0.025\"}", 0.0),
+        ("imbridge_logins{state=\"connected\"}", 2.0),
+        ("imbridge_logins{state=\"connecting\"}", 1.0),
+    ] {
+        assert_eq!(metric(&text, series), Some(value), "{series} in:\n{text}");
+    }
+    assert!(text.contains("# TYPE imbridge_logins gauge"));
+    assert!(text.contains("# TYPE imbridge_im_send_seconds histogram"));
     listener.stop().await
 }
 

@@ -372,5 +372,7 @@ async fn open_portal(ctx: &Arc<Ctx>, login: &Arc<logins::UserLogin>, chat: ChatI
         sender: None,
         change: Default::default(),
     };
-    ctx.portals.enqueue_remote(&key, login.clone(), event).await;
+    ctx.portals
+        .enqueue_remote(&key, login.clone(), event, None)
+        .await;
 }

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+pub use super::checkpoint::{Checkpoint, CheckpointWait};
+
 /// What kind of conversation a chat is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -197,6 +199,11 @@ pub enum RemoteEvent {
     State(LoginState),
     /// Offline sync (catch-up) finished: everything missed while away has been delivered.
     CatchUpDone,
+    /// Everything sent before this is one batch the connector will acknowledge to the server
+    /// once the core has stored it: the core calls [`Checkpoint::done`] when it has. Never
+    /// stored itself.
+    #[serde(skip)]
+    Checkpoint(Checkpoint),
 }
 
 /// A partial update of a chat's info.

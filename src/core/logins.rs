@@ -1,13 +1,25 @@
 //! Logins: one network session per logged-in Matrix user. Owns logging in (storing what is
-//! needed to resume), resuming at start-up, logging out, the pump that moves a session's
-//! remote events into portal queues, and telling the user about state changes (debounced).
+//! needed to resume), resuming at start-up, logging out, telling the user about state changes
+//! (debounced), and the path of a session's remote events into portal queues:
+//!
+//! * the **pump** stores each chat event in the login's durable inbox queue (`remote:<mxid>`)
+//!   as it arrives and, at a connector [`Checkpoint`](super::connector::Checkpoint), flushes
+//!   the store and confirms, so the connector acknowledges the batch to the IM server only
+//!   once it is on disk;
+//! * the **dispatcher** reads the queue in order and hands each item to its portal queue,
+//!   which acks it once bridged. Unacked items are replayed when the login resumes after a
+//!   restart or a crash; the message map drops what was already bridged.
+//!
+//! The pump never waits on a portal, so a portal waiting on the session (sending a message)
+//! cannot block the session's checkpoint.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ruma::{OwnedUserId, UserId};
-use tokio::sync::{mpsc, Mutex};
-use tracing::{info, warn};
+use tokio::sync::{mpsc, Mutex, Notify};
+use tracing::{debug, info, warn};
 
 use super::connector::{LoginData, LoginFailure, LoginState, NetworkLogin, RemoteEvent};
 use super::ghosts::now_ms;
@@ -18,18 +30,37 @@ use crate::store::LoginRecord;
 /// A state change is told to the user only if it lasts this long (a flapping link stays quiet).
 const STATE_DEBOUNCE: Duration = Duration::from_secs(5);
 
+/// Items the dispatcher reads from the store at a time.
+const DISPATCH_BATCH: usize = 256;
+
+/// The durable inbox queue of one login's remote events.
+pub fn remote_queue(mxid: &UserId) -> String {
+    format!("remote:{mxid}")
+}
+
 /// One logged-in Matrix user.
 pub struct UserLogin {
     pub mxid: OwnedUserId,
     pub remote_id: String,
     pub session: Box<dyn NetworkLogin>,
     state: Mutex<(LoginState, u64)>,
+    /// Set once the session reported `Connected` (a later one is a reconnect).
+    ever_connected: AtomicBool,
+    /// New items in the inbox queue, or the pump ended.
+    inbox_ready: Notify,
+    /// The session's event stream ended: the dispatcher stops.
+    pump_done: AtomicBool,
 }
 
 impl UserLogin {
     /// The current connection state.
     pub async fn state(&self) -> LoginState {
         self.state.lock().await.0.clone()
+    }
+
+    /// This login's durable inbox queue.
+    pub fn queue(&self) -> String {
+        remote_queue(&self.mxid)
     }
 }
 
@@ -82,9 +113,15 @@ async fn start(
         remote_id: session.remote_id().to_owned(),
         session,
         state: Mutex::new((LoginState::Connecting, now_ms())),
+        ever_connected: AtomicBool::new(false),
+        inbox_ready: Notify::new(),
+        pump_done: AtomicBool::new(false),
     });
     ctx.logins.write().await.insert(mxid.clone(), login.clone());
-    info!(user = %mxid, remote = %login.remote_id, "login started");
+    let replay = ctx.store.pending_count(&login.queue());
+    info!(user = %mxid, remote = %login.remote_id, replay, "login started");
+    // The dispatcher first takes what a previous run stored but did not bridge.
+    tokio::spawn(dispatch(ctx.clone(), login.clone()));
     tokio::spawn(pump(ctx.clone(), login.clone(), rx));
     Ok(login)
 }
@@ -98,24 +135,100 @@ pub async fn logout(ctx: &Arc<Ctx>, mxid: &UserId) -> bool {
     if let Err(e) = ctx.store.delete_login(mxid.as_str()) {
         warn!(user = %mxid, error = %e, "login record not deleted");
     }
+    if let Err(e) = ctx.store.clear_queue(&login.queue()) {
+        warn!(user = %mxid, error = %e, "inbox queue not cleared");
+    }
     true
 }
 
-/// Moves a session's events into portal queues, in order.
+/// Stores a session's chat events durably, in order, confirms checkpoints once they are on
+/// disk, and handles state and profile events directly.
 async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<RemoteEvent>) {
+    let queue = login.queue();
     while let Some(event) = events.recv().await {
-        match &event {
-            RemoteEvent::State(state) => on_state(&ctx, &login, state.clone()).await,
+        match event {
+            RemoteEvent::State(state) => on_state(&ctx, &login, state).await,
             RemoteEvent::ProfileChange { user, profile } => {
                 ctx.ghosts
-                    .update_profile(user, profile, login.session.as_ref())
+                    .update_profile(&user, &profile, login.session.as_ref())
                     .await;
             }
             RemoteEvent::CatchUpDone => {}
-            other => {
-                let Some(chat) = chat_of(other) else { continue };
+            RemoteEvent::Checkpoint(checkpoint) => match ctx.store.flush_async().await {
+                Ok(_) => checkpoint.done(),
+                // Dropped unconfirmed: the connector leaves the batch on the server.
+                Err(e) => {
+                    warn!(user = %login.mxid, error = %e, "store flush failed at a checkpoint")
+                }
+            },
+            other if chat_of(&other).is_some() => store_event(&ctx, &login, &queue, other).await,
+            other => debug!(event = ?other, "remote event without a chat ignored"),
+        }
+    }
+    login.pump_done.store(true, Ordering::SeqCst);
+    login.inbox_ready.notify_one();
+}
+
+/// Appends one chat event to the login's inbox queue (durable at the next flush). If the
+/// store refuses it, the event goes straight to its portal so it is still bridged now.
+async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event: RemoteEvent) {
+    let stored = serde_json::to_vec(&event)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            ctx.store
+                .enqueue_unflushed(queue, bytes)
+                .map_err(|e| e.to_string())
+        });
+    match stored {
+        Ok(_) => login.inbox_ready.notify_one(),
+        Err(e) => {
+            warn!(user = %login.mxid, error = %e, "remote event not stored; bridging it unstored");
+            if let Some(chat) = chat_of(&event) {
                 let key = portal_key(&login.remote_id, chat);
-                ctx.portals.enqueue_remote(&key, login.clone(), event).await;
+                ctx.portals
+                    .enqueue_remote(&key, login.clone(), event, None)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Hands the login's stored events to their portal queues, in order, until the pump ended
+/// and the queue holds nothing more to hand over.
+async fn dispatch(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
+    let queue = login.queue();
+    let mut position: Option<u64> = None;
+    loop {
+        let batch = match ctx.store.pending_after(&queue, position, DISPATCH_BATCH) {
+            Ok(batch) => batch,
+            Err(e) => {
+                warn!(user = %login.mxid, error = %e, "inbox queue unreadable");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            if login.pump_done.load(Ordering::SeqCst) {
+                return;
+            }
+            login.inbox_ready.notified().await;
+            continue;
+        }
+        for (seq, bytes) in batch {
+            position = Some(seq);
+            let event = serde_json::from_slice::<RemoteEvent>(&bytes);
+            match event.as_ref().ok().and_then(chat_of) {
+                Some(chat) => {
+                    let key = portal_key(&login.remote_id, chat);
+                    if let Ok(event) = event {
+                        ctx.portals
+                            .enqueue_remote(&key, login.clone(), event, Some(seq))
+                            .await;
+                    }
+                }
+                None => {
+                    warn!(user = %login.mxid, seq, "undecodable inbox item dropped");
+                    let _ = ctx.store.ack(&queue, seq);
+                }
             }
         }
     }
@@ -140,6 +253,13 @@ fn chat_of(event: &RemoteEvent) -> Option<&super::connector::ChatId> {
 /// Records a state change and tells the user once it has lasted [`STATE_DEBOUNCE`]
 /// (session-ending states are told at once).
 async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
+    match &state {
+        LoginState::TransientDisconnect { .. } => ctx.metrics.im_disconnects.inc(&[]),
+        LoginState::Connected if login.ever_connected.swap(true, Ordering::SeqCst) => {
+            ctx.metrics.im_reconnects.inc(&[]);
+        }
+        _ => {}
+    }
     let stamp = now_ms();
     *login.state.lock().await = (state.clone(), stamp);
     let final_state = matches!(

@@ -7,9 +7,11 @@
 //! command handler or to its portal's queue. Each login's remote events go to their portal's
 //! queue too. One ordered queue (one task) per portal, in both directions.
 
+pub mod checkpoint;
 pub mod commands;
 pub mod connector;
 pub mod convert;
+pub mod gauges;
 pub mod ghosts;
 pub mod logins;
 pub mod matrix_api;
@@ -30,6 +32,7 @@ use matrix_api::{MatrixApi, MatrixEvent, MatrixEventSink};
 use portal::Portals;
 
 use crate::config::{Config, PermissionLevel};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// The inbox queue holding Matrix events not yet processed.
@@ -43,6 +46,8 @@ pub struct Ctx {
     pub connector: Arc<dyn NetworkConnector>,
     pub ghosts: Ghosts,
     pub portals: Portals,
+    /// The metric families the core feeds.
+    pub metrics: Arc<Metrics>,
     /// Logged-in users by MXID.
     pub logins: RwLock<HashMap<OwnedUserId, Arc<UserLogin>>>,
     /// Management rooms (DM with the bot) → their user.
@@ -70,12 +75,14 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Builds the core; call [`Bridge::start`] to restore logins and process the inbox.
+    /// Builds the core, counting into `metrics`; call [`Bridge::start`] to restore logins and
+    /// process the inbox.
     pub fn new(
         cfg: Arc<Config>,
         store: Store,
         matrix: Arc<dyn MatrixApi>,
         connector: Arc<dyn NetworkConnector>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let ghosts = Ghosts::new(
             matrix.clone(),
@@ -91,6 +98,7 @@ impl Bridge {
             connector,
             ghosts,
             portals: Portals::default(),
+            metrics,
             logins: RwLock::new(HashMap::new()),
             management: RwLock::new(HashMap::new()),
             commands: commands::CommandState::default(),

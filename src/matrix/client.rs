@@ -16,9 +16,12 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+
+use crate::metrics::Metrics;
 use axum::http;
 use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
 use ruma::api::client::{
@@ -75,6 +78,8 @@ pub struct HomeserverClient {
     versions: SupportedVersions,
     sdk: matrix_sdk::Client,
     default_room_version: OnceCell<RoomVersionId>,
+    /// Request latency and failures by endpoint, when the daemon collects metrics.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl fmt::Debug for HomeserverClient {
@@ -150,7 +155,14 @@ impl HomeserverClient {
             versions,
             sdk,
             default_room_version: OnceCell::new(),
+            metrics: None,
         })
+    }
+
+    /// Records request latency and failures by endpoint into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// A matrix-sdk client authenticated with the `as_token` (never synced). matrix-sdk cannot
@@ -237,14 +249,26 @@ impl HomeserverClient {
         let mut request = reqwest::Request::try_from(http_request)
             .map_err(|e| MatrixError::Other(format!("building request: {e}")))?;
         *request.timeout_mut() = Some(timeout);
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| transport_error(&e, timeout))?;
+        let endpoint = endpoint_name(std::any::type_name::<R>());
+        let started = Instant::now();
+        let response = match self.http.execute(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                let reason = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "unreachable"
+                };
+                self.record(endpoint, started, Some(reason));
+                return Err(transport_error(&e, timeout));
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
-        let body = read_limited(response, MAX_RESPONSE_BYTES, timeout).await?;
+        let body = read_limited(response, MAX_RESPONSE_BYTES, timeout).await;
+        let failure = (!status.is_success()).then(|| status.as_str().to_owned());
+        self.record(endpoint, started, failure.as_deref());
+        let body = body?;
         debug!(%method, path, status = status.as_u16(), as_user = ?user.map(UserId::as_str), "homeserver request");
         if !status.is_success() {
             return Err(homeserver_error(status.as_u16(), &body));
@@ -259,6 +283,37 @@ impl HomeserverClient {
         R::IncomingResponse::try_from_http_response(http_response)
             .map_err(|e| MatrixError::Other(format!("unexpected response to {method} {path}: {e}")))
     }
+}
+
+impl HomeserverClient {
+    /// Records one request's latency (and its failure reason, if it failed).
+    fn record(&self, endpoint: &str, started: Instant, failure: Option<&str>) {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .homeserver_seconds
+                .observe(&[endpoint], started.elapsed());
+            if let Some(reason) = failure {
+                metrics.homeserver_failures.inc(&[endpoint, reason]);
+            }
+        }
+    }
+}
+
+/// The metrics name of a ruma request type: the module naming the endpoint, the one before
+/// its version module (`ruma_client_api::message::send_message_event::v3::Request` →
+/// `send_message_event`). A fixed set, unlike paths (which hold room and event ids).
+fn endpoint_name(type_name: &'static str) -> &'static str {
+    let parts: Vec<&'static str> = type_name.split("::").collect();
+    let is_version = |p: &str| {
+        p == "unstable"
+            || (p.starts_with('v') && p.len() > 1 && p[1..].bytes().all(|b| b.is_ascii_digit()))
+    };
+    parts
+        .iter()
+        .position(|p| is_version(p))
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| parts.get(i).copied())
+        .unwrap_or("other")
 }
 
 /// The `users` map of a new room's power levels. Room versions that privilege creators (v12)
@@ -522,6 +577,21 @@ impl MatrixApi for HomeserverClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_names_come_from_the_request_type() {
+        assert_eq!(
+            endpoint_name(std::any::type_name::<
+                ruma::api::client::message::send_message_event::v3::Request,
+            >()),
+            "send_message_event"
+        );
+        assert_eq!(
+            endpoint_name("x::appservice::ping::send_ping::v1::Request"),
+            "send_ping"
+        );
+        assert_eq!(endpoint_name("no_version::Request"), "other");
+    }
 
     fn uid(s: &str) -> OwnedUserId {
         UserId::parse(s).unwrap()

@@ -4,8 +4,10 @@
 //! * `GET /health/live`: 200 `{"status":"ok"}` while the process runs;
 //! * `GET /health/ready`: 200 `{"status":"ready"}` once the bridge reported ready and the store
 //!   answers a read, else 503 with `starting`, `stopping` or `store unavailable`;
-//! * `GET /metrics`: Prometheus text format (transactions, events, watchdog pings, stored
-//!   logins, store size).
+//! * `GET /metrics`: Prometheus text format: the service counters (transactions, events,
+//!   watchdog pings), the bridge's [`crate::metrics::Metrics`] families, the state gauges of
+//!   its [`crate::metrics::GaugeSource`] (logins by state, connections, queue depths) and the
+//!   store (stored logins, size on disk).
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -145,11 +147,17 @@ async fn metrics(State(h): State<Health>) -> Response {
         "Watchdog pings withheld because the event loop or the store did not answer.",
         s.watchdog_misses(),
     );
+    s.metrics().render(&mut out);
+    if let Some(source) = s.gauge_source() {
+        for family in source.gauges().await {
+            family.render(&mut out);
+        }
+    }
     if let Some(store) = &h.store {
         if let Ok((logins, size)) = store_stats(store).await {
             metric(
                 &mut out,
-                "imbridge_logins",
+                "imbridge_stored_logins",
                 "gauge",
                 "Logins stored (Matrix users logged in to the remote network).",
                 logins,

@@ -11,14 +11,21 @@ pub mod notify;
 pub mod watchdog;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use crate::metrics::{GaugeSource, Metrics};
 
 pub use health::{health_router, serve_health};
 pub use notify::{watchdog_interval, Notifier};
 pub use watchdog::{spawn_watchdog, store_probe};
 
-/// Lifecycle flags and counters shared by the daemon, the watchdog and the health listener.
-#[derive(Debug, Default)]
+/// Lifecycle flags and counters shared by the daemon, the watchdog and the health listener,
+/// with the bridge's [`Metrics`] and the source of its state gauges.
+#[derive(Default)]
 pub struct ServiceState {
+    metrics: Arc<Metrics>,
+    gauges: OnceLock<Arc<dyn GaugeSource>>,
     ready: AtomicBool,
     stopping: AtomicBool,
     transactions: AtomicU64,
@@ -32,6 +39,21 @@ impl ServiceState {
     /// A fresh state: not ready, not stopping, counters at zero.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The metric families the bridge updates (shared with the core and the Matrix side).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Sets what computes the state gauges at scrape time (the core, once it exists).
+    pub fn set_gauge_source(&self, source: Arc<dyn GaugeSource>) {
+        let _ = self.gauges.set(source);
+    }
+
+    /// The state gauges' source, if set.
+    pub fn gauge_source(&self) -> Option<&Arc<dyn GaugeSource>> {
+        self.gauges.get()
     }
 
     /// Marks the bridge ready (listener bound, store open, core started).
@@ -102,18 +124,27 @@ impl ServiceState {
     }
 }
 
+impl std::fmt::Debug for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceState")
+            .field("ready", &self.ready)
+            .field("stopping", &self.stopping)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A [`MatrixEventSink`](crate::core::matrix_api::MatrixEventSink) that counts the
-/// transactions (and their events) it passes on to the real one.
+/// transactions (and their events) it passes on to the real one, and times them.
 pub struct CountingSink {
-    inner: std::sync::Arc<dyn crate::core::matrix_api::MatrixEventSink>,
-    state: std::sync::Arc<ServiceState>,
+    inner: Arc<dyn crate::core::matrix_api::MatrixEventSink>,
+    state: Arc<ServiceState>,
 }
 
 impl CountingSink {
     /// Wraps `inner`, counting into `state`.
     pub fn new(
-        inner: std::sync::Arc<dyn crate::core::matrix_api::MatrixEventSink>,
-        state: std::sync::Arc<ServiceState>,
+        inner: Arc<dyn crate::core::matrix_api::MatrixEventSink>,
+        state: Arc<ServiceState>,
     ) -> Self {
         Self { inner, state }
     }
@@ -126,7 +157,12 @@ impl crate::core::matrix_api::MatrixEventSink for CountingSink {
         events: Vec<crate::core::matrix_api::MatrixEvent>,
     ) -> Result<(), String> {
         let count = events.len();
+        let started = Instant::now();
         let result = self.inner.enqueue(events).await;
+        self.state
+            .metrics
+            .transaction_seconds
+            .observe(&[], started.elapsed());
         match &result {
             Ok(()) => self.state.record_transaction(count),
             Err(_) => self.state.record_transaction_failure(),

@@ -221,12 +221,44 @@ impl Store {
         Ok(seqs)
     }
 
+    /// Appends an item to `queue` without flushing; returns its sequence number. Durable after
+    /// the next [`Store::flush`] (one flush can then cover a whole batch).
+    pub fn enqueue_unflushed(&self, queue: &str, item: impl AsRef<[u8]>) -> Result<u64> {
+        let seq = self.inner.db.generate_id()?;
+        self.inner
+            .inbox
+            .insert(queue_key(queue, seq), item.as_ref())?;
+        Ok(seq)
+    }
+
     /// Every unacked item of `queue`, oldest first.
     pub fn pending(&self, queue: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.pending_after(queue, None, usize::MAX)
+    }
+
+    /// Up to `limit` unacked items of `queue` with a sequence number above `after`, oldest
+    /// first (a reader that remembers where it is does not rescan what it already took).
+    pub fn pending_after(
+        &self,
+        queue: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
         let prefix = queue_prefix(queue);
+        let start = match after {
+            None => prefix.clone(),
+            Some(u64::MAX) => return Ok(Vec::new()),
+            Some(seq) => queue_key(queue, seq + 1),
+        };
         let mut out = Vec::new();
-        for item in self.inner.inbox.scan_prefix(&prefix) {
+        for item in self.inner.inbox.range(start..) {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
             let seq = take_part(&k)
                 .and_then(|(_, rest)| read_u64(rest))
                 .ok_or_else(|| StoreError::Corrupt {
@@ -237,6 +269,25 @@ impl Store {
             out.push((seq, v.to_vec()));
         }
         Ok(out)
+    }
+
+    /// How many unacked items `queue` holds.
+    pub fn pending_count(&self, queue: &str) -> usize {
+        self.inner.inbox.scan_prefix(queue_prefix(queue)).count()
+    }
+
+    /// Removes every item of `queue` (a login that is gone).
+    pub fn clear_queue(&self, queue: &str) -> Result<usize> {
+        let keys: Vec<sled::IVec> = self
+            .inner
+            .inbox
+            .scan_prefix(queue_prefix(queue))
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
+        for key in &keys {
+            self.inner.inbox.remove(key)?;
+        }
+        Ok(keys.len())
     }
 
     /// Removes a processed item (not flushed: after a crash it may be replayed once more).

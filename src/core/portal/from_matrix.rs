@@ -6,14 +6,23 @@ use ruma::{RoomId, UserId};
 use serde_json::{json, Value};
 use tracing::{debug, warn};
 
-use super::{chat_of_key, PortalWorker};
-use crate::core::connector::{ChatId, MessageContent};
+use super::{chat_of_key, content_kind, PortalWorker};
+use crate::core::connector::{ChatId, MessageContent, SendFailure};
 use crate::core::convert;
 use crate::core::ghosts::now_ms;
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
+use crate::metrics::Direction;
 use crate::store::MessageRecord;
 use std::sync::Arc;
+
+/// The `reason` label of a failed send to the network.
+fn send_failure_reason(e: &SendFailure) -> &'static str {
+    match e {
+        SendFailure::Retriable(_) => "network_temporary",
+        SendFailure::Permanent(_) => "network_refused",
+    }
+}
 
 impl PortalWorker {
     pub(super) async fn matrix_message(
@@ -37,6 +46,7 @@ impl PortalWorker {
             return Ok(());
         };
         let Some(login) = ctx.login_of(sender).await else {
+            ctx.metrics.failed(Direction::ToNetwork, "not_logged_in");
             let text = "⚠️ You are not logged in to the IM service, so your message was not bridged. Send `login` to the bridge bot.";
             self.notice(room, text).await;
             return Ok(());
@@ -46,6 +56,7 @@ impl PortalWorker {
             return self.matrix_edit(room, &login, &chat, content).await;
         }
         let Some(converted) = self.convert_matrix_content(content) else {
+            ctx.metrics.failed(Direction::ToNetwork, "unsupported_kind");
             let kind = content["msgtype"].as_str().unwrap_or("unknown");
             self.notice(
                 room,
@@ -58,11 +69,13 @@ impl PortalWorker {
             .as_str()
             .and_then(|id| ctx.store.message_by_event(id).ok().flatten())
             .map(|(_, record)| record.remote_id);
-        match login
+        let started = std::time::Instant::now();
+        let sent = login
             .session
             .send_message(&chat, &converted, reply_to.as_deref())
-            .await
-        {
+            .await;
+        ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
+        match sent {
             Ok(remote_id) => {
                 let record = MessageRecord {
                     room_id: room.to_string(),
@@ -75,9 +88,17 @@ impl PortalWorker {
                 if let Err(e) = ctx.store.put_message(&self.key, &record) {
                     warn!(portal = %self.key, error = %e, "message mapping not saved");
                 }
+                // On disk before the inbox item is acked: a crash now must not send it twice.
+                if let Err(e) = ctx.store.flush_async().await {
+                    warn!(portal = %self.key, error = %e, "store flush failed");
+                }
+                ctx.metrics
+                    .bridged(Direction::ToNetwork, content_kind(&converted));
                 Ok(())
             }
             Err(e) => {
+                ctx.metrics
+                    .failed(Direction::ToNetwork, send_failure_reason(&e));
                 self.notice(room, &format!("⚠️ Your message was not delivered: {e}"))
                     .await;
                 Ok(())
@@ -110,13 +131,19 @@ impl PortalWorker {
             login.session.as_edit(),
             self.convert_matrix_content(new_content),
         ) else {
+            ctx.metrics.failed(Direction::ToNetwork, "unsupported_edit");
             self.notice(room, "⚠️ Edits are not bridged to this IM service.")
                 .await;
             return Ok(());
         };
-        if let Err(e) = edit.edit_message(chat, &remote, &converted).await {
-            self.notice(room, &format!("⚠️ Your edit was not delivered: {e}"))
-                .await;
+        match edit.edit_message(chat, &remote, &converted).await {
+            Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "edit"),
+            Err(e) => {
+                ctx.metrics
+                    .failed(Direction::ToNetwork, send_failure_reason(&e));
+                self.notice(room, &format!("⚠️ Your edit was not delivered: {e}"))
+                    .await;
+            }
         }
         Ok(())
     }
@@ -146,6 +173,8 @@ impl PortalWorker {
         match login.session.as_recall() {
             Some(recall) => {
                 if let Err(e) = recall.recall_message(&chat, &remote).await {
+                    ctx.metrics
+                        .failed(Direction::ToNetwork, send_failure_reason(&e));
                     self.notice(
                         room,
                         &format!("⚠️ The message could not be recalled on the IM side: {e}"),
@@ -153,9 +182,12 @@ impl PortalWorker {
                     .await;
                 } else {
                     let _ = ctx.store.delete_message(&self.key, &remote);
+                    ctx.metrics.bridged(Direction::ToNetwork, "redaction");
                 }
             }
             None => {
+                ctx.metrics
+                    .failed(Direction::ToNetwork, "unsupported_recall");
                 self.notice(room, "⚠️ Recall is not supported by this IM service.")
                     .await
             }
@@ -183,8 +215,13 @@ impl PortalWorker {
             return Ok(());
         };
         if let Some(receipts) = login.session.as_receipts() {
-            if let Err(e) = receipts.mark_read(&chat, &remote).await {
-                debug!(error = %e, "read receipt not bridged");
+            match receipts.mark_read(&chat, &remote).await {
+                Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "read_receipt"),
+                Err(e) => {
+                    ctx.metrics
+                        .failed(Direction::ToNetwork, send_failure_reason(&e));
+                    debug!(error = %e, "read receipt not bridged");
+                }
             }
         }
         Ok(())

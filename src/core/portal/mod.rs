@@ -20,6 +20,7 @@ use super::matrix_api::{MatrixError, MatrixEvent};
 use super::{ack_inbox, Ctx};
 use crate::core::connector::{ChatId, ChatKind, RemoteEvent};
 use crate::core::ghosts::{escape_localpart, unescape_localpart};
+use crate::metrics::Direction;
 use crate::store::PortalRecord;
 
 /// Items a portal queue holds before producers wait (back-pressure, nothing dropped).
@@ -61,9 +62,11 @@ pub fn chat_of_key(key: &str) -> Option<ChatId> {
 }
 
 enum Work {
+    /// A remote event; `seq` is its item in the login's inbox queue, acked once bridged.
     Remote {
         login: Arc<UserLogin>,
         event: RemoteEvent,
+        seq: Option<u64>,
     },
     Matrix {
         event: MatrixEvent,
@@ -102,11 +105,27 @@ impl Portals {
         Some(tx)
     }
 
-    /// Queues a remote event for the portal `key`.
-    pub async fn enqueue_remote(&self, key: &str, login: Arc<UserLogin>, event: RemoteEvent) {
+    /// Queues a remote event (item `seq` of the login's inbox queue, if stored) for the
+    /// portal `key`.
+    pub async fn enqueue_remote(
+        &self,
+        key: &str,
+        login: Arc<UserLogin>,
+        event: RemoteEvent,
+        seq: Option<u64>,
+    ) {
         if let Some(q) = self.queue(key).await {
-            let _ = q.send(Work::Remote { login, event }).await;
+            let _ = q.send(Work::Remote { login, event, seq }).await;
         }
+    }
+
+    /// `(queues, items waiting in all of them, items waiting in the fullest one)`.
+    pub async fn depths(&self) -> (usize, usize, usize) {
+        let queues = self.queues.lock().await;
+        let live = queues.values().filter(|q| !q.is_closed());
+        let depths: Vec<usize> = live.map(|q| q.max_capacity() - q.capacity()).collect();
+        let max = depths.iter().copied().max().unwrap_or(0);
+        (depths.len(), depths.iter().sum(), max)
     }
 
     /// Queues a Matrix event (inbox item `seq`) for the portal `key`.
@@ -165,13 +184,27 @@ where
 impl PortalWorker {
     async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
         while let Some(work) = rx.recv().await {
-            match work {
-                Work::Remote { login, event } => self.remote(&login, event).await,
+            let started = std::time::Instant::now();
+            let direction = match work {
+                Work::Remote { login, event, seq } => {
+                    self.remote(&login, event).await;
+                    if let Some(seq) = seq {
+                        if let Err(e) = self.ctx.store.ack(&login.queue(), seq) {
+                            warn!(portal = %self.key, seq, error = %e, "inbox ack failed");
+                        }
+                    }
+                    Direction::ToMatrix
+                }
                 Work::Matrix { event, seq } => {
                     self.matrix(event).await;
                     ack_inbox(&self.ctx, seq);
+                    Direction::ToNetwork
                 }
-            }
+            };
+            self.ctx
+                .metrics
+                .processing_seconds
+                .observe(&[direction.as_str()], started.elapsed());
         }
     }
 
@@ -189,8 +222,12 @@ impl PortalWorker {
                 sender,
                 target,
                 content,
+                timestamp_ms,
                 ..
-            } => self.remote_edit(login, &sender, &target, content).await,
+            } => {
+                self.remote_edit(login, &sender, &target, content, timestamp_ms)
+                    .await
+            }
             RemoteEvent::ChatInfoChange { chat, change, .. } => {
                 self.remote_info(login, &chat, change).await
             }
@@ -203,6 +240,9 @@ impl PortalWorker {
             }
         };
         if let Err(e) = result {
+            self.ctx
+                .metrics
+                .failed(Direction::ToMatrix, &failure_reason(&e));
             warn!(portal = %self.key, error = %e, "remote event not bridged");
         }
     }
@@ -238,8 +278,38 @@ impl PortalWorker {
             | MatrixEvent::Membership { .. } => Ok(()),
         };
         if let Err(e) = result {
+            self.ctx
+                .metrics
+                .failed(Direction::ToNetwork, &failure_reason(&e));
             warn!(portal = %self.key, error = %e, "Matrix event not bridged");
         }
+    }
+}
+
+/// The `reason` label of a homeserver failure: `homeserver_<status>`, `homeserver_unreachable`
+/// or `other` (a fixed, small set).
+fn failure_reason(e: &MatrixError) -> String {
+    match e {
+        MatrixError::Homeserver { status, .. } => format!("homeserver_{status}"),
+        MatrixError::Transport(_) => "homeserver_unreachable".into(),
+        MatrixError::Other(_) => "other".into(),
+    }
+}
+
+/// The `kind` label of a message's content.
+fn content_kind(content: &crate::core::connector::MessageContent) -> &'static str {
+    use crate::core::connector::{MediaKind, MessageContent};
+    match content {
+        MessageContent::Text { .. } => "text",
+        MessageContent::Emote { .. } => "emote",
+        MessageContent::Media { media, .. } => match media.kind {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+            MediaKind::File => "file",
+        },
+        MessageContent::Location { .. } => "location",
+        MessageContent::Unsupported { .. } => "unsupported",
     }
 }
 

@@ -8,12 +8,15 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::{json, Value};
 use tracing::{debug, warn};
 
-use super::{ignore_already_member, media_kind_word, retry, PortalWorker, INITIAL_MEMBERS};
+use super::{
+    content_kind, ignore_already_member, media_kind_word, retry, PortalWorker, INITIAL_MEMBERS,
+};
 use crate::core::connector::{ChatId, ChatKind, MessageContent, RemoteMessage};
 use crate::core::convert;
 use crate::core::ghosts::{escape_localpart, now_ms};
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::{MatrixError, RoomSpec};
+use crate::metrics::Direction;
 use crate::store::{MessageRecord, PortalRecord};
 
 impl PortalWorker {
@@ -194,6 +197,8 @@ impl PortalWorker {
         if let Err(e) = ctx.store.put_message(&self.key, &record) {
             warn!(portal = %self.key, error = %e, "message mapping not saved");
         }
+        ctx.metrics
+            .bridged(Direction::ToMatrix, content_kind(&msg.content));
         Ok(())
     }
 
@@ -349,6 +354,7 @@ impl PortalWorker {
             .await?;
         }
         let _ = ctx.store.delete_message(&self.key, target);
+        ctx.metrics.bridged(Direction::ToMatrix, "redaction");
         Ok(())
     }
 
@@ -358,6 +364,7 @@ impl PortalWorker {
         sender: &str,
         target: &str,
         content: MessageContent,
+        timestamp_ms: u64,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let Some(record) = ctx
@@ -380,12 +387,14 @@ impl PortalWorker {
         ));
         body["m.new_content"] = new_content;
         body["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": record.event_id });
-        let txn = format!("imb-edit-{}-{}", escape_localpart(target), now_ms());
+        // The same edit replayed after a restart reuses its transaction id.
+        let txn = format!("imb-edit-{}-{timestamp_ms}", escape_localpart(target));
         retry("edit", || {
             ctx.matrix
                 .send_event(&room, &ghost, "m.room.message", &txn, &body)
         })
         .await?;
+        ctx.metrics.bridged(Direction::ToMatrix, "edit");
         Ok(())
     }
 
@@ -401,6 +410,8 @@ impl PortalWorker {
             return Ok(());
         };
         let ghost = ctx.ghosts.mxid(sender);
-        ctx.matrix.read_receipt(&room, &ghost, &event).await
+        ctx.matrix.read_receipt(&room, &ghost, &event).await?;
+        ctx.metrics.bridged(Direction::ToMatrix, "read_receipt");
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@ use super::message::OutgoingMessage;
 use super::proto::{meta, muc_body, Meta, MucBody};
 use super::rest::RestClient;
 use super::session::{Output, Session, SessionConfig};
+use crate::core::connector::Checkpoint;
 
 /// Largest websocket message accepted from the server.
 const MAX_MESSAGE: usize = 4 << 20;
@@ -59,6 +60,10 @@ pub struct ClientConfig {
     pub backoff: (Duration, Duration),
     /// Session tuning (heartbeat, timeouts); `None` for the defaults.
     pub tuning: Option<SessionConfig>,
+    /// Acknowledge a pulled batch to the server only after the owner confirmed the
+    /// [`SessionEvent::Checkpoint`] that follows it (the owner stores events durably first).
+    /// Off: batches are acknowledged as soon as their events are handed over.
+    pub await_persistence: bool,
 }
 
 impl ClientConfig {
@@ -80,6 +85,7 @@ impl ClientConfig {
             resource: resource.to_owned(),
             backoff: (Duration::from_secs(1), Duration::from_secs(60)),
             tuning: None,
+            await_persistence: false,
         }
     }
 }
@@ -495,8 +501,11 @@ impl Driver {
     /// Sends what the session produced and dispatches its events.
     async fn flush(&mut self, ws: &mut WsStream) -> Option<Outcome> {
         let mut outcome = None;
+        // Set when the owner did not store a batch: its acknowledgement must not go out.
+        let mut withhold = false;
         while let Some(out) = self.session.poll_output() {
             match out {
+                Output::Transmit(_) if withhold => {}
                 Output::Transmit(bytes) => {
                     if let Err(e) = ws.send(WsMessage::Binary(bytes.into())).await {
                         outcome.get_or_insert(Outcome::Reconnect(format!("send failed: {e}")));
@@ -513,6 +522,15 @@ impl Driver {
                 Output::Close => {
                     let _ = ws.close(None).await;
                     outcome.get_or_insert(Outcome::Ended);
+                }
+                Output::Checkpoint if withhold => {}
+                Output::Checkpoint => {
+                    if !self.checkpoint().await {
+                        withhold = true;
+                        outcome.get_or_insert(Outcome::Reconnect(
+                            "the owner did not store a batch; it is fetched again".into(),
+                        ));
+                    }
                 }
             }
         }
@@ -594,6 +612,22 @@ impl Driver {
         let _ = self.state.send(LinkState::Ended(reason.clone()));
         self.emit(SessionEvent::Ended(reason)).await;
         Some(Outcome::Ended)
+    }
+
+    /// Hands the owner a checkpoint and waits until it stored what came before (when the
+    /// config asks for it), so the batch's acknowledgement goes out only then. False when
+    /// the owner dropped it unconfirmed (or is gone): the batch stays unacknowledged.
+    async fn checkpoint(&self) -> bool {
+        if !self.cfg.await_persistence {
+            return true;
+        }
+        let (checkpoint, wait) = Checkpoint::new();
+        self.emit(SessionEvent::Checkpoint(checkpoint)).await;
+        let stored = wait.wait().await;
+        if !stored {
+            warn!(user = %self.cfg.user, "a pulled batch was not stored by the owner; not acknowledging it");
+        }
+        stored
     }
 
     async fn emit(&self, event: SessionEvent) {

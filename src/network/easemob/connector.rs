@@ -113,7 +113,7 @@ impl NetworkConnector for EasemobConnector {
             .as_str()
             .ok_or_else(|| LoginFailure::Refused("stored login has no password".into()))?;
         let resource = data.secrets["resource"].as_str().unwrap_or("imbridge");
-        let cfg = ClientConfig::new(
+        let mut cfg = ClientConfig::new(
             &self.settings.app_key,
             &self.settings.rest_url,
             &self.settings.websocket_url,
@@ -121,6 +121,8 @@ impl NetworkConnector for EasemobConnector {
             Credential::Password(password.to_owned()),
             resource,
         );
+        // A pulled batch is acknowledged to the server only once the core has stored it.
+        cfg.await_persistence = true;
         let (client, session_events) = EasemobClient::start(cfg).await.map_err(login_failure)?;
         let own = data.remote_id.clone();
         tokio::spawn(translate(own.clone(), session_events, events));
@@ -623,6 +625,7 @@ async fn translate(
             SessionEvent::OfflineSyncFinished => Some(RemoteEvent::CatchUpDone),
             SessionEvent::Message(m) => translate_message(&own, m),
             SessionEvent::Group(g) => translate_group(g),
+            SessionEvent::Checkpoint(checkpoint) => Some(RemoteEvent::Checkpoint(checkpoint)),
             other => {
                 debug!(event = ?other, "easemob event not bridged");
                 None

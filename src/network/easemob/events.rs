@@ -2,6 +2,7 @@
 //! non-message metas (group / chat room `MUCBody`, contact `RosterBody`, `NOTIFY` JSON,
 //! `STATISTIC` kick notices). Reference §1.9, §3.7, §3.11.
 
+use crate::core::connector::Checkpoint;
 use prost::Message as _;
 
 use super::error::{EndReason, LoginError, SendError};
@@ -42,6 +43,10 @@ pub enum SessionEvent {
     TokenWillExpire,
     /// The session is over and will not reconnect.
     Ended(EndReason),
+    /// From the client (with `await_persistence`), never the session: the events before this
+    /// are a pulled batch; call [`Checkpoint::done`] once they are stored, and the client
+    /// acknowledges the batch to the server.
+    Checkpoint(Checkpoint),
 }
 
 /// A group or chat room event (`MUCBody`).

@@ -96,6 +96,10 @@ pub enum Output {
     Reconnect(String),
     /// Close this websocket and stop: the session has ended (see the preceding `Ended` event).
     Close,
+    /// The events before this are one pulled batch, and the next transmit acknowledges it to
+    /// the server (which then deletes it). A driver whose owner must store events first waits
+    /// here until the owner has.
+    Checkpoint,
 }
 
 /// A frame the session could not use. The connection goes on (the frame is skipped) unless
@@ -640,6 +644,9 @@ impl Session {
             return;
         }
         let key = dl.next_key.or_else(|| dl.metas.last().and_then(|m| m.id));
+        if !dl.metas.is_empty() {
+            self.outputs.push_back(Output::Checkpoint);
+        }
         if let Some(pull) = self.pulling.as_mut() {
             if key.is_some() && key != pull.last_key {
                 pull.last_key = key;

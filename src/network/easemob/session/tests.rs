@@ -226,6 +226,21 @@ fn offline_sync_pulls_in_order_acks_and_drops_duplicates() {
     let ack = CommSyncUl::decode(transmitted(&out)[0].payload.as_deref().unwrap_or_default())
         .expect("ack");
     assert_eq!(ack.key, Some(12));
+    // The batch's events, then the checkpoint, then (and only then) the acknowledging pull:
+    // a driver that waits at the checkpoint acks nothing its owner has not stored.
+    let checkpoint = out
+        .iter()
+        .position(|o| *o == Output::Checkpoint)
+        .expect("a checkpoint after the batch");
+    let last_event = out
+        .iter()
+        .rposition(|o| matches!(o, Output::Event(_)))
+        .expect("events");
+    let first_transmit = out
+        .iter()
+        .position(|o| matches!(o, Output::Transmit(_)))
+        .expect("the ack");
+    assert!(last_event < checkpoint && checkpoint < first_transmit);
 
     let last = CommSyncDl {
         status: ok(),
@@ -234,9 +249,11 @@ fn offline_sync_pulls_in_order_acks_and_drops_duplicates() {
         ..Default::default()
     };
     s.on_frame(&dl(last), now).expect("last");
-    assert_eq!(
-        events(&drain(&mut s)),
-        vec![SessionEvent::OfflineSyncFinished]
+    let out = drain(&mut s);
+    assert_eq!(events(&out), vec![SessionEvent::OfflineSyncFinished]);
+    assert!(
+        !out.contains(&Output::Checkpoint),
+        "an empty batch needs no checkpoint"
     );
 }
 

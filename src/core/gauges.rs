@@ -1,0 +1,81 @@
+//! The core's state gauges, computed at scrape time ([`GaugeSource`] for the `/metrics`
+//! endpoint): logins by connection state, IM connections up, and the depth of every queue
+//! (portal queues in memory, the Matrix inbox and the logins' remote inboxes on disk).
+
+use async_trait::async_trait;
+
+use super::connector::LoginState;
+use super::{Bridge, MATRIX_INBOX};
+use crate::metrics::{GaugeFamily, GaugeSource};
+
+/// The `state` label of a login state (every state is always listed, at 0 when unused).
+const STATES: [&str; 6] = [
+    "connecting",
+    "connected",
+    "transient_disconnect",
+    "bad_credentials",
+    "logged_out",
+    "unknown_error",
+];
+
+fn state_label(state: &LoginState) -> &'static str {
+    match state {
+        LoginState::Connecting => STATES[0],
+        LoginState::Connected => STATES[1],
+        LoginState::TransientDisconnect { .. } => STATES[2],
+        LoginState::BadCredentials { .. } => STATES[3],
+        LoginState::LoggedOut { .. } => STATES[4],
+        LoginState::UnknownError { .. } => STATES[5],
+    }
+}
+
+#[async_trait]
+impl GaugeSource for Bridge {
+    async fn gauges(&self) -> Vec<GaugeFamily> {
+        let ctx = &self.ctx;
+        let logins: Vec<_> = ctx.logins.read().await.values().cloned().collect();
+        let mut by_state = [0u64; STATES.len()];
+        let mut remote_inbox = 0usize;
+        for login in &logins {
+            let label = state_label(&login.state().await);
+            if let Some(i) = STATES.iter().position(|s| *s == label) {
+                by_state[i] += 1;
+            }
+            remote_inbox += ctx.store.pending_count(&login.queue());
+        }
+        let (queues, portal_depth, portal_max) = ctx.portals.depths().await;
+        let matrix_inbox = ctx.store.pending_count(MATRIX_INBOX);
+        let label = |k: &'static str, v: &str| vec![(k, v.to_owned())];
+        vec![
+            GaugeFamily {
+                name: "imbridge_logins",
+                help: "Active logins by connection state.",
+                samples: STATES
+                    .iter()
+                    .zip(by_state)
+                    .map(|(s, n)| (label("state", s), n as f64))
+                    .collect(),
+            },
+            GaugeFamily::single(
+                "imbridge_im_connections",
+                "IM sessions currently connected.",
+                by_state[1] as f64,
+            ),
+            GaugeFamily::single(
+                "imbridge_portal_queues",
+                "Portal queues (one per active portal).",
+                queues as f64,
+            ),
+            GaugeFamily {
+                name: "imbridge_queue_depth",
+                help: "Items waiting: in all portal queues (portal), in the fullest one (portal_max), in the durable Matrix inbox (matrix_inbox) and in the logins' durable remote inboxes (remote_inbox).",
+                samples: vec![
+                    (label("queue", "portal"), portal_depth as f64),
+                    (label("queue", "portal_max"), portal_max as f64),
+                    (label("queue", "matrix_inbox"), matrix_inbox as f64),
+                    (label("queue", "remote_inbox"), remote_inbox as f64),
+                ],
+            },
+        ]
+    }
+}
