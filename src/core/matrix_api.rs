@@ -132,8 +132,9 @@ pub trait MatrixApi: Send + Sync + 'static {
     async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError>;
 }
 
-/// An event from the homeserver that the core acts on (parsed from a transaction).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An event from the homeserver that the core acts on (parsed from a transaction). Its
+/// `Debug` leaves message content out: a management-room message may carry a password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MatrixEvent {
     /// `m.room.message` (also `m.sticker`); `content` is the raw event content.
@@ -181,10 +182,108 @@ pub enum MatrixEvent {
     },
 }
 
+impl std::fmt::Debug for MatrixEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Message {
+                room,
+                sender,
+                event_id,
+                content,
+                origin_server_ts,
+            } => f
+                .debug_struct("Message")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("msgtype", &content["msgtype"].as_str().unwrap_or("?"))
+                .field("content", &"<not logged>")
+                .field("origin_server_ts", origin_server_ts)
+                .finish(),
+            Self::Redaction {
+                room,
+                sender,
+                event_id,
+                redacts,
+            } => f
+                .debug_struct("Redaction")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("redacts", redacts)
+                .finish(),
+            Self::Reaction {
+                room,
+                sender,
+                event_id,
+                target,
+                key,
+            } => f
+                .debug_struct("Reaction")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("target", target)
+                .field("key", key)
+                .finish(),
+            Self::Membership {
+                room,
+                sender,
+                event_id,
+                target,
+                membership,
+                is_direct,
+            } => f
+                .debug_struct("Membership")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("target", target)
+                .field("membership", membership)
+                .field("is_direct", is_direct)
+                .finish(),
+            Self::Receipt {
+                room,
+                user,
+                event_id,
+            } => f
+                .debug_struct("Receipt")
+                .field("room", room)
+                .field("user", user)
+                .field("event_id", event_id)
+                .finish(),
+            Self::Typing { room, users } => f
+                .debug_struct("Typing")
+                .field("room", room)
+                .field("users", users)
+                .finish(),
+        }
+    }
+}
+
 /// Where the appservice listener puts parsed events. `enqueue` returns once the events are
 /// durably queued (they will be processed even if the bridge restarts now); it must not wait
 /// for the IM side.
 #[async_trait]
 pub trait MatrixEventSink: Send + Sync + 'static {
     async fn enqueue(&self, events: Vec<MatrixEvent>) -> Result<(), String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_message_content_out() {
+        let event = MatrixEvent::Message {
+            room: ruma::owned_room_id!("!r:x"),
+            sender: ruma::owned_user_id!("@u:x"),
+            event_id: ruma::owned_event_id!("$e"),
+            content: serde_json::json!({"msgtype": "m.text", "body": "login alice s3cret-pass"}),
+            origin_server_ts: 1,
+        };
+        let shown = format!("{event:?}");
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+        assert!(shown.contains("m.text") && shown.contains("$e"), "{shown}");
+    }
 }
