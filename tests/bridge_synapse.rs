@@ -6,10 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::bridge::{
+    assert_log_free_of, registration_value, wait_bot_joined, write_config, BridgeProcess,
+};
 use common::matrix_user::MatrixUser;
 use common::synapse::{free_port, Synapse};
 use common::{next_event, TestSandbox, APP_KEY};
@@ -18,109 +20,6 @@ use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
 use imbridge::network::easemob::rest::NewGroup;
 use serde_json::json;
-
-/// The bridge process (SIGTERM then wait on drop).
-struct BridgeProcess {
-    child: Child,
-}
-
-impl BridgeProcess {
-    fn start(config: &Path, log: &Path, as_port: u16) -> Self {
-        let log_file = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_imbridge"))
-            .arg("-c")
-            .arg(config)
-            .env("RUST_LOG", "info,imbridge=debug")
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("bridge starts");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", as_port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child }
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for BridgeProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn write_config(dir: &Path, synapse: &str, as_port: u16, sandbox: &TestSandbox) -> PathBuf {
-    let path = dir.join("bridge.yaml");
-    let text = format!(
-        r#"homeserver:
-  address: {synapse}
-  domain: localhost
-appservice:
-  address: http://127.0.0.1:{as_port}
-  hostname: 127.0.0.1
-  port: {as_port}
-  id: easemob
-  bot:
-    username: easemobbot
-    displayname: Easemob bridge bot
-    avatar: ""
-  registration: registration.yaml
-  username_template: "easemob_{{{{.}}}}"
-bridge:
-  permissions:
-    "localhost": user
-database:
-  path: {db}
-logging:
-  level: info
-network:
-  type: easemob
-  app_key: "{APP_KEY}"
-  rest_url: {rest}
-  websocket_url: {ws}
-"#,
-        db = dir.join("bridge.sled").display(),
-        rest = sandbox.rest_url(),
-        ws = sandbox.ws_url(),
-    );
-    std::fs::write(&path, text).expect("config written");
-    path
-}
-
-async fn wait_bot_joined(user: &MatrixUser, room: &str) {
-    for _ in 0..100 {
-        if user
-            .members(room)
-            .await
-            .iter()
-            .any(|m| m == "@easemobbot:localhost")
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("the bot did not join {room}");
-}
 
 fn count(bodies: &[String], body: &str) -> usize {
     bodies.iter().filter(|b| b.as_str() == body).count()
@@ -346,12 +245,7 @@ async fn bridge_end_to_end_on_synapse() {
     .await;
 
     // A replayed transaction is ignored; a wrong hs_token is refused.
-    let reg_text = std::fs::read_to_string(&reg).expect("registration");
-    let hs_token = reg_text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("hs_token:"))
-        .map(|t| t.trim().trim_matches('"').trim_matches('\'').to_owned())
-        .expect("hs_token in registration");
+    let hs_token = registration_value(&reg, "hs_token");
     let txn = json!({ "events": [{
         "type": "m.room.message", "room_id": dm, "sender": "@mx1:localhost",
         "event_id": "$replayed-event-1", "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": "replayed once" }
@@ -410,9 +304,16 @@ async fn bridge_end_to_end_on_synapse() {
 
     bridge.stop();
     // No secret reached the log.
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(!log_text.contains(&hs_token), "hs_token in the log");
-    assert!(!log_text.contains("pw-mx1"));
+    let as_token = registration_value(&reg, "as_token");
+    assert_log_free_of(
+        &log,
+        &[
+            ("hs_token", &hs_token),
+            ("as_token", &as_token),
+            ("mx1's Matrix password", "pw-mx1"),
+            ("mx2's Matrix password", "pw-mx2"),
+        ],
+    );
     drop(synapse);
     let _ = std::fs::remove_dir_all(&dir);
 }

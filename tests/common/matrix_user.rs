@@ -118,6 +118,34 @@ impl MatrixUser {
             .collect()
     }
 
+    /// Bodies of every `m.room.message` event in the room (paginating back through at most
+    /// 2,000 events), oldest first.
+    pub async fn all_bodies(&self, room: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut from: Option<String> = None;
+        for _ in 0..20 {
+            let path = match &from {
+                Some(f) => format!("/rooms/{room}/messages?dir=b&limit=100&from={f}"),
+                None => format!("/rooms/{room}/messages?dir=b&limit=100"),
+            };
+            let v = self.call(reqwest::Method::GET, &path, None).await;
+            let chunk = v["chunk"].as_array().cloned().unwrap_or_default();
+            for e in &chunk {
+                if e["type"] == "m.room.message" {
+                    if let Some(b) = e["content"]["body"].as_str() {
+                        out.push(b.to_owned());
+                    }
+                }
+            }
+            match v["end"].as_str() {
+                Some(end) if !chunk.is_empty() => from = Some(end.to_owned()),
+                _ => break,
+            }
+        }
+        out.reverse();
+        out
+    }
+
     /// Waits (bounded) until a message with `body` shows up in `room`.
     pub async fn wait_body(&self, room: &str, what: impl Fn(&str) -> bool) -> String {
         for _ in 0..150 {

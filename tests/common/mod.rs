@@ -1,8 +1,19 @@
 //! Shared test fixtures: an in-process Easemob sandbox, Rust clients, and the official-SDK agent.
 #![allow(dead_code)]
 
+/// Prints a line with the time since the test started.
+#[allow(unused_macros)]
+macro_rules! say {
+    ($t0:expr, $($arg:tt)*) => {
+        eprintln!("[{:>7.2}s] {}", $t0.elapsed().as_secs_f64(), format!($($arg)*))
+    };
+}
+
+pub mod bridge;
 pub mod matrix_user;
+pub mod prometheus;
 pub mod sdk_agent;
+pub mod service_env;
 pub mod synapse;
 
 use std::net::SocketAddr;
