@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::bridge::tail;
-use common::prometheus::{parse_prometheus, Scrape};
+use common::prometheus::{parse_prometheus, MetricsClient, Scrape};
 use common::service_env::Env;
 use common::synapse::free_port;
 
@@ -56,31 +56,6 @@ imbridge_nan NaN
     assert_eq!(s.value("imbridge_missing"), None);
     assert!(parse_prometheus("imbridge_x{a=\"1\" 2").is_err());
     assert!(parse_prometheus("imbridge_x two").is_err());
-}
-
-/// The health and metrics listener of a running bridge.
-struct MetricsClient {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl MetricsClient {
-    async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap_or_default())
-    }
-
-    async fn scrape(&self) -> Scrape {
-        let (status, text) = self.get("/metrics").await;
-        assert_eq!(status, 200, "/metrics: {text}");
-        Scrape::parse(text)
-    }
 }
 
 /// The metric checks after the activity; each failure says what was expected and found.
@@ -157,14 +132,7 @@ async fn metrics_show_live_figures() {
     let extra = format!("metrics:\n  enabled: true\n  listen: 127.0.0.1:{metrics_port}\n");
     let mut env = Env::start("metrics", &extra).await;
     let t0 = env.t0;
-    let metrics = MetricsClient {
-        base: format!("http://127.0.0.1:{metrics_port}"),
-        http: reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client"),
-    };
+    let metrics = MetricsClient::new(metrics_port);
     let (status, body) = metrics.get("/health/live").await;
     assert_eq!(status, 200, "/health/live: {body}");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -134,6 +134,31 @@ pub enum LoginState {
     UnknownError { reason: String },
 }
 
+impl LoginState {
+    /// Every state's [`LoginState::kind`], in declaration order.
+    pub const KINDS: [&'static str; 6] = [
+        "connecting",
+        "connected",
+        "transient_disconnect",
+        "bad_credentials",
+        "logged_out",
+        "unknown_error",
+    ];
+
+    /// The state without its reason, as a short name (metrics label, stored last-told state).
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            Self::Connecting => 0,
+            Self::Connected => 1,
+            Self::TransientDisconnect { .. } => 2,
+            Self::BadCredentials { .. } => 3,
+            Self::LoggedOut { .. } => 4,
+            Self::UnknownError { .. } => 5,
+        };
+        Self::KINDS[i]
+    }
+}
+
 /// Everything that can come from the network, for one login.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -8,37 +8,16 @@ use super::connector::LoginState;
 use super::{Bridge, MATRIX_INBOX};
 use crate::metrics::{GaugeFamily, GaugeSource};
 
-/// The `state` label of a login state (every state is always listed, at 0 when unused).
-const STATES: [&str; 6] = [
-    "connecting",
-    "connected",
-    "transient_disconnect",
-    "bad_credentials",
-    "logged_out",
-    "unknown_error",
-];
-
-fn state_label(state: &LoginState) -> &'static str {
-    match state {
-        LoginState::Connecting => STATES[0],
-        LoginState::Connected => STATES[1],
-        LoginState::TransientDisconnect { .. } => STATES[2],
-        LoginState::BadCredentials { .. } => STATES[3],
-        LoginState::LoggedOut { .. } => STATES[4],
-        LoginState::UnknownError { .. } => STATES[5],
-    }
-}
-
 #[async_trait]
 impl GaugeSource for Bridge {
     async fn gauges(&self) -> Vec<GaugeFamily> {
         let ctx = &self.ctx;
         let logins: Vec<_> = ctx.logins.read().await.values().cloned().collect();
-        let mut by_state = [0u64; STATES.len()];
+        let mut by_state = [0u64; LoginState::KINDS.len()];
         let mut remote_inbox = 0usize;
         for login in &logins {
-            let label = state_label(&login.state().await);
-            if let Some(i) = STATES.iter().position(|s| *s == label) {
+            let kind = login.state().await.kind();
+            if let Some(i) = LoginState::KINDS.iter().position(|k| *k == kind) {
                 by_state[i] += 1;
             }
             remote_inbox += ctx.store.pending_count(&login.queue());
@@ -50,7 +29,7 @@ impl GaugeSource for Bridge {
             GaugeFamily {
                 name: "imbridge_logins",
                 help: "Active logins by connection state.",
-                samples: STATES
+                samples: LoginState::KINDS
                     .iter()
                     .zip(by_state)
                     .map(|(s, n)| (label("state", s), n as f64))

@@ -87,6 +87,7 @@ pub async fn login_password(
     ctx.store
         .put_login(&record)
         .map_err(|e| LoginFailure::Refused(format!("could not save the login: {e}")))?;
+    let _ = ctx.store.delete_kv(&told_key(mxid));
     start(ctx, mxid.to_owned(), data).await
 }
 
@@ -138,7 +139,13 @@ pub async fn logout(ctx: &Arc<Ctx>, mxid: &UserId) -> bool {
     if let Err(e) = ctx.store.clear_queue(&login.queue()) {
         warn!(user = %mxid, error = %e, "inbox queue not cleared");
     }
+    let _ = ctx.store.delete_kv(&told_key(mxid));
     true
+}
+
+/// Where the last state told to the user is kept.
+fn told_key(mxid: &UserId) -> String {
+    format!("login_state_told:{mxid}")
 }
 
 /// Stores a session's chat events durably, in order, confirms checkpoints once they are on
@@ -251,7 +258,7 @@ fn chat_of(event: &RemoteEvent) -> Option<&super::connector::ChatId> {
 }
 
 /// Records a state change and tells the user once it has lasted [`STATE_DEBOUNCE`]
-/// (session-ending states are told at once).
+/// (session-ending states at once), unless it is the state last told.
 async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
     match &state {
         LoginState::TransientDisconnect { .. } => ctx.metrics.im_disconnects.inc(&[]),
@@ -275,6 +282,18 @@ async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
             if at != stamp || current != state {
                 return; // superseded
             }
+        }
+        if matches!(state, LoginState::Connecting) {
+            return;
+        }
+        // Tell a state only when it differs from the last one told (kept across restarts):
+        // a link that dropped and came back within the debounce, or a restart, says nothing.
+        let key = told_key(&login.mxid);
+        if ctx.store.get_kv(&key).ok().flatten().as_deref() == Some(state.kind()) {
+            return;
+        }
+        if let Err(e) = ctx.store.put_kv(&key, state.kind()) {
+            warn!(user = %login.mxid, error = %e, "last told state not stored");
         }
         let text = match &state {
             LoginState::Connecting => return,

@@ -46,20 +46,35 @@ impl TestSandbox {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
+        let mut sb = Self {
+            addr,
+            state,
+            stop: None,
+            task: None,
+        };
+        sb.serve(listener);
+        sb
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
         let (stop, stopped) = oneshot::channel::<()>();
-        let st = state.clone();
-        let task = tokio::spawn(async move {
+        let st = self.state.clone();
+        self.task = Some(tokio::spawn(async move {
             let _ = sandbox::serve(listener, st, async {
                 let _ = stopped.await;
             })
             .await;
-        });
-        Self {
-            addr,
-            state,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        }));
+        self.stop = Some(stop);
+    }
+
+    /// Serves the same state on the same port again after [`TestSandbox::stop`] (the end of
+    /// an outage).
+    pub async fn serve_again(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("bind the same loopback port again");
+        self.serve(listener);
     }
 
     pub fn rest_url(&self) -> String {

@@ -145,3 +145,40 @@ impl Scrape {
         found
     }
 }
+
+/// The health and metrics listener of a running bridge.
+pub struct MetricsClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl MetricsClient {
+    /// A client of the listener on `127.0.0.1:port`.
+    pub fn new(port: u16) -> Self {
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    pub async fn scrape(&self) -> Scrape {
+        let (status, text) = self.get("/metrics").await;
+        assert_eq!(status, 200, "/metrics: {text}");
+        Scrape::parse(text)
+    }
+}

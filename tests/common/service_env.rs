@@ -109,7 +109,7 @@ pub struct Env {
     pub dm: String,
     // Held for their drop guards (stopped / removed after the bridge).
     pub _synapse: Synapse,
-    pub _sandbox: TestSandbox,
+    pub sandbox: TestSandbox,
     pub config: PathBuf,
     pub reg: PathBuf,
     pub log: PathBuf,
@@ -150,7 +150,7 @@ impl Env {
             mgmt: String::new(),
             dm: String::new(),
             _synapse: synapse,
-            _sandbox: sandbox,
+            sandbox,
             config,
             reg,
             log,
