@@ -7,12 +7,13 @@
 //! * [`matrix`]: the appservice side (transactions in, client API out).
 //!
 //! Shared infrastructure: [`config`] (the YAML file), [`store`] (the sled database),
-//! [`metrics`] (the metric families every layer feeds) and [`service`] (systemd
-//! notification, watchdog, health and metrics listener).
+//! [`metrics`] (the metric families every layer feeds), [`logging`] (terminal, journald or
+//! JSON output) and [`service`] (systemd notification, watchdog, health and metrics listener).
 
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod logging;
 pub mod matrix;
 pub mod metrics;
 pub mod network;

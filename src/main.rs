@@ -76,19 +76,6 @@ enum Compression {
     Bi,
 }
 
-fn init_logging(filter: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
@@ -111,7 +98,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(cli.config).await,
         Command::GenerateRegistration { output } => {
-            init_logging("warn", false);
+            imbridge::logging::init("warn", LogFormat::Auto);
             match Config::load_for_registration(&cli.config) {
                 Err(e) => {
                     report_config_errors(&e);
@@ -150,7 +137,7 @@ async fn main() -> std::process::ExitCode {
                     users,
                 },
         } => {
-            init_logging("info", false);
+            imbridge::logging::init("info", LogFormat::Auto);
             run_easemob_sandbox(listen, app_key, data, compression, users).await
         }
     };
@@ -171,10 +158,7 @@ async fn run(config: PathBuf) -> anyhow::Result<()> {
             anyhow::bail!("the config has problems");
         }
     };
-    init_logging(
-        &cfg.logging.env_filter(),
-        matches!(cfg.logging.format, LogFormat::Json),
-    );
+    imbridge::logging::init(&cfg.logging.env_filter(), cfg.logging.format);
     let (tx, rx) = tokio::sync::broadcast::channel(1);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use imbridge::config::{
-    Config, LoadOptions, PermissionLevel, Registration, Secret, TokenSource, AS_TOKEN_ENV,
-    HS_TOKEN_ENV,
+    Config, LoadOptions, LogFormat, PermissionLevel, Registration, Secret, TokenSource,
+    AS_TOKEN_ENV, HS_TOKEN_ENV,
 };
 use imbridge::store::{
     GhostRecord, LoginRecord, MessageRecord, Migration, OpenOptions, PortalRecord, Store,
@@ -216,6 +216,30 @@ fn minimal(extra_appservice: &str) -> String {
          \x20   \"@boss:other.org\": admin\n    \"@banned:example.org\": block\n\
          network:\n  type: easemob\n  app_key: a#b\n  dns_url: https://dns.example.com/x\n"
     )
+}
+
+#[test]
+fn logging_formats_default_to_auto_and_unknown_ones_name_their_line() {
+    let base = Path::new("/tmp");
+    let tokens = "  as_token: a\n  hs_token: h\n";
+    let cfg = parse(&minimal(tokens), base).expect("minimal config");
+    assert_eq!(cfg.logging.format, LogFormat::Auto);
+    for (word, format) in [
+        ("auto", LogFormat::Auto),
+        ("pretty", LogFormat::Pretty),
+        ("journald", LogFormat::Journald),
+        ("json", LogFormat::Json),
+    ] {
+        let text = format!("{}logging:\n  format: {word}\n", minimal(tokens));
+        let cfg = parse(&text, base).expect("known format");
+        assert_eq!(cfg.logging.format, format, "{word}");
+    }
+    let text = format!("{}logging:\n  format: syslog\n", minimal(tokens));
+    let err = parse(&text, base).expect_err("unknown format");
+    let problem = err.find("logging.format").expect("the format is named");
+    let lines = minimal(tokens).lines().count();
+    assert_eq!(problem.line, Some(lines + 2), "{err}");
+    assert!(problem.message.contains("journald"), "{}", problem.message);
 }
 
 #[test]

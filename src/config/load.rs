@@ -212,14 +212,16 @@ fn database(s: Section<'_>, base: &Path) -> DatabaseConfig {
 
 fn logging(s: Section<'_>) -> LoggingConfig {
     let format = match s.string("format").as_deref() {
-        None | Some("pretty") => LogFormat::Pretty,
+        None | Some("auto") => LogFormat::Auto,
+        Some("pretty") => LogFormat::Pretty,
+        Some("journald") => LogFormat::Journald,
         Some("json") => LogFormat::Json,
         Some(other) => {
             s.problem(
                 "format",
-                format!("unknown format \"{other}\" (use pretty or json)"),
+                format!("unknown format \"{other}\" (use auto, pretty, journald or json)"),
             );
-            LogFormat::Pretty
+            LogFormat::Auto
         }
     };
     let out = LoggingConfig {

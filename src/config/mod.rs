@@ -153,12 +153,16 @@ pub struct LoggingConfig {
     pub modules: BTreeMap<String, String>,
 }
 
-/// Log line format.
+/// Log line format (see [`crate::logging`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// `journald` when stderr is the systemd journal, else `pretty`.
     #[default]
+    Auto,
+    /// Human-readable lines (coloured on a terminal).
     Pretty,
+    /// `<priority>target: message` lines for the journal (it adds the timestamp).
+    Journald,
     /// One JSON object a line.
     Json,
 }
