@@ -1,0 +1,276 @@
+//! Easemob → core: session events, messages, group events and end reasons translated into
+//! the core's [`RemoteEvent`]s, and Easemob contents into [`MessageContent`].
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::chat_id;
+use crate::core::connector::{
+    ChatId, ChatInfoChange, ChatKind, LoginState, MediaKind, MessageContent, RemoteEvent,
+    RemoteMedia, RemoteMessage,
+};
+use crate::network::easemob::error::{EndReason, LoginError};
+use crate::network::easemob::events::{GroupEvent, SessionEvent};
+use crate::network::easemob::message::{Body, Content, ExtValue, FileRef, IncomingMessage};
+
+/// Media URLs carry the download secret: `{"url":…,"secret":…}` (opaque to the core).
+fn media_url(file: &FileRef) -> String {
+    json!({ "url": file.url, "secret": file.secret }).to_string()
+}
+
+pub(super) fn split_media_url(opaque: &str) -> (String, String) {
+    match serde_json::from_str::<serde_json::Value>(opaque) {
+        Ok(v) => (
+            v["url"].as_str().unwrap_or_default().to_owned(),
+            v["secret"].as_str().unwrap_or_default().to_owned(),
+        ),
+        Err(_) => (opaque.to_owned(), String::new()),
+    }
+}
+
+fn media(
+    kind: MediaKind,
+    file: &FileRef,
+    size: (Option<f64>, Option<f64>),
+    duration: Option<i32>,
+) -> RemoteMedia {
+    RemoteMedia {
+        kind,
+        url: media_url(file),
+        name: if file.name.is_empty() {
+            "file".into()
+        } else {
+            file.name.clone()
+        },
+        mime: None,
+        size: file.length,
+        width: size.0.map(|w| w as u32),
+        height: size.1.map(|h| h as u32),
+        duration_ms: duration
+            .and_then(|d| u64::try_from(d).ok())
+            .map(|s| s * 1000),
+    }
+}
+
+/// Easemob content → core content; `None` for contents that are not messages (commands).
+pub fn incoming_content(content: &Content) -> Option<MessageContent> {
+    Some(match content {
+        Content::Text { text } => MessageContent::text(text.clone()),
+        Content::Image {
+            file,
+            width,
+            height,
+            ..
+        } => MessageContent::Media {
+            media: media(MediaKind::Image, file, (*width, *height), None),
+            caption: None,
+        },
+        Content::Video { file, duration, .. } => MessageContent::Media {
+            media: media(MediaKind::Video, file, (None, None), *duration),
+            caption: None,
+        },
+        Content::Voice { file, duration } => MessageContent::Media {
+            media: media(MediaKind::Audio, file, (None, None), *duration),
+            caption: None,
+        },
+        Content::File { file } => MessageContent::Media {
+            media: media(MediaKind::File, file, (None, None), None),
+            caption: None,
+        },
+        Content::Location {
+            latitude,
+            longitude,
+            address,
+            building,
+        } => MessageContent::Location {
+            latitude: *latitude,
+            longitude: *longitude,
+            description: [address.as_str(), building.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        Content::Command { .. } => return None,
+        Content::Custom { event, .. } => MessageContent::Unsupported {
+            description: format!("custom message \"{event}\""),
+        },
+        Content::Combine {
+            title,
+            compatible_text,
+            ..
+        } => MessageContent::Unsupported {
+            description: format!("forwarded messages \"{title}\": {compatible_text}"),
+        },
+        Content::Unknown { type_code } => MessageContent::Unsupported {
+            description: format!("message type {type_code}"),
+        },
+    })
+}
+
+fn reply_target(m: &IncomingMessage) -> Option<String> {
+    m.ext
+        .iter()
+        .find(|e| e.key == "msgQuote")
+        .and_then(|e| match &e.value {
+            ExtValue::Json(s) | ExtValue::String(s) => serde_json::from_str::<serde_json::Value>(s)
+                .ok()
+                .and_then(|v| v["msgID"].as_str().map(str::to_owned)),
+            _ => None,
+        })
+}
+
+/// Easemob message → core event.
+pub fn translate_message(own: &str, m: IncomingMessage) -> Option<RemoteEvent> {
+    let chat = chat_id(&m.conversation(own));
+    let sender = m.from.clone();
+    Some(match &m.body {
+        Body::Content(Content::Command { action, .. }) => {
+            let active = match action.as_str() {
+                "TypingBegin" => true,
+                "TypingEnd" => false,
+                _ => return None,
+            };
+            RemoteEvent::Typing {
+                chat,
+                sender,
+                active,
+            }
+        }
+        Body::Content(content) => RemoteEvent::Message(RemoteMessage {
+            id: m.id.to_string(),
+            chat,
+            from_self: sender == own,
+            sender,
+            timestamp_ms: m.timestamp,
+            content: incoming_content(content)?,
+            reply_to: reply_target(&m),
+        }),
+        Body::ReadAck { message_id, .. } => RemoteEvent::ReadReceipt {
+            chat,
+            sender,
+            up_to: Some(message_id.to_string()),
+        },
+        Body::ChannelAck => RemoteEvent::ReadReceipt {
+            chat,
+            sender,
+            up_to: None,
+        },
+        Body::DeliveryAck { message_id } => RemoteEvent::DeliveryReceipt {
+            chat,
+            sender,
+            target: message_id.to_string(),
+        },
+        Body::Recall { message_id, .. } => RemoteEvent::Remove {
+            chat,
+            sender,
+            target: message_id.to_string(),
+        },
+        Body::Edit {
+            message_id,
+            content,
+            ..
+        } => RemoteEvent::Edit {
+            chat,
+            sender,
+            target: message_id.to_string(),
+            content: incoming_content(content)?,
+            timestamp_ms: m.timestamp,
+        },
+        Body::Unknown { .. } => return None,
+    })
+}
+
+/// Easemob group event → core event.
+fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
+    let chat = ChatId {
+        kind: if g.is_chatroom {
+            ChatKind::Channel
+        } else {
+            ChatKind::Group
+        },
+        id: g.id.clone(),
+    };
+    let mut change = ChatInfoChange::default();
+    let affected = if g.to.is_empty() {
+        vec![g.from.clone()]
+    } else {
+        g.to.clone()
+    };
+    match g.operation_name {
+        "destroy" => return Some(RemoteEvent::ChatDelete { chat }),
+        "memberPresence" | "directJoined" | "acceptInvite" | "acceptRequest" => {
+            change.members_added = affected
+        }
+        "memberAbsence" | "removeMember" | "leave" => change.members_removed = affected,
+        "updateInfo" => {
+            change.name = g.name.clone();
+            change.topic = g.description.clone();
+        }
+        "setAdmin" => change.admins_added = affected,
+        "removeAdmin" => change.admins_removed = affected,
+        _ => return None,
+    }
+    Some(RemoteEvent::ChatInfoChange {
+        chat,
+        sender: Some(g.from).filter(|f| !f.is_empty()),
+        change,
+    })
+}
+
+fn end_state(reason: &EndReason) -> LoginState {
+    match reason {
+        EndReason::LoginFailed(e)
+            if matches!(
+                e,
+                LoginError::InvalidCredentials
+                    | LoginError::UserNotFound
+                    | LoginError::InvalidToken
+            ) =>
+        {
+            LoginState::BadCredentials {
+                reason: e.to_string(),
+            }
+        }
+        EndReason::PasswordChanged => LoginState::BadCredentials {
+            reason: reason.to_string(),
+        },
+        other => LoginState::LoggedOut {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Turns the session's events into core events, in order.
+pub(super) async fn translate(
+    own: String,
+    mut session: mpsc::Receiver<SessionEvent>,
+    out: mpsc::Sender<RemoteEvent>,
+) {
+    while let Some(event) = session.recv().await {
+        let translated = match event {
+            SessionEvent::Connected { .. } => Some(RemoteEvent::State(LoginState::Connected)),
+            SessionEvent::Reconnecting { reason } => {
+                Some(RemoteEvent::State(LoginState::TransientDisconnect {
+                    reason,
+                }))
+            }
+            SessionEvent::Ended(reason) => Some(RemoteEvent::State(end_state(&reason))),
+            SessionEvent::OfflineSyncFinished => Some(RemoteEvent::CatchUpDone),
+            SessionEvent::Message(m) => translate_message(&own, m),
+            SessionEvent::Group(g) => translate_group(g),
+            SessionEvent::Checkpoint(checkpoint) => Some(RemoteEvent::Checkpoint(checkpoint)),
+            other => {
+                debug!(event = ?other, "easemob event not bridged");
+                None
+            }
+        };
+        if let Some(e) = translated {
+            if out.send(e).await.is_err() {
+                break;
+            }
+        }
+    }
+}
