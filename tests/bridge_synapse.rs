@@ -1,8 +1,8 @@
 //! End to end on a real Synapse: the bridge binary, the Easemob sandbox, Rust IM clients as the
 //! other party and Matrix users over the client API. Login through the bot, IM → Matrix DM,
-//! Matrix → IM DM, a group shared by two logged-in users bridged once, a restart in the middle
-//! of a conversation losing and duplicating nothing, a replayed transaction ignored, a wrong
-//! hs_token refused.
+//! Matrix → IM DM (text, and an image with a caption), a group shared by two logged-in users
+//! bridged once, a restart in the middle of a conversation losing and duplicating nothing, a
+//! replayed transaction ignored, a wrong hs_token refused.
 
 mod common;
 
@@ -125,6 +125,43 @@ async fn bridge_end_to_end_on_synapse() {
         (from.as_str(), text.as_str()),
         ("alice", "hi bob, from Matrix")
     );
+
+    // Matrix → IM attachment: an image with a caption arrives as an Easemob image (bob
+    // downloads the same bytes with the secret it carries), then the caption as text.
+    let picture: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let mxc = mx1.upload(picture.clone(), "image/png", "cat.png").await;
+    mx1.send_content(
+        &dm,
+        json!({
+            "msgtype": "m.image", "body": "look at this cat", "filename": "cat.png", "url": mxc,
+            "info": { "mimetype": "image/png", "size": picture.len(), "w": 40, "h": 30 },
+        }),
+    )
+    .await;
+    let (file, width) = next_event(&mut bob_events, "image from Matrix", |e| match e {
+        SessionEvent::Message(m) => match &m.body {
+            Body::Content(Content::Image { file, width, .. }) => Some((file.clone(), *width)),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    assert_eq!((file.name.as_str(), width), ("cat.png", Some(40.0)));
+    let fetched = bob
+        .rest()
+        .download(&file.url, Some(&file.secret), 1 << 20)
+        .await
+        .expect("bob downloads the image");
+    assert_eq!(fetched, picture, "the image bytes survive the bridge");
+    let caption = next_event(&mut bob_events, "the caption", |e| match e {
+        SessionEvent::Message(m) => match &m.body {
+            Body::Content(Content::Text { text }) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    assert_eq!(caption, "look at this cat");
 
     // alice writes from another IM device (a phone: another OS type, so the bridge's session
     // is not kicked): it shows in the DM as alice's ghost, marked as such.

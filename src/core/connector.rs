@@ -373,6 +373,10 @@ pub trait NetworkLogin: Send + Sync {
     fn as_typing(&self) -> Option<&dyn TypingAbility> {
         None
     }
+    /// Uploading attachments (Matrix media to the network), when supported.
+    fn as_media(&self) -> Option<&dyn MediaAbility> {
+        None
+    }
 }
 
 /// Editing a sent message.
@@ -402,4 +406,18 @@ pub trait ReceiptAbility: Send + Sync {
 #[async_trait]
 pub trait TypingAbility: Send + Sync {
     async fn set_typing(&self, chat: &ChatId, active: bool) -> Result<(), SendFailure>;
+}
+
+/// Uploading an attachment before sending it in a message.
+#[async_trait]
+pub trait MediaAbility: Send + Sync {
+    /// Uploads `data` for a message to `chat`; returns what goes into [`RemoteMedia::url`] of
+    /// the [`MessageContent::Media`] then given to [`NetworkLogin::send_message`].
+    async fn upload_media(
+        &self,
+        chat: &ChatId,
+        data: Vec<u8>,
+        name: &str,
+        mime: &str,
+    ) -> Result<String, SendFailure>;
 }

@@ -66,20 +66,39 @@ impl MatrixUser {
 
     /// Sends `m.text` and returns the event id.
     pub async fn send_text(&mut self, room: &str, body: &str) -> String {
+        self.send_content(room, json!({ "msgtype": "m.text", "body": body }))
+            .await
+    }
+
+    /// Sends an `m.room.message` with this content and returns the event id.
+    pub async fn send_content(&mut self, room: &str, content: Value) -> String {
         self.txn += 1;
         let path = format!(
             "/rooms/{room}/send/m.room.message/t{}-{}",
             self.txn,
             rand_u32()
         );
-        let v = self
-            .call(
-                reqwest::Method::PUT,
-                &path,
-                Some(json!({ "msgtype": "m.text", "body": body })),
-            )
-            .await;
+        let v = self.call(reqwest::Method::PUT, &path, Some(content)).await;
         v["event_id"].as_str().expect("event id").to_owned()
+    }
+
+    /// Uploads a file to the media repository and returns its `mxc://` URI.
+    pub async fn upload(&self, bytes: Vec<u8>, mime: &str, name: &str) -> String {
+        let url = format!("{}/_matrix/media/v3/upload", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .query(&[("filename", name)])
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, mime)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload: {e}"));
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "upload: {status} {v}");
+        v["content_uri"].as_str().expect("content_uri").to_owned()
     }
 
     /// The room's last 100 events, oldest first: (sender, type, content).

@@ -6,6 +6,7 @@ use ruma::{RoomId, UserId};
 use serde_json::{json, Value};
 use tracing::{debug, warn};
 
+use super::media_out::attachment_kind;
 use super::{chat_of_key, content_kind, PortalWorker};
 use crate::core::connector::{ChatId, MessageContent, SendFailure};
 use crate::core::convert;
@@ -55,6 +56,25 @@ impl PortalWorker {
         if relates["rel_type"] == json!("m.replace") {
             return self.matrix_edit(room, &login, &chat, content).await;
         }
+        if let Some(kind) = attachment_kind(content) {
+            match self
+                .attachment_to_remote(&login, &chat, kind, content)
+                .await
+            {
+                Ok(converted) => {
+                    return self
+                        .send_to_remote(room, event_id, &login, &chat, converted, relates)
+                        .await
+                }
+                Err(why) => {
+                    ctx.metrics.failed(Direction::ToNetwork, "attachment");
+                    let word = super::media_kind_word(kind);
+                    self.notice(room, &format!("⚠️ Your {word} was not delivered: {why}."))
+                        .await;
+                    return Ok(());
+                }
+            }
+        }
         let Some(converted) = self.convert_matrix_content(content) else {
             ctx.metrics.failed(Direction::ToNetwork, "unsupported_kind");
             let kind = content["msgtype"].as_str().unwrap_or("unknown");
@@ -65,6 +85,21 @@ impl PortalWorker {
             .await;
             return Ok(());
         };
+        self.send_to_remote(room, event_id, &login, &chat, converted, relates)
+            .await
+    }
+
+    /// Sends converted content through `login` and maps the Matrix event to the remote id.
+    async fn send_to_remote(
+        &mut self,
+        room: &RoomId,
+        event_id: &str,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        converted: MessageContent,
+        relates: &Value,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
         let reply_to = relates["m.in_reply_to"]["event_id"]
             .as_str()
             .and_then(|id| ctx.store.message_by_event(id).ok().flatten())
@@ -72,7 +107,7 @@ impl PortalWorker {
         let started = std::time::Instant::now();
         let sent = login
             .session
-            .send_message(&chat, &converted, reply_to.as_deref())
+            .send_message(chat, &converted, reply_to.as_deref())
             .await;
         ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
         match sent {

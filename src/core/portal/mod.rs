@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, warn};
 
 mod from_matrix;
+mod media_out;
 mod remote;
 
 use super::logins::UserLogin;

@@ -15,7 +15,7 @@ use crate::network::easemob::events::{GroupEvent, SessionEvent};
 use crate::network::easemob::message::{Body, Content, ExtValue, FileRef, IncomingMessage};
 
 /// Media URLs carry the download secret: `{"url":…,"secret":…}` (opaque to the core).
-fn media_url(file: &FileRef) -> String {
+pub(super) fn media_url(file: &FileRef) -> String {
     json!({ "url": file.url, "secret": file.secret }).to_string()
 }
 

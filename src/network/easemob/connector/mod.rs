@@ -14,18 +14,18 @@ mod incoming;
 mod outgoing;
 
 pub use incoming::{incoming_content, translate_message};
-use incoming::{split_media_url, translate};
+use incoming::{media_url, split_media_url, translate};
 use outgoing::{outgoing_content, parse_id};
 
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
-use super::message::{Body, Ext, ExtValue, OutgoingMessage};
+use super::message::{Body, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::rest::{RestClient, RestError};
 use crate::core::connector::{
-    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, MessageContent,
-    NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility, RemoteEvent, RemoteMedia,
-    SendFailure, UserProfile,
+    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, MediaAbility,
+    MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility, RemoteEvent,
+    RemoteMedia, SendFailure, UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -209,6 +209,15 @@ impl NetworkLogin for EasemobLogin {
             });
         }
         let receipt = self.client.send(msg).await.map_err(send_failure)?;
+        if let MessageContent::Media {
+            caption: Some(caption),
+            ..
+        } = content
+        {
+            // Easemob attachments have no caption: it follows as a text message.
+            let text = OutgoingMessage::text(conversation(chat), caption.clone());
+            self.client.send(text).await.map_err(send_failure)?;
+        }
         Ok(receipt.server_id.to_string())
     }
 
@@ -308,6 +317,34 @@ impl NetworkLogin for EasemobLogin {
     }
     fn as_receipts(&self) -> Option<&dyn ReceiptAbility> {
         Some(self)
+    }
+    fn as_media(&self) -> Option<&dyn MediaAbility> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl MediaAbility for EasemobLogin {
+    async fn upload_media(
+        &self,
+        chat: &ChatId,
+        data: Vec<u8>,
+        name: &str,
+        mime: &str,
+    ) -> Result<String, SendFailure> {
+        let conv = conversation(chat);
+        let uploaded = self
+            .client
+            .rest()
+            .upload(conv.kind, &conv.id, name, mime, data)
+            .await
+            .map_err(rest_failure)?;
+        Ok(media_url(&FileRef {
+            url: uploaded.url,
+            secret: uploaded.secret,
+            name: name.to_owned(),
+            length: Some(uploaded.length),
+        }))
     }
 }
 
