@@ -1,8 +1,8 @@
 //! End to end on a real Synapse: the bridge binary, the Easemob sandbox, Rust IM clients as the
 //! other party and Matrix users over the client API. Login through the bot, IM → Matrix DM,
-//! Matrix → IM DM (text, and an image with a caption), a group shared by two logged-in users
-//! bridged once, a restart in the middle of a conversation losing and duplicating nothing, a
-//! replayed transaction ignored, a wrong hs_token refused.
+//! Matrix → IM DM (text, and an image with a caption), typing both ways, a group shared by two
+//! logged-in users bridged once, a restart in the middle of a conversation losing and
+//! duplicating nothing, a replayed transaction ignored, a wrong hs_token refused.
 
 mod common;
 
@@ -162,6 +162,46 @@ async fn bridge_end_to_end_on_synapse() {
     })
     .await;
     assert_eq!(caption, "look at this cat");
+
+    // Typing both ways (the Easemob convention: online-only TypingBegin / TypingEnd commands).
+    let typing = |active: bool| {
+        let action = if active { "TypingBegin" } else { "TypingEnd" };
+        let mut msg = OutgoingMessage::new(
+            Conversation::single("alice"),
+            Body::Content(Content::Command {
+                action: action.into(),
+                params: Vec::new(),
+            }),
+        );
+        msg.online_only = true;
+        msg
+    };
+    bob.send(typing(true)).await.expect("bob starts typing");
+    mx1.wait_typing(&dm, "@easemob_bob:localhost", true).await;
+    bob.send(typing(false)).await.expect("bob stops typing");
+    mx1.wait_typing(&dm, "@easemob_bob:localhost", false).await;
+    mx1.set_typing(&dm, true).await;
+    let typing_from = |want: &'static str| {
+        move |e: &SessionEvent| match e {
+            SessionEvent::Message(m) => match &m.body {
+                Body::Content(Content::Command { action, .. }) if action == want => {
+                    Some(m.from.clone())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let from = next_event(&mut bob_events, "alice typing", typing_from("TypingBegin")).await;
+    assert_eq!(from, "alice");
+    mx1.set_typing(&dm, false).await;
+    let from = next_event(
+        &mut bob_events,
+        "alice stops typing",
+        typing_from("TypingEnd"),
+    )
+    .await;
+    assert_eq!(from, "alice");
 
     // alice writes from another IM device (a phone: another OS type, so the bridge's session
     // is not kicked): it shows in the DM as alice's ghost, marked as such.

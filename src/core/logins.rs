@@ -168,6 +168,13 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
                     warn!(user = %login.mxid, error = %e, "store flush failed at a checkpoint")
                 }
             },
+            // Ephemeral: straight to the portal, never stored or replayed after a restart.
+            RemoteEvent::Typing { ref chat, .. } => {
+                let key = portal_key(&login.remote_id, chat);
+                ctx.portals
+                    .enqueue_remote(&key, login.clone(), event, None)
+                    .await;
+            }
             other if chat_of(&other).is_some() => store_event(&ctx, &login, &queue, other).await,
             other => debug!(event = ?other, "remote event without a chat ignored"),
         }

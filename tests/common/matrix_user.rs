@@ -181,6 +181,15 @@ impl MatrixUser {
 
     /// Rooms this user is invited to.
     pub async fn invites(&self) -> Vec<String> {
+        self.sync_once().await;
+        self.pending_invites
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// One incremental `/sync` (initial: a tiny one), remembering new invites; returns it.
+    async fn sync_once(&self) -> Value {
         let since = self.since.lock().map(|s| s.clone()).unwrap_or_default();
         let path = match since {
             Some(s) => format!("/sync?timeout=500&since={s}"),
@@ -190,25 +199,56 @@ impl MatrixUser {
         if let (Ok(mut s), Some(next)) = (self.since.lock(), v["next_batch"].as_str()) {
             *s = Some(next.to_owned());
         }
-        let mut pending = self
-            .pending_invites
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default();
-        if let Some(o) = v["rooms"]["invite"].as_object() {
-            for room in o.keys() {
-                if !pending.contains(room) {
-                    pending.push(room.clone());
+        if let Ok(mut pending) = self.pending_invites.lock() {
+            if let Some(o) = v["rooms"]["invite"].as_object() {
+                for room in o.keys() {
+                    if !pending.contains(room) {
+                        pending.push(room.clone());
+                    }
+                }
+            }
+            if let Some(o) = v["rooms"]["join"].as_object() {
+                pending.retain(|r| !o.contains_key(r));
+            }
+        }
+        v
+    }
+
+    /// Waits (bounded, 15 s) until `user` is (or is no longer) in `room`'s typing list.
+    pub async fn wait_typing(&self, room: &str, user: &str, typing: bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            let v = self.sync_once().await;
+            let events = v["rooms"]["join"][room]["ephemeral"]["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for e in events.iter().filter(|e| e["type"] == "m.typing") {
+                let users = e["content"]["user_ids"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if users.iter().any(|u| u == user) == typing {
+                    return;
                 }
             }
         }
-        if let Some(o) = v["rooms"]["join"].as_object() {
-            pending.retain(|r| !o.contains_key(r));
-        }
-        if let Ok(mut p) = self.pending_invites.lock() {
-            *p = pending.clone();
-        }
-        pending
+        panic!("{user} typing={typing} never seen in {room}");
+    }
+
+    /// Starts or stops typing in `room`.
+    pub async fn set_typing(&self, room: &str, typing: bool) {
+        let body = if typing {
+            json!({ "typing": true, "timeout": 10000 })
+        } else {
+            json!({ "typing": false })
+        };
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/rooms/{room}/typing/{}", self.mxid),
+            Some(body),
+        )
+        .await;
     }
 
     /// Waits for an invite to a room other than `known`, joins it and returns it.

@@ -262,6 +262,38 @@ impl PortalWorker {
         Ok(())
     }
 
+    /// A room's typing list changed: tells the network, through each logged-in user's own
+    /// login, who started and who stopped (ghosts and users without a login are skipped).
+    pub(super) async fn matrix_typing(&mut self, users: Vec<ruma::OwnedUserId>) {
+        let ctx = self.ctx.clone();
+        let Some(chat) = chat_of_key(&self.key) else {
+            return;
+        };
+        let now: std::collections::HashSet<ruma::OwnedUserId> = users
+            .into_iter()
+            .filter(|u| !ctx.ghosts.is_ours(u))
+            .collect();
+        let started: Vec<_> = now.difference(&self.typing).cloned().collect();
+        let stopped: Vec<_> = self.typing.difference(&now).cloned().collect();
+        self.typing = now;
+        for (user, active) in started
+            .into_iter()
+            .map(|u| (u, true))
+            .chain(stopped.into_iter().map(|u| (u, false)))
+        {
+            let Some(login) = ctx.login_of(&user).await else {
+                continue;
+            };
+            let Some(typing) = login.session.as_typing() else {
+                continue;
+            };
+            match typing.set_typing(&chat, active).await {
+                Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "typing"),
+                Err(e) => debug!(user = %user, error = %e, "typing not bridged"),
+            }
+        }
+    }
+
     /// Matrix content → network content; `None` for kinds not bridged yet.
     fn convert_matrix_content(&self, content: &Value) -> Option<MessageContent> {
         let body = content["body"].as_str().unwrap_or_default();

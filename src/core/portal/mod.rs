@@ -101,6 +101,7 @@ impl Portals {
             ctx,
             key: key.to_owned(),
             joined: HashSet::new(),
+            typing: HashSet::new(),
         };
         tokio::spawn(worker.run(rx));
         Some(tx)
@@ -159,6 +160,8 @@ struct PortalWorker {
     key: String,
     /// Ghosts known to be in the room.
     joined: HashSet<OwnedUserId>,
+    /// Logged-in Matrix users last seen typing in the room.
+    typing: HashSet<OwnedUserId>,
 }
 
 /// Retries a homeserver call on transient errors (bounded), so a busy homeserver delays
@@ -235,6 +238,9 @@ impl PortalWorker {
             RemoteEvent::ReadReceipt { sender, up_to, .. } => {
                 self.remote_read(login, &sender, up_to.as_deref()).await
             }
+            RemoteEvent::Typing { sender, active, .. } => {
+                self.remote_typing(login, &sender, active).await
+            }
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
                 Ok(())
@@ -274,9 +280,11 @@ impl PortalWorker {
                 user,
                 event_id,
             } => self.matrix_receipt(&room, &user, event_id.as_str()).await,
-            MatrixEvent::Typing { .. }
-            | MatrixEvent::Reaction { .. }
-            | MatrixEvent::Membership { .. } => Ok(()),
+            MatrixEvent::Typing { users, .. } => {
+                self.matrix_typing(users).await;
+                Ok(())
+            }
+            MatrixEvent::Reaction { .. } | MatrixEvent::Membership { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.ctx

@@ -414,4 +414,31 @@ impl PortalWorker {
         ctx.metrics.bridged(Direction::ToMatrix, "read_receipt");
         Ok(())
     }
+
+    /// Shows the sender's ghost typing (or not) in the portal, if the room exists. The user's
+    /// own typing on another device is not shown.
+    pub(super) async fn remote_typing(
+        &mut self,
+        login: &Arc<UserLogin>,
+        sender: &str,
+        active: bool,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        if sender == login.remote_id {
+            return Ok(());
+        }
+        let Some(room) = self
+            .record()
+            .and_then(|r| ruma::OwnedRoomId::try_from(r.room_id).ok())
+        else {
+            return Ok(());
+        };
+        let ghost = ctx.ghosts.mxid(sender);
+        if !self.joined.contains(&ghost) && active {
+            self.ensure_ghost_in_room(login, &room, sender).await?;
+        }
+        ctx.matrix.typing(&room, &ghost, active).await?;
+        ctx.metrics.bridged(Direction::ToMatrix, "typing");
+        Ok(())
+    }
 }

@@ -20,12 +20,12 @@ use outgoing::{outgoing_content, parse_id};
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
-use super::message::{Body, Ext, ExtValue, FileRef, OutgoingMessage};
+use super::message::{Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::rest::{RestClient, RestError};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, MediaAbility,
     MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility, RemoteEvent,
-    RemoteMedia, SendFailure, UserProfile,
+    RemoteMedia, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -86,7 +86,7 @@ impl NetworkConnector for EasemobConnector {
             reactions: false,
             read_receipts: true,
             delivery_receipts: true,
-            typing: false,
+            typing: true,
             group_management: false,
         }
     }
@@ -320,6 +320,31 @@ impl NetworkLogin for EasemobLogin {
     }
     fn as_media(&self) -> Option<&dyn MediaAbility> {
         Some(self)
+    }
+    fn as_typing(&self) -> Option<&dyn TypingAbility> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TypingAbility for EasemobLogin {
+    /// The Agora / Easemob convention: a command message `TypingBegin` / `TypingEnd`, online
+    /// only (never stored for later), in one-to-one chats only (the apps show nothing else).
+    async fn set_typing(&self, chat: &ChatId, active: bool) -> Result<(), SendFailure> {
+        if chat.kind != ChatKind::Direct {
+            return Ok(());
+        }
+        let action = if active { "TypingBegin" } else { "TypingEnd" };
+        let mut msg = OutgoingMessage::new(
+            conversation(chat),
+            Body::Content(Content::Command {
+                action: action.into(),
+                params: Vec::new(),
+            }),
+        );
+        msg.online_only = true;
+        self.client.send(msg).await.map_err(send_failure)?;
+        Ok(())
     }
 }
 
