@@ -9,8 +9,8 @@ use imbridge::config::{
     AS_TOKEN_ENV, HS_TOKEN_ENV,
 };
 use imbridge::store::{
-    GhostRecord, LoginRecord, MessageRecord, Migration, OpenOptions, PortalRecord, Store,
-    StoreError, TxnScope,
+    GhostRecord, LoginRecord, MessageRecord, Migration, OpenOptions, PortalRecord, ReactionRecord,
+    Store, StoreError, TxnScope,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -560,6 +560,53 @@ fn inbox_keeps_order_acks_and_replays_after_reopen() -> TestResult {
         store.ack("matrix", seq)?;
     }
     assert!(store.pending("matrix")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn reaction_map_works_both_ways_and_survives_reopen() -> TestResult {
+    let tmp = TempDir::new("reactions");
+    let path = tmp.join("db");
+    let record = |event: &str, sender: &str, key: &str| ReactionRecord {
+        room_id: "!r:x".into(),
+        event_id: event.into(),
+        target: "m1".into(),
+        sender: sender.into(),
+        key: key.into(),
+    };
+    {
+        let store = Store::open(&path)?;
+        store.put_reaction("direct:alice:bob", &record("$a", "bob", "👍"))?;
+        store.put_reaction("direct:alice:bob", &record("$b", "alice", "👍"))?;
+        store.put_reaction("direct:alice:bob", &record("$c", "bob", "❤️"))?;
+    }
+    let store = Store::open(&path)?;
+    assert_eq!(
+        store.reaction("direct:alice:bob", "m1", "bob", "👍")?,
+        Some(record("$a", "bob", "👍"))
+    );
+    let (portal, found) = store.reaction_by_event("$b")?.expect("by event");
+    assert_eq!(
+        (portal.as_str(), found),
+        ("direct:alice:bob", record("$b", "alice", "👍"))
+    );
+    assert_eq!(
+        store.reaction("group:g", "m1", "bob", "👍")?,
+        None,
+        "per portal"
+    );
+    let gone = store.delete_reaction("direct:alice:bob", "m1", "bob", "👍")?;
+    assert_eq!(gone, Some(record("$a", "bob", "👍")));
+    assert_eq!(
+        store.reaction_by_event("$a")?,
+        None,
+        "both directions removed"
+    );
+    assert!(store.reaction_by_event("$c")?.is_some(), "others kept");
+    assert_eq!(
+        store.delete_reaction("direct:alice:bob", "m1", "bob", "👍")?,
+        None
+    );
     Ok(())
 }
 

@@ -377,6 +377,10 @@ pub trait NetworkLogin: Send + Sync {
     fn as_media(&self) -> Option<&dyn MediaAbility> {
         None
     }
+    /// Reactions, when supported.
+    fn as_reactions(&self) -> Option<&dyn ReactionAbility> {
+        None
+    }
 }
 
 /// Editing a sent message.
@@ -420,4 +424,14 @@ pub trait MediaAbility: Send + Sync {
         name: &str,
         mime: &str,
     ) -> Result<String, SendFailure>;
+}
+
+/// Reacting to messages. The network reports reactions back as
+/// [`RemoteEvent::Reaction`] / [`RemoteEvent::ReactionRemove`], those of this login too.
+#[async_trait]
+pub trait ReactionAbility: Send + Sync {
+    /// Adds reaction `key` (an emoji) to message `target`.
+    async fn react(&self, chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure>;
+    /// Removes this login's reaction `key` from message `target`.
+    async fn unreact(&self, chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure>;
 }

@@ -1,4 +1,4 @@
-//! The bridge's embedded database (sled): logins, ghosts, portals, the message map, appservice
+//! The bridge's embedded database (sled): logins, ghosts, portals, the message and reaction maps, appservice
 //! transaction dedup, the durable inbox of incoming work, and small misc state. It is
 //! network-agnostic: ids are plain strings and the store never names a network.
 //!
@@ -25,6 +25,7 @@
 mod keys;
 mod messages;
 mod queue;
+mod reactions;
 mod records;
 mod tables;
 
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use queue::{TxnScope, TXN_EXPIRE_EVERY, TXN_KEEP_LAST, TXN_MAX_AGE_MS};
-pub use records::{GhostRecord, LoginRecord, MessageRecord, PortalRecord};
+pub use records::{GhostRecord, LoginRecord, MessageRecord, PortalRecord, ReactionRecord};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -137,6 +138,8 @@ struct Inner {
     room_portals: sled::Tree,
     messages: sled::Tree,
     message_events: sled::Tree,
+    reactions: sled::Tree,
+    reaction_events: sled::Tree,
     txns: sled::Tree,
     txn_order: sled::Tree,
     inbox: sled::Tree,
@@ -175,6 +178,8 @@ impl Store {
                 room_portals: tree("room_portals")?,
                 messages: tree("messages")?,
                 message_events: tree("message_events")?,
+                reactions: tree("reactions")?,
+                reaction_events: tree("reaction_events")?,
                 txns: tree("txns")?,
                 txn_order: tree("txn_order")?,
                 inbox: tree("inbox")?,

@@ -99,3 +99,18 @@ pub struct MessageRecord {
     #[serde(default)]
     pub part: u32,
 }
+
+/// One bridged reaction (`reactions` tree, keyed by portal key, target remote message, remote
+/// sender and key; `reaction_events` maps the Matrix event back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionRecord {
+    pub room_id: String,
+    /// The Matrix `m.reaction` event.
+    pub event_id: String,
+    /// The remote id of the message reacted to.
+    pub target: String,
+    /// The remote user who reacted.
+    pub sender: String,
+    /// The reaction itself (an emoji).
+    pub key: String,
+}

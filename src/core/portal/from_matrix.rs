@@ -190,6 +190,9 @@ impl PortalWorker {
         redacts: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        if let Ok(Some((_, reaction))) = ctx.store.reaction_by_event(redacts) {
+            return self.matrix_unreact(room, sender, reaction).await;
+        }
         let Some(chat) = chat_of_key(&self.key) else {
             return Ok(());
         };
@@ -338,7 +341,7 @@ impl PortalWorker {
         }
     }
 
-    async fn notice(&self, room: &RoomId, text: &str) {
+    pub(super) async fn notice(&self, room: &RoomId, text: &str) {
         let ctx = &self.ctx;
         let txn = format!("imb-notice-{}", now_ms());
         if let Err(e) = ctx

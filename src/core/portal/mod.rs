@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 mod from_matrix;
 mod media_out;
+mod reactions;
 mod remote;
 
 use super::logins::UserLogin;
@@ -241,6 +242,18 @@ impl PortalWorker {
             RemoteEvent::Typing { sender, active, .. } => {
                 self.remote_typing(login, &sender, active).await
             }
+            RemoteEvent::Reaction {
+                sender,
+                target,
+                key,
+                ..
+            } => self.remote_reaction(login, &sender, &target, &key).await,
+            RemoteEvent::ReactionRemove {
+                sender,
+                target,
+                key,
+                ..
+            } => self.remote_reaction_remove(&sender, &target, &key).await,
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
                 Ok(())
@@ -284,7 +297,17 @@ impl PortalWorker {
                 self.matrix_typing(users).await;
                 Ok(())
             }
-            MatrixEvent::Reaction { .. } | MatrixEvent::Membership { .. } => Ok(()),
+            MatrixEvent::Reaction {
+                room,
+                sender,
+                event_id,
+                target,
+                key,
+            } => {
+                self.matrix_reaction(&room, &sender, event_id.as_str(), target.as_str(), &key)
+                    .await
+            }
+            MatrixEvent::Membership { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.ctx

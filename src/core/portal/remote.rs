@@ -21,7 +21,10 @@ use crate::store::{MessageRecord, PortalRecord};
 
 impl PortalWorker {
     /// The Matrix room and event a remote message was bridged to, if it was.
-    fn mapped_event(&self, remote_id: &str) -> Option<(OwnedRoomId, ruma::OwnedEventId)> {
+    pub(super) fn mapped_event(
+        &self,
+        remote_id: &str,
+    ) -> Option<(OwnedRoomId, ruma::OwnedEventId)> {
         let record = self
             .ctx
             .store
@@ -119,7 +122,7 @@ impl PortalWorker {
         Ok(room)
     }
 
-    async fn ensure_ghost_in_room(
+    pub(super) async fn ensure_ghost_in_room(
         &mut self,
         login: &Arc<UserLogin>,
         room: &RoomId,

@@ -1,0 +1,192 @@
+//! Reactions both ways, through the reaction map (`store::reactions`): a remote reaction is
+//! sent by the reactor's ghost as `m.reaction` and mapped, a remote removal redacts that event;
+//! a Matrix `m.reaction` goes out through the reactor's login and is mapped under the login's
+//! remote id, so the network's report of it back (an echo) finds the mapping and is dropped;
+//! redacting a Matrix reaction removes it on the network.
+
+use std::sync::Arc;
+
+use ruma::{EventId, RoomId, UserId};
+use serde_json::json;
+use tracing::debug;
+
+use super::{chat_of_key, retry, PortalWorker};
+use crate::core::ghosts::escape_localpart;
+use crate::core::logins::UserLogin;
+use crate::core::matrix_api::MatrixError;
+use crate::metrics::Direction;
+use crate::store::ReactionRecord;
+
+impl PortalWorker {
+    /// `sender` reacted with `key` to remote message `target`.
+    pub(super) async fn remote_reaction(
+        &mut self,
+        login: &Arc<UserLogin>,
+        sender: &str,
+        target: &str,
+        key: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        if let Ok(Some(_)) = ctx.store.reaction(&self.key, target, sender, key) {
+            return Ok(()); // already bridged, or the echo of a Matrix reaction
+        }
+        let Some((room, event)) = self.mapped_event(target) else {
+            debug!(portal = %self.key, target, "reaction to a message not bridged");
+            return Ok(());
+        };
+        let ghost = self.ensure_ghost_in_room(login, &room, sender).await?;
+        let content = json!({
+            "m.relates_to": { "rel_type": "m.annotation", "event_id": event, "key": key }
+        });
+        let txn = format!(
+            "imb-react-{}-{}-{}-{}",
+            escape_localpart(&self.key),
+            escape_localpart(target),
+            escape_localpart(sender),
+            escape_localpart(key)
+        );
+        let event_id = retry("react", || {
+            ctx.matrix
+                .send_event(&room, &ghost, "m.reaction", &txn, &content)
+        })
+        .await?;
+        let record = ReactionRecord {
+            room_id: room.to_string(),
+            event_id: event_id.to_string(),
+            target: target.to_owned(),
+            sender: sender.to_owned(),
+            key: key.to_owned(),
+        };
+        if let Err(e) = ctx.store.put_reaction(&self.key, &record) {
+            tracing::warn!(portal = %self.key, error = %e, "reaction mapping not saved");
+        }
+        ctx.metrics.bridged(Direction::ToMatrix, "reaction");
+        Ok(())
+    }
+
+    /// `sender` took back reaction `key` on remote message `target`.
+    pub(super) async fn remote_reaction_remove(
+        &mut self,
+        sender: &str,
+        target: &str,
+        key: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let Ok(Some(record)) = ctx.store.delete_reaction(&self.key, target, sender, key) else {
+            return Ok(()); // never bridged, or already removed from Matrix
+        };
+        let (Ok(room), Ok(event)) = (
+            RoomId::parse(record.room_id.as_str()),
+            EventId::parse(record.event_id.as_str()),
+        ) else {
+            return Ok(());
+        };
+        let txn = format!("imb-unreact-{}", escape_localpart(&record.event_id));
+        let ghost = ctx.ghosts.mxid(sender);
+        let by_ghost = ctx
+            .matrix
+            .redact(&room, &ghost, &event, &txn, Some("Reaction removed"))
+            .await;
+        if by_ghost.is_err() {
+            // The user's own reaction made in Matrix: only the bot may remove it for them.
+            retry("unreact", || {
+                ctx.matrix.redact(
+                    &room,
+                    ctx.matrix.bot(),
+                    &event,
+                    &txn,
+                    Some("Reaction removed"),
+                )
+            })
+            .await?;
+        }
+        ctx.metrics.bridged(Direction::ToMatrix, "reaction_remove");
+        Ok(())
+    }
+
+    /// A Matrix user reacted: send it through their login and map it.
+    pub(super) async fn matrix_reaction(
+        &mut self,
+        room: &RoomId,
+        sender: &UserId,
+        event_id: &str,
+        target: &str,
+        key: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        if let Ok(Some(_)) = ctx.store.reaction_by_event(event_id) {
+            return Ok(()); // replayed after a restart
+        }
+        let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(sender).await) else {
+            return Ok(());
+        };
+        let Some(remote_target) = ctx
+            .store
+            .message_by_event(target)
+            .ok()
+            .flatten()
+            .map(|(_, r)| r.remote_id)
+        else {
+            return Ok(());
+        };
+        let Some(reactions) = login.session.as_reactions() else {
+            ctx.metrics
+                .failed(Direction::ToNetwork, "unsupported_reaction");
+            return Ok(());
+        };
+        // Mapped first: the network reports our own reaction back, and that echo must find it.
+        let record = ReactionRecord {
+            room_id: room.to_string(),
+            event_id: event_id.to_owned(),
+            target: remote_target.clone(),
+            sender: login.remote_id.clone(),
+            key: key.to_owned(),
+        };
+        if let Err(e) = ctx.store.put_reaction(&self.key, &record) {
+            tracing::warn!(portal = %self.key, error = %e, "reaction mapping not saved");
+        }
+        match reactions.react(&chat, &remote_target, key).await {
+            Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "reaction"),
+            Err(e) => {
+                let _ = ctx
+                    .store
+                    .delete_reaction(&self.key, &remote_target, &login.remote_id, key);
+                ctx.metrics.failed(Direction::ToNetwork, "network_refused");
+                self.notice(room, &format!("⚠️ Your reaction was not delivered: {e}"))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A Matrix user redacted their reaction (`record`, found by its event): remove it on the
+    /// network through their login.
+    pub(super) async fn matrix_unreact(
+        &mut self,
+        room: &RoomId,
+        sender: &UserId,
+        record: ReactionRecord,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let _ = ctx
+            .store
+            .delete_reaction(&self.key, &record.target, &record.sender, &record.key);
+        let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(sender).await) else {
+            return Ok(());
+        };
+        if login.remote_id != record.sender {
+            return Ok(()); // someone else's reaction (a moderator's redaction): nothing to undo
+        }
+        if let Some(reactions) = login.session.as_reactions() {
+            match reactions.unreact(&chat, &record.target, &record.key).await {
+                Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "reaction_remove"),
+                Err(e) => {
+                    ctx.metrics.failed(Direction::ToNetwork, "network_refused");
+                    self.notice(room, &format!("⚠️ Your reaction was not removed: {e}"))
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The reaction map, kept in both directions in one transaction: `reactions` ((portal key,
+//! target remote message, remote sender, key) → [`ReactionRecord`]) and `reaction_events`
+//! (Matrix event id → the portal and that key), so a reaction removed on either side finds its
+//! counterpart.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+
+use super::keys::{decode, encode, parts};
+use super::{tx_error, ReactionRecord, Result, Store};
+
+/// Where an event's reaction record is (value of `reaction_events`).
+#[derive(Serialize, Deserialize)]
+struct ReactionRef {
+    portal: String,
+    target: String,
+    sender: String,
+    key: String,
+}
+
+fn reaction_key(portal: &str, target: &str, sender: &str, key: &str) -> Vec<u8> {
+    parts(&[
+        portal.as_bytes(),
+        target.as_bytes(),
+        sender.as_bytes(),
+        key.as_bytes(),
+    ])
+}
+
+impl Store {
+    /// Records a bridged reaction of portal `portal_key` (both directions at once).
+    pub fn put_reaction(&self, portal_key: &str, record: &ReactionRecord) -> Result<()> {
+        let key = reaction_key(portal_key, &record.target, &record.sender, &record.key);
+        let value = encode("reactions", record)?;
+        let back = encode(
+            "reaction_events",
+            &ReactionRef {
+                portal: portal_key.to_owned(),
+                target: record.target.clone(),
+                sender: record.sender.clone(),
+                key: record.key.clone(),
+            },
+        )?;
+        let (reactions, events) = (&self.inner.reactions, &self.inner.reaction_events);
+        (reactions, events)
+            .transaction(|(reactions, events)| {
+                reactions.insert(key.as_slice(), value.as_slice())?;
+                events.insert(record.event_id.as_bytes(), back.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// The reaction `key` of remote user `sender` on remote message `target`, if bridged.
+    pub fn reaction(
+        &self,
+        portal_key: &str,
+        target: &str,
+        sender: &str,
+        key: &str,
+    ) -> Result<Option<ReactionRecord>> {
+        let k = reaction_key(portal_key, target, sender, key);
+        match self.inner.reactions.get(&k)? {
+            Some(bytes) => Ok(Some(decode("reactions", &k, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The reaction behind Matrix event `event_id`, with its portal key.
+    pub fn reaction_by_event(&self, event_id: &str) -> Result<Option<(String, ReactionRecord)>> {
+        let Some(bytes) = self.inner.reaction_events.get(event_id.as_bytes())? else {
+            return Ok(None);
+        };
+        let r: ReactionRef = decode("reaction_events", event_id.as_bytes(), &bytes)?;
+        Ok(self
+            .reaction(&r.portal, &r.target, &r.sender, &r.key)?
+            .map(|record| (r.portal, record)))
+    }
+
+    /// Forgets a reaction (both directions); returns what was stored.
+    pub fn delete_reaction(
+        &self,
+        portal_key: &str,
+        target: &str,
+        sender: &str,
+        key: &str,
+    ) -> Result<Option<ReactionRecord>> {
+        let k = reaction_key(portal_key, target, sender, key);
+        let Some(record) = self.reaction(portal_key, target, sender, key)? else {
+            return Ok(None);
+        };
+        let (reactions, events) = (&self.inner.reactions, &self.inner.reaction_events);
+        (reactions, events)
+            .transaction(|(reactions, events)| {
+                reactions.remove(k.as_slice())?;
+                events.remove(record.event_id.as_bytes())?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(Some(record))
+    }
+}
