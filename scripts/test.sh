@@ -22,3 +22,22 @@ bash tests/synapse_smoke.sh
 log "cargo test"
 # Two test threads: the machine has two cores and several tests start node / Synapse.
 cargo test --all-targets --locked -- --test-threads=2
+
+# The systemd unit under a real systemd (PID 1 of private namespaces): readiness, watchdog,
+# stop, journald priorities. Needs root, unshare/nsenter and systemd; skipped, saying why,
+# where those are missing (IMBRIDGE_SYSTEMD_CHECK=0 skips it on purpose).
+if [[ "${IMBRIDGE_SYSTEMD_CHECK:-1}" == 0 ]]; then
+    log "systemd check skipped (IMBRIDGE_SYSTEMD_CHECK=0)"
+elif [[ $EUID -ne 0 ]] || ! command -v unshare >/dev/null || ! command -v nsenter >/dev/null \
+    || [[ ! -x /lib/systemd/systemd ]]; then
+    log "systemd check skipped: needs root, unshare, nsenter and /lib/systemd/systemd"
+else
+    log "systemd check (the unit under a real systemd)"
+    rc=0
+    bash scripts/systemd-check.sh target/debug/imbridge || rc=$?
+    if ((rc == 77)); then
+        log "systemd check skipped: this machine cannot boot systemd in namespaces (see above)"
+    elif ((rc != 0)); then
+        exit "$rc"
+    fi
+fi

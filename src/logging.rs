@@ -59,6 +59,22 @@ pub fn init(filter: &str, format: LogFormat) {
     }
 }
 
+/// Writes a fatal error (why the process exits) to stderr, every line marked as an error
+/// (`<3>`) when stderr is the journal, so `journalctl -p err` shows why a start failed. Used
+/// outside the tracing subscriber, which may not exist yet (config errors).
+pub fn fatal(text: &str) {
+    let journal = stderr_is_journal();
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.lines() {
+        if journal {
+            out.push_str("<3>");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    eprint!("{out}");
+}
+
 /// The syslog priority journald reads from a `<N>` line prefix.
 fn priority(level: &Level) -> u8 {
     match *level {

@@ -89,7 +89,7 @@ async fn shutdown_signal() {
 }
 
 fn report_config_errors(e: &imbridge::config::ConfigErrors) {
-    eprintln!("{e}");
+    imbridge::logging::fatal(&e.to_string());
 }
 
 #[tokio::main]
@@ -144,7 +144,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("imbridge: {e:#}");
+            imbridge::logging::fatal(&format!("imbridge: {e:#}"));
             std::process::ExitCode::FAILURE
         }
     }
