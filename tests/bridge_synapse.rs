@@ -1,8 +1,8 @@
 //! End to end on a real Synapse: the bridge binary, the Easemob sandbox, Rust IM clients as the
 //! other party and Matrix users over the client API. Login through the bot, IM → Matrix DM,
-//! Matrix → IM DM (text, and an image with a caption), typing both ways, a group shared by two
-//! logged-in users bridged once, a restart in the middle of a conversation losing and
-//! duplicating nothing, a replayed transaction ignored, a wrong hs_token refused.
+//! Matrix → IM DM (text, and an image with a caption), typing and reactions both ways, a group
+//! shared by two logged-in users bridged once, a restart in the middle of a conversation losing
+//! and duplicating nothing, a replayed transaction ignored, a wrong hs_token refused.
 
 mod common;
 
@@ -15,7 +15,7 @@ use common::bridge::{
 use common::matrix_user::MatrixUser;
 use common::synapse::{free_port, Synapse};
 use common::{next_event, TestSandbox, APP_KEY};
-use imbridge::network::easemob::events::SessionEvent;
+use imbridge::network::easemob::events::{parse_reaction_notify, SessionEvent};
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
 use imbridge::network::easemob::rest::NewGroup;
@@ -91,12 +91,13 @@ async fn bridge_end_to_end_on_synapse() {
 
     // IM → Matrix DM.
     let (bob, mut bob_events) = sandbox.rust_client("bob", "pw").await;
-    bob.send(OutgoingMessage::text(
-        Conversation::single("alice"),
-        "hello alice <b>&</b>",
-    ))
-    .await
-    .expect("bob sends");
+    let hello = bob
+        .send(OutgoingMessage::text(
+            Conversation::single("alice"),
+            "hello alice <b>&</b>",
+        ))
+        .await
+        .expect("bob sends");
     let dm = mx1.accept_new_invite(std::slice::from_ref(&mgmt1)).await;
     let body = mx1.wait_body(&dm, |b| b.starts_with("hello alice")).await;
     assert_eq!(body, "hello alice <b>&</b>");
@@ -113,9 +114,9 @@ async fn bridge_end_to_end_on_synapse() {
 
     // Matrix → IM DM.
     mx1.send_text(&dm, "hi bob, from Matrix").await;
-    let (from, text) = next_event(&mut bob_events, "text from Matrix", |e| match e {
+    let (from, text, hi_id) = next_event(&mut bob_events, "text from Matrix", |e| match e {
         SessionEvent::Message(m) => match &m.body {
-            Body::Content(Content::Text { text }) => Some((m.from.clone(), text.clone())),
+            Body::Content(Content::Text { text }) => Some((m.from.clone(), text.clone(), m.id)),
             _ => None,
         },
         _ => None,
@@ -202,6 +203,49 @@ async fn bridge_end_to_end_on_synapse() {
     )
     .await;
     assert_eq!(from, "alice");
+
+    // Reactions both ways: bob's 👍 on alice's message appears from his ghost and goes away
+    // when he takes it back; alice's ❤️ from Matrix reaches bob and is taken back by a redaction.
+    bob.rest()
+        .add_reaction(&hi_id.to_string(), "👍")
+        .await
+        .expect("bob reacts");
+    let hi_event = mx1.event_id_of(&dm, "hi bob, from Matrix").await;
+    let thumbs = mx1
+        .wait_event(&dm, "bob's reaction", |e| {
+            e["type"] == "m.reaction"
+                && e["sender"] == "@easemob_bob:localhost"
+                && e["content"]["m.relates_to"]["key"] == "👍"
+                && e["content"]["m.relates_to"]["event_id"] == hi_event.as_str()
+        })
+        .await;
+    bob.rest()
+        .remove_reaction(&hi_id.to_string(), "👍")
+        .await
+        .expect("bob takes it back");
+    mx1.wait_event(&dm, "the reaction redacted", |e| {
+        e["event_id"] == thumbs.as_str() && e["unsigned"]["redacted_because"].is_object()
+    })
+    .await;
+    let hello_event = mx1.event_id_of(&dm, "hello alice <b>&</b>").await;
+    let heart = mx1.send_reaction(&dm, &hello_event, "❤️").await;
+    let reaction_of = |added: bool| {
+        move |e: &SessionEvent| match e {
+            SessionEvent::Notify { json } => parse_reaction_notify(json)?
+                .into_iter()
+                .find(|c| c.added == added && c.reaction == "❤️")
+                .map(|c| (c.operator, c.message_id)),
+            _ => None,
+        }
+    };
+    let (operator, target) = next_event(&mut bob_events, "alice's ❤️", reaction_of(true)).await;
+    assert_eq!(
+        (operator.as_str(), target),
+        ("alice", hello.server_id.to_string())
+    );
+    mx1.redact(&dm, &heart).await;
+    let (operator, _) = next_event(&mut bob_events, "❤️ taken back", reaction_of(false)).await;
+    assert_eq!(operator, "alice");
 
     // alice writes from another IM device (a phone: another OS type, so the bridge's session
     // is not kicked): it shows in the DM as alice's ghost, marked as such.

@@ -1,12 +1,14 @@
 //! The Easemob REST client against the in-process sandbox: every `RestClient` method, the
 //! error mapping, and the MUC / roster events the REST operations leave in the users' queues.
 //! Shared fixtures are in `easemob_rest/harness.rs`, the group / room / history cases in
-//! `easemob_rest/groups.rs`.
+//! `easemob_rest/groups.rs`, reactions in `easemob_rest/reactions.rs`.
 
 #[path = "easemob_rest/groups.rs"]
 mod groups;
 #[path = "easemob_rest/harness.rs"]
 mod harness;
+#[path = "easemob_rest/reactions.rs"]
+mod reactions;
 
 use harness::{config, http_status, Server, APP_KEY};
 use imbridge::network::easemob::jid::ChatType;

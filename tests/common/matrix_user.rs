@@ -82,6 +82,65 @@ impl MatrixUser {
         v["event_id"].as_str().expect("event id").to_owned()
     }
 
+    /// The room's last 100 events as JSON, oldest first.
+    pub async fn raw_events(&self, room: &str) -> Vec<Value> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/rooms/{room}/messages?dir=b&limit=100"),
+                None,
+            )
+            .await;
+        let mut events = v["chunk"].as_array().cloned().unwrap_or_default();
+        events.reverse();
+        events
+    }
+
+    /// The event id of the last `m.room.message` with this body (bounded wait, 15 s).
+    pub async fn event_id_of(&self, room: &str, body: &str) -> String {
+        self.wait_event(room, "a message with that body", |e| {
+            e["type"] == "m.room.message" && e["content"]["body"] == body
+        })
+        .await
+    }
+
+    /// Waits (bounded, 15 s) for an event matching `pick`; returns its id.
+    pub async fn wait_event(
+        &self,
+        room: &str,
+        what: &str,
+        pick: impl Fn(&Value) -> bool,
+    ) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            let events = self.raw_events(room).await;
+            if let Some(e) = events.iter().rev().find(|e| pick(e)) {
+                return e["event_id"].as_str().unwrap_or_default().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{what} never appeared in {room}");
+    }
+
+    /// Reacts to `target` with `key`; returns the reaction's event id.
+    pub async fn send_reaction(&mut self, room: &str, target: &str, key: &str) -> String {
+        self.txn += 1;
+        let path = format!("/rooms/{room}/send/m.reaction/r{}-{}", self.txn, rand_u32());
+        let content = json!({
+            "m.relates_to": { "rel_type": "m.annotation", "event_id": target, "key": key }
+        });
+        let v = self.call(reqwest::Method::PUT, &path, Some(content)).await;
+        v["event_id"].as_str().expect("event id").to_owned()
+    }
+
+    /// Redacts `event` in `room`.
+    pub async fn redact(&mut self, room: &str, event: &str) {
+        self.txn += 1;
+        let path = format!("/rooms/{room}/redact/{event}/x{}-{}", self.txn, rand_u32());
+        self.call(reqwest::Method::PUT, &path, Some(json!({})))
+            .await;
+    }
+
     /// Uploads a file to the media repository and returns its `mxc://` URI.
     pub async fn upload(&self, bytes: Vec<u8>, mime: &str, name: &str) -> String {
         let url = format!("{}/_matrix/media/v3/upload", self.base);

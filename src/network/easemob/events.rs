@@ -1,6 +1,7 @@
 //! What a client session reports to its owner: one event enum, with the decoding of
 //! non-message metas (group / chat room `MUCBody`, contact `RosterBody`, `NOTIFY` JSON,
-//! `STATISTIC` kick notices). Reference §1.9, §3.7, §3.11.
+//! `STATISTIC` kick notices). Reference §1.9, §3.7, §3.11. Reaction notifies are decoded
+//! further in [`reaction`].
 
 use crate::core::connector::Checkpoint;
 use prost::Message as _;
@@ -8,6 +9,9 @@ use prost::Message as _;
 use super::error::{EndReason, LoginError, SendError};
 use super::message::{decode_incoming, IncomingMessage, MessageDecodeError};
 use super::proto::{meta, statistics_body, Meta, MucBody, RosterBody, StatisticsBody};
+
+mod reaction;
+pub use reaction::{parse_reaction_notify, ReactionChange};
 
 /// Everything a session tells its owner.
 #[derive(Debug, Clone, PartialEq)]

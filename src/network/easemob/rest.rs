@@ -1,6 +1,6 @@
 //! The Easemob REST API client: host discovery, registration and password tokens, attachments,
-//! user profiles, contacts, groups, chat rooms and message history (protocol reference §1.2,
-//! §1.3, §3.8, §3.10, §4).
+//! user profiles, contacts, groups, chat rooms, message history and reactions (protocol
+//! reference §1.2, §1.3, §3.7, §3.8, §3.10, §4).
 //!
 //! One shared [`reqwest::Client`]; every request has a timeout (15 s, uploads and downloads
 //! 300 s). Tokens and passwords are never logged, and `Debug` hides them.
@@ -17,7 +17,9 @@ use super::jid::ChatType;
 
 mod contacts;
 mod groups;
+mod reactions;
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
+pub use reactions::ReactionSummary;
 
 /// Timeout of ordinary requests (as the SDK's XHR).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -11,7 +11,8 @@ use crate::core::connector::{
     RemoteMedia, RemoteMessage,
 };
 use crate::network::easemob::error::{EndReason, LoginError};
-use crate::network::easemob::events::{GroupEvent, SessionEvent};
+use crate::network::easemob::events::{parse_reaction_notify, GroupEvent, SessionEvent};
+use crate::network::easemob::jid::ChatType;
 use crate::network::easemob::message::{Body, Content, ExtValue, FileRef, IncomingMessage};
 
 /// Media URLs carry the download secret: `{"url":…,"secret":…}` (opaque to the core).
@@ -250,27 +251,100 @@ pub(super) async fn translate(
     out: mpsc::Sender<RemoteEvent>,
 ) {
     while let Some(event) = session.recv().await {
-        let translated = match event {
-            SessionEvent::Connected { .. } => Some(RemoteEvent::State(LoginState::Connected)),
+        let translated: Vec<RemoteEvent> = match event {
+            SessionEvent::Connected { .. } => vec![RemoteEvent::State(LoginState::Connected)],
             SessionEvent::Reconnecting { reason } => {
-                Some(RemoteEvent::State(LoginState::TransientDisconnect {
+                vec![RemoteEvent::State(LoginState::TransientDisconnect {
                     reason,
-                }))
+                })]
             }
-            SessionEvent::Ended(reason) => Some(RemoteEvent::State(end_state(&reason))),
-            SessionEvent::OfflineSyncFinished => Some(RemoteEvent::CatchUpDone),
-            SessionEvent::Message(m) => translate_message(&own, m),
-            SessionEvent::Group(g) => translate_group(g),
-            SessionEvent::Checkpoint(checkpoint) => Some(RemoteEvent::Checkpoint(checkpoint)),
+            SessionEvent::Ended(reason) => vec![RemoteEvent::State(end_state(&reason))],
+            SessionEvent::OfflineSyncFinished => vec![RemoteEvent::CatchUpDone],
+            SessionEvent::Message(m) => translate_message(&own, m).into_iter().collect(),
+            SessionEvent::Group(g) => translate_group(g).into_iter().collect(),
+            SessionEvent::Notify { json } => translate_notify(&own, &json),
+            SessionEvent::Checkpoint(checkpoint) => vec![RemoteEvent::Checkpoint(checkpoint)],
             other => {
                 debug!(event = ?other, "easemob event not bridged");
-                None
+                Vec::new()
             }
         };
-        if let Some(e) = translated {
+        for e in translated {
             if out.send(e).await.is_err() {
-                break;
+                return;
             }
         }
+    }
+}
+
+/// A `NOTIFY` meta → core events: reaction changes (one per operation); other notify types
+/// (presence, threads, conversation marks) are not bridged.
+pub fn translate_notify(own: &str, json: &str) -> Vec<RemoteEvent> {
+    let Some(changes) = parse_reaction_notify(json) else {
+        debug!("notify not bridged");
+        return Vec::new();
+    };
+    changes
+        .into_iter()
+        .map(|c| {
+            let chat = match c.chat_type {
+                // One-to-one: `from` / `to` are the message's sender and recipient.
+                ChatType::Single if c.from == own => ChatId::direct(c.to),
+                ChatType::Single => ChatId::direct(c.from),
+                ChatType::Group => ChatId::group(c.to),
+                ChatType::Chatroom => ChatId {
+                    kind: ChatKind::Channel,
+                    id: c.to,
+                },
+            };
+            if c.added {
+                RemoteEvent::Reaction {
+                    chat,
+                    sender: c.operator,
+                    target: c.message_id,
+                    key: c.reaction,
+                }
+            } else {
+                RemoteEvent::ReactionRemove {
+                    chat,
+                    sender: c.operator,
+                    target: c.message_id,
+                    key: c.reaction,
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaction_notifies_become_reaction_events_in_the_right_chat() {
+        // What the sandbox sends (and the SDK parses) when alice reacts to bob's message.
+        let json = r#"{"type":"reaction","data":[{"from":"bob","to":"alice","channel_type":"chat","messageId":"1234567890","ts":1700000000000,"reactions":[{"reactionId":"1a2b","reaction":"👍","count":1,"userList":["alice"],"op":[{"operator":"alice","reactionType":"create"}]}]}]}"#;
+        let seen_by_alice = translate_notify("alice", json);
+        assert_eq!(
+            seen_by_alice,
+            vec![RemoteEvent::Reaction {
+                chat: ChatId::direct("bob"),
+                sender: "alice".into(),
+                target: "1234567890".into(),
+                key: "👍".into(),
+            }]
+        );
+        let seen_by_bob = translate_notify("bob", json);
+        assert!(matches!(
+            &seen_by_bob[..],
+            [RemoteEvent::Reaction { chat, .. }] if *chat == ChatId::direct("alice")
+        ));
+        let removed = json.replace("create", "delete");
+        assert!(matches!(
+            &translate_notify("alice", &removed)[..],
+            [RemoteEvent::ReactionRemove { .. }]
+        ));
+        assert!(translate_notify("alice", r#"{"type":"presence","data":{}}"#).is_empty());
+        assert!(translate_notify("alice", "not json").is_empty());
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 mod incoming;
 mod outgoing;
 
-pub use incoming::{incoming_content, translate_message};
+pub use incoming::{incoming_content, translate_message, translate_notify};
 use incoming::{media_url, split_media_url, translate};
 use outgoing::{outgoing_content, parse_id};
 
@@ -24,8 +24,8 @@ use super::message::{Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::rest::{RestClient, RestError};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, MediaAbility,
-    MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility, RemoteEvent,
-    RemoteMedia, SendFailure, TypingAbility, UserProfile,
+    MessageContent, NetworkConnector, NetworkLogin, ReactionAbility, RecallAbility, ReceiptAbility,
+    RemoteEvent, RemoteMedia, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -83,7 +83,7 @@ impl NetworkConnector for EasemobConnector {
             edit_window_secs: 0,
             recall: true,
             recall_window_secs: 120,
-            reactions: false,
+            reactions: true,
             read_receipts: true,
             delivery_receipts: true,
             typing: true,
@@ -323,6 +323,30 @@ impl NetworkLogin for EasemobLogin {
     }
     fn as_typing(&self) -> Option<&dyn TypingAbility> {
         Some(self)
+    }
+    fn as_reactions(&self) -> Option<&dyn ReactionAbility> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ReactionAbility for EasemobLogin {
+    /// Reactions are REST calls; the server reports them back (to this login too) as a
+    /// `NOTIFY`, which the core recognises as the echo of its own.
+    async fn react(&self, _chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .add_reaction(target, key)
+            .await
+            .map_err(rest_failure)
+    }
+
+    async fn unreact(&self, _chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .remove_reaction(target, key)
+            .await
+            .map_err(rest_failure)
     }
 }
 

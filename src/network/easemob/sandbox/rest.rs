@@ -32,6 +32,8 @@ mod groups;
 mod history;
 #[path = "rest_members.rs"]
 mod members;
+#[path = "rest_reactions.rs"]
+pub(crate) mod reactions;
 #[path = "rest_users.rs"]
 mod users;
 
@@ -475,6 +477,11 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         }
         // History.
         ("POST", ["users", user, "messageroaming"]) => history::roaming(cx, user).await,
+        // Reactions.
+        ("POST", ["reaction", "user", user]) => reactions::add(cx, user).await,
+        ("DELETE", ["reaction", "user", user]) => reactions::remove(cx, user),
+        ("GET", ["reaction", "user", user]) => reactions::list(cx, user),
+        ("GET", ["reaction", "user", user, "detail"]) => reactions::detail(cx, user),
         // Group and room lists.
         ("GET", ["chatgroups", "user", user]) => groups::joined_v3(cx, user),
         ("GET", ["chatgroups", "user", user, "joined_count"]) => groups::joined_count(cx, user),

@@ -154,6 +154,16 @@ pub struct HistoryEntry {
     pub recalled: bool,
 }
 
+/// One reaction on a message and who added it (oldest first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReactionEntry {
+    /// Server-side id of this reaction on this message.
+    pub id: String,
+    pub reaction: String,
+    pub users: Vec<String>,
+    pub created: u64,
+}
+
 /// Issued access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenInfo {
@@ -171,6 +181,9 @@ pub struct Data {
     /// Message history by server id.
     pub history: BTreeMap<u64, HistoryEntry>,
     pub last_id: u64,
+    /// Reactions by message server id, in the order they were first added.
+    #[serde(default)]
+    pub reactions: BTreeMap<u64, Vec<ReactionEntry>>,
 }
 
 /// What the sandbox tells a live connection.
