@@ -1,8 +1,9 @@
 //! End to end on a real Synapse: the bridge binary, the Easemob sandbox, Rust IM clients as the
 //! other party and Matrix users over the client API. Login through the bot, IM → Matrix DM,
 //! Matrix → IM DM (text, and an image with a caption), typing and reactions both ways, a group
-//! shared by two logged-in users bridged once, a restart in the middle of a conversation losing
-//! and duplicating nothing, a replayed transaction ignored, a wrong hs_token refused.
+//! shared by two logged-in users bridged once (its owner and admins as power levels), a restart
+//! in the middle of a conversation losing and duplicating nothing, a replayed transaction
+//! ignored, a wrong hs_token refused.
 
 mod common;
 
@@ -310,6 +311,19 @@ async fn bridge_end_to_end_on_synapse() {
         1,
         "bridged once"
     );
+    // Group roles as power levels: bob owns the group (95), carol made admin (50) and back.
+    mx1.wait_power(&g1, "@easemob_bob:localhost", Some(95))
+        .await;
+    bob.rest()
+        .add_group_admin(&group, "carol")
+        .await
+        .expect("carol made admin");
+    mx1.wait_power(&g1, &mx2.mxid, Some(50)).await;
+    bob.rest()
+        .remove_group_admin(&group, "carol")
+        .await
+        .expect("carol admin no more");
+    mx1.wait_power(&g1, &mx2.mxid, None).await;
 
     // Matrix → IM in the group, not echoed back by carol's session.
     mx1.send_text(&g1, "hello group from alice").await;

@@ -575,6 +575,7 @@ async fn appservice_against_real_synapse() {
         is_direct: false,
         invite: vec![bob_id.clone()],
         admins: vec![bob_id.clone()],
+        levels: vec![(ghost2.clone(), 50), (bob_id.clone(), 50)],
         initial_state: vec![(
             "m.room.guest_access".into(),
             String::new(),
@@ -595,8 +596,30 @@ async fn appservice_against_real_synapse() {
             None,
         )
         .await;
-    assert_eq!(power["users"][bob_id.as_str()], 100, "{power}");
+    assert_eq!(
+        power["users"][bob_id.as_str()],
+        100,
+        "admins keep 100: {power}"
+    );
     assert_eq!(power["users"][format!("@{BOT}:{DOMAIN}")], 100, "{power}");
+    assert_eq!(power["users"][ghost2.as_str()], 50, "{power}");
+    // The bot (once in the room, as in group portals it creates) reads state back; missing
+    // state is None, not an error.
+    let bot_id = ruma::OwnedUserId::try_from(format!("@{BOT}:{DOMAIN}")).unwrap();
+    client.invite(&group_room, &ghost, &bot_id).await.unwrap();
+    client.join(&group_room, &bot_id).await.unwrap();
+    let read = client
+        .room_state(&group_room, "m.room.power_levels", "")
+        .await
+        .unwrap();
+    assert_eq!(read.as_ref().map(|p| &p["users"]), Some(&power["users"]));
+    assert_eq!(
+        client
+            .room_state(&group_room, "m.room.pinned_events", "")
+            .await
+            .unwrap(),
+        None
+    );
     let name = bob
         .call(
             reqwest::Method::GET,

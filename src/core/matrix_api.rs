@@ -47,6 +47,9 @@ pub struct RoomSpec {
     pub invite: Vec<OwnedUserId>,
     /// Users with power level 100 besides the creator.
     pub admins: Vec<OwnedUserId>,
+    /// Other users' power levels (a network group's owner and admins); never lowers a user
+    /// the creator rules give 100.
+    pub levels: Vec<(OwnedUserId, i64)>,
     /// Extra initial state events: (type, state key, content).
     pub initial_state: Vec<(String, String, serde_json::Value)>,
 }
@@ -110,6 +113,16 @@ pub trait MatrixApi: Send + Sync + 'static {
         state_key: &str,
         content: &serde_json::Value,
     ) -> Result<OwnedEventId, MatrixError>;
+    /// The content of a room's state event, read as the bot; `None` when there is none.
+    /// (Default: none, for stand-ins that keep no state.)
+    async fn room_state(
+        &self,
+        _room: &RoomId,
+        _event_type: &str,
+        _state_key: &str,
+    ) -> Result<Option<serde_json::Value>, MatrixError> {
+        Ok(None)
+    }
     /// Redacts an event as `user`.
     async fn redact(
         &self,

@@ -35,7 +35,7 @@ use ruma::api::client::{
     receipt::create_receipt,
     redact::redact_event,
     room::create_room,
-    state::send_state_event,
+    state::{get_state_event_for_key, send_state_event},
     typing::create_typing_event,
 };
 use ruma::api::path_builder::PathBuilder;
@@ -332,6 +332,11 @@ fn power_users(
     for admin in &spec.admins {
         users.insert(admin.to_string(), 100);
     }
+    for (user, level) in &spec.levels {
+        if user.as_str() != creator.as_str() {
+            users.entry(user.to_string()).or_insert(*level);
+        }
+    }
     if spec.is_direct {
         for invitee in &spec.invite {
             if privileged_creators {
@@ -500,6 +505,26 @@ impl MatrixApi for HomeserverClient {
         );
         let response = self.send(request, Some(user), REQUEST_TIMEOUT).await?;
         Ok(response.event_id)
+    }
+
+    async fn room_state(
+        &self,
+        room: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<Value>, MatrixError> {
+        let request = get_state_event_for_key::v3::Request::new(
+            room.to_owned(),
+            event_type.into(),
+            state_key.to_owned(),
+        );
+        match self.send(request, Some(&self.bot), REQUEST_TIMEOUT).await {
+            Ok(response) => serde_json::from_str(response.event_or_content.get())
+                .map(Some)
+                .map_err(|e| MatrixError::Other(format!("state content: {e}"))),
+            Err(MatrixError::Homeserver { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn send_state(

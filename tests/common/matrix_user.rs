@@ -82,6 +82,30 @@ impl MatrixUser {
         v["event_id"].as_str().expect("event id").to_owned()
     }
 
+    /// The content of a room state event (`Null` when unreadable).
+    pub async fn state(&self, room: &str, event_type: &str) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/rooms/{room}/state/{event_type}/"),
+            None,
+        )
+        .await
+    }
+
+    /// Waits (bounded, 15 s) until `user`'s power level in `room` is `level` (`None`: unset).
+    pub async fn wait_power(&self, room: &str, user: &str, level: Option<i64>) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let mut last = Value::Null;
+        while std::time::Instant::now() < deadline {
+            last = self.state(room, "m.room.power_levels").await;
+            if last["users"][user].as_i64() == level {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{user} never got power level {level:?} in {room}: {last}");
+    }
+
     /// The room's last 100 events as JSON, oldest first.
     pub async fn raw_events(&self, room: &str) -> Vec<Value> {
         let v = self

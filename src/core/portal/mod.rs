@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 mod from_matrix;
 mod media_out;
+mod power;
 mod reactions;
 mod remote;
 

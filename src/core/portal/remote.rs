@@ -8,6 +8,7 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::{json, Value};
 use tracing::{debug, warn};
 
+use super::power::ADMIN_LEVEL;
 use super::{
     content_kind, ignore_already_member, media_kind_word, retry, PortalWorker, INITIAL_MEMBERS,
 };
@@ -78,6 +79,11 @@ impl PortalWorker {
             is_direct,
             invite,
             admins: Vec::new(),
+            levels: if is_direct {
+                Vec::new()
+            } else {
+                self.group_levels(login, &info)
+            },
             initial_state: vec![(
                 "m.bridge".into(),
                 format!("net.imbridge://{}/{}", ctx.connector.name(), self.key),
@@ -312,6 +318,16 @@ impl PortalWorker {
                     .send_state(&room, &bot, "m.room.topic", "", &content)
             })
             .await?;
+        }
+        let mut levels = Vec::new();
+        for admin in &change.admins_added {
+            levels.push((self.member_mxid(login, admin), Some(ADMIN_LEVEL)));
+        }
+        for admin in &change.admins_removed {
+            levels.push((self.member_mxid(login, admin), None));
+        }
+        if !levels.is_empty() {
+            self.set_power_levels(&room, &levels).await?;
         }
         for member in &change.members_added {
             if *member != login.remote_id {

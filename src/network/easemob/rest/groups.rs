@@ -279,6 +279,28 @@ impl RestClient {
         .map(drop)
     }
 
+    /// `POST /chatgroups/{id}/admin` `{"newadmin"}` (owner only): makes `user` an admin.
+    pub async fn add_group_admin(&self, id: &str, user: &str) -> Result<(), RestError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("chatgroups/{}/admin", seg(id)),
+            Some(json!({ "newadmin": user })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /chatgroups/{id}/admin/{user}` (owner only): `user` is an admin no more.
+    pub async fn remove_group_admin(&self, id: &str, user: &str) -> Result<(), RestError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("chatgroups/{}/admin/{}", seg(id), seg(user)),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// `DELETE /chatgroups/{id}/quit`.
     pub async fn leave_group(&self, id: &str) -> Result<(), RestError> {
         self.call(
