@@ -228,6 +228,9 @@ async fn dispatch(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
             continue;
         }
         for (seq, bytes) in batch {
+            if ctx.portals.is_stopping() {
+                return; // stored: handed over at the next start
+            }
             position = Some(seq);
             let event = serde_json::from_slice::<RemoteEvent>(&bytes);
             match event.as_ref().ok().and_then(chat_of) {

@@ -37,6 +37,8 @@ use crate::store::Store;
 
 /// The inbox queue holding Matrix events not yet processed.
 const MATRIX_INBOX: &str = "matrix";
+/// How long a shutdown waits for portal work already handed over.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything the core's parts share.
 pub struct Ctx {
@@ -125,14 +127,25 @@ impl Bridge {
         Ok(())
     }
 
-    /// Stops every login's session without logging out (a restart) and flushes the store.
+    /// Shuts the core down for a restart: no new work is handed to portals (what is stored
+    /// stays for the next start), the work already handed over finishes (bounded by
+    /// [`DRAIN_DEADLINE`]) while the sessions are still connected, so a message being sent
+    /// gets its acknowledgement and its mapping; then every session stops without logging out
+    /// and the store is flushed.
     pub async fn shutdown(&self) {
-        let logins: Vec<Arc<UserLogin>> = self.ctx.logins.read().await.values().cloned().collect();
+        let ctx = &self.ctx;
+        ctx.portals.stop();
+        ctx.inbox_ready.notify_one();
+        if !ctx.portals.drain(DRAIN_DEADLINE).await {
+            warn!(
+                "portal work still running at the drain deadline; it is replayed at the next start"
+            );
+        }
+        let logins: Vec<Arc<UserLogin>> = ctx.logins.read().await.values().cloned().collect();
         for login in logins {
             login.session.disconnect(false).await;
         }
-        self.ctx.portals.drain().await;
-        if let Err(e) = self.ctx.store.flush() {
+        if let Err(e) = ctx.store.flush() {
             warn!(error = %e, "store flush failed");
         }
     }
@@ -166,6 +179,9 @@ async fn dispatch_inbox(ctx: Arc<Ctx>) {
             }
         };
         for (seq, bytes) in pending {
+            if ctx.portals.is_stopping() {
+                return; // the rest is replayed at the next start
+            }
             if dispatched.is_some_and(|d| seq <= d) {
                 continue;
             }

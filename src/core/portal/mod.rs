@@ -5,6 +5,7 @@
 //! (with the map written before the next queue item, so the echo finds it).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -82,6 +83,11 @@ enum Work {
 pub struct Portals {
     ctx: std::sync::OnceLock<Weak<Ctx>>,
     queues: Mutex<HashMap<String, mpsc::Sender<Work>>>,
+    /// Work items queued or being processed, in all portals (counted from enqueue until the
+    /// item is finished and acked, so a drain waits for in-progress sends too).
+    pending: AtomicUsize,
+    /// Shutting down: dispatchers hand over no new work (it stays stored for the next start).
+    stopping: AtomicBool,
 }
 
 impl Portals {
@@ -118,9 +124,27 @@ impl Portals {
         event: RemoteEvent,
         seq: Option<u64>,
     ) {
-        if let Some(q) = self.queue(key).await {
-            let _ = q.send(Work::Remote { login, event, seq }).await;
+        self.send(key, Work::Remote { login, event, seq }).await;
+    }
+
+    async fn send(&self, key: &str, work: Work) {
+        let Some(q) = self.queue(key).await else {
+            return;
+        };
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if q.send(work).await.is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// Stops handing over new work (see [`Portals::is_stopping`]).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// True once shutdown began: dispatchers leave further stored work for the next start.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// `(queues, items waiting in all of them, items waiting in the fullest one)`.
@@ -134,25 +158,21 @@ impl Portals {
 
     /// Queues a Matrix event (inbox item `seq`) for the portal `key`.
     pub async fn enqueue_matrix(&self, key: &str, event: MatrixEvent, seq: u64) {
-        if let Some(q) = self.queue(key).await {
-            let _ = q.send(Work::Matrix { event, seq }).await;
-        }
+        self.send(key, Work::Matrix { event, seq }).await;
     }
 
-    /// Waits (bounded) until every queue is empty.
-    pub async fn drain(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    /// Waits (bounded by `deadline`) until no work is queued or in progress; false if the
+    /// deadline came first.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
         loop {
-            let busy = self
-                .queues
-                .lock()
-                .await
-                .values()
-                .any(|q| q.capacity() < q.max_capacity());
-            if !busy || tokio::time::Instant::now() >= deadline {
-                return;
+            if self.pending.load(Ordering::SeqCst) == 0 {
+                return true;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -211,6 +231,7 @@ impl PortalWorker {
                 .metrics
                 .processing_seconds
                 .observe(&[direction.as_str()], started.elapsed());
+            self.ctx.portals.pending.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
