@@ -381,6 +381,10 @@ pub trait NetworkLogin: Send + Sync {
     fn as_reactions(&self) -> Option<&dyn ReactionAbility> {
         None
     }
+    /// Past messages of a chat (backfill of new portals), when supported.
+    fn as_history(&self) -> Option<&dyn HistoryAbility> {
+        None
+    }
 }
 
 /// Editing a sent message.
@@ -434,4 +438,11 @@ pub trait ReactionAbility: Send + Sync {
     async fn react(&self, chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure>;
     /// Removes this login's reaction `key` from message `target`.
     async fn unreact(&self, chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure>;
+}
+
+/// Reading a chat's past messages.
+#[async_trait]
+pub trait HistoryAbility: Send + Sync {
+    /// The chat's latest messages, at most `limit`, oldest first (what the network keeps).
+    async fn history(&self, chat: &ChatId, limit: u32) -> Result<Vec<RemoteMessage>, SendFailure>;
 }

@@ -104,6 +104,20 @@ pub trait MatrixApi: Send + Sync + 'static {
         txn_id: &str,
         content: &serde_json::Value,
     ) -> Result<OwnedEventId, MatrixError>;
+    /// Like [`MatrixApi::send_event`], dated `timestamp_ms` (appservice timestamp massaging,
+    /// for history brought in later). Default: undated.
+    async fn send_event_at(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event_type: &str,
+        txn_id: &str,
+        content: &serde_json::Value,
+        _timestamp_ms: u64,
+    ) -> Result<OwnedEventId, MatrixError> {
+        self.send_event(room, user, event_type, txn_id, content)
+            .await
+    }
     /// Sends a state event as `user`.
     async fn send_state(
         &self,

@@ -507,6 +507,26 @@ impl MatrixApi for HomeserverClient {
         Ok(response.event_id)
     }
 
+    async fn send_event_at(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        event_type: &str,
+        txn_id: &str,
+        content: &Value,
+        timestamp_ms: u64,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let mut request = send_message_event::v3::Request::new_raw(
+            room.to_owned(),
+            OwnedTransactionId::from(txn_id),
+            event_type.into(),
+            raw(content)?,
+        );
+        request.timestamp = ruma::UInt::new(timestamp_ms).map(ruma::MilliSecondsSinceUnixEpoch);
+        let response = self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(response.event_id)
+    }
+
     async fn room_state(
         &self,
         room: &RoomId,

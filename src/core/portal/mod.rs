@@ -13,6 +13,7 @@ use ruma::OwnedUserId;
 use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, warn};
 
+mod backfill;
 mod from_matrix;
 mod media_out;
 mod power;
@@ -110,6 +111,7 @@ impl Portals {
             key: key.to_owned(),
             joined: HashSet::new(),
             typing: HashSet::new(),
+            backfill_pending: false,
         };
         tokio::spawn(worker.run(rx));
         Some(tx)
@@ -184,6 +186,8 @@ struct PortalWorker {
     joined: HashSet<OwnedUserId>,
     /// Logged-in Matrix users last seen typing in the room.
     typing: HashSet<OwnedUserId>,
+    /// The room was just created: bring its history in before the event that created it.
+    backfill_pending: bool,
 }
 
 /// Retries a homeserver call on transient errors (bounded), so a busy homeserver delays

@@ -125,6 +125,7 @@ impl PortalWorker {
                 }
             }
         }
+        self.backfill_pending = true;
         Ok(room)
     }
 
@@ -171,6 +172,10 @@ impl PortalWorker {
             return Ok(());
         }
         let room = self.ensure_room(login, &msg.chat).await?;
+        if std::mem::take(&mut self.backfill_pending) {
+            // A new room: its history first, then this message (not twice).
+            self.backfill(login, &msg.chat, Some(&msg)).await;
+        }
         let sender = self.ensure_ghost_in_room(login, &room, &msg.sender).await?;
         let mut content = self.to_matrix_content(login, &room, &msg.content).await;
         if let Some(reply) = msg.reply_to.as_deref() {
@@ -190,9 +195,16 @@ impl PortalWorker {
             escape_localpart(&self.key),
             escape_localpart(&msg.id)
         );
+        // Dated as on the IM side (appservice timestamp massaging), which matters for history.
         let event_id = retry("send", || {
-            ctx.matrix
-                .send_event(&room, &sender, "m.room.message", &txn, &content)
+            ctx.matrix.send_event_at(
+                &room,
+                &sender,
+                "m.room.message",
+                &txn,
+                &content,
+                msg.timestamp_ms,
+            )
         })
         .await?;
         let record = MessageRecord {
@@ -302,6 +314,9 @@ impl PortalWorker {
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let room = self.ensure_room(login, chat).await?;
+        if std::mem::take(&mut self.backfill_pending) {
+            self.backfill(login, chat, None).await;
+        }
         let bot = ctx.matrix.bot().to_owned();
         if let Some(name) = &change.name {
             let content = json!({ "name": name });

@@ -20,12 +20,13 @@ use outgoing::{outgoing_content, parse_id};
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
-use super::message::{Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
+use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::rest::{RestClient, RestError};
 use crate::core::connector::{
-    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, MediaAbility,
-    MessageContent, NetworkConnector, NetworkLogin, ReactionAbility, RecallAbility, ReceiptAbility,
-    RemoteEvent, RemoteMedia, SendFailure, TypingAbility, UserProfile,
+    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, HistoryAbility, LoginData, LoginFailure,
+    MediaAbility, MessageContent, NetworkConnector, NetworkLogin, ReactionAbility, RecallAbility,
+    ReceiptAbility, RemoteEvent, RemoteMedia, RemoteMessage, SendFailure, TypingAbility,
+    UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -326,6 +327,53 @@ impl NetworkLogin for EasemobLogin {
     }
     fn as_reactions(&self) -> Option<&dyn ReactionAbility> {
         Some(self)
+    }
+    fn as_history(&self) -> Option<&dyn HistoryAbility> {
+        Some(self)
+    }
+}
+
+/// Messages asked for per history page.
+const HISTORY_PAGE: u32 = 50;
+
+#[async_trait]
+impl HistoryAbility for EasemobLogin {
+    /// The server's message roaming, newest pages first, until `limit` messages (control
+    /// messages such as receipts and recalls are skipped; undecodable ones too).
+    async fn history(&self, chat: &ChatId, limit: u32) -> Result<Vec<RemoteMessage>, SendFailure> {
+        let rest = self.client.rest();
+        let conv = conversation(chat);
+        let mut out: Vec<RemoteMessage> = Vec::new();
+        let mut cursor: Option<String> = None;
+        // Bounded: at most this many pages, whatever the server answers.
+        for _ in 0..limit.div_ceil(HISTORY_PAGE).max(1) * 2 {
+            let want = limit.saturating_sub(out.len() as u32).min(HISTORY_PAGE);
+            if want == 0 {
+                break;
+            }
+            let page = rest
+                .history(&conv, cursor.as_deref(), want)
+                .await
+                .map_err(rest_failure)?;
+            for meta in &page.metas {
+                let Ok(message) = decode_incoming(meta) else {
+                    continue;
+                };
+                if let Some(RemoteEvent::Message(m)) = translate_message(&self.own, message) {
+                    out.push(m);
+                }
+            }
+            match page.next_key {
+                Some(next) if !page.is_last && !page.metas.is_empty() => cursor = Some(next),
+                _ => break,
+            }
+        }
+        // Oldest first; message ids grow with time and break ties within a millisecond.
+        out.sort_by_key(|m| (m.timestamp_ms, m.id.parse::<u64>().unwrap_or(0)));
+        out.dedup_by(|a, b| a.id == b.id);
+        let excess = out.len().saturating_sub(limit as usize);
+        out.drain(..excess);
+        Ok(out)
     }
 }
 

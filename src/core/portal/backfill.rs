@@ -1,0 +1,97 @@
+//! Backfill of new portals: when a chat gets its Matrix room, its latest messages (at most
+//! `bridge.max_initial_messages`) are brought in first, oldest first, dated as on the network
+//! and sent by their senders' ghosts, through the same path as live messages (so the message
+//! map keeps each exactly once, whether it arrives again live or in a later backfill).
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::PortalWorker;
+use crate::core::connector::{ChatId, RemoteMessage};
+use crate::core::logins::UserLogin;
+
+impl PortalWorker {
+    /// Brings in the history of the portal's chat. With `before` (the message whose arrival
+    /// created the room), only what precedes it: it follows, and what came after it arrives
+    /// live behind it.
+    pub(super) async fn backfill(
+        &mut self,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        before: Option<&RemoteMessage>,
+    ) {
+        let limit = self.ctx.cfg.bridge.max_initial_messages;
+        if limit == 0 {
+            return;
+        }
+        let Some(history) = login.session.as_history() else {
+            return;
+        };
+        let messages = match history.history(chat, limit).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                warn!(portal = %self.key, error = %e, "history not fetched; no backfill");
+                return;
+            }
+        };
+        let messages = match before {
+            None => messages,
+            Some(trigger) => older_than(messages, trigger),
+        };
+        let mut bridged = 0usize;
+        for message in messages {
+            match Box::pin(self.remote_message(login, message)).await {
+                Ok(()) => bridged += 1,
+                Err(e) => warn!(portal = %self.key, error = %e, "history message not bridged"),
+            }
+        }
+        info!(portal = %self.key, bridged, "new portal backfilled");
+    }
+}
+
+/// The part of `history` (oldest first) before `trigger`: up to its position when it is
+/// there, else what is strictly older by timestamp.
+fn older_than(mut history: Vec<RemoteMessage>, trigger: &RemoteMessage) -> Vec<RemoteMessage> {
+    match history.iter().position(|m| m.id == trigger.id) {
+        Some(at) => history.truncate(at),
+        None => history.retain(|m| m.timestamp_ms < trigger.timestamp_ms),
+    }
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::connector::MessageContent;
+
+    fn message(id: &str, ts: u64) -> RemoteMessage {
+        RemoteMessage {
+            id: id.into(),
+            chat: ChatId::direct("dave"),
+            sender: "dave".into(),
+            from_self: false,
+            timestamp_ms: ts,
+            content: MessageContent::text(id),
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn only_what_precedes_the_trigger_is_backfilled() {
+        let history = vec![
+            message("1", 10),
+            message("2", 10),
+            message("3", 10),
+            message("4", 20),
+        ];
+        let ids = |v: Vec<RemoteMessage>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(older_than(history.clone(), &message("2", 10))), ["1"]);
+        assert_eq!(
+            ids(older_than(history.clone(), &message("1", 10))),
+            Vec::<String>::new()
+        );
+        // Not in the history (older than what the server kept, or not stored yet): by time.
+        assert_eq!(ids(older_than(history, &message("9", 15))), ["1", "2", "3"]);
+    }
+}
