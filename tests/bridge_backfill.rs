@@ -3,7 +3,9 @@
 //! bridge, so only the chat's history has those messages; when her DM with dave gets its
 //! Matrix room (`pm dave`), they are there first, each once, in order,
 //! sent by dave's ghost and dated when dave sent them (appservice timestamp massaging); a
-//! message dave sends afterwards follows once. The bridge's debug log holds no secret.
+//! message dave sends afterwards follows once. After an outage, the backlog per chat is
+//! limited to `bridge.max_catchup_messages` (the newest), and the skip is told. The bridge's
+//! debug log holds no secret.
 
 #[macro_use]
 mod common;
@@ -107,6 +109,54 @@ async fn a_new_portal_starts_with_the_chats_history() {
             .any(|l| l.contains("new portal backfilled") && l.contains("bridged=3")),
         "no backfill of 3 messages in the log\n{}",
         tail(&env.log, 30)
+    );
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
+}
+
+/// After an outage the backlog is limited per chat to `bridge.max_catchup_messages` (the
+/// newest ones), and the user is told how many older ones were skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_after_an_outage_keeps_the_newest_messages_per_chat() {
+    let mut env = Env::start("catchup", "").await;
+    let t0 = env.t0;
+    env.login().await;
+    env.open_dm().await;
+    env.bridge().terminate();
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let limited = config.replace(
+        "bridge:\n  permissions:",
+        "bridge:\n  max_catchup_messages: 3\n  permissions:",
+    );
+    assert_ne!(config, limited, "the bridge section is where expected");
+    std::fs::write(&env.config, limited).expect("config rewritten");
+    for i in 0..8 {
+        env.bob_send(&format!("missed {i}")).await;
+    }
+    say!(t0, "bob sent 8 messages while the bridge was down");
+    env.restart();
+    env.mx.wait_body(&env.dm, |b| b == "missed 7").await;
+    env.bob_send("after the catch-up").await;
+    env.mx
+        .wait_body(&env.dm, |b| b == "after the catch-up")
+        .await;
+    let bodies = env.mx.all_bodies(&env.dm).await;
+    let missed: Vec<&str> = bodies
+        .iter()
+        .map(String::as_str)
+        .filter(|b| b.starts_with("missed "))
+        .collect();
+    assert_eq!(
+        missed,
+        ["missed 5", "missed 6", "missed 7"],
+        "the newest 3, once, in order\n{}",
+        tail(&env.log, 30)
+    );
+    let told = env.mx.all_bodies(&env.mgmt).await;
+    assert!(
+        told.iter()
+            .any(|b| b.starts_with("⏩ 5 older messages in your chat with bob")),
+        "the skip is told: {told:#?}"
     );
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::connector::{LoginData, LoginFailure, LoginState, NetworkLogin, RemoteEvent};
 use super::ghosts::now_ms;
 use super::portal::portal_key;
-use super::{commands, Ctx};
+use super::{catchup, commands, Ctx};
 use crate::store::LoginRecord;
 
 /// A state change is told to the user only if it lasts this long (a flapping link stays quiet).
@@ -50,6 +50,8 @@ pub struct UserLogin {
     inbox_ready: Notify,
     /// The session's event stream ended: the dispatcher stops.
     pump_done: AtomicBool,
+    /// The network is still handing over what was missed (see [`super::catchup`]).
+    catching_up: AtomicBool,
 }
 
 impl UserLogin {
@@ -117,6 +119,7 @@ async fn start(
         ever_connected: AtomicBool::new(false),
         inbox_ready: Notify::new(),
         pump_done: AtomicBool::new(false),
+        catching_up: AtomicBool::new(true),
     });
     ctx.logins.write().await.insert(mxid.clone(), login.clone());
     let replay = ctx.store.pending_count(&login.queue());
@@ -160,7 +163,11 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
                     .update_profile(&user, &profile, login.session.as_ref())
                     .await;
             }
-            RemoteEvent::CatchUpDone => {}
+            RemoteEvent::CatchUpDone => {
+                if login.catching_up.swap(false, Ordering::SeqCst) {
+                    login.inbox_ready.notify_one();
+                }
+            }
             RemoteEvent::Checkpoint(checkpoint) => match ctx.store.flush_async().await {
                 Ok(_) => checkpoint.done(),
                 // Dropped unconfirmed: the connector leaves the batch on the server.
@@ -211,6 +218,17 @@ async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event:
 /// and the queue holds nothing more to hand over.
 async fn dispatch(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
     let queue = login.queue();
+    // First the catch-up: held until the network handed everything over (bounded), then
+    // limited to the newest messages per chat.
+    let until = tokio::time::Instant::now() + catchup::CATCHUP_WAIT;
+    while login.catching_up.load(Ordering::SeqCst)
+        && !login.pump_done.load(Ordering::SeqCst)
+        && tokio::time::Instant::now() < until
+    {
+        let _ = tokio::time::timeout_at(until, login.inbox_ready.notified()).await;
+    }
+    login.catching_up.store(false, Ordering::SeqCst);
+    catchup::prune(&ctx, &login).await;
     let mut position: Option<u64> = None;
     loop {
         let batch = match ctx.store.pending_after(&queue, position, DISPATCH_BATCH) {

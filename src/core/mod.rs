@@ -7,6 +7,7 @@
 //! command handler or to its portal's queue. Each login's remote events go to their portal's
 //! queue too. One ordered queue (one task) per portal, in both directions.
 
+pub mod catchup;
 pub mod checkpoint;
 pub mod commands;
 pub mod connector;

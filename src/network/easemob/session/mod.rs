@@ -189,6 +189,9 @@ pub struct Session {
     pulls: VecDeque<Jid>,
     pulling: Option<Pull>,
     offline_sync: bool,
+    /// No UNREAD answered since the last login: the first one tells whether there is any
+    /// catch-up at all (an empty one finishes it at once).
+    awaiting_first_unread: bool,
     seen: RecentIds,
     last_rx: Instant,
     heartbeat_sent: Option<Instant>,
@@ -216,6 +219,7 @@ impl Session {
             pulls: VecDeque::new(),
             pulling: None,
             offline_sync: false,
+            awaiting_first_unread: false,
             seen: RecentIds::new(dedup),
             last_rx: now,
             heartbeat_sent: None,
@@ -536,6 +540,7 @@ impl Session {
             .and_then(|v| v.get("expires_in").and_then(serde_json::Value::as_u64));
         self.phase = Phase::Ready;
         self.last_heartbeat = now;
+        self.awaiting_first_unread = true;
         self.event(SessionEvent::Connected {
             resource: p.resource.unwrap_or_else(|| self.cfg.resource.clone()),
             token_expires_at: self.token_expires_at,
@@ -557,9 +562,13 @@ impl Session {
                 added |= self.enqueue_pull(queue);
             }
         }
+        let first = std::mem::take(&mut self.awaiting_first_unread);
         if added && !self.offline_sync {
             self.offline_sync = true;
             self.event(SessionEvent::OfflineSyncStarted);
+        } else if first && !self.offline_sync {
+            // Nothing was missed: the catch-up is over before it began.
+            self.event(SessionEvent::OfflineSyncFinished);
         }
         self.start_next_pull();
     }

@@ -173,6 +173,30 @@ fn login_failure_is_typed_and_final() {
 }
 
 #[test]
+fn an_empty_first_unread_finishes_the_catch_up_at_once() {
+    let (mut s, now) = logged_in();
+    drain(&mut s);
+    let empty = CommUnreadDl {
+        status: ok(),
+        unread: Vec::new(),
+        timestamp: Some(1),
+    };
+    let frame = server_frame(m_sync::Command::Unread, empty.encode_to_vec());
+    s.on_frame(&frame, now).expect("unread");
+    assert_eq!(
+        events(&drain(&mut s)),
+        vec![SessionEvent::OfflineSyncFinished],
+        "the owner learns there is nothing to catch up"
+    );
+    s.on_frame(&frame, now).expect("unread again");
+    assert_eq!(
+        events(&drain(&mut s)),
+        vec![],
+        "only the first UNREAD tells"
+    );
+}
+
+#[test]
 fn offline_sync_pulls_in_order_acks_and_drops_duplicates() {
     let (mut s, now) = logged_in();
     let bob = jid::user_jid(APP, "bob");
