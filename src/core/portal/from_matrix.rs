@@ -102,8 +102,7 @@ impl PortalWorker {
         let ctx = self.ctx.clone();
         let reply_to = relates["m.in_reply_to"]["event_id"]
             .as_str()
-            .and_then(|id| ctx.store.message_by_event(id).ok().flatten())
-            .map(|(_, record)| record.remote_id);
+            .and_then(|id| self.remote_of_event(id));
         let started = std::time::Instant::now();
         let sent = login
             .session
@@ -152,13 +151,7 @@ impl PortalWorker {
         let target = content["m.relates_to"]["event_id"]
             .as_str()
             .unwrap_or_default();
-        let Some(remote) = ctx
-            .store
-            .message_by_event(target)
-            .ok()
-            .flatten()
-            .map(|(_, r)| r.remote_id)
-        else {
+        let Some(remote) = self.remote_of_event(target) else {
             return Ok(());
         };
         let new_content = content.get("m.new_content").unwrap_or(content);
@@ -196,13 +189,7 @@ impl PortalWorker {
         let Some(chat) = chat_of_key(&self.key) else {
             return Ok(());
         };
-        let Some(remote) = ctx
-            .store
-            .message_by_event(redacts)
-            .ok()
-            .flatten()
-            .map(|(_, r)| r.remote_id)
-        else {
+        let Some(remote) = self.remote_of_event(redacts) else {
             return Ok(());
         };
         let Some(login) = ctx.login_of(sender).await else {
@@ -243,13 +230,7 @@ impl PortalWorker {
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(user).await) else {
             return Ok(());
         };
-        let Some(remote) = ctx
-            .store
-            .message_by_event(event_id)
-            .ok()
-            .flatten()
-            .map(|(_, r)| r.remote_id)
-        else {
+        let Some(remote) = self.remote_of_event(event_id) else {
             return Ok(());
         };
         if let Some(receipts) = login.session.as_receipts() {

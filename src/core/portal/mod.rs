@@ -239,6 +239,16 @@ impl PortalWorker {
         }
     }
 
+    /// The remote message id a Matrix event was bridged from or to, if mapped.
+    fn remote_of_event(&self, event_id: &str) -> Option<String> {
+        self.ctx
+            .store
+            .message_by_event(event_id)
+            .ok()
+            .flatten()
+            .map(|(_, record)| record.remote_id)
+    }
+
     fn record(&self) -> Option<PortalRecord> {
         self.ctx.store.get_portal(&self.key).ok().flatten()
     }

@@ -120,13 +120,7 @@ impl PortalWorker {
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(sender).await) else {
             return Ok(());
         };
-        let Some(remote_target) = ctx
-            .store
-            .message_by_event(target)
-            .ok()
-            .flatten()
-            .map(|(_, r)| r.remote_id)
-        else {
+        let Some(remote_target) = self.remote_of_event(target) else {
             return Ok(());
         };
         let Some(reactions) = login.session.as_reactions() else {
