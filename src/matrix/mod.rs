@@ -13,6 +13,7 @@
 pub mod appservice;
 pub mod client;
 mod media;
+mod power;
 pub mod settings;
 pub mod transaction;
 mod wire;
