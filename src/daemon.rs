@@ -33,11 +33,13 @@ struct StoreTxnDedup {
 
 #[async_trait]
 impl TxnDedup for StoreTxnDedup {
-    async fn seen(&self, txn_id: &str) -> bool {
-        self.store.seen_txn(&self.scope, txn_id).unwrap_or(false)
+    async fn seen(&self, txn_id: &str, fingerprint: &[u8; 16]) -> bool {
+        self.store
+            .seen_txn(&self.scope, txn_id, fingerprint)
+            .unwrap_or(false)
     }
-    async fn mark(&self, txn_id: &str) {
-        if let Err(e) = self.store.mark_txn(&self.scope, txn_id) {
+    async fn mark(&self, txn_id: &str, fingerprint: &[u8; 16]) {
+        if let Err(e) = self.store.mark_txn(&self.scope, txn_id, fingerprint) {
             warn!(error = %e, "transaction not marked as done");
         }
     }

@@ -447,7 +447,7 @@ fn every_tree_round_trips_and_survives_reopen() -> TestResult {
         store.put_portal(&portal("group:1", "!room:example.org"))?;
         store.put_message("group:1", &message("m1", "$e1", 0))?;
         store.put_kv("bot_profile_hash", "abc")?;
-        store.mark_txn(&TxnScope::from_hs_token("hs"), "17")?;
+        store.mark_txn(&TxnScope::from_hs_token("hs"), "17", &[1; 16])?;
         store.enqueue("matrix", b"one")?;
         let secrets_debug = format!("{:?}", login("@x:y"));
         assert!(!secrets_debug.contains("hunter2"), "{secrets_debug}");
@@ -471,7 +471,7 @@ fn every_tree_round_trips_and_survives_reopen() -> TestResult {
     );
     assert_eq!(store.get_kv("bot_profile_hash")?.as_deref(), Some("abc"));
     assert_eq!(store.list_kv("bot_")?.len(), 1);
-    assert!(store.seen_txn(&TxnScope::from_hs_token("hs"), "17")?);
+    assert!(store.seen_txn(&TxnScope::from_hs_token("hs"), "17", &[1; 16])?);
     assert_eq!(store.pending("matrix")?.len(), 1);
     assert_eq!(store.schema_version()?, imbridge::store::SCHEMA_VERSION);
     assert!(store.delete_ghost("bob")?);
@@ -515,22 +515,46 @@ fn txn_dedup_is_scoped_and_expires() -> TestResult {
     let new = TxnScope::from_hs_token("new-hs-token");
     assert_ne!(old, new);
     assert!(!format!("{old:?}").contains("old-hs-token"));
-    assert!(!store.seen_txn(&old, "1")?);
-    store.mark_txn(&old, "1")?;
-    store.mark_txn(&old, "1")?;
-    assert!(store.seen_txn(&old, "1")?);
+    let fp = [1u8; 16];
+    assert!(!store.seen_txn(&old, "1", &fp)?);
+    store.mark_txn(&old, "1", &fp)?;
+    store.mark_txn(&old, "1", &fp)?;
+    assert!(store.seen_txn(&old, "1", &fp)?);
     assert!(
-        !store.seen_txn(&new, "1")?,
+        !store.seen_txn(&new, "1", &fp)?,
         "a new registration starts afresh"
     );
+    // The same id carrying other events (Synapse numbering again after a restart) is new;
+    // marking it replaces the old mark.
+    assert!(!store.seen_txn(&old, "1", &[2; 16])?);
+    store.mark_txn(&old, "1", &[2; 16])?;
+    assert!(store.seen_txn(&old, "1", &[2; 16])? && !store.seen_txn(&old, "1", &fp)?);
 
-    // enqueue_txn stores the items and the mark together, once.
-    let items = [b"a".to_vec(), b"b".to_vec()];
-    let first = store.enqueue_txn(&new, "1", "matrix", &items)?;
-    assert_eq!(first.as_ref().map(Vec::len), Some(2));
-    assert_eq!(store.enqueue_txn(&new, "1", "matrix", &items)?, None);
-    assert_eq!(store.pending("matrix")?.len(), 2);
-
+    // enqueue_events stores items and marks their event ids together; ids already queued
+    // are skipped, items without an id always go in.
+    let items = [(Some("$a"), b"a".to_vec()), (Some("$b"), b"b".to_vec())];
+    assert_eq!(store.enqueue_events("matrix", &items)?.len(), 2);
+    let again = [
+        (Some("$b"), b"b".to_vec()),
+        (Some("$c"), b"c".to_vec()),
+        (None, b"receipt".to_vec()),
+    ];
+    assert_eq!(store.enqueue_events("matrix", &again)?.len(), 2);
+    assert!(store.seen_event("$a")? && store.seen_event("$c")?);
+    let pending: Vec<Vec<u8>> = store
+        .pending("matrix")?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        pending,
+        vec![
+            b"a".to_vec(),
+            b"b".to_vec(),
+            b"c".to_vec(),
+            b"receipt".to_vec()
+        ]
+    );
     Ok(())
 }
 

@@ -2,9 +2,12 @@
 //!
 //! * `PUT /_matrix/app/v1/transactions/{txnId}` (and the legacy `/transactions/{txnId}`):
 //!   events in. The transaction is parsed ([`super::transaction`]), handed to the
-//!   [`MatrixEventSink`] and only then acknowledged; a transaction id already seen is
-//!   acknowledged without enqueueing again. A failed enqueue answers 500 so that the homeserver
-//!   retries the same transaction later.
+//!   [`MatrixEventSink`] and only then acknowledged. A retry (the same transaction id carrying
+//!   the same events, see [`fingerprint`]) is acknowledged without enqueueing again; the same
+//!   id carrying other events is a new transaction (Synapse on SQLite numbers them from 1
+//!   again after a restart). The sink itself drops events whose ids it already queued, so
+//!   nothing is lost or doubled either way. A failed enqueue answers 500 so that the
+//!   homeserver retries the same transaction later.
 //! * `GET /_matrix/app/v1/users/{userId}`: 200 for the bot and our ghosts (registering them
 //!   first when a registrar is set), 404 otherwise.
 //! * `GET /_matrix/app/v1/rooms/{alias}`: always 404 (the bridge has no alias namespace).
@@ -15,7 +18,7 @@
 //! Errors are Matrix error JSON; every response has a `Content-Length` (Synapse counts a 200
 //! without one as a failure).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -30,39 +33,75 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ruma::{OwnedUserId, UserId};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use super::transaction::parse_transaction;
-use crate::core::matrix_api::{MatrixApi, MatrixEventSink};
+use crate::core::matrix_api::{MatrixApi, MatrixEvent, MatrixEventSink};
 
 /// Largest transaction body accepted (Synapse sends at most 100 + 100 events).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
-/// Remembers which transactions were already processed. Implementations should scope the ids
-/// to the registration (Synapse restarts the numbering when the registration changes).
-#[async_trait]
-pub trait TxnDedup: Send + Sync + 'static {
-    /// Whether `txn_id` was processed before.
-    async fn seen(&self, txn_id: &str) -> bool;
-    /// Records that `txn_id` was processed (its events are durably queued).
-    async fn mark(&self, txn_id: &str);
+/// What a transaction carried, for telling a retry from a new transaction that reuses an id:
+/// the first 16 bytes of SHA-256 over the ids of its timeline events, in order (a homeserver's
+/// retry carries the same ones; Synapse drops the ephemeral events from retries), or over the
+/// whole body when it has no timeline events.
+pub fn fingerprint(events: &[MatrixEvent], body: &[u8]) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    let mut any = false;
+    for id in events.iter().filter_map(MatrixEvent::event_id) {
+        any = true;
+        hasher.update(id.as_bytes());
+        hasher.update([0u8]);
+    }
+    if !any {
+        hasher.update(b"body\0");
+        hasher.update(body);
+    }
+    let digest = hasher.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
-/// An in-memory [`TxnDedup`] remembering the last `capacity` transaction ids (for tests, or
-/// when nothing durable is at hand).
+/// Remembers which transactions were already processed, with what they carried. Implementations
+/// should scope the ids to the registration (Synapse restarts the numbering when the
+/// registration changes, and on SQLite after a restart).
+#[async_trait]
+pub trait TxnDedup: Send + Sync + 'static {
+    /// Whether `txn_id` was processed before carrying the same events (`fingerprint`).
+    async fn seen(&self, txn_id: &str, fingerprint: &[u8; 16]) -> bool;
+    /// Records that `txn_id` was processed (its events are durably queued), replacing what
+    /// an earlier transaction of the same id left.
+    async fn mark(&self, txn_id: &str, fingerprint: &[u8; 16]);
+}
+
+/// What [`fingerprint`] returns.
+pub type Fingerprint = [u8; 16];
+
+/// An in-memory [`TxnDedup`] remembering the last `capacity` transactions (for tests, or when
+/// nothing durable is at hand).
 pub struct MemoryTxnDedup {
-    inner: StdMutex<(HashSet<String>, VecDeque<String>)>,
+    inner: StdMutex<(HashMap<String, Fingerprint>, VecDeque<String>)>,
     capacity: usize,
 }
 
 impl MemoryTxnDedup {
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: StdMutex::new((HashSet::new(), VecDeque::new())),
+            inner: StdMutex::new((HashMap::new(), VecDeque::new())),
             capacity: capacity.max(1),
         }
+    }
+}
+
+impl MemoryTxnDedup {
+    /// Whether a transaction with this id was marked (whatever it carried).
+    pub fn contains(&self, txn_id: &str) -> bool {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.contains_key(txn_id)
     }
 }
 
@@ -74,15 +113,15 @@ impl Default for MemoryTxnDedup {
 
 #[async_trait]
 impl TxnDedup for MemoryTxnDedup {
-    async fn seen(&self, txn_id: &str) -> bool {
+    async fn seen(&self, txn_id: &str, fingerprint: &[u8; 16]) -> bool {
         let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        guard.0.contains(txn_id)
+        guard.0.get(txn_id) == Some(fingerprint)
     }
 
-    async fn mark(&self, txn_id: &str) {
+    async fn mark(&self, txn_id: &str, fingerprint: &[u8; 16]) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (set, order) = &mut *guard;
-        if set.insert(txn_id.to_owned()) {
+        if set.insert(txn_id.to_owned(), *fingerprint).is_none() {
             order.push_back(txn_id.to_owned());
             while order.len() > self.capacity {
                 if let Some(old) = order.pop_front() {
@@ -271,9 +310,10 @@ async fn put_transaction(
             return matrix_error(StatusCode::BAD_REQUEST, e.errcode(), &e.to_string());
         }
     };
+    let fingerprint = fingerprint(&events, &bytes);
     let inner = &*state;
     let _serial = inner.txn_lock.lock().await;
-    if inner.dedup.seen(&txn_id).await {
+    if inner.dedup.seen(&txn_id, &fingerprint).await {
         debug!(txn = txn_id, "transaction already processed");
         return empty_ok();
     }
@@ -288,7 +328,7 @@ async fn put_transaction(
             );
         }
     }
-    inner.dedup.mark(&txn_id).await;
+    inner.dedup.mark(&txn_id, &fingerprint).await;
     debug!(txn = txn_id, events = count, "transaction queued");
     empty_ok()
 }
@@ -355,11 +395,13 @@ mod unit {
     #[tokio::test]
     async fn memory_dedup_is_bounded() {
         let d = MemoryTxnDedup::new(2);
-        d.mark("a").await;
-        d.mark("b").await;
-        assert!(d.seen("a").await);
-        d.mark("c").await;
-        assert!(!d.seen("a").await);
-        assert!(d.seen("b").await && d.seen("c").await);
+        let fp = [1u8; 16];
+        d.mark("a", &fp).await;
+        d.mark("b", &fp).await;
+        assert!(d.seen("a", &fp).await);
+        assert!(!d.seen("a", &[2u8; 16]).await, "same id, other events: new");
+        d.mark("c", &fp).await;
+        assert!(!d.seen("a", &fp).await);
+        assert!(d.seen("b", &fp).await && d.seen("c", &fp).await);
     }
 }

@@ -9,12 +9,12 @@
 //! written by a newer imbridge.
 //!
 //! Consistency: updates that must agree across trees (portal ↔ room index, message map in both
-//! directions, inbox items ↔ transaction mark) run in one sled transaction, so a crash leaves
+//! directions, inbox items ↔ event-id marks) run in one sled transaction, so a crash leaves
 //! all or none of them.
 //!
 //! Durability: sled writes reach disk at the next background flush (every 500 ms) or
 //! [`Store::flush`]. These calls flush before returning, so their effect survives a crash once
-//! they return: [`Store::enqueue`], [`Store::enqueue_batch`], [`Store::enqueue_txn`],
+//! they return: [`Store::enqueue`], [`Store::enqueue_batch`], [`Store::enqueue_events`],
 //! [`Store::mark_txn`], [`Store::put_login`], [`Store::delete_login`]. Everything else is
 //! durable within ~500 ms; losing that window is harmless (ghost/portal state is refreshed,
 //! an un-persisted `ack` replays an item, which the core handles as at-least-once).
@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-pub use queue::{TxnScope, TXN_EXPIRE_EVERY, TXN_KEEP_LAST, TXN_MAX_AGE_MS};
+pub use queue::{TxnFingerprint, TxnScope, TXN_EXPIRE_EVERY, TXN_KEEP_LAST, TXN_MAX_AGE_MS};
 pub use records::{GhostRecord, LoginRecord, MessageRecord, PortalRecord, ReactionRecord};
 
 /// The schema version this build writes.

@@ -1,9 +1,19 @@
-//! Appservice transaction dedup (`txns`, `txn_order`) and the durable inbox (`inbox`).
+//! Appservice dedup (`txns`, `txn_order`) and the durable inbox (`inbox`).
 //!
-//! Dedup is scoped to the registration: the scope is a fingerprint of the `hs_token` (never
-//! the token itself), since the homeserver restarts transaction ids when the registration
-//! changes. Marks expire after [`TXN_MAX_AGE_MS`] and beyond the newest [`TXN_KEEP_LAST`] per
-//! scope; expiry runs at open and every [`TXN_EXPIRE_EVERY`] marks.
+//! Two kinds of marks share the dedup trees, each under its own 16-byte scope:
+//!
+//! * **event ids** ([`TxnScope::event_ids`]): what is really unique. [`Store::enqueue_events`]
+//!   queues a transaction's events and marks their ids in one sled transaction, skipping ids
+//!   already marked, so an event delivered twice (a retried transaction, or the same event in
+//!   a transaction with another id) is queued once.
+//! * **transaction ids** ([`TxnScope::from_hs_token`], scoped to the registration): a mark
+//!   holds the [`TxnFingerprint`] of what the transaction carried. Only the same id with the
+//!   same fingerprint is a retry. Synapse on SQLite numbers transactions from 1 again after a
+//!   restart, so an id seen before carrying other events is a new transaction, not a retry.
+//!   The mark catches exact retries of transactions without event ids (receipts, typing).
+//!
+//! Marks expire after [`TXN_MAX_AGE_MS`] and beyond the newest [`TXN_KEEP_LAST`] per scope;
+//! expiry runs every [`TXN_EXPIRE_EVERY`] marks.
 //!
 //! The inbox holds work in named queues, each item under a sequence number from sled's
 //! monotonic id generator (increasing across restarts), so [`Store::pending`] returns items in
@@ -30,6 +40,11 @@ pub const TXN_EXPIRE_EVERY: u64 = 256;
 pub struct TxnScope([u8; 16]);
 
 impl TxnScope {
+    /// The scope of event-id marks (event ids are unique across registrations).
+    pub fn event_ids() -> Self {
+        Self::from_hs_token("\0imbridge event ids v1")
+    }
+
     /// The scope of the registration with this `hs_token`.
     pub fn from_hs_token(hs_token: &str) -> Self {
         let mut hasher = Sha256::new();
@@ -62,6 +77,10 @@ impl fmt::Debug for TxnScope {
     }
 }
 
+/// What one appservice transaction carried: 16 bytes of a digest made by the caller (the
+/// appservice listener hashes the transaction's event ids, or its body when it has none).
+pub type TxnFingerprint = [u8; 16];
+
 /// A dedup mark in `txn_order`: its time and key.
 type Mark = (u64, Vec<u8>);
 
@@ -80,21 +99,31 @@ fn queue_key(queue: &str, seq: u64) -> Vec<u8> {
 impl Store {
     // ---- transaction dedup --------------------------------------------------------------
 
-    /// True when transaction `txn_id` was already marked in this scope.
-    pub fn seen_txn(&self, scope: &TxnScope, txn_id: &str) -> Result<bool> {
-        Ok(self.inner.txns.contains_key(scope.key(txn_id))?)
+    /// True when transaction `txn_id` was already marked in this scope with the same
+    /// fingerprint (a retry). The same id with another fingerprint is a new transaction.
+    pub fn seen_txn(&self, scope: &TxnScope, txn_id: &str, fp: &TxnFingerprint) -> Result<bool> {
+        Ok(self
+            .inner
+            .txns
+            .get(scope.key(txn_id))?
+            .is_some_and(|v| v.get(8..) == Some(&fp[..])))
     }
 
-    /// Marks transaction `txn_id` as handled in this scope. Durable on return.
-    pub fn mark_txn(&self, scope: &TxnScope, txn_id: &str) -> Result<()> {
+    /// Marks transaction `txn_id` as handled in this scope with its fingerprint, replacing an
+    /// older mark of the same id. Durable on return.
+    pub fn mark_txn(&self, scope: &TxnScope, txn_id: &str, fp: &TxnFingerprint) -> Result<()> {
         let ts = now_ms();
+        let mut value = ts.to_be_bytes().to_vec();
+        value.extend_from_slice(fp);
         let (txns, order) = (&self.inner.txns, &self.inner.txn_order);
         (txns, order)
             .transaction(|(txns, order)| {
-                if txns.get(scope.key(txn_id))?.is_none() {
-                    txns.insert(scope.key(txn_id), &ts.to_be_bytes())?;
-                    order.insert(scope.order_key(ts, txn_id), &[])?;
+                if let Some(old) = txns.insert(scope.key(txn_id), value.as_slice())? {
+                    if let Some(old_ts) = read_u64(&old) {
+                        order.remove(scope.order_key(old_ts, txn_id))?;
+                    }
                 }
+                order.insert(scope.order_key(ts, txn_id), &[])?;
                 Ok(())
             })
             .map_err(tx_error)?;
@@ -103,36 +132,46 @@ impl Store {
         Ok(())
     }
 
-    /// Persists a transaction's items in `queue` and marks the transaction, atomically and
-    /// durably: `None` when the transaction was already marked (a retry: nothing is added),
-    /// otherwise the items' sequence numbers. Answer the homeserver 200 only after this.
-    pub fn enqueue_txn<I: AsRef<[u8]>>(
+    /// Whether the event id is marked as queued (see [`Store::enqueue_events`]).
+    pub fn seen_event(&self, event_id: &str) -> Result<bool> {
+        Ok(self
+            .inner
+            .txns
+            .contains_key(TxnScope::event_ids().key(event_id))?)
+    }
+
+    /// Appends a transaction's items to `queue` and marks their event ids, atomically and
+    /// durably; items whose event id is already marked are skipped (delivered before). Items
+    /// without an id (receipts, typing) are always added. Returns the sequence numbers of the
+    /// items added, in order. Answer the homeserver 200 only after this.
+    pub fn enqueue_events<I: AsRef<[u8]>>(
         &self,
-        scope: &TxnScope,
-        txn_id: &str,
         queue: &str,
-        items: &[I],
-    ) -> Result<Option<Vec<u64>>> {
+        items: &[(Option<&str>, I)],
+    ) -> Result<Vec<u64>> {
         let ts = now_ms();
+        let scope = TxnScope::event_ids();
         let (txns, order, inbox) = (&self.inner.txns, &self.inner.txn_order, &self.inner.inbox);
         let seqs = (txns, order, inbox)
             .transaction(|(txns, order, inbox)| {
-                if txns.get(scope.key(txn_id))?.is_some() {
-                    return Ok(None);
-                }
                 let mut seqs = Vec::with_capacity(items.len());
-                for item in items {
+                for (event_id, item) in items {
+                    if let Some(id) = event_id {
+                        if txns.get(scope.key(id))?.is_some() {
+                            continue;
+                        }
+                        txns.insert(scope.key(id), &ts.to_be_bytes())?;
+                        order.insert(scope.order_key(ts, id), &[])?;
+                    }
                     let seq = inbox.generate_id()?;
                     inbox.insert(queue_key(queue, seq), item.as_ref())?;
                     seqs.push(seq);
                 }
-                txns.insert(scope.key(txn_id), &ts.to_be_bytes())?;
-                order.insert(scope.order_key(ts, txn_id), &[])?;
-                Ok(Some(seqs))
+                Ok(seqs)
             })
             .map_err(tx_error)?;
         self.flush()?;
-        if seqs.is_some() {
+        if !seqs.is_empty() {
             self.after_mark();
         }
         Ok(seqs)
@@ -274,6 +313,32 @@ impl Store {
     /// How many unacked items `queue` holds.
     pub fn pending_count(&self, queue: &str) -> usize {
         self.inner.inbox.scan_prefix(queue_prefix(queue)).count()
+    }
+
+    /// Moves every item of `from` to the end of `to`, in order (one sled transaction, flushed);
+    /// returns how many were moved.
+    pub fn move_queue(&self, from: &str, to: &str) -> Result<usize> {
+        let items: Vec<(sled::IVec, sled::IVec)> = self
+            .inner
+            .inbox
+            .scan_prefix(queue_prefix(from))
+            .collect::<std::result::Result<_, _>>()?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        self.inner
+            .inbox
+            .transaction(|inbox| {
+                for (key, value) in &items {
+                    let seq = inbox.generate_id()?;
+                    inbox.insert(queue_key(to, seq), value)?;
+                    inbox.remove(key)?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        Ok(items.len())
     }
 
     /// Removes every item of `queue` (a login that is gone).

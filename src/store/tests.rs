@@ -109,24 +109,25 @@ fn txn_marks_expire_by_count_and_age() -> TestResult {
     let store = t.store();
     let old = TxnScope::from_hs_token("old");
     let new = TxnScope::from_hs_token("new");
+    let fp = [7u8; 16];
     for i in 1..=6 {
-        store.mark_txn(&old, &i.to_string())?;
+        store.mark_txn(&old, &i.to_string(), &fp)?;
     }
-    store.mark_txn(&new, "1")?;
+    store.mark_txn(&new, "1", &fp)?;
     let now = now_ms();
     // Keep only the newest 3 marks of each scope.
     assert_eq!(store.expire_txns(now, u64::MAX, 3)?, 3);
     let mut kept = 0;
     for i in 1..=6 {
-        kept += usize::from(store.seen_txn(&old, &i.to_string())?);
+        kept += usize::from(store.seen_txn(&old, &i.to_string(), &fp)?);
     }
     assert_eq!(kept, 3);
-    assert!(store.seen_txn(&old, "6")?, "the newest stays");
-    assert!(store.seen_txn(&new, "1")?, "other scopes untouched");
+    assert!(store.seen_txn(&old, "6", &fp)?, "the newest stays");
+    assert!(store.seen_txn(&new, "1", &fp)?, "other scopes untouched");
     // Everything older than a day, seen from a week later, goes.
     let day = 24 * 3600 * 1000;
     assert_eq!(store.expire_txns(now + 7 * day, day, 100)?, 4);
-    assert!(!store.seen_txn(&new, "1")?);
+    assert!(!store.seen_txn(&new, "1", &fp)?);
     assert!(store.inner.txns.is_empty() && store.inner.txn_order.is_empty());
     Ok(())
 }
