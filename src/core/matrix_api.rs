@@ -207,6 +207,27 @@ pub enum MatrixEvent {
         room: OwnedRoomId,
         users: Vec<OwnedUserId>,
     },
+    /// Something the bridge cannot read because the room is end-to-end encrypted: an
+    /// `m.room.encrypted` event, or the `m.room.encryption` state event turning it on.
+    Encrypted {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+    },
+}
+
+impl MatrixEvent {
+    /// The event id of a timeline event (`None` for receipts and typing, which have none).
+    pub fn event_id(&self) -> Option<&str> {
+        match self {
+            Self::Message { event_id, .. }
+            | Self::Redaction { event_id, .. }
+            | Self::Reaction { event_id, .. }
+            | Self::Membership { event_id, .. }
+            | Self::Encrypted { event_id, .. } => Some(event_id.as_str()),
+            Self::Receipt { .. } | Self::Typing { .. } => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for MatrixEvent {
@@ -284,13 +305,24 @@ impl std::fmt::Debug for MatrixEvent {
                 .field("room", room)
                 .field("users", users)
                 .finish(),
+            Self::Encrypted {
+                room,
+                sender,
+                event_id,
+            } => f
+                .debug_struct("Encrypted")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .finish(),
         }
     }
 }
 
 /// Where the appservice listener puts parsed events. `enqueue` returns once the events are
 /// durably queued (they will be processed even if the bridge restarts now); it must not wait
-/// for the IM side.
+/// for the IM side. An event whose id was queued before is dropped (delivered twice), so a
+/// transaction replayed under another id doubles nothing.
 #[async_trait]
 pub trait MatrixEventSink: Send + Sync + 'static {
     async fn enqueue(&self, events: Vec<MatrixEvent>) -> Result<(), String>;

@@ -178,6 +178,16 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
                 key: relation.key,
             }
         }
+        "m.room.encrypted" => MatrixEvent::Encrypted {
+            room,
+            sender,
+            event_id,
+        },
+        "m.room.encryption" if state_key.as_deref() == Some("") => MatrixEvent::Encrypted {
+            room,
+            sender,
+            event_id,
+        },
         "m.room.member" => {
             let target = state_key.ok_or("member event without state_key")?;
             let target = OwnedUserId::try_from(target).map_err(|e| format!("state_key: {e}"))?;
