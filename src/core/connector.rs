@@ -350,11 +350,20 @@ pub trait NetworkLogin: Send + Sync {
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;
     /// A user's profile.
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure>;
+    /// Looks a user up: `Ok(None)` when the network has no such user. Default: their profile
+    /// (for networks that cannot tell).
+    async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {
+        self.user_profile(user).await.map(Some)
+    }
     /// The chats to create portals for (contacts and joined groups).
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure>;
     /// Fetches a media attachment's bytes (bounded by `max_bytes`).
     async fn download(&self, media: &RemoteMedia, max_bytes: u64) -> Result<Vec<u8>, SendFailure>;
-    /// Ends the session; `forget` logs out on the network too (not just a restart).
+    /// Ends the session for real: the connection closes, nothing more is received or sent,
+    /// and the event stream handed to [`NetworkConnector::connect`] ends (after what was
+    /// already received). With `forget` the network is also told to log out (the `logout`
+    /// command); without, the server keeps what it holds for the next login (restart, login
+    /// replaced).
     async fn disconnect(&self, forget: bool);
 
     /// Edits, when supported.

@@ -12,6 +12,14 @@
 //!
 //! The pump never waits on a portal, so a portal waiting on the session (sending a message)
 //! cannot block the session's checkpoint.
+//!
+//! **Replacing a login** (`login` again while logged in): the new credentials are checked
+//! first, and a failure leaves the current login as it was. Once they are good, the old
+//! session is closed for real (no logout frame, so what the server still holds for that
+//! account stays there as offline messages for its next login), its pump ends and its
+//! dispatcher hands what it already stored to that account's portals, then stops; only then
+//! does the new session start. Each (Matrix user, IM account) pair has its own inbox queue, so
+//! nothing stored for one account is ever routed as another's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,8 +41,16 @@ const STATE_DEBOUNCE: Duration = Duration::from_secs(5);
 /// Items the dispatcher reads from the store at a time.
 const DISPATCH_BATCH: usize = 256;
 
-/// The durable inbox queue of one login's remote events.
-pub fn remote_queue(mxid: &UserId) -> String {
+/// How long replacing a login waits for the old session's pump and dispatcher to finish.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// The durable inbox queue of one login's remote events: per Matrix user and IM account.
+pub fn remote_queue(mxid: &UserId, remote_id: &str) -> String {
+    format!("remote:{mxid}:{remote_id}")
+}
+
+/// The queue name before it was per IM account (moved over when such a login resumes).
+fn legacy_remote_queue(mxid: &UserId) -> String {
     format!("remote:{mxid}")
 }
 
@@ -52,6 +68,10 @@ pub struct UserLogin {
     pump_done: AtomicBool,
     /// The network is still handing over what was missed (see [`super::catchup`]).
     catching_up: AtomicBool,
+    /// The dispatcher has handed over everything and stopped.
+    dispatch_done: AtomicBool,
+    /// Wakes whoever waits for the pump and the dispatcher to stop ([`close`]).
+    stopped: Notify,
 }
 
 impl UserLogin {
@@ -62,22 +82,25 @@ impl UserLogin {
 
     /// This login's durable inbox queue.
     pub fn queue(&self) -> String {
-        remote_queue(&self.mxid)
+        remote_queue(&self.mxid, &self.remote_id)
     }
 }
 
-/// Logs `mxid` in with a password, stores the login, and starts the session.
+/// Logs `mxid` in with a password, stores the login, and starts the session. A login the
+/// user already has is replaced only once the new credentials were accepted (see the module
+/// docs); on failure it stays as it was.
 pub async fn login_password(
     ctx: &Arc<Ctx>,
     mxid: &UserId,
     user: &str,
     password: &str,
 ) -> Result<Arc<UserLogin>, LoginFailure> {
-    if let Some(existing) = ctx.login_of(mxid).await {
-        existing.session.disconnect(false).await;
-        ctx.logins.write().await.remove(mxid);
-    }
     let data = ctx.connector.login_password(user, password).await?;
+    let previous = ctx.logins.write().await.remove(mxid);
+    if let Some(previous) = previous {
+        info!(user = %mxid, old = %previous.remote_id, new = %data.remote_id, "replacing the login");
+        close(&previous).await;
+    }
     let record = LoginRecord {
         mxid: mxid.to_string(),
         network: ctx.connector.name().to_owned(),
@@ -120,7 +143,10 @@ async fn start(
         inbox_ready: Notify::new(),
         pump_done: AtomicBool::new(false),
         catching_up: AtomicBool::new(true),
+        dispatch_done: AtomicBool::new(false),
+        stopped: Notify::new(),
     });
+    migrate_legacy_queue(ctx, &login);
     ctx.logins.write().await.insert(mxid.clone(), login.clone());
     let replay = ctx.store.pending_count(&login.queue());
     info!(user = %mxid, remote = %login.remote_id, replay, "login started");
@@ -128,6 +154,35 @@ async fn start(
     tokio::spawn(dispatch(ctx.clone(), login.clone()));
     tokio::spawn(pump(ctx.clone(), login.clone(), rx));
     Ok(login)
+}
+
+/// Moves what an older version stored in the per-user queue into this login's queue (it was
+/// stored by the account the login record names, the only one a user had then).
+fn migrate_legacy_queue(ctx: &Ctx, login: &UserLogin) {
+    let legacy = legacy_remote_queue(&login.mxid);
+    match ctx.store.move_queue(&legacy, &login.queue()) {
+        Ok(0) => {}
+        Ok(n) => info!(user = %login.mxid, items = n, "inbox items moved to the per-account queue"),
+        Err(e) => warn!(user = %login.mxid, error = %e, "legacy inbox queue not moved"),
+    }
+}
+
+/// Closes a login's session without logging out and waits (bounded by [`CLOSE_WAIT`]) until
+/// its pump stopped and its dispatcher handed over what was stored. The caller has already
+/// taken the login out of [`Ctx::logins`].
+pub async fn close(login: &UserLogin) {
+    login.session.disconnect(false).await;
+    let until = tokio::time::Instant::now() + CLOSE_WAIT;
+    loop {
+        let stopped = login.stopped.notified();
+        if login.dispatch_done.load(Ordering::SeqCst) {
+            return;
+        }
+        if tokio::time::timeout_at(until, stopped).await.is_err() {
+            warn!(user = %login.mxid, remote = %login.remote_id, "old session still draining");
+            return;
+        }
+    }
 }
 
 /// Logs out on the network and forgets the login.
@@ -188,6 +243,7 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
     }
     login.pump_done.store(true, Ordering::SeqCst);
     login.inbox_ready.notify_one();
+    login.stopped.notify_waiters();
 }
 
 /// Appends one chat event to the login's inbox queue (durable at the next flush). If the
@@ -217,6 +273,12 @@ async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event:
 /// Hands the login's stored events to their portal queues, in order, until the pump ended
 /// and the queue holds nothing more to hand over.
 async fn dispatch(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
+    dispatch_all(&ctx, &login).await;
+    login.dispatch_done.store(true, Ordering::SeqCst);
+    login.stopped.notify_waiters();
+}
+
+async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
     let queue = login.queue();
     // First the catch-up: held until the network handed everything over (bounded), then
     // limited to the newest messages per chat.
@@ -228,7 +290,7 @@ async fn dispatch(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
         let _ = tokio::time::timeout_at(until, login.inbox_ready.notified()).await;
     }
     login.catching_up.store(false, Ordering::SeqCst);
-    catchup::prune(&ctx, &login).await;
+    catchup::prune(ctx, login).await;
     let mut position: Option<u64> = None;
     loop {
         let batch = match ctx.store.pending_after(&queue, position, DISPATCH_BATCH) {
@@ -285,9 +347,20 @@ fn chat_of(event: &RemoteEvent) -> Option<&super::connector::ChatId> {
     }
 }
 
+/// Whether `login` is still the user's login (not replaced or logged out).
+async fn is_current(ctx: &Ctx, login: &Arc<UserLogin>) -> bool {
+    ctx.login_of(&login.mxid)
+        .await
+        .is_some_and(|l| Arc::ptr_eq(&l, login))
+}
+
 /// Records a state change and tells the user once it has lasted [`STATE_DEBOUNCE`]
 /// (session-ending states at once), unless it is the state last told.
 async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
+    if !is_current(ctx, login).await {
+        debug!(user = %login.mxid, remote = %login.remote_id, ?state, "state of a replaced login");
+        return;
+    }
     match &state {
         LoginState::TransientDisconnect { .. } => ctx.metrics.im_disconnects.inc(&[]),
         LoginState::Connected if login.ever_connected.swap(true, Ordering::SeqCst) => {
@@ -311,7 +384,7 @@ async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
                 return; // superseded
             }
         }
-        if matches!(state, LoginState::Connecting) {
+        if matches!(state, LoginState::Connecting) || !is_current(&ctx, &login).await {
             return;
         }
         // Tell a state only when it differs from the last one told (kept across restarts):

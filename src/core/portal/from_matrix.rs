@@ -48,10 +48,31 @@ impl PortalWorker {
         };
         let Some(login) = ctx.login_of(sender).await else {
             ctx.metrics.failed(Direction::ToNetwork, "not_logged_in");
-            let text = "⚠️ You are not logged in to the IM service, so your message was not bridged. Send `login` to the bridge bot.";
-            self.notice(room, text).await;
+            // Never answer a notice (spec: bots do not respond to m.notice), and hint at most
+            // once per user per portal in a while, so two bots cannot feed each other.
+            let now = std::time::Instant::now();
+            let recently = self
+                .hinted
+                .get(sender)
+                .is_some_and(|t| now.duration_since(*t) < super::HINT_EVERY);
+            if content["msgtype"] != "m.notice" && !recently {
+                self.hinted.insert(sender.to_owned(), now);
+                let text = "⚠️ You are not logged in to the IM service, so your message was not bridged. Send `login` to the bridge bot.";
+                self.notice(room, text).await;
+            }
             return Ok(());
         };
+        if let Some(owner) = super::direct_owner_of_key(&self.key) {
+            if owner != login.remote_id {
+                ctx.metrics.failed(Direction::ToNetwork, "not_logged_in");
+                let text = format!(
+                    "⚠️ This chat belongs to your IM account {owner}, and you are logged in as {} now, so your message was not sent. Log in as {owner} again to chat here.",
+                    login.remote_id
+                );
+                self.notice(room, &text).await;
+                return Ok(());
+            }
+        }
         let relates = &content["m.relates_to"];
         if relates["rel_type"] == json!("m.replace") {
             return self.matrix_edit(room, &login, &chat, content).await;
@@ -324,7 +345,7 @@ impl PortalWorker {
 
     pub(super) async fn notice(&self, room: &RoomId, text: &str) {
         let ctx = &self.ctx;
-        let txn = format!("imb-notice-{}", now_ms());
+        let txn = format!("imb-notice-{}-{}", now_ms(), rand::random::<u32>());
         if let Err(e) = ctx
             .matrix
             .send_event(

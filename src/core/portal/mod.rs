@@ -47,6 +47,16 @@ pub fn portal_key(login_remote: &str, chat: &ChatId) -> String {
     }
 }
 
+/// The IM account that owns a direct chat's portal (`None` for groups and channels, which
+/// any member's login can serve).
+pub fn direct_owner_of_key(key: &str) -> Option<String> {
+    let mut parts = key.split(':');
+    if parts.next()? != "direct" {
+        return None;
+    }
+    unescape_localpart(parts.next()?)
+}
+
 /// The chat behind a portal key.
 pub fn chat_of_key(key: &str) -> Option<ChatId> {
     let mut parts = key.split(':');
@@ -112,6 +122,7 @@ impl Portals {
             joined: HashSet::new(),
             typing: HashSet::new(),
             backfill_pending: false,
+            hinted: HashMap::new(),
         };
         tokio::spawn(worker.run(rx));
         Some(tx)
@@ -188,7 +199,13 @@ struct PortalWorker {
     typing: HashSet<OwnedUserId>,
     /// The room was just created: bring its history in before the event that created it.
     backfill_pending: bool,
+    /// When each Matrix user without a login was last told so here (one hint per
+    /// [`HINT_EVERY`], never in answer to a notice).
+    hinted: HashMap<OwnedUserId, std::time::Instant>,
 }
+
+/// The shortest time between two "you are not logged in" hints to one user in one portal.
+const HINT_EVERY: Duration = Duration::from_secs(600);
 
 /// Retries a homeserver call on transient errors (bounded), so a busy homeserver delays
 /// messages instead of losing them.
@@ -343,7 +360,8 @@ impl PortalWorker {
                 self.matrix_reaction(&room, &sender, event_id.as_str(), target.as_str(), &key)
                     .await
             }
-            MatrixEvent::Membership { .. } => Ok(()),
+            // Handled before the portal queue (commands, encryption notices).
+            MatrixEvent::Membership { .. } | MatrixEvent::Encrypted { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.ctx

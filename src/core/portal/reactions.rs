@@ -38,12 +38,15 @@ impl PortalWorker {
         let content = json!({
             "m.relates_to": { "rel_type": "m.annotation", "event_id": event, "key": key }
         });
+        // A reaction can be added, removed and added again: each one is a new event, so the
+        // transaction id is new each time (and the same across this event's retries below).
         let txn = format!(
-            "imb-react-{}-{}-{}-{}",
+            "imb-react-{}-{}-{}-{}-{}",
             escape_localpart(&self.key),
             escape_localpart(target),
             escape_localpart(sender),
-            escape_localpart(key)
+            crate::core::ghosts::now_ms(),
+            rand::random::<u32>()
         );
         let event_id = retry("react", || {
             ctx.matrix

@@ -118,6 +118,8 @@ enum Command {
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
     Logout(oneshot::Sender<()>),
+    /// Stop without a LOGOUT frame: the server keeps what it holds for the next login.
+    Close(oneshot::Sender<()>),
 }
 
 /// Handle to a running client. Dropping every handle stops the task without a logout frame
@@ -312,6 +314,16 @@ impl EasemobClient {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }
+
+    /// Stops the task without logging out, even while other handles exist: the websocket is
+    /// closed, messages not yet acknowledged stay on the server (delivered at the next login),
+    /// and the event stream ends. Waits (bounded, 5 s) for the task to take the command.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Close(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
 }
 
 async fn fetch_token(rest: &RestClient, user: &str, password: &str) -> Result<String, LoginError> {
@@ -465,7 +477,7 @@ impl Driver {
         }
     }
 
-    /// Applies a command; returns true when it was a logout.
+    /// Applies a command; returns true when it ends the session (logout or close).
     fn on_command(&mut self, cmd: Command) -> bool {
         let now = Instant::now();
         match cmd {
@@ -491,6 +503,10 @@ impl Driver {
             }
             Command::Logout(done) => {
                 self.session.logout("inner:logout");
+                let _ = done.send(());
+                return true;
+            }
+            Command::Close(done) => {
                 let _ = done.send(());
                 return true;
             }

@@ -105,7 +105,7 @@ impl NetworkConnector for EasemobConnector {
             }
             Err(e) => return Err(LoginFailure::Unreachable(e.to_string())),
         }
-        let resource = format!("imbridge_{}", super::sandbox::state::random_string(12));
+        let resource = device_resource(&self.settings.app_key, &user);
         Ok(LoginData {
             remote_id: user,
             secrets: json!({ "password": password, "resource": resource }),
@@ -139,6 +139,22 @@ impl NetworkConnector for EasemobConnector {
             own,
         }))
     }
+}
+
+/// The bridge's device (resource) name for an IM account: the same for every login of that
+/// account, so logging in again continues the same device and receives what the server queued
+/// for it meanwhile (Easemob keeps offline messages per device). `imbridge_` + 12 hex digits
+/// of SHA-256 over the app key and user.
+pub fn device_resource(app_key: &str, user: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"imbridge resource v1\0")
+        .chain_update(app_key.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(user.as_bytes())
+        .finalize();
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("imbridge_{hex}")
 }
 
 /// One Easemob session as a core login.
@@ -272,6 +288,20 @@ impl NetworkLogin for EasemobLogin {
         })
     }
 
+    async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {
+        // `metadata/user/get` leaves unknown users out of its answer.
+        let mut profiles = self
+            .client
+            .rest()
+            .user_info(&[user])
+            .await
+            .map_err(rest_failure)?;
+        Ok(profiles.remove(user).map(|p| UserProfile {
+            name: p.nickname.filter(|n| !n.is_empty()),
+            avatar_url: p.avatar_url.filter(|a| !a.is_empty()),
+        }))
+    }
+
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
         let rest = self.client.rest();
         let mut chats: Vec<ChatId> = rest
@@ -307,6 +337,8 @@ impl NetworkLogin for EasemobLogin {
     async fn disconnect(&self, forget: bool) {
         if forget {
             self.client.logout().await;
+        } else {
+            self.client.close().await;
         }
     }
 
