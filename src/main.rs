@@ -65,6 +65,9 @@ enum SandboxNetwork {
         /// Create these users (`name:password`) at start-up if they do not exist.
         #[arg(long = "user", value_name = "NAME:PASSWORD")]
         users: Vec<String>,
+        /// Make these users (comma-separated) contacts of each other; repeatable.
+        #[arg(long = "contacts", value_name = "NAME,NAME,...")]
+        contacts: Vec<String>,
     },
 }
 
@@ -135,10 +138,11 @@ async fn main() -> std::process::ExitCode {
                     data,
                     compression,
                     users,
+                    contacts,
                 },
         } => {
             imbridge::logging::init("info", LogFormat::Auto);
-            run_easemob_sandbox(listen, app_key, data, compression, users).await
+            run_easemob_sandbox(listen, app_key, data, compression, users, contacts).await
         }
     };
     match result {
@@ -173,6 +177,7 @@ async fn run_easemob_sandbox(
     data: Option<PathBuf>,
     compression: Compression,
     users: Vec<String>,
+    contacts: Vec<String>,
 ) -> anyhow::Result<()> {
     if !app_key.contains('#') {
         anyhow::bail!("--app-key must look like ORG#APP, got {app_key:?}");
@@ -191,6 +196,10 @@ async fn run_easemob_sandbox(
             .split_once(':')
             .ok_or_else(|| anyhow::anyhow!("--user wants NAME:PASSWORD, got {spec:?}"))?;
         sandbox.ensure_user(name, password)?;
+    }
+    for group in contacts {
+        let names: Vec<&str> = group.split(',').map(str::trim).collect();
+        sandbox.ensure_contacts(&names)?;
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

@@ -12,11 +12,14 @@ pub mod checkpoint;
 pub mod commands;
 pub mod connector;
 pub mod convert;
+pub mod encryption;
 pub mod gauges;
 pub mod ghosts;
 pub mod logins;
+pub mod markdown;
 pub mod matrix_api;
 pub mod portal;
+pub mod power_levels;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -155,12 +158,21 @@ impl Bridge {
 #[async_trait]
 impl MatrixEventSink for Bridge {
     async fn enqueue(&self, events: Vec<MatrixEvent>) -> Result<(), String> {
-        for event in &events {
-            let bytes = serde_json::to_vec(event).map_err(|e| e.to_string())?;
-            self.ctx
-                .store
-                .enqueue(MATRIX_INBOX, &bytes)
-                .map_err(|e| e.to_string())?;
+        let items = events
+            .iter()
+            .map(|event| Ok((event.event_id(), serde_json::to_vec(event)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| e.to_string())?;
+        let added = self
+            .ctx
+            .store
+            .enqueue_events(MATRIX_INBOX, &items)
+            .map_err(|e| e.to_string())?;
+        if added.len() < items.len() {
+            info!(
+                skipped = items.len() - added.len(),
+                "events delivered before were not queued again"
+            );
         }
         self.ctx.inbox_ready.notify_one();
         Ok(())
@@ -215,6 +227,7 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         | MatrixEvent::Membership { room, sender, .. } => (room.clone(), sender.clone()),
         MatrixEvent::Receipt { room, user, .. } => (room.clone(), user.clone()),
         MatrixEvent::Typing { room, .. } => (room.clone(), ctx.matrix.bot().to_owned()),
+        MatrixEvent::Encrypted { room, sender, .. } => (room.clone(), sender.clone()),
     };
     // Our own puppets' events come back to us: drop the echoes.
     if ctx.ghosts.is_ours(&sender) && !matches!(event, MatrixEvent::Typing { .. }) {
@@ -223,6 +236,11 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     }
     if let MatrixEvent::Membership { .. } = &event {
         commands::on_membership(ctx, &event).await;
+        ack_inbox(ctx, seq);
+        return;
+    }
+    if let MatrixEvent::Encrypted { event_id, .. } = &event {
+        encryption::on_encrypted(ctx, &room, event_id).await;
         ack_inbox(ctx, seq);
         return;
     }

@@ -1,21 +1,23 @@
-//! Management commands in the DM with the bridge bot: `help`, `login` (interactive or one-line;
-//! the event carrying a password is redacted at once), `logout`, `list-logins`, `ping`, `sync`,
-//! `pm`, `version`, `cancel`. Owns the management rooms (found by the bot being invited to a
-//! DM), permission checks, and telling users about their logins.
+//! Management commands in the DM with the bridge bot: `help`, `login` ([`login`]), `logout`,
+//! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `version`, `cancel`. Owns the management
+//! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
+//! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
+//! ([`crate::core::markdown`]).
+
+mod chats;
+mod login;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::connector::{ChatId, RemoteEvent};
-use super::convert::notice_content;
 use super::ghosts::now_ms;
 use super::logins;
+use super::markdown;
 use super::matrix_api::MatrixEvent;
-use super::portal::portal_key;
 use super::Ctx;
 use crate::config::PermissionLevel;
 use crate::store::Store;
@@ -48,8 +50,10 @@ pub fn load_management_rooms(store: &Store) -> Vec<(OwnedRoomId, OwnedUserId)> {
         .collect()
 }
 
+/// Sends `text` (Markdown) as a notice from the bot. Every call is a new event, so its
+/// transaction id is new every time.
 async fn reply(ctx: &Ctx, room: &RoomId, text: &str) {
-    let txn = format!("imb-cmd-{}-{}", now_ms(), rand_suffix());
+    let txn = format!("imb-cmd-{}-{}", now_ms(), rand::random::<u32>());
     if let Err(e) = ctx
         .matrix
         .send_event(
@@ -57,16 +61,12 @@ async fn reply(ctx: &Ctx, room: &RoomId, text: &str) {
             ctx.matrix.bot(),
             "m.room.message",
             &txn,
-            &notice_content(text),
+            &markdown::notice(text),
         )
         .await
     {
         warn!(%room, error = %e, "command reply not sent");
     }
-}
-
-fn rand_suffix() -> u32 {
-    rand::random::<u32>()
 }
 
 /// The user's management room, if any.
@@ -113,19 +113,32 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
                 warn!(%room, error = %e, "bot could not join");
                 return;
             }
-            ctx.management
-                .write()
-                .await
-                .insert(room.clone(), sender.clone());
-            let _ = ctx
-                .store
-                .put_kv(&format!("{MGMT_PREFIX}{room}"), sender.as_str());
-            reply(
-                ctx,
-                room,
-                "Hello! I am the bridge bot. This room is your management room. Send `help` for the commands.",
-            )
-            .await;
+            let previous = set_management_room(ctx, room, sender).await;
+            let mut text = "Hello! I am the bridge bot. This room is your management room:                             send `help` for the commands."
+                .to_owned();
+            if let Some(old) = &previous {
+                text.push_str(&format!(
+                    " It replaces your earlier management room ({old}), which I have left:                      there is one per user, the newest."
+                ));
+            }
+            reply(ctx, room, &text).await;
+            if let Some(old) = previous {
+                reply(
+                    ctx,
+                    &old,
+                    &format!("This is no longer your management room: the new one is {room}. I am leaving this one."),
+                )
+                .await;
+                if let Err(e) = ctx.matrix.leave(&old, ctx.matrix.bot()).await {
+                    warn!(room = %old, error = %e, "bot could not leave the old management room");
+                }
+            }
+            if let Ok(Some(_)) = ctx.matrix.room_state(room, "m.room.encryption", "").await {
+                // The invite's event id names the notice's transaction.
+                if let MatrixEvent::Membership { event_id, .. } = event {
+                    super::encryption::on_encrypted(ctx, room, event_id).await;
+                }
+            }
         }
         "leave" | "ban" => {
             ctx.management.write().await.remove(room);
@@ -133,6 +146,28 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         }
         _ => {}
     }
+}
+
+/// Makes `room` the management room of `user`; returns the one it replaces.
+async fn set_management_room(ctx: &Ctx, room: &RoomId, user: &UserId) -> Option<OwnedRoomId> {
+    let mut rooms = ctx.management.write().await;
+    let previous: Vec<OwnedRoomId> = rooms
+        .iter()
+        .filter(|(r, u)| u.as_str() == user.as_str() && r.as_str() != room.as_str())
+        .map(|(r, _)| r.clone())
+        .collect();
+    for old in &previous {
+        rooms.remove(old);
+        let _ = ctx.store.delete_kv(&format!("{MGMT_PREFIX}{old}"));
+    }
+    rooms.insert(room.to_owned(), user.to_owned());
+    if let Err(e) = ctx
+        .store
+        .put_kv(&format!("{MGMT_PREFIX}{room}"), user.as_str())
+    {
+        warn!(%room, error = %e, "management room not stored");
+    }
+    previous.into_iter().next()
 }
 
 /// A message in a management room.
@@ -150,6 +185,10 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
     let Some(body) = content["body"].as_str() else {
         return;
     };
+    // Notices are for people: bots answer them never (spec, m.notice).
+    if content["msgtype"] == "m.notice" {
+        return;
+    }
     let level = ctx.permission(sender);
     if level < PermissionLevel::Commands {
         reply(ctx, room, "You are not allowed to use this bridge.").await;
@@ -164,7 +203,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
     let pending = ctx.commands.pending.lock().await.get(room).cloned();
     if let Some(step) = pending {
         if body != "cancel" {
-            return continue_login(ctx, room, sender, event_id, step, body).await;
+            return login::continue_login(ctx, room, sender, event_id, step, body).await;
         }
     }
     let mut words = body.split_whitespace();
@@ -202,24 +241,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
                 )
                 .await;
             }
-            match args.as_slice() {
-                [] => {
-                    ctx.commands
-                        .pending
-                        .lock()
-                        .await
-                        .insert(room.clone(), Pending::LoginUser);
-                    reply(ctx, room, "Send your IM user name (or `cancel`).").await
-                }
-                [user, password] => {
-                    redact_secret(ctx, room, event_id).await;
-                    do_login(ctx, room, sender, user, password).await
-                }
-                _ => {
-                    redact_secret(ctx, room, event_id).await;
-                    reply(ctx, room, "Usage: `login` or `login <user> <password>`").await
-                }
-            }
+            login::start(ctx, room, sender, event_id, &args).await
         }
         "logout" => {
             let text = if logins::logout(ctx, sender).await {
@@ -243,9 +265,9 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             };
             reply(ctx, room, &text).await
         }
-        "sync" => sync(ctx, room, sender).await,
+        "sync" => chats::sync(ctx, room, sender).await,
         "pm" | "start-chat" => match args.first() {
-            Some(user) => pm(ctx, room, sender, user).await,
+            Some(user) => chats::pm(ctx, room, sender, user).await,
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
         },
         "" => {}
@@ -257,122 +279,10 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
 }
 
 const HELP: &str = "Commands:\n\
-* `login` — log in to the IM service (asks for user name and password); or `login <user> <password>`\n\
+* `login` — log in to the IM service (asks for user name and password); or `login <user> <password>`; logging in as another account closes the current one\n\
 * `logout` — log out and forget the login\n\
 * `list-logins` / `ping` — your login and its connection state\n\
 * `sync` — create rooms for your contacts and groups\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
 * `cancel` — cancel a login in progress\n\
 * `version` — the bridge version";
-
-async fn redact_secret(ctx: &Ctx, room: &RoomId, event: &EventId) {
-    let txn = format!("imb-redact-secret-{}", now_ms());
-    if let Err(e) = ctx
-        .matrix
-        .redact(
-            room,
-            ctx.matrix.bot(),
-            event,
-            &txn,
-            Some("Contains a password"),
-        )
-        .await
-    {
-        warn!(%room, error = %e, "password message not redacted");
-    }
-}
-
-async fn continue_login(
-    ctx: &Arc<Ctx>,
-    room: &RoomId,
-    sender: &UserId,
-    event_id: &EventId,
-    step: Pending,
-    body: &str,
-) {
-    match step {
-        Pending::LoginUser => {
-            ctx.commands.pending.lock().await.insert(
-                room.to_owned(),
-                Pending::LoginPassword {
-                    user: body.to_owned(),
-                },
-            );
-            reply(
-                ctx,
-                room,
-                "Now send your password (the message will be redacted).",
-            )
-            .await
-        }
-        Pending::LoginPassword { user } => {
-            redact_secret(ctx, room, event_id).await;
-            ctx.commands.pending.lock().await.remove(room);
-            do_login(ctx, room, sender, &user, body).await
-        }
-    }
-}
-
-async fn do_login(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &str, password: &str) {
-    reply(ctx, room, &format!("Logging in as {user}…")).await;
-    match logins::login_password(ctx, sender, user, password).await {
-        Ok(login) => {
-            let text = format!(
-                "Logged in as {}. Send `sync` to bring your chats over.",
-                login.remote_id
-            );
-            reply(ctx, room, &text).await
-        }
-        Err(e) => reply(ctx, room, &format!("Login failed: {e}")).await,
-    }
-}
-
-async fn sync(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId) {
-    let Some(login) = ctx.login_of(sender).await else {
-        return reply(ctx, room, "You are not logged in.").await;
-    };
-    let chats = match login.session.list_chats().await {
-        Ok(c) => c,
-        Err(e) => return reply(ctx, room, &format!("Could not list chats: {e}")).await,
-    };
-    let count = chats.len();
-    for chat in chats {
-        open_portal(ctx, &login, chat).await;
-    }
-    reply(
-        ctx,
-        room,
-        &format!("Syncing {count} chats; their rooms will appear as invites."),
-    )
-    .await
-}
-
-async fn pm(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &str) {
-    let Some(login) = ctx.login_of(sender).await else {
-        return reply(ctx, room, "You are not logged in.").await;
-    };
-    if let Err(e) = login.session.user_profile(user).await {
-        return reply(ctx, room, &format!("Cannot open a chat with {user}: {e}")).await;
-    }
-    open_portal(ctx, &login, ChatId::direct(user)).await;
-    reply(
-        ctx,
-        room,
-        &format!("Opening a chat with {user}; accept the invite."),
-    )
-    .await
-}
-
-/// Creates a chat's portal (through its queue, so it is ordered with its messages) by queueing
-/// an empty chat-info change for it.
-async fn open_portal(ctx: &Arc<Ctx>, login: &Arc<logins::UserLogin>, chat: ChatId) {
-    let key = portal_key(&login.remote_id, &chat);
-    let event = RemoteEvent::ChatInfoChange {
-        chat,
-        sender: None,
-        change: Default::default(),
-    };
-    ctx.portals
-        .enqueue_remote(&key, login.clone(), event, None)
-        .await;
-}

@@ -488,6 +488,25 @@ impl Sandbox {
         self.touch();
         Ok(())
     }
+
+    /// Makes every two of `names` contacts of each other (users that do not exist are an
+    /// error). For demos and tests: no roster events are sent.
+    pub fn ensure_contacts(&self, names: &[&str]) -> anyhow::Result<()> {
+        let names: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let mut inner = self.lock();
+        if let Some(missing) = names.iter().find(|n| !inner.data.users.contains_key(*n)) {
+            anyhow::bail!("no sandbox user {missing:?} to make a contact");
+        }
+        for a in &names {
+            if let Some(user) = inner.data.users.get_mut(a) {
+                user.contacts
+                    .extend(names.iter().filter(|b| *b != a).cloned());
+            }
+        }
+        drop(inner);
+        self.touch();
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
