@@ -55,6 +55,59 @@ impl MatrixUser {
         v["room_id"].as_str().expect("room id").to_owned()
     }
 
+    /// Creates a room with this `/createRoom` body and returns its id.
+    pub async fn create_room(&self, body: Value) -> String {
+        let v = self
+            .call(reqwest::Method::POST, "/createRoom", Some(body))
+            .await;
+        v["room_id"].as_str().expect("room id").to_owned()
+    }
+
+    /// Sends an event of any type and returns its id.
+    pub async fn send_event(&mut self, room: &str, event_type: &str, content: Value) -> String {
+        self.txn += 1;
+        let path = format!(
+            "/rooms/{room}/send/{event_type}/t{}-{}",
+            self.txn,
+            rand_u32()
+        );
+        let v = self.call(reqwest::Method::PUT, &path, Some(content)).await;
+        v["event_id"].as_str().expect("event id").to_owned()
+    }
+
+    /// One event as the user sees it (`Null` fields when it is gone).
+    pub async fn event(&self, room: &str, event_id: &str) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/rooms/{room}/event/{event_id}"),
+            None,
+        )
+        .await
+    }
+
+    /// Rooms the user has joined.
+    pub async fn joined_rooms(&self) -> Vec<String> {
+        let v = self.call(reqwest::Method::GET, "/joined_rooms", None).await;
+        v["joined_rooms"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Leaves a room.
+    pub async fn leave(&self, room: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/rooms/{room}/leave"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
     pub async fn join(&self, room: &str) {
         self.call(
             reqwest::Method::POST,

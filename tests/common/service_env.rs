@@ -107,8 +107,8 @@ pub struct Env {
     pub mx: MatrixUser,
     pub mgmt: String,
     pub dm: String,
-    // Held for their drop guards (stopped / removed after the bridge).
-    pub _synapse: Synapse,
+    // Stopped / removed after the bridge by their drop guards.
+    pub synapse: Synapse,
     pub sandbox: TestSandbox,
     pub config: PathBuf,
     pub reg: PathBuf,
@@ -149,7 +149,7 @@ impl Env {
             mx,
             mgmt: String::new(),
             dm: String::new(),
-            _synapse: synapse,
+            synapse,
             sandbox,
             config,
             reg,

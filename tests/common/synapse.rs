@@ -19,18 +19,45 @@ pub fn free_port() -> u16 {
 pub struct Synapse {
     pub dir: PathBuf,
     pub port: u16,
+    registrations: Vec<PathBuf>,
 }
 
 impl Synapse {
     /// Starts Synapse in `dir` on a free port with the given appservice registrations.
     pub fn start(dir: &Path, registrations: &[&Path]) -> Self {
         let port = free_port();
+        let synapse = Self {
+            dir: dir.to_owned(),
+            port,
+            registrations: registrations.iter().map(|r| r.to_path_buf()).collect(),
+        };
+        synapse.launch();
+        synapse
+    }
+
+    /// Stops Synapse and starts it again on the same folder, port and registrations (its
+    /// database and its appservice transaction state persist).
+    pub fn restart(&self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn stop(&self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/synapse/stop.sh"))
+            .arg("--dir")
+            .arg(&self.dir)
+            .output();
+    }
+
+    fn launch(&self) {
+        let (dir, port) = (&self.dir, self.port);
         let mut cmd = Command::new("bash");
         cmd.arg(repo().join("scripts/synapse/start.sh"))
             .args(["--dir"])
             .arg(dir)
             .args(["--port", &port.to_string()]);
-        for r in registrations {
+        for r in &self.registrations {
             cmd.arg("--appservice").arg(r);
         }
         let out = cmd.output().expect("start.sh runs");
@@ -40,10 +67,6 @@ impl Synapse {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        Self {
-            dir: dir.to_owned(),
-            port,
-        }
     }
 
     pub fn url(&self) -> String {
@@ -70,10 +93,6 @@ impl Synapse {
 
 impl Drop for Synapse {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/synapse/stop.sh"))
-            .arg("--dir")
-            .arg(&self.dir)
-            .output();
+        self.stop();
     }
 }

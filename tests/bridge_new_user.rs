@@ -1,0 +1,354 @@
+//! What a new user met in the first hour (issue 8), end to end on a real Synapse with the
+//! bridge binary, the in-process Easemob sandbox and a Rust IM client as the other party:
+//!
+//! * **homeserver restart**: Synapse on SQLite numbers appservice transactions from 1 again
+//!   after a restart; chat goes on both ways afterwards, nothing lost, nothing doubled;
+//! * **account switch and back**: `login carol` while logged in as alice closes alice's
+//!   session for real (nothing of alice's is bridged meanwhile, no alice ↔ alice portal, no
+//!   "session ended" notice), a failed `login` keeps the current login, a message into a
+//!   portal of the other account is refused with a notice, and what was sent to alice while
+//!   away arrives once after `login alice`;
+//! * **management rooms as other clients make them**: a DM created without giving the bot
+//!   power (the `private_chat` preset) gets an honest warning before the password and a notice
+//!   that the password message could not be deleted (and it is indeed still there); a second
+//!   DM with the bot replaces the first; `pm` of an unknown user says so; bot replies carry
+//!   HTML; an encrypted room gets one plain notice saying the bridge cannot read it.
+//!
+//! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::bridge::wait_bot_joined;
+use common::service_env::{Env, IM_PASSWORD};
+use imbridge::network::easemob::jid::Conversation;
+use imbridge::network::easemob::message::OutgoingMessage;
+use serde_json::json;
+
+const BOT: &str = "@easemobbot:localhost";
+const SETTLE: Duration = Duration::from_secs(3);
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn count(bodies: &[String], body: &str) -> usize {
+    bodies.iter().filter(|b| *b == body).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_goes_on_after_a_homeserver_restart() {
+    let mut env = Env::start("hs-restart", "").await;
+    env.login().await;
+    env.open_dm().await;
+    let dm = env.dm.clone();
+    env.mx.send_text(&dm, "before restart").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "before restart", DEADLINE)
+            .await
+    );
+
+    say!(env.t0, "restarting Synapse");
+    env.synapse.restart();
+    say!(env.t0, "Synapse back");
+
+    for i in 0..3 {
+        env.mx.send_text(&dm, &format!("after restart {i}")).await;
+    }
+    env.bob_send("reply after restart").await;
+    let mgmt = env.mgmt.clone();
+    env.mx.send_text(&mgmt, "ping").await;
+    env.mx
+        .wait_body(&mgmt, |b| b.starts_with("Logged in as alice:"))
+        .await;
+    env.mx.wait_body(&dm, |b| b == "reply after restart").await;
+    for i in 0..3 {
+        let text = format!("after restart {i}");
+        assert!(
+            env.bob_inbox.wait("alice", |t| t == text, DEADLINE).await,
+            "{text:?} never reached bob: {:?}",
+            env.bob_inbox.texts_from("alice")
+        );
+    }
+    tokio::time::sleep(SETTLE).await;
+    let to_bob = env.bob_inbox.texts_from("alice");
+    for text in [
+        "before restart",
+        "after restart 0",
+        "after restart 1",
+        "after restart 2",
+    ] {
+        assert_eq!(count(&to_bob, text), 1, "{text:?} in {to_bob:?}");
+    }
+    let in_dm = env.mx.bodies(&dm, None).await;
+    assert_eq!(count(&in_dm, "reply after restart"), 1, "{in_dm:?}");
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_accounts_closes_the_old_session() {
+    let mut env = Env::start("switch", "").await;
+    env.sandbox.user("carol", "carol-pw-7781");
+    env.login().await;
+    env.open_dm().await;
+    let (mgmt, alice_dm) = (env.mgmt.clone(), env.dm.clone());
+
+    env.mx.send_text(&mgmt, "login carol carol-pw-7781").await;
+    env.mx
+        .wait_body(&mgmt, |b| b.starts_with("Logged in as carol."))
+        .await;
+    say!(env.t0, "switched to carol");
+
+    // To alice while away: not bridged now (alice's session is closed).
+    env.bob_send("while you were away").await;
+    // To carol: the new session works.
+    env.bob
+        .send(OutgoingMessage::text(
+            Conversation::single("carol"),
+            "hello carol",
+        ))
+        .await
+        .expect("bob writes to carol");
+    let known = vec![mgmt.clone(), alice_dm.clone()];
+    let carol_dm = env.mx.accept_new_invite(&known).await;
+    env.mx.wait_body(&carol_dm, |b| b == "hello carol").await;
+
+    // A failed login keeps the current one.
+    env.mx
+        .send_text(&mgmt, "login alice not-the-password")
+        .await;
+    env.mx
+        .wait_body(&mgmt, |b| {
+            b.starts_with("Login failed") && b.contains("still logged in as carol")
+        })
+        .await;
+
+    // Writing in alice's portal while logged in as carol: refused, with a notice.
+    env.mx
+        .send_text(&alice_dm, "sent from the wrong account")
+        .await;
+    env.mx
+        .wait_body(&alice_dm, |b| {
+            b.contains("belongs to your IM account alice")
+        })
+        .await;
+
+    tokio::time::sleep(SETTLE).await;
+    let in_alice_dm = env.mx.bodies(&alice_dm, None).await;
+    assert_eq!(
+        count(&in_alice_dm, "while you were away"),
+        0,
+        "alice's message was bridged while logged in as carol: {in_alice_dm:?}"
+    );
+
+    env.mx
+        .send_text(&mgmt, &format!("login alice {IM_PASSWORD}"))
+        .await;
+    env.mx
+        .wait_body(&mgmt, |b| b.starts_with("Logged in as alice."))
+        .await;
+    env.mx
+        .wait_body(&alice_dm, |b| b == "while you were away")
+        .await;
+    tokio::time::sleep(SETTLE).await;
+
+    // Each message once, in its own room; no other portal appeared.
+    let in_alice_dm = env.mx.bodies(&alice_dm, None).await;
+    assert_eq!(
+        count(&in_alice_dm, "while you were away"),
+        1,
+        "{in_alice_dm:?}"
+    );
+    assert_eq!(count(&in_alice_dm, "hello carol"), 0, "{in_alice_dm:?}");
+    let in_carol_dm = env.mx.bodies(&carol_dm, None).await;
+    assert_eq!(count(&in_carol_dm, "hello carol"), 1, "{in_carol_dm:?}");
+    assert_eq!(
+        count(&in_carol_dm, "while you were away"),
+        0,
+        "{in_carol_dm:?}"
+    );
+    let extra_invites: Vec<String> = env.mx.invites().await;
+    assert!(
+        extra_invites.is_empty(),
+        "unexpected portals were created: {extra_invites:?}"
+    );
+    for room in env.mx.joined_rooms().await {
+        let members = env.mx.members(&room).await;
+        assert!(
+            !members.iter().any(|m| m == "@easemob_alice:localhost"),
+            "a portal with alice's own ghost exists ({room}): {members:?}"
+        );
+    }
+    assert!(
+        !env.bob_inbox
+            .texts_from("alice")
+            .iter()
+            .chain(env.bob_inbox.texts_from("carol").iter())
+            .any(|t| t == "sent from the wrong account"),
+        "a message from the wrong account's portal reached bob"
+    );
+    let told = env.mx.bodies(&mgmt, None).await;
+    assert!(
+        !told.iter().any(|b| b.contains("❌")),
+        "a spurious session-ended notice: {told:?}"
+    );
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_rooms_as_other_clients_make_them() {
+    let mut env = Env::start("mgmt-rooms", "").await;
+
+    // matrix-nio / matrix-commander style: private_chat, the bot gets no power.
+    let room = env
+        .mx
+        .create_room(json!({ "is_direct": true, "invite": [BOT], "preset": "private_chat" }))
+        .await;
+    wait_bot_joined(&env.mx, &room).await;
+    let hello = env.mx.wait_body(&room, |b| b.starts_with("Hello!")).await;
+    assert!(hello.contains("management room"), "{hello}");
+
+    // HTML replies: `help` is Markdown with code spans and a list.
+    env.mx.send_text(&room, "help").await;
+    env.mx
+        .wait_body(&room, |b| b.starts_with("Commands:"))
+        .await;
+    let help = env
+        .mx
+        .messages(&room)
+        .await
+        .into_iter()
+        .rev()
+        .find(|(_, _, c)| {
+            c["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("Commands:"))
+        })
+        .map(|(_, _, c)| c)
+        .expect("help reply");
+    assert_eq!(help["format"], "org.matrix.custom.html", "{help}");
+    assert!(
+        help["formatted_body"]
+            .as_str()
+            .is_some_and(|h| h.contains("<code>login</code>") && h.contains("<li>")),
+        "{help}"
+    );
+
+    // Interactive login: warned before the password, told after it.
+    env.mx.send_text(&room, "login").await;
+    env.mx
+        .wait_body(&room, |b| b.starts_with("Send your IM user name"))
+        .await;
+    env.mx.send_text(&room, "alice").await;
+    let ask = env
+        .mx
+        .wait_body(&room, |b| b.starts_with("Now send your password"))
+        .await;
+    assert!(
+        ask.contains("I cannot delete your message afterwards"),
+        "no honest warning: {ask}"
+    );
+    let secret_event = env.mx.send_text(&room, IM_PASSWORD).await;
+    env.mx
+        .wait_body(&room, |b| b.contains("Your password is still readable"))
+        .await;
+    env.mx
+        .wait_body(&room, |b| b.starts_with("Logged in as alice."))
+        .await;
+    let event = env.mx.event(&room, &secret_event).await;
+    assert_eq!(
+        event["content"]["body"], IM_PASSWORD,
+        "the message was not redacted, as the notice said: {event}"
+    );
+    let bodies = env.mx.bodies(&room, Some(BOT)).await;
+    assert!(
+        !bodies.iter().any(|b| b.contains("will be redacted")),
+        "a redaction was promised: {bodies:?}"
+    );
+
+    // `pm` of a user that does not exist.
+    env.mx.send_text(&room, "pm nobody-such").await;
+    env.mx
+        .wait_body(&room, |b| b.contains("There is no IM user `nobody-such`"))
+        .await;
+
+    // A second DM with the bot (Element's way, with power) replaces the first.
+    let second = env.mx.create_dm(BOT).await;
+    wait_bot_joined(&env.mx, &second).await;
+    let hello = env.mx.wait_body(&second, |b| b.starts_with("Hello!")).await;
+    assert!(
+        hello.contains("replaces your earlier management room"),
+        "{hello}"
+    );
+    env.mx
+        .wait_body(&room, |b| {
+            b.starts_with("This is no longer your management room")
+        })
+        .await;
+    // There the one-line login's password is redacted.
+    let secret_event = env
+        .mx
+        .send_text(&second, &format!("login alice {IM_PASSWORD}"))
+        .await;
+    env.mx
+        .wait_body(&second, |b| b.starts_with("Logged in as alice."))
+        .await;
+    let event = env.mx.event(&second, &secret_event).await;
+    assert!(
+        event["content"]["body"].is_null(),
+        "the password message was not redacted: {event}"
+    );
+    assert!(!env
+        .mx
+        .bodies(&second, Some(BOT))
+        .await
+        .iter()
+        .any(|b| b.contains("still readable")));
+
+    // An encrypted DM with the bot: one plain notice, even after an encrypted message.
+    let encrypted = env
+        .mx
+        .create_room(json!({
+            "is_direct": true,
+            "invite": [BOT],
+            "preset": "trusted_private_chat",
+            "initial_state": [{
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": { "algorithm": "m.megolm.v1.aes-sha2" }
+            }]
+        }))
+        .await;
+    wait_bot_joined(&env.mx, &encrypted).await;
+    env.mx
+        .send_event(
+            &encrypted,
+            "m.room.encrypted",
+            json!({
+                "algorithm": "m.megolm.v1.aes-sha2",
+                "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
+                "device_id": "TESTDEVICE",
+                "sender_key": "IlRMeOPX2e0MurIyfWEucYBRVOEEUMrOHqn/8mLqMjA",
+                "session_id": "X3lUlvLELLYxeTx4yOVu6UDpasGEVO0Jbu+QFnm0cKQ"
+            }),
+        )
+        .await;
+    env.mx
+        .wait_body(&encrypted, |b| b.contains("cannot read encrypted messages"))
+        .await;
+    tokio::time::sleep(SETTLE).await;
+    let notices = env.mx.bodies(&encrypted, Some(BOT)).await;
+    assert_eq!(
+        notices
+            .iter()
+            .filter(|b| b.contains("cannot read encrypted messages"))
+            .count(),
+        1,
+        "{notices:?}"
+    );
+    let leaks = env.stop_and_find_leaks();
+    // The password left readable on purpose above is in the room, never in the log.
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
