@@ -3,14 +3,18 @@
 //! - [`html_to_text`]: Matrix HTML → plain text, links, lists and quotes kept readable,
 //!   user pills resolved to remote ids (module `html`);
 //! - [`strip_reply_fallback`]: the `> <@user:server> …` quote a reply's plain body starts with;
-//! - [`text_content`], [`notice_content`]: Matrix content for remote text and notices.
+//! - [`text_content`], [`text_with_mentions`], [`notice_content`]: Matrix content for remote
+//!   text, with `m.mentions` and pills; [`matrix_mentions`] reads `m.mentions` back (module
+//!   `mentions`);
 
 use serde_json::{json, Value};
 
 mod html;
+mod mentions;
 mod reply;
 
 pub use html::html_to_text;
+pub use mentions::{matrix_mentions, text_with_mentions, Mention};
 pub use reply::strip_reply_fallback;
 
 /// Escapes text for HTML (`&`, `<`, `>`, `"` and `'`), for both text and attribute values.
