@@ -6,15 +6,19 @@
 //! - [`text_content`], [`text_with_mentions`], [`notice_content`]: Matrix content for remote
 //!   text, with `m.mentions` and pills; [`matrix_mentions`] reads `m.mentions` back (module
 //!   `mentions`);
+//! - [`normalize_reaction_key`]: one key per emoji whichever way it was written (module
+//!   `reactions`);
 
 use serde_json::{json, Value};
 
 mod html;
 mod mentions;
+mod reactions;
 mod reply;
 
 pub use html::html_to_text;
 pub use mentions::{matrix_mentions, text_with_mentions, Mention};
+pub use reactions::normalize_reaction_key;
 pub use reply::strip_reply_fallback;
 
 /// Escapes text for HTML (`&`, `<`, `>`, `"` and `'`), for both text and attribute values.
