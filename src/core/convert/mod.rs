@@ -8,6 +8,7 @@
 //!   `mentions`);
 //! - [`normalize_reaction_key`]: one key per emoji whichever way it was written (module
 //!   `reactions`);
+//! - [`split_text`]: long text in parts that fit a network's limit (module `split`).
 
 use serde_json::{json, Value};
 
@@ -15,11 +16,13 @@ mod html;
 mod mentions;
 mod reactions;
 mod reply;
+mod split;
 
 pub use html::html_to_text;
 pub use mentions::{matrix_mentions, text_with_mentions, Mention};
 pub use reactions::normalize_reaction_key;
 pub use reply::strip_reply_fallback;
+pub use split::split_text;
 
 /// Escapes text for HTML (`&`, `<`, `>`, `"` and `'`), for both text and attribute values.
 pub fn escape_html(text: &str) -> String {
