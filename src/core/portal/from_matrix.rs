@@ -326,7 +326,13 @@ impl PortalWorker {
                     }
                     (text, remotes)
                 }
-                _ => (convert::strip_reply_fallback(body).to_owned(), Vec::new()),
+                _ => {
+                    let is_reply = content["m.relates_to"]["m.in_reply_to"].is_object();
+                    (
+                        convert::strip_reply_fallback(body, is_reply).to_owned(),
+                        Vec::new(),
+                    )
+                }
             }
         };
         match content["msgtype"].as_str()? {
