@@ -77,7 +77,11 @@ pub enum MessageContent {
     Text {
         body: String,
         html: Option<String>,
+        /// Remote ids of the users mentioned.
         mentions: Vec<String>,
+        /// The whole chat is mentioned (`@all`, Matrix `@room`).
+        #[serde(default)]
+        mentions_room: bool,
     },
     /// An emote (`/me`).
     Emote { body: String },
@@ -103,6 +107,7 @@ impl MessageContent {
             body: body.into(),
             html: None,
             mentions: Vec::new(),
+            mentions_room: false,
         }
     }
 }
@@ -277,6 +282,10 @@ pub struct Capabilities {
     pub delivery_receipts: bool,
     pub typing: bool,
     pub group_management: bool,
+    /// The longest text one message may carry, in UTF-8 bytes (0: no limit). Longer Matrix
+    /// texts are split into several messages at paragraph, line or word breaks.
+    #[serde(default)]
+    pub max_text_bytes: usize,
 }
 
 /// Why logging in failed, in words for the user.
@@ -339,13 +348,17 @@ pub trait NetworkConnector: Send + Sync + 'static {
 pub trait NetworkLogin: Send + Sync {
     /// The remote user id of this login.
     fn remote_id(&self) -> &str;
-    /// Sends a message; returns the network's id for it.
+    /// Sends a message; returns the network's ids for what it became: the main message first,
+    /// then any extra message it took (a caption sent apart from its attachment, say), so the
+    /// core maps every one of them and does not take their echoes for new messages. Never
+    /// empty on success. Texts longer than [`Capabilities::max_text_bytes`] are split by the
+    /// core before this is called.
     async fn send_message(
         &self,
         chat: &ChatId,
         content: &MessageContent,
         reply_to: Option<&str>,
-    ) -> Result<String, SendFailure>;
+    ) -> Result<Vec<String>, SendFailure>;
     /// Info of one chat.
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;
     /// A user's profile.

@@ -137,13 +137,28 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
         content,
     } = head;
     let event = match kind.as_str() {
-        "m.room.message" | "m.sticker" => MatrixEvent::Message {
+        "m.room.message" => MatrixEvent::Message {
             room,
             sender,
             event_id,
             content,
             origin_server_ts,
         },
+        // A sticker is an image (`url`, `info`, `body`) without a msgtype; the IM services have
+        // no sticker type, so it goes out as an image.
+        "m.sticker" => {
+            let mut content = content;
+            if let Some(map) = content.as_object_mut() {
+                map.entry("msgtype").or_insert_with(|| "m.image".into());
+            }
+            MatrixEvent::Message {
+                room,
+                sender,
+                event_id,
+                content,
+                origin_server_ts,
+            }
+        }
         "m.room.redaction" => {
             // Room v11 moved `redacts` into the content; older versions have it at the top.
             let redacts = match content.get("redacts") {
@@ -305,6 +320,20 @@ mod tests {
                 users: vec![]
             }]
         );
+    }
+
+    #[test]
+    fn stickers_become_images() {
+        let body = json!({ "events": [{
+            "type": "m.sticker", "room_id": "!r:hs", "sender": "@a:hs", "event_id": "$s",
+            "content": { "body": "wave", "url": "mxc://hs/abc", "info": { "mimetype": "image/png" } },
+        }]});
+        let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
+        let [MatrixEvent::Message { content, .. }] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(content["msgtype"], "m.image");
+        assert_eq!(content["url"], "mxc://hs/abc");
     }
 
     #[test]

@@ -98,6 +98,16 @@ impl MatrixUser {
             .unwrap_or_default()
     }
 
+    /// Invites `user` to a room.
+    pub async fn invite(&self, room: &str, user: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/rooms/{room}/invite"),
+            Some(json!({ "user_id": user })),
+        )
+        .await;
+    }
+
     /// Leaves a room.
     pub async fn leave(&self, room: &str) {
         self.call(

@@ -16,7 +16,7 @@ use super::TestSandbox;
 use imbridge::network::easemob::client::EasemobClient;
 use imbridge::network::easemob::events::SessionEvent;
 use imbridge::network::easemob::jid::Conversation;
-use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
+use imbridge::network::easemob::message::{Body, Content, IncomingMessage, OutgoingMessage};
 use tokio::sync::mpsc;
 
 /// alice's IM password, given to the bot in `login` (must never reach the log).
@@ -48,9 +48,13 @@ impl Drop for TempDir {
     }
 }
 
-/// Texts bob's IM client received: (sender, text, when), in arrival order.
+/// Texts bob's IM client received: (sender, text, when), in arrival order; and every message
+/// whole, for tests that look at more than the text.
 #[derive(Clone, Default)]
-pub struct Inbox(pub Arc<Mutex<Vec<(String, String, Instant)>>>);
+pub struct Inbox(
+    pub Arc<Mutex<Vec<(String, String, Instant)>>>,
+    pub Arc<Mutex<Vec<IncomingMessage>>>,
+);
 
 impl Inbox {
     /// Collects the text messages of `events` in the background (this also keeps the client's
@@ -65,6 +69,9 @@ impl Inbox {
                         if let Ok(mut v) = out.0.lock() {
                             v.push((m.from.clone(), text.clone(), Instant::now()));
                         }
+                    }
+                    if let Ok(mut all) = out.1.lock() {
+                        all.push(m);
                     }
                 }
             }
@@ -83,6 +90,27 @@ impl Inbox {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every message received so far.
+    pub fn messages(&self) -> Vec<IncomingMessage> {
+        self.1.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Waits (bounded) for a message matching `what`; returns it.
+    pub async fn wait_message(
+        &self,
+        what: impl Fn(&IncomingMessage) -> bool,
+        deadline: Duration,
+    ) -> Option<IncomingMessage> {
+        let end = Instant::now() + deadline;
+        while Instant::now() < end {
+            if let Some(m) = self.messages().into_iter().find(|m| what(m)) {
+                return Some(m);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
     }
 
     /// Waits (bounded) until a text from `from` satisfies `what`.

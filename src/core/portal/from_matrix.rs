@@ -96,7 +96,7 @@ impl PortalWorker {
                 }
             }
         }
-        let Some(converted) = self.convert_matrix_content(content) else {
+        let Some(converted) = self.convert_matrix_content(content, &login, false) else {
             ctx.metrics.failed(Direction::ToNetwork, "unsupported_kind");
             let kind = content["msgtype"].as_str().unwrap_or("unknown");
             self.notice(
@@ -106,6 +106,13 @@ impl PortalWorker {
             .await;
             return Ok(());
         };
+        if let MessageContent::Text { body, .. } | MessageContent::Emote { body } = &converted {
+            if body.trim().is_empty() {
+                // Never send an empty message (a body that was only a reply fallback, say).
+                debug!(portal = %self.key, event_id, "empty text not sent");
+                return Ok(());
+            }
+        }
         self.send_to_remote(room, event_id, &login, &chat, converted, relates)
             .await
     }
@@ -125,13 +132,15 @@ impl PortalWorker {
             .as_str()
             .and_then(|id| self.remote_of_event(id));
         let started = std::time::Instant::now();
-        let sent = login
-            .session
-            .send_message(chat, &converted, reply_to.as_deref())
+        let sent = self
+            .send_parts(login, chat, &converted, reply_to.as_deref())
             .await;
         ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
-        match sent {
-            Ok(remote_id) => {
+        let (ids, failure) = sent;
+        if let Some((main, extra)) = ids.split_first() {
+            // Every remote message this event became is mapped, the extra ones first, so the
+            // event points at the main one and no echo is taken for a new message.
+            for (i, remote_id) in extra.iter().chain(std::iter::once(main)).enumerate() {
                 let record = MessageRecord {
                     room_id: room.to_string(),
                     event_id: event_id.to_owned(),
@@ -141,24 +150,71 @@ impl PortalWorker {
                     part: 0,
                 };
                 if let Err(e) = ctx.store.put_message(&self.key, &record) {
-                    warn!(portal = %self.key, error = %e, "message mapping not saved");
+                    warn!(portal = %self.key, part = i, error = %e, "message mapping not saved");
                 }
-                // On disk before the inbox item is acked: a crash now must not send it twice.
-                if let Err(e) = ctx.store.flush_async().await {
-                    warn!(portal = %self.key, error = %e, "store flush failed");
-                }
-                ctx.metrics
-                    .bridged(Direction::ToNetwork, content_kind(&converted));
-                Ok(())
             }
-            Err(e) => {
-                ctx.metrics
-                    .failed(Direction::ToNetwork, send_failure_reason(&e));
-                self.notice(room, &format!("⚠️ Your message was not delivered: {e}"))
-                    .await;
-                Ok(())
+            // On disk before the inbox item is acked: a crash now must not send it twice.
+            if let Err(e) = ctx.store.flush_async().await {
+                warn!(portal = %self.key, error = %e, "store flush failed");
+            }
+            ctx.metrics
+                .bridged(Direction::ToNetwork, content_kind(&converted));
+        }
+        if let Some(e) = failure {
+            ctx.metrics
+                .failed(Direction::ToNetwork, send_failure_reason(&e));
+            let text = if ids.is_empty() {
+                format!("⚠️ Your message was not delivered: {e}")
+            } else {
+                format!(
+                    "⚠️ Only the first {} parts of your long message were delivered: {e}",
+                    ids.len()
+                )
+            };
+            self.notice(room, &text).await;
+        }
+        Ok(())
+    }
+
+    /// Sends `converted`, split into several messages when it is a text longer than the
+    /// network takes ([`Capabilities::max_text_bytes`](crate::core::connector::Capabilities));
+    /// the reply and mentions go with the first part. Returns the remote ids sent (the first
+    /// part's main id first) and the failure that stopped it, if any.
+    async fn send_parts(
+        &self,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        converted: &MessageContent,
+        reply_to: Option<&str>,
+    ) -> (Vec<String>, Option<SendFailure>) {
+        let limit = self.ctx.connector.capabilities().max_text_bytes;
+        let parts: Vec<MessageContent> = match converted {
+            MessageContent::Text {
+                body,
+                mentions,
+                mentions_room,
+                ..
+            } if limit > 0 && body.len() > limit => convert::split_text(body, limit)
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| MessageContent::Text {
+                    body: part,
+                    html: None,
+                    mentions: if i == 0 { mentions.clone() } else { Vec::new() },
+                    mentions_room: i == 0 && *mentions_room,
+                })
+                .collect(),
+            other => vec![other.clone()],
+        };
+        let mut ids = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let reply = if i == 0 { reply_to } else { None };
+            match login.session.send_message(chat, part, reply).await {
+                Ok(sent) => ids.extend(sent),
+                Err(e) => return (ids, Some(e)),
             }
         }
+        (ids, None)
     }
 
     async fn matrix_edit(
@@ -178,7 +234,9 @@ impl PortalWorker {
         let new_content = content.get("m.new_content").unwrap_or(content);
         let (Some(edit), Some(converted)) = (
             login.session.as_edit(),
-            self.convert_matrix_content(new_content),
+            // An edit's new content has no relation of its own; a reply's fallback in it
+            // (some clients keep it) is stripped when it has the fallback's exact shape.
+            self.convert_matrix_content(new_content, login, true),
         ) else {
             ctx.metrics.failed(Direction::ToNetwork, "unsupported_edit");
             self.notice(room, "⚠️ Edits are not bridged to this IM service.")
@@ -299,41 +357,51 @@ impl PortalWorker {
         }
     }
 
-    /// Matrix content → network content; `None` for kinds not bridged yet.
-    fn convert_matrix_content(&self, content: &Value) -> Option<MessageContent> {
+    /// Matrix content → network content; `None` for kinds not bridged yet. Mentions are the
+    /// pills in the HTML (both `matrix.to` and `matrix:u/` forms) and the users and `@room` of
+    /// `m.mentions`, mapped to remote ids (ghosts) — the user's own MXID is their own IM id.
+    /// `edit`: `content` is an edit's `m.new_content`.
+    fn convert_matrix_content(
+        &self,
+        content: &Value,
+        own: &UserLogin,
+        edit: bool,
+    ) -> Option<MessageContent> {
         let body = content["body"].as_str().unwrap_or_default();
         let ghosts = &self.ctx.ghosts;
+        let remote_of = |mxid: &str| -> Option<String> {
+            let id = UserId::parse(mxid).ok()?;
+            if id == own.mxid {
+                return Some(own.remote_id.clone());
+            }
+            ghosts.remote_of(&id)
+        };
+        let (listed, room) = convert::matrix_mentions(content);
         let text = |body: &str| -> (String, Vec<String>) {
-            match (
+            let (text, pills) = match (
                 content["format"].as_str(),
                 content["formatted_body"].as_str(),
             ) {
                 (Some("org.matrix.custom.html"), Some(html)) => {
-                    let mut remotes = Vec::new();
-                    let (text, _) = convert::html_to_text(html, &|mxid| {
-                        let id = UserId::parse(mxid).ok()?;
-                        ghosts.remote_of(&id).map(|r| format!("@{r}"))
-                    });
-                    for m in html.split("https://matrix.to/#/").skip(1) {
-                        let mxid: String =
-                            m.chars().take_while(|c| !"\"'?>".contains(*c)).collect();
-                        if let Some(r) = UserId::parse(mxid.replace("%40", "@").replace("%3A", ":"))
-                            .ok()
-                            .and_then(|id| ghosts.remote_of(&id))
-                        {
-                            remotes.push(r);
-                        }
-                    }
-                    (text, remotes)
+                    convert::html_to_text(html, &|mxid| remote_of(mxid).map(|r| format!("@{r}")))
                 }
                 _ => {
-                    let is_reply = content["m.relates_to"]["m.in_reply_to"].is_object();
+                    let is_reply = edit || content["m.relates_to"]["m.in_reply_to"].is_object();
                     (
                         convert::strip_reply_fallback(body, is_reply).to_owned(),
                         Vec::new(),
                     )
                 }
+            };
+            let mut remotes: Vec<String> = Vec::new();
+            for mxid in pills.iter().chain(listed.iter()) {
+                if let Some(r) = remote_of(mxid) {
+                    if !remotes.contains(&r) {
+                        remotes.push(r);
+                    }
+                }
             }
+            (text, remotes)
         };
         match content["msgtype"].as_str()? {
             "m.text" | "m.notice" => {
@@ -342,6 +410,7 @@ impl PortalWorker {
                     body,
                     html: None,
                     mentions,
+                    mentions_room: room,
                 })
             }
             "m.emote" => Some(MessageContent::Emote { body: text(body).0 }),

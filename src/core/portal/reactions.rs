@@ -11,6 +11,7 @@ use serde_json::json;
 use tracing::debug;
 
 use super::{chat_of_key, retry, PortalWorker};
+use crate::core::convert;
 use crate::core::ghosts::escape_localpart;
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
@@ -27,6 +28,9 @@ impl PortalWorker {
         key: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        // One emoji is one key on both sides (`U+1F44D`, a bare `❤`): see
+        // `convert::normalize_reaction_key`.
+        let key = &convert::normalize_reaction_key(key);
         if let Ok(Some(_)) = ctx.store.reaction(&self.key, target, sender, key) {
             return Ok(()); // already bridged, or the echo of a Matrix reaction
         }
@@ -75,6 +79,7 @@ impl PortalWorker {
         key: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        let key = &convert::normalize_reaction_key(key);
         let Ok(Some(record)) = ctx.store.delete_reaction(&self.key, target, sender, key) else {
             return Ok(()); // never bridged, or already removed from Matrix
         };
@@ -117,6 +122,7 @@ impl PortalWorker {
         key: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        let key = &convert::normalize_reaction_key(key);
         if let Ok(Some(_)) = ctx.store.reaction_by_event(event_id) {
             return Ok(()); // replayed after a restart
         }
@@ -129,6 +135,8 @@ impl PortalWorker {
         let Some(reactions) = login.session.as_reactions() else {
             ctx.metrics
                 .failed(Direction::ToNetwork, "unsupported_reaction");
+            self.notice(room, "⚠️ Reactions are not bridged to this IM service.")
+                .await;
             return Ok(());
         };
         // Mapped first: the network reports our own reaction back, and that echo must find it.

@@ -230,7 +230,19 @@ impl PortalWorker {
         content: &MessageContent,
     ) -> Value {
         match content {
-            MessageContent::Text { body, html, .. } => convert::text_content(body, html.as_deref()),
+            MessageContent::Text {
+                body,
+                html,
+                mentions,
+                mentions_room,
+            } => {
+                if mentions.is_empty() && !mentions_room {
+                    convert::text_content(body, html.as_deref())
+                } else {
+                    let mentions = self.mentions_of(login, mentions);
+                    convert::text_with_mentions(body, html.as_deref(), &mentions, *mentions_room)
+                }
+            }
             MessageContent::Emote { body } => json!({ "msgtype": "m.emote", "body": body }),
             MessageContent::Location {
                 latitude,
@@ -248,6 +260,30 @@ impl PortalWorker {
                 "⚠️ Unsupported message ({description}); open the IM app to see it."
             )),
         }
+    }
+
+    /// The Matrix users behind mentioned remote ids: the logged-in user for their own IM id,
+    /// ghosts for everyone else, shown by their display names.
+    fn mentions_of(&self, login: &Arc<UserLogin>, remote_ids: &[String]) -> Vec<convert::Mention> {
+        remote_ids
+            .iter()
+            .map(|id| {
+                if *id == login.remote_id {
+                    convert::Mention {
+                        remote_id: id.clone(),
+                        mxid: login.mxid.to_string(),
+                        display_name: login.mxid.localpart().to_owned(),
+                    }
+                } else {
+                    let ghost = self.ctx.store.get_ghost(id).ok().flatten();
+                    convert::Mention {
+                        remote_id: id.clone(),
+                        mxid: self.ctx.ghosts.mxid(id).to_string(),
+                        display_name: ghost.and_then(|g| g.displayname).unwrap_or_default(),
+                    }
+                }
+            })
+            .collect()
     }
 
     async fn media_content(

@@ -111,6 +111,51 @@ pub fn incoming_content(content: &Content) -> Option<MessageContent> {
     })
 }
 
+/// The UIKit's `em_at_list` ext: a JSON array of user ids, or `"ALL"` for everyone (the SDK
+/// docs' convention; read case-insensitively, as a JSON string or a plain one).
+pub(super) fn at_list(m: &IncomingMessage) -> (Vec<String>, bool) {
+    let Some(ext) = m.ext.iter().find(|e| e.key == "em_at_list") else {
+        return (Vec::new(), false);
+    };
+    let raw = match &ext.value {
+        ExtValue::Json(s) | ExtValue::String(s) => s.as_str(),
+        _ => return (Vec::new(), false),
+    };
+    let value = serde_json::from_str::<serde_json::Value>(raw)
+        .unwrap_or_else(|_| serde_json::Value::String(raw.to_owned()));
+    match value {
+        serde_json::Value::String(s) if s.eq_ignore_ascii_case("all") => (Vec::new(), true),
+        serde_json::Value::Array(list) => {
+            let mut users = Vec::new();
+            let mut all = false;
+            for item in list.iter().filter_map(|v| v.as_str()) {
+                if item.eq_ignore_ascii_case("all") {
+                    all = true;
+                } else if !users.iter().any(|u| u == item) {
+                    users.push(item.to_owned());
+                }
+            }
+            (users, all)
+        }
+        _ => (Vec::new(), false),
+    }
+}
+
+fn with_mentions(content: MessageContent, m: &IncomingMessage) -> MessageContent {
+    match content {
+        MessageContent::Text { body, html, .. } => {
+            let (mentions, mentions_room) = at_list(m);
+            MessageContent::Text {
+                body,
+                html,
+                mentions,
+                mentions_room,
+            }
+        }
+        other => other,
+    }
+}
+
 fn reply_target(m: &IncomingMessage) -> Option<String> {
     m.ext
         .iter()
@@ -146,7 +191,7 @@ pub fn translate_message(own: &str, m: IncomingMessage) -> Option<RemoteEvent> {
             from_self: sender == own,
             sender,
             timestamp_ms: m.timestamp,
-            content: incoming_content(content)?,
+            content: with_mentions(incoming_content(content)?, &m),
             reply_to: reply_target(&m),
         }),
         Body::ReadAck { message_id, .. } => RemoteEvent::ReadReceipt {

@@ -89,6 +89,8 @@ impl NetworkConnector for EasemobConnector {
             delivery_receipts: true,
             typing: true,
             group_management: false,
+            // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
+            max_text_bytes: 5 * 1024,
         }
     }
 
@@ -204,17 +206,29 @@ impl NetworkLogin for EasemobLogin {
         chat: &ChatId,
         content: &MessageContent,
         reply_to: Option<&str>,
-    ) -> Result<String, SendFailure> {
+    ) -> Result<Vec<String>, SendFailure> {
         let mut msg = OutgoingMessage::new(
             conversation(chat),
             Body::Content(outgoing_content(content)?),
         );
-        if let MessageContent::Text { mentions, .. } = content {
-            if !mentions.is_empty() {
-                // The UIKit convention for @-mentions.
+        if let MessageContent::Text {
+            mentions,
+            mentions_room,
+            ..
+        } = content
+        {
+            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
+            let at_list = if *mentions_room {
+                Some(json!("ALL"))
+            } else if !mentions.is_empty() {
+                Some(json!(mentions))
+            } else {
+                None
+            };
+            if let Some(list) = at_list {
                 msg.ext.push(Ext {
                     key: "em_at_list".into(),
-                    value: ExtValue::Json(json!(mentions).to_string()),
+                    value: ExtValue::Json(list.to_string()),
                 });
             }
         }
@@ -226,6 +240,7 @@ impl NetworkLogin for EasemobLogin {
             });
         }
         let receipt = self.client.send(msg).await.map_err(send_failure)?;
+        let mut ids = vec![receipt.server_id.to_string()];
         if let MessageContent::Media {
             caption: Some(caption),
             ..
@@ -233,9 +248,10 @@ impl NetworkLogin for EasemobLogin {
         {
             // Easemob attachments have no caption: it follows as a text message.
             let text = OutgoingMessage::text(conversation(chat), caption.clone());
-            self.client.send(text).await.map_err(send_failure)?;
+            let caption = self.client.send(text).await.map_err(send_failure)?;
+            ids.push(caption.server_id.to_string());
         }
-        Ok(receipt.server_id.to_string())
+        Ok(ids)
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {

@@ -72,6 +72,7 @@ pub fn handle_chat(
         Conversation::single(target)
     };
     check_target(inner, sender, &conv)?;
+    check_size(&body)?;
 
     let server_id = inner.next_id();
     let timestamp = now_ms();
@@ -158,6 +159,23 @@ fn check_target(inner: &Inner, sender: &Sender<'_>, conv: &Conversation) -> Resu
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// The longest text a message may carry (Easemob: text messages up to 5 KB), in UTF-8 bytes.
+pub const MAX_TEXT_BYTES: usize = 5 * 1024;
+
+/// Refuses texts over [`MAX_TEXT_BYTES`] the way the server does: `FAIL` with the reason
+/// "Sorry, data is too large", which the SDK turns into `MESSAGE_SIZE_LIMIT` (511).
+fn check_size(body: &MessageBody) -> Result<(), Refusal> {
+    let text: usize = body
+        .contents
+        .iter()
+        .map(|c| c.text.as_deref().map_or(0, str::len))
+        .sum();
+    if text > MAX_TEXT_BYTES {
+        return Err(Refusal::fail("Sorry, data is too large"));
     }
     Ok(())
 }
