@@ -238,7 +238,7 @@ async fn translation_fidelity_end_to_end() {
         .await
         .expect("unreact");
     let deadline = std::time::Instant::now() + DEADLINE;
-    while env.mx.raw_events(&dm).await.iter().any(|e| is_thumb(e)) {
+    while env.mx.raw_events(&dm).await.iter().any(&is_thumb) {
         assert!(
             std::time::Instant::now() < deadline,
             "the reaction was not removed"
