@@ -12,6 +12,10 @@
 //!    join back to the text (and the sandbox refuses an over-long text as the service does);
 //! 10. the UIKit's `U+1F44D` reaction key arrives as 👍;
 //! 12. Element's HTML for a link, a numbered list and a quote keeps the URL, numbers and `> `;
+//! 9. a reply to an image quotes it as an image, with preview and sender (the UIKit's
+//!    `msgQuote`); a reply to an edit event quotes the message it edits;
+//! 11. bob's new nickname and cleared avatar reach his ghost at his next message once the
+//!     profile is older than `bridge.profile_refresh_secs` (Easemob pushes no profile changes);
 //! 14. a sticker goes out as an image;
 //! 15. an edit of a reply whose new content carries the fallback arrives as just the new text.
 
@@ -250,8 +254,7 @@ async fn translation_fidelity_end_to_end() {
     say!(t0, "10, 3: reaction keys normalised; react again shows");
 
     // 14. A sticker goes out as an image.
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82".to_vec();
-    let mxc = env.mx.upload(png, "image/png", "wave.png").await;
+    let mxc = env.mx.upload(png_bytes(), "image/png", "wave.png").await;
     env.mx
         .send_event(
             &dm,
@@ -286,7 +289,8 @@ async fn translation_fidelity_end_to_end() {
             .wait("alice", |t| t == "my reply", DEADLINE)
             .await
     );
-    env.mx
+    let edit_event = env
+        .mx
         .send_content(
             &dm,
             json!({
@@ -315,6 +319,73 @@ async fn translation_fidelity_end_to_end() {
     assert_eq!(text, "edited reply");
     say!(t0, "15: edit of a reply is the new text");
 
+    // 9. Reply quotes: to the sticker (an image), and to the edit event of "my reply".
+    let quote_of = |m: &imbridge::network::easemob::message::IncomingMessage| -> Value {
+        m.ext
+            .iter()
+            .find(|e| e.key == "msgQuote")
+            .and_then(|e| match &e.value {
+                ExtValue::Json(s) | ExtValue::String(s) => serde_json::from_str(s).ok(),
+                _ => None,
+            })
+            .unwrap_or(Value::Null)
+    };
+    let sticker_event = env
+        .mx
+        .wait_event(&dm, "the sticker", |e| e["type"] == "m.sticker")
+        .await;
+    let sticker_remote = env
+        .bob_inbox
+        .messages()
+        .into_iter()
+        .find(|m| matches!(m.body, Body::Content(Content::Image { .. })))
+        .map(|m| m.id.to_string())
+        .expect("the sticker's remote id");
+    env.mx
+        .send_content(
+            &dm,
+            json!({
+                "msgtype": "m.text", "body": "nice sticker",
+                "m.relates_to": { "m.in_reply_to": { "event_id": sticker_event } }
+            }),
+        )
+        .await;
+    let reply = env
+        .bob_inbox
+        .wait_message(|m| text_of(m) == Some("nice sticker"), DEADLINE)
+        .await
+        .expect("the reply to the sticker");
+    let quote = quote_of(&reply);
+    assert_eq!(quote["msgID"], sticker_remote.as_str(), "{quote}");
+    assert_eq!(quote["msgType"], "img", "{quote}");
+    assert_eq!(quote["msgSender"], "alice", "{quote}");
+    assert_eq!(quote["msgPreview"], "wave", "{quote}");
+    let my_reply_remote = env
+        .bob_inbox
+        .messages()
+        .into_iter()
+        .find(|m| text_of(m) == Some("my reply"))
+        .map(|m| m.id.to_string())
+        .expect("my reply's remote id");
+    env.mx
+        .send_content(
+            &dm,
+            json!({
+                "msgtype": "m.text", "body": "about that edit",
+                "m.relates_to": { "m.in_reply_to": { "event_id": edit_event } }
+            }),
+        )
+        .await;
+    let reply = env
+        .bob_inbox
+        .wait_message(|m| text_of(m) == Some("about that edit"), DEADLINE)
+        .await
+        .expect("the reply to the edit");
+    let quote = quote_of(&reply);
+    assert_eq!(quote["msgID"], my_reply_remote.as_str(), "{quote}");
+    assert_eq!(quote["msgType"], "txt", "{quote}");
+    say!(t0, "9: reply quotes resolved and filled");
+
     // 2. A user without a login: one hint for three texts, none for a notice.
     let token = env.synapse.register("mx2", "mx2-password-5521");
     let mut mx2 = MatrixUser::new(&env.synapse.url(), "@mx2:localhost", &token);
@@ -342,6 +413,79 @@ async fn translation_fidelity_end_to_end() {
     assert_eq!(hints, 1, "one hint for one user");
     say!(t0, "2: one hint, no answer to the notice");
 
+    // 11. Profiles: a one-second refresh, so bob's next message brings his changes.
+    env.bridge().terminate();
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let quick = config.replace(
+        "bridge:\n  permissions:",
+        "bridge:\n  profile_refresh_secs: 1\n  permissions:",
+    );
+    assert_ne!(config, quick, "the bridge section is where expected");
+    std::fs::write(&env.config, quick).expect("config rewritten");
+    env.restart();
+    let avatar = rest
+        .upload(
+            imbridge::network::easemob::jid::ChatType::Single,
+            "alice",
+            "bob.png",
+            "image/png",
+            png_bytes(),
+        )
+        .await
+        .expect("avatar uploaded");
+    rest.set_own_info(Some("Bobby"), Some(&avatar.url))
+        .await
+        .expect("profile set");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.bob_send("with a profile").await;
+    env.mx.wait_body(&dm, |b| b == "with a profile").await;
+    let ghost = "@easemob_bob:localhost";
+    let profile = wait_profile(&env.mx, ghost, |p| {
+        p["displayname"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Bobby"))
+            && p["avatar_url"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("mxc://"))
+    })
+    .await;
+    say!(t0, "11: ghost profile {profile}");
+    rest.set_own_info(Some("Robert"), Some(""))
+        .await
+        .expect("profile changed");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.bob_send("with a new profile").await;
+    env.mx.wait_body(&dm, |b| b == "with a new profile").await;
+    let profile = wait_profile(&env.mx, ghost, |p| {
+        p["displayname"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Robert"))
+            && p["avatar_url"].as_str().is_none_or(str::is_empty)
+    })
+    .await;
+    say!(t0, "11: nickname changed and avatar cleared: {profile}");
+
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
+/// A 1×1 PNG.
+fn png_bytes() -> Vec<u8> {
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82".to_vec()
+}
+
+/// Waits (bounded) until `user`'s profile satisfies `ok`; returns it.
+async fn wait_profile(mx: &MatrixUser, user: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let profile = mx.profile(user).await;
+        if ok(&profile) {
+            return profile;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ghost's profile stayed {profile}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -197,6 +197,10 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
             .int("max_catchup_messages", 0, 100_000)
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(500),
+        profile_refresh_secs: s
+            .int("profile_refresh_secs", 1, 7 * 24 * 3600)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(3600),
     };
     s.finish();
     out

@@ -125,6 +125,9 @@ pub struct BridgeConfig {
     pub max_initial_messages: u32,
     /// Messages fetched per chat to fill in what was missed while the bridge was down.
     pub max_catchup_messages: u32,
+    /// Seconds a ghost's profile (name, avatar) is trusted before its next use fetches it
+    /// again (for networks that do not report profile changes). Default 3600.
+    pub profile_refresh_secs: u64,
 }
 
 /// `bridge.management_room_text:` — what the bot says in management rooms.

@@ -343,6 +343,38 @@ pub trait NetworkConnector: Send + Sync + 'static {
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure>;
 }
 
+/// What kind of message a reply quotes (for networks whose replies show the quoted kind).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QuotedKind {
+    #[default]
+    Text,
+    Image,
+    Video,
+    Audio,
+    File,
+    Location,
+    Other,
+}
+
+/// The message a reply answers, with what a network's reply quote shows of it (the Easemob
+/// UIKit's `msgQuote` carries id, preview, sender and type).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplyTo {
+    /// The network id of the message replied to (an edited message's original id).
+    pub id: String,
+    /// Its sender's network id, when known.
+    pub sender: Option<String>,
+    /// A short plain-text preview (at most [`ReplyTo::PREVIEW_CHARS`] characters).
+    pub preview: Option<String>,
+    /// What kind of message it is.
+    pub kind: QuotedKind,
+}
+
+impl ReplyTo {
+    /// The longest preview, in characters.
+    pub const PREVIEW_CHARS: usize = 100;
+}
+
 /// One logged-in user's session on the network.
 #[async_trait]
 pub trait NetworkLogin: Send + Sync {
@@ -357,7 +389,7 @@ pub trait NetworkLogin: Send + Sync {
         &self,
         chat: &ChatId,
         content: &MessageContent,
-        reply_to: Option<&str>,
+        reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure>;
     /// Info of one chat.
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedMxcUri, OwnedUserId, UserId};
 use tracing::{debug, warn};
 
 use super::connector::{NetworkLogin, UserProfile};
@@ -12,7 +12,11 @@ use super::matrix_api::{MatrixApi, MatrixError};
 use crate::store::{GhostRecord, Store};
 
 /// Profiles older than this are fetched again when the ghost is next used.
-const PROFILE_TTL_MS: u64 = 24 * 3600 * 1000;
+/// How old a ghost's profile may get before it is fetched again when the ghost is next used,
+/// unless the config says otherwise (`bridge.profile_refresh_secs`). Changes the network
+/// reports ([`RemoteEvent::ProfileChange`](super::connector::RemoteEvent)) apply at once;
+/// this is the fallback for networks that report none (Easemob pushes no profile changes).
+pub const DEFAULT_PROFILE_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Names ghosts and keeps them up to date.
 pub struct Ghosts {
@@ -23,6 +27,8 @@ pub struct Ghosts {
     template: String,
     /// Appended to remote display names, e.g. " (Easemob)".
     name_suffix: String,
+    /// See [`Ghosts::with_profile_ttl`].
+    profile_ttl_ms: u64,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -77,7 +83,14 @@ impl Ghosts {
             domain: domain.to_owned(),
             template: template.to_owned(),
             name_suffix: name_suffix.to_owned(),
+            profile_ttl_ms: DEFAULT_PROFILE_TTL.as_millis() as u64,
         }
+    }
+
+    /// How old a profile may get before the ghost's next use fetches it again.
+    pub fn with_profile_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.profile_ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self
     }
 
     /// The ghost MXID of a remote user.
@@ -125,7 +138,7 @@ impl Ghosts {
         }
         let stale = record
             .as_ref()
-            .is_none_or(|r| now_ms().saturating_sub(r.updated_ms) > PROFILE_TTL_MS);
+            .is_none_or(|r| now_ms().saturating_sub(r.updated_ms) > self.profile_ttl_ms);
         let mut record = record.unwrap_or_else(|| GhostRecord {
             remote_id: remote.to_owned(),
             mxid: mxid.to_string(),
@@ -195,7 +208,18 @@ impl Ghosts {
                 Err(e) => warn!(%mxid, error = %e, "display name not set"),
             }
         }
-        if profile.avatar_url.is_some() && profile.avatar_url != record.avatar_url {
+        let cleared = profile.avatar_url.as_deref().is_none_or(str::is_empty);
+        if cleared && (record.avatar_url.is_some() || record.avatar_mxc.is_some()) {
+            // The user removed their avatar: so does the ghost.
+            match self.matrix.set_avatar(&mxid, &OwnedMxcUri::from("")).await {
+                Ok(()) => {
+                    record.avatar_url = None;
+                    record.avatar_mxc = None;
+                }
+                Err(e) => warn!(%mxid, error = %e, "avatar not cleared"),
+            }
+        }
+        if !cleared && profile.avatar_url != record.avatar_url {
             if let Some(url) = &profile.avatar_url {
                 let media = super::connector::RemoteMedia {
                     kind: super::connector::MediaKind::Image,

@@ -137,6 +137,16 @@ pub trait MatrixApi: Send + Sync + 'static {
     ) -> Result<Option<serde_json::Value>, MatrixError> {
         Ok(None)
     }
+    /// One event of a room as JSON (`type`, `sender`, `content`, …), read as the bot; `None`
+    /// when the homeserver does not have it or will not show it. (Default: none, for
+    /// stand-ins that keep no timeline.)
+    async fn room_event(
+        &self,
+        _room: &RoomId,
+        _event: &ruma::EventId,
+    ) -> Result<Option<serde_json::Value>, MatrixError> {
+        Ok(None)
+    }
     /// Redacts an event as `user`.
     async fn redact(
         &self,

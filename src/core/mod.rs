@@ -96,7 +96,10 @@ impl Bridge {
             &cfg.homeserver.domain,
             &cfg.appservice.username_template,
             &cfg.bridge.ghost_name_suffix(),
-        );
+        )
+        .with_profile_ttl(std::time::Duration::from_secs(
+            cfg.bridge.profile_refresh_secs,
+        ));
         let ctx = Arc::new(Ctx {
             cfg,
             store,

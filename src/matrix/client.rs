@@ -33,7 +33,7 @@ use ruma::api::client::{
     profile::set_profile_field,
     receipt::create_receipt,
     redact::redact_event,
-    room::create_room,
+    room::{create_room, get_room_event},
     state::{get_state_event_for_key, send_state_event},
     typing::create_typing_event,
 };
@@ -506,6 +506,23 @@ impl MatrixApi for HomeserverClient {
                 .map(Some)
                 .map_err(|e| MatrixError::Other(format!("state content: {e}"))),
             Err(MatrixError::Homeserver { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn room_event(
+        &self,
+        room: &RoomId,
+        event: &EventId,
+    ) -> Result<Option<Value>, MatrixError> {
+        let request = get_room_event::v3::Request::new(room.to_owned(), event.to_owned());
+        match self.send(request, Some(&self.bot), REQUEST_TIMEOUT).await {
+            Ok(response) => serde_json::from_str(response.event.json().get())
+                .map(Some)
+                .map_err(|e| MatrixError::Other(format!("event: {e}"))),
+            Err(MatrixError::Homeserver {
+                status: 403 | 404, ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }

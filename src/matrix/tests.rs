@@ -369,7 +369,8 @@ async fn every_event_kind_is_parsed() {
             room: room.clone(),
             sender: alice.clone(),
             event_id: owned_event_id!("$s1"),
-            content: json!({ "body": "cat", "url": "mxc://hs/cat", "info": {} }),
+            // A sticker is bridged as an image.
+            content: json!({ "msgtype": "m.image", "body": "cat", "url": "mxc://hs/cat", "info": {} }),
             origin_server_ts: 5,
         },
         MatrixEvent::Redaction {

@@ -98,6 +98,12 @@ impl MatrixUser {
             .unwrap_or_default()
     }
 
+    /// A user's global profile (`displayname`, `avatar_url`).
+    pub async fn profile(&self, user: &str) -> Value {
+        self.call(reqwest::Method::GET, &format!("/profile/{user}"), None)
+            .await
+    }
+
     /// Invites `user` to a room.
     pub async fn invite(&self, room: &str, user: &str) {
         self.call(

@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 
 use super::media_out::attachment_kind;
 use super::{chat_of_key, content_kind, PortalWorker};
-use crate::core::connector::{ChatId, MessageContent, SendFailure};
+use crate::core::connector::{ChatId, MessageContent, ReplyTo, SendFailure};
 use crate::core::convert;
 use crate::core::ghosts::now_ms;
 use crate::core::logins::UserLogin;
@@ -128,12 +128,13 @@ impl PortalWorker {
         relates: &Value,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
-        let reply_to = relates["m.in_reply_to"]["event_id"]
-            .as_str()
-            .and_then(|id| self.remote_of_event(id));
+        let reply_to = match relates["m.in_reply_to"]["event_id"].as_str() {
+            Some(id) => self.reply_to(room, id).await,
+            None => None,
+        };
         let started = std::time::Instant::now();
         let sent = self
-            .send_parts(login, chat, &converted, reply_to.as_deref())
+            .send_parts(login, chat, &converted, reply_to.as_ref())
             .await;
         ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
         let (ids, failure) = sent;
@@ -185,7 +186,7 @@ impl PortalWorker {
         login: &Arc<UserLogin>,
         chat: &ChatId,
         converted: &MessageContent,
-        reply_to: Option<&str>,
+        reply_to: Option<&ReplyTo>,
     ) -> (Vec<String>, Option<SendFailure>) {
         let limit = self.ctx.connector.capabilities().max_text_bytes;
         let parts: Vec<MessageContent> = match converted {

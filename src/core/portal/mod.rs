@@ -19,6 +19,7 @@ mod media_out;
 mod power;
 mod reactions;
 mod remote;
+mod replies;
 
 use super::logins::UserLogin;
 use super::matrix_api::{MatrixError, MatrixEvent};

@@ -24,9 +24,9 @@ use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, Out
 use super::rest::{RestClient, RestError};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, HistoryAbility, LoginData, LoginFailure,
-    MediaAbility, MessageContent, NetworkConnector, NetworkLogin, ReactionAbility, RecallAbility,
-    ReceiptAbility, RemoteEvent, RemoteMedia, RemoteMessage, SendFailure, TypingAbility,
-    UserProfile,
+    MediaAbility, MessageContent, NetworkConnector, NetworkLogin, QuotedKind, ReactionAbility,
+    RecallAbility, ReceiptAbility, RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure,
+    TypingAbility, UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -159,6 +159,27 @@ pub fn device_resource(app_key: &str, user: &str) -> String {
     format!("imbridge_{hex}")
 }
 
+/// The Easemob UIKit's reply quote (`ext.msgQuote`): `msgID`, `msgPreview`, `msgSender` and
+/// `msgType` (`txt`, `img`, `video`, `audio`, `file`, `loc`, `custom`), as the UIKit's
+/// message-quote component writes and reads it.
+pub fn msg_quote(reply: &ReplyTo) -> serde_json::Value {
+    let kind = match reply.kind {
+        QuotedKind::Text => "txt",
+        QuotedKind::Image => "img",
+        QuotedKind::Video => "video",
+        QuotedKind::Audio => "audio",
+        QuotedKind::File => "file",
+        QuotedKind::Location => "loc",
+        QuotedKind::Other => "custom",
+    };
+    json!({
+        "msgID": reply.id,
+        "msgPreview": reply.preview.clone().unwrap_or_default(),
+        "msgSender": reply.sender.clone().unwrap_or_default(),
+        "msgType": kind,
+    })
+}
+
 /// One Easemob session as a core login.
 pub struct EasemobLogin {
     client: Arc<EasemobClient>,
@@ -205,7 +226,7 @@ impl NetworkLogin for EasemobLogin {
         &self,
         chat: &ChatId,
         content: &MessageContent,
-        reply_to: Option<&str>,
+        reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
         let mut msg = OutgoingMessage::new(
             conversation(chat),
@@ -233,10 +254,9 @@ impl NetworkLogin for EasemobLogin {
             }
         }
         if let Some(reply) = reply_to {
-            // The UIKit convention for replies (quotes).
             msg.ext.push(Ext {
                 key: "msgQuote".into(),
-                value: ExtValue::Json(json!({ "msgID": reply, "msgType": "txt" }).to_string()),
+                value: ExtValue::Json(msg_quote(reply).to_string()),
             });
         }
         let receipt = self.client.send(msg).await.map_err(send_failure)?;
