@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 mod backfill;
 mod from_matrix;
 mod media_out;
+mod membership;
 mod power;
 mod reactions;
 mod remote;
@@ -74,6 +75,20 @@ pub fn chat_of_key(key: &str) -> Option<ChatId> {
         _ => return None,
     };
     Some(chat)
+}
+
+/// The portal's `m.bridge` state event (MSC2346): `(type, state key, content)`.
+pub fn bridge_state(ctx: &Ctx, key: &str, chat: &ChatId) -> (String, String, serde_json::Value) {
+    (
+        "m.bridge".into(),
+        format!("net.imbridge://{}/{key}", ctx.connector.name()),
+        serde_json::json!({
+            "bridgebot": ctx.matrix.bot().as_str(),
+            "protocol": { "id": ctx.connector.name(), "displayname": ctx.connector.name() },
+            "channel": { "id": chat.id },
+            "net.imbridge.capabilities": ctx.connector.capabilities(),
+        }),
+    )
 }
 
 enum Work {
@@ -360,8 +375,20 @@ impl PortalWorker {
                 self.matrix_reaction(&room, &sender, event_id.as_str(), target.as_str(), &key)
                     .await
             }
-            // Handled before the portal queue (commands, encryption notices).
-            MatrixEvent::Membership { .. } | MatrixEvent::Encrypted { .. } => Ok(()),
+            MatrixEvent::Membership {
+                target, membership, ..
+            } => {
+                self.membership_changed(&target, &membership).await;
+                Ok(())
+            }
+            // The record already names the new room (moved by the dispatcher); which ghosts
+            // are in it is learnt again.
+            MatrixEvent::Tombstone { .. } => {
+                self.joined.clear();
+                Ok(())
+            }
+            // Handled before the portal queue (encryption notices).
+            MatrixEvent::Encrypted { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.ctx
