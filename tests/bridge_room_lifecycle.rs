@@ -5,14 +5,16 @@
 //! 1. **membership drift**: the user leaves the DM portal with bob; bob writes; the user is
 //!    invited to the same room again, joins, and sees the message (once);
 //! 2. **invites to ghosts**: the user creates a direct chat inviting carol's ghost; the ghost
-//!    joins, the room becomes the DM portal with carol (text both ways, no other room made);
+//!    joins, the room becomes the DM portal with carol (text both ways, its `m.bridge` state
+//!    set, the bot in it, no other room made);
 //!    inviting bob's ghost into another new DM is rejected with a reason pointing to the
 //!    existing portal, and the bot says where it is; a Matrix user without a login is
 //!    rejected with a reason too;
 //! 3. **room upgrades**: the user upgrades the DM portal with bob; the bot, unable to join the
-//!    invite-only replacement, asks in the management room to be invited; once invited (as
-//!    Element's "invite members" does) the bot and bob's ghost are in the new room, text from
-//!    the new room reaches bob, and bob's reply arrives in the new room, not the old one.
+//!    invite-only replacement, asks in the management room to be invited, and meanwhile bob's
+//!    messages still arrive in the old room; once invited (as Element's "invite members"
+//!    does) the bot and bob's ghost are in the new room, text from the new room reaches bob,
+//!    and bob's reply arrives in the new room, not the old one.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -112,6 +114,20 @@ async fn portal_rooms_follow_what_users_do_with_them() {
     env.mx
         .wait_body(&carol_dm, |b| b == "hi alice, carol here")
         .await;
+    let bridge = env
+        .mx
+        .state_of(
+            &carol_dm,
+            "m.bridge",
+            "net.imbridge%3A%2F%2Feasemob%2Fdirect%3Aalice%3Acarol",
+        )
+        .await;
+    assert_eq!(
+        bridge["bridgebot"], BOT,
+        "m.bridge of the adopted portal: {bridge}"
+    );
+    assert_eq!(bridge["channel"]["id"], "carol", "{bridge}");
+    wait_member(&env.mx, &carol_dm, BOT).await;
     say!(env.t0, "step 2a: {carol_dm} is the DM portal with carol");
 
     // 2b. A second DM with bob's ghost: rejected with a reason, the bot points to the portal.
@@ -154,6 +170,9 @@ async fn portal_rooms_follow_what_users_do_with_them() {
             b.contains("upgraded room") && b.contains(upgraded.as_str())
         })
         .await;
+    // Until the bot is invited the chat goes on in the old room: nothing is lost.
+    env.bob_send("while the bot waits").await;
+    env.mx.wait_body(&dm, |b| b == "while the bot waits").await;
     env.mx.invite(&upgraded, BOT).await;
     wait_member(&env.mx, &upgraded, BOT).await;
     wait_member(&env.mx, &upgraded, BOB_GHOST).await;
@@ -174,6 +193,7 @@ async fn portal_rooms_follow_what_users_do_with_them() {
     // Each message once, in the right room; no other portal appeared.
     let in_old = env.mx.bodies(&dm, None).await;
     assert_eq!(count(&in_old, "are you still there?"), 1, "{in_old:?}");
+    assert_eq!(count(&in_old, "while the bot waits"), 1, "{in_old:?}");
     assert_eq!(
         count(&in_old, "reply into the upgraded room"),
         0,

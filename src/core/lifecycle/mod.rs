@@ -7,8 +7,9 @@
 //!   ([`invites`]); a Matrix user leaving, joining or being banned from a portal goes to the
 //!   portal's queue, which keeps its receivers (and so re-invites a user who left before the
 //!   chat's next message);
-//! * upgrades: an `m.room.tombstone` in a portal moves the portal to the replacement room,
-//!   and the bot and the ghosts follow ([`upgrades`]).
+//! * upgrades: an `m.room.tombstone` in a portal moves the portal to the replacement room
+//!   once the bot can join it (at once, or when invited there), and the ghosts follow
+//!   ([`upgrades`]).
 //!
 //! These run in the dispatcher, before the next inbox item is routed: a message sent right
 //! after an adoption or an upgrade already finds its portal.
@@ -48,8 +49,12 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     let portal = ctx.store.portal_by_room(room.as_str()).ok().flatten();
     if target.as_str() == ctx.matrix.bot().as_str() {
         match (&portal, membership.as_str()) {
-            (Some(portal), "invite") => upgrades::follow(ctx, portal, room, &[]).await,
+            (Some(portal), "invite") => match ctx.matrix.join(room, ctx.matrix.bot()).await {
+                Ok(()) => upgrades::bring_in(ctx, portal, room, &[]).await,
+                Err(e) => warn!(%room, error = %e, "bot could not join its portal"),
+            },
             (Some(_), _) => {}
+            (None, "invite") if upgrades::invited_to_upgraded(ctx, room).await => {}
             (None, _) => commands::on_membership(ctx, &event).await,
         }
         return ack_inbox(ctx, seq);

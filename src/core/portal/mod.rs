@@ -134,6 +134,7 @@ impl Portals {
         let worker = PortalWorker {
             ctx,
             key: key.to_owned(),
+            room: None,
             joined: HashSet::new(),
             typing: HashSet::new(),
             backfill_pending: false,
@@ -208,6 +209,9 @@ impl Portals {
 struct PortalWorker {
     ctx: Arc<Ctx>,
     key: String,
+    /// The room `joined` is about; when the portal moves (an upgrade, a new room), `joined`
+    /// starts over.
+    room: Option<String>,
     /// Ghosts known to be in the room.
     joined: HashSet<OwnedUserId>,
     /// Logged-in Matrix users last seen typing in the room.
@@ -247,6 +251,11 @@ impl PortalWorker {
     async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
         while let Some(work) = rx.recv().await {
             let started = std::time::Instant::now();
+            let room = self.record().map(|r| r.room_id);
+            if room != self.room {
+                self.joined.clear();
+                self.room = room;
+            }
             let direction = match work {
                 Work::Remote { login, event, seq } => {
                     self.remote(&login, event).await;
@@ -381,14 +390,8 @@ impl PortalWorker {
                 self.membership_changed(&target, &membership).await;
                 Ok(())
             }
-            // The record already names the new room (moved by the dispatcher); which ghosts
-            // are in it is learnt again.
-            MatrixEvent::Tombstone { .. } => {
-                self.joined.clear();
-                Ok(())
-            }
-            // Handled before the portal queue (encryption notices).
-            MatrixEvent::Encrypted { .. } => Ok(()),
+            // Handled before the portal queue (upgrades, encryption notices).
+            MatrixEvent::Tombstone { .. } | MatrixEvent::Encrypted { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.ctx

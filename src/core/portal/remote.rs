@@ -57,7 +57,6 @@ impl PortalWorker {
                     Err(e) => {
                         warn!(portal = %self.key, %room, error = %e,
                             "the user cannot be invited back; a new room replaces this one");
-                        self.joined.clear();
                     }
                 }
             }
@@ -90,7 +89,10 @@ impl PortalWorker {
             initial_state: vec![super::bridge_state(&ctx, &self.key, chat)],
         };
         let room = retry("create room", || ctx.matrix.create_room(&creator, &spec)).await?;
+        // A new room: only its creator is in it so far.
+        self.joined.clear();
         self.joined.insert(creator.clone());
+        self.room = Some(room.to_string());
         let record = PortalRecord {
             key: self.key.clone(),
             room_id: room.to_string(),
