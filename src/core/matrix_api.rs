@@ -87,6 +87,16 @@ pub trait MatrixApi: Send + Sync + 'static {
     async fn join(&self, room: &RoomId, user: &UserId) -> Result<(), MatrixError>;
     /// `user` leaves.
     async fn leave(&self, room: &RoomId, user: &UserId) -> Result<(), MatrixError>;
+    /// `user` leaves, or rejects an invite, saying why (the reason shows in the membership
+    /// event). Default: leaves without a reason, for stand-ins.
+    async fn leave_with_reason(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        _reason: &str,
+    ) -> Result<(), MatrixError> {
+        self.leave(room, user).await
+    }
     /// `by` kicks `user`.
     async fn kick(
         &self,
@@ -217,6 +227,13 @@ pub enum MatrixEvent {
         room: OwnedRoomId,
         users: Vec<OwnedUserId>,
     },
+    /// `m.room.tombstone`: the room was upgraded and continues as `replacement_room`.
+    Tombstone {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        replacement_room: OwnedRoomId,
+    },
     /// Something the bridge cannot read because the room is end-to-end encrypted: an
     /// `m.room.encrypted` event, or the `m.room.encryption` state event turning it on.
     Encrypted {
@@ -234,6 +251,7 @@ impl MatrixEvent {
             | Self::Redaction { event_id, .. }
             | Self::Reaction { event_id, .. }
             | Self::Membership { event_id, .. }
+            | Self::Tombstone { event_id, .. }
             | Self::Encrypted { event_id, .. } => Some(event_id.as_str()),
             Self::Receipt { .. } | Self::Typing { .. } => None,
         }
@@ -314,6 +332,18 @@ impl std::fmt::Debug for MatrixEvent {
                 .debug_struct("Typing")
                 .field("room", room)
                 .field("users", users)
+                .finish(),
+            Self::Tombstone {
+                room,
+                sender,
+                event_id,
+                replacement_room,
+            } => f
+                .debug_struct("Tombstone")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("replacement_room", replacement_room)
                 .finish(),
             Self::Encrypted {
                 room,

@@ -4,8 +4,8 @@
 //!
 //! Flow: the appservice listener persists Matrix events in the store's inbox
 //! ([`Bridge::enqueue`]) and returns; the dispatcher routes each to the management-room
-//! command handler or to its portal's queue. Each login's remote events go to their portal's
-//! queue too. One ordered queue (one task) per portal, in both directions.
+//! command handler or to its portal's queue; membership changes and room upgrades go through
+//! [`lifecycle`] first. Each login's remote events go to their portal's queue too. One ordered queue (one task) per portal, in both directions.
 
 pub mod catchup;
 pub mod checkpoint;
@@ -15,6 +15,7 @@ pub mod convert;
 pub mod encryption;
 pub mod gauges;
 pub mod ghosts;
+pub mod lifecycle;
 pub mod logins;
 pub mod markdown;
 pub mod matrix_api;
@@ -227,7 +228,8 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         MatrixEvent::Message { room, sender, .. }
         | MatrixEvent::Redaction { room, sender, .. }
         | MatrixEvent::Reaction { room, sender, .. }
-        | MatrixEvent::Membership { room, sender, .. } => (room.clone(), sender.clone()),
+        | MatrixEvent::Membership { room, sender, .. }
+        | MatrixEvent::Tombstone { room, sender, .. } => (room.clone(), sender.clone()),
         MatrixEvent::Receipt { room, user, .. } => (room.clone(), user.clone()),
         MatrixEvent::Typing { room, .. } => (room.clone(), ctx.matrix.bot().to_owned()),
         MatrixEvent::Encrypted { room, sender, .. } => (room.clone(), sender.clone()),
@@ -237,10 +239,10 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         ack_inbox(ctx, seq);
         return;
     }
-    if let MatrixEvent::Membership { .. } = &event {
-        commands::on_membership(ctx, &event).await;
-        ack_inbox(ctx, seq);
-        return;
+    match &event {
+        MatrixEvent::Membership { .. } => return lifecycle::on_membership(ctx, event, seq).await,
+        MatrixEvent::Tombstone { .. } => return lifecycle::on_tombstone(ctx, event, seq).await,
+        _ => {}
     }
     if let MatrixEvent::Encrypted { event_id, .. } = &event {
         encryption::on_encrypted(ctx, &room, event_id).await;

@@ -439,6 +439,18 @@ impl MatrixApi for HomeserverClient {
         Ok(())
     }
 
+    async fn leave_with_reason(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let mut request = leave_room::v3::Request::new(room.to_owned());
+        request.reason = (!reason.is_empty()).then(|| reason.to_owned());
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
     async fn kick(
         &self,
         room: &RoomId,

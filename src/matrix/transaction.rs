@@ -203,6 +203,19 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
             sender,
             event_id,
         },
+        "m.room.tombstone" if state_key.as_deref() == Some("") => {
+            let replacement = content
+                .get("replacement_room")
+                .ok_or("tombstone without replacement_room")?;
+            let replacement_room = OwnedRoomId::deserialize(replacement)
+                .map_err(|e| format!("replacement_room: {e}"))?;
+            MatrixEvent::Tombstone {
+                room,
+                sender,
+                event_id,
+                replacement_room,
+            }
+        }
         "m.room.member" => {
             let target = state_key.ok_or("member event without state_key")?;
             let target = OwnedUserId::try_from(target).map_err(|e| format!("state_key: {e}"))?;
@@ -334,6 +347,27 @@ mod tests {
         };
         assert_eq!(content["msgtype"], "m.image");
         assert_eq!(content["url"], "mxc://hs/abc");
+    }
+
+    #[test]
+    fn tombstones_are_parsed() {
+        let body = json!({ "events": [
+            { "type": "m.room.tombstone", "state_key": "", "room_id": "!old:hs",
+              "sender": "@u:hs", "event_id": "$t",
+              "content": { "body": "upgraded", "replacement_room": "!new:hs" } },
+            { "type": "m.room.tombstone", "state_key": "", "room_id": "!old:hs",
+              "sender": "@u:hs", "event_id": "$bad", "content": { "replacement_room": 5 } },
+        ]});
+        let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            events,
+            vec![MatrixEvent::Tombstone {
+                room: owned_room_id!("!old:hs"),
+                sender: ruma::owned_user_id!("@u:hs"),
+                event_id: ruma::owned_event_id!("$t"),
+                replacement_room: owned_room_id!("!new:hs"),
+            }]
+        );
     }
 
     #[test]

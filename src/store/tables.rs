@@ -115,6 +115,46 @@ impl Store {
             .map_err(tx_error)
     }
 
+    /// Changes a portal in place, atomically: `change` edits the stored record (it may run
+    /// more than once when the transaction retries, so it must only depend on the record) and
+    /// returns whether to save it. The room index follows a changed room id (the old entry is
+    /// removed if it pointed here). Returns the record as saved, or `None` when there is no
+    /// such portal or `change` declined.
+    pub fn update_portal(
+        &self,
+        key: &str,
+        change: impl Fn(&mut PortalRecord) -> bool,
+    ) -> Result<Option<PortalRecord>> {
+        let (portals, rooms) = (&self.inner.portals, &self.inner.room_portals);
+        (portals, rooms)
+            .transaction(|(portals, rooms)| {
+                let Some(old) = portals.get(key.as_bytes())? else {
+                    return Ok(None);
+                };
+                let old: PortalRecord = decode("portals", key.as_bytes(), &old).map_err(abort)?;
+                let mut record = old.clone();
+                if !change(&mut record) {
+                    return Ok(None);
+                }
+                record.key = key.to_owned();
+                if old.room_id != record.room_id && !old.room_id.is_empty() {
+                    let points_here = rooms
+                        .get(old.room_id.as_bytes())?
+                        .is_some_and(|k| k.as_ref() == key.as_bytes());
+                    if points_here {
+                        rooms.remove(old.room_id.as_bytes())?;
+                    }
+                }
+                let value = encode("portals", &record).map_err(abort)?;
+                portals.insert(key.as_bytes(), value)?;
+                if !record.room_id.is_empty() {
+                    rooms.insert(record.room_id.as_bytes(), key.as_bytes())?;
+                }
+                Ok(Some(record))
+            })
+            .map_err(tx_error)
+    }
+
     /// Forgets a portal, its room index entry and its message map; returns whether it existed.
     /// Messages go first (in batches), the portal last, so a crash midway leaves the portal
     /// in place and a second call finishes the job.

@@ -154,3 +154,24 @@ fn a_store_in_use_is_reported_as_such() {
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("in use"), "{err}");
 }
+
+#[test]
+fn update_portal_moves_the_room_index() -> TestResult {
+    let tmp = TempStore::new("update-portal");
+    let store = tmp.store();
+    store.put_portal(&portal("direct:a:b", "!old:x"))?;
+    let moved = store.update_portal("direct:a:b", |p| {
+        p.room_id = "!new:x".into();
+        p.receivers.push("@u:x".into());
+        true
+    })?;
+    assert_eq!(moved.map(|p| p.room_id), Some("!new:x".to_owned()));
+    assert!(store.portal_by_room("!old:x")?.is_none());
+    let found = store
+        .portal_by_room("!new:x")?
+        .ok_or("no portal for the new room")?;
+    assert_eq!(found.receivers, vec!["@u:x".to_owned()]);
+    assert!(store.update_portal("direct:a:b", |_| false)?.is_none());
+    assert!(store.update_portal("missing", |_| true)?.is_none());
+    Ok(())
+}

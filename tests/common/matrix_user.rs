@@ -423,6 +423,34 @@ impl MatrixUser {
         panic!("no invite for {}", self.mxid);
     }
 
+    /// Upgrades `room` to room version `version`; returns the replacement room's id.
+    pub async fn upgrade(&self, room: &str, version: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/rooms/{room}/upgrade"),
+                Some(json!({ "new_version": version })),
+            )
+            .await;
+        v["replacement_room"]
+            .as_str()
+            .expect("replacement room")
+            .to_owned()
+    }
+
+    /// The content of the state event `(event_type, state_key)` (`Null` when there is none).
+    pub async fn state_of(&self, room: &str, event_type: &str, state_key: &str) -> Value {
+        let url = format!(
+            "{}/_matrix/client/v3/rooms/{room}/state/{event_type}/{state_key}",
+            self.base
+        );
+        let resp = self.http.get(&url).bearer_auth(&self.token).send().await;
+        match resp {
+            Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
     /// Joined members of a room.
     pub async fn members(&self, room: &str) -> Vec<String> {
         let v = self

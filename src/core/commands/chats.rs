@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ruma::{RoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 use tracing::warn;
 
 use super::reply;
@@ -15,8 +15,35 @@ use crate::core::portal::portal_key;
 use crate::core::Ctx;
 
 /// A matrix.to link to a room, for the bot's messages.
-pub(super) fn room_link(room: &str) -> String {
+pub(crate) fn room_link(room: &str) -> String {
     format!("https://matrix.to/#/{room}")
+}
+
+/// The room of portal `key`, if it has one.
+pub(crate) fn existing_room(ctx: &Ctx, key: &str) -> Option<OwnedRoomId> {
+    let record = ctx.store.get_portal(key).ok().flatten()?;
+    RoomId::parse(record.room_id.as_str()).ok()
+}
+
+/// Where `user`'s chat with `remote` is, as a sentence for them; invites them to `room` again
+/// when they are not in it.
+pub(crate) async fn point_to_chat(ctx: &Ctx, user: &UserId, remote: &str, room: &RoomId) -> String {
+    let link = room_link(room.as_str());
+    let joined = ctx
+        .matrix
+        .joined_members(room)
+        .await
+        .is_ok_and(|m| m.iter().any(|u| u.as_str() == user.as_str()));
+    if joined {
+        return format!("You already have a chat with {remote}: {link}");
+    }
+    match ctx.matrix.invite(room, ctx.matrix.bot(), user).await {
+        Ok(()) => format!("Your chat with {remote} is {link}: I invited you to it again."),
+        Err(e) => {
+            warn!(%room, error = %e, "re-invite failed");
+            format!("Your chat with {remote} is {link}, but I could not invite you: {e}")
+        }
+    }
 }
 
 pub(super) async fn sync(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId) {
@@ -74,37 +101,12 @@ pub(super) async fn pm(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &st
     }
     let chat = ChatId::direct(user);
     let key = portal_key(&login.remote_id, &chat);
-    let existing = ctx
-        .store
-        .get_portal(&key)
-        .ok()
-        .flatten()
-        .and_then(|p| RoomId::parse(p.room_id.as_str()).ok());
-    let Some(portal_room) = existing else {
+    let Some(portal_room) = existing_room(ctx, &key) else {
         open_portal(ctx, &login, chat).await;
         let text = format!("Opening a chat with {user}: its room arrives as an invite.");
         return reply(ctx, room, &text).await;
     };
-    let link = room_link(portal_room.as_str());
-    let joined = ctx
-        .matrix
-        .joined_members(&portal_room)
-        .await
-        .map(|m| m.iter().any(|u| u.as_str() == sender.as_str()));
-    let text = match joined {
-        Ok(true) => format!("You already have a chat with {user}: {link}"),
-        _ => match ctx
-            .matrix
-            .invite(&portal_room, ctx.matrix.bot(), sender)
-            .await
-        {
-            Ok(()) => format!("Your chat with {user} is {link}: I invited you to it again."),
-            Err(e) => {
-                warn!(room = %portal_room, error = %e, "re-invite failed");
-                format!("Your chat with {user} is {link}, but I could not invite you: {e}")
-            }
-        },
-    };
+    let text = point_to_chat(ctx, sender, user, &portal_room).await;
     reply(ctx, room, &text).await
 }
 

@@ -7,6 +7,8 @@
 mod chats;
 mod login;
 
+pub(crate) use chats::{existing_room, point_to_chat, room_link};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

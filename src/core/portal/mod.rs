@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 mod backfill;
 mod from_matrix;
 mod media_out;
+mod membership;
 mod power;
 mod reactions;
 mod remote;
@@ -77,6 +78,20 @@ pub fn chat_of_key(key: &str) -> Option<ChatId> {
     Some(chat)
 }
 
+/// The portal's `m.bridge` state event (MSC2346): `(type, state key, content)`.
+pub fn bridge_state(ctx: &Ctx, key: &str, chat: &ChatId) -> (String, String, serde_json::Value) {
+    (
+        "m.bridge".into(),
+        format!("net.imbridge://{}/{key}", ctx.connector.name()),
+        serde_json::json!({
+            "bridgebot": ctx.matrix.bot().as_str(),
+            "protocol": { "id": ctx.connector.name(), "displayname": ctx.connector.name() },
+            "channel": { "id": chat.id },
+            "net.imbridge.capabilities": ctx.connector.capabilities(),
+        }),
+    )
+}
+
 enum Work {
     /// A remote event; `seq` is its item in the login's inbox queue, acked once bridged.
     Remote {
@@ -120,6 +135,7 @@ impl Portals {
         let worker = PortalWorker {
             ctx,
             key: key.to_owned(),
+            room: None,
             joined: HashSet::new(),
             typing: HashSet::new(),
             backfill_pending: false,
@@ -194,6 +210,9 @@ impl Portals {
 struct PortalWorker {
     ctx: Arc<Ctx>,
     key: String,
+    /// The room `joined` is about; when the portal moves (an upgrade, a new room), `joined`
+    /// starts over.
+    room: Option<String>,
     /// Ghosts known to be in the room.
     joined: HashSet<OwnedUserId>,
     /// Logged-in Matrix users last seen typing in the room.
@@ -233,6 +252,11 @@ impl PortalWorker {
     async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
         while let Some(work) = rx.recv().await {
             let started = std::time::Instant::now();
+            let room = self.record().map(|r| r.room_id);
+            if room != self.room {
+                self.joined.clear();
+                self.room = room;
+            }
             let direction = match work {
                 Work::Remote { login, event, seq } => {
                     self.remote(&login, event).await;
@@ -361,8 +385,14 @@ impl PortalWorker {
                 self.matrix_reaction(&room, &sender, event_id.as_str(), target.as_str(), &key)
                     .await
             }
-            // Handled before the portal queue (commands, encryption notices).
-            MatrixEvent::Membership { .. } | MatrixEvent::Encrypted { .. } => Ok(()),
+            MatrixEvent::Membership {
+                target, membership, ..
+            } => {
+                self.membership_changed(&target, &membership).await;
+                Ok(())
+            }
+            // Handled before the portal queue (upgrades, encryption notices).
+            MatrixEvent::Tombstone { .. } | MatrixEvent::Encrypted { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.ctx

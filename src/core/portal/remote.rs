@@ -44,19 +44,21 @@ impl PortalWorker {
         chat: &ChatId,
     ) -> Result<OwnedRoomId, MatrixError> {
         let ctx = self.ctx.clone();
-        if let Some(mut record) = self.record() {
+        if let Some(record) = self.record() {
             if let Ok(room) = RoomId::parse(record.room_id.as_str()) {
-                let user = login.mxid.to_string();
-                if !record.receivers.contains(&user) {
-                    retry("invite", || {
-                        ctx.matrix.invite(&room, ctx.matrix.bot(), &login.mxid)
-                    })
-                    .await
-                    .or_else(ignore_already_member)?;
-                    record.receivers.push(user);
-                    let _ = ctx.store.put_portal(&record);
+                if record.receivers.contains(&login.mxid.to_string()) {
+                    return Ok(room);
                 }
-                return Ok(room);
+                // New to this chat, or left its room: invited (again) before anything is
+                // posted, so nothing is written silently into a room its user left.
+                match self.invite_receiver(login, &room, chat).await {
+                    Ok(()) => return Ok(room),
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => {
+                        warn!(portal = %self.key, %room, error = %e,
+                            "the user cannot be invited back; a new room replaces this one");
+                    }
+                }
             }
         }
         let is_direct = chat.kind == ChatKind::Direct;
@@ -84,19 +86,13 @@ impl PortalWorker {
             } else {
                 self.group_levels(login, &info)
             },
-            initial_state: vec![(
-                "m.bridge".into(),
-                format!("net.imbridge://{}/{}", ctx.connector.name(), self.key),
-                json!({
-                    "bridgebot": ctx.matrix.bot().as_str(),
-                    "protocol": { "id": ctx.connector.name(), "displayname": ctx.connector.name() },
-                    "channel": { "id": chat.id },
-                    "net.imbridge.capabilities": ctx.connector.capabilities(),
-                }),
-            )],
+            initial_state: vec![super::bridge_state(&ctx, &self.key, chat)],
         };
         let room = retry("create room", || ctx.matrix.create_room(&creator, &spec)).await?;
+        // A new room: only its creator is in it so far.
+        self.joined.clear();
         self.joined.insert(creator.clone());
+        self.room = Some(room.to_string());
         let record = PortalRecord {
             key: self.key.clone(),
             room_id: room.to_string(),
