@@ -116,11 +116,13 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
                 return;
             }
             let previous = set_management_room(ctx, room, sender).await;
-            let mut text = "Hello! I am the bridge bot. This room is your management room:                             send `help` for the commands."
+            let mut text = "Hello! I am the bridge bot. This room is your management room: \
+                send `help` for the commands."
                 .to_owned();
             if let Some(old) = &previous {
                 text.push_str(&format!(
-                    " It replaces your earlier management room ({old}), which I have left:                      there is one per user, the newest."
+                    " It replaces your earlier management room ({old}), which I have left: \
+                     there is one per user, the newest."
                 ));
             }
             reply(ctx, room, &text).await;
