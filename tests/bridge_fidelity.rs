@@ -27,14 +27,16 @@ use std::time::Duration;
 use common::matrix_user::MatrixUser;
 use common::service_env::Env;
 use imbridge::network::easemob::jid::Conversation;
-use imbridge::network::easemob::message::{Body, Content, Ext, ExtValue, OutgoingMessage};
+use imbridge::network::easemob::message::{
+    Body, Content, Ext, ExtValue, IncomingMessage, OutgoingMessage,
+};
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_secs(3);
 const BOT: &str = "@easemobbot:localhost";
 
-fn text_of(m: &imbridge::network::easemob::message::IncomingMessage) -> Option<&str> {
+fn text_of(m: &IncomingMessage) -> Option<&str> {
     match &m.body {
         Body::Content(Content::Text { text }) => Some(text),
         _ => None,
@@ -320,68 +322,20 @@ async fn translation_fidelity_end_to_end() {
     say!(t0, "15: edit of a reply is the new text");
 
     // 9. Reply quotes: to the sticker (an image), and to the edit event of "my reply".
-    let quote_of = |m: &imbridge::network::easemob::message::IncomingMessage| -> Value {
-        m.ext
-            .iter()
-            .find(|e| e.key == "msgQuote")
-            .and_then(|e| match &e.value {
-                ExtValue::Json(s) | ExtValue::String(s) => serde_json::from_str(s).ok(),
-                _ => None,
-            })
-            .unwrap_or(Value::Null)
-    };
     let sticker_event = env
         .mx
         .wait_event(&dm, "the sticker", |e| e["type"] == "m.sticker")
         .await;
-    let sticker_remote = env
-        .bob_inbox
-        .messages()
-        .into_iter()
-        .find(|m| matches!(m.body, Body::Content(Content::Image { .. })))
-        .map(|m| m.id.to_string())
-        .expect("the sticker's remote id");
-    env.mx
-        .send_content(
-            &dm,
-            json!({
-                "msgtype": "m.text", "body": "nice sticker",
-                "m.relates_to": { "m.in_reply_to": { "event_id": sticker_event } }
-            }),
-        )
-        .await;
-    let reply = env
-        .bob_inbox
-        .wait_message(|m| text_of(m) == Some("nice sticker"), DEADLINE)
-        .await
-        .expect("the reply to the sticker");
-    let quote = quote_of(&reply);
+    let sticker_remote = remote_id_of(&env, |m| {
+        matches!(m.body, Body::Content(Content::Image { .. }))
+    });
+    let quote = reply_quote(&mut env, &sticker_event, "nice sticker").await;
     assert_eq!(quote["msgID"], sticker_remote.as_str(), "{quote}");
     assert_eq!(quote["msgType"], "img", "{quote}");
     assert_eq!(quote["msgSender"], "alice", "{quote}");
     assert_eq!(quote["msgPreview"], "wave", "{quote}");
-    let my_reply_remote = env
-        .bob_inbox
-        .messages()
-        .into_iter()
-        .find(|m| text_of(m) == Some("my reply"))
-        .map(|m| m.id.to_string())
-        .expect("my reply's remote id");
-    env.mx
-        .send_content(
-            &dm,
-            json!({
-                "msgtype": "m.text", "body": "about that edit",
-                "m.relates_to": { "m.in_reply_to": { "event_id": edit_event } }
-            }),
-        )
-        .await;
-    let reply = env
-        .bob_inbox
-        .wait_message(|m| text_of(m) == Some("about that edit"), DEADLINE)
-        .await
-        .expect("the reply to the edit");
-    let quote = quote_of(&reply);
+    let my_reply_remote = remote_id_of(&env, |m| text_of(m) == Some("my reply"));
+    let quote = reply_quote(&mut env, &edit_event, "about that edit").await;
     assert_eq!(quote["msgID"], my_reply_remote.as_str(), "{quote}");
     assert_eq!(quote["msgType"], "txt", "{quote}");
     say!(t0, "9: reply quotes resolved and filled");
@@ -467,6 +421,44 @@ async fn translation_fidelity_end_to_end() {
 
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
+/// The remote id of the first message bob received that matches `pick`.
+fn remote_id_of(env: &Env, pick: impl Fn(&IncomingMessage) -> bool) -> String {
+    env.bob_inbox
+        .messages()
+        .into_iter()
+        .find(|m| pick(m))
+        .map(|m| m.id.to_string())
+        .expect("a message bob received")
+}
+
+/// The Matrix user replies `body` to `event` in the DM; returns the `msgQuote` bob receives.
+async fn reply_quote(env: &mut Env, event: &str, body: &str) -> Value {
+    let dm = env.dm.clone();
+    env.mx
+        .send_content(
+            &dm,
+            json!({
+                "msgtype": "m.text", "body": body,
+                "m.relates_to": { "m.in_reply_to": { "event_id": event } }
+            }),
+        )
+        .await;
+    let reply = env
+        .bob_inbox
+        .wait_message(|m| text_of(m) == Some(body), DEADLINE)
+        .await
+        .unwrap_or_else(|| panic!("the reply {body:?} did not reach bob"));
+    reply
+        .ext
+        .iter()
+        .find(|e| e.key == "msgQuote")
+        .and_then(|e| match &e.value {
+            ExtValue::Json(s) | ExtValue::String(s) => serde_json::from_str(s).ok(),
+            _ => None,
+        })
+        .unwrap_or(Value::Null)
 }
 
 /// A 1×1 PNG.

@@ -47,17 +47,5 @@ pub async fn on_encrypted(ctx: &Ctx, room: &RoomId, event_id: &EventId) {
         warn!(%room, error = %e, "encryption notice time not stored");
     }
     let txn = format!("imb-e2ee-{event_id}");
-    if let Err(e) = ctx
-        .matrix
-        .send_event(
-            room,
-            ctx.matrix.bot(),
-            "m.room.message",
-            &txn,
-            &notice_content(NOTICE),
-        )
-        .await
-    {
-        warn!(%room, error = %e, "encryption notice not sent");
-    }
+    super::send_bot_notice(ctx, room, &txn, &notice_content(NOTICE)).await;
 }

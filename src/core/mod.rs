@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, OwnedUserId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tokio::sync::{Notify, RwLock};
 use tracing::{info, warn};
 
@@ -213,6 +213,30 @@ async fn dispatch_inbox(ctx: Arc<Ctx>) {
         }
         ctx.inbox_ready.notified().await;
     }
+}
+
+/// Sends a notice (`content`, an `m.notice`) as the bot; a failure is logged, not returned
+/// (notices are best effort). `txn_id` must be new for every notice meant (see
+/// [`fresh_txn`]) and the same for retries of one.
+pub(crate) async fn send_bot_notice(
+    ctx: &Ctx,
+    room: &RoomId,
+    txn_id: &str,
+    content: &serde_json::Value,
+) {
+    if let Err(e) = ctx
+        .matrix
+        .send_event(room, ctx.matrix.bot(), "m.room.message", txn_id, content)
+        .await
+    {
+        warn!(%room, error = %e, "notice not sent");
+    }
+}
+
+/// A transaction id no other event of this process or an earlier one has used: `prefix`, the
+/// time in ms and a random number.
+pub(crate) fn fresh_txn(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", ghosts::now_ms(), rand::random::<u32>())
 }
 
 /// Acks an inbox item (called once its processing is done).

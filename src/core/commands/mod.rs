@@ -16,7 +16,6 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::ghosts::now_ms;
 use super::logins;
 use super::markdown;
 use super::matrix_api::MatrixEvent;
@@ -55,20 +54,8 @@ pub fn load_management_rooms(store: &Store) -> Vec<(OwnedRoomId, OwnedUserId)> {
 /// Sends `text` (Markdown) as a notice from the bot. Every call is a new event, so its
 /// transaction id is new every time.
 async fn reply(ctx: &Ctx, room: &RoomId, text: &str) {
-    let txn = format!("imb-cmd-{}-{}", now_ms(), rand::random::<u32>());
-    if let Err(e) = ctx
-        .matrix
-        .send_event(
-            room,
-            ctx.matrix.bot(),
-            "m.room.message",
-            &txn,
-            &markdown::notice(text),
-        )
-        .await
-    {
-        warn!(%room, error = %e, "command reply not sent");
-    }
+    let txn = super::fresh_txn("imb-cmd");
+    super::send_bot_notice(ctx, room, &txn, &markdown::notice(text)).await;
 }
 
 /// The user's management room, if any.

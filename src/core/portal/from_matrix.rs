@@ -420,20 +420,7 @@ impl PortalWorker {
     }
 
     pub(super) async fn notice(&self, room: &RoomId, text: &str) {
-        let ctx = &self.ctx;
-        let txn = format!("imb-notice-{}-{}", now_ms(), rand::random::<u32>());
-        if let Err(e) = ctx
-            .matrix
-            .send_event(
-                room,
-                ctx.matrix.bot(),
-                "m.room.message",
-                &txn,
-                &convert::notice_content(text),
-            )
-            .await
-        {
-            warn!(error = %e, "notice not sent");
-        }
+        let txn = crate::core::fresh_txn("imb-notice");
+        crate::core::send_bot_notice(&self.ctx, room, &txn, &convert::notice_content(text)).await;
     }
 }

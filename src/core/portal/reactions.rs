@@ -44,14 +44,12 @@ impl PortalWorker {
         });
         // A reaction can be added, removed and added again: each one is a new event, so the
         // transaction id is new each time (and the same across this event's retries below).
-        let txn = format!(
-            "imb-react-{}-{}-{}-{}-{}",
+        let txn = crate::core::fresh_txn(&format!(
+            "imb-react-{}-{}-{}",
             escape_localpart(&self.key),
             escape_localpart(target),
             escape_localpart(sender),
-            crate::core::ghosts::now_ms(),
-            rand::random::<u32>()
-        );
+        ));
         let event_id = retry("react", || {
             ctx.matrix
                 .send_event(&room, &ghost, "m.reaction", &txn, &content)

@@ -311,17 +311,7 @@ impl NetworkLogin for EasemobLogin {
     }
 
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
-        let mut profiles = self
-            .client
-            .rest()
-            .user_info(&[user])
-            .await
-            .map_err(rest_failure)?;
-        let p = profiles.remove(user).unwrap_or_default();
-        Ok(UserProfile {
-            name: p.nickname.filter(|n| !n.is_empty()),
-            avatar_url: p.avatar_url.filter(|a| !a.is_empty()),
-        })
+        Ok(self.resolve_user(user).await?.unwrap_or_default())
     }
 
     async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {
