@@ -13,16 +13,13 @@
 //! [`MatrixError::Homeserver`] (with the Matrix `errcode`) or [`MatrixError::Transport`]. The
 //! tokens are never logged and never put in URLs.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::metrics::Metrics;
-use axum::http;
-use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
 use ruma::api::client::{
     account::register,
     appservice::request_ping,
@@ -37,11 +34,7 @@ use ruma::api::client::{
     state::{get_state_event_for_key, send_state_event},
     typing::create_typing_event,
 };
-use ruma::api::path_builder::PathBuilder;
-use ruma::api::{
-    AppserviceUserIdentity, IncomingResponse, MatrixVersion, OutgoingRequest,
-    OutgoingRequestAppserviceExt, SupportedVersions,
-};
+use ruma::api::{MatrixVersion, SupportedVersions};
 use ruma::profile::ProfileFieldValue;
 use ruma::{
     EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId,
@@ -52,7 +45,7 @@ use tokio::sync::OnceCell;
 use tracing::{debug, info};
 
 use super::settings::AppserviceSettings;
-use super::wire::{homeserver_error, raw, read_limited, sdk_error, transport_error};
+use super::wire::{raw, sdk_error};
 use crate::core::matrix_api::{MatrixApi, MatrixError, RoomSpec};
 
 /// Deadline of one client-API request.
@@ -60,7 +53,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deadline of one media upload or download.
 pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest non-media response body read.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+pub(super) const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a ghost shows as typing unless told otherwise.
 const TYPING_TIMEOUT: Duration = Duration::from_secs(30);
 /// Device id of the bot's (token-restored) matrix-sdk session.
@@ -74,11 +67,11 @@ pub struct HomeserverClient {
     pub(super) as_token: String,
     bot: OwnedUserId,
     appservice_id: String,
-    versions: SupportedVersions,
+    pub(super) versions: SupportedVersions,
     sdk: matrix_sdk::Client,
     default_room_version: OnceCell<RoomVersionId>,
     /// Request latency and failures by endpoint, when the daemon collects metrics.
-    metrics: Option<Arc<Metrics>>,
+    pub(super) metrics: Option<Arc<Metrics>>,
 }
 
 impl fmt::Debug for HomeserverClient {
@@ -220,99 +213,6 @@ impl HomeserverClient {
             .await
             .cloned()
     }
-
-    /// Sends a ruma request with the `as_token`, as `user` (identity assertion) or, with
-    /// `None`, as the registration's sender.
-    pub(super) async fn send<R>(
-        &self,
-        request: R,
-        user: Option<&UserId>,
-        timeout: Duration,
-    ) -> Result<R::IncomingResponse, MatrixError>
-    where
-        R: OutgoingRequest,
-        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
-        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
-    {
-        let identity = user.map(AppserviceUserIdentity::new).unwrap_or_default();
-        let http_request = request
-            .try_into_http_request_with_identity::<Vec<u8>>(
-                &self.base,
-                SendAccessToken::Always(&self.as_token),
-                identity,
-                Cow::Borrowed(&self.versions),
-            )
-            .map_err(|e| MatrixError::Other(format!("building request: {e}")))?;
-        let method = http_request.method().clone();
-        let path = http_request.uri().path().to_owned();
-        let mut request = reqwest::Request::try_from(http_request)
-            .map_err(|e| MatrixError::Other(format!("building request: {e}")))?;
-        *request.timeout_mut() = Some(timeout);
-        let endpoint = endpoint_name(std::any::type_name::<R>());
-        let started = Instant::now();
-        let response = match self.http.execute(request).await {
-            Ok(response) => response,
-            Err(e) => {
-                let reason = if e.is_timeout() {
-                    "timeout"
-                } else {
-                    "unreachable"
-                };
-                self.record(endpoint, started, Some(reason));
-                return Err(transport_error(&e, timeout));
-            }
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_limited(response, MAX_RESPONSE_BYTES, timeout).await;
-        let failure = (!status.is_success()).then(|| status.as_str().to_owned());
-        self.record(endpoint, started, failure.as_deref());
-        let body = body?;
-        debug!(%method, path, status = status.as_u16(), as_user = ?user.map(UserId::as_str), "homeserver request");
-        if !status.is_success() {
-            return Err(homeserver_error(status.as_u16(), &body));
-        }
-        let mut builder = http::Response::builder().status(status);
-        if let Some(h) = builder.headers_mut() {
-            *h = headers;
-        }
-        let http_response = builder
-            .body(body)
-            .map_err(|e| MatrixError::Other(format!("response: {e}")))?;
-        R::IncomingResponse::try_from_http_response(http_response)
-            .map_err(|e| MatrixError::Other(format!("unexpected response to {method} {path}: {e}")))
-    }
-}
-
-impl HomeserverClient {
-    /// Records one request's latency (and its failure reason, if it failed).
-    fn record(&self, endpoint: &str, started: Instant, failure: Option<&str>) {
-        if let Some(metrics) = &self.metrics {
-            metrics
-                .homeserver_seconds
-                .observe(&[endpoint], started.elapsed());
-            if let Some(reason) = failure {
-                metrics.homeserver_failures.inc(&[endpoint, reason]);
-            }
-        }
-    }
-}
-
-/// The metrics name of a ruma request type: the module naming the endpoint, the one before
-/// its version module (`ruma_client_api::message::send_message_event::v3::Request` →
-/// `send_message_event`). A fixed set, unlike paths (which hold room and event ids).
-fn endpoint_name(type_name: &'static str) -> &'static str {
-    let parts: Vec<&'static str> = type_name.split("::").collect();
-    let is_version = |p: &str| {
-        p == "unstable"
-            || (p.starts_with('v') && p.len() > 1 && p[1..].bytes().all(|b| b.is_ascii_digit()))
-    };
-    parts
-        .iter()
-        .position(|p| is_version(p))
-        .and_then(|i| i.checked_sub(1))
-        .and_then(|i| parts.get(i).copied())
-        .unwrap_or("other")
 }
 
 #[async_trait]
@@ -608,25 +508,5 @@ impl MatrixApi for HomeserverClient {
             create_typing_event::v3::Request::new(user.to_owned(), room.to_owned(), state);
         self.send(request, Some(user), REQUEST_TIMEOUT).await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoint_names_come_from_the_request_type() {
-        assert_eq!(
-            endpoint_name(std::any::type_name::<
-                ruma::api::client::message::send_message_event::v3::Request,
-            >()),
-            "send_message_event"
-        );
-        assert_eq!(
-            endpoint_name("x::appservice::ping::send_ping::v1::Request"),
-            "send_ping"
-        );
-        assert_eq!(endpoint_name("no_version::Request"), "other");
     }
 }

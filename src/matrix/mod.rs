@@ -16,6 +16,7 @@ mod media;
 mod power;
 pub mod settings;
 pub mod transaction;
+mod transport;
 mod wire;
 
 #[cfg(test)]
