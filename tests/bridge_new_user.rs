@@ -236,6 +236,26 @@ async fn management_rooms_as_other_clients_make_them() {
         "{help}"
     );
 
+    // Before the bridge: alice and carol chat on their phones (the bridge's device never
+    // sees these messages); `sync` must still bring that conversation over.
+    env.sandbox.user("carol", "carol-pw-3141");
+    let (alice_phone, _alice_events) = env.sandbox.rust_client("alice", IM_PASSWORD).await;
+    let (carol_phone, _carol_events) = env.sandbox.rust_client("carol", "carol-pw-3141").await;
+    carol_phone
+        .send(OutgoingMessage::text(
+            Conversation::single("alice"),
+            "on the phone",
+        ))
+        .await
+        .expect("carol writes");
+    alice_phone
+        .send(OutgoingMessage::text(
+            Conversation::single("carol"),
+            "yes, on mine",
+        ))
+        .await
+        .expect("alice answers");
+
     // Interactive login: warned before the password, told after it.
     env.mx.send_text(&room, "login").await;
     env.mx
@@ -266,6 +286,20 @@ async fn management_rooms_as_other_clients_make_them() {
     assert!(
         !bodies.iter().any(|b| b.contains("will be redacted")),
         "a redaction was promised: {bodies:?}"
+    );
+
+    // `sync` brings the recent conversation with carol (not a contact) over as an invite.
+    env.mx.send_text(&room, "sync").await;
+    env.mx
+        .wait_body(&room, |b| {
+            b.starts_with("Syncing 1 chat: 1 new room arrives as an invite")
+        })
+        .await;
+    let carol_dm = env.mx.accept_new_invite(std::slice::from_ref(&room)).await;
+    let members = env.mx.members(&carol_dm).await;
+    assert!(
+        members.iter().any(|m| m == "@easemob_carol:localhost"),
+        "{members:?}"
     );
 
     // `pm` of a user that does not exist.

@@ -212,6 +212,54 @@ async fn group_and_chatroom_messages() {
     assert_eq!(got["chatType"], json!("groupChat"));
     assert_eq!(id_str(&got["to"]), group_id);
 
+    // The conversation list (what `sync` brings over): the SDK's getServerConversations and
+    // our REST client read the same answer.
+    bob.send(OutgoingMessage::text(
+        Conversation::single("alice"),
+        "just us",
+    ))
+    .await
+    .expect("one-to-one send");
+    a.event("onTextMessage", |d| d["msg"] == json!("just us"))
+        .await;
+    let listed = a
+        .call(
+            "getServerConversations",
+            json!([{ "pageSize": 20, "cursor": "" }]),
+        )
+        .await
+        .expect("conversation list");
+    let conversations = listed["data"]["conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let pairs: Vec<(String, String)> = conversations
+        .iter()
+        .map(|c| {
+            (
+                id_str(&c["conversationId"]),
+                c["conversationType"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("bob".to_owned(), "singleChat".to_owned()),
+            (group_id.clone(), "groupChat".to_owned())
+        ],
+        "newest first: {listed}"
+    );
+    let ours = bob
+        .rest()
+        .conversations(10)
+        .await
+        .expect("REST conversations");
+    assert_eq!(
+        ours,
+        vec![("alice".to_owned(), false), (group_id.clone(), true)]
+    );
+
     // Chat room: created over REST by the SDK, joined over the socket by both.
     let room = a
         .call(

@@ -400,7 +400,8 @@ pub trait NetworkLogin: Send + Sync {
     async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {
         self.user_profile(user).await.map(Some)
     }
-    /// The chats to create portals for (contacts and joined groups).
+    /// The chats to create portals for (`sync`): recent conversations first, newest first,
+    /// then contacts and joined groups; bounded by the connector.
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure>;
     /// Fetches a media attachment's bytes (bounded by `max_bytes`).
     async fn download(&self, media: &RemoteMedia, max_bytes: u64) -> Result<Vec<u8>, SendFailure>;

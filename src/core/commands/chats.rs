@@ -14,6 +14,15 @@ use crate::core::logins::UserLogin;
 use crate::core::portal::portal_key;
 use crate::core::Ctx;
 
+/// `1 chat`, `2 chats`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// A matrix.to link to a room, for the bot's messages.
 pub(crate) fn room_link(room: &str) -> String {
     format!("https://matrix.to/#/{room}")
@@ -73,10 +82,15 @@ pub(super) async fn sync(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId) {
                    conversations yet. A chat's room is created as soon as a message arrives, \
                    or open one with `pm <user>`."
             .to_owned(),
-        (n, 0) => format!("All {n} chats already have rooms."),
+        (n, 0) => format!("All {} already have rooms.", plural(n, "chat", "chats")),
         (n, k) => format!(
-            "Syncing {n} chats: {k} new rooms arrive as invites from the bridge (accept them \
-             to chat); the others already exist."
+            "Syncing {}: {} from the bridge (accept to chat); the others already exist.",
+            plural(n, "chat", "chats"),
+            plural(
+                k,
+                "new room arrives as an invite",
+                "new rooms arrive as invites"
+            ),
         ),
     };
     reply(ctx, room, &text).await

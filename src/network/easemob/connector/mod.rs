@@ -143,6 +143,9 @@ impl NetworkConnector for EasemobConnector {
     }
 }
 
+/// How many recent conversations `sync` brings over at most.
+const MAX_LISTED_CONVERSATIONS: usize = 100;
+
 /// The bridge's device (resource) name for an IM account: the same for every login of that
 /// account, so logging in again continues the same device and receives what the server queued
 /// for it meanwhile (Easemob keeps offline messages per device). `imbridge_` + 12 hex digits
@@ -330,20 +333,31 @@ impl NetworkLogin for EasemobLogin {
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
         let rest = self.client.rest();
+        // Recent conversations first (newest first), then contacts and groups without any.
         let mut chats: Vec<ChatId> = rest
-            .contacts()
+            .conversations(MAX_LISTED_CONVERSATIONS)
             .await
             .map_err(rest_failure)?
             .into_iter()
-            .map(ChatId::direct)
+            .map(|(id, is_group)| {
+                if is_group {
+                    ChatId::group(id)
+                } else {
+                    ChatId::direct(id)
+                }
+            })
             .collect();
-        chats.extend(
-            rest.joined_groups()
-                .await
-                .map_err(rest_failure)?
-                .into_iter()
-                .map(|g| ChatId::group(g.id)),
-        );
+        let contacts = rest.contacts().await.map_err(rest_failure)?;
+        let groups = rest.joined_groups().await.map_err(rest_failure)?;
+        for chat in contacts
+            .into_iter()
+            .map(ChatId::direct)
+            .chain(groups.into_iter().map(|g| ChatId::group(g.id)))
+        {
+            if !chats.contains(&chat) {
+                chats.push(chat);
+            }
+        }
         Ok(chats)
     }
 

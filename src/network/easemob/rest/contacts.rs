@@ -92,6 +92,44 @@ impl RestClient {
             .unwrap_or_default())
     }
 
+    /// `GET /sdk/user/{user}/user_channels/list` (the SDK's `getServerConversations`): the
+    /// user's conversations, most recent first, at most `max` (pages of 50 followed by their
+    /// `cursor`). Each is `(id, is_group)`: a user id for `session_type` `chat`, a group id for
+    /// `groupchat`; other types are skipped.
+    pub async fn conversations(&self, max: usize) -> Result<Vec<(String, bool)>, RestError> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        while out.len() < max {
+            let tail = format!(
+                "sdk/user/{}/user_channels/list?limit=50&cursor={}&need_mark=false",
+                self.me()?,
+                seg(&cursor)
+            );
+            let v = self.get(&tail).await?;
+            let data = &v["data"];
+            let page = data["channel_infos"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for c in &page {
+                let Some(id) = c["session_to"].as_str() else {
+                    continue;
+                };
+                match c["session_type"].as_str() {
+                    Some("chat") => out.push((id.to_owned(), false)),
+                    Some("groupchat") => out.push((id.to_owned(), true)),
+                    _ => {}
+                }
+            }
+            cursor = data["cursor"].as_str().unwrap_or_default().to_owned();
+            if page.is_empty() || cursor.is_empty() {
+                break;
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
     /// `POST /users/{user}/contacts/apply`: asks `user` to become a contact.
     pub async fn add_contact(&self, user: &str, reason: &str) -> Result<(), RestError> {
         self.post(

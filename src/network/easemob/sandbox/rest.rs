@@ -477,6 +477,7 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         }
         // History.
         ("POST", ["users", user, "messageroaming"]) => history::roaming(cx, user).await,
+        ("GET", ["sdk", "user", user, "user_channels", "list"]) => history::conversations(cx, user),
         // Reactions.
         ("POST", ["reaction", "user", user]) => reactions::add(cx, user).await,
         ("DELETE", ["reaction", "user", user]) => reactions::remove(cx, user),

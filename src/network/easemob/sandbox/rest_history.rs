@@ -1,4 +1,5 @@
-//! Message history ("roaming"): `POST /users/{user}/messageroaming` (reference §3.10).
+//! Message history ("roaming"): `POST /users/{user}/messageroaming` (reference §3.10), and
+//! the conversation list made from it (`GET /sdk/user/{user}/user_channels/list`).
 //!
 //! Both SDK callers expect the newest messages first when paging backwards
 //! (`fetchHistoryMessages` reverses each batch itself, `getHistoryMessages` passes
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::super::state::HistoryEntry;
 use super::{bool_field, str_field, u64_field, ApiError, ApiResult, Ctx};
-use crate::network::easemob::jid::{Conversation, CONFERENCE_DOMAIN, USER_DOMAIN};
+use crate::network::easemob::jid::{ChatType, Conversation, CONFERENCE_DOMAIN, USER_DOMAIN};
 use crate::network::easemob::proto::{MessageBody, Meta};
 
 /// Default and largest batch.
@@ -144,4 +145,72 @@ pub(crate) async fn roaming(cx: &mut Ctx, user: &str) -> ApiResult {
     cx.ok(json!({
         "data": { "msgs": msgs, "next_key": next_key, "is_last": is_last },
     }))
+}
+
+/// Largest page of the conversation list.
+const MAX_CONVERSATIONS: usize = 100;
+
+/// `GET /sdk/user/{user}/user_channels/list?limit=20&cursor=` (the SDK's
+/// `getServerConversations`) → `{"data":{"channel_infos":[{"session_to","session_type",
+/// "is_top","unread_num","meta"}],"cursor"}}`: the user's one-to-one and group conversations
+/// with messages, the most recent first. `session_type` is `chat` or `groupchat`; `meta` is
+/// `{}` (no last message: the SDK then reports `lastMessage: null`); `cursor` is the offset of
+/// the next page, empty after the last.
+pub(crate) fn conversations(cx: &mut Ctx, user: &str) -> ApiResult {
+    cx.auth_as(user)?;
+    let limit = cx
+        .query_num("limit")
+        .unwrap_or(DEFAULT_PULL)
+        .clamp(1, MAX_CONVERSATIONS);
+    let offset: usize = cx
+        .query("cursor")
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(0);
+    let list: Vec<(String, &'static str, u64)> = {
+        let inner = cx.sb.lock();
+        let mut latest: std::collections::HashMap<(String, &'static str), u64> =
+            std::collections::HashMap::new();
+        for h in inner.data.history.values().filter(|h| !h.recalled) {
+            let key = match h.conversation.kind {
+                ChatType::Single if h.from == user => (h.conversation.id.clone(), "chat"),
+                ChatType::Single if h.conversation.id == user => (h.from.clone(), "chat"),
+                ChatType::Group
+                    if inner
+                        .data
+                        .groups
+                        .get(&h.conversation.id)
+                        .is_some_and(|g| g.members.contains(user)) =>
+                {
+                    (h.conversation.id.clone(), "groupchat")
+                }
+                _ => continue,
+            };
+            let at = latest.entry(key).or_insert(0);
+            *at = (*at).max(h.timestamp);
+        }
+        let mut list: Vec<(String, &'static str, u64)> = latest
+            .into_iter()
+            .map(|((id, kind), t)| (id, kind, t))
+            .collect();
+        list.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        list
+    };
+    let page: Vec<Value> = list
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(id, kind, _)| {
+            json!({
+                "session_to": id, "session_type": kind, "is_top": false,
+                "unread_num": 0, "meta": {},
+            })
+        })
+        .collect();
+    let next = offset + page.len();
+    let cursor = if next < list.len() {
+        next.to_string()
+    } else {
+        String::new()
+    };
+    cx.ok(json!({ "data": { "channel_infos": page, "cursor": cursor } }))
 }
