@@ -440,6 +440,10 @@ pub trait NetworkLogin: Send + Sync {
     fn as_history(&self) -> Option<&dyn HistoryAbility> {
         None
     }
+    /// Managing groups (name, description, members) as this login, when supported.
+    fn as_group_admin(&self) -> Option<&dyn GroupAdminAbility> {
+        None
+    }
 }
 
 /// Editing a sent message.
@@ -500,4 +504,23 @@ pub trait ReactionAbility: Send + Sync {
 pub trait HistoryAbility: Send + Sync {
     /// The chat's latest messages, at most `limit`, oldest first (what the network keeps).
     async fn history(&self, chat: &ChatId, limit: u32) -> Result<Vec<RemoteMessage>, SendFailure>;
+}
+
+/// Managing a group as the logged-in user: what the network allows that user decides (a
+/// refusal is a [`SendFailure::Permanent`] whose text says why). The network reports the
+/// changes back as [`RemoteEvent::ChatInfoChange`], which the core applies idempotently.
+#[async_trait]
+pub trait GroupAdminAbility: Send + Sync {
+    /// Renames the group.
+    async fn set_group_name(&self, chat: &ChatId, name: &str) -> Result<(), SendFailure>;
+    /// Sets the group's description (the Matrix topic).
+    async fn set_group_description(
+        &self,
+        chat: &ChatId,
+        description: &str,
+    ) -> Result<(), SendFailure>;
+    /// Adds remote user `user` to the group (success when already a member).
+    async fn add_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure>;
+    /// Removes remote user `user` from the group.
+    async fn remove_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure>;
 }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+mod group_admin;
 mod incoming;
 mod outgoing;
 
@@ -23,10 +24,10 @@ use super::jid::{ChatType, Conversation};
 use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::rest::{RestClient, RestError};
 use crate::core::connector::{
-    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, HistoryAbility, LoginData, LoginFailure,
-    MediaAbility, MessageContent, NetworkConnector, NetworkLogin, QuotedKind, ReactionAbility,
-    RecallAbility, ReceiptAbility, RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure,
-    TypingAbility, UserProfile,
+    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, GroupAdminAbility, HistoryAbility,
+    LoginData, LoginFailure, MediaAbility, MessageContent, NetworkConnector, NetworkLogin,
+    QuotedKind, ReactionAbility, RecallAbility, ReceiptAbility, RemoteEvent, RemoteMedia,
+    RemoteMessage, ReplyTo, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -88,7 +89,7 @@ impl NetworkConnector for EasemobConnector {
             read_receipts: true,
             delivery_receipts: true,
             typing: true,
-            group_management: false,
+            group_management: true,
             // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
             max_text_bytes: 5 * 1024,
         }
@@ -401,6 +402,9 @@ impl NetworkLogin for EasemobLogin {
         Some(self)
     }
     fn as_history(&self) -> Option<&dyn HistoryAbility> {
+        Some(self)
+    }
+    fn as_group_admin(&self) -> Option<&dyn GroupAdminAbility> {
         Some(self)
     }
 }

@@ -1,0 +1,102 @@
+//! Group management as the logged-in user (the core's `GroupAdminAbility`), over the REST
+//! client: `PUT /chatgroups/{id}` for the name and description, `POST /chatgroups/{id}/users`
+//! and `DELETE /chatgroups/{id}/users/{user}` for members. The server checks the user's role
+//! and tells the members (MUC `updateInfo`, `directJoined` / `memberPresence`, `removeMember` /
+//! `memberAbsence`), which come back to the core as chat info changes.
+
+use async_trait::async_trait;
+
+use super::EasemobLogin;
+use crate::core::connector::{ChatId, ChatKind, GroupAdminAbility, SendFailure};
+use crate::network::easemob::rest::RestError;
+
+/// A REST failure of a group change: temporary trouble is retriable; anything else (a refusal,
+/// an unknown user or group) is permanent, in the server's own words when it gave some.
+fn admin_failure(e: RestError) -> SendFailure {
+    if e.is_transient() {
+        return SendFailure::Retriable(e.to_string());
+    }
+    match e {
+        RestError::Http { description, .. } if !description.is_empty() => {
+            SendFailure::Permanent(description)
+        }
+        RestError::UserNotFound => SendFailure::Permanent("no such IM user".into()),
+        other => SendFailure::Permanent(other.to_string()),
+    }
+}
+
+/// The group id of `chat`; chat rooms and direct chats are not managed here.
+fn group_id(chat: &ChatId) -> Result<&str, SendFailure> {
+    match chat.kind {
+        ChatKind::Group => Ok(&chat.id),
+        _ => Err(SendFailure::Permanent(
+            "only groups can be managed from Matrix".into(),
+        )),
+    }
+}
+
+#[async_trait]
+impl GroupAdminAbility for EasemobLogin {
+    async fn set_group_name(&self, chat: &ChatId, name: &str) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .update_group(group_id(chat)?, Some(name), None)
+            .await
+            .map_err(admin_failure)
+    }
+
+    async fn set_group_description(
+        &self,
+        chat: &ChatId,
+        description: &str,
+    ) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .update_group(group_id(chat)?, None, Some(description))
+            .await
+            .map_err(admin_failure)
+    }
+
+    async fn add_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .add_group_members(group_id(chat)?, &[user])
+            .await
+            .map(drop)
+            .map_err(admin_failure)
+    }
+
+    async fn remove_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .remove_group_members(group_id(chat)?, &[user])
+            .await
+            .map_err(admin_failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_permanent_in_the_servers_words() {
+        let refused = admin_failure(RestError::Http {
+            status: 403,
+            error: "forbidden_op".into(),
+            description: "alice is not the owner or an admin of group 1".into(),
+        });
+        assert_eq!(
+            refused,
+            SendFailure::Permanent("alice is not the owner or an admin of group 1".into())
+        );
+        let busy = admin_failure(RestError::Http {
+            status: 503,
+            error: "busy".into(),
+            description: String::new(),
+        });
+        assert!(matches!(busy, SendFailure::Retriable(_)));
+        assert!(group_id(&ChatId::direct("bob")).is_err());
+        assert_eq!(group_id(&ChatId::group("42")), Ok("42"));
+    }
+}
