@@ -234,6 +234,15 @@ pub enum MatrixEvent {
         event_id: OwnedEventId,
         replacement_room: OwnedRoomId,
     },
+    /// `m.room.name` (`name` set) or `m.room.topic` (`topic` set) state event; an empty
+    /// string clears it.
+    RoomMeta {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        name: Option<String>,
+        topic: Option<String>,
+    },
     /// Something the bridge cannot read because the room is end-to-end encrypted: an
     /// `m.room.encrypted` event, or the `m.room.encryption` state event turning it on.
     Encrypted {
@@ -252,6 +261,7 @@ impl MatrixEvent {
             | Self::Reaction { event_id, .. }
             | Self::Membership { event_id, .. }
             | Self::Tombstone { event_id, .. }
+            | Self::RoomMeta { event_id, .. }
             | Self::Encrypted { event_id, .. } => Some(event_id.as_str()),
             Self::Receipt { .. } | Self::Typing { .. } => None,
         }
@@ -332,6 +342,20 @@ impl std::fmt::Debug for MatrixEvent {
                 .debug_struct("Typing")
                 .field("room", room)
                 .field("users", users)
+                .finish(),
+            Self::RoomMeta {
+                room,
+                sender,
+                event_id,
+                name,
+                topic,
+            } => f
+                .debug_struct("RoomMeta")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("name", name)
+                .field("topic", topic)
                 .finish(),
             Self::Tombstone {
                 room,

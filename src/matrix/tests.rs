@@ -400,6 +400,13 @@ async fn every_event_kind_is_parsed() {
             membership: "invite".into(),
             is_direct: true,
         },
+        MatrixEvent::RoomMeta {
+            room: room.clone(),
+            sender: alice.clone(),
+            event_id: owned_event_id!("$topic"),
+            name: None,
+            topic: Some("x".into()),
+        },
         MatrixEvent::Receipt {
             room: room.clone(),
             user: alice.clone(),

@@ -216,6 +216,21 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
                 replacement_room,
             }
         }
+        // A missing or non-string value clears the name / topic (as clients show it).
+        "m.room.name" if state_key.as_deref() == Some("") => MatrixEvent::RoomMeta {
+            room,
+            sender,
+            event_id,
+            name: Some(content["name"].as_str().unwrap_or_default().to_owned()),
+            topic: None,
+        },
+        "m.room.topic" if state_key.as_deref() == Some("") => MatrixEvent::RoomMeta {
+            room,
+            sender,
+            event_id,
+            name: None,
+            topic: Some(content["topic"].as_str().unwrap_or_default().to_owned()),
+        },
         "m.room.member" => {
             let target = state_key.ok_or("member event without state_key")?;
             let target = OwnedUserId::try_from(target).map_err(|e| format!("state_key: {e}"))?;
@@ -367,6 +382,31 @@ mod tests {
                 event_id: ruma::owned_event_id!("$t"),
                 replacement_room: owned_room_id!("!new:hs"),
             }]
+        );
+    }
+
+    #[test]
+    fn room_names_and_topics_are_parsed() {
+        let body = json!({ "events": [
+            { "type": "m.room.name", "state_key": "", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$n", "content": { "name": "Team" } },
+            { "type": "m.room.topic", "state_key": "", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$t", "content": {} },
+            { "type": "m.room.name", "state_key": "x", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$ignored", "content": { "name": "No" } },
+        ]});
+        let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
+        let meta =
+            |event_id: &str, name: Option<&str>, topic: Option<&str>| MatrixEvent::RoomMeta {
+                room: owned_room_id!("!r:hs"),
+                sender: ruma::owned_user_id!("@u:hs"),
+                event_id: OwnedEventId::try_from(event_id).unwrap(),
+                name: name.map(str::to_owned),
+                topic: topic.map(str::to_owned),
+            };
+        assert_eq!(
+            events,
+            vec![meta("$n", Some("Team"), None), meta("$t", None, Some(""))]
         );
     }
 

@@ -2,11 +2,13 @@
 //!
 //! * membership: invites of the bot outside portals make management rooms
 //!   ([`crate::core::commands::on_membership`]); invites of the bot or a ghost into a portal
-//!   room are followed (a portal that moved, a ghost someone removed); an invite of a ghost
+//!   room are followed (a portal that moved, a ghost someone removed into a direct chat); an
+//!   invite of a ghost
 //!   into a new direct chat makes it that chat's portal, or is rejected with a reason
 //!   ([`invites`]); a Matrix user leaving, joining or being banned from a portal goes to the
 //!   portal's queue, which keeps its receivers (and so re-invites a user who left before the
-//!   chat's next message);
+//!   chat's next message); in a group portal, a Matrix user inviting a ghost or kicking one
+//!   goes to the portal's queue too, which adds or removes that remote user on the network;
 //! * upgrades: an `m.room.tombstone` in a portal moves the portal to the replacement room
 //!   once the bot can join it (at once, or when invited there), and the ghosts follow
 //!   ([`upgrades`]).
@@ -27,6 +29,11 @@ use super::{ack_inbox, commands, Ctx};
 use crate::core::connector::ChatKind;
 
 pub use upgrades::on_tombstone;
+
+/// True for the key of a group portal (whose members a Matrix user may manage).
+fn is_group(key: &str) -> bool {
+    chat_of_key(key).is_some_and(|c| c.kind == ChatKind::Group)
+}
 
 /// Handles an `m.room.member` event (inbox item `seq`, acked here or by the portal queue).
 pub async fn on_membership(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
@@ -57,6 +64,10 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     if membership == "invite" {
         if let Some(remote) = ctx.ghosts.remote_of(target) {
             match &portal {
+                // Into a group portal: the portal adds the remote user to the group first.
+                Some(portal) if is_group(&portal.key) => {
+                    return ctx.portals.enqueue_matrix(&portal.key, event, seq).await
+                }
                 Some(portal) => {
                     let peer = chat_of_key(&portal.key)
                         .filter(|c| c.kind == ChatKind::Direct)

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 mod backfill;
 mod from_matrix;
+mod group_admin;
 mod media_out;
 mod membership;
 mod power;
@@ -386,10 +387,27 @@ impl PortalWorker {
                     .await
             }
             MatrixEvent::Membership {
-                target, membership, ..
+                room,
+                sender,
+                target,
+                membership,
+                ..
             } => {
+                // The worker's view first (a ghost invited or kicked is not joined), then the
+                // group on the network (which may have the ghost join).
                 self.membership_changed(&target, &membership).await;
-                Ok(())
+                self.matrix_group_member(&room, &sender, &target, &membership)
+                    .await
+            }
+            MatrixEvent::RoomMeta {
+                room,
+                sender,
+                name,
+                topic,
+                ..
+            } => {
+                self.matrix_room_meta(&room, &sender, name.as_deref(), topic.as_deref())
+                    .await
             }
             // Handled before the portal queue (upgrades, encryption notices).
             MatrixEvent::Tombstone { .. } | MatrixEvent::Encrypted { .. } => Ok(()),

@@ -350,7 +350,25 @@ impl PortalWorker {
             self.backfill(login, chat, None).await;
         }
         let bot = ctx.matrix.bot().to_owned();
-        if let Some(name) = &change.name {
+        // The network also reports changes made from Matrix: what the room shows already is
+        // not set again.
+        let name = match change.name {
+            Some(name) if !self.room_text_is(&room, "m.room.name", "name", &name).await => {
+                Some(name)
+            }
+            _ => None,
+        };
+        let topic = match change.topic {
+            Some(topic)
+                if !self
+                    .room_text_is(&room, "m.room.topic", "topic", &topic)
+                    .await =>
+            {
+                Some(topic)
+            }
+            _ => None,
+        };
+        if let Some(name) = &name {
             let content = json!({ "name": name });
             retry("name", || {
                 ctx.matrix
@@ -358,7 +376,7 @@ impl PortalWorker {
             })
             .await?;
         }
-        if let Some(topic) = &change.topic {
+        if let Some(topic) = &topic {
             let content = json!({ "topic": topic });
             retry("topic", || {
                 ctx.matrix

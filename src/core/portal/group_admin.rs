@@ -1,0 +1,195 @@
+//! Matrix → remote group management: a logged-in Matrix user renaming a group portal or
+//! changing its topic renames the network group or sets its description; inviting a ghost adds
+//! that remote user to the group (and the ghost joins); kicking or banning a ghost removes the
+//! remote user. Everything goes through the acting user's own login, so the network's rules
+//! for that user decide; a refusal is told in the room by the bot. The bridge's own changes
+//! (the bot and ghosts following the network) never get here: the dispatcher drops events
+//! of our own users.
+
+use ruma::{RoomId, UserId};
+use tracing::{info, warn};
+
+use super::{chat_of_key, PortalWorker};
+use crate::core::connector::{ChatId, ChatKind, SendFailure};
+use crate::core::matrix_api::MatrixError;
+use crate::metrics::Direction;
+
+/// The notice for a user without a login who changed a group portal.
+const NOT_LOGGED_IN: &str =
+    "You are not logged in to the IM service. Send `login` to the bridge bot.";
+
+/// What a Matrix user did to a group member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberChange {
+    Add,
+    Remove,
+}
+
+impl PortalWorker {
+    /// The group behind this portal, if it is one.
+    fn group_chat(&self) -> Option<ChatId> {
+        chat_of_key(&self.key).filter(|c| c.kind == ChatKind::Group)
+    }
+
+    /// `sender` set the room's name (`name`) or topic (`topic`): the same change on the
+    /// network group, through their login.
+    pub(super) async fn matrix_room_meta(
+        &mut self,
+        room: &RoomId,
+        sender: &UserId,
+        name: Option<&str>,
+        topic: Option<&str>,
+    ) -> Result<(), MatrixError> {
+        let Some(chat) = self.group_chat() else {
+            return Ok(()); // direct chats keep their own room names
+        };
+        let what = if name.is_some() { "name" } else { "topic" };
+        let Some(login) = self.ctx.login_of(sender).await else {
+            self.ctx
+                .metrics
+                .failed(Direction::ToNetwork, "not_logged_in");
+            let text = format!("⚠️ The new {what} was not given to the IM group. {NOT_LOGGED_IN}");
+            self.notice(room, &text).await;
+            return Ok(());
+        };
+        let Some(admin) = login.session.as_group_admin() else {
+            self.notice(
+                room,
+                &format!("⚠️ The IM service cannot change a group's {what} from here."),
+            )
+            .await;
+            return Ok(());
+        };
+        let result = match (name, topic) {
+            (Some(name), _) => admin.set_group_name(&chat, name).await,
+            (None, Some(topic)) => admin.set_group_description(&chat, topic).await,
+            (None, None) => return Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                info!(portal = %self.key, %sender, what, "group info changed from Matrix");
+                let saved = self.ctx.store.update_portal(&self.key, |p| {
+                    if let Some(name) = name {
+                        p.name = Some(name.to_owned());
+                    }
+                    if let Some(topic) = topic {
+                        p.topic = Some(topic.to_owned());
+                    }
+                    true
+                });
+                if let Err(e) = saved {
+                    warn!(portal = %self.key, error = %e, "portal record not saved");
+                }
+            }
+            Err(e) => {
+                self.refused(&e);
+                let text = format!("⚠️ The IM group's {what} was not changed: {}", why(&e));
+                self.notice(room, &text).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// `sender` changed `target`'s membership of the room to `membership`. When `target` is a
+    /// ghost and this is a group portal, an invite adds the remote user to the group (the
+    /// ghost joins, or rejects the invite saying why) and a kick or ban removes them.
+    pub(super) async fn matrix_group_member(
+        &mut self,
+        room: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        membership: &str,
+    ) -> Result<(), MatrixError> {
+        let ctx = self.ctx.clone();
+        let Some(chat) = self.group_chat() else {
+            return Ok(());
+        };
+        let Some(remote) = ctx.ghosts.remote_of(target) else {
+            return Ok(());
+        };
+        let change = match membership {
+            "invite" => MemberChange::Add,
+            "leave" | "ban" if sender != target => MemberChange::Remove,
+            _ => return Ok(()),
+        };
+        let failure = match ctx.login_of(sender).await {
+            None => Some(NOT_LOGGED_IN.to_owned()),
+            Some(login) if login.remote_id == remote => {
+                Some("That is your own IM account, which is in the group as you.".into())
+            }
+            Some(login) => match login.session.as_group_admin() {
+                None => Some("The IM service cannot manage group members from here.".into()),
+                Some(admin) => {
+                    let done = match change {
+                        MemberChange::Add => admin.add_group_member(&chat, &remote).await,
+                        MemberChange::Remove => admin.remove_group_member(&chat, &remote).await,
+                    };
+                    match done {
+                        Ok(()) if change == MemberChange::Add => {
+                            info!(portal = %self.key, %remote, "member added from Matrix");
+                            self.ensure_ghost_in_room(&login, room, &remote).await?;
+                            None
+                        }
+                        Ok(()) => {
+                            info!(portal = %self.key, %remote, "member removed from Matrix");
+                            None
+                        }
+                        Err(e) => {
+                            self.refused(&e);
+                            Some(why(&e))
+                        }
+                    }
+                }
+            },
+        };
+        let Some(failure) = failure else {
+            return Ok(());
+        };
+        let text = match change {
+            MemberChange::Add => {
+                if let Err(e) = ctx.matrix.leave_with_reason(room, target, &failure).await {
+                    warn!(%room, ghost = %target, error = %e, "ghost could not reject the invite");
+                }
+                format!("⚠️ {remote} was not added to the IM group: {failure}")
+            }
+            MemberChange::Remove => {
+                format!("⚠️ {remote} was not removed from the IM group: {failure}")
+            }
+        };
+        self.notice(room, &text).await;
+        Ok(())
+    }
+
+    /// True when `room`'s `event_type` state already holds `value` in `field` (read as the
+    /// bot; unknown counts as different).
+    pub(super) async fn room_text_is(
+        &self,
+        room: &RoomId,
+        event_type: &str,
+        field: &str,
+        value: &str,
+    ) -> bool {
+        match self.ctx.matrix.room_state(room, event_type, "").await {
+            Ok(Some(content)) => content[field].as_str() == Some(value),
+            _ => false,
+        }
+    }
+
+    /// Counts a refused or failed group change.
+    fn refused(&self, e: &SendFailure) {
+        let reason = match e {
+            SendFailure::Retriable(_) => "network_temporary",
+            SendFailure::Permanent(_) => "network_refused",
+        };
+        self.ctx.metrics.failed(Direction::ToNetwork, reason);
+        warn!(portal = %self.key, error = %e, "group change not made on the network");
+    }
+}
+
+/// The reason of a failure in words for the notice.
+fn why(e: &SendFailure) -> String {
+    match e {
+        SendFailure::Retriable(m) => format!("the IM service could not be reached ({m})."),
+        SendFailure::Permanent(m) => format!("the IM service refused: {m}."),
+    }
+}
