@@ -451,6 +451,28 @@ impl MatrixUser {
         }
     }
 
+    /// Sets the state event `(event_type, "")` of a room; returns its event id.
+    pub async fn set_state(&self, room: &str, event_type: &str, content: Value) -> String {
+        let v = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/rooms/{room}/state/{event_type}/"),
+                Some(content),
+            )
+            .await;
+        v["event_id"].as_str().expect("event id").to_owned()
+    }
+
+    /// Kicks `user` from a room.
+    pub async fn kick(&self, room: &str, user: &str, reason: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/rooms/{room}/kick"),
+            Some(json!({ "user_id": user, "reason": reason })),
+        )
+        .await;
+    }
+
     /// Joined members of a room.
     pub async fn members(&self, room: &str) -> Vec<String> {
         let v = self

@@ -1,0 +1,238 @@
+//! Group management from Matrix (issue 13, items 1 and 2), end to end on a real Synapse with
+//! the bridge binary, the in-process Easemob sandbox and bob's Rust IM client. bob owns the
+//! group "project" (at most 3 members: bob, alice, carol) and makes alice an admin; mx1 is
+//! logged in as alice. Every IM-side check reads what the IM server holds (bob's REST view).
+//!
+//! * **name and topic, Matrix → IM**: mx1 renames the portal and sets its topic; the IM
+//!   group's name and description follow, and the bridge does not post the change again;
+//! * **refused**: a name longer than the IM service allows is refused by the server; the IM
+//!   name stays, and the bot says why in the room;
+//! * **IM → Matrix**: bob renames the group and changes its description over REST; the
+//!   room's name and topic follow;
+//! * **members**: mx1 kicks carol's ghost: carol leaves the IM group; mx1 invites dave's
+//!   ghost: dave joins the IM group and the ghost joins the room; mx1 invites erin's ghost
+//!   into the now full group: the server refuses, the ghost rejects the invite with the reason
+//!   and the bot says so in the room.
+//!
+//! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::matrix_user::MatrixUser;
+use common::service_env::Env;
+use imbridge::network::easemob::jid::Conversation;
+use imbridge::network::easemob::message::OutgoingMessage;
+use imbridge::network::easemob::rest::{GroupInfo, NewGroup, RestClient};
+use serde_json::{json, Value};
+
+const CAROL_GHOST: &str = "@easemob_carol:localhost";
+const DAVE_GHOST: &str = "@easemob_dave:localhost";
+const ERIN_GHOST: &str = "@easemob_erin:localhost";
+const BOB_GHOST: &str = "@easemob_bob:localhost";
+const BOT: &str = "@easemobbot:localhost";
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// Waits (bounded, 30 s) until the IM server's view of `group` satisfies `what`.
+async fn wait_group(
+    rest: &RestClient,
+    group: &str,
+    what: impl Fn(&GroupInfo) -> bool,
+) -> GroupInfo {
+    let mut last = None;
+    for _ in 0..150 {
+        match rest.group_info(group).await {
+            Ok(info) if what(&info) => return info,
+            Ok(info) => last = Some(info),
+            Err(e) => eprintln!("group_info: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the IM group never got there: {last:?}");
+}
+
+/// Waits (bounded, 30 s) until the room's `event_type` state has `field` = `value`.
+async fn wait_state(mx: &MatrixUser, room: &str, event_type: &str, field: &str, value: &str) {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        last = mx.state_of(room, event_type, "").await;
+        if last[field] == value {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{event_type} of {room} never became {value:?}: {last}");
+}
+
+async fn wait_member(mx: &MatrixUser, room: &str, user: &str) {
+    for _ in 0..150 {
+        if mx.members(room).await.iter().any(|m| m == user) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{user} never joined {room}: {:?}", mx.members(room).await);
+}
+
+/// Waits (bounded) until `user`'s membership in `room` is `leave`; returns the event content.
+async fn wait_left(mx: &MatrixUser, room: &str, user: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        last = mx.state_of(room, "m.room.member", user).await;
+        if last["membership"] == "leave" {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{user} never left {room}: {last}");
+}
+
+/// `(sender, content)` of the room's recent `event_type` state events.
+async fn state_events(mx: &MatrixUser, room: &str, event_type: &str) -> Vec<(String, Value)> {
+    mx.raw_events(room)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == event_type)
+        .map(|e| {
+            (
+                e["sender"].as_str().unwrap_or_default().to_owned(),
+                e["content"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix_users_manage_im_groups() {
+    let mut env = Env::start("groups", "").await;
+    for user in ["carol", "dave", "erin"] {
+        env.sandbox.user(user, &format!("{user}-pw-7731"));
+    }
+    env.login().await;
+    let rest = env.bob.rest();
+    let group = rest
+        .create_group(&NewGroup {
+            name: "project".into(),
+            description: "the plan".into(),
+            members: vec!["alice".into(), "carol".into()],
+            max_users: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("group created");
+    env.bob
+        .send(OutgoingMessage::text(
+            Conversation::group(&group),
+            "group hello",
+        ))
+        .await
+        .expect("group message");
+    let mgmt = env.mgmt.clone();
+    let room = env.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    env.mx.wait_body(&room, |b| b == "group hello").await;
+    rest.add_group_admin(&group, "alice")
+        .await
+        .expect("alice made admin");
+    let mx1 = env.mx.mxid.clone();
+    env.mx.wait_power(&room, &mx1, Some(50)).await;
+    wait_member(&env.mx, &room, CAROL_GHOST).await;
+    say!(env.t0, "group portal {room} open, alice is an admin");
+
+    // Name and topic, Matrix → IM, not posted again by the bridge.
+    env.mx
+        .set_state(
+            &room,
+            "m.room.name",
+            json!({ "name": "renamed from Matrix" }),
+        )
+        .await;
+    env.mx
+        .set_state(
+            &room,
+            "m.room.topic",
+            json!({ "topic": "topic from Matrix" }),
+        )
+        .await;
+    wait_group(&rest, &group, |g| {
+        g.name == "renamed from Matrix" && g.description == "topic from Matrix"
+    })
+    .await;
+    tokio::time::sleep(SETTLE).await;
+    let names = state_events(&env.mx, &room, "m.room.name").await;
+    let renamed: Vec<_> = names
+        .iter()
+        .filter(|(_, c)| c["name"] == "renamed from Matrix")
+        .collect();
+    assert_eq!(renamed.len(), 1, "the rename was echoed: {names:?}");
+    assert_eq!(renamed[0].0, mx1);
+    let topics = state_events(&env.mx, &room, "m.room.topic").await;
+    assert_eq!(
+        topics
+            .iter()
+            .filter(|(_, c)| c["topic"] == "topic from Matrix")
+            .count(),
+        1,
+        "the topic was echoed: {topics:?}"
+    );
+    say!(env.t0, "name and topic reached the IM group, no echo");
+
+    // A name the IM service refuses: the bot says why, the IM name stays.
+    let long = "x".repeat(200);
+    env.mx
+        .set_state(&room, "m.room.name", json!({ "name": long }))
+        .await;
+    let notice = env
+        .mx
+        .wait_body(&room, |b| b.contains("name was not changed"))
+        .await;
+    assert!(notice.contains("at most 128 bytes"), "{notice}");
+    let sender = state_events(&env.mx, &room, "m.room.message")
+        .await
+        .into_iter()
+        .find(|(_, c)| c["body"].as_str() == Some(notice.as_str()))
+        .map(|(s, c)| (s, c["msgtype"].clone()));
+    assert_eq!(sender, Some((BOT.to_owned(), json!("m.notice"))));
+    let info = rest.group_info(&group).await.expect("group info");
+    assert_eq!(info.name, "renamed from Matrix");
+    say!(env.t0, "a refused rename is told in the room");
+
+    // IM → Matrix: bob renames the group and changes its description.
+    rest.update_group(&group, Some("renamed on IM"), Some("desc from IM"))
+        .await
+        .expect("bob renames");
+    wait_state(&env.mx, &room, "m.room.name", "name", "renamed on IM").await;
+    wait_state(&env.mx, &room, "m.room.topic", "topic", "desc from IM").await;
+    say!(env.t0, "IM renames reach the room");
+
+    // Members: a kick removes carol from the IM group.
+    env.mx.kick(&room, CAROL_GHOST, "off the project").await;
+    let info = wait_group(&rest, &group, |g| !g.members.iter().any(|m| m == "carol")).await;
+    assert!(info.members.iter().any(|m| m == "alice"), "{info:?}");
+    say!(env.t0, "kicking carol's ghost removed carol");
+
+    // An invite adds dave to the IM group, and his ghost joins.
+    env.mx.invite(&room, DAVE_GHOST).await;
+    wait_group(&rest, &group, |g| g.members.iter().any(|m| m == "dave")).await;
+    wait_member(&env.mx, &room, DAVE_GHOST).await;
+    say!(env.t0, "inviting dave's ghost added dave");
+
+    // The group is full now: erin's invite is refused, with the reason, and told.
+    env.mx.invite(&room, ERIN_GHOST).await;
+    let rejected = wait_left(&env.mx, &room, ERIN_GHOST).await;
+    let reason = rejected["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("full"), "{rejected}");
+    env.mx
+        .wait_body(&room, |b| {
+            b.starts_with("⚠️ erin was not added to the IM group")
+        })
+        .await;
+    let info = rest.group_info(&group).await.expect("group info");
+    assert!(!info.members.iter().any(|m| m == "erin"), "{info:?}");
+    let mut members = env.mx.members(&room).await;
+    members.sort();
+    assert!(members.contains(&BOB_GHOST.to_owned()), "{members:?}");
+    assert!(!members.contains(&CAROL_GHOST.to_owned()), "{members:?}");
+    say!(env.t0, "a full group refuses erin, and the room says so");
+}
