@@ -4,6 +4,8 @@
 //! that offers it, so these runs also prove the codec against the SDK's own.
 
 mod common;
+#[path = "easemob_conformance/groups.rs"]
+mod groups;
 #[path = "easemob_conformance/reactions.rs"]
 mod reactions;
 
