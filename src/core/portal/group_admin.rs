@@ -186,10 +186,39 @@ impl PortalWorker {
     }
 }
 
-/// The reason of a failure in words for the notice.
+/// The reason of a failure in words for the notice (one sentence, ending once).
 fn why(e: &SendFailure) -> String {
     match e {
         SendFailure::Retriable(m) => format!("the IM service could not be reached ({m})."),
-        SendFailure::Permanent(m) => format!("the IM service refused: {m}."),
+        SendFailure::Permanent(m) => {
+            let m = m.trim().trim_end_matches('.');
+            if m.ends_with(['!', '?']) {
+                format!("the IM service refused: {m}")
+            } else {
+                format!("the IM service refused: {m}.")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_end_with_one_stop() {
+        let refused = |m: &str| why(&SendFailure::Permanent(m.into()));
+        assert_eq!(
+            refused("the list is full!"),
+            "the IM service refused: the list is full!"
+        );
+        assert_eq!(
+            refused("no such user."),
+            "the IM service refused: no such user."
+        );
+        assert_eq!(
+            refused("not an admin"),
+            "the IM service refused: not an admin."
+        );
     }
 }
