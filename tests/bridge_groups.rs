@@ -12,7 +12,9 @@
 //! * **members**: mx1 kicks carol's ghost: carol leaves the IM group; mx1 invites dave's
 //!   ghost: dave joins the IM group and the ghost joins the room; mx1 invites erin's ghost
 //!   into the now full group: the server refuses, the ghost rejects the invite with the reason
-//!   and the bot says so in the room.
+//!   and the bot says so in the room;
+//! * **no login**: a second Matrix user without a login invites erin's ghost: the ghost
+//!   rejects the invite saying so, the bot tells them to log in, the IM group does not change.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -33,6 +35,7 @@ const DAVE_GHOST: &str = "@easemob_dave:localhost";
 const ERIN_GHOST: &str = "@easemob_erin:localhost";
 const BOB_GHOST: &str = "@easemob_bob:localhost";
 const BOT: &str = "@easemobbot:localhost";
+const MX2: &str = "@mx2:localhost";
 const SETTLE: Duration = Duration::from_secs(3);
 
 /// Waits (bounded, 30 s) until the IM server's view of `group` satisfies `what`.
@@ -76,12 +79,13 @@ async fn wait_member(mx: &MatrixUser, room: &str, user: &str) {
     panic!("{user} never joined {room}: {:?}", mx.members(room).await);
 }
 
-/// Waits (bounded) until `user`'s membership in `room` is `leave`; returns the event content.
-async fn wait_left(mx: &MatrixUser, room: &str, user: &str) -> Value {
+/// Waits (bounded) until `user`'s membership in `room` is `leave` with a reason satisfying
+/// `why`; returns the event content.
+async fn wait_left(mx: &MatrixUser, room: &str, user: &str, why: impl Fn(&str) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..150 {
         last = mx.state_of(room, "m.room.member", user).await;
-        if last["membership"] == "leave" {
+        if last["membership"] == "leave" && why(last["reason"].as_str().unwrap_or_default()) {
             return last;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -218,14 +222,32 @@ async fn matrix_users_manage_im_groups() {
     wait_member(&env.mx, &room, DAVE_GHOST).await;
     say!(env.t0, "inviting dave's ghost added dave");
 
-    // The group is full now: erin's invite is refused, with the reason, and told.
-    env.mx.invite(&room, ERIN_GHOST).await;
-    let rejected = wait_left(&env.mx, &room, ERIN_GHOST).await;
-    let reason = rejected["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("full"), "{rejected}");
+    // A Matrix user without a login (anyone in the room may invite): the ghost rejects the
+    // invite saying so, the bot tells them to log in, the IM group does not change.
+    let token = env.synapse.register("mx2", "mx2-password-8812");
+    let mx2 = MatrixUser::new(&env.synapse.url(), MX2, &token);
+    env.mx.invite(&room, MX2).await;
+    mx2.join(&room).await;
+    mx2.invite(&room, ERIN_GHOST).await;
+    wait_left(&env.mx, &room, ERIN_GHOST, |r| r.contains("not logged in")).await;
     env.mx
         .wait_body(&room, |b| {
-            b.starts_with("⚠️ erin was not added to the IM group")
+            b.starts_with("⚠️ erin was not added to the IM group") && b.contains("not logged in")
+        })
+        .await;
+    let info = rest.group_info(&group).await.expect("group info");
+    assert!(!info.members.iter().any(|m| m == "erin"), "{info:?}");
+    say!(
+        env.t0,
+        "a Matrix user without a login changes nothing on the IM side"
+    );
+
+    // The group is full now: erin's invite by mx1 is refused, with the reason, and told.
+    env.mx.invite(&room, ERIN_GHOST).await;
+    wait_left(&env.mx, &room, ERIN_GHOST, |r| r.contains("full")).await;
+    env.mx
+        .wait_body(&room, |b| {
+            b.starts_with("⚠️ erin was not added to the IM group") && b.contains("full")
         })
         .await;
     let info = rest.group_info(&group).await.expect("group info");
