@@ -6,7 +6,7 @@
 //! * **name and topic, Matrix → IM**: mx1 renames the portal and sets its topic; the IM
 //!   group's name and description follow, and the bridge does not post the change again;
 //! * **refused**: a name longer than the IM service allows is refused by the server; the IM
-//!   name stays, and the bot says why in the room;
+//!   name stays, the bot says why in the room and puts the group's name back on the room;
 //! * **IM → Matrix**: bob renames the group and changes its description over REST; the
 //!   room's name and topic follow;
 //! * **members**: mx1 kicks carol's ghost: carol leaves the IM group; mx1 invites dave's
@@ -198,9 +198,17 @@ async fn matrix_users_manage_im_groups() {
         .find(|(_, c)| c["body"].as_str() == Some(notice.as_str()))
         .map(|(s, c)| (s, c["msgtype"].clone()));
     assert_eq!(sender, Some((BOT.to_owned(), json!("m.notice"))));
+    assert!(
+        notice.contains("shows the IM group's name again"),
+        "{notice}"
+    );
+    wait_state(&env.mx, &room, "m.room.name", "name", "renamed from Matrix").await;
     let info = rest.group_info(&group).await.expect("group info");
     assert_eq!(info.name, "renamed from Matrix");
-    say!(env.t0, "a refused rename is told in the room");
+    say!(
+        env.t0,
+        "a refused rename is told in the room and undone there"
+    );
 
     // IM → Matrix: bob renames the group and changes its description.
     rest.update_group(&group, Some("renamed on IM"), Some("desc from IM"))

@@ -2,15 +2,17 @@
 //! changing its topic renames the network group or sets its description; inviting a ghost adds
 //! that remote user to the group (and the ghost joins); kicking or banning a ghost removes the
 //! remote user. Everything goes through the acting user's own login, so the network's rules
-//! for that user decide; a refusal is told in the room by the bot. The bridge's own changes
-//! (the bot and ghosts following the network) never get here: the dispatcher drops events
-//! of our own users.
+//! for that user decide; a refusal is told in the room by the bot, and a refused name or topic
+//! is put back to the group's. The bridge's own changes (the bot and ghosts following the
+//! network) never get here: the dispatcher drops events of our own users.
 
 use ruma::{RoomId, UserId};
+use serde_json::json;
 use tracing::{info, warn};
 
 use super::{chat_of_key, PortalWorker};
 use crate::core::connector::{ChatId, ChatKind, SendFailure};
+use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
 use crate::metrics::Direction;
 
@@ -83,11 +85,55 @@ impl PortalWorker {
             }
             Err(e) => {
                 self.refused(&e);
-                let text = format!("⚠️ The IM group's {what} was not changed: {}", why(&e));
+                let mut text = format!("⚠️ The IM group's {what} was not changed: {}", why(&e));
+                if matches!(e, SendFailure::Permanent(_))
+                    && self.restore_meta(room, &login, &chat, name.is_some()).await
+                {
+                    text.push_str(&format!(" The room shows the IM group's {what} again."));
+                }
                 self.notice(room, &text).await;
             }
         }
         Ok(())
+    }
+
+    /// After a refusal, puts the network group's name (`is_name`) or description back as the
+    /// room's name or topic, as the bot (whose events the dispatcher drops, so nothing is sent
+    /// back). True when the room shows the group's value again.
+    async fn restore_meta(
+        &self,
+        room: &RoomId,
+        login: &UserLogin,
+        chat: &ChatId,
+        is_name: bool,
+    ) -> bool {
+        let Ok(info) = login.session.chat_info(chat).await else {
+            return false;
+        };
+        let (event_type, content) = if is_name {
+            (
+                "m.room.name",
+                json!({ "name": info.name.unwrap_or_default() }),
+            )
+        } else {
+            (
+                "m.room.topic",
+                json!({ "topic": info.topic.unwrap_or_default() }),
+            )
+        };
+        let bot = self.ctx.matrix.bot();
+        match self
+            .ctx
+            .matrix
+            .send_state(room, bot, event_type, "", &content)
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                warn!(portal = %self.key, %room, error = %e, "room {event_type} not restored");
+                false
+            }
+        }
     }
 
     /// `sender` changed `target`'s membership of the room to `membership`. When `target` is a
