@@ -2,10 +2,9 @@
 //!
 //! * membership: invites of the bot outside portals make management rooms
 //!   ([`crate::core::commands::on_membership`]); invites of the bot or a ghost into a portal
-//!   room are followed (a portal that moved, a ghost someone removed into a direct chat); an
-//!   invite of a ghost
-//!   into a new direct chat makes it that chat's portal, or is rejected with a reason
-//!   ([`invites`]); a Matrix user leaving, joining or being banned from a portal goes to the
+//!   room are followed (a portal that moved, a ghost someone removed from a direct chat); an
+//!   invite of a ghost into a new direct chat makes it that chat's portal, or is rejected with
+//!   a reason ([`invites`]); a Matrix user leaving, joining or being banned from a portal goes to the
 //!   portal's queue, which keeps its receivers (and so re-invites a user who left before the
 //!   chat's next message); in a group portal, a Matrix user inviting a ghost or kicking one
 //!   goes to the portal's queue too, which adds or removes that remote user on the network;
