@@ -17,7 +17,10 @@
 //! 11. bob's new nickname and cleared avatar reach his ghost at his next message once the
 //!     profile is older than `bridge.profile_refresh_secs` (Easemob pushes no profile changes);
 //! 14. a sticker goes out as an image;
-//! 15. an edit of a reply whose new content carries the fallback arrives as just the new text.
+//! 15. an edit of a reply whose new content carries the fallback arrives as just the new text;
+//!
+//! and, with `bridge.message_status_events` on, send status events (SUCCESS, FAIL_PERMANENT
+//! with its reason) for Matrix messages.
 
 #[macro_use]
 mod common;
@@ -372,7 +375,7 @@ async fn translation_fidelity_end_to_end() {
     let config = std::fs::read_to_string(&env.config).expect("config");
     let quick = config.replace(
         "bridge:\n  permissions:",
-        "bridge:\n  profile_refresh_secs: 1\n  permissions:",
+        "bridge:\n  profile_refresh_secs: 1\n  message_status_events: true\n  permissions:",
     );
     assert_ne!(config, quick, "the bridge section is where expected");
     std::fs::write(&env.config, quick).expect("config rewritten");
@@ -418,6 +421,25 @@ async fn translation_fidelity_end_to_end() {
     })
     .await;
     say!(t0, "11: nickname changed and avatar cleared: {profile}");
+
+    // Send status (with `message_status_events` on since the restart): a delivered message
+    // gets SUCCESS, one from a user without a login FAIL_PERMANENT with the reason.
+    let delivered = env.mx.send_text(&dm, "status please").await;
+    let refused = mx2.send_text(&dm, "still no login").await;
+    for (event, status, reason) in [
+        (&delivered, "SUCCESS", Value::Null),
+        (&refused, "FAIL_PERMANENT", json!("m_no_permission")),
+    ] {
+        let content = content_of(&env.mx, &dm, "a send status", |e| {
+            e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == event.as_str()
+        })
+        .await;
+        assert_eq!(content["status"], status, "{content}");
+        assert_eq!(content["reason"], reason, "{content}");
+        assert_eq!(content["network"], "easemob", "{content}");
+    }
+    say!(t0, "send status events: SUCCESS and FAIL_PERMANENT");
 
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));

@@ -12,7 +12,8 @@
 //!   power (the `private_chat` preset) gets an honest warning before the password and a notice
 //!   that the password message could not be deleted (and it is indeed still there); a second
 //!   DM with the bot replaces the first; `pm` of an unknown user says so; bot replies carry
-//!   HTML; an encrypted room gets one plain notice saying the bridge cannot read it.
+//!   HTML; an encrypted room gets one plain notice saying the bridge cannot read it, and an
+//!   encrypted message a FAIL_PERMANENT send status (`m_undecryptable`).
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -200,6 +201,16 @@ async fn switching_accounts_closes_the_old_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_rooms_as_other_clients_make_them() {
     let mut env = Env::start("mgmt-rooms", "").await;
+    // Send status events on, for the encrypted message below.
+    env.bridge().terminate();
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let with_status = config.replace(
+        "bridge:\n  permissions:",
+        "bridge:\n  message_status_events: true\n  permissions:",
+    );
+    assert_ne!(config, with_status, "the bridge section is where expected");
+    std::fs::write(&env.config, with_status).expect("config rewritten");
+    env.restart();
 
     // matrix-nio / matrix-commander style: private_chat, the bot gets no power.
     let room = env
@@ -356,7 +367,8 @@ async fn management_rooms_as_other_clients_make_them() {
         }))
         .await;
     wait_bot_joined(&env.mx, &encrypted).await;
-    env.mx
+    let encrypted_event = env
+        .mx
         .send_event(
             &encrypted,
             "m.room.encrypted",
@@ -371,6 +383,14 @@ async fn management_rooms_as_other_clients_make_them() {
         .await;
     env.mx
         .wait_body(&encrypted, |b| b.contains("cannot read encrypted messages"))
+        .await;
+    env.mx
+        .wait_event(&encrypted, "a FAIL_PERMANENT send status", |e| {
+            e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == encrypted_event.as_str()
+                && e["content"]["status"] == "FAIL_PERMANENT"
+                && e["content"]["reason"] == "m_undecryptable"
+        })
         .await;
     tokio::time::sleep(SETTLE).await;
     let notices = env.mx.bodies(&encrypted, Some(BOT)).await;

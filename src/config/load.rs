@@ -201,6 +201,7 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
             .int("profile_refresh_secs", 1, 7 * 24 * 3600)
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or(3600),
+        message_status_events: s.bool("message_status_events").unwrap_or(false),
     };
     s.finish();
     out

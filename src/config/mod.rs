@@ -128,6 +128,9 @@ pub struct BridgeConfig {
     /// Seconds a ghost's profile (name, avatar) is trusted before its next use fetches it
     /// again (for networks that do not report profile changes). Default 3600.
     pub profile_refresh_secs: u64,
+    /// Send `com.beeper.message_send_status` events for Matrix messages (see
+    /// [`crate::core::send_status`]). Default off, as in mautrix bridges.
+    pub message_status_events: bool,
 }
 
 /// `bridge.management_room_text:` — what the bot says in management rooms.

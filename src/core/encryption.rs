@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::convert::notice_content;
 use super::ghosts::now_ms;
+use super::send_status::{self, Reason, Status};
 use super::Ctx;
 
 /// The shortest time between two encryption notices in one room.
@@ -21,6 +22,13 @@ encrypted messages: nothing written here reaches the IM side, and commands are n
 Encryption cannot be turned off in a room once on. Please leave this room and start a new one \
 with encryption off (in Element: create the room or direct message with \"Enable end-to-end \
 encryption\" unticked).";
+
+/// An encrypted message will not reach the IM side: its send status says so (when on).
+pub async fn report_undecryptable(ctx: &Ctx, room: &RoomId, event_id: &EventId) {
+    let why = "The bridge cannot read end-to-end encrypted messages.";
+    let failure = Some((Reason::Undecryptable, why));
+    send_status::report(ctx, room, event_id.as_str(), Status::FailPermanent, failure).await;
+}
 
 fn kv_key(room: &RoomId) -> String {
     format!("e2ee_notice:{room}")

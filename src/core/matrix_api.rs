@@ -249,6 +249,9 @@ pub enum MatrixEvent {
         room: OwnedRoomId,
         sender: OwnedUserId,
         event_id: OwnedEventId,
+        /// The `m.room.encryption` state event (not a message the sender meant to deliver).
+        #[serde(default)]
+        turned_on: bool,
     },
 }
 
@@ -373,11 +376,13 @@ impl std::fmt::Debug for MatrixEvent {
                 room,
                 sender,
                 event_id,
+                turned_on,
             } => f
                 .debug_struct("Encrypted")
                 .field("room", room)
                 .field("sender", sender)
                 .field("event_id", event_id)
+                .field("turned_on", turned_on)
                 .finish(),
         }
     }

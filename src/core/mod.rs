@@ -21,6 +21,7 @@ pub mod markdown;
 pub mod matrix_api;
 pub mod portal;
 pub mod power_levels;
+pub mod send_status;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -269,7 +270,15 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         MatrixEvent::Tombstone { .. } => return lifecycle::on_tombstone(ctx, event, seq).await,
         _ => {}
     }
-    if let MatrixEvent::Encrypted { event_id, .. } = &event {
+    if let MatrixEvent::Encrypted {
+        event_id,
+        turned_on,
+        ..
+    } = &event
+    {
+        if !turned_on {
+            encryption::report_undecryptable(ctx, &room, event_id).await;
+        }
         encryption::on_encrypted(ctx, &room, event_id).await;
         ack_inbox(ctx, seq);
         return;

@@ -197,11 +197,13 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
             room,
             sender,
             event_id,
+            turned_on: false,
         },
         "m.room.encryption" if state_key.as_deref() == Some("") => MatrixEvent::Encrypted {
             room,
             sender,
             event_id,
+            turned_on: true,
         },
         "m.room.tombstone" if state_key.as_deref() == Some("") => {
             let replacement = content

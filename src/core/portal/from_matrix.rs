@@ -13,6 +13,7 @@ use crate::core::convert;
 use crate::core::ghosts::now_ms;
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
+use crate::core::send_status::{self, Reason, Status};
 use crate::metrics::Direction;
 use crate::store::MessageRecord;
 use std::sync::Arc;
@@ -60,6 +61,9 @@ impl PortalWorker {
                 let text = "⚠️ You are not logged in to the IM service, so your message was not bridged. Send `login` to the bridge bot.";
                 self.notice(room, text).await;
             }
+            let why = "You are not logged in to the IM service.";
+            self.failed_permanently(room, event_id, Reason::NoPermission, why)
+                .await;
             return Ok(());
         };
         if let Some(owner) = super::direct_owner_of_key(&self.key) {
@@ -70,6 +74,9 @@ impl PortalWorker {
                     login.remote_id
                 );
                 self.notice(room, &text).await;
+                let why = format!("This chat belongs to the IM account {owner}.");
+                self.failed_permanently(room, event_id, Reason::NoPermission, &why)
+                    .await;
                 return Ok(());
             }
         }
@@ -92,6 +99,9 @@ impl PortalWorker {
                     let word = super::media_kind_word(kind);
                     self.notice(room, &format!("⚠️ Your {word} was not delivered: {why}."))
                         .await;
+                    let why = format!("The {word} was not delivered: {why}.");
+                    self.failed_permanently(room, event_id, Reason::GenericError, &why)
+                        .await;
                     return Ok(());
                 }
             }
@@ -104,6 +114,9 @@ impl PortalWorker {
                 &format!("⚠️ {kind} messages are not bridged to the IM service yet."),
             )
             .await;
+            let why = format!("{kind} messages are not bridged.");
+            self.failed_permanently(room, event_id, Reason::Unsupported, &why)
+                .await;
             return Ok(());
         };
         if let MessageContent::Text { body, .. } | MessageContent::Emote { body } = &converted {
@@ -160,6 +173,20 @@ impl PortalWorker {
             }
             ctx.metrics
                 .bridged(Direction::ToNetwork, content_kind(&converted));
+        }
+        match &failure {
+            None => {
+                send_status::report(&ctx, room, event_id, Status::Success, None).await;
+            }
+            Some(e) => {
+                let status = match e {
+                    SendFailure::Retriable(_) => Status::FailRetriable,
+                    SendFailure::Permanent(_) => Status::FailPermanent,
+                };
+                let why = e.to_string();
+                let failure = Some((Reason::ForeignError, why.as_str()));
+                send_status::report(&ctx, room, event_id, status, failure).await;
+            }
         }
         if let Some(e) = failure {
             ctx.metrics
@@ -417,6 +444,12 @@ impl PortalWorker {
             "m.emote" => Some(MessageContent::Emote { body: text(body).0 }),
             _ => None,
         }
+    }
+
+    /// Reports that `event_id` will not reach the network (a send status event, when on).
+    async fn failed_permanently(&self, room: &RoomId, event_id: &str, reason: Reason, why: &str) {
+        let failure = Some((reason, why));
+        send_status::report(&self.ctx, room, event_id, Status::FailPermanent, failure).await;
     }
 
     pub(super) async fn notice(&self, room: &RoomId, text: &str) {
