@@ -122,14 +122,7 @@ async fn catch_up_after_an_outage_keeps_the_newest_messages_per_chat() {
     let t0 = env.t0;
     env.login().await;
     env.open_dm().await;
-    env.bridge().terminate();
-    let config = std::fs::read_to_string(&env.config).expect("config");
-    let limited = config.replace(
-        "bridge:\n  permissions:",
-        "bridge:\n  max_catchup_messages: 3\n  permissions:",
-    );
-    assert_ne!(config, limited, "the bridge section is where expected");
-    std::fs::write(&env.config, limited).expect("config rewritten");
+    env.set_bridge_settings(&["max_catchup_messages: 3"], false);
     for i in 0..8 {
         env.bob_send(&format!("missed {i}")).await;
     }

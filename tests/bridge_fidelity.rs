@@ -182,11 +182,7 @@ async fn translation_fidelity_end_to_end() {
         .wait_message(|m| text_of(m) == Some("@room look"), DEADLINE)
         .await
         .expect("the @room message reached bob");
-    let at_list = all
-        .ext
-        .iter()
-        .find(|e| e.key == "em_at_list")
-        .map(|e| e.value.clone());
+    let at_list = ext_value(&all, "em_at_list");
     assert_eq!(
         at_list,
         Some(ExtValue::Json("\"ALL\"".into())),
@@ -213,11 +209,7 @@ async fn translation_fidelity_end_to_end() {
         .await
         .expect("the pill message reached bob");
     assert_eq!(text_of(&pill), Some("@bob: pill"));
-    let at_list = pill
-        .ext
-        .iter()
-        .find(|e| e.key == "em_at_list")
-        .map(|e| e.value.clone());
+    let at_list = ext_value(&pill, "em_at_list");
     assert_eq!(
         at_list,
         Some(ExtValue::Json("[\"bob\"]".into())),
@@ -371,15 +363,10 @@ async fn translation_fidelity_end_to_end() {
     say!(t0, "2: one hint, no answer to the notice");
 
     // 11. Profiles: a one-second refresh, so bob's next message brings his changes.
-    env.bridge().terminate();
-    let config = std::fs::read_to_string(&env.config).expect("config");
-    let quick = config.replace(
-        "bridge:\n  permissions:",
-        "bridge:\n  profile_refresh_secs: 1\n  message_status_events: true\n  permissions:",
+    env.set_bridge_settings(
+        &["profile_refresh_secs: 1", "message_status_events: true"],
+        true,
     );
-    assert_ne!(config, quick, "the bridge section is where expected");
-    std::fs::write(&env.config, quick).expect("config rewritten");
-    env.restart();
     let avatar = rest
         .upload(
             imbridge::network::easemob::jid::ChatType::Single,
@@ -472,15 +459,17 @@ async fn reply_quote(env: &mut Env, event: &str, body: &str) -> Value {
         .wait_message(|m| text_of(m) == Some(body), DEADLINE)
         .await
         .unwrap_or_else(|| panic!("the reply {body:?} did not reach bob"));
-    reply
-        .ext
-        .iter()
-        .find(|e| e.key == "msgQuote")
-        .and_then(|e| match &e.value {
-            ExtValue::Json(s) | ExtValue::String(s) => serde_json::from_str(s).ok(),
-            _ => None,
-        })
-        .unwrap_or(Value::Null)
+    match ext_value(&reply, "msgQuote") {
+        Some(ExtValue::Json(s) | ExtValue::String(s)) => {
+            serde_json::from_str(&s).unwrap_or(Value::Null)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// The value of a message's ext entry `key`.
+fn ext_value(m: &IncomingMessage, key: &str) -> Option<ExtValue> {
+    m.ext.iter().find(|e| e.key == key).map(|e| e.value.clone())
 }
 
 /// A 1×1 PNG.

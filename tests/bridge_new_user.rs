@@ -202,15 +202,7 @@ async fn switching_accounts_closes_the_old_session() {
 async fn management_rooms_as_other_clients_make_them() {
     let mut env = Env::start("mgmt-rooms", "").await;
     // Send status events on, for the encrypted message below.
-    env.bridge().terminate();
-    let config = std::fs::read_to_string(&env.config).expect("config");
-    let with_status = config.replace(
-        "bridge:\n  permissions:",
-        "bridge:\n  message_status_events: true\n  permissions:",
-    );
-    assert_ne!(config, with_status, "the bridge section is where expected");
-    std::fs::write(&env.config, with_status).expect("config rewritten");
-    env.restart();
+    env.set_bridge_settings(&["message_status_events: true"], true);
 
     // matrix-nio / matrix-commander style: private_chat, the bot gets no power.
     let room = env

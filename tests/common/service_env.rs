@@ -233,6 +233,23 @@ impl Env {
         );
     }
 
+    /// Stops the bridge, adds `settings` (YAML lines, e.g. `"max_catchup_messages: 3"`) to the
+    /// config's `bridge:` section and starts it again (`start`: false leaves it stopped).
+    pub fn set_bridge_settings(&mut self, settings: &[&str], start: bool) {
+        self.bridge().terminate();
+        let config = std::fs::read_to_string(&self.config).expect("config");
+        let lines: String = settings.iter().map(|l| format!("  {l}\n")).collect();
+        let changed = config.replace(
+            "bridge:\n  permissions:",
+            &format!("bridge:\n{lines}  permissions:"),
+        );
+        assert_ne!(config, changed, "the bridge section is where expected");
+        std::fs::write(&self.config, changed).expect("config rewritten");
+        if start {
+            self.restart();
+        }
+    }
+
     /// The secrets that must never reach the bridge's log.
     pub fn secrets(&self) -> Vec<(&'static str, String)> {
         vec![
