@@ -172,8 +172,7 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
     if let Err(e) = notifier.ready() {
         warn!(error = %e, "READY=1 not sent to the service manager");
     }
-    let env = |name: &str| std::env::var(name).ok();
-    let watchdog = service::watchdog_interval(&env, std::process::id()).map(|period| {
+    let watchdog = service::watchdog_interval().map(|period| {
         info!(?period, "systemd watchdog enabled");
         service::spawn_watchdog(
             notifier.clone(),

@@ -3,9 +3,8 @@
 //! watchdog task against a notification socket in a temp folder (pings while the probe
 //! answers, none while it fails or stalls), and the `metrics:` config section.
 
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -283,32 +282,32 @@ async fn metrics_without_a_store_still_answer() -> TestResult {
     listener.stop().await
 }
 
-/// A notification socket bound in a temp folder, non-blocking reads.
-fn notify_socket(dir: &TempDir) -> Result<(UnixDatagram, Notifier), Box<dyn std::error::Error>> {
-    let path = dir.join("notify");
-    let sock = UnixDatagram::bind(&path)?;
-    sock.set_nonblocking(true)?;
-    Ok((
-        sock,
-        Notifier::from_socket(Some(path.display().to_string())),
-    ))
+/// The notifications a [`Notifier`] sent, as their text.
+type Sent = Arc<Mutex<Vec<String>>>;
+
+/// A notifier recording what it sends.
+fn notify_recorder() -> (Sent, Notifier) {
+    let sent = Sent::default();
+    let sink = sent.clone();
+    let notifier = Notifier::from_fn(move |message| {
+        sink.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message.to_owned());
+        Ok(())
+    });
+    (sent, notifier)
 }
 
-/// Every datagram waiting on `sock`.
-fn drain(sock: &UnixDatagram) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    while let Ok(n) = sock.recv(&mut buf) {
-        out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
-    out
+/// Every notification recorded since the last call.
+fn drain(sent: &Sent) -> Vec<String> {
+    std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 #[tokio::test]
 async fn watchdog_pings_while_the_probe_answers() -> TestResult {
     let dir = TempDir::new("watchdog-ok");
     let store = Store::open(dir.join("db"))?;
-    let (sock, notifier) = notify_socket(&dir)?;
+    let (sent, notifier) = notify_recorder();
     let state = Arc::new(ServiceState::new());
     let task = service::spawn_watchdog(
         notifier,
@@ -320,7 +319,7 @@ async fn watchdog_pings_while_the_probe_answers() -> TestResult {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while got.len() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        got.extend(drain(&sock));
+        got.extend(drain(&sent));
     }
     task.abort();
     assert!(got.len() >= 2, "pings: {got:?}");
@@ -332,8 +331,7 @@ async fn watchdog_pings_while_the_probe_answers() -> TestResult {
 
 #[tokio::test]
 async fn watchdog_withholds_pings_when_the_probe_fails_or_stalls() -> TestResult {
-    let dir = TempDir::new("watchdog-bad");
-    let (sock, notifier) = notify_socket(&dir)?;
+    let (sent, notifier) = notify_recorder();
 
     let failing = Arc::new(ServiceState::new());
     let task = service::spawn_watchdog(
@@ -358,7 +356,7 @@ async fn watchdog_withholds_pings_when_the_probe_fails_or_stalls() -> TestResult
     assert!(failing.watchdog_misses() >= 2);
     assert!(stalled.watchdog_misses() >= 2);
     assert_eq!(failing.watchdog_pings() + stalled.watchdog_pings(), 0);
-    assert_eq!(drain(&sock), Vec::<String>::new());
+    assert_eq!(drain(&sent), Vec::<String>::new());
     Ok(())
 }
 

@@ -8,10 +8,13 @@
 //! Label values always come from fixed sets in the code, never from user input.
 
 pub mod registry;
+pub mod scrape;
 
 use async_trait::async_trait;
+use prometheus_client::registry::Registry;
 
 pub use registry::{CounterVec, HistogramVec, LATENCY_BUCKETS};
+pub use scrape::Scrape;
 
 /// Which way a message or event went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct Metrics {
     pub homeserver_failures: CounterVec,
     /// Time from handing a message to the IM session to its server acknowledgement.
     pub im_send_seconds: HistogramVec,
+    /// Every family above, registered once for rendering (the families are shared handles).
+    registry: Registry,
 }
 
 impl Default for Metrics {
@@ -114,6 +119,21 @@ impl Metrics {
                 &[],
                 LATENCY_BUCKETS,
             ),
+            registry: Registry::default(),
+        };
+        let mut registry = Registry::default();
+        metrics.bridged.register(&mut registry);
+        metrics.failures.register(&mut registry);
+        metrics.im_disconnects.register(&mut registry);
+        metrics.im_reconnects.register(&mut registry);
+        metrics.transaction_seconds.register(&mut registry);
+        metrics.processing_seconds.register(&mut registry);
+        metrics.homeserver_seconds.register(&mut registry);
+        metrics.homeserver_failures.register(&mut registry);
+        metrics.im_send_seconds.register(&mut registry);
+        let metrics = Self {
+            registry,
+            ..metrics
         };
         metrics.im_disconnects.add(&[], 0);
         metrics.im_reconnects.add(&[], 0);
@@ -132,15 +152,7 @@ impl Metrics {
 
     /// Renders every family in Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        self.bridged.render(out);
-        self.failures.render(out);
-        self.im_disconnects.render(out);
-        self.im_reconnects.render(out);
-        self.transaction_seconds.render(out);
-        self.processing_seconds.render(out);
-        self.homeserver_seconds.render(out);
-        self.homeserver_failures.render(out);
-        self.im_send_seconds.render(out);
+        registry::render_registry(&self.registry, out);
     }
 }
 
@@ -163,13 +175,11 @@ impl GaugeFamily {
         }
     }
 
-    /// Renders the family.
+    /// Renders the family alone.
     pub fn render(&self, out: &mut String) {
-        registry::write_header(out, self.name, "gauge", self.help);
-        for (labels, value) in &self.samples {
-            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            registry::write_sample(out, self.name, &labels, value);
-        }
+        let mut scrape = Scrape::default();
+        scrape.gauge_family(self);
+        scrape.render(out);
     }
 }
 

@@ -4,12 +4,11 @@
 //! * `GET /health/live`: 200 `{"status":"ok"}` while the process runs;
 //! * `GET /health/ready`: 200 `{"status":"ready"}` once the bridge reported ready and the store
 //!   answers a read, else 503 with `starting`, `stopping` or `store unavailable`;
-//! * `GET /metrics`: Prometheus text format: the service counters (transactions, events,
+//! * `GET /metrics`: Prometheus text format 0.0.4 (rendered by `prometheus-client`): the service counters (transactions, events,
 //!   watchdog pings), the bridge's [`crate::metrics::Metrics`] families, the state gauges of
 //!   its [`crate::metrics::GaugeSource`] (logins by state, connections, queue depths) and the
 //!   store (stored logins, size on disk).
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -18,11 +17,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::encoding::prometheus_text;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::info;
 
 use super::ServiceState;
+use crate::metrics::Scrape;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -96,87 +97,64 @@ async fn ready(State(h): State<Health>) -> Response {
     (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    let _ = writeln!(out, "{name} {value}");
-}
-
 async fn metrics(State(h): State<Health>) -> Response {
     let s = &h.service;
-    let mut out = String::new();
-    metric(
-        &mut out,
+    let mut scrape = Scrape::default();
+    scrape.gauge(
         "imbridge_ready",
-        "gauge",
         "1 when the bridge is ready, 0 while starting or stopping.",
-        u8::from(s.is_ready()),
+        u64::from(s.is_ready()),
     );
-    metric(
-        &mut out,
+    scrape.counter(
         "imbridge_appservice_transactions_total",
-        "counter",
         "Appservice transactions from the homeserver handed to the bridge core.",
         s.transactions(),
     );
-    metric(
-        &mut out,
+    scrape.counter(
         "imbridge_appservice_events_total",
-        "counter",
         "Matrix events in those transactions.",
         s.events(),
     );
-    metric(
-        &mut out,
+    scrape.counter(
         "imbridge_appservice_transaction_failures_total",
-        "counter",
         "Transactions the bridge core could not enqueue (answered 500).",
         s.transaction_failures(),
     );
-    metric(
-        &mut out,
+    scrape.counter(
         "imbridge_watchdog_pings_total",
-        "counter",
         "systemd watchdog pings sent.",
         s.watchdog_pings(),
     );
-    metric(
-        &mut out,
+    scrape.counter(
         "imbridge_watchdog_misses_total",
-        "counter",
         "Watchdog pings withheld because the event loop or the store did not answer.",
         s.watchdog_misses(),
     );
-    s.metrics().render(&mut out);
     if let Some(source) = s.gauge_source() {
         for family in source.gauges().await {
-            family.render(&mut out);
+            scrape.gauge_family(&family);
         }
     }
     if let Some(store) = &h.store {
         if let Ok((logins, size)) = store_stats(store).await {
-            metric(
-                &mut out,
+            scrape.gauge(
                 "imbridge_stored_logins",
-                "gauge",
                 "Logins stored (Matrix users logged in to the remote network).",
-                logins,
+                u64::try_from(logins).unwrap_or(u64::MAX),
             );
-            metric(
-                &mut out,
+            scrape.gauge(
                 "imbridge_store_size_bytes",
-                "gauge",
                 "Size of the database on disk.",
                 size,
             );
         }
     }
+    let mut out = String::new();
+    scrape.render(&mut out);
+    s.metrics().render(&mut out);
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
         out,
     )
         .into_response()

@@ -1,5 +1,5 @@
 //! Running as a system service: the systemd notification protocol ([`notify`]: `READY=1`,
-//! `STOPPING=1`, `WATCHDOG=1`, without a libsystemd dependency), the watchdog task that pings
+//! `STOPPING=1`, `WATCHDOG=1`, through the `sd-notify` crate), the watchdog task that pings
 //! only while the event loop and the store answer ([`watchdog`]), and the optional health and
 //! metrics listener ([`health`]: `/health/live`, `/health/ready`, `/metrics`).
 //!

@@ -1,225 +1,190 @@
-//! The systemd notification protocol (`sd_notify(3)`), without libsystemd: one datagram per
-//! message to the `AF_UNIX` socket named by `NOTIFY_SOCKET` (a path, or an abstract socket when
-//! it starts with `@`). Without `NOTIFY_SOCKET` every call is a no-op, so the daemon behaves
-//! the same outside systemd.
+//! The systemd notification protocol (`sd_notify(3)`) through the `sd-notify` crate: `READY=1`
+//! after start-up, `STOPPING=1` at shutdown, `WATCHDOG=1` pings and `STATUS=` lines, sent as
+//! one datagram per call to the socket named by `NOTIFY_SOCKET`. Without `NOTIFY_SOCKET` every
+//! call is a no-op, so the daemon behaves the same outside systemd. A [`Notifier`] can also
+//! hand its messages to a function instead (tests, embedders).
 //!
-//! [`watchdog_interval`] reads `WATCHDOG_USEC` / `WATCHDOG_PID` and gives the ping period
-//! (half the watchdog timeout, as `sd_watchdog_enabled(3)` recommends).
+//! [`watchdog_interval`] gives the ping period from `WATCHDOG_USEC` / `WATCHDOG_PID`: half the
+//! watchdog timeout, as `sd_watchdog_enabled(3)` recommends.
 
+use std::fmt::Write as _;
 use std::io;
-use std::os::linux::net::SocketAddrExt as _;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::Arc;
 use std::time::Duration;
+
+use sd_notify::NotifyState;
 
 /// The environment variable naming the notification socket.
 pub const NOTIFY_SOCKET_ENV: &str = "NOTIFY_SOCKET";
-/// The environment variable with the watchdog timeout in microseconds.
-pub const WATCHDOG_USEC_ENV: &str = "WATCHDOG_USEC";
-/// The environment variable with the pid the watchdog is meant for.
-pub const WATCHDOG_PID_ENV: &str = "WATCHDOG_PID";
+
+/// A function receiving each notification's text (`KEY=VALUE` lines joined by `\n`).
+pub type NotifyFn = Arc<dyn Fn(&str) -> io::Result<()> + Send + Sync>;
+
+#[derive(Clone, Default)]
+enum Sink {
+    /// No service manager: nothing is sent.
+    #[default]
+    Disabled,
+    /// The service manager of `NOTIFY_SOCKET`, through `sd-notify`.
+    Systemd,
+    /// A function (tests, embedders).
+    Function(NotifyFn),
+}
 
 /// Sends notifications to the service manager, or nothing when there is none.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Notifier {
-    /// The socket's name as given (`/run/systemd/notify` or `@name`); `None`: no-op.
-    socket: Option<String>,
+    sink: Sink,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sink = match self.sink {
+            Sink::Disabled => "disabled",
+            Sink::Systemd => "systemd",
+            Sink::Function(_) => "function",
+        };
+        f.debug_struct("Notifier").field("sink", &sink).finish()
+    }
 }
 
 impl Notifier {
-    /// The notifier for `NOTIFY_SOCKET` of the process environment (a no-op when unset).
+    /// The notifier for `NOTIFY_SOCKET` of the process environment (a no-op when unset or
+    /// empty).
     pub fn from_env() -> Self {
-        Self::from_socket(std::env::var(NOTIFY_SOCKET_ENV).ok())
+        let set = std::env::var_os(NOTIFY_SOCKET_ENV).is_some_and(|s| !s.is_empty());
+        Self {
+            sink: if set { Sink::Systemd } else { Sink::Disabled },
+        }
     }
 
-    /// The notifier for an explicit socket name (a path, or `@name` for an abstract socket);
-    /// `None` or an empty name gives the no-op notifier.
-    pub fn from_socket(socket: Option<String>) -> Self {
+    /// A notifier that hands each message to `f` instead of a socket.
+    pub fn from_fn(f: impl Fn(&str) -> io::Result<()> + Send + Sync + 'static) -> Self {
         Self {
-            socket: socket.filter(|s| !s.is_empty()),
+            sink: Sink::Function(Arc::new(f)),
         }
+    }
+
+    /// The notifier that sends nothing.
+    pub fn disabled() -> Self {
+        Self::default()
     }
 
     /// True when notifications go somewhere.
     pub fn is_enabled(&self) -> bool {
-        self.socket.is_some()
+        !matches!(self.sink, Sink::Disabled)
     }
 
-    /// Sends one message (`KEY=VALUE` lines). Ok without sending when disabled.
-    pub fn notify(&self, message: &str) -> io::Result<()> {
-        let Some(socket) = &self.socket else {
-            return Ok(());
-        };
-        let addr = socket_addr(socket)?;
-        let sock = UnixDatagram::unbound()?;
-        let sent = sock.send_to_addr(message.as_bytes(), &addr)?;
-        if sent != message.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "notification datagram truncated",
-            ));
+    /// Sends one message made of these states. Ok without sending when disabled; the socket's
+    /// errors (missing, refused, truncated) otherwise.
+    fn notify(&self, states: &[NotifyState<'_>]) -> io::Result<()> {
+        match &self.sink {
+            Sink::Disabled => Ok(()),
+            Sink::Systemd => sd_notify::notify(states),
+            Sink::Function(f) => {
+                let mut text = String::new();
+                for (i, state) in states.iter().enumerate() {
+                    if i > 0 {
+                        text.push('\n');
+                    }
+                    let _ = write!(text, "{state}");
+                }
+                f(&text)
+            }
         }
-        Ok(())
     }
 
     /// `READY=1`: start-up finished.
     pub fn ready(&self) -> io::Result<()> {
-        self.notify("READY=1\nSTATUS=running")
+        self.notify(&[NotifyState::Ready, NotifyState::Status("running")])
     }
 
     /// `STOPPING=1`: shutdown began.
     pub fn stopping(&self) -> io::Result<()> {
-        self.notify("STOPPING=1\nSTATUS=shutting down")
+        self.notify(&[NotifyState::Stopping, NotifyState::Status("shutting down")])
     }
 
     /// `WATCHDOG=1`: still alive.
     pub fn watchdog(&self) -> io::Result<()> {
-        self.notify("WATCHDOG=1")
+        self.notify(&[NotifyState::Watchdog])
     }
 
-    /// `STATUS=...`: a one-line status shown by `systemctl status`.
+    /// `STATUS=...`: a one-line status shown by `systemctl status` (newlines become spaces).
     pub fn status(&self, status: &str) -> io::Result<()> {
         let line = status.replace('\n', " ");
-        self.notify(&format!("STATUS={line}"))
+        self.notify(&[NotifyState::Status(&line)])
     }
 }
 
-/// The socket address of a `NOTIFY_SOCKET` value.
-fn socket_addr(socket: &str) -> io::Result<SocketAddr> {
-    match socket.strip_prefix('@') {
-        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
-        None if socket.starts_with('/') => SocketAddr::from_pathname(socket),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "NOTIFY_SOCKET is neither an absolute path nor an abstract name (@...)",
-        )),
-    }
-}
-
-/// The watchdog ping period: half of `WATCHDOG_USEC`, if it is set, positive, and meant for
-/// this process (`WATCHDOG_PID` unset or equal to `pid`). `env` looks variables up (the
-/// process environment in the daemon, a closure in tests).
-pub fn watchdog_interval(env: &dyn Fn(&str) -> Option<String>, pid: u32) -> Option<Duration> {
-    if let Some(for_pid) = env(WATCHDOG_PID_ENV) {
-        if for_pid.trim().parse::<u32>().ok() != Some(pid) {
-            return None;
-        }
-    }
-    let usec: u64 = env(WATCHDOG_USEC_ENV)?.trim().parse().ok()?;
-    if usec == 0 {
-        return None;
-    }
-    Some(Duration::from_micros(usec / 2).max(Duration::from_millis(1)))
+/// The watchdog ping period: half of `WATCHDOG_USEC` when it is set, positive and meant for
+/// this process (`WATCHDOG_PID` unset or ours), at least 1 ms; `None` otherwise.
+pub fn watchdog_interval() -> Option<Duration> {
+    sd_notify::watchdog_enabled()
+        .filter(|timeout| !timeout.is_zero())
+        .map(|timeout| (timeout / 2).max(Duration::from_millis(1)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    /// A datagram socket bound in a fresh temp folder, removed on drop.
-    struct Listener {
-        dir: PathBuf,
-        sock: UnixDatagram,
-    }
-
-    impl Listener {
-        fn new(name: &str) -> io::Result<Self> {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!(
-                "imbridge-notify-{name}-{}-{nanos}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir)?;
-            let sock = UnixDatagram::bind(dir.join("notify"))?;
-            sock.set_read_timeout(Some(Duration::from_secs(5)))?;
-            Ok(Self { dir, sock })
-        }
-
-        fn path(&self) -> String {
-            self.dir.join("notify").display().to_string()
-        }
-
-        fn recv(&self) -> io::Result<String> {
-            let mut buf = [0u8; 512];
-            let n = self.sock.recv(&mut buf)?;
-            Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
-        }
-    }
-
-    impl Drop for Listener {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::Mutex;
 
     #[test]
-    fn sends_ready_stopping_and_watchdog_to_a_path_socket() -> io::Result<()> {
-        let listener = Listener::new("path")?;
-        let notifier = Notifier::from_socket(Some(listener.path()));
+    fn messages_have_the_sd_notify_shape() -> io::Result<()> {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let notifier = Notifier::from_fn(move |m| {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(m.to_owned());
+            Ok(())
+        });
         assert!(notifier.is_enabled());
         notifier.ready()?;
-        assert_eq!(listener.recv()?, "READY=1\nSTATUS=running");
         notifier.watchdog()?;
-        assert_eq!(listener.recv()?, "WATCHDOG=1");
         notifier.status("two\nlines")?;
-        assert_eq!(listener.recv()?, "STATUS=two lines");
         notifier.stopping()?;
-        assert_eq!(listener.recv()?, "STOPPING=1\nSTATUS=shutting down");
+        let got = got.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(
+            got,
+            [
+                "READY=1\nSTATUS=running",
+                "WATCHDOG=1",
+                "STATUS=two lines",
+                "STOPPING=1\nSTATUS=shutting down"
+            ]
+        );
         Ok(())
     }
 
     #[test]
-    fn sends_to_an_abstract_socket() -> io::Result<()> {
-        let name = format!("imbridge-notify-test-{}", std::process::id());
-        let sock = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
-        sock.set_read_timeout(Some(Duration::from_secs(5)))?;
-        Notifier::from_socket(Some(format!("@{name}"))).ready()?;
-        let mut buf = [0u8; 64];
-        let n = sock.recv(&mut buf)?;
-        assert_eq!(&buf[..n], b"READY=1\nSTATUS=running");
-        Ok(())
-    }
-
-    #[test]
-    fn no_socket_is_a_no_op() {
-        let notifier = Notifier::from_socket(None);
+    fn disabled_is_a_no_op() {
+        let notifier = Notifier::disabled();
         assert!(!notifier.is_enabled());
         assert!(notifier.ready().is_ok());
-        assert!(Notifier::from_socket(Some(String::new()))
-            .watchdog()
-            .is_ok());
+        assert!(notifier.watchdog().is_ok());
     }
 
+    /// The one test touching the process environment: `NOTIFY_SOCKET` names a bound socket,
+    /// and the datagram `sd-notify` sends arrives there.
     #[test]
-    fn relative_socket_names_are_refused() {
-        let err = Notifier::from_socket(Some("relative/notify".into())).ready();
-        assert!(err.is_err());
-    }
-
-    #[test]
-    fn a_missing_socket_is_an_error_not_a_panic() {
-        let notifier = Notifier::from_socket(Some("/nonexistent/imbridge/notify".into()));
-        assert!(notifier.ready().is_err());
-    }
-
-    #[test]
-    fn watchdog_interval_is_half_the_timeout_for_this_pid() {
-        let env = |name: &str| match name {
-            WATCHDOG_USEC_ENV => Some("30000000".to_owned()),
-            WATCHDOG_PID_ENV => Some("42".to_owned()),
-            _ => None,
-        };
-        assert_eq!(watchdog_interval(&env, 42), Some(Duration::from_secs(15)));
-        assert_eq!(watchdog_interval(&env, 43), None);
-        let no_pid = |name: &str| (name == WATCHDOG_USEC_ENV).then(|| "2000000".to_owned());
-        assert_eq!(watchdog_interval(&no_pid, 7), Some(Duration::from_secs(1)));
-        let zero = |name: &str| (name == WATCHDOG_USEC_ENV).then(|| "0".to_owned());
-        assert_eq!(watchdog_interval(&zero, 7), None);
-        let junk = |name: &str| (name == WATCHDOG_USEC_ENV).then(|| "soon".to_owned());
-        assert_eq!(watchdog_interval(&junk, 7), None);
-        assert_eq!(watchdog_interval(&|_| None, 7), None);
+    fn systemd_sink_reaches_notify_socket() -> io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("imbridge-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("notify");
+        let _ = std::fs::remove_file(&path);
+        let sock = UnixDatagram::bind(&path)?;
+        sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+        std::env::set_var(NOTIFY_SOCKET_ENV, &path);
+        let notifier = Notifier::from_env();
+        let sent = notifier.ready();
+        std::env::remove_var(NOTIFY_SOCKET_ENV);
+        sent?;
+        let mut buf = [0u8; 128];
+        let n = sock.recv(&mut buf)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=running\n");
+        Ok(())
     }
 }
