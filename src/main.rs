@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use imbridge::config::{generate_registration, Config, LogFormat};
+use imbridge::config::{
+    generate_double_puppet_registration, generate_registration, Config, LogFormat,
+};
 use imbridge::network::easemob::proto::provision::CompressDirection;
 use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
 
@@ -36,6 +38,10 @@ enum Command {
         /// Where to write it (default: appservice.registration, or registration.yaml).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Write the double puppeting registration instead (url null, non-exclusive
+        /// `@.*:domain`; default file doublepuppet-registration.yaml).
+        #[arg(long = "double-puppet")]
+        double_puppet: bool,
     },
     /// Check the config file and report every problem with its line.
     CheckConfig,
@@ -100,21 +106,28 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(cli.config).await,
-        Command::GenerateRegistration { output } => {
+        Command::GenerateRegistration {
+            output,
+            double_puppet,
+        } => {
             imbridge::logging::init("warn", LogFormat::Auto);
             match Config::load_for_registration(&cli.config) {
                 Err(e) => {
                     report_config_errors(&e);
                     return std::process::ExitCode::FAILURE;
                 }
-                Ok(cfg) => generate_registration(&cfg, output.as_deref())
-                    .map(|generated| {
-                        println!("wrote {}", generated.path.display());
-                        for note in generated.notes {
-                            println!("note: {note}");
-                        }
-                    })
-                    .map_err(anyhow::Error::from),
+                Ok(cfg) => if double_puppet {
+                    generate_double_puppet_registration(&cfg, output.as_deref())
+                } else {
+                    generate_registration(&cfg, output.as_deref())
+                }
+                .map(|generated| {
+                    println!("wrote {}", generated.path.display());
+                    for note in generated.notes {
+                        println!("note: {note}");
+                    }
+                })
+                .map_err(anyhow::Error::from),
             }
         }
         Command::CheckConfig => match Config::load(&cli.config) {

@@ -84,6 +84,7 @@ pub(super) fn load_str(
             logging: logging(top.section("logging")),
             network: network(top.section("network")),
             metrics: metrics(top.section("metrics")),
+            double_puppet: double_puppet(top.section("double_puppet")),
             source: source.to_owned(),
             base_dir: base.to_path_buf(),
             lines: BTreeMap::new(),
@@ -266,6 +267,35 @@ fn network(s: Section<'_>) -> NetworkConfig {
     };
     s.finish();
     out
+}
+
+fn double_puppet(s: Section<'_>) -> DoublePuppetConfig {
+    let mut secrets = BTreeMap::new();
+    for (domain, value, line) in s.string_map("secrets") {
+        if value
+            .strip_prefix(AS_TOKEN_SECRET_PREFIX)
+            .is_some_and(|t| !t.is_empty())
+        {
+            secrets.insert(domain, Secret::new(value));
+        } else {
+            let path = yaml::join_path(&s.child_path("secrets"), &domain);
+            s.problems().push(
+                &path,
+                Some(line),
+                format!(
+                    "must be `{AS_TOKEN_SECRET_PREFIX}` followed by the as_token of the double \
+                     puppeting registration (the only method this bridge supports)"
+                ),
+            );
+        }
+    }
+    let servers = s
+        .string_map("servers")
+        .into_iter()
+        .map(|(domain, url, _)| (domain, trim_url(url)))
+        .collect();
+    s.finish();
+    DoublePuppetConfig { secrets, servers }
 }
 
 fn metrics(s: Section<'_>) -> MetricsConfig {

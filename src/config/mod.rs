@@ -33,8 +33,8 @@ pub use ids::{
 };
 pub use load::{LoadOptions, AS_TOKEN_ENV, HS_TOKEN_ENV};
 pub use registration::{
-    generate_registration, GeneratedRegistration, Namespace, Namespaces, Registration,
-    RegistrationError,
+    generate_double_puppet_registration, generate_registration, GeneratedRegistration, Namespace,
+    Namespaces, Registration, RegistrationError,
 };
 pub use secret::{Secret, TokenSource};
 
@@ -53,6 +53,7 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub network: NetworkConfig,
     pub metrics: MetricsConfig,
+    pub double_puppet: DoublePuppetConfig,
     /// The config file as named when loading (used in error messages).
     source: String,
     /// The folder relative paths are resolved against (the config file's folder).
@@ -217,6 +218,24 @@ pub struct NetworkConfig {
     /// Host-discovery URL, used when `rest_url` / `websocket_url` are not set.
     pub dns_url: Option<String>,
 }
+
+/// `double_puppet:` — making the user's own IM actions appear as their real Matrix user
+/// (mautrix's double puppeting). Empty by default: own actions then show as the user's ghost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoublePuppetConfig {
+    /// `secrets`: homeserver domain → `as_token:TOKEN`, the `as_token` of a second appservice
+    /// registration (`url: null`, non-exclusive `@.*:domain`) that lets the bridge act as that
+    /// domain's users (the appservice method). Users of such a domain get double puppeting
+    /// automatically at login.
+    pub secrets: BTreeMap<String, Secret>,
+    /// `servers`: homeserver domain → client-server API base URL, for users of other
+    /// homeservers who give the bridge an access token (`login-matrix`). The bridge's own
+    /// domain needs no entry.
+    pub servers: BTreeMap<String, String>,
+}
+
+/// The prefix of a `double_puppet.secrets` value using the appservice method (mautrix's form).
+pub const AS_TOKEN_SECRET_PREFIX: &str = "as_token:";
 
 /// `metrics:` — the optional health and metrics listener (`/health/live`, `/health/ready`,
 /// `/metrics`), separate from the appservice listener. Off by default.

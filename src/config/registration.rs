@@ -156,6 +156,33 @@ impl Registration {
         }
     }
 
+    /// The second registration for double puppeting with the appservice method (mautrix's
+    /// shape): `id` `{appservice.id}-doublepuppet`, `url: null` (the homeserver pushes it
+    /// nothing), random tokens and `sender_localpart`, one non-exclusive user namespace
+    /// `@.*:domain`, `rate_limited: false`, no ephemeral events. Its `as_token` goes into
+    /// `double_puppet.secrets` as `as_token:TOKEN`.
+    pub fn generate_double_puppet(config: &Config) -> Registration {
+        let domain = regex_escape(&config.homeserver.domain);
+        Registration {
+            id: format!("{}-doublepuppet", config.appservice.id),
+            url: None,
+            as_token: Secret::new(random_token()),
+            hs_token: Secret::new(random_token()),
+            sender_localpart: random_localpart(),
+            rate_limited: false,
+            namespaces: Namespaces {
+                users: vec![Namespace {
+                    exclusive: false,
+                    regex: format!("@.*:{domain}"),
+                }],
+                aliases: Vec::new(),
+                rooms: Vec::new(),
+            },
+            receive_ephemeral: false,
+            push_ephemeral: false,
+        }
+    }
+
     /// The registration as YAML (holds the tokens: write it only to a 0600 file).
     pub fn to_yaml(&self) -> Result<String, RegistrationError> {
         let file = RegFile {
@@ -314,6 +341,40 @@ pub fn generate_registration(
             ));
         }
     }
+    Ok(GeneratedRegistration {
+        path,
+        registration,
+        notes,
+    })
+}
+
+/// `generate-registration --double-puppet`: writes the double puppeting registration
+/// ([`Registration::generate_double_puppet`], mode 0600) to `out`, or else to
+/// `doublepuppet-registration.yaml` next to the config file. The notes say where its
+/// `as_token` goes; the token itself is not printed.
+pub fn generate_double_puppet_registration(
+    config: &Config,
+    out: Option<&Path>,
+) -> Result<GeneratedRegistration, RegistrationError> {
+    let path = match out {
+        Some(out) => out.to_path_buf(),
+        None => config.base_dir().join("doublepuppet-registration.yaml"),
+    };
+    let registration = Registration::generate_double_puppet(config);
+    registration.write(&path)?;
+    let notes = vec![
+        format!(
+            "add {} to the homeserver's app_service_config_files (Synapse) and restart it",
+            path.display()
+        ),
+        format!(
+            "in {}, set double_puppet.secrets.{} to \"as_token:\" followed by the as_token \
+             written in {}",
+            config.source(),
+            config.homeserver.domain,
+            path.display()
+        ),
+    ];
     Ok(GeneratedRegistration {
         path,
         registration,

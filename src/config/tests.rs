@@ -222,3 +222,54 @@ fn generate_registration_writes_where_the_config_looks() -> TestResult {
     assert!(done.notes[1].contains(HS_TOKEN_ENV), "{:?}", done.notes);
     Ok(())
 }
+
+#[test]
+fn double_puppet_secrets_and_servers_are_checked_with_lines() {
+    let good = format!(
+        "{}double_puppet:\n  secrets:\n    example.org: \"as_token:abc\"\n  servers:\n    \
+         other.org: https://matrix.other.org/\n",
+        minimal("  as_token: a\n  hs_token: h\n")
+    );
+    let cfg = match parse(&good, Path::new(".")) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("valid double_puppet section refused: {e}"),
+    };
+    let secret = cfg
+        .double_puppet
+        .secrets
+        .get("example.org")
+        .map(Secret::expose);
+    assert_eq!(secret, Some("as_token:abc"));
+    assert_eq!(
+        cfg.double_puppet
+            .servers
+            .get("other.org")
+            .map(String::as_str),
+        Some("https://matrix.other.org")
+    );
+    assert!(
+        !format!("{cfg:?}").contains("as_token:abc"),
+        "secret in Debug"
+    );
+
+    let bad = format!(
+        "{}double_puppet:\n  secrets:\n    example.org: shared-secret\n  servers:\n    \
+         other.org: ftp://x\n  method: magic\n",
+        minimal("  as_token: a\n  hs_token: h\n")
+    );
+    let err = parse(&bad, Path::new(".")).expect_err("bad double_puppet section");
+    let first = bad
+        .lines()
+        .position(|l| l.contains("shared-secret"))
+        .map(|l| l + 1);
+    let p = err
+        .find("double_puppet.secrets.\"example.org\"")
+        .expect("secret problem");
+    assert_eq!(p.line, first);
+    assert!(p.message.contains("as_token:"), "{}", p.message);
+    assert!(
+        err.find("double_puppet.servers.\"other.org\"").is_some(),
+        "{err}"
+    );
+    assert!(err.find("double_puppet.method").is_some(), "{err}");
+}

@@ -2,7 +2,7 @@
 //! is collected with its YAML path and line (from the line map the loader kept).
 
 use super::ids::{is_valid_localpart, is_valid_mxid, is_valid_server_name};
-use super::{Config, Problem, ID_PLACEHOLDER, NICKNAME_PLACEHOLDER};
+use super::{yaml, Config, Problem, ID_PLACEHOLDER, NICKNAME_PLACEHOLDER};
 
 const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
@@ -43,6 +43,13 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
     };
     let hs = &config.homeserver;
     c.url("homeserver.address", &hs.address, &["http", "https"]);
+    for (domain, url) in &config.double_puppet.servers {
+        c.url(
+            &yaml::join_path("double_puppet.servers", domain),
+            url,
+            &["http", "https"],
+        );
+    }
     if hs.domain.trim().is_empty() {
         c.report("homeserver.domain", "must not be empty");
     } else if !is_valid_server_name(&hs.domain) {

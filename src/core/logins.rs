@@ -147,6 +147,8 @@ async fn start(
         stopped: Notify::new(),
     });
     migrate_legacy_queue(ctx, &login);
+    // Before anything is dispatched, so the user's own actions show as themselves.
+    super::double_puppet::enable(ctx, &mxid).await;
     ctx.logins.write().await.insert(mxid.clone(), login.clone());
     let replay = ctx.store.pending_count(&login.queue());
     info!(user = %mxid, remote = %login.remote_id, replay, "login started");

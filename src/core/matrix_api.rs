@@ -177,6 +177,46 @@ pub trait MatrixApi: Send + Sync + 'static {
     ) -> Result<(), MatrixError>;
     /// Sets `user` typing (or not) in `room`.
     async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError>;
+
+    /// Double puppeting: from now on, requests made as `user` (a real Matrix user, not a
+    /// ghost) use `auth`; `None` stops it. Setting checks the credentials first (`whoami` must
+    /// answer `user`): a wrong or expired token is an error and nothing changes. The default
+    /// refuses (a client without double puppeting).
+    async fn set_puppet(&self, user: &UserId, auth: Option<PuppetAuth>) -> Result<(), MatrixError> {
+        let _ = (user, auth);
+        Err(MatrixError::Other(
+            "double puppeting is not supported by this Matrix client".into(),
+        ))
+    }
+
+    /// True when requests as `user` go through a double puppet ([`MatrixApi::set_puppet`]).
+    fn has_puppet(&self, user: &UserId) -> bool {
+        let _ = user;
+        false
+    }
+}
+
+/// How the bridge acts as a real Matrix user (double puppeting). `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PuppetAuth {
+    /// The user's own access token, or the `as_token` of the double puppeting registration.
+    pub token: String,
+    /// True for the appservice method: `token` is an `as_token` and requests assert the user's
+    /// identity (`?user_id=`).
+    pub appservice: bool,
+    /// The user's homeserver (client-server API base URL, no trailing slash); `None`: the
+    /// bridge's own homeserver.
+    pub homeserver: Option<String>,
+}
+
+impl std::fmt::Debug for PuppetAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PuppetAuth")
+            .field("token", &"<redacted>")
+            .field("appservice", &self.appservice)
+            .field("homeserver", &self.homeserver)
+            .finish()
+    }
 }
 
 /// An event from the homeserver that the core acts on (parsed from a transaction). Its

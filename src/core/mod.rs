@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod commands;
 pub mod connector;
 pub mod convert;
+pub mod double_puppet;
 pub mod encryption;
 pub mod gauges;
 pub mod ghosts;
@@ -61,6 +62,8 @@ pub struct Ctx {
     /// Management rooms (DM with the bot) → their user.
     pub management: RwLock<HashMap<OwnedRoomId, OwnedUserId>>,
     pub commands: commands::CommandState,
+    /// Read receipts set as real users (double puppeting), to drop their echoes.
+    pub receipt_echoes: double_puppet::EchoGuard,
     inbox_ready: Notify,
 }
 
@@ -113,6 +116,7 @@ impl Bridge {
             logins: RwLock::new(HashMap::new()),
             management: RwLock::new(HashMap::new()),
             commands: commands::CommandState::default(),
+            receipt_echoes: double_puppet::EchoGuard::default(),
             inbox_ready: Notify::new(),
         });
         Self { ctx }

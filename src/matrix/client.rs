@@ -13,6 +13,7 @@
 //! [`MatrixError::Homeserver`] (with the Matrix `errcode`) or [`MatrixError::Transport`]. The
 //! tokens are never logged and never put in URLs.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use async_trait::async_trait;
 
 use crate::metrics::Metrics;
 use ruma::api::client::{
-    account::register,
+    account::{register, whoami},
     appservice::request_ping,
     discovery::get_capabilities,
     media::create_content,
@@ -46,7 +47,7 @@ use tracing::{debug, info};
 
 use super::settings::AppserviceSettings;
 use super::wire::{raw, sdk_error};
-use crate::core::matrix_api::{MatrixApi, MatrixError, RoomSpec};
+use crate::core::matrix_api::{MatrixApi, MatrixError, PuppetAuth, RoomSpec};
 
 /// Deadline of one client-API request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,6 +73,8 @@ pub struct HomeserverClient {
     default_room_version: OnceCell<RoomVersionId>,
     /// Request latency and failures by endpoint, when the daemon collects metrics.
     pub(super) metrics: Option<Arc<Metrics>>,
+    /// Double puppets: real Matrix users the bridge acts as, with their credentials.
+    puppets: std::sync::RwLock<HashMap<OwnedUserId, PuppetAuth>>,
 }
 
 impl fmt::Debug for HomeserverClient {
@@ -148,7 +151,17 @@ impl HomeserverClient {
             sdk,
             default_room_version: OnceCell::new(),
             metrics: None,
+            puppets: Default::default(),
         })
+    }
+
+    /// The double puppet credentials of `user`, if any.
+    pub(super) fn puppet(&self, user: &UserId) -> Option<PuppetAuth> {
+        self.puppets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned()
     }
 
     /// Records request latency and failures by endpoint into `metrics`.
@@ -494,6 +507,43 @@ impl MatrixApi for HomeserverClient {
         );
         self.send(request, Some(user), REQUEST_TIMEOUT).await?;
         Ok(())
+    }
+
+    async fn set_puppet(&self, user: &UserId, auth: Option<PuppetAuth>) -> Result<(), MatrixError> {
+        let Some(auth) = auth else {
+            self.puppets
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(user);
+            return Ok(());
+        };
+        // Checked with the new credentials before they replace anything.
+        let answer = self
+            .send_as(
+                whoami::v3::Request::new(),
+                Some(user),
+                Some(&auth),
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        if answer.user_id != user {
+            return Err(MatrixError::Other(format!(
+                "the token belongs to {}, not {user}",
+                answer.user_id
+            )));
+        }
+        self.puppets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.to_owned(), auth);
+        Ok(())
+    }
+
+    fn has_puppet(&self, user: &UserId) -> bool {
+        self.puppets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(user)
     }
 
     async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError> {

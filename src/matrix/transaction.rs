@@ -126,6 +126,10 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
     if !head.content.is_object() {
         return Err("content is not an object".into());
     }
+    if crate::core::double_puppet::is_marked(&head.content) {
+        // Sent by this bridge as a real user (double puppeting): its own echo.
+        return Ok(None);
+    }
     let RoomEventHead {
         kind,
         room_id: room,

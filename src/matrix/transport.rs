@@ -1,6 +1,7 @@
 //! The transport under [`HomeserverClient`]: one ruma request sent over the shared reqwest
-//! client with the `as_token` and the appservice identity assertion (`?user_id=`), its size
-//! and time bounded, its latency and failures counted per endpoint.
+//! client with the `as_token` and the appservice identity assertion (`?user_id=`), or, for a
+//! real user with a double puppet, with that puppet's token and homeserver; its size and time
+//! bounded, its latency and failures counted per endpoint.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -17,11 +18,12 @@ use tracing::debug;
 
 use super::client::{HomeserverClient, MAX_RESPONSE_BYTES};
 use super::wire::{homeserver_error, read_limited, transport_error};
-use crate::core::matrix_api::MatrixError;
+use crate::core::matrix_api::{MatrixError, PuppetAuth};
 
 impl HomeserverClient {
     /// Sends a ruma request with the `as_token`, as `user` (identity assertion) or, with
-    /// `None`, as the registration's sender.
+    /// `None`, as the registration's sender; a real user with a double puppet is reached with
+    /// the puppet's credentials instead.
     pub(super) async fn send<R>(
         &self,
         request: R,
@@ -33,11 +35,43 @@ impl HomeserverClient {
         for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
         for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
     {
-        let identity = user.map(AppserviceUserIdentity::new).unwrap_or_default();
+        let puppet = user.and_then(|u| self.puppet(u));
+        self.send_as(request, user, puppet.as_ref(), timeout).await
+    }
+
+    /// [`Self::send`] with explicit puppet credentials for `user` (`None`: the `as_token`).
+    pub(super) async fn send_as<R>(
+        &self,
+        request: R,
+        user: Option<&UserId>,
+        puppet: Option<&PuppetAuth>,
+        timeout: Duration,
+    ) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+        for<'a> R::PathBuilder: PathBuilder<Input<'a> = Cow<'a, SupportedVersions>>,
+    {
+        // A real user with a double puppet: their token (and their homeserver); the identity
+        // is asserted only with the appservice method.
+        let (base, token, identity) = match puppet {
+            Some(p) => (
+                p.homeserver.as_deref().unwrap_or(&self.base),
+                p.token.as_str(),
+                user.filter(|_| p.appservice)
+                    .map(AppserviceUserIdentity::new)
+                    .unwrap_or_default(),
+            ),
+            None => (
+                self.base.as_str(),
+                self.as_token.as_str(),
+                user.map(AppserviceUserIdentity::new).unwrap_or_default(),
+            ),
+        };
         let http_request = request
             .try_into_http_request_with_identity::<Vec<u8>>(
-                &self.base,
-                SendAccessToken::Always(&self.as_token),
+                base,
+                SendAccessToken::Always(token),
                 identity,
                 Cow::Borrowed(&self.versions),
             )

@@ -206,6 +206,25 @@ pub fn generate_registration(config: &Path, dir: &Path) -> PathBuf {
     reg
 }
 
+/// Runs `imbridge generate-registration --double-puppet` for `config`, writing
+/// `dir/doublepuppet-registration.yaml`.
+pub fn generate_double_puppet_registration(config: &Path, dir: &Path) -> PathBuf {
+    let reg = dir.join("doublepuppet-registration.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_imbridge"))
+        .arg("-c")
+        .arg(config)
+        .args(["generate-registration", "--double-puppet", "-o"])
+        .arg(&reg)
+        .output()
+        .expect("generate-registration --double-puppet runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    reg
+}
+
 /// A top-level `key:` of the registration file (`as_token`, `hs_token`).
 pub fn registration_value(reg: &Path, key: &str) -> String {
     let text = std::fs::read_to_string(reg).expect("registration");

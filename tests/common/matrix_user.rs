@@ -30,6 +30,11 @@ impl MatrixUser {
         }
     }
 
+    /// The user's access token (for `login-matrix`).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/_matrix/client/v3{path}", self.base);
         let mut req = self.http.request(method, &url).bearer_auth(&self.token);

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::bridge::{
-    generate_registration, log_leaks, registration_value, wait_bot_joined, write_config_with,
-    BridgeProcess,
+    generate_double_puppet_registration, generate_registration, log_leaks, registration_value,
+    wait_bot_joined, write_config_with, BridgeProcess,
 };
 use super::matrix_user::MatrixUser;
 use super::synapse::{free_port, Synapse};
@@ -150,6 +150,17 @@ impl Env {
     /// Starts everything up to a running bridge and a registered Matrix user; `extra` is
     /// appended to the bridge config.
     pub async fn start(name: &str, extra: &str) -> Self {
+        Self::start_opts(name, extra, false).await
+    }
+
+    /// [`Env::start`] with double puppeting by the appservice method: a second registration
+    /// (`generate-registration --double-puppet`) loaded by Synapse and its `as_token` in
+    /// `double_puppet.secrets.localhost`.
+    pub async fn start_with_double_puppet(name: &str, extra: &str) -> Self {
+        Self::start_opts(name, extra, true).await
+    }
+
+    async fn start_opts(name: &str, extra: &str, double_puppet: bool) -> Self {
         let t0 = Instant::now();
         let dir = TempDir::new(name);
         let sandbox = TestSandbox::start().await;
@@ -161,8 +172,18 @@ impl Env {
         let hint = format!("http://127.0.0.1:{}", free_port());
         let config = write_config_with(&dir.0, &hint, as_port, &sandbox, extra);
         let reg = generate_registration(&config, &dir.0);
-        let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-        let config = write_config_with(&dir.0, &synapse.url(), as_port, &sandbox, extra);
+        let mut extra = extra.to_owned();
+        let synapse = if double_puppet {
+            let dp_reg = generate_double_puppet_registration(&config, &dir.0);
+            let token = registration_value(&dp_reg, "as_token");
+            extra.push_str(&format!(
+                "double_puppet:\n  secrets:\n    localhost: \"as_token:{token}\"\n"
+            ));
+            Synapse::start(&dir.0.join("synapse"), &[&reg, &dp_reg])
+        } else {
+            Synapse::start(&dir.0.join("synapse"), &[&reg])
+        };
+        let config = write_config_with(&dir.0, &synapse.url(), as_port, &sandbox, &extra);
         say!(t0, "Synapse up at {}", synapse.url());
         let log = dir.0.join("bridge.log");
         let bridge = BridgeProcess::start(&config, &log, as_port);
@@ -257,6 +278,7 @@ impl Env {
             ("hs_token", registration_value(&self.reg, "hs_token")),
             ("the Matrix user's password", MX_PASSWORD.to_owned()),
             ("the IM password given to login", IM_PASSWORD.to_owned()),
+            ("the Matrix user's access token", self.mx.token().to_owned()),
         ]
     }
 

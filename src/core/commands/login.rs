@@ -34,6 +34,12 @@ async fn bot_can_redact(ctx: &Ctx, room: &RoomId) -> Result<(), String> {
 
 /// Redacts the message holding a password; on failure tells the user, plainly, to delete it.
 async fn redact_secret(ctx: &Ctx, room: &RoomId, event: &EventId) {
+    redact_secret_named(ctx, room, event, "password").await;
+}
+
+/// Redacts the message holding a secret (`what`: "password", "access token"); on failure
+/// tells the user, plainly, to delete it.
+pub(super) async fn redact_secret_named(ctx: &Ctx, room: &RoomId, event: &EventId, what: &str) {
     let txn = format!("imb-redact-secret-{event}");
     let why = match ctx
         .matrix
@@ -42,7 +48,7 @@ async fn redact_secret(ctx: &Ctx, room: &RoomId, event: &EventId) {
             ctx.matrix.bot(),
             event,
             &txn,
-            Some("Contains a password"),
+            Some(&format!("Contains a {what}")),
         )
         .await
     {
@@ -56,7 +62,7 @@ async fn redact_secret(ctx: &Ctx, room: &RoomId, event: &EventId) {
         }
     };
     let text = format!(
-        "⚠️ **Your password is still readable in this room**: I could not delete the message \
+        "⚠️ **Your {what} is still readable in this room**: I could not delete the message \
          that holds it ({why}). Please delete (redact) that message yourself now. To let me do \
          it next time, give me power level 50 in this room."
     );

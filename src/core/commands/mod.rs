@@ -1,11 +1,13 @@
 //! Management commands in the DM with the bridge bot: `help`, `login` ([`login`]), `logout`,
-//! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `version`, `cancel`. Owns the management
+//! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `login-matrix`, `logout-matrix` ([`puppet`]),
+//! `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
 //! ([`crate::core::markdown`]).
 
 mod chats;
 mod login;
+mod puppet;
 
 pub(crate) use chats::{existing_room, point_to_chat, room_link};
 
@@ -256,6 +258,8 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             };
             reply(ctx, room, &text).await
         }
+        "login-matrix" => puppet::login_matrix(ctx, room, sender, event_id, &args).await,
+        "logout-matrix" => puppet::logout_matrix(ctx, room, sender).await,
         "sync" => chats::sync(ctx, room, sender).await,
         "pm" | "start-chat" => match args.first() {
             Some(user) => chats::pm(ctx, room, sender, user).await,
@@ -273,6 +277,7 @@ const HELP: &str = "Commands:\n\
 * `login` — log in to the IM service (asks for user name and password); or `login <user> <password>`; logging in as another account closes the current one\n\
 * `logout` — log out and forget the login\n\
 * `list-logins` / `ping` — your login and its connection state\n\
+* `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\
 * `sync` — create rooms for your contacts and groups\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
 * `cancel` — cancel a login in progress\n\

@@ -329,11 +329,14 @@ impl PortalWorker {
 
     pub(super) async fn matrix_receipt(
         &mut self,
-        _room: &RoomId,
+        room: &RoomId,
         user: &UserId,
         event_id: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        if ctx.receipt_echoes.take(room, user, event_id) {
+            return Ok(()); // set by the bridge itself from the user's other IM device
+        }
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(user).await) else {
             return Ok(());
         };

@@ -332,7 +332,10 @@ impl PortalWorker {
                 target,
                 key,
                 ..
-            } => self.remote_reaction_remove(&sender, &target, &key).await,
+            } => {
+                self.remote_reaction_remove(login, &sender, &target, &key)
+                    .await
+            }
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
                 Ok(())

@@ -38,10 +38,13 @@ impl PortalWorker {
             debug!(portal = %self.key, target, "reaction to a message not bridged");
             return Ok(());
         };
-        let ghost = self.ensure_ghost_in_room(login, &room, sender).await?;
-        let content = json!({
+        let (ghost, puppeted) = self.actor(login, &room, sender).await?;
+        let mut content = json!({
             "m.relates_to": { "rel_type": "m.annotation", "event_id": event, "key": key }
         });
+        if puppeted {
+            crate::core::double_puppet::mark(&mut content);
+        }
         // A reaction can be added, removed and added again: each one is a new event, so the
         // transaction id is new each time (and the same across this event's retries below).
         let txn = crate::core::fresh_txn(&format!(
@@ -72,6 +75,7 @@ impl PortalWorker {
     /// `sender` took back reaction `key` on remote message `target`.
     pub(super) async fn remote_reaction_remove(
         &mut self,
+        login: &Arc<UserLogin>,
         sender: &str,
         target: &str,
         key: &str,
@@ -88,7 +92,13 @@ impl PortalWorker {
             return Ok(());
         };
         let txn = format!("imb-unreact-{}", escape_localpart(&record.event_id));
-        let ghost = ctx.ghosts.mxid(sender);
+        // The user's own reaction (made in Matrix or by their puppet) is taken back as them
+        // when double puppeting is on.
+        let own = match sender == login.remote_id {
+            true => self.own_puppet(login, &room).await,
+            false => None,
+        };
+        let ghost = own.unwrap_or_else(|| ctx.ghosts.mxid(sender));
         let by_ghost = ctx
             .matrix
             .redact(&room, &ghost, &event, &txn, Some("Reaction removed"))

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::core::connector::{ChatId, ChatKind, MessageContent, RemoteMessage};
 use crate::core::convert;
+use crate::core::double_puppet;
 use crate::core::ghosts::{escape_localpart, now_ms};
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::{MatrixError, RoomSpec};
@@ -125,6 +126,45 @@ impl PortalWorker {
         Ok(room)
     }
 
+    /// The real Matrix user to show the login's own actions as (double puppeting), joined to
+    /// the room through their puppet; `None` when double puppeting is off or the join failed,
+    /// and the user's ghost stands in.
+    pub(super) async fn own_puppet(
+        &mut self,
+        login: &Arc<UserLogin>,
+        room: &RoomId,
+    ) -> Option<OwnedUserId> {
+        let ctx = self.ctx.clone();
+        let user = login.mxid.clone();
+        if !double_puppet::is_on(&ctx, &user) {
+            return None;
+        }
+        if !self.joined.contains(&user) {
+            if let Err(e) = retry("join", || ctx.matrix.join(room, &user)).await {
+                debug!(%user, error = %e, "double puppet could not join the portal");
+                return None;
+            }
+            self.joined.insert(user.clone());
+        }
+        Some(user)
+    }
+
+    /// Who shows `sender`'s action in the room: the real user for the login's own actions when
+    /// double puppeting is on (with `true`), else the sender's ghost.
+    pub(super) async fn actor(
+        &mut self,
+        login: &Arc<UserLogin>,
+        room: &RoomId,
+        sender: &str,
+    ) -> Result<(OwnedUserId, bool), MatrixError> {
+        if sender == login.remote_id {
+            if let Some(user) = self.own_puppet(login, room).await {
+                return Ok((user, true));
+            }
+        }
+        Ok((self.ensure_ghost_in_room(login, room, sender).await?, false))
+    }
+
     pub(super) async fn ensure_ghost_in_room(
         &mut self,
         login: &Arc<UserLogin>,
@@ -172,7 +212,14 @@ impl PortalWorker {
             // A new room: its history first, then this message (not twice).
             self.backfill(login, &msg.chat, Some(&msg)).await;
         }
-        let sender = self.ensure_ghost_in_room(login, &room, &msg.sender).await?;
+        let (sender, puppeted) = if msg.from_self {
+            self.actor(login, &room, &login.remote_id.clone()).await?
+        } else {
+            (
+                self.ensure_ghost_in_room(login, &room, &msg.sender).await?,
+                false,
+            )
+        };
         let mut content = self.to_matrix_content(login, &room, &msg.content).await;
         if let Some(reply) = msg.reply_to.as_deref() {
             if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply) {
@@ -180,9 +227,11 @@ impl PortalWorker {
                     json!({ "m.in_reply_to": { "event_id": target.event_id } });
             }
         }
-        if msg.from_self {
-            // Until double puppeting exists, the user's own messages from another device
-            // appear as their ghost, marked as such.
+        if puppeted {
+            double_puppet::mark(&mut content);
+        } else if msg.from_self {
+            // Without double puppeting the user's own messages from another device appear as
+            // their ghost, marked as such.
             content["net.imbridge.from_other_device"] = json!(true);
         }
         content["net.imbridge.remote_id"] = json!(msg.id);
@@ -410,7 +459,7 @@ impl PortalWorker {
 
     pub(super) async fn remote_remove(
         &mut self,
-        _login: &Arc<UserLogin>,
+        login: &Arc<UserLogin>,
         sender: &str,
         target: &str,
     ) -> Result<(), MatrixError> {
@@ -418,7 +467,11 @@ impl PortalWorker {
         let Some((room, event)) = self.mapped_event(target) else {
             return Ok(());
         };
-        let ghost = ctx.ghosts.mxid(sender);
+        let own = match sender == login.remote_id {
+            true => self.own_puppet(login, &room).await,
+            false => None,
+        };
+        let ghost = own.unwrap_or_else(|| ctx.ghosts.mxid(sender));
         let txn = format!("imb-redact-{}", escape_localpart(target));
         let by_ghost = retry("redact", || {
             ctx.matrix
@@ -462,9 +515,12 @@ impl PortalWorker {
         let Ok(room) = RoomId::parse(record.room_id.as_str()) else {
             return Ok(());
         };
-        let ghost = self.ensure_ghost_in_room(login, &room, sender).await?;
+        let (ghost, puppeted) = self.actor(login, &room, sender).await?;
         let new_content = self.to_matrix_content(login, &room, &content).await;
         let mut body = new_content.clone();
+        if puppeted {
+            double_puppet::mark(&mut body);
+        }
         body["body"] = json!(format!(
             "* {}",
             new_content["body"].as_str().unwrap_or_default()
@@ -484,7 +540,7 @@ impl PortalWorker {
 
     pub(super) async fn remote_read(
         &mut self,
-        _login: &Arc<UserLogin>,
+        login: &Arc<UserLogin>,
         sender: &str,
         up_to: Option<&str>,
     ) -> Result<(), MatrixError> {
@@ -493,6 +549,17 @@ impl PortalWorker {
         let Some((room, event)) = self.mapped_event(target) else {
             return Ok(());
         };
+        let own = match sender == login.remote_id {
+            true => self.own_puppet(login, &room).await,
+            false => None,
+        };
+        if let Some(user) = own {
+            // Read on another IM device: the user's own read marker moves, once.
+            ctx.receipt_echoes.remember(&room, &user, event.as_str());
+            ctx.matrix.read_receipt(&room, &user, &event).await?;
+            ctx.metrics.bridged(Direction::ToMatrix, "read_receipt");
+            return Ok(());
+        }
         let ghost = ctx.ghosts.mxid(sender);
         ctx.matrix.read_receipt(&room, &ghost, &event).await?;
         ctx.metrics.bridged(Direction::ToMatrix, "read_receipt");
