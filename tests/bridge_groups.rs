@@ -144,6 +144,16 @@ async fn matrix_users_manage_im_groups() {
     wait_member(&env.mx, &room, CAROL_GHOST).await;
     say!(env.t0, "group portal {room} open, alice is an admin");
 
+    // The group portal offers name, topic and member changes (room features).
+    let features = env.mx.state(&room, "com.beeper.room_features").await;
+    assert_eq!(
+        features["state"]["m.room.name"]["level"],
+        json!(2),
+        "{features}"
+    );
+    assert_eq!(features["member_actions"]["invite"], json!(2), "{features}");
+    assert_eq!(features["edit"], json!(2), "{features}");
+
     // Name and topic, Matrix → IM, not posted again by the bridge.
     env.mx
         .set_state(

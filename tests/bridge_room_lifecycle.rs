@@ -2,6 +2,8 @@
 //! binary, the in-process Easemob sandbox and Rust IM clients as the other parties. One world,
 //! in steps:
 //!
+//! 0. **room features**: the DM portal's `com.beeper.room_features` state is what the Easemob
+//!    connector's capabilities give (also in the DM adopted in step 2);
 //! 1. **membership drift**: the user leaves the DM portal with bob; bob writes; the user is
 //!    invited to the same room again, joins, and sees the message (once);
 //! 2. **invites to ghosts**: the user creates a direct chat inviting carol's ghost; the ghost
@@ -25,6 +27,9 @@ use std::time::Duration;
 
 use common::matrix_user::MatrixUser;
 use common::service_env::{Env, Inbox};
+use imbridge::core::connector::NetworkConnector;
+use imbridge::core::room_features;
+use imbridge::network::easemob::connector::{EasemobConnector, EasemobSettings};
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::OutgoingMessage;
 use serde_json::{json, Value};
@@ -63,6 +68,16 @@ async fn wait_left(mx: &MatrixUser, room: &str, user: &str) -> Value {
     panic!("{user} never left {room}: {last}");
 }
 
+/// The `com.beeper.room_features` content the Easemob connector's capabilities give.
+fn easemob_features(direct: bool) -> Value {
+    let connector = EasemobConnector::new(EasemobSettings {
+        app_key: "a#b".into(),
+        rest_url: String::new(),
+        websocket_url: String::new(),
+    });
+    room_features::content(&connector.capabilities(), direct)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_rooms_follow_what_users_do_with_them() {
     let mut env = Env::start("lifecycle", "").await;
@@ -70,6 +85,15 @@ async fn portal_rooms_follow_what_users_do_with_them() {
     env.login().await;
     env.open_dm().await;
     let (mgmt, dm) = (env.mgmt.clone(), env.dm.clone());
+
+    // 0. The portal says what it supports, from the connector's capabilities.
+    let features = env.mx.state(&dm, room_features::EVENT_TYPE).await;
+    assert_eq!(features, easemob_features(true));
+    assert_eq!(features["delete_max_age"], json!(120), "{features}");
+    assert!(
+        features.get("state").is_none(),
+        "a DM's name is the network's"
+    );
 
     // 1. Membership drift: the user leaves, bob writes, the user is invited back.
     env.mx.leave(&dm).await;
@@ -207,6 +231,11 @@ async fn portal_rooms_follow_what_users_do_with_them() {
     );
     let in_carol = env.mx.bodies(&carol_dm, None).await;
     assert_eq!(count(&in_carol, "hi alice, carol here"), 1, "{in_carol:?}");
+    // The adopted room got the room features too. (The upgraded one cannot: in room version
+    // 12 the upgrading user is its only creator and neither the bot nor a ghost has the power
+    // to set state there until the user gives it.)
+    let features = env.mx.state(&carol_dm, room_features::EVENT_TYPE).await;
+    assert_eq!(features, easemob_features(true));
     let invites = env.mx.invites().await;
     assert!(invites.is_empty(), "unexpected rooms: {invites:?}");
     let leaks = env.stop_and_find_leaks();

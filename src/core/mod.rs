@@ -22,6 +22,7 @@ pub mod markdown;
 pub mod matrix_api;
 pub mod portal;
 pub mod power_levels;
+pub mod room_features;
 pub mod send_status;
 
 use std::collections::HashMap;
@@ -137,6 +138,7 @@ impl Bridge {
             }
         }
         tokio::spawn(dispatch_inbox(ctx.clone()));
+        tokio::spawn(room_features::refresh_all(ctx.clone()));
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use crate::core::commands::{existing_room, point_to_chat, room_link};
 use crate::core::connector::{ChatId, ChatKind};
 use crate::core::ghosts::now_ms;
 use crate::core::portal::{bridge_state, portal_key};
+use crate::core::room_features;
 use crate::core::Ctx;
 use crate::store::PortalRecord;
 
@@ -128,7 +129,13 @@ pub(super) async fn on_ghost_invite(
             .send_state(room, sender, &event_type, &state_key, &content)
             .await
         {
-            Ok(_) => break,
+            Ok(_) => {
+                let direct = chat.kind == ChatKind::Direct;
+                if let Err(e) = room_features::send(ctx, &key, room, direct, sender).await {
+                    warn!(%room, %sender, error = %e, "room features not set");
+                }
+                break;
+            }
             Err(e) => warn!(%room, %sender, error = %e, "m.bridge state not set"),
         }
     }

@@ -18,6 +18,7 @@ use crate::core::commands::room_link;
 use crate::core::connector::ChatKind;
 use crate::core::matrix_api::MatrixEvent;
 use crate::core::portal::{bridge_state, chat_of_key};
+use crate::core::room_features;
 use crate::core::{ack_inbox, Ctx};
 use crate::store::PortalRecord;
 
@@ -124,8 +125,10 @@ async fn move_portal(ctx: &Arc<Ctx>, key: &str, old: &RoomId, new: &RoomId) {
     }
 }
 
-/// With the bot in the portal's room `room`: sets the `m.bridge` state and brings in
-/// `ghosts` and, for a direct chat, the peer's ghost (inviting them when needed).
+/// With the bot in the portal's room `room`: brings in `ghosts` and, for a direct chat, the
+/// peer's ghost (inviting them when needed), then sets the `m.bridge` state and the room
+/// features, as the bot or else as a ghost with the power to (in an upgraded DM the peer's
+/// ghost keeps the creator's level the old room gave it).
 pub(super) async fn bring_in(
     ctx: &Arc<Ctx>,
     record: &PortalRecord,
@@ -134,21 +137,11 @@ pub(super) async fn bring_in(
 ) {
     let bot = ctx.matrix.bot().to_owned();
     let chat = chat_of_key(&record.key);
-    if let Some(chat) = &chat {
-        let (event_type, state_key, content) = bridge_state(ctx, &record.key, chat);
-        if let Err(e) = ctx
-            .matrix
-            .send_state(room, &bot, &event_type, &state_key, &content)
-            .await
-        {
-            warn!(%room, error = %e, "m.bridge state not set (the bot lacks power there)");
-        }
-    }
     let mut ghosts = ghosts.to_vec();
-    if let Some(chat) = chat.filter(|c| c.kind == ChatKind::Direct) {
+    if let Some(chat) = chat.as_ref().filter(|c| c.kind == ChatKind::Direct) {
         let peer = ctx.ghosts.mxid(&chat.id);
         if !ghosts.contains(&peer) {
-            ghosts.push(peer);
+            ghosts.insert(0, peer);
         }
     }
     for ghost in &ghosts {
@@ -161,6 +154,28 @@ pub(super) async fn bring_in(
         };
         if let Err(e) = joined {
             warn!(%room, %ghost, error = %e, "ghost did not follow to the portal's room");
+        }
+    }
+    if let Some(chat) = &chat {
+        let (event_type, state_key, content) = bridge_state(ctx, &record.key, chat);
+        let direct = chat.kind == ChatKind::Direct;
+        let senders = std::iter::once(&bot).chain(ghosts.iter());
+        let mut set = false;
+        for sender in senders {
+            let bridge = ctx
+                .matrix
+                .send_state(room, sender, &event_type, &state_key, &content)
+                .await;
+            if bridge.is_ok() {
+                if let Err(e) = room_features::send(ctx, &record.key, room, direct, sender).await {
+                    warn!(%room, error = %e, "room features not set");
+                }
+                set = true;
+                break;
+            }
+        }
+        if !set {
+            warn!(%room, "m.bridge state not set: neither the bot nor a ghost has the power");
         }
     }
     info!(portal = %record.key, %room, ghosts = ghosts.len(), "bridge in the portal's room");

@@ -87,7 +87,10 @@ impl PortalWorker {
             } else {
                 self.group_levels(login, &info)
             },
-            initial_state: vec![super::bridge_state(&ctx, &self.key, chat)],
+            initial_state: vec![
+                super::bridge_state(&ctx, &self.key, chat),
+                crate::core::room_features::initial_state(&ctx, &self.key, is_direct),
+            ],
         };
         let room = retry("create room", || ctx.matrix.create_room(&creator, &spec)).await?;
         // A new room: only its creator is in it so far.
