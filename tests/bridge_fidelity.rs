@@ -20,7 +20,9 @@
 //! 15. an edit of a reply whose new content carries the fallback arrives as just the new text;
 //!
 //! and, with `bridge.message_status_events` on, send status events (SUCCESS, FAIL_PERMANENT
-//! with its reason) for Matrix messages.
+//! with its reason) for Matrix messages; with `bridge.delivery_receipts` on, the bot's read
+//! receipt on a delivered message; with `bridge.message_error_notices` off, no notice for an
+//! unsupported message (its status still says why).
 
 #[macro_use]
 mod common;
@@ -364,7 +366,12 @@ async fn translation_fidelity_end_to_end() {
 
     // 11. Profiles: a one-second refresh, so bob's next message brings his changes.
     env.set_bridge_settings(
-        &["profile_refresh_secs: 1", "message_status_events: true"],
+        &[
+            "profile_refresh_secs: 1",
+            "message_status_events: true",
+            "delivery_receipts: true",
+            "message_error_notices: false",
+        ],
         true,
     );
     let avatar = rest
@@ -427,6 +434,32 @@ async fn translation_fidelity_end_to_end() {
         assert_eq!(content["network"], "easemob", "{content}");
     }
     say!(t0, "send status events: SUCCESS and FAIL_PERMANENT");
+
+    // Delivery receipts: the bot marks the delivered message read.
+    env.mx.wait_read_receipt(&dm, BOT, &delivered).await;
+    // Error notices off: an unsupported message gets its FAIL_PERMANENT status, no notice.
+    let location = env
+        .mx
+        .send_content(
+            &dm,
+            json!({ "msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2" }),
+        )
+        .await;
+    let content = content_of(&env.mx, &dm, "the location's status", |e| {
+        e["type"] == "com.beeper.message_send_status"
+            && e["content"]["m.relates_to"]["event_id"] == location.as_str()
+    })
+    .await;
+    assert_eq!(content["reason"], "m_unsupported", "{content}");
+    let notices = env.mx.bodies(&dm, Some(BOT)).await;
+    assert!(
+        notices.iter().all(|b| !b.contains("m.location")),
+        "error notices are off: {notices:?}"
+    );
+    say!(
+        t0,
+        "delivery receipt seen; no error notice when they are off"
+    );
 
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));

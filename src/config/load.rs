@@ -203,6 +203,20 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or(3600),
         message_status_events: s.bool("message_status_events").unwrap_or(false),
+        message_error_notices: s.bool("message_error_notices").unwrap_or(true),
+        delivery_receipts: s.bool("delivery_receipts").unwrap_or(false),
+        relay: relay(s.section("relay")),
+    };
+    s.finish();
+    out
+}
+
+fn relay(s: Section<'_>) -> RelayConfig {
+    let default = RelayConfig::default();
+    let out = RelayConfig {
+        enabled: s.bool("enabled").unwrap_or(default.enabled),
+        admin_only: s.bool("admin_only").unwrap_or(default.admin_only),
+        message_format: s.string("message_format").unwrap_or(default.message_format),
     };
     s.finish();
     out

@@ -132,6 +132,53 @@ pub struct BridgeConfig {
     /// Send `com.beeper.message_send_status` events for Matrix messages (see
     /// [`crate::core::send_status`]). Default off, as in mautrix bridges.
     pub message_status_events: bool,
+    /// Tell the sender in the room (a notice) when their message, edit, recall or reaction
+    /// could not be bridged. Default on, as in mautrix bridges.
+    pub message_error_notices: bool,
+    /// The bot sends a read receipt for each Matrix message once the network accepted it.
+    /// Default off, as in mautrix bridges.
+    pub delivery_receipts: bool,
+    /// `bridge.relay`: relay mode.
+    pub relay: RelayConfig,
+}
+
+/// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran
+/// `set-relay`, messages of Matrix users without a login (permission `relay` or more) go out
+/// through that user's login, prefixed by the sender's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Whether relay mode can be used at all. Default false.
+    pub enabled: bool,
+    /// Only bridge admins may `set-relay` (else any logged-in user of the portal). Default
+    /// true, as in mautrix.
+    pub admin_only: bool,
+    /// How a relayed text reads: `{{.DisplayName}}` is the sender's display name in the room,
+    /// `{{.Message}}` the text. Default `{{.DisplayName}}: {{.Message}}`.
+    pub message_format: String,
+}
+
+/// The sender's name in [`RelayConfig::message_format`].
+pub const RELAY_NAME_PLACEHOLDER: &str = "{{.DisplayName}}";
+/// The text in [`RelayConfig::message_format`].
+pub const RELAY_MESSAGE_PLACEHOLDER: &str = "{{.Message}}";
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            admin_only: true,
+            message_format: format!("{RELAY_NAME_PLACEHOLDER}: {RELAY_MESSAGE_PLACEHOLDER}"),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// A relayed text: the format with the name and message filled in.
+    pub fn format(&self, name: &str, message: &str) -> String {
+        self.message_format
+            .replace(RELAY_NAME_PLACEHOLDER, name)
+            .replace(RELAY_MESSAGE_PLACEHOLDER, message)
+    }
 }
 
 /// `bridge.management_room_text:` — what the bot says in management rooms.

@@ -43,6 +43,20 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
     };
     let hs = &config.homeserver;
     c.url("homeserver.address", &hs.address, &["http", "https"]);
+    if !config
+        .bridge
+        .relay
+        .message_format
+        .contains(super::RELAY_MESSAGE_PLACEHOLDER)
+    {
+        c.report(
+            "bridge.relay.message_format",
+            format!(
+                "must contain {} (where the relayed text goes)",
+                super::RELAY_MESSAGE_PLACEHOLDER
+            ),
+        );
+    }
     for (domain, url) in &config.double_puppet.servers {
         c.url(
             &yaml::join_path("double_puppet.servers", domain),

@@ -2,7 +2,8 @@
 //! `com.beeper.message_send_status` event from the bot saying whether it reached the network,
 //! in the shape mautrix bridges send and Beeper-style clients show (status `SUCCESS`,
 //! `FAIL_RETRIABLE` or `FAIL_PERMANENT`, a machine `reason`, a human `message`, the event it is
-//! about as an `m.reference`). Sent only with `bridge.message_status_events: true`.
+//! about as an `m.reference`). Sent only with `bridge.message_status_events: true`. With
+//! `bridge.delivery_receipts: true` the bot also marks each delivered message read.
 
 use ruma::RoomId;
 use serde_json::{json, Value};
@@ -91,6 +92,9 @@ pub async fn report(
     status: Status,
     failure: Option<(Reason, &str)>,
 ) {
+    if status == Status::Success && ctx.cfg.bridge.delivery_receipts {
+        delivery_receipt(ctx, room, event_id).await;
+    }
     if !ctx.cfg.bridge.message_status_events {
         return;
     }
@@ -102,6 +106,21 @@ pub async fn report(
         .await
     {
         tracing::warn!(%room, event_id, error = %e, "send status not sent");
+    }
+}
+
+/// The bot's read receipt on `event_id`: the message reached the network
+/// (`bridge.delivery_receipts`).
+async fn delivery_receipt(ctx: &Ctx, room: &RoomId, event_id: &str) {
+    let Ok(event) = ruma::EventId::parse(event_id) else {
+        return;
+    };
+    if let Err(e) = ctx
+        .matrix
+        .read_receipt(room, ctx.matrix.bot(), &event)
+        .await
+    {
+        tracing::debug!(%room, event_id, error = %e, "delivery receipt not sent");
     }
 }
 

@@ -30,6 +30,16 @@ impl MatrixUser {
         }
     }
 
+    /// Sets the user's display name.
+    pub async fn set_displayname(&self, name: &str) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/profile/{}/displayname", self.mxid),
+            Some(json!({ "displayname": name })),
+        )
+        .await;
+    }
+
     /// The user's access token (for `login-matrix`).
     pub fn token(&self) -> &str {
         &self.token
@@ -391,6 +401,30 @@ impl MatrixUser {
             }
         }
         panic!("{user} typing={typing} never seen in {room}");
+    }
+
+    /// Waits (bounded, 15 s) until `user`'s read receipt (`m.read`) is on `event` in `room`,
+    /// read from a fresh initial sync each time (receipts seen by earlier syncs count too;
+    /// Synapse returns the receipts of the events in the timeline, so it is 50 events long).
+    pub async fn wait_read_receipt(&self, room: &str, user: &str, event: &str) {
+        let path = "/sync?timeout=0&filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A50%7D%7D%7D";
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let mut last = Value::Null;
+        while std::time::Instant::now() < deadline {
+            let v = self.call(reqwest::Method::GET, path, None).await;
+            let events = v["rooms"]["join"][room]["ephemeral"]["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for e in events.iter().filter(|e| e["type"] == "m.receipt") {
+                if !e["content"][event]["m.read"][user].is_null() {
+                    return;
+                }
+                last = e["content"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        panic!("no read receipt of {user} on {event} in {room}: {last}");
     }
 
     /// Starts or stops typing in `room`.

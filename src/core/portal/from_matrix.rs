@@ -1,6 +1,7 @@
-//! Matrix → remote: messages sent through the sender's login (the mapping written before the
-//! next queue item, so the remote echo finds it), edits, redactions as recalls, read receipts,
-//! and notices in the room when something cannot be bridged.
+//! Matrix → remote: messages sent through the sender's login, or through the portal's relay
+//! for users without one ([`super::relay`]) (the mapping written before the next queue item,
+//! so the remote echo finds it), edits, redactions as recalls, read receipts, and notices in
+//! the room when something cannot be bridged.
 
 use ruma::{RoomId, UserId};
 use serde_json::{json, Value};
@@ -47,7 +48,33 @@ impl PortalWorker {
         let Some(chat) = chat_of_key(&self.key) else {
             return Ok(());
         };
-        let Some(login) = ctx.login_of(sender).await else {
+        if content["msgtype"] == "m.text" {
+            let body = content["body"].as_str().unwrap_or_default();
+            if self.relay_command(room, sender, body).await {
+                return Ok(());
+            }
+        }
+        let (login, relayed) = match ctx.login_of(sender).await {
+            Some(login) => (Some(login), None),
+            None => match self.relay_for(sender).await {
+                Some(relay) => {
+                    let relayed = self.relayed_content(room, sender, content).await;
+                    (Some(relay), Some(relayed))
+                }
+                None => (None, None),
+            },
+        };
+        let content = relayed.as_ref().unwrap_or(content);
+        if relayed.is_some() && content["m.relates_to"]["rel_type"] == json!("m.replace") {
+            let target = content["m.relates_to"]["event_id"]
+                .as_str()
+                .unwrap_or_default();
+            if !self.sent_by(room, target, sender).await {
+                debug!(portal = %self.key, event_id, "relayed edit of another's message ignored");
+                return Ok(());
+            }
+        }
+        let Some(login) = login else {
             ctx.metrics.failed(Direction::ToNetwork, "not_logged_in");
             // Never answer a notice (spec: bots do not respond to m.notice), and hint at most
             // once per user per portal in a while, so two bots cannot feed each other.
@@ -59,7 +86,7 @@ impl PortalWorker {
             if content["msgtype"] != "m.notice" && !recently {
                 self.hinted.insert(sender.to_owned(), now);
                 let text = "⚠️ You are not logged in to the IM service, so your message was not bridged. Send `login` to the bridge bot.";
-                self.notice(room, text).await;
+                self.error_notice(room, text).await;
             }
             let why = "You are not logged in to the IM service.";
             self.failed_permanently(room, event_id, Reason::NoPermission, why)
@@ -73,7 +100,7 @@ impl PortalWorker {
                     "⚠️ This chat belongs to your IM account {owner}, and you are logged in as {} now, so your message was not sent. Log in as {owner} again to chat here.",
                     login.remote_id
                 );
-                self.notice(room, &text).await;
+                self.error_notice(room, &text).await;
                 let why = format!("This chat belongs to the IM account {owner}.");
                 self.failed_permanently(room, event_id, Reason::NoPermission, &why)
                     .await;
@@ -97,7 +124,7 @@ impl PortalWorker {
                 Err(why) => {
                     ctx.metrics.failed(Direction::ToNetwork, "attachment");
                     let word = super::media_kind_word(kind);
-                    self.notice(room, &format!("⚠️ Your {word} was not delivered: {why}."))
+                    self.error_notice(room, &format!("⚠️ Your {word} was not delivered: {why}."))
                         .await;
                     let why = format!("The {word} was not delivered: {why}.");
                     self.failed_permanently(room, event_id, Reason::GenericError, &why)
@@ -109,7 +136,7 @@ impl PortalWorker {
         let Some(converted) = self.convert_matrix_content(content, &login, false) else {
             ctx.metrics.failed(Direction::ToNetwork, "unsupported_kind");
             let kind = content["msgtype"].as_str().unwrap_or("unknown");
-            self.notice(
+            self.error_notice(
                 room,
                 &format!("⚠️ {kind} messages are not bridged to the IM service yet."),
             )
@@ -199,7 +226,7 @@ impl PortalWorker {
                     ids.len()
                 )
             };
-            self.notice(room, &text).await;
+            self.error_notice(room, &text).await;
         }
         Ok(())
     }
@@ -267,7 +294,7 @@ impl PortalWorker {
             self.convert_matrix_content(new_content, login, true),
         ) else {
             ctx.metrics.failed(Direction::ToNetwork, "unsupported_edit");
-            self.notice(room, "⚠️ Edits are not bridged to this IM service.")
+            self.error_notice(room, "⚠️ Edits are not bridged to this IM service.")
                 .await;
             return Ok(());
         };
@@ -276,7 +303,7 @@ impl PortalWorker {
             Err(e) => {
                 ctx.metrics
                     .failed(Direction::ToNetwork, send_failure_reason(&e));
-                self.notice(room, &format!("⚠️ Your edit was not delivered: {e}"))
+                self.error_notice(room, &format!("⚠️ Your edit was not delivered: {e}"))
                     .await;
             }
         }
@@ -299,15 +326,20 @@ impl PortalWorker {
         let Some(remote) = self.remote_of_event(redacts) else {
             return Ok(());
         };
-        let Some(login) = ctx.login_of(sender).await else {
-            return Ok(());
+        let login = match ctx.login_of(sender).await {
+            Some(login) => login,
+            // A relayed user recalls their own relayed message through the relay.
+            None => match self.relay_for(sender).await {
+                Some(relay) if self.sent_by(room, redacts, sender).await => relay,
+                _ => return Ok(()),
+            },
         };
         match login.session.as_recall() {
             Some(recall) => {
                 if let Err(e) = recall.recall_message(&chat, &remote).await {
                     ctx.metrics
                         .failed(Direction::ToNetwork, send_failure_reason(&e));
-                    self.notice(
+                    self.error_notice(
                         room,
                         &format!("⚠️ The message could not be recalled on the IM side: {e}"),
                     )
@@ -320,7 +352,7 @@ impl PortalWorker {
             None => {
                 ctx.metrics
                     .failed(Direction::ToNetwork, "unsupported_recall");
-                self.notice(room, "⚠️ Recall is not supported by this IM service.")
+                self.error_notice(room, "⚠️ Recall is not supported by this IM service.")
                     .await
             }
         }
@@ -453,6 +485,14 @@ impl PortalWorker {
     async fn failed_permanently(&self, room: &RoomId, event_id: &str, reason: Reason, why: &str) {
         let failure = Some((reason, why));
         send_status::report(&self.ctx, room, event_id, Status::FailPermanent, failure).await;
+    }
+
+    /// A notice about a Matrix event that could not be bridged, unless the config turned them
+    /// off (`bridge.message_error_notices: false`; send status events still say it).
+    pub(super) async fn error_notice(&self, room: &RoomId, text: &str) {
+        if self.ctx.cfg.bridge.message_error_notices {
+            self.notice(room, text).await;
+        }
     }
 
     pub(super) async fn notice(&self, room: &RoomId, text: &str) {

@@ -20,6 +20,7 @@ mod media_out;
 mod membership;
 mod power;
 mod reactions;
+mod relay;
 mod remote;
 mod replies;
 

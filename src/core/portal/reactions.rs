@@ -143,7 +143,7 @@ impl PortalWorker {
         let Some(reactions) = login.session.as_reactions() else {
             ctx.metrics
                 .failed(Direction::ToNetwork, "unsupported_reaction");
-            self.notice(room, "⚠️ Reactions are not bridged to this IM service.")
+            self.error_notice(room, "⚠️ Reactions are not bridged to this IM service.")
                 .await;
             return Ok(());
         };
@@ -165,7 +165,7 @@ impl PortalWorker {
                     .store
                     .delete_reaction(&self.key, &remote_target, &login.remote_id, key);
                 ctx.metrics.failed(Direction::ToNetwork, "network_refused");
-                self.notice(room, &format!("⚠️ Your reaction was not delivered: {e}"))
+                self.error_notice(room, &format!("⚠️ Your reaction was not delivered: {e}"))
                     .await;
             }
         }
@@ -195,7 +195,7 @@ impl PortalWorker {
                 Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "reaction_remove"),
                 Err(e) => {
                     ctx.metrics.failed(Direction::ToNetwork, "network_refused");
-                    self.notice(room, &format!("⚠️ Your reaction was not removed: {e}"))
+                    self.error_notice(room, &format!("⚠️ Your reaction was not removed: {e}"))
                         .await;
                 }
             }

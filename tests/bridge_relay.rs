@@ -1,0 +1,108 @@
+//! Relay mode (issue 11 item 2), end to end on a real Synapse with the bridge binary, the
+//! in-process Easemob sandbox and bob's Rust IM client: in a group portal, mx1 (logged in as
+//! alice) sends `!em set-relay`; mx2, a Matrix user without a login, writes in the portal and
+//! bob receives it from alice as "mx2's name: text"; a Matrix user's `!em set-relay` without a
+//! login is refused with a notice; after `!em unset-relay` mx2's messages are not bridged
+//! (and mx2 is told once).
+//!
+//! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::matrix_user::MatrixUser;
+use common::service_env::Env;
+use imbridge::network::easemob::jid::Conversation;
+use imbridge::network::easemob::message::OutgoingMessage;
+use imbridge::network::easemob::rest::NewGroup;
+
+const SETTLE: Duration = Duration::from_secs(3);
+const DEADLINE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_carries_messages_of_users_without_a_login() {
+    let mut env = Env::start("relay", "").await;
+    env.set_bridge_settings(
+        &[
+            "relay:",
+            "  enabled: true",
+            "  admin_only: false",
+            "  message_format: \"{{.DisplayName}} says: {{.Message}}\"",
+        ],
+        true,
+    );
+    env.login().await;
+    let group = env
+        .bob
+        .rest()
+        .create_group(&NewGroup {
+            name: "relay group".into(),
+            members: vec!["alice".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("group created");
+    env.bob
+        .send(OutgoingMessage::text(
+            Conversation::group(&group),
+            "hi group",
+        ))
+        .await
+        .expect("group message");
+    let mgmt = env.mgmt.clone();
+    let room = env.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    env.mx.wait_body(&room, |b| b == "hi group").await;
+
+    let token = env.synapse.register("mx2", "mx2-password-5512");
+    let mut mx2 = MatrixUser::new(&env.synapse.url(), "@mx2:localhost", &token);
+    mx2.set_displayname("Zoe").await;
+    env.mx.invite(&room, &mx2.mxid).await;
+    mx2.join(&room).await;
+
+    // Without a login, mx2 cannot set the relay.
+    mx2.send_text(&room, "!em set-relay").await;
+    env.mx
+        .wait_body(&room, |b| b.contains("Log in to the IM service first"))
+        .await;
+
+    env.mx.send_text(&room, "!em set-relay").await;
+    env.mx
+        .wait_body(&room, |b| {
+            b.starts_with("Messages of Matrix users without a login now go out through alice")
+        })
+        .await;
+    say!(env.t0, "relay set in {room}");
+
+    mx2.send_text(&room, "hello from the relay").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "Zoe says: hello from the relay", DEADLINE)
+            .await,
+        "bob got: {:?}",
+        env.bob_inbox.texts_from("alice")
+    );
+
+    env.mx.send_text(&room, "!em unset-relay").await;
+    env.mx
+        .wait_body(&room, |b| b.starts_with("The relay is off"))
+        .await;
+    mx2.send_text(&room, "no relay now").await;
+    env.mx
+        .wait_body(&room, |b| b.contains("You are not logged in"))
+        .await;
+    tokio::time::sleep(SETTLE).await;
+    let to_bob = env.bob_inbox.texts_from("alice");
+    assert!(
+        to_bob.iter().all(|t| !t.contains("no relay now")),
+        "{to_bob:?}"
+    );
+    assert!(
+        to_bob.iter().all(|t| !t.contains("set-relay")),
+        "commands are not bridged: {to_bob:?}"
+    );
+
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
