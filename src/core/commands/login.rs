@@ -15,7 +15,7 @@ use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tracing::{info, warn};
 
 use super::reply;
-use crate::core::connector::{LoginData, LoginDisplay, LoginInputField, LoginStep};
+use crate::core::connector::{LoginData, LoginDisplay, LoginFlow, LoginInputField, LoginStep};
 use crate::core::login_steps::{NextStep, PendingLogin};
 use crate::core::logins;
 use crate::core::power_levels::{redact_power, RedactPower};
@@ -84,15 +84,8 @@ pub(super) async fn start(
     if args.is_empty() && flows.len() > 1 {
         return reply(ctx, room, &flow_list(ctx)).await;
     }
-    // `login <flow> …` names a flow; anything else is the default flow's values.
-    let (flow_id, values) = match args.split_first() {
-        Some((first, rest)) if flows.iter().any(|f| f.id.eq_ignore_ascii_case(first)) => {
-            (first.to_lowercase(), rest)
-        }
-        _ => match flows.first() {
-            Some(flow) => (flow.id.clone(), args),
-            None => return reply(ctx, room, "This network offers no way to log in.").await,
-        },
+    let Some((flow_id, values)) = choose_flow(&flows, args) else {
+        return reply(ctx, room, "This network offers no way to log in.").await;
     };
     // A previous login in progress in this room is given up.
     if let Some(old) = ctx.commands.pending.lock().await.remove(room) {
@@ -114,6 +107,18 @@ pub(super) async fn start(
         }
     }
     drive(ctx.clone(), room.to_owned(), sender.to_owned(), pending).await
+}
+
+/// The flow and the values of `login <args>`: `login <flow> [values…]` names a flow (any
+/// case); anything else is values for the default (first) flow, as in `login <user>
+/// [<password>]`. `None` when the network has no flow.
+fn choose_flow<'a>(flows: &[LoginFlow], args: &'a [&'a str]) -> Option<(String, &'a [&'a str])> {
+    match args.split_first() {
+        Some((first, rest)) if flows.iter().any(|f| f.id.eq_ignore_ascii_case(first)) => {
+            Some((first.to_lowercase(), rest))
+        }
+        _ => flows.first().map(|flow| (flow.id.clone(), args)),
+    }
 }
 
 /// The name of the first secret field among the first `given` fields of `step`, if any.
@@ -331,5 +336,66 @@ fn capitalise(text: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::connector::LoginInputFieldType;
+
+    fn flows() -> Vec<LoginFlow> {
+        ["password", "token"]
+            .into_iter()
+            .map(|id| LoginFlow {
+                id: id.into(),
+                name: id.into(),
+                description: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flow_id_first_or_the_default_flow() {
+        let f = flows();
+        let pick = |args: &[&str]| choose_flow(&f, args).map(|(id, values)| (id, values.join(" ")));
+        assert_eq!(pick(&[]), Some(("password".into(), String::new())));
+        assert_eq!(pick(&["alice"]), Some(("password".into(), "alice".into())));
+        assert_eq!(
+            pick(&["alice", "pw"]),
+            Some(("password".into(), "alice pw".into()))
+        );
+        assert_eq!(pick(&["token"]), Some(("token".into(), String::new())));
+        assert_eq!(
+            pick(&["TOKEN", "alice", "t"]),
+            Some(("token".into(), "alice t".into()))
+        );
+        assert_eq!(
+            pick(&["password", "alice", "pw"]),
+            Some(("password".into(), "alice pw".into()))
+        );
+        assert_eq!(choose_flow(&[], &["alice"]), None);
+    }
+
+    #[test]
+    fn secrets_on_the_command_line_are_found_by_field_type() {
+        let field = |t, id: &str| LoginInputField {
+            field_type: t,
+            id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            pattern: None,
+        };
+        let step = LoginStep::UserInput {
+            step_id: "s".into(),
+            instructions: String::new(),
+            fields: vec![
+                field(LoginInputFieldType::Username, "username"),
+                field(LoginInputFieldType::Token, "token"),
+            ],
+        };
+        assert_eq!(given_secret(&step, 1), None);
+        assert_eq!(given_secret(&step, 2).as_deref(), Some("token"));
+        assert_eq!(given_secret(&step, 3).as_deref(), Some("secret"));
     }
 }
