@@ -14,7 +14,8 @@
 //! cannot block the session's checkpoint.
 //!
 //! **Replacing a login** (`login` again while logged in): the new credentials are checked
-//! first, and a failure leaves the current login as it was. Once they are good, the old
+//! first (by the flow's login process, before its `complete` step), and a failure leaves the
+//! current login as it was. Once they are good, the old
 //! session is closed for real (no logout frame, so what the server still holds for that
 //! account stays there as offline messages for its next login), its pump ends and its
 //! dispatcher hands what it already stored to that account's portals, then stops; only then
