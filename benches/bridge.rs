@@ -176,9 +176,10 @@ bridge:
 database: {{ path: {db} }}
 network:
   type: easemob
-  app_key: "{APP}"
-  rest_url: http://127.0.0.1:{port}
-  websocket_url: ws://127.0.0.1:{port}/websocket
+  easemob:
+    app_key: "{APP}"
+    rest_url: http://127.0.0.1:{port}
+    websocket_url: ws://127.0.0.1:{port}/websocket
 "#,
         t = "x".repeat(64),
         db = dir.join("db").display(),
@@ -247,7 +248,8 @@ async fn run() {
     let mut before = start_rss;
     for (i, u) in users.iter().enumerate() {
         let mxid = UserId::parse(format!("@mx{i}:bench")).expect("mxid");
-        if let Err(e) = logins::login_password(&bridge.ctx, &mxid, u, "pw").await {
+        if let Err(e) = logins::login_with_values(&bridge.ctx, &mxid, "password", &[u, "pw"]).await
+        {
             panic!("login {u}: {e}");
         }
         if i == 0 {

@@ -80,9 +80,10 @@ logging:
   level: info
 network:
   type: easemob
-  app_key: "demo#sandbox"
-  rest_url: http://127.0.0.1:$im_port
-  websocket_url: ws://127.0.0.1:$im_port/websocket
+  easemob:
+    app_key: "demo#sandbox"
+    rest_url: http://127.0.0.1:$im_port
+    websocket_url: ws://127.0.0.1:$im_port/websocket
 YAML
 fi
 if [ ! -f "$demo/registration.yaml" ]; then

@@ -85,9 +85,10 @@ logging:
   format: auto
 network:
   type: easemob
-  app_key: "demo#sandbox"
-  rest_url: http://127.0.0.1:$IM_PORT
-  websocket_url: ws://127.0.0.1:$IM_PORT/websocket
+  easemob:
+    app_key: "demo#sandbox"
+    rest_url: http://127.0.0.1:$IM_PORT
+    websocket_url: ws://127.0.0.1:$IM_PORT/websocket
 metrics:
   enabled: true
   listen: 127.0.0.1:$METRICS_PORT

@@ -16,12 +16,12 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
-use crate::config::{Config, NetworkKind};
+use crate::config::{Config, NetworkSection};
 use crate::core::connector::NetworkConnector;
 use crate::core::matrix_api::MatrixApi;
 use crate::core::Bridge;
 use crate::matrix::{self, AppserviceSettings, HomeserverClient, TxnDedup};
-use crate::network::easemob::connector::{EasemobConnector, EasemobSettings};
+use crate::network::easemob::connector::EasemobConnector;
 use crate::service::{self, Notifier, ServiceState};
 use crate::store::{Store, TxnScope};
 
@@ -45,35 +45,11 @@ impl TxnDedup for StoreTxnDedup {
     }
 }
 
-/// Builds the connector the config asks for.
+/// Builds the connector the config asks for, from its own section of `network:`.
 async fn connector(cfg: &Config) -> anyhow::Result<Arc<dyn NetworkConnector>> {
-    match cfg.network.kind {
-        NetworkKind::Easemob => {
-            let (rest_url, websocket_url) =
-                match (&cfg.network.rest_url, &cfg.network.websocket_url) {
-                    (Some(r), Some(w)) => (r.clone(), w.clone()),
-                    _ => {
-                        let dns = cfg
-                            .network
-                            .dns_url
-                            .as_deref()
-                            .context("network: set rest_url and websocket_url, or dns_url")?;
-                        let http = crate::network::easemob::rest::http_client()?;
-                        let hosts = crate::network::easemob::rest::RestClient::discover(
-                            &http,
-                            dns,
-                            &cfg.network.app_key,
-                        )
-                        .await
-                        .context("host discovery failed")?;
-                        (hosts.rest_url, hosts.websocket_url)
-                    }
-                };
-            Ok(Arc::new(EasemobConnector::new(EasemobSettings {
-                app_key: cfg.network.app_key.clone(),
-                rest_url,
-                websocket_url,
-            })))
+    match &cfg.network.section {
+        NetworkSection::Easemob(section) => {
+            Ok(Arc::new(EasemobConnector::from_config(section).await?))
         }
     }
 }

@@ -176,6 +176,9 @@ async fn run(config: PathBuf) -> anyhow::Result<()> {
         }
     };
     imbridge::logging::init(&cfg.logging.env_filter(), cfg.logging.format);
+    for w in cfg.warnings() {
+        tracing::warn!("config: {}", w.display_in(cfg.source()));
+    }
     let (tx, rx) = tokio::sync::broadcast::channel(1);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -15,6 +15,11 @@
 //!   HTML; an encrypted room gets one plain notice saying the bridge cannot read it, and an
 //!   encrypted message a FAIL_PERMANENT send status (`m_undecryptable`).
 //!
+//! * **login flows**: `login` lists the flows (password, token); `cancel` gives up a login in
+//!   progress; a wrong token given in one line is refused in the token flow's words and its
+//!   message redacted; the token flow asked step by step logs in (the token message redacted,
+//!   the token never in the log) and chat works both ways.
+//!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
 #[macro_use]
@@ -22,10 +27,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::bridge::wait_bot_joined;
+use common::bridge::{log_leaks, wait_bot_joined};
 use common::service_env::{Env, IM_PASSWORD};
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::OutgoingMessage;
+use imbridge::network::easemob::rest::{http_client, RestClient};
 use serde_json::json;
 
 const BOT: &str = "@easemobbot:localhost";
@@ -260,7 +266,7 @@ async fn management_rooms_as_other_clients_make_them() {
         .expect("alice answers");
 
     // Interactive login: warned before the password, told after it.
-    env.mx.send_text(&room, "login").await;
+    env.mx.send_text(&room, "login password").await;
     env.mx
         .wait_body(&room, |b| b.starts_with("Send your IM user name"))
         .await;
@@ -396,5 +402,97 @@ async fn management_rooms_as_other_clients_make_them() {
     );
     let leaks = env.stop_and_find_leaks();
     // The password left readable on purpose above is in the room, never in the log.
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_flows_token_login_and_cancel() {
+    let mut env = Env::start("token-login", "").await;
+    let mgmt = env.mx.create_dm(BOT).await;
+    wait_bot_joined(&env.mx, &mgmt).await;
+    env.mx.wait_body(&mgmt, |b| b.starts_with("Hello!")).await;
+
+    // Several flows: `login` alone lists them.
+    env.mx.send_text(&mgmt, "login").await;
+    let list = env
+        .mx
+        .wait_body(&mgmt, |b| b.starts_with("Choose how to log in"))
+        .await;
+    assert!(
+        list.contains("login password") && list.contains("login token"),
+        "{list}"
+    );
+
+    // `cancel` gives up a login in progress: the next message is a command again.
+    env.mx.send_text(&mgmt, "login token").await;
+    env.mx
+        .wait_body(&mgmt, |b| b.starts_with("Send your IM user name"))
+        .await;
+    env.mx.send_text(&mgmt, "cancel").await;
+    env.mx.wait_body(&mgmt, |b| b == "Cancelled.").await;
+    env.mx.send_text(&mgmt, "alice").await;
+    env.mx
+        .wait_body(&mgmt, |b| b.starts_with("Unknown command `alice`"))
+        .await;
+
+    // A wrong token in one line: refused in the token flow's words, the message redacted.
+    let wrong = env
+        .mx
+        .send_text(&mgmt, "login token alice not-a-real-token")
+        .await;
+    let failed = env
+        .mx
+        .wait_body(&mgmt, |b| b.starts_with("Login failed"))
+        .await;
+    assert!(failed.contains("login token"), "{failed}");
+    let event = env.mx.event(&mgmt, &wrong).await;
+    assert!(
+        event["content"]["body"].is_null(),
+        "the token message was not redacted: {event}"
+    );
+
+    // A user token from the app server, given step by step.
+    let rest = RestClient::new(
+        http_client().expect("http"),
+        &env.sandbox.rest_url(),
+        common::APP_KEY,
+    )
+    .expect("rest client");
+    let token = rest
+        .password_token("alice", IM_PASSWORD)
+        .await
+        .expect("token issued")
+        .access_token;
+    env.mx.send_text(&mgmt, "login token").await;
+    env.mx.send_text(&mgmt, "alice").await;
+    let ask = env
+        .mx
+        .wait_body(&mgmt, |b| b.starts_with("Now send your user token"))
+        .await;
+    assert!(ask.contains("I will delete the message at once"), "{ask}");
+    let secret = env.mx.send_text(&mgmt, &token).await;
+    env.mx
+        .wait_body(&mgmt, |b| b.starts_with("Logged in as alice."))
+        .await;
+    let event = env.mx.event(&mgmt, &secret).await;
+    assert!(
+        event["content"]["body"].is_null(),
+        "the token message was not redacted: {event}"
+    );
+
+    // Chat works both ways on the token login.
+    env.mgmt = mgmt;
+    env.open_dm().await;
+    let dm = env.dm.clone();
+    env.mx.send_text(&dm, "sent on a token login").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "sent on a token login", DEADLINE)
+            .await,
+        "never reached bob: {:?}",
+        env.bob_inbox.texts_from("alice")
+    );
+    let mut leaks = env.stop_and_find_leaks();
+    leaks.extend(log_leaks(&env.log, &[("the user token", token.as_str())]));
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
 }

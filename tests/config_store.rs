@@ -101,8 +101,9 @@ fn example_loads_with_env_tokens() {
     assert_eq!(cfg.bridge.command_prefix, "!em");
     assert_eq!(cfg.bridge.ghost_name_suffix(), " (Easemob)");
     assert_eq!(cfg.bridge.format_displayname("Alice"), "Alice (Easemob)");
-    assert_eq!(cfg.network.app_key, "org#app");
-    let net = &cfg.network;
+    let net = cfg.network.easemob().expect("the example is for Easemob");
+    assert_eq!(cfg.network.section_path, "network.easemob");
+    assert_eq!(net.app_key, "org#app");
     assert_eq!(net.rest_url.as_deref(), Some("http://127.0.0.1:18080"));
     assert_eq!(
         net.websocket_url.as_deref(),

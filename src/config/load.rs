@@ -82,7 +82,7 @@ pub(super) fn load_str(
             bridge: bridge(top.section("bridge")),
             database: database(top.section("database"), base),
             logging: logging(top.section("logging")),
-            network: network(top.section("network")),
+            network: super::network::read(top.section("network"), &mut warnings),
             metrics: metrics(top.section("metrics")),
             double_puppet: double_puppet(top.section("double_puppet")),
             source: source.to_owned(),
@@ -252,32 +252,6 @@ fn logging(s: Section<'_>) -> LoggingConfig {
             .into_iter()
             .map(|(k, v, _)| (k, v))
             .collect(),
-    };
-    s.finish();
-    out
-}
-
-fn network(s: Section<'_>) -> NetworkConfig {
-    let kind = match s.required_string("type") {
-        Some(t) => match NetworkKind::ALL.into_iter().find(|k| k.as_str() == t) {
-            Some(kind) => kind,
-            None => {
-                let known: Vec<&str> = NetworkKind::ALL.iter().map(|k| k.as_str()).collect();
-                s.problem(
-                    "type",
-                    format!("unknown network \"{t}\" (known: {})", known.join(", ")),
-                );
-                NetworkKind::Easemob
-            }
-        },
-        None => NetworkKind::Easemob,
-    };
-    let out = NetworkConfig {
-        kind,
-        app_key: s.required_string("app_key").unwrap_or_default(),
-        rest_url: s.string("rest_url").map(trim_url),
-        websocket_url: s.string("websocket_url").map(|u| u.trim().to_owned()),
-        dns_url: s.string("dns_url").map(|u| u.trim().to_owned()),
     };
     s.finish();
     out

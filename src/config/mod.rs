@@ -18,6 +18,7 @@
 
 mod ids;
 mod load;
+mod network;
 mod registration;
 mod secret;
 mod validate;
@@ -32,6 +33,7 @@ pub use ids::{
     unescape_localpart, PermissionLevel,
 };
 pub use load::{LoadOptions, AS_TOKEN_ENV, HS_TOKEN_ENV};
+pub use network::{EasemobConfig, NetworkConfig, NetworkKind, NetworkSection};
 pub use registration::{
     generate_double_puppet_registration, generate_registration, GeneratedRegistration, Namespace,
     Namespaces, Registration, RegistrationError,
@@ -230,40 +232,6 @@ impl LoggingConfig {
         }
         out
     }
-}
-
-/// The remote networks this build knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NetworkKind {
-    /// Easemob / Agora Chat.
-    Easemob,
-}
-
-impl NetworkKind {
-    /// Every known network.
-    pub const ALL: [NetworkKind; 1] = [NetworkKind::Easemob];
-
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkKind::Easemob => "easemob",
-        }
-    }
-}
-
-/// `network:` — the remote side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkConfig {
-    /// `network.type`.
-    pub kind: NetworkKind,
-    /// Application key, `org#app`.
-    pub app_key: String,
-    /// REST API base URL (without trailing slash).
-    pub rest_url: Option<String>,
-    /// Websocket (msync) URL.
-    pub websocket_url: Option<String>,
-    /// Host-discovery URL, used when `rest_url` / `websocket_url` are not set.
-    pub dns_url: Option<String>,
 }
 
 /// `double_puppet:` — making the user's own IM actions appear as their real Matrix user

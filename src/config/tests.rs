@@ -59,7 +59,7 @@ fn minimal(extra_appservice: &str) -> String {
         "homeserver:\n  address: https://matrix.example.org\n  domain: example.org\n\
          appservice:\n  address: http://localhost:29330\n  port: 29330\n  id: em\n\
          \x20 bot:\n    username: embot\n  username_template: \"em_{{{{.}}}}\"\n{extra_appservice}\
-         network:\n  type: easemob\n  app_key: a#b\n  dns_url: https://dns.example.com/x\n"
+         network:\n  type: easemob\n  easemob:\n    app_key: a#b\n    dns_url: https://dns.example.com/x\n"
     )
 }
 
@@ -95,7 +95,10 @@ fn missing_keys_are_reported_at_their_section() {
     let p = err.find("homeserver.address").expect("address missing");
     assert_eq!(p.line, Some(1));
     assert!(p.message.contains("missing"));
-    assert_eq!(err.find("network.app_key").and_then(|p| p.line), Some(3));
+    assert_eq!(
+        err.find("network.easemob.app_key").and_then(|p| p.line),
+        Some(3)
+    );
     for path in [
         "appservice.port",
         "appservice.as_token",
@@ -273,3 +276,5 @@ fn double_puppet_secrets_and_servers_are_checked_with_lines() {
     );
     assert!(err.find("double_puppet.method").is_some(), "{err}");
 }
+#[path = "network_tests.rs"]
+mod network_tests;

@@ -6,13 +6,13 @@ use super::{yaml, Config, Problem, ID_PLACEHOLDER, NICKNAME_PLACEHOLDER};
 
 const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     config: &'a Config,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn report(&mut self, path: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.to_owned(),
             line: self.config.line_of(path),
@@ -21,7 +21,7 @@ impl Checker<'_> {
     }
 
     /// `value` must be an absolute URL with a host and one of `schemes`.
-    fn url(&mut self, path: &str, value: &str, schemes: &[&str]) {
+    pub(super) fn url(&mut self, path: &str, value: &str, schemes: &[&str]) {
         let wanted = schemes.join(" or ");
         let ok = url::Url::parse(value).is_ok_and(|u| {
             schemes.contains(&u.scheme()) && u.host_str().is_some_and(|h| !h.is_empty())
@@ -200,43 +200,7 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
         }
     }
 
-    let net = &config.network;
-    match net.app_key.split_once('#') {
-        Some((org, app)) if !org.is_empty() && !app.is_empty() && !app.contains('#') => {}
-        _ => c.report(
-            "network.app_key",
-            format!(
-                "\"{}\" is not an application key of the form org#app",
-                net.app_key
-            ),
-        ),
-    }
-    if let Some(u) = &net.rest_url {
-        c.url("network.rest_url", u, &["http", "https"]);
-    }
-    if let Some(u) = &net.websocket_url {
-        c.url("network.websocket_url", u, &["ws", "wss"]);
-    }
-    if let Some(u) = &net.dns_url {
-        c.url("network.dns_url", u, &["http", "https"]);
-    }
-    if net.dns_url.is_none() {
-        match (&net.rest_url, &net.websocket_url) {
-            (Some(_), Some(_)) => {}
-            (None, None) => c.report(
-                "network",
-                "set rest_url and websocket_url, or dns_url for host discovery",
-            ),
-            (None, Some(_)) => c.report(
-                "network.rest_url",
-                "missing: needed with websocket_url (or set dns_url)",
-            ),
-            (Some(_), None) => c.report(
-                "network.websocket_url",
-                "missing: needed with rest_url (or set dns_url)",
-            ),
-        }
-    }
+    super::network::check(&config.network, &mut c);
     let metrics = &config.metrics;
     if metrics.listen.parse::<std::net::SocketAddr>().is_err() {
         c.report(

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use super::checkpoint::{Checkpoint, CheckpointWait};
+pub use super::login_flow::{
+    LoginDisplay, LoginFlow, LoginInput, LoginInputField, LoginInputFieldType, LoginProcess,
+    LoginStep,
+};
 
 /// What kind of conversation a chat is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -288,11 +292,16 @@ pub struct Capabilities {
     pub max_text_bytes: usize,
 }
 
-/// Why logging in failed, in words for the user.
+/// Why logging in failed, in words for the user. The words are the flow's: a password flow
+/// says "wrong user name or password", a token flow "the token is invalid or expired: get a
+/// new one".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginFailure {
-    #[error("wrong user name or password")]
-    BadCredentials,
+    /// The credentials were refused (wrong, expired, revoked); the text says which and what to
+    /// send instead.
+    #[error("{0}")]
+    BadCredentials(String),
+    /// Refused for another reason (the text says why).
     #[error("{0}")]
     Refused(String),
     #[error("the IM service cannot be reached: {0}")]
@@ -333,8 +342,12 @@ pub trait NetworkConnector: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// What this network supports.
     fn capabilities(&self) -> Capabilities;
-    /// Checks credentials and returns what to store to resume the login later.
-    async fn login_password(&self, user: &str, password: &str) -> Result<LoginData, LoginFailure>;
+    /// The ways of logging in, the default one first (used by `login <user> …` without a
+    /// flow id). Never empty.
+    fn login_flows(&self) -> Vec<LoginFlow>;
+    /// A new login process for the flow `flow_id` (one of [`NetworkConnector::login_flows`]);
+    /// [`LoginFailure::Refused`] for an unknown id.
+    fn create_login(&self, flow_id: &str) -> Result<Box<dyn LoginProcess>, LoginFailure>;
     /// Starts (or resumes) a session; its events go to `events`, in order.
     async fn connect(
         &self,

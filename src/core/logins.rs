@@ -14,7 +14,8 @@
 //! cannot block the session's checkpoint.
 //!
 //! **Replacing a login** (`login` again while logged in): the new credentials are checked
-//! first, and a failure leaves the current login as it was. Once they are good, the old
+//! first (by the flow's login process, before its `complete` step), and a failure leaves the
+//! current login as it was. Once they are good, the old
 //! session is closed for real (no logout frame, so what the server still holds for that
 //! account stays there as offline messages for its next login), its pump ends and its
 //! dispatcher hands what it already stored to that account's portals, then stops; only then
@@ -31,6 +32,7 @@ use tracing::{debug, info, warn};
 
 use super::connector::{LoginData, LoginFailure, LoginState, NetworkLogin, RemoteEvent};
 use super::ghosts::now_ms;
+use super::login_steps::{NextStep, PendingLogin};
 use super::portal::portal_key;
 use super::{catchup, commands, Ctx};
 use crate::store::LoginRecord;
@@ -86,16 +88,15 @@ impl UserLogin {
     }
 }
 
-/// Logs `mxid` in with a password, stores the login, and starts the session. A login the
-/// user already has is replaced only once the new credentials were accepted (see the module
-/// docs); on failure it stays as it was.
-pub async fn login_password(
+/// Finishes a login whose credentials a [`LoginProcess`](super::connector::LoginProcess)
+/// checked (its `complete` step): stores it and starts the session. A login the user already
+/// has is replaced only now, once the new credentials were accepted (see the module docs); a
+/// failure before this point leaves it as it was.
+pub async fn finish_login(
     ctx: &Arc<Ctx>,
     mxid: &UserId,
-    user: &str,
-    password: &str,
+    data: LoginData,
 ) -> Result<Arc<UserLogin>, LoginFailure> {
-    let data = ctx.connector.login_password(user, password).await?;
     let previous = ctx.logins.write().await.remove(mxid);
     if let Some(previous) = previous {
         info!(user = %mxid, old = %previous.remote_id, new = %data.remote_id, "replacing the login");
@@ -114,6 +115,39 @@ pub async fn login_password(
         .map_err(|e| LoginFailure::Refused(format!("could not save the login: {e}")))?;
     let _ = ctx.store.delete_kv(&told_key(mxid));
     start(ctx, mxid.to_owned(), data).await
+}
+
+/// Logs `mxid` in by flow `flow_id` in one go: `values` fill the fields of the flow's steps in
+/// order (a flow that shows something and waits, or asks for more than given, is refused).
+/// For tools and one-shot callers; the bot drives [`PendingLogin`] step by step.
+pub async fn login_with_values(
+    ctx: &Arc<Ctx>,
+    mxid: &UserId,
+    flow_id: &str,
+    values: &[&str],
+) -> Result<Arc<UserLogin>, LoginFailure> {
+    let mut pending = PendingLogin::begin(ctx.connector.as_ref(), flow_id).await?;
+    let mut rest = values;
+    loop {
+        match pending.advance().await? {
+            NextStep::Ask { field, .. } => {
+                let Some((value, more)) = rest.split_first() else {
+                    return Err(LoginFailure::Refused(format!(
+                        "the login flow `{flow_id}` also needs the {}",
+                        field.name
+                    )));
+                };
+                pending.fill(value).map_err(LoginFailure::Refused)?;
+                rest = more;
+            }
+            NextStep::Display { .. } => {
+                return Err(LoginFailure::Refused(format!(
+                    "the login flow `{flow_id}` needs someone to act on a display"
+                )))
+            }
+            NextStep::Complete { data, .. } => return finish_login(ctx, mxid, data).await,
+        }
+    }
 }
 
 /// Resumes a stored login at start-up.

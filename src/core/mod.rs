@@ -17,6 +17,8 @@ pub mod encryption;
 pub mod gauges;
 pub mod ghosts;
 pub mod lifecycle;
+pub mod login_flow;
+pub mod login_steps;
 pub mod logins;
 pub mod markdown;
 pub mod matrix_api;

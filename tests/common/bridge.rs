@@ -176,9 +176,10 @@ logging:
   level: info
 network:
   type: easemob
-  app_key: "{APP_KEY}"
-  rest_url: {rest}
-  websocket_url: {ws}
+  easemob:
+    app_key: "{APP_KEY}"
+    rest_url: {rest}
+    websocket_url: {ws}
 {extra}"#,
         db = dir.join("bridge.sled").display(),
         rest = sandbox.rest_url(),

@@ -18,6 +18,7 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
+use super::login_steps::PendingLogin;
 use super::logins;
 use super::markdown;
 use super::matrix_api::MatrixEvent;
@@ -27,16 +28,10 @@ use crate::store::Store;
 
 const MGMT_PREFIX: &str = "mgmt:";
 
-/// Multi-step command state per management room.
+/// Multi-step command state per management room: the login waiting for a value there.
 #[derive(Default)]
 pub struct CommandState {
-    pending: Mutex<HashMap<OwnedRoomId, Pending>>,
-}
-
-#[derive(Clone)]
-enum Pending {
-    LoginUser,
-    LoginPassword { user: String },
+    pending: Mutex<HashMap<OwnedRoomId, PendingLogin>>,
 }
 
 /// Management rooms saved in the store's kv tree.
@@ -193,10 +188,10 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         .strip_prefix(prefix)
         .map(str::trim_start)
         .unwrap_or(body);
-    let pending = ctx.commands.pending.lock().await.get(room).cloned();
-    if let Some(step) = pending {
-        if body != "cancel" {
-            return login::continue_login(ctx, room, sender, event_id, step, body).await;
+    if body != "cancel" {
+        let pending = ctx.commands.pending.lock().await.remove(room);
+        if let Some(pending) = pending {
+            return login::continue_login(ctx, room, sender, event_id, pending, body).await;
         }
     }
     let mut words = body.split_whitespace();
@@ -213,7 +208,11 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             reply(ctx, room, &text).await
         }
         "cancel" => {
-            let had = ctx.commands.pending.lock().await.remove(room).is_some();
+            let pending = ctx.commands.pending.lock().await.remove(room);
+            let had = pending.is_some();
+            if let Some(pending) = pending {
+                pending.cancel().await;
+            }
             reply(
                 ctx,
                 room,
@@ -274,7 +273,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
 }
 
 const HELP: &str = "Commands:\n\
-* `login` — log in to the IM service (asks for user name and password); or `login <user> <password>`; logging in as another account closes the current one\n\
+* `login` — log in to the IM service: lists the ways to log in when there are several; `login <flow>` follows one, asking for each value in turn (secrets are deleted from the room), or give them at once: `login <flow> <values…>`; `login <user> [<password>]` uses the first way; logging in as another account closes the current one\n\
 * `logout` — log out and forget the login\n\
 * `list-logins` / `ping` — your login and its connection state\n\
 * `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\

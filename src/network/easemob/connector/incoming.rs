@@ -266,8 +266,18 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
     })
 }
 
-fn end_state(reason: &EndReason) -> LoginState {
+/// The login state a session end means. For a login by user token (`by_token`), an expired
+/// or refused token is bad credentials: only a new token helps, and the user is told so.
+fn end_state(reason: &EndReason, by_token: bool) -> LoginState {
     match reason {
+        EndReason::TokenExpired if by_token => LoginState::BadCredentials {
+            reason: super::login::TOKEN_EXPIRED.into(),
+        },
+        EndReason::LoginFailed(e) if by_token && e.is_token_problem() => {
+            LoginState::BadCredentials {
+                reason: super::login::TOKEN_EXPIRED.into(),
+            }
+        }
         EndReason::LoginFailed(e)
             if matches!(
                 e,
@@ -292,6 +302,7 @@ fn end_state(reason: &EndReason) -> LoginState {
 /// Turns the session's events into core events, in order.
 pub(super) async fn translate(
     own: String,
+    by_token: bool,
     mut session: mpsc::Receiver<SessionEvent>,
     out: mpsc::Sender<RemoteEvent>,
 ) {
@@ -303,7 +314,7 @@ pub(super) async fn translate(
                     reason,
                 })]
             }
-            SessionEvent::Ended(reason) => vec![RemoteEvent::State(end_state(&reason))],
+            SessionEvent::Ended(reason) => vec![RemoteEvent::State(end_state(&reason, by_token))],
             SessionEvent::OfflineSyncFinished => vec![RemoteEvent::CatchUpDone],
             SessionEvent::Message(m) => translate_message(&own, m).into_iter().collect(),
             SessionEvent::Group(g) => translate_group(g).into_iter().collect(),

@@ -12,7 +12,10 @@ use tokio::sync::mpsc;
 
 mod group_admin;
 mod incoming;
+mod login;
 mod outgoing;
+
+pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
 pub use incoming::{incoming_content, translate_message, translate_notify};
 use incoming::{media_url, split_media_url, translate};
@@ -23,11 +26,12 @@ use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
 use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::rest::{RestClient, RestError};
+use crate::config::EasemobConfig;
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, GroupAdminAbility, HistoryAbility,
-    LoginData, LoginFailure, MediaAbility, MessageContent, NetworkConnector, NetworkLogin,
-    QuotedKind, ReactionAbility, RecallAbility, ReceiptAbility, RemoteEvent, RemoteMedia,
-    RemoteMessage, ReplyTo, SendFailure, TypingAbility, UserProfile,
+    LoginData, LoginFailure, LoginFlow, LoginProcess, MediaAbility, MessageContent,
+    NetworkConnector, NetworkLogin, QuotedKind, ReactionAbility, RecallAbility, ReceiptAbility,
+    RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Easemob service is.
@@ -44,15 +48,42 @@ pub struct EasemobConnector {
 }
 
 impl EasemobConnector {
+    /// A connector for the service at `settings`.
     pub fn new(settings: EasemobSettings) -> Self {
         Self { settings }
+    }
+
+    /// A connector for the config's `network.easemob` section: its `rest_url` and
+    /// `websocket_url`, or else the hosts that `dns_url` names for the app (host discovery,
+    /// done now; errors say which step failed).
+    pub async fn from_config(section: &EasemobConfig) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let (rest_url, websocket_url) = match (&section.rest_url, &section.websocket_url) {
+            (Some(r), Some(w)) => (r.clone(), w.clone()),
+            _ => {
+                let dns = section
+                    .dns_url
+                    .as_deref()
+                    .context("network.easemob: set rest_url and websocket_url, or dns_url")?;
+                let http = super::rest::http_client()?;
+                let hosts = RestClient::discover(&http, dns, &section.app_key)
+                    .await
+                    .context("host discovery failed")?;
+                (hosts.rest_url, hosts.websocket_url)
+            }
+        };
+        Ok(Self::new(EasemobSettings {
+            app_key: section.app_key.clone(),
+            rest_url,
+            websocket_url,
+        }))
     }
 }
 
 fn login_failure(e: LoginError) -> LoginFailure {
     match e {
         LoginError::InvalidCredentials | LoginError::UserNotFound | LoginError::InvalidToken => {
-            LoginFailure::BadCredentials
+            LoginFailure::BadCredentials(e.to_string())
         }
         LoginError::Transport(t) => LoginFailure::Unreachable(t),
         other => LoginFailure::Refused(other.to_string()),
@@ -95,24 +126,12 @@ impl NetworkConnector for EasemobConnector {
         }
     }
 
-    async fn login_password(&self, user: &str, password: &str) -> Result<LoginData, LoginFailure> {
-        let http =
-            super::client::shared_http().map_err(|e| LoginFailure::Unreachable(e.to_string()))?;
-        let rest = RestClient::new(http, &self.settings.rest_url, &self.settings.app_key)
-            .map_err(|e| LoginFailure::Unreachable(e.to_string()))?;
-        let user = user.trim().to_lowercase();
-        match rest.password_token(&user, password).await {
-            Ok(_) => {}
-            Err(RestError::InvalidPassword) | Err(RestError::UserNotFound) => {
-                return Err(LoginFailure::BadCredentials)
-            }
-            Err(e) => return Err(LoginFailure::Unreachable(e.to_string())),
-        }
-        let resource = device_resource(&self.settings.app_key, &user);
-        Ok(LoginData {
-            remote_id: user,
-            secrets: json!({ "password": password, "resource": resource }),
-        })
+    fn login_flows(&self) -> Vec<LoginFlow> {
+        login::flows()
+    }
+
+    fn create_login(&self, flow_id: &str) -> Result<Box<dyn LoginProcess>, LoginFailure> {
+        login::create(&self.settings, flow_id)
     }
 
     async fn connect(
@@ -120,23 +139,30 @@ impl NetworkConnector for EasemobConnector {
         data: &LoginData,
         events: mpsc::Sender<RemoteEvent>,
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure> {
-        let password = data.secrets["password"]
-            .as_str()
-            .ok_or_else(|| LoginFailure::Refused("stored login has no password".into()))?;
+        let credential = login::stored_credential(data)?;
+        let by_token = matches!(credential, Credential::Token(_));
         let resource = data.secrets["resource"].as_str().unwrap_or("imbridge");
         let mut cfg = ClientConfig::new(
             &self.settings.app_key,
             &self.settings.rest_url,
             &self.settings.websocket_url,
             &data.remote_id,
-            Credential::Password(password.to_owned()),
+            credential,
             resource,
         );
         // A pulled batch is acknowledged to the server only once the core has stored it.
         cfg.await_persistence = true;
-        let (client, session_events) = EasemobClient::start(cfg).await.map_err(login_failure)?;
+        let (client, session_events) =
+            EasemobClient::start(cfg)
+                .await
+                .map_err(|e| match login_failure(e) {
+                    LoginFailure::BadCredentials(_) if by_token => {
+                        LoginFailure::BadCredentials(login::TOKEN_EXPIRED.into())
+                    }
+                    other => other,
+                })?;
         let own = data.remote_id.clone();
-        tokio::spawn(translate(own.clone(), session_events, events));
+        tokio::spawn(translate(own.clone(), by_token, session_events, events));
         Ok(Box::new(EasemobLogin {
             client: Arc::new(client),
             own,

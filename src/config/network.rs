@@ -1,0 +1,218 @@
+//! `network:` — which IM service, and that service's own section of keys:
+//!
+//! ```yaml
+//! network:
+//!   type: easemob
+//!   easemob:
+//!     app_key: "org#app"
+//!     rest_url: https://a1.easemob.com
+//!     websocket_url: wss://im-api-wechat.easemob.com/websocket
+//! ```
+//!
+//! Each network's keys live under its own name and are read (and checked, with their lines)
+//! by that network's reader here; keys that belong to no section of the chosen network are
+//! unknown-key errors. The older flat form (the Easemob keys right under `network:`) still
+//! loads, with a deprecation warning saying where to move them. The bridge core never sees
+//! these keys: the daemon hands the chosen section to its connector.
+
+use super::validate::Checker;
+use super::yaml::Section;
+use super::Problem;
+
+/// The remote networks this build knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetworkKind {
+    /// Easemob / Agora Chat.
+    Easemob,
+}
+
+impl NetworkKind {
+    /// Every known network.
+    pub const ALL: [NetworkKind; 1] = [NetworkKind::Easemob];
+
+    /// The config spelling (`network.type`, and the name of the network's section).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkKind::Easemob => "easemob",
+        }
+    }
+}
+
+/// `network:` — the remote side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// `network.type`.
+    pub kind: NetworkKind,
+    /// The chosen network's own keys.
+    pub section: NetworkSection,
+    /// The YAML path of those keys: `network.easemob`, or `network` for the flat form.
+    pub section_path: String,
+}
+
+impl NetworkConfig {
+    /// The Easemob section, when the network is Easemob.
+    pub fn easemob(&self) -> Option<&EasemobConfig> {
+        match &self.section {
+            NetworkSection::Easemob(c) => Some(c),
+        }
+    }
+
+    /// The YAML path of a key of the network's section (`network.easemob.app_key`).
+    pub fn key_path(&self, key: &str) -> String {
+        super::yaml::join_path(&self.section_path, key)
+    }
+}
+
+/// One network's section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkSection {
+    /// `network.easemob`.
+    Easemob(EasemobConfig),
+}
+
+/// `network.easemob:` — where the Easemob / Agora Chat service of the app is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EasemobConfig {
+    /// Application key, `org#app`.
+    pub app_key: String,
+    /// REST API base URL (without trailing slash).
+    pub rest_url: Option<String>,
+    /// Websocket (msync) URL.
+    pub websocket_url: Option<String>,
+    /// Host-discovery URL, used when `rest_url` / `websocket_url` are not set.
+    pub dns_url: Option<String>,
+}
+
+impl EasemobConfig {
+    /// Every key of the section.
+    const KEYS: [&'static str; 4] = ["app_key", "rest_url", "websocket_url", "dns_url"];
+
+    fn read(s: &Section<'_>) -> Self {
+        Self {
+            app_key: s.required_string("app_key").unwrap_or_default(),
+            rest_url: s
+                .string("rest_url")
+                .map(|u| u.trim().trim_end_matches('/').to_owned()),
+            websocket_url: s.string("websocket_url").map(|u| u.trim().to_owned()),
+            dns_url: s.string("dns_url").map(|u| u.trim().to_owned()),
+        }
+    }
+
+    fn check(&self, net: &NetworkConfig, c: &mut Checker<'_>) {
+        match self.app_key.split_once('#') {
+            Some((org, app)) if !org.is_empty() && !app.is_empty() && !app.contains('#') => {}
+            _ => c.report(
+                &net.key_path("app_key"),
+                format!(
+                    "\"{}\" is not an application key of the form org#app",
+                    self.app_key
+                ),
+            ),
+        }
+        if let Some(u) = &self.rest_url {
+            c.url(&net.key_path("rest_url"), u, &["http", "https"]);
+        }
+        if let Some(u) = &self.websocket_url {
+            c.url(&net.key_path("websocket_url"), u, &["ws", "wss"]);
+        }
+        if let Some(u) = &self.dns_url {
+            c.url(&net.key_path("dns_url"), u, &["http", "https"]);
+        }
+        if self.dns_url.is_none() {
+            match (&self.rest_url, &self.websocket_url) {
+                (Some(_), Some(_)) => {}
+                (None, None) => c.report(
+                    &net.section_path,
+                    "set rest_url and websocket_url, or dns_url for host discovery",
+                ),
+                (None, Some(_)) => c.report(
+                    &net.key_path("rest_url"),
+                    "missing: needed with websocket_url (or set dns_url)",
+                ),
+                (Some(_), None) => c.report(
+                    &net.key_path("websocket_url"),
+                    "missing: needed with rest_url (or set dns_url)",
+                ),
+            }
+        }
+    }
+}
+
+/// The keys a network reads from its section (to recognise the flat form).
+fn keys_of(kind: NetworkKind) -> &'static [&'static str] {
+    match kind {
+        NetworkKind::Easemob => &EasemobConfig::KEYS,
+    }
+}
+
+/// Reads `network:`; the flat form adds a deprecation warning to `warnings`.
+pub(super) fn read(s: Section<'_>, warnings: &mut Vec<Problem>) -> NetworkConfig {
+    let kind = match s.required_string("type") {
+        Some(t) => match NetworkKind::ALL.into_iter().find(|k| k.as_str() == t) {
+            Some(kind) => kind,
+            None => {
+                let known: Vec<&str> = NetworkKind::ALL.iter().map(|k| k.as_str()).collect();
+                s.problem(
+                    "type",
+                    format!("unknown network \"{t}\" (known: {})", known.join(", ")),
+                );
+                // Read the rest as Easemob's, so its problems are reported too.
+                NetworkKind::Easemob
+            }
+        },
+        None => NetworkKind::Easemob,
+    };
+    let name = kind.as_str();
+    let flat_keys: Vec<&str> = keys_of(kind).iter().copied().filter(|k| s.has(k)).collect();
+    let out = if s.has(name) || flat_keys.is_empty() {
+        // One section per network; network keys right under `network:` do not belong there.
+        let sub = s.section(name);
+        let section = read_section(kind, &sub);
+        let section_path = sub.path.clone();
+        sub.finish();
+        for key in flat_keys {
+            let _ = s.get(key);
+            s.problem(
+                key,
+                format!("belongs in the network's section: move it under network.{name}"),
+            );
+        }
+        NetworkConfig {
+            kind,
+            section,
+            section_path,
+        }
+    } else {
+        // The flat form of earlier versions.
+        let section = read_section(kind, &s);
+        warnings.push(Problem {
+            path: s.path.clone(),
+            line: s.line,
+            message: format!(
+                "the network keys ({}) right under network: are deprecated: move them into \
+                 a section network.{name}:",
+                flat_keys.join(", ")
+            ),
+        });
+        NetworkConfig {
+            kind,
+            section,
+            section_path: s.path.clone(),
+        }
+    };
+    s.finish();
+    out
+}
+
+fn read_section(kind: NetworkKind, s: &Section<'_>) -> NetworkSection {
+    match kind {
+        NetworkKind::Easemob => NetworkSection::Easemob(EasemobConfig::read(s)),
+    }
+}
+
+/// The semantic checks of the network's section.
+pub(super) fn check(net: &NetworkConfig, c: &mut Checker<'_>) {
+    match &net.section {
+        NetworkSection::Easemob(e) => e.check(net, c),
+    }
+}
