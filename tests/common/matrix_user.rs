@@ -242,11 +242,13 @@ impl MatrixUser {
     }
 
     /// Redacts `event` in `room`.
-    pub async fn redact(&mut self, room: &str, event: &str) {
+    pub async fn redact(&mut self, room: &str, event: &str) -> String {
         self.txn += 1;
         let path = format!("/rooms/{room}/redact/{event}/x{}-{}", self.txn, rand_u32());
-        self.call(reqwest::Method::PUT, &path, Some(json!({})))
+        let v = self
+            .call(reqwest::Method::PUT, &path, Some(json!({})))
             .await;
+        v["event_id"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Uploads a file to the media repository and returns its `mxc://` URI.

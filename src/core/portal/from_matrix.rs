@@ -109,7 +109,9 @@ impl PortalWorker {
         }
         let relates = &content["m.relates_to"];
         if relates["rel_type"] == json!("m.replace") {
-            return self.matrix_edit(room, &login, &chat, content).await;
+            return self
+                .matrix_edit(room, event_id, &login, &chat, content)
+                .await;
         }
         if let Some(kind) = attachment_kind(content) {
             match self
@@ -275,6 +277,7 @@ impl PortalWorker {
     async fn matrix_edit(
         &mut self,
         room: &RoomId,
+        event_id: &str,
         login: &Arc<UserLogin>,
         chat: &ChatId,
         content: &Value,
@@ -296,17 +299,23 @@ impl PortalWorker {
             ctx.metrics.failed(Direction::ToNetwork, "unsupported_edit");
             self.error_notice(room, "⚠️ Edits are not bridged to this IM service.")
                 .await;
+            let why = "Edits are not bridged to this IM service.";
+            self.failed_permanently(room, event_id, Reason::Unsupported, why)
+                .await;
             return Ok(());
         };
-        match edit.edit_message(chat, &remote, &converted).await {
+        let outcome = edit.edit_message(chat, &remote, &converted).await;
+        match &outcome {
             Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "edit"),
             Err(e) => {
                 ctx.metrics
-                    .failed(Direction::ToNetwork, send_failure_reason(&e));
+                    .failed(Direction::ToNetwork, send_failure_reason(e));
                 self.error_notice(room, &format!("⚠️ Your edit was not delivered: {e}"))
                     .await;
             }
         }
+        self.report_sent(room, event_id, outcome.as_ref().err())
+            .await;
         Ok(())
     }
 
@@ -314,6 +323,7 @@ impl PortalWorker {
         &mut self,
         room: &RoomId,
         sender: &UserId,
+        event_id: &str,
         redacts: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
@@ -336,9 +346,10 @@ impl PortalWorker {
         };
         match login.session.as_recall() {
             Some(recall) => {
-                if let Err(e) = recall.recall_message(&chat, &remote).await {
+                let outcome = recall.recall_message(&chat, &remote).await;
+                if let Err(e) = &outcome {
                     ctx.metrics
-                        .failed(Direction::ToNetwork, send_failure_reason(&e));
+                        .failed(Direction::ToNetwork, send_failure_reason(e));
                     self.error_notice(
                         room,
                         &format!("⚠️ The message could not be recalled on the IM side: {e}"),
@@ -348,12 +359,17 @@ impl PortalWorker {
                     let _ = ctx.store.delete_message(&self.key, &remote);
                     ctx.metrics.bridged(Direction::ToNetwork, "redaction");
                 }
+                self.report_sent(room, event_id, outcome.as_ref().err())
+                    .await;
             }
             None => {
                 ctx.metrics
                     .failed(Direction::ToNetwork, "unsupported_recall");
                 self.error_notice(room, "⚠️ Recall is not supported by this IM service.")
-                    .await
+                    .await;
+                let why = "Recall is not supported by this IM service.";
+                self.failed_permanently(room, event_id, Reason::Unsupported, why)
+                    .await;
             }
         }
         Ok(())
@@ -481,8 +497,35 @@ impl PortalWorker {
         }
     }
 
+    /// Reports how sending `event_id` to the network ended (a send status event, when on):
+    /// SUCCESS, or the failure with the network's words.
+    pub(super) async fn report_sent(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        failure: Option<&SendFailure>,
+    ) {
+        let Some(e) = failure else {
+            send_status::report(&self.ctx, room, event_id, Status::Success, None).await;
+            return;
+        };
+        let status = match e {
+            SendFailure::Retriable(_) => Status::FailRetriable,
+            SendFailure::Permanent(_) => Status::FailPermanent,
+        };
+        let why = e.to_string();
+        let failure = Some((Reason::ForeignError, why.as_str()));
+        send_status::report(&self.ctx, room, event_id, status, failure).await;
+    }
+
     /// Reports that `event_id` will not reach the network (a send status event, when on).
-    async fn failed_permanently(&self, room: &RoomId, event_id: &str, reason: Reason, why: &str) {
+    pub(super) async fn failed_permanently(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        reason: Reason,
+        why: &str,
+    ) {
         let failure = Some((reason, why));
         send_status::report(&self.ctx, room, event_id, Status::FailPermanent, failure).await;
     }

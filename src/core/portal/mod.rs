@@ -365,10 +365,10 @@ impl PortalWorker {
             MatrixEvent::Redaction {
                 room,
                 sender,
+                event_id,
                 redacts,
-                ..
             } => {
-                self.matrix_redaction(&room, &sender, redacts.as_str())
+                self.matrix_redaction(&room, &sender, event_id.as_str(), redacts.as_str())
                     .await
             }
             MatrixEvent::Receipt {

@@ -15,6 +15,7 @@ use crate::core::convert;
 use crate::core::ghosts::escape_localpart;
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
+use crate::core::send_status::Reason;
 use crate::metrics::Direction;
 use crate::store::ReactionRecord;
 
@@ -145,6 +146,9 @@ impl PortalWorker {
                 .failed(Direction::ToNetwork, "unsupported_reaction");
             self.error_notice(room, "⚠️ Reactions are not bridged to this IM service.")
                 .await;
+            let why = "Reactions are not bridged to this IM service.";
+            self.failed_permanently(room, event_id, Reason::Unsupported, why)
+                .await;
             return Ok(());
         };
         // Mapped first: the network reports our own reaction back, and that echo must find it.
@@ -158,7 +162,8 @@ impl PortalWorker {
         if let Err(e) = ctx.store.put_reaction(&self.key, &record) {
             tracing::warn!(portal = %self.key, error = %e, "reaction mapping not saved");
         }
-        match reactions.react(&chat, &remote_target, key).await {
+        let outcome = reactions.react(&chat, &remote_target, key).await;
+        match &outcome {
             Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "reaction"),
             Err(e) => {
                 let _ = ctx
@@ -169,6 +174,8 @@ impl PortalWorker {
                     .await;
             }
         }
+        self.report_sent(room, event_id, outcome.as_ref().err())
+            .await;
         Ok(())
     }
 
