@@ -241,3 +241,34 @@ async fn portal_rooms_follow_what_users_do_with_them() {
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_filtering_spaces_hold_the_portals() {
+    let mut env = Env::start("spaces", "").await;
+    env.set_bridge_settings(&["personal_filtering_spaces: true"], true);
+    env.login().await;
+    let mgmt = env.mgmt.clone();
+    let space = env.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    let create = env.mx.state(&space, "m.room.create").await;
+    assert_eq!(create["type"], json!("m.space"), "{create}");
+    env.bob_send("into the space").await;
+    let dm = env
+        .mx
+        .accept_new_invite(&[mgmt.clone(), space.clone()])
+        .await;
+    env.mx.wait_body(&dm, |b| b == "into the space").await;
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let child = env.mx.state_of(&space, "m.space.child", &dm).await;
+        if child["via"] == json!(["localhost"]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{dm} never in {space}: {child}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}

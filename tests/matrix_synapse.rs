@@ -581,6 +581,7 @@ async fn appservice_against_real_synapse() {
             String::new(),
             json!({ "guest_access": "forbidden" }),
         )],
+        room_type: None,
     };
     let group_room = client.create_room(&ghost, &group).await.unwrap();
     bob.call(

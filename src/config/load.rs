@@ -206,6 +206,7 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
         message_error_notices: s.bool("message_error_notices").unwrap_or(true),
         delivery_receipts: s.bool("delivery_receipts").unwrap_or(false),
         relay: relay(s.section("relay")),
+        personal_filtering_spaces: s.bool("personal_filtering_spaces").unwrap_or(false),
     };
     s.finish();
     out

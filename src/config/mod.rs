@@ -142,6 +142,8 @@ pub struct BridgeConfig {
     pub delivery_receipts: bool,
     /// `bridge.relay`: relay mode.
     pub relay: RelayConfig,
+    /// A Matrix space per login holding its portals ([`crate::core::spaces`]). Default off.
+    pub personal_filtering_spaces: bool,
 }
 
 /// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran

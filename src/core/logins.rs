@@ -189,6 +189,7 @@ async fn start(
     // The dispatcher first takes what a previous run stored but did not bridge.
     tokio::spawn(dispatch(ctx.clone(), login.clone()));
     tokio::spawn(pump(ctx.clone(), login.clone(), rx));
+    tokio::spawn(super::spaces::fill(ctx.clone(), login.clone()));
     Ok(login)
 }
 

@@ -52,6 +52,8 @@ pub struct RoomSpec {
     pub levels: Vec<(OwnedUserId, i64)>,
     /// Extra initial state events: (type, state key, content).
     pub initial_state: Vec<(String, String, serde_json::Value)>,
+    /// The room type in its creation content (`m.space` for a space); `None`: a plain room.
+    pub room_type: Option<String>,
 }
 
 /// The client API, as the bridge bot or any ghost.

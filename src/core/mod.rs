@@ -26,6 +26,7 @@ pub mod portal;
 pub mod power_levels;
 pub mod room_features;
 pub mod send_status;
+pub mod spaces;
 
 use std::collections::HashMap;
 use std::sync::Arc;

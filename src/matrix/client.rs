@@ -312,6 +312,9 @@ impl MatrixApi for HomeserverClient {
         request.topic = spec.topic.clone();
         request.room_version = Some(version);
         request.power_level_content_override = Some(raw(&json!({ "users": users }))?);
+        if let Some(room_type) = &spec.room_type {
+            request.creation_content = Some(raw(&json!({ "type": room_type }))?);
+        }
         let mut initial_state = Vec::with_capacity(spec.initial_state.len() + 1);
         if let Some(avatar) = &spec.avatar {
             initial_state.push(raw(&json!({

@@ -91,6 +91,7 @@ impl PortalWorker {
                 super::bridge_state(&ctx, &self.key, chat),
                 crate::core::room_features::initial_state(&ctx, &self.key, is_direct),
             ],
+            room_type: None,
         };
         let room = retry("create room", || ctx.matrix.create_room(&creator, &spec)).await?;
         // A new room: only its creator is in it so far.
@@ -126,6 +127,7 @@ impl PortalWorker {
             }
         }
         self.backfill_pending = true;
+        crate::core::spaces::add_portal(&ctx, login, &room).await;
         Ok(room)
     }
 
