@@ -3,7 +3,8 @@
 //! alice) sends `!em set-relay`; mx2, a Matrix user without a login, writes in the portal and
 //! bob receives it from alice as "mx2's name: text"; a Matrix user's `!em set-relay` without a
 //! login is refused with a notice; after `!em unset-relay` mx2's messages are not bridged
-//! (and mx2 is told once).
+//! (and mx2 is told once); `!em delete-portal` is refused for mx2 and, by mx1, empties and
+//! forgets the room, the group's next message opening a new one.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -101,6 +102,38 @@ async fn relay_carries_messages_of_users_without_a_login() {
     assert!(
         to_bob.iter().all(|t| !t.contains("set-relay")),
         "commands are not bridged: {to_bob:?}"
+    );
+
+    // delete-portal: refused for mx2 (no login, not an admin); by mx1 the room is emptied
+    // and forgotten, and the group's next message opens a new room.
+    mx2.send_text(&room, "!em delete-portal").await;
+    env.mx
+        .wait_body(&room, |b| {
+            b.contains("Only bridge admins and this chat's own")
+        })
+        .await;
+    env.mx.send_text(&room, "!em delete-portal").await;
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while env.mx.joined_rooms().await.contains(&room) {
+        assert!(std::time::Instant::now() < deadline, "mx1 still in {room}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    env.bob
+        .send(OutgoingMessage::text(
+            Conversation::group(&group),
+            "after delete",
+        ))
+        .await
+        .expect("group message");
+    let new_room = env
+        .mx
+        .accept_new_invite(&[mgmt.clone(), room.clone()])
+        .await;
+    assert_ne!(new_room, room);
+    env.mx.wait_body(&new_room, |b| b == "after delete").await;
+    say!(
+        env.t0,
+        "delete-portal: {room} emptied, {new_room} made for the next message"
     );
 
     let leaks = env.stop_and_find_leaks();

@@ -50,7 +50,7 @@ impl PortalWorker {
         };
         if content["msgtype"] == "m.text" {
             let body = content["body"].as_str().unwrap_or_default();
-            if self.relay_command(room, sender, body).await {
+            if self.room_command(room, sender, body).await {
                 return Ok(());
             }
         }

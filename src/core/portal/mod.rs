@@ -23,6 +23,7 @@ mod reactions;
 mod relay;
 mod remote;
 mod replies;
+mod room_commands;
 
 use super::logins::UserLogin;
 use super::matrix_api::{MatrixError, MatrixEvent};

@@ -104,24 +104,10 @@ impl PortalWorker {
         out
     }
 
-    /// `<prefix> set-relay` / `<prefix> unset-relay` typed in this portal. True when `body`
-    /// was one of them (answered, not bridged).
-    pub(super) async fn relay_command(
-        &mut self,
-        room: &RoomId,
-        sender: &UserId,
-        body: &str,
-    ) -> bool {
+    /// `set-relay` / `unset-relay` (`command`) typed in this portal, answered with a notice.
+    pub(super) async fn relay_command(&mut self, room: &RoomId, sender: &UserId, command: &str) {
         let ctx = self.ctx.clone();
-        let prefix = ctx.cfg.bridge.command_prefix.as_str();
-        let Some(command) = body.trim().strip_prefix(prefix).map(str::trim) else {
-            return false;
-        };
-        let set = match command {
-            "set-relay" => true,
-            "unset-relay" => false,
-            _ => return false,
-        };
+        let set = command == "set-relay";
         let relay = &ctx.cfg.bridge.relay;
         let level = ctx.permission(sender);
         let login = ctx.login_of(sender).await;
@@ -138,7 +124,7 @@ impl PortalWorker {
         };
         if let Some(why) = refusal {
             self.notice(room, &format!("⚠️ {why}")).await;
-            return true;
+            return;
         }
         let key = kv_key(&self.key);
         let text = if set {
@@ -164,12 +150,11 @@ impl PortalWorker {
             }
         };
         self.notice(room, &text).await;
-        true
     }
 
     /// True when `login` (of `user`) is one of this portal's own: the DM's account, or a
     /// receiver of the group portal.
-    fn login_reaches_portal(&self, user: &UserId, login: Option<&UserLogin>) -> bool {
+    pub(super) fn login_reaches_portal(&self, user: &UserId, login: Option<&UserLogin>) -> bool {
         let Some(login) = login else { return false };
         if let Some(owner) = super::direct_owner_of_key(&self.key) {
             return owner == login.remote_id;
