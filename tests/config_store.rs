@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use imbridge::config::{
-    Config, LoadOptions, LogFormat, PermissionLevel, Registration, Secret, TokenSource,
-    AS_TOKEN_ENV, HS_TOKEN_ENV,
+    Config, DatabaseKind, LoadOptions, LogFormat, PermissionLevel, Registration, Secret,
+    TokenSource, AS_TOKEN_ENV, DEFAULT_MAX_CONNECTIONS, HS_TOKEN_ENV,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -237,6 +237,48 @@ fn logging_formats_default_to_auto_and_unknown_ones_name_their_line() {
     let lines = minimal(tokens).lines().count();
     assert_eq!(problem.line, Some(lines + 2), "{err}");
     assert!(problem.message.contains("journald"), "{}", problem.message);
+}
+
+#[test]
+fn database_section_picks_a_backend_and_hides_the_uri_password() {
+    let base = Path::new("/tmp");
+    let tokens = "  as_token: a\n  hs_token: h\n";
+    let cfg = parse(&minimal(tokens), base).expect("minimal config");
+    assert_eq!(cfg.database.kind, DatabaseKind::Sled);
+    assert_eq!(cfg.database.path, base.join("imbridge.sled"));
+    assert_eq!(cfg.database.max_connections, DEFAULT_MAX_CONNECTIONS);
+    let text = format!(
+        "{}database:\n  type: postgres\n  uri: postgres://u:s3cret@db/imb\n  \
+         max_connections: 3\n",
+        minimal(tokens)
+    );
+    let cfg = parse(&text, base).expect("postgres config");
+    assert_eq!(cfg.database.kind, DatabaseKind::Postgres);
+    assert_eq!(cfg.database.max_connections, 3);
+    let uri = cfg.database.uri.clone().expect("uri");
+    assert_eq!(uri.expose(), "postgres://u:s3cret@db/imb");
+    assert!(!format!("{:?}", cfg.database).contains("s3cret"));
+
+    let lines = minimal(tokens).lines().count();
+    let text = format!("{}database:\n  type: postgres\n", minimal(tokens));
+    let err = parse(&text, base).expect_err("no uri");
+    let problem = err.find("database.uri").expect("the uri is named");
+    assert_eq!(problem.line, Some(lines + 1), "{err}");
+    let text = format!(
+        "{}database:\n  type: mysql\n  uri: mysql://u:s3cret@db\n  max_connections: 0\n",
+        minimal(tokens)
+    );
+    let err = parse(&text, base).expect_err("bad database section");
+    assert_eq!(
+        err.find("database.type").map(|p| p.line),
+        Some(Some(lines + 2))
+    );
+    assert_eq!(
+        err.find("database.uri").map(|p| p.line),
+        Some(Some(lines + 3))
+    );
+    assert!(err.find("database.max_connections").is_some(), "{err}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
 #[test]
