@@ -40,7 +40,8 @@ impl std::fmt::Display for CopyReport {
 
 /// Copies every record of `from` into `to`, which must be empty ([`StoreError::NotEmpty`]),
 /// and verifies the copy record by record. The source is only read. On a verification
-/// mismatch the target keeps what was written and the error says which kind differs.
+/// mismatch ([`StoreError::CopyMismatch`]) the target keeps what was written and the error
+/// says which kinds differ.
 pub async fn copy_store(from: &Store, to: &Store) -> Result<CopyReport> {
     let source = from.dump().await?;
     to.load(&source).await?;
@@ -74,11 +75,10 @@ pub async fn copy_store(from: &Store, to: &Store) -> Result<CopyReport> {
             .filter(|(_, same)| !same)
             .map(|(k, _)| *k)
             .collect();
-        return Err(StoreError::Unsupported(format!(
-            "the copy in {} differs from the source in: {}",
-            to.describe(),
-            differ.join(", ")
-        )));
+        return Err(StoreError::CopyMismatch {
+            target: to.describe(),
+            kinds: differ.join(", "),
+        });
     }
     Ok(CopyReport {
         logins: source.logins.len(),

@@ -93,6 +93,8 @@ pub enum StoreError {
     Migration { from: u32, to: u32, reason: String },
     #[error("the target database {target} is not empty: copy only into an empty database")]
     NotEmpty { target: String },
+    #[error("the copy in {target} differs from the source in: {kinds}")]
+    CopyMismatch { target: String, kinds: String },
     #[error("{0}")]
     Unsupported(String),
 }
