@@ -478,6 +478,7 @@ async fn sled_database_folder_is_private() -> TestResult {
 
 // ---- PostgreSQL only ---------------------------------------------------------------------
 
+#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_schema_is_numbered_and_newer_databases_are_refused() -> TestResult {
     let Some(db) = TestDb::postgres("pg-schema") else {
@@ -522,6 +523,7 @@ async fn postgres_schema_is_numbered_and_newer_databases_are_refused() -> TestRe
     Ok(())
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_errors_hide_the_password() -> TestResult {
     // Nothing listens on port 1; the error names the server without the password.
