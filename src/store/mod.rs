@@ -3,7 +3,7 @@
 //! network-agnostic: ids are plain strings and the store never names a network.
 //!
 //! [`Store`] is a cheap-clone handle over a [`StoreBackend`]: `sled` (embedded, the default,
-//! see [`sled`](self::sled)) or PostgreSQL (cargo feature `postgres`, see `postgres`). Both
+//! see [`sled`]) or PostgreSQL (cargo feature `postgres`, see `postgres`). Both
 //! keep the same records (JSON, field names stable: see [`records`]) and meet the same rules:
 //!
 //! Consistency: updates that must agree across tables (portal ↔ room index, message map in

@@ -364,7 +364,7 @@ impl TestDb {
     }
 
     /// A new database in the shared cluster, or `None` after printing
-    /// "skipped: no PostgreSQL (<why>)".
+    /// `skipped: no PostgreSQL (<why>)`.
     pub fn postgres(name: &str) -> Option<TestDb> {
         let made = if cfg!(feature = "postgres") {
             PgCluster::shared().and_then(PgCluster::create_database)
