@@ -224,7 +224,7 @@ async fn run() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = Arc::new(config(&dir, port));
-    let store = Store::open(&cfg.database.path).expect("store");
+    let store = Store::open(&cfg.database.path).await.expect("store");
     let stub = Arc::new(StubMatrix {
         bot: UserId::parse("@bot:bench").expect("bot id"),
         sent: Mutex::new(HashMap::new()),

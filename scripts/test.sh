@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (the official
-# SDKs from npm, a Synapse venv from PyPI, Rust crates), then runs every test.
+# SDKs from npm, a Synapse venv from PyPI, PostgreSQL from Debian where missing, Rust
+# crates), then runs every test, and the restart/durability Synapse suites once more with
+# the bridge on PostgreSQL.
 # Usage: scripts/test.sh            (CI calls exactly this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,16 @@ npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error
 log "installing Synapse (pinned, into .synapse/venv)"
 bash scripts/synapse/install.sh
 
+log "PostgreSQL (Debian's package where missing; the tests start throw-away clusters)"
+pg_rc=0
+IMBRIDGE_PG_BIN="$(bash scripts/postgres/install.sh)" || pg_rc=$?
+if ((pg_rc == 0)); then
+    export IMBRIDGE_PG_BIN
+else
+    unset IMBRIDGE_PG_BIN
+    log "no PostgreSQL: its tests will say \"skipped: no PostgreSQL\" (install.sh exit $pg_rc)"
+fi
+
 log "building (debug)"
 cargo build --all-targets --locked
 
@@ -22,6 +34,16 @@ bash tests/synapse_smoke.sh
 log "cargo test"
 # Two test threads: the machine has two cores and several tests start node / Synapse.
 cargo test --all-targets --locked -- --test-threads=2
+
+# The Synapse suites that restart and SIGKILL the bridge without losing messages, once more
+# with the bridge's store on PostgreSQL (a database per test in a throw-away cluster).
+if ((pg_rc == 0)); then
+    log "Synapse suites on PostgreSQL (IMBRIDGE_TEST_STORE=postgres)"
+    IMBRIDGE_TEST_STORE=postgres cargo test --locked --test bridge_synapse \
+        --test bridge_new_user --test bridge_service -- --test-threads=2
+else
+    log "Synapse suites on PostgreSQL skipped: no PostgreSQL"
+fi
 
 # The systemd unit under a real systemd (PID 1 of private namespaces): readiness, watchdog,
 # stop, journald priorities. Needs root, unshare/nsenter and systemd; skipped, saying why,

@@ -36,12 +36,21 @@ impl TxnDedup for StoreTxnDedup {
     async fn seen(&self, txn_id: &str, fingerprint: &[u8; 16]) -> bool {
         self.store
             .seen_txn(&self.scope, txn_id, fingerprint)
+            .await
             .unwrap_or(false)
     }
     async fn mark(&self, txn_id: &str, fingerprint: &[u8; 16]) {
-        if let Err(e) = self.store.mark_txn(&self.scope, txn_id, fingerprint) {
+        if let Err(e) = self.store.mark_txn(&self.scope, txn_id, fingerprint).await {
             warn!(error = %e, "transaction not marked as done");
         }
+    }
+}
+
+/// Where the configured database is, for errors (the URI without its password).
+fn describe_database(cfg: &Config) -> String {
+    match (&cfg.database.kind, &cfg.database.uri) {
+        (crate::config::DatabaseKind::Postgres, Some(uri)) => format!("postgres {uri}"),
+        _ => format!("sled at {}", cfg.database.path.display()),
     }
 }
 
@@ -74,8 +83,10 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
     let listen: SocketAddr = format!("{}:{}", cfg.appservice.hostname, cfg.appservice.port)
         .parse()
         .context("appservice.hostname/port do not form a socket address")?;
-    let store = Store::open(&cfg.database.path)
-        .with_context(|| format!("cannot open the database {}", cfg.database.path.display()))?;
+    let store = Store::connect(&cfg.database)
+        .await
+        .with_context(|| format!("cannot open the database ({})", describe_database(&cfg)))?;
+    info!(database = %store.describe(), "store open");
     let service_state = Arc::new(ServiceState::new());
     let notifier = Notifier::from_env();
     let health = start_health(&cfg, &service_state, &store).await?;
@@ -172,7 +183,7 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
     let _ = stop_listener.send(());
     let _ = server.await;
     bridge.shutdown().await;
-    let flushed = store.flush_async().await;
+    let flushed = store.flush().await;
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }

@@ -42,11 +42,21 @@ fn stderr_is_journal() -> bool {
     std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
+/// Log targets capped at `info` whatever the filter says: below that they print values that
+/// may be secrets (`tokio_postgres::query` logs every statement's parameters at `debug`, and
+/// logins are stored with their remote credentials).
+pub const SECRET_BEARING_TARGETS: &[&str] = &["tokio_postgres::query"];
+
 /// Installs the global subscriber: `filter` as an `EnvFilter` directive (`RUST_LOG` wins
-/// when set), lines to stderr in `format`.
+/// when set), with [`SECRET_BEARING_TARGETS`] capped at `info`, lines to stderr in `format`.
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    for target in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

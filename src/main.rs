@@ -1,7 +1,7 @@
 //! The `imbridge` command line: the bridge daemon, its registration and config check, and the
 //! IM sandboxes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use imbridge::config::{
@@ -45,6 +45,16 @@ enum Command {
     },
     /// Check the config file and report every problem with its line.
     CheckConfig,
+    /// Copy the configured sled store (`database.path`) into an empty PostgreSQL database,
+    /// exactly, and verify the copy record by record. Stop the bridge first.
+    MigrateStore {
+        /// The target database: postgres://user:password@host:port/db (or host=… dbname=…).
+        #[arg(long = "to", value_name = "URI")]
+        to: String,
+        /// Copy from this sled folder instead of the config's `database.path`.
+        #[arg(long = "from", value_name = "FOLDER")]
+        from: Option<PathBuf>,
+    },
     /// Run a sandbox IM server (for tests, demos and trying the bridge without a cloud account).
     Sandbox {
         #[command(subcommand)]
@@ -143,6 +153,10 @@ async fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         },
+        Command::MigrateStore { to, from } => {
+            imbridge::logging::init("warn", LogFormat::Auto);
+            migrate_store(&cli.config, &to, from).await
+        }
         Command::Sandbox {
             network:
                 SandboxNetwork::Easemob {
@@ -185,6 +199,42 @@ async fn run(config: PathBuf) -> anyhow::Result<()> {
         let _ = tx.send(());
     });
     imbridge::daemon::run(cfg, rx).await
+}
+
+/// `imbridge migrate-store`: sled (from the config, or `--from`) → PostgreSQL at `to`.
+async fn migrate_store(config: &Path, to: &str, from: Option<PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use imbridge::store::{copy::copy_store, Store};
+    let path = match from {
+        Some(path) => path,
+        None => match Config::load_for_registration(config) {
+            Ok(cfg) => cfg.database.path.clone(),
+            Err(e) => {
+                report_config_errors(&e);
+                anyhow::bail!("the config has problems");
+            }
+        },
+    };
+    if !path.exists() {
+        anyhow::bail!("there is no sled store at {}", path.display());
+    }
+    let target_name = imbridge::config::redact_uri(to);
+    let source = Store::open(&path)
+        .await
+        .with_context(|| format!("cannot open the sled store {}", path.display()))?;
+    let target = Store::open_postgres(to, 2)
+        .await
+        .with_context(|| format!("cannot open the target database {target_name}"))?;
+    let report = copy_store(&source, &target)
+        .await
+        .with_context(|| format!("copying into {target_name} failed"))?;
+    println!(
+        "copied {report}\nfrom {} to {}, verified record by record",
+        source.describe(),
+        target.describe()
+    );
+    println!("next: set database.type: postgres and database.uri in the config, then start");
+    Ok(())
 }
 
 async fn run_easemob_sandbox(

@@ -1,16 +1,12 @@
-//! Config loading (example file, error reports, tokens, registration) and the sled store
-//! (every tree, durability across reopen, dedup scoping, inbox replay, schema checks).
+//! Config loading (example file, error reports, tokens, registration, the database section).
+//! The store's own tests are in `tests/store.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use imbridge::config::{
-    Config, LoadOptions, LogFormat, PermissionLevel, Registration, Secret, TokenSource,
-    AS_TOKEN_ENV, HS_TOKEN_ENV,
-};
-use imbridge::store::{
-    GhostRecord, LoginRecord, MessageRecord, Migration, OpenOptions, PortalRecord, ReactionRecord,
-    Store, StoreError, TxnScope,
+    Config, DatabaseKind, LoadOptions, LogFormat, PermissionLevel, Registration, Secret,
+    TokenSource, AS_TOKEN_ENV, DEFAULT_MAX_CONNECTIONS, HS_TOKEN_ENV,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -244,6 +240,48 @@ fn logging_formats_default_to_auto_and_unknown_ones_name_their_line() {
 }
 
 #[test]
+fn database_section_picks_a_backend_and_hides_the_uri_password() {
+    let base = Path::new("/tmp");
+    let tokens = "  as_token: a\n  hs_token: h\n";
+    let cfg = parse(&minimal(tokens), base).expect("minimal config");
+    assert_eq!(cfg.database.kind, DatabaseKind::Sled);
+    assert_eq!(cfg.database.path, base.join("imbridge.sled"));
+    assert_eq!(cfg.database.max_connections, DEFAULT_MAX_CONNECTIONS);
+    let text = format!(
+        "{}database:\n  type: postgres\n  uri: postgres://u:s3cret@db/imb\n  \
+         max_connections: 3\n",
+        minimal(tokens)
+    );
+    let cfg = parse(&text, base).expect("postgres config");
+    assert_eq!(cfg.database.kind, DatabaseKind::Postgres);
+    assert_eq!(cfg.database.max_connections, 3);
+    let uri = cfg.database.uri.clone().expect("uri");
+    assert_eq!(uri.expose(), "postgres://u:s3cret@db/imb");
+    assert!(!format!("{:?}", cfg.database).contains("s3cret"));
+
+    let lines = minimal(tokens).lines().count();
+    let text = format!("{}database:\n  type: postgres\n", minimal(tokens));
+    let err = parse(&text, base).expect_err("no uri");
+    let problem = err.find("database.uri").expect("the uri is named");
+    assert_eq!(problem.line, Some(lines + 1), "{err}");
+    let text = format!(
+        "{}database:\n  type: mysql\n  uri: mysql://u:s3cret@db\n  max_connections: 0\n",
+        minimal(tokens)
+    );
+    let err = parse(&text, base).expect_err("bad database section");
+    assert_eq!(
+        err.find("database.type").map(|p| p.line),
+        Some(Some(lines + 2))
+    );
+    assert_eq!(
+        err.find("database.uri").map(|p| p.line),
+        Some(Some(lines + 3))
+    );
+    assert!(err.find("database.max_connections").is_some(), "{err}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[test]
 fn process_env_overrides_tokens() -> TestResult {
     let tmp = TempDir::new("procenv");
     let path = tmp.join("bridge.yaml");
@@ -380,367 +418,5 @@ fn generated_registration_is_private_and_feeds_the_config() -> TestResult {
     );
     assert!(cfg.warnings().is_empty(), "{:?}", cfg.warnings());
 
-    Ok(())
-}
-
-// ---- store ---------------------------------------------------------------------------------
-
-fn login(mxid: &str) -> LoginRecord {
-    LoginRecord {
-        mxid: mxid.into(),
-        network: "easemob".into(),
-        remote_id: "alice".into(),
-        secrets: serde_json::json!({"password": "hunter2", "resource": "dev1"}),
-        management_room: Some("!mgmt:example.org".into()),
-        created_ms: 1,
-    }
-}
-
-fn ghost(remote: &str) -> GhostRecord {
-    GhostRecord {
-        remote_id: remote.into(),
-        mxid: format!("@easemob_{remote}:example.org"),
-        displayname: Some("Bob (Easemob)".into()),
-        avatar_url: Some("https://a/b.png".into()),
-        avatar_mxc: None,
-        registered: true,
-        updated_ms: 5,
-    }
-}
-
-fn portal(key: &str, room: &str) -> PortalRecord {
-    PortalRecord {
-        key: key.into(),
-        room_id: room.into(),
-        kind: "group".into(),
-        name: Some("Team".into()),
-        topic: None,
-        avatar_mxc: None,
-        receivers: vec!["@alice:example.org".into()],
-        is_direct: false,
-        created_ms: 7,
-    }
-}
-
-fn message(remote: &str, event: &str, part: u32) -> MessageRecord {
-    MessageRecord {
-        room_id: "!room:example.org".into(),
-        event_id: event.into(),
-        remote_id: remote.into(),
-        sender: "bob".into(),
-        timestamp_ms: 9,
-        part,
-    }
-}
-
-#[test]
-fn every_tree_round_trips_and_survives_reopen() -> TestResult {
-    let tmp = TempDir::new("store");
-    let path = tmp.join("db.sled");
-    let alice = "@alice:example.org";
-    {
-        let store = Store::open(&path)?;
-        store.put_login(&login(alice))?;
-        store.put_login(&login("@bob:example.org"))?;
-        assert!(store.delete_login("@bob:example.org")?);
-        assert!(!store.delete_login("@bob:example.org")?);
-        store.put_ghost(&ghost("bob"))?;
-        store.put_portal(&portal("group:1", "!room:example.org"))?;
-        store.put_message("group:1", &message("m1", "$e1", 0))?;
-        store.put_kv("bot_profile_hash", "abc")?;
-        store.mark_txn(&TxnScope::from_hs_token("hs"), "17", &[1; 16])?;
-        store.enqueue("matrix", b"one")?;
-        let secrets_debug = format!("{:?}", login("@x:y"));
-        assert!(!secrets_debug.contains("hunter2"), "{secrets_debug}");
-        assert!(store.size_on_disk()? > 0);
-        store.flush()?;
-    }
-    let store = Store::open(&path)?;
-    assert_eq!(store.list_logins()?, vec![login(alice)]);
-    assert_eq!(store.get_login(alice)?, Some(login(alice)));
-    assert_eq!(store.get_ghost("bob")?, Some(ghost("bob")));
-    assert_eq!(store.list_ghosts()?.len(), 1);
-    assert_eq!(
-        store.get_portal("group:1")?,
-        Some(portal("group:1", "!room:example.org"))
-    );
-    let by_room = store.portal_by_room("!room:example.org")?;
-    assert_eq!(by_room.map(|p| p.key).as_deref(), Some("group:1"));
-    assert_eq!(
-        store.message_by_remote("group:1", "m1")?,
-        Some(message("m1", "$e1", 0))
-    );
-    assert_eq!(store.get_kv("bot_profile_hash")?.as_deref(), Some("abc"));
-    assert_eq!(store.list_kv("bot_")?.len(), 1);
-    assert!(store.seen_txn(&TxnScope::from_hs_token("hs"), "17", &[1; 16])?);
-    assert_eq!(store.pending("matrix")?.len(), 1);
-    assert_eq!(store.schema_version()?, imbridge::store::SCHEMA_VERSION);
-    assert!(store.delete_ghost("bob")?);
-    assert!(store.delete_kv("bot_profile_hash")?);
-    assert_eq!(store.get_kv("bot_profile_hash")?, None);
-    Ok(())
-}
-
-#[test]
-fn message_map_works_both_ways() -> TestResult {
-    let tmp = TempDir::new("msgs");
-    let store = Store::open(tmp.join("db"))?;
-    store.put_message("group:1", &message("m1", "$caption", 0))?;
-    store.put_message("group:1", &message("m1", "$image", 1))?;
-    store.put_message("group:2", &message("m1", "$elsewhere", 0))?;
-    let (key, rec) = store.message_by_event("$image")?.expect("found");
-    assert_eq!(
-        (key.as_str(), rec.remote_id.as_str(), rec.part),
-        ("group:1", "m1", 1)
-    );
-    let first = store.message_by_remote("group:1", "m1")?;
-    assert_eq!(first.map(|m| m.event_id).as_deref(), Some("$caption"));
-    let parts = store.message_parts("group:1", "m1")?;
-    assert_eq!(parts.iter().map(|m| m.part).collect::<Vec<_>>(), vec![0, 1]);
-    // Replacing a part's event drops the old event's entry.
-    store.put_message("group:1", &message("m1", "$caption2", 0))?;
-    assert!(store.message_by_event("$caption")?.is_none());
-    assert!(store.message_by_event("$caption2")?.is_some());
-    assert_eq!(store.delete_message("group:1", "m1")?, 2);
-    assert!(store.message_by_event("$image")?.is_none());
-    assert!(store.message_by_remote("group:1", "m1")?.is_none());
-    assert!(store.message_by_event("$elsewhere")?.is_some());
-    Ok(())
-}
-
-#[test]
-fn txn_dedup_is_scoped_and_expires() -> TestResult {
-    let tmp = TempDir::new("txns");
-    let store = Store::open(tmp.join("db"))?;
-    let old = TxnScope::from_hs_token("old-hs-token");
-    let new = TxnScope::from_hs_token("new-hs-token");
-    assert_ne!(old, new);
-    assert!(!format!("{old:?}").contains("old-hs-token"));
-    let fp = [1u8; 16];
-    assert!(!store.seen_txn(&old, "1", &fp)?);
-    store.mark_txn(&old, "1", &fp)?;
-    store.mark_txn(&old, "1", &fp)?;
-    assert!(store.seen_txn(&old, "1", &fp)?);
-    assert!(
-        !store.seen_txn(&new, "1", &fp)?,
-        "a new registration starts afresh"
-    );
-    // The same id carrying other events (Synapse numbering again after a restart) is new;
-    // marking it replaces the old mark.
-    assert!(!store.seen_txn(&old, "1", &[2; 16])?);
-    store.mark_txn(&old, "1", &[2; 16])?;
-    assert!(store.seen_txn(&old, "1", &[2; 16])? && !store.seen_txn(&old, "1", &fp)?);
-
-    // enqueue_events stores items and marks their event ids together; ids already queued
-    // are skipped, items without an id always go in.
-    let items = [(Some("$a"), b"a".to_vec()), (Some("$b"), b"b".to_vec())];
-    assert_eq!(store.enqueue_events("matrix", &items)?.len(), 2);
-    let again = [
-        (Some("$b"), b"b".to_vec()),
-        (Some("$c"), b"c".to_vec()),
-        (None, b"receipt".to_vec()),
-    ];
-    assert_eq!(store.enqueue_events("matrix", &again)?.len(), 2);
-    assert!(store.seen_event("$a")? && store.seen_event("$c")?);
-    let pending: Vec<Vec<u8>> = store
-        .pending("matrix")?
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
-    assert_eq!(
-        pending,
-        vec![
-            b"a".to_vec(),
-            b"b".to_vec(),
-            b"c".to_vec(),
-            b"receipt".to_vec()
-        ]
-    );
-    Ok(())
-}
-
-#[test]
-fn inbox_keeps_order_acks_and_replays_after_reopen() -> TestResult {
-    let tmp = TempDir::new("inbox");
-    let path = tmp.join("db");
-    let (a, batch) = {
-        let store = Store::open(&path)?;
-        let a = store.enqueue("matrix", vec![b'a'])?; // a Vec<u8> works too
-        let b = store.enqueue("matrix", b"b")?;
-        store.enqueue("remote", b"other queue")?;
-        let batch = store.enqueue_batch("matrix", &[b"c".to_vec(), b"d".to_vec()])?;
-        assert!(a < b && b < batch[0] && batch[0] < batch[1]);
-        store.ack("matrix", b)?;
-        (a, batch)
-    };
-    let store = Store::open(&path)?;
-    let pending = store.pending("matrix")?;
-    let items: Vec<&[u8]> = pending.iter().map(|(_, v)| v.as_slice()).collect();
-    assert_eq!(items, [&b"a"[..], b"c", b"d"]);
-    assert_eq!((pending[0].0, pending[1].0), (a, batch[0]));
-    assert_eq!(store.pending("remote")?.len(), 1);
-    // New items after a restart still sort after the old ones.
-    assert!(store.enqueue("matrix", b"e")? > batch[1]);
-    for (seq, _) in store.pending("matrix")? {
-        store.ack("matrix", seq)?;
-    }
-    assert!(store.pending("matrix")?.is_empty());
-    Ok(())
-}
-
-#[test]
-fn reaction_map_works_both_ways_and_survives_reopen() -> TestResult {
-    let tmp = TempDir::new("reactions");
-    let path = tmp.join("db");
-    let record = |event: &str, sender: &str, key: &str| ReactionRecord {
-        room_id: "!r:x".into(),
-        event_id: event.into(),
-        target: "m1".into(),
-        sender: sender.into(),
-        key: key.into(),
-    };
-    {
-        let store = Store::open(&path)?;
-        store.put_reaction("direct:alice:bob", &record("$a", "bob", "👍"))?;
-        store.put_reaction("direct:alice:bob", &record("$b", "alice", "👍"))?;
-        store.put_reaction("direct:alice:bob", &record("$c", "bob", "❤️"))?;
-    }
-    let store = Store::open(&path)?;
-    assert_eq!(
-        store.reaction("direct:alice:bob", "m1", "bob", "👍")?,
-        Some(record("$a", "bob", "👍"))
-    );
-    let (portal, found) = store.reaction_by_event("$b")?.expect("by event");
-    assert_eq!(
-        (portal.as_str(), found),
-        ("direct:alice:bob", record("$b", "alice", "👍"))
-    );
-    assert_eq!(
-        store.reaction("group:g", "m1", "bob", "👍")?,
-        None,
-        "per portal"
-    );
-    let gone = store.delete_reaction("direct:alice:bob", "m1", "bob", "👍")?;
-    assert_eq!(gone, Some(record("$a", "bob", "👍")));
-    assert_eq!(
-        store.reaction_by_event("$a")?,
-        None,
-        "both directions removed"
-    );
-    assert!(store.reaction_by_event("$c")?.is_some(), "others kept");
-    assert_eq!(
-        store.delete_reaction("direct:alice:bob", "m1", "bob", "👍")?,
-        None
-    );
-    Ok(())
-}
-
-#[test]
-fn inbox_reads_after_a_position_counts_and_clears() -> TestResult {
-    let tmp = TempDir::new("inbox-after");
-    let path = tmp.join("db");
-    let seqs = {
-        let store = Store::open(&path)?;
-        // Queue names that are prefixes of each other stay apart.
-        store.enqueue("remote:@a:x", b"other")?;
-        let seqs: Vec<u64> = (0u8..5)
-            .map(|i| store.enqueue_unflushed("remote:@a", [i]))
-            .collect::<Result<_, _>>()?;
-        store.enqueue("remote:@a:x", b"other again")?;
-        store.flush()?; // one flush makes the unflushed batch durable
-        seqs
-    };
-    let store = Store::open(&path)?;
-    assert_eq!(store.pending_count("remote:@a"), 5);
-    let first = store.pending_after("remote:@a", None, 2)?;
-    assert_eq!(
-        first,
-        vec![(seqs[0], vec![0u8]), (seqs[1], vec![1u8])],
-        "limit respected, oldest first"
-    );
-    let rest = store.pending_after("remote:@a", Some(seqs[1]), 10)?;
-    let values: Vec<u8> = rest.iter().map(|(_, v)| v[0]).collect();
-    assert_eq!(values, [2, 3, 4]);
-    assert!(store
-        .pending_after("remote:@a", Some(seqs[4]), 10)?
-        .is_empty());
-    assert!(store
-        .pending_after("remote:@a", Some(u64::MAX), 10)?
-        .is_empty());
-    assert_eq!(store.clear_queue("remote:@a")?, 5);
-    assert_eq!(store.pending_count("remote:@a"), 0);
-    assert_eq!(store.pending_count("remote:@a:x"), 2);
-    Ok(())
-}
-fn bump(store: &Store) -> Result<(), StoreError> {
-    store.put_kv("migrated", "yes")
-}
-
-#[test]
-fn schema_versions_migrate_and_newer_databases_are_refused() -> TestResult {
-    let tmp = TempDir::new("schema");
-    let path = tmp.join("db");
-    drop(Store::open(&path)?);
-    let steps = [Migration {
-        from: 1,
-        to: 2,
-        run: bump,
-    }];
-    let v2 = OpenOptions {
-        schema_version: 2,
-        migrations: &steps,
-        ..OpenOptions::default()
-    };
-    {
-        let store = Store::open_with(&path, &v2)?;
-        assert_eq!(store.schema_version()?, 2);
-        assert_eq!(store.get_kv("migrated")?.as_deref(), Some("yes"));
-    }
-    let err = Store::open(&path).expect_err("version 2 is too new for this build");
-    let too_new = matches!(
-        err,
-        StoreError::SchemaTooNew {
-            found: 2,
-            supported: 1,
-            ..
-        }
-    );
-    assert!(too_new, "{err}");
-    let text = err.to_string();
-    assert!(
-        text.contains("schema version 2") && text.contains("newer imbridge"),
-        "{text}"
-    );
-    // A missing step is an error too, not a silent upgrade.
-    let v3 = OpenOptions {
-        schema_version: 3,
-        ..v2
-    };
-    let err = Store::open_with(&path, &v3).expect_err("no step 2 -> 3");
-    assert!(
-        matches!(err, StoreError::Migration { from: 2, .. }),
-        "{err}"
-    );
-    Ok(())
-}
-
-#[test]
-fn database_folder_is_private() -> TestResult {
-    let tmp = TempDir::new("perms");
-    let path = tmp.join("nested").join("db");
-    let store = Store::open(&path)?;
-    store.put_login(&login("@alice:example.org"))?;
-    assert_eq!(mode_of(&path), 0o700);
-    for entry in std::fs::read_dir(&path)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            assert_eq!(mode_of(&entry.path()), 0o600, "{}", entry.path().display());
-        }
-    }
-    drop(store);
-    // An existing folder with loose permissions is tightened.
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-    let _store = Store::open(&path)?;
-    assert_eq!(mode_of(&path), 0o700);
     Ok(())
 }

@@ -97,7 +97,7 @@ fn status_of(body: &str) -> Option<String> {
 #[tokio::test]
 async fn health_follows_the_lifecycle() -> TestResult {
     let dir = TempDir::new("health");
-    let store = Store::open(dir.join("db"))?;
+    let store = Store::open(dir.join("db")).await?;
     let state = Arc::new(ServiceState::new());
     let listener = Listener::start(state.clone(), Some(store)).await?;
 
@@ -154,7 +154,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 #[tokio::test]
 async fn metrics_counters_move() -> TestResult {
     let dir = TempDir::new("metrics");
-    let store = Store::open(dir.join("db"))?;
+    let store = Store::open(dir.join("db")).await?;
     let state = Arc::new(ServiceState::new());
     let listener = Listener::start(state.clone(), Some(store)).await?;
 
@@ -306,7 +306,7 @@ fn drain(sent: &Sent) -> Vec<String> {
 #[tokio::test]
 async fn watchdog_pings_while_the_probe_answers() -> TestResult {
     let dir = TempDir::new("watchdog-ok");
-    let store = Store::open(dir.join("db"))?;
+    let store = Store::open(dir.join("db")).await?;
     let (sent, notifier) = notify_recorder();
     let state = Arc::new(ServiceState::new());
     let task = service::spawn_watchdog(

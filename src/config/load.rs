@@ -80,7 +80,7 @@ pub(super) fn load_str(
             homeserver: homeserver(top.section("homeserver")),
             appservice: appservice(top.section("appservice"), base),
             bridge: bridge(top.section("bridge")),
-            database: database(top.section("database"), base),
+            database: super::database::load(top.section("database"), base),
             logging: logging(top.section("logging")),
             network: super::network::read(top.section("network"), &mut warnings),
             metrics: metrics(top.section("metrics")),
@@ -218,14 +218,6 @@ fn relay(s: Section<'_>) -> RelayConfig {
         enabled: s.bool("enabled").unwrap_or(default.enabled),
         admin_only: s.bool("admin_only").unwrap_or(default.admin_only),
         message_format: s.string("message_format").unwrap_or(default.message_format),
-    };
-    s.finish();
-    out
-}
-
-fn database(s: Section<'_>, base: &Path) -> DatabaseConfig {
-    let out = DatabaseConfig {
-        path: base.join(s.string("path").unwrap_or_else(|| "imbridge.sled".into())),
     };
     s.finish();
     out

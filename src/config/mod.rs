@@ -16,6 +16,7 @@
 //! `imbridge -c bridge.yaml generate-registration` followed by `imbridge -c bridge.yaml`
 //! works without copying tokens by hand.
 
+mod database;
 mod ids;
 mod load;
 mod network;
@@ -28,6 +29,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use database::{
+    redact_uri, DatabaseConfig, DatabaseKind, DatabaseUri, DEFAULT_MAX_CONNECTIONS,
+};
 pub use ids::{
     escape_localpart, is_valid_localpart, is_valid_mxid, is_valid_server_name, split_mxid,
     unescape_localpart, PermissionLevel,
@@ -192,13 +196,6 @@ pub struct ManagementRoomText {
     pub welcome: String,
     /// Appended to `help`.
     pub additional_help: String,
-}
-
-/// `database:` — the embedded store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseConfig {
-    /// The store's folder (resolved against the config file's folder).
-    pub path: PathBuf,
 }
 
 /// `logging:`.

@@ -50,7 +50,7 @@ pub fn excess(items: &[(u64, RemoteEvent)], limit: usize) -> (Vec<u64>, Vec<(Cha
 pub async fn prune(ctx: &Arc<Ctx>, login: &UserLogin) {
     let limit = ctx.cfg.bridge.max_catchup_messages as usize;
     let queue = login.queue();
-    let pending = match ctx.store.pending(&queue) {
+    let pending = match ctx.store.pending(&queue).await {
         Ok(p) => p,
         Err(e) => {
             warn!(user = %login.mxid, error = %e, "inbox unreadable; catch-up not limited");
@@ -66,7 +66,7 @@ pub async fn prune(ctx: &Arc<Ctx>, login: &UserLogin) {
         return;
     }
     for seq in &drop {
-        if let Err(e) = ctx.store.ack(&queue, *seq) {
+        if let Err(e) = ctx.store.ack(&queue, *seq).await {
             warn!(user = %login.mxid, seq, error = %e, "skipped catch-up item not removed");
         }
     }

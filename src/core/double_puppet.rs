@@ -57,8 +57,8 @@ fn kv_key(user: &UserId) -> String {
     format!("double_puppet:{user}")
 }
 
-fn stored(ctx: &Ctx, user: &UserId) -> Option<Stored> {
-    let text = ctx.store.get_kv(&kv_key(user)).ok().flatten()?;
+async fn stored(ctx: &Ctx, user: &UserId) -> Option<Stored> {
+    let text = ctx.store.get_kv(&kv_key(user)).await.ok().flatten()?;
     match serde_json::from_str(&text) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -108,7 +108,7 @@ fn appservice_auth(ctx: &Ctx, user: &UserId) -> Option<PuppetAuth> {
 /// `login-matrix` first, else the appservice method for their domain. Bounded by a short
 /// timeout; on any failure the login goes on with the ghost fallback (logged, not fatal).
 pub async fn enable(ctx: &Ctx, user: &UserId) {
-    let auth = match stored(ctx, user) {
+    let auth = match stored(ctx, user).await {
         Some(Stored::Disabled) => return,
         Some(Stored::Token {
             access_token,
@@ -157,6 +157,7 @@ pub async fn login_matrix(ctx: &Ctx, user: &UserId, access_token: &str) -> Resul
     let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
     ctx.store
         .put_kv(&kv_key(user), &text)
+        .await
         .map_err(|e| format!("could not save the token: {e}"))?;
     Ok(())
 }
@@ -169,6 +170,7 @@ pub async fn logout_matrix(ctx: &Ctx, user: &UserId) -> Result<bool, String> {
     let text = serde_json::to_string(&Stored::Disabled).map_err(|e| e.to_string())?;
     ctx.store
         .put_kv(&kv_key(user), &text)
+        .await
         .map_err(|e| format!("could not save the change: {e}"))?;
     Ok(was_on)
 }

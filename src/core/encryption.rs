@@ -43,6 +43,7 @@ pub async fn on_encrypted(ctx: &Ctx, room: &RoomId, event_id: &EventId) {
     let last: Option<u64> = ctx
         .store
         .get_kv(&key)
+        .await
         .ok()
         .flatten()
         .and_then(|v| v.parse().ok());
@@ -51,7 +52,7 @@ pub async fn on_encrypted(ctx: &Ctx, room: &RoomId, event_id: &EventId) {
         info!(%room, %event_id, "encrypted event; notice sent recently");
         return;
     }
-    if let Err(e) = ctx.store.put_kv(&key, &now.to_string()) {
+    if let Err(e) = ctx.store.put_kv(&key, &now.to_string()).await {
         warn!(%room, error = %e, "encryption notice time not stored");
     }
     let txn = format!("imb-e2ee-{event_id}");

@@ -20,10 +20,10 @@ impl GaugeSource for Bridge {
             if let Some(i) = LoginState::KINDS.iter().position(|k| *k == kind) {
                 by_state[i] += 1;
             }
-            remote_inbox += ctx.store.pending_count(&login.queue());
+            remote_inbox += ctx.store.pending_count(&login.queue()).await;
         }
         let (queues, portal_depth, portal_max) = ctx.portals.depths().await;
-        let matrix_inbox = ctx.store.pending_count(MATRIX_INBOX);
+        let matrix_inbox = ctx.store.pending_count(MATRIX_INBOX).await;
         let label = |k: &'static str, v: &str| vec![(k, v.to_owned())];
         vec![
             GaugeFamily {

@@ -131,7 +131,7 @@ impl Ghosts {
         login: Option<&dyn NetworkLogin>,
     ) -> Result<OwnedUserId, MatrixError> {
         let mxid = self.mxid(remote);
-        let record = self.store.get_ghost(remote).ok().flatten();
+        let record = self.store.get_ghost(remote).await.ok().flatten();
         let registered = record.as_ref().is_some_and(|r| r.registered);
         if !registered {
             self.matrix.ensure_registered(&mxid).await?;
@@ -164,7 +164,7 @@ impl Ghosts {
                 record.displayname = Some(name);
             }
         }
-        if let Err(e) = self.store.put_ghost(&record) {
+        if let Err(e) = self.store.put_ghost(&record).await {
             warn!(remote, error = %e, "ghost record not saved");
         }
         Ok(mxid)
@@ -177,12 +177,12 @@ impl Ghosts {
         profile: &UserProfile,
         login: &dyn NetworkLogin,
     ) {
-        let Ok(Some(mut record)) = self.store.get_ghost(remote) else {
+        let Ok(Some(mut record)) = self.store.get_ghost(remote).await else {
             return; // not bridged yet: ensure() will fetch it when needed
         };
         self.apply_profile(&mut record, profile, login).await;
         record.updated_ms = now_ms();
-        if let Err(e) = self.store.put_ghost(&record) {
+        if let Err(e) = self.store.put_ghost(&record).await {
             warn!(remote, error = %e, "ghost record not saved");
         }
     }

@@ -112,8 +112,9 @@ pub async fn finish_login(
     };
     ctx.store
         .put_login(&record)
+        .await
         .map_err(|e| LoginFailure::Refused(format!("could not save the login: {e}")))?;
-    let _ = ctx.store.delete_kv(&told_key(mxid));
+    let _ = ctx.store.delete_kv(&told_key(mxid)).await;
     start(ctx, mxid.to_owned(), data).await
 }
 
@@ -180,11 +181,11 @@ async fn start(
         dispatch_done: AtomicBool::new(false),
         stopped: Notify::new(),
     });
-    migrate_legacy_queue(ctx, &login);
+    migrate_legacy_queue(ctx, &login).await;
     // Before anything is dispatched, so the user's own actions show as themselves.
     super::double_puppet::enable(ctx, &mxid).await;
     ctx.logins.write().await.insert(mxid.clone(), login.clone());
-    let replay = ctx.store.pending_count(&login.queue());
+    let replay = ctx.store.pending_count(&login.queue()).await;
     info!(user = %mxid, remote = %login.remote_id, replay, "login started");
     // The dispatcher first takes what a previous run stored but did not bridge.
     tokio::spawn(dispatch(ctx.clone(), login.clone()));
@@ -195,9 +196,9 @@ async fn start(
 
 /// Moves what an older version stored in the per-user queue into this login's queue (it was
 /// stored by the account the login record names, the only one a user had then).
-fn migrate_legacy_queue(ctx: &Ctx, login: &UserLogin) {
+async fn migrate_legacy_queue(ctx: &Ctx, login: &UserLogin) {
     let legacy = legacy_remote_queue(&login.mxid);
-    match ctx.store.move_queue(&legacy, &login.queue()) {
+    match ctx.store.move_queue(&legacy, &login.queue()).await {
         Ok(0) => {}
         Ok(n) => info!(user = %login.mxid, items = n, "inbox items moved to the per-account queue"),
         Err(e) => warn!(user = %login.mxid, error = %e, "legacy inbox queue not moved"),
@@ -228,13 +229,13 @@ pub async fn logout(ctx: &Arc<Ctx>, mxid: &UserId) -> bool {
         return false;
     };
     login.session.disconnect(true).await;
-    if let Err(e) = ctx.store.delete_login(mxid.as_str()) {
+    if let Err(e) = ctx.store.delete_login(mxid.as_str()).await {
         warn!(user = %mxid, error = %e, "login record not deleted");
     }
-    if let Err(e) = ctx.store.clear_queue(&login.queue()) {
+    if let Err(e) = ctx.store.clear_queue(&login.queue()).await {
         warn!(user = %mxid, error = %e, "inbox queue not cleared");
     }
-    let _ = ctx.store.delete_kv(&told_key(mxid));
+    let _ = ctx.store.delete_kv(&told_key(mxid)).await;
     true
 }
 
@@ -260,7 +261,7 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
                     login.inbox_ready.notify_one();
                 }
             }
-            RemoteEvent::Checkpoint(checkpoint) => match ctx.store.flush_async().await {
+            RemoteEvent::Checkpoint(checkpoint) => match ctx.store.flush().await {
                 Ok(_) => checkpoint.done(),
                 // Dropped unconfirmed: the connector leaves the batch on the server.
                 Err(e) => {
@@ -286,13 +287,14 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
 /// Appends one chat event to the login's inbox queue (durable at the next flush). If the
 /// store refuses it, the event goes straight to its portal so it is still bridged now.
 async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event: RemoteEvent) {
-    let stored = serde_json::to_vec(&event)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| {
-            ctx.store
-                .enqueue_unflushed(queue, bytes)
-                .map_err(|e| e.to_string())
-        });
+    let stored = match serde_json::to_vec(&event) {
+        Ok(bytes) => ctx
+            .store
+            .enqueue_unflushed(queue, bytes)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     match stored {
         Ok(_) => login.inbox_ready.notify_one(),
         Err(e) => {
@@ -330,7 +332,11 @@ async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
     catchup::prune(ctx, login).await;
     let mut position: Option<u64> = None;
     loop {
-        let batch = match ctx.store.pending_after(&queue, position, DISPATCH_BATCH) {
+        let batch = match ctx
+            .store
+            .pending_after(&queue, position, DISPATCH_BATCH)
+            .await
+        {
             Ok(batch) => batch,
             Err(e) => {
                 warn!(user = %login.mxid, error = %e, "inbox queue unreadable");
@@ -361,7 +367,7 @@ async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
                 }
                 None => {
                     warn!(user = %login.mxid, seq, "undecodable inbox item dropped");
-                    let _ = ctx.store.ack(&queue, seq);
+                    let _ = ctx.store.ack(&queue, seq).await;
                 }
             }
         }
@@ -427,10 +433,10 @@ async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
         // Tell a state only when it differs from the last one told (kept across restarts):
         // a link that dropped and came back within the debounce, or a restart, says nothing.
         let key = told_key(&login.mxid);
-        if ctx.store.get_kv(&key).ok().flatten().as_deref() == Some(state.kind()) {
+        if ctx.store.get_kv(&key).await.ok().flatten().as_deref() == Some(state.kind()) {
             return;
         }
-        if let Err(e) = ctx.store.put_kv(&key, state.kind()) {
+        if let Err(e) = ctx.store.put_kv(&key, state.kind()).await {
             warn!(user = %login.mxid, error = %e, "last told state not stored");
         }
         let text = match &state {

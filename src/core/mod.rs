@@ -130,10 +130,10 @@ impl Bridge {
     pub async fn start(&self) -> anyhow::Result<()> {
         let ctx = &self.ctx;
         ctx.portals.bind(Arc::downgrade(ctx));
-        for (room, user) in commands::load_management_rooms(&ctx.store) {
+        for (room, user) in commands::load_management_rooms(&ctx.store).await {
             ctx.management.write().await.insert(room, user);
         }
-        let records = ctx.store.list_logins()?;
+        let records = ctx.store.list_logins().await?;
         info!(count = records.len(), "restoring logins");
         for record in records {
             if let Err(e) = logins::resume(ctx, &record).await {
@@ -163,7 +163,7 @@ impl Bridge {
         for login in logins {
             login.session.disconnect(false).await;
         }
-        if let Err(e) = ctx.store.flush() {
+        if let Err(e) = ctx.store.flush().await {
             warn!(error = %e, "store flush failed");
         }
     }
@@ -181,6 +181,7 @@ impl MatrixEventSink for Bridge {
             .ctx
             .store
             .enqueue_events(MATRIX_INBOX, &items)
+            .await
             .map_err(|e| e.to_string())?;
         if added.len() < items.len() {
             info!(
@@ -198,7 +199,7 @@ impl MatrixEventSink for Bridge {
 async fn dispatch_inbox(ctx: Arc<Ctx>) {
     let mut dispatched: Option<u64> = None;
     loop {
-        let pending = match ctx.store.pending(MATRIX_INBOX) {
+        let pending = match ctx.store.pending(MATRIX_INBOX).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "inbox unreadable");
@@ -217,7 +218,7 @@ async fn dispatch_inbox(ctx: Arc<Ctx>) {
                 Ok(event) => route_matrix_event(&ctx, event, seq).await,
                 Err(e) => {
                     warn!(seq, error = %e, "undecodable inbox item dropped");
-                    let _ = ctx.store.ack(MATRIX_INBOX, seq);
+                    let _ = ctx.store.ack(MATRIX_INBOX, seq).await;
                 }
             }
         }
@@ -250,8 +251,8 @@ pub(crate) fn fresh_txn(prefix: &str) -> String {
 }
 
 /// Acks an inbox item (called once its processing is done).
-pub(crate) fn ack_inbox(ctx: &Ctx, seq: u64) {
-    if let Err(e) = ctx.store.ack(MATRIX_INBOX, seq) {
+pub(crate) async fn ack_inbox(ctx: &Ctx, seq: u64) {
+    if let Err(e) = ctx.store.ack(MATRIX_INBOX, seq).await {
         warn!(seq, error = %e, "inbox ack failed");
     }
 }
@@ -271,7 +272,7 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     };
     // Our own puppets' events come back to us: drop the echoes.
     if ctx.ghosts.is_ours(&sender) && !matches!(event, MatrixEvent::Typing { .. }) {
-        ack_inbox(ctx, seq);
+        ack_inbox(ctx, seq).await;
         return;
     }
     match &event {
@@ -289,7 +290,7 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
             encryption::report_undecryptable(ctx, &room, event_id).await;
         }
         encryption::on_encrypted(ctx, &room, event_id).await;
-        ack_inbox(ctx, seq);
+        ack_inbox(ctx, seq).await;
         return;
     }
     let is_management = ctx.management.read().await.contains_key(&room);
@@ -297,11 +298,11 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         if let MatrixEvent::Message { .. } = &event {
             commands::on_message(ctx, &event).await;
         }
-        ack_inbox(ctx, seq);
+        ack_inbox(ctx, seq).await;
         return;
     }
-    match ctx.store.portal_by_room(room.as_str()) {
+    match ctx.store.portal_by_room(room.as_str()).await {
         Ok(Some(portal)) => ctx.portals.enqueue_matrix(&portal.key, event, seq).await,
-        _ => ack_inbox(ctx, seq),
+        _ => ack_inbox(ctx, seq).await,
     }
 }

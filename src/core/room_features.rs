@@ -138,9 +138,13 @@ fn fingerprint(content: &Value) -> String {
 }
 
 /// The initial state entry for a new portal, and records its fingerprint.
-pub fn initial_state(ctx: &Ctx, portal: &str, is_direct: bool) -> (String, String, Value) {
+pub async fn initial_state(ctx: &Ctx, portal: &str, is_direct: bool) -> (String, String, Value) {
     let content = content(&ctx.connector.capabilities(), is_direct);
-    if let Err(e) = ctx.store.put_kv(&kv_key(portal), &fingerprint(&content)) {
+    if let Err(e) = ctx
+        .store
+        .put_kv(&kv_key(portal), &fingerprint(&content))
+        .await
+    {
         debug!(portal, error = %e, "room features fingerprint not stored");
     }
     (EVENT_TYPE.into(), String::new(), content)
@@ -159,7 +163,10 @@ pub async fn send(
     ctx.matrix
         .send_state(room, sender, EVENT_TYPE, "", &content)
         .await?;
-    let _ = ctx.store.put_kv(&kv_key(portal), &fingerprint(&content));
+    let _ = ctx
+        .store
+        .put_kv(&kv_key(portal), &fingerprint(&content))
+        .await;
     Ok(())
 }
 
@@ -167,7 +174,7 @@ pub async fn send(
 /// changed, or a portal made before this event existed). Failures are logged and retried at
 /// the next start.
 pub async fn refresh_all(ctx: Arc<Ctx>) {
-    let Ok(portals) = ctx.store.list_portals() else {
+    let Ok(portals) = ctx.store.list_portals().await else {
         return;
     };
     let caps = ctx.connector.capabilities();
@@ -175,7 +182,7 @@ pub async fn refresh_all(ctx: Arc<Ctx>) {
     for portal in portals {
         let content = content(&caps, portal.is_direct);
         let print = fingerprint(&content);
-        if ctx.store.get_kv(&kv_key(&portal.key)).ok().flatten() == Some(print.clone()) {
+        if ctx.store.get_kv(&kv_key(&portal.key)).await.ok().flatten() == Some(print.clone()) {
             continue;
         }
         let Ok(room) = ruma::RoomId::parse(portal.room_id.as_str()) else {
@@ -189,7 +196,7 @@ pub async fn refresh_all(ctx: Arc<Ctx>) {
         {
             Ok(_) => {
                 sent += 1;
-                let _ = ctx.store.put_kv(&kv_key(&portal.key), &print);
+                let _ = ctx.store.put_kv(&kv_key(&portal.key), &print).await;
             }
             Err(e) => warn!(portal = %portal.key, error = %e, "room features not updated"),
         }

@@ -31,7 +31,7 @@ pub async fn space_of(ctx: &Ctx, login: &UserLogin) -> Option<OwnedRoomId> {
         return None;
     }
     let key = space_key(login);
-    if let Some(room) = ctx.store.get_kv(&key).ok().flatten() {
+    if let Some(room) = ctx.store.get_kv(&key).await.ok().flatten() {
         if let Ok(room) = OwnedRoomId::try_from(room) {
             return Some(room);
         }
@@ -51,7 +51,7 @@ pub async fn space_of(ctx: &Ctx, login: &UserLogin) -> Option<OwnedRoomId> {
     match ctx.matrix.create_room(&bot, &spec).await {
         Ok(room) => {
             info!(user = %login.mxid, %room, "personal filtering space made");
-            if let Err(e) = ctx.store.put_kv(&key, room.as_str()) {
+            if let Err(e) = ctx.store.put_kv(&key, room.as_str()).await {
                 warn!(user = %login.mxid, error = %e, "space not stored");
             }
             Some(room)
@@ -69,7 +69,7 @@ pub async fn add_portal(ctx: &Ctx, login: &UserLogin, room: &RoomId) {
         return;
     };
     let done = child_key(room, login);
-    if ctx.store.get_kv(&done).ok().flatten().is_some() {
+    if ctx.store.get_kv(&done).await.ok().flatten().is_some() {
         return;
     }
     let content = json!({ "via": [ctx.cfg.homeserver.domain] });
@@ -80,7 +80,7 @@ pub async fn add_portal(ctx: &Ctx, login: &UserLogin, room: &RoomId) {
         .await
     {
         Ok(_) => {
-            let _ = ctx.store.put_kv(&done, space.as_str());
+            let _ = ctx.store.put_kv(&done, space.as_str()).await;
         }
         Err(e) => warn!(%space, %room, error = %e, "portal not added to the space"),
     }
@@ -92,7 +92,7 @@ pub async fn fill(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
     if space_of(&ctx, &login).await.is_none() {
         return;
     }
-    let Ok(portals) = ctx.store.list_portals() else {
+    let Ok(portals) = ctx.store.list_portals().await else {
         return;
     };
     for portal in portals {

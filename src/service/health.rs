@@ -57,16 +57,19 @@ pub async fn serve_health(
         .await
 }
 
+/// How long `/health/ready` waits for the store to answer.
+const STORE_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn live() -> Response {
     (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
 }
 
-/// Reads the store on the blocking pool: `(stored logins, size on disk)`.
+/// Reads the store in its own task: `(stored logins, size on disk)`.
 async fn store_stats(store: &Store) -> Result<(usize, u64), String> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let logins = store.list_logins().map_err(|e| e.to_string())?.len();
-        let size = store.size_on_disk().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let logins = store.list_logins().await.map_err(|e| e.to_string())?.len();
+        let size = store.size_on_disk().await.map_err(|e| e.to_string())?;
         Ok((logins, size))
     })
     .await
@@ -89,8 +92,13 @@ async fn ready(State(h): State<Health>) -> Response {
     }
     if let Some(store) = &h.store {
         let store = store.clone();
-        let read = tokio::task::spawn_blocking(move || store.schema_version()).await;
-        if !matches!(read, Ok(Ok(_))) {
+        // A database server that does not answer within the limit counts as unavailable.
+        let read = tokio::time::timeout(
+            STORE_READ_LIMIT,
+            tokio::spawn(async move { store.schema_version().await }),
+        )
+        .await;
+        if !matches!(read, Ok(Ok(Ok(_)))) {
             return unavailable("store unavailable");
         }
     }

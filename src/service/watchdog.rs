@@ -67,7 +67,7 @@ pub fn store_probe(
             tokio::spawn(async {})
                 .await
                 .map_err(|e| format!("scheduler round trip failed: {e}"))?;
-            tokio::task::spawn_blocking(move || store.schema_version())
+            tokio::spawn(async move { store.schema_version().await })
                 .await
                 .map_err(|e| format!("store read task failed: {e}"))?
                 .map_err(|e| format!("store read failed: {e}"))?;

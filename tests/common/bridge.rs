@@ -171,7 +171,7 @@ bridge:
   permissions:
     "localhost": user
 database:
-  path: {db}
+{database}
 logging:
   level: info
 network:
@@ -181,12 +181,43 @@ network:
     rest_url: {rest}
     websocket_url: {ws}
 {extra}"#,
-        db = dir.join("bridge.sled").display(),
+        database = database_section(dir),
         rest = sandbox.rest_url(),
         ws = sandbox.ws_url(),
     );
     std::fs::write(&path, text).expect("config written");
     path
+}
+
+/// Environment variable choosing the store the Synapse suites run the bridge on: `sled`
+/// (the default) or `postgres` (a database in a throw-away cluster of this test process).
+pub const TEST_STORE_ENV: &str = "IMBRIDGE_TEST_STORE";
+
+/// The `database:` keys for a bridge in `dir`: a sled folder there, or with
+/// `IMBRIDGE_TEST_STORE=postgres` a PostgreSQL database made for `dir` once (its URI kept in
+/// `dir/postgres-uri`, so a rewritten config or a restart finds the same data). Panics when
+/// PostgreSQL is asked for but unavailable: a suite run on PostgreSQL must not pass on sled.
+pub fn database_section(dir: &Path) -> String {
+    let sled = format!("  path: {}", dir.join("bridge.sled").display());
+    match std::env::var(TEST_STORE_ENV).as_deref() {
+        Ok("postgres") => {}
+        Ok("sled") | Err(_) => return sled,
+        Ok(other) => panic!("{TEST_STORE_ENV}={other}: use sled or postgres"),
+    }
+    let keep = dir.join("postgres-uri");
+    let uri = match std::fs::read_to_string(&keep) {
+        Ok(uri) => uri,
+        Err(_) => {
+            let cluster = imbridge::store::testing::PgCluster::shared()
+                .unwrap_or_else(|why| panic!("{TEST_STORE_ENV}=postgres: no PostgreSQL ({why})"));
+            let uri = cluster
+                .create_database()
+                .unwrap_or_else(|why| panic!("cannot create a test database: {why}"));
+            std::fs::write(&keep, &uri).expect("postgres-uri written");
+            uri
+        }
+    };
+    format!("{sled}\n  type: postgres\n  uri: \"{uri}\"\n  max_connections: 4")
 }
 
 /// Runs `imbridge generate-registration` for `config`, writing `dir/registration.yaml`.

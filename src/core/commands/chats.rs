@@ -29,8 +29,8 @@ pub(crate) fn room_link(room: &str) -> String {
 }
 
 /// The room of portal `key`, if it has one.
-pub(crate) fn existing_room(ctx: &Ctx, key: &str) -> Option<OwnedRoomId> {
-    let record = ctx.store.get_portal(key).ok().flatten()?;
+pub(crate) async fn existing_room(ctx: &Ctx, key: &str) -> Option<OwnedRoomId> {
+    let record = ctx.store.get_portal(key).await.ok().flatten()?;
     RoomId::parse(record.room_id.as_str()).ok()
 }
 
@@ -69,6 +69,7 @@ pub(super) async fn sync(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId) {
         let exists = ctx
             .store
             .get_portal(&key)
+            .await
             .ok()
             .flatten()
             .is_some_and(|p| !p.room_id.is_empty());
@@ -115,7 +116,7 @@ pub(super) async fn pm(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &st
     }
     let chat = ChatId::direct(user);
     let key = portal_key(&login.remote_id, &chat);
-    let Some(portal_room) = existing_room(ctx, &key) else {
+    let Some(portal_room) = existing_room(ctx, &key).await else {
         open_portal(ctx, &login, chat).await;
         let text = format!("Opening a chat with {user}: its room arrives as an invite.");
         return reply(ctx, room, &text).await;

@@ -35,9 +35,10 @@ pub struct CommandState {
 }
 
 /// Management rooms saved in the store's kv tree.
-pub fn load_management_rooms(store: &Store) -> Vec<(OwnedRoomId, OwnedUserId)> {
+pub async fn load_management_rooms(store: &Store) -> Vec<(OwnedRoomId, OwnedUserId)> {
     store
         .list_kv(MGMT_PREFIX)
+        .await
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(k, v)| {
@@ -130,7 +131,7 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         }
         "leave" | "ban" => {
             ctx.management.write().await.remove(room);
-            let _ = ctx.store.delete_kv(&format!("{MGMT_PREFIX}{room}"));
+            let _ = ctx.store.delete_kv(&format!("{MGMT_PREFIX}{room}")).await;
         }
         _ => {}
     }
@@ -146,12 +147,13 @@ async fn set_management_room(ctx: &Ctx, room: &RoomId, user: &UserId) -> Option<
         .collect();
     for old in &previous {
         rooms.remove(old);
-        let _ = ctx.store.delete_kv(&format!("{MGMT_PREFIX}{old}"));
+        let _ = ctx.store.delete_kv(&format!("{MGMT_PREFIX}{old}")).await;
     }
     rooms.insert(room.to_owned(), user.to_owned());
     if let Err(e) = ctx
         .store
         .put_kv(&format!("{MGMT_PREFIX}{room}"), user.as_str())
+        .await
     {
         warn!(%room, error = %e, "management room not stored");
     }

@@ -59,7 +59,7 @@ pub(super) async fn on_ghost_invite(
     }
     let chat = ChatId::direct(remote);
     let key = portal_key(&login.remote_id, &chat);
-    if let Some(existing) = existing_room(ctx, &key) {
+    if let Some(existing) = existing_room(ctx, &key).await {
         let link = room_link(existing.as_str());
         let reason = format!("You already have a chat with {remote}: {link}");
         reject(ctx, room, ghost, &reason).await;
@@ -88,7 +88,7 @@ pub(super) async fn on_ghost_invite(
         return;
     }
     // Checked again: a message of that chat may have created its room meanwhile.
-    if let Some(existing) = existing_room(ctx, &key) {
+    if let Some(existing) = existing_room(ctx, &key).await {
         let reason = format!(
             "You already have a chat with {remote}: {}",
             room_link(existing.as_str())
@@ -107,7 +107,7 @@ pub(super) async fn on_ghost_invite(
         is_direct: true,
         created_ms: now_ms(),
     };
-    if let Err(e) = ctx.store.put_portal(&record) {
+    if let Err(e) = ctx.store.put_portal(&record).await {
         warn!(%room, error = %e, "portal record not saved");
         return reject(ctx, room, ghost, "The bridge could not save this chat.").await;
     }

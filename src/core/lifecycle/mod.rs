@@ -45,9 +45,9 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         ..
     } = &event
     else {
-        return ack_inbox(ctx, seq);
+        return ack_inbox(ctx, seq).await;
     };
-    let portal = ctx.store.portal_by_room(room.as_str()).ok().flatten();
+    let portal = ctx.store.portal_by_room(room.as_str()).await.ok().flatten();
     if target.as_str() == ctx.matrix.bot().as_str() {
         match (&portal, membership.as_str()) {
             (Some(portal), "invite") => match ctx.matrix.join(room, ctx.matrix.bot()).await {
@@ -58,7 +58,7 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
             (None, "invite") if upgrades::invited_to_upgraded(ctx, room).await => {}
             (None, _) => commands::on_membership(ctx, &event).await,
         }
-        return ack_inbox(ctx, seq);
+        return ack_inbox(ctx, seq).await;
     }
     if membership == "invite" {
         if let Some(remote) = ctx.ghosts.remote_of(target) {
@@ -84,13 +84,13 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
                     invites::on_ghost_invite(ctx, room, sender, target, &remote, *is_direct).await
                 }
             }
-            return ack_inbox(ctx, seq);
+            return ack_inbox(ctx, seq).await;
         }
     }
     match portal {
         Some(portal) if matches!(membership.as_str(), "leave" | "ban" | "join") => {
             ctx.portals.enqueue_matrix(&portal.key, event, seq).await
         }
-        _ => ack_inbox(ctx, seq),
+        _ => ack_inbox(ctx, seq).await,
     }
 }

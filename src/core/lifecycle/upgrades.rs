@@ -36,11 +36,11 @@ pub async fn on_tombstone(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     {
         upgraded(ctx, room, replacement_room).await;
     }
-    ack_inbox(ctx, seq);
+    ack_inbox(ctx, seq).await;
 }
 
 async fn upgraded(ctx: &Arc<Ctx>, old: &RoomId, new: &RoomId) {
-    let Some(portal) = ctx.store.portal_by_room(old.as_str()).ok().flatten() else {
+    let Some(portal) = ctx.store.portal_by_room(old.as_str()).await.ok().flatten() else {
         return;
     };
     if old == new {
@@ -50,7 +50,11 @@ async fn upgraded(ctx: &Arc<Ctx>, old: &RoomId, new: &RoomId) {
     let bot = ctx.matrix.bot();
     if let Err(e) = ctx.matrix.join(new, bot).await {
         warn!(portal = %portal.key, room = %new, error = %e, "bot could not join the upgraded room");
-        if let Err(e) = ctx.store.put_kv(&format!("{PENDING}{new}"), &portal.key) {
+        if let Err(e) = ctx
+            .store
+            .put_kv(&format!("{PENDING}{new}"), &portal.key)
+            .await
+        {
             warn!(portal = %portal.key, error = %e, "pending upgrade not saved");
         }
         let text = format!(
@@ -75,18 +79,18 @@ async fn upgraded(ctx: &Arc<Ctx>, old: &RoomId, new: &RoomId) {
 /// upgraded portal, the bot joins and the portal moves there (true); otherwise false.
 pub(super) async fn invited_to_upgraded(ctx: &Arc<Ctx>, room: &RoomId) -> bool {
     let pending = format!("{PENDING}{room}");
-    let Ok(Some(key)) = ctx.store.get_kv(&pending) else {
+    let Ok(Some(key)) = ctx.store.get_kv(&pending).await else {
         return false;
     };
-    let Some(portal) = ctx.store.get_portal(&key).ok().flatten() else {
-        let _ = ctx.store.delete_kv(&pending);
+    let Some(portal) = ctx.store.get_portal(&key).await.ok().flatten() else {
+        let _ = ctx.store.delete_kv(&pending).await;
         return false;
     };
     if let Err(e) = ctx.matrix.join(room, ctx.matrix.bot()).await {
         warn!(portal = %key, %room, error = %e, "bot could not join the upgraded room");
         return true;
     }
-    let _ = ctx.store.delete_kv(&pending);
+    let _ = ctx.store.delete_kv(&pending).await;
     match RoomId::parse(portal.room_id.as_str()) {
         Ok(old) => move_portal(ctx, &key, &old, room).await,
         Err(_) => warn!(portal = %key, "portal without a room; upgrade not followed"),
@@ -108,13 +112,16 @@ async fn move_portal(ctx: &Arc<Ctx>, key: &str, old: &RoomId, new: &RoomId) {
         }
     };
     let (from, to) = (old.to_string(), new.to_string());
-    let moved = ctx.store.update_portal(key, |p| {
-        let here = p.room_id == from;
-        if here {
-            p.room_id = to.clone();
-        }
-        here
-    });
+    let moved = ctx
+        .store
+        .update_portal(key, |p| {
+            let here = p.room_id == from;
+            if here {
+                p.room_id = to.clone();
+            }
+            here
+        })
+        .await;
     match moved {
         Ok(Some(record)) => {
             info!(portal = %key, from = %old, to = %new, "portal moved to the upgraded room");

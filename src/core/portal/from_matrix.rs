@@ -39,6 +39,7 @@ impl PortalWorker {
         if ctx
             .store
             .message_by_event(event_id)
+            .await
             .ok()
             .flatten()
             .is_some()
@@ -192,12 +193,12 @@ impl PortalWorker {
                     timestamp_ms: now_ms(),
                     part: 0,
                 };
-                if let Err(e) = ctx.store.put_message(&self.key, &record) {
+                if let Err(e) = ctx.store.put_message(&self.key, &record).await {
                     warn!(portal = %self.key, part = i, error = %e, "message mapping not saved");
                 }
             }
             // On disk before the inbox item is acked: a crash now must not send it twice.
-            if let Err(e) = ctx.store.flush_async().await {
+            if let Err(e) = ctx.store.flush().await {
                 warn!(portal = %self.key, error = %e, "store flush failed");
             }
             ctx.metrics
@@ -286,7 +287,7 @@ impl PortalWorker {
         let target = content["m.relates_to"]["event_id"]
             .as_str()
             .unwrap_or_default();
-        let Some(remote) = self.remote_of_event(target) else {
+        let Some(remote) = self.remote_of_event(target).await else {
             return Ok(());
         };
         let new_content = content.get("m.new_content").unwrap_or(content);
@@ -327,13 +328,13 @@ impl PortalWorker {
         redacts: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
-        if let Ok(Some((_, reaction))) = ctx.store.reaction_by_event(redacts) {
+        if let Ok(Some((_, reaction))) = ctx.store.reaction_by_event(redacts).await {
             return self.matrix_unreact(room, sender, reaction).await;
         }
         let Some(chat) = chat_of_key(&self.key) else {
             return Ok(());
         };
-        let Some(remote) = self.remote_of_event(redacts) else {
+        let Some(remote) = self.remote_of_event(redacts).await else {
             return Ok(());
         };
         let login = match ctx.login_of(sender).await {
@@ -356,7 +357,7 @@ impl PortalWorker {
                     )
                     .await;
                 } else {
-                    let _ = ctx.store.delete_message(&self.key, &remote);
+                    let _ = ctx.store.delete_message(&self.key, &remote).await;
                     ctx.metrics.bridged(Direction::ToNetwork, "redaction");
                 }
                 self.report_sent(room, event_id, outcome.as_ref().err())
@@ -388,7 +389,7 @@ impl PortalWorker {
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(user).await) else {
             return Ok(());
         };
-        let Some(remote) = self.remote_of_event(event_id) else {
+        let Some(remote) = self.remote_of_event(event_id).await else {
             return Ok(());
         };
         if let Some(receipts) = login.session.as_receipts() {

@@ -70,15 +70,19 @@ impl PortalWorker {
         match result {
             Ok(()) => {
                 info!(portal = %self.key, %sender, what, "group info changed from Matrix");
-                let saved = self.ctx.store.update_portal(&self.key, |p| {
-                    if let Some(name) = name {
-                        p.name = Some(name.to_owned());
-                    }
-                    if let Some(topic) = topic {
-                        p.topic = Some(topic.to_owned());
-                    }
-                    true
-                });
+                let saved = self
+                    .ctx
+                    .store
+                    .update_portal(&self.key, |p| {
+                        if let Some(name) = name {
+                            p.name = Some(name.to_owned());
+                        }
+                        if let Some(topic) = topic {
+                            p.topic = Some(topic.to_owned());
+                        }
+                        true
+                    })
+                    .await;
                 if let Err(e) = saved {
                     warn!(portal = %self.key, error = %e, "portal record not saved");
                 }

@@ -27,19 +27,25 @@ impl PortalWorker {
         }
         let user = target.to_string();
         let saved = match membership {
-            "leave" | "ban" => ctx.store.update_portal(&self.key, |p| {
-                let had = p.receivers.contains(&user);
-                p.receivers.retain(|r| *r != user);
-                had
-            }),
+            "leave" | "ban" => {
+                ctx.store
+                    .update_portal(&self.key, |p| {
+                        let had = p.receivers.contains(&user);
+                        p.receivers.retain(|r| *r != user);
+                        had
+                    })
+                    .await
+            }
             "join" if ctx.login_of(target).await.is_some() => {
-                ctx.store.update_portal(&self.key, |p| {
-                    let new = !p.receivers.contains(&user);
-                    if new {
-                        p.receivers.push(user.clone());
-                    }
-                    new
-                })
+                ctx.store
+                    .update_portal(&self.key, |p| {
+                        let new = !p.receivers.contains(&user);
+                        if new {
+                            p.receivers.push(user.clone());
+                        }
+                        new
+                    })
+                    .await
             }
             _ => return,
         };
@@ -77,13 +83,16 @@ impl PortalWorker {
                 .or_else(ignore_already_member)?;
         }
         let user = login.mxid.to_string();
-        let saved = ctx.store.update_portal(&self.key, |p| {
-            let new = !p.receivers.contains(&user);
-            if new {
-                p.receivers.push(user.clone());
-            }
-            new
-        });
+        let saved = ctx
+            .store
+            .update_portal(&self.key, |p| {
+                let new = !p.receivers.contains(&user);
+                if new {
+                    p.receivers.push(user.clone());
+                }
+                new
+            })
+            .await;
         if let Err(e) = saved {
             warn!(portal = %self.key, error = %e, "portal receivers not saved");
         }

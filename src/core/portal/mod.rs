@@ -255,7 +255,7 @@ impl PortalWorker {
     async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
         while let Some(work) = rx.recv().await {
             let started = std::time::Instant::now();
-            let room = self.record().map(|r| r.room_id);
+            let room = self.record().await.map(|r| r.room_id);
             if room != self.room {
                 self.joined.clear();
                 self.room = room;
@@ -264,7 +264,7 @@ impl PortalWorker {
                 Work::Remote { login, event, seq } => {
                     self.remote(&login, event).await;
                     if let Some(seq) = seq {
-                        if let Err(e) = self.ctx.store.ack(&login.queue(), seq) {
+                        if let Err(e) = self.ctx.store.ack(&login.queue(), seq).await {
                             warn!(portal = %self.key, seq, error = %e, "inbox ack failed");
                         }
                     }
@@ -272,7 +272,7 @@ impl PortalWorker {
                 }
                 Work::Matrix { event, seq } => {
                     self.matrix(event).await;
-                    ack_inbox(&self.ctx, seq);
+                    ack_inbox(&self.ctx, seq).await;
                     Direction::ToNetwork
                 }
             };
@@ -285,17 +285,18 @@ impl PortalWorker {
     }
 
     /// The remote message id a Matrix event was bridged from or to, if mapped.
-    fn remote_of_event(&self, event_id: &str) -> Option<String> {
+    async fn remote_of_event(&self, event_id: &str) -> Option<String> {
         self.ctx
             .store
             .message_by_event(event_id)
+            .await
             .ok()
             .flatten()
             .map(|(_, record)| record.remote_id)
     }
 
-    fn record(&self) -> Option<PortalRecord> {
-        self.ctx.store.get_portal(&self.key).ok().flatten()
+    async fn record(&self) -> Option<PortalRecord> {
+        self.ctx.store.get_portal(&self.key).await.ok().flatten()
     }
 
     async fn remote(&mut self, login: &Arc<UserLogin>, event: RemoteEvent) {

@@ -32,10 +32,10 @@ impl PortalWorker {
         // One emoji is one key on both sides (`U+1F44D`, a bare `❤`): see
         // `convert::normalize_reaction_key`.
         let key = &convert::normalize_reaction_key(key);
-        if let Ok(Some(_)) = ctx.store.reaction(&self.key, target, sender, key) {
+        if let Ok(Some(_)) = ctx.store.reaction(&self.key, target, sender, key).await {
             return Ok(()); // already bridged, or the echo of a Matrix reaction
         }
-        let Some((room, event)) = self.mapped_event(target) else {
+        let Some((room, event)) = self.mapped_event(target).await else {
             debug!(portal = %self.key, target, "reaction to a message not bridged");
             return Ok(());
         };
@@ -66,7 +66,7 @@ impl PortalWorker {
             sender: sender.to_owned(),
             key: key.to_owned(),
         };
-        if let Err(e) = ctx.store.put_reaction(&self.key, &record) {
+        if let Err(e) = ctx.store.put_reaction(&self.key, &record).await {
             tracing::warn!(portal = %self.key, error = %e, "reaction mapping not saved");
         }
         ctx.metrics.bridged(Direction::ToMatrix, "reaction");
@@ -83,7 +83,11 @@ impl PortalWorker {
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let key = &convert::normalize_reaction_key(key);
-        let Ok(Some(record)) = ctx.store.delete_reaction(&self.key, target, sender, key) else {
+        let Ok(Some(record)) = ctx
+            .store
+            .delete_reaction(&self.key, target, sender, key)
+            .await
+        else {
             return Ok(()); // never bridged, or already removed from Matrix
         };
         let (Ok(room), Ok(event)) = (
@@ -132,13 +136,13 @@ impl PortalWorker {
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let key = &convert::normalize_reaction_key(key);
-        if let Ok(Some(_)) = ctx.store.reaction_by_event(event_id) {
+        if let Ok(Some(_)) = ctx.store.reaction_by_event(event_id).await {
             return Ok(()); // replayed after a restart
         }
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(sender).await) else {
             return Ok(());
         };
-        let Some(remote_target) = self.remote_of_event(target) else {
+        let Some(remote_target) = self.remote_of_event(target).await else {
             return Ok(());
         };
         let Some(reactions) = login.session.as_reactions() else {
@@ -159,7 +163,7 @@ impl PortalWorker {
             sender: login.remote_id.clone(),
             key: key.to_owned(),
         };
-        if let Err(e) = ctx.store.put_reaction(&self.key, &record) {
+        if let Err(e) = ctx.store.put_reaction(&self.key, &record).await {
             tracing::warn!(portal = %self.key, error = %e, "reaction mapping not saved");
         }
         let outcome = reactions.react(&chat, &remote_target, key).await;
@@ -168,7 +172,8 @@ impl PortalWorker {
             Err(e) => {
                 let _ = ctx
                     .store
-                    .delete_reaction(&self.key, &remote_target, &login.remote_id, key);
+                    .delete_reaction(&self.key, &remote_target, &login.remote_id, key)
+                    .await;
                 ctx.metrics.failed(Direction::ToNetwork, "network_refused");
                 self.error_notice(room, &format!("⚠️ Your reaction was not delivered: {e}"))
                     .await;
@@ -190,7 +195,8 @@ impl PortalWorker {
         let ctx = self.ctx.clone();
         let _ = ctx
             .store
-            .delete_reaction(&self.key, &record.target, &record.sender, &record.key);
+            .delete_reaction(&self.key, &record.target, &record.sender, &record.key)
+            .await;
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(sender).await) else {
             return Ok(());
         };

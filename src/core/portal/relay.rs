@@ -29,7 +29,7 @@ impl PortalWorker {
         if !ctx.cfg.bridge.relay.enabled || ctx.permission(sender) < PermissionLevel::Relay {
             return None;
         }
-        let relay = ctx.store.get_kv(&kv_key(&self.key)).ok().flatten()?;
+        let relay = ctx.store.get_kv(&kv_key(&self.key)).await.ok().flatten()?;
         let relay = UserId::parse(relay.as_str()).ok()?;
         ctx.login_of(&relay).await
     }
@@ -117,7 +117,7 @@ impl PortalWorker {
             Some("Only bridge admins may change the relay here.".to_owned())
         } else if level < PermissionLevel::User || login.is_none() {
             Some("Log in to the IM service first: the relay sends through your login.".to_owned())
-        } else if !self.login_reaches_portal(sender, login.as_deref()) {
+        } else if !self.login_reaches_portal(sender, login.as_deref()).await {
             Some("Your IM account is not in this chat, so it cannot relay here.".to_owned())
         } else {
             None
@@ -128,7 +128,7 @@ impl PortalWorker {
         }
         let key = kv_key(&self.key);
         let text = if set {
-            match ctx.store.put_kv(&key, sender.as_str()) {
+            match ctx.store.put_kv(&key, sender.as_str()).await {
                 Ok(()) => {
                     info!(portal = %self.key, relay = %sender, "relay set");
                     let remote = login.map(|l| l.remote_id.clone()).unwrap_or_default();
@@ -143,7 +143,7 @@ impl PortalWorker {
                 }
             }
         } else {
-            match ctx.store.delete_kv(&key) {
+            match ctx.store.delete_kv(&key).await {
                 Ok(true) => "The relay is off: only logged-in users' messages are bridged.".into(),
                 Ok(false) => "This room has no relay.".into(),
                 Err(e) => format!("⚠️ The relay could not be removed: {e}"),
@@ -154,12 +154,17 @@ impl PortalWorker {
 
     /// True when `login` (of `user`) is one of this portal's own: the DM's account, or a
     /// receiver of the group portal.
-    pub(super) fn login_reaches_portal(&self, user: &UserId, login: Option<&UserLogin>) -> bool {
+    pub(super) async fn login_reaches_portal(
+        &self,
+        user: &UserId,
+        login: Option<&UserLogin>,
+    ) -> bool {
         let Some(login) = login else { return false };
         if let Some(owner) = super::direct_owner_of_key(&self.key) {
             return owner == login.remote_id;
         }
         self.record()
+            .await
             .is_some_and(|r| r.receivers.iter().any(|m| m == user.as_str()))
     }
 }

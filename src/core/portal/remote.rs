@@ -23,7 +23,7 @@ use crate::store::{MessageRecord, PortalRecord};
 
 impl PortalWorker {
     /// The Matrix room and event a remote message was bridged to, if it was.
-    pub(super) fn mapped_event(
+    pub(super) async fn mapped_event(
         &self,
         remote_id: &str,
     ) -> Option<(OwnedRoomId, ruma::OwnedEventId)> {
@@ -31,6 +31,7 @@ impl PortalWorker {
             .ctx
             .store
             .message_by_remote(&self.key, remote_id)
+            .await
             .ok()
             .flatten()?;
         let room = RoomId::parse(record.room_id.as_str()).ok()?;
@@ -45,7 +46,7 @@ impl PortalWorker {
         chat: &ChatId,
     ) -> Result<OwnedRoomId, MatrixError> {
         let ctx = self.ctx.clone();
-        if let Some(record) = self.record() {
+        if let Some(record) = self.record().await {
             if let Ok(room) = RoomId::parse(record.room_id.as_str()) {
                 if record.receivers.contains(&login.mxid.to_string()) {
                     return Ok(room);
@@ -89,7 +90,7 @@ impl PortalWorker {
             },
             initial_state: vec![
                 super::bridge_state(&ctx, &self.key, chat),
-                crate::core::room_features::initial_state(&ctx, &self.key, is_direct),
+                crate::core::room_features::initial_state(&ctx, &self.key, is_direct).await,
             ],
             room_type: None,
         };
@@ -109,7 +110,7 @@ impl PortalWorker {
             is_direct,
             created_ms: now_ms(),
         };
-        if let Err(e) = ctx.store.put_portal(&record) {
+        if let Err(e) = ctx.store.put_portal(&record).await {
             warn!(portal = %self.key, error = %e, "portal record not saved");
         }
         if is_direct {
@@ -205,6 +206,7 @@ impl PortalWorker {
         if ctx
             .store
             .message_by_remote(&self.key, &msg.id)
+            .await
             .ok()
             .flatten()
             .is_some()
@@ -227,7 +229,7 @@ impl PortalWorker {
         };
         let mut content = self.to_matrix_content(login, &room, &msg.content).await;
         if let Some(reply) = msg.reply_to.as_deref() {
-            if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply) {
+            if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply).await {
                 content["m.relates_to"] =
                     json!({ "m.in_reply_to": { "event_id": target.event_id } });
             }
@@ -265,7 +267,7 @@ impl PortalWorker {
             timestamp_ms: msg.timestamp_ms,
             part: 0,
         };
-        if let Err(e) = ctx.store.put_message(&self.key, &record) {
+        if let Err(e) = ctx.store.put_message(&self.key, &record).await {
             warn!(portal = %self.key, error = %e, "message mapping not saved");
         }
         ctx.metrics
@@ -289,7 +291,7 @@ impl PortalWorker {
                 if mentions.is_empty() && !mentions_room {
                     convert::text_content(body, html.as_deref())
                 } else {
-                    let mentions = self.mentions_of(login, mentions);
+                    let mentions = self.mentions_of(login, mentions).await;
                     convert::text_with_mentions(body, html.as_deref(), &mentions, *mentions_room)
                 }
             }
@@ -314,26 +316,29 @@ impl PortalWorker {
 
     /// The Matrix users behind mentioned remote ids: the logged-in user for their own IM id,
     /// ghosts for everyone else, shown by their display names.
-    fn mentions_of(&self, login: &Arc<UserLogin>, remote_ids: &[String]) -> Vec<convert::Mention> {
-        remote_ids
-            .iter()
-            .map(|id| {
-                if *id == login.remote_id {
-                    convert::Mention {
-                        remote_id: id.clone(),
-                        mxid: login.mxid.to_string(),
-                        display_name: login.mxid.localpart().to_owned(),
-                    }
-                } else {
-                    let ghost = self.ctx.store.get_ghost(id).ok().flatten();
-                    convert::Mention {
-                        remote_id: id.clone(),
-                        mxid: self.ctx.ghosts.mxid(id).to_string(),
-                        display_name: ghost.and_then(|g| g.displayname).unwrap_or_default(),
-                    }
-                }
-            })
-            .collect()
+    async fn mentions_of(
+        &self,
+        login: &Arc<UserLogin>,
+        remote_ids: &[String],
+    ) -> Vec<convert::Mention> {
+        let mut out = Vec::with_capacity(remote_ids.len());
+        for id in remote_ids {
+            if *id == login.remote_id {
+                out.push(convert::Mention {
+                    remote_id: id.clone(),
+                    mxid: login.mxid.to_string(),
+                    display_name: login.mxid.localpart().to_owned(),
+                });
+            } else {
+                let ghost = self.ctx.store.get_ghost(id).await.ok().flatten();
+                out.push(convert::Mention {
+                    remote_id: id.clone(),
+                    mxid: self.ctx.ghosts.mxid(id).to_string(),
+                    display_name: ghost.and_then(|g| g.displayname).unwrap_or_default(),
+                });
+            }
+        }
+        out
     }
 
     async fn media_content(
@@ -469,7 +474,7 @@ impl PortalWorker {
         target: &str,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
-        let Some((room, event)) = self.mapped_event(target) else {
+        let Some((room, event)) = self.mapped_event(target).await else {
             return Ok(());
         };
         let own = match sender == login.remote_id {
@@ -495,7 +500,7 @@ impl PortalWorker {
             })
             .await?;
         }
-        let _ = ctx.store.delete_message(&self.key, target);
+        let _ = ctx.store.delete_message(&self.key, target).await;
         ctx.metrics.bridged(Direction::ToMatrix, "redaction");
         Ok(())
     }
@@ -512,6 +517,7 @@ impl PortalWorker {
         let Some(record) = ctx
             .store
             .message_by_remote(&self.key, target)
+            .await
             .ok()
             .flatten()
         else {
@@ -551,7 +557,7 @@ impl PortalWorker {
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let Some(target) = up_to else { return Ok(()) };
-        let Some((room, event)) = self.mapped_event(target) else {
+        let Some((room, event)) = self.mapped_event(target).await else {
             return Ok(());
         };
         let own = match sender == login.remote_id {
@@ -585,6 +591,7 @@ impl PortalWorker {
         }
         let Some(room) = self
             .record()
+            .await
             .and_then(|r| ruma::OwnedRoomId::try_from(r.room_id).ok())
         else {
             return Ok(());

@@ -50,8 +50,7 @@ impl PortalWorker {
         let ctx = &self.ctx;
         let event = EventId::parse(event_id).ok()?;
         let fetched = ctx.matrix.room_event(room, &event).await.ok().flatten();
-        let mapped = |id: &str| ctx.store.message_by_event(id).ok().flatten();
-        let (record, content) = match mapped(event_id) {
+        let (record, content) = match ctx.store.message_by_event(event_id).await.ok().flatten() {
             Some((_, record)) => (record, fetched.map(|e| e["content"].clone())),
             None => {
                 // A reply to an edit: quote the message it edits.
@@ -61,7 +60,12 @@ impl PortalWorker {
                     return None;
                 }
                 let original_id = relates["event_id"].as_str()?;
-                let (_, record) = mapped(original_id)?;
+                let (_, record) = ctx
+                    .store
+                    .message_by_event(original_id)
+                    .await
+                    .ok()
+                    .flatten()?;
                 let original = EventId::parse(original_id).ok()?;
                 let content = ctx
                     .matrix

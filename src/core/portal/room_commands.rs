@@ -37,7 +37,7 @@ impl PortalWorker {
         let ctx = self.ctx.clone();
         let login = ctx.login_of(sender).await;
         let allowed = ctx.permission(sender) >= PermissionLevel::Admin
-            || self.login_reaches_portal(sender, login.as_deref());
+            || self.login_reaches_portal(sender, login.as_deref()).await;
         if !allowed {
             self.notice(
                 room,
@@ -54,7 +54,7 @@ impl PortalWorker {
             "This room is no longer bridged (unbridge); the chat's next message opens a new room."
         };
         self.notice(room, text).await;
-        if let Err(e) = ctx.store.delete_portal(&self.key) {
+        if let Err(e) = ctx.store.delete_portal(&self.key).await {
             warn!(portal = %self.key, error = %e, "portal record not deleted");
         }
         for member in members.iter().filter(|m| **m != bot) {

@@ -1,167 +1,128 @@
-//! Appservice dedup (`txns`, `txn_order`) and the durable inbox (`inbox`).
+//! Appservice dedup (`txns`, `txn_order`) and the durable inbox (`inbox`) in sled.
 //!
-//! Two kinds of marks share the dedup trees, each under its own 16-byte scope:
-//!
-//! * **event ids** ([`TxnScope::event_ids`]): what is really unique. [`Store::enqueue_events`]
-//!   queues a transaction's events and marks their ids in one sled transaction, skipping ids
-//!   already marked, so an event delivered twice (a retried transaction, or the same event in
-//!   a transaction with another id) is queued once.
-//! * **transaction ids** ([`TxnScope::from_hs_token`], scoped to the registration): a mark
-//!   holds the [`TxnFingerprint`] of what the transaction carried. Only the same id with the
-//!   same fingerprint is a retry. Synapse on SQLite numbers transactions from 1 again after a
-//!   restart, so an id seen before carrying other events is a new transaction, not a retry.
-//!   The mark catches exact retries of transactions without event ids (receipts, typing).
-//!
-//! Marks expire after [`TXN_MAX_AGE_MS`] and beyond the newest [`TXN_KEEP_LAST`] per scope;
-//! expiry runs every [`TXN_EXPIRE_EVERY`] marks.
+//! `txns` maps scope ++ id to the mark's time (`u64` big-endian ms) followed, for
+//! transaction-id marks, by the 16-byte fingerprint; `txn_order` indexes the same marks by
+//! scope ++ time ++ id for expiry (see [`crate::store::scope`] for what the marks mean).
 //!
 //! The inbox holds work in named queues, each item under a sequence number from sled's
-//! monotonic id generator (increasing across restarts), so [`Store::pending`] returns items in
+//! monotonic id generator (increasing across restarts), so `pending` returns items in
 //! arrival order and replays unacked ones after a restart.
 
-use std::fmt;
 use std::sync::atomic::Ordering;
 
-use sha2::{Digest, Sha256};
 use sled::Transactional;
 
 use super::keys::{push_part, read_u64, take_part};
-use super::{now_ms, tx_error, Result, Store, StoreError};
+use super::{tx_error, SledStore};
+use crate::store::scope::{
+    now_ms, TxnFingerprint, TxnScope, TXN_EXPIRE_EVERY, TXN_KEEP_LAST, TXN_MAX_AGE_MS,
+};
+use crate::store::{Result, StoreError};
 
-/// Transaction marks older than this are forgotten (7 days).
-pub const TXN_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
-/// At most this many marks are kept per scope.
-pub const TXN_KEEP_LAST: usize = 10_000;
-/// Expiry runs once every this many marks.
-pub const TXN_EXPIRE_EVERY: u64 = 256;
-
-/// The dedup scope of one registration: a SHA-256 fingerprint of its `hs_token`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TxnScope([u8; 16]);
-
-impl TxnScope {
-    /// The scope of event-id marks (event ids are unique across registrations).
-    pub fn event_ids() -> Self {
-        Self::from_hs_token("\0imbridge event ids v1")
-    }
-
-    /// The scope of the registration with this `hs_token`.
-    pub fn from_hs_token(hs_token: &str) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"imbridge txn scope v1\0");
-        hasher.update(hs_token.as_bytes());
-        let digest = hasher.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        TxnScope(out)
-    }
-
-    fn key(&self, txn_id: &str) -> Vec<u8> {
-        let mut key = self.0.to_vec();
-        key.extend_from_slice(txn_id.as_bytes());
-        key
-    }
-
-    fn order_key(&self, ts: u64, txn_id: &str) -> Vec<u8> {
-        let mut key = self.0.to_vec();
-        key.extend_from_slice(&ts.to_be_bytes());
-        key.extend_from_slice(txn_id.as_bytes());
-        key
-    }
+/// Key of a mark in `txns`: scope (16 bytes), then the id.
+pub(super) fn mark_key(scope: &TxnScope, txn_id: &str) -> Vec<u8> {
+    let mut key = scope.bytes().to_vec();
+    key.extend_from_slice(txn_id.as_bytes());
+    key
 }
 
-impl fmt::Debug for TxnScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
-        write!(f, "TxnScope({hex})")
-    }
+/// Key of a mark in `txn_order`: scope, time (big-endian ms), then the id.
+pub(super) fn order_key(scope: &TxnScope, ts: u64, txn_id: &str) -> Vec<u8> {
+    let mut key = scope.bytes().to_vec();
+    key.extend_from_slice(&ts.to_be_bytes());
+    key.extend_from_slice(txn_id.as_bytes());
+    key
 }
-
-/// What one appservice transaction carried: 16 bytes of a digest made by the caller (the
-/// appservice listener hashes the transaction's event ids, or its body when it has none).
-pub type TxnFingerprint = [u8; 16];
 
 /// A dedup mark in `txn_order`: its time and key.
 type Mark = (u64, Vec<u8>);
 
-fn queue_prefix(queue: &str) -> Vec<u8> {
+pub(super) fn queue_prefix(queue: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(queue.len() + 4);
     push_part(&mut key, queue.as_bytes());
     key
 }
 
-fn queue_key(queue: &str, seq: u64) -> Vec<u8> {
+pub(super) fn queue_key(queue: &str, seq: u64) -> Vec<u8> {
     let mut key = queue_prefix(queue);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
-impl Store {
+impl SledStore {
     // ---- transaction dedup --------------------------------------------------------------
 
     /// True when transaction `txn_id` was already marked in this scope with the same
     /// fingerprint (a retry). The same id with another fingerprint is a new transaction.
-    pub fn seen_txn(&self, scope: &TxnScope, txn_id: &str, fp: &TxnFingerprint) -> Result<bool> {
+    pub(super) fn seen_txn(
+        &self,
+        scope: &TxnScope,
+        txn_id: &str,
+        fp: &TxnFingerprint,
+    ) -> Result<bool> {
         Ok(self
-            .inner
             .txns
-            .get(scope.key(txn_id))?
+            .get(mark_key(scope, txn_id))?
             .is_some_and(|v| v.get(8..) == Some(&fp[..])))
     }
 
     /// Marks transaction `txn_id` as handled in this scope with its fingerprint, replacing an
     /// older mark of the same id. Durable on return.
-    pub fn mark_txn(&self, scope: &TxnScope, txn_id: &str, fp: &TxnFingerprint) -> Result<()> {
+    pub(super) fn mark_txn(
+        &self,
+        scope: &TxnScope,
+        txn_id: &str,
+        fp: &TxnFingerprint,
+    ) -> Result<()> {
         let ts = now_ms();
         let mut value = ts.to_be_bytes().to_vec();
         value.extend_from_slice(fp);
-        let (txns, order) = (&self.inner.txns, &self.inner.txn_order);
+        let (txns, order) = (&self.txns, &self.txn_order);
         (txns, order)
             .transaction(|(txns, order)| {
-                if let Some(old) = txns.insert(scope.key(txn_id), value.as_slice())? {
+                if let Some(old) = txns.insert(mark_key(scope, txn_id), value.as_slice())? {
                     if let Some(old_ts) = read_u64(&old) {
-                        order.remove(scope.order_key(old_ts, txn_id))?;
+                        order.remove(order_key(scope, old_ts, txn_id))?;
                     }
                 }
-                order.insert(scope.order_key(ts, txn_id), &[])?;
+                order.insert(order_key(scope, ts, txn_id), &[])?;
                 Ok(())
             })
             .map_err(tx_error)?;
-        self.flush()?;
         self.after_mark();
         Ok(())
     }
 
     /// Whether the event id is marked as queued (see [`Store::enqueue_events`]).
-    pub fn seen_event(&self, event_id: &str) -> Result<bool> {
+    pub(super) fn seen_event(&self, event_id: &str) -> Result<bool> {
         Ok(self
-            .inner
             .txns
-            .contains_key(TxnScope::event_ids().key(event_id))?)
+            .contains_key(mark_key(&TxnScope::event_ids(), event_id))?)
     }
 
     /// Appends a transaction's items to `queue` and marks their event ids, atomically and
     /// durably; items whose event id is already marked are skipped (delivered before). Items
     /// without an id (receipts, typing) are always added. Returns the sequence numbers of the
     /// items added, in order. Answer the homeserver 200 only after this.
-    pub fn enqueue_events<I: AsRef<[u8]>>(
+    pub(super) fn enqueue_events<I: AsRef<[u8]>>(
         &self,
         queue: &str,
         items: &[(Option<&str>, I)],
     ) -> Result<Vec<u64>> {
+        let _order = self.inbox_order();
         let ts = now_ms();
         let scope = TxnScope::event_ids();
-        let (txns, order, inbox) = (&self.inner.txns, &self.inner.txn_order, &self.inner.inbox);
+        let (txns, order, inbox) = (&self.txns, &self.txn_order, &self.inbox);
         let seqs = (txns, order, inbox)
             .transaction(|(txns, order, inbox)| {
                 let mut seqs = Vec::with_capacity(items.len());
                 for (event_id, item) in items {
                     if let Some(id) = event_id {
-                        if txns.get(scope.key(id))?.is_some() {
+                        if txns.get(mark_key(&scope, id))?.is_some() {
                             continue;
                         }
-                        txns.insert(scope.key(id), &ts.to_be_bytes())?;
-                        order.insert(scope.order_key(ts, id), &[])?;
+                        txns.insert(mark_key(&scope, id), &ts.to_be_bytes())?;
+                        order.insert(order_key(&scope, ts, id), &[])?;
                     }
                     let seq = inbox.generate_id()?;
                     inbox.insert(queue_key(queue, seq), item.as_ref())?;
@@ -170,15 +131,22 @@ impl Store {
                 Ok(seqs)
             })
             .map_err(tx_error)?;
-        self.flush()?;
         if !seqs.is_empty() {
             self.after_mark();
         }
         Ok(seqs)
     }
 
+    /// Takes the inbox order lock (see `SledStore::inbox_lock`); a poisoned lock is still
+    /// usable since it guards no data.
+    fn inbox_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inbox_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn after_mark(&self) {
-        let n = self.inner.txn_marks.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.txn_marks.fetch_add(1, Ordering::Relaxed) + 1;
         if n % TXN_EXPIRE_EVERY == 0 {
             if let Err(e) = self.expire_txns(now_ms(), TXN_MAX_AGE_MS, TXN_KEEP_LAST) {
                 tracing::warn!(error = %e, "transaction dedup expiry failed");
@@ -188,11 +156,16 @@ impl Store {
 
     /// Forgets marks older than `max_age_ms` before `now_ms`, and all but the newest
     /// `keep_last` of each scope; returns how many were forgotten.
-    pub fn expire_txns(&self, now_ms: u64, max_age_ms: u64, keep_last: usize) -> Result<usize> {
+    pub(super) fn expire_txns(
+        &self,
+        now_ms: u64,
+        max_age_ms: u64,
+        keep_last: usize,
+    ) -> Result<usize> {
         let cutoff = now_ms.saturating_sub(max_age_ms);
         // Group the (time-ordered) marks by scope.
         let mut scopes: Vec<(Vec<u8>, Vec<Mark>)> = Vec::new();
-        for item in self.inner.txn_order.iter() {
+        for item in self.txn_order.iter() {
             let (k, _) = item?;
             let (Some(scope), Some(ts)) = (k.get(..16), k.get(16..).and_then(read_u64)) else {
                 continue;
@@ -212,7 +185,7 @@ impl Store {
             }
         }
         for chunk in doomed.chunks(256) {
-            let (txns, order) = (&self.inner.txns, &self.inner.txn_order);
+            let (txns, order) = (&self.txns, &self.txn_order);
             (txns, order)
                 .transaction(|(txns, order)| {
                     for k in chunk {
@@ -230,21 +203,23 @@ impl Store {
 
     // ---- inbox --------------------------------------------------------------------------
 
-    /// Appends an item to `queue`; returns its sequence number. Durable on return.
-    pub fn enqueue(&self, queue: &str, item: impl AsRef<[u8]>) -> Result<u64> {
-        let seq = self.inner.db.generate_id()?;
-        self.inner
-            .inbox
-            .insert(queue_key(queue, seq), item.as_ref())?;
-        self.flush()?;
+    /// Appends an item to `queue`; returns its sequence number (durable after a flush).
+    pub(super) fn enqueue(&self, queue: &str, item: impl AsRef<[u8]>) -> Result<u64> {
+        let _order = self.inbox_order();
+        let seq = self.db.generate_id()?;
+        self.inbox.insert(queue_key(queue, seq), item.as_ref())?;
         Ok(seq)
     }
 
     /// Appends several items to `queue` at once (all or none, one disk flush); returns their
     /// sequence numbers. Durable on return.
-    pub fn enqueue_batch<I: AsRef<[u8]>>(&self, queue: &str, items: &[I]) -> Result<Vec<u64>> {
+    pub(super) fn enqueue_batch<I: AsRef<[u8]>>(
+        &self,
+        queue: &str,
+        items: &[I],
+    ) -> Result<Vec<u64>> {
+        let _order = self.inbox_order();
         let seqs = self
-            .inner
             .inbox
             .transaction(|inbox| {
                 let mut seqs = Vec::with_capacity(items.len());
@@ -256,28 +231,12 @@ impl Store {
                 Ok(seqs)
             })
             .map_err(tx_error)?;
-        self.flush()?;
         Ok(seqs)
-    }
-
-    /// Appends an item to `queue` without flushing; returns its sequence number. Durable after
-    /// the next [`Store::flush`] (one flush can then cover a whole batch).
-    pub fn enqueue_unflushed(&self, queue: &str, item: impl AsRef<[u8]>) -> Result<u64> {
-        let seq = self.inner.db.generate_id()?;
-        self.inner
-            .inbox
-            .insert(queue_key(queue, seq), item.as_ref())?;
-        Ok(seq)
-    }
-
-    /// Every unacked item of `queue`, oldest first.
-    pub fn pending(&self, queue: &str) -> Result<Vec<(u64, Vec<u8>)>> {
-        self.pending_after(queue, None, usize::MAX)
     }
 
     /// Up to `limit` unacked items of `queue` with a sequence number above `after`, oldest
     /// first (a reader that remembers where it is does not rescan what it already took).
-    pub fn pending_after(
+    pub(super) fn pending_after(
         &self,
         queue: &str,
         after: Option<u64>,
@@ -290,7 +249,7 @@ impl Store {
             Some(seq) => queue_key(queue, seq + 1),
         };
         let mut out = Vec::new();
-        for item in self.inner.inbox.range(start..) {
+        for item in self.inbox.range(start..) {
             if out.len() >= limit {
                 break;
             }
@@ -311,23 +270,27 @@ impl Store {
     }
 
     /// How many unacked items `queue` holds.
-    pub fn pending_count(&self, queue: &str) -> usize {
-        self.inner.inbox.scan_prefix(queue_prefix(queue)).count()
+    pub(super) fn pending_count(&self, queue: &str) -> Result<usize> {
+        let mut n = 0;
+        for item in self.inbox.scan_prefix(queue_prefix(queue)).keys() {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Moves every item of `from` to the end of `to`, in order (one sled transaction, flushed);
     /// returns how many were moved.
-    pub fn move_queue(&self, from: &str, to: &str) -> Result<usize> {
+    pub(super) fn move_queue(&self, from: &str, to: &str) -> Result<usize> {
+        let _order = self.inbox_order();
         let items: Vec<(sled::IVec, sled::IVec)> = self
-            .inner
             .inbox
             .scan_prefix(queue_prefix(from))
             .collect::<std::result::Result<_, _>>()?;
         if items.is_empty() {
             return Ok(0);
         }
-        self.inner
-            .inbox
+        self.inbox
             .transaction(|inbox| {
                 for (key, value) in &items {
                     let seq = inbox.generate_id()?;
@@ -337,27 +300,25 @@ impl Store {
                 Ok(())
             })
             .map_err(tx_error)?;
-        self.flush()?;
         Ok(items.len())
     }
 
     /// Removes every item of `queue` (a login that is gone).
-    pub fn clear_queue(&self, queue: &str) -> Result<usize> {
+    pub(super) fn clear_queue(&self, queue: &str) -> Result<usize> {
         let keys: Vec<sled::IVec> = self
-            .inner
             .inbox
             .scan_prefix(queue_prefix(queue))
             .keys()
             .collect::<std::result::Result<_, _>>()?;
         for key in &keys {
-            self.inner.inbox.remove(key)?;
+            self.inbox.remove(key)?;
         }
         Ok(keys.len())
     }
 
     /// Removes a processed item (not flushed: after a crash it may be replayed once more).
-    pub fn ack(&self, queue: &str, seq: u64) -> Result<()> {
-        self.inner.inbox.remove(queue_key(queue, seq))?;
+    pub(super) fn ack(&self, queue: &str, seq: u64) -> Result<()> {
+        self.inbox.remove(queue_key(queue, seq))?;
         Ok(())
     }
 }

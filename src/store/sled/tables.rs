@@ -3,84 +3,78 @@
 use sled::Transactional;
 
 use super::keys::{decode, encode, utf8};
-use super::{abort, tx_error, PortalRecord, Result, Store};
-use super::{GhostRecord, LoginRecord};
+use super::{abort, tx_error, SledStore};
+use crate::store::{GhostRecord, LoginRecord, PortalRecord, Result};
 
-impl Store {
+impl SledStore {
     // ---- logins -------------------------------------------------------------------------
 
     /// The login of a Matrix user.
-    pub fn get_login(&self, mxid: &str) -> Result<Option<LoginRecord>> {
-        let tree = &self.inner.logins;
+    pub(super) fn get_login(&self, mxid: &str) -> Result<Option<LoginRecord>> {
+        let tree = &self.logins;
         tree.get(mxid)?
             .map(|v| decode("logins", mxid.as_bytes(), &v))
             .transpose()
     }
 
     /// Saves a login (replacing the user's previous one). Durable on return.
-    pub fn put_login(&self, record: &LoginRecord) -> Result<()> {
+    pub(super) fn put_login(&self, record: &LoginRecord) -> Result<()> {
         let value = encode("logins", record)?;
-        self.inner.logins.insert(record.mxid.as_bytes(), value)?;
-        self.flush()?;
+        self.logins.insert(record.mxid.as_bytes(), value)?;
         Ok(())
     }
 
     /// Forgets a login; returns whether there was one. Durable on return.
-    pub fn delete_login(&self, mxid: &str) -> Result<bool> {
-        let existed = self.inner.logins.remove(mxid)?.is_some();
-        self.flush()?;
+    pub(super) fn delete_login(&self, mxid: &str) -> Result<bool> {
+        let existed = self.logins.remove(mxid)?.is_some();
         Ok(existed)
     }
 
     /// Every login, ordered by MXID.
-    pub fn list_logins(&self) -> Result<Vec<LoginRecord>> {
-        list(&self.inner.logins, "logins")
+    pub(super) fn list_logins(&self) -> Result<Vec<LoginRecord>> {
+        list(&self.logins, "logins")
     }
 
     // ---- ghosts -------------------------------------------------------------------------
 
     /// The ghost of a remote user.
-    pub fn get_ghost(&self, remote_id: &str) -> Result<Option<GhostRecord>> {
-        self.inner
-            .ghosts
+    pub(super) fn get_ghost(&self, remote_id: &str) -> Result<Option<GhostRecord>> {
+        self.ghosts
             .get(remote_id)?
             .map(|v| decode("ghosts", remote_id.as_bytes(), &v))
             .transpose()
     }
 
     /// Saves a ghost.
-    pub fn put_ghost(&self, record: &GhostRecord) -> Result<()> {
+    pub(super) fn put_ghost(&self, record: &GhostRecord) -> Result<()> {
         let value = encode("ghosts", record)?;
-        self.inner
-            .ghosts
-            .insert(record.remote_id.as_bytes(), value)?;
+        self.ghosts.insert(record.remote_id.as_bytes(), value)?;
         Ok(())
     }
 
     /// Forgets a ghost; returns whether there was one.
-    pub fn delete_ghost(&self, remote_id: &str) -> Result<bool> {
-        Ok(self.inner.ghosts.remove(remote_id)?.is_some())
+    pub(super) fn delete_ghost(&self, remote_id: &str) -> Result<bool> {
+        Ok(self.ghosts.remove(remote_id)?.is_some())
     }
 
     /// Every ghost, ordered by remote id.
-    pub fn list_ghosts(&self) -> Result<Vec<GhostRecord>> {
-        list(&self.inner.ghosts, "ghosts")
+    pub(super) fn list_ghosts(&self) -> Result<Vec<GhostRecord>> {
+        list(&self.ghosts, "ghosts")
     }
 
     // ---- portals ------------------------------------------------------------------------
 
     /// A portal by its key.
-    pub fn get_portal(&self, key: &str) -> Result<Option<PortalRecord>> {
-        self.inner
-            .portals
+    pub(super) fn get_portal(&self, key: &str) -> Result<Option<PortalRecord>> {
+        self.portals
             .get(key)?
             .map(|v| decode("portals", key.as_bytes(), &v))
             .transpose()
     }
 
     /// The portal of a Matrix room.
-    pub fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRecord>> {
-        let Some(key) = self.inner.room_portals.get(room_id)? else {
+    pub(super) fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRecord>> {
+        let Some(key) = self.room_portals.get(room_id)? else {
             return Ok(None);
         };
         let key = utf8("room_portals", room_id.as_bytes(), &key)?;
@@ -89,9 +83,9 @@ impl Store {
 
     /// Saves a portal and its room index together (a changed room id moves the index entry;
     /// an empty room id has none).
-    pub fn put_portal(&self, record: &PortalRecord) -> Result<()> {
+    pub(super) fn put_portal(&self, record: &PortalRecord) -> Result<()> {
         let value = encode("portals", record)?;
-        let (portals, rooms) = (&self.inner.portals, &self.inner.room_portals);
+        let (portals, rooms) = (&self.portals, &self.room_portals);
         (portals, rooms)
             .transaction(|(portals, rooms)| {
                 if let Some(old) = portals.get(record.key.as_bytes())? {
@@ -120,12 +114,12 @@ impl Store {
     /// returns whether to save it. The room index follows a changed room id (the old entry is
     /// removed if it pointed here). Returns the record as saved, or `None` when there is no
     /// such portal or `change` declined.
-    pub fn update_portal(
+    pub(super) fn update_portal(
         &self,
         key: &str,
         change: impl Fn(&mut PortalRecord) -> bool,
     ) -> Result<Option<PortalRecord>> {
-        let (portals, rooms) = (&self.inner.portals, &self.inner.room_portals);
+        let (portals, rooms) = (&self.portals, &self.room_portals);
         (portals, rooms)
             .transaction(|(portals, rooms)| {
                 let Some(old) = portals.get(key.as_bytes())? else {
@@ -158,9 +152,9 @@ impl Store {
     /// Forgets a portal, its room index entry and its message map; returns whether it existed.
     /// Messages go first (in batches), the portal last, so a crash midway leaves the portal
     /// in place and a second call finishes the job.
-    pub fn delete_portal(&self, key: &str) -> Result<bool> {
+    pub(super) fn delete_portal(&self, key: &str) -> Result<bool> {
         self.delete_portal_messages(key)?;
-        let (portals, rooms) = (&self.inner.portals, &self.inner.room_portals);
+        let (portals, rooms) = (&self.portals, &self.room_portals);
         (portals, rooms)
             .transaction(|(portals, rooms)| {
                 let Some(old) = portals.remove(key.as_bytes())? else {
@@ -181,36 +175,35 @@ impl Store {
     }
 
     /// Every portal, ordered by key.
-    pub fn list_portals(&self) -> Result<Vec<PortalRecord>> {
-        list(&self.inner.portals, "portals")
+    pub(super) fn list_portals(&self) -> Result<Vec<PortalRecord>> {
+        list(&self.portals, "portals")
     }
 
     // ---- kv -----------------------------------------------------------------------------
 
     /// A small piece of misc state (e.g. the bot profile's hash).
-    pub fn get_kv(&self, key: &str) -> Result<Option<String>> {
-        self.inner
-            .kv
+    pub(super) fn get_kv(&self, key: &str) -> Result<Option<String>> {
+        self.kv
             .get(key)?
             .map(|v| utf8("kv", key.as_bytes(), &v))
             .transpose()
     }
 
     /// Sets a misc value.
-    pub fn put_kv(&self, key: &str, value: &str) -> Result<()> {
-        self.inner.kv.insert(key, value.as_bytes())?;
+    pub(super) fn put_kv(&self, key: &str, value: &str) -> Result<()> {
+        self.kv.insert(key, value.as_bytes())?;
         Ok(())
     }
 
     /// Removes a misc value; returns whether it was set.
-    pub fn delete_kv(&self, key: &str) -> Result<bool> {
-        Ok(self.inner.kv.remove(key)?.is_some())
+    pub(super) fn delete_kv(&self, key: &str) -> Result<bool> {
+        Ok(self.kv.remove(key)?.is_some())
     }
 
     /// Every misc key and value with this prefix, ordered by key.
-    pub fn list_kv(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+    pub(super) fn list_kv(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
-        for item in self.inner.kv.scan_prefix(prefix) {
+        for item in self.kv.scan_prefix(prefix) {
             let (k, v) = item?;
             out.push((utf8("kv", &k, &k)?, utf8("kv", &k, &v)?));
         }

@@ -7,15 +7,16 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use super::keys::{decode, encode, parts};
-use super::{tx_error, ReactionRecord, Result, Store};
+use super::{tx_error, SledStore};
+use crate::store::{ReactionRecord, Result};
 
 /// Where an event's reaction record is (value of `reaction_events`).
 #[derive(Serialize, Deserialize)]
-struct ReactionRef {
-    portal: String,
-    target: String,
-    sender: String,
-    key: String,
+pub(super) struct ReactionRef {
+    pub(super) portal: String,
+    pub(super) target: String,
+    pub(super) sender: String,
+    pub(super) key: String,
 }
 
 fn reaction_key(portal: &str, target: &str, sender: &str, key: &str) -> Vec<u8> {
@@ -27,9 +28,9 @@ fn reaction_key(portal: &str, target: &str, sender: &str, key: &str) -> Vec<u8> 
     ])
 }
 
-impl Store {
+impl SledStore {
     /// Records a bridged reaction of portal `portal_key` (both directions at once).
-    pub fn put_reaction(&self, portal_key: &str, record: &ReactionRecord) -> Result<()> {
+    pub(super) fn put_reaction(&self, portal_key: &str, record: &ReactionRecord) -> Result<()> {
         let key = reaction_key(portal_key, &record.target, &record.sender, &record.key);
         let value = encode("reactions", record)?;
         let back = encode(
@@ -41,7 +42,7 @@ impl Store {
                 key: record.key.clone(),
             },
         )?;
-        let (reactions, events) = (&self.inner.reactions, &self.inner.reaction_events);
+        let (reactions, events) = (&self.reactions, &self.reaction_events);
         (reactions, events)
             .transaction(|(reactions, events)| {
                 reactions.insert(key.as_slice(), value.as_slice())?;
@@ -52,7 +53,7 @@ impl Store {
     }
 
     /// The reaction `key` of remote user `sender` on remote message `target`, if bridged.
-    pub fn reaction(
+    pub(super) fn reaction(
         &self,
         portal_key: &str,
         target: &str,
@@ -60,15 +61,18 @@ impl Store {
         key: &str,
     ) -> Result<Option<ReactionRecord>> {
         let k = reaction_key(portal_key, target, sender, key);
-        match self.inner.reactions.get(&k)? {
+        match self.reactions.get(&k)? {
             Some(bytes) => Ok(Some(decode("reactions", &k, &bytes)?)),
             None => Ok(None),
         }
     }
 
     /// The reaction behind Matrix event `event_id`, with its portal key.
-    pub fn reaction_by_event(&self, event_id: &str) -> Result<Option<(String, ReactionRecord)>> {
-        let Some(bytes) = self.inner.reaction_events.get(event_id.as_bytes())? else {
+    pub(super) fn reaction_by_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(String, ReactionRecord)>> {
+        let Some(bytes) = self.reaction_events.get(event_id.as_bytes())? else {
             return Ok(None);
         };
         let r: ReactionRef = decode("reaction_events", event_id.as_bytes(), &bytes)?;
@@ -78,7 +82,7 @@ impl Store {
     }
 
     /// Forgets a reaction (both directions); returns what was stored.
-    pub fn delete_reaction(
+    pub(super) fn delete_reaction(
         &self,
         portal_key: &str,
         target: &str,
@@ -89,7 +93,7 @@ impl Store {
         let Some(record) = self.reaction(portal_key, target, sender, key)? else {
             return Ok(None);
         };
-        let (reactions, events) = (&self.inner.reactions, &self.inner.reaction_events);
+        let (reactions, events) = (&self.reactions, &self.reaction_events);
         (reactions, events)
             .transaction(|(reactions, events)| {
                 reactions.remove(k.as_slice())?;

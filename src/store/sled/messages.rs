@@ -6,14 +6,15 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use super::keys::{decode, encode, parts, push_part};
-use super::{abort, tx_error, MessageRecord, Result, Store};
+use super::{abort, tx_error, SledStore};
+use crate::store::{MessageRecord, Result};
 
 /// Where an event's record is (value of `message_events`).
 #[derive(Serialize, Deserialize)]
-struct EventRef {
-    portal: String,
-    remote_id: String,
-    part: u32,
+pub(super) struct EventRef {
+    pub(super) portal: String,
+    pub(super) remote_id: String,
+    pub(super) part: u32,
 }
 
 fn message_key(portal: &str, remote_id: &str, part: u32) -> Vec<u8> {
@@ -22,11 +23,11 @@ fn message_key(portal: &str, remote_id: &str, part: u32) -> Vec<u8> {
     key
 }
 
-impl Store {
+impl SledStore {
     /// Records that remote message `record.remote_id` (part `record.part`) of portal
     /// `portal_key` is Matrix event `record.event_id`; both directions in one transaction.
     /// Replacing a part with a new event drops the old event's entry.
-    pub fn put_message(&self, portal_key: &str, record: &MessageRecord) -> Result<()> {
+    pub(super) fn put_message(&self, portal_key: &str, record: &MessageRecord) -> Result<()> {
         let key = message_key(portal_key, &record.remote_id, record.part);
         let value = encode("messages", record)?;
         let back = encode(
@@ -37,7 +38,7 @@ impl Store {
                 part: record.part,
             },
         )?;
-        let (messages, events) = (&self.inner.messages, &self.inner.message_events);
+        let (messages, events) = (&self.messages, &self.message_events);
         (messages, events)
             .transaction(|(messages, events)| {
                 if let Some(old) = messages.insert(key.as_slice(), value.as_slice())? {
@@ -52,23 +53,15 @@ impl Store {
             .map_err(tx_error)
     }
 
-    /// The first part of a remote message (the event to reply to or react on).
-    pub fn message_by_remote(
+    /// Every part of a remote message, in part order.
+    pub(super) fn message_parts(
         &self,
         portal_key: &str,
         remote_id: &str,
-    ) -> Result<Option<MessageRecord>> {
-        Ok(self
-            .message_parts(portal_key, remote_id)?
-            .into_iter()
-            .next())
-    }
-
-    /// Every part of a remote message, in part order.
-    pub fn message_parts(&self, portal_key: &str, remote_id: &str) -> Result<Vec<MessageRecord>> {
+    ) -> Result<Vec<MessageRecord>> {
         let prefix = parts(&[portal_key.as_bytes(), remote_id.as_bytes()]);
         let mut out = Vec::new();
-        for item in self.inner.messages.scan_prefix(&prefix) {
+        for item in self.messages.scan_prefix(&prefix) {
             let (k, v) = item?;
             if k.len() == prefix.len() + 4 {
                 out.push(decode("messages", &k, &v)?);
@@ -78,20 +71,23 @@ impl Store {
     }
 
     /// The portal key and record of a Matrix event.
-    pub fn message_by_event(&self, event_id: &str) -> Result<Option<(String, MessageRecord)>> {
-        let Some(v) = self.inner.message_events.get(event_id)? else {
+    pub(super) fn message_by_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(String, MessageRecord)>> {
+        let Some(v) = self.message_events.get(event_id)? else {
             return Ok(None);
         };
         let r: EventRef = decode("message_events", event_id.as_bytes(), &v)?;
         let key = message_key(&r.portal, &r.remote_id, r.part);
-        match self.inner.messages.get(&key)? {
+        match self.messages.get(&key)? {
             Some(v) => Ok(Some((r.portal, decode("messages", &key, &v)?))),
             None => Ok(None),
         }
     }
 
     /// Forgets every part of a remote message, both directions; returns how many parts.
-    pub fn delete_message(&self, portal_key: &str, remote_id: &str) -> Result<usize> {
+    pub(super) fn delete_message(&self, portal_key: &str, remote_id: &str) -> Result<usize> {
         let prefix = parts(&[portal_key.as_bytes(), remote_id.as_bytes()]);
         self.delete_message_keys(&prefix, Some(prefix.len() + 4))
     }
@@ -109,7 +105,7 @@ impl Store {
         let mut total = 0;
         loop {
             let mut batch = Vec::new();
-            for item in self.inner.messages.scan_prefix(prefix) {
+            for item in self.messages.scan_prefix(prefix) {
                 let (k, v) = item?;
                 if key_len.is_none_or(|len| k.len() == len) {
                     let record: MessageRecord = decode("messages", &k, &v)?;
@@ -122,7 +118,7 @@ impl Store {
             if batch.is_empty() {
                 return Ok(total);
             }
-            let (messages, events) = (&self.inner.messages, &self.inner.message_events);
+            let (messages, events) = (&self.messages, &self.message_events);
             (messages, events)
                 .transaction(|(messages, events)| {
                     for (k, event_id) in &batch {
