@@ -134,183 +134,10 @@ pub fn router(ctx: Arc<Ctx>) -> Option<Router> {
     Some(Router::new().nest(PREFIX, api))
 }
 
-// ---------------------------------------------------------------- auth
-
-/// The `Authorization: Bearer` token, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
-}
-
-/// A query parameter's value, decoded.
-fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Who a request acts for, as the API decides it before the permission check.
-#[derive(Debug, PartialEq, Eq)]
-pub enum AuthOutcome {
-    /// The shared secret with a valid `user_id`.
-    Secret(OwnedUserId),
-    /// An OpenID token: the caller verifies it (and compares the optional `user_id`).
-    OpenId {
-        token: String,
-        user_id: Option<OwnedUserId>,
-    },
-}
-
-/// Decides from the token and `user_id` alone (no network): `Err` is the error response's
-/// status, errcode and message.
-pub fn classify(
-    secret: &Secret,
-    allow_openid: bool,
-    token: Option<&str>,
-    user_id: Option<&str>,
-) -> Result<AuthOutcome, (StatusCode, &'static str, String)> {
-    let Some(token) = token else {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            "M_MISSING_TOKEN",
-            "Missing auth token".into(),
-        ));
-    };
-    let user = match user_id.map(UserId::parse) {
-        None => None,
-        Some(Ok(user)) => Some(user),
-        Some(Err(_)) => {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "M_INVALID_PARAM",
-                "user_id is not a valid Matrix user id".into(),
-            ))
-        }
-    };
-    if secret.matches(token) {
-        return match user {
-            Some(user) => Ok(AuthOutcome::Secret(user)),
-            None => Err((
-                StatusCode::BAD_REQUEST,
-                "M_MISSING_PARAM",
-                "the user_id query parameter is required with the shared secret".into(),
-            )),
-        };
-    }
-    match token.strip_prefix("openid:") {
-        Some(openid) if allow_openid && !openid.is_empty() => Ok(AuthOutcome::OpenId {
-            token: openid.to_owned(),
-            user_id: user,
-        }),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            "M_UNKNOWN_TOKEN",
-            "Invalid auth token".into(),
-        )),
-    }
-}
-
-async fn authenticate(State(p): State<Shared>, mut req: Request, next: Next) -> Response {
-    let token = bearer(req.headers());
-    let user_id = query_param(req.uri().query(), "user_id");
-    let outcome = classify(
-        &p.secret,
-        p.allow_openid,
-        token.as_deref(),
-        user_id.as_deref(),
-    );
-    let user = match outcome {
-        Ok(AuthOutcome::Secret(user)) => user,
-        Ok(AuthOutcome::OpenId { token, user_id }) => match p.verify_openid(&token).await {
-            Some(owner) if user_id.as_ref().is_none_or(|u| *u == owner) => owner,
-            Some(_) => {
-                return matrix_error(
-                    StatusCode::FORBIDDEN,
-                    "M_FORBIDDEN",
-                    "the OpenID token belongs to another user",
-                )
-            }
-            None => {
-                warn!(path = req.uri().path(), "provisioning: OpenID token refused");
-                return matrix_error(
-                    StatusCode::UNAUTHORIZED,
-                    "M_UNKNOWN_TOKEN",
-                    "Invalid auth token",
-                );
-            }
-        },
-        Err((status, errcode, message)) => {
-            if errcode == "M_UNKNOWN_TOKEN" {
-                warn!(path = req.uri().path(), "provisioning: wrong auth token");
-            }
-            return matrix_error(status, errcode, &message);
-        }
-    };
-    if p.ctx.permission(&user) < PermissionLevel::User {
-        return matrix_error(
-            StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
-            "User does not have login permissions",
-        );
-    }
-    req.extensions_mut().insert(Caller(user));
-    next.run(req).await
-}
-
-#[derive(Deserialize)]
-struct OpenIdUserInfo {
-    sub: String,
-}
-
-impl Provisioning {
-    /// The owner of an OpenID token, asking the homeserver (cached by the token's hash).
-    async fn verify_openid(&self, token: &str) -> Option<OwnedUserId> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now = Instant::now();
-        if let Ok(cache) = self.openid_cache.lock() {
-            if let Some((user, until)) = cache.get(&key) {
-                if *until > now {
-                    return Some(user.clone());
-                }
-            }
-        }
-        let url = format!(
-            "{}/_matrix/federation/v1/openid/userinfo",
-            self.homeserver_url
-        );
-        let response = self
-            .http
-            .get(url)
-            .query(&[("access_token", token)])
-            .send()
-            .await;
-        let response = match response {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                warn!(status = %r.status(), "OpenID userinfo refused the token");
-                return None;
-            }
-            Err(e) => {
-                warn!(error = %e.without_url(), "OpenID userinfo unreachable");
-                return None;
-            }
-        };
-        let info: OpenIdUserInfo = response.json().await.ok()?;
-        let user = UserId::parse(info.sub).ok()?;
-        if user.server_name().as_str() != self.ctx.cfg.homeserver.domain {
-            return None;
-        }
-        if let Ok(mut cache) = self.openid_cache.lock() {
-            cache.retain(|_, (_, until)| *until > now);
-            if cache.len() < 10_000 {
-                cache.insert(key, (user.clone(), now + OPENID_CACHE_TTL));
-            }
-        }
-        Some(user)
-    }
-}
+#[path = "provisioning_auth.rs"]
+mod auth;
+use auth::authenticate;
+pub use auth::{bearer, classify, AuthOutcome, Refusal};
 
 // ---------------------------------------------------------------- JSON shapes
 
@@ -359,56 +186,7 @@ pub fn login_failure(e: &LoginFailure) -> Response {
     matrix_error(status, errcode, &format!("Login failed: {e}"))
 }
 
-/// A remote user as `resolve_identifier`, `contacts` and `create_dm` show them.
-fn user_json(ctx: &Ctx, login: &UserLogin, id: &str, profile: &UserProfile) -> Value {
-    let mut out = json!({
-        "id": id,
-        "identifiers": [id],
-        "mxid": ctx.cfg.ghost_mxid(id),
-    });
-    if let Some(name) = profile.name.as_deref().filter(|n| !n.is_empty()) {
-        out["name"] = json!(name);
-    }
-    if let Some(room) = existing_room(ctx, &portal_key(&login.remote_id, &ChatId::direct(id))) {
-        out["dm_room_mxid"] = json!(room);
-    }
-    out
-}
-
-fn not_logged_in() -> Response {
-    matrix_error(
-        StatusCode::BAD_REQUEST,
-        "FI.MAU.NOT_LOGGED_IN",
-        "Not logged in",
-    )
-}
-
 // ---------------------------------------------------------------- handlers
-
-/// `?login_id=` of the chat endpoints.
-#[derive(Deserialize)]
-struct LoginQuery {
-    login_id: Option<String>,
-}
-
-/// The caller's login the request names (`?login_id=`), or their only one.
-async fn login_for(
-    ctx: &Ctx,
-    user: &UserId,
-    wanted: Option<&str>,
-) -> Result<Arc<UserLogin>, Response> {
-    let login = ctx.login_of(user).await;
-    match (login, wanted) {
-        (Some(login), None) => Ok(login),
-        (Some(login), Some(id)) if login.remote_id == id => Ok(login),
-        (_, Some(_)) => Err(matrix_error(
-            StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
-            "Login not found",
-        )),
-        (None, None) => Err(not_logged_in()),
-    }
-}
 
 async fn whoami(State(p): State<Shared>, Extension(Caller(user)): Extension<Caller>) -> Response {
     let ctx = &p.ctx;
@@ -615,9 +393,9 @@ async fn login_step(
         return matrix_error(StatusCode::BAD_REQUEST, "M_BAD_STATE", &message);
     }
     if step_type == "user_input" {
-        if let Err(response) = fill_step(&mut proc.pending, &body) {
+        if let Err((status, errcode, message)) = fill_step(&mut proc.pending, &body) {
             p.keep(id, proc).await;
-            return response;
+            return matrix_error(status, errcode, &message);
         }
     }
     let next = proc.pending.advance().await;
@@ -626,20 +404,16 @@ async fn login_step(
 
 /// Fills every field of the current `user_input` step from the JSON object `body`
 /// (`{"field id": "value"}`), checking them all first so that nothing is filled on an error.
-fn fill_step(pending: &mut PendingLogin, body: &[u8]) -> Result<(), Response> {
+fn fill_step(pending: &mut PendingLogin, body: &[u8]) -> Result<(), Refusal> {
+    let bad = |errcode: &'static str, message: String| (StatusCode::BAD_REQUEST, errcode, message);
     let values: BTreeMap<String, Value> = serde_json::from_slice(body).map_err(|_| {
-        matrix_error(
-            StatusCode::BAD_REQUEST,
+        bad(
             "M_NOT_JSON",
-            "the body must be a JSON object of field id → string",
+            "the body must be a JSON object of field id → string".into(),
         )
     })?;
     let LoginStep::UserInput { fields, .. } = pending.step() else {
-        return Err(matrix_error(
-            StatusCode::BAD_REQUEST,
-            "M_BAD_STATE",
-            "this step takes no input",
-        ));
+        return Err(bad("M_BAD_STATE", "this step takes no input".into()));
     };
     let mut ordered = Vec::with_capacity(fields.len());
     for field in fields {
@@ -647,30 +421,22 @@ fn fill_step(pending: &mut PendingLogin, body: &[u8]) -> Result<(), Response> {
             Some(Value::String(v)) => v.clone(),
             Some(_) => {
                 let message = format!("the field `{}` must be a string", field.id);
-                return Err(matrix_error(
-                    StatusCode::BAD_REQUEST,
-                    "M_BAD_JSON",
-                    &message,
-                ));
+                return Err(bad("M_BAD_JSON", message));
             }
             None => {
                 let message = format!("the field `{}` is missing", field.id);
-                return Err(matrix_error(
-                    StatusCode::BAD_REQUEST,
-                    "M_BAD_JSON",
-                    &message,
-                ));
+                return Err(bad("M_BAD_JSON", message));
             }
         };
         field
             .check(&value)
-            .map_err(|why| matrix_error(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", &why))?;
+            .map_err(|why| bad("M_INVALID_PARAM", why))?;
         ordered.push(value);
     }
     for value in &ordered {
         pending
             .fill(value)
-            .map_err(|why| matrix_error(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", &why))?;
+            .map_err(|why| bad("M_INVALID_PARAM", why))?;
     }
     Ok(())
 }
@@ -722,131 +488,9 @@ async fn list_logins(
     ok(json!({ "login_ids": ids }))
 }
 
-async fn contacts(
-    State(p): State<Shared>,
-    Extension(Caller(user)): Extension<Caller>,
-    Query(q): Query<LoginQuery>,
-) -> Response {
-    let login = match login_for(&p.ctx, &user, q.login_id.as_deref()).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
-    let chats = match login.session.list_chats().await {
-        Ok(chats) => chats,
-        Err(e) => {
-            let message = format!("could not list the chats: {e}");
-            return matrix_error(StatusCode::BAD_GATEWAY, "M_UNKNOWN", &message);
-        }
-    };
-    let mut out = Vec::new();
-    for chat in chats.iter().filter(|c| c.kind == ChatKind::Direct) {
-        if chat.id == login.remote_id {
-            continue;
-        }
-        let profile = login
-            .session
-            .user_profile(&chat.id)
-            .await
-            .unwrap_or_default();
-        out.push(user_json(&p.ctx, &login, &chat.id, &profile));
-    }
-    ok(json!({ "contacts": out }))
-}
-
-/// Resolves `identifier` for `login`: its profile, or the error response.
-async fn resolve(login: &UserLogin, identifier: &str) -> Result<UserProfile, Response> {
-    let id = identifier.trim();
-    if id.is_empty() {
-        return Err(matrix_error(
-            StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
-            "empty identifier",
-        ));
-    }
-    if id == login.remote_id {
-        return Err(matrix_error(
-            StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
-            "that is your own account",
-        ));
-    }
-    match login.session.resolve_user(id).await {
-        Ok(Some(profile)) => Ok(profile),
-        Ok(None) => Err(matrix_error(
-            StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
-            "User not found",
-        )),
-        Err(e) => {
-            let message = format!("could not look the user up: {e}");
-            Err(matrix_error(StatusCode::BAD_GATEWAY, "M_UNKNOWN", &message))
-        }
-    }
-}
-
-async fn resolve_identifier(
-    State(p): State<Shared>,
-    Extension(Caller(user)): Extension<Caller>,
-    Path(identifier): Path<String>,
-    Query(q): Query<LoginQuery>,
-) -> Response {
-    let login = match login_for(&p.ctx, &user, q.login_id.as_deref()).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
-    match resolve(&login, &identifier).await {
-        Ok(profile) => ok(user_json(&p.ctx, &login, identifier.trim(), &profile)),
-        Err(response) => response,
-    }
-}
-
-async fn create_dm(
-    State(p): State<Shared>,
-    Extension(Caller(user)): Extension<Caller>,
-    Path(identifier): Path<String>,
-    Query(q): Query<LoginQuery>,
-) -> Response {
-    let ctx = &p.ctx;
-    let login = match login_for(ctx, &user, q.login_id.as_deref()).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
-    let profile = match resolve(&login, &identifier).await {
-        Ok(profile) => profile,
-        Err(response) => return response,
-    };
-    let id = identifier.trim();
-    let key = portal_key(&login.remote_id, &ChatId::direct(id));
-    match existing_room(ctx, &key) {
-        // Invites the user again when they left it.
-        Some(room) => {
-            point_to_chat(ctx, &user, id, &room).await;
-        }
-        None => {
-            open_portal(ctx, &login, ChatId::direct(id)).await;
-            let until = Instant::now() + CREATE_DM_WAIT;
-            while existing_room(ctx, &key).is_none() {
-                if Instant::now() >= until {
-                    return matrix_error(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "M_UNKNOWN",
-                        "the chat's room was not created in time; it arrives as an invite",
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    ok(user_json(ctx, &login, id, &profile))
-}
-
-async fn create_group() -> Response {
-    matrix_error(
-        StatusCode::NOT_IMPLEMENTED,
-        "M_UNRECOGNIZED",
-        "creating groups is not supported by this bridge",
-    )
-}
+#[path = "provisioning_chats.rs"]
+mod chats;
+use chats::{contacts, create_dm, create_group, resolve_identifier};
 
 #[cfg(test)]
 #[path = "provisioning_tests.rs"]
