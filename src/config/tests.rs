@@ -298,7 +298,10 @@ fn provisioning_secret_is_optional_long_and_redacted() {
         Some("prov-secret-0123456789")
     );
     assert!(!cfg.provisioning.allow_openid);
-    assert!(!format!("{cfg:?}").contains("prov-secret"), "secret in Debug");
+    assert!(
+        !format!("{cfg:?}").contains("prov-secret"),
+        "secret in Debug"
+    );
 
     let short = format!("{base}provisioning:\n  shared_secret: short\n");
     let err = parse(&short, Path::new(".")).expect_err("short secret");
@@ -307,7 +310,10 @@ fn provisioning_secret_is_optional_long_and_redacted() {
         .expect("secret problem");
     assert!(p.message.contains("16"), "{}", p.message);
     assert!(!p.message.contains("short"), "secret in the message");
-    let line = short.lines().position(|l| l.contains("shared_secret")).map(|l| l + 1);
+    let line = short
+        .lines()
+        .position(|l| l.contains("shared_secret"))
+        .map(|l| l + 1);
     assert_eq!(p.line, line);
 }
 

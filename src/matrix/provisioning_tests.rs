@@ -33,7 +33,10 @@ fn shared_secret_needs_a_valid_user_id() {
         Ok(AuthOutcome::Secret(user))
     );
     let missing = classify(&s, true, Some(SECRET), None).unwrap_err();
-    assert_eq!((missing.0, missing.1), (StatusCode::BAD_REQUEST, "M_MISSING_PARAM"));
+    assert_eq!(
+        (missing.0, missing.1),
+        (StatusCode::BAD_REQUEST, "M_MISSING_PARAM")
+    );
     let bad = classify(&s, true, Some(SECRET), Some("not a user")).unwrap_err();
     assert_eq!((bad.0, bad.1), (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"));
 }
@@ -42,10 +45,22 @@ fn shared_secret_needs_a_valid_user_id() {
 fn wrong_or_missing_tokens_are_refused() {
     let s = secret();
     let none = classify(&s, true, None, Some("@u:example.org")).unwrap_err();
-    assert_eq!((none.0, none.1), (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN"));
-    for wrong in ["prov-secret-012345678", "prov-secret-01234567890", "x", "openid:"] {
+    assert_eq!(
+        (none.0, none.1),
+        (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN")
+    );
+    for wrong in [
+        "prov-secret-012345678",
+        "prov-secret-01234567890",
+        "x",
+        "openid:",
+    ] {
         let e = classify(&s, true, Some(wrong), Some("@u:example.org")).unwrap_err();
-        assert_eq!((e.0, e.1), (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"), "{wrong}");
+        assert_eq!(
+            (e.0, e.1),
+            (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
+            "{wrong}"
+        );
         assert!(!e.2.contains(wrong), "token echoed");
     }
 }
@@ -122,9 +137,18 @@ fn display_and_complete_step_shapes() {
 #[test]
 fn login_failures_map_to_statuses() {
     let status = |e: LoginFailure| login_failure(&e).status();
-    assert_eq!(status(LoginFailure::BadCredentials("no".into())), StatusCode::FORBIDDEN);
-    assert_eq!(status(LoginFailure::Refused("no".into())), StatusCode::BAD_REQUEST);
-    assert_eq!(status(LoginFailure::Unreachable("no".into())), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        status(LoginFailure::BadCredentials("no".into())),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(LoginFailure::Refused("no".into())),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(LoginFailure::Unreachable("no".into())),
+        StatusCode::BAD_GATEWAY
+    );
 }
 
 #[test]
