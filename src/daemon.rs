@@ -133,7 +133,11 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let (stop_listener, listener_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(matrix::serve(listener, matrix::router(state), async {
+    let mut router = matrix::router(state);
+    if let Some(provisioning) = matrix::provisioning::router(bridge.ctx.clone()) {
+        router = router.merge(provisioning);
+    }
+    let server = tokio::spawn(matrix::serve(listener, router, async {
         let _ = listener_stopped.await;
     }));
 

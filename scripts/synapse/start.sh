@@ -146,8 +146,10 @@ config = {
             "type": "http",
             "tls": False,
             "x_forwarded": False,
-            # Client API (and /_synapse/admin, media) only: no federation resource.
-            "resources": [{"names": ["client"], "compress": False}],
+            # Client API (and /_synapse/admin, media), plus the OpenID userinfo endpoint
+            # (/_matrix/federation/v1/openid/userinfo, for the provisioning API's OpenID
+            # auth); no other federation resource.
+            "resources": [{"names": ["client", "openid"], "compress": False}],
         }
     ],
     "database": {

@@ -85,6 +85,7 @@ pub(super) fn load_str(
             network: super::network::read(top.section("network"), &mut warnings),
             metrics: metrics(top.section("metrics")),
             double_puppet: double_puppet(top.section("double_puppet")),
+            provisioning: provisioning(top.section("provisioning")),
             source: source.to_owned(),
             base_dir: base.to_path_buf(),
             lines: BTreeMap::new(),
@@ -277,6 +278,16 @@ fn double_puppet(s: Section<'_>) -> DoublePuppetConfig {
         .collect();
     s.finish();
     DoublePuppetConfig { secrets, servers }
+}
+
+fn provisioning(s: Section<'_>) -> ProvisioningConfig {
+    let defaults = ProvisioningConfig::default();
+    let out = ProvisioningConfig {
+        shared_secret: s.string("shared_secret").map(Secret::new),
+        allow_openid: s.bool("allow_openid").unwrap_or(defaults.allow_openid),
+    };
+    s.finish();
+    out
 }
 
 fn metrics(s: Section<'_>) -> MetricsConfig {

@@ -60,6 +60,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub metrics: MetricsConfig,
     pub double_puppet: DoublePuppetConfig,
+    pub provisioning: ProvisioningConfig,
     /// The config file as named when loading (used in error messages).
     source: String,
     /// The folder relative paths are resolved against (the config file's folder).
@@ -247,6 +248,30 @@ pub struct DoublePuppetConfig {
     /// domain needs no entry.
     pub servers: BTreeMap<String, String>,
 }
+
+/// `provisioning:` — the provisioning HTTP API (mautrix bridgev2 paths under
+/// `/_matrix/provision/v3`) on the appservice listener. Off unless `shared_secret` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisioningConfig {
+    /// `shared_secret`: what integrations present as `Authorization: Bearer` (with
+    /// `?user_id=`). `None` turns the API off.
+    pub shared_secret: Option<Secret>,
+    /// `allow_openid`: also accept `Authorization: Bearer openid:<token>`, a Matrix OpenID
+    /// token verified against the homeserver. Default true.
+    pub allow_openid: bool,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        Self {
+            shared_secret: None,
+            allow_openid: true,
+        }
+    }
+}
+
+/// The shortest `provisioning.shared_secret` accepted (as in mautrix).
+pub const MIN_PROVISIONING_SECRET: usize = 16;
 
 /// The prefix of a `double_puppet.secrets` value using the appservice method (mautrix's form).
 pub const AS_TOKEN_SECRET_PREFIX: &str = "as_token:";

@@ -276,5 +276,46 @@ fn double_puppet_secrets_and_servers_are_checked_with_lines() {
     );
     assert!(err.find("double_puppet.method").is_some(), "{err}");
 }
+#[test]
+fn provisioning_secret_is_optional_long_and_redacted() {
+    let base = minimal("  as_token: a\n  hs_token: h\n");
+    let cfg = match parse(&base, Path::new(".")) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("minimal config refused: {e}"),
+    };
+    assert_eq!(cfg.provisioning, ProvisioningConfig::default());
+    assert!(cfg.provisioning.shared_secret.is_none() && cfg.provisioning.allow_openid);
+
+    let good = format!(
+        "{base}provisioning:\n  shared_secret: prov-secret-0123456789\n  allow_openid: false\n"
+    );
+    let cfg = match parse(&good, Path::new(".")) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("valid provisioning section refused: {e}"),
+    };
+    assert_eq!(
+        tok(&cfg.provisioning.shared_secret),
+        Some("prov-secret-0123456789")
+    );
+    assert!(!cfg.provisioning.allow_openid);
+    assert!(
+        !format!("{cfg:?}").contains("prov-secret"),
+        "secret in Debug"
+    );
+
+    let short = format!("{base}provisioning:\n  shared_secret: short\n");
+    let err = parse(&short, Path::new(".")).expect_err("short secret");
+    let p = err
+        .find("provisioning.shared_secret")
+        .expect("secret problem");
+    assert!(p.message.contains("16"), "{}", p.message);
+    assert!(!p.message.contains("short"), "secret in the message");
+    let line = short
+        .lines()
+        .position(|l| l.contains("shared_secret"))
+        .map(|l| l + 1);
+    assert_eq!(p.line, line);
+}
+
 #[path = "network_tests.rs"]
 mod network_tests;

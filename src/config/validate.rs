@@ -201,6 +201,19 @@ pub(super) fn validate(config: &Config) -> Vec<Problem> {
     }
 
     super::network::check(&config.network, &mut c);
+    if let Some(secret) = &config.provisioning.shared_secret {
+        let len = secret.expose().trim().chars().count();
+        if len < super::MIN_PROVISIONING_SECRET {
+            c.report(
+                "provisioning.shared_secret",
+                format!(
+                    "must be at least {} characters (it has {len}); remove the key to turn \
+                     the provisioning API off",
+                    super::MIN_PROVISIONING_SECRET
+                ),
+            );
+        }
+    }
     let metrics = &config.metrics;
     if metrics.listen.parse::<std::net::SocketAddr>().is_err() {
         c.report(

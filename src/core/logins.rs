@@ -82,6 +82,11 @@ impl UserLogin {
         self.state.lock().await.0.clone()
     }
 
+    /// The current connection state and since when (ms since the epoch).
+    pub async fn state_since(&self) -> (LoginState, u64) {
+        self.state.lock().await.clone()
+    }
+
     /// This login's durable inbox queue.
     pub fn queue(&self) -> String {
         remote_queue(&self.mxid, &self.remote_id)

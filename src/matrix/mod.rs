@@ -8,12 +8,15 @@
 //! * [`appservice`]: the axum listener the homeserver pushes transactions to, handing parsed
 //!   [`MatrixEvent`](crate::core::matrix_api::MatrixEvent)s to a
 //!   [`MatrixEventSink`](crate::core::matrix_api::MatrixEventSink);
+//! * [`provisioning`]: the provisioning HTTP API (mautrix bridgev2 paths) on the same
+//!   listener;
 //! * [`transaction`]: the transaction parser.
 
 pub mod appservice;
 pub mod client;
 mod media;
 mod power;
+pub mod provisioning;
 pub mod settings;
 pub mod transaction;
 mod transport;

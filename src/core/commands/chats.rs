@@ -127,7 +127,7 @@ pub(super) async fn pm(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &st
 
 /// Creates a chat's portal (through its queue, so it is ordered with its messages) by queueing
 /// an empty chat-info change for it.
-pub(super) async fn open_portal(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, chat: ChatId) {
+pub(crate) async fn open_portal(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, chat: ChatId) {
     let key = portal_key(&login.remote_id, &chat);
     let event = RemoteEvent::ChatInfoChange {
         chat,

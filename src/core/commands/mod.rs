@@ -5,7 +5,7 @@
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
 //! ([`crate::core::markdown`]).
 
-mod chats;
+pub(crate) mod chats;
 mod login;
 mod puppet;
 
