@@ -6,7 +6,7 @@
 use super::*;
 
 /// A remote user as `resolve_identifier`, `contacts` and `create_dm` show them.
-fn user_json(ctx: &Ctx, login: &UserLogin, id: &str, profile: &UserProfile) -> Value {
+async fn user_json(ctx: &Ctx, login: &UserLogin, id: &str, profile: &UserProfile) -> Value {
     let mut out = json!({
         "id": id,
         "identifiers": [id],
@@ -15,7 +15,8 @@ fn user_json(ctx: &Ctx, login: &UserLogin, id: &str, profile: &UserProfile) -> V
     if let Some(name) = profile.name.as_deref().filter(|n| !n.is_empty()) {
         out["name"] = json!(name);
     }
-    if let Some(room) = existing_room(ctx, &portal_key(&login.remote_id, &ChatId::direct(id))) {
+    if let Some(room) = existing_room(ctx, &portal_key(&login.remote_id, &ChatId::direct(id))).await
+    {
         out["dm_room_mxid"] = json!(room);
     }
     out
@@ -80,7 +81,7 @@ pub(super) async fn contacts(
             .user_profile(&chat.id)
             .await
             .unwrap_or_default();
-        out.push(user_json(&p.ctx, &login, &chat.id, &profile));
+        out.push(user_json(&p.ctx, &login, &chat.id, &profile).await);
     }
     ok(json!({ "contacts": out }))
 }
@@ -127,7 +128,7 @@ pub(super) async fn resolve_identifier(
         Err(response) => return response,
     };
     match resolve(&login, &identifier).await {
-        Ok(profile) => ok(user_json(&p.ctx, &login, identifier.trim(), &profile)),
+        Ok(profile) => ok(user_json(&p.ctx, &login, identifier.trim(), &profile).await),
         Err(response) => response,
     }
 }
@@ -149,7 +150,7 @@ pub(super) async fn create_dm(
     };
     let id = identifier.trim();
     let key = portal_key(&login.remote_id, &ChatId::direct(id));
-    match existing_room(ctx, &key) {
+    match existing_room(ctx, &key).await {
         // Invites the user again when they left it.
         Some(room) => {
             point_to_chat(ctx, &user, id, &room).await;
@@ -157,7 +158,7 @@ pub(super) async fn create_dm(
         None => {
             open_portal(ctx, &login, ChatId::direct(id)).await;
             let until = Instant::now() + CREATE_DM_WAIT;
-            while existing_room(ctx, &key).is_none() {
+            while existing_room(ctx, &key).await.is_none() {
                 if Instant::now() >= until {
                     return matrix_error(
                         StatusCode::GATEWAY_TIMEOUT,
@@ -169,7 +170,7 @@ pub(super) async fn create_dm(
             }
         }
     }
-    ok(user_json(ctx, &login, id, &profile))
+    ok(user_json(ctx, &login, id, &profile).await)
 }
 
 pub(super) async fn create_group() -> Response {
