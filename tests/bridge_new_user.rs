@@ -316,6 +316,16 @@ async fn management_rooms_as_other_clients_make_them() {
     env.mx
         .wait_body(&room, |b| b.contains("There is no IM user `nobody-such`"))
         .await;
+    // `resolve-identifier`: who bob is, his ghost, no chat with him yet; an unknown user.
+    env.mx.send_text(&room, "resolve-identifier bob").await;
+    let who = env.mx.wait_body(&room, |b| b.starts_with("`bob` is")).await;
+    assert!(who.contains("@easemob_bob:localhost"), "{who}");
+    env.mx
+        .send_text(&room, "resolve-identifier nobody-else")
+        .await;
+    env.mx
+        .wait_body(&room, |b| b.contains("There is no IM user `nobody-else`"))
+        .await;
 
     // A second DM with the bot (Element's way, with power) replaces the first.
     let second = env.mx.create_dm(BOT).await;

@@ -125,6 +125,31 @@ pub(super) async fn pm(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &st
     reply(ctx, room, &text).await
 }
 
+/// `resolve-identifier <im-user>` (mautrix's command): whether the IM user exists, their name,
+/// their ghost and the DM room with them if there is one; nothing is created.
+pub(super) async fn resolve_identifier(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &str) {
+    let Some(login) = ctx.login_of(sender).await else {
+        return reply(ctx, room, "You are not logged in.").await;
+    };
+    let user = user.trim();
+    let profile = match login.session.resolve_user(user).await {
+        Ok(Some(profile)) => profile,
+        Ok(None) => return reply(ctx, room, &format!("There is no IM user `{user}`.")).await,
+        Err(e) => return reply(ctx, room, &format!("Cannot look up {user}: {e}")).await,
+    };
+    let ghost = ctx.ghosts.mxid(user);
+    let name = profile.name.as_deref().unwrap_or(user);
+    let key = portal_key(&login.remote_id, &ChatId::direct(user));
+    let dm = match existing_room(ctx, &key).await {
+        Some(r) => format!("your chat with them is {}", room_link(r.as_str())),
+        None => format!("no chat with them yet (`pm {user}` opens one)"),
+    };
+    let text = format!(
+        "`{user}` is **{name}** on the IM side, [{ghost}](https://matrix.to/#/{ghost}) here; {dm}."
+    );
+    reply(ctx, room, &text).await
+}
+
 /// Creates a chat's portal (through its queue, so it is ordered with its messages) by queueing
 /// an empty chat-info change for it.
 pub(crate) async fn open_portal(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, chat: ChatId) {

@@ -262,6 +262,10 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         "login-matrix" => puppet::login_matrix(ctx, room, sender, event_id, &args).await,
         "logout-matrix" => puppet::logout_matrix(ctx, room, sender).await,
         "sync" => chats::sync(ctx, room, sender).await,
+        "resolve-identifier" => match args.first() {
+            Some(user) => chats::resolve_identifier(ctx, room, sender, user).await,
+            None => reply(ctx, room, "Usage: `resolve-identifier <im-user>`").await,
+        },
         "pm" | "start-chat" => match args.first() {
             Some(user) => chats::pm(ctx, room, sender, user).await,
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
@@ -281,5 +285,6 @@ const HELP: &str = "Commands:\n\
 * `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\
 * `sync` — create rooms for your contacts and groups\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
+* `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * `version` — the bridge version";
