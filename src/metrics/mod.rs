@@ -69,7 +69,7 @@ impl Default for Metrics {
 impl Metrics {
     /// All families empty; the unlabelled counters start at 0 so they show from the start.
     pub fn new() -> Self {
-        let metrics = Self {
+        let mut metrics = Self {
             bridged: CounterVec::new(
                 "imbridge_messages_bridged_total",
                 "Messages and events bridged, by direction (to_matrix, to_network) and kind.",
@@ -121,20 +121,16 @@ impl Metrics {
             ),
             registry: Registry::default(),
         };
-        let mut registry = Registry::default();
-        metrics.bridged.register(&mut registry);
-        metrics.failures.register(&mut registry);
-        metrics.im_disconnects.register(&mut registry);
-        metrics.im_reconnects.register(&mut registry);
-        metrics.transaction_seconds.register(&mut registry);
-        metrics.processing_seconds.register(&mut registry);
-        metrics.homeserver_seconds.register(&mut registry);
-        metrics.homeserver_failures.register(&mut registry);
-        metrics.im_send_seconds.register(&mut registry);
-        let metrics = Self {
-            registry,
-            ..metrics
-        };
+        let registry = &mut metrics.registry;
+        metrics.bridged.register(registry);
+        metrics.failures.register(registry);
+        metrics.im_disconnects.register(registry);
+        metrics.im_reconnects.register(registry);
+        metrics.transaction_seconds.register(registry);
+        metrics.processing_seconds.register(registry);
+        metrics.homeserver_seconds.register(registry);
+        metrics.homeserver_failures.register(registry);
+        metrics.im_send_seconds.register(registry);
         metrics.im_disconnects.add(&[], 0);
         metrics.im_reconnects.add(&[], 0);
         metrics
