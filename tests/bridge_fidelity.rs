@@ -435,6 +435,38 @@ async fn translation_fidelity_end_to_end() {
     }
     say!(t0, "send status events: SUCCESS and FAIL_PERMANENT");
 
+    // IM delivery receipt: bob's device acknowledges "status please"; the status is posted
+    // once more naming bob's ghost in `delivered_to_users`.
+    let mut waited = 0;
+    while !env.bob_inbox.messages().iter().any(|m| text_of(m) == Some("status please")) {
+        assert!(waited < 100, "bob never received \"status please\"");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let remote = remote_id_of(&env, |m| text_of(m) == Some("status please"));
+    env.bob
+        .send(OutgoingMessage::new(
+            Conversation::single("alice"),
+            Body::DeliveryAck {
+                message_id: remote.parse().expect("numeric message id"),
+            },
+        ))
+        .await
+        .expect("delivery ack sent");
+    let content = content_of(&env.mx, &dm, "the delivered status", |e| {
+        e["type"] == "com.beeper.message_send_status"
+            && e["content"]["m.relates_to"]["event_id"] == delivered.as_str()
+            && e["content"]["delivered_to_users"].is_array()
+    })
+    .await;
+    assert_eq!(content["status"], "SUCCESS", "{content}");
+    assert_eq!(
+        content["delivered_to_users"],
+        json!(["@easemob_bob:localhost"]),
+        "{content}"
+    );
+    say!(t0, "delivery receipt from bob: delivered_to_users in the status");
+
     // Delivery receipts: the bot marks the delivered message read.
     env.mx.wait_read_receipt(&dm, BOT, &delivered).await;
     // Error notices off: an unsupported message gets its FAIL_PERMANENT status, no notice.

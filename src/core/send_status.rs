@@ -5,7 +5,7 @@
 //! about as an `m.reference`). Sent only with `bridge.message_status_events: true`. With
 //! `bridge.delivery_receipts: true` the bot also marks each delivered message read.
 
-use ruma::RoomId;
+use ruma::{RoomId, UserId};
 use serde_json::{json, Value};
 
 use super::ghosts::escape_localpart;
@@ -106,6 +106,30 @@ pub async fn report(
         .await
     {
         tracing::warn!(%room, event_id, error = %e, "send status not sent");
+    }
+}
+
+/// A second SUCCESS status for `event_id` naming `delivered_to` (ghosts whose IM device
+/// acknowledged the message), as mautrix's `delivered_to_users`; sent for DMs when the network
+/// reports delivery and `bridge.message_status_events` is on. One per (event, recipient):
+/// the transaction id derives from both.
+pub async fn report_delivered(ctx: &Ctx, room: &RoomId, event_id: &str, delivered_to: &UserId) {
+    if !ctx.cfg.bridge.message_status_events {
+        return;
+    }
+    let mut body = content(ctx.connector.name(), event_id, Status::Success, None);
+    body["delivered_to_users"] = json!([delivered_to.as_str()]);
+    let txn = format!(
+        "imb-mss-{}-to-{}",
+        escape_localpart(event_id),
+        escape_localpart(delivered_to.as_str())
+    );
+    if let Err(e) = ctx
+        .matrix
+        .send_event(room, ctx.matrix.bot(), EVENT_TYPE, &txn, &body)
+        .await
+    {
+        tracing::warn!(%room, event_id, error = %e, "delivery status not sent");
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, warn};
 
 mod backfill;
+mod delivery;
 mod from_matrix;
 mod group_admin;
 mod media_out;
@@ -323,6 +324,10 @@ impl PortalWorker {
             }
             RemoteEvent::Typing { sender, active, .. } => {
                 self.remote_typing(login, &sender, active).await
+            }
+            RemoteEvent::DeliveryReceipt { sender, target, .. } => {
+                self.remote_delivered(login, &sender, &target).await;
+                Ok(())
             }
             RemoteEvent::Reaction {
                 sender,
