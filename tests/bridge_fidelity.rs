@@ -401,6 +401,11 @@ async fn translation_fidelity_end_to_end() {
     })
     .await;
     say!(t0, "11: ghost profile {profile}");
+    // The DM room takes the peer's name and avatar (`private_chat_portal_meta`, on).
+    let avatar_mxc = profile["avatar_url"].clone();
+    wait_state(&env.mx, &dm, "m.room.name", |c| c["name"] == "Bobby").await;
+    wait_state(&env.mx, &dm, "m.room.avatar", |c| c["url"] == avatar_mxc).await;
+    say!(t0, "11: DM room named and pictured after bob");
     rest.set_own_info(Some("Robert"), Some(""))
         .await
         .expect("profile changed");
@@ -415,6 +420,12 @@ async fn translation_fidelity_end_to_end() {
     })
     .await;
     say!(t0, "11: nickname changed and avatar cleared: {profile}");
+    wait_state(&env.mx, &dm, "m.room.name", |c| c["name"] == "Robert").await;
+    wait_state(&env.mx, &dm, "m.room.avatar", |c| {
+        c["url"].as_str().is_none_or(str::is_empty)
+    })
+    .await;
+    say!(t0, "11: DM room renamed, its avatar removed");
 
     // Send status (with `message_status_events` on since the restart): a delivered message
     // gets SUCCESS, one from a user without a login FAIL_PERMANENT with the reason.
@@ -438,7 +449,12 @@ async fn translation_fidelity_end_to_end() {
     // IM delivery receipt: bob's device acknowledges "status please"; the status is posted
     // once more naming bob's ghost in `delivered_to_users`.
     let mut waited = 0;
-    while !env.bob_inbox.messages().iter().any(|m| text_of(m) == Some("status please")) {
+    while !env
+        .bob_inbox
+        .messages()
+        .iter()
+        .any(|m| text_of(m) == Some("status please"))
+    {
         assert!(waited < 100, "bob never received \"status please\"");
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
@@ -465,7 +481,10 @@ async fn translation_fidelity_end_to_end() {
         json!(["@easemob_bob:localhost"]),
         "{content}"
     );
-    say!(t0, "delivery receipt from bob: delivered_to_users in the status");
+    say!(
+        t0,
+        "delivery receipt from bob: delivered_to_users in the status"
+    );
 
     // Delivery receipts: the bot marks the delivered message read.
     env.mx.wait_read_receipt(&dm, BOT, &delivered).await;
@@ -543,6 +562,22 @@ fn png_bytes() -> Vec<u8> {
 }
 
 /// Waits (bounded) until `user`'s profile satisfies `ok`; returns it.
+/// Waits until the room's `event_type` state content satisfies `ok`.
+async fn wait_state(mx: &MatrixUser, room: &str, event_type: &str, ok: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let content = mx.state(room, event_type).await;
+        if ok(&content) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{event_type} stayed {content}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn wait_profile(mx: &MatrixUser, user: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {

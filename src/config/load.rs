@@ -208,6 +208,7 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
         delivery_receipts: s.bool("delivery_receipts").unwrap_or(false),
         relay: relay(s.section("relay")),
         personal_filtering_spaces: s.bool("personal_filtering_spaces").unwrap_or(false),
+        private_chat_portal_meta: s.bool("private_chat_portal_meta").unwrap_or(true),
     };
     s.finish();
     out

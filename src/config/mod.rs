@@ -149,6 +149,9 @@ pub struct BridgeConfig {
     pub relay: RelayConfig,
     /// A Matrix space per login holding its portals ([`crate::core::spaces`]). Default off.
     pub personal_filtering_spaces: bool,
+    /// DM rooms get the peer's name and avatar as room name and avatar, kept current
+    /// (mautrix's key; [`crate::core::portal`]). Default on.
+    pub private_chat_portal_meta: bool,
 }
 
 /// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran

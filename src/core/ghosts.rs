@@ -119,6 +119,15 @@ impl Ghosts {
         unescape_localpart(local)
     }
 
+    /// A ghost display name without the network suffix of `displayname_template` (`Alice
+    /// (Easemob)` → `Alice`): the peer's own name, as a DM room shows it.
+    pub fn plain_name<'a>(&self, display: &'a str) -> &'a str {
+        display
+            .strip_suffix(self.name_suffix.as_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or(display)
+    }
+
     /// True for the bot and every ghost: their events are our own echoes.
     pub fn is_ours(&self, mxid: &UserId) -> bool {
         mxid == self.matrix.bot() || self.remote_of(mxid).is_some()

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 mod backfill;
 mod delivery;
+mod dm_meta;
 mod from_matrix;
 mod group_admin;
 mod media_out;

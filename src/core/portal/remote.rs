@@ -76,10 +76,18 @@ impl PortalWorker {
         if is_direct {
             invite.push(ctx.matrix.bot().to_owned());
         }
+        let (dm_name, dm_avatar) = match is_direct {
+            true => self.dm_meta().await.unwrap_or_default(),
+            false => (None, None),
+        };
         let spec = RoomSpec {
-            name: if is_direct { None } else { info.name.clone() },
+            name: if is_direct {
+                dm_name.clone()
+            } else {
+                info.name.clone()
+            },
             topic: info.topic.clone(),
-            avatar: None,
+            avatar: dm_avatar.clone(),
             is_direct,
             invite,
             admins: Vec::new(),
@@ -103,9 +111,13 @@ impl PortalWorker {
             key: self.key.clone(),
             room_id: room.to_string(),
             kind: format!("{:?}", chat.kind).to_lowercase(),
-            name: info.name.clone(),
+            name: if is_direct {
+                dm_name
+            } else {
+                info.name.clone()
+            },
             topic: info.topic.clone(),
-            avatar_mxc: None,
+            avatar_mxc: dm_avatar.map(|a| a.to_string()),
             receivers: vec![login.mxid.to_string()],
             is_direct,
             created_ms: now_ms(),
@@ -227,6 +239,9 @@ impl PortalWorker {
                 false,
             )
         };
+        if !msg.from_self && msg.chat.kind == ChatKind::Direct {
+            self.sync_dm_meta(&room).await;
+        }
         let mut content = self.to_matrix_content(login, &room, &msg.content).await;
         if let Some(reply) = msg.reply_to.as_deref() {
             if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply).await {
