@@ -502,6 +502,40 @@ async fn login_flows_token_login_and_cancel() {
         "never reached bob: {:?}",
         env.bob_inbox.texts_from("alice")
     );
+
+    // `relogin`: another account is refused and the login stays; the same account through
+    // another flow replaces the token login with a password one.
+    env.mx
+        .send_text(&env.mgmt.clone(), "relogin password bob bob-pw")
+        .await;
+    let refused = env
+        .mx
+        .wait_body(&env.mgmt, |b| b.starts_with("That is the account bob"))
+        .await;
+    assert!(refused.contains("`relogin` is for alice"), "{refused}");
+    env.mx.send_text(&env.mgmt.clone(), "ping").await;
+    env.mx
+        .wait_body(&env.mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    env.mx
+        .send_text(
+            &env.mgmt.clone(),
+            &format!("relogin password alice {IM_PASSWORD}"),
+        )
+        .await;
+    let relogged = env
+        .mx
+        .wait_body(&env.mgmt, |b| b.starts_with("Logged in as alice."))
+        .await;
+    assert!(!relogged.contains("is closed"), "{relogged}");
+    env.mx.send_text(&dm, "sent after relogin").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "sent after relogin", DEADLINE)
+            .await,
+        "never reached bob after relogin: {:?}",
+        env.bob_inbox.texts_from("alice")
+    );
     let mut leaks = env.stop_and_find_leaks();
     leaks.extend(log_leaks(&env.log, &[("the user token", token.as_str())]));
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));

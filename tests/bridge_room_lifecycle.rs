@@ -32,6 +32,7 @@ use imbridge::core::room_features;
 use imbridge::network::easemob::connector::{EasemobConnector, EasemobSettings};
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::OutgoingMessage;
+use imbridge::network::easemob::rest::NewGroup;
 use serde_json::{json, Value};
 
 const BOT: &str = "@easemobbot:localhost";
@@ -269,6 +270,113 @@ async fn personal_filtering_spaces_hold_the_portals() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
+
+/// Rooms the user makes and invites the bot to (not as a DM): the bot greets without taking
+/// the room over; `!em bridge <group>` is refused while the group has its own portal, and
+/// once that is unbridged makes the room the group's portal (text both ways, no other room
+/// made); `!em set-management-room` makes another one the management room, where commands
+/// then go without the prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_rooms_become_portals_and_management_rooms() {
+    let mut env = Env::start("bridge-cmd", "").await;
+    env.login().await;
+    let group = env
+        .bob
+        .rest()
+        .create_group(&NewGroup {
+            name: "adopted".into(),
+            description: "an IM group bridged into a room the user made".into(),
+            members: vec!["alice".into()],
+            max_users: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("group created");
+
+    // Being in the group, alice gets its portal at once.
+    let mgmt = env.mgmt.clone();
+    let made = env.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+
+    let plain_room = json!({ "invite": [BOT], "preset": "private_chat", "name": "my room" });
+    let room = env.mx.create_room(plain_room.clone()).await;
+    let hello = env
+        .mx
+        .wait_body(&room, |b| b.contains("not a management room"))
+        .await;
+    assert!(hello.contains("bridge <group id>"), "{hello}");
+    env.mx.send_text(&room, "ping").await;
+    // The group has its room already: refused, until that one is unbridged.
+    env.mx
+        .send_text(&room, &format!("!em bridge {group}"))
+        .await;
+    let refused = env
+        .mx
+        .wait_body(&room, |b| b.contains("already bridged to"))
+        .await;
+    assert!(refused.contains(made.as_str()), "{refused}");
+    env.mx.send_text(&made, "!em unbridge").await;
+    env.mx
+        .wait_body(&made, |b| b.contains("no longer bridged"))
+        .await;
+    env.mx
+        .send_text(&room, &format!("!em bridge {group}"))
+        .await;
+    let done = env
+        .mx
+        .wait_body(&room, |b| b.starts_with("This room is now bridged"))
+        .await;
+    assert!(done.contains("adopted"), "{done}");
+    // Without power over the room's state the bot says so, and bridges all the same.
+    assert!(done.contains("power level 100"), "{done}");
+    let bodies = env.mx.bodies(&room, Some(BOT)).await;
+    assert!(
+        bodies.iter().all(|b| !b.contains("Logged in")),
+        "a plain room is no management room: {bodies:?}"
+    );
+
+    env.bob
+        .send(OutgoingMessage::text(
+            Conversation::group(&group),
+            "to the adopted room",
+        ))
+        .await
+        .expect("group message");
+    env.mx
+        .wait_body(&room, |b| b == "to the adopted room")
+        .await;
+    env.mx.send_text(&room, "from the adopted room").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "from the adopted room", DEADLINE)
+            .await,
+        "bob never got it: {:?}",
+        env.bob_inbox.texts_from("alice")
+    );
+    let invites = env.mx.invites().await;
+    assert!(
+        invites.is_empty(),
+        "no other room for the group: {invites:?}"
+    );
+    say!(env.t0, "{room} bridged to group {group}");
+
+    // Another plain room becomes the management room.
+    let other = env.mx.create_room(plain_room).await;
+    env.mx
+        .wait_body(&other, |b| b.contains("not a management room"))
+        .await;
+    env.mx.send_text(&other, "!em set-management-room").await;
+    env.mx
+        .wait_body(&other, |b| {
+            b.starts_with("This is now your management room")
+        })
+        .await;
+    env.mx.send_text(&other, "ping").await;
+    env.mx
+        .wait_body(&other, |b| b.starts_with("Logged in as alice"))
+        .await;
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
 }

@@ -47,6 +47,9 @@ pub struct PendingLogin {
     values: LoginInput,
     /// The current `display_and_wait` step was shown (the next advance waits).
     shown: bool,
+    /// For a re-login (mautrix's `relogin`): the account the login must come back as; a
+    /// completed login for another account is refused by whoever finishes it.
+    pub relogin: Option<String>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -82,6 +85,7 @@ impl PendingLogin {
             step,
             values: LoginInput::new(),
             shown: false,
+            relogin: None,
         })
     }
 

@@ -303,6 +303,14 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     }
     match ctx.store.portal_by_room(room.as_str()).await {
         Ok(Some(portal)) => ctx.portals.enqueue_matrix(&portal.key, event, seq).await,
-        _ => ack_inbox(ctx, seq).await,
+        Ok(None) => {
+            // A room the bot sits in without a role: only `bridge` and
+            // `set-management-room` are answered there.
+            if let MatrixEvent::Message { .. } = &event {
+                commands::on_room_message(ctx, &event).await;
+            }
+            ack_inbox(ctx, seq).await
+        }
+        Err(_) => ack_inbox(ctx, seq).await,
     }
 }

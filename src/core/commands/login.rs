@@ -72,13 +72,15 @@ pub(super) async fn redact_secret_named(ctx: &Ctx, room: &RoomId, event: &EventI
     reply(ctx, room, &text).await;
 }
 
-/// `login` with its arguments, from the first message.
+/// `login` with its arguments, from the first message; `relogin` names the account a
+/// `relogin` must come back as (the current login's).
 pub(super) async fn start(
     ctx: &Arc<Ctx>,
     room: &RoomId,
     sender: &UserId,
     event_id: &EventId,
     args: &[&str],
+    relogin: Option<String>,
 ) {
     let flows = ctx.connector.login_flows();
     if args.is_empty() && flows.len() > 1 {
@@ -95,6 +97,7 @@ pub(super) async fn start(
         Ok(p) => p,
         Err(e) => return reply(ctx, room, &format!("Login failed: {e}.")).await,
     };
+    pending.relogin = relogin;
     if !values.is_empty() {
         // The command line holds the first values: redact it if one of them is a secret.
         if let Some(secret) = given_secret(pending.step(), values.len()) {
@@ -192,6 +195,14 @@ fn drive(
             }
             Ok(NextStep::Complete { data, instructions }) => {
                 info!(user = %sender, flow = %pending.flow.id, "login flow completed");
+                if let Some(expected) = pending.relogin.filter(|e| *e != data.remote_id) {
+                    let text = format!(
+                        "That is the account {}, but `relogin` is for {expected}: nothing \
+                         changed. Send `login` to switch accounts.",
+                        data.remote_id
+                    );
+                    return reply(&ctx, &room, &text).await;
+                }
                 finish(&ctx, &room, &sender, data, &instructions).await
             }
             Err(e) => {

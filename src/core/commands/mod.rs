@@ -1,4 +1,5 @@
-//! Management commands in the DM with the bridge bot: `help`, `login` ([`login`]), `logout`,
+//! Management commands in the DM with the bridge bot (a room the bot is invited to as a
+//! direct chat, or one named by `set-management-room`, see [`rooms`]): `help`, `login` ([`login`]), `logout`,
 //! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `login-matrix`, `logout-matrix` ([`puppet`]),
 //! `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
@@ -8,6 +9,9 @@
 pub(crate) mod chats;
 mod login;
 mod puppet;
+mod rooms;
+
+pub use rooms::on_message as on_room_message;
 
 pub(crate) use chats::{existing_room, point_to_chat, room_link};
 
@@ -51,7 +55,7 @@ pub async fn load_management_rooms(store: &Store) -> Vec<(OwnedRoomId, OwnedUser
 
 /// Sends `text` (Markdown) as a notice from the bot. Every call is a new event, so its
 /// transaction id is new every time.
-async fn reply(ctx: &Ctx, room: &RoomId, text: &str) {
+pub(super) async fn reply(ctx: &Ctx, room: &RoomId, text: &str) {
     let txn = super::fresh_txn("imb-cmd");
     super::send_bot_notice(ctx, room, &txn, &markdown::notice(text)).await;
 }
@@ -81,6 +85,7 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         sender,
         target,
         membership,
+        is_direct,
         ..
     } = event
     else {
@@ -99,6 +104,11 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             if let Err(e) = ctx.matrix.join(room, ctx.matrix.bot()).await {
                 warn!(%room, error = %e, "bot could not join");
                 return;
+            }
+            if !is_direct {
+                // Not a DM: a room to bridge, or to make the management room on request.
+                let prefix = ctx.cfg.bridge.command_prefix.as_str();
+                return reply(ctx, room, &rooms::greeting(prefix)).await;
             }
             let previous = set_management_room(ctx, room, sender).await;
             let mut text = "Hello! I am the bridge bot. This room is your management room: \
@@ -138,7 +148,11 @@ pub async fn on_membership(ctx: &Arc<Ctx>, event: &MatrixEvent) {
 }
 
 /// Makes `room` the management room of `user`; returns the one it replaces.
-async fn set_management_room(ctx: &Ctx, room: &RoomId, user: &UserId) -> Option<OwnedRoomId> {
+pub(super) async fn set_management_room(
+    ctx: &Ctx,
+    room: &RoomId,
+    user: &UserId,
+) -> Option<OwnedRoomId> {
     let mut rooms = ctx.management.write().await;
     let previous: Vec<OwnedRoomId> = rooms
         .iter()
@@ -235,8 +249,15 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
                 )
                 .await;
             }
-            login::start(ctx, room, sender, event_id, &args).await
+            login::start(ctx, room, sender, event_id, &args, None).await
         }
+        "relogin" => match ctx.login_of(sender).await {
+            Some(current) => {
+                let remote = current.remote_id.clone();
+                login::start(ctx, room, sender, event_id, &args, Some(remote)).await
+            }
+            None => reply(ctx, room, "You are not logged in: send `login`.").await,
+        },
         "logout" => {
             let text = if logins::logout(ctx, sender).await {
                 "Logged out."
@@ -280,6 +301,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
 
 const HELP: &str = "Commands:\n\
 * `login` — log in to the IM service: lists the ways to log in when there are several; `login <flow>` follows one, asking for each value in turn (secrets are deleted from the room), or give them at once: `login <flow> <values…>`; `login <user> [<password>]` uses the first way; logging in as another account closes the current one\n\
+* `relogin [<flow> [<values…>]]` — log in again as the same account (new password or token, after the login stopped working); like `login`, but another account is refused\n\
 * `logout` — log out and forget the login\n\
 * `list-logins` / `ping` — your login and its connection state\n\
 * `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\
@@ -287,4 +309,5 @@ const HELP: &str = "Commands:\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
+* in a room of yours I was invited to, with the command prefix: `bridge <group id>` makes it the IM group's room, `set-management-room` makes it this room; in a portal: `set-relay`, `unset-relay`, `unbridge`, `delete-portal`\n\
 * `version` — the bridge version";

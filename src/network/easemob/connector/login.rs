@@ -25,7 +25,7 @@ pub const TOKEN_FLOW: &str = "token";
 
 /// What a token login's end says once its token expired or was revoked.
 pub(super) const TOKEN_EXPIRED: &str =
-    "the user token has expired or was revoked: send `login token` with a new one";
+    "the user token has expired or was revoked: send `relogin token` with a new one";
 
 /// Easemob user ids: 1 to 64 of a-z, A-Z, 0-9, `_`, `-`, `.` (case-insensitive).
 const USERNAME_PATTERN: &str = "[A-Za-z0-9_.-]{1,64}";
