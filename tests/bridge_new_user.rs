@@ -326,6 +326,32 @@ async fn management_rooms_as_other_clients_make_them() {
     env.mx
         .wait_body(&room, |b| b.contains("There is no IM user `nobody-else`"))
         .await;
+    // `search`: a contact by part of their id (with the room of the chat with them), a
+    // non-contact by exact id (with the `pm` that opens one), nothing for a stranger.
+    env.sandbox
+        .state
+        .ensure_contacts(&["alice", "carol"])
+        .expect("contacts");
+    env.mx.send_text(&room, "search CAR").await;
+    let found = env
+        .mx
+        .wait_body(&room, |b| b.starts_with("IM users matching `CAR`"))
+        .await;
+    assert!(
+        found.contains("(`carol`)") && found.contains(carol_dm.as_str()),
+        "{found}"
+    );
+    assert!(!found.contains("`bob`"), "{found}");
+    env.mx.send_text(&room, "search bob").await;
+    let found = env
+        .mx
+        .wait_body(&room, |b| b.starts_with("IM users matching `bob`"))
+        .await;
+    assert!(found.contains("`pm bob`"), "{found}");
+    env.mx.send_text(&room, "search zzz").await;
+    env.mx
+        .wait_body(&room, |b| b == "No IM user matches `zzz`.")
+        .await;
 
     // A second DM with the bot (Element's way, with power) replaces the first.
     let second = env.mx.create_dm(BOT).await;

@@ -263,6 +263,14 @@ pub struct ChatInfo {
     pub owner: Option<String>,
 }
 
+/// One user found by [`NetworkLogin::search_users`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSearchResult {
+    /// The remote user id.
+    pub id: String,
+    pub profile: UserProfile,
+}
+
 /// A user's public profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserProfile {
@@ -412,6 +420,24 @@ pub trait NetworkLogin: Send + Sync {
     /// (for networks that cannot tell).
     async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {
         self.user_profile(user).await.map(Some)
+    }
+    /// Users matching `query` (mautrix's `search`), best first, at most `limit`: the network's
+    /// user search where it has one. Default: the user whose id is exactly `query`, if any.
+    async fn search_users(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<UserSearchResult>, SendFailure> {
+        let _ = limit;
+        Ok(self
+            .resolve_user(query)
+            .await?
+            .map(|profile| UserSearchResult {
+                id: query.to_owned(),
+                profile,
+            })
+            .into_iter()
+            .collect())
     }
     /// The chats to create portals for (`sync`): recent conversations first, newest first,
     /// then contacts and joined groups; bounded by the connector.

@@ -163,3 +163,37 @@ pub(crate) async fn open_portal(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, chat: Ch
         .enqueue_remote(&key, login.clone(), event, None)
         .await;
 }
+
+/// How many users `search` lists.
+const SEARCH_RESULTS: usize = 20;
+
+/// `search <query>` (mautrix's command): IM users matching the query, as the network can find
+/// them ([`crate::core::connector::NetworkLogin::search_users`]), each with their ghost and
+/// the DM room or the `pm` command that opens one.
+pub(super) async fn search(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, query: &str) {
+    let Some(login) = ctx.login_of(sender).await else {
+        return reply(ctx, room, "You are not logged in.").await;
+    };
+    let found = match login.session.search_users(query, SEARCH_RESULTS).await {
+        Ok(found) => found,
+        Err(e) => return reply(ctx, room, &format!("Search failed: {e}")).await,
+    };
+    if found.is_empty() {
+        return reply(ctx, room, &format!("No IM user matches `{query}`.")).await;
+    }
+    let mut text = format!("IM users matching `{query}`:\n");
+    for user in found {
+        let id = &user.id;
+        let name = user.profile.name.as_deref().unwrap_or(id);
+        let ghost = ctx.ghosts.mxid(id);
+        let key = portal_key(&login.remote_id, &ChatId::direct(id.as_str()));
+        let dm = match existing_room(ctx, &key).await {
+            Some(r) => format!("[your chat]({})", room_link(r.as_str())),
+            None => format!("`pm {id}`"),
+        };
+        text.push_str(&format!(
+            "* **{name}** (`{id}`), [{ghost}](https://matrix.to/#/{ghost}), {dm}\n"
+        ));
+    }
+    reply(ctx, room, &text).await
+}

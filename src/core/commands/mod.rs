@@ -287,6 +287,8 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             Some(user) => chats::resolve_identifier(ctx, room, sender, user).await,
             None => reply(ctx, room, "Usage: `resolve-identifier <im-user>`").await,
         },
+        "search" if !args.is_empty() => chats::search(ctx, room, sender, &args.join(" ")).await,
+        "search" => reply(ctx, room, "Usage: `search <name or id>`").await,
         "pm" | "start-chat" => match args.first() {
             Some(user) => chats::pm(ctx, room, sender, user).await,
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
@@ -307,6 +309,7 @@ const HELP: &str = "Commands:\n\
 * `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\
 * `sync` — create rooms for your contacts and groups\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
+* `search <name or id>` — find IM users (among your contacts, and by exact id)\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * in a room of yours I was invited to, with the command prefix: `bridge <group id>` makes it the IM group's room, `set-management-room` makes it this room; in a portal: `set-relay`, `unset-relay`, `unbridge`, `delete-portal`\n\

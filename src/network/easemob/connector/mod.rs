@@ -14,6 +14,7 @@ mod group_admin;
 mod incoming;
 mod login;
 mod outgoing;
+mod search;
 
 pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
@@ -32,6 +33,7 @@ use crate::core::connector::{
     LoginData, LoginFailure, LoginFlow, LoginProcess, MediaAbility, MessageContent,
     NetworkConnector, NetworkLogin, QuotedKind, ReactionAbility, RecallAbility, ReceiptAbility,
     RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure, TypingAbility, UserProfile,
+    UserSearchResult,
 };
 
 /// Where the Easemob service is.
@@ -356,6 +358,16 @@ impl NetworkLogin for EasemobLogin {
             name: p.nickname.filter(|n| !n.is_empty()),
             avatar_url: p.avatar_url.filter(|a| !a.is_empty()),
         }))
+    }
+
+    async fn search_users(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<UserSearchResult>, SendFailure> {
+        search::search_users(&self.client.rest(), query, limit)
+            .await
+            .map_err(rest_failure)
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
