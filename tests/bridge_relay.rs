@@ -1,7 +1,8 @@
 //! Relay mode (issue 11 item 2), end to end on a real Synapse with the bridge binary, the
 //! in-process Easemob sandbox and bob's Rust IM client: in a group portal, mx1 (logged in as
 //! alice) sends `!em set-relay`; mx2, a Matrix user without a login, writes in the portal and
-//! bob receives it from alice as "mx2's name: text"; a Matrix user's `!em set-relay` without a
+//! bob receives it from alice as "mx2's name: text", and mx2's edit and redaction of it follow
+//! (an edit as "name: new text", a recall); a Matrix user's `!em set-relay` without a
 //! login is refused with a notice; after `!em unset-relay` mx2's messages are not bridged
 //! (and mx2 is told once); `!em delete-portal` is refused for mx2 and, by mx1, empties and
 //! forgets the room, the group's next message opening a new one.
@@ -16,8 +17,9 @@ use std::time::Duration;
 use common::matrix_user::MatrixUser;
 use common::service_env::Env;
 use imbridge::network::easemob::jid::Conversation;
-use imbridge::network::easemob::message::OutgoingMessage;
+use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
 use imbridge::network::easemob::rest::NewGroup;
+use serde_json::json;
 
 const SETTLE: Duration = Duration::from_secs(3);
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -76,7 +78,7 @@ async fn relay_carries_messages_of_users_without_a_login() {
         .await;
     say!(env.t0, "relay set in {room}");
 
-    mx2.send_text(&room, "hello from the relay").await;
+    let relayed = mx2.send_text(&room, "hello from the relay").await;
     assert!(
         env.bob_inbox
             .wait("alice", |t| t == "Zoe says: hello from the relay", DEADLINE)
@@ -84,6 +86,54 @@ async fn relay_carries_messages_of_users_without_a_login() {
         "bob got: {:?}",
         env.bob_inbox.texts_from("alice")
     );
+    let original = env
+        .bob_inbox
+        .messages()
+        .into_iter()
+        .find(|m| {
+            matches!(&m.body, Body::Content(Content::Text { text })
+                if text == "Zoe says: hello from the relay")
+        })
+        .map(|m| m.id)
+        .expect("the relayed message");
+
+    // The relayed user's edit follows, in the template too.
+    let edit = |body: &str| {
+        json!({
+            "msgtype": "m.text",
+            "body": format!("* {body}"),
+            "m.new_content": { "msgtype": "m.text", "body": body },
+            "m.relates_to": { "rel_type": "m.replace", "event_id": relayed },
+        })
+    };
+    mx2.send_content(&room, edit("hello, edited")).await;
+    let edited = env
+        .bob_inbox
+        .wait_message(
+            |m| matches!(&m.body, Body::Edit { message_id, .. } if *message_id == original),
+            DEADLINE,
+        )
+        .await
+        .expect("the relayed edit reached bob");
+    let Body::Edit { content, .. } = &edited.body else {
+        unreachable!("matched an edit");
+    };
+    assert_eq!(
+        content,
+        &Content::Text {
+            text: "Zoe says: hello, edited".into()
+        }
+    );
+    // The relayed user's redaction recalls it.
+    mx2.redact(&room, &relayed).await;
+    env.bob_inbox
+        .wait_message(
+            |m| matches!(&m.body, Body::Recall { message_id, .. } if *message_id == original),
+            DEADLINE,
+        )
+        .await
+        .expect("the relayed redaction recalled the message");
+    say!(env.t0, "relayed edit and redaction reached bob");
 
     env.mx.send_text(&room, "!em unset-relay").await;
     env.mx
