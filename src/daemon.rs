@@ -90,6 +90,30 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
     let service_state = Arc::new(ServiceState::new());
     let notifier = Notifier::from_env();
     let health = start_health(&cfg, &service_state, &store).await?;
+    // The watchdog from here on: a standby waiting for the lease is alive too.
+    let watchdog = service::watchdog_interval().map(|period| {
+        info!(?period, "systemd watchdog enabled");
+        service::spawn_watchdog(
+            notifier.clone(),
+            period,
+            service_state.clone(),
+            service::store_probe(store.clone()),
+        )
+    });
+    // Failover: on a shared PostgreSQL database, only the lease holder goes on.
+    let Some(mut lease) =
+        service::failover::take_lease(&cfg, &service_state, &notifier, &mut shutdown).await?
+    else {
+        info!("stopped while standing by");
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
+        if let Some((stop, task)) = health {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        return Ok(());
+    };
     let settings = AppserviceSettings {
         homeserver_url: cfg.homeserver.address.clone(),
         domain: cfg.homeserver.domain.clone(),
@@ -163,22 +187,22 @@ pub async fn run(cfg: Config, mut shutdown: broadcast::Receiver<()>) -> anyhow::
     if let Err(e) = notifier.ready() {
         warn!(error = %e, "READY=1 not sent to the service manager");
     }
-    let watchdog = service::watchdog_interval().map(|period| {
-        info!(?period, "systemd watchdog enabled");
-        service::spawn_watchdog(
-            notifier.clone(),
-            period,
-            service_state.clone(),
-            service::store_probe(store.clone()),
-        )
-    });
     match homeserver.ping_homeserver().await {
         Ok(rtt) => info!(?rtt, "homeserver reached the bridge"),
         Err(e) => warn!(error = %e, "homeserver ping failed (is the registration loaded?)"),
     }
     info!(bot = %matrix_api.bot(), "bridge running");
 
-    let _ = shutdown.recv().await;
+    tokio::select! {
+        _ = shutdown.recv() => {}
+        _ = lease.lost() => {
+            // Another process may be active already: stop touching the store at once.
+            anyhow::bail!(
+                "lost the database lease (its session failed): stopping at once so that \
+                 the standby takes over"
+            );
+        }
+    }
     info!("shutting down");
     service_state.set_stopping();
     if let Err(e) = notifier.stopping() {

@@ -17,11 +17,13 @@
 #[macro_use]
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::bridge::{read_log, tail};
+use common::bridge::{log_leaks, read_log, tail, BridgeProcess};
+use common::prometheus::MetricsClient;
 use common::service_env::Env;
+use common::synapse::free_port;
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::OutgoingMessage;
 
@@ -111,6 +113,39 @@ fn interesting_log_lines(log: &Path) -> String {
 /// bridge is stopped (`how`), then restarted. Returns the problems found (lost, duplicated,
 /// out of order, a SIGTERM that did not exit 0).
 async fn im_burst_across_restart(env: &mut Env, how: Stop) -> Vec<String> {
+    im_burst_across_stop(env, how, None).await
+}
+
+/// A standby bridge on the same PostgreSQL database, its health port and log.
+struct Standby {
+    process: BridgeProcess,
+    health_port: u16,
+    log: PathBuf,
+}
+
+/// Waits (bounded, 60 s) until `/health/ready` on `port` answers `status`; returns the body.
+async fn wait_ready(port: u16, status: u16) -> String {
+    let client = MetricsClient::new(port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = match client.try_get("/health/ready").await {
+            Ok(answer) => answer,
+            Err(e) => (0, e.to_string()), // not listening yet
+        };
+        if code == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health/ready on {port} stayed {code} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// [`im_burst_across_restart`]; with a `standby`, the stopped bridge is not restarted: the
+/// standby must take over (its time to do so is printed) and deliver the rest.
+async fn im_burst_across_stop(env: &mut Env, how: Stop, standby: Option<Standby>) -> Vec<String> {
     let t0 = env.t0;
     let prefix = "load ";
     let bob = env.bob.clone();
@@ -180,7 +215,23 @@ async fn im_burst_across_restart(env: &mut Env, how: Stop) -> Vec<String> {
         "{} in the room when the bridge exited: {at_exit:?}",
         at_exit.len()
     );
-    env.restart();
+    match standby {
+        None => env.restart(),
+        Some(standby) => {
+            let killed = Instant::now();
+            let body = wait_ready(standby.health_port, 200).await;
+            say!(
+                t0,
+                "the standby took over {:.2}s after the kill: {body}",
+                killed.elapsed().as_secs_f64()
+            );
+            if !body.contains("\"active\"") {
+                problems.push(format!("the new active bridge says {body}"));
+            }
+            env.bridge = Some(standby.process);
+            env.log = standby.log;
+        }
+    }
     let deadline = Instant::now() + DELIVERY_DEADLINE;
     let mut seen = at_exit.clone();
     let mut last_len = seen.len();
@@ -322,4 +373,65 @@ async fn crash_under_load_loses_nothing() {
     say!(env.t0, "problems: {problems:#?}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     say!(env.t0, "done");
+}
+
+/// Failover (issue 14 item 5): two bridge processes on one PostgreSQL database; the second
+/// stands by (`/health/ready` 503 `standby`) while the first is active (200 `active`). The
+/// active one is SIGKILLed in the middle of an IM → Matrix burst; the standby takes over
+/// (the time is printed), and the burst arrives whole, once each, in order; Matrix → IM works
+/// through the new active bridge. Skipped, saying why, where PostgreSQL is not available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_takes_over_after_a_crash_without_loss() {
+    let (active_port, standby_port) = (free_port(), free_port());
+    let metrics = |port: u16| format!("metrics:\n  enabled: true\n  listen: 127.0.0.1:{port}\n");
+    let Some(mut env) = Env::start_on_postgres("failover", &metrics(active_port)).await else {
+        return;
+    };
+    env.login().await;
+    env.open_dm().await;
+    let active_body = wait_ready(active_port, 200).await;
+    assert!(active_body.contains("\"active\""), "{active_body}");
+
+    // The standby: the same config but for its health port.
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let standby_config = env.config.with_file_name("standby.yaml");
+    std::fs::write(
+        &standby_config,
+        config.replace(&metrics(active_port), &metrics(standby_port)),
+    )
+    .expect("standby config");
+    let standby_log = env.log.with_file_name("standby.log");
+    let process = BridgeProcess::start(&standby_config, &standby_log, env.as_port);
+    let body = wait_ready(standby_port, 503).await;
+    assert!(body.contains("standby"), "{body}");
+    say!(env.t0, "standby {} waits: {body}", process.pid());
+
+    let standby = Standby {
+        process,
+        health_port: standby_port,
+        log: standby_log,
+    };
+    let mut problems = im_burst_across_stop(&mut env, Stop::Kill, Some(standby)).await;
+    env.mx.send_text(&env.dm, "through the standby").await;
+    if !env
+        .bob_inbox
+        .wait(
+            "alice",
+            |t| t == "through the standby",
+            Duration::from_secs(30),
+        )
+        .await
+    {
+        problems.push(format!(
+            "Matrix → IM does not work after the takeover\n{}",
+            tail(&env.log, 30)
+        ));
+    }
+    let first_log = env.log.with_file_name("bridge.log");
+    let secrets = env.secrets();
+    let secrets: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    problems.extend(log_leaks(&first_log, &secrets));
+    problems.extend(env.stop_and_find_leaks());
+    say!(env.t0, "problems: {problems:#?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -22,6 +22,11 @@ pub struct DatabaseConfig {
     pub uri: Option<DatabaseUri>,
     /// The PostgreSQL pool size (1..=1000, default [`DEFAULT_MAX_CONNECTIONS`]).
     pub max_connections: u32,
+    /// `failover`: with PostgreSQL, only the process holding the database's lease runs the
+    /// bridge; others on the same database stand by and take over when it dies
+    /// ([`crate::store::postgres::lease`]). Default true; ignored for sled, which one process
+    /// opens at a time anyway.
+    pub failover: bool,
 }
 
 /// `database.type`.
@@ -157,6 +162,7 @@ pub(super) fn load(s: Section<'_>, base: &Path) -> DatabaseConfig {
         path: base.join(s.string("path").unwrap_or_else(|| "imbridge.sled".into())),
         uri,
         max_connections,
+        failover: s.bool("failover").unwrap_or(true),
     };
     s.finish();
     out

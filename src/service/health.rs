@@ -2,8 +2,10 @@
 //! listener and without authentication (keep it on loopback):
 //!
 //! * `GET /health/live`: 200 `{"status":"ok"}` while the process runs;
-//! * `GET /health/ready`: 200 `{"status":"ready"}` once the bridge reported ready and the store
-//!   answers a read, else 503 with `starting`, `stopping` or `store unavailable`;
+//! * `GET /health/ready`: 200 `{"status":"ready","role":"active"}` once the bridge reported
+//!   ready and the store answers a read, else 503 with `starting`, `stopping`, `store
+//!   unavailable`, or `{"status":"standby","role":"standby"}` while another process holds the
+//!   database lease (failover; a load balancer sends the homeserver's traffic to the ready one);
 //! * `GET /metrics`: Prometheus text format 0.0.4 (rendered by `prometheus-client`): the service counters (transactions, events,
 //!   watchdog pings), the bridge's [`crate::metrics::Metrics`] families, the state gauges of
 //!   its [`crate::metrics::GaugeSource`] (logins by state, connections, queue depths) and the
@@ -87,6 +89,14 @@ async fn ready(State(h): State<Health>) -> Response {
     if h.service.is_stopping() {
         return unavailable("stopping");
     }
+    if h.service.is_standby() {
+        // Another process holds the database lease; this one takes over when it is free.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "standby", "role": "standby" })),
+        )
+            .into_response();
+    }
     if !h.service.is_ready() {
         return unavailable("starting");
     }
@@ -102,7 +112,11 @@ async fn ready(State(h): State<Health>) -> Response {
             return unavailable("store unavailable");
         }
     }
-    (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({"status": "ready", "role": "active"})),
+    )
+        .into_response()
 }
 
 async fn metrics(State(h): State<Health>) -> Response {
@@ -112,6 +126,11 @@ async fn metrics(State(h): State<Health>) -> Response {
         "imbridge_ready",
         "1 when the bridge is ready, 0 while starting or stopping.",
         u64::from(s.is_ready()),
+    );
+    scrape.gauge(
+        "imbridge_standby",
+        "1 while the process stands by for the database lease (failover), 0 otherwise.",
+        u64::from(s.is_standby()),
     );
     scrape.counter(
         "imbridge_appservice_transactions_total",

@@ -1,11 +1,13 @@
 //! Running as a system service: the systemd notification protocol ([`notify`]: `READY=1`,
 //! `STOPPING=1`, `WATCHDOG=1`, through the `sd-notify` crate), the watchdog task that pings
 //! only while the event loop and the store answer ([`watchdog`]), and the optional health and
-//! metrics listener ([`health`]: `/health/live`, `/health/ready`, `/metrics`).
+//! metrics listener ([`health`]: `/health/live`, `/health/ready`, `/metrics`), and the
+//! active/standby lease of processes sharing a PostgreSQL database ([`failover`]).
 //!
 //! [`ServiceState`] is the small shared state between them and the daemon: lifecycle flags and
 //! a few counters, all atomics, passed around as `Arc<ServiceState>`.
 
+pub mod failover;
 pub mod health;
 pub mod notify;
 pub mod watchdog;
@@ -28,6 +30,7 @@ pub struct ServiceState {
     gauges: OnceLock<Arc<dyn GaugeSource>>,
     ready: AtomicBool,
     stopping: AtomicBool,
+    standby: AtomicBool,
     transactions: AtomicU64,
     events: AtomicU64,
     transaction_failures: AtomicU64,
@@ -69,6 +72,17 @@ impl ServiceState {
     /// True once ready and not shutting down.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst) && !self.is_stopping()
+    }
+
+    /// Marks the process as a standby waiting for the database lease (`true`) or as the
+    /// active one (`false`); see [`crate::store::postgres::lease`].
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::SeqCst);
+    }
+
+    /// True while the process stands by for the lease.
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::SeqCst)
     }
 
     /// True once shutdown began.

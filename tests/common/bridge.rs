@@ -199,12 +199,16 @@ pub const TEST_STORE_ENV: &str = "IMBRIDGE_TEST_STORE";
 /// PostgreSQL is asked for but unavailable: a suite run on PostgreSQL must not pass on sled.
 pub fn database_section(dir: &Path) -> String {
     let sled = format!("  path: {}", dir.join("bridge.sled").display());
+    let keep = dir.join("postgres-uri");
+    if let Ok(uri) = std::fs::read_to_string(&keep) {
+        // A test that asked for PostgreSQL itself (see `use_postgres`).
+        return format!("{sled}\n  type: postgres\n  uri: \"{uri}\"\n  max_connections: 4");
+    }
     match std::env::var(TEST_STORE_ENV).as_deref() {
         Ok("postgres") => {}
         Ok("sled") | Err(_) => return sled,
         Ok(other) => panic!("{TEST_STORE_ENV}={other}: use sled or postgres"),
     }
-    let keep = dir.join("postgres-uri");
     let uri = match std::fs::read_to_string(&keep) {
         Ok(uri) => uri,
         Err(_) => {
@@ -218,6 +222,15 @@ pub fn database_section(dir: &Path) -> String {
         }
     };
     format!("{sled}\n  type: postgres\n  uri: \"{uri}\"\n  max_connections: 4")
+}
+
+/// Makes the bridge in `dir` use a new PostgreSQL database of the shared throw-away cluster,
+/// whatever `IMBRIDGE_TEST_STORE` says (for tests that need PostgreSQL, like failover). The
+/// reason when there is no PostgreSQL here.
+pub fn use_postgres(dir: &Path) -> Result<(), String> {
+    let cluster = imbridge::store::testing::PgCluster::shared().map_err(|e| e.to_string())?;
+    let uri = cluster.create_database().map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("postgres-uri"), uri).map_err(|e| e.to_string())
 }
 
 /// Runs `imbridge generate-registration` for `config`, writing `dir/registration.yaml`.

@@ -166,14 +166,16 @@ impl MetricsClient {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
+        self.try_get(path)
             .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// [`MetricsClient::get`], with a listener that is not up (yet) as an error.
+    pub async fn try_get(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await?;
         let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap_or_default())
+        Ok((status, resp.text().await.unwrap_or_default()))
     }
 
     pub async fn scrape(&self) -> Scrape {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::bridge::{
     generate_double_puppet_registration, generate_registration, log_leaks, registration_value,
-    wait_bot_joined, write_config_with, BridgeProcess,
+    use_postgres, wait_bot_joined, write_config_with, BridgeProcess,
 };
 use super::matrix_user::MatrixUser;
 use super::synapse::{free_port, Synapse};
@@ -150,19 +150,33 @@ impl Env {
     /// Starts everything up to a running bridge and a registered Matrix user; `extra` is
     /// appended to the bridge config.
     pub async fn start(name: &str, extra: &str) -> Self {
-        Self::start_opts(name, extra, false).await
+        Self::start_opts(name, extra, false, false).await
+    }
+
+    /// [`Env::start`] with the bridge on a PostgreSQL database of its own whatever
+    /// `IMBRIDGE_TEST_STORE` says; `None` (after saying "skipped: no PostgreSQL" and why)
+    /// where PostgreSQL is not available.
+    pub async fn start_on_postgres(name: &str, extra: &str) -> Option<Self> {
+        if let Err(why) = imbridge::store::testing::PgCluster::shared() {
+            eprintln!("skipped: no PostgreSQL ({why})");
+            return None;
+        }
+        Some(Self::start_opts(name, extra, false, true).await)
     }
 
     /// [`Env::start`] with double puppeting by the appservice method: a second registration
     /// (`generate-registration --double-puppet`) loaded by Synapse and its `as_token` in
     /// `double_puppet.secrets.localhost`.
     pub async fn start_with_double_puppet(name: &str, extra: &str) -> Self {
-        Self::start_opts(name, extra, true).await
+        Self::start_opts(name, extra, true, false).await
     }
 
-    async fn start_opts(name: &str, extra: &str, double_puppet: bool) -> Self {
+    async fn start_opts(name: &str, extra: &str, double_puppet: bool, postgres: bool) -> Self {
         let t0 = Instant::now();
         let dir = TempDir::new(name);
+        if postgres {
+            use_postgres(&dir.0).unwrap_or_else(|why| panic!("no PostgreSQL database: {why}"));
+        }
         let sandbox = TestSandbox::start().await;
         sandbox.user("alice", IM_PASSWORD);
         sandbox.user("bob", "bob-pw");

@@ -18,6 +18,7 @@
 //! free for later users (a failover lease).
 
 mod dump;
+pub mod lease;
 mod maps;
 mod migrate;
 mod queue;
