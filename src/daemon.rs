@@ -6,7 +6,9 @@
 //! Under systemd it reports `READY=1` once the appservice listener is bound, the store is open
 //! and the core started, pings the watchdog while the event loop and the store answer, and
 //! reports `STOPPING=1` at shutdown (see [`crate::service`]); with `metrics.enabled` it also
-//! serves `/health/*` and `/metrics` on `metrics.listen`.
+//! serves `/health/*` and `/metrics` on `metrics.listen`. On PostgreSQL with
+//! `database.failover`, it first takes the database's lease, standing by while another process
+//! holds it, and stops at once if the lease is lost ([`crate::service::failover`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
