@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 mod backfill;
 mod from_matrix;
 mod group_admin;
+mod group_roles;
 mod media_out;
 mod membership;
 mod power;
@@ -413,6 +414,16 @@ impl PortalWorker {
                 ..
             } => {
                 self.matrix_room_meta(&room, &sender, name.as_deref(), topic.as_deref())
+                    .await
+            }
+            MatrixEvent::PowerLevels {
+                room,
+                sender,
+                content,
+                prev_content,
+                ..
+            } => {
+                self.matrix_power_levels(&room, &sender, &content, prev_content.as_ref())
                     .await
             }
             // Handled before the portal queue (upgrades, encryption notices).
