@@ -208,6 +208,7 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
         delivery_receipts: s.bool("delivery_receipts").unwrap_or(false),
         relay: relay(s.section("relay")),
         personal_filtering_spaces: s.bool("personal_filtering_spaces").unwrap_or(false),
+        leave_on_part: s.bool("leave_on_part").unwrap_or(false),
     };
     s.finish();
     out

@@ -149,6 +149,9 @@ pub struct BridgeConfig {
     pub relay: RelayConfig,
     /// A Matrix space per login holding its portals ([`crate::core::spaces`]). Default off.
     pub personal_filtering_spaces: bool,
+    /// A logged-in user leaving a group portal also leaves the network group. Default off:
+    /// leaving the room only hides it on Matrix.
+    pub leave_on_part: bool,
 }
 
 /// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran

@@ -155,6 +155,9 @@ impl PortalWorker {
             return Ok(());
         };
         let Some(remote) = ctx.ghosts.remote_of(target) else {
+            if sender == target && membership == "leave" {
+                self.matrix_part(room, target).await;
+            }
             return Ok(());
         };
         let change = match membership {

@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 mod backfill;
 mod from_matrix;
 mod group_admin;
+mod group_lifecycle;
 mod group_roles;
 mod media_out;
 mod membership;
@@ -339,6 +340,10 @@ impl PortalWorker {
             } => {
                 self.remote_reaction_remove(login, &sender, &target, &key)
                     .await
+            }
+            RemoteEvent::ChatDelete { .. } => {
+                self.remote_chat_gone().await;
+                Ok(())
             }
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
