@@ -1,11 +1,12 @@
 //! Management commands in the DM with the bridge bot: `help`, `login` ([`login`]), `logout`,
-//! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `login-matrix`, `logout-matrix` ([`puppet`]),
+//! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `create-group` ([`groups`]), `login-matrix`, `logout-matrix` ([`puppet`]),
 //! `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
 //! ([`crate::core::markdown`]).
 
 pub(crate) mod chats;
+pub(crate) mod groups;
 mod login;
 mod puppet;
 
@@ -270,6 +271,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             Some(user) => chats::pm(ctx, room, sender, user).await,
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
         },
+        "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
         "" => {}
         other => {
             let text = format!("Unknown command `{other}`. Send `help` for the list.");
@@ -285,6 +287,7 @@ const HELP: &str = "Commands:\n\
 * `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\
 * `sync` — create rooms for your contacts and groups\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
+* `create-group <name> [<im-user>…]` — create an IM group with these members (IM ids or ghosts; quote a name with spaces) and its room\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * `version` — the bridge version";
