@@ -120,8 +120,8 @@ impl PortalWorker {
             }
             return Ok(());
         };
-        if changed.as_ref().is_some_and(|c| c.is_empty()) {
-            return Ok(());
+        if changed.as_ref().is_some_and(|c| !ghost_changed(c)) {
+            return Ok(()); // only real users' levels: nothing to do on the network
         }
         let info = match login.session.chat_info(&chat).await {
             Ok(info) => info,
