@@ -29,7 +29,8 @@
 //! * **leave_on_part**: bob makes a group "side" with alice; mx1 leaves its room: alice stays
 //!   in the IM group (off by default); with `bridge.leave_on_part: true` (bridge restarted),
 //!   bob's next message invites mx1 back, mx1 leaves again: alice leaves the IM group and the
-//!   bot says so in the management room;
+//!   bot says so in the management room; across that restart, "project" made to look like an
+//!   older portal (power levels changeable at 100 only) is opened to admins (50) again;
 //! * **dissolved**: bob destroys "project": the bot says so in its room, the ghosts leave, the
 //!   `m.bridge` marker is emptied, no tombstone, mx1 stays with the history.
 //!
@@ -454,6 +455,26 @@ async fn leave_on_part(env: &mut Env, rest: &RestClient, known: &[String]) {
         "leaving a room keeps the IM group (leave_on_part off)"
     );
 
+    // Meanwhile "project" becomes an older portal, where only level 100 could change power
+    // levels (as the bot, with the appservice token): the restart opens it to admins again.
+    let as_token = common::bridge::registration_value(&env.reg, "as_token");
+    let mut pl = env.mx.state(&known[1], "m.room.power_levels").await;
+    pl["events"]["m.room.power_levels"] = json!(100);
+    let url = format!(
+        "{}/_matrix/client/v3/rooms/{}/state/m.room.power_levels/?user_id={BOT}",
+        env.synapse.url().trim_end_matches('/'),
+        known[1]
+    );
+    let status = reqwest::Client::new()
+        .put(&url)
+        .bearer_auth(&as_token)
+        .json(&pl)
+        .send()
+        .await
+        .expect("power levels as the bot")
+        .status();
+    assert!(status.is_success(), "{status}");
+
     env.set_bridge_settings(&["leave_on_part: true"], true);
     env.bob.send(to_side("side again")).await.expect("sent");
     let back = env.mx.accept_new_invite(known).await;
@@ -468,6 +489,25 @@ async fn leave_on_part(env: &mut Env, rest: &RestClient, known: &[String]) {
     say!(
         env.t0,
         "with leave_on_part, leaving the room left the IM group"
+    );
+    let mut level = Value::Null;
+    for _ in 0..75 {
+        level = env.mx.state(&known[1], "m.room.power_levels").await["events"]
+            ["m.room.power_levels"]
+            .clone();
+        if level == json!(50) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        level,
+        json!(50),
+        "the older portal was not opened to admins"
+    );
+    say!(
+        env.t0,
+        "an older group portal lets admins change power levels after a restart"
     );
 }
 

@@ -142,6 +142,7 @@ impl Bridge {
         }
         tokio::spawn(dispatch_inbox(ctx.clone()));
         tokio::spawn(room_features::refresh_all(ctx.clone()));
+        tokio::spawn(portal::open_old_group_portals(ctx.clone()));
         Ok(())
     }
 

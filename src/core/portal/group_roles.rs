@@ -6,7 +6,8 @@
 //! to its network role. Remote → Matrix: mutes and unmutes lower a ghost below
 //! `events_default` and lift it again (admins follow in [`super::remote`]). Group portals let
 //! their admins change power levels (the `m.room.power_levels` event needs [`ADMIN_LEVEL`]),
-//! so what the network lets an admin do (mute) can be done from Matrix.
+//! so what the network lets an admin do (mute) can be done from Matrix; portals made before
+//! that are opened once at start-up ([`open_old_group_portals`]).
 
 use std::collections::BTreeSet;
 
@@ -290,6 +291,74 @@ impl PortalWorker {
     }
 }
 
+/// The store key marking a group portal whose power levels were opened to admins.
+fn opened_key(portal: &str) -> String {
+    format!("group_roles:{portal}")
+}
+
+/// `pl` with `m.room.power_levels` sendable at [`ADMIN_LEVEL`]; `None` when it already is
+/// (or lower).
+fn opened_to_admins(mut pl: Value) -> Option<Value> {
+    if int(&pl["events"]["m.room.power_levels"]).is_some_and(|l| l <= ADMIN_LEVEL) {
+        return None;
+    }
+    if !pl["events"].is_object() {
+        pl["events"] = json!({});
+    }
+    pl["events"]["m.room.power_levels"] = json!(ADMIN_LEVEL);
+    Some(pl)
+}
+
+/// At start-up, once per group portal made before portals let admins change power levels:
+/// opens `m.room.power_levels` to [`ADMIN_LEVEL`], so roles can be set from Matrix there
+/// too. Marked done in the store, so a room admin who raises it again is not overruled.
+pub(crate) async fn open_old_group_portals(ctx: std::sync::Arc<crate::core::Ctx>) {
+    let Ok(portals) = ctx.store.list_portals().await else {
+        return;
+    };
+    let bot = ctx.matrix.bot().to_owned();
+    let mut opened = 0usize;
+    for portal in portals.iter().filter(|p| p.key.starts_with("group:")) {
+        let key = opened_key(&portal.key);
+        if ctx.store.get_kv(&key).await.ok().flatten().is_some() {
+            continue;
+        }
+        let Ok(room) = RoomId::parse(portal.room_id.as_str()) else {
+            continue;
+        };
+        let pl = match ctx
+            .matrix
+            .room_state(&room, "m.room.power_levels", "")
+            .await
+        {
+            Ok(Some(pl)) => pl,
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(portal = %portal.key, error = %e, "power levels not read");
+                continue;
+            }
+        };
+        if let Some(pl) = opened_to_admins(pl) {
+            if let Err(e) = ctx
+                .matrix
+                .send_state(&room, &bot, "m.room.power_levels", "", &pl)
+                .await
+            {
+                warn!(portal = %portal.key, error = %e, "power levels not opened to admins");
+                continue;
+            }
+            opened += 1;
+        }
+        let _ = ctx.store.put_kv(&key, "1").await;
+    }
+    if opened > 0 {
+        info!(
+            rooms = opened,
+            "older group portals let admins change power levels"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +376,17 @@ mod tests {
         );
         assert_eq!(level_of(&json!({"users_default": "5"}), "@z:x"), 5);
         assert_eq!(events_default(&json!({"events_default": "7"})), 7);
+    }
+
+    #[test]
+    fn old_portals_open_power_levels_to_admins_once() {
+        let old = json!({"users": {}, "events": {"m.room.power_levels": 100, "m.room.name": 50}});
+        let opened = opened_to_admins(old).expect("opened");
+        assert_eq!(opened["events"]["m.room.power_levels"], json!(ADMIN_LEVEL));
+        assert_eq!(opened["events"]["m.room.name"], json!(50));
+        assert_eq!(opened_to_admins(opened), None);
+        let bare = opened_to_admins(json!({})).expect("opened");
+        assert_eq!(bare["events"]["m.room.power_levels"], json!(ADMIN_LEVEL));
     }
 
     #[test]

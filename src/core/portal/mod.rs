@@ -18,6 +18,7 @@ mod from_matrix;
 mod group_admin;
 mod group_lifecycle;
 mod group_roles;
+pub(crate) use group_roles::open_old_group_portals;
 mod media_out;
 mod membership;
 mod power;
