@@ -16,6 +16,24 @@
 //! * **no login**: a second Matrix user without a login invites erin's ghost: the ghost
 //!   rejects the invite saying so, the bot tells them to log in, the IM group does not change.
 //!
+//! * **roles, Matrix → IM**: mx1 (an admin, not the owner) raises dave's ghost to 50: the IM
+//!   server refuses (owner only), the bot says so and the ghost's level is put back; mx1
+//!   lowers dave's ghost below `events_default`: dave is muted on the IM side;
+//! * **mutes, IM → Matrix**: bob unmutes dave, then mutes him again: the ghost's level
+//!   follows; bob mutes alice: mx1's message is refused and the bot says she is muted (her
+//!   Matrix level untouched); unmuted, her next message reaches bob;
+//! * **create-group**: mx1 sends `create-group "team room" bob @easemob_dave:localhost`: the
+//!   IM group exists with alice as owner, bob and dave as members, and its portal invites mx1;
+//!   there mx1 is the owner, so raising dave's ghost to 50 makes dave an IM admin, and
+//!   lowering it again makes him a member.
+//! * **leave_on_part**: bob makes a group "side" with alice; mx1 leaves its room: alice stays
+//!   in the IM group (off by default); with `bridge.leave_on_part: true` (bridge restarted),
+//!   bob's next message invites mx1 back, mx1 leaves again: alice leaves the IM group and the
+//!   bot says so in the management room; across that restart, "project" made to look like an
+//!   older portal (power levels changeable at 100 only) is opened to admins (50) again;
+//! * **dissolved**: bob destroys "project": the bot says so in its room, the ghosts leave, the
+//!   `m.bridge` marker is emptied, no tombstone, mx1 stays with the history.
+//!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
 #[macro_use]
@@ -275,4 +293,258 @@ async fn matrix_users_manage_im_groups() {
     assert!(members.contains(&BOB_GHOST.to_owned()), "{members:?}");
     assert!(!members.contains(&CAROL_GHOST.to_owned()), "{members:?}");
     say!(env.t0, "a full group refuses erin, and the room says so");
+
+    roles_and_mutes(&mut env, &rest, &group, &room).await;
+    let team = create_group_and_promote(&mut env, &rest, &[mgmt.clone(), room.clone()]).await;
+    leave_on_part(&mut env, &rest, &[mgmt.clone(), room.clone(), team]).await;
+    dissolved(&mut env, &rest, &group, &room).await;
+}
+
+/// Sets (`Some`) or removes (`None`) `user`'s power level in `room` as `mx`.
+async fn set_power(mx: &MatrixUser, room: &str, user: &str, level: Option<i64>) {
+    let mut pl = mx.state(room, "m.room.power_levels").await;
+    match level {
+        Some(level) => pl["users"][user] = json!(level),
+        None => {
+            if let Some(users) = pl["users"].as_object_mut() {
+                users.remove(user);
+            }
+        }
+    }
+    mx.set_state(room, "m.room.power_levels", pl).await;
+}
+
+/// Waits (bounded, 30 s) until the IM group's mute list satisfies `what`.
+async fn wait_mutes(rest: &RestClient, group: &str, what: impl Fn(&[String]) -> bool) {
+    let mut last = Vec::new();
+    for _ in 0..150 {
+        match rest.group_mutes(group).await {
+            Ok(list) if what(&list) => return,
+            Ok(list) => last = list,
+            Err(e) => eprintln!("group_mutes: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the IM mute list never got there: {last:?}");
+}
+
+/// Roles and mutes in bob's group, where mx1 (alice) is an admin and dave a member.
+async fn roles_and_mutes(env: &mut Env, rest: &RestClient, group: &str, room: &str) {
+    // An admin cannot make admins: refused, told, and the level put back.
+    set_power(&env.mx, room, DAVE_GHOST, Some(50)).await;
+    let notice = env
+        .mx
+        .wait_body(room, |b| b.starts_with("⚠️ dave was not made an admin"))
+        .await;
+    assert!(notice.contains("refused"), "{notice}");
+    env.mx.wait_power(room, DAVE_GHOST, None).await;
+    let info = rest.group_info(group).await.expect("group info");
+    assert!(!info.admins.iter().any(|a| a == "dave"), "{info:?}");
+    say!(env.t0, "an admin's promotion of dave is refused and undone");
+
+    // An admin can mute: a level below events_default mutes dave.
+    set_power(&env.mx, room, DAVE_GHOST, Some(-1)).await;
+    wait_mutes(rest, group, |m| m.iter().any(|u| u == "dave")).await;
+    say!(env.t0, "lowering dave's ghost muted dave");
+
+    // IM → Matrix: bob unmutes dave, then mutes him again.
+    rest.unmute_group_members(group, &["dave"])
+        .await
+        .expect("bob unmutes dave");
+    env.mx.wait_power(room, DAVE_GHOST, None).await;
+    rest.mute_group_members(group, &["dave"])
+        .await
+        .expect("bob mutes dave");
+    env.mx.wait_power(room, DAVE_GHOST, Some(-1)).await;
+    say!(env.t0, "IM mutes and unmutes move dave's ghost");
+
+    // The logged-in user muted: her message is refused and she is told why.
+    rest.mute_group_members(group, &["alice"])
+        .await
+        .expect("bob mutes alice");
+    tokio::time::sleep(SETTLE).await;
+    env.mx.send_text(room, "can I still speak?").await;
+    let notice = env
+        .mx
+        .wait_body(room, |b| b.contains("you are muted in this IM group"))
+        .await;
+    assert!(notice.starts_with("⚠️"), "{notice}");
+    let mx1 = env.mx.mxid.clone();
+    env.mx.wait_power(room, &mx1, Some(50)).await;
+    rest.unmute_group_members(group, &["alice"])
+        .await
+        .expect("bob unmutes alice");
+    tokio::time::sleep(SETTLE).await;
+    env.mx.send_text(room, "unmuted now").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "unmuted now", Duration::from_secs(30))
+            .await,
+        "bob never got alice's message after the unmute"
+    );
+    say!(env.t0, "a muted user is told; unmuted, she speaks again");
+}
+
+/// `create-group` makes mx1 the owner of a new group, where promoting works.
+async fn create_group_and_promote(env: &mut Env, rest: &RestClient, known: &[String]) -> String {
+    let mgmt = env.mgmt.clone();
+    env.mx
+        .send_text(
+            &mgmt,
+            "create-group \"team room\" bob @easemob_dave:localhost",
+        )
+        .await;
+    let reply = env
+        .mx
+        .wait_body(&mgmt, |b| b.starts_with("Created the IM group"))
+        .await;
+    let room = env.mx.accept_new_invite(known).await;
+    wait_state(&env.mx, &room, "m.room.name", "name", "team room").await;
+    let groups = rest.joined_groups().await.expect("bob's groups");
+    let group = groups
+        .iter()
+        .find(|g| g.name == "team room")
+        .map(|g| g.id.clone())
+        .unwrap_or_else(|| panic!("bob is not in the new group: {groups:?}"));
+    assert!(reply.contains(&group), "{reply}");
+    let info = rest.group_info(&group).await.expect("group info");
+    assert_eq!(info.owner, "alice", "{info:?}");
+    for member in ["bob", "dave"] {
+        assert!(info.members.iter().any(|m| m == member), "{info:?}");
+    }
+    let mx1 = env.mx.mxid.clone();
+    env.mx.wait_power(&room, &mx1, Some(95)).await;
+    say!(env.t0, "create-group made {group} and its portal {room}");
+
+    set_power(&env.mx, &room, DAVE_GHOST, Some(50)).await;
+    wait_group(rest, &group, |g| g.admins.iter().any(|a| a == "dave")).await;
+    set_power(&env.mx, &room, DAVE_GHOST, Some(0)).await;
+    wait_group(rest, &group, |g| !g.admins.iter().any(|a| a == "dave")).await;
+    let bodies = env.mx.all_bodies(&room).await;
+    assert!(
+        !bodies.iter().any(|b| b.starts_with("⚠️")),
+        "nothing was refused: {bodies:?}"
+    );
+    say!(
+        env.t0,
+        "the owner makes and unmakes an IM admin from Matrix"
+    );
+    room
+}
+
+/// Leaving a group portal leaves the IM group only with `leave_on_part`.
+async fn leave_on_part(env: &mut Env, rest: &RestClient, known: &[String]) {
+    let side = rest
+        .create_group(&NewGroup {
+            name: "side".into(),
+            members: vec!["alice".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("side group");
+    let to_side = |text: &str| OutgoingMessage::text(Conversation::group(&side), text);
+    env.bob.send(to_side("side hello")).await.expect("sent");
+    let room = env.mx.accept_new_invite(known).await;
+    env.mx.wait_body(&room, |b| b == "side hello").await;
+    env.mx.leave(&room).await;
+    tokio::time::sleep(SETTLE).await;
+    let info = rest.group_info(&side).await.expect("group info");
+    assert!(info.members.iter().any(|m| m == "alice"), "{info:?}");
+    say!(
+        env.t0,
+        "leaving a room keeps the IM group (leave_on_part off)"
+    );
+
+    // Meanwhile "project" becomes an older portal, where only level 100 could change power
+    // levels (as the bot, with the appservice token): the restart opens it to admins again.
+    let as_token = common::bridge::registration_value(&env.reg, "as_token");
+    let mut pl = env.mx.state(&known[1], "m.room.power_levels").await;
+    pl["events"]["m.room.power_levels"] = json!(100);
+    let url = format!(
+        "{}/_matrix/client/v3/rooms/{}/state/m.room.power_levels/?user_id={BOT}",
+        env.synapse.url().trim_end_matches('/'),
+        known[1]
+    );
+    let status = reqwest::Client::new()
+        .put(&url)
+        .bearer_auth(&as_token)
+        .json(&pl)
+        .send()
+        .await
+        .expect("power levels as the bot")
+        .status();
+    assert!(status.is_success(), "{status}");
+
+    env.set_bridge_settings(&["leave_on_part: true"], true);
+    env.bob.send(to_side("side again")).await.expect("sent");
+    let back = env.mx.accept_new_invite(known).await;
+    assert_eq!(back, room, "invited back to the same room");
+    env.mx.wait_body(&room, |b| b == "side again").await;
+    env.mx.leave(&room).await;
+    wait_group(rest, &side, |g| !g.members.iter().any(|m| m == "alice")).await;
+    let mgmt = env.mgmt.clone();
+    env.mx
+        .wait_body(&mgmt, |b| b.contains("you left the IM group too"))
+        .await;
+    say!(
+        env.t0,
+        "with leave_on_part, leaving the room left the IM group"
+    );
+    let mut level = Value::Null;
+    for _ in 0..75 {
+        level = env.mx.state(&known[1], "m.room.power_levels").await["events"]
+            ["m.room.power_levels"]
+            .clone();
+        if level == json!(50) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        level,
+        json!(50),
+        "the older portal was not opened to admins"
+    );
+    say!(
+        env.t0,
+        "an older group portal lets admins change power levels after a restart"
+    );
+}
+
+/// bob dissolves "project": the portal stays as a plain room.
+async fn dissolved(env: &mut Env, rest: &RestClient, group: &str, room: &str) {
+    rest.destroy_group(group).await.expect("bob dissolves");
+    env.mx
+        .wait_body(room, |b| b.starts_with("ℹ️ The IM group was dissolved"))
+        .await;
+    for ghost in [BOB_GHOST, DAVE_GHOST] {
+        wait_left(&env.mx, room, ghost, |r| r.contains("dissolved")).await;
+    }
+    let mut marker = None;
+    for _ in 0..75 {
+        marker = env
+            .mx
+            .raw_events(room)
+            .await
+            .into_iter()
+            .rfind(|e| e["type"] == "m.bridge")
+            .map(|e| e["content"].clone());
+        if marker == Some(json!({})) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(marker, Some(json!({})), "the bridge marker is emptied");
+    assert_eq!(
+        env.mx.state_of(room, "m.room.tombstone", "").await,
+        Value::Null
+    );
+    let members = env.mx.members(room).await;
+    assert!(members.contains(&env.mx.mxid), "{members:?}");
+    let bodies = env.mx.all_bodies(room).await;
+    assert!(bodies.iter().any(|b| b == "group hello"), "{bodies:?}");
+    say!(
+        env.t0,
+        "a dissolved group leaves a readable, unbridged room"
+    );
 }

@@ -9,8 +9,9 @@
 //!   step id 400, a missing field 400, a wrong password 403, `login/cancel`, then alice's
 //!   username and password → `complete` with `user_login_id` alice; `logins`, `whoami` list it;
 //! * **chats**: `resolve_identifier/bob` (ghost MXID), an unknown user 404, `create_dm/bob`
-//!   returns a room mx1 is invited to (and the same room again), `contacts`, `create_group`
-//!   501;
+//!   returns a room mx1 is invited to (and the same room again), `contacts`; `create_group`
+//!   without a name 400, with a participant who is no ghost 400, then "prov group" with bob's
+//!   ghost: the IM group exists (owner alice, bob a member) and mx1 is invited to its room;
 //! * `logout/{id}` (wrong id 404), then `logins` is empty; no secret in the bridge log;
 //! * **off** without `provisioning.shared_secret`: every path 404.
 
@@ -261,9 +262,39 @@ async fn provisioning_api_end_to_end() {
     let (status, contacts) = api.mx(Method::GET, "/contacts", None).await;
     assert_eq!(status, StatusCode::OK, "{contacts}");
     assert!(contacts["contacts"].is_array(), "{contacts}");
-    let got = api.mx(Method::POST, "/create_group", Some(json!({}))).await;
-    assert_error(&got, StatusCode::NOT_IMPLEMENTED, "M_UNRECOGNIZED");
     say!(t0, "resolve, create_dm ({room}), contacts as expected");
+
+    // create_group: a name is needed, participants are IM users or their ghosts.
+    let got = api.mx(Method::POST, "/create_group", Some(json!({}))).await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "M_BAD_JSON");
+    let not_ghost = json!({"name": "x", "participants": ["@someone:localhost"]});
+    let got = api
+        .mx(Method::POST, "/create_group/group", Some(not_ghost))
+        .await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "M_INVALID_PARAM");
+    let body = json!({"name": {"name": "prov group"}, "participants": ["@easemob_bob:localhost"]});
+    let (status, created) = api
+        .mx(Method::POST, "/create_group/group", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let group_room = created["mxid"].as_str().expect("room").to_owned();
+    let group = created["id"].as_str().expect("group id").to_owned();
+    let mut invited = false;
+    for _ in 0..75 {
+        if env.mx.invites().await.contains(&group_room) {
+            invited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(invited, "mx1 not invited to {group_room}");
+    let info = env.bob.rest().group_info(&group).await.expect("group info");
+    assert_eq!(
+        (info.name.as_str(), info.owner.as_str()),
+        ("prov group", "alice")
+    );
+    assert!(info.members.iter().any(|m| m == "bob"), "{info:?}");
+    say!(t0, "create_group made {group} and its room {group_room}");
 
     // OpenID: a token from Synapse acts for its owner.
     let openid = openid_token(&env).await;

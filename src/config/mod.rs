@@ -152,6 +152,9 @@ pub struct BridgeConfig {
     /// DM rooms get the peer's name and avatar as room name and avatar, kept current
     /// (mautrix's key; [`crate::core::portal`]). Default on.
     pub private_chat_portal_meta: bool,
+    /// A logged-in user leaving a group portal also leaves the network group. Default off:
+    /// leaving the room only hides it on Matrix.
+    pub leave_on_part: bool,
 }
 
 /// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran

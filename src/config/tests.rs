@@ -319,3 +319,16 @@ fn provisioning_secret_is_optional_long_and_redacted() {
 
 #[path = "network_tests.rs"]
 mod network_tests;
+
+#[test]
+fn leave_on_part_is_off_by_default_and_checked() -> TestResult {
+    let base = minimal("  as_token: a\n  hs_token: h\n");
+    assert!(!parse(&base, Path::new("."))?.bridge.leave_on_part);
+    let on = format!("{base}bridge:\n  leave_on_part: true\n");
+    assert!(parse(&on, Path::new("."))?.bridge.leave_on_part);
+    let wrong = format!("{base}bridge:\n  leave_on_part: sometimes\n");
+    let err = parse(&wrong, Path::new(".")).expect_err("not a bool");
+    let p = err.find("bridge.leave_on_part").expect("reported");
+    assert!(p.message.contains("true or false"), "{p:?}");
+    Ok(())
+}

@@ -250,6 +250,12 @@ pub struct ChatInfoChange {
     pub members_removed: Vec<String>,
     pub admins_added: Vec<String>,
     pub admins_removed: Vec<String>,
+    /// Members muted in the group (they may not send until unmuted).
+    #[serde(default)]
+    pub muted_added: Vec<String>,
+    /// Members no longer muted.
+    #[serde(default)]
+    pub muted_removed: Vec<String>,
 }
 
 /// Full info of a chat.
@@ -261,6 +267,9 @@ pub struct ChatInfo {
     pub members: Vec<String>,
     pub admins: Vec<String>,
     pub owner: Option<String>,
+    /// Members muted in the group (empty when the network has no mutes or did not tell).
+    #[serde(default)]
+    pub muted: Vec<String>,
 }
 
 /// One user found by [`NetworkLogin::search_users`].
@@ -562,4 +571,36 @@ pub trait GroupAdminAbility: Send + Sync {
     async fn add_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure>;
     /// Removes remote user `user` from the group.
     async fn remove_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure>;
+    /// Makes remote user `user` an admin of the group (`admin`) or a plain member again.
+    async fn set_group_admin(
+        &self,
+        _chat: &ChatId,
+        _user: &str,
+        _admin: bool,
+    ) -> Result<(), SendFailure> {
+        Err(unsupported("group admins"))
+    }
+    /// Mutes remote user `user` in the group (`muted`: they may not send) or unmutes them.
+    async fn set_group_muted(
+        &self,
+        _chat: &ChatId,
+        _user: &str,
+        _muted: bool,
+    ) -> Result<(), SendFailure> {
+        Err(unsupported("muting group members"))
+    }
+    /// Creates a group named `name` owned by the logged-in user, with the remote users
+    /// `members`; returns the new group's chat.
+    async fn create_group(&self, _name: &str, _members: &[String]) -> Result<ChatId, SendFailure> {
+        Err(unsupported("creating groups"))
+    }
+    /// The logged-in user leaves the group.
+    async fn leave_group(&self, _chat: &ChatId) -> Result<(), SendFailure> {
+        Err(unsupported("leaving groups"))
+    }
+}
+
+/// The refusal of a group action this network does not offer.
+fn unsupported(what: &str) -> SendFailure {
+    SendFailure::Permanent(format!("the IM service does not support {what} from here"))
 }

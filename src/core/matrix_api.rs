@@ -285,6 +285,16 @@ pub enum MatrixEvent {
         name: Option<String>,
         topic: Option<String>,
     },
+    /// `m.room.power_levels` state event: its content and, when the homeserver gave it
+    /// (`unsigned.prev_content`), the content it replaced.
+    PowerLevels {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        content: serde_json::Value,
+        #[serde(default)]
+        prev_content: Option<serde_json::Value>,
+    },
     /// Something the bridge cannot read because the room is end-to-end encrypted: an
     /// `m.room.encrypted` event, or the `m.room.encryption` state event turning it on.
     Encrypted {
@@ -307,6 +317,7 @@ impl MatrixEvent {
             | Self::Membership { event_id, .. }
             | Self::Tombstone { event_id, .. }
             | Self::RoomMeta { event_id, .. }
+            | Self::PowerLevels { event_id, .. }
             | Self::Encrypted { event_id, .. } => Some(event_id.as_str()),
             Self::Receipt { .. } | Self::Typing { .. } => None,
         }
@@ -401,6 +412,20 @@ impl std::fmt::Debug for MatrixEvent {
                 .field("event_id", event_id)
                 .field("name", name)
                 .field("topic", topic)
+                .finish(),
+            Self::PowerLevels {
+                room,
+                sender,
+                event_id,
+                content,
+                prev_content,
+            } => f
+                .debug_struct("PowerLevels")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("users", &content["users"])
+                .field("had_prev", &prev_content.is_some())
                 .finish(),
             Self::Tombstone {
                 room,

@@ -142,6 +142,7 @@ impl Bridge {
         }
         tokio::spawn(dispatch_inbox(ctx.clone()));
         tokio::spawn(room_features::refresh_all(ctx.clone()));
+        tokio::spawn(portal::open_old_group_portals(ctx.clone()));
         Ok(())
     }
 
@@ -265,6 +266,7 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         | MatrixEvent::Reaction { room, sender, .. }
         | MatrixEvent::Membership { room, sender, .. }
         | MatrixEvent::RoomMeta { room, sender, .. }
+        | MatrixEvent::PowerLevels { room, sender, .. }
         | MatrixEvent::Tombstone { room, sender, .. } => (room.clone(), sender.clone()),
         MatrixEvent::Receipt { room, user, .. } => (room.clone(), user.clone()),
         MatrixEvent::Typing { room, .. } => (room.clone(), ctx.matrix.bot().to_owned()),

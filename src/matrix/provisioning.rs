@@ -18,7 +18,7 @@
 //!   values (all at once) or waits on a `display_and_wait` step; `login/cancel/...` gives up.
 //!   The submitted values are secrets: never logged, dropped once submitted.
 //! * **chats**: `contacts`, `resolve_identifier/{id}`, `create_dm/{id}` (the bot's `pm`),
-//!   `create_group` (501: the core cannot create groups).
+//!   `create_group` (the bot's `create-group`).
 //!
 //! Errors are Matrix error JSON (`{"errcode", "error"}`).
 

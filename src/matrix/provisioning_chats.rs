@@ -1,9 +1,12 @@
 //! The provisioning API's chat endpoints: `contacts`, `resolve_identifier/{id}`,
 //! `create_dm/{id}` (the bot's `pm`: creates the portal or returns the existing room) and
-//! `create_group` (501: the core cannot create groups). Auth and logins are in the parent
+//! `create_group` (the bot's `create-group`: creates the group and its portal). Auth and logins are in the parent
 //! module.
 
 use super::*;
+use crate::core::commands::groups::{
+    create_group as create_remote_group, remote_members, wait_portal_room,
+};
 
 /// A remote user as `resolve_identifier`, `contacts` and `create_dm` show them.
 async fn user_json(ctx: &Ctx, login: &UserLogin, id: &str, profile: &UserProfile) -> Value {
@@ -173,10 +176,63 @@ pub(super) async fn create_dm(
     ok(user_json(ctx, &login, id, &profile).await)
 }
 
-pub(super) async fn create_group() -> Response {
-    matrix_error(
-        StatusCode::NOT_IMPLEMENTED,
-        "M_UNRECOGNIZED",
-        "creating groups is not supported by this bridge",
-    )
+/// `create_group` (and `create_group/{type}`): `{"name": "…" or {"name": "…"},
+/// "participants": [remote ids or ghost MXIDs]}` creates the network group through the
+/// caller's login (the bot's `create-group`) and waits for its portal room; answers
+/// `{"id": group id, "mxid": room id}`.
+pub(super) async fn create_group(
+    State(p): State<Shared>,
+    Extension(Caller(user)): Extension<Caller>,
+    Query(q): Query<LoginQuery>,
+    body: Bytes,
+) -> Response {
+    let ctx = &p.ctx;
+    let login = match login_for(ctx, &user, q.login_id.as_deref()).await {
+        Ok(login) => login,
+        Err(response) => return response,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return matrix_error(
+            StatusCode::BAD_REQUEST,
+            "M_NOT_JSON",
+            "the body is not JSON",
+        );
+    };
+    let name = body["name"]
+        .as_str()
+        .or_else(|| body["name"]["name"].as_str())
+        .map(str::trim)
+        .unwrap_or_default();
+    if name.is_empty() {
+        return matrix_error(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_JSON",
+            "the group needs a name",
+        );
+    }
+    let participants: Vec<String> = body["participants"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let members = match remote_members(ctx, &login, &participants) {
+        Ok(members) => members,
+        Err(e) => return matrix_error(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", &e),
+    };
+    let chat = match create_remote_group(ctx, &login, name, &members).await {
+        Ok(chat) => chat,
+        Err(e) => return matrix_error(StatusCode::BAD_GATEWAY, "M_UNKNOWN", &e),
+    };
+    match wait_portal_room(ctx, &login, &chat, CREATE_DM_WAIT).await {
+        Some(room) => ok(json!({ "id": chat.id, "mxid": room })),
+        None => matrix_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "M_UNKNOWN",
+            "the group was created but its room was not in time; it arrives as an invite",
+        ),
+    }
 }

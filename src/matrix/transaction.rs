@@ -237,6 +237,16 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
             name: None,
             topic: Some(content["topic"].as_str().unwrap_or_default().to_owned()),
         },
+        "m.room.power_levels" if state_key.as_deref() == Some("") => MatrixEvent::PowerLevels {
+            room,
+            sender,
+            event_id,
+            content,
+            prev_content: raw["unsigned"]
+                .get("prev_content")
+                .filter(|v| v.is_object())
+                .cloned(),
+        },
         "m.room.member" => {
             let target = state_key.ok_or("member event without state_key")?;
             let target = OwnedUserId::try_from(target).map_err(|e| format!("state_key: {e}"))?;
@@ -413,6 +423,37 @@ mod tests {
         assert_eq!(
             events,
             vec![meta("$n", Some("Team"), None), meta("$t", None, Some(""))]
+        );
+    }
+
+    #[test]
+    fn power_levels_keep_the_previous_content() {
+        let body = json!({ "events": [
+            { "type": "m.room.power_levels", "state_key": "", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$p", "content": { "users": { "@g:hs": 50 } },
+              "unsigned": { "prev_content": { "users": {} } } },
+            { "type": "m.room.power_levels", "state_key": "", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$q", "content": { "users": {} } },
+        ]});
+        let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
+        let levels =
+            |event_id: &str, content: Value, prev: Option<Value>| MatrixEvent::PowerLevels {
+                room: owned_room_id!("!r:hs"),
+                sender: ruma::owned_user_id!("@u:hs"),
+                event_id: OwnedEventId::try_from(event_id).unwrap(),
+                content,
+                prev_content: prev,
+            };
+        assert_eq!(
+            events,
+            vec![
+                levels(
+                    "$p",
+                    json!({ "users": { "@g:hs": 50 } }),
+                    Some(json!({ "users": {} }))
+                ),
+                levels("$q", json!({ "users": {} }), None),
+            ]
         );
     }
 

@@ -1,12 +1,14 @@
 //! Management commands in the DM with the bridge bot (a room the bot is invited to as a
-//! direct chat, or one named by `set-management-room`, see [`rooms`]): `help`, `login` ([`login`]), `logout`,
-//! `list-logins`, `ping`, `sync`, `pm` ([`chats`]), `login-matrix`, `logout-matrix` ([`puppet`]),
-//! `version`, `cancel`. Owns the management
+//! direct chat, or one named by `set-management-room`, see [`rooms`]): `help`, `login`,
+//! `relogin` ([`login`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
+//! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `login-matrix`,
+//! `logout-matrix` ([`puppet`]), `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
 //! ([`crate::core::markdown`]).
 
 pub(crate) mod chats;
+pub(crate) mod groups;
 mod login;
 mod puppet;
 mod rooms;
@@ -293,6 +295,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             Some(user) => chats::pm(ctx, room, sender, user).await,
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
         },
+        "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
         "" => {}
         other => {
             let text = format!("Unknown command `{other}`. Send `help` for the list.");
@@ -310,6 +313,7 @@ const HELP: &str = "Commands:\n\
 * `sync` — create rooms for your contacts and groups\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
 * `search <name or id>` — find IM users (among your contacts, and by exact id)\n\
+* `create-group <name> [<im-user>…]` — create an IM group with these members (IM ids or ghosts; quote a name with spaces) and its room\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * in a room of yours I was invited to, with the command prefix: `bridge <group id>` makes it the IM group's room, `set-management-room` makes it this room; in a portal: `set-relay`, `unset-relay`, `unbridge`, `delete-portal`\n\

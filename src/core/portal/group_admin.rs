@@ -17,7 +17,7 @@ use crate::core::matrix_api::MatrixError;
 use crate::metrics::Direction;
 
 /// The notice for a user without a login who changed a group portal.
-const NOT_LOGGED_IN: &str =
+pub(super) const NOT_LOGGED_IN: &str =
     "You are not logged in to the IM service. Send `login` to the bridge bot.";
 
 /// What a Matrix user did to a group member.
@@ -29,7 +29,7 @@ enum MemberChange {
 
 impl PortalWorker {
     /// The group behind this portal, if it is one.
-    fn group_chat(&self) -> Option<ChatId> {
+    pub(super) fn group_chat(&self) -> Option<ChatId> {
         chat_of_key(&self.key).filter(|c| c.kind == ChatKind::Group)
     }
 
@@ -155,6 +155,9 @@ impl PortalWorker {
             return Ok(());
         };
         let Some(remote) = ctx.ghosts.remote_of(target) else {
+            if sender == target && membership == "leave" {
+                self.matrix_part(room, target).await;
+            }
             return Ok(());
         };
         let change = match membership {
@@ -226,7 +229,7 @@ impl PortalWorker {
     }
 
     /// Counts a refused or failed group change.
-    fn refused(&self, e: &SendFailure) {
+    pub(super) fn refused(&self, e: &SendFailure) {
         let reason = match e {
             SendFailure::Retriable(_) => "network_temporary",
             SendFailure::Permanent(_) => "network_refused",
@@ -237,7 +240,7 @@ impl PortalWorker {
 }
 
 /// The reason of a failure in words for the notice (one sentence, ending once).
-fn why(e: &SendFailure) -> String {
+pub(super) fn why(e: &SendFailure) -> String {
     match e {
         SendFailure::Retriable(m) => format!("the IM service could not be reached ({m})."),
         SendFailure::Permanent(m) => {

@@ -18,6 +18,9 @@ mod delivery;
 mod dm_meta;
 mod from_matrix;
 mod group_admin;
+mod group_lifecycle;
+mod group_roles;
+pub(crate) use group_roles::open_old_group_portals;
 mod media_out;
 mod membership;
 mod power;
@@ -345,6 +348,10 @@ impl PortalWorker {
                 self.remote_reaction_remove(login, &sender, &target, &key)
                     .await
             }
+            RemoteEvent::ChatDelete { .. } => {
+                self.remote_chat_gone().await;
+                Ok(())
+            }
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
                 Ok(())
@@ -419,6 +426,16 @@ impl PortalWorker {
                 ..
             } => {
                 self.matrix_room_meta(&room, &sender, name.as_deref(), topic.as_deref())
+                    .await
+            }
+            MatrixEvent::PowerLevels {
+                room,
+                sender,
+                content,
+                prev_content,
+                ..
+            } => {
+                self.matrix_power_levels(&room, &sender, &content, prev_content.as_ref())
                     .await
             }
             // Handled before the portal queue (upgrades, encryption notices).

@@ -128,6 +128,9 @@ impl PortalWorker {
         if is_direct {
             let _ = retry("bot join", || ctx.matrix.join(&room, ctx.matrix.bot())).await;
         } else {
+            if let Err(e) = self.open_group_roles(&room, login, &info).await {
+                warn!(portal = %self.key, %room, error = %e, "group roles not set on the room");
+            }
             for member in info
                 .members
                 .iter()
@@ -468,6 +471,8 @@ impl PortalWorker {
         if !levels.is_empty() {
             self.set_power_levels(&room, &levels).await?;
         }
+        self.remote_mutes(&room, login, &change.muted_added, &change.muted_removed)
+            .await?;
         for member in &change.members_added {
             if *member != login.remote_id {
                 self.ensure_ghost_in_room(login, &room, member).await?;

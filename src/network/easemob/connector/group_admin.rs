@@ -1,6 +1,7 @@
 //! Group management as the logged-in user (the core's `GroupAdminAbility`), over the REST
 //! client: `PUT /chatgroups/{id}` for the name and description, `POST /chatgroups/{id}/users`
-//! and `DELETE /chatgroups/{id}/users/{user}` for members. The server checks the user's role
+//! and `DELETE /chatgroups/{id}/users/{user}` for members, `/admin` for admins, `/mute` for
+//! mutes, `POST /chatgroups` to create a group and `/quit` to leave one. The server checks the user's role
 //! and tells the members (MUC `updateInfo`, `directJoined` / `memberPresence`, `removeMember` /
 //! `memberAbsence`), which come back to the core as chat info changes.
 
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 
 use super::EasemobLogin;
 use crate::core::connector::{ChatId, ChatKind, GroupAdminAbility, SendFailure};
-use crate::network::easemob::rest::RestError;
+use crate::network::easemob::rest::{NewGroup, RestError};
 
 /// A REST failure of a group change: temporary trouble is retriable; anything else (a refusal,
 /// an unknown user or group) is permanent, in the server's own words when it gave some.
@@ -70,6 +71,61 @@ impl GroupAdminAbility for EasemobLogin {
         self.client
             .rest()
             .remove_group_members(group_id(chat)?, &[user])
+            .await
+            .map_err(admin_failure)
+    }
+
+    async fn set_group_admin(
+        &self,
+        chat: &ChatId,
+        user: &str,
+        admin: bool,
+    ) -> Result<(), SendFailure> {
+        let rest = self.client.rest();
+        let id = group_id(chat)?;
+        let done = if admin {
+            rest.add_group_admin(id, user).await
+        } else {
+            rest.remove_group_admin(id, user).await
+        };
+        done.map_err(admin_failure)
+    }
+
+    async fn set_group_muted(
+        &self,
+        chat: &ChatId,
+        user: &str,
+        muted: bool,
+    ) -> Result<(), SendFailure> {
+        let rest = self.client.rest();
+        let id = group_id(chat)?;
+        let done = if muted {
+            rest.mute_group_members(id, &[user]).await
+        } else {
+            rest.unmute_group_members(id, &[user]).await
+        };
+        done.map_err(admin_failure)
+    }
+
+    async fn create_group(&self, name: &str, members: &[String]) -> Result<ChatId, SendFailure> {
+        let group = NewGroup {
+            name: name.to_owned(),
+            members: members.to_vec(),
+            ..Default::default()
+        };
+        let id = self
+            .client
+            .rest()
+            .create_group(&group)
+            .await
+            .map_err(admin_failure)?;
+        Ok(ChatId::group(id))
+    }
+
+    async fn leave_group(&self, chat: &ChatId) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .leave_group(group_id(chat)?)
             .await
             .map_err(admin_failure)
     }

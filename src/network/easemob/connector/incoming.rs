@@ -257,6 +257,8 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
         }
         "setAdmin" => change.admins_added = affected,
         "removeAdmin" => change.admins_removed = affected,
+        "muteMember" => change.muted_added = affected,
+        "unmuteMember" => change.muted_removed = affected,
         _ => return None,
     }
     Some(RemoteEvent::ChatInfoChange {

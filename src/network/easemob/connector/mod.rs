@@ -26,6 +26,7 @@ use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
 use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
+use super::proto::status::ErrorCode;
 use super::rest::{RestClient, RestError};
 use crate::config::EasemobConfig;
 use crate::core::connector::{
@@ -92,8 +93,16 @@ fn login_failure(e: LoginError) -> LoginFailure {
     }
 }
 
+/// The words of the refusal of a message from a user muted in the group (the SDK's
+/// `onMutedMessage`).
+pub const MUTED_REFUSAL: &str =
+    "you are muted in this IM group: its owner or an admin muted you, so nobody there sees your messages until they unmute you";
+
 fn send_failure(e: SendError) -> SendFailure {
     match e {
+        SendError::Rejected { code, .. } if code == ErrorCode::UserMuted as i32 => {
+            SendFailure::Permanent(MUTED_REFUSAL.into())
+        }
         SendError::Timeout | SendError::QueueTimeout => SendFailure::Retriable(e.to_string()),
         other => SendFailure::Permanent(other.to_string()),
     }
@@ -319,6 +328,8 @@ impl NetworkLogin for EasemobLogin {
             }
             ChatKind::Group => {
                 let g = rest.group_info(&chat.id).await.map_err(rest_failure)?;
+                // The mute list is a second call; without it nobody shows as muted.
+                let muted = rest.group_mutes(&chat.id).await.unwrap_or_default();
                 Ok(ChatInfo {
                     name: Some(g.name),
                     topic: Some(g.description).filter(|d| !d.is_empty()),
@@ -326,6 +337,7 @@ impl NetworkLogin for EasemobLogin {
                     members: g.members,
                     admins: g.admins,
                     owner: Some(g.owner),
+                    muted,
                 })
             }
             ChatKind::Channel => {
@@ -337,6 +349,7 @@ impl NetworkLogin for EasemobLogin {
                     members: r.members,
                     admins: r.admins,
                     owner: Some(r.owner),
+                    muted: Vec::new(),
                 })
             }
         }

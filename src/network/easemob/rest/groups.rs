@@ -301,6 +301,50 @@ impl RestClient {
         .map(drop)
     }
 
+    /// `GET /chatgroups/{id}/mute`: the users muted in the group.
+    pub async fn group_mutes(&self, id: &str) -> Result<Vec<String>, RestError> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("chatgroups/{}/mute", seg(id)),
+                None,
+            )
+            .await?;
+        Ok(v.get("data")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|m| str_of(m, "user"))
+                    .filter(|u| !u.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `POST /chatgroups/{id}/mute` `{"usernames", "mute_duration": -1}` (owner and admins):
+    /// mutes `users` until unmuted.
+    pub async fn mute_group_members(&self, id: &str, users: &[&str]) -> Result<(), RestError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("chatgroups/{}/mute", seg(id)),
+            Some(json!({ "usernames": users, "mute_duration": -1 })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /chatgroups/{id}/mute/{u1,u2}` (owner and admins).
+    pub async fn unmute_group_members(&self, id: &str, users: &[&str]) -> Result<(), RestError> {
+        let list: Vec<String> = users.iter().map(|u| seg(u)).collect();
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("chatgroups/{}/mute/{}", seg(id), list.join(",")),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// `DELETE /chatgroups/{id}/quit`.
     pub async fn leave_group(&self, id: &str) -> Result<(), RestError> {
         self.call(
