@@ -12,8 +12,9 @@
 //! bridge users × `BENCH_PEERS` [10] IM peers = portals, `BENCH_WINDOW` [1000] IM sends in
 //! flight, `BENCH_LATENCY_SECS` [3] of paced traffic (at most `BENCH_LATENCY_MAX` [10000]
 //! messages), `BENCH_STORES` [sled,postgres], `BENCH_ECHO` [1] (0: the stand-in does not push
-//! the bridge's own events back), `BENCH_PHASE_LIMIT_SECS` [60] per phase; `BENCH_KEEP` set keeps the bridge's folder
-//! (config, log, sled store) in the temp dir; `BENCH_BRIDGE_LOG` is the bridge's `RUST_LOG`.
+//! the bridge's own events back), `BENCH_PHASE_LIMIT_SECS` [30] per phase; `BENCH_KEEP` set keeps the bridge's folder
+//! (config, log, sled store) in the temp dir; `BENCH_BRIDGE_LOG` is the bridge's `RUST_LOG`;
+//! `BENCH_IMBRIDGE` names another `imbridge` binary for the bridge and the sandbox.
 
 mod homeserver;
 mod im;
@@ -57,7 +58,7 @@ impl Settings {
             window: env_num("BENCH_WINDOW", 1_000usize).max(1),
             latency_secs: env_num("BENCH_LATENCY_SECS", 3.0f64).clamp(0.5, 60.0),
             latency_max: env_num("BENCH_LATENCY_MAX", 10_000usize).max(10),
-            limit: Duration::from_secs(env_num("BENCH_PHASE_LIMIT_SECS", 60u64).clamp(5, 600)),
+            limit: Duration::from_secs(env_num("BENCH_PHASE_LIMIT_SECS", 30u64).clamp(5, 600)),
             shape: Shape {
                 logins: env_num("BENCH_LOGINS", 10usize).clamp(1, 1000),
                 peers: env_num("BENCH_PEERS", 10usize).clamp(1, 1000),

@@ -13,6 +13,11 @@ pub const APP: &str = "bench#standin";
 /// Password of every IM user.
 pub const PASSWORD: &str = "pw";
 
+/// The `imbridge` binary: `BENCH_IMBRIDGE` if set, else the one cargo built with this bench.
+fn imbridge_bin() -> std::ffi::OsString {
+    std::env::var_os("BENCH_IMBRIDGE").unwrap_or_else(|| env!("CARGO_BIN_EXE_imbridge").into())
+}
+
 /// A child process, killed (the sandbox) or terminated (the bridge) when dropped.
 pub struct Proc {
     child: Child,
@@ -79,7 +84,7 @@ fn wait_port(port: u16, limit: Duration) -> bool {
 
 /// Starts `imbridge sandbox easemob` on `port` with `users` (password [`PASSWORD`]).
 pub fn start_sandbox(port: u16, users: &[String]) -> Result<Proc, String> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imbridge"));
+    let mut cmd = Command::new(imbridge_bin());
     cmd.args(["sandbox", "easemob", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .args(["--app-key", APP])
@@ -160,7 +165,7 @@ network:
 /// config's `info`) and waits until the appservice port listens.
 pub fn start_bridge(config: &Path, log: &Path, as_port: u16) -> Result<Proc, String> {
     let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imbridge"));
+    let mut cmd = Command::new(imbridge_bin());
     cmd.arg("-c").arg(config).env_remove("RUST_LOG");
     if let Ok(filter) = std::env::var("BENCH_BRIDGE_LOG") {
         cmd.env("RUST_LOG", filter);
