@@ -4,7 +4,8 @@
 //!
 //! [`PgCluster::start`] runs `initdb` into a fresh temp folder and a `postgres` server on a
 //! random free loopback port (listening on 127.0.0.1 only, its unix socket in the folder,
-//! trust authentication, superuser `postgres`, fsync off). As root it runs the server as the
+//! trust authentication, superuser `postgres`, fsync off; [`PgCluster::start_durable`] leaves
+//! fsync on for benchmarks). As root it runs the server as the
 //! unprivileged `postgres` user (or `nobody`) through `setpriv`, since `initdb` refuses root.
 //! Binaries come from `$IMBRIDGE_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`, else
 //! `PATH`. The cluster is stopped and its folder deleted on drop; a small reaper process also
@@ -29,6 +30,8 @@ pub struct PgCluster {
     port: u16,
     server: Option<Child>,
     reaper: Option<Child>,
+    /// fsync and full-page writes on (the server defaults), for benchmarks.
+    durable: bool,
 }
 
 /// Why there is no PostgreSQL to test with (the text after "skipped: no PostgreSQL").
@@ -46,6 +49,16 @@ impl PgCluster {
 
     /// Starts a new cluster; `Err` says why PostgreSQL is unavailable.
     pub fn start() -> Result<PgCluster, Unavailable> {
+        Self::start_with(false)
+    }
+
+    /// [`PgCluster::start`] with fsync and full-page writes left on, as a production server
+    /// runs (for benchmarks; the tests run without them).
+    pub fn start_durable() -> Result<PgCluster, Unavailable> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<PgCluster, Unavailable> {
         let bin = find_bin()?;
         let run_as = unprivileged_user()?;
         static N: AtomicU32 = AtomicU32::new(0);
@@ -62,6 +75,7 @@ impl PgCluster {
             port: 0,
             server: None,
             reaper: None,
+            durable,
         };
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&cluster.dir, Some(uid), Some(gid))
@@ -135,8 +149,17 @@ impl PgCluster {
             .arg(self.port.to_string())
             .arg("-k")
             .arg(&self.dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+            ])
+            .args(if self.durable {
+                &[][..]
+            } else {
+                &["-c", "fsync=off", "-c", "full_page_writes=off"][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -6,13 +6,14 @@
 //! Consistency: updates that must agree across trees run in one sled transaction.
 //!
 //! Durability: sled writes reach disk at the next background flush (every 500 ms) or
-//! [`Store::flush`]; the calls the store documents as durable flush (asynchronously) before
-//! returning.
+//! [`Store::flush`]; the calls the store documents as durable flush before returning, one flush
+//! at a time with concurrent callers sharing it (group commit, [`flush`]).
 //!
 //! Permissions: the folder is created (or reset) to mode 0700 and the files in it set to 0600
 //! after opening, since logins hold remote credentials.
 
 mod dump;
+mod flush;
 mod keys;
 mod messages;
 mod queue;
@@ -54,6 +55,8 @@ pub struct SledStore {
     /// Held while drawing sequence numbers and inserting inbox items, so items become
     /// visible in number order (a reader never skips one inserted late).
     inbox_lock: std::sync::Mutex<()>,
+    /// Durable flushes, one at a time, shared by callers that arrive during one.
+    flusher: flush::Flusher,
 }
 
 /// Opens (creating if needed) the sled store in folder `path`, brings its schema to
@@ -90,6 +93,7 @@ impl SledStore {
             kv: tree("kv")?,
             txn_marks: AtomicU64::new(0),
             inbox_lock: std::sync::Mutex::new(()),
+            flusher: flush::Flusher::default(),
             path: path.to_path_buf(),
             db,
         })
@@ -100,7 +104,7 @@ impl SledStore {
         let Some(mut current) = read_version(meta)? else {
             // A new database starts at the current schema.
             meta.insert(SCHEMA_KEY, &opts.schema_version.to_be_bytes())?;
-            self.db.flush_async().await?;
+            self.sync().await?;
             return Ok(());
         };
         if current > opts.schema_version {
@@ -127,15 +131,15 @@ impl SledStore {
                 reason: e.to_string(),
             })?;
             meta.insert(SCHEMA_KEY, &step.to.to_be_bytes())?;
-            self.db.flush_async().await?;
+            self.sync().await?;
             current = step.to;
         }
         Ok(())
     }
 
-    /// Flushes to disk without blocking the async runtime's thread.
+    /// Flushes to disk without blocking the async runtime's thread (see [`flush`]).
     async fn sync(&self) -> Result<usize> {
-        Ok(self.db.flush_async().await?)
+        self.flusher.flush(&self.db).await
     }
 }
 
