@@ -322,6 +322,23 @@ impl MatrixEvent {
             Self::Receipt { .. } | Self::Typing { .. } => None,
         }
     }
+
+    /// Who the event is from: the sender, the user of a receipt; `None` for typing (an
+    /// ephemeral event about several users).
+    pub fn sender(&self) -> Option<&UserId> {
+        match self {
+            Self::Message { sender, .. }
+            | Self::Redaction { sender, .. }
+            | Self::Reaction { sender, .. }
+            | Self::Membership { sender, .. }
+            | Self::Tombstone { sender, .. }
+            | Self::RoomMeta { sender, .. }
+            | Self::PowerLevels { sender, .. }
+            | Self::Encrypted { sender, .. } => Some(sender),
+            Self::Receipt { user, .. } => Some(user),
+            Self::Typing { .. } => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for MatrixEvent {

@@ -312,6 +312,11 @@ async fn put_transaction(
     };
     let fingerprint = fingerprint(&events, &bytes);
     let inner = &*state;
+    // The bridge's own events (the bot's, its ghosts') come back as echoes: the core would
+    // drop them, so they are not queued at all (no store write per echo). Typing stays: it
+    // names the real users who type.
+    let mut events = events;
+    events.retain(|e| e.sender().is_none_or(|s| !(inner.is_ours)(s)));
     let _serial = inner.txn_lock.lock().await;
     if inner.dedup.seen(&txn_id, &fingerprint).await {
         debug!(txn = txn_id, "transaction already processed");
