@@ -255,3 +255,29 @@ proptest::proptest! {
         }
     }
 }
+
+/// Found with the `html_to_text` fuzz target (a hand-made input): thousands of nested quotes or list items around
+/// thousands of line breaks repeated the whole nesting on every line (a 62 KB event gave
+/// ~32 MB of text). The prefix is now bounded.
+#[test]
+fn deep_nesting_does_not_multiply_the_text() {
+    for (open, close) in [
+        ("<blockquote>", "</blockquote>"),
+        ("<ul><li>", "</li></ul>"),
+    ] {
+        let mut html = open.repeat(2700);
+        html.push_str(&"x<br>".repeat(6000));
+        html.push_str(&close.repeat(2700));
+        let started = std::time::Instant::now();
+        let out = text(&html);
+        assert!(out.len() < 6000 * 80, "{} bytes", out.len());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let first = out.lines().next().unwrap_or_default();
+        assert!(first.ends_with('x') && first.len() <= 65, "{first:?}");
+    }
+    // Shallow nesting is unchanged.
+    assert_eq!(
+        text("<blockquote><blockquote>a<br>b</blockquote></blockquote>"),
+        "> > a\n> > b"
+    );
+}

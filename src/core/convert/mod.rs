@@ -8,17 +8,21 @@
 //!   `mentions`);
 //! - [`normalize_reaction_key`]: one key per emoji whichever way it was written (module
 //!   `reactions`);
-//! - [`split_text`]: long text in parts that fit a network's limit (module `split`).
+//! - [`split_text`]: long text in parts that fit a network's limit (module `split`);
+//! - [`matrix_text_content`]: Matrix text content → the network's text with its mentions
+//!   (module `matrix_text`).
 
 use serde_json::{json, Value};
 
 mod html;
+mod matrix_text;
 mod mentions;
 mod reactions;
 mod reply;
 mod split;
 
 pub use html::html_to_text;
+pub use matrix_text::matrix_text_content;
 pub use mentions::{matrix_mentions, text_with_mentions, Mention};
 pub use reactions::normalize_reaction_key;
 pub use reply::strip_reply_fallback;

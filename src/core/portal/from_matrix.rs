@@ -447,7 +447,6 @@ impl PortalWorker {
         own: &UserLogin,
         edit: bool,
     ) -> Option<MessageContent> {
-        let body = content["body"].as_str().unwrap_or_default();
         let ghosts = &self.ctx.ghosts;
         let remote_of = |mxid: &str| -> Option<String> {
             let id = UserId::parse(mxid).ok()?;
@@ -456,46 +455,7 @@ impl PortalWorker {
             }
             ghosts.remote_of(&id)
         };
-        let (listed, room) = convert::matrix_mentions(content);
-        let text = |body: &str| -> (String, Vec<String>) {
-            let (text, pills) = match (
-                content["format"].as_str(),
-                content["formatted_body"].as_str(),
-            ) {
-                (Some("org.matrix.custom.html"), Some(html)) => {
-                    convert::html_to_text(html, &|mxid| remote_of(mxid).map(|r| format!("@{r}")))
-                }
-                _ => {
-                    let is_reply = edit || content["m.relates_to"]["m.in_reply_to"].is_object();
-                    (
-                        convert::strip_reply_fallback(body, is_reply).to_owned(),
-                        Vec::new(),
-                    )
-                }
-            };
-            let mut remotes: Vec<String> = Vec::new();
-            for mxid in pills.iter().chain(listed.iter()) {
-                if let Some(r) = remote_of(mxid) {
-                    if !remotes.contains(&r) {
-                        remotes.push(r);
-                    }
-                }
-            }
-            (text, remotes)
-        };
-        match content["msgtype"].as_str()? {
-            "m.text" | "m.notice" => {
-                let (body, mentions) = text(body);
-                Some(MessageContent::Text {
-                    body,
-                    html: None,
-                    mentions,
-                    mentions_room: room,
-                })
-            }
-            "m.emote" => Some(MessageContent::Emote { body: text(body).0 }),
-            _ => None,
-        }
+        convert::matrix_text_content(content, edit, &remote_of)
     }
 
     /// Reports how sending `event_id` to the network ended (a send status event, when on):

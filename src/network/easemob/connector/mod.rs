@@ -20,7 +20,8 @@ pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
 pub use incoming::{incoming_content, translate_message, translate_notify};
 use incoming::{media_url, split_media_url, translate};
-use outgoing::{outgoing_content, parse_id};
+pub use outgoing::outgoing_content;
+use outgoing::parse_id;
 
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};

@@ -11,7 +11,7 @@ pub(super) fn parse_id(id: &str) -> Result<u64, SendFailure> {
 
 /// `MessageContent` → Easemob content. Media must have been uploaded first (its `url` is what
 /// [`super::EasemobLogin`]'s upload returned); a caption is not part of it.
-pub(super) fn outgoing_content(content: &MessageContent) -> Result<Content, SendFailure> {
+pub fn outgoing_content(content: &MessageContent) -> Result<Content, SendFailure> {
     Ok(match content {
         MessageContent::Text { body, .. } => Content::Text { text: body.clone() },
         MessageContent::Emote { body } => Content::Text {
