@@ -562,7 +562,45 @@ async fn login_flows_token_login_and_cancel() {
         "never reached bob after relogin: {:?}",
         env.bob_inbox.texts_from("alice")
     );
+
+    // `register`: a taken name and an illegal one refused in words; a new account
+    // registered, the message with its password redacted, and logged in.
+    env.mx
+        .send_text(&env.mgmt.clone(), "register bob some-pw")
+        .await;
+    let taken = env
+        .mx
+        .wait_body(&env.mgmt, |b| b.starts_with("Registration failed"))
+        .await;
+    assert!(taken.contains("bob is taken"), "{taken}");
+    env.mx
+        .send_text(&env.mgmt.clone(), "register b@d some-pw")
+        .await;
+    env.mx
+        .wait_body(&env.mgmt, |b| b.contains("cannot be used"))
+        .await;
+    let new_pw = "newcomer-Pw-4471";
+    let registered = env
+        .mx
+        .send_text(&env.mgmt.clone(), &format!("register newcomer {new_pw}"))
+        .await;
+    let done = env
+        .mx
+        .wait_body(&env.mgmt, |b| b.starts_with("Logged in as newcomer."))
+        .await;
+    assert!(done.contains("Registered newcomer"), "{done}");
+    let event = env.mx.event(&env.mgmt, &registered).await;
+    assert!(
+        event["content"]["body"].is_null(),
+        "the register message was not redacted: {event}"
+    );
     let mut leaks = env.stop_and_find_leaks();
-    leaks.extend(log_leaks(&env.log, &[("the user token", token.as_str())]));
+    leaks.extend(log_leaks(
+        &env.log,
+        &[
+            ("the user token", token.as_str()),
+            ("the registered password", new_pw),
+        ],
+    ));
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
 }

@@ -18,6 +18,7 @@ use imbridge::network::easemob::error::EndReason;
 use imbridge::network::easemob::events::SessionEvent;
 use imbridge::network::easemob::jid::{ChatType, Conversation};
 use imbridge::network::easemob::message::{Body, Content, Ext, ExtValue, OutgoingMessage};
+use imbridge::network::easemob::sandbox::SandboxConfig;
 use serde_json::{json, Value};
 
 async fn sdk(sb: &TestSandbox, extra: &[&str]) -> SdkAgent {
@@ -59,11 +60,18 @@ async fn register_and_login_with_password_and_token() {
         json!({ "user": "alice", "pwd": "pw", "nickname": "Alice" }),
     )
     .await;
-    // Registering twice is refused.
-    assert!(a
+    // Registering twice is refused, and so is a name the server calls illegal: the SDK
+    // recognises both (it retries neither; it looks for these very phrases).
+    let taken = a
         .request("register", json!({ "user": "alice", "pwd": "pw" }))
         .await
-        .is_err());
+        .expect_err("a taken name refused");
+    assert!(taken.to_string().contains("username be unique"), "{taken}");
+    let illegal = a
+        .request("register", json!({ "user": "no spaces", "pwd": "pw" }))
+        .await
+        .expect_err("an illegal name refused");
+    assert!(illegal.to_string().contains("is not legal"), "{illegal}");
     // Wrong password: rejected before any socket, as the SDK does.
     let err = a
         .request("open", json!({ "user": "alice", "pwd": "nope" }))
@@ -766,4 +774,40 @@ async fn sdk_with_host_discovery() {
     a.event("onConnected", |_| true).await;
     a.assert_no_crash();
     a.exit().await;
+}
+
+/// An app without open registration refuses the SDK's `registerUser` with the server's
+/// sentence; one at its user quota refuses with 429.
+#[tokio::test]
+async fn register_refused_when_closed_or_full() {
+    let mut cfg = SandboxConfig::new(APP_KEY);
+    cfg.open_registration = false;
+    let sb = TestSandbox::start_with(cfg).await;
+    let mut a = sdk(&sb, &[]).await;
+    let closed = a
+        .request("register", json!({ "user": "alice", "pwd": "pw" }))
+        .await
+        .expect_err("closed registration refused");
+    assert!(
+        closed
+            .to_string()
+            .contains("Open registration doesn't allow"),
+        "{closed}"
+    );
+    a.assert_no_crash();
+    a.exit().await;
+
+    let mut cfg = SandboxConfig::new(APP_KEY);
+    cfg.max_users = Some(1);
+    let sb = TestSandbox::start_with(cfg).await;
+    let mut b = sdk(&sb, &[]).await;
+    b.ok("register", json!({ "user": "first", "pwd": "pw" }))
+        .await;
+    let full = b
+        .request("register", json!({ "user": "second", "pwd": "pw" }))
+        .await
+        .expect_err("quota reached");
+    assert!(full.to_string().contains("limit"), "{full}");
+    b.assert_no_crash();
+    b.exit().await;
 }

@@ -136,3 +136,64 @@ async fn a_token_login_connects_and_its_expiry_asks_for_a_new_token() {
     let why = bad_credentials(&login(&c, TOKEN_FLOW, &["alice", &token]).await);
     assert!(why.contains("expired"), "{why}");
 }
+
+/// `register` through the connector against the sandbox: a new account comes back as login
+/// data that connects; a taken name, an illegal one, a closed app and a full one are told
+/// apart.
+#[tokio::test]
+async fn registration_creates_accounts_and_names_each_refusal() {
+    use imbridge::core::registration::RegisterFailure;
+
+    let sb = TestSandbox::start().await;
+    sb.user("alice", "alice-pw");
+    let c = connector(&sb);
+    let reg = c.as_registration().expect("Easemob registers");
+    let data = reg
+        .register("Newcomer", "newcomer-pw")
+        .await
+        .expect("registered");
+    assert_eq!(data.remote_id, "newcomer");
+    let (events, _rx) = mpsc::channel(64);
+    let session = c
+        .connect(&data, events)
+        .await
+        .expect("the new account connects");
+    session.disconnect(false).await;
+    assert_eq!(
+        reg.register("alice", "x").await.expect_err("taken"),
+        RegisterFailure::NameTaken("alice".into())
+    );
+    assert!(matches!(
+        reg.register("no spaces", "x").await.expect_err("illegal"),
+        RegisterFailure::NameInvalid(_)
+    ));
+
+    let mut cfg = SandboxConfig::new(APP_KEY);
+    cfg.open_registration = false;
+    let closed = TestSandbox::start_with(cfg).await;
+    let c = connector(&closed);
+    let err = c
+        .as_registration()
+        .expect("Easemob registers")
+        .register("someone", "pw")
+        .await
+        .expect_err("closed");
+    assert_eq!(err, RegisterFailure::Closed);
+    assert!(
+        err.to_string().contains("does not allow registering"),
+        "{err}"
+    );
+
+    let mut cfg = SandboxConfig::new(APP_KEY);
+    cfg.max_users = Some(0);
+    let full = TestSandbox::start_with(cfg).await;
+    let c = connector(&full);
+    assert!(matches!(
+        c.as_registration()
+            .expect("Easemob registers")
+            .register("someone", "pw")
+            .await
+            .expect_err("full"),
+        RegisterFailure::QuotaReached(_)
+    ));
+}

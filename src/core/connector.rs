@@ -371,6 +371,10 @@ pub trait NetworkConnector: Send + Sync + 'static {
         data: &LoginData,
         events: mpsc::Sender<RemoteEvent>,
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure>;
+    /// Creating accounts (`register`), when the network and the app allow it.
+    fn as_registration(&self) -> Option<&dyn super::registration::RegistrationAbility> {
+        None
+    }
 }
 
 /// What kind of message a reply quotes (for networks whose replies show the quoted kind).

@@ -24,6 +24,7 @@ pub mod markdown;
 pub mod matrix_api;
 pub mod portal;
 pub mod power_levels;
+pub mod registration;
 pub mod room_features;
 pub mod send_status;
 pub mod spaces;

@@ -280,7 +280,7 @@ fn display_text(instructions: &str, display: &LoginDisplay) -> String {
 }
 
 /// Stores the completed login and starts its session (replacing the current one).
-async fn finish(
+pub(super) async fn finish(
     ctx: &Arc<Ctx>,
     room: &RoomId,
     sender: &UserId,

@@ -1,6 +1,6 @@
 //! Management commands in the DM with the bridge bot (a room the bot is invited to as a
 //! direct chat, or one named by `set-management-room`, see [`rooms`]): `help`, `login`,
-//! `relogin` ([`login`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
+//! `relogin` ([`login`]), `register` ([`register`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
 //! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `login-matrix`,
 //! `logout-matrix` ([`puppet`]), `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
@@ -11,6 +11,7 @@ pub(crate) mod chats;
 pub(crate) mod groups;
 mod login;
 mod puppet;
+mod register;
 mod rooms;
 
 pub use rooms::on_message as on_room_message;
@@ -253,6 +254,17 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             }
             login::start(ctx, room, sender, event_id, &args, None).await
         }
+        "register" => {
+            if level < PermissionLevel::User {
+                return reply(
+                    ctx,
+                    room,
+                    "You are not allowed to log in through this bridge.",
+                )
+                .await;
+            }
+            register::register(ctx, room, sender, event_id, &args).await
+        }
         "relogin" => match ctx.login_of(sender).await {
             Some(current) => {
                 let remote = current.remote_id.clone();
@@ -307,6 +319,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
 const HELP: &str = "Commands:\n\
 * `login` — log in to the IM service: lists the ways to log in when there are several; `login <flow>` follows one, asking for each value in turn (secrets are deleted from the room), or give them at once: `login <flow> <values…>`; `login <user> [<password>]` uses the first way; logging in as another account closes the current one\n\
 * `relogin [<flow> [<values…>]]` — log in again as the same account (new password or token, after the login stopped working); like `login`, but another account is refused\n\
+* `register <user> <password>` — create an IM account (where the app allows it) and log in with it; the message is deleted at once\n\
 * `logout` — log out and forget the login\n\
 * `list-logins` / `ping` — your login and its connection state\n\
 * `login-matrix <access token>` / `logout-matrix` — double puppeting: what you do on other IM devices shows as you, not your ghost (automatic on homeservers the admin set up)\n\

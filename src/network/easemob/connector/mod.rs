@@ -14,6 +14,7 @@ mod group_admin;
 mod incoming;
 mod login;
 mod outgoing;
+mod register;
 mod search;
 
 pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
@@ -144,6 +145,10 @@ impl NetworkConnector for EasemobConnector {
 
     fn create_login(&self, flow_id: &str) -> Result<Box<dyn LoginProcess>, LoginFailure> {
         login::create(&self.settings, flow_id)
+    }
+
+    fn as_registration(&self) -> Option<&dyn crate::core::registration::RegistrationAbility> {
+        Some(self)
     }
 
     async fn connect(

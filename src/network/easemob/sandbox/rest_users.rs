@@ -43,8 +43,28 @@ pub(crate) fn user_entity(app_key: &str, user: &User) -> Value {
     })
 }
 
-/// `POST /users`: one object or an array of `{username, password, nickname}`.
+/// What the server says when open registration is off and no token came (the SDK looks for
+/// "Open registration doesn't allow"; developers' reports quote the whole sentence with 401).
+pub(crate) const REGISTRATION_CLOSED: &str =
+    "Open registration doesn't allow, so register user need token";
+/// What the server says when the app's user quota is reached (the free edition's limit, as
+/// developers' reports quote it with 429).
+pub(crate) const USER_QUOTA_REACHED: &str = "You have exceeded the limit of the community \
+                                             edition,Please upgrade to the enterprise edition";
+
+/// `POST /users`: one object or an array of `{username, password, nickname}`. Refusals as the
+/// server words them: 401 `unauthorized` when registration is not open and no valid token
+/// came, 400 `illegal_argument` "… is not legal" for a bad user name (the SDK tests for that
+/// phrase), 400 `duplicate_unique_property_exists` for a taken one, 429 when the app's user
+/// quota is reached.
 pub(crate) async fn register(cx: &mut Ctx) -> ApiResult {
+    if !cx.sb.cfg.open_registration && cx.token_user().is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            REGISTRATION_CLOSED,
+        ));
+    }
     let body = cx.json().await?;
     let items = match body {
         Value::Array(items) => items,
@@ -67,9 +87,14 @@ pub(crate) async fn register(cx: &mut Ctx) -> ApiResult {
             .ok_or_else(|| ApiError::bad_request("each user must be a JSON object"))?;
         let username = str_field(obj, "username").unwrap_or_default();
         if !valid_username(username) {
-            return Err(ApiError::bad_request(format!(
-                "USERNAME_INVALID: '{username}' must be 1 to 64 characters of [a-z0-9_.-]"
-            )));
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "illegal_argument",
+                format!(
+                    "USERNAME_INVALID: username [{username}] is not legal (1 to 64 characters \
+                     of a-z, 0-9, _, - and .)"
+                ),
+            ));
         }
         let password = str_field(obj, "password").unwrap_or_default();
         if password.is_empty() || password.len() > 64 {
@@ -104,6 +129,15 @@ pub(crate) async fn register(cx: &mut Ctx) -> ApiResult {
                         cx.app_key(),
                         user.username
                     ),
+                ));
+            }
+        }
+        if let Some(max) = cx.sb.cfg.max_users {
+            if inner.data.users.len() + new_users.len() > max {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "exceeded_limit",
+                    USER_QUOTA_REACHED,
                 ));
             }
         }

@@ -40,6 +40,12 @@ pub struct SandboxConfig {
     pub pull_batch: usize,
     /// LZ4 direction granted to clients that offer it; `None` answers without compression.
     pub compression: Option<CompressDirection>,
+    /// Anyone may register with `POST /users` without a token (the console's "open
+    /// registration"); when false, registering needs a token, as with "authorized
+    /// registration" (the sandbox takes any valid token, having no app tokens).
+    pub open_registration: bool,
+    /// How many users the app may have (the free edition's quota); `None` for no limit.
+    pub max_users: Option<usize>,
 }
 
 impl SandboxConfig {
@@ -55,6 +61,8 @@ impl SandboxConfig {
             max_upload_bytes: 32 << 20,
             pull_batch: 50,
             compression: Some(CompressDirection::Bi),
+            open_registration: true,
+            max_users: None,
         }
     }
 
