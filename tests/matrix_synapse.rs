@@ -339,14 +339,9 @@ async fn appservice_against_real_synapse() {
         ..Default::default()
     };
     let room: OwnedRoomId = client.create_room(&ghost, &spec).await.unwrap();
-    let invite = wait_for(rx, "bob's invite", |e| {
-        matches!(e, MatrixEvent::Membership { target, membership, room: r, .. }
-            if *target == bob_id && membership == "invite" && *r == room)
-    })
-    .await;
-    assert!(
-        matches!(invite, MatrixEvent::Membership { is_direct: true, ref sender, .. } if *sender == ghost)
-    );
+    // The ghost's invite is the bridge's own event: the listener drops it as an echo before
+    // queueing (its `is_direct` parsing is unit-tested in `src/matrix/tests.rs`). Bob's join
+    // is his own and arrives.
     bob.call(
         reqwest::Method::POST,
         &format!("/_matrix/client/v3/join/{room}"),
@@ -428,11 +423,8 @@ async fn appservice_against_real_synapse() {
             if *user == bob_id && *event_id == ghost_msg && *r == room)
     })
     .await;
+    // The ghost's receipt is accepted; its echo is dropped by the listener as the bridge's own.
     client.read_receipt(&room, &ghost, &bob_msg).await.unwrap();
-    wait_for(rx, "the ghost's read receipt", |e| {
-        matches!(e, MatrixEvent::Receipt { user, event_id, .. } if *user == ghost && *event_id == bob_msg)
-    })
-    .await;
 
     // Typing both ways.
     client.typing(&room, &ghost, true).await.unwrap();

@@ -243,28 +243,16 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             )
             .await
         }
-        "login" => {
-            if level < PermissionLevel::User {
-                return reply(
-                    ctx,
-                    room,
-                    "You are not allowed to log in through this bridge.",
-                )
-                .await;
-            }
-            login::start(ctx, room, sender, event_id, &args, None).await
+        "login" | "register" if level < PermissionLevel::User => {
+            reply(
+                ctx,
+                room,
+                "You are not allowed to log in through this bridge.",
+            )
+            .await
         }
-        "register" => {
-            if level < PermissionLevel::User {
-                return reply(
-                    ctx,
-                    room,
-                    "You are not allowed to log in through this bridge.",
-                )
-                .await;
-            }
-            register::register(ctx, room, sender, event_id, &args).await
-        }
+        "login" => login::start(ctx, room, sender, event_id, &args, None).await,
+        "register" => register::register(ctx, room, sender, event_id, &args).await,
         "relogin" => match ctx.login_of(sender).await {
             Some(current) => {
                 let remote = current.remote_id.clone();
