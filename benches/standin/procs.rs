@@ -84,8 +84,19 @@ fn wait_port(port: u16, limit: Duration) -> bool {
 
 /// Starts `imbridge sandbox easemob` on `port` with `users` (password [`PASSWORD`]).
 pub fn start_sandbox(port: u16, users: &[String]) -> Result<Proc, String> {
+    start_sandbox_at(port, users, None)
+}
+
+/// [`start_sandbox`] keeping its state in `data` when given (`--data`), so a restarted
+/// sandbox knows the tokens it issued before.
+pub fn start_sandbox_at(port: u16, users: &[String], data: Option<&Path>) -> Result<Proc, String> {
     let mut cmd = Command::new(imbridge_bin());
-    cmd.args(["sandbox", "easemob", "--listen"])
+    if let Some(dir) = data {
+        cmd.arg("sandbox").arg("easemob").arg("--data").arg(dir);
+    } else {
+        cmd.args(["sandbox", "easemob"]);
+    }
+    cmd.arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .args(["--app-key", APP])
         .env("RUST_LOG", "warn")

@@ -155,6 +155,10 @@ pub struct BridgeConfig {
     /// A logged-in user leaving a group portal also leaves the network group. Default off:
     /// leaving the room only hides it on Matrix.
     pub leave_on_part: bool,
+    /// At most this many stored logins connect at once when the bridge starts (each after a
+    /// random delay of up to 20 ms), so thousands of logins do not hit the IM service in one
+    /// burst. Default 32.
+    pub max_concurrent_connects: usize,
 }
 
 /// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran

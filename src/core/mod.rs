@@ -136,11 +136,7 @@ impl Bridge {
         }
         let records = ctx.store.list_logins().await?;
         info!(count = records.len(), "restoring logins");
-        for record in records {
-            if let Err(e) = logins::resume(ctx, &record).await {
-                warn!(user = %record.mxid, error = %e, "login not restored");
-            }
-        }
+        restore_logins(ctx, records).await;
         tokio::spawn(dispatch_inbox(ctx.clone()));
         tokio::spawn(room_features::refresh_all(ctx.clone()));
         tokio::spawn(portal::open_old_group_portals(ctx.clone()));
@@ -170,6 +166,29 @@ impl Bridge {
         }
     }
 }
+
+/// Resumes the stored logins, at most `bridge.max_concurrent_connects` at a time, each after
+/// a random delay of up to [`CONNECT_JITTER_MS`], so a large bridge does not ask the IM service
+/// for thousands of tokens and sockets in the same instant.
+async fn restore_logins(ctx: &Arc<Ctx>, records: Vec<crate::store::LoginRecord>) {
+    use futures_util::StreamExt;
+    use rand::Rng;
+    let bound = ctx.cfg.bridge.max_concurrent_connects.max(1);
+    futures_util::stream::iter(records)
+        .map(|record| async move {
+            let jitter = rand::rng().random_range(0..=CONNECT_JITTER_MS);
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            if let Err(e) = logins::resume(ctx, &record).await {
+                warn!(user = %record.mxid, error = %e, "login not restored");
+            }
+        })
+        .buffer_unordered(bound)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Largest random delay before each stored login connects at start-up.
+const CONNECT_JITTER_MS: u64 = 20;
 
 #[async_trait]
 impl MatrixEventSink for Bridge {
