@@ -411,8 +411,12 @@ impl Driver {
     /// Returns false when every handle is gone.
     async fn backoff(&mut self) -> bool {
         let (min, max) = self.cfg.backoff;
+        // Uniform between the floor and twice the exponential step (capped): sessions that
+        // lost their server together (a restart) spread their retries instead of all coming
+        // back after exactly `min`.
         let exp = min.saturating_mul(1u32 << self.attempt.min(16)).min(max);
-        let delay = exp.mul_f64(rand::rng().random_range(0.5..1.0)).max(min);
+        let upper = exp.saturating_mul(2).min(max).max(min);
+        let delay = min + (upper - min).mul_f64(rand::rng().random_range(0.0..1.0));
         self.attempt = self.attempt.saturating_add(1);
         let until = tokio::time::Instant::now() + delay;
         loop {
