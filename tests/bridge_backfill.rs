@@ -14,10 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::bridge::{read_log, tail};
 use common::service_env::{Env, IM_PASSWORD};
-use imbridge::network::easemob::client::EasemobClient;
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::OutgoingMessage;
-use imbridge::network::easemob::session::SessionConfig;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -34,15 +32,10 @@ async fn a_new_portal_starts_with_the_chats_history() {
     let (dave, _dave_events) = env.sandbox.rust_client("dave", "dave-pw").await;
     // alice reads dave on her phone: the messages are delivered there, so the bridge's session
     // (a device created later) never receives them; only the chat history has them.
-    let mut phone = env
+    let (_phone, _phone_events) = env
         .sandbox
-        .client_config("alice", IM_PASSWORD, "alice_phone");
-    let mut tuning = SessionConfig::new(common::APP_KEY, "alice", "", "alice_phone");
-    tuning.os_type = 1; // OS_ANDROID: not kicked by the bridge's web-type session
-    phone.tuning = Some(tuning);
-    let (_phone, _phone_events) = EasemobClient::login(phone)
-        .await
-        .expect("alice's phone logs in");
+        .phone_client("alice", IM_PASSWORD, "alice_phone")
+        .await;
     let before = now_ms();
     for text in ["old 1", "old 2", "old 3"] {
         dave.send(OutgoingMessage::text(Conversation::single("alice"), text))

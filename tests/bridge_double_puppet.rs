@@ -30,20 +30,10 @@ const SOURCE_KEY: &str = "fi.mau.double_puppet_source";
 
 /// alice's second IM device: another OS type, so the bridge's own session is not kicked.
 async fn alice_phone(env: &Env) -> EasemobClient {
-    let mut phone = env
+    let (client, events) = env
         .sandbox
-        .client_config("alice", IM_PASSWORD, "alice_phone");
-    let mut tuning = imbridge::network::easemob::session::SessionConfig::new(
-        common::APP_KEY,
-        "alice",
-        "",
-        "alice_phone",
-    );
-    tuning.os_type = 1; // OS_ANDROID
-    phone.tuning = Some(tuning);
-    let (client, events) = EasemobClient::login(phone)
-        .await
-        .expect("alice's phone logs in");
+        .phone_client("alice", IM_PASSWORD, "alice_phone")
+        .await;
     // Keep the phone's event stream drained.
     tokio::spawn(async move {
         let mut events = events;

@@ -16,7 +16,7 @@ use common::bridge::{
 };
 use common::matrix_user::MatrixUser;
 use common::synapse::{free_port, Synapse};
-use common::{next_event, TestSandbox, APP_KEY};
+use common::{next_event, TestSandbox};
 use imbridge::network::easemob::events::{parse_reaction_notify, SessionEvent};
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
@@ -251,19 +251,7 @@ async fn bridge_end_to_end_on_synapse() {
 
     // alice writes from another IM device (a phone: another OS type, so the bridge's session
     // is not kicked): it shows in the DM as alice's ghost, marked as such.
-    let mut phone = sandbox.client_config("alice", "pw", "alice_phone");
-    let mut tuning = imbridge::network::easemob::session::SessionConfig::new(
-        APP_KEY,
-        "alice",
-        "",
-        "alice_phone",
-    );
-    tuning.os_type = 1; // OS_ANDROID
-    phone.tuning = Some(tuning);
-    let (alice_phone, _phone_events) =
-        imbridge::network::easemob::client::EasemobClient::login(phone)
-            .await
-            .expect("alice's phone logs in");
+    let (alice_phone, _phone_events) = sandbox.phone_client("alice", "pw", "alice_phone").await;
     alice_phone
         .send(OutgoingMessage::text(
             Conversation::single("bob"),

@@ -405,15 +405,29 @@ impl MatrixUser {
         panic!("{user} typing={typing} never seen in {room}");
     }
 
+    /// Sends this user's read receipt (`m.read`) on `event`, as Element does when the user
+    /// has seen it.
+    pub async fn send_read_receipt(&self, room: &str, event: &str) {
+        let path = format!("/rooms/{room}/receipt/m.read/{event}");
+        self.call(reqwest::Method::POST, &path, Some(json!({})))
+            .await;
+    }
+
     /// Waits (bounded, 15 s) until `user`'s read receipt (`m.read`) is on `event` in `room`,
     /// read from a fresh initial sync each time (receipts seen by earlier syncs count too;
-    /// Synapse returns the receipts of the events in the timeline, so it is 50 events long).
+    /// Synapse returns the receipts of the events in the timeline, so it is at least 50 events
+    /// long). Synapse keeps the answer of a sync for two minutes and gives it again to the same
+    /// request, so each try asks for a different timeline length.
     pub async fn wait_read_receipt(&self, room: &str, user: &str, event: &str) {
-        let path = "/sync?timeout=0&filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A50%7D%7D%7D";
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         let mut last = Value::Null;
+        let mut limit = 50;
         while std::time::Instant::now() < deadline {
-            let v = self.call(reqwest::Method::GET, path, None).await;
+            limit += 1;
+            let filter = json!({ "room": { "timeline": { "limit": limit } } }).to_string();
+            let filter: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            let path = format!("/sync?timeout=0&filter={filter}");
+            let v = self.call(reqwest::Method::GET, &path, None).await;
             let events = v["rooms"]["join"][room]["ephemeral"]["events"]
                 .as_array()
                 .cloned()

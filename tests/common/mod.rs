@@ -113,6 +113,25 @@ impl TestSandbox {
             .expect("rust client login")
     }
 
+    /// Logs a Rust client in as a phone (`resource`, OS type Android): a second device of
+    /// `user` that does not kick the bridge's own (web-type) session, as the sandbox allows
+    /// one device per platform.
+    pub async fn phone_client(
+        &self,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> (EasemobClient, mpsc::Receiver<SessionEvent>) {
+        let mut cfg = self.client_config(user, password, resource);
+        let mut tuning =
+            imbridge::network::easemob::session::SessionConfig::new(APP_KEY, user, "", resource);
+        tuning.os_type = 1; // OS_ANDROID
+        cfg.tuning = Some(tuning);
+        EasemobClient::login(cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{user}'s phone logs in: {e:?}"))
+    }
+
     /// Stops the server (live sockets are dropped).
     pub async fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
