@@ -4,8 +4,12 @@
 //! that offers it, so these runs also prove the codec against the SDK's own.
 
 mod common;
+#[path = "easemob_conformance/contacts.rs"]
+mod contacts;
 #[path = "easemob_conformance/groups.rs"]
 mod groups;
+#[path = "easemob_conformance/invitations.rs"]
+mod invitations;
 #[path = "easemob_conformance/reactions.rs"]
 mod reactions;
 

@@ -224,6 +224,29 @@ pub enum RemoteEvent {
     ChatDelete {
         chat: ChatId,
     },
+    /// `inviter` invites the logged-in user into group `chat`, and the network waits for the
+    /// user to accept ([`GroupAdminAbility::answer_group_invitation`]) before they join.
+    GroupInvitation {
+        chat: ChatId,
+        inviter: String,
+        /// The inviter's words, when any.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// `from` asks the logged-in user to become contacts; the user answers with
+    /// [`ContactsAbility::answer_contact_request`].
+    ContactRequest {
+        from: String,
+        /// The requester's words, when any.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// The logged-in user's contact list changed on the network's side (`user` answered the
+    /// user's request, or removed them).
+    ContactUpdate {
+        user: String,
+        update: ContactUpdate,
+    },
     /// A user's profile changed.
     ProfileChange {
         user: String,
@@ -238,6 +261,18 @@ pub enum RemoteEvent {
     /// stored itself.
     #[serde(skip)]
     Checkpoint(Checkpoint),
+}
+
+/// What happened to one contact of the logged-in user ([`RemoteEvent::ContactUpdate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactUpdate {
+    /// They accepted the user's contact request: they are contacts now.
+    Accepted,
+    /// They declined the user's contact request.
+    Declined,
+    /// They removed the user from their contacts (both sides lose the contact).
+    Removed,
 }
 
 /// A partial update of a chat's info.
@@ -496,6 +531,10 @@ pub trait NetworkLogin: Send + Sync {
     fn as_group_admin(&self) -> Option<&dyn GroupAdminAbility> {
         None
     }
+    /// The user's contacts (friends) and block list, when the network has them.
+    fn as_contacts(&self) -> Option<&dyn ContactsAbility> {
+        None
+    }
 }
 
 /// Editing a sent message.
@@ -518,7 +557,15 @@ pub trait RecallAbility: Send + Sync {
 /// Read receipts.
 #[async_trait]
 pub trait ReceiptAbility: Send + Sync {
+    /// The logged-in user read `chat` up to message `up_to`.
     async fn mark_read(&self, chat: &ChatId, up_to: &str) -> Result<(), SendFailure>;
+    /// The logged-in user read the whole conversation (the core calls it when a Matrix read
+    /// receipt lands on the room's latest message): networks with a conversation-level read
+    /// state (Easemob's channel ack) clear the unread count on every device. Default: nothing
+    /// more to do than [`ReceiptAbility::mark_read`].
+    async fn mark_chat_read(&self, _chat: &ChatId) -> Result<(), SendFailure> {
+        Ok(())
+    }
 }
 
 /// Typing notifications.
@@ -602,6 +649,33 @@ pub trait GroupAdminAbility: Send + Sync {
     async fn leave_group(&self, _chat: &ChatId) -> Result<(), SendFailure> {
         Err(unsupported("leaving groups"))
     }
+    /// Answers an invitation into group `chat` ([`RemoteEvent::GroupInvitation`]): `accept`
+    /// joins it (the network then reports the membership), otherwise it is declined. No
+    /// pending invitation is the network's [`SendFailure::Permanent`] refusal.
+    async fn answer_group_invitation(
+        &self,
+        _chat: &ChatId,
+        _accept: bool,
+    ) -> Result<(), SendFailure> {
+        Err(unsupported("group invitations"))
+    }
+}
+
+/// The logged-in user's contacts (friends, the roster) and block list. Refusals (no such
+/// user, nothing pending) are [`SendFailure::Permanent`] in the network's words.
+#[async_trait]
+pub trait ContactsAbility: Send + Sync {
+    /// Asks remote user `user` to become a contact, with an optional message.
+    async fn add_contact(&self, user: &str, message: Option<&str>) -> Result<(), SendFailure>;
+    /// Answers `from`'s contact request ([`RemoteEvent::ContactRequest`]).
+    async fn answer_contact_request(&self, from: &str, accept: bool) -> Result<(), SendFailure>;
+    /// Removes `user` from the contacts (both sides lose the contact).
+    async fn remove_contact(&self, user: &str) -> Result<(), SendFailure>;
+    /// Blocks (`blocked`) or unblocks `user`: a blocked user's messages do not reach the
+    /// logged-in user.
+    async fn set_blocked(&self, user: &str, blocked: bool) -> Result<(), SendFailure>;
+    /// The users the logged-in user has blocked.
+    async fn blocked_users(&self) -> Result<Vec<String>, SendFailure>;
 }
 
 /// The refusal of a group action this network does not offer.

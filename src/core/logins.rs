@@ -305,7 +305,7 @@ async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event:
         Err(e) => {
             warn!(user = %login.mxid, error = %e, "remote event not stored; bridging it unstored");
             if let Some(chat) = chat_of(&event) {
-                let key = portal_key(&login.remote_id, chat);
+                let key = portal_key(&login.remote_id, &chat);
                 ctx.portals
                     .enqueue_remote(&key, login.clone(), event, None)
                     .await;
@@ -363,7 +363,7 @@ async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
             let event = serde_json::from_slice::<RemoteEvent>(&bytes);
             match event.as_ref().ok().and_then(chat_of) {
                 Some(chat) => {
-                    let key = portal_key(&login.remote_id, chat);
+                    let key = portal_key(&login.remote_id, &chat);
                     if let Ok(event) = event {
                         ctx.portals
                             .enqueue_remote(&key, login.clone(), event, Some(seq))
@@ -379,9 +379,12 @@ async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
     }
 }
 
-fn chat_of(event: &RemoteEvent) -> Option<&super::connector::ChatId> {
+/// The chat whose portal queue an event goes through: its own chat, or for the contact
+/// events the direct chat with the other user; `None` for events handled without a portal.
+fn chat_of(event: &RemoteEvent) -> Option<super::connector::ChatId> {
+    use super::connector::ChatId;
     match event {
-        RemoteEvent::Message(m) => Some(&m.chat),
+        RemoteEvent::Message(m) => Some(m.chat.clone()),
         RemoteEvent::Edit { chat, .. }
         | RemoteEvent::Remove { chat, .. }
         | RemoteEvent::Reaction { chat, .. }
@@ -390,7 +393,10 @@ fn chat_of(event: &RemoteEvent) -> Option<&super::connector::ChatId> {
         | RemoteEvent::DeliveryReceipt { chat, .. }
         | RemoteEvent::Typing { chat, .. }
         | RemoteEvent::ChatInfoChange { chat, .. }
-        | RemoteEvent::ChatDelete { chat } => Some(chat),
+        | RemoteEvent::ChatDelete { chat }
+        | RemoteEvent::GroupInvitation { chat, .. } => Some(chat.clone()),
+        RemoteEvent::ContactRequest { from: user, .. }
+        | RemoteEvent::ContactUpdate { user, .. } => Some(ChatId::direct(user.clone())),
         _ => None,
     }
 }

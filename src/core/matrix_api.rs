@@ -159,6 +159,16 @@ pub trait MatrixApi: Send + Sync + 'static {
     ) -> Result<Option<serde_json::Value>, MatrixError> {
         Ok(None)
     }
+    /// The newest message-like event of a room (`m.room.message`, `m.sticker` or
+    /// `m.room.encrypted`; state and reactions do not count), read as the bot: where the
+    /// room's conversation ends. `None` when the homeserver shows none. (Default: none, for
+    /// stand-ins that keep no timeline.)
+    async fn latest_message_event(
+        &self,
+        _room: &RoomId,
+    ) -> Result<Option<ruma::OwnedEventId>, MatrixError> {
+        Ok(None)
+    }
     /// Redacts an event as `user`.
     async fn redact(
         &self,

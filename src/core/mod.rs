@@ -16,6 +16,7 @@ pub mod double_puppet;
 pub mod encryption;
 pub mod gauges;
 pub mod ghosts;
+pub mod invitations;
 pub mod lifecycle;
 pub mod login_flow;
 pub mod login_steps;

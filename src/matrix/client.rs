@@ -27,7 +27,7 @@ use ruma::api::client::{
     discovery::get_capabilities,
     media::create_content,
     membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
-    message::send_message_event,
+    message::{get_message_events, send_message_event},
     profile::set_profile_field,
     receipt::create_receipt,
     redact::redact_event,
@@ -453,6 +453,24 @@ impl MatrixApi for HomeserverClient {
             }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn latest_message_event(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<OwnedEventId>, MatrixError> {
+        let mut request = get_message_events::v3::Request::backward(room.to_owned());
+        request.limit = ruma::UInt::from(1u32);
+        request.filter.types = Some(
+            ["m.room.message", "m.sticker", "m.room.encrypted"]
+                .map(str::to_owned)
+                .to_vec(),
+        );
+        let response = self.send(request, Some(&self.bot), REQUEST_TIMEOUT).await?;
+        Ok(response
+            .chunk
+            .first()
+            .and_then(|e| e.get_field::<OwnedEventId>("event_id").ok().flatten()))
     }
 
     async fn send_state(

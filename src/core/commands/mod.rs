@@ -1,14 +1,18 @@
 //! Management commands in the DM with the bridge bot (a room the bot is invited to as a
 //! direct chat, or one named by `set-management-room`, see [`rooms`]): `help`, `login`,
 //! `relogin` ([`login`]), `register` ([`register`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
-//! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `login-matrix`,
+//! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `accept` / `decline`
+//! ([`invitations`]), `add-contact`, `remove-contact`, `block`, `unblock`, `blocked`
+//! ([`contacts`]), `login-matrix`,
 //! `logout-matrix` ([`puppet`]), `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
 //! ([`crate::core::markdown`]).
 
 pub(crate) mod chats;
+mod contacts;
 pub(crate) mod groups;
+mod invitations;
 mod login;
 mod puppet;
 mod register;
@@ -296,6 +300,11 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
         },
         "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
+        "accept" => invitations::answer(ctx, room, sender, &args, true).await,
+        "decline" => invitations::answer(ctx, room, sender, &args, false).await,
+        "add-contact" | "remove-contact" | "block" | "unblock" | "blocked" => {
+            contacts::command(ctx, room, sender, &command, &args).await
+        }
         "" => {}
         other => {
             let text = format!("Unknown command `{other}`. Send `help` for the list.");
@@ -315,6 +324,9 @@ const HELP: &str = "Commands:\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
 * `search <name or id>` — find IM users (among your contacts, and by exact id)\n\
 * `create-group <name> [<im-user>…]` — create an IM group with these members (IM ids or ghosts; quote a name with spaces) and its room\n\
+* `accept [<id>]` / `decline [<id>]` — answer an invitation into IM group `<id>` or user `<id>`'s contact request (the bot tells you of each one; without an id, the only one waiting); accepting a group joins it and opens its room\n\
+* `add-contact <im-user> [<message>…]` / `remove-contact <im-user>` — send a contact request (the answer is told here) / remove a contact\n\
+* `block <im-user>` / `unblock <im-user>` / `blocked` — block a user (their messages stop reaching you), unblock them, list the blocked\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * in a room of yours I was invited to, with the command prefix: `bridge <group id>` makes it the IM group's room, `set-management-room` makes it this room; in a portal: `set-relay`, `unset-relay`, `unbridge`, `delete-portal`\n\

@@ -20,7 +20,7 @@ use crate::store::MessageRecord;
 use std::sync::Arc;
 
 /// The `reason` label of a failed send to the network.
-fn send_failure_reason(e: &SendFailure) -> &'static str {
+pub(super) fn send_failure_reason(e: &SendFailure) -> &'static str {
     match e {
         SendFailure::Retriable(_) => "network_temporary",
         SendFailure::Permanent(_) => "network_refused",
@@ -371,35 +371,6 @@ impl PortalWorker {
                 let why = "Recall is not supported by this IM service.";
                 self.failed_permanently(room, event_id, Reason::Unsupported, why)
                     .await;
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) async fn matrix_receipt(
-        &mut self,
-        room: &RoomId,
-        user: &UserId,
-        event_id: &str,
-    ) -> Result<(), MatrixError> {
-        let ctx = self.ctx.clone();
-        if ctx.receipt_echoes.take(room, user, event_id) {
-            return Ok(()); // set by the bridge itself from the user's other IM device
-        }
-        let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(user).await) else {
-            return Ok(());
-        };
-        let Some(remote) = self.remote_of_event(event_id).await else {
-            return Ok(());
-        };
-        if let Some(receipts) = login.session.as_receipts() {
-            match receipts.mark_read(&chat, &remote).await {
-                Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "read_receipt"),
-                Err(e) => {
-                    ctx.metrics
-                        .failed(Direction::ToNetwork, send_failure_reason(&e));
-                    debug!(error = %e, "read receipt not bridged");
-                }
             }
         }
         Ok(())

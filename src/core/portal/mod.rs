@@ -20,11 +20,13 @@ mod from_matrix;
 mod group_admin;
 mod group_lifecycle;
 mod group_roles;
+mod invitations;
 pub(crate) use group_roles::open_old_group_portals;
 mod media_out;
 mod membership;
 mod power;
 mod reactions;
+mod read_state;
 mod relay;
 mod remote;
 mod replies;
@@ -350,6 +352,24 @@ impl PortalWorker {
             }
             RemoteEvent::ChatDelete { .. } => {
                 self.remote_chat_gone().await;
+                Ok(())
+            }
+            RemoteEvent::GroupInvitation {
+                chat,
+                inviter,
+                reason,
+            } => {
+                self.remote_invitation(login, &chat, &inviter, reason.as_deref())
+                    .await;
+                Ok(())
+            }
+            RemoteEvent::ContactRequest { from, reason } => {
+                self.remote_contact_request(login, &from, reason.as_deref())
+                    .await;
+                Ok(())
+            }
+            RemoteEvent::ContactUpdate { user, update } => {
+                self.remote_contact_update(login, &user, update).await;
                 Ok(())
             }
             other => {

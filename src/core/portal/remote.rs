@@ -569,34 +569,6 @@ impl PortalWorker {
         Ok(())
     }
 
-    pub(super) async fn remote_read(
-        &mut self,
-        login: &Arc<UserLogin>,
-        sender: &str,
-        up_to: Option<&str>,
-    ) -> Result<(), MatrixError> {
-        let ctx = self.ctx.clone();
-        let Some(target) = up_to else { return Ok(()) };
-        let Some((room, event)) = self.mapped_event(target).await else {
-            return Ok(());
-        };
-        let own = match sender == login.remote_id {
-            true => self.own_puppet(login, &room).await,
-            false => None,
-        };
-        if let Some(user) = own {
-            // Read on another IM device: the user's own read marker moves, once.
-            ctx.receipt_echoes.remember(&room, &user, event.as_str());
-            ctx.matrix.read_receipt(&room, &user, &event).await?;
-            ctx.metrics.bridged(Direction::ToMatrix, "read_receipt");
-            return Ok(());
-        }
-        let ghost = ctx.ghosts.mxid(sender);
-        ctx.matrix.read_receipt(&room, &ghost, &event).await?;
-        ctx.metrics.bridged(Direction::ToMatrix, "read_receipt");
-        Ok(())
-    }
-
     /// Shows the sender's ghost typing (or not) in the portal, if the room exists. The user's
     /// own typing on another device is not shown.
     pub(super) async fn remote_typing(

@@ -1,7 +1,8 @@
 //! Group management as the logged-in user (the core's `GroupAdminAbility`), over the REST
 //! client: `PUT /chatgroups/{id}` for the name and description, `POST /chatgroups/{id}/users`
 //! and `DELETE /chatgroups/{id}/users/{user}` for members, `/admin` for admins, `/mute` for
-//! mutes, `POST /chatgroups` to create a group and `/quit` to leave one. The server checks the user's role
+//! mutes, `POST /chatgroups` to create a group, `/quit` to leave one and `/invite_verify` to
+//! answer an invitation. The server checks the user's role
 //! and tells the members (MUC `updateInfo`, `directJoined` / `memberPresence`, `removeMember` /
 //! `memberAbsence`), which come back to the core as chat info changes.
 
@@ -13,7 +14,7 @@ use crate::network::easemob::rest::{NewGroup, RestError};
 
 /// A REST failure of a group change: temporary trouble is retriable; anything else (a refusal,
 /// an unknown user or group) is permanent, in the server's own words when it gave some.
-fn admin_failure(e: RestError) -> SendFailure {
+pub(super) fn admin_failure(e: RestError) -> SendFailure {
     if e.is_transient() {
         return SendFailure::Retriable(e.to_string());
     }
@@ -126,6 +127,18 @@ impl GroupAdminAbility for EasemobLogin {
         self.client
             .rest()
             .leave_group(group_id(chat)?)
+            .await
+            .map_err(admin_failure)
+    }
+
+    async fn answer_group_invitation(
+        &self,
+        chat: &ChatId,
+        accept: bool,
+    ) -> Result<(), SendFailure> {
+        self.client
+            .rest()
+            .answer_group_invitation(group_id(chat)?, accept)
             .await
             .map_err(admin_failure)
     }

@@ -7,11 +7,13 @@ use tracing::debug;
 
 use super::chat_id;
 use crate::core::connector::{
-    ChatId, ChatInfoChange, ChatKind, LoginState, MediaKind, MessageContent, RemoteEvent,
-    RemoteMedia, RemoteMessage,
+    ChatId, ChatInfoChange, ChatKind, ContactUpdate, LoginState, MediaKind, MessageContent,
+    RemoteEvent, RemoteMedia, RemoteMessage,
 };
 use crate::network::easemob::error::{EndReason, LoginError};
-use crate::network::easemob::events::{parse_reaction_notify, GroupEvent, SessionEvent};
+use crate::network::easemob::events::{
+    parse_reaction_notify, ContactEvent, GroupEvent, SessionEvent,
+};
 use crate::network::easemob::jid::ChatType;
 use crate::network::easemob::message::{Body, Content, ExtValue, FileRef, IncomingMessage};
 
@@ -247,6 +249,14 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
     };
     match g.operation_name {
         "destroy" => return Some(RemoteEvent::ChatDelete { chat }),
+        // Sent to the invitee only, when the group needs their consent (`invite_need_confirm`).
+        "inviteToJoin" if !g.is_chatroom => {
+            return Some(RemoteEvent::GroupInvitation {
+                chat,
+                inviter: g.from,
+                reason: Some(g.reason).filter(|r| !r.is_empty()),
+            })
+        }
         "memberPresence" | "directJoined" | "acceptInvite" | "acceptRequest" => {
             change.members_added = affected
         }
@@ -265,6 +275,30 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
         chat,
         sender: Some(g.from).filter(|f| !f.is_empty()),
         change,
+    })
+}
+
+/// Easemob roster event → core event (the SDK's `onContactInvited`, `onContactAgreed`,
+/// `onContactRefuse`, `onContactDeleted`); `from` is the other user.
+fn translate_contact(own: &str, c: ContactEvent) -> Option<RemoteEvent> {
+    if c.from.is_empty() || c.from == own {
+        return None; // the user's own action, told back to their other devices
+    }
+    let update = match c.operation_name {
+        "invited" => {
+            return Some(RemoteEvent::ContactRequest {
+                from: c.from,
+                reason: Some(c.reason).filter(|r| !r.is_empty()),
+            })
+        }
+        "agreed" => ContactUpdate::Accepted,
+        "refusedByPeer" => ContactUpdate::Declined,
+        "deleted" => ContactUpdate::Removed,
+        _ => return None,
+    };
+    Some(RemoteEvent::ContactUpdate {
+        user: c.from,
+        update,
     })
 }
 
@@ -320,6 +354,7 @@ pub(super) async fn translate(
             SessionEvent::OfflineSyncFinished => vec![RemoteEvent::CatchUpDone],
             SessionEvent::Message(m) => translate_message(&own, m).into_iter().collect(),
             SessionEvent::Group(g) => translate_group(g).into_iter().collect(),
+            SessionEvent::Contact(c) => translate_contact(&own, c).into_iter().collect(),
             SessionEvent::Notify { json } => translate_notify(&own, &json),
             SessionEvent::Checkpoint(checkpoint) => vec![RemoteEvent::Checkpoint(checkpoint)],
             other => {

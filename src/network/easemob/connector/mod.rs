@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+mod contacts;
 mod group_admin;
 mod incoming;
 mod login;
@@ -464,6 +465,9 @@ impl NetworkLogin for EasemobLogin {
     fn as_group_admin(&self) -> Option<&dyn GroupAdminAbility> {
         Some(self)
     }
+    fn as_contacts(&self) -> Option<&dyn crate::core::connector::ContactsAbility> {
+        Some(self)
+    }
 }
 
 /// Messages asked for per history page.
@@ -614,5 +618,11 @@ impl ReceiptAbility for EasemobLogin {
             ack_content: String::new(),
         };
         self.send_control(chat, body).await
+    }
+
+    /// The channel ack (`CHANNEL_ACK`, the SDK's `{type: "channel"}`): the whole conversation
+    /// is read, on every device of the user.
+    async fn mark_chat_read(&self, chat: &ChatId) -> Result<(), SendFailure> {
+        self.send_control(chat, Body::ChannelAck).await
     }
 }

@@ -160,6 +160,48 @@ impl RestClient {
         .map(drop)
     }
 
+    /// `POST /users/{user}/blocks/users` `{"usernames"}`: blocks `users` (their messages no
+    /// longer reach this user).
+    pub async fn block_users(&self, users: &[&str]) -> Result<(), RestError> {
+        self.post(
+            &format!("users/{}/blocks/users", self.me()?),
+            json!({ "usernames": users }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /users/{user}/blocks/users/{other}`: unblocks `other`.
+    pub async fn unblock_user(&self, other: &str) -> Result<(), RestError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("users/{}/blocks/users/{}", self.me()?, seg(other)),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /users/{user}/blocks/users`: the blocked users (`data`, a list of names).
+    pub async fn blocked_users(&self) -> Result<Vec<String>, RestError> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("users/{}/blocks/users", self.me()?),
+                None,
+            )
+            .await?;
+        Ok(v.get("data")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// `DELETE /users/{user}/contacts/users/{other}`.
     pub async fn remove_contact(&self, other: &str) -> Result<(), RestError> {
         self.call(

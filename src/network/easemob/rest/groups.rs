@@ -50,6 +50,8 @@ pub struct NewGroup {
     pub public: bool,
     pub max_users: u32,
     pub allow_invites: bool,
+    /// Invitees must accept before they join (`invite_need_confirm`).
+    pub invite_need_confirm: bool,
     pub custom: String,
 }
 
@@ -62,6 +64,7 @@ impl Default for NewGroup {
             public: false,
             max_users: 200,
             allow_invites: true,
+            invite_need_confirm: false,
             custom: String::new(),
         }
     }
@@ -225,7 +228,7 @@ impl RestClient {
                     "public": group.public,
                     "approval": false,
                     "allowinvites": group.allow_invites,
-                    "invite_need_confirm": false,
+                    "invite_need_confirm": group.invite_need_confirm,
                     "maxusers": group.max_users,
                     "custom": group.custom,
                 }),

@@ -115,6 +115,14 @@ pub fn handle_chat(
                 }
                 return Ok(accepted);
             }
+            if conv.kind != ChatType::Single && body_type == Type::ChannelAck as i32 {
+                // The user's own read state of the group: their other devices learn it, the
+                // other members do not.
+                let queue = jid::conference_jid(&cfg.app_key, &conv.id);
+                let except = Some(sender.resource);
+                inner.route(&cfg.app_key, sender.user, &queue, &out, except);
+                return Ok(accepted);
+            }
         }
         _ => {
             inner.remember(HistoryEntry {

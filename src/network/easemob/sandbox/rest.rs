@@ -30,6 +30,8 @@ mod files;
 mod groups;
 #[path = "rest_history.rs"]
 mod history;
+#[path = "rest_invitations.rs"]
+mod invitations;
 #[path = "rest_members.rs"]
 mod members;
 #[path = "rest_reactions.rs"]
@@ -510,6 +512,7 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("DELETE", [kind @ ("chatgroups" | "chatrooms"), id, "users", list]) => {
             members::remove(cx, room(kind), id, list)
         }
+        ("POST", ["chatgroups", id, "invite_verify"]) => invitations::verify(cx, id).await,
         ("DELETE", ["chatgroups", id, "quit"]) => members::quit(cx, id),
         ("POST", ["chatgroups", id, "apply"]) => members::apply(cx, id),
         ("GET", [kind @ ("chatgroups" | "chatrooms"), id, "admin"]) => {

@@ -129,7 +129,7 @@ pub(crate) fn detail_json(g: &Group, viewer: &str) -> Value {
         "description": g.description,
         "membersonly": false,
         "allowinvites": !g.is_chatroom,
-        "invite_need_confirm": false,
+        "invite_need_confirm": g.invite_need_confirm,
         "maxusers": g.max_users,
         "owner": g.owner,
         "created": g.created,
@@ -179,6 +179,7 @@ pub(crate) async fn create(cx: &mut Ctx, is_room: bool) -> ApiResult {
             })
     })?;
     let public = bool_field(&body, "public").unwrap_or(false);
+    let invite_need_confirm = bool_field(&body, "invite_need_confirm").unwrap_or(false);
     let mut members = names_field(&body, "members");
     members.retain(|m| *m != owner);
     members.sort();
@@ -206,6 +207,7 @@ pub(crate) async fn create(cx: &mut Ctx, is_room: bool) -> ApiResult {
             created: now_ms(),
             custom,
             is_chatroom: is_room,
+            invite_need_confirm: invite_need_confirm && !is_room,
             ..Default::default()
         };
         g.members.insert(owner.clone());

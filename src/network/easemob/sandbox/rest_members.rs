@@ -71,7 +71,7 @@ pub(crate) fn list(cx: &mut Ctx, is_room: bool, id: &str) -> ApiResult {
 
 /// Adds `users` to the group (the caller checked permissions): DIRECT_JOINED to them, PRESENCE
 /// to the members already there. Returns who was really added.
-fn add_locked(
+pub(crate) fn add_locked(
     inner: &mut Inner,
     app_key: &str,
     is_room: bool,
@@ -99,6 +99,9 @@ fn add_locked(
         return Ok(added);
     }
     g.members.extend(added.iter().cloned());
+    for u in &added {
+        g.invitations.remove(u);
+    }
     let g = g.clone();
     let joined = muc_body(app_key, &g, MucOp::DirectJoined, operator, &added);
     notify(inner, app_key, &joined, operator, id, &added, None);
@@ -136,6 +139,14 @@ pub(crate) async fn add(cx: &mut Ctx, is_room: bool, id: &str) -> ApiResult {
         // Groups let members invite (allowinvites); rooms need the owner or an admin.
         if is_room || !g.members.contains(&me) {
             require_manager(g, &me)?;
+        }
+        if invite && g.invite_need_confirm {
+            let reason = str_field(&body, "reason").unwrap_or_default().to_owned();
+            let data =
+                super::invitations::invite_locked(&mut inner, &app_key, id, &me, &users, &reason)?;
+            drop(inner);
+            cx.sb.touch();
+            return cx.ok(json!({ "data": data }));
         }
         let except = resource.as_deref().map(|r| (me.as_str(), r));
         add_locked(&mut inner, &app_key, is_room, id, &me, &users, except)?

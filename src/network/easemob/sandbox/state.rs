@@ -135,6 +135,13 @@ pub struct Group {
     pub announcement: String,
     pub custom: String,
     pub is_chatroom: bool,
+    /// Invitations need the invitee's consent (`invite_need_confirm` at creation): an invite
+    /// records the invitee here and sends them INVITE instead of adding them.
+    #[serde(default)]
+    pub invite_need_confirm: bool,
+    /// Pending invitations: invitee → inviter.
+    #[serde(default)]
+    pub invitations: BTreeMap<String, String>,
 }
 
 /// An uploaded file.
