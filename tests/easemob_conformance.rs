@@ -10,6 +10,8 @@ mod contacts;
 mod groups;
 #[path = "easemob_conformance/invitations.rs"]
 mod invitations;
+#[path = "easemob_conformance/presence.rs"]
+mod presence;
 #[path = "easemob_conformance/reactions.rs"]
 mod reactions;
 

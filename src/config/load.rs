@@ -209,6 +209,7 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
         relay: relay(s.section("relay")),
         personal_filtering_spaces: s.bool("personal_filtering_spaces").unwrap_or(false),
         private_chat_portal_meta: s.bool("private_chat_portal_meta").unwrap_or(true),
+        presence: s.bool("presence").unwrap_or(true),
         leave_on_part: s.bool("leave_on_part").unwrap_or(false),
         max_concurrent_connects: s
             .int("max_concurrent_connects", 1, 10_000)

@@ -152,6 +152,9 @@ pub struct BridgeConfig {
     /// DM rooms get the peer's name and avatar as room name and avatar, kept current
     /// (mautrix's key; [`crate::core::portal`]). Default on.
     pub private_chat_portal_meta: bool,
+    /// IM users' presence shown on their ghosts (the logins subscribe to their direct chats'
+    /// peers; [`crate::core::presence`]). Default on.
+    pub presence: bool,
     /// A logged-in user leaving a group portal also leaves the network group. Default off:
     /// leaving the room only hides it on Matrix.
     pub leave_on_part: bool,

@@ -247,6 +247,11 @@ pub enum RemoteEvent {
         user: String,
         update: ContactUpdate,
     },
+    /// A user's presence changed (or was read when subscribing). Ephemeral: never stored.
+    Presence {
+        user: String,
+        presence: RemotePresence,
+    },
     /// A user's profile changed.
     ProfileChange {
         user: String,
@@ -261,6 +266,46 @@ pub enum RemoteEvent {
     /// stored itself.
     #[serde(skip)]
     Checkpoint(Checkpoint),
+}
+
+/// Whether someone is there, in Matrix's three states (`m.presence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Online,
+    /// Connected but away (Matrix `unavailable`).
+    Unavailable,
+    Offline,
+}
+
+impl PresenceState {
+    /// The Matrix spelling (`online`, `unavailable`, `offline`).
+    pub fn as_matrix(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Unavailable => "unavailable",
+            Self::Offline => "offline",
+        }
+    }
+
+    /// From the Matrix spelling; `None` for anything else.
+    pub fn from_matrix(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(Self::Online),
+            "unavailable" => Some(Self::Unavailable),
+            "offline" => Some(Self::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// A user's presence on either side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemotePresence {
+    pub state: PresenceState,
+    /// A custom status text, when set.
+    #[serde(default)]
+    pub status_msg: Option<String>,
 }
 
 /// What happened to one contact of the logged-in user ([`RemoteEvent::ContactUpdate`]).
@@ -535,6 +580,10 @@ pub trait NetworkLogin: Send + Sync {
     fn as_contacts(&self) -> Option<&dyn ContactsAbility> {
         None
     }
+    /// Presence both ways, when the network has it.
+    fn as_presence(&self) -> Option<&dyn PresenceAbility> {
+        None
+    }
 }
 
 /// Editing a sent message.
@@ -676,6 +725,21 @@ pub trait ContactsAbility: Send + Sync {
     async fn set_blocked(&self, user: &str, blocked: bool) -> Result<(), SendFailure>;
     /// The users the logged-in user has blocked.
     async fn blocked_users(&self) -> Result<Vec<String>, SendFailure>;
+}
+
+/// Presence both ways. The network tells changes of subscribed users as
+/// [`RemoteEvent::Presence`].
+#[async_trait]
+pub trait PresenceAbility: Send + Sync {
+    /// Subscribes to the presence of `users` (network ids); returns the current presence of
+    /// those the network took, which may be fewer than asked when its subscription limit is
+    /// reached (the connector keeps within it). Subscribing again to a user is harmless.
+    async fn subscribe_presence(
+        &self,
+        users: &[String],
+    ) -> Result<Vec<(String, RemotePresence)>, SendFailure>;
+    /// Publishes the logged-in user's own presence (from their Matrix presence).
+    async fn set_presence(&self, presence: &RemotePresence) -> Result<(), SendFailure>;
 }
 
 /// The refusal of a group action this network does not offer.

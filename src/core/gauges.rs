@@ -41,6 +41,11 @@ impl GaugeSource for Bridge {
                 by_state[1] as f64,
             ),
             GaugeFamily::single(
+                "imbridge_presence_subscriptions",
+                "IM presence subscriptions the logins hold (within the IM service's limit).",
+                ctx.presence.subscriptions().await as f64,
+            ),
+            GaugeFamily::single(
                 "imbridge_portal_queues",
                 "Portal queues (one per active portal).",
                 queues as f64,

@@ -273,6 +273,10 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
                     warn!(user = %login.mxid, error = %e, "store flush failed at a checkpoint")
                 }
             },
+            // Ephemeral, about a user: straight to their ghost, never stored.
+            RemoteEvent::Presence { user, presence } => {
+                super::presence::remote_presence(&ctx, &user, presence).await
+            }
             // Ephemeral: straight to the portal, never stored or replayed after a restart.
             RemoteEvent::Typing { ref chat, .. } => {
                 let key = portal_key(&login.remote_id, chat);
@@ -419,6 +423,11 @@ async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
         LoginState::TransientDisconnect { .. } => ctx.metrics.im_disconnects.inc(&[]),
         LoginState::Connected if login.ever_connected.swap(true, Ordering::SeqCst) => {
             ctx.metrics.im_reconnects.inc(&[]);
+        }
+        LoginState::Connected => {
+            // The first connection of this process: presence subscriptions, in the background.
+            let (ctx, login) = (ctx.clone(), login.clone());
+            tokio::spawn(async move { super::presence::on_first_connect(&ctx, &login).await });
         }
         _ => {}
     }

@@ -169,6 +169,16 @@ pub trait MatrixApi: Send + Sync + 'static {
     ) -> Result<Option<ruma::OwnedEventId>, MatrixError> {
         Ok(None)
     }
+    /// Sets `user`'s presence (`PUT /presence/{user}/status`), as that user (a ghost).
+    /// (Default: nothing, for stand-ins that keep no presence.)
+    async fn set_presence(
+        &self,
+        _user: &UserId,
+        _presence: &str,
+        _status_msg: Option<&str>,
+    ) -> Result<(), MatrixError> {
+        Ok(())
+    }
     /// Redacts an event as `user`.
     async fn redact(
         &self,
@@ -279,6 +289,13 @@ pub enum MatrixEvent {
         room: OwnedRoomId,
         users: Vec<OwnedUserId>,
     },
+    /// A user's presence (`m.presence`, `presence` in Matrix's spelling).
+    Presence {
+        user: OwnedUserId,
+        presence: String,
+        #[serde(default)]
+        status_msg: Option<String>,
+    },
     /// `m.room.tombstone`: the room was upgraded and continues as `replacement_room`.
     Tombstone {
         room: OwnedRoomId,
@@ -329,7 +346,7 @@ impl MatrixEvent {
             | Self::RoomMeta { event_id, .. }
             | Self::PowerLevels { event_id, .. }
             | Self::Encrypted { event_id, .. } => Some(event_id.as_str()),
-            Self::Receipt { .. } | Self::Typing { .. } => None,
+            Self::Receipt { .. } | Self::Typing { .. } | Self::Presence { .. } => None,
         }
     }
 
@@ -345,7 +362,7 @@ impl MatrixEvent {
             | Self::RoomMeta { sender, .. }
             | Self::PowerLevels { sender, .. }
             | Self::Encrypted { sender, .. } => Some(sender),
-            Self::Receipt { user, .. } => Some(user),
+            Self::Receipt { user, .. } | Self::Presence { user, .. } => Some(user),
             Self::Typing { .. } => None,
         }
     }
@@ -425,6 +442,12 @@ impl std::fmt::Debug for MatrixEvent {
                 .debug_struct("Typing")
                 .field("room", room)
                 .field("users", users)
+                .finish(),
+            Self::Presence { user, presence, .. } => f
+                .debug_struct("Presence")
+                .field("user", user)
+                .field("presence", presence)
+                .field("status_msg", &"<not logged>")
                 .finish(),
             Self::RoomMeta {
                 room,

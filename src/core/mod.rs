@@ -25,6 +25,7 @@ pub mod markdown;
 pub mod matrix_api;
 pub mod portal;
 pub mod power_levels;
+pub mod presence;
 pub mod registration;
 pub mod room_features;
 pub mod send_status;
@@ -70,6 +71,8 @@ pub struct Ctx {
     pub commands: commands::CommandState,
     /// Read receipts set as real users (double puppeting), to drop their echoes.
     pub receipt_echoes: double_puppet::EchoGuard,
+    /// Presence both ways ([`presence`]).
+    pub presence: presence::PresenceBridge,
     inbox_ready: Notify,
 }
 
@@ -123,6 +126,7 @@ impl Bridge {
             management: RwLock::new(HashMap::new()),
             commands: commands::CommandState::default(),
             receipt_echoes: double_puppet::EchoGuard::default(),
+            presence: presence::PresenceBridge::default(),
             inbox_ready: Notify::new(),
         });
         Self { ctx }
@@ -281,6 +285,19 @@ pub(crate) async fn ack_inbox(ctx: &Ctx, seq: u64) {
 
 async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
     tracing::debug!(seq, ?event, "Matrix event");
+    if let MatrixEvent::Presence {
+        user,
+        presence,
+        status_msg,
+    } = &event
+    {
+        // About a user, not a room.
+        if !ctx.ghosts.is_ours(user) {
+            presence::on_matrix_presence(ctx, user, presence, status_msg.as_deref()).await;
+        }
+        ack_inbox(ctx, seq).await;
+        return;
+    }
     let (room, sender) = match &event {
         MatrixEvent::Message { room, sender, .. }
         | MatrixEvent::Redaction { room, sender, .. }
@@ -292,6 +309,7 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         MatrixEvent::Receipt { room, user, .. } => (room.clone(), user.clone()),
         MatrixEvent::Typing { room, .. } => (room.clone(), ctx.matrix.bot().to_owned()),
         MatrixEvent::Encrypted { room, sender, .. } => (room.clone(), sender.clone()),
+        MatrixEvent::Presence { .. } => return, // handled above
     };
     // Our own puppets' events come back to us: drop the echoes.
     if ctx.ghosts.is_ours(&sender) && !matches!(event, MatrixEvent::Typing { .. }) {

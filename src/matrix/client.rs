@@ -28,6 +28,7 @@ use ruma::api::client::{
     media::create_content,
     membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
     message::{get_message_events, send_message_event},
+    presence::set_presence,
     profile::set_profile_field,
     receipt::create_receipt,
     redact::redact_event,
@@ -565,6 +566,19 @@ impl MatrixApi for HomeserverClient {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(user)
+    }
+
+    async fn set_presence(
+        &self,
+        user: &UserId,
+        presence: &str,
+        status_msg: Option<&str>,
+    ) -> Result<(), MatrixError> {
+        let state = ruma::presence::PresenceState::from(presence);
+        let mut request = set_presence::v3::Request::new(user.to_owned(), state);
+        request.status_msg = status_msg.map(str::to_owned);
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
     }
 
     async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError> {

@@ -421,6 +421,11 @@ async fn every_event_kind_is_parsed() {
             room: room.clone(),
             users: vec![alice.clone()],
         },
+        MatrixEvent::Presence {
+            user: alice.clone(),
+            presence: "online".into(),
+            status_msg: None,
+        },
     ];
     assert_eq!(h.events(), expected);
 }

@@ -286,6 +286,9 @@ struct EphemeralHead {
     kind: String,
     #[serde(default)]
     room_id: Option<OwnedRoomId>,
+    /// The user of an `m.presence`.
+    #[serde(default)]
+    sender: Option<OwnedUserId>,
     #[serde(default)]
     content: Value,
 }
@@ -335,6 +338,25 @@ fn parse_ephemeral(raw: &Value, out: &mut Vec<MatrixEvent>) -> Result<(), String
                 .map(|v| OwnedUserId::deserialize(v).map_err(|e| format!("user_ids: {e}")))
                 .collect::<Result<Vec<_>, _>>()?;
             out.push(MatrixEvent::Typing { room, users });
+        }
+        "m.presence" => {
+            let user = head.sender.ok_or("presence without sender")?;
+            let presence = head
+                .content
+                .get("presence")
+                .and_then(Value::as_str)
+                .ok_or("presence without a state")?
+                .to_owned();
+            let status_msg = head
+                .content
+                .get("status_msg")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            out.push(MatrixEvent::Presence {
+                user,
+                presence,
+                status_msg,
+            });
         }
         _ => {}
     }

@@ -405,6 +405,39 @@ impl MatrixUser {
         panic!("{user} typing={typing} never seen in {room}");
     }
 
+    /// Sets this user's presence (`PUT /presence/{me}/status`).
+    pub async fn set_presence(&self, presence: &str, status_msg: Option<&str>) {
+        let mut body = json!({ "presence": presence });
+        if let Some(msg) = status_msg {
+            body["status_msg"] = json!(msg);
+        }
+        let path = format!("/presence/{}/status", self.mxid);
+        self.call(reqwest::Method::PUT, &path, Some(body)).await;
+    }
+
+    /// Waits (bounded, 20 s) until `user`'s presence (`GET /presence/{user}/status`) has
+    /// `presence` and, when given, `status_msg`; returns it.
+    pub async fn wait_presence(
+        &self,
+        user: &str,
+        presence: &str,
+        status_msg: Option<&str>,
+    ) -> Value {
+        let path = format!("/presence/{user}/status");
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let v = self.call(reqwest::Method::GET, &path, None).await;
+            if v["presence"] == presence
+                && status_msg.is_none_or(|m| v["status_msg"].as_str() == Some(m))
+            {
+                return v;
+            }
+            last = v;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{user} never had presence {presence} {status_msg:?}: {last}");
+    }
+
     /// Sends this user's read receipt (`m.read`) on `event`, as Element does when the user
     /// has seen it.
     pub async fn send_read_receipt(&self, room: &str, event: &str) {

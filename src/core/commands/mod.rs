@@ -3,7 +3,7 @@
 //! `relogin` ([`login`]), `register` ([`register`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
 //! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `accept` / `decline`
 //! ([`invitations`]), `add-contact`, `remove-contact`, `block`, `unblock`, `blocked`
-//! ([`contacts`]), `login-matrix`,
+//! ([`contacts`]), `presence` ([`presence`]), `login-matrix`,
 //! `logout-matrix` ([`puppet`]), `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
@@ -14,6 +14,7 @@ mod contacts;
 pub(crate) mod groups;
 mod invitations;
 mod login;
+mod presence;
 mod puppet;
 mod register;
 mod rooms;
@@ -302,6 +303,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
         "accept" => invitations::answer(ctx, room, sender, &args, true).await,
         "decline" => invitations::answer(ctx, room, sender, &args, false).await,
+        "presence" => presence::command(ctx, room, sender, &args).await,
         "add-contact" | "remove-contact" | "block" | "unblock" | "blocked" => {
             contacts::command(ctx, room, sender, &command, &args).await
         }
@@ -327,6 +329,7 @@ const HELP: &str = "Commands:\n\
 * `accept [<id>]` / `decline [<id>]` — answer an invitation into IM group `<id>` or user `<id>`'s contact request (the bot tells you of each one; without an id, the only one waiting); accepting a group joins it and opens its room\n\
 * `add-contact <im-user> [<message>…]` / `remove-contact <im-user>` — send a contact request (the answer is told here) / remove a contact\n\
 * `block <im-user>` / `unblock <im-user>` / `blocked` — block a user (their messages stop reaching you), unblock them, list the blocked\n\
+* `presence [on|off]` — publish your Matrix presence (online, away, offline, status text) on the IM side, or stop; IM users' presence shows on their ghosts\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * in a room of yours I was invited to, with the command prefix: `bridge <group id>` makes it the IM group's room, `set-management-room` makes it this room; in a portal: `set-relay`, `unset-relay`, `unbridge`, `delete-portal`\n\

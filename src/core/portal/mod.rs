@@ -415,6 +415,8 @@ impl PortalWorker {
                 self.matrix_typing(users).await;
                 Ok(())
             }
+            // About a user, not a room: handled before portals (`core::presence`).
+            MatrixEvent::Presence { .. } => Ok(()),
             MatrixEvent::Reaction {
                 room,
                 sender,

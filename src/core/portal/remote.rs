@@ -127,6 +127,10 @@ impl PortalWorker {
         }
         if is_direct {
             let _ = retry("bot join", || ctx.matrix.join(&room, ctx.matrix.bot())).await;
+            let (ctx, login, peer) = (ctx.clone(), login.clone(), chat.id.clone());
+            tokio::spawn(async move {
+                crate::core::presence::dm_opened(&ctx, &login, &peer).await;
+            });
         } else {
             if let Err(e) = self.open_group_roles(&room, login, &info).await {
                 warn!(portal = %self.key, %room, error = %e, "group roles not set on the room");

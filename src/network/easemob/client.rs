@@ -131,6 +131,7 @@ pub struct EasemobClient {
     rest: SharedRest,
     user: String,
     app_key: String,
+    resource: String,
 }
 
 /// The REST client, re-authorised whenever the session's token is refreshed.
@@ -224,6 +225,7 @@ impl EasemobClient {
                 rest,
                 user: cfg.user,
                 app_key: cfg.app_key,
+                resource: cfg.resource,
             },
             ev_rx,
         ))
@@ -232,6 +234,11 @@ impl EasemobClient {
     /// The logged-in user id.
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// This device's resource.
+    pub fn resource(&self) -> &str {
+        &self.resource
     }
 
     /// The REST client, authorised with the session's current token.

@@ -10,7 +10,9 @@ use super::error::{EndReason, LoginError, SendError};
 use super::message::{decode_incoming, IncomingMessage, MessageDecodeError};
 use super::proto::{meta, statistics_body, Meta, MucBody, RosterBody, StatisticsBody};
 
+mod presence;
 mod reaction;
+pub use presence::{parse_presence_list, parse_presence_notify, PresenceStatus};
 pub use reaction::{parse_reaction_notify, ReactionChange};
 
 /// Everything a session tells its owner.

@@ -18,6 +18,7 @@ use super::jid::ChatType;
 mod contacts;
 mod groups;
 mod invitations;
+mod presence;
 mod reactions;
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
 pub use reactions::ReactionSummary;

@@ -12,7 +12,7 @@ use crate::core::connector::{
 };
 use crate::network::easemob::error::{EndReason, LoginError};
 use crate::network::easemob::events::{
-    parse_reaction_notify, ContactEvent, GroupEvent, SessionEvent,
+    parse_presence_notify, parse_reaction_notify, ContactEvent, GroupEvent, SessionEvent,
 };
 use crate::network::easemob::jid::ChatType;
 use crate::network::easemob::message::{Body, Content, ExtValue, FileRef, IncomingMessage};
@@ -370,9 +370,19 @@ pub(super) async fn translate(
     }
 }
 
-/// A `NOTIFY` meta → core events: reaction changes (one per operation); other notify types
-/// (presence, threads, conversation marks) are not bridged.
+/// A `NOTIFY` meta → core events: reaction changes (one per operation) and presence changes
+/// (one per user); other notify types (threads, conversation marks) are not bridged.
 pub fn translate_notify(own: &str, json: &str) -> Vec<RemoteEvent> {
+    if let Some(list) = parse_presence_notify(json) {
+        return list
+            .iter()
+            .filter(|s| s.user != own)
+            .map(|s| RemoteEvent::Presence {
+                user: s.user.clone(),
+                presence: super::presence::to_core(s),
+            })
+            .collect();
+    }
     let Some(changes) = parse_reaction_notify(json) else {
         debug!("notify not bridged");
         return Vec::new();
@@ -438,6 +448,12 @@ mod tests {
             [RemoteEvent::ReactionRemove { .. }]
         ));
         assert!(translate_notify("alice", r#"{"type":"presence","data":{}}"#).is_empty());
+        let bob_online =
+            r#"{"type":"presence","data":{"values":[{"uid":"bob","ext":"","status":{"web":1}}]}}"#;
+        assert!(matches!(
+            translate_notify("alice", bob_online).as_slice(),
+            [RemoteEvent::Presence { user, .. }] if user == "bob"
+        ));
         assert!(translate_notify("alice", "not json").is_empty());
     }
 }

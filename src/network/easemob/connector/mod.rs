@@ -15,6 +15,7 @@ mod group_admin;
 mod incoming;
 mod login;
 mod outgoing;
+mod presence;
 mod register;
 mod search;
 
@@ -184,6 +185,7 @@ impl NetworkConnector for EasemobConnector {
         Ok(Box::new(EasemobLogin {
             client: Arc::new(client),
             own,
+            subscriptions: Default::default(),
         }))
     }
 }
@@ -232,6 +234,8 @@ pub fn msg_quote(reply: &ReplyTo) -> serde_json::Value {
 pub struct EasemobLogin {
     client: Arc<EasemobClient>,
     own: String,
+    /// Presence subscriptions taken (kept within the service's limit).
+    subscriptions: presence::Subscriptions,
 }
 
 impl EasemobLogin {
@@ -466,6 +470,9 @@ impl NetworkLogin for EasemobLogin {
         Some(self)
     }
     fn as_contacts(&self) -> Option<&dyn crate::core::connector::ContactsAbility> {
+        Some(self)
+    }
+    fn as_presence(&self) -> Option<&dyn crate::core::connector::PresenceAbility> {
         Some(self)
     }
 }

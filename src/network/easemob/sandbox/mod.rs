@@ -5,6 +5,7 @@
 
 mod chat;
 pub mod msync;
+pub mod presence;
 pub mod rest;
 pub mod state;
 

@@ -136,6 +136,8 @@ impl Connection {
         let key = (b.user.clone(), b.resource.clone());
         if inner.live.get(&key).is_some_and(|c| c.conn_id == b.conn_id) {
             inner.live.remove(&key);
+            let app_key = self.sandbox.cfg.app_key.clone();
+            super::presence::notify_subscribers(&mut inner, &app_key, &b.user);
         }
     }
 
@@ -350,6 +352,7 @@ impl Connection {
                 device.queues = std::mem::take(&mut u.unclaimed);
             }
         }
+        super::presence::notify_subscribers(&mut inner, &cfg.app_key, user);
         drop(inner);
         self.sandbox.touch();
         self.bound = Some(Bound {

@@ -34,6 +34,8 @@ mod history;
 mod invitations;
 #[path = "rest_members.rs"]
 mod members;
+#[path = "rest_presence.rs"]
+mod presence;
 #[path = "rest_reactions.rs"]
 pub(crate) mod reactions;
 #[path = "rest_users.rs"]
@@ -457,6 +459,14 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         // Files.
         ("POST", ["chatfiles"]) => files::upload(cx).await,
         ("GET", ["chatfiles", uuid]) => files::download(cx, uuid).await,
+        // Presence.
+        ("POST", ["users", user, "presence", _resource, "1"]) => presence::publish(cx, user).await,
+        ("POST", ["users", user, "presence", expiry]) => {
+            presence::subscribe(cx, user, expiry).await
+        }
+        ("DELETE", ["users", user, "presence"]) => presence::unsubscribe(cx, user).await,
+        ("POST", ["users", user, "presence"]) => presence::statuses(cx, user).await,
+        ("GET", ["users", user, "presence", "sublist"]) => presence::sublist(cx, user),
         // Contacts and blocks.
         ("GET", ["users", user, "contacts", "users"]) => contacts::list(cx, user),
         ("GET", ["users", user, "contacts"]) => contacts::list_paged(cx, user),

@@ -99,6 +99,20 @@ pub struct User {
     pub devices: BTreeMap<String, Device>,
     /// Items for a user who has never logged in; the first device adopts them.
     pub unclaimed: BTreeMap<String, VecDeque<StoredMeta>>,
+    /// What the user published of their presence, and who subscribed to it.
+    #[serde(default)]
+    pub presence: Presence,
+}
+
+/// One user's published presence (`publishPresence`) and its subscribers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Presence {
+    /// The custom status (`ext`).
+    pub ext: String,
+    /// When it last changed (publish, a device online or offline), unix ms.
+    pub last_time: u64,
+    /// Subscriber → when the subscription ends, unix ms.
+    pub subscribers: BTreeMap<String, u64>,
 }
 
 /// One device (resource) of a user and its pending queues.
