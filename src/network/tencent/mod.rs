@@ -4,5 +4,6 @@
 //! Protocol facts: /work/shared/reference/tencent-jmessage-protocol.md part A.
 
 pub mod elem;
+pub mod session;
 pub mod usersig;
 pub mod wire;
