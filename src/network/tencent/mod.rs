@@ -3,7 +3,9 @@
 //!
 //! Protocol facts: /work/shared/reference/tencent-jmessage-protocol.md part A.
 
+pub mod client;
 pub mod elem;
+pub mod sandbox;
 pub mod session;
 pub mod usersig;
 pub mod wire;

@@ -66,8 +66,9 @@ pub mod code {
     pub const TO_ACCOUNT_NOT_FOUND: i64 = 20003;
     /// Bad request body.
     pub const INVALID_REQUEST: i64 = 90001;
-    /// REST admin authentication failed.
-    pub const ADMIN_REQUIRED: i64 = 70398;
+    /// REST call by an identifier that is not the app admin. The sandbox's choice: the real
+    /// service's code for this case is not known.
+    pub const ADMIN_REQUIRED: i64 = 60020;
 }
 
 /// The `head` of every frame. Fields the SDK sends as numbers or strings alike are kept as
