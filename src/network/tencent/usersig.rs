@@ -10,13 +10,20 @@
 
 use std::io::{Read, Write};
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Standard alphabet; padding optional on input (some issuers strip the trailing `_`).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Largest inflated UserSig document accepted (real ones are ~200 bytes).
 const MAX_DOC: u64 = 16 * 1024;
@@ -151,7 +158,7 @@ pub fn decode(usersig: &str) -> Result<UserSigDoc, UserSigError> {
             c => c,
         })
         .collect();
-    let deflated = STANDARD
+    let deflated = LENIENT
         .decode(b64.as_bytes())
         .map_err(|e| UserSigError::Malformed(format!("base64: {e}")))?;
     let mut json = Vec::new();

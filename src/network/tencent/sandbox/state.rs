@@ -80,6 +80,18 @@ struct State {
     /// `(From_Account, MsgSeq, MsgRandom)` → the reply already given (a retried send).
     sent: HashMap<(String, u64, u64), (u64, String)>,
     a2: HashSet<String>,
+    /// C2C history per conversation (key: the two accounts, sorted), oldest first.
+    history: HashMap<(String, String), Vec<Value>>,
+    /// Unread count per (reader, peer), cleared by `openim.msgreaded`.
+    unread: HashMap<(String, String), u64>,
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
 }
 
 /// The outcome of a send.
@@ -223,6 +235,15 @@ impl Sandbox {
             })
         };
         let live = msg(0);
+        st.history
+            .entry(pair(from, to))
+            .or_default()
+            .push(live.clone());
+        if from != to {
+            *st.unread
+                .entry((to.to_owned(), from.to_owned()))
+                .or_default() += 1;
+        }
         if let Some(acc) = st.accounts.get_mut(to) {
             acc.online.retain(|i| !i.tx.is_closed());
             if acc.online.is_empty() {
@@ -248,6 +269,63 @@ impl Sandbox {
             }
         }
         Some(Delivered { time, key })
+    }
+
+    /// `openim.getroammsg`: up to `max` messages of the `user`–`peer` conversation older than
+    /// the one with `before_key` (all when empty), oldest first; and whether that reached
+    /// the beginning.
+    pub fn roam(&self, user: &str, peer: &str, before_key: &str, max: usize) -> (Vec<Value>, bool) {
+        let st = self.lock();
+        let Some(all) = st.history.get(&pair(user, peer)) else {
+            return (Vec::new(), true);
+        };
+        let end = if before_key.is_empty() {
+            all.len()
+        } else {
+            all.iter()
+                .position(|m| m["MsgKey"] == before_key)
+                .unwrap_or(all.len())
+        };
+        let start = end.saturating_sub(max.max(1));
+        (all[start..end].to_vec(), start == 0)
+    }
+
+    /// The conversations of `user` (`recentcontact.page_get` `SessionItem`s), newest first.
+    pub fn conversations(&self, user: &str) -> Vec<Value> {
+        let st = self.lock();
+        let mut items: Vec<(u64, Value)> = st
+            .history
+            .iter()
+            .filter(|((a, b), _)| a == user || b == user)
+            .filter_map(|((a, b), msgs)| {
+                let peer = if a == user { b } else { a };
+                let last = msgs.last()?;
+                let time = last["MsgTimeStamp"].as_u64().unwrap_or(0);
+                let unread = st
+                    .unread
+                    .get(&(user.to_owned(), peer.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                Some((
+                    time,
+                    json!({
+                        "Type": 1, "To_Account": peer, "MsgTimeStamp": time,
+                        "MsgSeq": last["MsgSeq"], "MsgRandom": last["MsgRandom"],
+                        "MsgKey": last["MsgKey"], "UnreadMsgCount": unread,
+                        "MsgBody": last["MsgBody"], "From_Account": last["From_Account"],
+                    }),
+                ))
+            })
+            .collect();
+        items.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// `openim.msgreaded`: `user` has read everything from `peer`.
+    pub fn mark_read(&self, user: &str, peer: &str) {
+        self.lock()
+            .unread
+            .remove(&(user.to_owned(), peer.to_owned()));
     }
 
     /// One `openim.getmsg` page for `user` after `cookie`: (messages, next cookie, more?).

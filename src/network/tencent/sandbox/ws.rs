@@ -129,6 +129,38 @@ impl Conn {
                 let (list, cookie, more) = self.sandbox.getmsg(&user, cookie);
                 ok(json!({"MsgList": list, "Cookie": cookie, "SyncFlag": if more { 1 } else { 2 }}))
             }
+            "openim.getroammsg" => {
+                let peer = b
+                    .get("Peer_Account")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let key = b.get("MsgKey").and_then(Value::as_str).unwrap_or_default();
+                let max = b
+                    .get("MaxCnt")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(15)
+                    .min(100) as usize;
+                let (list, complete) = self.sandbox.roam(&user, peer, key, max);
+                let first = list.first().cloned().unwrap_or(Value::Null);
+                ok(json!({
+                    "Complete": if complete { 1 } else { 0 }, "MsgList": list,
+                    "LastMsgTime": first["MsgTimeStamp"].as_u64().unwrap_or(0),
+                    "MsgKey": first["MsgKey"].as_str().unwrap_or_default(),
+                }))
+            }
+            "openim.get_peer_read_time" => {
+                let n = b
+                    .get("To_Account")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                ok(json!({"ReadTime": vec![0; n]}))
+            }
+            "openim.msgreaded" => {
+                if let Some(peer) = b.get("Peer_Account").and_then(Value::as_str) {
+                    self.sandbox.mark_read(&user, peer);
+                }
+                ok(json!({}))
+            }
             servcmd::PORTRAIT_GET_ALL => {
                 let items: Vec<Value> = b
                     .get("UserItem")
@@ -146,7 +178,7 @@ impl Conn {
             // Paging must be complete (`CompleteFlag:1`) or the SDK asks again at once
             // (reference §A3 gotchas).
             servcmd::RECENT_CONTACT_PAGE_GET => ok(json!({
-                "SessionItem": [], "CompleteFlag": 1, "TimeStamp": unix_now(), "StartIndex": 0,
+                "SessionItem": self.sandbox.conversations(&user), "CompleteFlag": 1, "TimeStamp": unix_now(), "StartIndex": 0,
                 "TopTimeStamp": 0, "TopStartIndex": 0,
             })),
             servcmd::GET_JOINED_GROUP_LIST
