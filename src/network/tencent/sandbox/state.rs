@@ -49,8 +49,17 @@ impl SandboxConfig {
     }
 }
 
-/// A frame for one connection's writer.
-pub type Outbound = mpsc::UnboundedSender<String>;
+/// What a connection's writer is told.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// Send this JSON frame.
+    Frame(String),
+    /// Close the websocket (a dropped link, as a network failure would).
+    Close,
+}
+
+/// The sending side of one connection's writer.
+pub type Outbound = mpsc::UnboundedSender<Out>;
 
 struct Instance {
     conn_id: u64,
@@ -184,6 +193,19 @@ impl Sandbox {
         (conn_id, tiny, a2)
     }
 
+    /// Closes every websocket of `user` (for tests and demos of reconnects); returns how many.
+    pub fn drop_connections(&self, user: &str) -> usize {
+        let mut st = self.lock();
+        let Some(acc) = st.accounts.get_mut(user) else {
+            return 0;
+        };
+        let n = acc.online.len();
+        for i in acc.online.drain(..) {
+            let _ = i.tx.send(Out::Close);
+        }
+        n
+    }
+
     /// True when `a2` was issued by a login.
     pub fn a2_valid(&self, a2: &str) -> bool {
         self.lock().a2.contains(a2)
@@ -256,7 +278,7 @@ impl Sandbox {
             } else {
                 let frame = push_frame(&live);
                 for i in &acc.online {
-                    let _ = i.tx.send(frame.clone());
+                    let _ = i.tx.send(Out::Frame(frame.clone()));
                 }
             }
         }
@@ -264,7 +286,7 @@ impl Sandbox {
             if let Some(acc) = st.accounts.get_mut(from) {
                 let frame = push_frame(&msg(1));
                 for i in acc.online.iter().filter(|i| Some(i.conn_id) != except_conn) {
-                    let _ = i.tx.send(frame.clone());
+                    let _ = i.tx.send(Out::Frame(frame.clone()));
                 }
             }
         }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use super::super::wire::{self, code, servcmd, Frame, MAX_FRAME};
-use super::state::{unix_now, Sandbox};
+use super::state::{unix_now, Out, Sandbox};
 
 /// `/binfo`: binary frames.
 pub async fn binfo(ws: WebSocketUpgrade, State(sandbox): State<Arc<Sandbox>>) -> Response {
@@ -35,16 +35,17 @@ fn upgrade(ws: WebSocketUpgrade, sandbox: Arc<Sandbox>, binary: bool) -> Respons
 
 struct Conn {
     sandbox: Arc<Sandbox>,
-    tx: mpsc::UnboundedSender<String>,
+    tx: mpsc::UnboundedSender<Out>,
     /// `(user, conn id, A2Key, TinyId)` once logged in.
     login: Option<(String, u64, String, u64)>,
 }
 
 async fn run(socket: WebSocket, sandbox: Arc<Sandbox>, binary: bool) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {
-        while let Some(text) = rx.recv().await {
+        while let Some(out) = rx.recv().await {
+            let Out::Frame(text) = out else { break };
             let msg = if binary {
                 Message::Binary(text.into_bytes().into())
             } else {
@@ -86,7 +87,7 @@ async fn run(socket: WebSocket, sandbox: Arc<Sandbox>, binary: bool) {
 
 impl Conn {
     fn reply(&self, frame: &Frame, body: Value) {
-        let _ = self.tx.send(wire::encode(&frame.head, &body));
+        let _ = self.tx.send(Out::Frame(wire::encode(&frame.head, &body)));
     }
 
     /// Handles one request; false closes the connection.
