@@ -227,6 +227,11 @@ async fn offline_messages_arrive_at_login_in_order() {
         conv["lastMessage"]["lastSequence"].as_u64(),
         receipts.last().map(|r| u64::from(r.msg_seq))
     );
+    assert_eq!(
+        conv["lastMessage"]["payload"]["text"],
+        format!("offline {}", n - 1)
+    );
+    assert_eq!(conv["lastMessage"]["fromAccount"], "bob");
     let mut msgs: Vec<Value> = Vec::new();
     let mut next: Option<String> = None;
     for _ in 0..5 {

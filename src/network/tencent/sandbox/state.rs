@@ -334,7 +334,8 @@ impl Sandbox {
                         "Type": 1, "To_Account": peer, "MsgTimeStamp": time,
                         "MsgSeq": last["MsgSeq"], "MsgRandom": last["MsgRandom"],
                         "MsgKey": last["MsgKey"], "UnreadMsgCount": unread,
-                        "MsgBody": last["MsgBody"], "From_Account": last["From_Account"],
+                        "LastMsg": {"MsgBody": last["MsgBody"], "CloudCustomData": ""},
+                        "LastC2CMsgFromAccount": last["From_Account"],
                     }),
                 ))
             })
