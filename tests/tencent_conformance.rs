@@ -329,3 +329,33 @@ async fn usersig_interop_with_npm_tls_sig_api_v2() {
     a.assert_no_crash();
     a.exit().await;
 }
+
+#[tokio::test]
+async fn rest_kick_reaches_sdk_and_rust_client_as_kick_type_3() {
+    let sb = TestSandbox::start().await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let mut sdk_bob = sdk_login(&sb, "bob").await;
+    assert_eq!(sb.sandbox.kick("bob", 3), 2);
+    let kicked = sdk_bob.event("kickedOut", |_| true).await;
+    // TencentCloudChat.TYPES.KICKED_OUT_REST_API.
+    assert_eq!(kicked["type"], "REST_API_Kick");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, bob_events.recv()).await {
+            Ok(Some(SessionEvent::Ended(reason))) => {
+                assert_eq!(
+                    reason,
+                    imbridge::network::tencent::session::EndReason::Kicked(
+                        imbridge::network::tencent::session::KickType::RestApi
+                    )
+                );
+                break;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no kick: {other:?}"),
+        }
+    }
+    assert!(matches!(bob.link_state(), LinkState::Ended(_)));
+    sdk_bob.assert_no_crash();
+    sdk_bob.exit().await;
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use imbridge::network::tencent::client::{unix_now, Client, ClientConfig, LinkState};
 use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::tencent::session::{C2cMessage, EndReason, SessionConfig, SessionEvent};
+use imbridge::network::tencent::session::{
+    C2cMessage, EndReason, KickType, SessionConfig, SessionEvent,
+};
 use imbridge::network::tencent::usersig;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -138,6 +140,27 @@ async fn rest_admin_imports_accounts_and_sends_as_any_user() {
     let r = rest(&addr, "openim/sendmsg", "administrator", &admin_sig,
         json!({"From_Account": "bob", "To_Account": "nobody", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]})).await;
     assert_eq!(r["ErrorCode"], 20003);
+    // REST kick ends the client's session with KickType 3.
+    let r = rest(
+        &addr,
+        "im_open_login_svc/kick",
+        "administrator",
+        &admin_sig,
+        json!({"UserID": "alice"}),
+    )
+    .await;
+    assert_eq!(r["ErrorCode"], 0);
+    assert_eq!(
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            alice.wait_for(|s| matches!(s, LinkState::Ended(_)))
+        )
+        .await
+        .unwrap(),
+        LinkState::Ended(EndReason::Kicked(KickType::RestApi))
+    );
+    let (alice, _events) = Client::start(config(&addr, "alice", &sb.user_sig("alice", 600)));
+    assert_eq!(connected(&alice).await, LinkState::Connected);
     let err = alice.send_c2c_text("nobody", "x").await.unwrap_err();
     assert!(err.to_string().contains("20003"), "{err}");
     alice.logout().await;

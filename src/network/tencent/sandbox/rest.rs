@@ -1,7 +1,7 @@
 //! The sandbox's REST admin API: `POST /v4/<service>/<command>?sdkappid=…&identifier=<admin>
 //! &usersig=<admin UserSig>&random=…&contenttype=json`, answered with HTTP 200 and
-//! `{ActionStatus, ErrorCode, ErrorInfo}` (reference §A2). Implemented: account import and
-//! C2C send as any user (`From_Account`).
+//! `{ActionStatus, ErrorCode, ErrorInfo}` (reference §A2). Implemented: account import, kick
+//! (`KickType` 3 to every instance) and C2C send as any user (`From_Account`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,6 +62,19 @@ pub async fn call(
             ok(json!({"FailAccounts": []}))
         }
         ("openim", "sendmsg") => sendmsg(&sandbox, &body),
+        ("im_open_login_svc", "kick") => {
+            match body
+                .get("UserID")
+                .or_else(|| body.get("Identifier"))
+                .and_then(Value::as_str)
+            {
+                Some(u) => {
+                    sandbox.kick(u, 3);
+                    ok(json!({}))
+                }
+                None => wire::error_body(code::INVALID_REQUEST, "UserID is required"),
+            }
+        }
         _ => wire::error_body(
             code::INVALID_REQUEST,
             &format!("{service}/{command} is not implemented by the sandbox"),

@@ -206,6 +206,31 @@ impl Sandbox {
         n
     }
 
+    /// Kicks every instance of `user` out: a `KickoutMsgNotify` push with `kick_type`
+    /// (3 = REST `kick`), then the websocket closes. Returns how many instances.
+    pub fn kick(&self, user: &str, kick_type: i64) -> usize {
+        use super::super::wire::{self, servcmd, Head};
+        let head = Head {
+            ver: Some("v4".into()),
+            servcmd: servcmd::MSG_PUSH.into(),
+            seq: Some(0),
+            ..Default::default()
+        };
+        let body = json!({"eventArray": [{"event": 7, "C2cNotifyMsgArray": [
+            {"KickoutMsgNotify": {"KickType": kick_type, "NewInstInfo": {}}}]}]});
+        let frame = wire::encode(&head, &body);
+        let mut st = self.lock();
+        let Some(acc) = st.accounts.get_mut(user) else {
+            return 0;
+        };
+        let n = acc.online.len();
+        for i in acc.online.drain(..) {
+            let _ = i.tx.send(Out::Frame(frame.clone()));
+            let _ = i.tx.send(Out::Close);
+        }
+        n
+    }
+
     /// True when `a2` was issued by a login.
     pub fn a2_valid(&self, a2: &str) -> bool {
         self.lock().a2.contains(a2)
