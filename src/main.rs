@@ -102,6 +102,9 @@ enum SandboxNetwork {
         /// admin `administrator`).
         #[arg(long = "user", value_name = "NAME")]
         users: Vec<String>,
+        /// Send frames longer than BYTES `COMP`-compressed to clients that ask for it.
+        #[arg(long, value_name = "BYTES")]
+        compress_over: Option<usize>,
     },
 }
 
@@ -197,10 +200,11 @@ async fn main() -> std::process::ExitCode {
                     sdk_app_id,
                     secret_key,
                     users,
+                    compress_over,
                 },
         } => {
             imbridge::logging::init("info", LogFormat::Auto);
-            run_tencent_sandbox(listen, sdk_app_id, secret_key, users).await
+            run_tencent_sandbox(listen, sdk_app_id, secret_key, users, compress_over).await
         }
     };
     match result {
@@ -274,15 +278,15 @@ async fn run_tencent_sandbox(
     sdk_app_id: u64,
     secret_key: String,
     users: Vec<String>,
+    compress_over: Option<usize>,
 ) -> anyhow::Result<()> {
     use imbridge::network::tencent::sandbox as tencent;
     if secret_key.is_empty() {
         anyhow::bail!("--secret-key must not be empty");
     }
-    let sandbox = std::sync::Arc::new(tencent::Sandbox::new(tencent::SandboxConfig::new(
-        sdk_app_id,
-        &secret_key,
-    )));
+    let mut cfg = tencent::SandboxConfig::new(sdk_app_id, &secret_key);
+    cfg.compress_over = compress_over;
+    let sandbox = std::sync::Arc::new(tencent::Sandbox::new(cfg));
     let admin = sandbox.cfg.admin.clone();
     for name in users.iter().chain(std::iter::once(&admin)) {
         if name.is_empty() {

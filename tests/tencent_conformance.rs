@@ -4,6 +4,8 @@
 //! field by field, offline messages in order at login, and UserSig interop with npm
 //! `tls-sig-api-v2`.
 
+#![cfg(feature = "tencent")]
+
 mod common;
 
 use std::sync::Arc;
@@ -29,9 +31,13 @@ struct TestSandbox {
 
 impl TestSandbox {
     async fn start() -> Self {
+        Self::start_with(SandboxConfig::new(APP, KEY)).await
+    }
+
+    async fn start_with(cfg: SandboxConfig) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+        let sandbox = Arc::new(Sandbox::new(cfg));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
             let _ = stopped.await;
@@ -145,7 +151,11 @@ async fn sdk_login_with_valid_usersig_reaches_ready_and_bad_ones_are_refused() {
 #[tokio::test]
 async fn c2c_text_between_sdk_and_rust_client_both_ways() {
     let t0 = Instant::now();
-    let sb = TestSandbox::start().await;
+    // Every server frame `COMP`-compressed (both clients ask for it): the SDK's pako and our
+    // flate2 must both read what the sandbox deflates.
+    let mut cfg = SandboxConfig::new(APP, KEY);
+    cfg.compress_over = Some(0);
+    let sb = TestSandbox::start_with(cfg).await;
     let (bob, mut bob_events) = sb.client("bob").await;
     let mut alice = sdk_login(&sb, "alice").await;
 

@@ -2,6 +2,8 @@
 //! admin's UserSig), messages sent as any user, reconnects with the outbox, and refused
 //! logins seen from the client.
 
+#![cfg(feature = "tencent")]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -24,6 +24,10 @@ pub struct SandboxConfig {
     pub hello_interval: u64,
     /// Messages per `openim.getmsg` page.
     pub getmsg_page: usize,
+    /// Send frames longer than this many bytes `COMP`-compressed (zlib) to binary
+    /// connections that asked for `compress=gzip`; `None` (the default) never compresses.
+    /// The real server's threshold is not known.
+    pub compress_over: Option<usize>,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -45,6 +49,7 @@ impl SandboxConfig {
             admin: "administrator".into(),
             hello_interval: 120,
             getmsg_page: 20,
+            compress_over: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -16,21 +18,38 @@ use super::super::wire::{self, code, servcmd, Frame, MAX_FRAME};
 use super::state::{unix_now, Out, Sandbox};
 
 /// `/binfo`: binary frames.
-pub async fn binfo(ws: WebSocketUpgrade, State(sandbox): State<Arc<Sandbox>>) -> Response {
-    upgrade(ws, sandbox, true)
+pub async fn binfo(
+    ws: WebSocketUpgrade,
+    State(sandbox): State<Arc<Sandbox>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let compress = compress_for(&sandbox, &q);
+    upgrade(ws, sandbox, true, compress)
+}
+
+/// The size above which this connection's frames go out `COMP`-compressed: only on binary
+/// connections whose URL asked for it (`compress=gzip`) and when the sandbox is set to.
+fn compress_for(sandbox: &Sandbox, q: &HashMap<String, String>) -> Option<usize> {
+    let asked = q.get("compress").is_some_and(|c| c == "gzip");
+    sandbox.cfg.compress_over.filter(|_| asked)
 }
 
 /// `/info`: text frames.
 pub async fn info(ws: WebSocketUpgrade, State(sandbox): State<Arc<Sandbox>>) -> Response {
-    upgrade(ws, sandbox, false)
+    upgrade(ws, sandbox, false, None)
 }
 
-fn upgrade(ws: WebSocketUpgrade, sandbox: Arc<Sandbox>, binary: bool) -> Response {
+fn upgrade(
+    ws: WebSocketUpgrade,
+    sandbox: Arc<Sandbox>,
+    binary: bool,
+    compress_over: Option<usize>,
+) -> Response {
     ws.read_buffer_size(4096)
         .write_buffer_size(4096)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| run(socket, sandbox, binary))
+        .on_upgrade(move |socket| run(socket, sandbox, binary, compress_over))
 }
 
 struct Conn {
@@ -40,14 +59,19 @@ struct Conn {
     login: Option<(String, u64, String, u64)>,
 }
 
-async fn run(socket: WebSocket, sandbox: Arc<Sandbox>, binary: bool) {
+async fn run(socket: WebSocket, sandbox: Arc<Sandbox>, binary: bool, compress_over: Option<usize>) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let Out::Frame(text) = out else { break };
             let msg = if binary {
-                Message::Binary(text.into_bytes().into())
+                match compress_over {
+                    Some(n) if text.len() > n => {
+                        Message::Binary(wire::deflate_frame(text.as_bytes()).into())
+                    }
+                    _ => Message::Binary(text.into_bytes().into()),
+                }
             } else {
                 Message::Text(text.into())
             };
