@@ -12,6 +12,7 @@
 //! duplicates; the outbox of sends queued while disconnected.
 
 mod events;
+mod incoming;
 #[cfg(test)]
 mod tests;
 
@@ -21,11 +22,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use tracing::{debug, warn};
+use tracing::debug;
 
 pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
 
-use super::elem::{from_msg_body, to_msg_body, Elem};
+use super::elem::{to_msg_body, Elem};
 use super::wire::{self, code, servcmd, Frame, Head, ServerError, WireError};
 
 /// The `websdkappid` the Web SDK announces in every head.
@@ -545,115 +546,6 @@ impl Session {
         self.request(servcmd::GETMSG, body, Pending::GetMsg, now);
     }
 
-    fn on_getmsg_reply(&mut self, body: &Value, now: Instant) {
-        if let Err(e) = wire::check_reply(body) {
-            warn!(error = %e, "tencent openim.getmsg failed; sync stops until the next login");
-            self.syncing = None;
-            return;
-        }
-        let list = body
-            .get("MsgList")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for m in &list {
-            if let Some(msg) = parse_c2c(m, true) {
-                self.deliver(msg);
-            }
-        }
-        if let Some(c) = body.get("Cookie").and_then(Value::as_str) {
-            self.cookie = c.to_owned();
-        }
-        let flag = body.get("SyncFlag").and_then(Value::as_i64).unwrap_or(2);
-        if (flag == 0 || flag == 1) && !self.cookie.is_empty() {
-            self.getmsg(flag, now);
-        } else if let Some(count) = self.syncing.take() {
-            self.event(SessionEvent::SyncCompleted { count });
-        }
-    }
-
-    fn on_push(&mut self, frame: Frame, now: Instant) {
-        let body = &frame.body;
-        match frame.head.servcmd.as_str() {
-            servcmd::MSG_PUSH | "im_open_status.stat_forceoffline" => {}
-            other => {
-                debug!(servcmd = other, "tencent: unexpected frame ignored");
-                return;
-            }
-        }
-        if let Some(session_data) = body.get("SessionData") {
-            if body.get("NeedAck").and_then(Value::as_i64).unwrap_or(1) != 0 {
-                self.request(
-                    servcmd::PUSH_ACK,
-                    json!({"SessionData": session_data}),
-                    Pending::Other,
-                    now,
-                );
-            }
-        }
-        let events = body
-            .get("eventArray")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut kicked = None;
-        let mut notifies: Vec<Value> = Vec::new();
-        for ev in &events {
-            for m in ev
-                .get("C2cMsgArray")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(msg) = parse_c2c(m, false) {
-                    self.deliver(msg);
-                }
-            }
-            notifies.extend(
-                ev.get("C2cNotifyMsgArray")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-        }
-        notifies.extend(
-            body.get("C2cNotifyMsgArray")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-        );
-        for n in notifies {
-            if let Some(k) = n.get("KickoutMsgNotify") {
-                kicked = Some(KickType::from_code(
-                    k.get("KickType").and_then(Value::as_i64).unwrap_or(0),
-                ));
-            }
-        }
-        if let Some(kick) = kicked {
-            self.end(EndReason::Kicked(kick));
-        }
-    }
-
-    fn deliver(&mut self, mut msg: C2cMessage) {
-        // Our own message from another instance: From/To come swapped (the SDK swaps them
-        // back when `IsSyncMsg` is 1).
-        if msg.is_sync && msg.from != self.cfg.identifier {
-            std::mem::swap(&mut msg.from, &mut msg.to);
-        }
-        if !self.seen.insert(msg.dedup_key()) {
-            return;
-        }
-        // The other identity of the same message.
-        self.seen
-            .insert(format!("{}\u{0}{}\u{0}{}", msg.from, msg.seq, msg.random));
-        if let Some(n) = self.syncing.as_mut() {
-            if msg.offline {
-                *n += 1;
-            }
-        }
-        self.event(SessionEvent::Message(msg));
-    }
-
     fn transmit_send(&mut self, q: Queued, now: Instant) {
         let (seq, random) = match q.ids {
             Some(ids) => ids,
@@ -767,34 +659,4 @@ impl Session {
     fn event(&mut self, e: SessionEvent) {
         self.outputs.push_back(Output::Event(Box::new(e)));
     }
-}
-
-/// Reads one C2C message (`C2cMsgArray` item or `MsgList` item); `None` without a sender.
-fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
-    let s = |k: &str| {
-        m.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let from = s("From_Account");
-    if from.is_empty() {
-        return None;
-    }
-    let (elems, bad) = from_msg_body(m.get("MsgBody").unwrap_or(&Value::Null));
-    if bad > 0 {
-        debug!(bad, "tencent: message elements skipped");
-    }
-    Some(C2cMessage {
-        from,
-        to: s("To_Account"),
-        seq: u32::try_from(n("MsgSeq")).unwrap_or(0),
-        random: u32::try_from(n("MsgRandom")).unwrap_or(0),
-        time: n("MsgTimeStamp"),
-        key: s("MsgKey"),
-        elems,
-        is_sync: n("IsSyncMsg") == 1,
-        offline,
-    })
 }

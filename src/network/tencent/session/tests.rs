@@ -347,3 +347,46 @@ fn junk_frames_are_errors_not_panics() {
     assert!(s.on_frame(br#"{"head":{"servcmd":"im_open_push.msg_push"},"body":{"eventArray":[{"C2cMsgArray":[1,{"From_Account":5}]}]}}"#, t0).is_ok());
     assert!(drain(&mut s).1.is_empty());
 }
+
+#[test]
+fn own_message_from_another_instance_is_marked_sync_with_from_and_to_restored() {
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    login(&mut s, t0);
+    // The server sends the sync copy with From/To swapped (the SDK swaps them back).
+    let mut m = c2c("bob", 8, 80, 300, "mine");
+    m["To_Account"] = json!("alice");
+    m["From_Account"] = json!("bob");
+    m["IsSyncMsg"] = json!(1);
+    s.on_frame(
+        &push(json!({"eventArray": [{"event": 9, "C2cMsgArray": [m]}]})),
+        t0,
+    )
+    .unwrap();
+    let (_, events, _) = drain(&mut s);
+    match &events[..] {
+        [SessionEvent::Message(m)] => {
+            assert!(m.is_sync);
+            assert_eq!((m.from.as_str(), m.to.as_str()), ("alice", "bob"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn forced_offline_frame_is_a_kick() {
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    login(&mut s, t0);
+    let head = Head {
+        servcmd: "im_open_status.stat_forceoffline".into(),
+        ..Default::default()
+    };
+    let body = json!({"C2cNotifyMsgArray": [{"KickoutMsgNotify": {"KickType": 1}}]});
+    s.on_frame(wire::encode(&head, &body).as_bytes(), t0)
+        .unwrap();
+    let (_, events, _) = drain(&mut s);
+    assert!(events.contains(&SessionEvent::Ended(EndReason::Kicked(
+        KickType::OtherAccount
+    ))));
+}
