@@ -85,6 +85,27 @@ enum SandboxNetwork {
         #[arg(long = "contacts", value_name = "NAME,NAME,...")]
         contacts: Vec<String>,
     },
+    /// The Tencent Cloud Chat (TIM) sandbox: `/binfo` + `/info` websockets and the REST
+    /// admin API on one port (in memory).
+    #[cfg(feature = "tencent")]
+    Tencent {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18090")]
+        listen: String,
+        /// The app's SDKAppID.
+        #[arg(long, default_value_t = 1400000001)]
+        sdk_app_id: u64,
+        /// The app's SecretKey: UserSigs must be signed with it.
+        #[arg(long)]
+        secret_key: String,
+        /// Import these accounts at start-up and print a 24 h UserSig for each (and for the
+        /// admin `administrator`).
+        #[arg(long = "user", value_name = "NAME")]
+        users: Vec<String>,
+        /// Send frames longer than BYTES `COMP`-compressed to clients that ask for it.
+        #[arg(long, value_name = "BYTES")]
+        compress_over: Option<usize>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -171,6 +192,20 @@ async fn main() -> std::process::ExitCode {
             imbridge::logging::init("info", LogFormat::Auto);
             run_easemob_sandbox(listen, app_key, data, compression, users, contacts).await
         }
+        #[cfg(feature = "tencent")]
+        Command::Sandbox {
+            network:
+                SandboxNetwork::Tencent {
+                    listen,
+                    sdk_app_id,
+                    secret_key,
+                    users,
+                    compress_over,
+                },
+        } => {
+            imbridge::logging::init("info", LogFormat::Auto);
+            run_tencent_sandbox(listen, sdk_app_id, secret_key, users, compress_over).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -235,6 +270,36 @@ async fn migrate_store(config: &Path, to: &str, from: Option<PathBuf>) -> anyhow
     );
     println!("next: set database.type: postgres and database.uri in the config, then start");
     Ok(())
+}
+
+#[cfg(feature = "tencent")]
+async fn run_tencent_sandbox(
+    listen: String,
+    sdk_app_id: u64,
+    secret_key: String,
+    users: Vec<String>,
+    compress_over: Option<usize>,
+) -> anyhow::Result<()> {
+    use imbridge::network::tencent::sandbox as tencent;
+    if secret_key.is_empty() {
+        anyhow::bail!("--secret-key must not be empty");
+    }
+    let mut cfg = tencent::SandboxConfig::new(sdk_app_id, &secret_key);
+    cfg.compress_over = compress_over;
+    let sandbox = std::sync::Arc::new(tencent::Sandbox::new(cfg));
+    let admin = sandbox.cfg.admin.clone();
+    for name in users.iter().chain(std::iter::once(&admin)) {
+        if name.is_empty() {
+            anyhow::bail!("--user wants a non-empty NAME");
+        }
+        sandbox.import(name);
+        // UserSigs are credentials for this sandbox only; printed so demos can log in.
+        println!("user {name} usersig {}", sandbox.user_sig(name, 86_400));
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tencent::serve(listener, sandbox, shutdown_signal()).await
 }
 
 async fn run_easemob_sandbox(

@@ -4,3 +4,5 @@
 //! same protocol, so the bridge can be tested and tried without a cloud account.
 
 pub mod easemob;
+#[cfg(feature = "tencent")]
+pub mod tencent;

@@ -56,19 +56,41 @@ impl SdkAgent {
             Sdk::Easemob => "easemob",
             Sdk::Agora => "agora",
         };
+        let mut args: Vec<&str> = vec![
+            "--sdk",
+            sdk_name,
+            "--app-key",
+            app_key,
+            "--api",
+            rest_url,
+            "--url",
+            ws_url,
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn_script("tests/sdk/agent.js", &args)
+    }
+
+    /// Starts the Tencent Cloud Chat agent (`tests/sdk/tencent-agent.js`, `@tencentcloud/chat`)
+    /// against the sandbox at `server` (`ws://127.0.0.1:PORT`).
+    pub async fn spawn_tencent(sdk_app_id: u64, server: &str) -> Self {
+        assert!(
+            repo()
+                .join("tests/sdk/node_modules/@tencentcloud/chat")
+                .exists(),
+            "official SDKs not installed: run `npm ci --prefix tests/sdk` (the test command does)"
+        );
+        let app = sdk_app_id.to_string();
+        Self::spawn_script(
+            "tests/sdk/tencent-agent.js",
+            &["--sdk-app-id", &app, "--server", server],
+        )
+    }
+
+    /// Runs `node <script> <args>` (path relative to the repository) as an agent.
+    fn spawn_script(script: &str, args: &[&str]) -> Self {
         let mut child = Command::new("node")
-            .arg(repo().join("tests/sdk/agent.js"))
-            .args([
-                "--sdk",
-                sdk_name,
-                "--app-key",
-                app_key,
-                "--api",
-                rest_url,
-                "--url",
-                ws_url,
-            ])
-            .args(extra)
+            .arg(repo().join(script))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,0 +1,44 @@
+//! The Tencent Cloud Chat sandbox server: the websocket at `/binfo` and `/info`, UserSig
+//! checks with the app's SecretKey, C2C messages with live push and offline sync, and the
+//! REST admin calls `account_import` and `openim/sendmsg` — faithful enough that the
+//! official `@tencentcloud/chat` SDK logs in and chats through it (proven by
+//! `tests/tencent_conformance.rs`). In memory; groups and media are not implemented.
+
+pub mod rest;
+pub mod state;
+pub mod ws;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use state::{Sandbox, SandboxConfig};
+
+/// The whole HTTP surface of the sandbox.
+pub fn router(sandbox: Arc<Sandbox>) -> Router {
+    Router::new()
+        .route("/binfo", get(ws::binfo))
+        .route("/info", get(ws::info))
+        .route("/v4/{service}/{command}", post(rest::call))
+        .with_state(sandbox)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    sandbox: Arc<Sandbox>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    info!(%addr, sdk_app_id = sandbox.cfg.sdk_app_id, "tencent sandbox listening");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(sandbox))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,433 @@
+//! The sandbox's shared state: accounts, online instances, C2C delivery (live push to every
+//! online instance of the receiver and to the sender's other instances) and the offline
+//! store that `openim.getmsg` pages through. In memory only.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::super::usersig::{self, UserSigDoc, UserSigError};
+
+/// Sandbox settings.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// The app's SDKAppID.
+    pub sdk_app_id: u64,
+    /// The app's SecretKey (signs and verifies UserSigs).
+    pub secret_key: String,
+    /// The REST admin identifier (the console's default is `administrator`).
+    pub admin: String,
+    /// `HelloInterval` given at login, seconds.
+    pub hello_interval: u64,
+    /// Messages per `openim.getmsg` page.
+    pub getmsg_page: usize,
+    /// Send frames longer than this many bytes `COMP`-compressed (zlib) to binary
+    /// connections that asked for `compress=gzip`; `None` (the default) never compresses.
+    /// The real server's threshold is not known.
+    pub compress_over: Option<usize>,
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("secret_key", &"<redacted>")
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxConfig {
+    /// Defaults: admin `administrator`, HelloInterval 120 s, 20 messages per sync page.
+    pub fn new(sdk_app_id: u64, secret_key: &str) -> Self {
+        Self {
+            sdk_app_id,
+            secret_key: secret_key.to_owned(),
+            admin: "administrator".into(),
+            hello_interval: 120,
+            getmsg_page: 20,
+            compress_over: None,
+        }
+    }
+}
+
+/// What a connection's writer is told.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// Send this JSON frame.
+    Frame(String),
+    /// Close the websocket (a dropped link, as a network failure would).
+    Close,
+}
+
+/// The sending side of one connection's writer.
+pub type Outbound = mpsc::UnboundedSender<Out>;
+
+struct Instance {
+    conn_id: u64,
+    tx: Outbound,
+}
+
+/// A message waiting in a user's offline store.
+struct Stored {
+    /// Position in the user's log (the sync cookie counts these).
+    index: u64,
+    msg: Value,
+}
+
+#[derive(Default)]
+struct Account {
+    tiny_id: u64,
+    online: Vec<Instance>,
+    offline: Vec<Stored>,
+    next_index: u64,
+}
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<String, Account>,
+    next_tiny: u64,
+    next_conn: u64,
+    /// `(From_Account, MsgSeq, MsgRandom)` → the reply already given (a retried send).
+    sent: HashMap<(String, u64, u64), (u64, String)>,
+    a2: HashSet<String>,
+    /// C2C history per conversation (key: the two accounts, sorted), oldest first.
+    history: HashMap<(String, String), Vec<Value>>,
+    /// Unread count per (reader, peer), cleared by `openim.msgreaded`.
+    unread: HashMap<(String, String), u64>,
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
+}
+
+/// The outcome of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// `MsgTime`, unix seconds.
+    pub time: u64,
+    /// `MsgKey`.
+    pub key: String,
+}
+
+/// The whole sandbox.
+pub struct Sandbox {
+    /// Settings.
+    pub cfg: SandboxConfig,
+    state: Mutex<State>,
+}
+
+impl Sandbox {
+    /// An empty sandbox.
+    pub fn new(cfg: SandboxConfig) -> Self {
+        Self {
+            cfg,
+            state: Mutex::new(State {
+                next_tiny: 144_115_200_000_000_000,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Signs a UserSig for `identifier` valid for `expire` seconds from now.
+    pub fn user_sig(&self, identifier: &str, expire: u64) -> String {
+        usersig::sign(
+            &self.cfg.secret_key,
+            self.cfg.sdk_app_id,
+            identifier,
+            unix_now(),
+            expire,
+        )
+    }
+
+    /// Verifies a UserSig for `identifier` against this app.
+    pub fn verify(&self, identifier: &str, sig: &str) -> Result<UserSigDoc, UserSigError> {
+        usersig::verify(
+            &self.cfg.secret_key,
+            self.cfg.sdk_app_id,
+            identifier,
+            sig,
+            unix_now(),
+        )
+    }
+
+    /// Imports an account (REST `account_import`); idempotent. Returns its TinyId.
+    pub fn import(&self, user: &str) -> u64 {
+        let mut st = self.lock();
+        let next = st.next_tiny;
+        let acc = st.accounts.entry(user.to_owned()).or_default();
+        if acc.tiny_id == 0 {
+            acc.tiny_id = next;
+            st.next_tiny += 1;
+        }
+        st.accounts.get(user).map_or(0, |a| a.tiny_id)
+    }
+
+    /// True when the account exists.
+    pub fn exists(&self, user: &str) -> bool {
+        self.lock().accounts.contains_key(user)
+    }
+
+    /// Registers an online instance after `wslogin` (the account is created on first login,
+    /// as with a valid UserSig on the real service). Returns (conn id, TinyId, A2Key).
+    pub fn login(&self, user: &str, tx: Outbound) -> (u64, u64, String) {
+        let tiny = self.import(user);
+        let a2: String = format!(
+            "{:032x}{:032x}",
+            rand::rng().random::<u128>(),
+            rand::rng().random::<u128>()
+        );
+        let mut st = self.lock();
+        st.next_conn += 1;
+        let conn_id = st.next_conn;
+        st.a2.insert(a2.clone());
+        if let Some(acc) = st.accounts.get_mut(user) {
+            acc.online.push(Instance { conn_id, tx });
+        }
+        (conn_id, tiny, a2)
+    }
+
+    /// Closes every websocket of `user` (for tests and demos of reconnects); returns how many.
+    pub fn drop_connections(&self, user: &str) -> usize {
+        let mut st = self.lock();
+        let Some(acc) = st.accounts.get_mut(user) else {
+            return 0;
+        };
+        let n = acc.online.len();
+        for i in acc.online.drain(..) {
+            let _ = i.tx.send(Out::Close);
+        }
+        n
+    }
+
+    /// Kicks every instance of `user` out: a `KickoutMsgNotify` push with `kick_type`
+    /// (3 = REST `kick`), then the websocket closes. Returns how many instances.
+    pub fn kick(&self, user: &str, kick_type: i64) -> usize {
+        use super::super::wire::{self, servcmd, Head};
+        let head = Head {
+            ver: Some("v4".into()),
+            servcmd: servcmd::MSG_PUSH.into(),
+            seq: Some(0),
+            ..Default::default()
+        };
+        let body = json!({"eventArray": [{"event": 7, "C2cNotifyMsgArray": [
+            {"KickoutMsgNotify": {"KickType": kick_type, "NewInstInfo": {}}}]}]});
+        let frame = wire::encode(&head, &body);
+        let mut st = self.lock();
+        let Some(acc) = st.accounts.get_mut(user) else {
+            return 0;
+        };
+        let n = acc.online.len();
+        for i in acc.online.drain(..) {
+            let _ = i.tx.send(Out::Frame(frame.clone()));
+            let _ = i.tx.send(Out::Close);
+        }
+        n
+    }
+
+    /// True when `a2` was issued by a login.
+    pub fn a2_valid(&self, a2: &str) -> bool {
+        self.lock().a2.contains(a2)
+    }
+
+    /// Removes an instance (logout or closed socket).
+    pub fn logout(&self, user: &str, conn_id: u64) {
+        if let Some(acc) = self.lock().accounts.get_mut(user) {
+            acc.online.retain(|i| i.conn_id != conn_id);
+        }
+    }
+
+    /// Sends a C2C message: pushes it to every online instance of `to` (or stores it
+    /// offline), and a copy marked `IsSyncMsg:1` to the sender's other instances
+    /// (`except_conn`). A retry with the same `(from, MsgSeq, MsgRandom)` returns the first
+    /// answer without delivering twice. `None` when `to` does not exist.
+    pub fn send_c2c(
+        &self,
+        from: &str,
+        to: &str,
+        seq: u64,
+        random: u64,
+        body: &Value,
+        except_conn: Option<u64>,
+    ) -> Option<Delivered> {
+        let mut st = self.lock();
+        if !st.accounts.contains_key(to) {
+            return None;
+        }
+        let dedup = (from.to_owned(), seq, random);
+        if let Some((time, key)) = st.sent.get(&dedup) {
+            return Some(Delivered {
+                time: *time,
+                key: key.clone(),
+            });
+        }
+        let time = unix_now();
+        let key = format!("{seq}_{random}_{time}");
+        st.sent.insert(dedup, (time, key.clone()));
+        let msg = |is_sync: u8| {
+            // A sync copy comes with From/To swapped; the SDK swaps them back (reference
+            // §A1, `_onC2CMsgArray`).
+            let (f, t) = if is_sync == 1 { (to, from) } else { (from, to) };
+            json!({
+                "From_Account": f, "To_Account": t, "MsgSeq": seq, "MsgRandom": random,
+                "ClientSeq": seq, "MsgTimeStamp": time, "MsgKey": key, "MsgBody": body,
+                "IsSyncMsg": is_sync, "CloudCustomData": "", "MsgFlagBits": 0,
+                "From_AccountNick": "", "From_AccountHeadurl": "",
+            })
+        };
+        let live = msg(0);
+        st.history
+            .entry(pair(from, to))
+            .or_default()
+            .push(live.clone());
+        if from != to {
+            *st.unread
+                .entry((to.to_owned(), from.to_owned()))
+                .or_default() += 1;
+        }
+        if let Some(acc) = st.accounts.get_mut(to) {
+            acc.online.retain(|i| !i.tx.is_closed());
+            if acc.online.is_empty() {
+                let index = acc.next_index;
+                acc.next_index += 1;
+                acc.offline.push(Stored {
+                    index,
+                    msg: live.clone(),
+                });
+            } else {
+                let frame = push_frame(&live);
+                for i in &acc.online {
+                    let _ = i.tx.send(Out::Frame(frame.clone()));
+                }
+            }
+        }
+        if from != to {
+            if let Some(acc) = st.accounts.get_mut(from) {
+                let frame = push_frame(&msg(1));
+                for i in acc.online.iter().filter(|i| Some(i.conn_id) != except_conn) {
+                    let _ = i.tx.send(Out::Frame(frame.clone()));
+                }
+            }
+        }
+        Some(Delivered { time, key })
+    }
+
+    /// `openim.getroammsg`: up to `max` messages of the `user`–`peer` conversation older than
+    /// the one with `before_key` (all when empty), oldest first; and whether that reached
+    /// the beginning.
+    pub fn roam(&self, user: &str, peer: &str, before_key: &str, max: usize) -> (Vec<Value>, bool) {
+        let st = self.lock();
+        let Some(all) = st.history.get(&pair(user, peer)) else {
+            return (Vec::new(), true);
+        };
+        let end = if before_key.is_empty() {
+            all.len()
+        } else {
+            all.iter()
+                .position(|m| m["MsgKey"] == before_key)
+                .unwrap_or(all.len())
+        };
+        let start = end.saturating_sub(max.max(1));
+        (all[start..end].to_vec(), start == 0)
+    }
+
+    /// The conversations of `user` (`recentcontact.page_get` `SessionItem`s), newest first.
+    pub fn conversations(&self, user: &str) -> Vec<Value> {
+        let st = self.lock();
+        let mut items: Vec<(u64, Value)> = st
+            .history
+            .iter()
+            .filter(|((a, b), _)| a == user || b == user)
+            .filter_map(|((a, b), msgs)| {
+                let peer = if a == user { b } else { a };
+                let last = msgs.last()?;
+                let time = last["MsgTimeStamp"].as_u64().unwrap_or(0);
+                let unread = st
+                    .unread
+                    .get(&(user.to_owned(), peer.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                Some((
+                    time,
+                    json!({
+                        "Type": 1, "To_Account": peer, "MsgTimeStamp": time,
+                        "MsgSeq": last["MsgSeq"], "MsgRandom": last["MsgRandom"],
+                        "MsgKey": last["MsgKey"], "UnreadMsgCount": unread,
+                        "LastMsg": {"MsgBody": last["MsgBody"], "CloudCustomData": ""},
+                        "LastC2CMsgFromAccount": last["From_Account"],
+                    }),
+                ))
+            })
+            .collect();
+        items.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// `openim.msgreaded`: `user` has read everything from `peer`.
+    pub fn mark_read(&self, user: &str, peer: &str) {
+        self.lock()
+            .unread
+            .remove(&(user.to_owned(), peer.to_owned()));
+    }
+
+    /// One `openim.getmsg` page for `user` after `cookie`: (messages, next cookie, more?).
+    /// Returned messages leave the offline store.
+    pub fn getmsg(&self, user: &str, cookie: &str) -> (Vec<Value>, String, bool) {
+        let after: u64 = cookie.parse().unwrap_or(0);
+        let page = self.cfg.getmsg_page.max(1);
+        let mut st = self.lock();
+        let Some(acc) = st.accounts.get_mut(user) else {
+            return (Vec::new(), after.to_string(), false);
+        };
+        let mut out = Vec::new();
+        let mut last = after;
+        acc.offline.retain(|s| {
+            if out.len() < page {
+                out.push(s.msg.clone());
+                last = last.max(s.index + 1);
+                false
+            } else {
+                true
+            }
+        });
+        let more = !acc.offline.is_empty();
+        (out, last.to_string(), more)
+    }
+}
+
+/// A `msg_push` frame carrying one C2C message.
+fn push_frame(msg: &Value) -> String {
+    use super::super::wire::{self, servcmd, Head};
+    let head = Head {
+        ver: Some("v4".into()),
+        servcmd: servcmd::MSG_PUSH.into(),
+        seq: Some(0),
+        contenttype: Some("json".into()),
+        ..Default::default()
+    };
+    let session_data = format!("{:016x}", rand::rng().random::<u64>());
+    let body = json!({
+        "eventArray": [{"event": 9, "C2cMsgArray": [msg]}],
+        "NeedAck": 1, "SessionData": session_data,
+    });
+    wire::encode(&head, &body)
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

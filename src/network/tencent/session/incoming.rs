@@ -1,0 +1,153 @@
+//! Inbound traffic of the session: server pushes (`im_open_push.msg_push`: messages,
+//! kick-outs, with their `ws_msg_push_ack`) and `openim.getmsg` sync pages, delivered in
+//! order without duplicates.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tracing::{debug, warn};
+
+use super::super::elem::from_msg_body;
+use super::super::wire::{self, servcmd, Frame};
+use super::{C2cMessage, EndReason, KickType, Pending, Session, SessionEvent};
+
+impl Session {
+    pub(super) fn on_getmsg_reply(&mut self, body: &Value, now: Instant) {
+        if let Err(e) = wire::check_reply(body) {
+            warn!(error = %e, "tencent openim.getmsg failed; sync stops until the next login");
+            self.syncing = None;
+            return;
+        }
+        let list = body
+            .get("MsgList")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for m in &list {
+            if let Some(msg) = parse_c2c(m, true) {
+                self.deliver(msg);
+            }
+        }
+        if let Some(c) = body.get("Cookie").and_then(Value::as_str) {
+            self.cookie = c.to_owned();
+        }
+        let flag = body.get("SyncFlag").and_then(Value::as_i64).unwrap_or(2);
+        if (flag == 0 || flag == 1) && !self.cookie.is_empty() {
+            self.getmsg(flag, now);
+        } else if let Some(count) = self.syncing.take() {
+            self.event(SessionEvent::SyncCompleted { count });
+        }
+    }
+
+    pub(super) fn on_push(&mut self, frame: Frame, now: Instant) {
+        let body = &frame.body;
+        match frame.head.servcmd.as_str() {
+            servcmd::MSG_PUSH | "im_open_status.stat_forceoffline" => {}
+            other => {
+                debug!(servcmd = other, "tencent: unexpected frame ignored");
+                return;
+            }
+        }
+        if let Some(session_data) = body.get("SessionData") {
+            if body.get("NeedAck").and_then(Value::as_i64).unwrap_or(1) != 0 {
+                self.request(
+                    servcmd::PUSH_ACK,
+                    json!({"SessionData": session_data}),
+                    Pending::Other,
+                    now,
+                );
+            }
+        }
+        let events = body
+            .get("eventArray")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut kicked = None;
+        let mut notifies: Vec<Value> = Vec::new();
+        for ev in &events {
+            for m in ev
+                .get("C2cMsgArray")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(msg) = parse_c2c(m, false) {
+                    self.deliver(msg);
+                }
+            }
+            notifies.extend(
+                ev.get("C2cNotifyMsgArray")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        notifies.extend(
+            body.get("C2cNotifyMsgArray")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        for n in notifies {
+            if let Some(k) = n.get("KickoutMsgNotify") {
+                kicked = Some(KickType::from_code(
+                    k.get("KickType").and_then(Value::as_i64).unwrap_or(0),
+                ));
+            }
+        }
+        if let Some(kick) = kicked {
+            self.end(EndReason::Kicked(kick));
+        }
+    }
+
+    fn deliver(&mut self, mut msg: C2cMessage) {
+        // Our own message from another instance: From/To come swapped (the SDK swaps them
+        // back when `IsSyncMsg` is 1).
+        if msg.is_sync && msg.from != self.cfg.identifier {
+            std::mem::swap(&mut msg.from, &mut msg.to);
+        }
+        if !self.seen.insert(msg.dedup_key()) {
+            return;
+        }
+        // The other identity of the same message.
+        self.seen
+            .insert(format!("{}\u{0}{}\u{0}{}", msg.from, msg.seq, msg.random));
+        if let Some(n) = self.syncing.as_mut() {
+            if msg.offline {
+                *n += 1;
+            }
+        }
+        self.event(SessionEvent::Message(msg));
+    }
+}
+
+/// Reads one C2C message (`C2cMsgArray` item or `MsgList` item); `None` without a sender.
+fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
+    let s = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let from = s("From_Account");
+    if from.is_empty() {
+        return None;
+    }
+    let (elems, bad) = from_msg_body(m.get("MsgBody").unwrap_or(&Value::Null));
+    if bad > 0 {
+        debug!(bad, "tencent: message elements skipped");
+    }
+    Some(C2cMessage {
+        from,
+        to: s("To_Account"),
+        seq: u32::try_from(n("MsgSeq")).unwrap_or(0),
+        random: u32::try_from(n("MsgRandom")).unwrap_or(0),
+        time: n("MsgTimeStamp"),
+        key: s("MsgKey"),
+        elems,
+        is_sync: n("IsSyncMsg") == 1,
+        offline,
+    })
+}

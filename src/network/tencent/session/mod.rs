@@ -1,0 +1,662 @@
+//! The Tencent Cloud Chat client session as a sans-I/O state machine.
+//!
+//! It is fed websocket frames and the current [`Instant`], and returns frames to send and
+//! [`SessionEvent`]s; it never touches a socket or a clock itself. [`super::client`] is the
+//! thin tokio task that moves the bytes.
+//!
+//! It owns (reference §A1): `wslogin` with the UserSig, then `a2`/`tinyid` in every head;
+//! `heartbeat.alive` after 10 s idle with a 3 s reply deadline; `wshello` every
+//! `HelloInterval`; requests matched on `servcmd`+`seq` with per-request timeouts (15 s,
+//! login 90 s); `im_open_push.msg_push` → events + `openim.ws_msg_push_ack`; kick-outs; the
+//! `openim.getmsg` catch-up at login (`Cookie`/`SyncFlag` until 2), in order and without
+//! duplicates; the outbox of sends queued while disconnected.
+
+mod events;
+mod incoming;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tracing::debug;
+
+pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
+
+use super::elem::{to_msg_body, Elem};
+use super::wire::{self, code, servcmd, Frame, Head, ServerError, WireError};
+
+/// The `websdkappid` the Web SDK announces in every head.
+pub const WEB_SDK_APP_ID: u64 = 537_048_168;
+/// The `websdkversion` the Web SDK announces.
+pub const WEB_SDK_VERSION: &str = "1.7.3";
+/// The SDK version we announce in the connection URL (the protocol level we speak).
+pub const SDK_VERSION: &str = "3.6.6";
+
+/// Settings of one session (one user, one instance).
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// The app's SDKAppID.
+    pub sdk_app_id: u64,
+    /// The user id (`identifier`).
+    pub identifier: String,
+    /// The UserSig (see [`super::usersig`]).
+    pub user_sig: String,
+    /// `platform` in the head (7 = Web, as the Web SDK).
+    pub platform: u32,
+    /// Idle time after which `heartbeat.alive` is sent. The SDK uses 10 s.
+    pub idle_ping: Duration,
+    /// How long the ping reply may take before the link is declared dead. The SDK uses 3 s.
+    pub ping_timeout: Duration,
+    /// Reply timeout of an ordinary request. The SDK uses 15 s.
+    pub request_timeout: Duration,
+    /// Reply timeout of `wslogin`. The SDK uses 90 s.
+    pub login_timeout: Duration,
+    /// How long a message may wait in the outbox for a connection.
+    pub queue_timeout: Duration,
+    /// How many received message keys are remembered to drop duplicates.
+    pub dedup_window: usize,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("identifier", &self.identifier)
+            .field("user_sig", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfig {
+    /// Defaults matching the Web SDK's cadence.
+    pub fn new(sdk_app_id: u64, identifier: &str, user_sig: &str) -> Self {
+        Self {
+            sdk_app_id,
+            identifier: identifier.to_owned(),
+            user_sig: user_sig.to_owned(),
+            platform: 7,
+            idle_ping: Duration::from_secs(10),
+            ping_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(15),
+            login_timeout: Duration::from_secs(90),
+            queue_timeout: Duration::from_secs(600),
+            dedup_window: 4096,
+        }
+    }
+}
+
+/// What the session asks of its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send this JSON text (as a binary frame on `/binfo`, a text frame on `/info`).
+    Transmit(String),
+    /// Tell the owner.
+    Event(Box<SessionEvent>),
+    /// Close this websocket and reconnect with backoff.
+    Reconnect(String),
+    /// Close this websocket and stop (after an `Ended` event).
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Disconnected,
+    LoggingIn,
+    Ready,
+    Ended,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Login,
+    Ping,
+    Hello,
+    GetMsg,
+    Send {
+        id: u64,
+        seq: u32,
+        random: u32,
+        to: String,
+        elems: Vec<Elem>,
+    },
+    Other,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    servcmd: String,
+    what: Pending,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Queued {
+    id: u64,
+    /// `MsgSeq`/`MsgRandom` of an earlier try (kept so the server can drop the duplicate).
+    ids: Option<(u32, u32)>,
+    to: String,
+    elems: Vec<Elem>,
+    queued_at: Instant,
+}
+
+/// The last N message keys seen.
+#[derive(Debug, Default)]
+struct RecentKeys {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+    capacity: usize,
+}
+
+impl RecentKeys {
+    /// False when `key` was already seen.
+    fn insert(&mut self, key: String) -> bool {
+        if self.set.contains(&key) {
+            return false;
+        }
+        self.set.insert(key.clone());
+        self.order.push_back(key);
+        if self.order.len() > self.capacity.max(1) {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// One user's session, across reconnects.
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    phase: Phase,
+    rng: StdRng,
+    seq: u64,
+    msg_seq: u32,
+    next_id: u64,
+    a2: Option<String>,
+    tiny_id: Option<String>,
+    inst_id: u64,
+    hello_interval: Option<Duration>,
+    next_hello: Option<Instant>,
+    last_activity: Instant,
+    ping: Option<u64>,
+    in_flight: HashMap<u64, InFlight>,
+    outbox: VecDeque<Queued>,
+    cookie: String,
+    syncing: Option<usize>,
+    seen: RecentKeys,
+    outputs: VecDeque<Output>,
+}
+
+impl Session {
+    /// A new, disconnected session; `seed` seeds `seq`, `MsgSeq` and `MsgRandom`.
+    pub fn new(cfg: SessionConfig, now: Instant, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let seen = RecentKeys {
+            capacity: cfg.dedup_window,
+            ..Default::default()
+        };
+        Self {
+            seq: rng.random_range(1..(1u64 << 31)),
+            msg_seq: rng.random_range(1..(1u32 << 30)),
+            cfg,
+            phase: Phase::Disconnected,
+            rng,
+            next_id: 1,
+            a2: None,
+            tiny_id: None,
+            inst_id: 0,
+            hello_interval: None,
+            next_hello: None,
+            last_activity: now,
+            ping: None,
+            in_flight: HashMap::new(),
+            outbox: VecDeque::new(),
+            cookie: String::new(),
+            syncing: None,
+            seen,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    /// True once logged in on the current websocket.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// True once the session has ended for good.
+    pub fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    /// Replaces the UserSig (after [`EndReason::UserSigExpired`], before a new session).
+    pub fn set_user_sig(&mut self, user_sig: &str) {
+        self.cfg.user_sig = user_sig.to_owned();
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Session::on_tick`] must next be called.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for f in self.in_flight.values() {
+            at(f.deadline);
+        }
+        if self.phase == Phase::Ready {
+            if self.ping.is_none() {
+                at(self.last_activity + self.cfg.idle_ping);
+            }
+            if let Some(h) = self.next_hello {
+                at(h);
+            }
+        }
+        if let Some(q) = self.outbox.front() {
+            at(q.queued_at + self.cfg.queue_timeout);
+        }
+        next
+    }
+
+    /// A new websocket is open: send `wslogin` with the UserSig.
+    pub fn on_connected(&mut self, now: Instant) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.phase = Phase::LoggingIn;
+        self.a2 = None;
+        self.ping = None;
+        self.next_hello = None;
+        self.last_activity = now;
+        let body = json!({"State": "Online", "is_web_uniapp": 0, "InstType": 0, "CustomInfo": ""});
+        self.request(servcmd::WSLOGIN, body, Pending::Login, now);
+    }
+
+    /// The websocket closed or failed. Sends waiting for a reply go back to the front of the
+    /// outbox with the same `MsgSeq`/`MsgRandom`, so a server that stored the first try can
+    /// recognise the retry.
+    pub fn on_disconnected(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Ended | Phase::Disconnected) {
+            return;
+        }
+        self.phase = Phase::Disconnected;
+        self.requeue_sends(now);
+    }
+
+    fn requeue_sends(&mut self, now: Instant) {
+        self.ping = None;
+        self.next_hello = None;
+        self.syncing = None;
+        let mut sends: Vec<(u64, Queued)> = self
+            .in_flight
+            .drain()
+            .filter_map(|(seq, f)| match f.what {
+                Pending::Send {
+                    id,
+                    seq: s,
+                    random,
+                    to,
+                    elems,
+                } => Some((
+                    seq,
+                    Queued {
+                        id,
+                        ids: Some((s, random)),
+                        to,
+                        elems,
+                        queued_at: now,
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        sends.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        for (_, q) in sends {
+            self.outbox.push_front(q);
+        }
+    }
+
+    /// Queues a C2C message to `to` and returns its local id; the outcome arrives as
+    /// [`SessionEvent::SendResult`] with that id.
+    pub fn send_c2c(&mut self, to: &str, elems: Vec<Elem>, now: Instant) -> Result<u64, SendError> {
+        if self.phase == Phase::Ended {
+            return Err(SendError::SessionEnded);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let q = Queued {
+            id,
+            ids: None,
+            to: to.to_owned(),
+            elems,
+            queued_at: now,
+        };
+        if self.phase == Phase::Ready {
+            self.transmit_send(q, now);
+        } else {
+            self.outbox.push_back(q);
+        }
+        Ok(id)
+    }
+
+    /// Logs out (`wslogout`) and ends the session.
+    pub fn logout(&mut self, now: Instant) {
+        if self.phase == Phase::Ready {
+            self.request(
+                servcmd::WSLOGOUT,
+                json!({"wslogout_type": 0, "is_web_uniapp": 0}),
+                Pending::Other,
+                now,
+            );
+        }
+        self.end(EndReason::LoggedOut);
+    }
+
+    /// Time passed: heartbeats, hellos and timeouts.
+    pub fn on_tick(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            let Some(f) = self.in_flight.remove(&seq) else {
+                continue;
+            };
+            debug!(servcmd = %f.servcmd, seq, "tencent request timed out");
+            match f.what {
+                Pending::Login => {
+                    self.link_lost("login timed out", now);
+                    return;
+                }
+                Pending::Ping => {
+                    self.link_lost("no reply to heartbeat.alive", now);
+                    return;
+                }
+                Pending::GetMsg => {
+                    self.link_lost("openim.getmsg timed out", now);
+                    return;
+                }
+                Pending::Send { id, .. } => self.event(SessionEvent::SendResult {
+                    id,
+                    result: Err(SendError::Timeout),
+                }),
+                Pending::Hello | Pending::Other => {}
+            }
+        }
+        while let Some(q) = self.outbox.front() {
+            if q.queued_at + self.cfg.queue_timeout > now {
+                break;
+            }
+            if let Some(q) = self.outbox.pop_front() {
+                self.event(SessionEvent::SendResult {
+                    id: q.id,
+                    result: Err(SendError::QueueTimeout),
+                });
+            }
+        }
+        if self.phase != Phase::Ready {
+            return;
+        }
+        if self.ping.is_none() && now >= self.last_activity + self.cfg.idle_ping {
+            let seq = self.request(servcmd::ALIVE, json!({}), Pending::Ping, now);
+            self.ping = Some(seq);
+        }
+        if let (Some(at), Some(every)) = (self.next_hello, self.hello_interval) {
+            if now >= at {
+                self.request(
+                    servcmd::WSHELLO,
+                    json!({"is_web_uniapp": 0}),
+                    Pending::Hello,
+                    now,
+                );
+                self.next_hello = Some(now + every);
+            }
+        }
+    }
+
+    /// A frame from the server.
+    pub fn on_frame(&mut self, data: &[u8], now: Instant) -> Result<(), WireError> {
+        let frame = wire::decode(data)?;
+        self.last_activity = now;
+        let seq = frame.head.seq.unwrap_or(0);
+        let matched = match self.in_flight.get(&seq) {
+            Some(f) if f.servcmd == frame.head.servcmd => self.in_flight.remove(&seq),
+            _ => None,
+        };
+        match matched {
+            Some(f) => self.on_reply(f.what, frame, now),
+            None => self.on_push(frame, now),
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, what: Pending, frame: Frame, now: Instant) {
+        let body = frame.body;
+        match what {
+            Pending::Login => self.on_login_reply(&body, now),
+            Pending::Ping => self.ping = None,
+            Pending::Hello | Pending::Other => {
+                if let Err(e) = wire::check_reply(&body) {
+                    debug!(servcmd = %frame.head.servcmd, error = %e, "tencent request failed");
+                }
+            }
+            Pending::GetMsg => self.on_getmsg_reply(&body, now),
+            Pending::Send {
+                id, seq, random, ..
+            } => {
+                let result = wire::check_reply(&body)
+                    .map_err(SendError::Server)
+                    .and_then(|()| {
+                        let time = body.get("MsgTime").and_then(Value::as_u64);
+                        let time = time.ok_or_else(|| SendError::Malformed("no MsgTime".into()))?;
+                        Ok(SendReceipt {
+                            msg_seq: body
+                                .get("MsgSeq")
+                                .and_then(Value::as_u64)
+                                .and_then(|s| u32::try_from(s).ok())
+                                .unwrap_or(seq),
+                            msg_random: random,
+                            msg_key: body
+                                .get("MsgKey")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned(),
+                            msg_time: time,
+                        })
+                    });
+                if let Ok(r) = &result {
+                    // Our own message may come back by sync; do not report it as new.
+                    if !r.msg_key.is_empty() {
+                        self.seen.insert(r.msg_key.clone());
+                    }
+                    self.seen.insert(format!(
+                        "{}\u{0}{}\u{0}{}",
+                        self.cfg.identifier, seq, random
+                    ));
+                }
+                self.event(SessionEvent::SendResult { id, result });
+            }
+        }
+    }
+
+    fn on_login_reply(&mut self, body: &Value, now: Instant) {
+        if let Err(e) = wire::check_reply(body) {
+            let reason = if e.code == code::USERSIG_EXPIRED {
+                EndReason::UserSigExpired
+            } else {
+                EndReason::LoginRefused(e)
+            };
+            self.end(reason);
+            return;
+        }
+        let str_field = |k: &str| match body.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let (Some(a2), Some(tiny_id)) = (str_field("A2Key"), str_field("TinyId")) else {
+            self.end(EndReason::LoginRefused(ServerError {
+                code: code::INVALID_REQUEST,
+                info: "wslogin reply without A2Key/TinyId".into(),
+            }));
+            return;
+        };
+        let hello = body
+            .get("HelloInterval")
+            .and_then(Value::as_u64)
+            .unwrap_or(120)
+            .max(1);
+        self.inst_id = body.get("InstId").and_then(Value::as_u64).unwrap_or(0);
+        self.a2 = Some(a2);
+        self.tiny_id = Some(tiny_id.clone());
+        self.hello_interval = Some(Duration::from_secs(hello));
+        self.next_hello = Some(now + Duration::from_secs(hello));
+        self.phase = Phase::Ready;
+        self.event(SessionEvent::LoggedIn {
+            tiny_id,
+            inst_id: self.inst_id,
+            hello_interval: hello,
+            server_time: body.get("TimeStamp").and_then(Value::as_u64).unwrap_or(0),
+        });
+        self.syncing = Some(0);
+        self.getmsg(0, now);
+        while let Some(q) = self.outbox.pop_front() {
+            self.transmit_send(q, now);
+        }
+    }
+
+    fn getmsg(&mut self, sync_flag: i64, now: Instant) {
+        let body = json!({
+            "Cookie": self.cookie, "SyncFlag": sync_flag, "NeedAbstract": 1,
+            "IsOnlineSync": 0, "NeedSignaling": 1, "NeedCachedMsg": 1,
+        });
+        self.request(servcmd::GETMSG, body, Pending::GetMsg, now);
+    }
+
+    fn transmit_send(&mut self, q: Queued, now: Instant) {
+        let (seq, random) = match q.ids {
+            Some(ids) => ids,
+            None => {
+                self.msg_seq = self.msg_seq.wrapping_add(1).max(1);
+                (self.msg_seq, self.rng.random())
+            }
+        };
+        let body = json!({
+            "From_Account": self.cfg.identifier, "To_Account": q.to,
+            "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
+            "MsgClientTime": 0,
+        });
+        self.request(
+            servcmd::SENDMSG,
+            body,
+            Pending::Send {
+                id: q.id,
+                seq,
+                random,
+                to: q.to,
+                elems: q.elems,
+            },
+            now,
+        );
+    }
+
+    fn request(&mut self, cmd: &str, body: Value, what: Pending, now: Instant) -> u64 {
+        self.seq = (self.seq + 1) & 0xffff_ffff;
+        let seq = self.seq;
+        let mut head = Head {
+            ver: Some("v4".into()),
+            platform: Some(self.cfg.platform),
+            sdkappid: Some(self.cfg.sdk_app_id),
+            contenttype: Some("json".into()),
+            seq: Some(seq),
+            servcmd: cmd.to_owned(),
+            ..Default::default()
+        };
+        head.extra
+            .insert("websdkappid".into(), WEB_SDK_APP_ID.into());
+        head.extra
+            .insert("websdkversion".into(), WEB_SDK_VERSION.into());
+        head.extra
+            .insert("status_instid".into(), self.inst_id.into());
+        match (&self.a2, &self.tiny_id) {
+            (Some(a2), Some(tiny)) if cmd != servcmd::WSLOGIN => {
+                head.a2 = Some(a2.clone());
+                head.tinyid = Some(tiny.clone());
+            }
+            _ => {
+                head.identifier = Some(self.cfg.identifier.clone());
+                head.usersig = Some(self.cfg.user_sig.clone());
+            }
+        }
+        let timeout = match what {
+            Pending::Login => self.cfg.login_timeout,
+            Pending::Ping => self.cfg.ping_timeout,
+            _ => self.cfg.request_timeout,
+        };
+        let tracked = !(cmd == servcmd::PUSH_ACK || cmd == servcmd::WSLOGOUT);
+        if tracked {
+            self.in_flight.insert(
+                seq,
+                InFlight {
+                    servcmd: cmd.to_owned(),
+                    what,
+                    deadline: now + timeout,
+                },
+            );
+        }
+        self.last_activity = now;
+        self.outputs
+            .push_back(Output::Transmit(wire::encode(&head, &body)));
+        seq
+    }
+
+    fn link_lost(&mut self, reason: &str, now: Instant) {
+        self.event(SessionEvent::LinkLost {
+            reason: reason.to_owned(),
+        });
+        self.outputs.push_back(Output::Reconnect(reason.to_owned()));
+        self.phase = Phase::Disconnected;
+        self.requeue_sends(now);
+    }
+
+    fn end(&mut self, reason: EndReason) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.phase = Phase::Ended;
+        let mut ids: Vec<u64> = self
+            .in_flight
+            .drain()
+            .filter_map(|(_, f)| match f.what {
+                Pending::Send { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.extend(self.outbox.drain(..).map(|q| q.id));
+        for id in ids {
+            self.event(SessionEvent::SendResult {
+                id,
+                result: Err(SendError::SessionEnded),
+            });
+        }
+        self.event(SessionEvent::Ended(reason));
+        self.outputs.push_back(Output::Close);
+    }
+
+    fn event(&mut self, e: SessionEvent) {
+        self.outputs.push_back(Output::Event(Box::new(e)));
+    }
+}

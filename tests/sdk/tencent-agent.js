@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+"use strict";
+// Remote-controlled official Tencent Cloud Chat SDK peer for imbridge conformance tests.
+//
+//   node tests/sdk/tencent-agent.js --sdk-app-id N --server ws://127.0.0.1:PORT [--log-level 0..5]
+//
+// Runs the UNMODIFIED @tencentcloud/chat 3.6.6 bundle (tests/sdk/node_modules) in Node with
+// `global.WebSocket = require("ws")` and `proxyServer` pointing at the sandbox (the SDK then
+// connects to {server}/binfo?... and skips its HTTP telemetry). Protocol: one JSON object per line.
+//   stdin   {"id":N,"op":"...",...}
+//   stdout  {"id":N,"ok":true,"result":<json>} | {"id":N,"ok":false,"error":{code,message,...}}
+//           {"event":"<name>","data":<json>}
+// stdout carries nothing else: every console method (the SDK's logger included) goes to stderr.
+//
+// ops
+//   ping                        -> {sdk, version}
+//   login {userID, userSig}     -> await chat.login(...); result = its data
+//   logout                      -> await chat.logout()
+//   sendText {to, text}         -> m = chat.createTextMessage({to, conversationType:"C2C", payload:{text}});
+//                                  result = (await chat.sendMessage(m)).data.message
+//   call {method, args:[...]}   -> await chat[method](...args)
+//   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
+//   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
+//                                  package's own HMAC (Api._hmacsha256; the package has no verify call)
+//   exit                        -> reply, exit(0) (no destroy(): after a refused login it rejects unhandled)
+// events
+//   every TencentCloudChat.EVENT (name = the event's string value, data = event.data), plus "ready" once
+//   at start, "unhandledRejection" / "uncaughtException" {message, stack} (the process keeps running),
+//   "stdinClosed" before exiting on EOF.
+
+for (const m of ["log", "info", "warn", "error", "debug", "trace"]) {
+  console[m] = (...a) => process.stderr.write(a.map((x) => (typeof x === "string" ? x : safeString(x))).join(" ") + "\n");
+}
+
+function safeString(x) {
+  try {
+    return JSON.stringify(jsonSafe(x));
+  } catch (_) {
+    return String(x);
+  }
+}
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+const sdkAppId = Number(arg("--sdk-app-id", "0"));
+const server = arg("--server", "ws://127.0.0.1:18090");
+const logLevel = Number(arg("--log-level", "4"));
+
+global.WebSocket = require("ws");
+const TencentCloudChat = require("@tencentcloud/chat");
+const pkg = require("@tencentcloud/chat/package.json");
+
+// Cycles are cut on the current path only (ancestors), so a value shared by two fields (a message's
+// `payload` is its first element's `content`) appears under both.
+function jsonSafe(v, ancestors = [], depth = 0) {
+  if (v === null || v === undefined) return v === null ? null : undefined;
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "function") return undefined;
+  if (typeof v !== "object") return v;
+  if (depth > 12 || ancestors.includes(v)) return undefined;
+  const path = ancestors.concat([v]);
+  if (v instanceof Error) {
+    const o = { type: v.name, message: v.message };
+    for (const k of Object.keys(v)) o[k] = jsonSafe(v[k], path, depth + 1);
+    return o;
+  }
+  if (Array.isArray(v)) return v.map((x) => jsonSafe(x, path, depth + 1));
+  const o = {};
+  for (const k of Object.keys(v)) {
+    const x = jsonSafe(v[k], path, depth + 1);
+    if (x !== undefined) o[k] = x;
+  }
+  // Message objects keep their payload behind a getter.
+  if (v.payload !== undefined && o.payload === undefined) o.payload = jsonSafe(v.payload, path, depth + 1);
+  return o;
+}
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function emit(event, data) {
+  out({ event, data: jsonSafe(data) });
+}
+
+process.on("unhandledRejection", (e) => emit("unhandledRejection", { message: String(e && e.message || e), stack: e && e.stack }));
+process.on("uncaughtException", (e) => emit("uncaughtException", { message: String(e && e.message || e), stack: e && e.stack }));
+
+const chat = TencentCloudChat.create({ SDKAppID: sdkAppId, proxyServer: server });
+chat.setLogLevel(logLevel);
+for (const name of Object.values(TencentCloudChat.EVENT)) {
+  chat.on(name, (e) => emit(name, e && e.data));
+}
+
+async function handle(cmd) {
+  switch (cmd.op) {
+    case "ping":
+      return { sdk: "@tencentcloud/chat", version: pkg.version };
+    case "login":
+      return (await chat.login({ userID: cmd.userID, userSig: cmd.userSig })).data;
+    case "logout":
+      return (await chat.logout()).data;
+    case "sendText": {
+      const m = chat.createTextMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { text: cmd.text } });
+      return (await chat.sendMessage(m)).data.message;
+    }
+    case "call":
+      return await chat[cmd.method](...(cmd.args || []));
+    case "sign": {
+      const TLSSigAPIv2 = require("tls-sig-api-v2");
+      return new TLSSigAPIv2.Api(sdkAppId, cmd.key).genSig(cmd.userID, cmd.expire);
+    }
+    case "verify": {
+      const TLSSigAPIv2 = require("tls-sig-api-v2");
+      const api = new TLSSigAPIv2.Api(sdkAppId, cmd.key);
+      const b64 = cmd.userSig.replace(/_/g, "=").replace(/-/g, "/").replace(/\*/g, "+");
+      const doc = JSON.parse(require("zlib").inflateSync(Buffer.from(b64, "base64")).toString());
+      const expect = api._hmacsha256(doc["TLS.identifier"], doc["TLS.time"], doc["TLS.expire"], null);
+      return { doc, ok: doc["TLS.sig"] === expect && doc["TLS.sdkappid"] === sdkAppId };
+    }
+    case "exit":
+      setTimeout(() => process.exit(0), 10);
+      return null;
+    default:
+      throw new Error("unknown op " + cmd.op);
+  }
+}
+
+let buf = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk) => {
+  buf += chunk;
+  let i;
+  while ((i = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, i).trim();
+    buf = buf.slice(i + 1);
+    if (!line) continue;
+    let cmd;
+    try {
+      cmd = JSON.parse(line);
+    } catch (e) {
+      out({ id: null, ok: false, error: { message: "bad JSON: " + e.message } });
+      continue;
+    }
+    handle(cmd).then(
+      (result) => out({ id: cmd.id, ok: true, result: jsonSafe(result) === undefined ? null : jsonSafe(result) }),
+      (e) => out({ id: cmd.id, ok: false, error: jsonSafe(e) }),
+    );
+  }
+});
+process.stdin.on("end", () => {
+  emit("stdinClosed", null);
+  setTimeout(() => process.exit(0), 10);
+});
+
+emit("ready", { sdk: "@tencentcloud/chat", version: pkg.version, sdkAppId, server });

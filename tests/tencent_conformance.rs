@@ -1,0 +1,371 @@
+//! Conformance: the unmodified official Tencent Cloud Chat Web SDK (npm `@tencentcloud/chat`
+//! 3.6.6, run in node by tests/sdk/tencent-agent.js) against our Tencent sandbox, with our Rust
+//! client as the other party. Logins with good and bad UserSigs, C2C text both ways checked
+//! field by field, offline messages in order at login, and UserSig interop with npm
+//! `tls-sig-api-v2`.
+
+#![cfg(feature = "tencent")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::sdk_agent::SdkAgent;
+use imbridge::network::tencent::client::{unix_now, Client, ClientConfig, LinkState};
+use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::session::{C2cMessage, SessionConfig, SessionEvent};
+use imbridge::network::tencent::usersig;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+const APP: u64 = 1_400_000_001;
+const KEY: &str = "sandbox-secret-key";
+
+/// An in-process sandbox on a free loopback port; stops when dropped.
+struct TestSandbox {
+    sandbox: Arc<Sandbox>,
+    addr: std::net::SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestSandbox {
+    async fn start() -> Self {
+        Self::start_with(SandboxConfig::new(APP, KEY)).await
+    }
+
+    async fn start_with(cfg: SandboxConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sandbox = Arc::new(Sandbox::new(cfg));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            sandbox,
+            addr,
+            _stop: stop,
+        }
+    }
+
+    fn server(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    fn sig(&self, user: &str) -> String {
+        self.sandbox.user_sig(user, 3600)
+    }
+
+    /// A Rust client logged in as `user`.
+    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
+        let cfg = ClientConfig::new(
+            &self.server(),
+            SessionConfig::new(APP, user, &self.sig(user)),
+        );
+        let (client, events) = Client::start(cfg);
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+        )
+        .await
+        .expect("client logs in");
+        assert_eq!(state, LinkState::Connected);
+        (client, events)
+    }
+}
+
+async fn sdk(sb: &TestSandbox) -> SdkAgent {
+    SdkAgent::spawn_tencent(APP, &sb.server()).await
+}
+
+async fn sdk_login(sb: &TestSandbox, user: &str) -> SdkAgent {
+    let mut a = sdk(sb).await;
+    let r = a
+        .ok("login", json!({"userID": user, "userSig": sb.sig(user)}))
+        .await;
+    assert_eq!(r["errorCode"], 0);
+    a.event("sdkStateReady", |_| true).await;
+    a
+}
+
+/// The next C2C message event from a Rust client (bounded wait).
+async fn next_message(events: &mut mpsc::Receiver<SessionEvent>) -> C2cMessage {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(SessionEvent::Message(m))) => return m,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("client task ended"),
+            Err(_) => panic!("no message within 10 s"),
+        }
+    }
+}
+
+/// The messages of the SDK's next `onMessageReceived` events until `n` are collected.
+async fn sdk_messages(a: &mut SdkAgent, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let batch = a.event("onMessageReceived", |_| true).await;
+        out.extend(batch.as_array().cloned().unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test]
+async fn sdk_login_with_valid_usersig_reaches_ready_and_bad_ones_are_refused() {
+    let t0 = Instant::now();
+    let sb = TestSandbox::start().await;
+    let mut a = sdk_login(&sb, "alice").await;
+    a.assert_no_crash();
+    a.exit().await;
+
+    // Expired: issued an hour ago for ten minutes.
+    let expired = usersig::sign(KEY, APP, "alice", unix_now() - 3600, 600);
+    let mut a = sdk(&sb).await;
+    let err = a
+        .request("login", json!({"userID": "alice", "userSig": expired}))
+        .await
+        .expect_err("expired UserSig is refused");
+    assert_eq!(err["code"], 70001, "{err}");
+    // Signed for another app with the right key.
+    let foreign = usersig::sign(KEY, APP + 1, "alice", unix_now(), 600);
+    let err = a
+        .request("login", json!({"userID": "alice", "userSig": foreign}))
+        .await
+        .expect_err("foreign-app UserSig is refused");
+    assert_eq!(err["code"], 70014, "{err}");
+    // Signed with another key.
+    let forged = usersig::sign("not-the-key", APP, "alice", unix_now(), 600);
+    let err = a
+        .request("login", json!({"userID": "alice", "userSig": forged}))
+        .await
+        .expect_err("forged UserSig is refused");
+    assert_eq!(err["code"], 70009, "{err}");
+    assert!(a.seen("sdkStateReady").is_empty());
+    a.assert_no_crash();
+    a.exit().await;
+    eprintln!("login test took {:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn c2c_text_between_sdk_and_rust_client_both_ways() {
+    let t0 = Instant::now();
+    // Every server frame `COMP`-compressed (both clients ask for it): the SDK's pako and our
+    // flate2 must both read what the sandbox deflates.
+    let mut cfg = SandboxConfig::new(APP, KEY);
+    cfg.compress_over = Some(0);
+    let sb = TestSandbox::start_with(cfg).await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let mut alice = sdk_login(&sb, "alice").await;
+
+    // SDK → Rust.
+    let sent = alice
+        .ok("sendText", json!({"to": "bob", "text": "hello bob 你好"}))
+        .await;
+    let got = next_message(&mut bob_events).await;
+    assert_eq!(got.from, "alice");
+    assert_eq!(got.to, "bob");
+    assert_eq!(got.text(), "hello bob 你好");
+    assert_eq!(Some(u64::from(got.seq)), sent["sequence"].as_u64());
+    assert_eq!(Some(u64::from(got.random)), sent["random"].as_u64());
+    assert_eq!(Some(got.time), sent["time"].as_u64());
+    assert!(!got.offline && !got.is_sync);
+
+    // Rust → SDK.
+    let receipt = bob.send_c2c_text("alice", "hi alice").await.expect("sent");
+    assert!(!receipt.msg_key.is_empty());
+    let msgs = sdk_messages(&mut alice, 1).await;
+    let m = &msgs[0];
+    assert_eq!(m["from"], "bob");
+    assert_eq!(m["to"], "alice");
+    assert_eq!(m["flow"], "in");
+    assert_eq!(m["conversationID"], "C2Cbob");
+    assert_eq!(m["payload"]["text"], "hi alice");
+    assert_eq!(m["sequence"].as_u64(), Some(u64::from(receipt.msg_seq)));
+    assert_eq!(m["time"].as_u64(), Some(receipt.msg_time));
+    assert!(receipt.msg_time.abs_diff(unix_now()) < 60);
+
+    // A second Rust instance of bob sees bob's SDK-bound message as his own sync copy.
+    let (_bob2, mut bob2_events) = sb.client("bob").await;
+    bob.send_c2c_text("alice", "from my other device")
+        .await
+        .unwrap();
+    let sync = next_message(&mut bob2_events).await;
+    assert!(sync.is_sync);
+    assert_eq!((sync.from.as_str(), sync.to.as_str()), ("bob", "alice"));
+    sdk_messages(&mut alice, 1).await;
+
+    alice.assert_no_crash();
+    alice.exit().await;
+    bob.logout().await;
+    eprintln!("c2c test took {:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn offline_messages_arrive_at_login_in_order() {
+    let t0 = Instant::now();
+    let sb = TestSandbox::start().await;
+    sb.sandbox.import("alice");
+    sb.sandbox.import("carol");
+    let (bob, _bob_events) = sb.client("bob").await;
+    // More than one getmsg page (20) so the SDK has to follow Cookie/SyncFlag.
+    let n = 25;
+    let mut receipts = Vec::new();
+    for i in 0..n {
+        receipts.push(
+            bob.send_c2c_text("alice", &format!("offline {i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    // At login the SDK syncs them (openim.getmsg, two pages of 20) into its unread store;
+    // the app sees the conversation and reads it with getMessageList (openim.getroammsg).
+    let mut alice = sdk_login(&sb, "alice").await;
+    let convs = alice
+        .event("onConversationListUpdated", |d| {
+            d.as_array()
+                .is_some_and(|a| a.iter().any(|c| c["conversationID"] == "C2Cbob"))
+        })
+        .await;
+    let conv = convs
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["conversationID"] == "C2Cbob"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        conv["lastMessage"]["lastSequence"].as_u64(),
+        receipts.last().map(|r| u64::from(r.msg_seq))
+    );
+    assert_eq!(
+        conv["lastMessage"]["payload"]["text"],
+        format!("offline {}", n - 1)
+    );
+    assert_eq!(conv["lastMessage"]["fromAccount"], "bob");
+    let mut msgs: Vec<Value> = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..5 {
+        let mut q = json!({"conversationID": "C2Cbob"});
+        if let Some(id) = &next {
+            q["nextReqMessageID"] = json!(id);
+        }
+        let page = alice
+            .call("getMessageList", json!([q]))
+            .await
+            .expect("getMessageList");
+        let data = &page["data"];
+        let mut older = data["messageList"].as_array().cloned().unwrap_or_default();
+        older.extend(msgs);
+        msgs = older;
+        if data["isCompleted"] == true || msgs.len() >= n {
+            break;
+        }
+        next = data["nextReqMessageID"].as_str().map(str::to_owned);
+    }
+    let texts: Vec<&str> = msgs
+        .iter()
+        .filter_map(|m| m["payload"]["text"].as_str())
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("offline {i}")).collect();
+    assert_eq!(texts, want);
+    for (m, r) in msgs.iter().zip(&receipts) {
+        assert_eq!(m["from"], "bob");
+        assert_eq!(m["to"], "alice");
+        assert_eq!(m["sequence"].as_u64(), Some(u64::from(r.msg_seq)));
+        assert_eq!(m["time"].as_u64(), Some(r.msg_time));
+    }
+
+    // The other way: the SDK writes to carol while carol is offline; our client syncs.
+    for i in 0..3 {
+        alice
+            .ok(
+                "sendText",
+                json!({"to": "carol", "text": format!("to carol {i}")}),
+            )
+            .await;
+    }
+    let (carol, mut carol_events) = sb.client("carol").await;
+    let mut texts = Vec::new();
+    let mut completed = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while completed.is_none() {
+        match tokio::time::timeout_at(deadline, carol_events.recv()).await {
+            Ok(Some(SessionEvent::Message(m))) => {
+                assert!(m.offline);
+                assert_eq!(m.from, "alice");
+                texts.push(m.text());
+            }
+            Ok(Some(SessionEvent::SyncCompleted { count })) => completed = Some(count),
+            Ok(Some(_)) => {}
+            other => panic!("sync did not complete: {other:?}"),
+        }
+    }
+    assert_eq!(texts, ["to carol 0", "to carol 1", "to carol 2"]);
+    assert_eq!(completed, Some(3));
+
+    alice.assert_no_crash();
+    alice.exit().await;
+    bob.logout().await;
+    carol.logout().await;
+    eprintln!("offline test took {:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn usersig_interop_with_npm_tls_sig_api_v2() {
+    let sb = TestSandbox::start().await;
+    let mut a = sdk(&sb).await;
+    // npm → Rust.
+    let theirs = a
+        .ok("sign", json!({"userID": "dave", "expire": 600, "key": KEY}))
+        .await;
+    let theirs = theirs.as_str().expect("a UserSig string");
+    let doc = usersig::verify(KEY, APP, "dave", theirs, unix_now()).expect("npm UserSig verifies");
+    assert_eq!(doc.expire, 600);
+    assert!(usersig::verify("other", APP, "dave", theirs, unix_now()).is_err());
+    // And it logs the SDK in through our sandbox.
+    let r = a
+        .ok("login", json!({"userID": "dave", "userSig": theirs}))
+        .await;
+    assert_eq!(r["errorCode"], 0);
+    // Rust → npm.
+    let ours = usersig::sign(KEY, APP, "erin", unix_now(), 900);
+    let v = a.ok("verify", json!({"userSig": ours, "key": KEY})).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["doc"]["TLS.identifier"], "erin");
+    let v = a
+        .ok("verify", json!({"userSig": ours, "key": "other"}))
+        .await;
+    assert_eq!(v["ok"], false);
+    a.assert_no_crash();
+    a.exit().await;
+}
+
+#[tokio::test]
+async fn rest_kick_reaches_sdk_and_rust_client_as_kick_type_3() {
+    let sb = TestSandbox::start().await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let mut sdk_bob = sdk_login(&sb, "bob").await;
+    assert_eq!(sb.sandbox.kick("bob", 3), 2);
+    let kicked = sdk_bob.event("kickedOut", |_| true).await;
+    // TencentCloudChat.TYPES.KICKED_OUT_REST_API.
+    assert_eq!(kicked["type"], "REST_API_Kick");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, bob_events.recv()).await {
+            Ok(Some(SessionEvent::Ended(reason))) => {
+                assert_eq!(
+                    reason,
+                    imbridge::network::tencent::session::EndReason::Kicked(
+                        imbridge::network::tencent::session::KickType::RestApi
+                    )
+                );
+                break;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no kick: {other:?}"),
+        }
+    }
+    assert!(matches!(bob.link_state(), LinkState::Ended(_)));
+    sdk_bob.assert_no_crash();
+    sdk_bob.exit().await;
+}
