@@ -150,6 +150,7 @@ impl Portals {
             typing: HashSet::new(),
             backfill_pending: false,
             hinted: HashMap::new(),
+            dm_meta_seen: None,
         };
         tokio::spawn(worker.run(rx));
         Some(tx)
@@ -232,6 +233,9 @@ struct PortalWorker {
     /// When each Matrix user without a login was last told so here (one hint per
     /// [`HINT_EVERY`], never in answer to a notice).
     hinted: HashMap<OwnedUserId, std::time::Instant>,
+    /// The DM peer's profile version (`GhostRecord::updated_ms`) the room's name and avatar
+    /// were last checked against.
+    dm_meta_seen: Option<u64>,
 }
 
 /// The shortest time between two "you are not logged in" hints to one user in one portal.
