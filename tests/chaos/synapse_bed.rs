@@ -56,6 +56,7 @@ pub async fn start(dir: &Path, store: &StoreChoice, s: &Settings) -> Result<Syna
     let as_port = procs::free_port();
     let config = procs::write_config(dir, 1, as_port, sandbox_port, &token, store)?;
     let registration = generate_registration(&config, dir);
+    use_tokens(&registration, &token)?;
     let synapse_dir = dir.join("synapse");
     std::fs::create_dir_all(&synapse_dir).map_err(|e| e.to_string())?;
     std::fs::write(synapse_dir.join("server_name"), DOMAIN).map_err(|e| e.to_string())?;
@@ -124,6 +125,20 @@ pub async fn start(dir: &Path, store: &StoreChoice, s: &Settings) -> Result<Syna
         synapse,
         _sandbox: sandbox,
     })
+}
+
+/// Puts `token` as the registration's `as_token` and `hs_token` (the config has it inline;
+/// `generate-registration` makes new ones).
+fn use_tokens(registration: &Path, token: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(registration).map_err(|e| e.to_string())?;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some((key @ ("as_token" | "hs_token"), _)) => format!("{key}: \"{token}\""),
+            _ => l.to_owned(),
+        })
+        .collect();
+    std::fs::write(registration, lines.join("\n") + "\n").map_err(|e| e.to_string())
 }
 
 /// A DM with the bot, `login <user> <password>` in it; the DM's id once the bot confirmed.
