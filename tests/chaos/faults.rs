@@ -67,17 +67,26 @@ pub fn plan(s: &Settings, postgres: bool) -> Vec<(f64, Fault)> {
     plan
 }
 
+/// When the faults that matter to the verdict happened.
+#[derive(Default)]
+pub struct Timeline {
+    /// Token outages.
+    pub outages: Vec<Outage>,
+    /// When each homeserver restart began.
+    pub homeserver_restarts: Vec<Instant>,
+}
+
 /// Does the faults of `plan` one after the other at their times over `run` (a late one
-/// right away); returns the token outages.
+/// right away).
 pub async fn run(
     rig: &mut Rig,
     mut cluster: Option<&mut PgCluster>,
     plan: &[(f64, Fault)],
     run: Duration,
     t0: Instant,
-) -> Vec<Outage> {
+) -> Timeline {
     let start = Instant::now();
-    let mut outages = Vec::new();
+    let mut timeline = Timeline::default();
     for (at, fault) in plan {
         let due = start + run.mul_f64(*at);
         if due > Instant::now() {
@@ -88,11 +97,12 @@ pub async fn run(
                 rig.kill_and_restart_bridge(Duration::from_millis(500))
             }),
             Fault::RestartHomeserver => {
+                timeline.homeserver_restarts.push(Instant::now());
                 rig.restart_homeserver(Duration::from_secs(5)).await;
                 Ok(())
             }
             Fault::DropSockets(n) => drop_sockets(rig, *n).await,
-            Fault::ExpireToken => expire_token(rig).await.map(|o| outages.push(o)),
+            Fault::ExpireToken => expire_token(rig).await.map(|o| timeline.outages.push(o)),
             Fault::RestartDatabase => match cluster.as_deref_mut() {
                 Some(c) => tokio::task::block_in_place(|| c.restart()),
                 None => Err("no database to restart".into()),
@@ -103,7 +113,7 @@ pub async fn run(
             Err(e) => say!(t0, "fault {fault:?} FAILED: {e}"),
         }
     }
-    outages
+    timeline
 }
 
 fn rest_base(port: u16) -> String {

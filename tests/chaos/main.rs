@@ -109,6 +109,11 @@ impl Settings {
 #[ignore = "the chaos run takes minutes: scripts/chaos.sh"]
 async fn chaos() {
     let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e}"));
+    // The bridge logs each Matrix event it takes in at debug (`imbridge::core`): the verdict
+    // reads that to tell a message the homeserver never pushed from one the bridge lost.
+    if std::env::var_os("BENCH_BRIDGE_LOG").is_none() {
+        std::env::set_var("BENCH_BRIDGE_LOG", "info,imbridge::core=debug");
+    }
     let t0 = Instant::now();
     let dir = std::env::temp_dir().join(format!("imbridge-chaos-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -144,8 +149,9 @@ async fn chaos() {
     let plan = faults::plan(&settings, cluster.is_some());
     let run_time = Duration::from_secs_f64(settings.messages as f64 / settings.rate);
     let traffic = traffic::start(&rig, &settings, run_time);
-    let outages = faults::run(&mut rig, cluster.as_mut(), &plan, run_time, t0).await;
-    for o in &outages {
+    let timeline = faults::run(&mut rig, cluster.as_mut(), &plan, run_time, t0).await;
+    let outages = &timeline.outages;
+    for o in outages {
         let out = o.to.saturating_duration_since(o.from).as_secs_f64();
         say!(
             t0,
@@ -157,9 +163,9 @@ async fn chaos() {
     say!(t0, "traffic done; settling (at most {:?})", settings.settle);
 
     let quiet = Duration::from_secs(if settings.synapse { 60 } else { 20 });
-    let received = tally::settle(&rig, &sent, &outages, settings.settle, quiet, t0).await;
+    let received = tally::settle(&rig, &sent, outages, settings.settle, quiet, t0).await;
     let notices = rig.portal_notices().await;
-    let report = tally::Report::new(&rig, &sent, &received, &outages, &notices);
+    let report = tally::Report::new(&rig, &sent, &received, &timeline, &notices);
     report.print();
     tally::print_notices(&notices);
     say!(t0, "bridge log: {}", rig.log.display());

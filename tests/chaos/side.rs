@@ -55,13 +55,21 @@ pub enum MatrixSender {
 }
 
 impl MatrixSender {
-    /// `body` from login `i`'s Matrix user into `room` (transaction id `txn`).
-    pub async fn send(&self, i: usize, room: &str, body: &str, txn: &str) -> Result<(), String> {
+    /// `body` from login `i`'s Matrix user into `room` (transaction id `txn`); the event id.
+    pub async fn send(
+        &self,
+        i: usize,
+        room: &str,
+        body: &str,
+        txn: &str,
+    ) -> Result<String, String> {
         match self {
             Self::Standin(hs) => {
                 let content = json!({ "msgtype": "m.text", "body": body });
-                hs.push_events([hs.room_event(room, &mx_user(i), "m.room.message", content)]);
-                Ok(())
+                let event = hs.room_event(room, &mx_user(i), "m.room.message", content);
+                let id = event["event_id"].as_str().unwrap_or_default().to_owned();
+                hs.push_events([event]);
+                Ok(id)
             }
             Self::Synapse { http, base, tokens } => {
                 let token = tokens.get(i).ok_or("no such user")?;

@@ -166,7 +166,7 @@ async fn login_through_bot(base: &str, user: &MatrixUser, login: &str) -> Result
 
 /// `PUT /rooms/{room}/send/m.room.message/{txn}` (`m.text`) on Synapse at `base` with the
 /// access `token`, retried with the same transaction id (so Synapse de-duplicates) until it
-/// is accepted or 120 s passed (a restarting Synapse).
+/// is accepted or 120 s passed (a restarting Synapse). The event's id.
 pub async fn send_as(
     http: &reqwest::Client,
     base: &str,
@@ -174,7 +174,7 @@ pub async fn send_as(
     room: &str,
     body: &str,
     txn: &str,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let url = format!("{base}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
     let content = serde_json::json!({ "msgtype": "m.text", "body": body });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -187,7 +187,10 @@ pub async fn send_as(
             .send()
             .await;
         let why = match sent {
-            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if r.status().is_success() => {
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                return Ok(v["event_id"].as_str().unwrap_or_default().to_owned());
+            }
             Ok(r) => format!("{}", r.status()),
             Err(e) => e.to_string(),
         };

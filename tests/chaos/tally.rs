@@ -4,12 +4,17 @@
 //! (arrivals beyond the first), out of order (arrivals with a number below one already seen),
 //! and refused: Matrix → IM messages of the login whose token expired that never arrived
 //! and that the bridge answered with "⚠️ Your message was not delivered" in the portal
-//! (it handled them while that login was out; at most one per such notice).
+//! (it handled them while that login was out; at most one per such notice). Also apart:
+//! "not pushed", Matrix → IM messages the homeserver accepted at most 10 s before its restart
+//! and never delivered to the bridge (the bridge's log, which records every Matrix event it
+//! takes in, never names them): Synapse keeps events for an appservice that arrive while a
+//! transaction is in flight only in memory, and a restart drops them
+//! (element-hq/synapse#11637).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::faults::Outage;
+use crate::faults::{Outage, Timeline};
 use crate::side::{Rig, I2M, M2I};
 use crate::traffic::{chat_number, Chat, Sent, Way};
 
@@ -101,6 +106,8 @@ struct Figures {
     sent: usize,
     bridged: usize,
     refused: usize,
+    /// Never pushed to the bridge by the homeserver (see the module docs).
+    unpushed: usize,
     lost: usize,
     duplicated: usize,
     out_of_order: usize,
@@ -109,8 +116,14 @@ struct Figures {
 }
 
 impl Figures {
-    /// `refusals`: the bridge's "not delivered" notices in the chat, when they count.
-    fn of(sent: &[(u64, Instant)], got: &[u64], refusals: usize) -> Self {
+    /// `refusals`: the bridge's "not delivered" notices in the chat, when they count;
+    /// `unpushed`: whether a number never reached the bridge from the homeserver.
+    fn of(
+        sent: &[(u64, Instant)],
+        got: &[u64],
+        refusals: usize,
+        unpushed: impl Fn(u64) -> bool,
+    ) -> Self {
         let mut seen = HashSet::new();
         let (mut duplicated, mut out_of_order, mut max) = (0, 0, 0);
         for n in got {
@@ -128,6 +141,8 @@ impl Figures {
             .filter(|(n, _)| !seen.contains(n))
             .copied()
             .collect();
+        let (not_pushed, missing): (Vec<_>, Vec<_>) =
+            missing.into_iter().partition(|(n, _)| unpushed(*n));
         let refused = missing.len().min(refusals);
         // Which ones were refused is not said; the last ones are listed as lost.
         let lost_list = missing[refused..].to_vec();
@@ -137,6 +152,7 @@ impl Figures {
             sent: sent.len(),
             bridged: seen.iter().filter(|n| sent_numbers.contains(n)).count(),
             refused,
+            unpushed: not_pushed.len(),
             lost,
             duplicated,
             out_of_order,
@@ -148,6 +164,7 @@ impl Figures {
         self.sent += o.sent;
         self.bridged += o.bridged;
         self.refused += o.refused;
+        self.unpushed += o.unpushed;
         self.lost += o.lost;
         self.duplicated += o.duplicated;
         self.out_of_order += o.out_of_order;
@@ -168,9 +185,21 @@ impl Report {
         rig: &Rig,
         sent: &Sent,
         got: &Arrivals,
-        outages: &[Outage],
+        timeline: &Timeline,
         notices: &HashMap<Chat, Vec<String>>,
     ) -> Self {
+        let outages = &timeline.outages;
+        let log = std::fs::read_to_string(&rig.log).unwrap_or_default();
+        let unpushed = |chat: Chat, n: u64| {
+            let Some((id, accepted)) = sent.events.get(&(chat, n)) else {
+                return false;
+            };
+            let before_restart = timeline
+                .homeserver_restarts
+                .iter()
+                .any(|r| *accepted <= *r && r.duration_since(*accepted) <= Duration::from_secs(10));
+            before_restart && !id.is_empty() && !log.contains(&format!("\"{id}\""))
+        };
         let mut chats: Vec<Chat> = rig.portals.keys().copied().collect();
         chats.sort();
         let mut rows = Vec::new();
@@ -185,7 +214,13 @@ impl Report {
                     Some(list) if out => list.iter().filter(|n| n.contains(NOT_DELIVERED)).count(),
                     _ => 0,
                 };
-                Figures::of(s.unwrap_or_default(), g.unwrap_or_default(), refusals)
+                let unpushed = |n| way == Way::ToIm && unpushed(chat, n);
+                Figures::of(
+                    s.unwrap_or_default(),
+                    g.unwrap_or_default(),
+                    refusals,
+                    unpushed,
+                )
             };
             let (to_matrix, to_im) = (figures(Way::ToMatrix), figures(Way::ToIm));
             total.add(&to_matrix);
@@ -218,12 +253,12 @@ impl Report {
 
     pub fn print(&self) {
         println!(
-            "| chat | IM→Matrix sent | bridged | lost | dup | out of order | Matrix→IM sent | bridged | refused | lost | dup | out of order |"
+            "| chat | IM→Matrix sent | bridged | lost | dup | out of order | Matrix→IM sent | bridged | refused | not pushed | lost | dup | out of order |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (name, a, b) in &self.rows {
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 a.sent,
                 a.bridged,
                 a.lost,
@@ -232,6 +267,7 @@ impl Report {
                 b.sent,
                 b.bridged,
                 b.refused,
+                b.unpushed,
                 b.lost,
                 b.duplicated,
                 b.out_of_order
@@ -250,10 +286,12 @@ impl Report {
         }
         let t = &self.total;
         println!(
-            "total: sent {}, bridged {}, refused {} (Matrix → IM of the login whose token \
+            "total: sent {}, bridged {}, not pushed by the homeserver {} (accepted just before \
+             its restart, never delivered to the bridge: element-hq/synapse#11637), refused {} \
+             (Matrix → IM of the login whose token \
              expired, handled while it was out and answered with a \"not delivered\" notice: \
              counted apart, not as lost), sends refused by the sending side {}",
-            t.sent, t.bridged, t.refused, self.failed_sends
+            t.sent, t.bridged, t.unpushed, t.refused, self.failed_sends
         );
         println!("{}", self.closing_line());
     }

@@ -28,6 +28,8 @@ pub type Chat = (usize, usize);
 #[derive(Default)]
 pub struct Sent {
     pub streams: HashMap<(Chat, Way), Vec<(u64, Instant)>>,
+    /// Matrix → IM: the event id by (chat, number), and when the homeserver accepted it.
+    pub events: HashMap<(Chat, u64), (String, Instant)>,
     /// Sends the sending side refused (not counted as sent).
     pub failed: usize,
 }
@@ -41,7 +43,15 @@ impl Sent {
 
 /// The streams, running.
 pub struct Traffic {
-    tasks: JoinSet<((Chat, Way), Vec<(u64, Instant)>, usize)>,
+    tasks: JoinSet<Stream>,
+}
+
+/// One stream's outcome.
+struct Stream {
+    key: (Chat, Way),
+    sent: Vec<(u64, Instant)>,
+    events: Vec<(u64, String, Instant)>,
+    failed: usize,
 }
 
 /// The number of chat `(i, j)` in bodies.
@@ -70,6 +80,7 @@ pub fn start(rig: &Rig, s: &Settings, run: Duration) -> Traffic {
             let room = room.clone();
             tasks.spawn(async move {
                 let mut sent = Vec::with_capacity(count);
+                let mut events = Vec::new();
                 let mut failed = 0;
                 for n in 1..=count as u64 {
                     let due = t0 + offset + every.mul_f64((n - 1) as f64);
@@ -84,7 +95,13 @@ pub fn start(rig: &Rig, s: &Settings, run: Duration) -> Traffic {
                         Way::ToIm => {
                             let body = format!("{M2I} c{c} n{n}");
                             let txn = format!("chaos-{c}-{n}");
-                            sender.send(i, &room, &body, &txn).await.is_ok()
+                            match sender.send(i, &room, &body, &txn).await {
+                                Ok(id) => {
+                                    events.push((n, id, Instant::now()));
+                                    true
+                                }
+                                Err(_) => false,
+                            }
                         }
                     };
                     if ok {
@@ -93,7 +110,12 @@ pub fn start(rig: &Rig, s: &Settings, run: Duration) -> Traffic {
                         failed += 1;
                     }
                 }
-                (((i, j), way), sent, failed)
+                Stream {
+                    key: ((i, j), way),
+                    sent,
+                    events,
+                    failed,
+                }
             });
         }
     }
@@ -105,9 +127,12 @@ impl Traffic {
     pub async fn finish(mut self) -> Sent {
         let mut out = Sent::default();
         while let Some(done) = self.tasks.join_next().await {
-            if let Ok((key, sent, failed)) = done {
-                out.streams.insert(key, sent);
-                out.failed += failed;
+            if let Ok(s) = done {
+                for (n, id, at) in s.events {
+                    out.events.insert((s.key.0, n), (id, at));
+                }
+                out.streams.insert(s.key, s.sent);
+                out.failed += s.failed;
             }
         }
         out
