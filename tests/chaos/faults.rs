@@ -104,7 +104,20 @@ pub async fn run(
             Fault::DropSockets(n) => drop_sockets(rig, *n).await,
             Fault::ExpireToken => expire_token(rig).await.map(|o| timeline.outages.push(o)),
             Fault::RestartDatabase => match cluster.as_deref_mut() {
-                Some(c) => tokio::task::block_in_place(|| c.restart()),
+                Some(c) => tokio::task::block_in_place(|| {
+                    c.restart()?;
+                    // A bridge that lost its database lease stops at once (failover); the
+                    // service manager starts it again, as systemd's Restart= does.
+                    std::thread::sleep(Duration::from_secs(2));
+                    if !rig.bridge().running() {
+                        say!(
+                            t0,
+                            "the bridge stopped with the database; starting it again"
+                        );
+                        rig.kill_and_restart_bridge(Duration::ZERO)?;
+                    }
+                    Ok(())
+                }),
                 None => Err("no database to restart".into()),
             },
         };

@@ -284,6 +284,47 @@ impl Rig {
         out
     }
 
+    /// IM → Matrix bodies Synapse stored twice under one transaction id of the bridge (read
+    /// from its SQLite database): a send whose answer a Synapse restart cut off, retried by
+    /// the bridge with the same id after the restart. Synapse de-duplicates transaction ids
+    /// across restarts only for requests made with a device, which appservice requests are
+    /// not; its in-memory cache goes with the restart. Empty on the stand-in.
+    pub fn homeserver_doubled(&self) -> std::collections::HashSet<String> {
+        let Backend::Synapse(b) = &self.backend else {
+            return Default::default();
+        };
+        let db = b.synapse.dir.join("homeserver.db");
+        let script = "import sqlite3,sys\n\
+            c=sqlite3.connect(sys.argv[1])\n\
+            q=\"select json_extract(json,'$.content.body') b, count(*), \
+            count(distinct json_extract(internal_metadata,'$.txn_id')) from event_json \
+            where b like 'chaos i2m %' group by b having count(*)>1\"\n\
+            for b,n,t in c.execute(q):\n    \
+            print(b) if t==1 else None\n";
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&db)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+            Ok(o) => {
+                eprintln!(
+                    "Synapse database not read: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                Default::default()
+            }
+            Err(e) => {
+                eprintln!("Synapse database not read: {e}");
+                Default::default()
+            }
+        }
+    }
+
     /// The bodies of the IM → Matrix messages in each portal, in timeline order.
     pub async fn matrix_received(&self) -> HashMap<(usize, usize), Vec<String>> {
         let mut out: HashMap<(usize, usize), Vec<String>> = HashMap::new();

@@ -9,7 +9,9 @@
 //! and never delivered to the bridge (the bridge's log, which records every Matrix event it
 //! takes in, never names them): Synapse keeps events for an appservice that arrive while a
 //! transaction is in flight only in memory, and a restart drops them
-//! (element-hq/synapse#11637).
+//! (element-hq/synapse#11637). And "doubled by the homeserver": IM → Matrix messages
+//! Synapse stored twice under the same transaction id of the bridge (see
+//! `Rig::homeserver_doubled`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -108,6 +110,8 @@ struct Figures {
     refused: usize,
     /// Never pushed to the bridge by the homeserver (see the module docs).
     unpushed: usize,
+    /// Stored twice by the homeserver under one transaction id (see the module docs).
+    hs_doubled: usize,
     lost: usize,
     duplicated: usize,
     out_of_order: usize,
@@ -123,12 +127,17 @@ impl Figures {
         got: &[u64],
         refusals: usize,
         unpushed: impl Fn(u64) -> bool,
+        hs_doubled: impl Fn(u64) -> bool,
     ) -> Self {
         let mut seen = HashSet::new();
-        let (mut duplicated, mut out_of_order, mut max) = (0, 0, 0);
+        let (mut duplicated, mut doubled, mut out_of_order, mut max) = (0, 0, 0, 0);
         for n in got {
             if !seen.insert(*n) {
-                duplicated += 1;
+                if hs_doubled(*n) {
+                    doubled += 1;
+                } else {
+                    duplicated += 1;
+                }
                 continue;
             }
             if *n < max {
@@ -153,6 +162,7 @@ impl Figures {
             bridged: seen.iter().filter(|n| sent_numbers.contains(n)).count(),
             refused,
             unpushed: not_pushed.len(),
+            hs_doubled: doubled,
             lost,
             duplicated,
             out_of_order,
@@ -165,6 +175,7 @@ impl Figures {
         self.bridged += o.bridged;
         self.refused += o.refused;
         self.unpushed += o.unpushed;
+        self.hs_doubled += o.hs_doubled;
         self.lost += o.lost;
         self.duplicated += o.duplicated;
         self.out_of_order += o.out_of_order;
@@ -189,6 +200,7 @@ impl Report {
         notices: &HashMap<Chat, Vec<String>>,
     ) -> Self {
         let outages = &timeline.outages;
+        let doubled_bodies = rig.homeserver_doubled();
         let log = std::fs::read_to_string(&rig.log).unwrap_or_default();
         let unpushed = |chat: Chat, n: u64| {
             let Some((id, accepted)) = sent.events.get(&(chat, n)) else {
@@ -215,11 +227,16 @@ impl Report {
                     _ => 0,
                 };
                 let unpushed = |n| way == Way::ToIm && unpushed(chat, n);
+                let c = chat_number(chat, rig.peer_count);
+                let doubled = |n| {
+                    way == Way::ToMatrix && doubled_bodies.contains(&format!("{I2M} c{c} n{n}"))
+                };
                 Figures::of(
                     s.unwrap_or_default(),
                     g.unwrap_or_default(),
                     refusals,
                     unpushed,
+                    doubled,
                 )
             };
             let (to_matrix, to_im) = (figures(Way::ToMatrix), figures(Way::ToIm));
@@ -286,12 +303,14 @@ impl Report {
         }
         let t = &self.total;
         println!(
-            "total: sent {}, bridged {}, not pushed by the homeserver {} (accepted just before \
+            "total: sent {}, bridged {}, doubled by the homeserver {} (IM → Matrix stored twice \
+             by Synapse under one transaction id of the bridge, retried across its restart), \
+             not pushed by the homeserver {} (accepted just before \
              its restart, never delivered to the bridge: element-hq/synapse#11637), refused {} \
              (Matrix → IM of the login whose token \
              expired, handled while it was out and answered with a \"not delivered\" notice: \
              counted apart, not as lost), sends refused by the sending side {}",
-            t.sent, t.bridged, t.unpushed, t.refused, self.failed_sends
+            t.sent, t.bridged, t.hs_doubled, t.unpushed, t.refused, self.failed_sends
         );
         println!("{}", self.closing_line());
     }
