@@ -18,7 +18,6 @@
 //! [200 on the stand-in, 25 on Synapse, less if the run would last under 30 s]; `CHAOS_SETTLE_SECS` [120 / 300] bound of the wait
 //! for the last messages; `CHAOS_KEEP` keeps the run's folder (bridge config and log).
 
-#[allow(dead_code)]
 #[macro_use]
 #[path = "../common/mod.rs"]
 mod common;

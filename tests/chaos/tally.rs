@@ -323,7 +323,7 @@ pub fn print_notices(notices: &HashMap<Chat, Vec<String>>) {
         *counts.entry(n.as_str()).or_default() += 1;
     }
     let mut counts: Vec<_> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (text, n) in counts {
         println!("notice in portals ×{n}: {text}");
     }
