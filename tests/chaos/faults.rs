@@ -72,8 +72,8 @@ pub fn plan(s: &Settings, postgres: bool) -> Vec<(f64, Fault)> {
 pub struct Timeline {
     /// Token outages.
     pub outages: Vec<Outage>,
-    /// When each homeserver restart began.
-    pub homeserver_restarts: Vec<Instant>,
+    /// When each homeserver restart began and when the homeserver was back.
+    pub homeserver_restarts: Vec<(Instant, Instant)>,
 }
 
 /// Does the faults of `plan` one after the other at their times over `run` (a late one
@@ -97,8 +97,9 @@ pub async fn run(
                 rig.kill_and_restart_bridge(Duration::from_millis(500))
             }),
             Fault::RestartHomeserver => {
-                timeline.homeserver_restarts.push(Instant::now());
+                let began = Instant::now();
                 rig.restart_homeserver(Duration::from_secs(5)).await;
+                timeline.homeserver_restarts.push((began, Instant::now()));
                 Ok(())
             }
             Fault::DropSockets(n) => drop_sockets(rig, *n).await,

@@ -6,7 +6,7 @@
 //! and that the bridge answered with "⚠️ Your message was not delivered" in the portal
 //! (it handled them while that login was out; at most one per such notice). Also apart:
 //! "not pushed", Matrix → IM messages the homeserver accepted at most 10 s before its restart
-//! and never delivered to the bridge (the bridge's log, which records every Matrix event it
+//! (or while it was stopping) and never delivered to the bridge (the bridge's log, which records every Matrix event it
 //! takes in, never names them): Synapse keeps events for an appservice that arrive while a
 //! transaction is in flight only in memory, and a restart drops them
 //! (element-hq/synapse#11637). And "doubled by the homeserver": IM → Matrix messages
@@ -206,10 +206,9 @@ impl Report {
             let Some((id, accepted)) = sent.events.get(&(chat, n)) else {
                 return false;
             };
-            let before_restart = timeline
-                .homeserver_restarts
-                .iter()
-                .any(|r| *accepted <= *r && r.duration_since(*accepted) <= Duration::from_secs(10));
+            let before_restart = timeline.homeserver_restarts.iter().any(|(began, back)| {
+                *accepted <= *back && began.saturating_duration_since(*accepted).as_secs() < 10
+            });
             before_restart && !id.is_empty() && !log.contains(&format!("\"{id}\""))
         };
         let mut chats: Vec<Chat> = rig.portals.keys().copied().collect();
