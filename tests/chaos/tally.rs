@@ -327,3 +327,43 @@ pub fn print_notices(notices: &HashMap<Chat, Vec<String>>) {
         println!("notice in portals ×{n}: {text}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(numbers: std::ops::RangeInclusive<u64>) -> Vec<(u64, Instant)> {
+        let now = Instant::now();
+        numbers.map(|n| (n, now)).collect()
+    }
+
+    #[test]
+    fn counts_lost_duplicated_and_out_of_order() {
+        // 4 never came, 3 came twice, 2 came after 3.
+        let f = Figures::of(&sent(1..=5), &[1, 3, 2, 3, 5], 0, |_| false, |_| false);
+        assert_eq!(
+            (f.sent, f.bridged, f.lost, f.duplicated, f.out_of_order),
+            (5, 4, 1, 1, 1)
+        );
+        assert_eq!(f.lost_list.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn refused_unpushed_and_doubled_are_counted_apart() {
+        // 2 and 4 missing: 4 never reached the bridge, 2 was refused (one notice); 5 was
+        // stored twice by the homeserver.
+        let f = Figures::of(&sent(1..=5), &[1, 3, 5, 5], 1, |n| n == 4, |n| n == 5);
+        assert_eq!((f.refused, f.unpushed, f.lost), (1, 1, 0));
+        assert_eq!((f.duplicated, f.hs_doubled), (0, 1));
+        // More missing than notices: the rest is lost.
+        let f = Figures::of(&sent(1..=3), &[], 1, |_| false, |_| false);
+        assert_eq!((f.refused, f.lost), (1, 2));
+    }
+
+    #[test]
+    fn parses_bodies() {
+        assert_eq!(parse("chaos i2m c12 n7", I2M), Some((12, 7)));
+        assert_eq!(parse("chaos m2i c1 n2", I2M), None);
+        assert_eq!(parse("chaos i2m c1", I2M), None);
+    }
+}
