@@ -162,16 +162,25 @@ async fn post(port: u16, path: &str, bearer: Option<&str>, body: Value) -> Resul
     Ok(v)
 }
 
-/// Drops `n` live sockets of the bridge's logins.
+/// Drops `n` live sockets of the bridge's logins, waiting (bounded, 10 s) for sockets to drop
+/// when fewer are up (right after a bridge restart its logins are still connecting).
 async fn drop_sockets(rig: &Rig, n: usize) -> Result<(), String> {
     let peer = "p0";
     let token = fetch_token(rig.sandbox_port, peer).await?;
-    let body = json!({ "count": n, "users": rig.logins });
-    let v = post(rig.sandbox_port, "sandbox/drop_sockets", Some(&token), body).await?;
-    match v["data"]["dropped"].as_u64() {
-        Some(k) if k as usize == n => Ok(()),
-        other => Err(format!("dropped {other:?} of {n} sockets")),
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut dropped = 0;
+    while dropped < n {
+        let body = json!({ "count": n - dropped, "users": rig.logins });
+        let v = post(rig.sandbox_port, "sandbox/drop_sockets", Some(&token), body).await?;
+        dropped += v["data"]["dropped"].as_u64().unwrap_or(0) as usize;
+        if dropped < n {
+            if Instant::now() > deadline {
+                return Err(format!("dropped {dropped} of {n} sockets"));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
+    Ok(())
 }
 
 /// Expires the token of the login by token, waits for the bot to say it is logged out, then
