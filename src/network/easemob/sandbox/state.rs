@@ -221,6 +221,9 @@ pub struct Inner {
     /// (user, resource) → live connection.
     pub live: HashMap<(String, String), LiveConn>,
     next_conn: u64,
+    /// Texts whose messages are taken but never acknowledged (fault injection, see
+    /// `Sandbox::withhold_acks`).
+    pub withheld_acks: Vec<String>,
 }
 
 /// The sandbox's shared state handle.
