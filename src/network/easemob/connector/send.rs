@@ -5,7 +5,7 @@
 //! sends only what it does not find.
 
 use serde_json::json;
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
 use super::outgoing_content;
 use super::{conversation, msg_quote, rest_failure, send_failure, EasemobLogin};
@@ -53,7 +53,7 @@ impl EasemobLogin {
             (Some(txn), Some(since)) => match self.find_sent(chat, txn, since).await {
                 Ok(found) => found,
                 Err(e) => {
-                    warn!(error = %e, "could not look up whether a replayed message went out; sending it");
+                    warn!(user = %self.own, error = %e, "could not look up whether a replayed message went out; sending it");
                     Found::default()
                 }
             },
@@ -61,10 +61,7 @@ impl EasemobLogin {
         };
         let main = match found.main {
             Some(id) => {
-                debug!(
-                    id,
-                    "replayed message was sent before the restart; not sent again"
-                );
+                info!(user = %self.own, id, "a replayed message had gone out before the restart; not sent again");
                 id
             }
             None => {
