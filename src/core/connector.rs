@@ -666,3 +666,25 @@ pub trait GroupAdminAbility: Send + Sync {
 fn unsupported(what: &str) -> SendFailure {
     SendFailure::Permanent(format!("the IM service does not support {what} from here"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SendOptions;
+
+    #[test]
+    fn transaction_ids_are_stable_opaque_and_per_event_and_part() {
+        let id = SendOptions::txn_id_for("$abc:example.org", 0);
+        assert_eq!(id, SendOptions::txn_id_for("$abc:example.org", 0));
+        assert_eq!(id.len(), 34);
+        assert!(id.starts_with("mx"));
+        assert!(id[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!id.contains("example"));
+        assert_ne!(id, SendOptions::txn_id_for("$abc:example.org", 1));
+        assert_ne!(id, SendOptions::txn_id_for("$abd:example.org", 0));
+        // The part is not simply appended to the event id.
+        assert_ne!(
+            SendOptions::txn_id_for("$a1", 0),
+            SendOptions::txn_id_for("$a", 10)
+        );
+    }
+}
