@@ -282,7 +282,8 @@ impl PortalWorker {
                     Direction::ToMatrix
                 }
                 Work::Matrix { event, seq } => {
-                    self.matrix(event).await;
+                    let replayed = self.ctx.may_be_replayed(seq);
+                    self.matrix(event, replayed).await;
                     ack_inbox(&self.ctx, seq).await;
                     Direction::ToNetwork
                 }
@@ -389,17 +390,28 @@ impl PortalWorker {
         }
     }
 
-    async fn matrix(&mut self, event: MatrixEvent) {
+    /// Handles a Matrix event; `replayed`: an earlier process may have handled it already
+    /// (see [`Ctx::may_be_replayed`]).
+    async fn matrix(&mut self, event: MatrixEvent, replayed: bool) {
         let result = match event {
             MatrixEvent::Message {
                 room,
                 sender,
                 event_id,
                 content,
-                ..
+                origin_server_ts,
             } => {
-                self.matrix_message(&room, &sender, event_id.as_str(), &content)
-                    .await
+                // A replayed message may have reached the network before the crash: its
+                // send looks for it first (no earlier than the event itself).
+                let maybe_sent_since = replayed.then_some(origin_server_ts);
+                self.matrix_message(
+                    &room,
+                    &sender,
+                    event_id.as_str(),
+                    &content,
+                    maybe_sent_since,
+                )
+                .await
             }
             MatrixEvent::Redaction {
                 room,
@@ -428,8 +440,15 @@ impl PortalWorker {
                 target,
                 key,
             } => {
-                self.matrix_reaction(&room, &sender, event_id.as_str(), target.as_str(), &key)
-                    .await
+                self.matrix_reaction(
+                    &room,
+                    &sender,
+                    event_id.as_str(),
+                    target.as_str(),
+                    &key,
+                    replayed,
+                )
+                .await
             }
             MatrixEvent::Membership {
                 room,

@@ -18,6 +18,7 @@ mod outgoing;
 mod presence;
 mod register;
 mod search;
+mod send;
 
 pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
@@ -25,11 +26,12 @@ pub use incoming::{incoming_content, translate_message, translate_notify};
 use incoming::{media_url, split_media_url, translate};
 pub use outgoing::outgoing_content;
 use outgoing::parse_id;
+pub use send::TXN_EXT_KEY;
 
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
-use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
+use super::message::{decode_incoming, Body, Content, FileRef, OutgoingMessage};
 use super::proto::status::ErrorCode;
 use super::rest::{RestClient, RestError};
 use crate::config::EasemobConfig;
@@ -37,8 +39,8 @@ use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, GroupAdminAbility, HistoryAbility,
     LoginData, LoginFailure, LoginFlow, LoginProcess, MediaAbility, MessageContent,
     NetworkConnector, NetworkLogin, QuotedKind, ReactionAbility, RecallAbility, ReceiptAbility,
-    RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure, TypingAbility, UserProfile,
-    UserSearchResult,
+    RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure, SendOptions, TypingAbility,
+    UserProfile, UserSearchResult,
 };
 
 /// Where the Easemob service is.
@@ -280,50 +282,22 @@ impl NetworkLogin for EasemobLogin {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        let mut msg = OutgoingMessage::new(
-            conversation(chat),
-            Body::Content(outgoing_content(content)?),
-        );
-        if let MessageContent::Text {
-            mentions,
-            mentions_room,
-            ..
-        } = content
-        {
-            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
-            let at_list = if *mentions_room {
-                Some(json!("ALL"))
-            } else if !mentions.is_empty() {
-                Some(json!(mentions))
-            } else {
-                None
-            };
-            if let Some(list) = at_list {
-                msg.ext.push(Ext {
-                    key: "em_at_list".into(),
-                    value: ExtValue::Json(list.to_string()),
-                });
-            }
-        }
-        if let Some(reply) = reply_to {
-            msg.ext.push(Ext {
-                key: "msgQuote".into(),
-                value: ExtValue::Json(msg_quote(reply).to_string()),
-            });
-        }
-        let receipt = self.client.send(msg).await.map_err(send_failure)?;
-        let mut ids = vec![receipt.server_id.to_string()];
-        if let MessageContent::Media {
-            caption: Some(caption),
-            ..
-        } = content
-        {
-            // Easemob attachments have no caption: it follows as a text message.
-            let text = OutgoingMessage::text(conversation(chat), caption.clone());
-            let caption = self.client.send(text).await.map_err(send_failure)?;
-            ids.push(caption.server_id.to_string());
-        }
-        Ok(ids)
+        let options = SendOptions {
+            reply_to,
+            ..SendOptions::default()
+        };
+        self.send_keyed(chat, content, options).await
+    }
+
+    /// Sends with the core's transaction id in `ext` ([`TXN_EXT_KEY`]); a replayed message
+    /// is looked for in history first (module `send`).
+    async fn send_message_with(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        options: SendOptions<'_>,
+    ) -> Result<Vec<String>, SendFailure> {
+        self.send_keyed(chat, content, options).await
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {

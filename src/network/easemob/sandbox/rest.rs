@@ -24,6 +24,8 @@ use super::state::{now_ms, Sandbox};
 
 #[path = "rest_contacts.rs"]
 mod contacts;
+#[path = "rest_faults.rs"]
+mod faults;
 #[path = "rest_files.rs"]
 mod files;
 #[path = "rest_groups.rs"]
@@ -444,6 +446,9 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("POST", ["users"]) => users::register(cx).await,
         ("POST", ["token"]) => users::token(cx).await,
         ("GET", ["sdk", "users", user, "token", "expires"]) => users::token_expires(cx, user),
+        // Fault injection (sandbox only, not Easemob's API): see rest_faults.rs.
+        ("POST", ["sandbox", "drop_sockets"]) => faults::drop_sockets(cx).await,
+        ("POST", ["sandbox", "users", user, "token", "expire"]) => faults::expire_token(cx, user),
         ("PUT", ["users", user, "password"]) => users::change_password(cx, user).await,
         ("GET", ["users", user]) => users::get_user(cx, user),
         ("PUT", ["users", user]) => users::update_user(cx, user).await,

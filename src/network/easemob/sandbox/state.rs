@@ -242,6 +242,9 @@ pub struct Inner {
     /// (user, resource) → live connection.
     pub live: HashMap<(String, String), LiveConn>,
     next_conn: u64,
+    /// Texts whose messages are taken but never acknowledged (fault injection, see
+    /// `Sandbox::withhold_acks`).
+    pub withheld_acks: Vec<String>,
 }
 
 /// The sandbox's shared state handle.
@@ -490,6 +493,49 @@ impl Sandbox {
         for conn in self.lock().live.values() {
             let _ = conn.tx.send(ConnCommand::Drop);
         }
+    }
+
+    /// Drops up to `count` live connections abruptly (as a network failure would; clients
+    /// reconnect), only those of `users` when it is not empty, in a random order. Returns how
+    /// many were dropped (fault injection: the chaos run).
+    pub fn drop_some_connections(&self, count: usize, users: &[String]) -> usize {
+        use rand::seq::SliceRandom;
+        let inner = self.lock();
+        let mut conns: Vec<&LiveConn> = inner
+            .live
+            .iter()
+            .filter(|((u, _), _)| users.is_empty() || users.contains(u))
+            .map(|(_, c)| c)
+            .collect();
+        conns.shuffle(&mut rand::rng());
+        conns
+            .into_iter()
+            .take(count)
+            .filter(|c| c.tx.send(ConnCommand::Drop).is_ok())
+            .count()
+    }
+
+    /// Makes every token of `user` expire now and drops the user's live connections, so
+    /// each device reconnects and is refused with "Sorry, token expired" (a login by token
+    /// then needs a new one). Returns how many tokens expired.
+    pub fn expire_tokens(&self, user: &str) -> usize {
+        let mut inner = self.lock();
+        let now = now_ms();
+        let mut expired = 0;
+        for t in inner.data.tokens.values_mut() {
+            if t.user == user && t.expires_at > now {
+                t.expires_at = now.saturating_sub(1);
+                expired += 1;
+            }
+        }
+        for ((u, _), conn) in &inner.live {
+            if u == user {
+                let _ = conn.tx.send(ConnCommand::Drop);
+            }
+        }
+        drop(inner);
+        self.touch();
+        expired
     }
 
     /// Creates `name` with `password` unless it exists (demo users, test fixtures).
