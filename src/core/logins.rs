@@ -390,6 +390,7 @@ fn chat_of(event: &RemoteEvent) -> Option<&super::connector::ChatId> {
         | RemoteEvent::DeliveryReceipt { chat, .. }
         | RemoteEvent::Typing { chat, .. }
         | RemoteEvent::ChatInfoChange { chat, .. }
+        | RemoteEvent::Thread { chat, .. }
         | RemoteEvent::ChatDelete { chat } => Some(chat),
         _ => None,
     }

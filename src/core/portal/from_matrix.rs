@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use tracing::{debug, warn};
 
 use super::media_out::attachment_kind;
+use super::threads::ThreadTarget;
 use super::{chat_of_key, content_kind, PortalWorker};
 use crate::core::connector::{ChatId, MessageContent, ReplyTo, SendFailure};
 use crate::core::convert;
@@ -171,14 +172,26 @@ impl PortalWorker {
         relates: &Value,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        // In a thread, `m.in_reply_to` with `is_falling_back` is only the fallback for clients
+        // without threads, not a reply.
+        let fallback = relates["rel_type"] == json!("m.thread")
+            && relates["is_falling_back"].as_bool().unwrap_or(false);
         let reply_to = match relates["m.in_reply_to"]["event_id"].as_str() {
-            Some(id) => self.reply_to(room, id).await,
-            None => None,
+            Some(id) if !fallback => self.reply_to(room, id).await,
+            _ => None,
         };
         let started = std::time::Instant::now();
-        let sent = self
-            .send_parts(login, chat, &converted, reply_to.as_ref())
-            .await;
+        let sent = match self.thread_target(login, chat, relates, &converted).await {
+            Ok(ThreadTarget::Main) => {
+                self.send_parts(login, chat, None, &converted, reply_to.as_ref())
+                    .await
+            }
+            Ok(ThreadTarget::Thread(thread)) => {
+                self.send_parts(login, chat, Some(&thread), &converted, reply_to.as_ref())
+                    .await
+            }
+            Err(e) => (Vec::new(), Some(e)),
+        };
         ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
         let (ids, failure) = sent;
         if let Some((main, extra)) = ids.split_first() {
@@ -196,6 +209,9 @@ impl PortalWorker {
                 if let Err(e) = ctx.store.put_message(&self.key, &record).await {
                     warn!(portal = %self.key, part = i, error = %e, "message mapping not saved");
                 }
+            }
+            if relates["rel_type"] == json!("m.thread") {
+                self.thread_sent(relates, event_id).await;
             }
             // On disk before the inbox item is acked: a crash now must not send it twice.
             if let Err(e) = ctx.store.flush().await {
@@ -242,6 +258,7 @@ impl PortalWorker {
         &self,
         login: &Arc<UserLogin>,
         chat: &ChatId,
+        thread: Option<&str>,
         converted: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> (Vec<String>, Option<SendFailure>) {
@@ -267,7 +284,13 @@ impl PortalWorker {
         let mut ids = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let reply = if i == 0 { reply_to } else { None };
-            match login.session.send_message(chat, part, reply).await {
+            let sent = match (thread, login.session.as_threads()) {
+                (Some(thread), Some(threads)) => {
+                    threads.send_in_thread(chat, thread, part, reply).await
+                }
+                _ => login.session.send_message(chat, part, reply).await,
+            };
+            match sent {
                 Ok(sent) => ids.extend(sent),
                 Err(e) => return (ids, Some(e)),
             }

@@ -193,6 +193,7 @@ pub fn translate_message(own: &str, m: IncomingMessage) -> Option<RemoteEvent> {
             timestamp_ms: m.timestamp,
             content: with_mentions(incoming_content(content)?, &m),
             reply_to: reply_target(&m),
+            thread_root: None,
         }),
         Body::ReadAck { message_id, .. } => RemoteEvent::ReadReceipt {
             chat,

@@ -136,6 +136,7 @@ impl NetworkConnector for EasemobConnector {
             group_management: true,
             // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
             max_text_bytes: 5 * 1024,
+            threads: false,
         }
     }
 
