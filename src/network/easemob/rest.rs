@@ -18,6 +18,8 @@ use super::jid::ChatType;
 mod contacts;
 mod groups;
 mod reactions;
+mod threads;
+pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
 pub use reactions::ReactionSummary;
 

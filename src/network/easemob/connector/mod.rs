@@ -16,11 +16,13 @@ mod login;
 mod outgoing;
 mod register;
 mod search;
+mod threads;
 
 pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
 pub use incoming::{incoming_content, translate_message, translate_notify};
-use incoming::{media_url, split_media_url, translate};
+use incoming::{media_url, split_media_url, translate, Translator};
+use threads::ThreadDirectory;
 pub use outgoing::outgoing_content;
 use outgoing::parse_id;
 
@@ -136,7 +138,7 @@ impl NetworkConnector for EasemobConnector {
             group_management: true,
             // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
             max_text_bytes: 5 * 1024,
-            threads: false,
+            threads: true,
         }
     }
 
@@ -180,10 +182,22 @@ impl NetworkConnector for EasemobConnector {
                     other => other,
                 })?;
         let own = data.remote_id.clone();
-        tokio::spawn(translate(own.clone(), by_token, session_events, events));
+        let client = Arc::new(client);
+        let threads = ThreadDirectory::default();
+        tokio::spawn(translate(
+            Translator {
+                own: own.clone(),
+                by_token,
+                threads: threads.clone(),
+                client: Arc::downgrade(&client),
+            },
+            session_events,
+            events,
+        ));
         Ok(Box::new(EasemobLogin {
-            client: Arc::new(client),
+            client,
             own,
+            threads,
         }))
     }
 }
@@ -232,9 +246,49 @@ pub fn msg_quote(reply: &ReplyTo) -> serde_json::Value {
 pub struct EasemobLogin {
     client: Arc<EasemobClient>,
     own: String,
+    threads: ThreadDirectory,
 }
 
 impl EasemobLogin {
+    /// The Easemob message for `content` to `to`, with the UIKit's @-mention list and reply
+    /// quote in its ext.
+    fn outgoing(
+        &self,
+        to: Conversation,
+        content: &MessageContent,
+        reply_to: Option<&ReplyTo>,
+    ) -> Result<OutgoingMessage, SendFailure> {
+        let mut msg = OutgoingMessage::new(to, Body::Content(outgoing_content(content)?));
+        if let MessageContent::Text {
+            mentions,
+            mentions_room,
+            ..
+        } = content
+        {
+            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
+            let at_list = if *mentions_room {
+                Some(json!("ALL"))
+            } else if !mentions.is_empty() {
+                Some(json!(mentions))
+            } else {
+                None
+            };
+            if let Some(list) = at_list {
+                msg.ext.push(Ext {
+                    key: "em_at_list".into(),
+                    value: ExtValue::Json(list.to_string()),
+                });
+            }
+        }
+        if let Some(reply) = reply_to {
+            msg.ext.push(Ext {
+                key: "msgQuote".into(),
+                value: ExtValue::Json(msg_quote(reply).to_string()),
+            });
+        }
+        Ok(msg)
+    }
+
     /// Sends a control body (edit, recall, receipt) and waits for the server's ack.
     async fn send_control(&self, chat: &ChatId, body: Body) -> Result<(), SendFailure> {
         self.client
@@ -276,37 +330,7 @@ impl NetworkLogin for EasemobLogin {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        let mut msg = OutgoingMessage::new(
-            conversation(chat),
-            Body::Content(outgoing_content(content)?),
-        );
-        if let MessageContent::Text {
-            mentions,
-            mentions_room,
-            ..
-        } = content
-        {
-            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
-            let at_list = if *mentions_room {
-                Some(json!("ALL"))
-            } else if !mentions.is_empty() {
-                Some(json!(mentions))
-            } else {
-                None
-            };
-            if let Some(list) = at_list {
-                msg.ext.push(Ext {
-                    key: "em_at_list".into(),
-                    value: ExtValue::Json(list.to_string()),
-                });
-            }
-        }
-        if let Some(reply) = reply_to {
-            msg.ext.push(Ext {
-                key: "msgQuote".into(),
-                value: ExtValue::Json(msg_quote(reply).to_string()),
-            });
-        }
+        let msg = self.outgoing(conversation(chat), content, reply_to)?;
         let receipt = self.client.send(msg).await.map_err(send_failure)?;
         let mut ids = vec![receipt.server_id.to_string()];
         if let MessageContent::Media {
@@ -465,6 +489,9 @@ impl NetworkLogin for EasemobLogin {
     fn as_group_admin(&self) -> Option<&dyn GroupAdminAbility> {
         Some(self)
     }
+    fn as_threads(&self) -> Option<&dyn crate::core::connector::ThreadAbility> {
+        Some(self)
+    }
 }
 
 /// Messages asked for per history page.
@@ -493,7 +520,7 @@ impl HistoryAbility for EasemobLogin {
                 let Ok(message) = decode_incoming(meta) else {
                     continue;
                 };
-                if let Some(RemoteEvent::Message(m)) = translate_message(&self.own, message) {
+                if let Some(RemoteEvent::Message(m)) = translate_message(&self.own, message, &self.threads) {
                     out.push(m);
                 }
             }
