@@ -353,8 +353,11 @@ pub(super) async fn translate(
                 .collect(),
             SessionEvent::Group(g) => translate_group(g).into_iter().collect(),
             SessionEvent::Notify { json } => {
-                translate_thread_notify(own, &json, &t.threads, &t.client)
-                    .unwrap_or_else(|| translate_notify(own, &json))
+                translate_thread_notify(own, &json, &t.threads, &t.client).unwrap_or_else(|| {
+                    let mut events = translate_notify(own, &json);
+                    events.iter_mut().for_each(|e| t.threads.resolve_chat(e));
+                    events
+                })
             }
             SessionEvent::Checkpoint(checkpoint) => vec![RemoteEvent::Checkpoint(checkpoint)],
             other => {

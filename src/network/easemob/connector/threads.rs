@@ -55,6 +55,20 @@ impl ThreadDirectory {
         map.get(id).cloned()
     }
 
+    /// Points a group chat that is really a known thread at the thread's group (reactions to
+    /// thread messages are reported on the thread id).
+    pub fn resolve_chat(&self, event: &mut RemoteEvent) {
+        if let RemoteEvent::Reaction { chat, .. } | RemoteEvent::ReactionRemove { chat, .. } =
+            event
+        {
+            if chat.kind == ChatKind::Group {
+                if let Some(place) = self.get(&chat.id) {
+                    chat.id = place.group_id;
+                }
+            }
+        }
+    }
+
     /// The chat and thread root of a message addressed to `to` (a group id or a thread id),
     /// given the message's own thread facts when it carries them: the parent group and the
     /// root for thread messages, `None` for everything else.
