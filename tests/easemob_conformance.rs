@@ -8,6 +8,8 @@ mod common;
 mod groups;
 #[path = "easemob_conformance/reactions.rs"]
 mod reactions;
+#[path = "easemob_conformance/threads.rs"]
+mod threads;
 
 use std::time::Duration;
 

@@ -291,7 +291,10 @@ mod tests {
 
     #[test]
     fn thread_names_are_the_first_line_cut_to_the_limit() {
-        assert_eq!(thread_name(&MessageContent::text("\n  hello\nworld"), 64), "hello");
+        assert_eq!(
+            thread_name(&MessageContent::text("\n  hello\nworld"), 64),
+            "hello"
+        );
         assert_eq!(thread_name(&MessageContent::text("abcdef"), 4), "abc…");
         assert_eq!(thread_name(&MessageContent::text("   "), 64), "Thread");
         assert_eq!(

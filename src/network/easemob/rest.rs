@@ -19,9 +19,9 @@ mod contacts;
 mod groups;
 mod reactions;
 mod threads;
-pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
 pub use reactions::ReactionSummary;
+pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};
 
 /// Timeout of ordinary requests (as the SDK's XHR).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -6,13 +6,13 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::chat_id;
+use super::threads::{translate_thread_notify, ThreadDirectory};
 use crate::core::connector::{
     ChatId, ChatInfoChange, ChatKind, LoginState, MediaKind, MessageContent, RemoteEvent,
     RemoteMedia, RemoteMessage,
 };
-use crate::network::easemob::error::{EndReason, LoginError};
-use super::threads::{translate_thread_notify, ThreadDirectory};
 use crate::network::easemob::client::EasemobClient;
+use crate::network::easemob::error::{EndReason, LoginError};
 use crate::network::easemob::events::{
     message_thread, parse_reaction_notify, GroupEvent, SessionEvent,
 };
@@ -348,9 +348,7 @@ pub(super) async fn translate(
             }
             SessionEvent::Ended(reason) => vec![RemoteEvent::State(end_state(&reason, by_token))],
             SessionEvent::OfflineSyncFinished => vec![RemoteEvent::CatchUpDone],
-            SessionEvent::Message(m) => translate_message(own, m, &t.threads)
-                .into_iter()
-                .collect(),
+            SessionEvent::Message(m) => translate_message(own, m, &t.threads).into_iter().collect(),
             SessionEvent::Group(g) => translate_group(g).into_iter().collect(),
             SessionEvent::Notify { json } => {
                 translate_thread_notify(own, &json, &t.threads, &t.client).unwrap_or_else(|| {

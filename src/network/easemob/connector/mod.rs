@@ -22,9 +22,9 @@ pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
 pub use incoming::{incoming_content, translate_message, translate_notify};
 use incoming::{media_url, split_media_url, translate, Translator};
-use threads::ThreadDirectory;
 pub use outgoing::outgoing_content;
 use outgoing::parse_id;
+use threads::ThreadDirectory;
 
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
@@ -520,7 +520,9 @@ impl HistoryAbility for EasemobLogin {
                 let Ok(message) = decode_incoming(meta) else {
                     continue;
                 };
-                if let Some(RemoteEvent::Message(m)) = translate_message(&self.own, message, &self.threads) {
+                if let Some(RemoteEvent::Message(m)) =
+                    translate_message(&self.own, message, &self.threads)
+                {
                     out.push(m);
                 }
             }

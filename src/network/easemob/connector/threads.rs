@@ -58,8 +58,7 @@ impl ThreadDirectory {
     /// Points a group chat that is really a known thread at the thread's group (reactions to
     /// thread messages are reported on the thread id).
     pub fn resolve_chat(&self, event: &mut RemoteEvent) {
-        if let RemoteEvent::Reaction { chat, .. } | RemoteEvent::ReactionRemove { chat, .. } =
-            event
+        if let RemoteEvent::Reaction { chat, .. } | RemoteEvent::ReactionRemove { chat, .. } = event
         {
             if chat.kind == ChatKind::Group {
                 if let Some(place) = self.get(&chat.id) {

@@ -108,7 +108,8 @@ mod tests {
         assert_eq!(n.operator.as_deref(), Some("bob"));
         assert!(parse_thread_notify(&json.replace("create", "bogus")).is_none());
         assert!(parse_thread_notify(r#"{"type":"reaction","data":[]}"#).is_none());
-        let meta = r#"{"thread":{"msg_parent_id":"99","muc_parent_id":"g1","thread_name":"plans"}}"#;
+        let meta =
+            r#"{"thread":{"msg_parent_id":"99","muc_parent_id":"g1","thread_name":"plans"}}"#;
         assert_eq!(
             message_thread(Some(meta)),
             Some(MessageThread {
