@@ -12,7 +12,8 @@
 //! * **Matrix thread → IM thread created on the fly**: mx1 answers bob's second message in a
 //!   Matrix thread (as Element sends it): the IM server now has a thread on that message, named
 //!   after mx1's text, holding it; bob joins it and mx1's next thread message reaches bob with
-//!   the thread's facts; bob's thread message comes back into the same Matrix thread;
+//!   the thread's facts; bob's thread message comes back into the same Matrix thread; mx1's
+//!   edit of and reaction to thread messages reach the IM side;
 //! * **thread deleted**: bob deletes "plans": a notice says so in its Matrix thread.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
@@ -286,15 +287,18 @@ async fn threads_both_ways_end_to_end() {
         .await
         .expect("bob gets mx1's thread message");
     assert_eq!(m.to, created.id);
+    let more_id = m.id;
     let facts = message_thread(m.meta_json.as_deref()).expect("thread facts");
     assert_eq!(
         (facts.message_id.as_str(), facts.group_id.as_str()),
         (root2.as_str(), group.as_str())
     );
-    env.bob
+    let answer_id = env
+        .bob
         .send(in_thread(&created.id, "bob answers in it"))
         .await
-        .expect("thread message");
+        .expect("thread message")
+        .server_id;
     let got = event_where(&env.mx, &room, "bob's answer", |e| {
         body_is(e, "bob answers in it")
     })
@@ -308,6 +312,50 @@ async fn threads_both_ways_end_to_end() {
         got["content"]["m.relates_to"]["event_id"],
         json!(root2_event),
         "{got}"
+    );
+    // Matrix edits of and reactions to thread messages reach the IM side by message id.
+    let more_event = env.mx.event_id_of(&room, "more from matrix").await;
+    env.mx
+        .send_content(
+            &room,
+            json!({ "msgtype": "m.text", "body": "* more, edited",
+                    "m.new_content": { "msgtype": "m.text", "body": "more, edited" },
+                    "m.relates_to": { "rel_type": "m.replace", "event_id": more_event } }),
+        )
+        .await;
+    let edit = env
+        .bob_inbox
+        .wait_message(
+            |e| matches!(&e.body, Body::Edit { message_id, .. } if *message_id == more_id),
+            DEADLINE,
+        )
+        .await;
+    assert!(edit.is_some(), "bob gets mx1's edit of the thread message");
+    let answer_event = got["event_id"].as_str().unwrap_or_default().to_owned();
+    env.mx.send_reaction(&room, &answer_event, "👍").await;
+    let mut reacted = false;
+    for _ in 0..150 {
+        reacted = env
+            .sandbox
+            .state
+            .lock()
+            .data
+            .reactions
+            .iter()
+            .any(|(id, list)| {
+                *id == answer_id
+                    && list
+                        .iter()
+                        .any(|r| r.reaction == "👍" && r.users.iter().any(|u| u == "alice"))
+            });
+        if reacted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        reacted,
+        "mx1's reaction on the thread message reached the IM server"
     );
     let announced = env.mx.all_bodies(&room).await;
     assert!(

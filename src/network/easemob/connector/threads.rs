@@ -199,3 +199,55 @@ impl ThreadAbility for EasemobLogin {
         Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn notifies_become_thread_events_and_teach_the_directory() {
+        let threads = ThreadDirectory::default();
+        let none = Weak::new();
+        let create = r#"{"type":"thread","data":{"id":"t1","name":"plans","muc_parent_id":"g1","msg_parent_id":"99","operation":"create","from":"bob","timestamp":1}}"#;
+        let events = translate_thread_notify("alice", create, &threads, &none).expect("thread");
+        assert_eq!(
+            events,
+            vec![RemoteEvent::Thread {
+                chat: ChatId::group("g1"),
+                sender: Some("bob".into()),
+                root: "99".into(),
+                thread: "t1".into(),
+                change: ThreadChange::Created {
+                    name: Some("plans".into())
+                },
+            }]
+        );
+        // A delete without the parent: the directory knows it.
+        let delete = r#"{"type":"thread","data":{"id":"t1","operation":"delete","from":"bob"}}"#;
+        let events = translate_thread_notify("alice", delete, &threads, &none).expect("thread");
+        assert!(matches!(
+            &events[..],
+            [RemoteEvent::Thread { chat, root, change: ThreadChange::Deleted, .. }]
+                if *chat == ChatId::group("g1") && root == "99"
+        ));
+        // A reaction reported on the thread id lands in the thread's group.
+        let mut reaction = RemoteEvent::Reaction {
+            chat: ChatId::group("t1"),
+            sender: "bob".into(),
+            target: "100".into(),
+            key: "👍".into(),
+        };
+        threads.resolve_chat(&mut reaction);
+        assert!(
+            matches!(reaction, RemoteEvent::Reaction { chat, .. } if chat == ChatId::group("g1"))
+        );
+        let unknown = r#"{"type":"thread","data":{"id":"t9","operation":"update","name":"x"}}"#;
+        assert_eq!(
+            translate_thread_notify("alice", unknown, &threads, &none),
+            Some(Vec::new())
+        );
+        assert!(
+            translate_thread_notify("alice", r#"{"type":"presence"}"#, &threads, &none).is_none()
+        );
+    }
+}
