@@ -129,6 +129,22 @@ pub struct RemoteMessage {
     pub content: MessageContent,
     /// The message this one replies to.
     pub reply_to: Option<String>,
+    /// The thread it belongs to, as the network id of the thread's root (parent) message;
+    /// `None` for messages of the main timeline (Matrix `m.thread` rooted at that message).
+    #[serde(default)]
+    pub thread_root: Option<String>,
+}
+
+/// What happened to a thread (a side conversation rooted at one message of a group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ThreadChange {
+    /// The thread was created, with its name when it has one.
+    Created { name: Option<String> },
+    /// The thread was renamed.
+    Renamed { name: String },
+    /// The thread was deleted (its messages are gone on the network).
+    Deleted,
 }
 
 /// Connection state of one login, as shown to its user.
@@ -251,6 +267,16 @@ pub enum RemoteEvent {
     Presence {
         user: String,
         presence: RemotePresence,
+    },
+    /// A thread of the chat was created, renamed or deleted. `root` is the network id of the
+    /// message the thread hangs on, `thread` the network's id of the thread itself (what
+    /// [`ThreadAbility::send_in_thread`] takes).
+    Thread {
+        chat: ChatId,
+        sender: Option<String>,
+        root: String,
+        thread: String,
+        change: ThreadChange,
     },
     /// A user's profile changed.
     ProfileChange {
@@ -387,6 +413,11 @@ pub struct Capabilities {
     /// texts are split into several messages at paragraph, line or word breaks.
     #[serde(default)]
     pub max_text_bytes: usize,
+    /// Threads (side conversations on one message of a group): messages may carry
+    /// [`RemoteMessage::thread_root`], the network reports [`RemoteEvent::Thread`] and logins
+    /// offer [`ThreadAbility`].
+    #[serde(default)]
+    pub threads: bool,
 }
 
 /// Why logging in failed, in words for the user. The words are the flow's: a password flow
@@ -640,6 +671,36 @@ pub trait NetworkLogin: Send + Sync {
     fn as_presence(&self) -> Option<&dyn PresenceAbility> {
         None
     }
+    /// Threads (creating one on a message, sending into it), when supported.
+    fn as_threads(&self) -> Option<&dyn ThreadAbility> {
+        None
+    }
+}
+
+/// Threads: side conversations hanging on one message of a group. The network reports
+/// threads created elsewhere as [`RemoteEvent::Thread`] and their messages with
+/// [`RemoteMessage::thread_root`] set.
+#[async_trait]
+pub trait ThreadAbility: Send + Sync {
+    /// The longest thread name the network takes, in characters.
+    fn max_thread_name_chars(&self) -> usize;
+    /// Creates a thread named `name` on message `root` of `chat`; returns the thread's
+    /// network id. The network reports it back as [`ThreadChange::Created`] too.
+    async fn create_thread(
+        &self,
+        chat: &ChatId,
+        root: &str,
+        name: &str,
+    ) -> Result<String, SendFailure>;
+    /// Sends a message into thread `thread` (an id from [`ThreadAbility::create_thread`] or
+    /// [`RemoteEvent::Thread`]) of `chat`; returns ids as [`NetworkLogin::send_message`] does.
+    async fn send_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        content: &MessageContent,
+        reply_to: Option<&ReplyTo>,
+    ) -> Result<Vec<String>, SendFailure>;
 }
 
 /// Editing a sent message.

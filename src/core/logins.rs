@@ -421,6 +421,7 @@ fn chat_of(event: &RemoteEvent) -> Option<super::connector::ChatId> {
         | RemoteEvent::Typing { chat, .. }
         | RemoteEvent::ChatInfoChange { chat, .. }
         | RemoteEvent::ChatDelete { chat }
+        | RemoteEvent::Thread { chat, .. }
         | RemoteEvent::GroupInvitation { chat, .. } => Some(chat.clone()),
         RemoteEvent::ContactRequest { from: user, .. }
         | RemoteEvent::ContactUpdate { user, .. } => Some(ChatId::direct(user.clone())),

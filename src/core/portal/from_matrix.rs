@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use tracing::{debug, warn};
 
 use super::media_out::attachment_kind;
+use super::threads::ThreadTarget;
 use super::{chat_of_key, content_kind, PortalWorker};
 use crate::core::connector::{ChatId, MessageContent, ReplyTo, SendFailure, SendOptions};
 use crate::core::convert;
@@ -220,12 +221,26 @@ impl PortalWorker {
         let ctx = self.ctx.clone();
         let event_id = out.event_id;
         let converted = &out.converted;
+        // In a thread, `m.in_reply_to` with `is_falling_back` is only the fallback for clients
+        // without threads, not a reply.
+        let fallback = relates["rel_type"] == json!("m.thread")
+            && relates["is_falling_back"].as_bool().unwrap_or(false);
         let reply_to = match relates["m.in_reply_to"]["event_id"].as_str() {
-            Some(id) => self.reply_to(room, id).await,
-            None => None,
+            Some(id) if !fallback => self.reply_to(room, id).await,
+            _ => None,
         };
         let started = std::time::Instant::now();
-        let sent = self.send_parts(login, chat, &out, reply_to.as_ref()).await;
+        let sent = match self.thread_target(login, chat, relates, converted).await {
+            Ok(ThreadTarget::Main) => {
+                self.send_parts(login, chat, None, &out, reply_to.as_ref())
+                    .await
+            }
+            Ok(ThreadTarget::Thread(thread)) => {
+                self.send_parts(login, chat, Some(&thread), &out, reply_to.as_ref())
+                    .await
+            }
+            Err(e) => (Vec::new(), Some(e)),
+        };
         ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
         let (ids, failure) = sent;
         if let Some((main, extra)) = ids.split_first() {
@@ -241,6 +256,9 @@ impl PortalWorker {
                     part: 0,
                 };
                 self.put_mapping(&record, i).await;
+            }
+            if relates["rel_type"] == json!("m.thread") {
+                self.thread_sent(relates, event_id).await;
             }
             // On disk before the inbox item is acked: a crash now must not send it twice.
             if let Err(e) = ctx.store.flush().await {
@@ -291,6 +309,7 @@ impl PortalWorker {
         &self,
         login: &Arc<UserLogin>,
         chat: &ChatId,
+        thread: Option<&str>,
         out: &Outgoing<'_>,
         reply_to: Option<&ReplyTo>,
     ) -> (Vec<String>, Option<SendFailure>) {
@@ -316,13 +335,22 @@ impl PortalWorker {
         };
         let mut ids = Vec::new();
         for (i, part) in parts.iter().enumerate() {
-            let txn_id = SendOptions::txn_id_for(out.event_id, i);
-            let options = SendOptions {
-                reply_to: if i == 0 { reply_to } else { None },
-                txn_id: Some(&txn_id),
-                maybe_sent_since_ms: out.maybe_sent_since,
+            let reply = if i == 0 { reply_to } else { None };
+            let sent = match (thread, login.session.as_threads()) {
+                (Some(thread), Some(threads)) => {
+                    threads.send_in_thread(chat, thread, part, reply).await
+                }
+                _ => {
+                    let txn_id = SendOptions::txn_id_for(out.event_id, i);
+                    let options = SendOptions {
+                        reply_to: reply,
+                        txn_id: Some(&txn_id),
+                        maybe_sent_since_ms: out.maybe_sent_since,
+                    };
+                    login.session.send_message_with(chat, part, options).await
+                }
             };
-            match login.session.send_message_with(chat, part, options).await {
+            match sent {
                 Ok(sent) => ids.extend(sent),
                 Err(e) => return (ids, Some(e)),
             }

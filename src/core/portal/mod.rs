@@ -31,6 +31,8 @@ mod relay;
 mod remote;
 mod replies;
 mod room_commands;
+mod threads;
+pub use threads::{thread_name, ThreadRecord};
 
 use super::logins::UserLogin;
 use super::matrix_api::{MatrixError, MatrixEvent};
@@ -377,6 +379,12 @@ impl PortalWorker {
                 self.remote_contact_update(login, &user, update).await;
                 Ok(())
             }
+            RemoteEvent::Thread {
+                root,
+                thread,
+                change,
+                ..
+            } => self.remote_thread(login, &root, &thread, change).await,
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
                 Ok(())

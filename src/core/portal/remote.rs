@@ -260,11 +260,24 @@ impl PortalWorker {
             (ghost, false)
         };
         let mut content = self.to_matrix_content(login, &room, &msg.content).await;
-        if let Some(reply) = msg.reply_to.as_deref() {
-            if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply).await {
-                content["m.relates_to"] =
-                    json!({ "m.in_reply_to": { "event_id": target.event_id } });
-            }
+        let reply_event = match msg.reply_to.as_deref() {
+            Some(reply) => ctx
+                .store
+                .message_by_remote(&self.key, reply)
+                .await
+                .ok()
+                .flatten()
+                .map(|target| target.event_id),
+            None => None,
+        };
+        let thread = match msg.thread_root.as_deref() {
+            Some(root) => self.thread_relation(root, reply_event.as_deref()).await,
+            None => None,
+        };
+        if let Some(relation) = thread.clone() {
+            content["m.relates_to"] = relation;
+        } else if let Some(event) = &reply_event {
+            content["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": event } });
         }
         if puppeted {
             double_puppet::mark(&mut content);
@@ -301,6 +314,9 @@ impl PortalWorker {
         };
         if let Err(e) = ctx.store.put_message(&self.key, &record).await {
             warn!(portal = %self.key, error = %e, "message mapping not saved");
+        }
+        if let (Some(root), Some(_)) = (msg.thread_root.as_deref(), thread) {
+            self.thread_advanced(root, None, event_id.as_str()).await;
         }
         ctx.metrics
             .bridged(Direction::ToMatrix, content_kind(&msg.content));

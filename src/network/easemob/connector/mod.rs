@@ -19,19 +19,21 @@ mod presence;
 mod register;
 mod search;
 mod send;
+mod threads;
 
 pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
 pub use incoming::{incoming_content, translate_message, translate_notify};
-use incoming::{media_url, split_media_url, translate};
+use incoming::{media_url, split_media_url, translate, Translator};
 pub use outgoing::outgoing_content;
 use outgoing::parse_id;
 pub use send::TXN_EXT_KEY;
+use threads::ThreadDirectory;
 
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
 use super::jid::{ChatType, Conversation};
-use super::message::{decode_incoming, Body, Content, FileRef, OutgoingMessage};
+use super::message::{decode_incoming, Body, Content, Ext, ExtValue, FileRef, OutgoingMessage};
 use super::proto::status::ErrorCode;
 use super::rest::{RestClient, RestError};
 use crate::config::EasemobConfig;
@@ -140,6 +142,7 @@ impl NetworkConnector for EasemobConnector {
             group_management: true,
             // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
             max_text_bytes: 5 * 1024,
+            threads: true,
         }
     }
 
@@ -183,11 +186,23 @@ impl NetworkConnector for EasemobConnector {
                     other => other,
                 })?;
         let own = data.remote_id.clone();
-        tokio::spawn(translate(own.clone(), by_token, session_events, events));
+        let client = Arc::new(client);
+        let threads = ThreadDirectory::default();
+        tokio::spawn(translate(
+            Translator {
+                own: own.clone(),
+                by_token,
+                threads: threads.clone(),
+                client: Arc::downgrade(&client),
+            },
+            session_events,
+            events,
+        ));
         Ok(Box::new(EasemobLogin {
-            client: Arc::new(client),
+            client,
             own,
             subscriptions: Default::default(),
+            threads,
         }))
     }
 }
@@ -238,9 +253,49 @@ pub struct EasemobLogin {
     own: String,
     /// Presence subscriptions taken (kept within the service's limit).
     subscriptions: presence::Subscriptions,
+    threads: ThreadDirectory,
 }
 
 impl EasemobLogin {
+    /// The Easemob message for `content` to `to`, with the UIKit's @-mention list and reply
+    /// quote in its ext.
+    fn outgoing(
+        &self,
+        to: Conversation,
+        content: &MessageContent,
+        reply_to: Option<&ReplyTo>,
+    ) -> Result<OutgoingMessage, SendFailure> {
+        let mut msg = OutgoingMessage::new(to, Body::Content(outgoing_content(content)?));
+        if let MessageContent::Text {
+            mentions,
+            mentions_room,
+            ..
+        } = content
+        {
+            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
+            let at_list = if *mentions_room {
+                Some(json!("ALL"))
+            } else if !mentions.is_empty() {
+                Some(json!(mentions))
+            } else {
+                None
+            };
+            if let Some(list) = at_list {
+                msg.ext.push(Ext {
+                    key: "em_at_list".into(),
+                    value: ExtValue::Json(list.to_string()),
+                });
+            }
+        }
+        if let Some(reply) = reply_to {
+            msg.ext.push(Ext {
+                key: "msgQuote".into(),
+                value: ExtValue::Json(msg_quote(reply).to_string()),
+            });
+        }
+        Ok(msg)
+    }
+
     /// Sends a control body (edit, recall, receipt) and waits for the server's ack.
     async fn send_control(&self, chat: &ChatId, body: Body) -> Result<(), SendFailure> {
         self.client
@@ -449,6 +504,9 @@ impl NetworkLogin for EasemobLogin {
     fn as_presence(&self) -> Option<&dyn crate::core::connector::PresenceAbility> {
         Some(self)
     }
+    fn as_threads(&self) -> Option<&dyn crate::core::connector::ThreadAbility> {
+        Some(self)
+    }
 }
 
 /// Messages asked for per history page.
@@ -477,7 +535,9 @@ impl HistoryAbility for EasemobLogin {
                 let Ok(message) = decode_incoming(meta) else {
                     continue;
                 };
-                if let Some(RemoteEvent::Message(m)) = translate_message(&self.own, message) {
+                if let Some(RemoteEvent::Message(m)) =
+                    translate_message(&self.own, message, &self.threads)
+                {
                     out.push(m);
                 }
             }

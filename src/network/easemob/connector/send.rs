@@ -4,13 +4,11 @@
 //! the chat's history (message roaming, reference §3.10, which keeps `ext`) for that id, and
 //! sends only what it does not find.
 
-use serde_json::json;
 use tracing::{info, warn};
 
-use super::outgoing_content;
-use super::{conversation, msg_quote, rest_failure, send_failure, EasemobLogin};
+use super::{conversation, rest_failure, send_failure, EasemobLogin};
 use crate::core::connector::{ChatId, MessageContent, SendFailure, SendOptions};
-use crate::network::easemob::message::{decode_incoming, Body, Ext, ExtValue, OutgoingMessage};
+use crate::network::easemob::message::{decode_incoming, Ext, ExtValue, OutgoingMessage};
 
 /// The `MessageBody.ext` key carrying the bridge's transaction id (a string, `mx` and 32 hex
 /// digits: [`SendOptions::txn_id_for`]). The official UIKit shows no ext key it does not
@@ -100,37 +98,7 @@ impl EasemobLogin {
         content: &MessageContent,
         options: &SendOptions<'_>,
     ) -> Result<OutgoingMessage, SendFailure> {
-        let mut msg = OutgoingMessage::new(
-            conversation(chat),
-            Body::Content(outgoing_content(content)?),
-        );
-        if let MessageContent::Text {
-            mentions,
-            mentions_room,
-            ..
-        } = content
-        {
-            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
-            let at_list = if *mentions_room {
-                Some(json!("ALL"))
-            } else if !mentions.is_empty() {
-                Some(json!(mentions))
-            } else {
-                None
-            };
-            if let Some(list) = at_list {
-                msg.ext.push(Ext {
-                    key: "em_at_list".into(),
-                    value: ExtValue::Json(list.to_string()),
-                });
-            }
-        }
-        if let Some(reply) = options.reply_to {
-            msg.ext.push(Ext {
-                key: "msgQuote".into(),
-                value: ExtValue::Json(msg_quote(reply).to_string()),
-            });
-        }
+        let mut msg = self.outgoing(conversation(chat), content, options.reply_to)?;
         if let Some(txn) = options.txn_id {
             msg.ext.push(txn_ext(txn));
         }

@@ -40,6 +40,8 @@ mod members;
 mod presence;
 #[path = "rest_reactions.rs"]
 pub(crate) mod reactions;
+#[path = "rest_threads.rs"]
+pub(crate) mod threads;
 #[path = "rest_users.rs"]
 mod users;
 
@@ -500,6 +502,14 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("DELETE", ["reaction", "user", user]) => reactions::remove(cx, user),
         ("GET", ["reaction", "user", user]) => reactions::list(cx, user),
         ("GET", ["reaction", "user", user, "detail"]) => reactions::detail(cx, user),
+        // Threads.
+        ("POST", ["thread"]) => threads::create(cx).await,
+        ("GET", ["thread", id]) => threads::info(cx, id),
+        ("PUT", ["thread", id]) => threads::rename(cx, id).await,
+        ("DELETE", ["thread", id]) => threads::destroy(cx, id),
+        ("GET", ["thread", id, "users"]) => threads::users(cx, id),
+        ("POST", ["thread", id, "user", user, "join"]) => threads::join(cx, id, user),
+        ("DELETE", ["thread", id, "user", user, "quit"]) => threads::quit(cx, id, user),
         // Group and room lists.
         ("GET", ["chatgroups", "user", user]) => groups::joined_v3(cx, user),
         ("GET", ["chatgroups", "user", user, "joined_count"]) => groups::joined_count(cx, user),

@@ -213,6 +213,35 @@ pub struct Data {
     /// Reactions by message server id, in the order they were first added.
     #[serde(default)]
     pub reactions: BTreeMap<u64, Vec<ReactionEntry>>,
+    /// Threads by id.
+    #[serde(default)]
+    pub threads: BTreeMap<String, Thread>,
+}
+
+/// A thread: a side conversation on one message of a group. Messages to it are addressed to
+/// its id (a conference JID, as a group) and go to its members.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thread {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    /// The group it belongs to.
+    pub group_id: String,
+    /// The server id of the message it hangs on.
+    pub msg_id: String,
+    /// Who receives its messages (the owner, then whoever joins or sends in it).
+    pub members: BTreeSet<String>,
+    pub created: u64,
+}
+
+impl Thread {
+    /// The `thread` object a thread message's `MessageBody.meta` JSON carries (the SDK's
+    /// `chatThread`: `msg_parent_id`, `muc_parent_id`, `thread_name`).
+    pub fn message_meta(&self) -> serde_json::Value {
+        serde_json::json!({
+            "msg_parent_id": self.msg_id, "muc_parent_id": self.group_id, "thread_name": self.name,
+        })
+    }
 }
 
 /// What the sandbox tells a live connection.
@@ -421,8 +450,11 @@ impl Inner {
         count
     }
 
-    /// Members of a group or room, empty when it does not exist.
+    /// Members of a group, room or thread, empty when it does not exist.
     pub fn members(&self, id: &str) -> Vec<String> {
+        if let Some(thread) = self.data.threads.get(id) {
+            return thread.members.iter().cloned().collect();
+        }
         self.data
             .groups
             .get(id)
