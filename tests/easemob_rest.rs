@@ -359,7 +359,7 @@ async fn raw_requests_get_easemob_errors() {
 
     // Unknown path, other app.
     let resp = http
-        .get(format!("{base}/thread/123"))
+        .get(format!("{base}/circles/123"))
         .bearer_auth(&token)
         .send()
         .await
