@@ -116,6 +116,8 @@ enum Pending {
     Ping,
     Hello,
     GetMsg,
+    /// A caller's request ([`Session::call`]) with its local id.
+    Call(u64),
     Send {
         id: u64,
         seq: u32,
@@ -298,6 +300,21 @@ impl Session {
         self.ping = None;
         self.next_hello = None;
         self.syncing = None;
+        let calls: Vec<u64> = self
+            .in_flight
+            .values()
+            .filter_map(|f| match f.what {
+                Pending::Call(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in calls {
+            // Queries are not retried: the caller hears the link went away.
+            self.event(SessionEvent::CallResult {
+                id,
+                result: Err(SendError::QueueTimeout),
+            });
+        }
         let mut sends: Vec<(u64, Queued)> = self
             .in_flight
             .drain()
@@ -350,6 +367,21 @@ impl Session {
         Ok(id)
     }
 
+    /// Sends request `servcmd` with `body` (a query such as `recentcontact.page_get`) and
+    /// returns its local id; the reply body arrives as [`SessionEvent::CallResult`] with that
+    /// id. Only while logged in: calls are not queued ([`SendError::QueueTimeout`] otherwise).
+    pub fn call(&mut self, servcmd: &str, body: Value, now: Instant) -> Result<u64, SendError> {
+        match self.phase {
+            Phase::Ended => return Err(SendError::SessionEnded),
+            Phase::Ready => {}
+            _ => return Err(SendError::QueueTimeout),
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.request(servcmd, body, Pending::Call(id), now);
+        Ok(id)
+    }
+
     /// Logs out (`wslogout`) and ends the session.
     pub fn logout(&mut self, now: Instant) {
         if self.phase == Phase::Ready {
@@ -390,6 +422,10 @@ impl Session {
                     return;
                 }
                 Pending::Send { id, .. } => self.event(SessionEvent::SendResult {
+                    id,
+                    result: Err(SendError::Timeout),
+                }),
+                Pending::Call(id) => self.event(SessionEvent::CallResult {
                     id,
                     result: Err(SendError::Timeout),
                 }),
@@ -454,6 +490,12 @@ impl Session {
                 }
             }
             Pending::GetMsg => self.on_getmsg_reply(&body, now),
+            Pending::Call(id) => {
+                let result = wire::check_reply(&body)
+                    .map(|()| body)
+                    .map_err(SendError::Server);
+                self.event(SessionEvent::CallResult { id, result });
+            }
             Pending::Send {
                 id, seq, random, ..
             } => {
