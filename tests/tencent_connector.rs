@@ -53,6 +53,7 @@ impl Env {
             secret_key: with_key.then(|| Secret::new(KEY)),
             homeserver_domain: DOMAIN.into(),
             backoff: Some((Duration::from_millis(50), Duration::from_millis(400))),
+            mint_lifetime: imbridge::network::tencent::connector::DEFAULT_MINT_LIFETIME,
         })
     }
 
@@ -351,4 +352,35 @@ async fn minted_flow_only_for_the_own_localpart() {
     let (tx, mut events) = mpsc::channel(64);
     let _again = c.connect(&data, tx).await.expect("resumes");
     assert_eq!(wait_state(&mut events).await, LoginState::Connected);
+}
+
+#[tokio::test]
+async fn minted_usersig_is_renewed_before_it_expires() {
+    let env = start().await;
+    // UserSigs of 6 s, renewed every 3 s.
+    let c = TencentConnector::new(TencentSettings {
+        sdk_app_id: APP,
+        websocket_url: env.addr.clone(),
+        secret_key: Some(Secret::new(KEY)),
+        homeserver_domain: DOMAIN.into(),
+        backoff: Some((Duration::from_millis(50), Duration::from_millis(400))),
+        mint_lifetime: Duration::from_secs(6),
+    });
+    let data = login(&c, "minted", "@carol:example.org", &[])
+        .await
+        .expect("minted login");
+    let (tx, mut events) = mpsc::channel(64);
+    let _session = c.connect(&data, tx).await.expect("connects");
+    assert_eq!(wait_state(&mut events).await, LoginState::Connected);
+    // Past the first UserSig's expiry, the link drops: the reconnect logs in with the renewed
+    // one (the first would be refused with 70001).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(env.sandbox.drop_connections("carol") >= 1);
+    loop {
+        match wait_state(&mut events).await {
+            LoginState::TransientDisconnect { .. } => continue,
+            LoginState::Connected => break,
+            other => panic!("not reconnected with a renewed UserSig: {other:?}"),
+        }
+    }
 }

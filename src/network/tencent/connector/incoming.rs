@@ -3,7 +3,7 @@
 
 use tokio::sync::{mpsc, watch};
 
-use super::login::{mint, MINT_LIFETIME, USERSIG_EXPIRED};
+use super::login::{mint, USERSIG_EXPIRED};
 use super::TencentSettings;
 use crate::core::connector::{ChatId, LoginState, MessageContent, RemoteEvent, RemoteMessage};
 use crate::network::tencent::client::{Client, LinkState};
@@ -126,7 +126,12 @@ pub(super) async fn translate(
     let minted = settings.is_some();
     let mut link: watch::Receiver<LinkState> = client.watch_state();
     link.mark_unchanged();
-    let renew_every = std::time::Duration::from_secs(MINT_LIFETIME / 2);
+    let renew_every = settings
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(3600), |s| {
+            s.mint_lifetime / 2
+        })
+        .max(std::time::Duration::from_secs(1));
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let mut link_open = true;

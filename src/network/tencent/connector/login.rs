@@ -6,7 +6,8 @@
 //! - `minted` (only with `network.tencent.secret_key_file`): the bridge signs UserSigs itself
 //!   with the app's SecretKey, and renews them, for one identity rule only: a Matrix user of
 //!   the bridge's own homeserver logs in as the Tencent user whose id equals their Matrix
-//!   localpart (`@alice:example.org` → `alice`). Nobody can ask for another id.
+//!   localpart (`@alice:example.org` → `alice`). Nobody can ask for another id. The
+//!   UserSigs last [`super::TencentSettings::mint_lifetime`] and are renewed at half of it.
 //!
 //! Both check the credentials by logging in for real before completing; that first session
 //! is handed to [`super::TencentConnector::connect`] (so nothing the server delivers at login
@@ -40,9 +41,6 @@ pub const USERSIG_EXPIRED: &str = "the UserSig has expired: get a new one from y
 
 /// Tencent user ids: 1 to 32 bytes without spaces (the console's limit).
 const USER_ID_PATTERN: &str = "[^\\s]{1,32}";
-
-/// Lifetime of a minted UserSig, seconds (7 days); renewed at half of it.
-pub(super) const MINT_LIFETIME: u64 = 7 * 24 * 3600;
 
 /// How long the trial login may take.
 const LOGIN_WAIT: Duration = Duration::from_secs(20);
@@ -173,7 +171,7 @@ pub(super) fn mint(settings: &TencentSettings, user: &str) -> Option<String> {
         settings.sdk_app_id,
         user,
         unix_now(),
-        MINT_LIFETIME,
+        settings.mint_lifetime.as_secs().max(1),
     ))
 }
 

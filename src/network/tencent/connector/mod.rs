@@ -46,7 +46,13 @@ pub struct TencentSettings {
     pub homeserver_domain: String,
     /// Reconnect backoff (floor, ceiling); `None`: the client's default (1 s … 60 s).
     pub backoff: Option<(Duration, Duration)>,
+    /// Lifetime of the UserSigs the bridge signs (the `minted` flow); they are renewed at
+    /// half of it. [`DEFAULT_MINT_LIFETIME`] unless a test shortens it.
+    pub mint_lifetime: Duration,
 }
+
+/// Lifetime of a minted UserSig: 7 days.
+pub const DEFAULT_MINT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl std::fmt::Debug for TencentSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,6 +93,7 @@ impl TencentSettings {
             secret_key,
             homeserver_domain: homeserver_domain.to_owned(),
             backoff: None,
+            mint_lifetime: DEFAULT_MINT_LIFETIME,
         })
     }
 }
