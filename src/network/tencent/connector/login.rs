@@ -225,6 +225,8 @@ impl TencentLoginProcess {
         match state {
             Ok(LinkState::Connected) => {
                 let mut map = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+                // Sessions nobody took (a login the core refused after all) are closed.
+                map.retain(|_, w| w.at.elapsed() < WARM_TTL);
                 map.insert(
                     user.to_owned(),
                     Warm {
