@@ -384,3 +384,48 @@ async fn minted_usersig_is_renewed_before_it_expires() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_push_is_acknowledged_only_once_stored() {
+    let env = start().await;
+    env.sandbox.import("alice");
+    let c = env.connector(false);
+    let sig = env.sandbox.user_sig("alice", 600);
+    let data = login(
+        &c,
+        "usersig",
+        "@a:example.org",
+        &[("username", "alice"), ("usersig", &sig)],
+    )
+    .await
+    .expect("logs in");
+    let (tx, mut events) = mpsc::channel(64);
+    let _session = c.connect(&data, tx).await.expect("connects");
+    loop {
+        if let RemoteEvent::CatchUpDone = next_event(&mut events).await {
+            break;
+        }
+    }
+    let (bob, _bob_events) = env.phone("bob").await;
+    let before = env.sandbox.push_acks();
+    bob.send_c2c_text("alice", "ack me later")
+        .await
+        .expect("sent");
+    assert_eq!(text_of(&next_message(&mut events).await), "ack me later");
+    let RemoteEvent::Checkpoint(checkpoint) = next_event(&mut events).await else {
+        panic!("the push's checkpoint follows its message");
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        env.sandbox.push_acks(),
+        before,
+        "acknowledged before it was stored"
+    );
+    checkpoint.done();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while env.sandbox.push_acks() == before {
+        assert!(tokio::time::Instant::now() < deadline, "never acknowledged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(env.sandbox.push_acks(), before + 1);
+}

@@ -66,6 +66,7 @@ enum Command {
         reply: oneshot::Sender<Result<serde_json::Value, SendError>>,
     },
     SetUserSig(String),
+    AckPush(u64),
     Logout(oneshot::Sender<()>),
 }
 
@@ -153,6 +154,11 @@ impl Client {
             .commands
             .send(Command::SetUserSig(user_sig.to_owned()))
             .await;
+    }
+
+    /// Acknowledges push `token` ([`SessionEvent::PushBatch`]) once its messages are stored.
+    pub async fn ack_push(&self, token: u64) {
+        let _ = self.commands.send(Command::AckPush(token)).await;
     }
 
     /// A receiver of the link state, to follow its changes.
@@ -373,6 +379,10 @@ impl Driver {
             }
             Command::SetUserSig(sig) => {
                 self.session.set_user_sig(&sig);
+                false
+            }
+            Command::AckPush(token) => {
+                self.session.ack_push(token, Instant::now());
                 false
             }
             Command::Logout(done) => {

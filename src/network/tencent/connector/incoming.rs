@@ -5,7 +5,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::login::{mint, USERSIG_EXPIRED};
 use super::TencentSettings;
-use crate::core::connector::{ChatId, LoginState, MessageContent, RemoteEvent, RemoteMessage};
+use crate::core::connector::{
+    ChatId, Checkpoint, LoginState, MessageContent, RemoteEvent, RemoteMessage,
+};
 use crate::network::tencent::client::{Client, LinkState};
 use crate::network::tencent::elem::Elem;
 use crate::network::tencent::session::{C2cMessage, EndReason, KickType, SessionEvent};
@@ -172,6 +174,17 @@ pub(super) async fn translate(
                 Some(state) => RemoteEvent::State(state),
                 None => continue,
             },
+            SessionEvent::PushBatch { token } => {
+                // Acknowledged to the server once the core stored what came before.
+                let (checkpoint, stored) = Checkpoint::new();
+                let acker = client.clone();
+                tokio::spawn(async move {
+                    if stored.wait().await {
+                        acker.ack_push(token).await;
+                    }
+                });
+                RemoteEvent::Checkpoint(checkpoint)
+            }
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
         };
         if out.send(remote).await.is_err() {

@@ -181,10 +181,10 @@ pub(super) fn start_client(
     user: &str,
     user_sig: &str,
 ) -> (Client, mpsc::Receiver<SessionEvent>) {
-    let mut cfg = ClientConfig::new(
-        &settings.websocket_url,
-        SessionConfig::new(settings.sdk_app_id, user, user_sig),
-    );
+    let mut session = SessionConfig::new(settings.sdk_app_id, user, user_sig);
+    // A push is acknowledged only once the core stored its messages.
+    session.defer_push_ack = true;
+    let mut cfg = ClientConfig::new(&settings.websocket_url, session);
     if let Some(b) = settings.backoff {
         cfg.backoff = b;
     }

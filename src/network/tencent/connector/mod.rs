@@ -3,10 +3,10 @@
 //! both ways, login states, the catch-up at login, and the conversation list.
 //!
 //! Not yet: groups, media, recall, receipts, edits, profiles (a user's id is their name).
-//! Acknowledgements: the session acknowledges pushes (`ws_msg_push_ack`) and sync pages
-//! (`openim.getmsg` cookies) as they arrive, before the core has stored them, so a crash
-//! between the two can lose what was in flight (the Easemob connector's checkpoints are not
-//! wired here yet).
+//! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
+//! stored its messages ([`RemoteEvent::Checkpoint`]); the catch-up pages (`openim.getmsg`)
+//! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
+//! during the catch-up can lose what was fetched but not yet stored.
 
 mod incoming;
 mod login;

@@ -59,6 +59,10 @@ pub struct SessionConfig {
     pub queue_timeout: Duration,
     /// How many received message keys are remembered to drop duplicates.
     pub dedup_window: usize,
+    /// Acknowledge a push that carried messages only when the owner says it stored them
+    /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default):
+    /// acknowledge at once, as the SDK does.
+    pub defer_push_ack: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -85,6 +89,7 @@ impl SessionConfig {
             login_timeout: Duration::from_secs(90),
             queue_timeout: Duration::from_secs(600),
             dedup_window: 4096,
+            defer_push_ack: false,
         }
     }
 }
@@ -191,6 +196,10 @@ pub struct Session {
     cookie: String,
     syncing: Option<usize>,
     seen: RecentKeys,
+    /// `SessionData` of pushes waiting for [`Session::ack_push`], by token.
+    push_acks: HashMap<u64, Value>,
+    /// Messages delivered so far (to tell whether a push carried any new one).
+    delivered: u64,
     outputs: VecDeque<Output>,
 }
 
@@ -221,6 +230,8 @@ impl Session {
             cookie: String::new(),
             syncing: None,
             seen,
+            push_acks: HashMap::new(),
+            delivered: 0,
             outputs: VecDeque::new(),
         }
     }
@@ -293,6 +304,7 @@ impl Session {
             return;
         }
         self.phase = Phase::Disconnected;
+        self.push_acks.clear();
         self.requeue_sends(now);
     }
 
@@ -380,6 +392,23 @@ impl Session {
         self.next_id += 1;
         self.request(servcmd, body, Pending::Call(id), now);
         Ok(id)
+    }
+
+    /// The owner stored the messages of push `token` ([`SessionEvent::PushBatch`]): its
+    /// `ws_msg_push_ack` goes out now, if the connection it came on is still up (after a
+    /// reconnect it is dropped: the server keeps what was not acknowledged).
+    pub fn ack_push(&mut self, token: u64, now: Instant) {
+        let Some(session_data) = self.push_acks.remove(&token) else {
+            return;
+        };
+        if self.phase == Phase::Ready {
+            self.request(
+                servcmd::PUSH_ACK,
+                json!({"SessionData": session_data}),
+                Pending::Other,
+                now,
+            );
+        }
     }
 
     /// Logs out (`wslogout`) and ends the session.
@@ -671,6 +700,7 @@ impl Session {
         });
         self.outputs.push_back(Output::Reconnect(reason.to_owned()));
         self.phase = Phase::Disconnected;
+        self.push_acks.clear();
         self.requeue_sends(now);
     }
 
