@@ -174,14 +174,16 @@ pub struct TencentConfig {
     /// The websocket server, without path (`wss://wss.im.qcloud.com`; the client appends
     /// `/binfo?…`).
     pub websocket_url: String,
-    /// The REST API base (`https://console.tim.qq.com`), for admin calls; optional.
+    /// The REST API base (`https://console.tim.qq.com`), for admin calls; optional, read and
+    /// checked but not used by the connector yet.
     pub rest_url: Option<String>,
     /// A file holding the app's SecretKey: when set, the bridge mints UserSigs itself for
     /// Matrix users of the homeserver's domain whose localpart is their Tencent user id (the
     /// `minted` login flow). The key can sign for every user of the app: keep the file
     /// readable by the bridge only. Relative paths are relative to the config file.
     pub secret_key_file: Option<std::path::PathBuf>,
-    /// The REST admin identifier (console default `administrator`).
+    /// The REST admin identifier (console default `administrator`); for REST admin calls,
+    /// not used by the connector yet.
     pub admin_identifier: String,
 }
 
