@@ -35,12 +35,18 @@ log "cargo test"
 # Two test threads: the machine has two cores and several tests start node / Synapse.
 cargo test --all-targets --locked -- --test-threads=2
 
+# The chaos run, small: 500 messages both ways on Synapse while the bridge is SIGKILLed, Synapse
+# restarted, IM sockets dropped and a token expired; fails on any lost, duplicated or reordered
+# message. (The full run, 10 000 messages, is `scripts/chaos.sh` by hand.)
+log "chaos run: 500 messages on Synapse (scripts/chaos.sh)"
+bash scripts/chaos.sh --messages 500 --homeserver synapse
+
 # The Synapse suites that restart and SIGKILL the bridge without losing messages, once more
 # with the bridge's store on PostgreSQL (a database per test in a throw-away cluster).
 if ((pg_rc == 0)); then
     log "Synapse suites on PostgreSQL (IMBRIDGE_TEST_STORE=postgres)"
     IMBRIDGE_TEST_STORE=postgres cargo test --locked --test bridge_synapse \
-        --test bridge_new_user --test bridge_service -- --test-threads=2
+        --test bridge_new_user --test bridge_service --test bridge_threads -- --test-threads=2
 else
     log "Synapse suites on PostgreSQL skipped: no PostgreSQL"
 fi

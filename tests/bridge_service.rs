@@ -8,6 +8,8 @@
 //!   were accepted by the homeserver (transactions still arriving or being processed);
 //! * a SIGKILL in the middle of the same IM → Matrix burst (no chance to drain or flush) loses
 //!   and duplicates nothing either;
+//! * a SIGKILL after the IM server took a Matrix → IM message but before the bridge heard back
+//!   (the sandbox withholds the ack) does not make the restarted bridge send it again;
 //! * in every run the bridge's debug log holds none of the secrets: the as_token, the
 //!   hs_token, the Matrix user's password, the IM password given to `login`.
 //!
@@ -373,6 +375,54 @@ async fn crash_under_load_loses_nothing() {
     say!(env.t0, "problems: {problems:#?}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     say!(env.t0, "done");
+}
+
+/// The crash window of Matrix → IM: the IM server has taken a message (bob has it) but the
+/// bridge has not heard back (the sandbox withholds the ack) when it is SIGKILLed, so the
+/// message is neither mapped nor acknowledged in the Matrix inbox. After the restart the
+/// event is replayed; the send finds the message in history under its transaction id and
+/// does not send it again: bob has it once, and the next message goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_im_server_took_a_message_does_not_send_it_again() {
+    let mut env = Env::start("sendonce", "").await;
+    env.login().await;
+    env.open_dm().await;
+    let t0 = env.t0;
+    let held = "taken by the server, never acknowledged";
+    env.sandbox.state.withhold_acks(held);
+    env.mx.send_text(&env.dm, held).await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == held, Duration::from_secs(30))
+            .await,
+        "bob never got the message\n{}",
+        tail(&env.log, 30)
+    );
+    say!(t0, "bob has it, the bridge has no ack: SIGKILL");
+    env.bridge().kill();
+    env.sandbox.state.stop_withholding_acks();
+    env.restart();
+    env.mx.send_text(&env.dm, "after the crash").await;
+    assert!(
+        env.bob_inbox
+            .wait("alice", |t| t == "after the crash", Duration::from_secs(60))
+            .await,
+        "Matrix → IM does not work after the restart\n{}",
+        tail(&env.log, 30)
+    );
+    tokio::time::sleep(SETTLE).await;
+    let texts = env.bob_inbox.texts_from("alice");
+    say!(t0, "bob has {texts:?}");
+    let copies = texts.iter().filter(|t| *t == held).count();
+    let log = read_log(&env.log);
+    assert!(
+        log.contains("Matrix events left from an earlier run are replayed"),
+        "the event was not replayed\n{}",
+        tail(&env.log, 30)
+    );
+    assert_eq!(copies, 1, "bob got {copies} copies: {texts:?}");
+    let problems = env.stop_and_find_leaks();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// Failover (issue 14 item 5): two bridge processes on one PostgreSQL database; the second

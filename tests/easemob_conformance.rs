@@ -14,6 +14,8 @@ mod invitations;
 mod presence;
 #[path = "easemob_conformance/reactions.rs"]
 mod reactions;
+#[path = "easemob_conformance/threads.rs"]
+mod threads;
 
 use std::time::Duration;
 

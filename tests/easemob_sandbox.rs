@@ -195,3 +195,91 @@ async fn a_batch_is_acknowledged_only_after_the_owner_stored_it() {
         "acknowledged messages came again: {texts:?}"
     );
 }
+
+/// The fault endpoints of the chaos run: dropping live sockets (clients reconnect) and
+/// expiring a user's tokens (refused afterwards), each guarded by a token.
+#[tokio::test]
+async fn fault_endpoints_drop_sockets_and_expire_tokens() {
+    use serde_json::{json, Value};
+    let sb = TestSandbox::start().await;
+    sb.user("alice", "pw");
+    sb.user("bob", "pw");
+    let (_alice, mut alice_events) = sb.rust_client("alice", "pw").await;
+    let (_bob, _bob_events) = sb.rust_client("bob", "pw").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while alice_events.try_recv().is_ok() {}
+    let http = reqwest::Client::new();
+    let base = format!("{}/{}", sb.rest_url(), APP_KEY.replace('#', "/"));
+    let token_of = |user: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/token");
+        async move {
+            let body = json!({ "grant_type": "password", "username": user, "password": "pw" });
+            let v: Value = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("token")
+                .json()
+                .await
+                .expect("json");
+            v["access_token"].as_str().expect("access_token").to_owned()
+        }
+    };
+    let bob_token = token_of("bob").await;
+
+    // No token: refused.
+    let drop_url = format!("{base}/sandbox/drop_sockets");
+    let resp = http
+        .post(&drop_url)
+        .json(&json!({ "count": 5 }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    // Only alice's socket goes, and her client comes back.
+    let v: Value = http
+        .post(&drop_url)
+        .bearer_auth(&bob_token)
+        .json(&json!({ "count": 5, "users": ["alice"] }))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["data"]["dropped"], 1, "{v}");
+    next_event(&mut alice_events, "alice connected again", |e| {
+        matches!(e, SessionEvent::Connected { .. }).then_some(())
+    })
+    .await;
+
+    // Another user's token may not expire bob's; bob's may, and is refused afterwards.
+    let expire_url = format!("{base}/sandbox/users/bob/token/expire");
+    let alice_token = token_of("alice").await;
+    let resp = http
+        .post(&expire_url)
+        .bearer_auth(&alice_token)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 403);
+    let v: Value = http
+        .post(&expire_url)
+        .bearer_auth(&bob_token)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert!(v["data"]["expired"].as_u64().unwrap_or(0) >= 1, "{v}");
+    let resp = http
+        .get(format!("{base}/users/bob"))
+        .bearer_auth(&bob_token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 401, "an expired token is refused");
+}

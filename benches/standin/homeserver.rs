@@ -10,7 +10,7 @@
 //! Every request is counted by endpoint, so a phase can report requests per message.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,8 @@ pub const DOMAIN: &str = "bench";
 const MAX_TXN_EVENTS: usize = 100;
 /// Attempts at one transaction before it is given up (reported as a failure).
 const MAX_ATTEMPTS: u32 = 30;
+/// Most non-benchmark messages kept in [`Homeserver::notices`].
+const MAX_NOTICES: usize = 200_000;
 
 /// Locks a mutex, surviving poisoning (a panicked task must not stop the benchmark).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,6 +71,12 @@ pub struct Homeserver {
     pub txns_ok: AtomicU64,
     pub txn_failures: AtomicU64,
     pub events_pushed: AtomicU64,
+    /// While set, the homeserver is "restarting": every request is answered 502 and the
+    /// pusher holds its transaction (as Synapse resumes its queue after a restart).
+    pub down: AtomicBool,
+    /// Event id by (user, transaction id) of `PUT …/send/…`: a retried send gets the first
+    /// answer and is not recorded again (Synapse's idempotency).
+    sent_txns: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Homeserver {
@@ -90,6 +98,8 @@ impl Homeserver {
             txns_ok: AtomicU64::new(0),
             txn_failures: AtomicU64::new(0),
             events_pushed: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            sent_txns: Mutex::default(),
         })
     }
 
@@ -164,6 +174,9 @@ impl Homeserver {
             let count = batch.len() as u64;
             let mut delay = Duration::from_millis(20);
             for attempt in 1..=MAX_ATTEMPTS {
+                while self.down.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 let sent = http
                     .put(&url)
                     .bearer_auth(&self.hs_token)
@@ -240,6 +253,13 @@ async fn handle(
     let segments: Vec<String> = path.split('/').skip(1).map(decode).collect();
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let user = acting_user(&uri);
+    if hs.down.load(Ordering::Relaxed) {
+        return (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({ "errcode": "M_UNKNOWN", "error": "stand-in restarting" })),
+        )
+            .into_response();
+    }
     let json_body = || serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     match (method.as_str(), s.as_slice()) {
         ("POST", ["_matrix", "client", _, "register"]) => {
@@ -266,11 +286,16 @@ async fn handle(
             lock(&hs.rooms).insert(room.clone(), RoomInfo { members });
             ok(json!({ "room_id": room }))
         }
-        ("PUT", ["_matrix", "client", _, "rooms", room, "send", kind, _txn]) => {
+        ("PUT", ["_matrix", "client", _, "rooms", room, "send", kind, txn]) => {
             hs.count("send");
+            let key = (user.clone(), (*txn).to_owned());
+            if let Some(event_id) = lock(&hs.sent_txns).get(&key) {
+                return ok(json!({ "event_id": event_id }));
+            }
             let content = json_body();
             on_sent(&hs, room, &user, kind, &content);
             let event_id = hs.event_id();
+            lock(&hs.sent_txns).insert(key, event_id.clone());
             if hs.echo {
                 let mut echo = hs.room_event(room, &user, kind, content);
                 echo["event_id"] = json!(event_id);
@@ -354,7 +379,7 @@ fn on_sent(hs: &Homeserver, room: &str, user: &str, kind: &str, content: &Value)
         return;
     }
     let mut notices = lock(&hs.notices);
-    if notices.len() < 10_000 {
+    if notices.len() < MAX_NOTICES {
         notices.push((room.to_owned(), body.to_owned()));
     }
 }

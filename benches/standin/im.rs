@@ -3,7 +3,7 @@
 //! Matrix → IM ones reach them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imbridge::network::easemob::client::{ClientConfig, Credential, EasemobClient};
@@ -12,6 +12,7 @@ use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
 use tokio::sync::Semaphore;
 
+use crate::homeserver::lock;
 use crate::procs::{APP, PASSWORD};
 use crate::tracker::Tracker;
 
@@ -20,6 +21,18 @@ pub struct Peers {
     pub clients: Vec<EasemobClient>,
     /// Arrivals of Matrix → IM benchmark messages.
     pub received: Arc<Tracker>,
+    /// Every other text message the peers received, in arrival order.
+    pub inbox: Arc<Mutex<Vec<Received>>>,
+}
+
+/// A text message a peer received that is not a benchmark message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Index of the receiving peer.
+    pub peer: usize,
+    /// IM id of the sender.
+    pub from: String,
+    pub text: String,
 }
 
 /// A send target: which peer sends, to which bridge user (IM id).
@@ -32,8 +45,9 @@ pub struct Route {
 /// Logs in `names` against the sandbox on `port` and starts recording what they receive.
 pub async fn connect(port: u16, names: &[String]) -> Result<Peers, String> {
     let received = Arc::new(Tracker::default());
+    let inbox: Arc<Mutex<Vec<Received>>> = Arc::default();
     let mut clients = Vec::with_capacity(names.len());
-    for name in names {
+    for (peer, name) in names.iter().enumerate() {
         let cfg = ClientConfig::new(
             APP,
             &format!("http://127.0.0.1:{port}"),
@@ -46,6 +60,7 @@ pub async fn connect(port: u16, names: &[String]) -> Result<Peers, String> {
             .await
             .map_err(|e| format!("peer {name} login: {e:?}"))?;
         let received = received.clone();
+        let inbox = inbox.clone();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 if let SessionEvent::Message(m) = event {
@@ -53,6 +68,10 @@ pub async fn connect(port: u16, names: &[String]) -> Result<Peers, String> {
                         if let Some(seq) = text.strip_prefix("bench ").and_then(|s| s.parse().ok())
                         {
                             received.arrive(seq, Instant::now());
+                        } else {
+                            let from = m.from.clone();
+                            let text = text.clone();
+                            lock(&inbox).push(Received { peer, from, text });
                         }
                     }
                 }
@@ -60,7 +79,11 @@ pub async fn connect(port: u16, names: &[String]) -> Result<Peers, String> {
         });
         clients.push(client);
     }
-    Ok(Peers { clients, received })
+    Ok(Peers {
+        clients,
+        received,
+        inbox,
+    })
 }
 
 /// Hands out sequence numbers unique over the whole run.

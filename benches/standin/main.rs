@@ -17,10 +17,14 @@
 //! `BENCH_IMBRIDGE` names another `imbridge` binary for the bridge and the sandbox.
 
 mod homeserver;
+// Shared with the chaos run (tests/chaos/), which uses some items this benchmark does not.
+#[allow(dead_code)]
 mod im;
 mod phases;
+#[allow(dead_code)]
 mod procs;
 mod report;
+#[allow(dead_code)]
 mod setup;
 mod tracker;
 

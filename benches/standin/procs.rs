@@ -51,6 +51,12 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// SIGKILL: no chance to drain or flush anything (fault injection).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -172,10 +178,14 @@ network:
     Ok(path)
 }
 
-/// Starts `imbridge -c config` (stderr to `log`, filter `BENCH_BRIDGE_LOG` if set, else the
-/// config's `info`) and waits until the appservice port listens.
+/// Starts `imbridge -c config` (stderr appended to `log`, filter `BENCH_BRIDGE_LOG` if set,
+/// else the config's `info`) and waits until the appservice port listens.
 pub fn start_bridge(config: &Path, log: &Path, as_port: u16) -> Result<Proc, String> {
-    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let log_file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
     let mut cmd = Command::new(imbridge_bin());
     cmd.arg("-c").arg(config).env_remove("RUST_LOG");
     if let Ok(filter) = std::env::var("BENCH_BRIDGE_LOG") {

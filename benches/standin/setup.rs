@@ -31,6 +31,11 @@ pub struct Bed {
     pub portals: HashMap<(usize, usize), String>,
     pub logins: Vec<String>,
     pub log: PathBuf,
+    /// The bridge's config (to start it again) and its appservice port.
+    pub config: PathBuf,
+    pub as_port: u16,
+    /// The sandbox's port (REST and msync).
+    pub sandbox_port: u16,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     pub sandbox: Proc,
 }
@@ -47,6 +52,11 @@ impl Drop for Bed {
 /// The Matrix user logged in as bridge user `i`.
 pub fn mx_user(i: usize) -> String {
     format!("@mx{i}:{DOMAIN}")
+}
+
+/// The management room (DM with the bot) of bridge user `i`.
+pub fn mgmt(i: usize) -> String {
+    format!("!mgmt{i}:{DOMAIN}")
 }
 
 /// The ghost of peer `name`.
@@ -102,7 +112,6 @@ pub async fn start(
 
     // Logins: a DM with the bot per Matrix user, then `login <user> <password>` in it.
     let bot = format!("@bot:{DOMAIN}");
-    let mgmt = |i: usize| format!("!mgmt{i}:{DOMAIN}");
     hs.push_events((0..logins.len()).map(|i| {
         let content = json!({ "membership": "invite", "is_direct": true });
         hs.member_event(&mgmt(i), &mx_user(i), &bot, content)
@@ -153,6 +162,9 @@ pub async fn start(
         portals,
         logins,
         log,
+        config,
+        as_port,
+        sandbox_port,
         tasks: vec![server, pusher],
         sandbox,
     })

@@ -97,6 +97,7 @@ mod tests {
             timestamp_ms: 0,
             content: MessageContent::text(id),
             reply_to: None,
+            thread_root: None,
         })
     }
 

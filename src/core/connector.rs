@@ -129,6 +129,22 @@ pub struct RemoteMessage {
     pub content: MessageContent,
     /// The message this one replies to.
     pub reply_to: Option<String>,
+    /// The thread it belongs to, as the network id of the thread's root (parent) message;
+    /// `None` for messages of the main timeline (Matrix `m.thread` rooted at that message).
+    #[serde(default)]
+    pub thread_root: Option<String>,
+}
+
+/// What happened to a thread (a side conversation rooted at one message of a group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ThreadChange {
+    /// The thread was created, with its name when it has one.
+    Created { name: Option<String> },
+    /// The thread was renamed.
+    Renamed { name: String },
+    /// The thread was deleted (its messages are gone on the network).
+    Deleted,
 }
 
 /// Connection state of one login, as shown to its user.
@@ -251,6 +267,16 @@ pub enum RemoteEvent {
     Presence {
         user: String,
         presence: RemotePresence,
+    },
+    /// A thread of the chat was created, renamed or deleted. `root` is the network id of the
+    /// message the thread hangs on, `thread` the network's id of the thread itself (what
+    /// [`ThreadAbility::send_in_thread`] takes).
+    Thread {
+        chat: ChatId,
+        sender: Option<String>,
+        root: String,
+        thread: String,
+        change: ThreadChange,
     },
     /// A user's profile changed.
     ProfileChange {
@@ -387,6 +413,11 @@ pub struct Capabilities {
     /// texts are split into several messages at paragraph, line or word breaks.
     #[serde(default)]
     pub max_text_bytes: usize,
+    /// Threads (side conversations on one message of a group): messages may carry
+    /// [`RemoteMessage::thread_root`], the network reports [`RemoteEvent::Thread`] and logins
+    /// offer [`ThreadAbility`].
+    #[serde(default)]
+    pub threads: bool,
 }
 
 /// Why logging in failed, in words for the user. The words are the flow's: a password flow
@@ -501,6 +532,48 @@ impl ReplyTo {
     pub const PREVIEW_CHARS: usize = 100;
 }
 
+/// How one message is sent, besides its content: what [`NetworkLogin::send_message_with`]
+/// takes. `Default` is a plain send (no reply, no key).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions<'a> {
+    /// The message this one answers.
+    pub reply_to: Option<&'a ReplyTo>,
+    /// A key naming this message for good: the same every time the bridge sends it again
+    /// (after a crash), different for every other message. The core derives it from the Matrix
+    /// event id (and the part, for a text split in several messages): see
+    /// [`SendOptions::txn_id_for`]. A connector that can carry it with the message (a client
+    /// message id the network de-duplicates, or a field kept in the network's history) does,
+    /// so a message sent before a crash can be recognised instead of sent twice.
+    pub txn_id: Option<&'a str>,
+    /// This message may have been sent already, by an earlier run of the bridge that stopped
+    /// before it recorded the send (the Matrix event is replayed from the durable inbox after
+    /// a crash or a lost database); the value is the earliest time it can have been sent, in
+    /// ms since the epoch (the Matrix event's `origin_server_ts`). A connector that can look up
+    /// what this login sent under [`SendOptions::txn_id`] since then sends only what it does
+    /// not find, and returns the ids of what it found as if it had sent it. `None` (normal
+    /// traffic): send without looking. Connectors that cannot look send anyway, so delivery
+    /// is at least once.
+    pub maybe_sent_since_ms: Option<u64>,
+}
+
+impl SendOptions<'_> {
+    /// The core's transaction id for part `part` of Matrix event `event_id`: `mx` and 32 hex
+    /// digits of SHA-256 over both, so it is stable across restarts and says nothing of the
+    /// Matrix side to the network (the event id itself would show the homeserver's name in
+    /// old room versions).
+    pub fn txn_id_for(event_id: &str, part: usize) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"imbridge txn v1\0")
+            .chain_update(event_id.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(part.to_string().as_bytes())
+            .finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("mx{hex}")
+    }
+}
+
 /// One logged-in user's session on the network.
 #[async_trait]
 pub trait NetworkLogin: Send + Sync {
@@ -517,6 +590,20 @@ pub trait NetworkLogin: Send + Sync {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure>;
+    /// Sends a message with [`SendOptions`]: [`NetworkLogin::send_message`] plus a
+    /// transaction id, and a look-up of what was sent before when the message may have gone
+    /// out already (see [`SendOptions::maybe_sent_since_ms`]). Returns what
+    /// [`NetworkLogin::send_message`] returns; the ids of messages found instead of sent
+    /// count as sent. Default: [`NetworkLogin::send_message`], ignoring the key (delivery
+    /// at least once).
+    async fn send_message_with(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        options: SendOptions<'_>,
+    ) -> Result<Vec<String>, SendFailure> {
+        self.send_message(chat, content, options.reply_to).await
+    }
     /// Info of one chat.
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;
     /// A user's profile.
@@ -596,6 +683,36 @@ pub trait NetworkLogin: Send + Sync {
     fn as_presence(&self) -> Option<&dyn PresenceAbility> {
         None
     }
+    /// Threads (creating one on a message, sending into it), when supported.
+    fn as_threads(&self) -> Option<&dyn ThreadAbility> {
+        None
+    }
+}
+
+/// Threads: side conversations hanging on one message of a group. The network reports
+/// threads created elsewhere as [`RemoteEvent::Thread`] and their messages with
+/// [`RemoteMessage::thread_root`] set.
+#[async_trait]
+pub trait ThreadAbility: Send + Sync {
+    /// The longest thread name the network takes, in characters.
+    fn max_thread_name_chars(&self) -> usize;
+    /// Creates a thread named `name` on message `root` of `chat`; returns the thread's
+    /// network id. The network reports it back as [`ThreadChange::Created`] too.
+    async fn create_thread(
+        &self,
+        chat: &ChatId,
+        root: &str,
+        name: &str,
+    ) -> Result<String, SendFailure>;
+    /// Sends a message into thread `thread` (an id from [`ThreadAbility::create_thread`] or
+    /// [`RemoteEvent::Thread`]) of `chat`; returns ids as [`NetworkLogin::send_message`] does.
+    async fn send_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        content: &MessageContent,
+        reply_to: Option<&ReplyTo>,
+    ) -> Result<Vec<String>, SendFailure>;
 }
 
 /// Editing a sent message.
@@ -653,7 +770,9 @@ pub trait MediaAbility: Send + Sync {
 /// [`RemoteEvent::Reaction`] / [`RemoteEvent::ReactionRemove`], those of this login too.
 #[async_trait]
 pub trait ReactionAbility: Send + Sync {
-    /// Adds reaction `key` (an emoji) to message `target`.
+    /// Adds reaction `key` (an emoji) to message `target`. Adding one this login already
+    /// added succeeds without a change: the core sends a reaction again when it is replayed
+    /// after a crash that may have come before or after the first call.
     async fn react(&self, chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure>;
     /// Removes this login's reaction `key` from message `target`.
     async fn unreact(&self, chat: &ChatId, target: &str, key: &str) -> Result<(), SendFailure>;
@@ -757,4 +876,26 @@ pub trait PresenceAbility: Send + Sync {
 /// The refusal of a group action this network does not offer.
 fn unsupported(what: &str) -> SendFailure {
     SendFailure::Permanent(format!("the IM service does not support {what} from here"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SendOptions;
+
+    #[test]
+    fn transaction_ids_are_stable_opaque_and_per_event_and_part() {
+        let id = SendOptions::txn_id_for("$abc:example.org", 0);
+        assert_eq!(id, SendOptions::txn_id_for("$abc:example.org", 0));
+        assert_eq!(id.len(), 34);
+        assert!(id.starts_with("mx"));
+        assert!(id[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!id.contains("example"));
+        assert_ne!(id, SendOptions::txn_id_for("$abc:example.org", 1));
+        assert_ne!(id, SendOptions::txn_id_for("$abd:example.org", 0));
+        // The part is not simply appended to the event id.
+        assert_ne!(
+            SendOptions::txn_id_for("$a1", 0),
+            SendOptions::txn_id_for("$a", 10)
+        );
+    }
 }

@@ -139,6 +139,19 @@ impl Ghosts {
         remote: &str,
         login: Option<&dyn NetworkLogin>,
     ) -> Result<OwnedUserId, MatrixError> {
+        self.ensure_record(remote, login)
+            .await
+            .map(|(mxid, _)| mxid)
+    }
+
+    /// [`Ghosts::ensure`], also giving the ghost's record as it is now (its `updated_ms`
+    /// moves whenever the profile was refreshed). The record is written only when something
+    /// changed, so a message from a known sender costs one store read.
+    pub async fn ensure_record(
+        &self,
+        remote: &str,
+        login: Option<&dyn NetworkLogin>,
+    ) -> Result<(OwnedUserId, GhostRecord), MatrixError> {
         let mxid = self.mxid(remote);
         let record = self.store.get_ghost(remote).await.ok().flatten();
         let registered = record.as_ref().is_some_and(|r| r.registered);
@@ -148,6 +161,7 @@ impl Ghosts {
         let stale = record
             .as_ref()
             .is_none_or(|r| now_ms().saturating_sub(r.updated_ms) > self.profile_ttl_ms);
+        let mut changed = !registered;
         let mut record = record.unwrap_or_else(|| GhostRecord {
             remote_id: remote.to_owned(),
             mxid: mxid.to_string(),
@@ -166,17 +180,21 @@ impl Ghosts {
                 }
             }
             record.updated_ms = now_ms();
+            changed = true;
         }
         if record.displayname.is_none() {
             let name = format!("{remote}{}", self.name_suffix);
             if self.matrix.set_displayname(&mxid, &name).await.is_ok() {
                 record.displayname = Some(name);
+                changed = true;
             }
         }
-        if let Err(e) = self.store.put_ghost(&record).await {
-            warn!(remote, error = %e, "ghost record not saved");
+        if changed {
+            if let Err(e) = self.store.put_ghost(&record).await {
+                warn!(remote, error = %e, "ghost record not saved");
+            }
         }
-        Ok(mxid)
+        Ok((mxid, record))
     }
 
     /// Applies a (changed) remote profile to the ghost.

@@ -253,6 +253,9 @@ fn told_key(mxid: &UserId) -> String {
 /// disk, and handles state and profile events directly.
 async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<RemoteEvent>) {
     let queue = login.queue();
+    // An event of the current batch the store refused (bridged unstored): the batch must not
+    // be confirmed, or the server would drop what a crash before bridging it would lose.
+    let mut unstored = false;
     while let Some(event) = events.recv().await {
         match event {
             RemoteEvent::State(state) => on_state(&ctx, &login, state).await,
@@ -265,6 +268,12 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
                 if login.catching_up.swap(false, Ordering::SeqCst) {
                     login.inbox_ready.notify_one();
                 }
+            }
+            RemoteEvent::Checkpoint(checkpoint) if std::mem::take(&mut unstored) => {
+                // Dropped unconfirmed: the server delivers the batch again; what was bridged
+                // unstored meanwhile is found in the message map then.
+                warn!(user = %login.mxid, "batch not confirmed to the network: some of its events were not stored");
+                drop(checkpoint);
             }
             RemoteEvent::Checkpoint(checkpoint) => match ctx.store.flush().await {
                 Ok(_) => checkpoint.done(),
@@ -284,7 +293,11 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
                     .enqueue_remote(&key, login.clone(), event, None)
                     .await;
             }
-            other if chat_of(&other).is_some() => store_event(&ctx, &login, &queue, other).await,
+            other if chat_of(&other).is_some() => {
+                if !store_event(&ctx, &login, &queue, other).await {
+                    unstored = true;
+                }
+            }
             other => debug!(event = ?other, "remote event without a chat ignored"),
         }
     }
@@ -294,8 +307,14 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<R
 }
 
 /// Appends one chat event to the login's inbox queue (durable at the next flush). If the
-/// store refuses it, the event goes straight to its portal so it is still bridged now.
-async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event: RemoteEvent) {
+/// store refuses it, the event goes straight to its portal so it is still bridged now, and
+/// the answer is false (the batch it belongs to must not be confirmed to the network).
+async fn store_event(
+    ctx: &Arc<Ctx>,
+    login: &Arc<UserLogin>,
+    queue: &str,
+    event: RemoteEvent,
+) -> bool {
     let stored = match serde_json::to_vec(&event) {
         Ok(bytes) => ctx
             .store
@@ -305,7 +324,10 @@ async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event:
         Err(e) => Err(e.to_string()),
     };
     match stored {
-        Ok(_) => login.inbox_ready.notify_one(),
+        Ok(_) => {
+            login.inbox_ready.notify_one();
+            true
+        }
         Err(e) => {
             warn!(user = %login.mxid, error = %e, "remote event not stored; bridging it unstored");
             if let Some(chat) = chat_of(&event) {
@@ -314,6 +336,7 @@ async fn store_event(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, queue: &str, event:
                     .enqueue_remote(&key, login.clone(), event, None)
                     .await;
             }
+            false
         }
     }
 }
@@ -398,6 +421,7 @@ fn chat_of(event: &RemoteEvent) -> Option<super::connector::ChatId> {
         | RemoteEvent::Typing { chat, .. }
         | RemoteEvent::ChatInfoChange { chat, .. }
         | RemoteEvent::ChatDelete { chat }
+        | RemoteEvent::Thread { chat, .. }
         | RemoteEvent::GroupInvitation { chat, .. } => Some(chat.clone()),
         RemoteEvent::ContactRequest { from: user, .. }
         | RemoteEvent::ContactUpdate { user, .. } => Some(ChatId::direct(user.clone())),

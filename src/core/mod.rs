@@ -74,6 +74,11 @@ pub struct Ctx {
     /// Presence both ways ([`presence`]).
     pub presence: presence::PresenceBridge,
     inbox_ready: Notify,
+    /// The last Matrix inbox item that was there when this process first read the inbox
+    /// (0: none). Items up to it may have been handed to a portal by an earlier process that
+    /// stopped before acknowledging them (a crash, a lost database): their sends look up what
+    /// went out before instead of sending blindly. Set once, by the dispatcher.
+    replay_upto: std::sync::OnceLock<u64>,
 }
 
 impl Ctx {
@@ -85,6 +90,12 @@ impl Ctx {
     /// The login of a Matrix user, if any.
     pub async fn login_of(&self, user: &UserId) -> Option<Arc<UserLogin>> {
         self.logins.read().await.get(user).cloned()
+    }
+
+    /// Whether Matrix inbox item `seq` was already stored when this process started
+    /// dispatching, so an earlier process may have sent it (see `replay_upto`).
+    pub fn may_be_replayed(&self, seq: u64) -> bool {
+        self.replay_upto.get().is_some_and(|upto| seq <= *upto)
     }
 }
 
@@ -128,6 +139,7 @@ impl Bridge {
             receipt_echoes: double_puppet::EchoGuard::default(),
             presence: presence::PresenceBridge::default(),
             inbox_ready: Notify::new(),
+            replay_upto: std::sync::OnceLock::new(),
         });
         Self { ctx }
     }
@@ -225,13 +237,23 @@ impl MatrixEventSink for Bridge {
 async fn dispatch_inbox(ctx: Arc<Ctx>) {
     let mut dispatched: Option<u64> = None;
     loop {
-        let pending = match ctx.store.pending(MATRIX_INBOX).await {
-            Ok(p) => p,
+        let (pending, read) = match ctx.store.pending(MATRIX_INBOX).await {
+            Ok(p) => (p, true),
             Err(e) => {
                 warn!(error = %e, "inbox unreadable");
-                Vec::new()
+                (Vec::new(), false)
             }
         };
+        if read && ctx.replay_upto.get().is_none() {
+            let upto = pending.last().map_or(0, |(seq, _)| *seq);
+            if upto > 0 {
+                info!(
+                    items = pending.len(),
+                    "Matrix events left from an earlier run are replayed; sends look up what went out before"
+                );
+            }
+            let _ = ctx.replay_upto.set(upto);
+        }
         for (seq, bytes) in pending {
             if ctx.portals.is_stopping() {
                 return; // the rest is replayed at the next start

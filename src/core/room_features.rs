@@ -97,7 +97,7 @@ pub fn content(caps: &Capabilities, is_direct: bool) -> Value {
         "file": files(caps),
         "location_message": REJECTED,
         "poll": REJECTED,
-        "thread": UNSUPPORTED,
+        "thread": level(caps.threads && !is_direct),
         "reply": FULL,
         "edit": level(caps.edits),
         "delete": level(caps.recall),

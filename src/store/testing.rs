@@ -225,6 +225,15 @@ impl PgCluster {
         Ok(self.uri(&name))
     }
 
+    /// Stops the server the hard way (SIGQUIT: immediate shutdown, crash recovery at the
+    /// next start) and starts it again on the same port and data (fault injection: clients
+    /// see their connections break and must reconnect). The reason when it does not come back.
+    pub fn restart(&mut self) -> Result<(), Unavailable> {
+        let run_as = unprivileged_user()?;
+        self.stop();
+        self.run(run_as)
+    }
+
     fn stop(&mut self) {
         if let Some(mut server) = self.server.take() {
             // SIGQUIT: immediate shutdown (nothing to keep).

@@ -74,6 +74,7 @@ mod tests {
             timestamp_ms: ts,
             content: MessageContent::text(id),
             reply_to: None,
+            thread_root: None,
         }
     }
 

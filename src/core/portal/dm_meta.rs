@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use super::{chat_of_key, PortalWorker};
 use crate::core::connector::ChatKind;
+use crate::store::GhostRecord;
 
 impl PortalWorker {
     /// The DM's name and avatar as the peer's ghost shows them now: `(name, avatar mxc)`;
@@ -29,12 +30,22 @@ impl PortalWorker {
         Some((name, avatar))
     }
 
-    /// Brings a DM room's name and avatar in line with the peer's profile, as the peer's
-    /// ghost (the DM's creator, so allowed to), storing what was set in the portal record.
-    pub(super) async fn sync_dm_meta(&mut self, room: &RoomId) {
-        let Some((name, avatar)) = self.dm_meta().await else {
+    /// Brings a DM room's name and avatar in line with the peer's profile (`peer`, the ghost's
+    /// record as just ensured), as the peer's ghost (the DM's creator, so allowed to), storing
+    /// what was set in the portal record. Only when the profile was refreshed since the last
+    /// look (the record's `updated_ms`), so an ordinary message costs nothing more.
+    pub(super) async fn sync_dm_meta(&mut self, room: &RoomId, peer: &GhostRecord) {
+        if !self.ctx.cfg.bridge.private_chat_portal_meta
+            || self.dm_meta_seen == Some(peer.updated_ms)
+        {
             return;
-        };
+        }
+        self.dm_meta_seen = Some(peer.updated_ms);
+        let name = peer
+            .displayname
+            .as_deref()
+            .map(|d| self.ctx.ghosts.plain_name(d).to_owned());
+        let avatar = peer.avatar_mxc.clone().map(OwnedMxcUri::from);
         let Some(mut record) = self.record().await else {
             return;
         };

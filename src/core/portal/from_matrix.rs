@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 use tracing::{debug, warn};
 
 use super::media_out::attachment_kind;
+use super::threads::ThreadTarget;
 use super::{chat_of_key, content_kind, PortalWorker};
-use crate::core::connector::{ChatId, MessageContent, ReplyTo, SendFailure};
+use crate::core::connector::{ChatId, MessageContent, ReplyTo, SendFailure, SendOptions};
 use crate::core::convert;
 use crate::core::ghosts::now_ms;
 use crate::core::logins::UserLogin;
@@ -27,13 +28,54 @@ pub(super) fn send_failure_reason(e: &SendFailure) -> &'static str {
     }
 }
 
+/// A Matrix message on its way to the network.
+struct Outgoing<'a> {
+    /// The Matrix event it comes from.
+    event_id: &'a str,
+    /// Its content, converted for the network.
+    converted: MessageContent,
+    /// Replayed from the inbox after a crash: it may have been sent since this time (ms, the
+    /// event's `origin_server_ts`); see [`SendOptions::maybe_sent_since_ms`].
+    maybe_sent_since: Option<u64>,
+}
+
+/// How often a message mapping write is tried before giving up (the store may be away for a
+/// moment: a database restart, a failover).
+const MAPPING_ATTEMPTS: u32 = 5;
+/// The wait after the first failed mapping write; doubled after each further one (0.1 + 0.2 +
+/// 0.4 + 0.8 s in all).
+const MAPPING_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl PortalWorker {
+    /// Writes the mapping of a message just sent, retrying (bounded by [`MAPPING_ATTEMPTS`])
+    /// while the store fails: a mapping not written makes the echo of the message look new
+    /// and, if the inbox item is not acknowledged either, a replay after a restart has to look
+    /// it up on the network. `part`: for the log.
+    async fn put_mapping(&self, record: &MessageRecord, part: usize) {
+        let mut delay = MAPPING_RETRY_DELAY;
+        for attempt in 1..=MAPPING_ATTEMPTS {
+            match self.ctx.store.put_message(&self.key, record).await {
+                Ok(()) => return,
+                Err(e) if attempt < MAPPING_ATTEMPTS && !self.ctx.portals.is_stopping() => {
+                    debug!(portal = %self.key, part, attempt, error = %e, "message mapping not saved; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    warn!(portal = %self.key, part, error = %e, "message mapping not saved");
+                    return;
+                }
+            }
+        }
+    }
+
     pub(super) async fn matrix_message(
         &mut self,
         room: &RoomId,
         sender: &UserId,
         event_id: &str,
         content: &Value,
+        maybe_sent_since: Option<u64>,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         if ctx
@@ -120,9 +162,12 @@ impl PortalWorker {
                 .await
             {
                 Ok(converted) => {
-                    return self
-                        .send_to_remote(room, event_id, &login, &chat, converted, relates)
-                        .await
+                    let out = Outgoing {
+                        event_id,
+                        converted,
+                        maybe_sent_since,
+                    };
+                    return self.send_to_remote(room, &login, &chat, out, relates).await;
                 }
                 Err(why) => {
                     ctx.metrics.failed(Direction::ToNetwork, "attachment");
@@ -156,29 +201,46 @@ impl PortalWorker {
                 return Ok(());
             }
         }
-        self.send_to_remote(room, event_id, &login, &chat, converted, relates)
-            .await
+        let out = Outgoing {
+            event_id,
+            converted,
+            maybe_sent_since,
+        };
+        self.send_to_remote(room, &login, &chat, out, relates).await
     }
 
     /// Sends converted content through `login` and maps the Matrix event to the remote id.
     async fn send_to_remote(
         &mut self,
         room: &RoomId,
-        event_id: &str,
         login: &Arc<UserLogin>,
         chat: &ChatId,
-        converted: MessageContent,
+        out: Outgoing<'_>,
         relates: &Value,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
+        let event_id = out.event_id;
+        let converted = &out.converted;
+        // In a thread, `m.in_reply_to` with `is_falling_back` is only the fallback for clients
+        // without threads, not a reply.
+        let fallback = relates["rel_type"] == json!("m.thread")
+            && relates["is_falling_back"].as_bool().unwrap_or(false);
         let reply_to = match relates["m.in_reply_to"]["event_id"].as_str() {
-            Some(id) => self.reply_to(room, id).await,
-            None => None,
+            Some(id) if !fallback => self.reply_to(room, id).await,
+            _ => None,
         };
         let started = std::time::Instant::now();
-        let sent = self
-            .send_parts(login, chat, &converted, reply_to.as_ref())
-            .await;
+        let sent = match self.thread_target(login, chat, relates, converted).await {
+            Ok(ThreadTarget::Main) => {
+                self.send_parts(login, chat, None, &out, reply_to.as_ref())
+                    .await
+            }
+            Ok(ThreadTarget::Thread(thread)) => {
+                self.send_parts(login, chat, Some(&thread), &out, reply_to.as_ref())
+                    .await
+            }
+            Err(e) => (Vec::new(), Some(e)),
+        };
         ctx.metrics.im_send_seconds.observe(&[], started.elapsed());
         let (ids, failure) = sent;
         if let Some((main, extra)) = ids.split_first() {
@@ -193,16 +255,17 @@ impl PortalWorker {
                     timestamp_ms: now_ms(),
                     part: 0,
                 };
-                if let Err(e) = ctx.store.put_message(&self.key, &record).await {
-                    warn!(portal = %self.key, part = i, error = %e, "message mapping not saved");
-                }
+                self.put_mapping(&record, i).await;
+            }
+            if relates["rel_type"] == json!("m.thread") {
+                self.thread_sent(relates, event_id).await;
             }
             // On disk before the inbox item is acked: a crash now must not send it twice.
             if let Err(e) = ctx.store.flush().await {
                 warn!(portal = %self.key, error = %e, "store flush failed");
             }
             ctx.metrics
-                .bridged(Direction::ToNetwork, content_kind(&converted));
+                .bridged(Direction::ToNetwork, content_kind(converted));
         }
         match &failure {
             None => {
@@ -238,13 +301,19 @@ impl PortalWorker {
     /// network takes ([`Capabilities::max_text_bytes`](crate::core::connector::Capabilities));
     /// the reply and mentions go with the first part. Returns the remote ids sent (the first
     /// part's main id first) and the failure that stopped it, if any.
+    ///
+    /// Each part goes with its transaction id ([`SendOptions::txn_id_for`] of the event and
+    /// the part's index), and, when the event is replayed after a crash, with the time since
+    /// when it may have been sent, so the connector sends only what did not go out before.
     async fn send_parts(
         &self,
         login: &Arc<UserLogin>,
         chat: &ChatId,
-        converted: &MessageContent,
+        thread: Option<&str>,
+        out: &Outgoing<'_>,
         reply_to: Option<&ReplyTo>,
     ) -> (Vec<String>, Option<SendFailure>) {
+        let converted = &out.converted;
         let limit = self.ctx.connector.capabilities().max_text_bytes;
         let parts: Vec<MessageContent> = match converted {
             MessageContent::Text {
@@ -267,7 +336,21 @@ impl PortalWorker {
         let mut ids = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let reply = if i == 0 { reply_to } else { None };
-            match login.session.send_message(chat, part, reply).await {
+            let sent = match (thread, login.session.as_threads()) {
+                (Some(thread), Some(threads)) => {
+                    threads.send_in_thread(chat, thread, part, reply).await
+                }
+                _ => {
+                    let txn_id = SendOptions::txn_id_for(out.event_id, i);
+                    let options = SendOptions {
+                        reply_to: reply,
+                        txn_id: Some(&txn_id),
+                        maybe_sent_since_ms: out.maybe_sent_since,
+                    };
+                    login.session.send_message_with(chat, part, options).await
+                }
+            };
+            match sent {
                 Ok(sent) => ids.extend(sent),
                 Err(e) => return (ids, Some(e)),
             }

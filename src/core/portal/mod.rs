@@ -31,6 +31,8 @@ mod relay;
 mod remote;
 mod replies;
 mod room_commands;
+mod threads;
+pub use threads::{thread_name, ThreadRecord};
 
 use super::logins::UserLogin;
 use super::matrix_api::{MatrixError, MatrixEvent};
@@ -150,6 +152,7 @@ impl Portals {
             typing: HashSet::new(),
             backfill_pending: false,
             hinted: HashMap::new(),
+            dm_meta_seen: None,
         };
         tokio::spawn(worker.run(rx));
         Some(tx)
@@ -232,6 +235,9 @@ struct PortalWorker {
     /// When each Matrix user without a login was last told so here (one hint per
     /// [`HINT_EVERY`], never in answer to a notice).
     hinted: HashMap<OwnedUserId, std::time::Instant>,
+    /// The DM peer's profile version (`GhostRecord::updated_ms`) the room's name and avatar
+    /// were last checked against.
+    dm_meta_seen: Option<u64>,
 }
 
 /// The shortest time between two "you are not logged in" hints to one user in one portal.
@@ -278,7 +284,8 @@ impl PortalWorker {
                     Direction::ToMatrix
                 }
                 Work::Matrix { event, seq } => {
-                    self.matrix(event).await;
+                    let replayed = self.ctx.may_be_replayed(seq);
+                    self.matrix(event, replayed).await;
                     ack_inbox(&self.ctx, seq).await;
                     Direction::ToNetwork
                 }
@@ -372,6 +379,12 @@ impl PortalWorker {
                 self.remote_contact_update(login, &user, update).await;
                 Ok(())
             }
+            RemoteEvent::Thread {
+                root,
+                thread,
+                change,
+                ..
+            } => self.remote_thread(login, &root, &thread, change).await,
             other => {
                 debug!(portal = %self.key, event = ?other, "remote event not bridged yet");
                 Ok(())
@@ -385,17 +398,28 @@ impl PortalWorker {
         }
     }
 
-    async fn matrix(&mut self, event: MatrixEvent) {
+    /// Handles a Matrix event; `replayed`: an earlier process may have handled it already
+    /// (see [`Ctx::may_be_replayed`]).
+    async fn matrix(&mut self, event: MatrixEvent, replayed: bool) {
         let result = match event {
             MatrixEvent::Message {
                 room,
                 sender,
                 event_id,
                 content,
-                ..
+                origin_server_ts,
             } => {
-                self.matrix_message(&room, &sender, event_id.as_str(), &content)
-                    .await
+                // A replayed message may have reached the network before the crash: its
+                // send looks for it first (no earlier than the event itself).
+                let maybe_sent_since = replayed.then_some(origin_server_ts);
+                self.matrix_message(
+                    &room,
+                    &sender,
+                    event_id.as_str(),
+                    &content,
+                    maybe_sent_since,
+                )
+                .await
             }
             MatrixEvent::Redaction {
                 room,
@@ -424,8 +448,15 @@ impl PortalWorker {
                 target,
                 key,
             } => {
-                self.matrix_reaction(&room, &sender, event_id.as_str(), target.as_str(), &key)
-                    .await
+                self.matrix_reaction(
+                    &room,
+                    &sender,
+                    event_id.as_str(),
+                    target.as_str(),
+                    &key,
+                    replayed,
+                )
+                .await
             }
             MatrixEvent::Membership {
                 room,

@@ -125,7 +125,8 @@ impl PortalWorker {
         Ok(())
     }
 
-    /// A Matrix user reacted: send it through their login and map it.
+    /// A Matrix user reacted: send it through their login and map it. `replayed`: an earlier
+    /// process may have handled the event (see `Ctx::may_be_replayed`).
     pub(super) async fn matrix_reaction(
         &mut self,
         room: &RoomId,
@@ -133,11 +134,19 @@ impl PortalWorker {
         event_id: &str,
         target: &str,
         key: &str,
+        replayed: bool,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let key = &convert::normalize_reaction_key(key);
         if let Ok(Some(_)) = ctx.store.reaction_by_event(event_id).await {
-            return Ok(()); // replayed after a restart
+            // Mapped, so handled before: by this process (nothing to do), or by one that
+            // stopped between the mapping and the network call. The reaction is sent again
+            // then, since adding a reaction that is already there changes nothing
+            // (`ReactionAbility::react`), while skipping it could lose it.
+            if !replayed {
+                return Ok(());
+            }
+            debug!(portal = %self.key, event_id, "replayed reaction sent again");
         }
         let (Some(chat), Some(login)) = (chat_of_key(&self.key), ctx.login_of(sender).await) else {
             return Ok(());

@@ -19,7 +19,7 @@ use crate::core::ghosts::{escape_localpart, now_ms};
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::{MatrixError, RoomSpec};
 use crate::metrics::Direction;
-use crate::store::{MessageRecord, PortalRecord};
+use crate::store::{GhostRecord, MessageRecord, PortalRecord};
 
 impl PortalWorker {
     /// The Matrix room and event a remote message was bridged to, if it was.
@@ -196,10 +196,22 @@ impl PortalWorker {
         room: &RoomId,
         remote: &str,
     ) -> Result<OwnedUserId, MatrixError> {
+        self.ghost_in_room(login, room, remote)
+            .await
+            .map(|(ghost, _)| ghost)
+    }
+
+    /// [`Self::ensure_ghost_in_room`], also giving the ghost's record.
+    pub(super) async fn ghost_in_room(
+        &mut self,
+        login: &Arc<UserLogin>,
+        room: &RoomId,
+        remote: &str,
+    ) -> Result<(OwnedUserId, GhostRecord), MatrixError> {
         let ctx = self.ctx.clone();
-        let ghost = ctx
+        let (ghost, record) = ctx
             .ghosts
-            .ensure(remote, Some(login.session.as_ref()))
+            .ensure_record(remote, Some(login.session.as_ref()))
             .await?;
         if !self.joined.contains(&ghost) {
             let joined = retry("join", || ctx.matrix.join(room, &ghost)).await;
@@ -213,7 +225,7 @@ impl PortalWorker {
             }
             self.joined.insert(ghost.clone());
         }
-        Ok(ghost)
+        Ok((ghost, record))
     }
 
     pub(super) async fn remote_message(
@@ -241,20 +253,31 @@ impl PortalWorker {
         let (sender, puppeted) = if msg.from_self {
             self.actor(login, &room, &login.remote_id.clone()).await?
         } else {
-            (
-                self.ensure_ghost_in_room(login, &room, &msg.sender).await?,
-                false,
-            )
-        };
-        if !msg.from_self && msg.chat.kind == ChatKind::Direct {
-            self.sync_dm_meta(&room).await;
-        }
-        let mut content = self.to_matrix_content(login, &room, &msg.content).await;
-        if let Some(reply) = msg.reply_to.as_deref() {
-            if let Ok(Some(target)) = ctx.store.message_by_remote(&self.key, reply).await {
-                content["m.relates_to"] =
-                    json!({ "m.in_reply_to": { "event_id": target.event_id } });
+            let (ghost, record) = self.ghost_in_room(login, &room, &msg.sender).await?;
+            if msg.chat.kind == ChatKind::Direct {
+                self.sync_dm_meta(&room, &record).await;
             }
+            (ghost, false)
+        };
+        let mut content = self.to_matrix_content(login, &room, &msg.content).await;
+        let reply_event = match msg.reply_to.as_deref() {
+            Some(reply) => ctx
+                .store
+                .message_by_remote(&self.key, reply)
+                .await
+                .ok()
+                .flatten()
+                .map(|target| target.event_id),
+            None => None,
+        };
+        let thread = match msg.thread_root.as_deref() {
+            Some(root) => self.thread_relation(root, reply_event.as_deref()).await,
+            None => None,
+        };
+        if let Some(relation) = thread.clone() {
+            content["m.relates_to"] = relation;
+        } else if let Some(event) = &reply_event {
+            content["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": event } });
         }
         if puppeted {
             double_puppet::mark(&mut content);
@@ -291,6 +314,9 @@ impl PortalWorker {
         };
         if let Err(e) = ctx.store.put_message(&self.key, &record).await {
             warn!(portal = %self.key, error = %e, "message mapping not saved");
+        }
+        if let (Some(root), Some(_)) = (msg.thread_root.as_deref(), thread) {
+            self.thread_advanced(root, None, event_id.as_str()).await;
         }
         ctx.metrics
             .bridged(Direction::ToMatrix, content_kind(&msg.content));

@@ -1,7 +1,7 @@
 //! What a client session reports to its owner: one event enum, with the decoding of
 //! non-message metas (group / chat room `MUCBody`, contact `RosterBody`, `NOTIFY` JSON,
-//! `STATISTIC` kick notices). Reference §1.9, §3.7, §3.11. Reaction notifies are decoded
-//! further in [`reaction`].
+//! `STATISTIC` kick notices). Reference §1.9, §3.7, §3.11. Reaction and thread notifies
+//! are decoded further in [`reaction`] and [`thread`].
 
 use crate::core::connector::Checkpoint;
 use prost::Message as _;
@@ -12,8 +12,12 @@ use super::proto::{meta, statistics_body, Meta, MucBody, RosterBody, StatisticsB
 
 mod presence;
 mod reaction;
+mod thread;
 pub use presence::{parse_presence_list, parse_presence_notify, PresenceStatus};
 pub use reaction::{parse_reaction_notify, ReactionChange};
+pub use thread::{
+    message_thread, parse_thread_notify, MessageThread, ThreadNotify, ThreadOperation,
+};
 
 /// Everything a session tells its owner.
 #[derive(Debug, Clone, PartialEq)]

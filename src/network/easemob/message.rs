@@ -130,6 +130,8 @@ pub struct OutgoingMessage {
     pub ext: Vec<Ext>,
     /// Deliver only to devices that are online now (`ROUTE_ONLINE`).
     pub online_only: bool,
+    /// `to` is a thread (the SDK's `isChatThread`): the body's meta says `{"thread":{}}`.
+    pub in_thread: bool,
 }
 
 impl OutgoingMessage {
@@ -140,6 +142,7 @@ impl OutgoingMessage {
             body,
             ext: Vec::new(),
             online_only: false,
+            in_thread: false,
         }
     }
 
@@ -528,6 +531,10 @@ pub fn encode_outgoing(
             body.contents = vec![content.to_wire()];
         }
         Body::Unknown { type_code } => body.r#type = Some(*type_code),
+    }
+    if msg.in_thread {
+        // What the SDK writes for `isChatThread: true` (reference §3.4).
+        body.meta = Some(r#"{"thread":{}}"#.to_owned());
     }
     if msg.to.kind == ChatType::Chatroom && matches!(msg.body, Body::Content(_)) {
         meta_ext.push(

@@ -6,13 +6,16 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::chat_id;
+use super::threads::{translate_thread_notify, ThreadDirectory};
 use crate::core::connector::{
     ChatId, ChatInfoChange, ChatKind, ContactUpdate, LoginState, MediaKind, MessageContent,
     RemoteEvent, RemoteMedia, RemoteMessage,
 };
+use crate::network::easemob::client::EasemobClient;
 use crate::network::easemob::error::{EndReason, LoginError};
 use crate::network::easemob::events::{
-    parse_presence_notify, parse_reaction_notify, ContactEvent, GroupEvent, SessionEvent,
+    message_thread, parse_presence_notify, parse_reaction_notify, ContactEvent, GroupEvent,
+    SessionEvent,
 };
 use crate::network::easemob::jid::ChatType;
 use crate::network::easemob::message::{Body, Content, ExtValue, FileRef, IncomingMessage};
@@ -170,9 +173,23 @@ fn reply_target(m: &IncomingMessage) -> Option<String> {
         })
 }
 
-/// Easemob message → core event.
-pub fn translate_message(own: &str, m: IncomingMessage) -> Option<RemoteEvent> {
-    let chat = chat_id(&m.conversation(own));
+/// Easemob message → core event. A message to a thread (its meta says which, or `threads`
+/// knows the thread id it is addressed to) belongs to the thread's group, with the thread's
+/// root message as [`RemoteMessage::thread_root`].
+pub fn translate_message(
+    own: &str,
+    m: IncomingMessage,
+    threads: &ThreadDirectory,
+) -> Option<RemoteEvent> {
+    let mut chat = chat_id(&m.conversation(own));
+    let mut thread_root = None;
+    if m.chat_type == ChatType::Group {
+        let meta = message_thread(m.meta_json.as_deref());
+        if let Some(place) = threads.place_of(&m.to, meta.as_ref()) {
+            chat = ChatId::group(place.group_id);
+            thread_root = Some(place.root);
+        }
+    }
     let sender = m.from.clone();
     Some(match &m.body {
         Body::Content(Content::Command { action, .. }) => {
@@ -195,6 +212,7 @@ pub fn translate_message(own: &str, m: IncomingMessage) -> Option<RemoteEvent> {
             timestamp_ms: m.timestamp,
             content: with_mentions(incoming_content(content)?, &m),
             reply_to: reply_target(&m),
+            thread_root,
         }),
         Body::ReadAck { message_id, .. } => RemoteEvent::ReadReceipt {
             chat,
@@ -335,13 +353,24 @@ fn end_state(reason: &EndReason, by_token: bool) -> LoginState {
     }
 }
 
+/// What the translation of one login's events needs.
+pub(super) struct Translator {
+    /// The login's user.
+    pub own: String,
+    /// Logged in by user token (an expired token is then bad credentials).
+    pub by_token: bool,
+    pub threads: ThreadDirectory,
+    /// For the REST calls a notify asks for (joining a new thread).
+    pub client: std::sync::Weak<EasemobClient>,
+}
+
 /// Turns the session's events into core events, in order.
 pub(super) async fn translate(
-    own: String,
-    by_token: bool,
+    t: Translator,
     mut session: mpsc::Receiver<SessionEvent>,
     out: mpsc::Sender<RemoteEvent>,
 ) {
+    let (own, by_token) = (t.own.as_str(), t.by_token);
     while let Some(event) = session.recv().await {
         let translated: Vec<RemoteEvent> = match event {
             SessionEvent::Connected { .. } => vec![RemoteEvent::State(LoginState::Connected)],
@@ -352,10 +381,16 @@ pub(super) async fn translate(
             }
             SessionEvent::Ended(reason) => vec![RemoteEvent::State(end_state(&reason, by_token))],
             SessionEvent::OfflineSyncFinished => vec![RemoteEvent::CatchUpDone],
-            SessionEvent::Message(m) => translate_message(&own, m).into_iter().collect(),
+            SessionEvent::Message(m) => translate_message(own, m, &t.threads).into_iter().collect(),
             SessionEvent::Group(g) => translate_group(g).into_iter().collect(),
-            SessionEvent::Contact(c) => translate_contact(&own, c).into_iter().collect(),
-            SessionEvent::Notify { json } => translate_notify(&own, &json),
+            SessionEvent::Contact(c) => translate_contact(own, c).into_iter().collect(),
+            SessionEvent::Notify { json } => {
+                translate_thread_notify(own, &json, &t.threads, &t.client).unwrap_or_else(|| {
+                    let mut events = translate_notify(own, &json);
+                    events.iter_mut().for_each(|e| t.threads.resolve_chat(e));
+                    events
+                })
+            }
             SessionEvent::Checkpoint(checkpoint) => vec![RemoteEvent::Checkpoint(checkpoint)],
             other => {
                 debug!(event = ?other, "easemob event not bridged");
@@ -371,7 +406,8 @@ pub(super) async fn translate(
 }
 
 /// A `NOTIFY` meta → core events: reaction changes (one per operation) and presence changes
-/// (one per user); other notify types (threads, conversation marks) are not bridged.
+/// (one per user); other notify types (conversation marks) are not bridged; threads are
+/// translated before this, in [`super::threads`].
 pub fn translate_notify(own: &str, json: &str) -> Vec<RemoteEvent> {
     if let Some(list) = parse_presence_notify(json) {
         return list

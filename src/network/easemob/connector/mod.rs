@@ -18,13 +18,17 @@ mod outgoing;
 mod presence;
 mod register;
 mod search;
+mod send;
+mod threads;
 
 pub use login::{PASSWORD_FLOW, TOKEN_FLOW};
 
 pub use incoming::{incoming_content, translate_message, translate_notify};
-use incoming::{media_url, split_media_url, translate};
+use incoming::{media_url, split_media_url, translate, Translator};
 pub use outgoing::outgoing_content;
 use outgoing::parse_id;
+pub use send::TXN_EXT_KEY;
+use threads::ThreadDirectory;
 
 use super::client::{ClientConfig, Credential, EasemobClient};
 use super::error::{LoginError, SendError};
@@ -37,8 +41,8 @@ use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, GroupAdminAbility, HistoryAbility,
     LoginData, LoginFailure, LoginFlow, LoginProcess, MediaAbility, MessageContent,
     NetworkConnector, NetworkLogin, QuotedKind, ReactionAbility, RecallAbility, ReceiptAbility,
-    RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure, TypingAbility, UserProfile,
-    UserSearchResult,
+    RemoteEvent, RemoteMedia, RemoteMessage, ReplyTo, SendFailure, SendOptions, TypingAbility,
+    UserProfile, UserSearchResult,
 };
 
 /// Where the Easemob service is.
@@ -138,6 +142,7 @@ impl NetworkConnector for EasemobConnector {
             group_management: true,
             // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
             max_text_bytes: 5 * 1024,
+            threads: true,
         }
     }
 
@@ -181,11 +186,23 @@ impl NetworkConnector for EasemobConnector {
                     other => other,
                 })?;
         let own = data.remote_id.clone();
-        tokio::spawn(translate(own.clone(), by_token, session_events, events));
+        let client = Arc::new(client);
+        let threads = ThreadDirectory::default();
+        tokio::spawn(translate(
+            Translator {
+                own: own.clone(),
+                by_token,
+                threads: threads.clone(),
+                client: Arc::downgrade(&client),
+            },
+            session_events,
+            events,
+        ));
         Ok(Box::new(EasemobLogin {
-            client: Arc::new(client),
+            client,
             own,
             subscriptions: Default::default(),
+            threads,
         }))
     }
 }
@@ -236,9 +253,49 @@ pub struct EasemobLogin {
     own: String,
     /// Presence subscriptions taken (kept within the service's limit).
     subscriptions: presence::Subscriptions,
+    threads: ThreadDirectory,
 }
 
 impl EasemobLogin {
+    /// The Easemob message for `content` to `to`, with the UIKit's @-mention list and reply
+    /// quote in its ext.
+    fn outgoing(
+        &self,
+        to: Conversation,
+        content: &MessageContent,
+        reply_to: Option<&ReplyTo>,
+    ) -> Result<OutgoingMessage, SendFailure> {
+        let mut msg = OutgoingMessage::new(to, Body::Content(outgoing_content(content)?));
+        if let MessageContent::Text {
+            mentions,
+            mentions_room,
+            ..
+        } = content
+        {
+            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
+            let at_list = if *mentions_room {
+                Some(json!("ALL"))
+            } else if !mentions.is_empty() {
+                Some(json!(mentions))
+            } else {
+                None
+            };
+            if let Some(list) = at_list {
+                msg.ext.push(Ext {
+                    key: "em_at_list".into(),
+                    value: ExtValue::Json(list.to_string()),
+                });
+            }
+        }
+        if let Some(reply) = reply_to {
+            msg.ext.push(Ext {
+                key: "msgQuote".into(),
+                value: ExtValue::Json(msg_quote(reply).to_string()),
+            });
+        }
+        Ok(msg)
+    }
+
     /// Sends a control body (edit, recall, receipt) and waits for the server's ack.
     async fn send_control(&self, chat: &ChatId, body: Body) -> Result<(), SendFailure> {
         self.client
@@ -280,50 +337,22 @@ impl NetworkLogin for EasemobLogin {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        let mut msg = OutgoingMessage::new(
-            conversation(chat),
-            Body::Content(outgoing_content(content)?),
-        );
-        if let MessageContent::Text {
-            mentions,
-            mentions_room,
-            ..
-        } = content
-        {
-            // The UIKit convention for @-mentions: a list of user ids, or "ALL".
-            let at_list = if *mentions_room {
-                Some(json!("ALL"))
-            } else if !mentions.is_empty() {
-                Some(json!(mentions))
-            } else {
-                None
-            };
-            if let Some(list) = at_list {
-                msg.ext.push(Ext {
-                    key: "em_at_list".into(),
-                    value: ExtValue::Json(list.to_string()),
-                });
-            }
-        }
-        if let Some(reply) = reply_to {
-            msg.ext.push(Ext {
-                key: "msgQuote".into(),
-                value: ExtValue::Json(msg_quote(reply).to_string()),
-            });
-        }
-        let receipt = self.client.send(msg).await.map_err(send_failure)?;
-        let mut ids = vec![receipt.server_id.to_string()];
-        if let MessageContent::Media {
-            caption: Some(caption),
-            ..
-        } = content
-        {
-            // Easemob attachments have no caption: it follows as a text message.
-            let text = OutgoingMessage::text(conversation(chat), caption.clone());
-            let caption = self.client.send(text).await.map_err(send_failure)?;
-            ids.push(caption.server_id.to_string());
-        }
-        Ok(ids)
+        let options = SendOptions {
+            reply_to,
+            ..SendOptions::default()
+        };
+        self.send_keyed(chat, content, options).await
+    }
+
+    /// Sends with the core's transaction id in `ext` ([`TXN_EXT_KEY`]); a replayed message
+    /// is looked for in history first (module `send`).
+    async fn send_message_with(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        options: SendOptions<'_>,
+    ) -> Result<Vec<String>, SendFailure> {
+        self.send_keyed(chat, content, options).await
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
@@ -475,6 +504,9 @@ impl NetworkLogin for EasemobLogin {
     fn as_presence(&self) -> Option<&dyn crate::core::connector::PresenceAbility> {
         Some(self)
     }
+    fn as_threads(&self) -> Option<&dyn crate::core::connector::ThreadAbility> {
+        Some(self)
+    }
 }
 
 /// Messages asked for per history page.
@@ -503,7 +535,9 @@ impl HistoryAbility for EasemobLogin {
                 let Ok(message) = decode_incoming(meta) else {
                     continue;
                 };
-                if let Some(RemoteEvent::Message(m)) = translate_message(&self.own, message) {
+                if let Some(RemoteEvent::Message(m)) =
+                    translate_message(&self.own, message, &self.threads)
+                {
                     out.push(m);
                 }
             }

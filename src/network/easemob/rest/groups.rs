@@ -483,18 +483,37 @@ impl RestClient {
         start_cursor: Option<&str>,
         limit: u32,
     ) -> Result<HistoryPage, RestError> {
+        self.history_filtered(conv, start_cursor, limit, None, None)
+            .await
+    }
+
+    /// [`RestClient::history`] narrowed as the SDK's `getHistoryMessages` search options do
+    /// (reference §3.10): only messages sent by `from` (`userId`) and no older than
+    /// `since_ms` (`startTime`, ms since the epoch).
+    pub async fn history_filtered(
+        &self,
+        conv: &Conversation,
+        start_cursor: Option<&str>,
+        limit: u32,
+        from: Option<&str>,
+        since_ms: Option<u64>,
+    ) -> Result<HistoryPage, RestError> {
+        let mut body = json!({
+            "queue": jid::conversation_text(conv),
+            "start": start_cursor.unwrap_or("-1"),
+            "end": -1,
+            "pull_number": limit,
+            "is_positive": false,
+            "msgType": "",
+        });
+        if let Some(from) = from {
+            body["userId"] = json!(from);
+        }
+        if let Some(since) = since_ms {
+            body["startTime"] = json!(since);
+        }
         let v = self
-            .post(
-                &format!("users/{}/messageroaming", self.me()?),
-                json!({
-                    "queue": jid::conversation_text(conv),
-                    "start": start_cursor.unwrap_or("-1"),
-                    "end": -1,
-                    "pull_number": limit,
-                    "is_positive": false,
-                    "msgType": "",
-                }),
-            )
+            .post(&format!("users/{}/messageroaming", self.me()?), body)
             .await?;
         let data = v.get("data").cloned().unwrap_or_default();
         let b64 = base64::engine::general_purpose::STANDARD;

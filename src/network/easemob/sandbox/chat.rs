@@ -4,7 +4,7 @@
 
 use prost::Message as _;
 
-use super::state::{now_ms, HistoryEntry, Inner, SandboxConfig};
+use super::state::{now_ms, HistoryEntry, Inner, SandboxConfig, Thread};
 use crate::network::easemob::jid::{self, ChatType, Conversation};
 use crate::network::easemob::proto::{message_body, meta, status, MessageBody, Meta};
 
@@ -57,7 +57,13 @@ pub fn handle_chat(
         .ok_or_else(|| Refusal::fail("Sorry, format is incorrect"))?;
     let target = to.name.clone().unwrap_or_default();
     let body_type = body.r#type.unwrap_or(0);
-    let conv = if jid::is_conference(to) {
+    // A message to a thread is addressed to the thread id, as to a group.
+    let thread = jid::is_conference(to)
+        .then(|| inner.data.threads.get(&target).cloned())
+        .flatten();
+    let conv = if thread.is_some() {
+        Conversation::group(target.clone())
+    } else if jid::is_conference(to) {
         let is_room = inner
             .data
             .groups
@@ -71,7 +77,16 @@ pub fn handle_chat(
     } else {
         Conversation::single(target)
     };
-    check_target(inner, sender, &conv)?;
+    match &thread {
+        Some(t) => {
+            check_target(inner, sender, &Conversation::group(t.group_id.clone()))?;
+            // Sending in a thread makes the sender one of its members (who get its messages).
+            if let Some(t) = inner.data.threads.get_mut(&t.id) {
+                t.members.insert(sender.user.to_owned());
+            }
+        }
+        None => check_target(inner, sender, &conv)?,
+    }
     check_size(&body)?;
 
     let server_id = inner.next_id();
@@ -85,6 +100,9 @@ pub fn handle_chat(
     let mut to = to.clone();
     to.app_key = Some(cfg.app_key.clone());
     out.to = Some(to);
+    if let Some(t) = &thread {
+        stamp_thread(&mut out, t);
+    }
     let mut accepted = Accepted {
         server_id,
         timestamp,
@@ -103,6 +121,9 @@ pub fn handle_chat(
         Ok(Type::Edit) => {
             let (payload, notify) = apply_edit(inner, sender, &body, timestamp)?;
             out.payload = Some(payload);
+            if let Some(t) = &thread {
+                stamp_thread(&mut out, t);
+            }
             accepted.metas.push(notify);
         }
         Ok(Type::ReadAck) | Ok(Type::DeliverAck) | Ok(Type::ChannelAck) => {
@@ -137,6 +158,23 @@ pub fn handle_chat(
     }
     deliver(inner, cfg, sender, &conv, &out);
     Ok(accepted)
+}
+
+/// Puts the thread's facts into the body's meta JSON (`{"thread":{msg_parent_id,
+/// muc_parent_id, thread_name}}`, next to what else it holds), as received thread messages
+/// carry them (reference §3.3; the SDK's `chatThread`).
+fn stamp_thread(out: &mut Meta, thread: &Thread) {
+    let Ok(mut body) = MessageBody::decode(out.payload.as_deref().unwrap_or_default()) else {
+        return;
+    };
+    let mut meta: serde_json::Map<String, serde_json::Value> = body
+        .meta
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default();
+    meta.insert("thread".into(), thread.message_meta());
+    body.meta = Some(serde_json::Value::Object(meta).to_string());
+    out.payload = Some(body.encode_to_vec());
 }
 
 fn check_target(inner: &Inner, sender: &Sender<'_>, conv: &Conversation) -> Result<(), Refusal> {

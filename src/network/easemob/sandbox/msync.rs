@@ -475,6 +475,10 @@ impl Connection {
             _ => Ok(Default::default()),
         };
         self.sandbox.touch();
+        if result.is_ok() && self.sandbox.withholds_ack_of(&meta) {
+            debug!(meta_id, "message taken; its ack withheld (fault injection)");
+            return Ok(());
+        }
         let dl = match result {
             Ok(acc) => CommSyncDl {
                 status: Some(ok_status()),

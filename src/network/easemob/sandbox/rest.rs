@@ -24,6 +24,8 @@ use super::state::{now_ms, Sandbox};
 
 #[path = "rest_contacts.rs"]
 mod contacts;
+#[path = "rest_faults.rs"]
+mod faults;
 #[path = "rest_files.rs"]
 mod files;
 #[path = "rest_groups.rs"]
@@ -38,6 +40,8 @@ mod members;
 mod presence;
 #[path = "rest_reactions.rs"]
 pub(crate) mod reactions;
+#[path = "rest_threads.rs"]
+pub(crate) mod threads;
 #[path = "rest_users.rs"]
 mod users;
 
@@ -444,6 +448,9 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("POST", ["users"]) => users::register(cx).await,
         ("POST", ["token"]) => users::token(cx).await,
         ("GET", ["sdk", "users", user, "token", "expires"]) => users::token_expires(cx, user),
+        // Fault injection (sandbox only, not Easemob's API): see rest_faults.rs.
+        ("POST", ["sandbox", "drop_sockets"]) => faults::drop_sockets(cx).await,
+        ("POST", ["sandbox", "users", user, "token", "expire"]) => faults::expire_token(cx, user),
         ("PUT", ["users", user, "password"]) => users::change_password(cx, user).await,
         ("GET", ["users", user]) => users::get_user(cx, user),
         ("PUT", ["users", user]) => users::update_user(cx, user).await,
@@ -495,6 +502,14 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("DELETE", ["reaction", "user", user]) => reactions::remove(cx, user),
         ("GET", ["reaction", "user", user]) => reactions::list(cx, user),
         ("GET", ["reaction", "user", user, "detail"]) => reactions::detail(cx, user),
+        // Threads.
+        ("POST", ["thread"]) => threads::create(cx).await,
+        ("GET", ["thread", id]) => threads::info(cx, id),
+        ("PUT", ["thread", id]) => threads::rename(cx, id).await,
+        ("DELETE", ["thread", id]) => threads::destroy(cx, id),
+        ("GET", ["thread", id, "users"]) => threads::users(cx, id),
+        ("POST", ["thread", id, "user", user, "join"]) => threads::join(cx, id, user),
+        ("DELETE", ["thread", id, "user", user, "quit"]) => threads::quit(cx, id, user),
         // Group and room lists.
         ("GET", ["chatgroups", "user", user]) => groups::joined_v3(cx, user),
         ("GET", ["chatgroups", "user", user, "joined_count"]) => groups::joined_count(cx, user),

@@ -86,11 +86,17 @@ fn target(inner: &Inner, user: &str, msg_id: &str) -> Result<Target, ApiError> {
             }
         }
         ChatType::Group => {
+            // A thread message: the thread's group decides.
+            let group_id = inner
+                .data
+                .threads
+                .get(&conv.id)
+                .map_or(conv.id.as_str(), |t| t.group_id.as_str());
             let group = inner
                 .data
                 .groups
-                .get(&conv.id)
-                .ok_or_else(|| ApiError::group_not_found(&conv.id))?;
+                .get(group_id)
+                .ok_or_else(|| ApiError::group_not_found(group_id))?;
             if !group.members.contains(user) {
                 return Err(ApiError::bad_request("The user not in this group!"));
             }

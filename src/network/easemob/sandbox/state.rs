@@ -213,6 +213,35 @@ pub struct Data {
     /// Reactions by message server id, in the order they were first added.
     #[serde(default)]
     pub reactions: BTreeMap<u64, Vec<ReactionEntry>>,
+    /// Threads by id.
+    #[serde(default)]
+    pub threads: BTreeMap<String, Thread>,
+}
+
+/// A thread: a side conversation on one message of a group. Messages to it are addressed to
+/// its id (a conference JID, as a group) and go to its members.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thread {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    /// The group it belongs to.
+    pub group_id: String,
+    /// The server id of the message it hangs on.
+    pub msg_id: String,
+    /// Who receives its messages (the owner, then whoever joins or sends in it).
+    pub members: BTreeSet<String>,
+    pub created: u64,
+}
+
+impl Thread {
+    /// The `thread` object a thread message's `MessageBody.meta` JSON carries (the SDK's
+    /// `chatThread`: `msg_parent_id`, `muc_parent_id`, `thread_name`).
+    pub fn message_meta(&self) -> serde_json::Value {
+        serde_json::json!({
+            "msg_parent_id": self.msg_id, "muc_parent_id": self.group_id, "thread_name": self.name,
+        })
+    }
 }
 
 /// What the sandbox tells a live connection.
@@ -242,6 +271,9 @@ pub struct Inner {
     /// (user, resource) → live connection.
     pub live: HashMap<(String, String), LiveConn>,
     next_conn: u64,
+    /// Texts whose messages are taken but never acknowledged (fault injection, see
+    /// `Sandbox::withhold_acks`).
+    pub withheld_acks: Vec<String>,
 }
 
 /// The sandbox's shared state handle.
@@ -418,8 +450,11 @@ impl Inner {
         count
     }
 
-    /// Members of a group or room, empty when it does not exist.
+    /// Members of a group, room or thread, empty when it does not exist.
     pub fn members(&self, id: &str) -> Vec<String> {
+        if let Some(thread) = self.data.threads.get(id) {
+            return thread.members.iter().cloned().collect();
+        }
         self.data
             .groups
             .get(id)
@@ -490,6 +525,49 @@ impl Sandbox {
         for conn in self.lock().live.values() {
             let _ = conn.tx.send(ConnCommand::Drop);
         }
+    }
+
+    /// Drops up to `count` live connections abruptly (as a network failure would; clients
+    /// reconnect), only those of `users` when it is not empty, in a random order. Returns how
+    /// many were dropped (fault injection: the chaos run).
+    pub fn drop_some_connections(&self, count: usize, users: &[String]) -> usize {
+        use rand::seq::SliceRandom;
+        let inner = self.lock();
+        let mut conns: Vec<&LiveConn> = inner
+            .live
+            .iter()
+            .filter(|((u, _), _)| users.is_empty() || users.contains(u))
+            .map(|(_, c)| c)
+            .collect();
+        conns.shuffle(&mut rand::rng());
+        conns
+            .into_iter()
+            .take(count)
+            .filter(|c| c.tx.send(ConnCommand::Drop).is_ok())
+            .count()
+    }
+
+    /// Makes every token of `user` expire now and drops the user's live connections, so
+    /// each device reconnects and is refused with "Sorry, token expired" (a login by token
+    /// then needs a new one). Returns how many tokens expired.
+    pub fn expire_tokens(&self, user: &str) -> usize {
+        let mut inner = self.lock();
+        let now = now_ms();
+        let mut expired = 0;
+        for t in inner.data.tokens.values_mut() {
+            if t.user == user && t.expires_at > now {
+                t.expires_at = now.saturating_sub(1);
+                expired += 1;
+            }
+        }
+        for ((u, _), conn) in &inner.live {
+            if u == user {
+                let _ = conn.tx.send(ConnCommand::Drop);
+            }
+        }
+        drop(inner);
+        self.touch();
+        expired
     }
 
     /// Creates `name` with `password` unless it exists (demo users, test fixtures).

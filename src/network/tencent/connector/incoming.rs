@@ -34,6 +34,7 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
         timestamp_ms: m.time.saturating_mul(1000),
         content: content_of(&m.elems),
         reply_to: None,
+        thread_root: None,
     }
 }
 
