@@ -6,14 +6,33 @@
 # Ctrl-C stops everything.
 # Needs: cargo (Rust), python3 with the venv module (for Synapse), node and npm (for the
 # official IM SDK used to chat as bob). Everything else is installed on the first run.
-# Usage: scripts/demo.sh
+# With --network tencent, the Tencent Cloud Chat sandbox (127.0.0.1:18090, users alice, bob
+# and demo) runs instead, state in .demo/tencent/ (the sandbox itself keeps nothing).
+# Usage: scripts/demo.sh [--network easemob|tencent]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-demo="$root/.demo"
+network=easemob
+while (($#)); do
+  case "$1" in
+    --network) network=${2:-}; shift 2 || { echo "--network needs a value" >&2; exit 2; } ;;
+    --network=*) network=${1#--network=}; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (usage: scripts/demo.sh [--network easemob|tencent])" >&2; exit 2 ;;
+  esac
+done
+case "$network" in
+  easemob) demo="$root/.demo" ;;
+  tencent) demo="$root/.demo/tencent" ;;
+  *) echo "unknown network: $network (easemob or tencent)" >&2; exit 2 ;;
+esac
 mkdir -p "$demo"
 hs_port=${IMBRIDGE_DEMO_HS_PORT:-8008}
-im_port=${IMBRIDGE_DEMO_IM_PORT:-18080}
+if [ "$network" = tencent ]; then
+  im_port=${IMBRIDGE_DEMO_IM_PORT:-18090}
+else
+  im_port=${IMBRIDGE_DEMO_IM_PORT:-18080}
+fi
 as_port=${IMBRIDGE_DEMO_AS_PORT:-29330}
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -37,8 +56,8 @@ fi
 cargo build
 bin="$root/target/debug/imbridge"
 
-if [ ! -d tests/sdk/node_modules/easemob-websdk ]; then
-  log "installing the official Easemob Web SDK for the IM side (npm ci, once)"
+if [ ! -d tests/sdk/node_modules/easemob-websdk ] || [ ! -d tests/sdk/node_modules/@tencentcloud/chat ]; then
+  log "installing the official IM Web SDKs for the IM side (npm ci, once)"
   npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error
 fi
 
@@ -49,6 +68,53 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+sdk_app_id=1400000001
+if [ "$network" = tencent ]; then
+  if [ ! -f "$demo/secret.key" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/secret.key")
+  fi
+  log "starting the Tencent sandbox on 127.0.0.1:$im_port"
+  "$bin" sandbox tencent --listen "127.0.0.1:$im_port" --sdk-app-id "$sdk_app_id" \
+    --secret-key "$(cat "$demo/secret.key")" --user alice --user bob --user demo \
+    >"$demo/usersigs.txt" 2>"$demo/sandbox.log" &
+  sandbox_pid=$!
+  for _ in $(seq 100); do
+    grep -q '^user demo usersig' "$demo/usersigs.txt" 2>/dev/null && break
+    sleep 0.1
+  done
+  if [ ! -f "$demo/bridge.yaml" ]; then
+    cat >"$demo/bridge.yaml" <<YAML
+homeserver:
+  address: http://127.0.0.1:$hs_port
+  domain: localhost
+appservice:
+  address: http://127.0.0.1:$as_port
+  hostname: 127.0.0.1
+  port: $as_port
+  id: tencent
+  bot:
+    username: tencentbot
+    displayname: Tencent bridge bot
+    avatar: ""
+  registration: registration.yaml
+  username_template: "tencent_{{.}}"
+bridge:
+  permissions:
+    "localhost": admin
+database:
+  path: bridge.sled
+logging:
+  level: info
+network:
+  type: tencent
+  tencent:
+    sdk_app_id: $sdk_app_id
+    websocket_url: ws://127.0.0.1:$im_port
+    # @demo:localhost may send "login minted" to be the Tencent user demo.
+    secret_key_file: secret.key
+YAML
+  fi
+else
 log "starting the Easemob sandbox on 127.0.0.1:$im_port"
 "$bin" sandbox easemob --listen "127.0.0.1:$im_port" --app-key 'demo#sandbox' \
   --data "$demo/sandbox" --user alice:alice --user bob:bob --user carol:carol \
@@ -86,6 +152,7 @@ network:
     websocket_url: ws://127.0.0.1:$im_port/websocket
 YAML
 fi
+fi
 if [ ! -f "$demo/registration.yaml" ]; then
   "$bin" -c "$demo/bridge.yaml" generate-registration -o "$demo/registration.yaml" >/dev/null
 fi
@@ -96,6 +163,29 @@ bash scripts/synapse/start.sh --dir "$demo/synapse" --port "$hs_port" \
 bash scripts/synapse/register-user.sh --dir "$demo/synapse" --port "$hs_port" demo demo \
   >/dev/null 2>&1 || true
 
+usersig() { awk -v u="$1" '$1 == "user" && $2 == u { print $4 }' "$demo/usersigs.txt"; }
+if [ "$network" = tencent ]; then
+  cat >&2 <<TEXT
+
+  The bridge is starting (Tencent Cloud Chat sandbox). With any Matrix client:
+    homeserver  http://127.0.0.1:$hs_port
+    user        @demo:localhost        password  demo
+  1. Start a direct chat with @tencentbot:localhost, with encryption off.
+  2. Send either (the bot deletes the message holding the UserSig when the room lets it):
+       login usersig alice $(usersig alice)
+     or, to be the Tencent user "demo" with a UserSig the bridge signs itself:
+       login minted
+  3. Chat as bob on the Tencent side with the official SDK, from another terminal:
+       node tests/sdk/tencent-agent.js --sdk-app-id $sdk_app_id --server ws://127.0.0.1:$im_port
+     then type, one per line (write to "demo" instead of "alice" after login minted):
+       {"id":1,"op":"login","userID":"bob","userSig":"$(usersig bob)"}
+       {"id":2,"op":"sendText","to":"alice","text":"hi alice"}
+     The message appears in Matrix as @tencent_bob:localhost; replies show up in the agent.
+  UserSigs (24 h): .demo/tencent/usersigs.txt. Logs: .demo/tencent/sandbox.log,
+  .demo/tencent/synapse/homeserver.log; Ctrl-C stops everything.
+
+TEXT
+else
 cat >&2 <<TEXT
 
   The bridge is starting. With any Matrix client:
@@ -117,4 +207,5 @@ cat >&2 <<TEXT
   Logs: .demo/sandbox.log, .demo/synapse/homeserver.log; Ctrl-C stops everything.
 
 TEXT
+fi
 "$bin" -c "$demo/bridge.yaml"

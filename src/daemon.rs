@@ -62,6 +62,17 @@ async fn connector(cfg: &Config) -> anyhow::Result<Arc<dyn NetworkConnector>> {
         NetworkSection::Easemob(section) => {
             Ok(Arc::new(EasemobConnector::from_config(section).await?))
         }
+        #[cfg(feature = "tencent")]
+        NetworkSection::Tencent(section) => {
+            use crate::network::tencent::connector::{TencentConnector, TencentSettings};
+            let settings = TencentSettings::from_config(section, &cfg.homeserver.domain)?;
+            Ok(Arc::new(TencentConnector::new(settings)))
+        }
+        #[cfg(not(feature = "tencent"))]
+        NetworkSection::Tencent(_) => anyhow::bail!(
+            "network.type is tencent, but this build has no Tencent support (cargo feature \
+             `tencent`)"
+        ),
     }
 }
 

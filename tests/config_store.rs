@@ -147,7 +147,7 @@ bridge:
     "not a server!": user
     "@ok:example.org": admin
 network:
-  type: tencent
+  type: pager
   app_key: noHash
 "#;
 

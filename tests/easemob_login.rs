@@ -36,7 +36,7 @@ async fn login(
     flow: &str,
     values: &[&str],
 ) -> Result<LoginData, LoginFailure> {
-    let mut pending = PendingLogin::begin(c, flow).await?;
+    let mut pending = PendingLogin::begin(c, flow, "@mx:example.org").await?;
     pending.fill_all(values).map_err(LoginFailure::Refused)?;
     match pending.advance().await? {
         NextStep::Complete { data, .. } => Ok(data),

@@ -62,7 +62,9 @@ async fn a_replayed_send_is_found_in_history_instead_of_sent_twice() {
         rest_url: sb.rest_url(),
         websocket_url: sb.ws_url(),
     });
-    let mut pending = PendingLogin::begin(&c, PASSWORD_FLOW).await.expect("flow");
+    let mut pending = PendingLogin::begin(&c, PASSWORD_FLOW, "@mx:example.org")
+        .await
+        .expect("flow");
     pending.fill_all(&["alice", "alice-pw"]).expect("values");
     let data = match pending.advance().await.expect("login") {
         NextStep::Complete { data, .. } => data,

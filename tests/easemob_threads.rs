@@ -88,7 +88,9 @@ async fn connector_threads_both_ways() {
         websocket_url: sb.ws_url(),
     });
     assert!(c.capabilities().threads);
-    let mut pending = PendingLogin::begin(&c, PASSWORD_FLOW).await.expect("flow");
+    let mut pending = PendingLogin::begin(&c, PASSWORD_FLOW, "@mx:example.org")
+        .await
+        .expect("flow");
     pending.fill_all(&["alice", "alice-pw"]).expect("values");
     let data = match pending.advance().await.expect("login") {
         NextStep::Complete { data, .. } => data,

@@ -82,7 +82,7 @@ pub(super) fn load_str(
             bridge: bridge(top.section("bridge")),
             database: super::database::load(top.section("database"), base),
             logging: logging(top.section("logging")),
-            network: super::network::read(top.section("network"), &mut warnings),
+            network: super::network::read(top.section("network"), base, &mut warnings),
             metrics: metrics(top.section("metrics")),
             double_puppet: double_puppet(top.section("double_puppet")),
             provisioning: provisioning(top.section("provisioning")),

@@ -37,7 +37,7 @@ pub use ids::{
     unescape_localpart, PermissionLevel,
 };
 pub use load::{LoadOptions, AS_TOKEN_ENV, HS_TOKEN_ENV};
-pub use network::{EasemobConfig, NetworkConfig, NetworkKind, NetworkSection};
+pub use network::{EasemobConfig, NetworkConfig, NetworkKind, NetworkSection, TencentConfig};
 pub use registration::{
     generate_double_puppet_registration, generate_registration, GeneratedRegistration, Namespace,
     Namespaces, Registration, RegistrationError,

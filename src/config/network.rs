@@ -9,6 +9,19 @@
 //!     websocket_url: wss://im-api-wechat.easemob.com/websocket
 //! ```
 //!
+//! or, for Tencent Cloud Chat:
+//!
+//! ```yaml
+//! network:
+//!   type: tencent
+//!   tencent:
+//!     sdk_app_id: 1400000001
+//!     websocket_url: wss://wss.im.qcloud.com
+//!     rest_url: https://console.tim.qq.com        # optional
+//!     secret_key_file: /etc/imbridge/tencent.key  # optional: the bridge mints UserSigs
+//!     admin_identifier: administrator             # optional
+//! ```
+//!
 //! Each network's keys live under its own name and are read (and checked, with their lines)
 //! by that network's reader here; keys that belong to no section of the chosen network are
 //! unknown-key errors. The older flat form (the Easemob keys right under `network:`) still
@@ -24,16 +37,19 @@ use super::Problem;
 pub enum NetworkKind {
     /// Easemob / Agora Chat.
     Easemob,
+    /// Tencent Cloud Chat (TIM / IM).
+    Tencent,
 }
 
 impl NetworkKind {
     /// Every known network.
-    pub const ALL: [NetworkKind; 1] = [NetworkKind::Easemob];
+    pub const ALL: [NetworkKind; 2] = [NetworkKind::Easemob, NetworkKind::Tencent];
 
     /// The config spelling (`network.type`, and the name of the network's section).
     pub fn as_str(self) -> &'static str {
         match self {
             NetworkKind::Easemob => "easemob",
+            NetworkKind::Tencent => "tencent",
         }
     }
 }
@@ -54,6 +70,15 @@ impl NetworkConfig {
     pub fn easemob(&self) -> Option<&EasemobConfig> {
         match &self.section {
             NetworkSection::Easemob(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The Tencent section, when the network is Tencent Cloud Chat.
+    pub fn tencent(&self) -> Option<&TencentConfig> {
+        match &self.section {
+            NetworkSection::Tencent(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -68,6 +93,8 @@ impl NetworkConfig {
 pub enum NetworkSection {
     /// `network.easemob`.
     Easemob(EasemobConfig),
+    /// `network.tencent`.
+    Tencent(TencentConfig),
 }
 
 /// `network.easemob:` — where the Easemob / Agora Chat service of the app is.
@@ -138,15 +165,106 @@ impl EasemobConfig {
     }
 }
 
+/// `network.tencent:` — where the Tencent Cloud Chat service of the app is, and how UserSigs
+/// are had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TencentConfig {
+    /// The app's SDKAppID (console: "SDKAppID", a number like `1400000001`).
+    pub sdk_app_id: u64,
+    /// The websocket server, without path (`wss://wss.im.qcloud.com`; the client appends
+    /// `/binfo?…`).
+    pub websocket_url: String,
+    /// The REST API base (`https://console.tim.qq.com`), for admin calls; optional, read and
+    /// checked but not used by the connector yet.
+    pub rest_url: Option<String>,
+    /// A file holding the app's SecretKey: when set, the bridge mints UserSigs itself for
+    /// Matrix users of the homeserver's domain whose localpart is their Tencent user id (the
+    /// `minted` login flow). The key can sign for every user of the app: keep the file
+    /// readable by the bridge only. Relative paths are relative to the config file.
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// The REST admin identifier (console default `administrator`); for REST admin calls,
+    /// not used by the connector yet.
+    pub admin_identifier: String,
+}
+
+impl TencentConfig {
+    /// Every key of the section.
+    const KEYS: [&'static str; 5] = [
+        "sdk_app_id",
+        "websocket_url",
+        "rest_url",
+        "secret_key_file",
+        "admin_identifier",
+    ];
+
+    fn read(s: &Section<'_>, base: &std::path::Path) -> Self {
+        if !s.has("sdk_app_id") {
+            let _ = s.required_string("sdk_app_id");
+        }
+        Self {
+            sdk_app_id: s
+                .int("sdk_app_id", 1, i128::from(u32::MAX))
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or_default(),
+            websocket_url: s
+                .required_string("websocket_url")
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+            rest_url: s
+                .string("rest_url")
+                .map(|u| u.trim().trim_end_matches('/').to_owned()),
+            secret_key_file: s.string("secret_key_file").map(|p| base.join(p.trim())),
+            admin_identifier: s
+                .string("admin_identifier")
+                .map(|a| a.trim().to_owned())
+                .unwrap_or_else(|| "administrator".into()),
+        }
+    }
+
+    fn check(&self, net: &NetworkConfig, c: &mut Checker<'_>) {
+        if !self.websocket_url.is_empty() {
+            c.url(
+                &net.key_path("websocket_url"),
+                &self.websocket_url,
+                &["ws", "wss"],
+            );
+        }
+        if let Some(u) = &self.rest_url {
+            c.url(&net.key_path("rest_url"), u, &["http", "https"]);
+        }
+        if self.admin_identifier.is_empty() {
+            c.report(&net.key_path("admin_identifier"), "must not be empty");
+        }
+        if let Some(file) = &self.secret_key_file {
+            match std::fs::read_to_string(file) {
+                Ok(key) if key.trim().is_empty() => c.report(
+                    &net.key_path("secret_key_file"),
+                    format!("{} is empty", file.display()),
+                ),
+                Ok(_) => {}
+                Err(e) => c.report(
+                    &net.key_path("secret_key_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                ),
+            }
+        }
+    }
+}
+
 /// The keys a network reads from its section (to recognise the flat form).
 fn keys_of(kind: NetworkKind) -> &'static [&'static str] {
     match kind {
         NetworkKind::Easemob => &EasemobConfig::KEYS,
+        NetworkKind::Tencent => &TencentConfig::KEYS,
     }
 }
 
 /// Reads `network:`; the flat form adds a deprecation warning to `warnings`.
-pub(super) fn read(s: Section<'_>, warnings: &mut Vec<Problem>) -> NetworkConfig {
+pub(super) fn read(
+    s: Section<'_>,
+    base: &std::path::Path,
+    warnings: &mut Vec<Problem>,
+) -> NetworkConfig {
     let kind = match s.required_string("type") {
         Some(t) => match NetworkKind::ALL.into_iter().find(|k| k.as_str() == t) {
             Some(kind) => kind,
@@ -167,7 +285,7 @@ pub(super) fn read(s: Section<'_>, warnings: &mut Vec<Problem>) -> NetworkConfig
     let out = if s.has(name) || flat_keys.is_empty() {
         // One section per network; network keys right under `network:` do not belong there.
         let sub = s.section(name);
-        let section = read_section(kind, &sub);
+        let section = read_section(kind, &sub, base);
         let section_path = sub.path.clone();
         sub.finish();
         for key in flat_keys {
@@ -184,7 +302,7 @@ pub(super) fn read(s: Section<'_>, warnings: &mut Vec<Problem>) -> NetworkConfig
         }
     } else {
         // The flat form of earlier versions.
-        let section = read_section(kind, &s);
+        let section = read_section(kind, &s, base);
         warnings.push(Problem {
             path: s.path.clone(),
             line: s.line,
@@ -204,9 +322,10 @@ pub(super) fn read(s: Section<'_>, warnings: &mut Vec<Problem>) -> NetworkConfig
     out
 }
 
-fn read_section(kind: NetworkKind, s: &Section<'_>) -> NetworkSection {
+fn read_section(kind: NetworkKind, s: &Section<'_>, base: &std::path::Path) -> NetworkSection {
     match kind {
         NetworkKind::Easemob => NetworkSection::Easemob(EasemobConfig::read(s)),
+        NetworkKind::Tencent => NetworkSection::Tencent(TencentConfig::read(s, base)),
     }
 }
 
@@ -214,5 +333,6 @@ fn read_section(kind: NetworkKind, s: &Section<'_>) -> NetworkSection {
 pub(super) fn check(net: &NetworkConfig, c: &mut Checker<'_>) {
     match &net.section {
         NetworkSection::Easemob(e) => e.check(net, c),
+        NetworkSection::Tencent(t) => t.check(net, c),
     }
 }

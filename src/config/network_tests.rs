@@ -121,5 +121,63 @@ fn unknown_type_is_reported() {
             .expect_err("unknown type");
     let p = err.find("network.type").expect("type problem");
     assert_eq!(p.line, Some(FIRST + 1));
-    assert!(p.message.contains("known: easemob"), "{}", p.message);
+    assert!(
+        p.message.contains("known: easemob, tencent"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn tencent_section() -> TestResult {
+    let cfg = load(
+        "network:\n  type: tencent\n  tencent:\n    sdk_app_id: 1400000001\n    websocket_url: wss://wss.im.qcloud.com/\n    rest_url: https://console.tim.qq.com\n",
+    )?;
+    assert_eq!(cfg.network.kind, NetworkKind::Tencent);
+    assert_eq!(cfg.network.section_path, "network.tencent");
+    let t = cfg.network.tencent().expect("a tencent section");
+    assert_eq!(t.sdk_app_id, 1_400_000_001);
+    assert_eq!(t.websocket_url, "wss://wss.im.qcloud.com");
+    assert_eq!(t.rest_url.as_deref(), Some("https://console.tim.qq.com"));
+    assert_eq!(t.secret_key_file, None);
+    assert_eq!(t.admin_identifier, "administrator");
+    assert!(cfg.network.easemob().is_none());
+    Ok(())
+}
+
+#[test]
+fn tencent_problems_have_lines() {
+    let err = load(
+        "network:\n  type: tencent\n  tencent:\n    sdk_app_id: abc\n    websocket_url: http://not-ws\n    secret_key_file: /nonexistent/imbridge-test.key\n    app_key: o#a\n",
+    )
+    .expect_err("bad id, scheme, key file, foreign key");
+    assert_eq!(
+        err.find("network.tencent.sdk_app_id").and_then(|p| p.line),
+        Some(FIRST + 3)
+    );
+    assert_eq!(
+        err.find("network.tencent.websocket_url")
+            .and_then(|p| p.line),
+        Some(FIRST + 4)
+    );
+    let key = err
+        .find("network.tencent.secret_key_file")
+        .expect("unreadable key file");
+    assert_eq!(key.line, Some(FIRST + 5));
+    assert!(key.message.contains("cannot read"), "{}", key.message);
+    assert_eq!(
+        err.find("network.tencent.app_key").and_then(|p| p.line),
+        Some(FIRST + 6)
+    );
+    let err = load("network:\n  type: tencent\n  tencent:\n    rest_url: https://r\n")
+        .expect_err("missing required keys");
+    assert_eq!(
+        err.find("network.tencent.sdk_app_id").and_then(|p| p.line),
+        Some(FIRST + 2)
+    );
+    assert_eq!(
+        err.find("network.tencent.websocket_url")
+            .and_then(|p| p.line),
+        Some(FIRST + 2)
+    );
 }

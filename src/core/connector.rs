@@ -476,6 +476,18 @@ pub trait NetworkConnector: Send + Sync + 'static {
     /// A new login process for the flow `flow_id` (one of [`NetworkConnector::login_flows`]);
     /// [`LoginFailure::Refused`] for an unknown id.
     fn create_login(&self, flow_id: &str) -> Result<Box<dyn LoginProcess>, LoginFailure>;
+    /// A new login process for `flow_id`, started by Matrix user `matrix_user`
+    /// (`@alice:example.org`), whom the login will belong to: for flows whose right to log in
+    /// depends on who asks (a bridge that signs credentials itself for users whose Matrix id
+    /// maps onto the network id). Default: [`NetworkConnector::create_login`].
+    fn create_login_for(
+        &self,
+        flow_id: &str,
+        matrix_user: &str,
+    ) -> Result<Box<dyn LoginProcess>, LoginFailure> {
+        let _ = matrix_user;
+        self.create_login(flow_id)
+    }
     /// Starts (or resumes) a session; its events go to `events`, in order.
     async fn connect(
         &self,

@@ -63,11 +63,13 @@ impl std::fmt::Debug for PendingLogin {
 }
 
 impl PendingLogin {
-    /// Starts flow `flow_id` of `connector` (its first step is fetched, nothing is asked yet).
-    /// An unknown flow is [`LoginFailure::Refused`] naming the known ones.
+    /// Starts flow `flow_id` of `connector` for Matrix user `matrix_user` (its first step is
+    /// fetched, nothing is asked yet). An unknown flow is [`LoginFailure::Refused`] naming the
+    /// known ones.
     pub async fn begin(
         connector: &dyn NetworkConnector,
         flow_id: &str,
+        matrix_user: &str,
     ) -> Result<PendingLogin, LoginFailure> {
         let flows = connector.login_flows();
         let Some(flow) = flows.iter().find(|f| f.id == flow_id).cloned() else {
@@ -77,7 +79,7 @@ impl PendingLogin {
                 known.join(", ")
             )));
         };
-        let mut process = connector.create_login(flow_id)?;
+        let mut process = connector.create_login_for(flow_id, matrix_user)?;
         let step = process.start().await?;
         Ok(Self {
             flow,

@@ -143,7 +143,9 @@ fn asked(next: &Result<NextStep, LoginFailure>) -> Option<(&str, bool)> {
 #[tokio::test]
 async fn fields_are_asked_in_turn_then_the_next_step() {
     let c = connector();
-    let mut login = PendingLogin::begin(&c, "two_step").await.expect("begins");
+    let mut login = PendingLogin::begin(&c, "two_step", "@u:example.org")
+        .await
+        .expect("begins");
     let next = login.advance().await;
     assert_eq!(asked(&next), Some(("username", true)));
     assert!(
@@ -169,7 +171,9 @@ async fn fields_are_asked_in_turn_then_the_next_step() {
 #[tokio::test]
 async fn values_given_up_front() {
     let c = connector();
-    let mut login = PendingLogin::begin(&c, "two_step").await.expect("begins");
+    let mut login = PendingLogin::begin(&c, "two_step", "@u:example.org")
+        .await
+        .expect("begins");
     assert!(login.fill_all(&["alice", "pw", "extra"]).is_err());
     assert_eq!(login.next_field().map(|f| f.id.as_str()), Some("username"));
     login.fill_all(&["alice"]).expect("one value");
@@ -181,13 +185,15 @@ async fn values_given_up_front() {
 #[tokio::test]
 async fn failures_are_typed() {
     let c = connector();
-    let mut login = PendingLogin::begin(&c, "two_step").await.expect("begins");
+    let mut login = PendingLogin::begin(&c, "two_step", "@u:example.org")
+        .await
+        .expect("begins");
     login.fill_all(&["alice", "wrong"]).expect("fits");
     assert_eq!(
         login.advance().await,
         Err(LoginFailure::BadCredentials("wrong password".into()))
     );
-    match PendingLogin::begin(&c, "carrier_pigeon").await {
+    match PendingLogin::begin(&c, "carrier_pigeon", "@u:example.org").await {
         Err(LoginFailure::Refused(why)) => assert!(why.contains("two_step, qr"), "{why}"),
         other => panic!("unknown flow accepted: {other:?}"),
     }
@@ -196,7 +202,9 @@ async fn failures_are_typed() {
 #[tokio::test]
 async fn display_then_wait() {
     let c = connector();
-    let mut login = PendingLogin::begin(&c, "qr").await.expect("begins");
+    let mut login = PendingLogin::begin(&c, "qr", "@u:example.org")
+        .await
+        .expect("begins");
     assert_eq!(
         login.advance().await,
         Ok(NextStep::Display {
@@ -217,7 +225,9 @@ async fn display_then_wait() {
 #[tokio::test]
 async fn cancel_reaches_the_process() {
     let c = connector();
-    let login = PendingLogin::begin(&c, "two_step").await.expect("begins");
+    let login = PendingLogin::begin(&c, "two_step", "@u:example.org")
+        .await
+        .expect("begins");
     login.cancel().await;
     assert!(c.cancelled.load(Ordering::SeqCst));
 }

@@ -132,7 +132,7 @@ pub async fn login_with_values(
     flow_id: &str,
     values: &[&str],
 ) -> Result<Arc<UserLogin>, LoginFailure> {
-    let mut pending = PendingLogin::begin(ctx.connector.as_ref(), flow_id).await?;
+    let mut pending = PendingLogin::begin(ctx.connector.as_ref(), flow_id, mxid.as_str()).await?;
     let mut rest = values;
     loop {
         match pending.advance().await? {

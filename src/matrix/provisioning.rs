@@ -351,10 +351,11 @@ async fn login_start(
             );
         }
     }
-    let mut pending = match PendingLogin::begin(p.ctx.connector.as_ref(), &flow_id).await {
-        Ok(pending) => pending,
-        Err(e) => return login_failure(&e),
-    };
+    let mut pending =
+        match PendingLogin::begin(p.ctx.connector.as_ref(), &flow_id, user.as_str()).await {
+            Ok(pending) => pending,
+            Err(e) => return login_failure(&e),
+        };
     info!(user = %user, flow = %flow_id, "provisioning login started");
     let next = pending.advance().await;
     let proc = Process {

@@ -334,3 +334,56 @@ pub async fn wait_bot_joined(user: &MatrixUser, room: &str) {
     }
     panic!("the bot did not join {room}");
 }
+
+/// The Tencent side of a bridge config: the sandbox's websocket URL and SDKAppID.
+pub struct TencentTarget<'a> {
+    pub websocket_url: &'a str,
+    pub sdk_app_id: u64,
+}
+
+/// Writes a bridge config (`bridge.yaml` in `dir`) for the Tencent network: bot
+/// `@tencentbot:localhost`, ghosts `@tencent_<id>:localhost`; `extra` (top-level YAML
+/// sections) appended.
+pub fn write_tencent_config_with(
+    dir: &Path,
+    synapse: &str,
+    as_port: u16,
+    tencent: &TencentTarget<'_>,
+    extra: &str,
+) -> PathBuf {
+    let path = dir.join("bridge.yaml");
+    let text = format!(
+        r#"homeserver:
+  address: {synapse}
+  domain: localhost
+appservice:
+  address: http://127.0.0.1:{as_port}
+  hostname: 127.0.0.1
+  port: {as_port}
+  id: tencent
+  bot:
+    username: tencentbot
+    displayname: Tencent bridge bot
+    avatar: ""
+  registration: registration.yaml
+  username_template: "tencent_{{{{.}}}}"
+bridge:
+  permissions:
+    "localhost": user
+database:
+{database}
+logging:
+  level: info
+network:
+  type: tencent
+  tencent:
+    sdk_app_id: {app}
+    websocket_url: {ws}
+{extra}"#,
+        database = database_section(dir),
+        app = tencent.sdk_app_id,
+        ws = tencent.websocket_url,
+    );
+    std::fs::write(&path, text).expect("config written");
+    path
+}

@@ -93,10 +93,11 @@ pub(super) async fn start(
     if let Some(old) = ctx.commands.pending.lock().await.remove(room) {
         old.cancel().await;
     }
-    let mut pending = match PendingLogin::begin(ctx.connector.as_ref(), &flow_id).await {
-        Ok(p) => p,
-        Err(e) => return reply(ctx, room, &format!("Login failed: {e}.")).await,
-    };
+    let mut pending =
+        match PendingLogin::begin(ctx.connector.as_ref(), &flow_id, sender.as_str()).await {
+            Ok(p) => p,
+            Err(e) => return reply(ctx, room, &format!("Login failed: {e}.")).await,
+        };
     pending.relogin = relogin;
     if !values.is_empty() {
         // The command line holds the first values: redact it if one of them is a secret.

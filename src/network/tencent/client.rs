@@ -60,6 +60,13 @@ enum Command {
         elems: Vec<Elem>,
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
+    Call {
+        servcmd: String,
+        body: serde_json::Value,
+        reply: oneshot::Sender<Result<serde_json::Value, SendError>>,
+    },
+    SetUserSig(String),
+    AckPush(u64),
     Logout(oneshot::Sender<()>),
 }
 
@@ -88,6 +95,7 @@ impl Client {
             events: ev_tx,
             state: state_tx,
             waiting: HashMap::new(),
+            calls: HashMap::new(),
             attempt: 0,
         };
         tokio::spawn(driver.run());
@@ -118,6 +126,44 @@ impl Client {
             .await
             .map_err(|_| SendError::SessionEnded)?;
         rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Sends request `servcmd` with `body` and resolves with the reply body (only while
+    /// logged in; not retried over a reconnect).
+    pub async fn call(
+        &self,
+        servcmd: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, SendError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Call {
+            servcmd: servcmd.to_owned(),
+            body,
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| SendError::SessionEnded)?;
+        rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Replaces the UserSig used by the next `wslogin` (a renewed ticket).
+    pub async fn set_user_sig(&self, user_sig: &str) {
+        let _ = self
+            .commands
+            .send(Command::SetUserSig(user_sig.to_owned()))
+            .await;
+    }
+
+    /// Acknowledges push `token` ([`SessionEvent::PushBatch`]) once its messages are stored.
+    pub async fn ack_push(&self, token: u64) {
+        let _ = self.commands.send(Command::AckPush(token)).await;
+    }
+
+    /// A receiver of the link state, to follow its changes.
+    pub fn watch_state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
     }
 
     /// Logs out and stops the task.
@@ -158,6 +204,7 @@ struct Driver {
     events: mpsc::Sender<SessionEvent>,
     state: watch::Sender<LinkState>,
     waiting: HashMap<u64, oneshot::Sender<Result<SendReceipt, SendError>>>,
+    calls: HashMap<u64, oneshot::Sender<Result<serde_json::Value, SendError>>>,
     attempt: u32,
 }
 
@@ -187,6 +234,9 @@ impl Driver {
             }
         }
         for (_, w) in self.waiting.drain() {
+            let _ = w.send(Err(SendError::SessionEnded));
+        }
+        for (_, w) in self.calls.drain() {
             let _ = w.send(Err(SendError::SessionEnded));
         }
     }
@@ -312,6 +362,29 @@ impl Driver {
                 }
                 false
             }
+            Command::Call {
+                servcmd,
+                body,
+                reply,
+            } => {
+                match self.session.call(&servcmd, body, Instant::now()) {
+                    Ok(id) => {
+                        self.calls.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                false
+            }
+            Command::SetUserSig(sig) => {
+                self.session.set_user_sig(&sig);
+                false
+            }
+            Command::AckPush(token) => {
+                self.session.ack_push(token, Instant::now());
+                false
+            }
             Command::Logout(done) => {
                 self.session.logout(Instant::now());
                 let _ = done.send(());
@@ -337,6 +410,11 @@ impl Driver {
         match e {
             SessionEvent::SendResult { id, result } => {
                 if let Some(w) = self.waiting.remove(&id) {
+                    let _ = w.send(result);
+                }
+            }
+            SessionEvent::CallResult { id, result } => {
+                if let Some(w) = self.calls.remove(&id) {
                     let _ = w.send(result);
                 }
             }

@@ -4,6 +4,7 @@
 //! Protocol facts: /work/shared/reference/tencent-jmessage-protocol.md part A.
 
 pub mod client;
+pub mod connector;
 pub mod elem;
 pub mod sandbox;
 pub mod session;

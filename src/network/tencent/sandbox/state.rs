@@ -122,6 +122,8 @@ pub struct Sandbox {
     /// Settings.
     pub cfg: SandboxConfig,
     state: Mutex<State>,
+    /// `ws_msg_push_ack`s received (for tests of when clients acknowledge).
+    push_acks: std::sync::atomic::AtomicU64,
 }
 
 impl Sandbox {
@@ -133,6 +135,7 @@ impl Sandbox {
                 next_tiny: 144_115_200_000_000_000,
                 ..Default::default()
             }),
+            push_acks: Default::default(),
         }
     }
 
@@ -160,6 +163,17 @@ impl Sandbox {
             sig,
             unix_now(),
         )
+    }
+
+    /// Counts one `ws_msg_push_ack`.
+    pub fn count_push_ack(&self) {
+        self.push_acks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many `ws_msg_push_ack`s clients sent so far.
+    pub fn push_acks(&self) -> u64 {
+        self.push_acks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Imports an account (REST `account_import`); idempotent. Returns its TinyId.

@@ -141,7 +141,11 @@ impl Conn {
         }
         let b = &frame.body;
         let body = match cmd.as_str() {
-            servcmd::PUSH_ACK => return true, // acknowledgements get no reply
+            servcmd::PUSH_ACK => {
+                // Acknowledgements get no reply.
+                self.sandbox.count_push_ack();
+                return true;
+            }
             servcmd::WSLOGOUT => {
                 self.sandbox.logout(&user, conn_id);
                 self.login = None;

@@ -155,6 +155,15 @@ pub enum SessionEvent {
         id: u64,
         result: Result<SendReceipt, SendError>,
     },
+    /// The answer to [`super::Session::call`] with local id `id`: the reply body.
+    CallResult {
+        id: u64,
+        result: Result<serde_json::Value, SendError>,
+    },
+    /// The messages of one push were reported (just before this); with
+    /// [`super::SessionConfig::defer_push_ack`] its acknowledgement waits for
+    /// [`super::Session::ack_push`] with `token`.
+    PushBatch { token: u64 },
     /// The link is dead (no reply to a heartbeat, login timeout); the driver reconnects.
     LinkLost { reason: String },
     /// The session ended for good.

@@ -48,16 +48,11 @@ impl Session {
                 return;
             }
         }
-        if let Some(session_data) = body.get("SessionData") {
-            if body.get("NeedAck").and_then(Value::as_i64).unwrap_or(1) != 0 {
-                self.request(
-                    servcmd::PUSH_ACK,
-                    json!({"SessionData": session_data}),
-                    Pending::Other,
-                    now,
-                );
-            }
-        }
+        let session_data = body
+            .get("SessionData")
+            .filter(|_| body.get("NeedAck").and_then(Value::as_i64).unwrap_or(1) != 0)
+            .cloned();
+        let delivered_before = self.delivered;
         let events = body
             .get("eventArray")
             .and_then(Value::as_array)
@@ -96,6 +91,21 @@ impl Session {
                 ));
             }
         }
+        if let Some(session_data) = session_data {
+            if self.cfg.defer_push_ack && self.delivered > delivered_before {
+                let token = self.next_id;
+                self.next_id += 1;
+                self.push_acks.insert(token, session_data);
+                self.event(SessionEvent::PushBatch { token });
+            } else {
+                self.request(
+                    servcmd::PUSH_ACK,
+                    json!({"SessionData": session_data}),
+                    Pending::Other,
+                    now,
+                );
+            }
+        }
         if let Some(kick) = kicked {
             self.end(EndReason::Kicked(kick));
         }
@@ -113,6 +123,7 @@ impl Session {
         // The other identity of the same message.
         self.seen
             .insert(format!("{}\u{0}{}\u{0}{}", msg.from, msg.seq, msg.random));
+        self.delivered += 1;
         if let Some(n) = self.syncing.as_mut() {
             if msg.offline {
                 *n += 1;

@@ -59,6 +59,10 @@ pub struct SessionConfig {
     pub queue_timeout: Duration,
     /// How many received message keys are remembered to drop duplicates.
     pub dedup_window: usize,
+    /// Acknowledge a push that carried messages only when the owner says it stored them
+    /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default):
+    /// acknowledge at once, as the SDK does.
+    pub defer_push_ack: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -85,6 +89,7 @@ impl SessionConfig {
             login_timeout: Duration::from_secs(90),
             queue_timeout: Duration::from_secs(600),
             dedup_window: 4096,
+            defer_push_ack: false,
         }
     }
 }
@@ -116,6 +121,8 @@ enum Pending {
     Ping,
     Hello,
     GetMsg,
+    /// A caller's request ([`Session::call`]) with its local id.
+    Call(u64),
     Send {
         id: u64,
         seq: u32,
@@ -189,6 +196,10 @@ pub struct Session {
     cookie: String,
     syncing: Option<usize>,
     seen: RecentKeys,
+    /// `SessionData` of pushes waiting for [`Session::ack_push`], by token.
+    push_acks: HashMap<u64, Value>,
+    /// Messages delivered so far (to tell whether a push carried any new one).
+    delivered: u64,
     outputs: VecDeque<Output>,
 }
 
@@ -219,6 +230,8 @@ impl Session {
             cookie: String::new(),
             syncing: None,
             seen,
+            push_acks: HashMap::new(),
+            delivered: 0,
             outputs: VecDeque::new(),
         }
     }
@@ -291,6 +304,7 @@ impl Session {
             return;
         }
         self.phase = Phase::Disconnected;
+        self.push_acks.clear();
         self.requeue_sends(now);
     }
 
@@ -298,6 +312,21 @@ impl Session {
         self.ping = None;
         self.next_hello = None;
         self.syncing = None;
+        let calls: Vec<u64> = self
+            .in_flight
+            .values()
+            .filter_map(|f| match f.what {
+                Pending::Call(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in calls {
+            // Queries are not retried: the caller hears the link went away.
+            self.event(SessionEvent::CallResult {
+                id,
+                result: Err(SendError::QueueTimeout),
+            });
+        }
         let mut sends: Vec<(u64, Queued)> = self
             .in_flight
             .drain()
@@ -350,6 +379,38 @@ impl Session {
         Ok(id)
     }
 
+    /// Sends request `servcmd` with `body` (a query such as `recentcontact.page_get`) and
+    /// returns its local id; the reply body arrives as [`SessionEvent::CallResult`] with that
+    /// id. Only while logged in: calls are not queued ([`SendError::QueueTimeout`] otherwise).
+    pub fn call(&mut self, servcmd: &str, body: Value, now: Instant) -> Result<u64, SendError> {
+        match self.phase {
+            Phase::Ended => return Err(SendError::SessionEnded),
+            Phase::Ready => {}
+            _ => return Err(SendError::QueueTimeout),
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.request(servcmd, body, Pending::Call(id), now);
+        Ok(id)
+    }
+
+    /// The owner stored the messages of push `token` ([`SessionEvent::PushBatch`]): its
+    /// `ws_msg_push_ack` goes out now, if the connection it came on is still up (after a
+    /// reconnect it is dropped: the server keeps what was not acknowledged).
+    pub fn ack_push(&mut self, token: u64, now: Instant) {
+        let Some(session_data) = self.push_acks.remove(&token) else {
+            return;
+        };
+        if self.phase == Phase::Ready {
+            self.request(
+                servcmd::PUSH_ACK,
+                json!({"SessionData": session_data}),
+                Pending::Other,
+                now,
+            );
+        }
+    }
+
     /// Logs out (`wslogout`) and ends the session.
     pub fn logout(&mut self, now: Instant) {
         if self.phase == Phase::Ready {
@@ -390,6 +451,10 @@ impl Session {
                     return;
                 }
                 Pending::Send { id, .. } => self.event(SessionEvent::SendResult {
+                    id,
+                    result: Err(SendError::Timeout),
+                }),
+                Pending::Call(id) => self.event(SessionEvent::CallResult {
                     id,
                     result: Err(SendError::Timeout),
                 }),
@@ -454,6 +519,12 @@ impl Session {
                 }
             }
             Pending::GetMsg => self.on_getmsg_reply(&body, now),
+            Pending::Call(id) => {
+                let result = wire::check_reply(&body)
+                    .map(|()| body)
+                    .map_err(SendError::Server);
+                self.event(SessionEvent::CallResult { id, result });
+            }
             Pending::Send {
                 id, seq, random, ..
             } => {
@@ -629,6 +700,7 @@ impl Session {
         });
         self.outputs.push_back(Output::Reconnect(reason.to_owned()));
         self.phase = Phase::Disconnected;
+        self.push_acks.clear();
         self.requeue_sends(now);
     }
 

@@ -390,3 +390,38 @@ fn forced_offline_frame_is_a_kick() {
         KickType::OtherAccount
     ))));
 }
+
+#[test]
+fn deferred_push_ack_waits_for_the_owner() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(1_400_000_001, "alice", "SIG");
+    cfg.defer_push_ack = true;
+    let mut s = Session::new(cfg, t0, 7);
+    login(&mut s, t0);
+    let body = json!({"eventArray": [{"event": 9, "C2cMsgArray": [c2c("bob", 5, 55, 200, "live")]}],
+                      "NeedAck": 1, "SessionData": "sess-1"});
+    s.on_frame(&push(body.clone()), t0).unwrap();
+    let (frames, events, _) = drain(&mut s);
+    assert!(
+        frames.is_empty(),
+        "no ack before the owner stored the message"
+    );
+    let token = match &events[..] {
+        [SessionEvent::Message(m), SessionEvent::PushBatch { token }] if m.text() == "live" => {
+            *token
+        }
+        other => panic!("message then batch expected: {other:?}"),
+    };
+    s.ack_push(token, t0);
+    let (frames, _, _) = drain(&mut s);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].head.servcmd, servcmd::PUSH_ACK);
+    assert_eq!(frames[0].body, json!({"SessionData": "sess-1"}));
+    s.ack_push(token, t0);
+    assert!(drain(&mut s).0.is_empty(), "acked once");
+    // A push with nothing new (a retry) is acknowledged at once.
+    s.on_frame(&push(body), t0).unwrap();
+    let (frames, events, _) = drain(&mut s);
+    assert_eq!(frames.len(), 1);
+    assert!(events.is_empty());
+}

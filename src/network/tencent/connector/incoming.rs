@@ -1,0 +1,226 @@
+//! Tencent → core: session events become [`RemoteEvent`]s (messages, login states, the end of
+//! the catch-up), and C2C elements become [`MessageContent`].
+
+use tokio::sync::{mpsc, watch};
+
+use super::login::{mint, USERSIG_EXPIRED};
+use super::TencentSettings;
+use crate::core::connector::{
+    ChatId, Checkpoint, LoginState, MessageContent, RemoteEvent, RemoteMessage,
+};
+use crate::network::tencent::client::{Client, LinkState};
+use crate::network::tencent::elem::Elem;
+use crate::network::tencent::session::{C2cMessage, EndReason, KickType, SessionEvent};
+
+/// The network id of a message: its `MsgKey`, else `From_Account-MsgSeq-MsgRandom` (the
+/// SDK's own message id shape).
+pub fn message_id(from: &str, seq: u32, random: u32, key: &str) -> String {
+    if key.is_empty() {
+        format!("{from}-{seq}-{random}")
+    } else {
+        key.to_owned()
+    }
+}
+
+/// One C2C message, seen by the logged-in user `own`.
+pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
+    let from_self = m.from == own;
+    let peer = if from_self { &m.to } else { &m.from };
+    RemoteMessage {
+        id: message_id(&m.from, m.seq, m.random, &m.key),
+        chat: ChatId::direct(peer.clone()),
+        sender: m.from.clone(),
+        from_self,
+        timestamp_ms: m.time.saturating_mul(1000),
+        content: content_of(&m.elems),
+        reply_to: None,
+        thread_root: None,
+    }
+}
+
+/// What a message's elements carry: their text, with the elements not bridged yet described
+/// in words.
+pub fn content_of(elems: &[Elem]) -> MessageContent {
+    if let [Elem::Location(l)] = elems {
+        return MessageContent::Location {
+            latitude: l.latitude,
+            longitude: l.longitude,
+            description: l.desc.clone(),
+        };
+    }
+    let mut text = String::new();
+    let mut missing = Vec::new();
+    for e in elems {
+        match e {
+            Elem::Text(t) => text.push_str(&t.text),
+            Elem::Custom(c) if !c.desc.is_empty() => {
+                missing.push(format!("a custom message ({})", c.desc));
+            }
+            other => missing.push(describe(other.msg_type()).to_owned()),
+        }
+    }
+    if missing.is_empty() {
+        return MessageContent::text(text);
+    }
+    let note = format!("[{} — not bridged from Tencent yet]", missing.join(", "));
+    if text.is_empty() {
+        MessageContent::Unsupported { description: note }
+    } else {
+        MessageContent::text(format!("{text}\n{note}"))
+    }
+}
+
+/// An element kind in words.
+fn describe(msg_type: &str) -> &'static str {
+    match msg_type {
+        "TIMFaceElem" => "a sticker",
+        "TIMLocationElem" => "a location",
+        "TIMCustomElem" => "a custom message",
+        "TIMImageElem" => "an image",
+        "TIMSoundElem" => "a voice message",
+        "TIMFileElem" => "a file",
+        "TIMVideoFileElem" => "a video",
+        _ => "a message of a kind the bridge does not know",
+    }
+}
+
+/// The state a session's end puts the login in; `None` for our own logout.
+fn end_state(reason: &EndReason, minted: bool) -> Option<LoginState> {
+    Some(match reason {
+        EndReason::UserSigExpired if minted => LoginState::BadCredentials {
+            reason: "the UserSig the bridge signed was refused as expired: check the \
+                     bridge's clock, then send `relogin minted`"
+                .into(),
+        },
+        EndReason::UserSigExpired => LoginState::BadCredentials {
+            reason: USERSIG_EXPIRED.into(),
+        },
+        EndReason::LoginRefused(e) => LoginState::BadCredentials {
+            reason: format!("Tencent Cloud Chat refused the login ({e}): log in again"),
+        },
+        EndReason::LoginTimeout => LoginState::UnknownError {
+            reason: "the login got no answer".into(),
+        },
+        EndReason::Kicked(KickType::RestApi) => LoginState::LoggedOut {
+            reason: "the app's server logged this account out (REST kick)".into(),
+        },
+        EndReason::Kicked(KickType::OtherAccount | KickType::OtherDevice) => {
+            LoginState::LoggedOut {
+                reason: "this account logged in elsewhere, which ended the bridge's session".into(),
+            }
+        }
+        EndReason::Kicked(KickType::Other(n)) => LoginState::LoggedOut {
+            reason: format!("kicked out by the server (kick type {n})"),
+        },
+        EndReason::LoggedOut => return None,
+    })
+}
+
+/// Moves one session's events to the core until the session ends; also reports link losses
+/// seen by the client task (`link`) and, for minted logins, renews the UserSig at half its
+/// lifetime.
+pub(super) async fn translate(
+    own: String,
+    settings: Option<TencentSettings>,
+    client: Client,
+    mut events: mpsc::Receiver<SessionEvent>,
+    out: mpsc::Sender<RemoteEvent>,
+) {
+    let minted = settings.is_some();
+    let mut link: watch::Receiver<LinkState> = client.watch_state();
+    link.mark_unchanged();
+    let renew_every = settings
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(3600), |s| {
+            s.mint_lifetime / 2
+        })
+        .max(std::time::Duration::from_secs(1));
+    let mut renew =
+        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    let mut link_open = true;
+    loop {
+        let event = tokio::select! {
+            biased;
+            e = events.recv() => match e {
+                Some(e) => e,
+                None => break,
+            },
+            changed = link.changed(), if link_open => {
+                if changed.is_err() {
+                    link_open = false;
+                    continue;
+                }
+                let state = link.borrow_and_update().clone();
+                if let LinkState::Reconnecting(reason) = state {
+                    let _ = out.send(RemoteEvent::State(LoginState::TransientDisconnect { reason })).await;
+                }
+                continue;
+            }
+            _ = renew.tick(), if minted => {
+                if let Some(sig) = settings.as_ref().and_then(|s| mint(s, &own)) {
+                    client.set_user_sig(&sig).await;
+                    tracing::debug!(user = %own, "tencent UserSig renewed");
+                }
+                continue;
+            }
+        };
+        let remote = match event {
+            SessionEvent::LoggedIn { .. } => RemoteEvent::State(LoginState::Connected),
+            SessionEvent::Message(m) => RemoteEvent::Message(translate_message(&own, &m)),
+            SessionEvent::SyncCompleted { .. } => RemoteEvent::CatchUpDone,
+            SessionEvent::LinkLost { reason } => {
+                RemoteEvent::State(LoginState::TransientDisconnect { reason })
+            }
+            SessionEvent::Ended(reason) => match end_state(&reason, minted) {
+                Some(state) => RemoteEvent::State(state),
+                None => continue,
+            },
+            SessionEvent::PushBatch { token } => {
+                // Acknowledged to the server once the core stored what came before.
+                let (checkpoint, stored) = Checkpoint::new();
+                let acker = client.clone();
+                tokio::spawn(async move {
+                    if stored.wait().await {
+                        acker.ack_push(token).await;
+                    }
+                });
+                RemoteEvent::Checkpoint(checkpoint)
+            }
+            SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
+        };
+        if out.send(remote).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tencent::elem::{LocationElem, TextElem};
+
+    #[test]
+    fn texts_join_and_the_rest_is_described() {
+        let t = |s: &str| Elem::Text(TextElem { text: s.into() });
+        assert_eq!(content_of(&[t("a"), t("b")]), MessageContent::text("ab"));
+        let loc = Elem::Location(LocationElem {
+            desc: "here".into(),
+            latitude: 1.5,
+            longitude: 2.5,
+        });
+        assert!(matches!(
+            content_of(std::slice::from_ref(&loc)),
+            MessageContent::Location { .. }
+        ));
+        let MessageContent::Text { body, .. } = content_of(&[t("hi"), loc]) else {
+            panic!("text with a note");
+        };
+        assert!(body.starts_with("hi\n[a location"), "{body}");
+    }
+
+    #[test]
+    fn ids_prefer_the_msg_key() {
+        assert_eq!(message_id("a", 1, 2, "k"), "k");
+        assert_eq!(message_id("a", 1, 2, ""), "a-1-2");
+    }
+}

@@ -1,0 +1,377 @@
+//! The Tencent Cloud Chat network connector: the core's connector contract over the Tencent
+//! [`Client`]: the `usersig` and `minted` login flows ([`login`]), one-to-one (C2C) text
+//! both ways, login states, the catch-up at login, and the conversation list.
+//!
+//! Not yet: groups, media, recall, receipts, edits, profiles (a user's id is their name).
+//! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
+//! stored its messages ([`RemoteEvent::Checkpoint`]); the catch-up pages (`openim.getmsg`)
+//! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
+//! during the catch-up can lose what was fetched but not yet stored.
+
+mod incoming;
+mod login;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+pub use incoming::{content_of, message_id, translate_message};
+pub use login::{minted_identity, MINTED_FLOW, USERSIG_EXPIRED, USERSIG_FLOW};
+
+use super::client::Client;
+use super::elem::{Elem, LocationElem};
+use super::session::SendError;
+use super::wire::servcmd;
+use crate::config::{Secret, TencentConfig};
+use crate::core::connector::{
+    Capabilities, ChatId, ChatInfo, ChatKind, LoginData, LoginFailure, LoginFlow, LoginProcess,
+    MessageContent, NetworkConnector, NetworkLogin, RemoteEvent, RemoteMedia, ReplyTo, SendFailure,
+    UserProfile,
+};
+
+/// Where the Tencent service is, and what the bridge may sign.
+#[derive(Clone)]
+pub struct TencentSettings {
+    /// The app's SDKAppID.
+    pub sdk_app_id: u64,
+    /// The websocket server (`wss://wss.im.qcloud.com`).
+    pub websocket_url: String,
+    /// The app's SecretKey, when the bridge signs UserSigs (the `minted` flow).
+    pub secret_key: Option<Secret>,
+    /// The homeserver's domain: the minted flow serves its users only.
+    pub homeserver_domain: String,
+    /// Reconnect backoff (floor, ceiling); `None`: the client's default (1 s … 60 s).
+    pub backoff: Option<(Duration, Duration)>,
+    /// Lifetime of the UserSigs the bridge signs (the `minted` flow); they are renewed at
+    /// half of it. [`DEFAULT_MINT_LIFETIME`] unless a test shortens it.
+    pub mint_lifetime: Duration,
+}
+
+/// Lifetime of a minted UserSig: 7 days.
+pub const DEFAULT_MINT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl std::fmt::Debug for TencentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TencentSettings")
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("websocket_url", &self.websocket_url)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("homeserver_domain", &self.homeserver_domain)
+            .finish()
+    }
+}
+
+impl TencentSettings {
+    /// From the config's `network.tencent` section and the homeserver domain; reads the
+    /// SecretKey file when one is named (an unreadable or empty file is an error).
+    pub fn from_config(section: &TencentConfig, homeserver_domain: &str) -> anyhow::Result<Self> {
+        let secret_key = match &section.secret_key_file {
+            None => None,
+            Some(path) => {
+                let key = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("network.tencent.secret_key_file {}: {e}", path.display())
+                })?;
+                let key = key.trim();
+                anyhow::ensure!(
+                    !key.is_empty(),
+                    "network.tencent.secret_key_file {} is empty",
+                    path.display()
+                );
+                Some(Secret::new(key))
+            }
+        };
+        Ok(Self {
+            sdk_app_id: section.sdk_app_id,
+            websocket_url: section.websocket_url.clone(),
+            secret_key,
+            homeserver_domain: homeserver_domain.to_owned(),
+            backoff: None,
+            mint_lifetime: DEFAULT_MINT_LIFETIME,
+        })
+    }
+}
+
+/// The Tencent Cloud Chat connector.
+pub struct TencentConnector {
+    settings: TencentSettings,
+    warm: login::WarmSessions,
+}
+
+impl TencentConnector {
+    /// A connector for the service at `settings`.
+    pub fn new(settings: TencentSettings) -> Self {
+        Self {
+            settings,
+            warm: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+/// The longest text sent in one message, UTF-8 bytes. Tencent's limit is 12 KB for the whole
+/// message body (docs: "消息长度限制 12KB"); the element's JSON takes some of it.
+const MAX_TEXT_BYTES: usize = 10 * 1024;
+
+/// How many conversations `sync` brings over at most.
+const MAX_LISTED_CONVERSATIONS: u64 = 100;
+
+#[async_trait]
+impl NetworkConnector for TencentConnector {
+    fn name(&self) -> &'static str {
+        "tencent"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_text_bytes: MAX_TEXT_BYTES,
+            ..Capabilities::default()
+        }
+    }
+
+    fn login_flows(&self) -> Vec<LoginFlow> {
+        login::flows(&self.settings)
+    }
+
+    fn create_login(&self, flow_id: &str) -> Result<Box<dyn LoginProcess>, LoginFailure> {
+        login::create(&self.settings, &self.warm, flow_id, None)
+    }
+
+    fn create_login_for(
+        &self,
+        flow_id: &str,
+        matrix_user: &str,
+    ) -> Result<Box<dyn LoginProcess>, LoginFailure> {
+        login::create(&self.settings, &self.warm, flow_id, Some(matrix_user))
+    }
+
+    async fn connect(
+        &self,
+        data: &LoginData,
+        events: mpsc::Sender<RemoteEvent>,
+    ) -> Result<Box<dyn NetworkLogin>, LoginFailure> {
+        let stored = login::stored_user_sig(data)?;
+        let minted = stored.is_none();
+        let user = data.remote_id.clone();
+        let (client, session_events) = match login::take_warm(&self.warm, &user) {
+            Some(w) => (w.client, w.events),
+            None => {
+                let sig = match stored {
+                    Some(sig) => sig,
+                    None => login::mint(&self.settings, &user).ok_or_else(|| {
+                        LoginFailure::BadCredentials(
+                            "this login's UserSigs were signed by the bridge, which no longer \
+                             has the SecretKey: log in with `login usersig`"
+                                .into(),
+                        )
+                    })?,
+                };
+                login::start_client(&self.settings, &user, &sig)
+            }
+        };
+        tokio::spawn(incoming::translate(
+            user.clone(),
+            minted.then(|| self.settings.clone()),
+            client.clone(),
+            session_events,
+            events,
+        ));
+        Ok(Box::new(TencentLogin { client, own: user }))
+    }
+}
+
+/// One logged-in Tencent user.
+pub struct TencentLogin {
+    client: Client,
+    own: String,
+}
+
+fn send_failure(e: SendError) -> SendFailure {
+    match e {
+        SendError::Timeout | SendError::QueueTimeout => SendFailure::Retriable(e.to_string()),
+        SendError::Server(s) => {
+            SendFailure::Permanent(format!("Tencent Cloud Chat refused it: {s}"))
+        }
+        SendError::SessionEnded => {
+            SendFailure::Permanent("the Tencent session has ended: log in again to send".into())
+        }
+        SendError::Malformed(m) => SendFailure::Permanent(format!("unexpected reply: {m}")),
+    }
+}
+
+/// The elements a message goes out as: text (and location) elements; other contents as text
+/// saying what they were.
+pub fn outgoing_elems(content: &MessageContent) -> Vec<Elem> {
+    match content {
+        MessageContent::Text { body, .. } => vec![Elem::text(body.clone())],
+        MessageContent::Emote { body } => vec![Elem::text(format!("* {body}"))],
+        MessageContent::Location {
+            latitude,
+            longitude,
+            description,
+        } => vec![Elem::Location(LocationElem {
+            desc: description.clone(),
+            latitude: *latitude,
+            longitude: *longitude,
+        })],
+        MessageContent::Media { media, caption } => {
+            let mut text = format!(
+                "[{}: {} — attachments are not bridged to Tencent yet]",
+                match media.kind {
+                    crate::core::connector::MediaKind::Image => "image",
+                    crate::core::connector::MediaKind::Video => "video",
+                    crate::core::connector::MediaKind::Audio => "voice message",
+                    crate::core::connector::MediaKind::File => "file",
+                },
+                media.name
+            );
+            if let Some(c) = caption.as_deref().filter(|c| !c.is_empty()) {
+                text = format!("{c}\n{text}");
+            }
+            vec![Elem::text(text)]
+        }
+        MessageContent::Unsupported { description } => vec![Elem::text(description.clone())],
+    }
+}
+
+fn direct_peer(chat: &ChatId) -> Result<&str, SendFailure> {
+    match chat.kind {
+        ChatKind::Direct => Ok(&chat.id),
+        _ => Err(SendFailure::Permanent(
+            "Tencent groups are not bridged yet".into(),
+        )),
+    }
+}
+
+#[async_trait]
+impl NetworkLogin for TencentLogin {
+    fn remote_id(&self) -> &str {
+        &self.own
+    }
+
+    async fn send_message(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        _reply_to: Option<&ReplyTo>,
+    ) -> Result<Vec<String>, SendFailure> {
+        let peer = direct_peer(chat)?;
+        let receipt = self
+            .client
+            .send_c2c(peer, outgoing_elems(content))
+            .await
+            .map_err(send_failure)?;
+        Ok(vec![message_id(
+            &self.own,
+            receipt.msg_seq,
+            receipt.msg_random,
+            &receipt.msg_key,
+        )])
+    }
+
+    async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
+        let peer = direct_peer(chat)?;
+        Ok(ChatInfo {
+            name: Some(peer.to_owned()),
+            members: vec![self.own.clone(), peer.to_owned()],
+            ..ChatInfo::default()
+        })
+    }
+
+    async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
+        // Profiles (`profile.portrait_get`) are not read yet: the id is the name.
+        Ok(UserProfile {
+            name: Some(user.to_owned()),
+            avatar_url: None,
+        })
+    }
+
+    async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
+        let body = json!({
+            "FromAccount": self.own, "Count": MAX_LISTED_CONVERSATIONS, "StartIndex": 0,
+            "TopTimeStamp": 0, "TopStartIndex": 0, "TimeStamp": 0,
+        });
+        let reply = self
+            .client
+            .call(servcmd::RECENT_CONTACT_PAGE_GET, body)
+            .await
+            .map_err(send_failure)?;
+        Ok(conversations(&reply))
+    }
+
+    async fn download(
+        &self,
+        _media: &RemoteMedia,
+        _max_bytes: u64,
+    ) -> Result<Vec<u8>, SendFailure> {
+        Err(SendFailure::Permanent(
+            "downloading Tencent attachments is not supported yet".into(),
+        ))
+    }
+
+    async fn disconnect(&self, _forget: bool) {
+        // `wslogout` either way: Tencent keeps offline messages per account, not per instance.
+        self.client.logout().await;
+    }
+}
+
+/// The one-to-one chats of a `recentcontact.page_get` reply (`SessionItem`, `Type` 1), in
+/// its order (newest first).
+fn conversations(reply: &Value) -> Vec<ChatId> {
+    reply
+        .get("SessionItem")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("Type").and_then(Value::as_i64) == Some(1))
+        .filter_map(|item| item.get("To_Account").and_then(Value::as_str))
+        .filter(|peer| !peer.is_empty())
+        .map(ChatId::direct)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_list_keeps_direct_chats_in_order() {
+        let reply = json!({"SessionItem": [
+            {"Type": 1, "To_Account": "bob"},
+            {"Type": 2, "ToAccount": "@TGS#1"},
+            {"Type": 1, "To_Account": "carol"},
+        ]});
+        assert_eq!(
+            conversations(&reply),
+            [ChatId::direct("bob"), ChatId::direct("carol")]
+        );
+        assert!(conversations(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn media_goes_out_as_words() {
+        let content = MessageContent::Media {
+            media: RemoteMedia {
+                kind: crate::core::connector::MediaKind::Image,
+                url: "mxc://x/y".into(),
+                name: "cat.png".into(),
+                mime: None,
+                size: None,
+                width: None,
+                height: None,
+                duration_ms: None,
+            },
+            caption: Some("look".into()),
+        };
+        let elems = outgoing_elems(&content);
+        let [Elem::Text(t)] = elems.as_slice() else {
+            panic!("one text element");
+        };
+        assert!(t.text.starts_with("look\n[image: cat.png"), "{}", t.text);
+    }
+}

@@ -1,0 +1,197 @@
+//! The bridge on Tencent Cloud Chat, end to end: real Synapse, the bridge binary, and the
+//! Tencent sandbox in this process. A Matrix user logs in through the bot with a UserSig
+//! (`login usersig alice <UserSig>`), a Tencent user's message opens a DM portal, the Matrix
+//! reply reaches the Tencent client, and a bridge restart (with messages sent meanwhile)
+//! loses and duplicates nothing. The UserSig never reaches the log.
+
+#![cfg(feature = "tencent")]
+
+#[macro_use]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::bridge::{
+    assert_log_free_of, generate_registration, registration_value, tail, write_tencent_config_with,
+    BridgeProcess, TencentTarget,
+};
+use common::matrix_user::MatrixUser;
+use common::service_env::TempDir;
+use common::synapse::{free_port, Synapse};
+use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
+use tokio::sync::oneshot;
+
+const APP: u64 = 1_400_000_001;
+const KEY: &str = "sandbox-secret-key-for-e2e";
+const BOT: &str = "@tencentbot:localhost";
+const BOB_GHOST: &str = "@tencent_bob:localhost";
+
+/// bob on the Tencent side: a client whose received texts from alice are collected.
+async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let sig = sandbox.user_sig("bob", 3600);
+    let mut cfg = ClientConfig::new(addr, SessionConfig::new(APP, "bob", &sig));
+    cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
+    let (client, mut events) = Client::start(cfg);
+    let state = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+    )
+    .await
+    .expect("bob logs in");
+    assert_eq!(state, LinkState::Connected);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let out = got.clone();
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            if let SessionEvent::Message(m) = e {
+                if m.from == "alice" {
+                    if let Ok(mut v) = out.lock() {
+                        v.push(m.text());
+                    }
+                }
+            }
+        }
+    });
+    (client, got)
+}
+
+/// Waits (bounded) until the ghost's bodies in `room` are `want`, and stay so a moment.
+async fn wait_ghost_bodies(mx: &MatrixUser, room: &str, want: &[&str], log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = mx.bodies(room, Some(BOB_GHOST)).await;
+        if got == want {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let again = mx.bodies(room, Some(BOB_GHOST)).await;
+            assert_eq!(again, want, "more arrived after the expected messages");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ghost messages {got:?}, want {want:?}\n{}",
+            tail(log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_login_dm_both_ways_and_restart() {
+    let t0 = Instant::now();
+    let dir = TempDir::new("tencent");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let ws = format!(
+        "ws://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let sb = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(sandbox::serve(listener, sb.clone(), async {
+        let _ = stopped.await;
+    }));
+    let target = TencentTarget {
+        websocket_url: &ws,
+        sdk_app_id: APP,
+    };
+
+    let as_port = free_port();
+    let hint = format!("http://127.0.0.1:{}", free_port());
+    let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
+    let reg = generate_registration(&config, &dir.0);
+    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
+    let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
+    let log = dir.0.join("bridge.log");
+    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    say!(t0, "Synapse and the bridge up");
+    let token = synapse.register("mx1", "mxpw-Tc41-matrix-secret");
+    let mut mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
+    let (bob, bob_got) = bob(&ws, &sb).await;
+
+    // Log in through the bot with a UserSig from the sandbox.
+    let mgmt = mx.create_dm(BOT).await;
+    for _ in 0..100 {
+        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sig = sb.user_sig("alice", 3600);
+    mx.send_text(&mgmt, &format!("login usersig alice {sig}"))
+        .await;
+    mx.wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    say!(t0, "mx1 logged in as alice");
+
+    // Tencent → Matrix: bob's message opens the DM portal.
+    bob.send_c2c_text("alice", "hello alice")
+        .await
+        .expect("bob sends");
+    let dm = mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    wait_ghost_bodies(&mx, &dm, &["hello alice"], &log).await;
+    say!(t0, "DM portal {dm} has bob's text");
+
+    // Matrix → Tencent.
+    mx.send_text(&dm, "hi bob").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bob_got.lock().map(|v| v.is_empty()).unwrap_or(true) {
+        assert!(
+            Instant::now() < deadline,
+            "bob got nothing\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    say!(t0, "bob got the Matrix reply");
+
+    // Restart, with bob writing while the bridge is down.
+    assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    for text in ["while away 1", "while away 2"] {
+        bob.send_c2c_text("alice", text).await.expect("bob sends");
+    }
+    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    say!(t0, "bridge restarted");
+    wait_ghost_bodies(
+        &mx,
+        &dm,
+        &["hello alice", "while away 1", "while away 2"],
+        &log,
+    )
+    .await;
+    bob.send_c2c_text("alice", "after restart")
+        .await
+        .expect("bob sends");
+    wait_ghost_bodies(
+        &mx,
+        &dm,
+        &[
+            "hello alice",
+            "while away 1",
+            "while away 2",
+            "after restart",
+        ],
+        &log,
+    )
+    .await;
+    let got = bob_got.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(got, ["hi bob"], "bob got the reply once, nothing repeated");
+    say!(t0, "restart lost and repeated nothing");
+
+    bridge.stop();
+    let secrets = [
+        ("the UserSig", sig.as_str()),
+        ("as_token", &registration_value(&reg, "as_token")),
+        ("the Matrix access token", mx.token()),
+    ];
+    assert_log_free_of(&log, &secrets);
+    // The UserSig was redacted from the management room.
+    let bodies = mx.all_bodies(&mgmt).await;
+    assert!(
+        bodies.iter().all(|b| !b.contains(&sig)),
+        "the UserSig is still readable in the room"
+    );
+}
