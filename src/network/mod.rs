@@ -6,3 +6,4 @@
 pub mod easemob;
 #[cfg(feature = "tencent")]
 pub mod tencent;
+pub mod websocket;

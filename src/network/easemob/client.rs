@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, info, warn};
 
@@ -21,9 +19,7 @@ use super::proto::{meta, muc_body, Meta, MucBody};
 use super::rest::RestClient;
 use super::session::{Output, Session, SessionConfig};
 use crate::core::connector::Checkpoint;
-
-/// Largest websocket message accepted from the server.
-const MAX_MESSAGE: usize = 4 << 20;
+use crate::network::websocket::{self, WsStream};
 
 /// How the user proves who they are.
 #[derive(Clone)]
@@ -343,9 +339,6 @@ async fn fetch_token(rest: &RestClient, user: &str, password: &str) -> Result<St
     }
 }
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Why one websocket ended.
 enum Outcome {
     Reconnect(String),
@@ -397,33 +390,14 @@ impl Driver {
     }
 
     async fn connect(&mut self) -> Result<WsStream, String> {
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(4096)
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
-        let connect = tokio_tungstenite::connect_async_with_config(
-            self.cfg.websocket_url.as_str(),
-            Some(config),
-            true, // TCP_NODELAY: frames are small and latency-bound (Nagle adds ~40 ms)
-        );
-        match tokio::time::timeout(Duration::from_secs(10), connect).await {
-            Err(_) => Err("connection timeout".into()),
-            Ok(Err(e)) => Err(format!("connection failed: {e}")),
-            Ok(Ok((ws, _))) => Ok(ws),
-        }
+        websocket::connect(&self.cfg.websocket_url).await
     }
 
     /// Sleeps before the next attempt, still taking commands (sends queue in the outbox).
     /// Returns false when every handle is gone.
     async fn backoff(&mut self) -> bool {
         let (min, max) = self.cfg.backoff;
-        // Uniform between the floor and twice the exponential step (capped): sessions that
-        // lost their server together (a restart) spread their retries instead of all coming
-        // back after exactly `min`.
-        let exp = min.saturating_mul(1u32 << self.attempt.min(16)).min(max);
-        let upper = exp.saturating_mul(2).min(max).max(min);
-        let delay = min + (upper - min).mul_f64(rand::rng().random_range(0.0..1.0));
+        let delay = websocket::reconnect_delay(min, max, self.attempt);
         self.attempt = self.attempt.saturating_add(1);
         let until = tokio::time::Instant::now() + delay;
         loop {

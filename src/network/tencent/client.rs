@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, info, warn};
 
@@ -17,9 +16,7 @@ use super::elem::Elem;
 use super::session::{
     EndReason, Output, SendError, SendReceipt, Session, SessionConfig, SessionEvent, SDK_VERSION,
 };
-
-/// Largest websocket message accepted from the server.
-const MAX_MESSAGE: usize = 4 << 20;
+use crate::network::websocket::{self, WsStream};
 
 /// Where and who.
 #[derive(Debug, Clone)]
@@ -187,9 +184,6 @@ impl Client {
     }
 }
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 enum Outcome {
     Reconnect(String),
     Ended,
@@ -250,33 +244,15 @@ impl Driver {
     }
 
     async fn connect(&mut self) -> Result<WsStream, String> {
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(4096)
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
         let url = self.url();
-        let connect = tokio_tungstenite::connect_async_with_config(
-            url.as_str(),
-            Some(config),
-            true, // TCP_NODELAY: frames are small and latency-bound
-        );
-        match tokio::time::timeout(Duration::from_secs(10), connect).await {
-            Err(_) => Err("connection timeout".into()),
-            Ok(Err(e)) => Err(format!("connection failed: {e}")),
-            Ok(Ok((ws, _))) => Ok(ws),
-        }
+        websocket::connect(&url).await
     }
 
     /// Sleeps before the next attempt, still taking commands (sends wait in the outbox).
     /// Returns false when the task should stop.
     async fn backoff(&mut self) -> bool {
         let (min, max) = self.cfg.backoff;
-        // Uniform between the floor and twice the exponential step: sessions that lost the
-        // server together spread their retries.
-        let exp = min.saturating_mul(1u32 << self.attempt.min(16)).min(max);
-        let upper = exp.saturating_mul(2).min(max).max(min);
-        let delay = min + (upper - min).mul_f64(rand::rng().random_range(0.0..1.0));
+        let delay = websocket::reconnect_delay(min, max, self.attempt);
         self.attempt = self.attempt.saturating_add(1);
         let until = tokio::time::Instant::now() + delay;
         loop {
