@@ -189,6 +189,18 @@ pub fn http_client() -> Result<reqwest::Client, RestError> {
         .map_err(RestError::transport)
 }
 
+/// The strings of the array at `v` (`None` or not an array: none; non-strings skipped).
+fn strings_of(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn str_of(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(s)) => s.clone(),

@@ -81,15 +81,7 @@ impl RestClient {
         let v = self
             .get(&format!("users/{}/contacts/users", self.me()?))
             .await?;
-        Ok(v.get("data")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(super::strings_of(v.get("data")))
     }
 
     /// `GET /sdk/user/{user}/user_channels/list` (the SDK's `getServerConversations`): the
@@ -191,15 +183,7 @@ impl RestClient {
                 None,
             )
             .await?;
-        Ok(v.get("data")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(super::strings_of(v.get("data")))
     }
 
     /// `DELETE /users/{user}/contacts/users/{other}`.

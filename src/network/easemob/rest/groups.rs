@@ -129,18 +129,8 @@ impl RestClient {
                 }
             }
         }
-        let admins = self
-            .get(&format!("{kind}/{}/admin", seg(id)))
-            .await?
-            .get("data")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let admins_answer = self.get(&format!("{kind}/{}/admin", seg(id))).await?;
+        let admins = super::strings_of(admins_answer.get("data"));
         Ok(GroupInfo {
             id: str_of(d, "id"),
             name: str_of(d, "name"),
@@ -258,16 +248,9 @@ impl RestClient {
                 json!({ "usernames": users }),
             )
             .await?;
-        Ok(v.get("data")
-            .and_then(|d| d.get("newmembers"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(super::strings_of(
+            v.get("data").and_then(|d| d.get("newmembers")),
+        ))
     }
 
     /// `DELETE /chatgroups/{id}/users/{u1,u2}`.

@@ -33,16 +33,7 @@ fn summary(v: &Value) -> Option<ReactionSummary> {
     if reaction.is_empty() {
         return None;
     }
-    let users: Vec<String> = v
-        .get("userList")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let users: Vec<String> = super::strings_of(v.get("userList"));
     let count = match super::u64_of(v, "count") {
         0 => users.len() as u64,
         n => n,
