@@ -17,8 +17,9 @@ pub use super::login_flow::{
 
 mod abilities;
 pub use abilities::{
-    ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility, PresenceAbility,
-    ReactionAbility, RecallAbility, ReceiptAbility, ThreadAbility, TypingAbility,
+    AvatarImage, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility,
+    OwnProfileAbility, PresenceAbility, ReactionAbility, RecallAbility, ReceiptAbility,
+    ThreadAbility, TypingAbility,
 };
 
 /// What kind of conversation a chat is.
@@ -241,7 +242,8 @@ pub enum RemoteEvent {
     ChatInfoChange {
         chat: ChatId,
         sender: Option<String>,
-        change: ChatInfoChange,
+        /// Boxed: it is the largest change, and rare next to messages.
+        change: Box<ChatInfoChange>,
     },
     /// The chat is gone (group destroyed, user removed from it).
     ChatDelete {
@@ -369,6 +371,18 @@ pub struct ChatInfoChange {
     /// Members no longer muted.
     #[serde(default)]
     pub muted_removed: Vec<String>,
+    /// The group was handed to this member: the new owner (the old one keeps only what the
+    /// network says of them elsewhere; on most networks a plain member).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The group's announcement (a notice pinned for every member) changed: the new text,
+    /// `""` when it was removed.
+    #[serde(default)]
+    pub announcement: Option<String>,
+    /// The network's words on why `members_removed` were removed, when it gave some (the
+    /// sender is then whoever removed them).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Full info of a chat.
@@ -692,6 +706,10 @@ pub trait NetworkLogin: Send + Sync {
     }
     /// Threads (creating one on a message, sending into it), when supported.
     fn as_threads(&self) -> Option<&dyn ThreadAbility> {
+        None
+    }
+    /// Setting the user's own name and avatar on the network, when supported.
+    fn as_own_profile(&self) -> Option<&dyn OwnProfileAbility> {
         None
     }
 }

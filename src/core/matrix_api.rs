@@ -57,6 +57,14 @@ pub struct RoomSpec {
 }
 
 /// The client API, as the bridge bot or any ghost.
+/// A Matrix user's global profile; empty values are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatrixProfile {
+    pub displayname: Option<String>,
+    /// An `mxc://` URI.
+    pub avatar_url: Option<String>,
+}
+
 #[async_trait]
 pub trait MatrixApi: Send + Sync + 'static {
     /// The bridge bot's user id.
@@ -65,6 +73,11 @@ pub trait MatrixApi: Send + Sync + 'static {
     async fn ensure_registered(&self, user: &UserId) -> Result<(), MatrixError>;
     /// Sets a user's display name.
     async fn set_displayname(&self, user: &UserId, name: &str) -> Result<(), MatrixError>;
+    /// A user's global profile (`GET /profile/{user}`), read as the bot. (Default: empty,
+    /// for stand-ins that keep no profiles.)
+    async fn profile(&self, _user: &UserId) -> Result<MatrixProfile, MatrixError> {
+        Ok(MatrixProfile::default())
+    }
     /// Sets a user's avatar.
     async fn set_avatar(&self, user: &UserId, avatar: &OwnedMxcUri) -> Result<(), MatrixError>;
     /// Uploads media as `user`.
@@ -322,6 +335,16 @@ pub enum MatrixEvent {
         #[serde(default)]
         prev_content: Option<serde_json::Value>,
     },
+    /// `m.room.pinned_events` state event: its content (`pinned`: event ids) and, when the
+    /// homeserver gave it (`unsigned.prev_content`), the content it replaced.
+    PinnedEvents {
+        room: OwnedRoomId,
+        sender: OwnedUserId,
+        event_id: OwnedEventId,
+        content: serde_json::Value,
+        #[serde(default)]
+        prev_content: Option<serde_json::Value>,
+    },
     /// Something the bridge cannot read because the room is end-to-end encrypted: an
     /// `m.room.encrypted` event, or the `m.room.encryption` state event turning it on.
     Encrypted {
@@ -345,6 +368,7 @@ impl MatrixEvent {
             | Self::Tombstone { event_id, .. }
             | Self::RoomMeta { event_id, .. }
             | Self::PowerLevels { event_id, .. }
+            | Self::PinnedEvents { event_id, .. }
             | Self::Encrypted { event_id, .. } => Some(event_id.as_str()),
             Self::Receipt { .. } | Self::Typing { .. } | Self::Presence { .. } => None,
         }
@@ -361,6 +385,7 @@ impl MatrixEvent {
             | Self::Tombstone { sender, .. }
             | Self::RoomMeta { sender, .. }
             | Self::PowerLevels { sender, .. }
+            | Self::PinnedEvents { sender, .. }
             | Self::Encrypted { sender, .. } => Some(sender),
             Self::Receipt { user, .. } | Self::Presence { user, .. } => Some(user),
             Self::Typing { .. } => None,
@@ -462,6 +487,20 @@ impl std::fmt::Debug for MatrixEvent {
                 .field("event_id", event_id)
                 .field("name", name)
                 .field("topic", topic)
+                .finish(),
+            Self::PinnedEvents {
+                room,
+                sender,
+                event_id,
+                content,
+                prev_content,
+            } => f
+                .debug_struct("PinnedEvents")
+                .field("room", room)
+                .field("sender", sender)
+                .field("event_id", event_id)
+                .field("content", content)
+                .field("prev_content", prev_content)
                 .finish(),
             Self::PowerLevels {
                 room,

@@ -327,6 +327,7 @@ async fn route_matrix_event(ctx: &Arc<Ctx>, event: MatrixEvent, seq: u64) {
         | MatrixEvent::Membership { room, sender, .. }
         | MatrixEvent::RoomMeta { room, sender, .. }
         | MatrixEvent::PowerLevels { room, sender, .. }
+        | MatrixEvent::PinnedEvents { room, sender, .. }
         | MatrixEvent::Tombstone { room, sender, .. } => (room.clone(), sender.clone()),
         MatrixEvent::Receipt { room, user, .. } => (room.clone(), user.clone()),
         MatrixEvent::Typing { room, .. } => (room.clone(), ctx.matrix.bot().to_owned()),

@@ -29,7 +29,7 @@ use ruma::api::client::{
     membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
     message::{get_message_events, send_message_event},
     presence::set_presence,
-    profile::set_profile_field,
+    profile::{get_profile, set_profile_field},
     receipt::create_receipt,
     redact::redact_event,
     room::{create_room, get_room_event},
@@ -48,7 +48,7 @@ use tracing::{debug, info};
 
 use super::settings::AppserviceSettings;
 use super::wire::{raw, sdk_error};
-use crate::core::matrix_api::{MatrixApi, MatrixError, PuppetAuth, RoomSpec};
+use crate::core::matrix_api::{MatrixApi, MatrixError, MatrixProfile, PuppetAuth, RoomSpec};
 
 /// Deadline of one client-API request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -262,6 +262,22 @@ impl MatrixApi for HomeserverClient {
         let request = set_profile_field::v3::Request::new(user.to_owned(), value);
         self.send(request, Some(user), REQUEST_TIMEOUT).await?;
         Ok(())
+    }
+
+    async fn profile(&self, user: &UserId) -> Result<MatrixProfile, MatrixError> {
+        let request = get_profile::v3::Request::new(user.to_owned());
+        let response = self.send(request, Some(&self.bot), REQUEST_TIMEOUT).await?;
+        let field = |name: &str| {
+            response
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(MatrixProfile {
+            displayname: field("displayname"),
+            avatar_url: field("avatar_url"),
+        })
     }
 
     async fn set_avatar(&self, user: &UserId, avatar: &OwnedMxcUri) -> Result<(), MatrixError> {

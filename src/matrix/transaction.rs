@@ -237,6 +237,16 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
             name: None,
             topic: Some(content["topic"].as_str().unwrap_or_default().to_owned()),
         },
+        "m.room.pinned_events" if state_key.as_deref() == Some("") => MatrixEvent::PinnedEvents {
+            room,
+            sender,
+            event_id,
+            content,
+            prev_content: raw["unsigned"]
+                .get("prev_content")
+                .filter(|v| v.is_object())
+                .cloned(),
+        },
         "m.room.power_levels" if state_key.as_deref() == Some("") => MatrixEvent::PowerLevels {
             room,
             sender,
@@ -476,6 +486,29 @@ mod tests {
                 ),
                 levels("$q", json!({ "users": {} }), None),
             ]
+        );
+    }
+
+    #[test]
+    fn pinned_events_keep_the_previous_content() {
+        let body = json!({ "events": [
+            { "type": "m.room.pinned_events", "state_key": "", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$p", "content": { "pinned": ["$a", "$b"] },
+              "unsigned": { "prev_content": { "pinned": ["$a"] } } },
+            // Not the room's pins: a state key is not ours to read.
+            { "type": "m.room.pinned_events", "state_key": "x", "room_id": "!r:hs",
+              "sender": "@u:hs", "event_id": "$q", "content": { "pinned": [] } },
+        ]});
+        let events = parse_transaction("t", body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            events,
+            vec![MatrixEvent::PinnedEvents {
+                room: owned_room_id!("!r:hs"),
+                sender: ruma::owned_user_id!("@u:hs"),
+                event_id: OwnedEventId::try_from("$p").unwrap(),
+                content: json!({ "pinned": ["$a", "$b"] }),
+                prev_content: Some(json!({ "pinned": ["$a"] })),
+            }]
         );
     }
 

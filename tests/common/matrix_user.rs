@@ -40,6 +40,16 @@ impl MatrixUser {
         .await;
     }
 
+    /// Sets the user's avatar to `mxc` (an `mxc://` URI from [`Self::upload`]).
+    pub async fn set_avatar_url(&self, mxc: &str) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/profile/{}/avatar_url", self.mxid),
+            Some(json!({ "avatar_url": mxc })),
+        )
+        .await;
+    }
+
     /// The user's access token (for `login-matrix`).
     pub fn token(&self) -> &str {
         &self.token

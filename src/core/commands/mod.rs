@@ -3,7 +3,7 @@
 //! `relogin` ([`login`]), `register` ([`register`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
 //! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `accept` / `decline`
 //! ([`invitations`]), `add-contact`, `remove-contact`, `block`, `unblock`, `blocked`
-//! ([`contacts`]), `presence` ([`presence`]), `login-matrix`,
+//! ([`contacts`]), `presence` ([`presence`]), `sync-profile` ([`profile`]), `login-matrix`,
 //! `logout-matrix` ([`puppet`]), `version`, `cancel`. Owns the management
 //! rooms (found by the bot being invited to a DM; one per user, the newest), permission checks,
 //! and telling users about their logins. The bot writes Markdown, sent with its HTML rendering
@@ -15,6 +15,7 @@ pub(crate) mod groups;
 mod invitations;
 mod login;
 mod presence;
+mod profile;
 mod puppet;
 mod register;
 mod rooms;
@@ -304,6 +305,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         "accept" => invitations::answer(ctx, room, sender, &args, true).await,
         "decline" => invitations::answer(ctx, room, sender, &args, false).await,
         "presence" => presence::command(ctx, room, sender, &args).await,
+        "sync-profile" => profile::sync_profile(ctx, room, sender).await,
         "add-contact" | "remove-contact" | "block" | "unblock" | "blocked" => {
             contacts::command(ctx, room, sender, &command, &args).await
         }
@@ -330,6 +332,7 @@ const HELP: &str = "Commands:\n\
 * `add-contact <im-user> [<message>…]` / `remove-contact <im-user>` — send a contact request (the answer is told here) / remove a contact\n\
 * `block <im-user>` / `unblock <im-user>` / `blocked` — block a user (their messages stop reaching you), unblock them, list the blocked\n\
 * `presence [on|off]` — publish your Matrix presence (online, away, offline, status text) on the IM side, or stop; IM users' presence shows on their ghosts\n\
+* `sync-profile` — make your Matrix display name and avatar your IM nickname and avatar\n\
 * `resolve-identifier <im-user>` — who an IM user is, their ghost and your chat with them\n\
 * `cancel` — cancel a login in progress\n\
 * in a room of yours I was invited to, with the command prefix: `bridge <group id>` makes it the IM group's room, `set-management-room` makes it this room; in a portal: `set-relay`, `unset-relay`, `unbridge`, `delete-portal`\n\

@@ -139,6 +139,11 @@ pub trait GroupAdminAbility: Send + Sync {
     ) -> Result<(), SendFailure> {
         Err(unsupported("muting group members"))
     }
+    /// Sets the group's announcement (`""` removes it). The network reports it back as
+    /// [`ChatInfoChange::announcement`](crate::core::connector::ChatInfoChange).
+    async fn set_group_announcement(&self, _chat: &ChatId, _text: &str) -> Result<(), SendFailure> {
+        Err(unsupported("group announcements"))
+    }
     /// Creates a group named `name` owned by the logged-in user, with the remote users
     /// `members`; returns the new group's chat.
     async fn create_group(&self, _name: &str, _members: &[String]) -> Result<ChatId, SendFailure> {
@@ -190,6 +195,30 @@ pub trait PresenceAbility: Send + Sync {
     ) -> Result<Vec<(String, RemotePresence)>, SendFailure>;
     /// Publishes the logged-in user's own presence (from their Matrix presence).
     async fn set_presence(&self, presence: &RemotePresence) -> Result<(), SendFailure>;
+}
+
+/// An image for [`OwnProfileAbility::set_own_profile`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvatarImage {
+    pub data: Vec<u8>,
+    /// A file name for the upload (`avatar.png`).
+    pub name: String,
+    /// MIME type (`image/png`).
+    pub mime: String,
+}
+
+/// Setting the logged-in user's own profile on the network (Easemob's `updateOwnUserInfo`,
+/// Tencent's `setMyProfile`).
+#[async_trait]
+pub trait OwnProfileAbility: Send + Sync {
+    /// Sets the user's display name (`name`) and / or avatar (`avatar`); `None` leaves it as
+    /// it is. A refusal (a name too long, say) is [`SendFailure::Permanent`] in the network's
+    /// words.
+    async fn set_own_profile(
+        &self,
+        name: Option<&str>,
+        avatar: Option<AvatarImage>,
+    ) -> Result<(), SendFailure>;
 }
 
 /// The refusal of a group action this network does not offer.

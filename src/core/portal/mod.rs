@@ -13,11 +13,13 @@ use ruma::OwnedUserId;
 use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, warn};
 
+mod announcements;
 mod backfill;
 mod delivery;
 mod dm_meta;
 mod from_matrix;
 mod group_admin;
+mod group_changes;
 mod group_lifecycle;
 mod group_roles;
 mod invitations;
@@ -329,8 +331,13 @@ impl PortalWorker {
                 self.remote_edit(login, &sender, &target, content, timestamp_ms)
                     .await
             }
-            RemoteEvent::ChatInfoChange { chat, change, .. } => {
-                self.remote_info(login, &chat, change).await
+            RemoteEvent::ChatInfoChange {
+                chat,
+                sender,
+                change,
+            } => {
+                self.remote_info(login, &chat, sender.as_deref(), *change)
+                    .await
             }
             RemoteEvent::ReadReceipt { sender, up_to, .. } => {
                 self.remote_read(login, &sender, up_to.as_deref()).await
@@ -479,6 +486,16 @@ impl PortalWorker {
                 ..
             } => {
                 self.matrix_room_meta(&room, &sender, name.as_deref(), topic.as_deref())
+                    .await
+            }
+            MatrixEvent::PinnedEvents {
+                room,
+                sender,
+                content,
+                prev_content,
+                ..
+            } => {
+                self.matrix_pins(&room, &sender, &content, prev_content.as_ref())
                     .await
             }
             MatrixEvent::PowerLevels {

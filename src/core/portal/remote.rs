@@ -444,11 +444,13 @@ impl PortalWorker {
         })
     }
 
-    /// Creates the room if needed (`sync`, `pm`), then applies name / topic / member changes.
+    /// Creates the room if needed (`sync`, `pm`), then applies name / topic / role / owner /
+    /// announcement / member changes; `sender` is who made them, when the network tells.
     pub(super) async fn remote_info(
         &mut self,
         login: &Arc<UserLogin>,
         chat: &ChatId,
+        sender: Option<&str>,
         change: crate::core::connector::ChatInfoChange,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
@@ -508,13 +510,20 @@ impl PortalWorker {
                 self.ensure_ghost_in_room(login, &room, member).await?;
             }
         }
-        for member in &change.members_removed {
-            let ghost = ctx.ghosts.mxid(member);
-            if self.joined.remove(&ghost) {
-                let _ = ctx.matrix.leave(&room, &ghost).await;
-            }
+        if let Some(owner) = &change.owner {
+            self.remote_owner(login, &room, owner).await?;
         }
-        Ok(())
+        if let Some(text) = &change.announcement {
+            self.remote_announcement(login, &room, sender, text).await?;
+        }
+        self.remote_members_removed(
+            login,
+            &room,
+            sender,
+            &change.members_removed,
+            change.reason.as_deref(),
+        )
+        .await
     }
 
     pub(super) async fn remote_remove(

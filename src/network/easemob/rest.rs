@@ -16,11 +16,13 @@ use tracing::debug;
 use super::jid::ChatType;
 
 mod contacts;
+mod group_settings;
 mod groups;
 mod invitations;
 mod presence;
 mod reactions;
 mod threads;
+pub use group_settings::MAX_ANNOUNCEMENT_BYTES;
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
 pub use reactions::ReactionSummary;
 pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};

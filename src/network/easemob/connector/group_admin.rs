@@ -1,7 +1,7 @@
 //! Group management as the logged-in user (the core's `GroupAdminAbility`), over the REST
 //! client: `PUT /chatgroups/{id}` for the name and description, `POST /chatgroups/{id}/users`
 //! and `DELETE /chatgroups/{id}/users/{user}` for members, `/admin` for admins, `/mute` for
-//! mutes, `POST /chatgroups` to create a group, `/quit` to leave one and `/invite_verify` to
+//! mutes, `/announcement` for the announcement, `POST /chatgroups` to create a group, `/quit` to leave one and `/invite_verify` to
 //! answer an invitation. The server checks the user's role
 //! and tells the members (MUC `updateInfo`, `directJoined` / `memberPresence`, `removeMember` /
 //! `memberAbsence`), which come back to the core as chat info changes.
@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::EasemobLogin;
 use crate::core::connector::{ChatId, ChatKind, GroupAdminAbility, SendFailure};
-use crate::network::easemob::rest::{NewGroup, RestError};
+use crate::network::easemob::rest::{NewGroup, RestError, MAX_ANNOUNCEMENT_BYTES};
 
 /// A REST failure of a group change: temporary trouble is retriable; anything else (a refusal,
 /// an unknown user or group) is permanent, in the server's own words when it gave some.
@@ -106,6 +106,20 @@ impl GroupAdminAbility for EasemobLogin {
             rest.unmute_group_members(id, &[user]).await
         };
         done.map_err(admin_failure)
+    }
+
+    async fn set_group_announcement(&self, chat: &ChatId, text: &str) -> Result<(), SendFailure> {
+        if text.len() > MAX_ANNOUNCEMENT_BYTES {
+            return Err(SendFailure::Permanent(format!(
+                "an IM group announcement is at most {MAX_ANNOUNCEMENT_BYTES} bytes; this one has {}",
+                text.len()
+            )));
+        }
+        self.client
+            .rest()
+            .set_group_announcement(group_id(chat)?, text)
+            .await
+            .map_err(admin_failure)
     }
 
     async fn create_group(&self, name: &str, members: &[String]) -> Result<ChatId, SendFailure> {

@@ -278,7 +278,17 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
         "memberPresence" | "directJoined" | "acceptInvite" | "acceptRequest" => {
             change.members_added = affected
         }
-        "memberAbsence" | "removeMember" | "leave" => change.members_removed = affected,
+        "memberAbsence" | "leave" => change.members_removed = affected,
+        // To the removed member only (the others get `memberAbsence`): `from` removed them.
+        "removeMember" => {
+            change.members_removed = affected;
+            change.reason = Some(g.reason.clone()).filter(|r| !r.is_empty());
+        }
+        // `to` is the new owner (the SDK's `changeOwner`, reference §3.11 op 20).
+        "changeOwner" if !g.to.is_empty() => change.owner = g.to.first().cloned(),
+        // The SDK reads the text from `reason` (`announcement = reason`).
+        "updateAnnouncement" => change.announcement = Some(g.reason.clone()),
+        "deleteAnnouncement" => change.announcement = Some(String::new()),
         "updateInfo" => {
             change.name = g.name.clone();
             change.topic = g.description.clone();
@@ -292,7 +302,7 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
     Some(RemoteEvent::ChatInfoChange {
         chat,
         sender: Some(g.from).filter(|f| !f.is_empty()),
-        change,
+        change: Box::new(change),
     })
 }
 

@@ -16,6 +16,7 @@ mod incoming;
 mod login;
 mod outgoing;
 mod presence;
+mod profile;
 mod register;
 mod search;
 mod send;
@@ -505,6 +506,9 @@ impl NetworkLogin for EasemobLogin {
         Some(self)
     }
     fn as_threads(&self) -> Option<&dyn crate::core::connector::ThreadAbility> {
+        Some(self)
+    }
+    fn as_own_profile(&self) -> Option<&dyn crate::core::connector::OwnProfileAbility> {
         Some(self)
     }
 }

@@ -53,13 +53,16 @@ impl RestClient {
             .token
             .as_deref()
             .ok_or_else(|| RestError::Unauthorized("no user token set".into()))?;
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(n) = nickname {
-            form.append_pair("nickname", n);
-        }
-        if let Some(a) = avatar_url {
-            form.append_pair("avatarurl", a);
-        }
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(n) = nickname {
+                form.append_pair("nickname", n);
+            }
+            if let Some(a) = avatar_url {
+                form.append_pair("avatarurl", a);
+            }
+            form.finish()
+        };
         let resp = self
             .http
             .put(self.url(&format!("metadata/user/{}", self.me()?)))
@@ -68,7 +71,7 @@ impl RestClient {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(form.finish())
+            .body(form)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await
