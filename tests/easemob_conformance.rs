@@ -6,6 +6,8 @@
 mod common;
 #[path = "easemob_conformance/contacts.rs"]
 mod contacts;
+#[path = "easemob_conformance/group_settings.rs"]
+mod group_settings;
 #[path = "easemob_conformance/groups.rs"]
 mod groups;
 #[path = "easemob_conformance/invitations.rs"]
