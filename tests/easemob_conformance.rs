@@ -16,6 +16,8 @@ mod invitations;
 mod presence;
 #[path = "easemob_conformance/reactions.rs"]
 mod reactions;
+#[path = "easemob_conformance/silent_mode.rs"]
+mod silent_mode;
 #[path = "easemob_conformance/threads.rs"]
 mod threads;
 

@@ -155,6 +155,10 @@ pub struct BridgeConfig {
     /// IM users' presence shown on their ghosts (the logins subscribe to their direct chats'
     /// peers; [`crate::core::presence`]). Default on.
     pub presence: bool,
+    /// Seconds between two comparisons of each double-puppeted user's per-room notification
+    /// settings (Matrix push rules) with their IM do-not-disturb settings
+    /// ([`crate::core::notify_sync`]); 0 turns it off. Default 60.
+    pub notify_sync_secs: u64,
     /// A logged-in user leaving a group portal also leaves the network group. Default off:
     /// leaving the room only hides it on Matrix.
     pub leave_on_part: bool,

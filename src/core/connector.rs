@@ -18,8 +18,8 @@ pub use super::login_flow::{
 mod abilities;
 pub use abilities::{
     AvatarImage, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility,
-    OwnProfileAbility, PresenceAbility, ReactionAbility, RecallAbility, ReceiptAbility,
-    ThreadAbility, TypingAbility,
+    NotifyAbility, OwnProfileAbility, PresenceAbility, ReactionAbility, RecallAbility,
+    ReceiptAbility, ThreadAbility, TypingAbility,
 };
 
 /// What kind of conversation a chat is.
@@ -353,6 +353,17 @@ pub enum ContactUpdate {
     Declined,
     /// They removed the user from their contacts (both sides lose the contact).
     Removed,
+}
+
+/// How the logged-in user is notified of a chat's messages (their do-not-disturb setting
+/// for it): Matrix clients' "All messages" / "Mentions & keywords" / "Mute", the Easemob
+/// SDK's remind types `ALL` / `AT` / `NONE` (`DEFAULT` counts as `All`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    All,
+    MentionsOnly,
+    Muted,
 }
 
 /// A partial update of a chat's info.
@@ -710,6 +721,10 @@ pub trait NetworkLogin: Send + Sync {
     }
     /// Setting the user's own name and avatar on the network, when supported.
     fn as_own_profile(&self) -> Option<&dyn OwnProfileAbility> {
+        None
+    }
+    /// Per-chat do-not-disturb settings, when the network keeps them.
+    fn as_notify(&self) -> Option<&dyn NotifyAbility> {
         None
     }
 }

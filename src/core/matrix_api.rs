@@ -4,6 +4,9 @@
 
 use async_trait::async_trait;
 use ruma::{OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use std::collections::HashMap;
+
+use crate::core::connector::NotifyLevel;
 use serde::{Deserialize, Serialize};
 
 /// A Matrix client-API failure.
@@ -212,6 +215,32 @@ pub trait MatrixApi: Send + Sync + 'static {
     ) -> Result<(), MatrixError>;
     /// Sets `user` typing (or not) in `room`.
     async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError>;
+
+    /// `user`'s notification level of each room whose push rules say other than "all
+    /// messages", read as the user (double puppeting). The default refuses.
+    async fn room_notify_levels(
+        &self,
+        user: &UserId,
+    ) -> Result<HashMap<OwnedRoomId, NotifyLevel>, MatrixError> {
+        let _ = user;
+        Err(MatrixError::Other(
+            "push rules need double puppeting".into(),
+        ))
+    }
+
+    /// Sets `user`'s notification level of `room` through their push rules, as the user. The
+    /// default refuses.
+    async fn set_room_notify_level(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        level: NotifyLevel,
+    ) -> Result<(), MatrixError> {
+        let _ = (user, room, level);
+        Err(MatrixError::Other(
+            "push rules need double puppeting".into(),
+        ))
+    }
 
     /// Double puppeting: from now on, requests made as `user` (a real Matrix user, not a
     /// ghost) use `auth`; `None` stops it. Setting checks the credentials first (`whoami` must

@@ -48,6 +48,7 @@ use tracing::{debug, info};
 
 use super::settings::AppserviceSettings;
 use super::wire::{raw, sdk_error};
+use crate::core::connector::NotifyLevel;
 use crate::core::matrix_api::{MatrixApi, MatrixError, MatrixProfile, PuppetAuth, RoomSpec};
 
 /// Deadline of one client-API request.
@@ -262,6 +263,22 @@ impl MatrixApi for HomeserverClient {
         let request = set_profile_field::v3::Request::new(user.to_owned(), value);
         self.send(request, Some(user), REQUEST_TIMEOUT).await?;
         Ok(())
+    }
+
+    async fn room_notify_levels(
+        &self,
+        user: &UserId,
+    ) -> Result<HashMap<OwnedRoomId, NotifyLevel>, MatrixError> {
+        Ok(super::push_rules::levels_of(&self.push_rules(user).await?))
+    }
+
+    async fn set_room_notify_level(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        level: NotifyLevel,
+    ) -> Result<(), MatrixError> {
+        self.put_room_level(user, room, level).await
     }
 
     async fn profile(&self, user: &UserId) -> Result<MatrixProfile, MatrixError> {

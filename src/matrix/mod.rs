@@ -17,6 +17,7 @@ pub mod client;
 mod media;
 mod power;
 pub mod provisioning;
+mod push_rules;
 pub mod settings;
 pub mod transaction;
 mod transport;

@@ -50,6 +50,24 @@ impl MatrixUser {
         .await;
     }
 
+    /// The user's global push rules (`GET /pushrules/global/`).
+    pub async fn push_rules(&self) -> Value {
+        self.call(reqwest::Method::GET, "/pushrules/global/", None)
+            .await
+    }
+
+    /// Puts push rule `kind`/`rule_id` (`PUT /pushrules/global/{kind}/{rule_id}`).
+    pub async fn put_push_rule(&self, kind: &str, rule_id: &str, body: Value) {
+        let path = format!("/pushrules/global/{kind}/{}", urlencode(rule_id));
+        self.call(reqwest::Method::PUT, &path, Some(body)).await;
+    }
+
+    /// Deletes push rule `kind`/`rule_id`.
+    pub async fn delete_push_rule(&self, kind: &str, rule_id: &str) {
+        let path = format!("/pushrules/global/{kind}/{}", urlencode(rule_id));
+        self.call(reqwest::Method::DELETE, &path, None).await;
+    }
+
     /// The user's access token (for `login-matrix`).
     pub fn token(&self) -> &str {
         &self.token
@@ -589,4 +607,16 @@ impl MatrixUser {
 
 fn rand_u32() -> u32 {
     rand::random()
+}
+
+/// `s` as one URL path segment.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

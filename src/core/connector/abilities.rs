@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 
-use super::{ChatId, MessageContent, RemoteMessage, RemotePresence, ReplyTo, SendFailure};
+use super::{
+    ChatId, MessageContent, NotifyLevel, RemoteMessage, RemotePresence, ReplyTo, SendFailure,
+};
 #[allow(unused_imports)] // doc links
 use super::{NetworkLogin, RemoteEvent, ThreadChange};
 
@@ -219,6 +221,25 @@ pub trait OwnProfileAbility: Send + Sync {
         name: Option<&str>,
         avatar: Option<AvatarImage>,
     ) -> Result<(), SendFailure>;
+}
+
+/// The logged-in user's per-chat notification settings (do-not-disturb) as the network
+/// keeps them for all their devices. Read by polling: networks do not push changes made on
+/// another device.
+#[async_trait]
+pub trait NotifyAbility: Send + Sync {
+    /// The most chats one [`NotifyAbility::notify_levels`] call takes.
+    fn max_chats_per_read(&self) -> usize {
+        100
+    }
+    /// The settings of `chats` (at most [`NotifyAbility::max_chats_per_read`]), in any order;
+    /// a chat the network does not answer for is left out.
+    async fn notify_levels(
+        &self,
+        chats: &[ChatId],
+    ) -> Result<Vec<(ChatId, NotifyLevel)>, SendFailure>;
+    /// Sets the setting of `chat`.
+    async fn set_notify_level(&self, chat: &ChatId, level: NotifyLevel) -> Result<(), SendFailure>;
 }
 
 /// The refusal of a group action this network does not offer.

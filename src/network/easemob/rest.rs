@@ -19,11 +19,13 @@ mod contacts;
 mod group_settings;
 mod groups;
 mod invitations;
+mod notification;
 mod presence;
 mod reactions;
 mod threads;
 pub use group_settings::MAX_ANNOUNCEMENT_BYTES;
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
+pub use notification::SilentMode;
 pub use reactions::ReactionSummary;
 pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};
 

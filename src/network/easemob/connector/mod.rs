@@ -14,6 +14,7 @@ mod contacts;
 mod group_admin;
 mod incoming;
 mod login;
+mod notify;
 mod outgoing;
 mod presence;
 mod profile;
@@ -509,6 +510,9 @@ impl NetworkLogin for EasemobLogin {
         Some(self)
     }
     fn as_own_profile(&self) -> Option<&dyn crate::core::connector::OwnProfileAbility> {
+        Some(self)
+    }
+    fn as_notify(&self) -> Option<&dyn crate::core::connector::NotifyAbility> {
         Some(self)
     }
 }

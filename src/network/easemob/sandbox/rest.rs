@@ -36,6 +36,8 @@ mod history;
 mod invitations;
 #[path = "rest_members.rs"]
 mod members;
+#[path = "rest_notification.rs"]
+mod notification;
 #[path = "rest_presence.rs"]
 mod presence;
 #[path = "rest_reactions.rs"]
@@ -461,6 +463,13 @@ async fn route(cx: &mut Ctx) -> ApiResult {
             users::disconnect(cx, user, Some(resource))
         }
         ("PUT", ["metadata", "user", user]) => users::set_metadata(cx, user).await,
+        ("GET", ["users", user, "notification"]) => notification::get_many(cx, user),
+        ("GET", ["users", user, "notification", kind @ ("user" | "chatgroup"), id]) => {
+            notification::get(cx, user, kind, id)
+        }
+        ("PUT", ["users", user, "notification", kind @ ("user" | "chatgroup"), id]) => {
+            notification::set(cx, user, kind, id).await
+        }
         ("GET", ["metadata", "user", user]) => users::get_metadata(cx, user),
         ("POST", ["metadata", "user", "get"]) => users::fetch_metadata(cx).await,
         // Files.

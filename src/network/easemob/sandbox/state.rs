@@ -102,6 +102,9 @@ pub struct User {
     /// What the user published of their presence, and who subscribed to it.
     #[serde(default)]
     pub presence: Presence,
+    /// Do-not-disturb settings by conversation (`user:<id>`, `chatgroup:<id>`), as set.
+    #[serde(default)]
+    pub notification: BTreeMap<String, serde_json::Value>,
 }
 
 /// One user's published presence (`publishPresence`) and its subscribers.
