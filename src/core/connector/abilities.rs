@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{ChatId, MessageContent, RemoteMessage, RemotePresence, ReplyTo, SendFailure};
+use super::{ChatId, MessageContent, RemoteMessage, RemotePresence, SendFailure, SendOptions};
 #[allow(unused_imports)] // doc links
 use super::{NetworkLogin, RemoteEvent, ThreadChange};
 
@@ -24,14 +24,35 @@ pub trait ThreadAbility: Send + Sync {
         name: &str,
     ) -> Result<String, SendFailure>;
     /// Sends a message into thread `thread` (an id from [`ThreadAbility::create_thread`] or
-    /// [`RemoteEvent::Thread`]) of `chat`; returns ids as [`NetworkLogin::send_message`] does.
+    /// [`RemoteEvent::Thread`]) of `chat`, with [`SendOptions`] as
+    /// [`NetworkLogin::send_message_with`] takes them: the transaction id goes with the
+    /// message, and a replayed send ([`SendOptions::maybe_sent_since_ms`]) is looked up in the
+    /// thread's own history first. Returns ids as [`NetworkLogin::send_message`] does.
     async fn send_in_thread(
         &self,
         chat: &ChatId,
         thread: &str,
         content: &MessageContent,
-        reply_to: Option<&ReplyTo>,
+        options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure>;
+    /// Edits message `target`, which lives in thread `thread` of `chat` (networks that address
+    /// a thread message's edit to the thread, not the group). The core calls it instead of
+    /// [`EditAbility::edit_message`] for messages it knows to be in a thread.
+    async fn edit_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+        content: &MessageContent,
+    ) -> Result<(), SendFailure>;
+    /// Recalls message `target`, which lives in thread `thread` of `chat`; the core calls it
+    /// instead of [`RecallAbility::recall_message`] for messages it knows to be in a thread.
+    async fn recall_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+    ) -> Result<(), SendFailure>;
 }
 
 /// Editing a sent message.

@@ -2,8 +2,8 @@
 //! parent message ([`ThreadDirectory`], learnt from thread notifies, thread messages and the
 //! threads this login creates), thread `NOTIFY`s → [`RemoteEvent::Thread`] (joining threads
 //! others create, so their messages reach this login), and [`ThreadAbility`]: creating a thread
-//! over REST and sending into it (a group message to the thread id with `isChatThread`'s
-//! `{"thread":{}}` meta, as the SDK sends it).
+//! over REST, and sending, editing and recalling in it (a group message, `EDIT` or `RECALL` to
+//! the thread id with `isChatThread`'s `{"thread":{}}` meta, as the SDK sends them).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -11,14 +11,16 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use tracing::debug;
 
+use super::send::SendTarget;
 use super::{rest_failure, send_failure, EasemobLogin};
 use crate::core::connector::{
-    ChatId, ChatKind, MessageContent, RemoteEvent, ReplyTo, SendFailure, ThreadAbility,
+    ChatId, ChatKind, MessageContent, RemoteEvent, SendFailure, SendOptions, ThreadAbility,
     ThreadChange,
 };
 use crate::network::easemob::client::EasemobClient;
 use crate::network::easemob::events::{parse_thread_notify, MessageThread, ThreadOperation};
 use crate::network::easemob::jid::Conversation;
+use crate::network::easemob::message::{Body, OutgoingMessage};
 use crate::network::easemob::rest::MAX_THREAD_NAME_CHARS;
 
 /// Where a thread lives: its group and the message it hangs on.
@@ -151,11 +153,7 @@ impl ThreadAbility for EasemobLogin {
         root: &str,
         name: &str,
     ) -> Result<String, SendFailure> {
-        if chat.kind != ChatKind::Group {
-            return Err(SendFailure::Permanent(
-                "threads exist in IM groups only".into(),
-            ));
-        }
+        in_group(chat)?;
         let id = self
             .client
             .rest()
@@ -166,37 +164,78 @@ impl ThreadAbility for EasemobLogin {
         Ok(id)
     }
 
+    /// The SDK's `isChatThread` send: to the thread id, `{"thread":{}}` in the body's meta;
+    /// keyed and looked up in the thread's history as any other send (module `send`).
     async fn send_in_thread(
         &self,
         chat: &ChatId,
         thread: &str,
         content: &MessageContent,
-        reply_to: Option<&ReplyTo>,
+        options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure> {
-        if chat.kind != ChatKind::Group {
-            return Err(SendFailure::Permanent(
-                "threads exist in IM groups only".into(),
-            ));
-        }
-        let mut msg = self.outgoing(Conversation::group(thread.to_owned()), content, reply_to)?;
+        in_group(chat)?;
+        self.send_keyed(&SendTarget::thread(thread), content, options)
+            .await
+    }
+
+    /// What the SDK sends for `modifyMessage` of a thread message (the app passes the thread
+    /// message's own `to`, the thread id, and `isChatThread: true`; easemob-websdk 4.x encodes
+    /// every message, edits and recalls included, through one function that sets `to` from the
+    /// message and `meta` to `{"thread":{}}` for `isChatThread`). Captured from the SDK
+    /// against the sandbox: `Meta.to` = `<thread id>@conference.easemob.com`,
+    /// `MessageBody{type: EDIT, to: <thread id>, editMessageId, editScope: BODY,
+    /// meta: '{"thread":{}}'}`; this sends the same. The service applies it in the thread and
+    /// fans it out to the thread's members; the same edit addressed to the group is refused
+    /// (the sandbox answers "Sorry, message does not exist": see its `chat` module).
+    async fn edit_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+        content: &MessageContent,
+    ) -> Result<(), SendFailure> {
+        in_group(chat)?;
+        self.send_thread_control(thread, Self::edit_body(target, content)?)
+            .await
+    }
+
+    /// The SDK's `recallMessage({mid, to: <thread id>, chatType: "groupChat", isChatThread:
+    /// true})`, captured as `MessageBody{type: RECALL, to: <thread id>, ackMessageId,
+    /// meta: '{"thread":{}}'}` to `<thread id>@conference.easemob.com`: this sends the same
+    /// (see [`ThreadAbility::edit_in_thread`] for why, and what the service does otherwise).
+    async fn recall_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+    ) -> Result<(), SendFailure> {
+        in_group(chat)?;
+        self.send_thread_control(thread, Self::recall_body(target)?)
+            .await
+    }
+}
+
+/// Threads exist in groups only.
+fn in_group(chat: &ChatId) -> Result<(), SendFailure> {
+    if chat.kind != ChatKind::Group {
+        return Err(SendFailure::Permanent(
+            "threads exist in IM groups only".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl EasemobLogin {
+    /// Sends a control body (edit, recall) into thread `thread`, shaped as the SDK's
+    /// `isChatThread` frames, and waits for the server's ack.
+    async fn send_thread_control(&self, thread: &str, body: Body) -> Result<(), SendFailure> {
+        let mut msg = OutgoingMessage::new(Conversation::group(thread.to_owned()), body);
         msg.in_thread = true;
-        let receipt = self.client.send(msg).await.map_err(send_failure)?;
-        let mut ids = vec![receipt.server_id.to_string()];
-        if let MessageContent::Media {
-            caption: Some(caption),
-            ..
-        } = content
-        {
-            let mut text = self.outgoing(
-                Conversation::group(thread.to_owned()),
-                &MessageContent::text(caption.clone()),
-                None,
-            )?;
-            text.in_thread = true;
-            let caption = self.client.send(text).await.map_err(send_failure)?;
-            ids.push(caption.server_id.to_string());
-        }
-        Ok(ids)
+        self.client
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(send_failure)
     }
 }
 
