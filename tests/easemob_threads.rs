@@ -186,6 +186,12 @@ async fn connector_threads_both_ways() {
 
     // alice's thread, created through the ability, and a message into it.
     let threads = alice.as_threads().expect("thread ability");
+    // A message has one thread: "creating" one on bob's root gives bob's thread.
+    let again = threads
+        .create_thread(&ChatId::group(&group), &root, "again")
+        .await
+        .expect("the existing thread");
+    assert_eq!(again, thread);
     // bob's client waits when its event channel is full: keep it drained.
     while bob_events.try_recv().is_ok() {}
     let root2 = bob

@@ -5,7 +5,8 @@
 //! SDK's `onTextMessage` carries `chatThread{messageId, parentId, chatThreadName}`), a thread our
 //! REST client creates (the SDK's `onChatThreadChange` `create`), and the SDK's
 //! `changeChatThreadName` / `destroyChatThread` (the `update` / `delete` NOTIFYs, and the SDK's
-//! own `destroy` event).
+//! own `destroy` event); the group's threads listed by the SDK's `getChatThreads` and our REST
+//! client, a page at a time; edits and recalls in a thread both ways.
 
 use serde_json::json;
 
@@ -163,6 +164,38 @@ async fn threads_between_the_sdk_and_our_client() {
     assert_eq!(id_str(&change["parentId"]), group, "{change}");
     assert_eq!(change["name"], json!("bob's thread"), "{change}");
     assert_eq!(change["operator"], json!("bob"), "{change}");
+
+    // The group's threads, as the SDK lists them (getChatThreads), and as our client does.
+    let listed = carol
+        .call(
+            "getChatThreads",
+            json!([{ "parentId": group, "pageSize": 50 }]),
+        )
+        .await
+        .expect("threads listed");
+    let entities = listed["entities"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entities.len(), 2, "{listed}");
+    assert!(
+        entities
+            .iter()
+            .any(|t| id_str(&t["id"]) == thread && id_str(&t["messageId"]) == root),
+        "{listed}"
+    );
+    assert!(
+        entities.iter().all(|t| id_str(&t["parentId"]) == group),
+        "{listed}"
+    );
+    let (page, next) = rest
+        .group_threads(&group, None, 1)
+        .await
+        .expect("first page");
+    assert_eq!(page.len(), 1);
+    let (page2, last) = rest
+        .group_threads(&group, next.as_deref(), 1)
+        .await
+        .expect("second page");
+    assert_eq!((page2.len(), last), (1, None));
+    assert_ne!(page[0].id, page2[0].id);
 
     // Renamed and deleted by the SDK: our client gets update and delete.
     carol

@@ -16,7 +16,9 @@ pub trait ThreadAbility: Send + Sync {
     /// The longest thread name the network takes, in characters.
     fn max_thread_name_chars(&self) -> usize;
     /// Creates a thread named `name` on message `root` of `chat`; returns the thread's
-    /// network id. The network reports it back as [`ThreadChange::Created`] too.
+    /// network id. The network reports it back as [`ThreadChange::Created`] too. On networks
+    /// with one thread per message, a message that has one already (created elsewhere, or by
+    /// an earlier run that crashed before it recorded it) gives that thread's id.
     async fn create_thread(
         &self,
         chat: &ChatId,

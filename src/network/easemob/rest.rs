@@ -23,7 +23,7 @@ mod reactions;
 mod threads;
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
 pub use reactions::ReactionSummary;
-pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};
+pub use threads::{ThreadInfo, MAX_THREADS_PAGE, MAX_THREAD_NAME_CHARS};
 
 /// Timeout of ordinary requests (as the SDK's XHR).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -2,7 +2,8 @@
 //! parent message ([`ThreadDirectory`], learnt from thread notifies, thread messages and the
 //! threads this login creates), thread `NOTIFY`s → [`RemoteEvent::Thread`] (joining threads
 //! others create, so their messages reach this login), and [`ThreadAbility`]: creating a thread
-//! over REST, and sending, editing and recalling in it (a group message, `EDIT` or `RECALL` to
+//! over REST (or finding the one the message has already), and sending, editing and recalling
+//! in it (a group message, `EDIT` or `RECALL` to
 //! the thread id with `isChatThread`'s `{"thread":{}}` meta, as the SDK sends them).
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use crate::network::easemob::client::EasemobClient;
 use crate::network::easemob::events::{parse_thread_notify, MessageThread, ThreadOperation};
 use crate::network::easemob::jid::Conversation;
 use crate::network::easemob::message::{Body, OutgoingMessage};
-use crate::network::easemob::rest::MAX_THREAD_NAME_CHARS;
+use crate::network::easemob::rest::{MAX_THREADS_PAGE, MAX_THREAD_NAME_CHARS};
 
 /// Where a thread lives: its group and the message it hangs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,12 +155,21 @@ impl ThreadAbility for EasemobLogin {
         name: &str,
     ) -> Result<String, SendFailure> {
         in_group(chat)?;
-        let id = self
-            .client
-            .rest()
-            .create_thread(&chat.id, root, name)
-            .await
-            .map_err(rest_failure)?;
+        let rest = self.client.rest();
+        let id = match rest.create_thread(&chat.id, root, name).await {
+            Ok(id) => id,
+            // One thread per message: the message may have one already (created by someone
+            // else, or by this login before a crash lost the answer). Then that one is used.
+            Err(e) => match self.existing_thread(&chat.id, root).await {
+                Some(id) => {
+                    if let Err(e) = rest.join_thread(&id).await {
+                        debug!(thread = %id, error = %e, "existing thread not joined");
+                    }
+                    id
+                }
+                None => return Err(rest_failure(e)),
+            },
+        };
         self.threads.learn(&id, &chat.id, root);
         Ok(id)
     }
@@ -225,7 +235,38 @@ fn in_group(chat: &ChatId) -> Result<(), SendFailure> {
     Ok(())
 }
 
+/// Pages of the group's threads looked through at most for the thread of one message (of
+/// [`MAX_THREADS_PAGE`] threads each).
+const THREAD_LOOKUP_PAGES: u32 = 20;
+
 impl EasemobLogin {
+    /// The thread on message `root` of group `group`, if it has one (the group's thread list,
+    /// at most [`THREAD_LOOKUP_PAGES`] pages).
+    async fn existing_thread(&self, group: &str, root: &str) -> Option<String> {
+        let rest = self.client.rest();
+        let mut cursor: Option<String> = None;
+        for _ in 0..THREAD_LOOKUP_PAGES {
+            let (page, next) = match rest
+                .group_threads(group, cursor.as_deref(), MAX_THREADS_PAGE)
+                .await
+            {
+                Ok(found) => found,
+                Err(e) => {
+                    debug!(group, error = %e, "the group's threads not listed");
+                    return None;
+                }
+            };
+            if let Some(t) = page.iter().find(|t| t.message_id == root) {
+                return Some(t.id.clone());
+            }
+            match next {
+                Some(next) if !page.is_empty() => cursor = Some(next),
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// Sends a control body (edit, recall) into thread `thread`, shaped as the SDK's
     /// `isChatThread` frames, and waits for the server's ack.
     async fn send_thread_control(&self, thread: &str, body: Body) -> Result<(), SendFailure> {
