@@ -359,4 +359,31 @@ async fn edits_and_recalls_in_the_thread(
         .await;
     assert_eq!(id_str(&seen["to"]), thread, "{seen}");
     assert_eq!(seen["from"], json!("bob"), "{seen}");
+
+    // The group's owner recalls another member's thread message, in the thread.
+    let sent = carol
+        .ok(
+            "send",
+            json!({ "msg": { "type": "txt", "chatType": "groupChat", "to": thread,
+                             "msg": "the owner recalls this", "isChatThread": true } }),
+        )
+        .await;
+    let theirs: u64 = id_str(&sent["serverMsgId"]).parse().expect("numeric id");
+    let mut recall = OutgoingMessage::new(
+        Conversation::group(thread),
+        Body::Recall {
+            message_id: theirs,
+            ext: String::new(),
+        },
+    );
+    recall.in_thread = true;
+    bob.send(recall)
+        .await
+        .expect("the owner's recall in the thread");
+    let seen = carol
+        .event("onRecallMessage", |d| {
+            id_str(&d["mid"]) == theirs.to_string()
+        })
+        .await;
+    assert_eq!(id_str(&seen["to"]), thread, "{seen}");
 }

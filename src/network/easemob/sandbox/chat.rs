@@ -263,10 +263,16 @@ fn check_recall(
         .history
         .get(&id)
         .ok_or_else(|| Refusal::fail("Sorry, message does not exist"))?;
+    // In a thread, the admins of its group.
+    let group = inner
+        .data
+        .threads
+        .get(&conv.id)
+        .map_or(conv.id.as_str(), |t| t.group_id.as_str());
     let is_admin = inner
         .data
         .groups
-        .get(&conv.id)
+        .get(group)
         .is_some_and(|g| g.owner == sender.user || g.admins.contains(sender.user));
     if entry.from != sender.user && !(conv.kind != ChatType::Single && is_admin) {
         return Err(Refusal::fail("Sorry, You do not have permission"));
