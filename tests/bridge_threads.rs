@@ -18,7 +18,10 @@
 //!   a thread message reaches the IM side;
 //! * **thread renamed**: bob renames "plans": a notice with the new name appears in the
 //!   Matrix thread, rooted at the parent message's event;
-//! * **thread deleted**: bob deletes it: a notice says so in its Matrix thread.
+//! * **thread deleted**: bob deletes it: a notice says so in its Matrix thread;
+//! * **send once in a thread**: the bridge is SIGKILLed after the IM server took the first
+//!   message of a thread created on the fly from Matrix but before it acked it; after the
+//!   restart the replayed event is found in the thread's history, not sent again.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -464,6 +467,130 @@ async fn threads_both_ways_end_to_end() {
         "{gone}"
     );
     say!(t0, "thread deleted → notice");
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
+}
+
+/// alice's texts in thread `thread`, as the IM server stored them, oldest first.
+fn alice_texts_in(env: &Env, thread: &str) -> Vec<String> {
+    let inner = env.sandbox.state.lock();
+    inner
+        .history_of("alice", &Conversation::group(thread))
+        .into_iter()
+        .filter(|h| h.from == "alice")
+        .filter_map(|h| {
+            let m = decode_incoming(&Meta::decode(h.meta.as_slice()).ok()?).ok()?;
+            text_of(&m).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Send once in a thread (issue 15): mx1 starts a thread on bob's message from Matrix; the IM
+/// server creates the thread and takes mx1's message but withholds its ack, and the bridge is
+/// SIGKILLed. After the restart the replayed Matrix event is found in the thread's history
+/// (`imbridge_txn`) instead of sent again: the IM thread holds it once, and mx1's next thread
+/// message goes into the same thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_im_server_took_a_thread_message_does_not_send_it_again() {
+    let mut env = Env::start("threadonce", "").await;
+    env.login().await;
+    let t0 = env.t0;
+    let group = env
+        .bob
+        .rest()
+        .create_group(&NewGroup {
+            name: "project".into(),
+            members: vec!["alice".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("group created");
+    let root = env
+        .bob
+        .send(OutgoingMessage::text(Conversation::group(&group), "root"))
+        .await
+        .expect("group message")
+        .server_id
+        .to_string();
+    let mgmt = env.mgmt.clone();
+    let room = env.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    let root_event = env.mx.event_id_of(&room, "root").await;
+    let in_thread_of_root = json!({
+        "rel_type": "m.thread", "event_id": root_event, "is_falling_back": true,
+        "m.in_reply_to": { "event_id": root_event },
+    });
+
+    let held = "held in the new thread";
+    env.sandbox.state.withhold_acks(held);
+    env.mx
+        .send_content(
+            &room,
+            json!({ "msgtype": "m.text", "body": held, "m.relates_to": in_thread_of_root }),
+        )
+        .await;
+    let mut thread = None;
+    for _ in 0..300 {
+        thread = env
+            .sandbox
+            .state
+            .lock()
+            .data
+            .threads
+            .values()
+            .find(|t| t.msg_id == root)
+            .map(|t| t.id.clone());
+        if let Some(t) = &thread {
+            if alice_texts_in(&env, t).iter().any(|x| x == held) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let thread = thread.expect("the IM thread was created");
+    assert_eq!(alice_texts_in(&env, &thread), vec![held.to_owned()]);
+    say!(t0, "the IM server took the thread message, no ack: SIGKILL");
+    env.bridge().kill();
+    env.sandbox.state.stop_withholding_acks();
+    env.restart();
+    env.mx
+        .send_content(
+            &room,
+            json!({ "msgtype": "m.text", "body": "after the crash", "m.relates_to": in_thread_of_root }),
+        )
+        .await;
+    for _ in 0..600 {
+        if alice_texts_in(&env, &thread)
+            .iter()
+            .any(|t| t == "after the crash")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a (wrong) second copy to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = alice_texts_in(&env, &thread);
+    say!(t0, "the IM thread holds {texts:?}");
+    assert_eq!(
+        texts,
+        vec![held.to_owned(), "after the crash".to_owned()],
+        "one IM message per Matrix event, in the one thread"
+    );
+    let threads_on_root = env
+        .sandbox
+        .state
+        .lock()
+        .data
+        .threads
+        .values()
+        .filter(|t| t.msg_id == root)
+        .count();
+    assert_eq!(threads_on_root, 1);
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    assert!(
+        log.contains("a replayed message had gone out before the restart"),
+        "the replayed thread message was not found in the thread's history"
+    );
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
 }
