@@ -13,8 +13,15 @@
 //!   Matrix thread (as Element sends it): the IM server now has a thread on that message, named
 //!   after mx1's text, holding it; bob joins it and mx1's next thread message reaches bob with
 //!   the thread's facts; bob's thread message comes back into the same Matrix thread; mx1's
-//!   edit of and reaction to thread messages reach the IM side;
-//! * **thread deleted**: bob deletes "plans": a notice says so in its Matrix thread.
+//!   edit and redaction of a thread message reach bob as an edit and a recall addressed to
+//!   the thread (the thread id as `to`, the thread's facts in the meta), and mx1's reaction to
+//!   a thread message reaches the IM side;
+//! * **thread renamed**: bob renames "plans": a notice with the new name appears in the
+//!   Matrix thread, rooted at the parent message's event;
+//! * **thread deleted**: bob deletes it: a notice says so in its Matrix thread;
+//! * **send once in a thread**: the bridge is SIGKILLed after the IM server took the first
+//!   message of a thread created on the fly from Matrix but before it acked it; after the
+//!   restart the replayed event is found in the thread's history, not sent again.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -25,12 +32,15 @@ use std::time::Duration;
 
 use common::matrix_user::MatrixUser;
 use common::service_env::Env;
+use imbridge::network::easemob::connector::TXN_EXT_KEY;
 use imbridge::network::easemob::events::message_thread;
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{
-    Body, Content, Ext, ExtValue, IncomingMessage, OutgoingMessage,
+    decode_incoming, Body, Content, Ext, ExtValue, IncomingMessage, OutgoingMessage,
 };
+use imbridge::network::easemob::proto::Meta;
 use imbridge::network::easemob::rest::NewGroup;
+use prost::Message as _;
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -67,6 +77,18 @@ fn in_thread(thread: &str, text: &str) -> OutgoingMessage {
     let mut msg = OutgoingMessage::text(Conversation::group(thread), text);
     msg.in_thread = true;
     msg
+}
+
+/// Asserts that `m` is addressed to thread `thread` (on message `root` of `group`), with the
+/// thread's facts in its meta, as the SDK's `isChatThread` frames are.
+fn assert_in_thread(m: &IncomingMessage, thread: &str, root: &str, group: &str) {
+    assert_eq!(m.to, thread, "addressed to the thread: {m:?}");
+    let facts = message_thread(m.meta_json.as_deref()).expect("thread facts");
+    assert_eq!(
+        (facts.message_id.as_str(), facts.group_id.as_str()),
+        (root, group),
+        "{m:?}"
+    );
 }
 
 /// Waits (bounded) until the sandbox's thread `thread` has `user` among its members.
@@ -262,15 +284,23 @@ async fn threads_both_ways_end_to_end() {
         (created.owner.as_str(), created.group_id.as_str()),
         ("alice", group.as_str())
     );
-    let held = env
+    // mx1's message is in the IM thread, keyed for the send-once look-up (`imbridge_txn`).
+    let held: Vec<bool> = env
         .sandbox
         .state
         .lock()
         .data
         .history
         .values()
-        .any(|h| h.conversation.id == created.id && h.from == "alice");
-    assert!(held, "the IM thread holds mx1's message");
+        .filter(|h| h.conversation.id == created.id && h.from == "alice")
+        .map(|h| {
+            Meta::decode(h.meta.as_slice())
+                .ok()
+                .and_then(|m| decode_incoming(&m).ok())
+                .is_some_and(|m| m.ext.iter().any(|e| e.key == TXN_EXT_KEY))
+        })
+        .collect();
+    assert_eq!(held, vec![true], "the IM thread holds mx1's message, keyed");
     rest.join_thread(&created.id).await.expect("bob joins");
     env.mx
         .send_content(
@@ -329,8 +359,26 @@ async fn threads_both_ways_end_to_end() {
             |e| matches!(&e.body, Body::Edit { message_id, .. } if *message_id == more_id),
             DEADLINE,
         )
-        .await;
-    assert!(edit.is_some(), "bob gets mx1's edit of the thread message");
+        .await
+        .expect("bob gets mx1's edit of the thread message");
+    assert_in_thread(&edit, &created.id, &root2, &group);
+    assert!(
+        matches!(&edit.body, Body::Edit { content: Content::Text { text }, .. } if text == "more, edited"),
+        "{edit:?}"
+    );
+    let stored = env
+        .sandbox
+        .state
+        .lock()
+        .data
+        .history
+        .get(&more_id)
+        .map(|h| h.conversation.id.clone());
+    assert_eq!(stored.as_deref(), Some(created.id.as_str()));
+    say!(
+        t0,
+        "Matrix edit of a thread message → IM edit in the thread"
+    );
     let answer_event = got["event_id"].as_str().unwrap_or_default().to_owned();
     env.mx.send_reaction(&room, &answer_event, "👍").await;
     let mut reacted = false;
@@ -357,6 +405,30 @@ async fn threads_both_ways_end_to_end() {
         reacted,
         "mx1's reaction on the thread message reached the IM server"
     );
+    // mx1 redacts their thread message: the IM side sees the recall in the thread.
+    env.mx.redact(&room, &more_event).await;
+    let recall = env
+        .bob_inbox
+        .wait_message(
+            |e| matches!(&e.body, Body::Recall { message_id, .. } if *message_id == more_id),
+            DEADLINE,
+        )
+        .await
+        .expect("bob gets mx1's recall of the thread message");
+    assert_in_thread(&recall, &created.id, &root2, &group);
+    let recalled = env
+        .sandbox
+        .state
+        .lock()
+        .data
+        .history
+        .get(&more_id)
+        .is_some_and(|h| h.recalled);
+    assert!(recalled, "the IM server recalled the thread message");
+    say!(
+        t0,
+        "Matrix redaction of a thread message → IM recall in the thread"
+    );
     let announced = env.mx.all_bodies(&room).await;
     assert!(
         !announced
@@ -369,11 +441,24 @@ async fn threads_both_ways_end_to_end() {
         "Matrix thread → IM thread created on the fly, both ways inside it"
     );
 
+    // Thread renamed on the IM side → notice in the Matrix thread.
+    rest.rename_thread(&thread, "new plans")
+        .await
+        .expect("thread renamed");
+    let renamed = event_where(&env.mx, &room, "thread renamed notice", |e| {
+        e["sender"] == BOT && e["content"]["body"] == "🧵 Thread renamed to \"new plans\""
+    })
+    .await;
+    let rel = &renamed["content"]["m.relates_to"];
+    assert_eq!(rel["rel_type"], json!("m.thread"), "{renamed}");
+    assert_eq!(rel["event_id"], json!(root_event), "{renamed}");
+    say!(t0, "thread renamed → notice in the Matrix thread");
+
     // Thread deleted → notice.
     rest.destroy_thread(&thread).await.expect("thread deleted");
     let gone = event_where(&env.mx, &room, "thread deleted notice", |e| {
         e["sender"] == BOT
-            && e["content"]["body"] == "🧵 Thread \"plans\" was deleted on the IM side"
+            && e["content"]["body"] == "🧵 Thread \"new plans\" was deleted on the IM side"
     })
     .await;
     assert_eq!(
@@ -382,6 +467,130 @@ async fn threads_both_ways_end_to_end() {
         "{gone}"
     );
     say!(t0, "thread deleted → notice");
+    let leaks = env.stop_and_find_leaks();
+    assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
+}
+
+/// alice's texts in thread `thread`, as the IM server stored them, oldest first.
+fn alice_texts_in(env: &Env, thread: &str) -> Vec<String> {
+    let inner = env.sandbox.state.lock();
+    inner
+        .history_of("alice", &Conversation::group(thread))
+        .into_iter()
+        .filter(|h| h.from == "alice")
+        .filter_map(|h| {
+            let m = decode_incoming(&Meta::decode(h.meta.as_slice()).ok()?).ok()?;
+            text_of(&m).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Send once in a thread (issue 15): mx1 starts a thread on bob's message from Matrix; the IM
+/// server creates the thread and takes mx1's message but withholds its ack, and the bridge is
+/// SIGKILLed. After the restart the replayed Matrix event is found in the thread's history
+/// (`imbridge_txn`) instead of sent again: the IM thread holds it once, and mx1's next thread
+/// message goes into the same thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_im_server_took_a_thread_message_does_not_send_it_again() {
+    let mut env = Env::start("threadonce", "").await;
+    env.login().await;
+    let t0 = env.t0;
+    let group = env
+        .bob
+        .rest()
+        .create_group(&NewGroup {
+            name: "project".into(),
+            members: vec!["alice".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("group created");
+    let root = env
+        .bob
+        .send(OutgoingMessage::text(Conversation::group(&group), "root"))
+        .await
+        .expect("group message")
+        .server_id
+        .to_string();
+    let mgmt = env.mgmt.clone();
+    let room = env.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    let root_event = env.mx.event_id_of(&room, "root").await;
+    let in_thread_of_root = json!({
+        "rel_type": "m.thread", "event_id": root_event, "is_falling_back": true,
+        "m.in_reply_to": { "event_id": root_event },
+    });
+
+    let held = "held in the new thread";
+    env.sandbox.state.withhold_acks(held);
+    env.mx
+        .send_content(
+            &room,
+            json!({ "msgtype": "m.text", "body": held, "m.relates_to": in_thread_of_root }),
+        )
+        .await;
+    let mut thread = None;
+    for _ in 0..300 {
+        thread = env
+            .sandbox
+            .state
+            .lock()
+            .data
+            .threads
+            .values()
+            .find(|t| t.msg_id == root)
+            .map(|t| t.id.clone());
+        if let Some(t) = &thread {
+            if alice_texts_in(&env, t).iter().any(|x| x == held) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let thread = thread.expect("the IM thread was created");
+    assert_eq!(alice_texts_in(&env, &thread), vec![held.to_owned()]);
+    say!(t0, "the IM server took the thread message, no ack: SIGKILL");
+    env.bridge().kill();
+    env.sandbox.state.stop_withholding_acks();
+    env.restart();
+    env.mx
+        .send_content(
+            &room,
+            json!({ "msgtype": "m.text", "body": "after the crash", "m.relates_to": in_thread_of_root }),
+        )
+        .await;
+    for _ in 0..600 {
+        if alice_texts_in(&env, &thread)
+            .iter()
+            .any(|t| t == "after the crash")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a (wrong) second copy to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = alice_texts_in(&env, &thread);
+    say!(t0, "the IM thread holds {texts:?}");
+    assert_eq!(
+        texts,
+        vec![held.to_owned(), "after the crash".to_owned()],
+        "one IM message per Matrix event, in the one thread"
+    );
+    let threads_on_root = env
+        .sandbox
+        .state
+        .lock()
+        .data
+        .threads
+        .values()
+        .filter(|t| t.msg_id == root)
+        .count();
+    assert_eq!(threads_on_root, 1);
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    assert!(
+        log.contains("a replayed message had gone out before the restart"),
+        "the replayed thread message was not found in the thread's history"
+    );
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
 }

@@ -3,7 +3,8 @@
 //! `RemoteEvent::Thread` (created, renamed, deleted) in the group's chat, and alice's login joins
 //! it, so bob's thread messages reach her with `thread_root` set to the parent message and the
 //! group as their chat, his reaction to one too; alice's `ThreadAbility` creates a thread on a
-//! message and sends into it, which bob receives with the thread's facts.
+//! message and sends into it, which bob receives with the thread's facts, and edits and
+//! recalls it there (addressed to the thread id, as the SDK does).
 
 #[macro_use]
 mod common;
@@ -12,13 +13,13 @@ use std::time::Duration;
 
 use common::{next_event, TestSandbox, APP_KEY};
 use imbridge::core::connector::{
-    ChatId, MessageContent, NetworkConnector, RemoteEvent, RemoteMessage, ThreadChange,
+    ChatId, MessageContent, NetworkConnector, RemoteEvent, RemoteMessage, SendOptions, ThreadChange,
 };
 use imbridge::core::login_steps::{NextStep, PendingLogin};
 use imbridge::network::easemob::connector::{EasemobConnector, EasemobSettings, PASSWORD_FLOW};
 use imbridge::network::easemob::events::{message_thread, SessionEvent};
 use imbridge::network::easemob::jid::Conversation;
-use imbridge::network::easemob::message::OutgoingMessage;
+use imbridge::network::easemob::message::{Body, OutgoingMessage};
 use imbridge::network::easemob::rest::NewGroup;
 use tokio::sync::mpsc;
 
@@ -58,6 +59,10 @@ fn thread_change(e: &RemoteEvent) -> Option<(ChatId, String, String, ThreadChang
         } => Some((chat.clone(), root.clone(), thread.clone(), change.clone())),
         _ => None,
     }
+}
+
+fn numeric(id: &str) -> u64 {
+    id.parse().expect("numeric message id")
 }
 
 async fn wait_member(sb: &TestSandbox, thread: &str, user: &str) {
@@ -181,6 +186,12 @@ async fn connector_threads_both_ways() {
 
     // alice's thread, created through the ability, and a message into it.
     let threads = alice.as_threads().expect("thread ability");
+    // A message has one thread: "creating" one on bob's root gives bob's thread.
+    let again = threads
+        .create_thread(&ChatId::group(&group), &root, "again")
+        .await
+        .expect("the existing thread");
+    assert_eq!(again, thread);
     // bob's client waits when its event channel is full: keep it drained.
     while bob_events.try_recv().is_ok() {}
     let root2 = bob
@@ -199,7 +210,12 @@ async fn connector_threads_both_ways() {
         .expect("alice creates a thread");
     rest.join_thread(&mine).await.expect("bob joins");
     let ids = threads
-        .send_in_thread(&chat, &mine, &MessageContent::text("alice in it"), None)
+        .send_in_thread(
+            &chat,
+            &mine,
+            &MessageContent::text("alice in it"),
+            SendOptions::default(),
+        )
         .await
         .expect("sent into the thread");
     assert_eq!(ids.len(), 1);
@@ -217,6 +233,48 @@ async fn connector_threads_both_ways() {
             facts.name.as_str()
         ),
         (group.as_str(), root2.as_str(), "from alice")
+    );
+    // Her edit and recall of it go to the thread, as the SDK addresses them; addressed to the
+    // group (the plain edit ability), the server refuses the edit.
+    let to_group = alice
+        .as_edit()
+        .expect("edits")
+        .edit_message(&chat, &ids[0], &MessageContent::text("to the group"))
+        .await;
+    assert!(to_group.is_err(), "{to_group:?}");
+    threads
+        .edit_in_thread(&chat, &mine, &ids[0], &MessageContent::text("alice edited"))
+        .await
+        .expect("edited in the thread");
+    let edit = next_event(&mut bob_events, "alice's edit", |e| match e {
+        SessionEvent::Message(m) if matches!(&m.body, Body::Edit { message_id, .. } if message_id.to_string() == ids[0]) => {
+            Some(m.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(edit.to, mine);
+    assert!(message_thread(edit.meta_json.as_deref()).is_some());
+    threads
+        .recall_in_thread(&chat, &mine, &ids[0])
+        .await
+        .expect("recalled in the thread");
+    let recall = next_event(&mut bob_events, "alice's recall", |e| match e {
+        SessionEvent::Message(m) if matches!(&m.body, Body::Recall { message_id, .. } if message_id.to_string() == ids[0]) => {
+            Some(m.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(recall.to, mine);
+    assert!(
+        sb.state
+            .lock()
+            .data
+            .history
+            .get(&numeric(&ids[0]))
+            .is_some_and(|h| h.recalled),
+        "recalled on the server"
     );
     assert!(
         threads

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::{
-    ChatId, MessageContent, NotifyLevel, RemoteMessage, RemotePresence, ReplyTo, SendFailure,
+    ChatId, MessageContent, NotifyLevel, RemoteMessage, RemotePresence, SendFailure, SendOptions,
 };
 #[allow(unused_imports)] // doc links
 use super::{NetworkLogin, RemoteEvent, ThreadChange};
@@ -18,7 +18,9 @@ pub trait ThreadAbility: Send + Sync {
     /// The longest thread name the network takes, in characters.
     fn max_thread_name_chars(&self) -> usize;
     /// Creates a thread named `name` on message `root` of `chat`; returns the thread's
-    /// network id. The network reports it back as [`ThreadChange::Created`] too.
+    /// network id. The network reports it back as [`ThreadChange::Created`] too. On networks
+    /// with one thread per message, a message that has one already (created elsewhere, or by
+    /// an earlier run that crashed before it recorded it) gives that thread's id.
     async fn create_thread(
         &self,
         chat: &ChatId,
@@ -26,14 +28,35 @@ pub trait ThreadAbility: Send + Sync {
         name: &str,
     ) -> Result<String, SendFailure>;
     /// Sends a message into thread `thread` (an id from [`ThreadAbility::create_thread`] or
-    /// [`RemoteEvent::Thread`]) of `chat`; returns ids as [`NetworkLogin::send_message`] does.
+    /// [`RemoteEvent::Thread`]) of `chat`, with [`SendOptions`] as
+    /// [`NetworkLogin::send_message_with`] takes them: the transaction id goes with the
+    /// message, and a replayed send ([`SendOptions::maybe_sent_since_ms`]) is looked up in the
+    /// thread's own history first. Returns ids as [`NetworkLogin::send_message`] does.
     async fn send_in_thread(
         &self,
         chat: &ChatId,
         thread: &str,
         content: &MessageContent,
-        reply_to: Option<&ReplyTo>,
+        options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure>;
+    /// Edits message `target`, which lives in thread `thread` of `chat` (networks that address
+    /// a thread message's edit to the thread, not the group). The core calls it instead of
+    /// [`EditAbility::edit_message`] for messages it knows to be in a thread.
+    async fn edit_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+        content: &MessageContent,
+    ) -> Result<(), SendFailure>;
+    /// Recalls message `target`, which lives in thread `thread` of `chat`; the core calls it
+    /// instead of [`RecallAbility::recall_message`] for messages it knows to be in a thread.
+    async fn recall_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+    ) -> Result<(), SendFailure>;
 }
 
 /// Editing a sent message.

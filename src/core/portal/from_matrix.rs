@@ -258,7 +258,7 @@ impl PortalWorker {
                 self.put_mapping(&record, i).await;
             }
             if relates["rel_type"] == json!("m.thread") {
-                self.thread_sent(relates, event_id).await;
+                self.thread_sent(relates, event_id, &ids).await;
             }
             // On disk before the inbox item is acked: a crash now must not send it twice.
             if let Err(e) = ctx.store.flush().await {
@@ -336,19 +336,17 @@ impl PortalWorker {
         let mut ids = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let reply = if i == 0 { reply_to } else { None };
+            let txn_id = SendOptions::txn_id_for(out.event_id, i);
+            let options = SendOptions {
+                reply_to: reply,
+                txn_id: Some(&txn_id),
+                maybe_sent_since_ms: out.maybe_sent_since,
+            };
             let sent = match (thread, login.session.as_threads()) {
                 (Some(thread), Some(threads)) => {
-                    threads.send_in_thread(chat, thread, part, reply).await
+                    threads.send_in_thread(chat, thread, part, options).await
                 }
-                _ => {
-                    let txn_id = SendOptions::txn_id_for(out.event_id, i);
-                    let options = SendOptions {
-                        reply_to: reply,
-                        txn_id: Some(&txn_id),
-                        maybe_sent_since_ms: out.maybe_sent_since,
-                    };
-                    login.session.send_message_with(chat, part, options).await
-                }
+                _ => login.session.send_message_with(chat, part, options).await,
             };
             match sent {
                 Ok(sent) => ids.extend(sent),
@@ -388,7 +386,18 @@ impl PortalWorker {
                 .await;
             return Ok(());
         };
-        let outcome = edit.edit_message(chat, &remote, &converted).await;
+        // A message in a thread is edited in the thread (where the network keeps it).
+        let outcome = match (
+            self.thread_of_message(&remote).await,
+            login.session.as_threads(),
+        ) {
+            (Some(thread), Some(threads)) => {
+                threads
+                    .edit_in_thread(chat, &thread, &remote, &converted)
+                    .await
+            }
+            _ => edit.edit_message(chat, &remote, &converted).await,
+        };
         match &outcome {
             Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "edit"),
             Err(e) => {
@@ -430,7 +439,13 @@ impl PortalWorker {
         };
         match login.session.as_recall() {
             Some(recall) => {
-                let outcome = recall.recall_message(&chat, &remote).await;
+                let thread = self.thread_of_message(&remote).await;
+                let outcome = match (&thread, login.session.as_threads()) {
+                    (Some(thread), Some(threads)) => {
+                        threads.recall_in_thread(&chat, thread, &remote).await
+                    }
+                    _ => recall.recall_message(&chat, &remote).await,
+                };
                 if let Err(e) = &outcome {
                     ctx.metrics
                         .failed(Direction::ToNetwork, send_failure_reason(e));
@@ -441,6 +456,9 @@ impl PortalWorker {
                     .await;
                 } else {
                     let _ = ctx.store.delete_message(&self.key, &remote).await;
+                    if thread.is_some() {
+                        self.forget_thread_message(&remote).await;
+                    }
                     ctx.metrics.bridged(Direction::ToNetwork, "redaction");
                 }
                 self.report_sent(room, event_id, outcome.as_ref().err())

@@ -317,6 +317,8 @@ impl PortalWorker {
         }
         if let (Some(root), Some(_)) = (msg.thread_root.as_deref(), thread) {
             self.thread_advanced(root, None, event_id.as_str()).await;
+            self.thread_messages(root, std::slice::from_ref(&msg.id))
+                .await;
         }
         ctx.metrics
             .bridged(Direction::ToMatrix, content_kind(&msg.content));

@@ -11,8 +11,14 @@
 //!   network thread of that parent message, which is created on the fly (named after the
 //!   message's first line) when there is none yet.
 //!
+//! * Matrix edits and redactions of a message in a thread go to the network as edits and
+//!   recalls in that thread ([`crate::core::connector::ThreadAbility::edit_in_thread`] and
+//!   `recall_in_thread`): networks such as Easemob address them to the thread, not the group.
+//!
 //! Which network thread belongs to which parent message is kept in the store's misc table
-//! (`thread:<portal key>:<root remote id>` → [`ThreadRecord`] JSON), so both backends keep it
+//! (`thread:<portal key>:<root remote id>` → [`ThreadRecord`] JSON), and which thread a
+//! bridged message is in too (`thread-msg:<portal key>:<remote id>` → the thread's root remote
+//! id, written for every message bridged into or out of a thread), so both backends keep it
 //! without a schema change.
 
 use std::sync::Arc;
@@ -45,6 +51,12 @@ pub struct ThreadRecord {
 /// The misc-table key of the thread on remote message `root` of portal `portal`.
 fn kv_key(portal: &str, root: &str) -> String {
     format!("thread:{portal}:{}", escape_localpart(root))
+}
+
+/// The misc-table key naming the thread (by its root's remote id) that remote message
+/// `remote` of portal `portal` is in.
+fn message_kv_key(portal: &str, remote: &str) -> String {
+    format!("thread-msg:{portal}:{}", escape_localpart(remote))
 }
 
 /// The name a thread created from Matrix gets: the first non-empty line of its first message,
@@ -148,6 +160,45 @@ impl PortalWorker {
         }
         record.last_event = Some(event.to_owned());
         self.put_thread_record(root, &record).await;
+    }
+
+    /// Remembers that remote messages `ids` are in the thread on `root` (for edits and
+    /// recalls of them later).
+    pub(super) async fn thread_messages(&self, root: &str, ids: &[String]) {
+        for id in ids {
+            if let Err(e) = self
+                .ctx
+                .store
+                .put_kv(&message_kv_key(&self.key, id), root)
+                .await
+            {
+                warn!(portal = %self.key, error = %e, "thread of a message not saved");
+            }
+        }
+    }
+
+    /// The network thread remote message `remote` is in: `None` when it is not in one the
+    /// bridge knows (the main timeline, a thread since deleted, or one whose id the network
+    /// never told).
+    pub(super) async fn thread_of_message(&self, remote: &str) -> Option<String> {
+        let root = self
+            .ctx
+            .store
+            .get_kv(&message_kv_key(&self.key, remote))
+            .await
+            .ok()
+            .flatten()?;
+        let thread = self.thread_record(&root).await?.thread;
+        (!thread.is_empty()).then_some(thread)
+    }
+
+    /// Forgets which thread remote message `remote` was in (it was recalled).
+    pub(super) async fn forget_thread_message(&self, remote: &str) {
+        let _ = self
+            .ctx
+            .store
+            .delete_kv(&message_kv_key(&self.key, remote))
+            .await;
     }
 
     /// A thread of this chat was created, renamed or deleted on the network: the mapping is
@@ -274,13 +325,15 @@ impl PortalWorker {
         Ok(ThreadTarget::Thread(thread))
     }
 
-    /// After a Matrix message went into a thread: its event is the thread's latest.
-    pub(super) async fn thread_sent(&self, relates: &Value, event_id: &str) {
+    /// After a Matrix message went into a thread as remote messages `ids`: its event is the
+    /// thread's latest, and the messages are known to be in the thread.
+    pub(super) async fn thread_sent(&self, relates: &Value, event_id: &str, ids: &[String]) {
         let Some(root_event) = relates["event_id"].as_str() else {
             return;
         };
         if let Some(root) = self.remote_of_event(root_event).await {
             self.thread_advanced(&root, None, event_id).await;
+            self.thread_messages(&root, ids).await;
         }
     }
 }

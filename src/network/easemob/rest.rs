@@ -27,7 +27,7 @@ pub use group_settings::MAX_ANNOUNCEMENT_BYTES;
 pub use groups::{GroupInfo, GroupMember, GroupSummary, HistoryPage, NewGroup};
 pub use notification::SilentMode;
 pub use reactions::ReactionSummary;
-pub use threads::{ThreadInfo, MAX_THREAD_NAME_CHARS};
+pub use threads::{ThreadInfo, MAX_THREADS_PAGE, MAX_THREAD_NAME_CHARS};
 
 /// Timeout of ordinary requests (as the SDK's XHR).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -306,6 +306,23 @@ impl EasemobLogin {
             .map(|_| ())
             .map_err(send_failure)
     }
+
+    /// The edit body replacing message `target`'s content.
+    fn edit_body(target: &str, content: &MessageContent) -> Result<Body, SendFailure> {
+        Ok(Body::Edit {
+            message_id: parse_id(target)?,
+            content: outgoing_content(content)?,
+            with_ext: false,
+        })
+    }
+
+    /// The recall body of message `target`.
+    fn recall_body(target: &str) -> Result<Body, SendFailure> {
+        Ok(Body::Recall {
+            message_id: parse_id(target)?,
+            ext: String::new(),
+        })
+    }
 }
 
 fn conversation(chat: &ChatId) -> Conversation {
@@ -343,7 +360,8 @@ impl NetworkLogin for EasemobLogin {
             reply_to,
             ..SendOptions::default()
         };
-        self.send_keyed(chat, content, options).await
+        self.send_keyed(&send::SendTarget::chat(chat), content, options)
+            .await
     }
 
     /// Sends with the core's transaction id in `ext` ([`TXN_EXT_KEY`]); a replayed message
@@ -354,7 +372,8 @@ impl NetworkLogin for EasemobLogin {
         content: &MessageContent,
         options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure> {
-        self.send_keyed(chat, content, options).await
+        self.send_keyed(&send::SendTarget::chat(chat), content, options)
+            .await
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
@@ -639,23 +658,15 @@ impl EditAbility for EasemobLogin {
         target: &str,
         content: &MessageContent,
     ) -> Result<(), SendFailure> {
-        let body = Body::Edit {
-            message_id: parse_id(target)?,
-            content: outgoing_content(content)?,
-            with_ext: false,
-        };
-        self.send_control(chat, body).await
+        self.send_control(chat, Self::edit_body(target, content)?)
+            .await
     }
 }
 
 #[async_trait]
 impl RecallAbility for EasemobLogin {
     async fn recall_message(&self, chat: &ChatId, target: &str) -> Result<(), SendFailure> {
-        let body = Body::Recall {
-            message_id: parse_id(target)?,
-            ext: String::new(),
-        };
-        self.send_control(chat, body).await
+        self.send_control(chat, Self::recall_body(target)?).await
     }
 }
 

@@ -2,12 +2,16 @@
 //! carries the core's transaction id in its `MessageBody.ext` under [`TXN_EXT_KEY`], and a
 //! send the core replays after a crash first looks through this login's recent messages in
 //! the chat's history (message roaming, reference §3.10, which keeps `ext`) for that id, and
-//! sends only what it does not find.
+//! sends only what it does not find. A message into a thread (the SDK's `isChatThread` send,
+//! addressed to the thread id) carries the id the same way and is looked up in the thread's
+//! own history: the service keeps a thread's messages under the thread id (reference §3.4,
+//! §3.10; the SDK reads a thread's history with the thread id as `targetId`).
 
 use tracing::{info, warn};
 
 use super::{conversation, rest_failure, send_failure, EasemobLogin};
 use crate::core::connector::{ChatId, MessageContent, SendFailure, SendOptions};
+use crate::network::easemob::jid::Conversation;
 use crate::network::easemob::message::{decode_incoming, Ext, ExtValue, OutgoingMessage};
 
 /// The `MessageBody.ext` key carrying the bridge's transaction id (a string, `mx` and 32 hex
@@ -35,20 +39,53 @@ struct Found {
     caption: Option<String>,
 }
 
+/// Where a send goes: a chat, or a thread of a group (addressed to the thread id, with the
+/// SDK's `isChatThread` meta).
+#[derive(Debug, Clone)]
+pub(super) struct SendTarget {
+    conv: Conversation,
+    in_thread: bool,
+}
+
+impl SendTarget {
+    /// The chat itself.
+    pub(super) fn chat(chat: &ChatId) -> Self {
+        Self {
+            conv: conversation(chat),
+            in_thread: false,
+        }
+    }
+
+    /// Thread `thread` (of a group).
+    pub(super) fn thread(thread: &str) -> Self {
+        Self {
+            conv: Conversation::group(thread.to_owned()),
+            in_thread: true,
+        }
+    }
+
+    /// `msg` marked as a thread message when this target is a thread.
+    fn prepare(&self, mut msg: OutgoingMessage) -> OutgoingMessage {
+        msg.in_thread = self.in_thread;
+        msg
+    }
+}
+
 impl EasemobLogin {
-    /// [`crate::core::connector::NetworkLogin::send_message_with`] for Easemob: the content
-    /// (and an attachment's caption after it) with the reply quote, the mentions and the
-    /// transaction id in `ext`; with [`SendOptions::maybe_sent_since_ms`], what history shows
-    /// this login sent under that id is taken instead of sending it again. A look-up that
-    /// fails is logged and the message sent (at least once rather than lost).
+    /// [`crate::core::connector::NetworkLogin::send_message_with`] for Easemob (and
+    /// [`crate::core::connector::ThreadAbility::send_in_thread`], with a thread `target`): the
+    /// content (and an attachment's caption after it) with the reply quote, the mentions and
+    /// the transaction id in `ext`; with [`SendOptions::maybe_sent_since_ms`], what history
+    /// shows this login sent under that id is taken instead of sending it again. A look-up
+    /// that fails is logged and the message sent (at least once rather than lost).
     pub(super) async fn send_keyed(
         &self,
-        chat: &ChatId,
+        target: &SendTarget,
         content: &MessageContent,
         options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure> {
         let found = match (options.txn_id, options.maybe_sent_since_ms) {
-            (Some(txn), Some(since)) => match self.find_sent(chat, txn, since).await {
+            (Some(txn), Some(since)) => match self.find_sent(&target.conv, txn, since).await {
                 Ok(found) => found,
                 Err(e) => {
                     warn!(user = %self.own, error = %e, "could not look up whether a replayed message went out; sending it");
@@ -63,7 +100,7 @@ impl EasemobLogin {
                 id
             }
             None => {
-                let msg = self.main_message(chat, content, &options)?;
+                let msg = self.main_message(target, content, &options)?;
                 let receipt = self.client.send(msg).await.map_err(send_failure)?;
                 receipt.server_id.to_string()
             }
@@ -77,7 +114,8 @@ impl EasemobLogin {
             let id = match found.caption {
                 Some(id) => id,
                 None => {
-                    let mut text = OutgoingMessage::text(conversation(chat), caption.clone());
+                    let mut text =
+                        target.prepare(OutgoingMessage::text(target.conv.clone(), caption.clone()));
                     if let Some(txn) = options.txn_id {
                         text.ext.push(txn_ext(&format!("{txn}{CAPTION_SUFFIX}")));
                     }
@@ -94,28 +132,28 @@ impl EasemobLogin {
     /// the reply quote (`msgQuote`) and the transaction id.
     fn main_message(
         &self,
-        chat: &ChatId,
+        target: &SendTarget,
         content: &MessageContent,
         options: &SendOptions<'_>,
     ) -> Result<OutgoingMessage, SendFailure> {
-        let mut msg = self.outgoing(conversation(chat), content, options.reply_to)?;
+        let mut msg =
+            target.prepare(self.outgoing(target.conv.clone(), content, options.reply_to)?);
         if let Some(txn) = options.txn_id {
             msg.ext.push(txn_ext(txn));
         }
         Ok(msg)
     }
 
-    /// This login's messages in `chat` sent under transaction id `txn` (and its caption), in
-    /// history no older than `since_ms` (less [`CLOCK_SKEW_MS`]); newest pages first, at most
-    /// [`LOOKUP_PAGES`] pages.
+    /// This login's messages in `conv` (a chat, or a thread by its id) sent under transaction
+    /// id `txn` (and its caption), in history no older than `since_ms` (less
+    /// [`CLOCK_SKEW_MS`]); newest pages first, at most [`LOOKUP_PAGES`] pages.
     async fn find_sent(
         &self,
-        chat: &ChatId,
+        conv: &Conversation,
         txn: &str,
         since_ms: u64,
     ) -> Result<Found, SendFailure> {
         let rest = self.client.rest();
-        let conv = conversation(chat);
         let caption_txn = format!("{txn}{CAPTION_SUFFIX}");
         let since = since_ms.saturating_sub(CLOCK_SKEW_MS);
         let mut found = Found::default();
@@ -123,7 +161,7 @@ impl EasemobLogin {
         for _ in 0..LOOKUP_PAGES {
             let page = rest
                 .history_filtered(
-                    &conv,
+                    conv,
                     cursor.as_deref(),
                     LOOKUP_PAGE,
                     Some(&self.own),

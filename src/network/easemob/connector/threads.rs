@@ -2,8 +2,9 @@
 //! parent message ([`ThreadDirectory`], learnt from thread notifies, thread messages and the
 //! threads this login creates), thread `NOTIFY`s → [`RemoteEvent::Thread`] (joining threads
 //! others create, so their messages reach this login), and [`ThreadAbility`]: creating a thread
-//! over REST and sending into it (a group message to the thread id with `isChatThread`'s
-//! `{"thread":{}}` meta, as the SDK sends it).
+//! over REST (or finding the one the message has already), and sending, editing and recalling
+//! in it (a group message, `EDIT` or `RECALL` to
+//! the thread id with `isChatThread`'s `{"thread":{}}` meta, as the SDK sends them).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -11,15 +12,17 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use tracing::debug;
 
+use super::send::SendTarget;
 use super::{rest_failure, send_failure, EasemobLogin};
 use crate::core::connector::{
-    ChatId, ChatKind, MessageContent, RemoteEvent, ReplyTo, SendFailure, ThreadAbility,
+    ChatId, ChatKind, MessageContent, RemoteEvent, SendFailure, SendOptions, ThreadAbility,
     ThreadChange,
 };
 use crate::network::easemob::client::EasemobClient;
 use crate::network::easemob::events::{parse_thread_notify, MessageThread, ThreadOperation};
 use crate::network::easemob::jid::Conversation;
-use crate::network::easemob::rest::MAX_THREAD_NAME_CHARS;
+use crate::network::easemob::message::{Body, OutgoingMessage};
+use crate::network::easemob::rest::{MAX_THREADS_PAGE, MAX_THREAD_NAME_CHARS};
 
 /// Where a thread lives: its group and the message it hangs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,52 +154,129 @@ impl ThreadAbility for EasemobLogin {
         root: &str,
         name: &str,
     ) -> Result<String, SendFailure> {
-        if chat.kind != ChatKind::Group {
-            return Err(SendFailure::Permanent(
-                "threads exist in IM groups only".into(),
-            ));
-        }
-        let id = self
-            .client
-            .rest()
-            .create_thread(&chat.id, root, name)
-            .await
-            .map_err(rest_failure)?;
+        in_group(chat)?;
+        let rest = self.client.rest();
+        let id = match rest.create_thread(&chat.id, root, name).await {
+            Ok(id) => id,
+            // One thread per message: the message may have one already (created by someone
+            // else, or by this login before a crash lost the answer). Then that one is used.
+            Err(e) => match self.existing_thread(&chat.id, root).await {
+                Some(id) => {
+                    if let Err(e) = rest.join_thread(&id).await {
+                        debug!(thread = %id, error = %e, "existing thread not joined");
+                    }
+                    id
+                }
+                None => return Err(rest_failure(e)),
+            },
+        };
         self.threads.learn(&id, &chat.id, root);
         Ok(id)
     }
 
+    /// The SDK's `isChatThread` send: to the thread id, `{"thread":{}}` in the body's meta;
+    /// keyed and looked up in the thread's history as any other send (module `send`).
     async fn send_in_thread(
         &self,
         chat: &ChatId,
         thread: &str,
         content: &MessageContent,
-        reply_to: Option<&ReplyTo>,
+        options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure> {
-        if chat.kind != ChatKind::Group {
-            return Err(SendFailure::Permanent(
-                "threads exist in IM groups only".into(),
-            ));
+        in_group(chat)?;
+        self.send_keyed(&SendTarget::thread(thread), content, options)
+            .await
+    }
+
+    /// What the SDK sends for `modifyMessage` of a thread message (the app passes the thread
+    /// message's own `to`, the thread id, and `isChatThread: true`; easemob-websdk 4.x encodes
+    /// every message, edits and recalls included, through one function that sets `to` from the
+    /// message and `meta` to `{"thread":{}}` for `isChatThread`). Captured from the SDK
+    /// against the sandbox: `Meta.to` = `<thread id>@conference.easemob.com`,
+    /// `MessageBody{type: EDIT, to: <thread id>, editMessageId, editScope: BODY,
+    /// meta: '{"thread":{}}'}`; this sends the same. The service applies it in the thread and
+    /// fans it out to the thread's members; the same edit addressed to the group is refused
+    /// (the sandbox answers "Sorry, message does not exist": see its `chat` module).
+    async fn edit_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+        content: &MessageContent,
+    ) -> Result<(), SendFailure> {
+        in_group(chat)?;
+        self.send_thread_control(thread, Self::edit_body(target, content)?)
+            .await
+    }
+
+    /// The SDK's `recallMessage({mid, to: <thread id>, chatType: "groupChat", isChatThread:
+    /// true})`, captured as `MessageBody{type: RECALL, to: <thread id>, ackMessageId,
+    /// meta: '{"thread":{}}'}` to `<thread id>@conference.easemob.com`: this sends the same
+    /// (see [`ThreadAbility::edit_in_thread`] for why, and what the service does otherwise).
+    async fn recall_in_thread(
+        &self,
+        chat: &ChatId,
+        thread: &str,
+        target: &str,
+    ) -> Result<(), SendFailure> {
+        in_group(chat)?;
+        self.send_thread_control(thread, Self::recall_body(target)?)
+            .await
+    }
+}
+
+/// Threads exist in groups only.
+fn in_group(chat: &ChatId) -> Result<(), SendFailure> {
+    if chat.kind != ChatKind::Group {
+        return Err(SendFailure::Permanent(
+            "threads exist in IM groups only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Pages of the group's threads looked through at most for the thread of one message (of
+/// [`MAX_THREADS_PAGE`] threads each).
+const THREAD_LOOKUP_PAGES: u32 = 20;
+
+impl EasemobLogin {
+    /// The thread on message `root` of group `group`, if it has one (the group's thread list,
+    /// at most [`THREAD_LOOKUP_PAGES`] pages).
+    async fn existing_thread(&self, group: &str, root: &str) -> Option<String> {
+        let rest = self.client.rest();
+        let mut cursor: Option<String> = None;
+        for _ in 0..THREAD_LOOKUP_PAGES {
+            let (page, next) = match rest
+                .group_threads(group, cursor.as_deref(), MAX_THREADS_PAGE)
+                .await
+            {
+                Ok(found) => found,
+                Err(e) => {
+                    debug!(group, error = %e, "the group's threads not listed");
+                    return None;
+                }
+            };
+            if let Some(t) = page.iter().find(|t| t.message_id == root) {
+                return Some(t.id.clone());
+            }
+            match next {
+                Some(next) if !page.is_empty() => cursor = Some(next),
+                _ => return None,
+            }
         }
-        let mut msg = self.outgoing(Conversation::group(thread.to_owned()), content, reply_to)?;
+        None
+    }
+
+    /// Sends a control body (edit, recall) into thread `thread`, shaped as the SDK's
+    /// `isChatThread` frames, and waits for the server's ack.
+    async fn send_thread_control(&self, thread: &str, body: Body) -> Result<(), SendFailure> {
+        let mut msg = OutgoingMessage::new(Conversation::group(thread.to_owned()), body);
         msg.in_thread = true;
-        let receipt = self.client.send(msg).await.map_err(send_failure)?;
-        let mut ids = vec![receipt.server_id.to_string()];
-        if let MessageContent::Media {
-            caption: Some(caption),
-            ..
-        } = content
-        {
-            let mut text = self.outgoing(
-                Conversation::group(thread.to_owned()),
-                &MessageContent::text(caption.clone()),
-                None,
-            )?;
-            text.in_thread = true;
-            let caption = self.client.send(text).await.map_err(send_failure)?;
-            ids.push(caption.server_id.to_string());
-        }
-        Ok(ids)
+        self.client
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(send_failure)
     }
 }
 

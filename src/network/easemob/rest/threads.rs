@@ -13,6 +13,10 @@ use super::{seg, str_of, RestClient, RestError};
 /// The longest thread name the service takes, in characters (Easemob docs: 64).
 pub const MAX_THREAD_NAME_CHARS: usize = 64;
 
+/// The most threads one page of [`RestClient::group_threads`] holds (the SDK's `pageSize`
+/// limit).
+pub const MAX_THREADS_PAGE: u32 = 50;
+
 /// A thread, as `GET /thread/{id}` describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ThreadInfo {
@@ -85,6 +89,32 @@ impl RestClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// `GET /threads/chatgroups/{group}?limit=&cursor=` (the SDK's `getChatThreads`): one
+    /// page of the group's threads, `entities[{id,name,owner,msgId,groupId,created}]`, and the
+    /// cursor of the next page (`properties.cursor`, `None` after the last). `limit` is at
+    /// most [`MAX_THREADS_PAGE`].
+    pub async fn group_threads(
+        &self,
+        group_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<ThreadInfo>, Option<String>), RestError> {
+        let v = self
+            .get(&format!(
+                "threads/chatgroups/{}?limit={}&cursor={}",
+                seg(group_id),
+                limit.clamp(1, MAX_THREADS_PAGE),
+                seg(cursor.unwrap_or_default())
+            ))
+            .await?;
+        let threads = v["entities"]
+            .as_array()
+            .map(|list| list.iter().map(thread_info).collect())
+            .unwrap_or_default();
+        let next = Some(str_of(&v["properties"], "cursor")).filter(|c| !c.is_empty());
+        Ok((threads, next))
     }
 
     /// `DELETE /thread/{id}`: deletes the thread (its owner or a group admin).

@@ -113,12 +113,14 @@ pub fn handle_chat(
     match Type::try_from(body_type) {
         Ok(Type::Recall) => {
             let id = body.ack_message_id.unwrap_or(0);
+            check_in_conversation(inner, id, &conv)?;
             check_recall(inner, cfg, sender, id, &conv)?;
             if let Some(entry) = inner.data.history.get_mut(&id) {
                 entry.recalled = true;
             }
         }
         Ok(Type::Edit) => {
+            check_in_conversation(inner, body.edit_message_id.unwrap_or(0), &conv)?;
             let (payload, notify) = apply_edit(inner, sender, &body, timestamp)?;
             out.payload = Some(payload);
             if let Some(t) = &thread {
@@ -226,6 +228,29 @@ fn check_size(body: &MessageBody) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Refuses a recall or edit of message `id` addressed to a conversation the message is not
+/// in, as "Sorry, message does not exist" (the SDK's `MODIFY_MESSAGE_NOT_EXIST`).
+///
+/// Why: the official SDK addresses a recall or edit to the conversation the message lives in,
+/// the `to` the app passes from the message itself, and for a thread message that is the
+/// thread id, with `isChatThread: true` putting `{"thread":{}}` in the body's meta
+/// (easemob-websdk 4.x builds `recallMessage` and `modifyMessage` frames with the same encoder
+/// as messages: `MessageBody.to` and `Meta.to` from `to`, `meta` from `isChatThread`;
+/// reference §3.4, §3.6); its local cache then updates the message in the conversation of
+/// that `to`. A thread message's recall or edit is applied to and fanned out in the thread,
+/// to the thread's members. The service's answer to one addressed elsewhere (a thread
+/// message's recall sent to the parent group) is not documented; the sandbox refuses it, so
+/// a client that addresses it otherwise than the SDK does fails here instead of appearing to
+/// work while the thread's members never see it.
+fn check_in_conversation(inner: &Inner, id: u64, conv: &Conversation) -> Result<(), Refusal> {
+    match inner.data.history.get(&id) {
+        Some(entry) if entry.conversation != *conv => {
+            Err(Refusal::fail("Sorry, message does not exist"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_recall(
     inner: &Inner,
     cfg: &SandboxConfig,
@@ -238,10 +263,16 @@ fn check_recall(
         .history
         .get(&id)
         .ok_or_else(|| Refusal::fail("Sorry, message does not exist"))?;
+    // In a thread, the admins of its group.
+    let group = inner
+        .data
+        .threads
+        .get(&conv.id)
+        .map_or(conv.id.as_str(), |t| t.group_id.as_str());
     let is_admin = inner
         .data
         .groups
-        .get(&conv.id)
+        .get(group)
         .is_some_and(|g| g.owner == sender.user || g.admins.contains(sender.user));
     if entry.from != sender.user && !(conv.kind != ChatType::Single && is_admin) {
         return Err(Refusal::fail("Sorry, You do not have permission"));

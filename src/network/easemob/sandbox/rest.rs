@@ -517,6 +517,7 @@ async fn route(cx: &mut Ctx) -> ApiResult {
         ("PUT", ["thread", id]) => threads::rename(cx, id).await,
         ("DELETE", ["thread", id]) => threads::destroy(cx, id),
         ("GET", ["thread", id, "users"]) => threads::users(cx, id),
+        ("GET", ["threads", "chatgroups", group]) => threads::of_group(cx, group),
         ("POST", ["thread", id, "user", user, "join"]) => threads::join(cx, id, user),
         ("DELETE", ["thread", id, "user", user, "quit"]) => threads::quit(cx, id, user),
         // Group and room lists.

@@ -92,6 +92,15 @@ pub(crate) async fn roaming(cx: &mut Ctx, user: &str) -> ApiResult {
         let inner = cx.sb.lock();
         let conv = match domain {
             USER_DOMAIN => Some(Conversation::single(name)),
+            // A thread's history is kept under the thread id; its group's members read it
+            // (the SDK's getHistoryMessages with the thread id as `targetId`).
+            CONFERENCE_DOMAIN if inner.data.threads.contains_key(name) => inner
+                .data
+                .threads
+                .get(name)
+                .and_then(|t| inner.data.groups.get(&t.group_id))
+                .filter(|g| g.members.contains(user))
+                .map(|_| Conversation::group(name)),
             CONFERENCE_DOMAIN => inner.data.groups.get(name).and_then(|g| {
                 if !g.members.contains(user) {
                     return None;

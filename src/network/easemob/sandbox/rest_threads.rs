@@ -3,7 +3,8 @@
 //! `GET /thread/{id}` → `data{id,name,owner,msgId,groupId,affiliations_count,created}`;
 //! `PUT /thread/{id}` `{"name"}`; `DELETE /thread/{id}`; `POST /thread/{id}/user/{user}/join`
 //! → `data.detail{…}`; `DELETE /thread/{id}/user/{user}/quit`; `GET /thread/{id}/users` →
-//! `data.affiliations`.
+//! `data.affiliations`; `GET /threads/chatgroups/{group}?limit=&cursor=` →
+//! `entities[{id,name,owner,msgId,groupId,created}]`, `properties.cursor`.
 //!
 //! Creating, renaming and deleting a thread is pushed to every member of its group as a
 //! `Meta{ns: NOTIFY}` with `{"type":"thread","data":{id,name,muc_parent_id,msg_parent_id,
@@ -272,4 +273,45 @@ pub(crate) fn users(cx: &mut Ctx, id: &str) -> ApiResult {
     let members: Vec<String> = t.members.iter().cloned().collect();
     drop(inner);
     cx.ok(json!({ "data": { "affiliations": members } }))
+}
+
+/// The most threads per page of [`of_group`] (the SDK's `getChatThreads` `pageSize` limit).
+const MAX_PAGE: usize = 50;
+
+/// `GET /threads/chatgroups/{group}?limit=&cursor=` (the SDK's `getChatThreads`): the
+/// group's threads, oldest first, for its members; the cursor is the last id of the page.
+pub(crate) fn of_group(cx: &mut Ctx, group: &str) -> ApiResult {
+    let me = cx.auth()?;
+    let limit = cx.query_num("limit").unwrap_or(20).clamp(1, MAX_PAGE);
+    let after = cx.query("cursor").unwrap_or_default().to_owned();
+    let inner = cx.sb.lock();
+    if !inner.data.groups.contains_key(group) {
+        return Err(ApiError::group_not_found(group));
+    }
+    if !is_group_member(&inner, group, &me) {
+        return Err(ApiError::forbidden("The user not in this group!"));
+    }
+    // Ids are server ids, numeric and growing: order by value.
+    let mut all: Vec<&Thread> = inner
+        .data
+        .threads
+        .values()
+        .filter(|t| t.group_id == group)
+        .collect();
+    all.sort_by_key(|t| t.id.parse::<u64>().unwrap_or(u64::MAX));
+    let after: Option<u64> = after.parse().ok();
+    let mut rest = all
+        .into_iter()
+        .filter(|t| after.is_none_or(|a| t.id.parse::<u64>().is_ok_and(|id| id > a)));
+    let page: Vec<Value> = rest.by_ref().take(limit).map(detail).collect();
+    let cursor = match rest.next() {
+        Some(_) => page
+            .last()
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        None => String::new(),
+    };
+    drop(inner);
+    cx.ok(json!({ "entities": page, "properties": { "cursor": cursor } }))
 }
