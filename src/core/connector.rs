@@ -17,7 +17,7 @@ pub use super::login_flow::{
 
 mod abilities;
 pub use abilities::{
-    ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility, PresenceAbility,
+    ChannelAbility, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility, PresenceAbility,
     ReactionAbility, RecallAbility, ReceiptAbility, ThreadAbility, TypingAbility,
 };
 
@@ -51,6 +51,13 @@ impl ChatId {
     pub fn group(id: impl Into<String>) -> Self {
         Self {
             kind: ChatKind::Group,
+            id: id.into(),
+        }
+    }
+    /// A channel (chat room) the user joins and leaves at will.
+    pub fn channel(id: impl Into<String>) -> Self {
+        Self {
+            kind: ChatKind::Channel,
             id: id.into(),
         }
     }
@@ -425,6 +432,10 @@ pub struct Capabilities {
     /// offer [`ThreadAbility`].
     #[serde(default)]
     pub threads: bool,
+    /// Channels (public chat rooms joined with `join-chatroom`): logins offer
+    /// [`ChannelAbility`] and chats may be [`ChatKind::Channel`].
+    #[serde(default)]
+    pub channels: bool,
 }
 
 /// Why logging in failed, in words for the user. The words are the flow's: a password flow
@@ -692,6 +703,10 @@ pub trait NetworkLogin: Send + Sync {
     }
     /// Threads (creating one on a message, sending into it), when supported.
     fn as_threads(&self) -> Option<&dyn ThreadAbility> {
+        None
+    }
+    /// Joining and leaving channels (public chat rooms), when the network has them.
+    fn as_channels(&self) -> Option<&dyn ChannelAbility> {
         None
     }
 }

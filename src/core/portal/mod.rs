@@ -3,14 +3,20 @@
 //! remote → Matrix messages (deduplicated through the message map, so a group message seen by
 //! two logins is bridged once and our own echoes are dropped), and Matrix → remote messages
 //! (with the map written before the next queue item, so the echo finds it).
+//!
+//! Queues are lossless and apply back-pressure, except for the IM → Matrix events of channel
+//! portals (public chat rooms, [`crate::core::channels`]): those wait in a bounded buffer of
+//! `bridge.channel_queue_depth` events that drops its oldest when full (counted in
+//! `imbridge_channel_events_dropped_total`), so one busy channel never holds up the login's
+//! dispatcher and with it the user's direct chats and groups.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ruma::OwnedUserId;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, Mutex, Notify};
 use tracing::{debug, warn};
 
 mod backfill;
@@ -117,11 +123,67 @@ enum Work {
     },
 }
 
+/// The bounded, lossy buffer of a channel portal's IM → Matrix events: when full, the oldest
+/// event is dropped for the newest (a busy public room loses its backlog, not its present).
+struct ChannelBuffer {
+    items: std::sync::Mutex<VecDeque<Work>>,
+    /// Signalled on every push (a permit is kept when the worker is busy).
+    ready: Notify,
+    /// The most events held (`bridge.channel_queue_depth`, at least 1).
+    capacity: usize,
+}
+
+impl ChannelBuffer {
+    /// Appends `work`; returns the oldest event dropped to make room, if any.
+    fn push(&self, work: Work) -> Option<Work> {
+        let dropped = match self.items.lock() {
+            Ok(mut items) => {
+                let dropped = if items.len() >= self.capacity {
+                    items.pop_front()
+                } else {
+                    None
+                };
+                items.push_back(work);
+                dropped
+            }
+            Err(_) => Some(work),
+        };
+        self.ready.notify_one();
+        dropped
+    }
+
+    fn pop(&self) -> Option<Work> {
+        self.items.lock().ok()?.pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.items.lock().map(|i| i.len()).unwrap_or(0)
+    }
+}
+
+/// Whether a remote event of a channel portal may be dropped when the portal is busy: all
+/// but the ones that open, rename or end the portal.
+fn droppable(event: &RemoteEvent) -> bool {
+    match event {
+        RemoteEvent::ChatDelete { .. } => false,
+        RemoteEvent::ChatInfoChange { change, .. } => {
+            !change.members_added.is_empty() || !change.members_removed.is_empty()
+        }
+        _ => true,
+    }
+}
+
+/// One portal's inputs: the lossless queue and, for channel portals, the lossy buffer.
+struct PortalQueue {
+    tx: mpsc::Sender<Work>,
+    buffer: Option<Arc<ChannelBuffer>>,
+}
+
 /// The portal queues.
 #[derive(Default)]
 pub struct Portals {
     ctx: std::sync::OnceLock<Weak<Ctx>>,
-    queues: Mutex<HashMap<String, mpsc::Sender<Work>>>,
+    queues: Mutex<HashMap<String, PortalQueue>>,
     /// Work items queued or being processed, in all portals (counted from enqueue until the
     /// item is finished and acked, so a drain waits for in-progress sends too).
     pending: AtomicUsize,
@@ -134,16 +196,31 @@ impl Portals {
         let _ = self.ctx.set(ctx);
     }
 
-    async fn queue(&self, key: &str) -> Option<mpsc::Sender<Work>> {
+    async fn queue(&self, key: &str) -> Option<(mpsc::Sender<Work>, Option<Arc<ChannelBuffer>>)> {
         let mut queues = self.queues.lock().await;
         if let Some(q) = queues.get(key) {
-            if !q.is_closed() {
-                return Some(q.clone());
+            if !q.tx.is_closed() {
+                return Some((q.tx.clone(), q.buffer.clone()));
             }
         }
         let ctx = self.ctx.get()?.upgrade()?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        queues.insert(key.to_owned(), tx.clone());
+        let buffer = chat_of_key(key)
+            .filter(|c| c.kind == ChatKind::Channel)
+            .map(|_| {
+                Arc::new(ChannelBuffer {
+                    items: std::sync::Mutex::new(VecDeque::new()),
+                    ready: Notify::new(),
+                    capacity: ctx.cfg.bridge.channel_queue_depth.max(1),
+                })
+            });
+        queues.insert(
+            key.to_owned(),
+            PortalQueue {
+                tx: tx.clone(),
+                buffer: buffer.clone(),
+            },
+        );
         let worker = PortalWorker {
             ctx,
             key: key.to_owned(),
@@ -154,8 +231,8 @@ impl Portals {
             hinted: HashMap::new(),
             dm_meta_seen: None,
         };
-        tokio::spawn(worker.run(rx));
-        Some(tx)
+        tokio::spawn(worker.run(rx, buffer.clone()));
+        Some((tx, buffer))
     }
 
     /// Queues a remote event (item `seq` of the login's inbox queue, if stored) for the
@@ -171,13 +248,43 @@ impl Portals {
     }
 
     async fn send(&self, key: &str, work: Work) {
-        let Some(q) = self.queue(key).await else {
+        let Some((q, buffer)) = self.queue(key).await else {
             return;
         };
         self.pending.fetch_add(1, Ordering::SeqCst);
+        if let (Some(buffer), Work::Remote { event, .. }) = (&buffer, &work) {
+            if droppable(event) {
+                // Never waits: the oldest pending event gives way.
+                if let Some(dropped) = buffer.push(work) {
+                    self.drop_channel_event(key, dropped).await;
+                }
+                return;
+            }
+        }
         if q.send(work).await.is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// An event of channel portal `key` dropped unbridged: counted, and acked in its login's
+    /// inbox so it is not handed over again after a restart.
+    async fn drop_channel_event(&self, key: &str, dropped: Work) {
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        let Some(ctx) = self.ctx.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        ctx.metrics.channel_events_dropped.inc(&[]);
+        if let Work::Remote {
+            login,
+            seq: Some(seq),
+            ..
+        } = dropped
+        {
+            if let Err(e) = ctx.store.ack(&login.queue(), seq).await {
+                warn!(portal = %key, seq, error = %e, "inbox ack of a dropped event failed");
+            }
+        }
+        debug!(portal = %key, "channel busy: its oldest pending event was dropped");
     }
 
     /// Stops handing over new work (see [`Portals::is_stopping`]).
@@ -193,8 +300,12 @@ impl Portals {
     /// `(queues, items waiting in all of them, items waiting in the fullest one)`.
     pub async fn depths(&self) -> (usize, usize, usize) {
         let queues = self.queues.lock().await;
-        let live = queues.values().filter(|q| !q.is_closed());
-        let depths: Vec<usize> = live.map(|q| q.max_capacity() - q.capacity()).collect();
+        let live = queues.values().filter(|q| !q.tx.is_closed());
+        let depths: Vec<usize> = live
+            .map(|q| {
+                q.tx.max_capacity() - q.tx.capacity() + q.buffer.as_ref().map_or(0, |b| b.len())
+            })
+            .collect();
         let max = depths.iter().copied().max().unwrap_or(0);
         (depths.len(), depths.iter().sum(), max)
     }
@@ -265,8 +376,30 @@ where
 }
 
 impl PortalWorker {
-    async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
-        while let Some(work) = rx.recv().await {
+    /// The next item: lossless work first, then the channel buffer's oldest event; `None`
+    /// once the queue is closed.
+    async fn next(rx: &mut mpsc::Receiver<Work>, buffer: Option<&ChannelBuffer>) -> Option<Work> {
+        let Some(buffer) = buffer else {
+            return rx.recv().await;
+        };
+        loop {
+            match rx.try_recv() {
+                Ok(work) => return Some(work),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            if let Some(work) = buffer.pop() {
+                return Some(work);
+            }
+            tokio::select! {
+                work = rx.recv() => return work,
+                _ = buffer.ready.notified() => {}
+            }
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Work>, buffer: Option<Arc<ChannelBuffer>>) {
+        while let Some(work) = Self::next(&mut rx, buffer.as_deref()).await {
             let started = std::time::Instant::now();
             let room = self.record().await.map(|r| r.room_id);
             if room != self.room {
