@@ -115,7 +115,9 @@ pub async fn rejoin(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
                 let text = format!("You are no longer in the IM chat room `{id}`: {e}");
                 super::commands::notify_user(ctx, &login.mxid, &text).await;
             }
-            Err(e) => warn!(user = %login.mxid, channel = %id, error = %e, "channel not joined again"),
+            Err(e) => {
+                warn!(user = %login.mxid, channel = %id, error = %e, "channel not joined again")
+            }
         }
     }
 }

@@ -17,8 +17,8 @@ pub use super::login_flow::{
 
 mod abilities;
 pub use abilities::{
-    ChannelAbility, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility, PresenceAbility,
-    ReactionAbility, RecallAbility, ReceiptAbility, ThreadAbility, TypingAbility,
+    ChannelAbility, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility,
+    PresenceAbility, ReactionAbility, RecallAbility, ReceiptAbility, ThreadAbility, TypingAbility,
 };
 
 /// What kind of conversation a chat is.
