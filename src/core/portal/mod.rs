@@ -688,6 +688,32 @@ fn ignore_already_member(e: MatrixError) -> Result<(), MatrixError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::connector::ChatInfoChange;
+
+    #[test]
+    fn only_news_that_opens_renames_or_ends_a_channel_is_kept_when_busy() {
+        let chat = ChatId::channel("7");
+        let info = |change: ChatInfoChange| RemoteEvent::ChatInfoChange {
+            chat: chat.clone(),
+            sender: None,
+            change,
+        };
+        assert!(!droppable(&info(ChatInfoChange::default())));
+        assert!(!droppable(&info(ChatInfoChange {
+            name: Some("lobby".into()),
+            ..Default::default()
+        })));
+        assert!(droppable(&info(ChatInfoChange {
+            members_added: vec!["bob".into()],
+            ..Default::default()
+        })));
+        assert!(!droppable(&RemoteEvent::ChatDelete { chat: chat.clone() }));
+        assert!(droppable(&RemoteEvent::Typing {
+            chat,
+            sender: "bob".into(),
+            active: true,
+        }));
+    }
 
     #[test]
     fn portal_keys_round_trip() {
