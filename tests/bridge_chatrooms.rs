@@ -153,7 +153,7 @@ async fn chat_rooms_as_channel_portals() {
         env.bob
             .send(OutgoingMessage::text(
                 Conversation::chatroom(&lobby),
-                &format!("flood {i}"),
+                format!("flood {i}"),
             ))
             .await
             .expect("flood text sent");
