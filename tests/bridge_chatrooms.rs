@@ -9,7 +9,8 @@
 //!   the portal reaches bob as a chat-room message from alice;
 //! * **rejoined**: the bridge restarts (with `bridge.channel_queue_depth: 4`): the old
 //!   connection's end drops alice from the room, the new one joins it again (remembered in
-//!   the store), and bob's next text reaches the portal;
+//!   the store), and bob's next text reaches the portal; the same after the sandbox drops
+//!   alice's socket (a reconnection);
 //! * **bounded**: bob floods the room with 400 texts, then writes to alice directly: the DM
 //!   reaches mx1 while the flood is still being worked off (fewer than 400 − 256 flood texts
 //!   in the portal then: a lossless queue of 256 would have held the DM behind the rest);
@@ -142,8 +143,40 @@ async fn chat_rooms_as_channel_portals() {
         .wait_body(&portal, |b| b == "after the restart")
         .await;
 
-    // Bounded: a flood of the channel does not hold up the DM.
+    // Rejoined after a reconnection: the sandbox drops alice's socket (and with it her room
+    // membership); once the login is back, so is she, and bob's text arrives.
     let metrics = MetricsClient::new(metrics_port);
+    let reconnects = "imbridge_im_reconnects_total";
+    let before = metrics.scrape().await.value(reconnects).unwrap_or(0.0);
+    assert_eq!(
+        env.sandbox
+            .state
+            .drop_some_connections(1, &["alice".to_owned()]),
+        1
+    );
+    let mut reconnected = false;
+    for _ in 0..150 {
+        if metrics.scrape().await.value(reconnects).unwrap_or(0.0) > before {
+            reconnected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(reconnected, "the login never reconnected");
+    wait_alice_member(&rest, &lobby, true).await;
+    say!(env.t0, "alice rejoined the chat room after a reconnection");
+    env.bob
+        .send(OutgoingMessage::text(
+            Conversation::chatroom(&lobby),
+            "after the reconnection",
+        ))
+        .await
+        .expect("bob sends again");
+    env.mx
+        .wait_body(&portal, |b| b == "after the reconnection")
+        .await;
+
+    // Bounded: a flood of the channel does not hold up the DM.
     let dropped_before = metrics
         .scrape()
         .await
@@ -210,6 +243,13 @@ async fn chat_rooms_as_channel_portals() {
     assert!(
         env.mx.joined_rooms().await.contains(&portal),
         "mx1 keeps the portal"
+    );
+    let rejoins = common::bridge::read_log(&env.log)
+        .matches("channel joined again")
+        .count();
+    assert!(
+        rejoins >= 2,
+        "after the restart and the reconnection: {rejoins}"
     );
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
