@@ -6,7 +6,8 @@
 //!   joins alice over the socket (bob's client sees her `memberPresence`) and invites mx1 to
 //!   the portal, named and described as the chat room;
 //! * **both ways**: bob's text in the room reaches the portal from his ghost; mx1's text in
-//!   the portal reaches bob as a chat-room message from alice;
+//!   the portal reaches bob as a chat-room message from alice; carol joins the room and her
+//!   ghost joins the portal, she leaves and it leaves;
 //! * **rejoined**: the bridge restarts (with `bridge.channel_queue_depth: 4`): the old
 //!   connection's end drops alice from the room, the new one joins it again (remembered in
 //!   the store), and bob's next text reaches the portal; the same after the sandbox drops
@@ -35,6 +36,7 @@ use imbridge::network::easemob::message::{Body, Content, OutgoingMessage};
 use imbridge::network::easemob::rest::RestClient;
 
 const BOB_GHOST: &str = "@easemob_bob:localhost";
+const CAROL_GHOST: &str = "@easemob_carol:localhost";
 /// Flood texts bob sends at once.
 const FLOOD: usize = 400;
 /// The depth of a lossless portal queue (`core::portal::QUEUE_DEPTH`).
@@ -50,6 +52,17 @@ async fn wait_alice_member(rest: &RestClient, room: &str, member: bool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("alice never became member={member} of chat room {room}");
+}
+
+/// Waits (bounded, 30 s) until `user`'s being joined to `room` is `joined`.
+async fn wait_joined(mx: &MatrixUser, room: &str, user: &str, joined: bool) {
+    for _ in 0..150 {
+        if mx.members(room).await.iter().any(|m| m == user) == joined {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{user} never became joined={joined} in {room}");
 }
 
 /// The flood texts in the portal so far.
@@ -124,6 +137,15 @@ async fn chat_rooms_as_channel_portals() {
         (got.from.as_str(), got.chat_type, got.to.as_str()),
         ("alice", ChatType::Chatroom, lobby.as_str())
     );
+
+    // carol comes and goes: her ghost follows.
+    env.sandbox.user("carol", "carol-pw");
+    let (carol, _carol_events) = env.sandbox.rust_client("carol", "carol-pw").await;
+    carol.join_chatroom(&lobby).await.expect("carol joins");
+    wait_joined(&env.mx, &portal, CAROL_GHOST, true).await;
+    carol.leave_chatroom(&lobby).await.expect("carol leaves");
+    wait_joined(&env.mx, &portal, CAROL_GHOST, false).await;
+    carol.close().await;
 
     // Rejoined after a restart (which also makes the channel queue small for the flood).
     env.set_bridge_settings(&["channel_queue_depth: 4"], false);
