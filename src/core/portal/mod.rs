@@ -691,6 +691,34 @@ mod tests {
     use crate::core::connector::ChatInfoChange;
 
     #[test]
+    fn a_full_channel_buffer_drops_its_oldest() {
+        let buffer = ChannelBuffer {
+            items: std::sync::Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            capacity: 2,
+        };
+        let work = |seq| Work::Matrix {
+            event: MatrixEvent::Presence {
+                user: ruma::user_id!("@a:x").to_owned(),
+                presence: "online".into(),
+                status_msg: None,
+            },
+            seq,
+        };
+        let seq_of = |w: Option<Work>| match w {
+            Some(Work::Matrix { seq, .. }) => Some(seq),
+            _ => None,
+        };
+        assert!(buffer.push(work(1)).is_none());
+        assert!(buffer.push(work(2)).is_none());
+        assert_eq!(seq_of(buffer.push(work(3))), Some(1));
+        assert_eq!(buffer.len(), 2);
+        assert_eq!(seq_of(buffer.pop()), Some(2));
+        assert_eq!(seq_of(buffer.pop()), Some(3));
+        assert!(buffer.pop().is_none());
+    }
+
+    #[test]
     fn only_news_that_opens_renames_or_ends_a_channel_is_kept_when_busy() {
         let chat = ChatId::channel("7");
         let info = |change: ChatInfoChange| RemoteEvent::ChatInfoChange {
