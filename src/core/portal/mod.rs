@@ -10,16 +10,18 @@
 //! `imbridge_channel_events_dropped_total`), so one busy channel never holds up the login's
 //! dispatcher and with it the user's direct chats and groups.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ruma::OwnedUserId;
-use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, warn};
 
 mod backfill;
+mod channel_queue;
+use channel_queue::{droppable, ChannelBuffer};
 mod delivery;
 mod dm_meta;
 mod from_matrix;
@@ -123,56 +125,6 @@ enum Work {
     },
 }
 
-/// The bounded, lossy buffer of a channel portal's IM → Matrix events: when full, the oldest
-/// event is dropped for the newest (a busy public room loses its backlog, not its present).
-struct ChannelBuffer {
-    items: std::sync::Mutex<VecDeque<Work>>,
-    /// Signalled on every push (a permit is kept when the worker is busy).
-    ready: Notify,
-    /// The most events held (`bridge.channel_queue_depth`, at least 1).
-    capacity: usize,
-}
-
-impl ChannelBuffer {
-    /// Appends `work`; returns the oldest event dropped to make room, if any.
-    fn push(&self, work: Work) -> Option<Work> {
-        let dropped = match self.items.lock() {
-            Ok(mut items) => {
-                let dropped = if items.len() >= self.capacity {
-                    items.pop_front()
-                } else {
-                    None
-                };
-                items.push_back(work);
-                dropped
-            }
-            Err(_) => Some(work),
-        };
-        self.ready.notify_one();
-        dropped
-    }
-
-    fn pop(&self) -> Option<Work> {
-        self.items.lock().ok()?.pop_front()
-    }
-
-    fn len(&self) -> usize {
-        self.items.lock().map(|i| i.len()).unwrap_or(0)
-    }
-}
-
-/// Whether a remote event of a channel portal may be dropped when the portal is busy: all
-/// but the ones that open, rename or end the portal.
-fn droppable(event: &RemoteEvent) -> bool {
-    match event {
-        RemoteEvent::ChatDelete { .. } => false,
-        RemoteEvent::ChatInfoChange { change, .. } => {
-            !change.members_added.is_empty() || !change.members_removed.is_empty()
-        }
-        _ => true,
-    }
-}
-
 /// One portal's inputs: the lossless queue and, for channel portals, the lossy buffer.
 struct PortalQueue {
     tx: mpsc::Sender<Work>,
@@ -207,13 +159,7 @@ impl Portals {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let buffer = chat_of_key(key)
             .filter(|c| c.kind == ChatKind::Channel)
-            .map(|_| {
-                Arc::new(ChannelBuffer {
-                    items: std::sync::Mutex::new(VecDeque::new()),
-                    ready: Notify::new(),
-                    capacity: ctx.cfg.bridge.channel_queue_depth.max(1),
-                })
-            });
+            .map(|_| Arc::new(ChannelBuffer::new(ctx.cfg.bridge.channel_queue_depth)));
         queues.insert(
             key.to_owned(),
             PortalQueue {
@@ -264,27 +210,6 @@ impl Portals {
         if q.send(work).await.is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
         }
-    }
-
-    /// An event of channel portal `key` dropped unbridged: counted, and acked in its login's
-    /// inbox so it is not handed over again after a restart.
-    async fn drop_channel_event(&self, key: &str, dropped: Work) {
-        self.pending.fetch_sub(1, Ordering::SeqCst);
-        let Some(ctx) = self.ctx.get().and_then(Weak::upgrade) else {
-            return;
-        };
-        ctx.metrics.channel_events_dropped.inc(&[]);
-        if let Work::Remote {
-            login,
-            seq: Some(seq),
-            ..
-        } = dropped
-        {
-            if let Err(e) = ctx.store.ack(&login.queue(), seq).await {
-                warn!(portal = %key, seq, error = %e, "inbox ack of a dropped event failed");
-            }
-        }
-        debug!(portal = %key, "channel busy: its oldest pending event was dropped");
     }
 
     /// Stops handing over new work (see [`Portals::is_stopping`]).
@@ -376,28 +301,6 @@ where
 }
 
 impl PortalWorker {
-    /// The next item: lossless work first, then the channel buffer's oldest event; `None`
-    /// once the queue is closed.
-    async fn next(rx: &mut mpsc::Receiver<Work>, buffer: Option<&ChannelBuffer>) -> Option<Work> {
-        let Some(buffer) = buffer else {
-            return rx.recv().await;
-        };
-        loop {
-            match rx.try_recv() {
-                Ok(work) => return Some(work),
-                Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-            if let Some(work) = buffer.pop() {
-                return Some(work);
-            }
-            tokio::select! {
-                work = rx.recv() => return work,
-                _ = buffer.ready.notified() => {}
-            }
-        }
-    }
-
     async fn run(mut self, mut rx: mpsc::Receiver<Work>, buffer: Option<Arc<ChannelBuffer>>) {
         while let Some(work) = Self::next(&mut rx, buffer.as_deref()).await {
             let started = std::time::Instant::now();
@@ -688,60 +591,6 @@ fn ignore_already_member(e: MatrixError) -> Result<(), MatrixError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::connector::ChatInfoChange;
-
-    #[test]
-    fn a_full_channel_buffer_drops_its_oldest() {
-        let buffer = ChannelBuffer {
-            items: std::sync::Mutex::new(VecDeque::new()),
-            ready: Notify::new(),
-            capacity: 2,
-        };
-        let work = |seq| Work::Matrix {
-            event: MatrixEvent::Presence {
-                user: ruma::user_id!("@a:x").to_owned(),
-                presence: "online".into(),
-                status_msg: None,
-            },
-            seq,
-        };
-        let seq_of = |w: Option<Work>| match w {
-            Some(Work::Matrix { seq, .. }) => Some(seq),
-            _ => None,
-        };
-        assert!(buffer.push(work(1)).is_none());
-        assert!(buffer.push(work(2)).is_none());
-        assert_eq!(seq_of(buffer.push(work(3))), Some(1));
-        assert_eq!(buffer.len(), 2);
-        assert_eq!(seq_of(buffer.pop()), Some(2));
-        assert_eq!(seq_of(buffer.pop()), Some(3));
-        assert!(buffer.pop().is_none());
-    }
-
-    #[test]
-    fn only_news_that_opens_renames_or_ends_a_channel_is_kept_when_busy() {
-        let chat = ChatId::channel("7");
-        let info = |change: ChatInfoChange| RemoteEvent::ChatInfoChange {
-            chat: chat.clone(),
-            sender: None,
-            change,
-        };
-        assert!(!droppable(&info(ChatInfoChange::default())));
-        assert!(!droppable(&info(ChatInfoChange {
-            name: Some("lobby".into()),
-            ..Default::default()
-        })));
-        assert!(droppable(&info(ChatInfoChange {
-            members_added: vec!["bob".into()],
-            ..Default::default()
-        })));
-        assert!(!droppable(&RemoteEvent::ChatDelete { chat: chat.clone() }));
-        assert!(droppable(&RemoteEvent::Typing {
-            chat,
-            sender: "bob".into(),
-            active: true,
-        }));
-    }
 
     #[test]
     fn portal_keys_round_trip() {
