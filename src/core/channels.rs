@@ -1,6 +1,7 @@
 //! Channels (public, high-traffic chat rooms) a user joined with `join-chatroom`: joining and
 //! leaving through the login's [`ChannelAbility`], the list of joined channels kept in the
-//! store (`channels_joined:<mxid>`, a JSON array of channel ids), and joining them all again
+//! store per Matrix user and IM account (`channels_joined:<mxid>:<escaped IM id>`, a JSON
+//! array of channel ids), and joining them all again
 //! after each (re)connection, because networks drop channel membership with the connection
 //! (Easemob does) and keep no offline messages of channels: what was said while the login was
 //! away is not caught up. The portal of a channel is an ordinary portal with a `channel:` key;
@@ -13,17 +14,19 @@ use ruma::UserId;
 use tracing::{info, warn};
 
 use super::connector::{ChannelAbility, ChatId, SendFailure};
+use super::ghosts::escape_localpart;
 use super::logins::UserLogin;
 use super::Ctx;
 
-/// The store key of the user's joined channels.
-fn key(mxid: &UserId) -> String {
-    format!("channels_joined:{mxid}")
+/// The store key of the channels `mxid` joined as IM user `remote` (the IM id escaped, so
+/// it has no `:` and no two pairs share a key).
+fn key(mxid: &UserId, remote: &str) -> String {
+    format!("channels_joined:{mxid}:{}", escape_localpart(remote))
 }
 
-/// The channel ids `mxid` joined (and did not leave), oldest first.
-pub async fn joined(ctx: &Ctx, mxid: &UserId) -> Vec<String> {
-    match ctx.store.get_kv(&key(mxid)).await {
+/// The channel ids `mxid` joined as IM user `remote` (and did not leave), oldest first.
+pub async fn joined(ctx: &Ctx, mxid: &UserId, remote: &str) -> Vec<String> {
+    match ctx.store.get_kv(&key(mxid, remote)).await {
         Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
         Ok(None) => Vec::new(),
         Err(e) => {
@@ -33,28 +36,32 @@ pub async fn joined(ctx: &Ctx, mxid: &UserId) -> Vec<String> {
     }
 }
 
-/// Adds (`member`) or removes channel `id` in `mxid`'s joined list.
-async fn remember(ctx: &Ctx, mxid: &UserId, id: &str, member: bool) {
-    let mut ids = joined(ctx, mxid).await;
+/// Adds (`member`) or removes channel `id` in `login`'s joined list.
+async fn remember(ctx: &Ctx, login: &UserLogin, id: &str, member: bool) {
+    // One read-modify-write at a time (a command and a rejoin may both change the list).
+    static WRITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _writing = WRITING.lock().await;
+    let (mxid, remote) = (&login.mxid, login.remote_id.as_str());
+    let mut ids = joined(ctx, mxid, remote).await;
     ids.retain(|i| i != id);
     if member {
         ids.push(id.to_owned());
     }
     let saved = if ids.is_empty() {
-        ctx.store.delete_kv(&key(mxid)).await.map(|_| ())
+        ctx.store.delete_kv(&key(mxid, remote)).await.map(|_| ())
     } else {
         // A list of strings always serialises.
         let text = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        ctx.store.put_kv(&key(mxid), &text).await
+        ctx.store.put_kv(&key(mxid, remote), &text).await
     };
     if let Err(e) = saved {
         warn!(user = %mxid, channel = id, error = %e, "joined channels not saved");
     }
 }
 
-/// Forgets every channel of `mxid` (logout).
-pub async fn forget_all(ctx: &Ctx, mxid: &UserId) {
-    let _ = ctx.store.delete_kv(&key(mxid)).await;
+/// Forgets every channel `mxid` joined as IM user `remote` (logout).
+pub async fn forget_all(ctx: &Ctx, mxid: &UserId, remote: &str) {
+    let _ = ctx.store.delete_kv(&key(mxid, remote)).await;
 }
 
 /// The login's channel ability, or the sentence saying the network has none.
@@ -73,7 +80,7 @@ pub async fn join(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, id: &str) -> Result<Ch
         .join_channel(id)
         .await
         .map_err(|e| format!("The IM chat room `{id}` was not joined: {e}"))?;
-    remember(ctx, &login.mxid, &chat.id, true).await;
+    remember(ctx, login, &chat.id, true).await;
     info!(user = %login.mxid, channel = %chat.id, "channel joined");
     super::commands::chats::open_portal(ctx, login, chat.clone()).await;
     Ok(chat)
@@ -87,7 +94,11 @@ pub async fn leave(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, id: &str) -> Result<C
     match result {
         Ok(()) => {}
         // Not in it on the network (a lost connection dropped it): leaving still forgets it.
-        Err(SendFailure::Permanent(e)) if !joined(ctx, &login.mxid).await.contains(&chat.id) => {
+        Err(SendFailure::Permanent(e))
+            if !joined(ctx, &login.mxid, &login.remote_id)
+                .await
+                .contains(&chat.id) =>
+        {
             return Err(format!("You are not in the IM chat room `{id}`: {e}"));
         }
         Err(SendFailure::Permanent(e)) => {
@@ -95,7 +106,7 @@ pub async fn leave(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, id: &str) -> Result<C
         }
         Err(e) => return Err(format!("The IM chat room `{id}` was not left: {e}")),
     }
-    remember(ctx, &login.mxid, &chat.id, false).await;
+    remember(ctx, login, &chat.id, false).await;
     info!(user = %login.mxid, channel = id, "channel left");
     Ok(chat)
 }
@@ -107,11 +118,11 @@ pub async fn rejoin(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
     let Some(ability) = login.session.as_channels() else {
         return;
     };
-    for id in joined(ctx, &login.mxid).await {
+    for id in joined(ctx, &login.mxid, &login.remote_id).await {
         match ability.join_channel(&id).await {
             Ok(_) => info!(user = %login.mxid, channel = %id, "channel joined again"),
             Err(SendFailure::Permanent(e)) => {
-                remember(ctx, &login.mxid, &id, false).await;
+                remember(ctx, login, &id, false).await;
                 let text = format!("You are no longer in the IM chat room `{id}`: {e}");
                 super::commands::notify_user(ctx, &login.mxid, &text).await;
             }

@@ -241,7 +241,7 @@ pub async fn logout(ctx: &Arc<Ctx>, mxid: &UserId) -> bool {
         warn!(user = %mxid, error = %e, "inbox queue not cleared");
     }
     let _ = ctx.store.delete_kv(&told_key(mxid)).await;
-    super::channels::forget_all(ctx, mxid).await;
+    super::channels::forget_all(ctx, mxid, &login.remote_id).await;
     true
 }
 
