@@ -18,7 +18,7 @@
 //!   the newest flood text arrives, and what reached the portal plus
 //!   `imbridge_channel_events_dropped_total` is exactly the flood;
 //! * **leave**: `leave-chatroom <lobby>`: alice is out of the IM room, the bot says so in the
-//!   management room and in the portal, which mx1 keeps.
+//!   management room and in the portal, which mx1 keeps; joining again points to that room.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -266,6 +266,17 @@ async fn chat_rooms_as_channel_portals() {
         env.mx.joined_rooms().await.contains(&portal),
         "mx1 keeps the portal"
     );
+    // Joining again points to the room mx1 kept.
+    env.mx
+        .send_text(&mgmt, &format!("join-chatroom {lobby}"))
+        .await;
+    env.mx
+        .wait_body(&mgmt, |b| {
+            b.starts_with("Joined the IM chat room") && b.contains(&portal)
+        })
+        .await;
+    wait_alice_member(&rest, &lobby, true).await;
+
     let rejoins = common::bridge::read_log(&env.log)
         .matches("channel joined again")
         .count();

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use ruma::{RoomId, UserId};
 
-use super::chats::existing_room;
+use super::chats::{existing_room, room_link};
 use super::reply;
 use crate::core::channels;
+use crate::core::connector::ChatId;
 use crate::core::portal::portal_key;
 use crate::core::Ctx;
 
@@ -24,11 +25,18 @@ pub(super) async fn join(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, args: &
     let Some(login) = ctx.login_of(sender).await else {
         return reply(ctx, room, "You are not logged in.").await;
     };
+    let existing = existing_room(ctx, &portal_key(&login.remote_id, &ChatId::channel(*id))).await;
     let text = match channels::join(ctx, &login, id).await {
-        Ok(_) => format!(
-            "Joined the IM chat room `{id}`: its room arrives as an invite. Chat rooms keep no \
-             messages for absent members, so only what is said while you are connected comes here."
-        ),
+        Ok(_) => {
+            let room = match existing {
+                Some(room) => format!("its room is {}", room_link(room.as_str())),
+                None => "its room arrives as an invite".into(),
+            };
+            format!(
+                "Joined the IM chat room `{id}`: {room}. Chat rooms keep no messages for absent \
+                 members, so only what is said while you are connected comes here."
+            )
+        }
         Err(e) => e,
     };
     reply(ctx, room, &text).await
