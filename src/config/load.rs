@@ -219,6 +219,10 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
             .int("max_concurrent_connects", 1, 10_000)
             .and_then(|v| usize::try_from(v).ok())
             .unwrap_or(32),
+        channel_queue_depth: s
+            .int("channel_queue_depth", 1, 1_000_000)
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(1000),
     };
     s.finish();
     out

@@ -166,6 +166,10 @@ pub struct BridgeConfig {
     /// random delay of up to 20 ms), so thousands of logins do not hit the IM service in one
     /// burst. Default 32.
     pub max_concurrent_connects: usize,
+    /// IM → Matrix events a channel portal (a public chat room) holds while it is busy; when
+    /// full, its oldest are dropped (and counted), so a busy channel never delays the other
+    /// chats. Default 1000.
+    pub channel_queue_depth: usize,
 }
 
 /// `bridge.relay:` — relay mode (mautrix's term): in a portal where a logged-in user ran

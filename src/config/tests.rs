@@ -332,3 +332,18 @@ fn leave_on_part_is_off_by_default_and_checked() -> TestResult {
     assert!(p.message.contains("true or false"), "{p:?}");
     Ok(())
 }
+
+#[test]
+fn channel_queue_depth_defaults_to_1000_and_is_bounded() -> TestResult {
+    let base = minimal("  as_token: a\n  hs_token: h\n");
+    assert_eq!(
+        parse(&base, Path::new("."))?.bridge.channel_queue_depth,
+        1000
+    );
+    let small = format!("{base}bridge:\n  channel_queue_depth: 4\n");
+    assert_eq!(parse(&small, Path::new("."))?.bridge.channel_queue_depth, 4);
+    let zero = format!("{base}bridge:\n  channel_queue_depth: 0\n");
+    let err = parse(&zero, Path::new(".")).expect_err("below 1");
+    assert!(err.find("bridge.channel_queue_depth").is_some(), "{err:?}");
+    Ok(())
+}

@@ -17,9 +17,9 @@ pub use super::login_flow::{
 
 mod abilities;
 pub use abilities::{
-    AvatarImage, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility, MediaAbility,
-    NotifyAbility, OwnProfileAbility, PresenceAbility, ReactionAbility, RecallAbility,
-    ReceiptAbility, ThreadAbility, TypingAbility,
+    AvatarImage, ChannelAbility, ContactsAbility, EditAbility, GroupAdminAbility, HistoryAbility,
+    MediaAbility, NotifyAbility, OwnProfileAbility, PresenceAbility, ReactionAbility,
+    RecallAbility, ReceiptAbility, ThreadAbility, TypingAbility,
 };
 
 /// What kind of conversation a chat is.
@@ -52,6 +52,13 @@ impl ChatId {
     pub fn group(id: impl Into<String>) -> Self {
         Self {
             kind: ChatKind::Group,
+            id: id.into(),
+        }
+    }
+    /// A channel (chat room) the user joins and leaves at will.
+    pub fn channel(id: impl Into<String>) -> Self {
+        Self {
+            kind: ChatKind::Channel,
             id: id.into(),
         }
     }
@@ -450,6 +457,10 @@ pub struct Capabilities {
     /// offer [`ThreadAbility`].
     #[serde(default)]
     pub threads: bool,
+    /// Channels (public chat rooms joined with `join-chatroom`): logins offer
+    /// [`ChannelAbility`] and chats may be [`ChatKind::Channel`].
+    #[serde(default)]
+    pub channels: bool,
 }
 
 /// Why logging in failed, in words for the user. The words are the flow's: a password flow
@@ -725,6 +736,10 @@ pub trait NetworkLogin: Send + Sync {
     }
     /// Per-chat do-not-disturb settings, when the network keeps them.
     fn as_notify(&self) -> Option<&dyn NotifyAbility> {
+        None
+    }
+    /// Joining and leaving channels (public chat rooms), when the network has them.
+    fn as_channels(&self) -> Option<&dyn ChannelAbility> {
         None
     }
 }

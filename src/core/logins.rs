@@ -241,6 +241,7 @@ pub async fn logout(ctx: &Arc<Ctx>, mxid: &UserId) -> bool {
         warn!(user = %mxid, error = %e, "inbox queue not cleared");
     }
     let _ = ctx.store.delete_kv(&told_key(mxid)).await;
+    super::channels::forget_all(ctx, mxid, &login.remote_id).await;
     true
 }
 
@@ -447,11 +448,18 @@ async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
         LoginState::TransientDisconnect { .. } => ctx.metrics.im_disconnects.inc(&[]),
         LoginState::Connected if login.ever_connected.swap(true, Ordering::SeqCst) => {
             ctx.metrics.im_reconnects.inc(&[]);
+            // Channel membership ends with the connection: joined again, in the background.
+            let (ctx, login) = (ctx.clone(), login.clone());
+            tokio::spawn(async move { super::channels::rejoin(&ctx, &login).await });
         }
         LoginState::Connected => {
-            // The first connection of this process: presence subscriptions, in the background.
+            // The first connection of this process: presence subscriptions and the joined
+            // channels, in the background.
             let (ctx, login) = (ctx.clone(), login.clone());
-            tokio::spawn(async move { super::presence::on_first_connect(&ctx, &login).await });
+            tokio::spawn(async move {
+                super::channels::rejoin(&ctx, &login).await;
+                super::presence::on_first_connect(&ctx, &login).await
+            });
         }
         _ => {}
     }

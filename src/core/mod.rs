@@ -8,6 +8,7 @@
 //! [`lifecycle`] first. Each login's remote events go to their portal's queue too. One ordered queue (one task) per portal, in both directions.
 
 pub mod catchup;
+pub mod channels;
 pub mod checkpoint;
 pub mod commands;
 pub mod connector;

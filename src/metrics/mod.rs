@@ -56,6 +56,9 @@ pub struct Metrics {
     pub homeserver_failures: CounterVec,
     /// Time from handing a message to the IM session to its server acknowledgement.
     pub im_send_seconds: HistogramVec,
+    /// IM → Matrix events of channel portals (public chat rooms) dropped unbridged because
+    /// the portal's bounded buffer was full.
+    pub channel_events_dropped: CounterVec,
     /// Every family above, registered once for rendering (the families are shared handles).
     registry: Registry,
 }
@@ -119,6 +122,11 @@ impl Metrics {
                 &[],
                 LATENCY_BUCKETS,
             ),
+            channel_events_dropped: CounterVec::new(
+                "imbridge_channel_events_dropped_total",
+                "IM events of busy channels (public chat rooms) dropped, oldest first, because the channel's bounded queue was full.",
+                &[],
+            ),
             registry: Registry::default(),
         };
         let registry = &mut metrics.registry;
@@ -131,8 +139,10 @@ impl Metrics {
         metrics.homeserver_seconds.register(registry);
         metrics.homeserver_failures.register(registry);
         metrics.im_send_seconds.register(registry);
+        metrics.channel_events_dropped.register(registry);
         metrics.im_disconnects.add(&[], 0);
         metrics.im_reconnects.add(&[], 0);
+        metrics.channel_events_dropped.add(&[], 0);
         metrics
     }
 

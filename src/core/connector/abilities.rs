@@ -265,6 +265,23 @@ pub trait NotifyAbility: Send + Sync {
     async fn set_notify_level(&self, chat: &ChatId, level: NotifyLevel) -> Result<(), SendFailure>;
 }
 
+/// Channels: public, high-traffic rooms (chat rooms, live rooms) anyone joins and leaves at
+/// will, without a member list the user keeps. Their messages are [`RemoteMessage`]s with a
+/// [`ChatKind::Channel`](super::ChatKind::Channel) chat. Membership is the connection's: the
+/// network may drop it when the connection ends (Easemob does), so the core joins the
+/// user's remembered channels again after every (re)connection; joining a channel the login
+/// is already in must therefore succeed. Networks keep no offline messages of a channel for
+/// members who were away: what was said meanwhile is not caught up.
+#[async_trait]
+pub trait ChannelAbility: Send + Sync {
+    /// Joins channel `id` (the network's room id); returns the channel's chat. A channel
+    /// that does not exist, or a refusal, is a [`SendFailure::Permanent`] in the network's
+    /// words.
+    async fn join_channel(&self, id: &str) -> Result<ChatId, SendFailure>;
+    /// Leaves channel `chat`; the network stops sending its messages to this login.
+    async fn leave_channel(&self, chat: &ChatId) -> Result<(), SendFailure>;
+}
+
 /// The refusal of a group action this network does not offer.
 fn unsupported(what: &str) -> SendFailure {
     SendFailure::Permanent(format!("the IM service does not support {what} from here"))

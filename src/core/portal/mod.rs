@@ -3,6 +3,12 @@
 //! remote → Matrix messages (deduplicated through the message map, so a group message seen by
 //! two logins is bridged once and our own echoes are dropped), and Matrix → remote messages
 //! (with the map written before the next queue item, so the echo finds it).
+//!
+//! Queues are lossless and apply back-pressure, except for the IM → Matrix events of channel
+//! portals (public chat rooms, [`crate::core::channels`]): those wait in a bounded buffer of
+//! `bridge.channel_queue_depth` events that drops its oldest when full (counted in
+//! `imbridge_channel_events_dropped_total`), so one busy channel never holds up the login's
+//! dispatcher and with it the user's direct chats and groups.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,6 +21,8 @@ use tracing::{debug, warn};
 
 mod announcements;
 mod backfill;
+mod channel_queue;
+use channel_queue::{droppable, ChannelBuffer};
 mod delivery;
 mod dm_meta;
 mod from_matrix;
@@ -119,11 +127,17 @@ enum Work {
     },
 }
 
+/// One portal's inputs: the lossless queue and, for channel portals, the lossy buffer.
+struct PortalQueue {
+    tx: mpsc::Sender<Work>,
+    buffer: Option<Arc<ChannelBuffer>>,
+}
+
 /// The portal queues.
 #[derive(Default)]
 pub struct Portals {
     ctx: std::sync::OnceLock<Weak<Ctx>>,
-    queues: Mutex<HashMap<String, mpsc::Sender<Work>>>,
+    queues: Mutex<HashMap<String, PortalQueue>>,
     /// Work items queued or being processed, in all portals (counted from enqueue until the
     /// item is finished and acked, so a drain waits for in-progress sends too).
     pending: AtomicUsize,
@@ -136,16 +150,25 @@ impl Portals {
         let _ = self.ctx.set(ctx);
     }
 
-    async fn queue(&self, key: &str) -> Option<mpsc::Sender<Work>> {
+    async fn queue(&self, key: &str) -> Option<(mpsc::Sender<Work>, Option<Arc<ChannelBuffer>>)> {
         let mut queues = self.queues.lock().await;
         if let Some(q) = queues.get(key) {
-            if !q.is_closed() {
-                return Some(q.clone());
+            if !q.tx.is_closed() {
+                return Some((q.tx.clone(), q.buffer.clone()));
             }
         }
         let ctx = self.ctx.get()?.upgrade()?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        queues.insert(key.to_owned(), tx.clone());
+        let buffer = chat_of_key(key)
+            .filter(|c| c.kind == ChatKind::Channel)
+            .map(|_| Arc::new(ChannelBuffer::new(ctx.cfg.bridge.channel_queue_depth)));
+        queues.insert(
+            key.to_owned(),
+            PortalQueue {
+                tx: tx.clone(),
+                buffer: buffer.clone(),
+            },
+        );
         let worker = PortalWorker {
             ctx,
             key: key.to_owned(),
@@ -156,8 +179,8 @@ impl Portals {
             hinted: HashMap::new(),
             dm_meta_seen: None,
         };
-        tokio::spawn(worker.run(rx));
-        Some(tx)
+        tokio::spawn(worker.run(rx, buffer.clone()));
+        Some((tx, buffer))
     }
 
     /// Queues a remote event (item `seq` of the login's inbox queue, if stored) for the
@@ -173,10 +196,19 @@ impl Portals {
     }
 
     async fn send(&self, key: &str, work: Work) {
-        let Some(q) = self.queue(key).await else {
+        let Some((q, buffer)) = self.queue(key).await else {
             return;
         };
         self.pending.fetch_add(1, Ordering::SeqCst);
+        if let (Some(buffer), Work::Remote { event, .. }) = (&buffer, &work) {
+            if droppable(event) {
+                // Never waits: the oldest pending event gives way.
+                if let Some(dropped) = buffer.push(work) {
+                    self.drop_channel_event(key, dropped).await;
+                }
+                return;
+            }
+        }
         if q.send(work).await.is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
         }
@@ -195,8 +227,12 @@ impl Portals {
     /// `(queues, items waiting in all of them, items waiting in the fullest one)`.
     pub async fn depths(&self) -> (usize, usize, usize) {
         let queues = self.queues.lock().await;
-        let live = queues.values().filter(|q| !q.is_closed());
-        let depths: Vec<usize> = live.map(|q| q.max_capacity() - q.capacity()).collect();
+        let live = queues.values().filter(|q| !q.tx.is_closed());
+        let depths: Vec<usize> = live
+            .map(|q| {
+                q.tx.max_capacity() - q.tx.capacity() + q.buffer.as_ref().map_or(0, |b| b.len())
+            })
+            .collect();
         let max = depths.iter().copied().max().unwrap_or(0);
         (depths.len(), depths.iter().sum(), max)
     }
@@ -267,8 +303,8 @@ where
 }
 
 impl PortalWorker {
-    async fn run(mut self, mut rx: mpsc::Receiver<Work>) {
-        while let Some(work) = rx.recv().await {
+    async fn run(mut self, mut rx: mpsc::Receiver<Work>, buffer: Option<Arc<ChannelBuffer>>) {
+        while let Some(work) = Self::next(&mut rx, buffer.as_deref()).await {
             let started = std::time::Instant::now();
             let room = self.record().await.map(|r| r.room_id);
             if room != self.room {

@@ -135,11 +135,16 @@ impl PortalWorker {
             if let Err(e) = self.open_group_roles(&room, login, &info).await {
                 warn!(portal = %self.key, %room, error = %e, "group roles not set on the room");
             }
+            // A channel's crowd comes and goes: its ghosts join when they speak.
+            let initial = match chat.kind {
+                ChatKind::Channel => 0,
+                _ => INITIAL_MEMBERS,
+            };
             for member in info
                 .members
                 .iter()
                 .filter(|m| **m != login.remote_id)
-                .take(INITIAL_MEMBERS)
+                .take(initial)
             {
                 if let Err(e) = self.ensure_ghost_in_room(login, &room, member).await {
                     debug!(member, error = %e, "member ghost not joined");

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+mod channels;
 mod contacts;
 mod group_admin;
 mod incoming;
@@ -145,6 +146,7 @@ impl NetworkConnector for EasemobConnector {
             // Text messages up to 5 KB (the server refuses more: "Sorry, data is too large").
             max_text_bytes: 5 * 1024,
             threads: true,
+            channels: true,
         }
     }
 
@@ -523,6 +525,9 @@ impl NetworkLogin for EasemobLogin {
         Some(self)
     }
     fn as_presence(&self) -> Option<&dyn crate::core::connector::PresenceAbility> {
+        Some(self)
+    }
+    fn as_channels(&self) -> Option<&dyn crate::core::connector::ChannelAbility> {
         Some(self)
     }
     fn as_threads(&self) -> Option<&dyn crate::core::connector::ThreadAbility> {

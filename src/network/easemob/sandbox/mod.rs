@@ -4,6 +4,7 @@
 //! chat rooms, receipts, recall, edit, kicks and token expiry; state kept in `--data`.
 
 mod chat;
+mod chatrooms;
 mod faults;
 pub mod msync;
 pub mod presence;

@@ -138,6 +138,7 @@ impl Connection {
             inner.live.remove(&key);
             let app_key = self.sandbox.cfg.app_key.clone();
             super::presence::notify_subscribers(&mut inner, &app_key, &b.user);
+            super::chatrooms::drop_offline_member(&mut inner, &app_key, &b.user);
         }
     }
 
@@ -525,12 +526,14 @@ impl Connection {
             .get_mut(&room)
             .filter(|g| g.is_chatroom)
             .ok_or_else(|| fail(&format!("grpID {room} does not exist!")))?;
-        let presence = if op == muc_body::Operation::Join as i32 {
-            group.members.insert(sender.user.to_owned());
-            muc_body::Operation::Presence
+        // Joining a room one is in, or leaving one one is not in, changes nothing and tells
+        // nobody.
+        let (presence, changed) = if op == muc_body::Operation::Join as i32 {
+            let changed = group.members.insert(sender.user.to_owned());
+            (muc_body::Operation::Presence, changed)
         } else if op == muc_body::Operation::Leave as i32 {
-            group.members.remove(sender.user);
-            muc_body::Operation::Absence
+            let changed = group.members.remove(sender.user);
+            (muc_body::Operation::Absence, changed)
         } else {
             return Err(fail("Sorry, edit is not available"));
         };
@@ -538,31 +541,8 @@ impl Connection {
             "is_all_mute": false, "create_timestamp": group.created, "is_in_white_list": false,
             "member_count": group.members.len(), "mute_duration": 0,
         }});
-        let member_count = group.members.len() as i32;
-        let event = Meta {
-            id: Some(server_id),
-            from: Some(jid::user_jid(app_key, sender.user)),
-            to: Some(jid::conference_jid(app_key, &room)),
-            timestamp: Some(now_ms()),
-            ns: Some(meta::NameSpace::Muc as i32),
-            payload: Some(
-                MucBody {
-                    muc_id: Some(jid::conference_jid(app_key, &room)),
-                    operation: Some(presence as i32),
-                    from: Some(jid::user_jid(app_key, sender.user)),
-                    is_chatroom: Some(true),
-                    muc_member_count: Some(member_count),
-                    ..Default::default()
-                }
-                .encode_to_vec(),
-            ),
-            ..Default::default()
-        };
-        let queue = jid::conference_jid(app_key, &room);
-        for member in inner.members(&room) {
-            if member != sender.user {
-                inner.route(app_key, &member, &queue, &event, None);
-            }
+        if changed {
+            super::chatrooms::announce(&mut inner, app_key, &room, sender.user, presence);
         }
         let ack_meta = Meta {
             ns: Some(meta::NameSpace::Muc as i32),

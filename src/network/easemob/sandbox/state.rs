@@ -453,6 +453,40 @@ impl Inner {
         count
     }
 
+    /// Stores `meta` for `recipient`'s device `resource` in queue `queue` and tells it when it
+    /// is connected. Returns 1, or 0 when there is no such user or device.
+    pub fn route_to_device(
+        &mut self,
+        app_key: &str,
+        recipient: &str,
+        resource: &str,
+        queue: &Jid,
+        meta: &Meta,
+    ) -> usize {
+        let Some(device) = self
+            .data
+            .users
+            .get_mut(recipient)
+            .and_then(|u| u.devices.get_mut(resource))
+        else {
+            return 0;
+        };
+        device
+            .queues
+            .entry(jid::text_form(queue))
+            .or_default()
+            .push_back(StoredMeta {
+                id: meta.id.unwrap_or(0),
+                meta: meta.encode_to_vec(),
+            });
+        if let Some(conn) = self.live.get(&(recipient.to_owned(), resource.to_owned())) {
+            let mut q = queue.clone();
+            q.app_key = Some(app_key.to_owned());
+            let _ = conn.tx.send(ConnCommand::Notice(q));
+        }
+        1
+    }
+
     /// Members of a group, room or thread, empty when it does not exist.
     pub fn members(&self, id: &str) -> Vec<String> {
         if let Some(thread) = self.data.threads.get(id) {
@@ -475,9 +509,15 @@ impl Inner {
         sender_resource: &str,
     ) {
         let queue = jid::conference_jid(app_key, group);
+        // Chat rooms keep nothing for members who are away.
+        let live_only = self.data.groups.get(group).is_some_and(|g| g.is_chatroom);
         for member in self.members(group) {
             let except = (member == sender).then_some(sender_resource);
-            self.route(app_key, &member, &queue, meta, except);
+            if live_only {
+                super::chatrooms::route_live(self, app_key, &member, &queue, meta, except);
+            } else {
+                self.route(app_key, &member, &queue, meta, except);
+            }
         }
     }
 
