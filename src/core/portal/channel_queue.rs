@@ -158,7 +158,7 @@ mod tests {
         let info = |change: ChatInfoChange| RemoteEvent::ChatInfoChange {
             chat: chat.clone(),
             sender: None,
-            change,
+            change: Box::new(change),
         };
         assert!(!droppable(&info(ChatInfoChange::default())));
         assert!(!droppable(&info(ChatInfoChange {
