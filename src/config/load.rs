@@ -210,8 +210,8 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
         personal_filtering_spaces: s.bool("personal_filtering_spaces").unwrap_or(false),
         private_chat_portal_meta: s.bool("private_chat_portal_meta").unwrap_or(true),
         presence: s.bool("presence").unwrap_or(true),
-        notify_sync_secs: s
-            .int("notify_sync_secs", 0, 24 * 3600)
+        settings_sync_secs: s
+            .int("settings_sync_secs", 0, 24 * 3600)
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or(60),
         leave_on_part: s.bool("leave_on_part").unwrap_or(false),

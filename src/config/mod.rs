@@ -157,8 +157,8 @@ pub struct BridgeConfig {
     pub presence: bool,
     /// Seconds between two comparisons of each double-puppeted user's per-room notification
     /// settings (Matrix push rules) with their IM do-not-disturb settings
-    /// ([`crate::core::notify_sync`]); 0 turns it off. Default 60.
-    pub notify_sync_secs: u64,
+    /// ([`crate::core::settings_sync`]); 0 turns it off. Default 60.
+    pub settings_sync_secs: u64,
     /// A logged-in user leaving a group portal also leaves the network group. Default off:
     /// leaving the room only hides it on Matrix.
     pub leave_on_part: bool,

@@ -216,6 +216,27 @@ pub trait MatrixApi: Send + Sync + 'static {
     /// Sets `user` typing (or not) in `room`.
     async fn typing(&self, room: &RoomId, user: &UserId, active: bool) -> Result<(), MatrixError>;
 
+    /// `user`'s ignored users (`m.ignored_user_list`), read as the user (double puppeting).
+    /// The default refuses.
+    async fn ignored_users(&self, user: &UserId) -> Result<Vec<OwnedUserId>, MatrixError> {
+        let _ = user;
+        Err(MatrixError::Other(
+            "account data needs double puppeting".into(),
+        ))
+    }
+
+    /// Replaces `user`'s ignored users, as the user. The default refuses.
+    async fn set_ignored_users(
+        &self,
+        user: &UserId,
+        users: &[OwnedUserId],
+    ) -> Result<(), MatrixError> {
+        let _ = (user, users);
+        Err(MatrixError::Other(
+            "account data needs double puppeting".into(),
+        ))
+    }
+
     /// `user`'s notification level of each room whose push rules say other than "all
     /// messages", read as the user (double puppeting). The default refuses.
     async fn room_notify_levels(

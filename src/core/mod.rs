@@ -24,13 +24,13 @@ pub mod login_steps;
 pub mod logins;
 pub mod markdown;
 pub mod matrix_api;
-pub mod notify_sync;
 pub mod portal;
 pub mod power_levels;
 pub mod presence;
 pub mod registration;
 pub mod room_features;
 pub mod send_status;
+pub mod settings_sync;
 pub mod spaces;
 
 use std::collections::HashMap;
@@ -159,7 +159,7 @@ impl Bridge {
         tokio::spawn(dispatch_inbox(ctx.clone()));
         tokio::spawn(room_features::refresh_all(ctx.clone()));
         tokio::spawn(portal::open_old_group_portals(ctx.clone()));
-        tokio::spawn(notify_sync::run(Arc::downgrade(ctx)));
+        tokio::spawn(settings_sync::run(Arc::downgrade(ctx)));
         Ok(())
     }
 

@@ -265,11 +265,25 @@ impl MatrixApi for HomeserverClient {
         Ok(())
     }
 
+    async fn ignored_users(&self, user: &UserId) -> Result<Vec<OwnedUserId>, MatrixError> {
+        self.ignored_list(user).await
+    }
+
+    async fn set_ignored_users(
+        &self,
+        user: &UserId,
+        users: &[OwnedUserId],
+    ) -> Result<(), MatrixError> {
+        self.put_ignored_list(user, users).await
+    }
+
     async fn room_notify_levels(
         &self,
         user: &UserId,
     ) -> Result<HashMap<OwnedRoomId, NotifyLevel>, MatrixError> {
-        Ok(super::push_rules::levels_of(&self.push_rules(user).await?))
+        Ok(super::account_settings::levels_of(
+            &self.push_rules(user).await?,
+        ))
     }
 
     async fn set_room_notify_level(

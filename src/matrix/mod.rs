@@ -12,12 +12,12 @@
 //!   listener;
 //! * [`transaction`]: the transaction parser.
 
+mod account_settings;
 pub mod appservice;
 pub mod client;
 mod media;
 mod power;
 pub mod provisioning;
-mod push_rules;
 pub mod settings;
 pub mod transaction;
 mod transport;

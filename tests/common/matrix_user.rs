@@ -50,6 +50,40 @@ impl MatrixUser {
         .await;
     }
 
+    /// The user's ignored users (`m.ignored_user_list` account data; none when unset).
+    pub async fn ignored_users(&self) -> Vec<String> {
+        let url = format!(
+            "{}/_matrix/client/v3/user/{}/account_data/m.ignored_user_list",
+            self.base,
+            urlencode(&self.mxid)
+        );
+        let resp = self.http.get(&url).bearer_auth(&self.token).send().await;
+        let v: Value = match resp {
+            Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        v["ignored_users"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the user's ignored users.
+    pub async fn set_ignored_users(&self, users: &[&str]) {
+        let list: serde_json::Map<String, Value> =
+            users.iter().map(|u| (u.to_string(), json!({}))).collect();
+        let path = format!(
+            "/user/{}/account_data/m.ignored_user_list",
+            urlencode(&self.mxid)
+        );
+        self.call(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({ "ignored_users": list })),
+        )
+        .await;
+    }
+
     /// The user's global push rules (`GET /pushrules/global/`).
     pub async fn push_rules(&self) -> Value {
         self.call(reqwest::Method::GET, "/pushrules/global/", None)

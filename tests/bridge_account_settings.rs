@@ -1,12 +1,17 @@
-//! Do-not-disturb both ways (issue 13, item 8), end to end on a real Synapse with the bridge
-//! binary (double puppeting by the appservice method, `bridge.notify_sync_secs: 1`), the
-//! in-process Easemob sandbox and alice's phone as a second IM device.
+//! A user's own settings both ways (issue 13, items 5 and 8), end to end on a real Synapse
+//! with the bridge binary (double puppeting by the appservice method,
+//! `bridge.settings_sync_secs: 1`), the in-process Easemob sandbox and alice's phone as a
+//! second IM device.
 //!
 //! * **IM → Matrix**: alice's phone sets the DM with bob to `NONE` (mute): mx1's push rules
 //!   get Element's Mute override rule for the DM room;
 //! * **Matrix → IM**: mx1 switches the room to "Mentions & keywords" (the override rule
 //!   deleted, a room rule without notify added): the IM setting becomes `AT`; mx1 deletes that
-//!   rule too ("All messages"): the IM setting is back to the default.
+//!   rule too ("All messages"): the IM setting is back to the default;
+//! * **block list, IM → Matrix**: alice's phone blocks bob: bob's ghost is in mx1's ignored
+//!   users (next to a Matrix user mx1 ignored, who stays);
+//! * **block list, Matrix → IM**: mx1 stops ignoring bob's ghost: bob is unblocked on the IM
+//!   side; mx1 ignores him again: he is blocked again.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -42,6 +47,21 @@ async fn wait_im(rest: &RestClient, want: &str) {
     panic!("the IM setting never became {want}: {last}");
 }
 
+/// Waits (bounded, 30 s) until bob is (`blocked`) or is not in alice's IM block list.
+async fn wait_blocked(rest: &RestClient, blocked: bool) {
+    let mut last = Vec::new();
+    for _ in 0..150 {
+        if let Ok(list) = rest.blocked_users().await {
+            if list.iter().any(|u| u == "bob") == blocked {
+                return;
+            }
+            last = list;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("bob never got blocked = {blocked}: {last:?}");
+}
+
 /// Waits (bounded, 30 s) until mx1's push rules satisfy `what`.
 async fn wait_rules(mx: &MatrixUser, what: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
@@ -62,9 +82,9 @@ fn has_rule(rules: &Value, kind: &str, id: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn do_not_disturb_both_ways() {
+async fn do_not_disturb_and_block_list_both_ways() {
     let mut env = Env::start_with_double_puppet("notify", "").await;
-    env.set_bridge_settings(&["notify_sync_secs: 1"], true);
+    env.set_bridge_settings(&["settings_sync_secs: 1"], true);
     env.login().await;
     env.open_dm().await;
     let dm = env.dm.clone();
@@ -113,6 +133,32 @@ async fn do_not_disturb_both_ways() {
         env.t0,
         "all messages in Matrix is the default on the IM side"
     );
+
+    // Block list, IM → Matrix, next to a Matrix-only ignore that stays.
+    const BOB_GHOST: &str = "@easemob_bob:localhost";
+    const STRANGER: &str = "@stranger:localhost";
+    env.mx.set_ignored_users(&[STRANGER]).await;
+    rest.block_users(&["bob"])
+        .await
+        .expect("the phone blocks bob");
+    let mut ignored = Vec::new();
+    for _ in 0..150 {
+        ignored = env.mx.ignored_users().await;
+        if ignored.iter().any(|u| u == BOB_GHOST) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ignored.sort();
+    assert_eq!(ignored, vec![BOB_GHOST, STRANGER], "bob's ghost is ignored");
+    say!(env.t0, "blocking on the phone ignores the ghost in Matrix");
+
+    // Matrix → IM: unignored, then ignored again.
+    env.mx.set_ignored_users(&[STRANGER]).await;
+    wait_blocked(&rest, false).await;
+    env.mx.set_ignored_users(&[STRANGER, BOB_GHOST]).await;
+    wait_blocked(&rest, true).await;
+    say!(env.t0, "ignoring in Matrix blocks on the IM side, and back");
 
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");

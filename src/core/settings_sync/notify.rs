@@ -1,73 +1,23 @@
 //! Do-not-disturb both ways (issue 13, item 8): a user's per-room notification setting in
-//! Matrix (their push rules, reachable only through their double puppet) and their per-chat
-//! do-not-disturb setting on the network ([`NotifyAbility`]) are kept the same.
-//!
-//! Neither side pushes these changes to the bridge (push rules are account data, which
-//! homeservers do not send to appservices; IM services do not tell a session about a setting
-//! changed on another device), so both are read every `bridge.notify_sync_secs` for each
-//! connected login with a double puppet: one push-rules read and one settings read per 100
-//! chats. The level both sides had at the last comparison is kept in the store
+//! Matrix (their push rules) and their per-chat do-not-disturb setting on the network
+//! ([`NotifyAbility`]) are kept the same: one push-rules read and one settings read per 100
+//! chats at each comparison. The level both sides had at the last comparison is kept in the store
 //! (`notify:<mxid>:<portal key>`), which tells which side changed since: that side's level is
 //! made on the other. When both changed, the network's wins; at the first comparison of a chat
 //! (no record yet) the network's setting is taken as the truth.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
 use ruma::OwnedRoomId;
 use tracing::{debug, info, warn};
 
-use super::connector::{ChatId, ChatKind, LoginState, NotifyAbility, NotifyLevel};
-use super::logins::UserLogin;
-use super::portal::chat_of_key;
-use super::Ctx;
+use crate::core::connector::{ChatId, ChatKind, NotifyAbility, NotifyLevel};
+use crate::core::logins::UserLogin;
+use crate::core::portal::chat_of_key;
+use crate::core::Ctx;
 use crate::metrics::Direction;
 use crate::store::PortalRecord;
-
-/// Runs the comparison every `bridge.notify_sync_secs` (not at all when 0) until the core is
-/// gone.
-pub(super) async fn run(ctx: Weak<Ctx>) {
-    let secs = match ctx.upgrade() {
-        Some(c) => c.cfg.bridge.notify_sync_secs,
-        None => return,
-    };
-    if secs == 0 {
-        return;
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(secs));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tick.tick().await; // the first tick is immediate: let logins connect first
-    loop {
-        tick.tick().await;
-        let Some(ctx) = ctx.upgrade() else { return };
-        sync_all(&ctx).await;
-    }
-}
-
-/// One comparison for every connected login with a double puppet.
-async fn sync_all(ctx: &Arc<Ctx>) {
-    let logins: Vec<Arc<UserLogin>> = ctx.logins.read().await.values().cloned().collect();
-    let mut eligible = Vec::new();
-    for login in logins {
-        if login.session.as_notify().is_some()
-            && ctx.matrix.has_puppet(&login.mxid)
-            && login.state().await == LoginState::Connected
-        {
-            eligible.push(login);
-        }
-    }
-    if eligible.is_empty() {
-        return;
-    }
-    let portals = match ctx.store.list_portals().await {
-        Ok(p) => p,
-        Err(e) => return warn!(error = %e, "notification settings not compared: no portal list"),
-    };
-    for login in eligible {
-        sync_login(ctx, &login, &portals).await;
-    }
-}
 
 /// The login's chats with a room: `(chat, room, portal key)`. Chat rooms have no setting.
 fn chats_of(login: &UserLogin, portals: &[PortalRecord]) -> Vec<(ChatId, OwnedRoomId, String)> {

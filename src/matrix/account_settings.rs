@@ -1,18 +1,21 @@
-//! A Matrix user's per-room notification level, read from and written to their push rules
-//! through their double puppet (push rules are account data: the bridge can act on them only
-//! as the user). The shapes are Element's: **Mute** is an `override` rule whose id is the room
+//! A Matrix user's own settings, read and written through their double puppet (they are
+//! account data: the bridge can act on them only as the user): the ignored-users list
+//! (`m.ignored_user_list`), and the per-room notification level in their push rules. The shapes are Element's: **Mute** is an `override` rule whose id is the room
 //! id, with one `event_match` condition on `room_id` and no actions; **Mentions & keywords**
 //! is a `room` rule for the room with no notify action (`[]` or the legacy `dont_notify`);
 //! anything else is **All messages**. (Push rules: Matrix client-server API §13.13.)
 
 use std::collections::HashMap;
 
+use ruma::api::client::config::{get_global_account_data, set_global_account_data};
 use ruma::api::client::push::{delete_pushrule, get_pushrules_global_scope, set_pushrule};
+use ruma::events::ignored_user_list::IgnoredUserListEventContent;
+use ruma::events::GlobalAccountDataEventType;
 use ruma::push::{
     EventMatchConditionData, NewConditionalPushRule, NewPushRule, NewSimplePushRule, PushCondition,
     RuleKind, Ruleset,
 };
-use ruma::{OwnedRoomId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::client::{HomeserverClient, REQUEST_TIMEOUT};
 use crate::core::connector::NotifyLevel;
@@ -43,6 +46,41 @@ pub(super) fn levels_of(rules: &Ruleset) -> HashMap<OwnedRoomId, NotifyLevel> {
 }
 
 impl HomeserverClient {
+    /// `user`'s ignored users (none when they never set the list), as the user.
+    pub(super) async fn ignored_list(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<OwnedUserId>, MatrixError> {
+        let request = get_global_account_data::v3::Request::new(
+            user.to_owned(),
+            GlobalAccountDataEventType::IgnoredUserList,
+        );
+        match self.send(request, Some(user), REQUEST_TIMEOUT).await {
+            Ok(response) => {
+                let content: IgnoredUserListEventContent = response
+                    .account_data
+                    .deserialize_as_unchecked()
+                    .map_err(|e| MatrixError::Other(format!("m.ignored_user_list: {e}")))?;
+                Ok(content.ignored_users.into_keys().collect())
+            }
+            Err(MatrixError::Homeserver { status: 404, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces `user`'s ignored users by `users`, as the user.
+    pub(super) async fn put_ignored_list(
+        &self,
+        user: &UserId,
+        users: &[OwnedUserId],
+    ) -> Result<(), MatrixError> {
+        let content = IgnoredUserListEventContent::users(users.iter().cloned());
+        let request = set_global_account_data::v3::Request::new(user.to_owned(), &content)
+            .map_err(|e| MatrixError::Other(format!("m.ignored_user_list: {e}")))?;
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
     /// `user`'s push rules (global scope), as the user.
     pub(super) async fn push_rules(&self, user: &UserId) -> Result<Ruleset, MatrixError> {
         let request = get_pushrules_global_scope::v3::Request::new();
