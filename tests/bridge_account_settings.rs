@@ -11,7 +11,9 @@
 //! * **block list, IM → Matrix**: alice's phone blocks bob: bob's ghost is in mx1's ignored
 //!   users (next to a Matrix user mx1 ignored, who stays);
 //! * **block list, Matrix → IM**: mx1 stops ignoring bob's ghost: bob is unblocked on the IM
-//!   side; mx1 ignores him again: he is blocked again.
+//!   side; mx1 ignores him again: he is blocked again;
+//! * **account-wide**: the phone turns every notification off: mx1's `.m.rule.master` is
+//!   enabled; mx1 disables it: the IM account-wide setting is back to the default.
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
@@ -26,14 +28,15 @@ use imbridge::network::easemob::jid::ChatType;
 use imbridge::network::easemob::rest::RestClient;
 use serde_json::{json, Value};
 
-/// Waits (bounded, 30 s) until alice's IM setting of the chat with bob is `want`.
-async fn wait_im(rest: &RestClient, want: &str) {
+/// Waits (bounded, 30 s) until alice's IM setting of the chat with `peer` (herself: the
+/// account-wide setting) is `want`.
+async fn wait_im(rest: &RestClient, peer: &str, want: &str) {
     let mut last = String::new();
     for _ in 0..150 {
-        match rest.silent_modes(&["bob"], &[]).await {
+        match rest.silent_modes(&[peer], &[]).await {
             Ok((users, _)) => {
                 last = users
-                    .get("bob")
+                    .get(peer)
                     .map(|m| m.remind_type.clone())
                     .unwrap_or_default();
                 if last == want {
@@ -117,12 +120,12 @@ async fn do_not_disturb_and_block_list_both_ways() {
     env.mx
         .put_push_rule("room", &dm, json!({ "actions": [] }))
         .await;
-    wait_im(&rest, "AT").await;
+    wait_im(&rest, "bob", "AT").await;
     say!(env.t0, "mentions-only in Matrix is AT on the IM side");
 
     // "All messages" again.
     env.mx.delete_push_rule("room", &dm).await;
-    wait_im(&rest, "DEFAULT").await;
+    wait_im(&rest, "bob", "DEFAULT").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rules = env.mx.push_rules().await;
     assert!(
@@ -159,6 +162,27 @@ async fn do_not_disturb_and_block_list_both_ways() {
     env.mx.set_ignored_users(&[STRANGER, BOB_GHOST]).await;
     wait_blocked(&rest, true).await;
     say!(env.t0, "ignoring in Matrix blocks on the IM side, and back");
+
+    // The account-wide setting: everything off on the phone is `.m.rule.master` in Matrix.
+    rest.set_remind_type(ChatType::Single, "alice", "NONE")
+        .await
+        .expect("the phone turns everything off");
+    let master = |r: &Value| {
+        r["override"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["rule_id"] == ".m.rule.master"))
+            .map(|r| r["enabled"] == json!(true))
+            .unwrap_or(false)
+    };
+    wait_rules(&env.mx, master).await;
+    env.mx
+        .call_put(
+            "/pushrules/global/override/.m.rule.master/enabled",
+            json!({ "enabled": false }),
+        )
+        .await;
+    wait_im(&rest, "alice", "DEFAULT").await;
+    say!(env.t0, "the account-wide setting follows both ways");
 
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");

@@ -249,6 +249,24 @@ pub trait MatrixApi: Send + Sync + 'static {
         ))
     }
 
+    /// Whether `user` turned every notification off (the `.m.rule.master` push rule is
+    /// enabled), read as the user. The default refuses.
+    async fn notifications_muted(&self, user: &UserId) -> Result<bool, MatrixError> {
+        let _ = user;
+        Err(MatrixError::Other(
+            "push rules need double puppeting".into(),
+        ))
+    }
+
+    /// Turns every notification of `user` off (`muted`) or on again, with `.m.rule.master`.
+    /// The default refuses.
+    async fn set_notifications_muted(&self, user: &UserId, muted: bool) -> Result<(), MatrixError> {
+        let _ = (user, muted);
+        Err(MatrixError::Other(
+            "push rules need double puppeting".into(),
+        ))
+    }
+
     /// Sets `user`'s notification level of `room` through their push rules, as the user. The
     /// default refuses.
     async fn set_room_notify_level(

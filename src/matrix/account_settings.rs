@@ -1,6 +1,7 @@
 //! A Matrix user's own settings, read and written through their double puppet (they are
 //! account data: the bridge can act on them only as the user): the ignored-users list
-//! (`m.ignored_user_list`), and the per-room notification level in their push rules. The shapes are Element's: **Mute** is an `override` rule whose id is the room
+//! (`m.ignored_user_list`), the per-room notification level in their push rules, and whether
+//! every notification is off (`.m.rule.master` enabled). The shapes are Element's: **Mute** is an `override` rule whose id is the room
 //! id, with one `event_match` condition on `room_id` and no actions; **Mentions & keywords**
 //! is a `room` rule for the room with no notify action (`[]` or the legacy `dont_notify`);
 //! anything else is **All messages**. (Push rules: Matrix client-server API §13.13.)
@@ -8,7 +9,9 @@
 use std::collections::HashMap;
 
 use ruma::api::client::config::{get_global_account_data, set_global_account_data};
-use ruma::api::client::push::{delete_pushrule, get_pushrules_global_scope, set_pushrule};
+use ruma::api::client::push::{
+    delete_pushrule, get_pushrules_global_scope, set_pushrule, set_pushrule_enabled,
+};
 use ruma::events::ignored_user_list::IgnoredUserListEventContent;
 use ruma::events::GlobalAccountDataEventType;
 use ruma::push::{
@@ -45,7 +48,26 @@ pub(super) fn levels_of(rules: &Ruleset) -> HashMap<OwnedRoomId, NotifyLevel> {
     out
 }
 
+/// Whether `.m.rule.master` (every notification off) is enabled.
+pub(super) fn master_enabled(rules: &Ruleset) -> bool {
+    rules
+        .override_
+        .iter()
+        .any(|r| r.rule_id == ".m.rule.master" && r.enabled)
+}
+
 impl HomeserverClient {
+    /// Enables (`muted`) or disables `user`'s `.m.rule.master`, as the user.
+    pub(super) async fn put_master(&self, user: &UserId, muted: bool) -> Result<(), MatrixError> {
+        let request = set_pushrule_enabled::v3::Request::new(
+            RuleKind::Override,
+            ".m.rule.master".into(),
+            muted,
+        );
+        self.send(request, Some(user), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
     /// `user`'s ignored users (none when they never set the list), as the user.
     pub(super) async fn ignored_list(
         &self,

@@ -277,6 +277,16 @@ impl MatrixApi for HomeserverClient {
         self.put_ignored_list(user, users).await
     }
 
+    async fn notifications_muted(&self, user: &UserId) -> Result<bool, MatrixError> {
+        Ok(super::account_settings::master_enabled(
+            &self.push_rules(user).await?,
+        ))
+    }
+
+    async fn set_notifications_muted(&self, user: &UserId, muted: bool) -> Result<(), MatrixError> {
+        self.put_master(user, muted).await
+    }
+
     async fn room_notify_levels(
         &self,
         user: &UserId,

@@ -84,6 +84,11 @@ impl MatrixUser {
         .await;
     }
 
+    /// `PUT /_matrix/client/v3{path}` with `body` (asserting success).
+    pub async fn call_put(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
     /// The user's global push rules (`GET /pushrules/global/`).
     pub async fn push_rules(&self) -> Value {
         self.call(reqwest::Method::GET, "/pushrules/global/", None)

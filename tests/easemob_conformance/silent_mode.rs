@@ -2,7 +2,9 @@
 //! uses it: both are alice (the SDK on the web, our client as her phone). What the SDK sets
 //! with `setSilentModeForConversation` (remind type, duration) is what our batch read sees;
 //! what we set is what the SDK's `getSilentModeForConversation` and
-//! `getSilentModeForConversations` read; `clearRemindTypeForConversation` is `DEFAULT`.
+//! `getSilentModeForConversations` read; `clearRemindTypeForConversation` is `DEFAULT`; the
+//! account-wide setting (`setSilentModeForAll` / `getSilentModeForAll`) is the one under the
+//! user's own id.
 
 use serde_json::json;
 
@@ -89,6 +91,23 @@ async fn silent_mode_between_the_sdk_and_our_client() {
     .expect("clearRemindTypeForConversation");
     let (users, _) = rest.silent_modes(&["bob"], &[]).await.expect("read back");
     assert_eq!(users["bob"].remind_type, "DEFAULT", "{users:?}");
+    // The account-wide setting is the one under her own id.
+    sdk.call(
+        "setSilentModeForAll",
+        json!([{ "options": { "paramType": 0, "remindType": "NONE" } }]),
+    )
+    .await
+    .expect("setSilentModeForAll");
+    let (users, _) = rest.silent_modes(&["alice"], &[]).await.expect("own id");
+    assert_eq!(users["alice"].remind_type, "NONE", "{users:?}");
+    rest.set_remind_type(ChatType::Single, "alice", "AT")
+        .await
+        .expect("ours");
+    let all = sdk
+        .call("getSilentModeForAll", json!([]))
+        .await
+        .expect("getSilentModeForAll");
+    assert_eq!(all["data"]["type"], json!("AT"), "{all}");
     sdk.assert_no_crash();
     sdk.exit().await;
 }

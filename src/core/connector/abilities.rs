@@ -263,6 +263,10 @@ pub trait NotifyAbility: Send + Sync {
     ) -> Result<Vec<(ChatId, NotifyLevel)>, SendFailure>;
     /// Sets the setting of `chat`.
     async fn set_notify_level(&self, chat: &ChatId, level: NotifyLevel) -> Result<(), SendFailure>;
+    /// The account-wide setting (for every chat without one of its own).
+    async fn global_notify_level(&self) -> Result<NotifyLevel, SendFailure>;
+    /// Sets the account-wide setting.
+    async fn set_global_notify_level(&self, level: NotifyLevel) -> Result<(), SendFailure>;
 }
 
 /// Channels: public, high-traffic rooms (chat rooms, live rooms) anyone joins and leaves at

@@ -4,7 +4,9 @@
 //! chats at each comparison. The level both sides had at the last comparison is kept in the store
 //! (`notify:<mxid>:<portal key>`), which tells which side changed since: that side's level is
 //! made on the other. When both changed, the network's wins; at the first comparison of a chat
-//! (no record yet) the network's setting is taken as the truth.
+//! (no record yet) the network's setting is taken as the truth. The account-wide setting is
+//! compared the same way with Matrix's "every notification off" (`.m.rule.master`), as muted
+//! or not (`notify:<mxid>:*global*`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,11 +39,37 @@ fn store_key(login: &UserLogin, portal: &str) -> String {
     format!("notify:{}:{portal}", login.mxid)
 }
 
-/// Compares one login's chats and makes each change on the other side.
+/// What one comparison decides for one setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Nothing changed since the last comparison.
+    Unchanged,
+    /// Both sides already agree on this level: only remember it.
+    Remember(NotifyLevel),
+    /// Changed in Matrix only: the network follows.
+    ToNetwork(NotifyLevel),
+    /// Changed on the network (or on both sides, or never compared): Matrix follows.
+    ToMatrix(NotifyLevel),
+}
+
+/// The decision for Matrix level `m` and network level `n`, given the level at the last
+/// comparison.
+fn decide(last: Option<NotifyLevel>, m: NotifyLevel, n: NotifyLevel) -> Decision {
+    match last {
+        Some(l) if m == l && n == l => Decision::Unchanged,
+        Some(l) if n == l => Decision::ToNetwork(m),
+        _ if m == n => Decision::Remember(n),
+        _ => Decision::ToMatrix(n),
+    }
+}
+
+/// Compares one login's chats, and its account-wide setting, and makes each change on the
+/// other side.
 pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: &[PortalRecord]) {
     let Some(notify) = login.session.as_notify() else {
         return;
     };
+    sync_global(ctx, login, notify).await;
     let chats = chats_of(login, portals);
     if chats.is_empty() {
         return;
@@ -57,50 +85,103 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
         let m = on_matrix.get(&room).copied().unwrap_or(NotifyLevel::All);
         let n = on_network.get(&chat).copied().unwrap_or(NotifyLevel::All);
         let skey = store_key(login, &key);
-        let last: Option<NotifyLevel> = match ctx.store.get_kv(&skey).await {
-            Ok(v) => v.and_then(|v| serde_json::from_str(&v).ok()),
-            Err(_) => continue,
+        let Ok(last) = remembered(ctx, &skey).await else {
+            continue;
         };
-        let (level, made) = match last {
-            Some(l) if m == l && n == l => continue,
-            // Changed in Matrix only: the network follows.
-            Some(l) if n == l => {
-                let made = notify.set_notify_level(&chat, m).await;
-                (
-                    m,
-                    made.map_err(|e| e.to_string())
-                        .map(|()| Direction::ToNetwork),
-                )
-            }
-            // Changed on the network (or both, or never compared): Matrix follows.
-            _ if m == n => (n, Err(String::new())),
-            _ => {
-                let made = ctx
-                    .matrix
-                    .set_room_notify_level(&login.mxid, &room, n)
-                    .await;
-                (
-                    n,
-                    made.map_err(|e| e.to_string())
-                        .map(|()| Direction::ToMatrix),
-                )
-            }
+        let made = match decide(last, m, n) {
+            Decision::Unchanged => continue,
+            Decision::Remember(level) => Ok(level),
+            Decision::ToNetwork(level) => notify
+                .set_notify_level(&chat, level)
+                .await
+                .map(|()| level)
+                .map_err(|e| e.to_string()),
+            Decision::ToMatrix(level) => ctx
+                .matrix
+                .set_room_notify_level(&login.mxid, &room, level)
+                .await
+                .map(|()| level)
+                .map_err(|e| e.to_string()),
         };
-        match made {
-            Ok(direction) => {
-                info!(user = %login.mxid, portal = %key, ?level, ?direction, "notification setting bridged");
-                ctx.metrics.bridged(direction, "notify_level");
-            }
-            Err(e) if e.is_empty() => {} // already the same on both sides
-            Err(e) => {
-                warn!(user = %login.mxid, portal = %key, error = %e, "notification setting not bridged");
-                continue; // compared again next time
-            }
+        settle(ctx, login, &key, &skey, decide(last, m, n), made).await;
+    }
+}
+
+/// The account-wide setting: on Matrix only "everything off" (`.m.rule.master`) exists, so
+/// it is compared as muted or not (a network-wide "mentions only" counts as not muted).
+async fn sync_global(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, notify: &dyn NotifyAbility) {
+    let muted = |l: NotifyLevel| match l {
+        NotifyLevel::Muted => NotifyLevel::Muted,
+        _ => NotifyLevel::All,
+    };
+    let m = match ctx.matrix.notifications_muted(&login.mxid).await {
+        Ok(true) => NotifyLevel::Muted,
+        Ok(false) => NotifyLevel::All,
+        Err(e) => return debug!(user = %login.mxid, error = %e, "push rules not read"),
+    };
+    let n = match notify.global_notify_level().await {
+        Ok(l) => muted(l),
+        Err(e) => return debug!(user = %login.mxid, error = %e, "global setting not read"),
+    };
+    let skey = store_key(login, "*global*");
+    let Ok(last) = remembered(ctx, &skey).await else {
+        return;
+    };
+    let decision = decide(last, m, n);
+    let made = match decision {
+        Decision::Unchanged => return,
+        Decision::Remember(level) => Ok(level),
+        Decision::ToNetwork(level) => notify
+            .set_global_notify_level(level)
+            .await
+            .map(|()| level)
+            .map_err(|e| e.to_string()),
+        Decision::ToMatrix(level) => ctx
+            .matrix
+            .set_notifications_muted(&login.mxid, level == NotifyLevel::Muted)
+            .await
+            .map(|()| level)
+            .map_err(|e| e.to_string()),
+    };
+    settle(ctx, login, "*global*", &skey, decision, made).await;
+}
+
+/// The level remembered under `skey` (`None`: never compared); `Err` when the store failed.
+async fn remembered(ctx: &Ctx, skey: &str) -> Result<Option<NotifyLevel>, ()> {
+    match ctx.store.get_kv(skey).await {
+        Ok(v) => Ok(v.and_then(|v| serde_json::from_str(&v).ok())),
+        Err(_) => Err(()),
+    }
+}
+
+/// Logs and counts what was made, and remembers the level unless making it failed (then it
+/// is compared again next time).
+async fn settle(
+    ctx: &Ctx,
+    login: &UserLogin,
+    what: &str,
+    skey: &str,
+    decision: Decision,
+    made: Result<NotifyLevel, String>,
+) {
+    let level = match made {
+        Ok(level) => level,
+        Err(e) => {
+            return warn!(user = %login.mxid, portal = %what, error = %e, "notification setting not bridged")
         }
-        let value = serde_json::to_string(&level).unwrap_or_default();
-        if let Err(e) = ctx.store.put_kv(&skey, &value).await {
-            warn!(error = %e, "notification setting not remembered");
-        }
+    };
+    let direction = match decision {
+        Decision::ToNetwork(_) => Some(Direction::ToNetwork),
+        Decision::ToMatrix(_) => Some(Direction::ToMatrix),
+        _ => None,
+    };
+    if let Some(direction) = direction {
+        info!(user = %login.mxid, portal = %what, ?level, ?direction, "notification setting bridged");
+        ctx.metrics.bridged(direction, "notify_level");
+    }
+    let value = serde_json::to_string(&level).unwrap_or_default();
+    if let Err(e) = ctx.store.put_kv(skey, &value).await {
+        warn!(error = %e, "notification setting not remembered");
     }
 }
 
@@ -122,4 +203,27 @@ async fn network_levels(
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decide, Decision, NotifyLevel::*};
+
+    #[test]
+    fn the_side_that_changed_is_carried_over() {
+        assert_eq!(decide(None, All, Muted), Decision::ToMatrix(Muted));
+        assert_eq!(decide(None, Muted, Muted), Decision::Remember(Muted));
+        assert_eq!(decide(Some(All), All, All), Decision::Unchanged);
+        assert_eq!(
+            decide(Some(All), MentionsOnly, All),
+            Decision::ToNetwork(MentionsOnly)
+        );
+        assert_eq!(decide(Some(All), All, Muted), Decision::ToMatrix(Muted));
+        // Both changed: the network wins.
+        assert_eq!(
+            decide(Some(All), MentionsOnly, Muted),
+            Decision::ToMatrix(Muted)
+        );
+        assert_eq!(decide(Some(All), Muted, Muted), Decision::Remember(Muted));
+    }
 }

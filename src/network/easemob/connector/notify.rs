@@ -2,7 +2,8 @@
 //! client's silent-mode calls: remind type `NONE` (or a running `ignoreDuration`) is
 //! [`NotifyLevel::Muted`], `AT` is [`NotifyLevel::MentionsOnly`], `ALL` and `DEFAULT` (the
 //! account-wide setting) are [`NotifyLevel::All`]. Setting `All` from Matrix clears both the
-//! remind type and a running duration.
+//! remind type and a running duration. The account-wide setting is the one kept under the
+//! user's own id (`/notification/user/{me}`, the SDK's `setSilentModeForAll`).
 
 use async_trait::async_trait;
 
@@ -90,6 +91,25 @@ impl NotifyAbility for EasemobLogin {
         rest.set_remind_type(chat_type, &chat.id, remind)
             .await
             .map_err(admin_failure)
+    }
+
+    async fn global_notify_level(&self) -> Result<NotifyLevel, SendFailure> {
+        let (users, _) = self
+            .client
+            .rest()
+            .silent_modes(&[self.own.as_str()], &[])
+            .await
+            .map_err(admin_failure)?;
+        Ok(users
+            .get(&self.own)
+            .map(|m| level_of(m, now_ms()))
+            .unwrap_or(NotifyLevel::All))
+    }
+
+    async fn set_global_notify_level(&self, level: NotifyLevel) -> Result<(), SendFailure> {
+        // The account-wide setting is the one of the user's own id (`setSilentModeForAll`).
+        let own = ChatId::direct(self.own.clone());
+        self.set_notify_level(&own, level).await
     }
 }
 
