@@ -25,6 +25,7 @@ answers the count of `bench …` texts the dummy network got from the bridge, on
 or after S seconds; `GET /_peer/portals` answers `{"<login>,<peer>": room_id}`.
 
 Usage: python peer.py --homeserver URL --port PORT --token TOKEN --logins N --db PATH
+(`PEER_LOG=DEBUG` for mautrix's logs; `PEER_PROFILE=FILE` writes cProfile stats to FILE.<db name> on SIGTERM.)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 
 from aiohttp import web
 from mautrix.appservice import AppService, IntentAPI
@@ -274,6 +276,7 @@ class Bridge:
         self.users_by_remote: dict[str, User] = {}
         self.portals_by_mxid: dict[RoomID, Portal] = {}
         self.puppet_intents: dict[str, IntentAPI] = {}
+        self.puppet_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.db.start()
@@ -305,7 +308,12 @@ class Bridge:
 
     async def get_puppet_intent(self, peer: str) -> IntentAPI:
         intent = self.puppet_intents.get(peer)
-        if intent is None:
+        if intent is not None:
+            return intent
+        async with self.puppet_lock:
+            intent = self.puppet_intents.get(peer)
+            if intent is not None:
+                return intent
             mxid = ghost_mxid(peer)
             row = await self.db.fetchrow("SELECT registered FROM puppet WHERE remote_id=$1", peer)
             intent = self.az.intent.user(mxid)
@@ -393,10 +401,24 @@ async def main() -> None:
     parser.add_argument("--db", required=True)
     args = parser.parse_args()
     logging.basicConfig(level=os.environ.get("PEER_LOG", "WARNING"))
+    profile_path = os.environ.get("PEER_PROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     bridge = Bridge(args)
     await bridge.start()
     print(json.dumps({"ready": True, "logins": args.logins}), flush=True)
-    await asyncio.Event().wait()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_path}.{os.path.basename(args.db)}")
+    await bridge.az.stop()
+    await bridge.db.stop()
 
 
 if __name__ == "__main__":
