@@ -9,7 +9,9 @@
 //! burst across every portal, and prints CPU per message side by side as ratios.
 //!
 //! RSS per idle login of the peer: VmRSS of a peer started with 1 login and one started with
-//! `BENCH_PEER_IDLE_LOGINS` logins, (difference) / (logins − 1). Ours comes from
+//! `BENCH_PEER_IDLE_LOGINS` logins, (difference) / (logins − 1); once with a websocket per
+//! login to a dummy IM server (another process; as each of our logins holds one to the
+//! sandbox), once with the dummy client alone. Ours comes from
 //! `scripts/bench-logins.sh` (passed in as `BENCH_OURS_RSS_PER_LOGIN_KIB` by
 //! `scripts/bench-peer.sh`), since our logins need the bot, the sandbox and a restart.
 //!
@@ -20,7 +22,8 @@
 //! `BENCH_PEER_ONLY` set skips the imbridge run, `BENCH_KEEP` keeps the temp folder.
 //! Closing line:
 //! `peer: cpu_per_msg_us im_to_matrix ours X mautrix Y ratio R, matrix_to_im ours X mautrix Y
-//! ratio R; rss_per_login_kib ours A mautrix B ratio Q` (ratio = mautrix / ours).
+//! ratio R; rss_per_login_kib ours A mautrix B ratio Q (mautrix without a connection per login
+//! C)` (ratio = mautrix / ours; B with a websocket per login).
 
 #[allow(dead_code)]
 #[path = "../standin/homeserver.rs"]
@@ -123,6 +126,16 @@ async fn run_ours(dir: &Path, s: &Settings) -> Result<Figures, String> {
     let n = s.messages;
     let a = phases::im_to_matrix(&bed, &all, n, s.window, None, s.limit, ticks).await;
     let b = phases::matrix_to_im(&bed, &portals, n, None, s.limit, ticks).await;
+    for (what, m) in [("IM → Matrix", &a), ("Matrix → IM", &b)] {
+        eprintln!(
+            "[imbridge] {what}: {}/{} in {:.2} s = {:.0} msg/s, CPU {:.2} s",
+            m.outcome.arrived,
+            m.outcome.sent,
+            m.outcome.elapsed.as_secs_f64(),
+            m.outcome.rate(),
+            m.cpu.as_secs_f64()
+        );
+    }
     let complete = |m: &phases::Measured| m.outcome.arrived == m.outcome.sent;
     Ok(Figures {
         to_matrix_us: complete(&a).then(|| a.cpu_per_msg_us()),
@@ -153,7 +166,12 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map(|r| format!("{r:.2}")).unwrap_or_else(|| "n/a".into())
 }
 
-fn print(s: &Settings, ours: Option<Figures>, peer: Option<Figures>, peer_rss: Option<f64>) {
+/// The peer's KiB per idle login: without a connection, and with a websocket per login.
+type PeerRss = Option<(f64, f64)>;
+
+fn print(s: &Settings, ours: Option<Figures>, peer: Option<Figures>, peer_rss: PeerRss) {
+    let plain = peer_rss.map(|r| r.0);
+    let ws = peer_rss.map(|r| r.1);
     let o = ours.unwrap_or_default();
     let p = peer.unwrap_or_default();
     println!();
@@ -194,10 +212,16 @@ fn print(s: &Settings, ours: Option<Figures>, peer: Option<Figures>, peer_rss: O
         );
     }
     println!(
-        "| RSS KiB per idle login | {} | {} | {} |",
+        "| RSS KiB per idle login, a websocket each | {} | {} | {} |",
         fmt1(s.ours_rss),
-        fmt1(peer_rss),
-        fmt_ratio(ratio(s.ours_rss, peer_rss))
+        fmt1(ws),
+        fmt_ratio(ratio(s.ours_rss, ws))
+    );
+    println!(
+        "| RSS KiB per idle login, peer without a connection | {} | {} | {} |",
+        fmt1(s.ours_rss),
+        fmt1(plain),
+        fmt_ratio(ratio(s.ours_rss, plain))
     );
     for (who, f) in [("imbridge", &ours), ("mautrix", &peer)] {
         if let Some(f) = f {
@@ -216,12 +240,14 @@ fn print(s: &Settings, ours: Option<Figures>, peer: Option<Figures>, peer_rss: O
          its settling, per message; imbridge's includes the Easemob protocol (websocket, \
          protobuf, acks) that the peer's in-process dummy network does not have. RSS per \
          login: imbridge from scripts/bench-logins.sh (0 → N logins, each with a websocket to \
-         the sandbox), the peer from 1 → {} idle logins of the dummy network.",
+         the sandbox), the peer from 1 → {} idle logins of the dummy network, each with an \
+         aiohttp websocket to a dummy IM server in another process, or with none.",
         s.idle_logins
     );
     println!(
         "peer: cpu_per_msg_us im_to_matrix ours {} mautrix {} ratio {}, matrix_to_im ours {} \
-         mautrix {} ratio {}; rss_per_login_kib ours {} mautrix {} ratio {}",
+         mautrix {} ratio {}; rss_per_login_kib ours {} mautrix {} ratio {} \
+         (mautrix without a connection per login {})",
         fmt(o.to_matrix_us.filter(|_| ours.is_some())),
         fmt(p.to_matrix_us.filter(|_| peer.is_some())),
         fmt_ratio(ratio(o.to_matrix_us, p.to_matrix_us)),
@@ -229,8 +255,9 @@ fn print(s: &Settings, ours: Option<Figures>, peer: Option<Figures>, peer_rss: O
         fmt(p.to_im_us.filter(|_| peer.is_some())),
         fmt_ratio(ratio(o.to_im_us, p.to_im_us)),
         fmt1(s.ours_rss),
-        fmt1(peer_rss),
-        fmt_ratio(ratio(s.ours_rss, peer_rss)),
+        fmt1(ws),
+        fmt_ratio(ratio(s.ours_rss, ws)),
+        fmt1(plain),
     );
 }
 

@@ -43,7 +43,14 @@ impl Drop for Peer {
 }
 
 /// Starts the stand-in and the peer with `logins` logins in `dir`; waits until it is ready.
-async fn start(dir: &Path, s: &Settings, logins: usize, tag: &str) -> Result<Peer, String> {
+/// With `im_server` (a `ws://` URL) every login holds a websocket to it.
+async fn start(
+    dir: &Path,
+    s: &Settings,
+    logins: usize,
+    tag: &str,
+    im_server: Option<&str>,
+) -> Result<Peer, String> {
     let token = format!("peer{:0>60}", rand::random::<u32>());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -60,14 +67,18 @@ async fn start(dir: &Path, s: &Settings, logins: usize, tag: &str) -> Result<Pee
     let db = dir.join(format!("peer-{tag}.db"));
     let log = dir.join(format!("peer-{tag}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let child = Command::new(&s.python)
-        .arg(script())
+    let mut cmd = Command::new(&s.python);
+    cmd.arg(script())
         .args(["--homeserver", &format!("http://127.0.0.1:{hs_port}")])
         .args(["--port", &as_port.to_string()])
         .args(["--token", &token])
         .args(["--logins", &logins.to_string()])
         .arg("--db")
-        .arg(&db)
+        .arg(&db);
+    if let Some(url) = im_server {
+        cmd.args(["--im-server", url]);
+    }
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -186,7 +197,7 @@ fn pairs(s: &Settings) -> Vec<(usize, usize)> {
 
 /// Opens every portal, then one burst each way; the peer's CPU per message.
 pub async fn run_messages(dir: &Path, s: &Settings) -> Result<Figures, String> {
-    let peer = start(dir, s, s.shape.logins, "messages").await?;
+    let peer = start(dir, s, s.shape.logins, "messages", None).await?;
     let pid = peer.proc.pid();
     let ticks = procs::clock_ticks();
     let seq = Seq::default();
@@ -327,18 +338,51 @@ async fn idle_rss(pid: u32) -> u64 {
     least
 }
 
-/// KiB per idle login: peers with 1 and with `BENCH_PEER_IDLE_LOGINS` logins.
-pub async fn rss_per_login(dir: &Path, s: &Settings) -> Result<f64, String> {
+/// KiB per idle login: (RSS with `BENCH_PEER_IDLE_LOGINS` logins − RSS with 1) / (logins − 1).
+async fn per_login(dir: &Path, s: &Settings, tag: &str, im: Option<&str>) -> Result<f64, String> {
     let one = {
-        let peer = start(dir, s, 1, "idle-1").await?;
+        let peer = start(dir, s, 1, &format!("{tag}-1"), im).await?;
         idle_rss(peer.proc.pid()).await
     };
     let n = s.idle_logins;
     let many = {
-        let peer = start(dir, s, n, &format!("idle-{n}")).await?;
+        let peer = start(dir, s, n, &format!("{tag}-{n}"), im).await?;
         idle_rss(peer.proc.pid()).await
     };
     let per = many.saturating_sub(one) as f64 / (n - 1) as f64;
-    eprintln!("[mautrix] idle RSS: 1 login {one} KiB, {n} logins {many} KiB = {per:.1} KiB/login");
+    eprintln!(
+        "[mautrix] idle RSS ({tag}): 1 login {one} KiB, {n} logins {many} KiB = {per:.1} KiB/login"
+    );
     Ok(per)
+}
+
+/// KiB per idle login of the peer: without a connection per login (the dummy client alone),
+/// and with a websocket per login to the dummy IM server (`peer.py --serve-im`, its own
+/// process).
+pub async fn rss_per_login(dir: &Path, s: &Settings) -> Result<(f64, f64), String> {
+    let plain = per_login(dir, s, "idle", None).await?;
+    let port = procs::free_port();
+    let log = dir.join("im-server.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let child = Command::new(&s.python)
+        .arg(script())
+        .args(["--serve-im", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", s.python.display()))?;
+    let _server = Proc::from_child(child, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the dummy IM server did not listen; see {}",
+                log.display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let ws = per_login(dir, s, "idle-ws", Some(&url)).await?;
+    Ok((plain, ws))
 }

@@ -16,7 +16,8 @@ message, what a mautrix-python puppeting bridge does:
   dummy client (recorded) and stores the mapping.
 
 Per login it holds what such a bridge holds: a user object, a client object with a session
-and a receive loop (an asyncio task on a queue), a portal map; a row in the `user` table.
+and a receive loop (an asyncio task on a queue), a portal map; a row in the `user` table; with
+`--im-server`, also a websocket (aiohttp, heartbeat, its reader task) to a dummy IM server.
 
 Control routes on the appservice port (for the benchmark only, not part of the bridge):
 `POST /_peer/im` `{"items": [[login, peer, seq], ...]}` makes the dummy network deliver
@@ -25,6 +26,8 @@ answers the count of `bench …` texts the dummy network got from the bridge, on
 or after S seconds; `GET /_peer/portals` answers `{"<login>,<peer>": room_id}`.
 
 Usage: python peer.py --homeserver URL --port PORT --token TOKEN --logins N --db PATH
+[--im-server ws://HOST:PORT/ws]; `python peer.py --serve-im PORT` runs the dummy IM server
+(another process) that `--im-server` logins hold a websocket to (for the RSS figure only).
 (`PEER_LOG=DEBUG` for mautrix's logs; `PEER_PROFILE=FILE` writes cProfile stats to FILE.<db name> on SIGTERM.)
 """
 
@@ -38,6 +41,7 @@ import os
 import secrets
 import signal
 
+import aiohttp
 from aiohttp import web
 from mautrix.appservice import AppService, IntentAPI
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
@@ -122,6 +126,19 @@ class DummyClient:
         self.session = session
         self.queue: asyncio.Queue = asyncio.Queue()
         self.task = asyncio.create_task(self.receive_loop())
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ws_task: asyncio.Task | None = None
+
+    async def connect(self, http: aiohttp.ClientSession, url: str) -> None:
+        """Holds a websocket to the dummy IM server (`--im-server`), read by its own task,
+        with a 30 s heartbeat, as a network client library holds its connection."""
+        self.ws = await http.ws_connect(f"{url}?login={self.user.remote_id}", heartbeat=30)
+        self.ws_task = asyncio.create_task(self.ws_loop())
+
+    async def ws_loop(self) -> None:
+        assert self.ws is not None
+        async for _ in self.ws:
+            pass
 
     async def receive_loop(self) -> None:
         while True:
@@ -288,6 +305,12 @@ class Bridge:
         await self.az.start(host="127.0.0.1", port=self.args.port)
         for i in range(self.args.logins):
             await self.add_login(UserID(f"@mx{i}:{DOMAIN}"), f"u{i}")
+        if self.args.im_server:
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            self.im_http = http
+            for user in self.users.values():
+                assert user.client is not None
+                await user.client.connect(http, self.args.im_server)
         self.az.ready = True
 
     async def add_login(self, mxid: UserID, remote_id: str) -> None:
@@ -392,15 +415,40 @@ class Bridge:
         return web.json_response(out)
 
 
+async def serve_im(port: int) -> None:
+    """The dummy IM server for `--im-server`: accepts websockets and holds them open."""
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse(heartbeat=30)
+        await sock.prepare(request)
+        async for _ in sock:
+            pass
+        return sock
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--homeserver", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--token", required=True)
+    parser.add_argument("--serve-im", type=int, help="only run the dummy IM server on this port")
+    parser.add_argument("--homeserver")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--token")
     parser.add_argument("--logins", type=int, default=1)
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db")
+    parser.add_argument("--im-server", help="ws:// URL: each login holds a websocket to it")
     args = parser.parse_args()
     logging.basicConfig(level=os.environ.get("PEER_LOG", "WARNING"))
+    if args.serve_im:
+        await serve_im(args.serve_im)
+        return
+    if not (args.homeserver and args.port and args.token and args.db):
+        parser.error("--homeserver, --port, --token and --db are needed")
     profile_path = os.environ.get("PEER_PROFILE")
     profiler = None
     if profile_path:
