@@ -1,6 +1,6 @@
 //! The stand-in homeserver: an axum server answering, at once, the client-server API calls
 //! the bridge makes (register, profile, capabilities, create room, send, state, membership,
-//! redact, receipts, typing, media upload, ping), and a pusher that delivers appservice
+//! redact, receipts, typing, presence, media upload, ping), and a pusher that delivers appservice
 //! transactions to the bridge as Synapse does: `PUT /_matrix/app/v1/transactions/{txnId}`,
 //! at most 100 events each, one in flight, the same transaction retried (with backoff) until
 //! the bridge answers 200.
@@ -350,6 +350,10 @@ async fn handle(
         ("POST", ["_matrix", "media", _, "upload"]) => {
             hs.count("upload");
             ok(json!({ "content_uri": format!("mxc://{DOMAIN}/m{}", hs.next()) }))
+        }
+        ("PUT", ["_matrix", "client", _, "presence", _, "status"]) => {
+            hs.count("presence");
+            ok(json!({}))
         }
         ("GET", ["_matrix", "client", _, "account", "whoami"]) => {
             hs.count("whoami");

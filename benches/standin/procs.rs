@@ -25,6 +25,12 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Wraps a started child: on drop it is terminated (SIGTERM, then SIGKILL) when
+    /// `graceful`, else killed.
+    pub fn from_child(child: Child, graceful: bool) -> Self {
+        Self { child, graceful }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -390,7 +390,9 @@ impl Driver {
     }
 
     async fn connect(&mut self) -> Result<WsStream, String> {
-        websocket::connect(&self.cfg.websocket_url).await
+        // Boxed: the handshake's state only lives while connecting; inline it would size
+        // every login's driver task for good (memory per idle login, issue 14).
+        Box::pin(websocket::connect(&self.cfg.websocket_url)).await
     }
 
     /// Sleeps before the next attempt, still taking commands (sends queue in the outbox).

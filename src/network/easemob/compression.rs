@@ -32,6 +32,8 @@
 //! CPU per frame), which is only valid when the peer decodes with history, as the real server
 //! must for the SDK's own uplink.
 
+use std::cell::RefCell;
+
 use lz4_flex::block::{self, CompressTable, DecompressError};
 
 /// How far back an LZ4 match can reach, and so how much plaintext history each direction keeps.
@@ -329,9 +331,26 @@ impl FrameDecompressor {
     }
 }
 
+thread_local! {
+    /// The hash table of independent-block compression (8 KiB, 16 KiB after a frame of
+    /// 64 KiB or more). `compress_into_with_table` clears it before every block, so it is
+    /// scratch space: one per thread serves every connection, instead of one per session
+    /// (which was 8 KiB of every idle login; issue 14).
+    static TABLE: RefCell<CompressTable> = RefCell::new(CompressTable::default());
+}
+
+/// Compresses one independent block with this thread's [`TABLE`] (a fresh table if it is
+/// somehow in use).
+fn compress_independent(original: &[u8], dst: &mut [u8]) -> Result<usize, block::CompressError> {
+    TABLE.with(|table| match table.try_borrow_mut() {
+        Ok(mut table) => block::compress_into_with_table(original, dst, &mut table),
+        Err(_) => block::compress_into_with_table(original, dst, &mut CompressTable::default()),
+    })
+}
+
 enum Mode {
-    /// Independent blocks; the hash table is reused across frames to save an allocation.
-    Independent(CompressTable),
+    /// Independent blocks, compressed with this thread's scratch hash table ([`TABLE`]).
+    Independent,
     /// Blocks may reference the previous 64 KiB of plaintext.
     Streaming(History),
 }
@@ -339,7 +358,7 @@ enum Mode {
 impl std::fmt::Debug for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mode::Independent(_) => f.write_str("Independent"),
+            Mode::Independent => f.write_str("Independent"),
             Mode::Streaming(history) => f.debug_tuple("Streaming").field(history).finish(),
         }
     }
@@ -362,7 +381,7 @@ impl FrameCompressor {
     /// streaming or not.
     pub fn new() -> Self {
         Self {
-            mode: Mode::Independent(CompressTable::default()),
+            mode: Mode::Independent,
         }
     }
 
@@ -418,7 +437,7 @@ impl FrameCompressor {
         out.resize(block_start + max_block, 0);
         let dst = out.get_mut(block_start..).unwrap_or_default();
         let written = match &mut self.mode {
-            Mode::Independent(table) => block::compress_into_with_table(original, dst, table),
+            Mode::Independent => compress_independent(original, dst),
             Mode::Streaming(history) => {
                 block::compress_into_with_dict(original, dst, history.window())
             }
@@ -445,13 +464,11 @@ impl FrameCompressor {
         }
     }
 
-    /// Heap bytes held between frames (hash table or history buffer; at most 128 KiB).
+    /// Heap bytes held between frames (the history buffer in streaming mode, at most 128 KiB;
+    /// none in independent mode, whose hash table is per thread).
     pub fn memory_usage(&self) -> usize {
         match &self.mode {
-            Mode::Independent(table) => match table {
-                CompressTable::Small(_) => 4096 * 2,
-                CompressTable::Large(_) => 4096 * 4,
-            },
+            Mode::Independent => 0,
             Mode::Streaming(history) => history.memory_usage(),
         }
     }

@@ -335,6 +335,38 @@ fn oversize_is_rejected_before_decoding() {
 }
 
 #[test]
+fn independent_compressors_hold_no_hash_table() {
+    // The hash table is per thread, not per session (issue 14: memory per idle login); two
+    // encoders taking turns on one thread still produce frames that decode.
+    let mut a = FrameCompressor::new();
+    let mut b = FrameCompressor::new();
+    let text_a = b"hello hello hello hello hello".repeat(20);
+    let text_b = b"another text, another text, another text".repeat(20);
+    for _ in 0..3 {
+        let fa = a.compress(&text_a);
+        let fb = b.compress(&text_b);
+        assert!(fa.len() < text_a.len());
+        assert_eq!(FrameDecompressor::new().decompress(&fa).unwrap(), text_a);
+        assert_eq!(FrameDecompressor::new().decompress(&fb).unwrap(), text_b);
+    }
+    let big = vec![7u8; 70_000];
+    assert_eq!(
+        FrameDecompressor::new()
+            .decompress(&a.compress(&big))
+            .unwrap(),
+        big
+    );
+    assert_eq!(
+        FrameDecompressor::new()
+            .decompress(&a.compress(&text_a))
+            .unwrap(),
+        text_a
+    );
+    assert_eq!(a.memory_usage(), 0);
+    assert_eq!(b.memory_usage(), 0);
+}
+
+#[test]
 fn compressor_rejects_unencodable_length() {
     // Zeroed allocations are lazy, so this costs no real memory: the length is checked
     // before the data is read.
