@@ -1,7 +1,7 @@
 //! Network-side group events on Matrix, announcements both ways, and `sync-profile` (issue 13,
 //! items 1, 2, 3 and 9), end to end on a real Synapse with the bridge binary, the in-process
 //! Easemob sandbox and the Rust IM client as bob and carol. bob owns the group "events"
-//! (bob, alice, carol); mx1 is logged in as alice, made an admin.
+//! (bob, alice, carol, dave); mx1 is logged in as alice, made an admin.
 //!
 //! * **announcement, IM → Matrix**: bob sets the group announcement: bob's ghost posts it as a
 //!   notice, which the bot pins; a second login's worth of the same event posts nothing more;
@@ -9,8 +9,11 @@
 //!   its text, and the echo posts no notice; mx1 unpins it: the IM announcement is removed;
 //! * **owner handed over**: bob makes carol the owner: carol's ghost gets the owner's level
 //!   (95) and bob's ghost drops to the default;
+//! * **banned from Matrix**: mx1 bans dave's ghost: dave is on the IM group's block list and
+//!   no longer a member;
 //! * **removed with a reason**: carol (now owner) removes alice from the group: mx1 is kicked
-//!   from the portal by carol's ghost, the reason saying who;
+//!   from the portal by carol's ghost, the reason saying who; carol then blocks alice with
+//!   words: mx1 is banned from the portal, the reason saying who and why;
 //! * **sync-profile**: mx1 sets a display name and an avatar and sends `sync-profile`: bob
 //!   reads alice's IM nickname and avatar, byte for byte.
 //!
@@ -30,6 +33,7 @@ use serde_json::{json, Value};
 
 const BOB_GHOST: &str = "@easemob_bob:localhost";
 const CAROL_GHOST: &str = "@easemob_carol:localhost";
+const DAVE_GHOST: &str = "@easemob_dave:localhost";
 const CAROL_PW: &str = "carol-pw-5521";
 const SETTLE: Duration = Duration::from_secs(3);
 /// A 1×1 PNG.
@@ -82,13 +86,14 @@ async fn announcements(mx: &MatrixUser, room: &str) -> Vec<String> {
 async fn group_events_announcements_and_own_profile() {
     let mut env = Env::start("group-events", "").await;
     env.sandbox.user("carol", CAROL_PW);
+    env.sandbox.user("dave", "dave-pw-7731");
     env.login().await;
     let rest = env.bob.rest();
     let group = rest
         .create_group(&NewGroup {
             name: "events".into(),
             description: "what happens".into(),
-            members: vec!["alice".into(), "carol".into()],
+            members: vec!["alice".into(), "carol".into(), "dave".into()],
             ..Default::default()
         })
         .await
@@ -163,6 +168,26 @@ async fn group_events_announcements_and_own_profile() {
     wait_announcement(&rest, &group, "").await;
     say!(env.t0, "unpinning it removes the IM announcement");
 
+    // Matrix ban → the IM group's block list: dave is removed and kept out.
+    env.mx
+        .call_post(
+            &format!("/rooms/{room}/ban"),
+            json!({ "user_id": DAVE_GHOST, "reason": "spam" }),
+        )
+        .await;
+    let mut blocked = Vec::new();
+    for _ in 0..150 {
+        blocked = rest.group_blocklist(&group).await.unwrap_or_default();
+        if blocked.iter().any(|u| u == "dave") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(blocked, vec!["dave"], "dave is on the IM block list");
+    let info = rest.group_info(&group).await.expect("group info");
+    assert!(!info.members.contains(&"dave".to_owned()), "{info:?}");
+    say!(env.t0, "banning a ghost blocks the IM user in the group");
+
     // Owner handed over: carol's ghost takes the owner's level, bob's drops.
     let (carol, _carol_events) = env.sandbox.rust_client("carol", CAROL_PW).await;
     rest.change_group_owner(&group, "carol")
@@ -224,6 +249,39 @@ async fn group_events_announcements_and_own_profile() {
         "{kick:?}"
     );
     say!(env.t0, "removal from the IM group kicks mx1, saying who");
+
+    // Banned on the IM side (after the kick): mx1 is banned from the portal, saying who and why.
+    carol
+        .rest()
+        .block_group_member(&group, "alice", Some("flooding"))
+        .await
+        .expect("carol blocks alice");
+    // A banned user may not read the room: look as the bridge bot (the appservice token).
+    let as_token = common::bridge::registration_value(&env.reg, "as_token");
+    let url = format!(
+        "{}/_matrix/client/v3/rooms/{room}/state/m.room.member/{mx1}?user_id=@easemobbot:localhost",
+        env.synapse.url()
+    );
+    let http = reqwest::Client::new();
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        if let Ok(r) = http.get(&url).bearer_auth(&as_token).send().await {
+            last = r.json().await.unwrap_or(Value::Null);
+            if last["membership"] == "ban" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(last["membership"], "ban", "mx1 was not banned: {last}");
+    assert_eq!(
+        last["reason"], "Banned from the IM group by carol: flooding",
+        "{last}"
+    );
+    say!(
+        env.t0,
+        "an IM ban bans mx1 from the portal, saying who and why"
+    );
 
     let leaks = env.stop_and_find_leaks();
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");

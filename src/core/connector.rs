@@ -397,8 +397,15 @@ pub struct ChatInfoChange {
     /// `""` when it was removed.
     #[serde(default)]
     pub announcement: Option<String>,
-    /// The network's words on why `members_removed` were removed, when it gave some (the
-    /// sender is then whoever removed them).
+    /// Members banned: removed and kept out of the group until unbanned (the sender banned
+    /// them; `reason` says why when the network tells).
+    #[serde(default)]
+    pub members_banned: Vec<String>,
+    /// Members no longer banned (they may join again; they are not members yet).
+    #[serde(default)]
+    pub members_unbanned: Vec<String>,
+    /// The network's words on why `members_removed` / `members_banned` were removed, when
+    /// it gave some (the sender is then whoever removed them).
     #[serde(default)]
     pub reason: Option<String>,
 }

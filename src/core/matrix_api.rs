@@ -123,6 +123,23 @@ pub trait MatrixApi: Send + Sync + 'static {
         user: &UserId,
         reason: &str,
     ) -> Result<(), MatrixError>;
+    /// `by` bans `user` (they leave and may not come back until unbanned). The default
+    /// refuses, for stand-ins.
+    async fn ban(
+        &self,
+        room: &RoomId,
+        by: &UserId,
+        user: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let _ = (room, by, user, reason);
+        Err(MatrixError::Other("banning is not supported here".into()))
+    }
+    /// `by` lifts `user`'s ban. The default refuses, for stand-ins.
+    async fn unban(&self, room: &RoomId, by: &UserId, user: &UserId) -> Result<(), MatrixError> {
+        let _ = (room, by, user);
+        Err(MatrixError::Other("unbanning is not supported here".into()))
+    }
     /// Sends a message-like event as `user`; `txn_id` makes retries idempotent.
     async fn send_event(
         &self,

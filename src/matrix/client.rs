@@ -26,7 +26,9 @@ use ruma::api::client::{
     appservice::request_ping,
     discovery::get_capabilities,
     media::create_content,
-    membership::{invite_user, join_room_by_id, joined_members, kick_user, leave_room},
+    membership::{
+        ban_user, invite_user, join_room_by_id, joined_members, kick_user, leave_room, unban_user,
+    },
     message::{get_message_events, send_message_event},
     presence::set_presence,
     profile::{get_profile, set_profile_field},
@@ -434,6 +436,25 @@ impl MatrixApi for HomeserverClient {
     ) -> Result<(), MatrixError> {
         let mut request = kick_user::v3::Request::new(room.to_owned(), user.to_owned());
         request.reason = (!reason.is_empty()).then(|| reason.to_owned());
+        self.send(request, Some(by), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn ban(
+        &self,
+        room: &RoomId,
+        by: &UserId,
+        user: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let mut request = ban_user::v3::Request::new(room.to_owned(), user.to_owned());
+        request.reason = (!reason.is_empty()).then(|| reason.to_owned());
+        self.send(request, Some(by), REQUEST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    async fn unban(&self, room: &RoomId, by: &UserId, user: &UserId) -> Result<(), MatrixError> {
+        let request = unban_user::v3::Request::new(room.to_owned(), user.to_owned());
         self.send(request, Some(by), REQUEST_TIMEOUT).await?;
         Ok(())
     }

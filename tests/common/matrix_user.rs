@@ -84,6 +84,11 @@ impl MatrixUser {
         .await;
     }
 
+    /// `POST /_matrix/client/v3{path}` with `body` (asserting success).
+    pub async fn call_post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
     /// `PUT /_matrix/client/v3{path}` with `body` (asserting success).
     pub async fn call_put(&self, path: &str, body: Value) -> Value {
         self.call(reqwest::Method::PUT, path, Some(body)).await

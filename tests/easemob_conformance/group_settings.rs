@@ -5,7 +5,10 @@
 //! `reason` is the text, and its removal as `deleteAnnouncement`; the SDK's
 //! `changeGroupOwner` reaches us as `changeOwner` naming the new owner; our
 //! `set_own_info` (nickname, avatar URL) is what the SDK's `fetchUserInfoById` reads, and the
-//! SDK's `updateOwnUserInfo` is what our `user_info` reads.
+//! SDK's `updateOwnUserInfo` is what our `user_info` reads; the SDK's `blockGroupMember` /
+//! `unblockGroupMember` reach the blocked client as MUC `ban` / `unblockMember`,
+//! `getGroupBlocklist` reads the list, a blocked user cannot be added, and our block reaches
+//! the SDK as its legacy `onGroupChange` `ban`.
 
 use serde_json::json;
 
@@ -30,7 +33,7 @@ async fn group_event(
 #[tokio::test]
 async fn announcements_owner_and_profiles_with_the_sdk() {
     let sb = TestSandbox::start().await;
-    for u in ["alice", "bob"] {
+    for u in ["alice", "bob", "carol"] {
         sb.user(u, "pw");
     }
     let mut alice = sdk_login(&sb, "alice", &[]).await;
@@ -127,6 +130,58 @@ async fn announcements_owner_and_profiles_with_the_sdk() {
     assert_eq!(
         (back.from.as_str(), back.to.clone()),
         ("alice", vec!["bob".to_owned()])
+    );
+
+    // The group's block list: the SDK (alice, an admin again) blocks and unblocks with ours
+    // as the blocked one, and ours (bob, the owner) blocks the SDK's user.
+    rest.add_group_admin(&group, "alice")
+        .await
+        .expect("alice admin again");
+    let (carol, mut carol_events) = sb.rust_client("carol", "pw").await;
+    rest.add_group_members(&group, &["carol"])
+        .await
+        .expect("carol added");
+    alice
+        .call(
+            "blockGroupMember",
+            json!([{ "groupId": group, "username": "carol" }]),
+        )
+        .await
+        .expect("blockGroupMember");
+    let banned = group_event(&mut carol_events, "ban", "alice").await;
+    assert_eq!(banned.to, vec!["carol".to_owned()]);
+    let list = alice
+        .call("getGroupBlocklist", json!([{ "groupId": group }]))
+        .await
+        .expect("getGroupBlocklist");
+    assert_eq!(list["data"], json!(["carol"]), "{list}");
+    assert_eq!(
+        rest.group_blocklist(&group).await.expect("ours"),
+        vec!["carol"]
+    );
+    assert!(
+        rest.add_group_members(&group, &["carol"]).await.is_err(),
+        "a blocked user cannot be added"
+    );
+    alice
+        .call(
+            "unblockGroupMember",
+            json!([{ "groupId": group, "username": "carol" }]),
+        )
+        .await
+        .expect("unblockGroupMember");
+    group_event(&mut carol_events, "unblockMember", "alice").await;
+    drop(carol);
+    rest.block_group_member(&group, "alice", Some("flooding"))
+        .await
+        .expect("bob blocks alice");
+    let ban = alice
+        .event("onGroupChange", |d| d["type"] == json!("ban"))
+        .await;
+    assert_eq!(
+        ban["gid"].as_str().or(ban["id"].as_str()),
+        Some(group.as_str()),
+        "{ban}"
     );
 
     // Own profiles both ways.

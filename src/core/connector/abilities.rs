@@ -164,6 +164,16 @@ pub trait GroupAdminAbility: Send + Sync {
     ) -> Result<(), SendFailure> {
         Err(unsupported("muting group members"))
     }
+    /// Bans remote user `user` from the group (`banned`: removed and kept out, with the
+    /// network's block list) or lifts the ban.
+    async fn set_group_banned(
+        &self,
+        _chat: &ChatId,
+        _user: &str,
+        _banned: bool,
+    ) -> Result<(), SendFailure> {
+        Err(unsupported("banning group members"))
+    }
     /// Sets the group's announcement (`""` removes it). The network reports it back as
     /// [`ChatInfoChange::announcement`](crate::core::connector::ChatInfoChange).
     async fn set_group_announcement(&self, _chat: &ChatId, _text: &str) -> Result<(), SendFailure> {

@@ -1,7 +1,7 @@
 //! Matrix → remote group management: a logged-in Matrix user renaming a group portal or
 //! changing its topic renames the network group or sets its description; inviting a ghost adds
-//! that remote user to the group (and the ghost joins); kicking or banning a ghost removes the
-//! remote user. Everything goes through the acting user's own login, so the network's rules
+//! that remote user to the group (and the ghost joins); kicking a ghost removes the remote
+//! user, banning one puts them on the group's block list (removed and kept out). Everything goes through the acting user's own login, so the network's rules
 //! for that user decide; a refusal is told in the room by the bot, and a refused name or topic
 //! is put back to the group's. The bridge's own changes (the bot and ghosts following the
 //! network) never get here: the dispatcher drops events of our own users.
@@ -25,6 +25,8 @@ pub(super) const NOT_LOGGED_IN: &str =
 enum MemberChange {
     Add,
     Remove,
+    /// Removed and kept out: the network's block list, where it has one.
+    Ban,
 }
 
 impl PortalWorker {
@@ -162,7 +164,8 @@ impl PortalWorker {
         };
         let change = match membership {
             "invite" => MemberChange::Add,
-            "leave" | "ban" if sender != target => MemberChange::Remove,
+            "leave" if sender != target => MemberChange::Remove,
+            "ban" if sender != target => MemberChange::Ban,
             _ => return Ok(()),
         };
         let failure = match ctx.login_of(sender).await {
@@ -176,6 +179,7 @@ impl PortalWorker {
                     let done = match change {
                         MemberChange::Add => admin.add_group_member(&chat, &remote).await,
                         MemberChange::Remove => admin.remove_group_member(&chat, &remote).await,
+                        MemberChange::Ban => admin.set_group_banned(&chat, &remote, true).await,
                     };
                     match done {
                         Ok(()) if change == MemberChange::Add => {
@@ -207,6 +211,9 @@ impl PortalWorker {
             }
             MemberChange::Remove => {
                 format!("⚠️ {remote} was not removed from the IM group: {failure}")
+            }
+            MemberChange::Ban => {
+                format!("⚠️ {remote} was not banned from the IM group: {failure}")
             }
         };
         self.notice(room, &text).await;

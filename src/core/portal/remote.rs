@@ -523,6 +523,15 @@ impl PortalWorker {
         if let Some(text) = &change.announcement {
             self.remote_announcement(login, &room, sender, text).await?;
         }
+        self.remote_bans(
+            login,
+            &room,
+            sender,
+            &change.members_banned,
+            &change.members_unbanned,
+            change.reason.as_deref(),
+        )
+        .await;
         self.remote_members_removed(
             login,
             &room,

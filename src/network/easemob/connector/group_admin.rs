@@ -1,7 +1,7 @@
 //! Group management as the logged-in user (the core's `GroupAdminAbility`), over the REST
 //! client: `PUT /chatgroups/{id}` for the name and description, `POST /chatgroups/{id}/users`
 //! and `DELETE /chatgroups/{id}/users/{user}` for members, `/admin` for admins, `/mute` for
-//! mutes, `/announcement` for the announcement, `POST /chatgroups` to create a group, `/quit` to leave one and `/invite_verify` to
+//! mutes, `/blocks/users` for bans, `/announcement` for the announcement, `POST /chatgroups` to create a group, `/quit` to leave one and `/invite_verify` to
 //! answer an invitation. The server checks the user's role
 //! and tells the members (MUC `updateInfo`, `directJoined` / `memberPresence`, `removeMember` /
 //! `memberAbsence`), which come back to the core as chat info changes.
@@ -104,6 +104,22 @@ impl GroupAdminAbility for EasemobLogin {
             rest.mute_group_members(id, &[user]).await
         } else {
             rest.unmute_group_members(id, &[user]).await
+        };
+        done.map_err(admin_failure)
+    }
+
+    async fn set_group_banned(
+        &self,
+        chat: &ChatId,
+        user: &str,
+        banned: bool,
+    ) -> Result<(), SendFailure> {
+        let rest = self.client.rest();
+        let id = group_id(chat)?;
+        let done = if banned {
+            rest.block_group_member(id, user, None).await
+        } else {
+            rest.unblock_group_member(id, user).await
         };
         done.map_err(admin_failure)
     }

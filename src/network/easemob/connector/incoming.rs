@@ -284,6 +284,12 @@ fn translate_group(g: GroupEvent) -> Option<RemoteEvent> {
             change.members_removed = affected;
             change.reason = Some(g.reason.clone()).filter(|r| !r.is_empty());
         }
+        // To the banned member (`blockGroupMember`; the SDK's legacy `ban`): `from` banned them.
+        "ban" if !g.is_chatroom => {
+            change.members_banned = affected;
+            change.reason = Some(g.reason.clone()).filter(|r| !r.is_empty());
+        }
+        "unblockMember" if !g.is_chatroom => change.members_unbanned = affected,
         // `to` is the new owner (the SDK's `changeOwner`, reference §3.11 op 20).
         "changeOwner" if !g.to.is_empty() => change.owner = g.to.first().cloned(),
         // The SDK reads the text from `reason` (`announcement = reason`).

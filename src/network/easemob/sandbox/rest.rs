@@ -28,6 +28,8 @@ mod contacts;
 mod faults;
 #[path = "rest_files.rs"]
 mod files;
+#[path = "rest_group_blocks.rs"]
+mod group_blocks;
 #[path = "rest_groups.rs"]
 mod groups;
 #[path = "rest_history.rs"]
@@ -548,6 +550,13 @@ async fn route(cx: &mut Ctx) -> ApiResult {
             members::remove(cx, room(kind), id, list)
         }
         ("POST", ["chatgroups", id, "invite_verify"]) => invitations::verify(cx, id).await,
+        ("GET", ["chatgroups", id, "blocks", "users"]) => group_blocks::list(cx, id),
+        ("POST", ["chatgroups", id, "blocks", "users", user]) => {
+            group_blocks::block(cx, id, user).await
+        }
+        ("DELETE", ["chatgroups", id, "blocks", "users", user]) => {
+            group_blocks::unblock(cx, id, user)
+        }
         ("DELETE", ["chatgroups", id, "quit"]) => members::quit(cx, id),
         ("POST", ["chatgroups", id, "apply"]) => members::apply(cx, id),
         ("GET", [kind @ ("chatgroups" | "chatrooms"), id, "admin"]) => {

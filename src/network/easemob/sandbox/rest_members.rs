@@ -84,6 +84,11 @@ pub(crate) fn add_locked(
         return Err(ApiError::user_not_found(missing));
     }
     let g = find_mut(inner, is_room, id)?;
+    if let Some(blocked) = users.iter().find(|u| g.blocked.contains(*u)) {
+        return Err(ApiError::forbidden(format!(
+            "{blocked} is in the block list of group {id}"
+        )));
+    }
     let existing: Vec<String> = g.members.iter().cloned().collect();
     let mut added: Vec<String> = users
         .iter()

@@ -159,6 +159,9 @@ pub struct Group {
     /// Pending invitations: invitee → inviter.
     #[serde(default)]
     pub invitations: BTreeMap<String, String>,
+    /// The group's block list (`blockGroupMember`): removed, and kept out until unblocked.
+    #[serde(default)]
+    pub blocked: BTreeSet<String>,
 }
 
 /// An uploaded file.
