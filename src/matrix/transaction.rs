@@ -242,20 +242,14 @@ fn parse_room_event(raw: &Value) -> Result<Option<MatrixEvent>, String> {
             sender,
             event_id,
             content,
-            prev_content: raw["unsigned"]
-                .get("prev_content")
-                .filter(|v| v.is_object())
-                .cloned(),
+            prev_content: prev_content(raw),
         },
         "m.room.power_levels" if state_key.as_deref() == Some("") => MatrixEvent::PowerLevels {
             room,
             sender,
             event_id,
             content,
-            prev_content: raw["unsigned"]
-                .get("prev_content")
-                .filter(|v| v.is_object())
-                .cloned(),
+            prev_content: prev_content(raw),
         },
         "m.room.member" => {
             let target = state_key.ok_or("member event without state_key")?;
@@ -371,6 +365,14 @@ fn parse_ephemeral(raw: &Value, out: &mut Vec<MatrixEvent>) -> Result<(), String
         _ => {}
     }
     Ok(())
+}
+
+/// The content a state event replaced (`unsigned.prev_content`), when the homeserver gave it.
+fn prev_content(raw: &Value) -> Option<Value> {
+    raw["unsigned"]
+        .get("prev_content")
+        .filter(|v| v.is_object())
+        .cloned()
 }
 
 #[cfg(test)]

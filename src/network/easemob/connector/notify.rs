@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 
 use super::group_admin::admin_failure;
+use super::login::now_ms;
 use super::EasemobLogin;
 use crate::core::connector::{ChatId, ChatKind, NotifyAbility, NotifyLevel, SendFailure};
 use crate::network::easemob::jid::ChatType;
@@ -23,13 +24,6 @@ fn level_of(mode: &SilentMode, now_ms: u64) -> NotifyLevel {
         "AT" => NotifyLevel::MentionsOnly,
         _ => NotifyLevel::All,
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 #[async_trait]
