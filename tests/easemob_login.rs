@@ -14,13 +14,13 @@ use common::{TestSandbox, APP_KEY};
 use imbridge::core::connector::{
     LoginData, LoginFailure, LoginState, NetworkConnector, RemoteEvent,
 };
+use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::login_steps::{NextStep, PendingLogin};
 use imbridge::network::easemob::connector::{
     EasemobConnector, EasemobSettings, PASSWORD_FLOW, TOKEN_FLOW,
 };
 use imbridge::network::easemob::rest::{http_client, RestClient};
 use imbridge::network::easemob::sandbox::SandboxConfig;
-use tokio::sync::mpsc;
 
 fn connector(sb: &TestSandbox) -> EasemobConnector {
     EasemobConnector::new(EasemobSettings {
@@ -105,7 +105,7 @@ async fn a_token_login_connects_and_its_expiry_asks_for_a_new_token() {
     let data = login(&c, TOKEN_FLOW, &["alice", &token])
         .await
         .expect("token login");
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, mut rx) = boxed_channel(64);
     let session = c.connect(&data, tx).await.expect("connects with the token");
     let t0 = Instant::now();
     let mut states = Vec::new();
@@ -153,7 +153,7 @@ async fn registration_creates_accounts_and_names_each_refusal() {
         .await
         .expect("registered");
     assert_eq!(data.remote_id, "newcomer");
-    let (events, _rx) = mpsc::channel(64);
+    let (events, _rx) = boxed_channel(64);
     let session = c
         .connect(&data, events)
         .await

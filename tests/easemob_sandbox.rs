@@ -129,7 +129,7 @@ async fn a_batch_is_acknowledged_only_after_the_owner_stored_it() {
     };
     // Receives the batch and the checkpoint after it; returns the texts and the checkpoint.
     async fn batch(
-        events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+        events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     ) -> (Vec<String>, imbridge::core::connector::Checkpoint) {
         let mut texts = Vec::new();
         let checkpoint = next_event(events, "the batch and its checkpoint", |e| match e {

@@ -16,6 +16,7 @@ use common::{TestSandbox, APP_KEY};
 use imbridge::core::connector::{
     ChatId, MessageContent, NetworkConnector, NetworkLogin, RemoteEvent, SendOptions,
 };
+use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::login_steps::{NextStep, PendingLogin};
 use imbridge::network::easemob::connector::{
     EasemobConnector, EasemobSettings, PASSWORD_FLOW, TXN_EXT_KEY,
@@ -27,7 +28,6 @@ use imbridge::network::easemob::message::{
 use imbridge::network::easemob::proto::Meta;
 use imbridge::network::easemob::rest::NewGroup;
 use prost::Message as _;
-use tokio::sync::mpsc;
 
 /// The texts alice sent bob, as the server stored them, with their `imbridge_txn`.
 fn stored(sb: &TestSandbox) -> Vec<(String, Option<String>)> {
@@ -78,7 +78,7 @@ async fn alice_login(sb: &TestSandbox) -> Box<dyn NetworkLogin> {
         NextStep::Complete { data, .. } => data,
         other => panic!("not complete: {other:?}"),
     };
-    let (tx, mut rx) = mpsc::channel(256);
+    let (tx, mut rx) = boxed_channel(256);
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             if let RemoteEvent::Checkpoint(c) = ev {

@@ -15,6 +15,7 @@ use common::{next_event, TestSandbox, APP_KEY};
 use imbridge::core::connector::{
     ChatId, MessageContent, NetworkConnector, RemoteEvent, RemoteMessage, SendOptions, ThreadChange,
 };
+use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::login_steps::{NextStep, PendingLogin};
 use imbridge::network::easemob::connector::{EasemobConnector, EasemobSettings, PASSWORD_FLOW};
 use imbridge::network::easemob::events::{message_thread, SessionEvent};
@@ -101,7 +102,7 @@ async fn connector_threads_both_ways() {
         NextStep::Complete { data, .. } => data,
         other => panic!("not complete: {other:?}"),
     };
-    let (tx, mut events) = mpsc::channel(256);
+    let (tx, mut events) = boxed_channel(256);
     let alice = c.connect(&data, tx).await.expect("connects");
     // As the core does: every batch acknowledged at once (the client holds the next pull and
     // its acks until then), the events kept for the checks below.

@@ -11,14 +11,16 @@ use std::time::Duration;
 use imbridge::config::Secret;
 use imbridge::core::connector::{
     ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MessageContent,
-    NetworkConnector, RemoteEvent, RemoteMessage,
+    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMessage,
 };
+use imbridge::core::event_channel::boxed_channel;
 use imbridge::network::tencent::client::{unix_now, Client, ClientConfig, LinkState};
 use imbridge::network::tencent::connector::{TencentConnector, TencentSettings};
 use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
 use imbridge::network::tencent::usersig;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 const APP: u64 = 1_400_000_001;
 const KEY: &str = "sandbox-secret-key";
@@ -95,14 +97,14 @@ async fn login(
     }
 }
 
-async fn next_event(events: &mut mpsc::Receiver<RemoteEvent>) -> RemoteEvent {
+async fn next_event(events: &mut RemoteEventReceiver) -> RemoteEvent {
     tokio::time::timeout(Duration::from_secs(10), events.recv())
         .await
         .expect("an event in time")
         .expect("the stream is open")
 }
 
-async fn next_message(events: &mut mpsc::Receiver<RemoteEvent>) -> RemoteMessage {
+async fn next_message(events: &mut RemoteEventReceiver) -> RemoteMessage {
     loop {
         if let RemoteEvent::Message(m) = next_event(events).await {
             return m;
@@ -110,7 +112,7 @@ async fn next_message(events: &mut mpsc::Receiver<RemoteEvent>) -> RemoteMessage
     }
 }
 
-async fn wait_state(events: &mut mpsc::Receiver<RemoteEvent>) -> LoginState {
+async fn wait_state(events: &mut RemoteEventReceiver) -> LoginState {
     loop {
         if let RemoteEvent::State(s) = next_event(events).await {
             return s;
@@ -141,7 +143,7 @@ async fn usersig_login_and_text_both_ways() {
     .expect("a live UserSig logs in");
     assert_eq!(data.remote_id, "alice");
     assert_eq!(data.secrets["user_sig"], sig.as_str());
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let session = c.connect(&data, tx).await.expect("connects");
     assert_eq!(wait_state(&mut events).await, LoginState::Connected);
 
@@ -243,7 +245,7 @@ async fn offline_messages_arrive_in_order_then_catch_up_is_done() {
     )
     .await
     .expect("logs in");
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let _session = c.connect(&data, tx).await.expect("connects");
     let mut texts = Vec::new();
     loop {
@@ -310,7 +312,7 @@ async fn expired_or_foreign_usersig_is_bad_credentials() {
         remote_id: "alice".into(),
         secrets: serde_json::json!({ "user_sig": short }),
     };
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let _session = c.connect(&data, tx).await.expect("the session starts");
     match wait_state(&mut events).await {
         LoginState::BadCredentials { reason } => {
@@ -344,12 +346,12 @@ async fn minted_flow_only_for_the_own_localpart() {
         .expect("minted login");
     assert_eq!(data.remote_id, "alice");
     assert_eq!(data.secrets, serde_json::json!({ "minted": true }));
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let session = c.connect(&data, tx).await.expect("connects");
     assert_eq!(wait_state(&mut events).await, LoginState::Connected);
     session.disconnect(true).await;
     // After a restart: a fresh UserSig is signed for the stored login.
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let _again = c.connect(&data, tx).await.expect("resumes");
     assert_eq!(wait_state(&mut events).await, LoginState::Connected);
 }
@@ -369,7 +371,7 @@ async fn minted_usersig_is_renewed_before_it_expires() {
     let data = login(&c, "minted", "@carol:example.org", &[])
         .await
         .expect("minted login");
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let _session = c.connect(&data, tx).await.expect("connects");
     assert_eq!(wait_state(&mut events).await, LoginState::Connected);
     // Past the first UserSig's expiry, the link drops: the reconnect logs in with the renewed
@@ -399,7 +401,7 @@ async fn a_push_is_acknowledged_only_once_stored() {
     )
     .await
     .expect("logs in");
-    let (tx, mut events) = mpsc::channel(64);
+    let (tx, mut events) = boxed_channel(64);
     let _session = c.connect(&data, tx).await.expect("connects");
     loop {
         if let RemoteEvent::CatchUpDone = next_event(&mut events).await {

@@ -7,7 +7,6 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 pub use super::checkpoint::{Checkpoint, CheckpointWait};
 pub use super::login_flow::{
@@ -198,6 +197,12 @@ impl LoginState {
         Self::KINDS[i]
     }
 }
+
+/// Where a connector sends one login's [`RemoteEvent`]s (boxed in the channel, so an idle
+/// login's channel stays small; see [`super::event_channel`]).
+pub type RemoteEventSender = super::event_channel::BoxedSender<RemoteEvent>;
+/// The core's end of a login's [`RemoteEvent`] stream.
+pub type RemoteEventReceiver = super::event_channel::BoxedReceiver<RemoteEvent>;
 
 /// Everything that can come from the network, for one login.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -542,7 +547,7 @@ pub trait NetworkConnector: Send + Sync + 'static {
     async fn connect(
         &self,
         data: &LoginData,
-        events: mpsc::Sender<RemoteEvent>,
+        events: RemoteEventSender,
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure>;
     /// Creating accounts (`register`), when the network and the app allow it.
     fn as_registration(&self) -> Option<&dyn super::registration::RegistrationAbility> {

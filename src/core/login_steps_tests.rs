@@ -5,10 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
 
 use super::*;
-use crate::core::connector::{Capabilities, LoginInputFieldType, NetworkLogin, RemoteEvent};
+use crate::core::connector::{Capabilities, LoginInputFieldType, NetworkLogin, RemoteEventSender};
 
 fn field(t: LoginInputFieldType, id: &str, pattern: Option<&str>) -> LoginInputField {
     LoginInputField {
@@ -121,7 +120,7 @@ impl NetworkConnector for Scripted {
     async fn connect(
         &self,
         _data: &LoginData,
-        _events: mpsc::Sender<RemoteEvent>,
+        _events: RemoteEventSender,
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure> {
         Err(LoginFailure::Refused("not in this test".into()))
     }

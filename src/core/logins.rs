@@ -27,10 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruma::{OwnedUserId, UserId};
-use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::sync::{Mutex, Notify};
 use tracing::{debug, info, warn};
 
-use super::connector::{LoginData, LoginFailure, LoginState, NetworkLogin, RemoteEvent};
+use super::connector::{
+    LoginData, LoginFailure, LoginState, NetworkLogin, RemoteEvent, RemoteEventReceiver,
+};
 use super::ghosts::now_ms;
 use super::login_steps::{NextStep, PendingLogin};
 use super::portal::portal_key;
@@ -172,7 +174,7 @@ async fn start(
     mxid: OwnedUserId,
     data: LoginData,
 ) -> Result<Arc<UserLogin>, LoginFailure> {
-    let (tx, rx) = mpsc::channel(1024);
+    let (tx, rx) = super::event_channel::boxed_channel(1024);
     let session = ctx.connector.connect(&data, tx).await?;
     let login = Arc::new(UserLogin {
         mxid: mxid.clone(),
@@ -252,7 +254,7 @@ fn told_key(mxid: &UserId) -> String {
 
 /// Stores a session's chat events durably, in order, confirms checkpoints once they are on
 /// disk, and handles state and profile events directly.
-async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: mpsc::Receiver<RemoteEvent>) {
+async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: RemoteEventReceiver) {
     let queue = login.queue();
     // An event of the current batch the store refused (bridged unstored): the batch must not
     // be confirmed, or the server would drop what a crash before bridging it would lose.

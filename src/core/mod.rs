@@ -15,6 +15,7 @@ pub mod connector;
 pub mod convert;
 pub mod double_puppet;
 pub mod encryption;
+pub mod event_channel;
 pub mod gauges;
 pub mod ghosts;
 pub mod invitations;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use imbridge::network::easemob::client::{ClientConfig, Credential, EasemobClient};
 use imbridge::network::easemob::events::SessionEvent;
 use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub const APP_KEY: &str = "conformance#sandbox";
 
@@ -107,7 +107,10 @@ impl TestSandbox {
         &self,
         user: &str,
         password: &str,
-    ) -> (EasemobClient, mpsc::Receiver<SessionEvent>) {
+    ) -> (
+        EasemobClient,
+        imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
+    ) {
         EasemobClient::login(self.client_config(user, password, &format!("imbridge_{user}")))
             .await
             .expect("rust client login")
@@ -121,7 +124,10 @@ impl TestSandbox {
         user: &str,
         password: &str,
         resource: &str,
-    ) -> (EasemobClient, mpsc::Receiver<SessionEvent>) {
+    ) -> (
+        EasemobClient,
+        imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
+    ) {
         let mut cfg = self.client_config(user, password, resource);
         let mut tuning =
             imbridge::network::easemob::session::SessionConfig::new(APP_KEY, user, "", resource);
@@ -159,7 +165,7 @@ impl Drop for TestSandbox {
 
 /// Waits (bounded) for the first event matching `pick`, skipping others.
 pub async fn next_event<T>(
-    events: &mut mpsc::Receiver<SessionEvent>,
+    events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     what: &str,
     mut pick: impl FnMut(&SessionEvent) -> Option<T>,
 ) -> T {

@@ -17,7 +17,6 @@ use imbridge::network::easemob::client::EasemobClient;
 use imbridge::network::easemob::events::SessionEvent;
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{Body, Content, IncomingMessage, OutgoingMessage};
-use tokio::sync::mpsc;
 
 /// alice's IM password, given to the bot in `login` (must never reach the log).
 pub const IM_PASSWORD: &str = "impw-Hk52-alice-secret";
@@ -59,7 +58,7 @@ pub struct Inbox(
 impl Inbox {
     /// Collects the text messages of `events` in the background (this also keeps the client's
     /// event channel drained, so it never blocks the client).
-    pub fn collect(mut events: mpsc::Receiver<SessionEvent>) -> Self {
+    pub fn collect(mut events: imbridge::core::event_channel::BoxedReceiver<SessionEvent>) -> Self {
         let inbox = Self::default();
         let out = inbox.clone();
         tokio::spawn(async move {

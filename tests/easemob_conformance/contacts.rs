@@ -12,7 +12,7 @@ use imbridge::network::easemob::events::SessionEvent;
 
 /// The next roster event `op` of our client: its sender and words.
 async fn roster(
-    events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+    events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     op: &str,
 ) -> (String, String) {
     next_event(events, &format!("roster {op}"), |e| match e {

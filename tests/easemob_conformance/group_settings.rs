@@ -19,7 +19,7 @@ use imbridge::network::easemob::rest::NewGroup;
 
 /// The next MUC event `op` by `from` our client gets (its own changes come back to it too).
 async fn group_event(
-    events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+    events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     op: &str,
     from: &str,
 ) -> GroupEvent {

@@ -14,7 +14,7 @@ use imbridge::network::easemob::rest::NewGroup;
 
 /// The operation name and sender of the next group event of `group` named one of `ops`.
 async fn group_event(
-    events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+    events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     group: &str,
     ops: &[&str],
 ) -> (String, String) {

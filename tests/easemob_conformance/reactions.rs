@@ -7,14 +7,13 @@ use imbridge::network::easemob::events::{parse_reaction_notify, ReactionChange, 
 use imbridge::network::easemob::jid::{ChatType, Conversation};
 use imbridge::network::easemob::message::OutgoingMessage;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::common::{next_event, TestSandbox};
 use super::{id_str, sdk_login, text_of};
 
 /// The next reaction notify our client receives, decoded.
 async fn reaction_changes(
-    events: &mut mpsc::Receiver<SessionEvent>,
+    events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     what: &str,
 ) -> Vec<ReactionChange> {
     next_event(events, what, |e| match e {

@@ -18,7 +18,6 @@ use imbridge::network::easemob::events::{
 };
 use imbridge::network::easemob::jid::Conversation;
 use imbridge::network::easemob::message::{Body, Content, IncomingMessage, OutgoingMessage};
-use tokio::sync::mpsc;
 
 use super::common::sdk_agent::SdkAgent;
 use imbridge::network::easemob::rest::NewGroup;
@@ -260,7 +259,7 @@ fn assert_in_thread(m: &IncomingMessage, place: &Place<'_>) {
 async fn edits_and_recalls_in_the_thread(
     carol: &mut SdkAgent,
     bob: &EasemobClient,
-    bob_events: &mut mpsc::Receiver<SessionEvent>,
+    bob_events: &mut imbridge::core::event_channel::BoxedReceiver<SessionEvent>,
     place: &Place<'_>,
     carols: &str,
     bobs: u64,

@@ -19,6 +19,7 @@ use super::proto::{meta, muc_body, Meta, MucBody};
 use super::rest::RestClient;
 use super::session::{Output, Session, SessionConfig};
 use crate::core::connector::Checkpoint;
+use crate::core::event_channel::{boxed_channel, BoxedReceiver, BoxedSender};
 use crate::network::websocket::{self, WsStream};
 
 /// How the user proves who they are.
@@ -155,7 +156,7 @@ impl EasemobClient {
     /// stream of events; fails with the typed reason otherwise (nothing keeps running then).
     pub async fn login(
         cfg: ClientConfig,
-    ) -> Result<(Self, mpsc::Receiver<SessionEvent>), LoginError> {
+    ) -> Result<(Self, BoxedReceiver<SessionEvent>), LoginError> {
         let (client, mut events) = Self::start(cfg).await?;
         let mut state = client.state.clone();
         loop {
@@ -182,7 +183,7 @@ impl EasemobClient {
     /// token first, so wrong passwords fail here.
     pub async fn start(
         cfg: ClientConfig,
-    ) -> Result<(Self, mpsc::Receiver<SessionEvent>), LoginError> {
+    ) -> Result<(Self, BoxedReceiver<SessionEvent>), LoginError> {
         let mut rest = RestClient::new(shared_http()?, &cfg.rest_url, &cfg.app_key)
             .map_err(|e| LoginError::Transport(e.to_string()))?;
         let token = match &cfg.credential {
@@ -201,7 +202,7 @@ impl EasemobClient {
         scfg.resource = cfg.resource.clone();
         let session = Session::new(scfg, Instant::now(), unix_ms());
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
-        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let (ev_tx, ev_rx) = boxed_channel(1024);
         let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
         let driver = Driver {
             cfg: cfg.clone(),
@@ -352,7 +353,7 @@ struct Driver {
     session: Session,
     rest: SharedRest,
     commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<SessionEvent>,
+    events: BoxedSender<SessionEvent>,
     state: watch::Sender<LinkState>,
     waiting: HashMap<u64, oneshot::Sender<Result<SendReceipt, SendError>>>,
     attempt: u32,

@@ -1,12 +1,13 @@
 //! Easemob → core: session events, messages, group events and end reasons translated into
 //! the core's [`RemoteEvent`]s, and Easemob contents into [`MessageContent`].
 
+use crate::core::event_channel::BoxedReceiver;
 use serde_json::json;
-use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::chat_id;
 use super::threads::{translate_thread_notify, ThreadDirectory};
+use crate::core::connector::RemoteEventSender;
 use crate::core::connector::{
     ChatId, ChatInfoChange, ChatKind, ContactUpdate, LoginState, MediaKind, MessageContent,
     RemoteEvent, RemoteMedia, RemoteMessage,
@@ -383,8 +384,8 @@ pub(super) struct Translator {
 /// Turns the session's events into core events, in order.
 pub(super) async fn translate(
     t: Translator,
-    mut session: mpsc::Receiver<SessionEvent>,
-    out: mpsc::Sender<RemoteEvent>,
+    mut session: BoxedReceiver<SessionEvent>,
+    out: RemoteEventSender,
 ) {
     let (own, by_token) = (t.own.as_str(), t.by_token);
     while let Some(event) = session.recv().await {

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use crate::core::connector::RemoteEventSender;
 use async_trait::async_trait;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 mod channels;
 mod contacts;
@@ -165,7 +165,7 @@ impl NetworkConnector for EasemobConnector {
     async fn connect(
         &self,
         data: &LoginData,
-        events: mpsc::Sender<RemoteEvent>,
+        events: RemoteEventSender,
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure> {
         let credential = login::stored_credential(data)?;
         let by_token = matches!(credential, Credential::Token(_));

@@ -5,6 +5,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::login::{mint, USERSIG_EXPIRED};
 use super::TencentSettings;
+use crate::core::connector::RemoteEventSender;
 use crate::core::connector::{
     ChatId, Checkpoint, LoginState, MessageContent, RemoteEvent, RemoteMessage,
 };
@@ -124,7 +125,7 @@ pub(super) async fn translate(
     settings: Option<TencentSettings>,
     client: Client,
     mut events: mpsc::Receiver<SessionEvent>,
-    out: mpsc::Sender<RemoteEvent>,
+    out: RemoteEventSender,
 ) {
     let minted = settings.is_some();
     let mut link: watch::Receiver<LinkState> = client.watch_state();

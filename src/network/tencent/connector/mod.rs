@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 pub use incoming::{content_of, message_id, translate_message};
 pub use login::{minted_identity, MINTED_FLOW, USERSIG_EXPIRED, USERSIG_FLOW};
@@ -29,8 +28,8 @@ use super::wire::servcmd;
 use crate::config::{Secret, TencentConfig};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, LoginData, LoginFailure, LoginFlow, LoginProcess,
-    MessageContent, NetworkConnector, NetworkLogin, RemoteEvent, RemoteMedia, ReplyTo, SendFailure,
-    UserProfile,
+    MessageContent, NetworkConnector, NetworkLogin, RemoteEventSender, RemoteMedia, ReplyTo,
+    SendFailure, UserProfile,
 };
 
 /// Where the Tencent service is, and what the bridge may sign.
@@ -153,7 +152,7 @@ impl NetworkConnector for TencentConnector {
     async fn connect(
         &self,
         data: &LoginData,
-        events: mpsc::Sender<RemoteEvent>,
+        events: RemoteEventSender,
     ) -> Result<Box<dyn NetworkLogin>, LoginFailure> {
         let stored = login::stored_user_sig(data)?;
         let minted = stored.is_none();
