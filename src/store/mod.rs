@@ -13,7 +13,9 @@
 //! Durability: these calls are durable on return: [`Store::enqueue`],
 //! [`Store::enqueue_batch`], [`Store::enqueue_events`], [`Store::mark_txn`],
 //! [`Store::put_login`], [`Store::delete_login`], [`Store::move_queue`]. Everything else is
-//! durable within ~500 ms (sled's background flush; PostgreSQL commits every call at once);
+//! durable within ~500 ms (sled's background flush; PostgreSQL's asynchronous commit, flushed
+//! by its WAL writer within 600 ms at the server's defaults), and [`Store::flush`] makes
+//! everything before it durable;
 //! losing that window is harmless (ghost/portal state is refreshed, an un-persisted `ack`
 //! replays an item, which the core handles as at-least-once).
 //!

@@ -41,15 +41,16 @@ impl PgStore {
         fp: &TxnFingerprint,
     ) -> Result<()> {
         let ts = to_i64("txn_marks", now_ms())?;
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO txn_marks (scope, id, ts_ms, fingerprint) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (scope, id) DO UPDATE \
-                 SET ts_ms = EXCLUDED.ts_ms, fingerprint = EXCLUDED.fingerprint",
-                &[&&scope.bytes()[..], &txn_id, &ts, &&fp[..]],
-            )
-            .await?;
+        let mut client = self.client().await?;
+        let tx = Self::durable_transaction(&mut client).await?;
+        tx.execute(
+            "INSERT INTO txn_marks (scope, id, ts_ms, fingerprint) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope, id) DO UPDATE \
+             SET ts_ms = EXCLUDED.ts_ms, fingerprint = EXCLUDED.fingerprint",
+            &[&&scope.bytes()[..], &txn_id, &ts, &&fp[..]],
+        )
+        .await?;
+        tx.commit().await?;
         drop(client);
         self.after_mark().await;
         Ok(())
@@ -74,7 +75,7 @@ impl PgStore {
         let ts = to_i64("txn_marks", now_ms())?;
         let scope = TxnScope::event_ids().bytes();
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = Self::durable_transaction(&mut client).await?;
         tx.execute(LOCK_QUEUE, &[&LOCK_SPACE_QUEUE, &queue]).await?;
         let mark = tx
             .prepare(
@@ -147,7 +148,7 @@ impl PgStore {
 
     pub(super) async fn enqueue_batch(&self, queue: &str, items: &[&[u8]]) -> Result<Vec<u64>> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = Self::durable_transaction(&mut client).await?;
         tx.execute(LOCK_QUEUE, &[&LOCK_SPACE_QUEUE, &queue]).await?;
         let insert = tx.prepare(INSERT_ITEM).await?;
         let mut seqs = Vec::with_capacity(items.len());
@@ -196,7 +197,7 @@ impl PgStore {
 
     pub(super) async fn move_queue(&self, from: &str, to: &str) -> Result<usize> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = Self::durable_transaction(&mut client).await?;
         tx.execute(LOCK_QUEUE, &[&LOCK_SPACE_QUEUE, &to]).await?;
         let rows = tx
             .query(
