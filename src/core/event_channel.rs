@@ -40,11 +40,22 @@ impl<T> std::fmt::Debug for BoxedSender<T> {
 
 impl<T> BoxedSender<T> {
     /// Sends, waiting for room; the event comes back in the error when the receiver is gone.
-    pub async fn send(&self, event: T) -> Result<(), SendError<T>> {
-        self.0
-            .send(Box::new(event))
-            .await
-            .map_err(|SendError(b)| SendError(*b))
+    /// The event is boxed at the call, so the returned future holds a pointer, not the
+    /// event (a caller's task that awaits it stays small).
+    pub fn send(
+        &self,
+        event: T,
+    ) -> impl std::future::Future<Output = Result<(), SendError<T>>> + Send + '_
+    where
+        T: Send,
+    {
+        let boxed = Box::new(event);
+        async move {
+            self.0
+                .send(boxed)
+                .await
+                .map_err(|SendError(b)| SendError(*b))
+        }
     }
 
     /// Sends if there is room now; the event comes back in the error otherwise.

@@ -259,13 +259,17 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: RemoteEventRecei
     // An event of the current batch the store refused (bridged unstored): the batch must not
     // be confirmed, or the server would drop what a crash before bridging it would lose.
     let mut unstored = false;
+    // The rare branches' futures are boxed: inline they would size this task, which lives
+    // as long as the login, by the largest of them (memory per idle login, issue 14).
     while let Some(event) = events.recv().await {
         match event {
-            RemoteEvent::State(state) => on_state(&ctx, &login, state).await,
+            RemoteEvent::State(state) => Box::pin(on_state(&ctx, &login, state)).await,
             RemoteEvent::ProfileChange { user, profile } => {
-                ctx.ghosts
-                    .update_profile(&user, &profile, login.session.as_ref())
-                    .await;
+                Box::pin(
+                    ctx.ghosts
+                        .update_profile(&user, &profile, login.session.as_ref()),
+                )
+                .await;
             }
             RemoteEvent::CatchUpDone => {
                 if login.catching_up.swap(false, Ordering::SeqCst) {
@@ -287,7 +291,7 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: RemoteEventRecei
             },
             // Ephemeral, about a user: straight to their ghost, never stored.
             RemoteEvent::Presence { user, presence } => {
-                super::presence::remote_presence(&ctx, &user, presence).await
+                Box::pin(super::presence::remote_presence(&ctx, &user, presence)).await
             }
             // Ephemeral: straight to the portal, never stored or replayed after a restart.
             RemoteEvent::Typing { ref chat, .. } => {

@@ -214,7 +214,7 @@ impl EasemobClient {
             waiting: HashMap::new(),
             attempt: 0,
         };
-        tokio::spawn(driver.run());
+        tokio::spawn(Box::new(driver).run());
         Ok((
             Self {
                 commands: cmd_tx,
@@ -360,12 +360,16 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self) {
+    /// The session task. `self` comes boxed and the socket is lent to [`Driver::serve`]:
+    /// an `async fn` keeps a by-value argument twice in its future (once as the argument,
+    /// once as the local it moves into), and this task lives as long as the login
+    /// (memory per idle login, issue 14).
+    async fn run(mut self: Box<Self>) {
         loop {
             let outcome = match self.connect().await {
-                Ok(ws) => {
+                Ok(mut ws) => {
                     self.session.on_connected(Instant::now(), unix_ms());
-                    self.serve(ws).await
+                    self.serve(&mut ws).await
                 }
                 Err(e) => Outcome::Reconnect(e),
             };
@@ -420,9 +424,9 @@ impl Driver {
         }
     }
 
-    async fn serve(&mut self, mut ws: WsStream) -> Outcome {
+    async fn serve(&mut self, ws: &mut WsStream) -> Outcome {
         loop {
-            if let Some(outcome) = self.flush(&mut ws).await {
+            if let Some(outcome) = self.flush(ws).await {
                 return outcome;
             }
             let deadline = self
@@ -441,7 +445,7 @@ impl Driver {
                     }
                     Some(Ok(WsMessage::Close(_))) => {
                         // Drain what the session queued (a kick notice arrives just before).
-                        if let Some(outcome) = self.flush(&mut ws).await {
+                        if let Some(outcome) = self.flush(ws).await {
                             return outcome;
                         }
                         return Outcome::Reconnect("closed by server".into());
@@ -452,7 +456,7 @@ impl Driver {
                     None => return Outcome::Dropped,
                     Some(cmd) => {
                         if self.on_command(cmd) {
-                            let _ = self.flush(&mut ws).await;
+                            let _ = self.flush(ws).await;
                             let _ = ws.close(None).await;
                             return Outcome::Ended;
                         }
@@ -578,7 +582,8 @@ impl Driver {
                 self.emit(event).await;
                 None
             }
-            SessionEvent::Ended(reason) => self.on_ended(reason).await,
+            // Boxed: rare, and its token fetch would size every idle login's task.
+            SessionEvent::Ended(reason) => Box::pin(self.on_ended(reason)).await,
             other => {
                 self.emit(other).await;
                 None
@@ -634,9 +639,14 @@ impl Driver {
         stored
     }
 
-    async fn emit(&self, event: SessionEvent) {
+    /// Not `async fn`: the event is boxed before the first await, so the tasks awaiting this
+    /// hold a pointer rather than a 376-byte event (memory per idle login, issue 14).
+    fn emit(&self, event: SessionEvent) -> impl std::future::Future<Output = ()> + Send + '_ {
         // The owner's queue is bounded: a slow owner slows the session (back-pressure),
         // nothing is dropped.
-        let _ = self.events.send(event).await;
+        let send = self.events.send(event);
+        async move {
+            let _ = send.await;
+        }
     }
 }
