@@ -125,6 +125,7 @@ pub(super) async fn translate(
     client: Client,
     mut events: mpsc::Receiver<SessionEvent>,
     out: mpsc::Sender<RemoteEvent>,
+    versions: super::fidelity::Versions,
 ) {
     let minted = settings.is_some();
     let mut link: watch::Receiver<LinkState> = client.watch_state();
@@ -166,7 +167,20 @@ pub(super) async fn translate(
         };
         let remote = match event {
             SessionEvent::LoggedIn { .. } => RemoteEvent::State(LoginState::Connected),
-            SessionEvent::Message(m) => RemoteEvent::Message(translate_message(&own, &m)),
+            SessionEvent::Message(m) => match super::fidelity::typing_event(&own, &m) {
+                Some(Some(typing)) => typing,
+                Some(None) => continue,
+                None => RemoteEvent::Message(translate_message(&own, &m)),
+            },
+            e @ (SessionEvent::Recalled(_)
+            | SessionEvent::Modified(_)
+            | SessionEvent::PeerRead { .. }
+            | SessionEvent::ReadElsewhere { .. }) => {
+                match super::fidelity::translate(&own, &e, &versions) {
+                    Some(remote) => remote,
+                    None => continue,
+                }
+            }
             SessionEvent::SyncCompleted { .. } => RemoteEvent::CatchUpDone,
             SessionEvent::LinkLost { reason } => {
                 RemoteEvent::State(LoginState::TransientDisconnect { reason })

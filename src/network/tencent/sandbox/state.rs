@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
+mod c2c_ops;
+pub use c2c_ops::{MODIFY_CONFLICT, MSG_NOT_FOUND};
+
 /// Sandbox settings.
 #[derive(Clone)]
 pub struct SandboxConfig {
@@ -98,6 +101,8 @@ struct State {
     history: HashMap<(String, String), Vec<Value>>,
     /// Unread count per (reader, peer), cleared by `openim.msgreaded`.
     unread: HashMap<(String, String), u64>,
+    /// When (reader, peer) last read the peer's messages, unix seconds (`openim.msgreaded`).
+    read_time: HashMap<(String, String), u64>,
 }
 
 fn pair(a: &str, b: &str) -> (String, String) {

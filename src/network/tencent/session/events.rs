@@ -148,6 +148,16 @@ pub enum SessionEvent {
     },
     /// A message arrived (in order, duplicates dropped).
     Message(C2cMessage),
+    /// A message was recalled (`WithdrawC2cMsgNotify`): by its author, who may be this user
+    /// on another instance.
+    Recalled(super::ops::C2cRef),
+    /// A message was edited (`C2cMsgModNotifys`), by its author.
+    Modified(super::ops::C2cModified),
+    /// `peer` read this user's messages up to `time` (`C2cReadedReceipt`).
+    PeerRead { peer: String, time: u64 },
+    /// This user read `peer`'s messages up to `time` on another instance
+    /// (`ReadC2cMsgNotify`).
+    ReadElsewhere { peer: String, time: u64 },
     /// The catch-up sync after a login is complete (`SyncFlag:2`); `count` messages came.
     SyncCompleted { count: usize },
     /// The answer to [`super::Session::send_c2c`] with local id `id`.

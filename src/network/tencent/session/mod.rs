@@ -13,6 +13,7 @@
 
 mod events;
 mod incoming;
+pub mod ops;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,322 @@
+//! C2C operations on sent messages, client side: the request bodies of recall
+//! (`openim.msgwithdraw`), edit (`openim.modify_c2c_msg`), the read marker
+//! (`openim.msgreaded`) and the typing notice (an online-only `TIMCustomElem`), and the
+//! pushes that report them (`WithdrawC2cMsgNotify`, `C2cMsgModNotifys`, `C2cReadedReceipt`,
+//! `ReadC2cMsgNotify`) turned into [`SessionEvent`]s.
+//!
+//! Shapes: captured from `@tencentcloud/chat` 3.6.6 on the wire and read in its bundle
+//! (`revokeMessage`, `modifyRemoteMessage`, `setMessageRead`, `onMsgRevoked`,
+//! `onMessageModified`, `onMsgReadReceipt`, `onMsgReadNotice`); the typing notice is the
+//! TUIKit convention (`TIMSDK` `MessageTyping`: `businessID:"user_typing_status"`), sent
+//! with `onlineUserOnly` (`MsgLifeTime:0`).
+
+use serde_json::{json, Value};
+use tracing::debug;
+
+use super::super::elem::{from_msg_body, to_msg_body, CustomElem, Elem};
+use super::{C2cMessage, Session, SessionEvent};
+
+/// `servcmd` of a C2C recall.
+pub const MSGWITHDRAW: &str = "openim.msgwithdraw";
+/// `servcmd` of a C2C edit.
+pub const MODIFY_C2C_MSG: &str = "openim.modify_c2c_msg";
+/// `servcmd` of the C2C read marker.
+pub const MSGREADED: &str = "openim.msgreaded";
+/// The `businessID` of the TUIKit typing notice.
+pub const TYPING_BUSINESS_ID: &str = "user_typing_status";
+
+/// Which C2C message an operation is about: the keys the server matches on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct C2cRef {
+    /// `From_Account`: the author.
+    pub from: String,
+    /// `To_Account`.
+    pub to: String,
+    /// `MsgSeq`.
+    pub seq: u32,
+    /// `MsgRandom`.
+    pub random: u32,
+    /// `MsgTimeStamp`, unix seconds (0 when unknown).
+    pub time: u64,
+    /// `MsgKey` (empty when the server left it out).
+    pub key: String,
+}
+
+impl C2cRef {
+    /// The reference of message `key` sent by `from` to `to`, when `key` has the service's
+    /// `MsgKey` shape `"{MsgSeq}_{MsgRandom}_{MsgTimeStamp}"` (REST docs' example
+    /// `"31906_833502_1572869830"`).
+    pub fn from_key(from: &str, to: &str, key: &str) -> Option<Self> {
+        let mut parts = key.split('_');
+        let seq = parts.next()?.parse().ok()?;
+        let random = parts.next()?.parse().ok()?;
+        let time = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            seq,
+            random,
+            time,
+            key: key.to_owned(),
+        })
+    }
+
+    /// The message's key: `MsgKey`, else the `MsgKey` shape rebuilt from its parts.
+    pub fn msg_key(&self) -> String {
+        if self.key.is_empty() {
+            format!("{}_{}_{}", self.seq, self.random, self.time)
+        } else {
+            self.key.clone()
+        }
+    }
+
+    fn parse(v: &Value) -> Option<Self> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let from = s("From_Account");
+        if from.is_empty() {
+            return None;
+        }
+        Some(Self {
+            from,
+            to: s("To_Account"),
+            seq: u32::try_from(n("MsgSeq")).ok()?,
+            random: u32::try_from(n("MsgRandom")).ok()?,
+            time: v
+                .get("MsgTimeStamp")
+                .or_else(|| v.get("MsgTime"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            key: s("MsgKey"),
+        })
+    }
+}
+
+/// The body of `openim.msgwithdraw` (the SDK's `revokeMessage`).
+pub fn withdraw_body(m: &C2cRef) -> Value {
+    json!({"MsgInfo": {
+        "From_Account": m.from, "To_Account": m.to, "MsgSeq": m.seq,
+        "MsgRandom": m.random, "MsgTimeStamp": m.time,
+    }})
+}
+
+/// The body of `openim.modify_c2c_msg` (the SDK's `modifyMessage`): the new elements,
+/// against the message's current `version` (0 before any edit).
+pub fn modify_body(m: &C2cRef, version: u64, elems: &[Elem], cloud_custom_data: &str) -> Value {
+    json!({
+        "From_Account": m.from, "To_Account": m.to, "MsgSeq": m.seq, "MsgRandom": m.random,
+        "MsgTime": m.time, "MsgVersion": version, "MsgBody": to_msg_body(elems),
+        "CloudCustomData": cloud_custom_data,
+    })
+}
+
+/// The `MsgVersion` of a `modify_c2c_msg` reply (the version the message has now).
+pub fn modified_version(reply: &Value) -> Option<u64> {
+    reply.get("MsgVersion").and_then(Value::as_u64)
+}
+
+/// The body of `openim.msgreaded` (the SDK's `setMessageRead`): the conversation with
+/// `peer` read up to `last_time` (unix seconds of the last message read).
+pub fn read_body(peer: &str, last_time: u64) -> Value {
+    json!({"C2CMsgReaded": {"Cookie": "", "C2CMsgReadedItem": [
+        {"To_Account": peer, "LastedMsgTime": last_time, "Receipt": 1}]}})
+}
+
+/// The body of the typing notice `from` → `to`: an `openim.sendmsg` of one
+/// `TIMCustomElem` carrying the TUIKit JSON, online only (`MsgLifeTime:0`).
+pub fn typing_body(from: &str, to: &str, active: bool, seq: u32, random: u32) -> Value {
+    let data = if active {
+        json!({"businessID": TYPING_BUSINESS_ID, "typingStatus": 1, "version": 1,
+               "userAction": 14, "actionParam": "EIMAMSG_InputStatus_Ing"})
+    } else {
+        json!({"businessID": TYPING_BUSINESS_ID, "typingStatus": 0, "version": 1,
+               "userAction": 0, "actionParam": "EIMAMSG_InputStatus_End"})
+    };
+    let elem = Elem::Custom(CustomElem {
+        data: data.to_string(),
+        ..CustomElem::default()
+    });
+    json!({
+        "From_Account": from, "To_Account": to, "MsgSeq": seq, "MsgRandom": random,
+        "MsgBody": to_msg_body(&[elem]), "CloudCustomData": "", "MsgLifeTime": 0,
+        "MsgClientTime": 0,
+    })
+}
+
+/// `Some(typing?)` when `elems` is a typing notice: one `TIMCustomElem` whose `Data` is
+/// the TUIKit JSON (`typingStatus` 1/0; older clients: `actionParam`
+/// `EIMAMSG_InputStatus_Ing`/`_End`).
+pub fn typing_status(elems: &[Elem]) -> Option<bool> {
+    let [Elem::Custom(c)] = elems else {
+        return None;
+    };
+    let v: Value = serde_json::from_str(&c.data).ok()?;
+    if v.get("businessID").and_then(Value::as_str) != Some(TYPING_BUSINESS_ID) {
+        return None;
+    }
+    if let Some(s) = v.get("typingStatus").and_then(Value::as_i64) {
+        return Some(s == 1);
+    }
+    Some(v.get("actionParam").and_then(Value::as_str) == Some("EIMAMSG_InputStatus_Ing"))
+}
+
+/// A message edited on the server (`C2cMsgModNotifys` item).
+#[derive(Debug, Clone, PartialEq)]
+pub struct C2cModified {
+    /// Which message (as first sent).
+    pub target: C2cRef,
+    /// Its elements now.
+    pub elems: Vec<Elem>,
+    /// `CloudCustomData` now.
+    pub cloud_custom_data: String,
+    /// `MsgVersion` now (1 after the first edit).
+    pub version: u64,
+}
+
+impl Session {
+    /// The operations' part of one `eventArray` item: `C2cMsgModNotifys`.
+    pub(super) fn on_ops_event(&mut self, ev: &Value) {
+        for n in ev
+            .get("C2cMsgModNotifys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(target) = C2cRef::parse(n) else {
+                debug!("tencent: C2cMsgModNotifys item without a sender skipped");
+                continue;
+            };
+            let (elems, _) = from_msg_body(n.get("MsgBody").unwrap_or(&Value::Null));
+            let cloud = n.get("CloudCustomData").and_then(Value::as_str).unwrap_or_default();
+            self.event(SessionEvent::Modified(C2cModified {
+                target,
+                elems,
+                cloud_custom_data: cloud.to_owned(),
+                version: n.get("MsgVersion").and_then(Value::as_u64).unwrap_or(0),
+            }));
+        }
+    }
+
+    /// The operations' part of one `C2cNotifyMsgArray` item: recalls and read markers.
+    pub(super) fn on_ops_notify(&mut self, n: &Value) {
+        for info in n
+            .pointer("/WithdrawC2cMsgNotify/C2cWithdrawInfoArray")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = C2cRef::parse(info) {
+                self.event(SessionEvent::Recalled(r));
+            }
+        }
+        if let Some(r) = n.get("C2cReadedReceipt") {
+            let peer = r.get("To_Account").and_then(Value::as_str).unwrap_or_default();
+            let time = last_read_time(r);
+            if !peer.is_empty() {
+                self.event(SessionEvent::PeerRead {
+                    peer: peer.to_owned(),
+                    time,
+                });
+            }
+        }
+        for pair in n
+            .pointer("/ReadC2cMsgNotify/UinPairReadArray")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let peer = pair.get("From_Account").and_then(Value::as_str).unwrap_or_default();
+            if !peer.is_empty() {
+                self.event(SessionEvent::ReadElsewhere {
+                    peer: peer.to_owned(),
+                    time: pair.get("LastReadTime").and_then(Value::as_u64).unwrap_or(0),
+                });
+            }
+        }
+    }
+}
+
+/// The latest `LastReadTime` of a `C2cReadedReceipt`'s `UinPairReadArray`.
+fn last_read_time(r: &Value) -> u64 {
+    r.get("UinPairReadArray")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("LastReadTime").and_then(Value::as_u64))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The `C2cRef` of a received message (for recalling or editing it).
+impl From<&C2cMessage> for C2cRef {
+    fn from(m: &C2cMessage) -> Self {
+        Self {
+            from: m.from.clone(),
+            to: m.to.clone(),
+            seq: m.seq,
+            random: m.random,
+            time: m.time,
+            key: m.key.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tencent::elem::TextElem;
+
+    #[test]
+    fn msg_keys_parse_into_the_server_match_keys() {
+        let r = C2cRef::from_key("alice", "bob", "31906_833502_1572869830").expect("parses");
+        assert_eq!((r.seq, r.random, r.time), (31906, 833502, 1572869830));
+        assert_eq!(r.msg_key(), "31906_833502_1572869830");
+        assert_eq!(
+            withdraw_body(&r),
+            json!({"MsgInfo": {"From_Account": "alice", "To_Account": "bob", "MsgSeq": 31906,
+                               "MsgRandom": 833502, "MsgTimeStamp": 1572869830u64}})
+        );
+        for bad in ["", "1_2", "a_2_3", "1_2_3_4", "alice-1-2", "99999999999_1_1"] {
+            assert!(C2cRef::from_key("a", "b", bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn modify_and_read_bodies_match_the_sdk() {
+        let r = C2cRef::from_key("alice", "bob", "2_3_4").unwrap();
+        let b = modify_body(&r, 1, &[Elem::text("new")], "");
+        assert_eq!(b["MsgVersion"], 1);
+        assert_eq!(b["MsgTime"], 4);
+        assert_eq!(b["MsgBody"][0]["MsgContent"]["Text"], "new");
+        let b = read_body("bob", 77);
+        assert_eq!(b["C2CMsgReaded"]["C2CMsgReadedItem"][0]["To_Account"], "bob");
+        assert_eq!(b["C2CMsgReaded"]["C2CMsgReadedItem"][0]["LastedMsgTime"], 77);
+    }
+
+    #[test]
+    fn typing_notices_round_trip_and_other_customs_are_not_typing() {
+        for active in [true, false] {
+            let b = typing_body("alice", "bob", active, 1, 2);
+            assert_eq!(b["MsgLifeTime"], 0);
+            let (elems, bad) = from_msg_body(&b["MsgBody"]);
+            assert_eq!(bad, 0);
+            assert_eq!(typing_status(&elems), Some(active));
+        }
+        let old = Elem::Custom(CustomElem {
+            data: r#"{"businessID":"user_typing_status","actionParam":"EIMAMSG_InputStatus_Ing"}"#
+                .into(),
+            ..CustomElem::default()
+        });
+        assert_eq!(typing_status(&[old]), Some(true));
+        let other = Elem::Custom(CustomElem {
+            data: r#"{"businessID":"order"}"#.into(),
+            ..CustomElem::default()
+        });
+        assert_eq!(typing_status(&[other]), None);
+        let text = Elem::Text(TextElem { text: "{}".into() });
+        assert_eq!(typing_status(&[text]), None);
+    }
+}
