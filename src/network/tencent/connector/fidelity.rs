@@ -97,9 +97,8 @@ pub fn translate(own: &str, e: &SessionEvent, versions: &Versions) -> Option<Rem
 /// The reference of the user's own message `target` in `chat`.
 fn own_ref(login: &TencentLogin, chat: &ChatId, target: &str) -> Result<C2cRef, SendFailure> {
     let peer = direct_peer(chat)?;
-    C2cRef::from_key(&login.own, peer, target).ok_or_else(|| {
-        SendFailure::Permanent(format!("{target} is not a Tencent message key"))
-    })
+    C2cRef::from_key(&login.own, peer, target)
+        .ok_or_else(|| SendFailure::Permanent(format!("{target} is not a Tencent message key")))
 }
 
 #[async_trait]
@@ -199,20 +198,30 @@ mod tests {
             })
         );
         // The user's own recall from another instance: the chat is the peer's.
-        let e = translate("alice", &SessionEvent::Recalled(r("alice", "bob")), &versions);
-        assert!(matches!(e, Some(RemoteEvent::Remove { chat, .. }) if chat == ChatId::direct("bob")));
+        let e = translate(
+            "alice",
+            &SessionEvent::Recalled(r("alice", "bob")),
+            &versions,
+        );
+        assert!(
+            matches!(e, Some(RemoteEvent::Remove { chat, .. }) if chat == ChatId::direct("bob"))
+        );
         let m = C2cModified {
             target: r("alice", "bob"),
             elems: vec![Elem::text("new")],
             cloud_custom_data: String::new(),
             version: 3,
         };
-        let Some(RemoteEvent::Edit { target, content, .. }) =
-            translate("bob", &SessionEvent::Modified(m), &versions)
+        let Some(RemoteEvent::Edit {
+            target, content, ..
+        }) = translate("bob", &SessionEvent::Modified(m), &versions)
         else {
             panic!("an edit");
         };
-        assert_eq!((target.as_str(), content), ("5_6_7", MessageContent::text("new")));
+        assert_eq!(
+            (target.as_str(), content),
+            ("5_6_7", MessageContent::text("new"))
+        );
         assert_eq!(versions.lock().unwrap().get("5_6_7"), Some(&3));
         let read = SessionEvent::PeerRead {
             peer: "alice".into(),
@@ -226,6 +235,9 @@ mod tests {
         };
         assert!(matches!(translate("bob", &mine, &versions),
             Some(RemoteEvent::ReadReceipt { sender, chat, .. }) if sender == "bob" && chat == ChatId::direct("alice")));
-        assert_eq!(translate("bob", &SessionEvent::SyncCompleted { count: 0 }, &versions), None);
+        assert_eq!(
+            translate("bob", &SessionEvent::SyncCompleted { count: 0 }, &versions),
+            None
+        );
     }
 }

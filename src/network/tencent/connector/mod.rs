@@ -30,9 +30,9 @@ use super::session::SendError;
 use super::wire::servcmd;
 use crate::config::{Secret, TencentConfig};
 use crate::core::connector::{
-    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, LoginFlow, LoginProcess,
-    MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility, RemoteEvent,
-    RemoteMedia, ReplyTo, SendFailure, TypingAbility, UserProfile,
+    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, LoginFlow,
+    LoginProcess, MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility,
+    RemoteEvent, RemoteMedia, ReplyTo, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Tencent service is, and what the bridge may sign.

@@ -74,7 +74,12 @@ impl C2cRef {
     }
 
     fn parse(v: &Value) -> Option<Self> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
         let from = s("From_Account");
         if from.is_empty() {
@@ -190,7 +195,10 @@ impl Session {
                 continue;
             };
             let (elems, _) = from_msg_body(n.get("MsgBody").unwrap_or(&Value::Null));
-            let cloud = n.get("CloudCustomData").and_then(Value::as_str).unwrap_or_default();
+            let cloud = n
+                .get("CloudCustomData")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             self.event(SessionEvent::Modified(C2cModified {
                 target,
                 elems,
@@ -213,7 +221,10 @@ impl Session {
             }
         }
         if let Some(r) = n.get("C2cReadedReceipt") {
-            let peer = r.get("To_Account").and_then(Value::as_str).unwrap_or_default();
+            let peer = r
+                .get("To_Account")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let time = last_read_time(r);
             if !peer.is_empty() {
                 self.event(SessionEvent::PeerRead {
@@ -228,11 +239,17 @@ impl Session {
             .into_iter()
             .flatten()
         {
-            let peer = pair.get("From_Account").and_then(Value::as_str).unwrap_or_default();
+            let peer = pair
+                .get("From_Account")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !peer.is_empty() {
                 self.event(SessionEvent::ReadElsewhere {
                     peer: peer.to_owned(),
-                    time: pair.get("LastReadTime").and_then(Value::as_u64).unwrap_or(0),
+                    time: pair
+                        .get("LastReadTime")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
                 });
             }
         }
@@ -279,7 +296,14 @@ mod tests {
             json!({"MsgInfo": {"From_Account": "alice", "To_Account": "bob", "MsgSeq": 31906,
                                "MsgRandom": 833502, "MsgTimeStamp": 1572869830u64}})
         );
-        for bad in ["", "1_2", "a_2_3", "1_2_3_4", "alice-1-2", "99999999999_1_1"] {
+        for bad in [
+            "",
+            "1_2",
+            "a_2_3",
+            "1_2_3_4",
+            "alice-1-2",
+            "99999999999_1_1",
+        ] {
             assert!(C2cRef::from_key("a", "b", bad).is_none(), "{bad}");
         }
     }
@@ -292,8 +316,14 @@ mod tests {
         assert_eq!(b["MsgTime"], 4);
         assert_eq!(b["MsgBody"][0]["MsgContent"]["Text"], "new");
         let b = read_body("bob", 77);
-        assert_eq!(b["C2CMsgReaded"]["C2CMsgReadedItem"][0]["To_Account"], "bob");
-        assert_eq!(b["C2CMsgReaded"]["C2CMsgReadedItem"][0]["LastedMsgTime"], 77);
+        assert_eq!(
+            b["C2CMsgReaded"]["C2CMsgReadedItem"][0]["To_Account"],
+            "bob"
+        );
+        assert_eq!(
+            b["C2CMsgReaded"]["C2CMsgReadedItem"][0]["LastedMsgTime"],
+            77
+        );
     }
 
     #[test]
@@ -318,5 +348,90 @@ mod tests {
         assert_eq!(typing_status(&[other]), None);
         let text = Elem::Text(TextElem { text: "{}".into() });
         assert_eq!(typing_status(&[text]), None);
+    }
+
+    /// A logged-in session fed the operations' pushes (shapes as the sandbox sends them).
+    #[test]
+    fn session_reports_recalls_edits_and_read_markers_and_acks_them() {
+        use super::super::{Output, SessionConfig};
+        use crate::network::tencent::wire::{self, servcmd, Head};
+        use std::time::Instant;
+        let now = Instant::now();
+        let mut s = Session::new(SessionConfig::new(1, "alice", "SIG"), now, 1);
+        s.on_connected(now);
+        let login = match s.poll_output() {
+            Some(Output::Transmit(t)) => wire::decode(t.as_bytes()).unwrap(),
+            other => panic!("login expected: {other:?}"),
+        };
+        let ok = json!({"ErrorCode": 0, "A2Key": "A2", "TinyId": "9", "HelloInterval": 30});
+        s.on_frame(wire::encode(&login.head, &ok).as_bytes(), now)
+            .unwrap();
+        while s.poll_output().is_some() {}
+        let head = Head {
+            servcmd: servcmd::MSG_PUSH.into(),
+            seq: Some(0),
+            ..Default::default()
+        };
+        let info = json!({"From_Account": "bob", "To_Account": "alice", "MsgSeq": 5,
+                          "MsgRandom": 6, "MsgTimeStamp": 7});
+        let pushes = [
+            json!({"eventArray": [{"event": 7, "C2cNotifyMsgArray": [
+                {"WithdrawC2cMsgNotify": {"C2cWithdrawInfoArray": [info]}}]}],
+                   "NeedAck": 1, "SessionData": "s1"}),
+            json!({"eventArray": [{"event": 9, "C2cMsgModNotifys": [{
+                "From_Account": "bob", "To_Account": "alice", "MsgSeq": 5, "MsgRandom": 6,
+                "MsgTimeStamp": 7, "MsgVersion": 2, "CloudCustomData": "",
+                "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "new"}}]}]}],
+                   "NeedAck": 1, "SessionData": "s2"}),
+            json!({"eventArray": [{"event": 7, "C2cNotifyMsgArray": [
+                {"C2cReadedReceipt": {"To_Account": "bob",
+                                      "UinPairReadArray": [{"LastReadTime": 70}]}},
+                {"ReadC2cMsgNotify": {"UinPairReadArray": [
+                    {"From_Account": "carol", "LastReadTime": 80}]}},
+                {"WithdrawC2cMsgNotify": {"C2cWithdrawInfoArray": [{"MsgSeq": 1}]}}]}],
+                   "NeedAck": 1, "SessionData": "s3"}),
+        ];
+        let mut events = Vec::new();
+        let mut acks = Vec::new();
+        for p in pushes {
+            s.on_frame(wire::encode(&head, &p).as_bytes(), now).unwrap();
+            while let Some(o) = s.poll_output() {
+                match o {
+                    Output::Event(e) => events.push(*e),
+                    Output::Transmit(t) => {
+                        let f = wire::decode(t.as_bytes()).unwrap();
+                        assert_eq!(f.head.servcmd, servcmd::PUSH_ACK);
+                        acks.push(f.body["SessionData"].clone());
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(acks, [json!("s1"), json!("s2"), json!("s3")]);
+        let want_ref = C2cRef::from_key("bob", "alice", "5_6_7").unwrap();
+        let mut bare = want_ref.clone();
+        bare.key = String::new();
+        assert_eq!(events[0], SessionEvent::Recalled(bare));
+        let SessionEvent::Modified(m) = &events[1] else {
+            panic!("an edit: {:?}", events[1]);
+        };
+        assert_eq!((m.target.msg_key(), m.version), (want_ref.msg_key(), 2));
+        assert_eq!(m.elems, vec![Elem::text("new")]);
+        assert_eq!(
+            events[2],
+            SessionEvent::PeerRead {
+                peer: "bob".into(),
+                time: 70
+            }
+        );
+        assert_eq!(
+            events[3],
+            SessionEvent::ReadElsewhere {
+                peer: "carol".into(),
+                time: 80
+            }
+        );
+        // The recall without a sender was skipped, not reported.
+        assert_eq!(events.len(), 4);
     }
 }

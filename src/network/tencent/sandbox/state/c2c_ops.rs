@@ -3,7 +3,8 @@
 //!
 //! - recall `openim.msgwithdraw {MsgInfo:{From_Account,To_Account,MsgSeq,MsgRandom,
 //!   MsgTimeStamp}}` → `C2cNotifyMsgArray[{WithdrawC2cMsgNotify:{C2cWithdrawInfoArray:[…]}}]`
-//!   to the peer and the sender's other instances (the SDK raises `MESSAGE_REVOKED`);
+//!   to the peer and the sender's other instances (the SDK raises `MESSAGE_REVOKED`; unmapped
+//!   keys reach the SDK camel-cased, so `RevokerInfo.Revoker_Account` is its `revoker`);
 //! - edit `openim.modify_c2c_msg {From_Account,To_Account,MsgSeq,MsgRandom,MsgTime,MsgVersion,
 //!   MsgBody,CloudCustomData}` → reply `{MsgBody,MsgVersion,CloudCustomData}` (20027 when
 //!   `MsgVersion` is not the stored one) and an event item `C2cMsgModNotifys:[…]` (the SDK
@@ -69,7 +70,9 @@ fn find<'a>(
     random: u64,
 ) -> Option<&'a mut Value> {
     st.history.get_mut(&pair(from, to))?.iter_mut().find(|m| {
-        str_of(m, "From_Account") == from && u64_of(m, "MsgSeq") == seq && u64_of(m, "MsgRandom") == random
+        str_of(m, "From_Account") == from
+            && u64_of(m, "MsgSeq") == seq
+            && u64_of(m, "MsgRandom") == random
     })
 }
 
@@ -97,7 +100,7 @@ impl Sandbox {
         let info = json!({
             "From_Account": from, "To_Account": to, "MsgSeq": seq, "MsgRandom": random,
             "MsgTimeStamp": msg["MsgTimeStamp"], "MsgKey": msg["MsgKey"],
-            "Revoker_Account": user,
+            "RevokerInfo": {"Revoker_Account": user, "Reason": ""},
         });
         let frame = push_event(json!({"event": 7, "C2cNotifyMsgArray": [
             {"WithdrawC2cMsgNotify": {"C2cWithdrawInfoArray": [info]}}]}));
@@ -115,7 +118,9 @@ impl Sandbox {
         let (from, to) = (str_of(body, "From_Account"), str_of(body, "To_Account"));
         let (seq, random) = (u64_of(body, "MsgSeq"), u64_of(body, "MsgRandom"));
         let version = u64_of(body, "MsgVersion");
-        let new_body = body.get("MsgBody").filter(|b| b.as_array().is_some_and(|a| !a.is_empty()));
+        let new_body = body
+            .get("MsgBody")
+            .filter(|b| b.as_array().is_some_and(|a| !a.is_empty()));
         if from != user || to.is_empty() {
             return wire::error_body(code::INVALID_REQUEST, "only the sender may edit");
         }
@@ -174,7 +179,12 @@ impl Sandbox {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|i| (str_of(i, "To_Account").to_owned(), u64_of(i, "LastedMsgTime")))
+            .map(|i| {
+                (
+                    str_of(i, "To_Account").to_owned(),
+                    u64_of(i, "LastedMsgTime"),
+                )
+            })
             .collect();
         if let Some(peer) = body.get("Peer_Account").and_then(Value::as_str) {
             items.push((peer.to_owned(), 0));
@@ -187,14 +197,18 @@ impl Sandbox {
             if peer == user {
                 continue;
             }
-            let to_peer = push_event(json!({"event": 7, "C2cNotifyMsgArray": [{"C2cReadedReceipt": {
-                "To_Account": user, "From_Account": peer,
-                "UinPairReadArray": [{"LastReadTime": time, "From_Account": user, "To_Account": peer}],
-            }}]}));
+            let to_peer = push_event(
+                json!({"event": 7, "C2cNotifyMsgArray": [{"C2cReadedReceipt": {
+                    "To_Account": user, "From_Account": peer,
+                    "UinPairReadArray": [{"LastReadTime": time, "From_Account": user, "To_Account": peer}],
+                }}]}),
+            );
             fan_out(&mut st, &peer, &to_peer, None);
-            let to_self = push_event(json!({"event": 7, "C2cNotifyMsgArray": [{"ReadC2cMsgNotify": {
-                "UinPairReadArray": [{"From_Account": peer, "LastReadTime": time}],
-            }}]}));
+            let to_self = push_event(
+                json!({"event": 7, "C2cNotifyMsgArray": [{"ReadC2cMsgNotify": {
+                    "UinPairReadArray": [{"From_Account": peer, "LastReadTime": time}],
+                }}]}),
+            );
             fan_out(&mut st, user, &to_self, conn_id);
         }
         super::super::ws::ok(json!({}))
