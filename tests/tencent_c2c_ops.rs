@@ -313,3 +313,82 @@ async fn read_marker_and_typing_both_ways_between_sdk_and_rust_client() {
     alice.assert_no_crash();
     alice.exit().await;
 }
+
+#[tokio::test]
+async fn reply_quotes_and_custom_messages_between_sdk_and_rust_client() {
+    let env = start().await;
+    let (bob, mut bob_events) = env.client("bob").await;
+    let bob_tiny = next(&mut bob_events, |e| match e {
+        SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id),
+        _ => None,
+    })
+    .await;
+    let mut alice = env.sdk("alice").await;
+
+    // The SDK names bob's message `{TinyId}-{MsgClientTime}-{MsgRandom}`: the bridge can
+    // compute that id for what it sent (MsgClientTime 0 is filled with MsgTime).
+    let receipt = bob.send_c2c_text("alice", "question?").await.unwrap();
+    let question = sdk_message(&mut alice).await;
+    assert_eq!(
+        question["ID"],
+        ops::sdk_message_id(&bob_tiny, receipt.msg_time, receipt.msg_random)
+    );
+
+    // SDK → Rust: a TUIKit reply quoting bob's message, field by field.
+    let quote = json!({"messageReply": {"messageID": question["ID"], "messageAbstract": "question?",
+                                        "messageSender": "bob", "messageType": 1, "version": 1}});
+    let answer = alice
+        .ok(
+            "sendText",
+            json!({"to": "bob", "text": "answer", "cloudCustomData": quote.to_string()}),
+        )
+        .await;
+    let got = next_message(&mut bob_events).await;
+    assert_eq!(got.text(), "answer");
+    let r = ops::parse_reply(&got.cloud_custom_data).expect("a reply quote");
+    assert_eq!(r.message_id, question["ID"].as_str().unwrap());
+    assert_eq!(
+        (
+            r.message_abstract.as_str(),
+            r.message_sender.as_str(),
+            r.message_type
+        ),
+        ("question?", "bob", 1)
+    );
+    // And bob computes the SDK's id of alice's message from what he received.
+    assert_eq!(
+        ops::sdk_message_id(&got.tiny_id, got.client_time, got.random),
+        answer["ID"].as_str().unwrap()
+    );
+
+    // Rust → SDK: bob quotes alice's answer by its SDK id.
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: ops::sdk_message_id(&got.tiny_id, got.client_time, got.random),
+        message_abstract: "answer".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    bob.send_c2c_with("alice", vec![Elem::text("thanks")], quote)
+        .await
+        .unwrap();
+    let m = sdk_message(&mut alice).await;
+    assert_eq!(m["payload"]["text"], "thanks");
+    let data: Value = serde_json::from_str(m["cloudCustomData"].as_str().unwrap()).unwrap();
+    assert_eq!(data["messageReply"]["messageID"], answer["ID"]);
+    assert_eq!(data["messageReply"]["messageSender"], "alice");
+    assert_eq!(data["messageReply"]["version"], 1);
+
+    // A custom message (not a typing notice) reaches bob with its data.
+    alice
+        .ok(
+            "sendCustom",
+            json!({"to": "bob", "data": "{\"businessID\":\"order\"}"}),
+        )
+        .await;
+    let m = next_message(&mut bob_events).await;
+    assert!(matches!(&m.elems[..], [Elem::Custom(c)] if c.data == "{\"businessID\":\"order\"}"));
+    assert_eq!(ops::typing_status(&m.elems), None);
+
+    alice.assert_no_crash();
+    alice.exit().await;
+}

@@ -1,7 +1,8 @@
 //! C2C fidelity beyond plain messages, both ways: recall ↔ [`RemoteEvent::Remove`] /
 //! [`RecallAbility`], edit ↔ [`RemoteEvent::Edit`] / [`EditAbility`], the read marker ↔
 //! [`RemoteEvent::ReadReceipt`] / [`ReceiptAbility`], and the typing notice ↔
-//! [`RemoteEvent::Typing`] / [`TypingAbility`]. Wire shapes: [`crate::network::tencent::
+//! [`RemoteEvent::Typing`] / [`TypingAbility`], and reply quotes (the TUIKit's
+//! `CloudCustomData.messageReply`) ↔ [`RemoteMessage::reply_to`] / [`ReplyTo`]. Wire shapes: [`crate::network::tencent::
 //! session::ops`].
 
 use std::collections::HashMap;
@@ -12,32 +13,139 @@ use async_trait::async_trait;
 use super::incoming::content_of;
 use super::{direct_peer, outgoing_elems, send_failure, TencentLogin};
 use crate::core::connector::{
-    ChatId, EditAbility, MessageContent, RecallAbility, ReceiptAbility, RemoteEvent, SendFailure,
-    TypingAbility,
+    ChatId, EditAbility, MessageContent, QuotedKind, RecallAbility, ReceiptAbility, RemoteEvent,
+    RemoteMessage, ReplyTo, SendFailure, TypingAbility,
 };
 use crate::network::tencent::client::unix_now;
 use crate::network::tencent::session::ops::{self, C2cRef};
-use crate::network::tencent::session::{C2cMessage, SendError, SessionEvent};
+use crate::network::tencent::session::{C2cMessage, SendError, SendReceipt, SessionEvent};
 use crate::network::tencent::wire::servcmd;
 
 /// How long a sender may recall a C2C message: the service's default, 2 minutes (console
 /// setting "消息撤回时间限制"; the sandbox does not enforce it).
 pub const RECALL_WINDOW_SECS: u64 = 120;
 
-/// The last known `MsgVersion` of edited messages, by `MsgKey` (learnt from edit replies
-/// and `C2cMsgModNotifys`; an edit needs the version the server has). In memory: after a
-/// restart the first edit of a message edited before is refused as a conflict.
-pub type Versions = Arc<Mutex<HashMap<String, u64>>>;
+/// What a login remembers between events and calls, in memory and bounded (after a restart
+/// it starts empty): the last known `MsgVersion` of edited messages by `MsgKey` (an edit
+/// needs the version the server has: after a restart the first edit of a message edited
+/// before is refused as a conflict), and the SDK's message `ID`s of the messages seen, both
+/// ways with their `MsgKey`s (the TUIKit's reply quote names a message by its SDK `ID`).
+#[derive(Default)]
+pub struct Memory {
+    versions: Mutex<HashMap<String, u64>>,
+    ids: Mutex<IdMap>,
+    own_tiny_id: Mutex<String>,
+}
 
-/// Bounds [`Versions`]: past this many entries it starts afresh.
-const MAX_VERSIONS: usize = 10_000;
+#[derive(Default)]
+struct IdMap {
+    key_of: HashMap<String, String>,
+    sdk_id_of: HashMap<String, String>,
+}
 
-fn remember_version(versions: &Versions, key: String, version: u64) {
-    if let Ok(mut v) = versions.lock() {
-        if v.len() >= MAX_VERSIONS {
-            v.clear();
+/// The [`Memory`] a login and its event task share.
+pub type Shared = Arc<Memory>;
+
+/// Bounds each map of [`Memory`]: past this many entries it starts afresh.
+const MAX_REMEMBERED: usize = 10_000;
+
+impl Memory {
+    fn remember_version(&self, key: String, version: u64) {
+        if let Ok(mut v) = self.versions.lock() {
+            if v.len() >= MAX_REMEMBERED {
+                v.clear();
+            }
+            v.insert(key, version);
         }
-        v.insert(key, version);
+    }
+
+    fn version(&self, key: &str) -> u64 {
+        self.versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(key).copied())
+            .unwrap_or(0)
+    }
+
+    fn remember_id(&self, sdk_id: String, key: String) {
+        if let Ok(mut m) = self.ids.lock() {
+            if m.key_of.len() >= MAX_REMEMBERED {
+                m.key_of.clear();
+                m.sdk_id_of.clear();
+            }
+            m.sdk_id_of.insert(key.clone(), sdk_id.clone());
+            m.key_of.insert(sdk_id, key);
+        }
+    }
+
+    /// The login's own `TinyId` (from `wslogin`).
+    pub fn logged_in(&self, tiny_id: &str) {
+        if let Ok(mut t) = self.own_tiny_id.lock() {
+            *t = tiny_id.to_owned();
+        }
+    }
+
+    /// A message this login sent: its SDK `ID` is `{own TinyId}-{MsgClientTime}-{MsgRandom}`,
+    /// and the bridge sends `MsgClientTime` 0, which the server fills with `MsgTime` (the
+    /// sandbox does; the real service's behaviour is not known).
+    pub fn sent(&self, receipt: &SendReceipt) {
+        let tiny = self
+            .own_tiny_id
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        if !tiny.is_empty() {
+            let id = ops::sdk_message_id(&tiny, receipt.msg_time, receipt.msg_random);
+            self.remember_id(id, receipt.msg_key.clone());
+        }
+    }
+
+    /// A received message: remembers its SDK `ID` and fills `out.reply_to` from its reply
+    /// quote (the `MsgKey` of the quoted message when it was seen, else the quoted `ID` as
+    /// given).
+    pub fn received(&self, m: &C2cMessage, out: &mut RemoteMessage) {
+        if !m.tiny_id.is_empty() {
+            let time = if m.client_time == 0 {
+                m.time
+            } else {
+                m.client_time
+            };
+            let id = ops::sdk_message_id(&m.tiny_id, time, m.random);
+            self.remember_id(id, out.id.clone());
+        }
+        if let Some(r) = ops::parse_reply(&m.cloud_custom_data) {
+            let key = self
+                .ids
+                .lock()
+                .ok()
+                .and_then(|ids| ids.key_of.get(&r.message_id).cloned());
+            out.reply_to = Some(key.unwrap_or(r.message_id));
+        }
+    }
+
+    /// The `CloudCustomData` of a reply to `to`: the TUIKit quote naming the message by its
+    /// SDK `ID` when known (else by its `MsgKey`).
+    pub fn reply_data(&self, to: &ReplyTo) -> String {
+        let id = self
+            .ids
+            .lock()
+            .ok()
+            .and_then(|ids| ids.sdk_id_of.get(&to.id).cloned())
+            .unwrap_or_else(|| to.id.clone());
+        ops::reply_data(&ops::MessageReply {
+            message_id: id,
+            message_abstract: to.preview.clone().unwrap_or_default(),
+            message_sender: to.sender.clone().unwrap_or_default(),
+            message_type: match to.kind {
+                QuotedKind::Text => 1,
+                QuotedKind::Other => 2,
+                QuotedKind::Image => 3,
+                QuotedKind::Audio => 4,
+                QuotedKind::Video => 5,
+                QuotedKind::File => 6,
+                QuotedKind::Location => 7,
+            },
+        })
     }
 }
 
@@ -62,7 +170,7 @@ pub fn typing_event(own: &str, m: &C2cMessage) -> Option<Option<RemoteEvent>> {
 }
 
 /// The [`RemoteEvent`] of an operation event; `None` for other events.
-pub fn translate(own: &str, e: &SessionEvent, versions: &Versions) -> Option<RemoteEvent> {
+pub fn translate(own: &str, e: &SessionEvent, memory: &Memory) -> Option<RemoteEvent> {
     Some(match e {
         SessionEvent::Recalled(r) => RemoteEvent::Remove {
             chat: ChatId::direct(peer_of(own, r)),
@@ -71,7 +179,7 @@ pub fn translate(own: &str, e: &SessionEvent, versions: &Versions) -> Option<Rem
         },
         SessionEvent::Modified(m) => {
             let target = m.target.msg_key();
-            remember_version(versions, target.clone(), m.version);
+            memory.remember_version(target.clone(), m.version);
             RemoteEvent::Edit {
                 chat: ChatId::direct(peer_of(own, &m.target)),
                 sender: m.target.from.clone(),
@@ -125,17 +233,12 @@ impl EditAbility for TencentLogin {
     ) -> Result<(), SendFailure> {
         let r = own_ref(self, chat, target)?;
         let key = r.msg_key();
-        let version = self
-            .versions
-            .lock()
-            .ok()
-            .and_then(|v| v.get(&key).copied())
-            .unwrap_or(0);
+        let version = self.memory.version(&key);
         let body = ops::modify_body(&r, version, &outgoing_elems(content), "");
         match self.client.call(ops::MODIFY_C2C_MSG, body).await {
             Ok(reply) => {
                 let now = ops::modified_version(&reply).unwrap_or(version + 1);
-                remember_version(&self.versions, key, now);
+                self.memory.remember_version(key, now);
                 Ok(())
             }
             Err(SendError::Server(e)) if e.code == 20027 => Err(SendFailure::Permanent(
@@ -187,7 +290,7 @@ mod tests {
 
     #[test]
     fn operations_map_onto_the_core_events_seen_from_each_side() {
-        let versions = Versions::default();
+        let versions = Memory::default();
         let e = translate("bob", &SessionEvent::Recalled(r("alice", "bob")), &versions);
         assert_eq!(
             e,
@@ -222,7 +325,7 @@ mod tests {
             (target.as_str(), content),
             ("5_6_7", MessageContent::text("new"))
         );
-        assert_eq!(versions.lock().unwrap().get("5_6_7"), Some(&3));
+        assert_eq!(versions.version("5_6_7"), 3);
         let read = SessionEvent::PeerRead {
             peer: "alice".into(),
             time: 1,

@@ -181,19 +181,19 @@ impl NetworkConnector for TencentConnector {
                 login::start_client(&self.settings, &user, &sig)
             }
         };
-        let versions = fidelity::Versions::default();
+        let memory = fidelity::Shared::default();
         tokio::spawn(incoming::translate(
             user.clone(),
             minted.then(|| self.settings.clone()),
             client.clone(),
             session_events,
             events,
-            versions.clone(),
+            memory.clone(),
         ));
         Ok(Box::new(TencentLogin {
             client,
             own: user,
-            versions,
+            memory,
         }))
     }
 }
@@ -202,8 +202,8 @@ impl NetworkConnector for TencentConnector {
 pub struct TencentLogin {
     client: Client,
     own: String,
-    /// `MsgVersion`s of edited messages ([`fidelity::Versions`]).
-    versions: fidelity::Versions,
+    /// Edit versions and SDK message ids ([`fidelity::Memory`]).
+    memory: fidelity::Shared,
 }
 
 fn send_failure(e: SendError) -> SendFailure {
@@ -273,14 +273,16 @@ impl NetworkLogin for TencentLogin {
         &self,
         chat: &ChatId,
         content: &MessageContent,
-        _reply_to: Option<&ReplyTo>,
+        reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
         let peer = direct_peer(chat)?;
+        let cloud = reply_to.map_or_else(String::new, |r| self.memory.reply_data(r));
         let receipt = self
             .client
-            .send_c2c(peer, outgoing_elems(content))
+            .send_c2c_with(peer, outgoing_elems(content), cloud)
             .await
             .map_err(send_failure)?;
+        self.memory.sent(&receipt);
         Ok(vec![message_id(
             &self.own,
             receipt.msg_seq,

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
 mod c2c_ops;
-pub use c2c_ops::{MODIFY_CONFLICT, MSG_NOT_FOUND};
+pub use c2c_ops::{SendMeta, MODIFY_CONFLICT, MSG_NOT_FOUND};
 
 /// Sandbox settings.
 #[derive(Clone)]
@@ -278,12 +278,14 @@ impl Sandbox {
         seq: u64,
         random: u64,
         body: &Value,
+        meta: &SendMeta,
         except_conn: Option<u64>,
     ) -> Option<Delivered> {
         let mut st = self.lock();
         if !st.accounts.contains_key(to) {
             return None;
         }
+        let tiny_id = st.accounts.get(from).map_or(0, |a| a.tiny_id);
         let dedup = (from.to_owned(), seq, random);
         if let Some((time, key)) = st.sent.get(&dedup) {
             return Some(Delivered {
@@ -301,7 +303,9 @@ impl Sandbox {
             json!({
                 "From_Account": f, "To_Account": t, "MsgSeq": seq, "MsgRandom": random,
                 "ClientSeq": seq, "MsgTimeStamp": time, "MsgKey": key, "MsgBody": body,
-                "IsSyncMsg": is_sync, "CloudCustomData": "", "MsgFlagBits": 0,
+                "IsSyncMsg": is_sync, "CloudCustomData": meta.cloud_custom_data, "MsgFlagBits": 0,
+                "TinyId": tiny_id.to_string(),
+                "MsgClientTime": if meta.client_time == 0 { time } else { meta.client_time },
                 "From_AccountNick": "", "From_AccountHeadurl": "",
             })
         };

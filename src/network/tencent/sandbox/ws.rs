@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use super::super::wire::{self, code, servcmd, Frame, MAX_FRAME};
-use super::state::{unix_now, Out, Sandbox};
+use super::state::{unix_now, Out, Sandbox, SendMeta};
 
 /// `/binfo`: binary frames.
 pub async fn binfo(
@@ -264,8 +264,15 @@ impl Conn {
                 let sent = if b.get("MsgLifeTime").and_then(Value::as_u64) == Some(0) {
                     self.sandbox.send_online_only(user, &to, b, Some(conn_id))
                 } else {
-                    self.sandbox
-                        .send_c2c(user, &to, seq, random, &body, Some(conn_id))
+                    self.sandbox.send_c2c(
+                        user,
+                        &to,
+                        seq,
+                        random,
+                        &body,
+                        &SendMeta::of(b),
+                        Some(conn_id),
+                    )
                 };
                 match sent {
                     None => {

@@ -104,6 +104,12 @@ pub struct C2cMessage {
     pub key: String,
     /// The elements that parsed.
     pub elems: Vec<Elem>,
+    /// `CloudCustomData`: app data riding along (a reply's `messageReply` JSON), `""` if none.
+    pub cloud_custom_data: String,
+    /// `TinyId` of the sender, when the server gave it (part of the SDK's message `ID`).
+    pub tiny_id: String,
+    /// `MsgClientTime`: the sender's clock at sending, unix seconds (0 when not given).
+    pub client_time: u64,
     /// Our own message sent from another instance (`IsSyncMsg:1`).
     pub is_sync: bool,
     /// Came from the catch-up sync rather than a live push.

@@ -160,6 +160,12 @@ fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
         time: n("MsgTimeStamp"),
         key: s("MsgKey"),
         elems,
+        cloud_custom_data: s("CloudCustomData"),
+        tiny_id: match m.get("TinyId") {
+            Some(Value::Number(t)) => t.to_string(),
+            _ => s("TinyId"),
+        },
+        client_time: n("MsgClientTime"),
         is_sync: n("IsSyncMsg") == 1,
         offline,
     })

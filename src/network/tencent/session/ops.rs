@@ -168,6 +168,59 @@ pub fn typing_status(elems: &[Elem]) -> Option<bool> {
     Some(v.get("actionParam").and_then(Value::as_str) == Some("EIMAMSG_InputStatus_Ing"))
 }
 
+/// The quote of a reply, as the TUIKit puts it in `CloudCustomData`:
+/// `{"messageReply":{"messageID","messageAbstract","messageSender","messageType","version":1}}`
+/// (captured from a TUIKit-style `sendMessage` with `@tencentcloud/chat` 3.6.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageReply {
+    /// The SDK's `ID` of the message replied to ([`sdk_message_id`]).
+    pub message_id: String,
+    /// A short preview of it.
+    pub message_abstract: String,
+    /// Its sender's user id.
+    pub message_sender: String,
+    /// Its element type (`V2TIMElemType`: 1 text, 2 custom, 3 image, 4 sound, 5 video,
+    /// 6 file, 7 location, 8 face).
+    pub message_type: i64,
+}
+
+/// The SDK's `ID` of a message: `{sender TinyId}-{MsgClientTime}-{MsgRandom}` (the bundle's
+/// `generateMessageID`).
+pub fn sdk_message_id(tiny_id: &str, client_time: u64, random: u32) -> String {
+    format!("{tiny_id}-{client_time}-{random}")
+}
+
+/// The `CloudCustomData` of a reply.
+pub fn reply_data(reply: &MessageReply) -> String {
+    json!({"messageReply": {
+        "messageID": reply.message_id, "messageAbstract": reply.message_abstract,
+        "messageSender": reply.message_sender, "messageType": reply.message_type, "version": 1,
+    }})
+    .to_string()
+}
+
+/// The reply quote in a message's `CloudCustomData`, if any (other app data is ignored).
+pub fn parse_reply(cloud_custom_data: &str) -> Option<MessageReply> {
+    let v: Value = serde_json::from_str(cloud_custom_data).ok()?;
+    let r = v.get("messageReply")?;
+    let s = |k: &str| {
+        r.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let message_id = s("messageID");
+    if message_id.is_empty() {
+        return None;
+    }
+    Some(MessageReply {
+        message_id,
+        message_abstract: s("messageAbstract"),
+        message_sender: s("messageSender"),
+        message_type: r.get("messageType").and_then(Value::as_i64).unwrap_or(0),
+    })
+}
+
 /// A message edited on the server (`C2cMsgModNotifys` item).
 #[derive(Debug, Clone, PartialEq)]
 pub struct C2cModified {
@@ -306,6 +359,22 @@ mod tests {
         ] {
             assert!(C2cRef::from_key("a", "b", bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reply_quotes_round_trip_and_other_data_is_no_reply() {
+        let r = MessageReply {
+            message_id: sdk_message_id("144115", 1700000000, 42),
+            message_abstract: "hi".into(),
+            message_sender: "alice".into(),
+            message_type: 1,
+        };
+        assert_eq!(r.message_id, "144115-1700000000-42");
+        assert_eq!(parse_reply(&reply_data(&r)), Some(r));
+        assert_eq!(parse_reply(""), None);
+        assert_eq!(parse_reply(r#"{"order":1}"#), None);
+        assert_eq!(parse_reply(r#"{"messageReply":{"messageID":""}}"#), None);
+        assert_eq!(parse_reply("not json"), None);
     }
 
     #[test]

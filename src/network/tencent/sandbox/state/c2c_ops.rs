@@ -29,6 +29,26 @@ pub const MODIFY_CONFLICT: i64 = 20027;
 /// caller's).
 pub const MSG_NOT_FOUND: i64 = 20022;
 
+/// What a C2C send carries besides its body, kept and pushed with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendMeta {
+    /// `CloudCustomData` (a reply's `messageReply` JSON).
+    pub cloud_custom_data: String,
+    /// `MsgClientTime`, unix seconds; 0: the server's time is pushed instead (the SDK builds
+    /// a received message's `ID` from it: `{TinyId}-{MsgClientTime}-{MsgRandom}`).
+    pub client_time: u64,
+}
+
+impl SendMeta {
+    /// From a send request (websocket `openim.sendmsg` or REST `openim/sendmsg`).
+    pub fn of(req: &Value) -> Self {
+        Self {
+            cloud_custom_data: str_of(req, "CloudCustomData").to_owned(),
+            client_time: u64_of(req, "MsgClientTime"),
+        }
+    }
+}
+
 /// A `msg_push` frame carrying one `eventArray` item.
 fn push_event(item: Value) -> String {
     let head = Head {
