@@ -2,7 +2,8 @@
 //! binary, the Tencent sandbox in this process and bob's Rust client. In one DM, each both
 //! ways: a Matrix edit (`m.replace`) ↔ `modify_c2c_msg`, a redaction ↔ recall
 //! (`msgwithdraw`), a Matrix read receipt ↔ the C2C read marker (`msgreaded`), and Matrix
-//! typing ↔ the TUIKit typing notice.
+//! typing ↔ the TUIKit typing notice, a Matrix reply ↔ the TUIKit quote
+//! (`CloudCustomData.messageReply`), and a custom element shown as a notice.
 
 #![cfg(feature = "tencent")]
 
@@ -19,7 +20,7 @@ use common::matrix_user::MatrixUser;
 use common::service_env::TempDir;
 use common::synapse::{free_port, Synapse};
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
-use imbridge::network::tencent::elem::Elem;
+use imbridge::network::tencent::elem::{CustomElem, Elem};
 use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
 use imbridge::network::tencent::session::ops::{self, C2cRef};
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
@@ -88,7 +89,7 @@ async fn bob_gets<T>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tencent_dm_edits_recalls_receipts_and_typing_both_ways() {
+async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
     let t0 = Instant::now();
     let dir = TempDir::new("tencent-fidelity");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -118,6 +119,16 @@ async fn tencent_dm_edits_recalls_receipts_and_typing_both_ways() {
     let token = synapse.register("mx1", "mxpw-Tc42-matrix-secret");
     let mut mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
     let (bob, seen) = bob(&ws, &sb).await;
+    let bob_tiny = bob_gets(
+        &seen,
+        "bob's login",
+        &dir.0.join("bridge.log"),
+        |e| match e {
+            SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id.clone()),
+            _ => None,
+        },
+    )
+    .await;
     let mgmt = mx.create_dm(BOT).await;
     for _ in 0..100 {
         if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
@@ -254,5 +265,68 @@ async fn tencent_dm_edits_recalls_receipts_and_typing_both_ways() {
         bodies.iter().all(|b| !b.contains("custom")),
         "a typing notice shows as a message: {bodies:?}"
     );
+
+    // Matrix reply → a TUIKit quote naming bob's message by the id his SDK knows.
+    let question = bob.send_c2c_text("alice", "coffee?").await.unwrap();
+    let coffee = mx.event_id_of(&dm, "coffee?").await;
+    mx.send_content(
+        &dm,
+        json!({"msgtype": "m.text", "body": "sure",
+               "m.relates_to": {"m.in_reply_to": {"event_id": coffee}}}),
+    )
+    .await;
+    let sure = bob_gets(&seen, "the Matrix reply", &log, |e| match e {
+        SessionEvent::Message(m) if m.text() == "sure" => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    let quote = ops::parse_reply(&sure.cloud_custom_data).expect("a reply quote");
+    assert_eq!(
+        quote.message_id,
+        ops::sdk_message_id(&bob_tiny, question.msg_time, question.msg_random)
+    );
+    assert_eq!(
+        (
+            quote.message_sender.as_str(),
+            quote.message_abstract.as_str()
+        ),
+        ("bob", "coffee?")
+    );
+    // bob's quote of alice's message → a Matrix reply to it.
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: ops::sdk_message_id(&sure.tiny_id, sure.client_time, sure.random),
+        message_abstract: "sure".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    bob.send_c2c_with("alice", vec![Elem::text("see you")], quote)
+        .await
+        .unwrap();
+    let sure_event = mx.event_id_of(&dm, "sure").await;
+    mx.wait_event(&dm, "the ghost's reply", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == sure_event.as_str()
+    })
+    .await;
+    say!(t0, "replies both ways");
+
+    // A custom element shows as a notice in words.
+    bob.send_c2c(
+        "alice",
+        vec![Elem::Custom(CustomElem {
+            desc: "a poll".into(),
+            ..CustomElem::default()
+        })],
+    )
+    .await
+    .unwrap();
+    mx.wait_event(&dm, "the custom message's notice", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["msgtype"] == "m.notice"
+            && e["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("a custom message: a poll"))
+    })
+    .await;
     bridge.stop();
 }

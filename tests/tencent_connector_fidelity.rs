@@ -316,3 +316,88 @@ async fn read_marker_and_typing_both_ways_through_the_connector() {
     }
     login.disconnect(false).await;
 }
+
+#[tokio::test]
+async fn reply_quotes_both_ways_through_the_connector() {
+    let env = start().await;
+    env.sandbox.import("bob");
+    let (login, mut events) = env.login().await;
+    let (bob, mut bob_events) = env.phone("bob").await;
+    let bob_tiny = phone_next(&mut bob_events, |e| match e {
+        SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id),
+        _ => None,
+    })
+    .await;
+    let chat = ChatId::direct("bob");
+
+    // bob → core: a quote of the user's message (named by its SDK id) resolves to its key.
+    let ids = login
+        .send_message(&chat, &MessageContent::text("lunch?"), None)
+        .await
+        .unwrap();
+    let lunch = phone_next(&mut bob_events, message).await;
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: ops::sdk_message_id(&lunch.tiny_id, lunch.client_time, lunch.random),
+        message_abstract: "lunch?".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    let yes = bob
+        .send_c2c_with("alice", vec![Elem::text("yes")], quote)
+        .await
+        .unwrap();
+    let m = loop {
+        if let RemoteEvent::Message(m) = next_event(&mut events).await {
+            break m;
+        }
+    };
+    assert_eq!(m.id, yes.msg_key);
+    assert_eq!(m.reply_to.as_deref(), Some(ids[0].as_str()));
+
+    // core → bob: the user's reply quotes bob's message by the id bob's SDK knows it by.
+    let reply_to = imbridge::core::connector::ReplyTo {
+        id: m.id.clone(),
+        sender: Some("bob".into()),
+        preview: Some("yes".into()),
+        kind: imbridge::core::connector::QuotedKind::Text,
+    };
+    login
+        .send_message(&chat, &MessageContent::text("great"), Some(&reply_to))
+        .await
+        .unwrap();
+    let got = phone_next(&mut bob_events, message).await;
+    let r = ops::parse_reply(&got.cloud_custom_data).expect("a quote");
+    assert_eq!(
+        r.message_id,
+        ops::sdk_message_id(&bob_tiny, yes.msg_time, yes.msg_random)
+    );
+    assert_eq!(
+        (
+            r.message_abstract.as_str(),
+            r.message_sender.as_str(),
+            r.message_type
+        ),
+        ("yes", "bob", 1)
+    );
+    // A custom element is described in words, as a notice.
+    bob.send_c2c(
+        "alice",
+        vec![Elem::Custom(imbridge::network::tencent::elem::CustomElem {
+            desc: "a poll".into(),
+            ..Default::default()
+        })],
+    )
+    .await
+    .unwrap();
+    let m = loop {
+        if let RemoteEvent::Message(m) = next_event(&mut events).await {
+            break m;
+        }
+    };
+    assert!(
+        matches!(&m.content, MessageContent::Unsupported { description } if description.contains("a custom message: a poll")),
+        "{:?}",
+        m.content
+    );
+    login.disconnect(false).await;
+}
