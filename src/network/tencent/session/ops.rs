@@ -502,5 +502,22 @@ mod tests {
         );
         // The recall without a sender was skipped, not reported.
         assert_eq!(events.len(), 4);
+
+        // A reply goes out with its quote as `CloudCustomData`.
+        let quote = reply_data(&MessageReply {
+            message_id: "1-2-3".into(),
+            message_abstract: "hi".into(),
+            message_sender: "bob".into(),
+            message_type: 1,
+        });
+        s.send_c2c_with("bob", vec![Elem::text("re")], quote.clone(), now)
+            .unwrap();
+        let Some(Output::Transmit(t)) = s.poll_output() else {
+            panic!("the send goes out");
+        };
+        let f = wire::decode(t.as_bytes()).unwrap();
+        assert_eq!(f.head.servcmd, servcmd::SENDMSG);
+        assert_eq!(f.body["CloudCustomData"], quote.as_str());
+        assert_eq!(f.body["MsgBody"][0]["MsgContent"]["Text"], "re");
     }
 }
