@@ -1,9 +1,9 @@
 //! C2C fidelity beyond plain messages, both ways: recall ↔ [`RemoteEvent::Remove`] /
 //! [`RecallAbility`], edit ↔ [`RemoteEvent::Edit`] / [`EditAbility`], the read marker ↔
-//! [`RemoteEvent::ReadReceipt`] / [`ReceiptAbility`], and the typing notice ↔
+//! [`RemoteEvent::ReadReceipt`] / [`ReceiptAbility`], the typing notice ↔
 //! [`RemoteEvent::Typing`] / [`TypingAbility`], and reply quotes (the TUIKit's
-//! `CloudCustomData.messageReply`) ↔ [`RemoteMessage::reply_to`] / [`ReplyTo`]. Wire shapes: [`crate::network::tencent::
-//! session::ops`].
+//! `CloudCustomData.messageReply`) ↔ [`RemoteMessage::reply_to`] / [`ReplyTo`].
+//! Wire shapes: [`crate::network::tencent::session::ops`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -102,15 +102,12 @@ fn sendmsg(sandbox: &Sandbox, body: &Value) -> Value {
     } else {
         random
     };
-    match sandbox.send_c2c(
-        &from,
-        &to,
+    let meta = SendMeta {
         seq,
         random,
-        &msg_body,
-        &SendMeta::of(body),
-        None,
-    ) {
+        ..SendMeta::of(body)
+    };
+    match sandbox.send_c2c(&from, &to, &msg_body, &meta, None) {
         None => wire::error_body(code::TO_ACCOUNT_NOT_FOUND, "To_Account does not exist"),
         Some(d) => ok(json!({"MsgTime": d.time, "MsgKey": d.key})),
     }

@@ -275,12 +275,11 @@ impl Sandbox {
         &self,
         from: &str,
         to: &str,
-        seq: u64,
-        random: u64,
         body: &Value,
         meta: &SendMeta,
         except_conn: Option<u64>,
     ) -> Option<Delivered> {
+        let (seq, random) = (meta.seq, meta.random);
         let mut st = self.lock();
         if !st.accounts.contains_key(to) {
             return None;

@@ -259,20 +259,13 @@ impl Conn {
     fn sendmsg(&self, user: &str, conn_id: u64, b: &Value) -> Value {
         match c2c_fields(b) {
             Err(e) => wire::error_body(code::INVALID_REQUEST, &e),
-            Ok((to, seq, random, body)) => {
+            Ok((to, seq, _, body)) => {
                 // `MsgLifeTime:0`: the SDK's `onlineUserOnly` (typing notices).
                 let sent = if b.get("MsgLifeTime").and_then(Value::as_u64) == Some(0) {
                     self.sandbox.send_online_only(user, &to, b, Some(conn_id))
                 } else {
-                    self.sandbox.send_c2c(
-                        user,
-                        &to,
-                        seq,
-                        random,
-                        &body,
-                        &SendMeta::of(b),
-                        Some(conn_id),
-                    )
+                    self.sandbox
+                        .send_c2c(user, &to, &body, &SendMeta::of(b), Some(conn_id))
                 };
                 match sent {
                     None => {

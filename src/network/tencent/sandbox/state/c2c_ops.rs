@@ -29,9 +29,14 @@ pub const MODIFY_CONFLICT: i64 = 20027;
 /// caller's).
 pub const MSG_NOT_FOUND: i64 = 20022;
 
-/// What a C2C send carries besides its body, kept and pushed with it.
+/// What a C2C send carries besides its body and parties: its ids and what is kept and
+/// pushed with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendMeta {
+    /// `MsgSeq` (the sender's).
+    pub seq: u64,
+    /// `MsgRandom`.
+    pub random: u64,
     /// `CloudCustomData` (a reply's `messageReply` JSON).
     pub cloud_custom_data: String,
     /// `MsgClientTime`, unix seconds; 0: the server's time is pushed instead (the SDK builds
@@ -43,6 +48,8 @@ impl SendMeta {
     /// From a send request (websocket `openim.sendmsg` or REST `openim/sendmsg`).
     pub fn of(req: &Value) -> Self {
         Self {
+            seq: u64_of(req, "MsgSeq"),
+            random: u64_of(req, "MsgRandom"),
             cloud_custom_data: str_of(req, "CloudCustomData").to_owned(),
             client_time: u64_of(req, "MsgClientTime"),
         }
