@@ -185,7 +185,7 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
     let hello_ref = C2cRef::from_key("bob", "alice", &hello.msg_key).unwrap();
     bob.call(
         ops::MODIFY_C2C_MSG,
-        ops::modify_body(&hello_ref, 0, &[Elem::text("hello alice!")], ""),
+        ops::modify_body(&hello_ref, 0, &[Elem::text("hello alice!")], None),
     )
     .await
     .expect("bob edits");

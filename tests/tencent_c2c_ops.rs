@@ -207,7 +207,7 @@ async fn edit_both_ways_between_sdk_and_rust_client() {
         let reply = bob
             .call(
                 ops::MODIFY_C2C_MSG,
-                ops::modify_body(&target, version, &[Elem::text(text)], ""),
+                ops::modify_body(&target, version, &[Elem::text(text)], None),
             )
             .await
             .expect("edited");
@@ -226,7 +226,7 @@ async fn edit_both_ways_between_sdk_and_rust_client() {
     let stale = bob
         .call(
             ops::MODIFY_C2C_MSG,
-            ops::modify_body(&target, 0, &[Elem::text("late")], ""),
+            ops::modify_body(&target, 0, &[Elem::text("late")], None),
         )
         .await
         .expect_err("conflict");

@@ -199,7 +199,7 @@ async fn recall_and_edit_both_ways_through_the_connector() {
     let target = C2cRef::from_key("bob", "alice", &receipt.msg_key).unwrap();
     bob.call(
         ops::MODIFY_C2C_MSG,
-        ops::modify_body(&target, 0, &[Elem::text("bob v2")], ""),
+        ops::modify_body(&target, 0, &[Elem::text("bob v2")], None),
     )
     .await
     .unwrap();
@@ -361,7 +361,7 @@ async fn reply_quotes_both_ways_through_the_connector() {
         preview: Some("yes".into()),
         kind: imbridge::core::connector::QuotedKind::Text,
     };
-    login
+    let great = login
         .send_message(&chat, &MessageContent::text("great"), Some(&reply_to))
         .await
         .unwrap();
@@ -379,6 +379,20 @@ async fn reply_quotes_both_ways_through_the_connector() {
         ),
         ("yes", "bob", 1)
     );
+    // Editing the reply keeps its quote.
+    login
+        .as_edit()
+        .unwrap()
+        .edit_message(&chat, &great[0], &MessageContent::text("great!"))
+        .await
+        .expect("edited");
+    let edited = phone_next(&mut bob_events, |e| match e {
+        SessionEvent::Modified(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(edited.elems, vec![Elem::text("great!")]);
+    assert_eq!(ops::parse_reply(&edited.cloud_custom_data), Some(r));
     // A custom element is described in words, as a notice.
     bob.send_c2c(
         "alice",

@@ -234,7 +234,7 @@ impl EditAbility for TencentLogin {
         let r = own_ref(self, chat, target)?;
         let key = r.msg_key();
         let version = self.memory.version(&key);
-        let body = ops::modify_body(&r, version, &outgoing_elems(content), "");
+        let body = ops::modify_body(&r, version, &outgoing_elems(content), None);
         match self.client.call(ops::MODIFY_C2C_MSG, body).await {
             Ok(reply) => {
                 let now = ops::modified_version(&reply).unwrap_or(version + 1);

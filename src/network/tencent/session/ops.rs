@@ -109,13 +109,23 @@ pub fn withdraw_body(m: &C2cRef) -> Value {
 }
 
 /// The body of `openim.modify_c2c_msg` (the SDK's `modifyMessage`): the new elements,
-/// against the message's current `version` (0 before any edit).
-pub fn modify_body(m: &C2cRef, version: u64, elems: &[Elem], cloud_custom_data: &str) -> Value {
-    json!({
+/// against the message's current `version` (0 before any edit). `cloud_custom_data`
+/// replaces the message's `CloudCustomData`; `None` leaves it out, which keeps it (a
+/// reply's quote survives the edit), as the SDK does when the message has none.
+pub fn modify_body(
+    m: &C2cRef,
+    version: u64,
+    elems: &[Elem],
+    cloud_custom_data: Option<&str>,
+) -> Value {
+    let mut body = json!({
         "From_Account": m.from, "To_Account": m.to, "MsgSeq": m.seq, "MsgRandom": m.random,
         "MsgTime": m.time, "MsgVersion": version, "MsgBody": to_msg_body(elems),
-        "CloudCustomData": cloud_custom_data,
-    })
+    });
+    if let (Some(c), Some(o)) = (cloud_custom_data, body.as_object_mut()) {
+        o.insert("CloudCustomData".into(), c.into());
+    }
+    body
 }
 
 /// The `MsgVersion` of a `modify_c2c_msg` reply (the version the message has now).
@@ -380,7 +390,9 @@ mod tests {
     #[test]
     fn modify_and_read_bodies_match_the_sdk() {
         let r = C2cRef::from_key("alice", "bob", "2_3_4").unwrap();
-        let b = modify_body(&r, 1, &[Elem::text("new")], "");
+        let b = modify_body(&r, 1, &[Elem::text("new")], None);
+        assert!(b.get("CloudCustomData").is_none());
+        assert_eq!(modify_body(&r, 1, &[], Some("x"))["CloudCustomData"], "x");
         assert_eq!(b["MsgVersion"], 1);
         assert_eq!(b["MsgTime"], 4);
         assert_eq!(b["MsgBody"][0]["MsgContent"]["Text"], "new");
