@@ -18,6 +18,10 @@
 //   logout                      -> await chat.logout()
 //   sendText {to, text}         -> m = chat.createTextMessage({to, conversationType:"C2C", payload:{text}});
 //                                  result = (await chat.sendMessage(m)).data.message
+//   sendText {.., cloudCustomData?} (a reply: the TUIKit `messageReply` JSON)
+//   sendCustom {to, data, onlineUserOnly?} -> a C2C custom message (payload.data = data)
+//   onMessage {method, messageID, text?} -> await chat[method](chat.findMessage(messageID)) (revokeMessage,
+//                                  modifyMessage with payload.text = text); result = its data
 //   call {method, args:[...]}   -> await chat[method](...args)
 //   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
 //   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
@@ -104,8 +108,18 @@ async function handle(cmd) {
     case "logout":
       return (await chat.logout()).data;
     case "sendText": {
-      const m = chat.createTextMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { text: cmd.text } });
+      const m = chat.createTextMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { text: cmd.text }, cloudCustomData: cmd.cloudCustomData || "" });
       return (await chat.sendMessage(m)).data.message;
+    }
+    case "sendCustom": {
+      const m = chat.createCustomMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { data: cmd.data, description: "", extension: "" } });
+      return (await chat.sendMessage(m, { onlineUserOnly: !!cmd.onlineUserOnly })).data.message;
+    }
+    case "onMessage": {
+      const m = chat.findMessage(cmd.messageID);
+      if (!m) throw new Error("no message " + cmd.messageID);
+      if (cmd.text !== undefined) m.payload.text = cmd.text;
+      return (await chat[cmd.method](m)).data;
     }
     case "call":
       return await chat[cmd.method](...(cmd.args || []));

@@ -55,6 +55,7 @@ enum Command {
     Send {
         to: String,
         elems: Vec<Elem>,
+        cloud_custom_data: String,
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
     Call {
@@ -112,10 +113,22 @@ impl Client {
 
     /// Sends a C2C message made of `elems` to `to`.
     pub async fn send_c2c(&self, to: &str, elems: Vec<Elem>) -> Result<SendReceipt, SendError> {
+        self.send_c2c_with(to, elems, String::new()).await
+    }
+
+    /// Sends a C2C message with `CloudCustomData` (a reply's quote:
+    /// [`super::session::ops::reply_data`]).
+    pub async fn send_c2c_with(
+        &self,
+        to: &str,
+        elems: Vec<Elem>,
+        cloud_custom_data: String,
+    ) -> Result<SendReceipt, SendError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Send {
             to: to.to_owned(),
             elems,
+            cloud_custom_data,
             reply,
         };
         self.commands
@@ -327,8 +340,16 @@ impl Driver {
     /// Applies a command; true when it ends the session.
     fn on_command(&mut self, cmd: Command) -> bool {
         match cmd {
-            Command::Send { to, elems, reply } => {
-                match self.session.send_c2c(&to, elems, Instant::now()) {
+            Command::Send {
+                to,
+                elems,
+                cloud_custom_data,
+                reply,
+            } => {
+                match self
+                    .session
+                    .send_c2c_with(&to, elems, cloud_custom_data, Instant::now())
+                {
                     Ok(id) => {
                         self.waiting.insert(id, reply);
                     }

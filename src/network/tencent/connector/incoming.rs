@@ -54,9 +54,7 @@ pub fn content_of(elems: &[Elem]) -> MessageContent {
     for e in elems {
         match e {
             Elem::Text(t) => text.push_str(&t.text),
-            Elem::Custom(c) if !c.desc.is_empty() => {
-                missing.push(format!("a custom message ({})", c.desc));
-            }
+            Elem::Custom(c) => missing.push(custom_words(c)),
             other => missing.push(describe(other.msg_type()).to_owned()),
         }
     }
@@ -69,6 +67,25 @@ pub fn content_of(elems: &[Elem]) -> MessageContent {
     } else {
         MessageContent::text(format!("{text}\n{note}"))
     }
+}
+
+/// A custom element (app-defined, so never bridged as content) in words: its `Desc`, else
+/// the start of its `Data`.
+fn custom_words(c: &crate::network::tencent::elem::CustomElem) -> String {
+    const MAX_CHARS: usize = 80;
+    let shown = if c.desc.trim().is_empty() {
+        c.data.trim()
+    } else {
+        c.desc.trim()
+    };
+    if shown.is_empty() {
+        return "a custom message".into();
+    }
+    let mut short: String = shown.chars().take(MAX_CHARS).collect();
+    if shown.chars().count() > MAX_CHARS {
+        short.push('…');
+    }
+    format!("a custom message: {short}")
 }
 
 /// An element kind in words.
@@ -126,6 +143,7 @@ pub(super) async fn translate(
     client: Client,
     mut events: mpsc::Receiver<SessionEvent>,
     out: RemoteEventSender,
+    memory: super::fidelity::Shared,
 ) {
     let minted = settings.is_some();
     let mut link: watch::Receiver<LinkState> = client.watch_state();
@@ -166,8 +184,28 @@ pub(super) async fn translate(
             }
         };
         let remote = match event {
-            SessionEvent::LoggedIn { .. } => RemoteEvent::State(LoginState::Connected),
-            SessionEvent::Message(m) => RemoteEvent::Message(translate_message(&own, &m)),
+            SessionEvent::LoggedIn { tiny_id, .. } => {
+                memory.logged_in(&tiny_id);
+                RemoteEvent::State(LoginState::Connected)
+            }
+            SessionEvent::Message(m) => match super::fidelity::typing_event(&own, &m) {
+                Some(Some(typing)) => typing,
+                Some(None) => continue,
+                None => {
+                    let mut message = translate_message(&own, &m);
+                    memory.received(&m, &mut message);
+                    RemoteEvent::Message(message)
+                }
+            },
+            e @ (SessionEvent::Recalled(_)
+            | SessionEvent::Modified(_)
+            | SessionEvent::PeerRead { .. }
+            | SessionEvent::ReadElsewhere { .. }) => {
+                match super::fidelity::translate(&own, &e, &memory) {
+                    Some(remote) => remote,
+                    None => continue,
+                }
+            }
             SessionEvent::SyncCompleted { .. } => RemoteEvent::CatchUpDone,
             SessionEvent::LinkLost { reason } => {
                 RemoteEvent::State(LoginState::TransientDisconnect { reason })
@@ -217,6 +255,27 @@ mod tests {
             panic!("text with a note");
         };
         assert!(body.starts_with("hi\n[a location"), "{body}");
+        let custom = |desc: &str, data: &str| {
+            content_of(&[Elem::Custom(crate::network::tencent::elem::CustomElem {
+                desc: desc.into(),
+                data: data.into(),
+                ..Default::default()
+            })])
+        };
+        let MessageContent::Unsupported { description } = custom("a poll", "{}") else {
+            panic!("a notice");
+        };
+        assert!(
+            description.starts_with("[a custom message: a poll"),
+            "{description}"
+        );
+        let MessageContent::Unsupported { description } = custom("", &"x".repeat(200)) else {
+            panic!("a notice");
+        };
+        assert!(
+            description.contains(&format!("{}…", "x".repeat(80))),
+            "{description}"
+        );
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! [`Client`]: the `usersig` and `minted` login flows ([`login`]), one-to-one (C2C) text
 //! both ways, login states, the catch-up at login, and the conversation list.
 //!
-//! Not yet: groups, media, recall, receipts, edits, profiles (a user's id is their name).
+//! Recall, edits, the read marker and typing: [`fidelity`].
+//! Not yet: groups, media, profiles (a user's id is their name).
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); the catch-up pages (`openim.getmsg`)
 //! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
 //! during the catch-up can lose what was fetched but not yet stored.
 
+mod fidelity;
 mod incoming;
 mod login;
 
@@ -27,9 +29,9 @@ use super::session::SendError;
 use super::wire::servcmd;
 use crate::config::{Secret, TencentConfig};
 use crate::core::connector::{
-    Capabilities, ChatId, ChatInfo, ChatKind, LoginData, LoginFailure, LoginFlow, LoginProcess,
-    MessageContent, NetworkConnector, NetworkLogin, RemoteEventSender, RemoteMedia, ReplyTo,
-    SendFailure, UserProfile,
+    Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, LoginFlow,
+    LoginProcess, MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility,
+    RemoteEvent, RemoteEventSender, RemoteMedia, ReplyTo, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Tencent service is, and what the bridge may sign.
@@ -129,6 +131,11 @@ impl NetworkConnector for TencentConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             max_text_bytes: MAX_TEXT_BYTES,
+            edits: true,
+            recall: true,
+            recall_window_secs: fidelity::RECALL_WINDOW_SECS,
+            read_receipts: true,
+            typing: true,
             ..Capabilities::default()
         }
     }
@@ -173,14 +180,20 @@ impl NetworkConnector for TencentConnector {
                 login::start_client(&self.settings, &user, &sig)
             }
         };
+        let memory = fidelity::Shared::default();
         tokio::spawn(incoming::translate(
             user.clone(),
             minted.then(|| self.settings.clone()),
             client.clone(),
             session_events,
             events,
+            memory.clone(),
         ));
-        Ok(Box::new(TencentLogin { client, own: user }))
+        Ok(Box::new(TencentLogin {
+            client,
+            own: user,
+            memory,
+        }))
     }
 }
 
@@ -188,6 +201,8 @@ impl NetworkConnector for TencentConnector {
 pub struct TencentLogin {
     client: Client,
     own: String,
+    /// Edit versions and SDK message ids ([`fidelity::Memory`]).
+    memory: fidelity::Shared,
 }
 
 fn send_failure(e: SendError) -> SendFailure {
@@ -257,14 +272,16 @@ impl NetworkLogin for TencentLogin {
         &self,
         chat: &ChatId,
         content: &MessageContent,
-        _reply_to: Option<&ReplyTo>,
+        reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
         let peer = direct_peer(chat)?;
+        let cloud = reply_to.map_or_else(String::new, |r| self.memory.reply_data(r));
         let receipt = self
             .client
-            .send_c2c(peer, outgoing_elems(content))
+            .send_c2c_with(peer, outgoing_elems(content), cloud)
             .await
             .map_err(send_failure)?;
+        self.memory.sent(&receipt);
         Ok(vec![message_id(
             &self.own,
             receipt.msg_seq,
@@ -311,6 +328,22 @@ impl NetworkLogin for TencentLogin {
         Err(SendFailure::Permanent(
             "downloading Tencent attachments is not supported yet".into(),
         ))
+    }
+
+    fn as_edit(&self) -> Option<&dyn EditAbility> {
+        Some(self)
+    }
+
+    fn as_recall(&self) -> Option<&dyn RecallAbility> {
+        Some(self)
+    }
+
+    fn as_receipts(&self) -> Option<&dyn ReceiptAbility> {
+        Some(self)
+    }
+
+    fn as_typing(&self) -> Option<&dyn TypingAbility> {
+        Some(self)
     }
 
     async fn disconnect(&self, _forget: bool) {

@@ -12,7 +12,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::super::wire::{self, code};
-use super::state::Sandbox;
+use super::state::{Sandbox, SendMeta};
 use super::ws::{c2c_fields, ok};
 
 /// `POST /v4/{service}/{command}`.
@@ -102,7 +102,12 @@ fn sendmsg(sandbox: &Sandbox, body: &Value) -> Value {
     } else {
         random
     };
-    match sandbox.send_c2c(&from, &to, seq, random, &msg_body, None) {
+    let meta = SendMeta {
+        seq,
+        random,
+        ..SendMeta::of(body)
+    };
+    match sandbox.send_c2c(&from, &to, &msg_body, &meta, None) {
         None => wire::error_body(code::TO_ACCOUNT_NOT_FOUND, "To_Account does not exist"),
         Some(d) => ok(json!({"MsgTime": d.time, "MsgKey": d.key})),
     }

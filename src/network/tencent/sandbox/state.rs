@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
+mod c2c_ops;
+pub use c2c_ops::{SendMeta, MODIFY_CONFLICT, MSG_NOT_FOUND};
+
 /// Sandbox settings.
 #[derive(Clone)]
 pub struct SandboxConfig {
@@ -98,6 +101,8 @@ struct State {
     history: HashMap<(String, String), Vec<Value>>,
     /// Unread count per (reader, peer), cleared by `openim.msgreaded`.
     unread: HashMap<(String, String), u64>,
+    /// When (reader, peer) last read the peer's messages, unix seconds (`openim.msgreaded`).
+    read_time: HashMap<(String, String), u64>,
 }
 
 fn pair(a: &str, b: &str) -> (String, String) {
@@ -270,15 +275,16 @@ impl Sandbox {
         &self,
         from: &str,
         to: &str,
-        seq: u64,
-        random: u64,
         body: &Value,
+        meta: &SendMeta,
         except_conn: Option<u64>,
     ) -> Option<Delivered> {
+        let (seq, random) = (meta.seq, meta.random);
         let mut st = self.lock();
         if !st.accounts.contains_key(to) {
             return None;
         }
+        let tiny_id = st.accounts.get(from).map_or(0, |a| a.tiny_id);
         let dedup = (from.to_owned(), seq, random);
         if let Some((time, key)) = st.sent.get(&dedup) {
             return Some(Delivered {
@@ -296,7 +302,9 @@ impl Sandbox {
             json!({
                 "From_Account": f, "To_Account": t, "MsgSeq": seq, "MsgRandom": random,
                 "ClientSeq": seq, "MsgTimeStamp": time, "MsgKey": key, "MsgBody": body,
-                "IsSyncMsg": is_sync, "CloudCustomData": "", "MsgFlagBits": 0,
+                "IsSyncMsg": is_sync, "CloudCustomData": meta.cloud_custom_data, "MsgFlagBits": 0,
+                "TinyId": tiny_id.to_string(),
+                "MsgClientTime": if meta.client_time == 0 { time } else { meta.client_time },
                 "From_AccountNick": "", "From_AccountHeadurl": "",
             })
         };

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use super::super::wire::{self, code, servcmd, Frame, MAX_FRAME};
-use super::state::{unix_now, Out, Sandbox};
+use super::state::{unix_now, Out, Sandbox, SendMeta};
 
 /// `/binfo`: binary frames.
 pub async fn binfo(
@@ -177,19 +177,10 @@ impl Conn {
                     "MsgKey": first["MsgKey"].as_str().unwrap_or_default(),
                 }))
             }
-            "openim.get_peer_read_time" => {
-                let n = b
-                    .get("To_Account")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                ok(json!({"ReadTime": vec![0; n]}))
-            }
-            "openim.msgreaded" => {
-                if let Some(peer) = b.get("Peer_Account").and_then(Value::as_str) {
-                    self.sandbox.mark_read(&user, peer);
-                }
-                ok(json!({}))
-            }
+            "openim.get_peer_read_time" => self.sandbox.peer_read_times(&user, b),
+            "openim.msgreaded" => self.sandbox.read_c2c(&user, Some(conn_id), b),
+            "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
+            "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
             servcmd::PORTRAIT_GET_ALL => {
                 let items: Vec<Value> = b
                     .get("UserItem")
@@ -268,11 +259,15 @@ impl Conn {
     fn sendmsg(&self, user: &str, conn_id: u64, b: &Value) -> Value {
         match c2c_fields(b) {
             Err(e) => wire::error_body(code::INVALID_REQUEST, &e),
-            Ok((to, seq, random, body)) => {
-                match self
-                    .sandbox
-                    .send_c2c(user, &to, seq, random, &body, Some(conn_id))
-                {
+            Ok((to, seq, _, body)) => {
+                // `MsgLifeTime:0`: the SDK's `onlineUserOnly` (typing notices).
+                let sent = if b.get("MsgLifeTime").and_then(Value::as_u64) == Some(0) {
+                    self.sandbox.send_online_only(user, &to, b, Some(conn_id))
+                } else {
+                    self.sandbox
+                        .send_c2c(user, &to, &body, &SendMeta::of(b), Some(conn_id))
+                };
+                match sent {
                     None => {
                         wire::error_body(code::TO_ACCOUNT_NOT_FOUND, "To_Account does not exist")
                     }

@@ -104,6 +104,12 @@ pub struct C2cMessage {
     pub key: String,
     /// The elements that parsed.
     pub elems: Vec<Elem>,
+    /// `CloudCustomData`: app data riding along (a reply's `messageReply` JSON), `""` if none.
+    pub cloud_custom_data: String,
+    /// `TinyId` of the sender, when the server gave it (part of the SDK's message `ID`).
+    pub tiny_id: String,
+    /// `MsgClientTime`: the sender's clock at sending, unix seconds (0 when not given).
+    pub client_time: u64,
     /// Our own message sent from another instance (`IsSyncMsg:1`).
     pub is_sync: bool,
     /// Came from the catch-up sync rather than a live push.
@@ -148,6 +154,16 @@ pub enum SessionEvent {
     },
     /// A message arrived (in order, duplicates dropped).
     Message(C2cMessage),
+    /// A message was recalled (`WithdrawC2cMsgNotify`): by its author, who may be this user
+    /// on another instance.
+    Recalled(super::ops::C2cRef),
+    /// A message was edited (`C2cMsgModNotifys`), by its author.
+    Modified(super::ops::C2cModified),
+    /// `peer` read this user's messages up to `time` (`C2cReadedReceipt`).
+    PeerRead { peer: String, time: u64 },
+    /// This user read `peer`'s messages up to `time` on another instance
+    /// (`ReadC2cMsgNotify`).
+    ReadElsewhere { peer: String, time: u64 },
     /// The catch-up sync after a login is complete (`SyncFlag:2`); `count` messages came.
     SyncCompleted { count: usize },
     /// The answer to [`super::Session::send_c2c`] with local id `id`.

@@ -71,6 +71,7 @@ impl Session {
                     self.deliver(msg);
                 }
             }
+            self.on_ops_event(ev);
             notifies.extend(
                 ev.get("C2cNotifyMsgArray")
                     .and_then(Value::as_array)
@@ -85,6 +86,7 @@ impl Session {
                 .unwrap_or_default(),
         );
         for n in notifies {
+            self.on_ops_notify(&n);
             if let Some(k) = n.get("KickoutMsgNotify") {
                 kicked = Some(KickType::from_code(
                     k.get("KickType").and_then(Value::as_i64).unwrap_or(0),
@@ -158,6 +160,12 @@ fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
         time: n("MsgTimeStamp"),
         key: s("MsgKey"),
         elems,
+        cloud_custom_data: s("CloudCustomData"),
+        tiny_id: match m.get("TinyId") {
+            Some(Value::Number(t)) => t.to_string(),
+            _ => s("TinyId"),
+        },
+        client_time: n("MsgClientTime"),
         is_sync: n("IsSyncMsg") == 1,
         offline,
     })

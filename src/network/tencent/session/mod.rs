@@ -11,12 +11,14 @@
 //! `openim.getmsg` catch-up at login (`Cookie`/`SyncFlag` until 2), in order and without
 //! duplicates; the outbox of sends queued while disconnected.
 
+mod dedup;
 mod events;
 mod incoming;
+pub mod ops;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -24,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tracing::debug;
 
+use dedup::RecentKeys;
 pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
 
 use super::elem::{to_msg_body, Elem};
@@ -129,6 +132,7 @@ enum Pending {
         random: u32,
         to: String,
         elems: Vec<Elem>,
+        cloud_custom_data: String,
     },
     Other,
 }
@@ -147,32 +151,9 @@ struct Queued {
     ids: Option<(u32, u32)>,
     to: String,
     elems: Vec<Elem>,
+    /// `CloudCustomData` (a reply's `messageReply`), `""` for none.
+    cloud_custom_data: String,
     queued_at: Instant,
-}
-
-/// The last N message keys seen.
-#[derive(Debug, Default)]
-struct RecentKeys {
-    order: VecDeque<String>,
-    set: HashSet<String>,
-    capacity: usize,
-}
-
-impl RecentKeys {
-    /// False when `key` was already seen.
-    fn insert(&mut self, key: String) -> bool {
-        if self.set.contains(&key) {
-            return false;
-        }
-        self.set.insert(key.clone());
-        self.order.push_back(key);
-        if self.order.len() > self.capacity.max(1) {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
 }
 
 /// One user's session, across reconnects.
@@ -337,6 +318,7 @@ impl Session {
                     random,
                     to,
                     elems,
+                    cloud_custom_data,
                 } => Some((
                     seq,
                     Queued {
@@ -344,6 +326,7 @@ impl Session {
                         ids: Some((s, random)),
                         to,
                         elems,
+                        cloud_custom_data,
                         queued_at: now,
                     },
                 )),
@@ -359,6 +342,17 @@ impl Session {
     /// Queues a C2C message to `to` and returns its local id; the outcome arrives as
     /// [`SessionEvent::SendResult`] with that id.
     pub fn send_c2c(&mut self, to: &str, elems: Vec<Elem>, now: Instant) -> Result<u64, SendError> {
+        self.send_c2c_with(to, elems, String::new(), now)
+    }
+
+    /// [`Session::send_c2c`] with `CloudCustomData` (e.g. [`ops::reply_data`]).
+    pub fn send_c2c_with(
+        &mut self,
+        to: &str,
+        elems: Vec<Elem>,
+        cloud_custom_data: String,
+        now: Instant,
+    ) -> Result<u64, SendError> {
         if self.phase == Phase::Ended {
             return Err(SendError::SessionEnded);
         }
@@ -369,6 +363,7 @@ impl Session {
             ids: None,
             to: to.to_owned(),
             elems,
+            cloud_custom_data,
             queued_at: now,
         };
         if self.phase == Phase::Ready {
@@ -628,7 +623,7 @@ impl Session {
         let body = json!({
             "From_Account": self.cfg.identifier, "To_Account": q.to,
             "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
-            "MsgClientTime": 0,
+            "MsgClientTime": 0, "CloudCustomData": q.cloud_custom_data,
         });
         self.request(
             servcmd::SENDMSG,
@@ -639,6 +634,7 @@ impl Session {
                 random,
                 to: q.to,
                 elems: q.elems,
+                cloud_custom_data: q.cloud_custom_data,
             },
             now,
         );

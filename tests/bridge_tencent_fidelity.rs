@@ -1,0 +1,332 @@
+//! The bridge on Tencent Cloud Chat, C2C fidelity end to end: real Synapse, the bridge
+//! binary, the Tencent sandbox in this process and bob's Rust client. In one DM, each both
+//! ways: a Matrix edit (`m.replace`) ↔ `modify_c2c_msg`, a redaction ↔ recall
+//! (`msgwithdraw`), a Matrix read receipt ↔ the C2C read marker (`msgreaded`), and Matrix
+//! typing ↔ the TUIKit typing notice, a Matrix reply ↔ the TUIKit quote
+//! (`CloudCustomData.messageReply`), and a custom element shown as a notice.
+
+#![cfg(feature = "tencent")]
+
+#[macro_use]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::bridge::{
+    generate_registration, tail, write_tencent_config_with, BridgeProcess, TencentTarget,
+};
+use common::matrix_user::MatrixUser;
+use common::service_env::TempDir;
+use common::synapse::{free_port, Synapse};
+use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use imbridge::network::tencent::elem::{CustomElem, Elem};
+use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::session::ops::{self, C2cRef};
+use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
+use imbridge::network::tencent::wire::servcmd;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+const APP: u64 = 1_400_000_001;
+const KEY: &str = "sandbox-secret-key-for-e2e";
+const BOT: &str = "@tencentbot:localhost";
+const BOB_GHOST: &str = "@tencent_bob:localhost";
+
+type Seen = Arc<Mutex<Vec<SessionEvent>>>;
+
+/// bob on the Tencent side, with every session event he gets collected.
+async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Seen) {
+    let sig = sandbox.user_sig("bob", 3600);
+    let (client, mut events) = Client::start(ClientConfig::new(
+        addr,
+        SessionConfig::new(APP, "bob", &sig),
+    ));
+    let state = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+    )
+    .await
+    .expect("bob logs in");
+    assert_eq!(state, LinkState::Connected);
+    let seen = Seen::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            if let Ok(mut v) = out.lock() {
+                v.push(e);
+            }
+        }
+    });
+    (client, seen)
+}
+
+/// Waits (bounded) until bob has an event `pick` accepts, and takes it (and all before it).
+async fn bob_gets<T>(
+    seen: &Seen,
+    what: &str,
+    log: &std::path::Path,
+    pick: impl Fn(&SessionEvent) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut v) = seen.lock() {
+            if let Some(i) = v.iter().position(|e| pick(e).is_some()) {
+                let found = pick(&v[i]);
+                v.drain(..=i);
+                if let Some(t) = found {
+                    return t;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob never got {what}\n{}",
+            tail(log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
+    let t0 = Instant::now();
+    let dir = TempDir::new("tencent-fidelity");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let ws = format!(
+        "ws://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let sb = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(sandbox::serve(listener, sb.clone(), async {
+        let _ = stopped.await;
+    }));
+    let target = TencentTarget {
+        websocket_url: &ws,
+        sdk_app_id: APP,
+    };
+    let as_port = free_port();
+    let hint = format!("http://127.0.0.1:{}", free_port());
+    let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
+    let reg = generate_registration(&config, &dir.0);
+    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
+    let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
+    let log = dir.0.join("bridge.log");
+    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    let token = synapse.register("mx1", "mxpw-Tc42-matrix-secret");
+    let mut mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
+    let (bob, seen) = bob(&ws, &sb).await;
+    let bob_tiny = bob_gets(
+        &seen,
+        "bob's login",
+        &dir.0.join("bridge.log"),
+        |e| match e {
+            SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    let mgmt = mx.create_dm(BOT).await;
+    for _ in 0..100 {
+        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sig = sb.user_sig("alice", 3600);
+    mx.send_text(&mgmt, &format!("login usersig alice {sig}"))
+        .await;
+    mx.wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    let hello = bob.send_c2c_text("alice", "hello alice").await.unwrap();
+    let dm = mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    let hello_event = mx.event_id_of(&dm, "hello alice").await;
+    say!(t0, "DM portal {dm} is up");
+
+    // Matrix edit → Tencent modify.
+    let mine = mx.send_text(&dm, "typo").await;
+    let sent = bob_gets(&seen, "mx1's text", &log, |e| match e {
+        SessionEvent::Message(m) if m.text() == "typo" => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    mx.send_content(
+        &dm,
+        json!({
+            "msgtype": "m.text", "body": "* fixed",
+            "m.new_content": {"msgtype": "m.text", "body": "fixed"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": mine},
+        }),
+    )
+    .await;
+    let edit = bob_gets(&seen, "the edit", &log, |e| match e {
+        SessionEvent::Modified(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(edit.target.msg_key(), sent.key);
+    assert_eq!(edit.elems, vec![Elem::text("fixed")]);
+    say!(t0, "Matrix edit reached bob as a modify");
+
+    // Matrix redaction → Tencent recall.
+    mx.redact(&dm, &mine).await;
+    let recalled = bob_gets(&seen, "the recall", &log, |e| match e {
+        SessionEvent::Recalled(r) => Some(r.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(recalled.msg_key(), sent.key);
+    say!(t0, "Matrix redaction reached bob as a recall");
+
+    // Tencent modify → Matrix edit.
+    let hello_ref = C2cRef::from_key("bob", "alice", &hello.msg_key).unwrap();
+    bob.call(
+        ops::MODIFY_C2C_MSG,
+        ops::modify_body(&hello_ref, 0, &[Elem::text("hello alice!")], None),
+    )
+    .await
+    .expect("bob edits");
+    mx.wait_event(&dm, "the ghost's edit", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+            && e["content"]["m.relates_to"]["event_id"] == hello_event.as_str()
+            && e["content"]["m.new_content"]["body"] == "hello alice!"
+    })
+    .await;
+    say!(t0, "bob's modify is a Matrix edit");
+
+    // Tencent recall → Matrix redaction.
+    bob.call(ops::MSGWITHDRAW, ops::withdraw_body(&hello_ref))
+        .await
+        .expect("bob recalls");
+    mx.wait_event(&dm, "the redacted original", |e| {
+        e["event_id"] == hello_event.as_str()
+            && e["content"].as_object().is_some_and(|c| c.is_empty())
+    })
+    .await;
+    say!(t0, "bob's recall redacted the Matrix event");
+
+    // Matrix read receipt → Tencent read marker.
+    bob.send_c2c_text("alice", "did you read this?")
+        .await
+        .unwrap();
+    let question = mx.event_id_of(&dm, "did you read this?").await;
+    mx.send_read_receipt(&dm, &question).await;
+    let (peer, _) = bob_gets(&seen, "alice's read marker", &log, |e| match e {
+        SessionEvent::PeerRead { peer, time } => Some((peer.clone(), *time)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(peer, "alice");
+    say!(t0, "Matrix read receipt reached bob");
+
+    // Tencent read marker → Matrix read receipt of the ghost.
+    let answer = mx.send_text(&dm, "yes I did").await;
+    bob_gets(&seen, "the answer", &log, |e| match e {
+        SessionEvent::Message(m) if m.text() == "yes I did" => Some(()),
+        _ => None,
+    })
+    .await;
+    bob.call(ops::MSGREADED, ops::read_body("alice", 0))
+        .await
+        .expect("bob reads");
+    mx.wait_read_receipt(&dm, BOB_GHOST, &answer).await;
+    say!(t0, "bob's read marker is the ghost's read receipt");
+
+    // Typing both ways.
+    mx.set_typing(&dm, true).await;
+    let typing = bob_gets(&seen, "alice typing", &log, |e| match e {
+        SessionEvent::Message(m) => ops::typing_status(&m.elems),
+        _ => None,
+    })
+    .await;
+    assert!(typing);
+    bob.call(
+        servcmd::SENDMSG,
+        ops::typing_body("bob", "alice", true, 1, 2),
+    )
+    .await
+    .expect("bob types");
+    mx.wait_typing(&dm, BOB_GHOST, true).await;
+    bob.call(
+        servcmd::SENDMSG,
+        ops::typing_body("bob", "alice", false, 3, 4),
+    )
+    .await
+    .expect("bob stops");
+    mx.wait_typing(&dm, BOB_GHOST, false).await;
+    say!(t0, "typing both ways");
+    // No typing notice became a message in the room.
+    let bodies = mx.bodies(&dm, Some(BOB_GHOST)).await;
+    assert!(
+        bodies.iter().all(|b| !b.contains("custom")),
+        "a typing notice shows as a message: {bodies:?}"
+    );
+
+    // Matrix reply → a TUIKit quote naming bob's message by the id his SDK knows.
+    let question = bob.send_c2c_text("alice", "coffee?").await.unwrap();
+    let coffee = mx.event_id_of(&dm, "coffee?").await;
+    mx.send_content(
+        &dm,
+        json!({"msgtype": "m.text", "body": "sure",
+               "m.relates_to": {"m.in_reply_to": {"event_id": coffee}}}),
+    )
+    .await;
+    let sure = bob_gets(&seen, "the Matrix reply", &log, |e| match e {
+        SessionEvent::Message(m) if m.text() == "sure" => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    let quote = ops::parse_reply(&sure.cloud_custom_data).expect("a reply quote");
+    assert_eq!(
+        quote.message_id,
+        ops::sdk_message_id(&bob_tiny, question.msg_time, question.msg_random)
+    );
+    assert_eq!(
+        (
+            quote.message_sender.as_str(),
+            quote.message_abstract.as_str()
+        ),
+        ("bob", "coffee?")
+    );
+    // bob's quote of alice's message → a Matrix reply to it.
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: ops::sdk_message_id(&sure.tiny_id, sure.client_time, sure.random),
+        message_abstract: "sure".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    bob.send_c2c_with("alice", vec![Elem::text("see you")], quote)
+        .await
+        .unwrap();
+    let sure_event = mx.event_id_of(&dm, "sure").await;
+    mx.wait_event(&dm, "the ghost's reply", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == sure_event.as_str()
+    })
+    .await;
+    say!(t0, "replies both ways");
+
+    // A custom element shows as a notice in words.
+    bob.send_c2c(
+        "alice",
+        vec![Elem::Custom(CustomElem {
+            desc: "a poll".into(),
+            ..CustomElem::default()
+        })],
+    )
+    .await
+    .unwrap();
+    mx.wait_event(&dm, "the custom message's notice", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["msgtype"] == "m.notice"
+            && e["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("a custom message: a poll"))
+    })
+    .await;
+    bridge.stop();
+}
