@@ -51,7 +51,7 @@ async fn socket_io_client_2_connects_pings_and_gets_ack_then_response() {
     let state = a.ok("state", json!({})).await;
     assert_eq!(state["connected"], true);
     assert_eq!(state["transport"], "websocket");
-    assert_eq!(state["protocol"], 3, "Engine.IO v3: {state}");
+    assert_eq!(state["eio"], "3", "Engine.IO v3: {state}");
 
     let ts = unix_ms();
     let rs = "abcdefghij0123456789xyz";

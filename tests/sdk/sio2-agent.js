@@ -12,7 +12,7 @@
 // ops
 //   connect                      -> io(url, {transports:["websocket"], reconnectionDelay}); answers at once
 //   emit {name, data}            -> socket.emit(name, data); null
-//   state                        -> {connected, engineId, transport, protocol}
+//   state                        -> {connected, engineId, transport, eio}
 //   close                        -> socket.close(); null
 //   exit                         -> reply, exit(0)
 // events
@@ -68,7 +68,9 @@ function handle(cmd) {
     case "state":
       return { connected: socket.connected, engineId: socket.io.engine && socket.io.engine.id,
         transport: socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.name,
-        protocol: socket.io.engine && socket.io.engine.protocol !== undefined ? socket.io.engine.protocol : null };
+        // engine.io-client 3 puts its protocol revision in every transport's query (EIO=3).
+        eio: socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.query
+          ? String(socket.io.engine.transport.query.EIO) : null };
     case "close":
       socket.close();
       return null;

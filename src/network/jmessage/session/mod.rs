@@ -3,7 +3,7 @@
 //! touches a socket or a clock itself ([`super::client`] is the thin tokio task).
 //!
 //! It owns (reference §B1, the Web SDK 2.5.0 bundle): the Engine.IO v3 handshake and the
-//! client-side ping every `pingInterval` with the `pingTimeout` pong deadline; `c_init` with
+//! client-side ping `pingInterval` after the last pong, with the `pingTimeout` deadline; `c_init` with
 //! the md5 signature; `login` with the md5 password; every request's `rid`, the server's
 //! `ack {rid}` within 5 s or a resend with the same `rid` (up to 5 times; the server
 //! replays its response, so a resend is idempotent), the response within 30 s; `sync_check`
@@ -384,9 +384,11 @@ impl Session {
             return;
         }
         if self.next_ping.is_some_and(|d| now >= d) {
+            // As engine.io-client 3: one ping in flight; the next one goes pingInterval after
+            // its pong.
             self.out.push_back(Output::Transmit(eio::PING.to_owned()));
             self.pong_deadline = Some(now + self.ping_timeout);
-            self.next_ping = Some(now + self.ping_interval);
+            self.next_ping = None;
         }
         if self.next_sync.is_some_and(|d| now >= d) {
             self.sync_check(now);
@@ -436,11 +438,15 @@ impl Session {
         match eio::decode(frame)? {
             EioPacket::Open(hs) => {
                 // Bounded so a hostile handshake cannot make us ping in a busy loop.
-                self.ping_interval = Duration::from_millis(hs.ping_interval.clamp(1_000, 600_000));
-                self.ping_timeout = Duration::from_millis(hs.ping_timeout.clamp(1_000, 600_000));
+                self.ping_interval = Duration::from_millis(hs.ping_interval.clamp(100, 600_000));
+                self.ping_timeout = Duration::from_millis(hs.ping_timeout.clamp(100, 600_000));
                 self.next_ping = Some(now + self.ping_interval);
             }
-            EioPacket::Pong(_) => self.pong_deadline = None,
+            EioPacket::Pong(_) => {
+                if self.pong_deadline.take().is_some() {
+                    self.next_ping = Some(now + self.ping_interval);
+                }
+            }
             EioPacket::Ping(data) => self.out.push_back(Output::Transmit(format!("3{data}"))),
             EioPacket::Close => self.reconnect("closed by the server (engine.io close)"),
             EioPacket::Upgrade | EioPacket::Noop => {}

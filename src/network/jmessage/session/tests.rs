@@ -256,7 +256,13 @@ fn pings_every_interval_and_reconnects_without_pong() {
     s.on_tick(t);
     let (_, _, other) = drain(&mut s);
     assert_eq!(other, vec![Output::Transmit("2".into())]);
+    // One ping in flight: nothing more until its pong.
+    s.on_tick(t + Duration::from_secs(4));
+    assert!(drain(&mut s).2.is_empty());
+    let t = t + Duration::from_secs(4);
     s.on_frame("3", t).unwrap();
+    s.on_tick(t + Duration::from_secs(24));
+    assert!(drain(&mut s).2.is_empty(), "the next ping is due 25 s after the pong");
     let t = t + Duration::from_secs(25);
     s.on_tick(t);
     let (_, _, other) = drain(&mut s);
