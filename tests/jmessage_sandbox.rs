@@ -30,7 +30,11 @@ impl TestSandbox {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP_KEY, SECRET)));
-        for (u, p) in [("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw")] {
+        for (u, p) in [
+            ("alice", "alice-pw"),
+            ("bob", "bob-pw"),
+            ("carol", "carol-pw"),
+        ] {
             sandbox.register(u, p);
         }
         let (stop, stopped) = oneshot::channel::<()>();
@@ -116,7 +120,11 @@ async fn rust_clients_chat_both_ways_with_extras() {
     assert_eq!(got.msg_id, receipt.msg_id);
     assert_eq!(got.ctime_ms, receipt.ctime_ms);
     assert_eq!(
-        (got.from.as_str(), got.target.as_str(), got.msg_type.as_str()),
+        (
+            got.from.as_str(),
+            got.target.as_str(),
+            got.msg_type.as_str()
+        ),
         ("alice", "bob", "text")
     );
     assert_eq!(got.text.as_deref(), Some("hello bob 你好"));
@@ -124,9 +132,14 @@ async fn rust_clients_chat_both_ways_with_extras() {
     assert_eq!(got.from_appkey.as_deref(), Some(APP_KEY));
     assert!(!got.offline);
 
-    bob.send_text("alice", "hi alice", None).await.expect("sent");
+    bob.send_text("alice", "hi alice", None)
+        .await
+        .expect("sent");
     let got = next_message(&mut alice_events).await;
-    assert_eq!((got.from.as_str(), got.text.as_deref()), ("bob", Some("hi alice")));
+    assert_eq!(
+        (got.from.as_str(), got.text.as_deref()),
+        ("bob", Some("hi alice"))
+    );
     assert_eq!(got.extras, None);
 
     // An unknown target is a typed refusal with the service's code.
@@ -197,7 +210,12 @@ async fn offline_messages_arrive_at_login_in_order() {
         got.push((m.from, m.text.unwrap_or_default()));
     }
     // Grouped per conversation as the service does, each in sending order.
-    let want = [("alice", "one"), ("alice", "two"), ("alice", "four"), ("carol", "three")];
+    let want = [
+        ("alice", "one"),
+        ("alice", "two"),
+        ("alice", "four"),
+        ("carol", "three"),
+    ];
     let got: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(got, want);
 
@@ -212,15 +230,21 @@ async fn offline_messages_arrive_at_login_in_order() {
         }
     })
     .await;
-    assert!(again.is_err(), "offline messages are delivered once: {again:?}");
+    assert!(
+        again.is_err(),
+        "offline messages are delivered once: {again:?}"
+    );
 }
 
 #[tokio::test]
 async fn rest_registers_users_and_checks_basic_auth() {
     let sb = TestSandbox::start().await;
     let (status, body) = sb
-        .rest("/v1/users/", json!([{"username": "dave", "password": "dave-pw"},
-                                   {"username": "alice", "password": "x"}]))
+        .rest(
+            "/v1/users/",
+            json!([{"username": "dave", "password": "dave-pw"},
+                                   {"username": "alice", "password": "x"}]),
+        )
         .await;
     assert_eq!(status, 201);
     assert_eq!(body[0], json!({"username": "dave"}));

@@ -42,8 +42,7 @@ pub fn sdk_installed() -> bool {
 /// The JMessage Web SDK 2.5.0 bundle (never published on npm) in `../shared/vendor/` beside
 /// the repository, when present. The project must not copy it into its own tree.
 pub fn jmessage_bundle() -> Option<PathBuf> {
-    let path = repo()
-        .join("../shared/vendor/jmessage-sdk-web-2.5.0/jmessage-sdk-web.2.5.0.min.js");
+    let path = repo().join("../shared/vendor/jmessage-sdk-web-2.5.0/jmessage-sdk-web.2.5.0.min.js");
     path.exists().then_some(path)
 }
 
@@ -112,7 +111,9 @@ impl SdkAgent {
     /// after `reconnection_delay_ms`.
     pub async fn spawn_sio2(url: &str, reconnection_delay_ms: u64) -> Self {
         assert!(
-            repo().join("tests/sdk/node_modules/socket.io-client").exists(),
+            repo()
+                .join("tests/sdk/node_modules/socket.io-client")
+                .exists(),
             "npm packages not installed: run `npm ci --prefix tests/sdk` (the test command does)"
         );
         let delay = reconnection_delay_ms.to_string();

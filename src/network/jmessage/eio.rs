@@ -229,8 +229,9 @@ mod tests {
 
     #[test]
     fn decodes_the_handshake_and_the_default_connect() {
-        let open = decode(r#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#)
-            .unwrap();
+        let open =
+            decode(r#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#)
+                .unwrap();
         assert_eq!(
             open,
             EioPacket::Open(Handshake {
@@ -261,7 +262,7 @@ mod tests {
             })
         );
         assert_eq!(
-            decode(r#"4/chat,12["x",1,2]"#).unwrap(),
+            decode(r#"42/chat,12["x",1,2]"#).unwrap(),
             EioPacket::Message(SioPacket::Event {
                 nsp: "/chat".into(),
                 id: Some(12),

@@ -92,10 +92,17 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// The `c_init` signature:
 /// `md5hex("appkey={appkey}&timestamp={ts}&random_str={rs}&key={masterSecret}")`.
-pub fn signature(app_key: &str, timestamp_ms: i64, random_str: &str, master_secret: &str) -> String {
+pub fn signature(
+    app_key: &str,
+    timestamp_ms: i64,
+    random_str: &str,
+    master_secret: &str,
+) -> String {
     md5_hex(
-        format!("appkey={app_key}&timestamp={timestamp_ms}&random_str={random_str}&key={master_secret}")
-            .as_bytes(),
+        format!(
+            "appkey={app_key}&timestamp={timestamp_ms}&random_str={random_str}&key={master_secret}"
+        )
+        .as_bytes(),
     )
 }
 
@@ -110,7 +117,11 @@ pub struct Init {
     /// 1: roaming sync on, 0: off.
     #[serde(default)]
     pub flag: i64,
-    #[serde(default, rename = "fromPlatForm", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "fromPlatForm",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from_platform: Option<String>,
 }
 

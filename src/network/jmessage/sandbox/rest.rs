@@ -43,8 +43,13 @@ fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
 }
 
 fn parse(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, 899003, &format!("body is not JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            899003,
+            &format!("body is not JSON: {e}"),
+        )
+    })
 }
 
 /// `POST /v1/users/`.
@@ -54,21 +59,33 @@ pub async fn register(
     body: axum::body::Bytes,
 ) -> Response {
     if !authorized(&sandbox, &headers) {
-        return error(StatusCode::UNAUTHORIZED, 899008, "Basic authentication failed");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            899008,
+            "Basic authentication failed",
+        );
     }
     let body = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
     };
     let Some(users) = body.as_array() else {
-        return error(StatusCode::BAD_REQUEST, 899003, "a list of users is expected");
+        return error(
+            StatusCode::BAD_REQUEST,
+            899003,
+            "a list of users is expected",
+        );
     };
     let mut out = Vec::new();
     for u in users {
         let name = u["username"].as_str().unwrap_or_default();
         let password = u["password"].as_str().unwrap_or_default();
         if name.is_empty() || password.is_empty() {
-            return error(StatusCode::BAD_REQUEST, 899003, "username and password are required");
+            return error(
+                StatusCode::BAD_REQUEST,
+                899003,
+                "username and password are required",
+            );
         }
         if sandbox.register(name, password) {
             out.push(json!({"username": name}));
@@ -86,19 +103,33 @@ pub async fn send_message(
     body: axum::body::Bytes,
 ) -> Response {
     if !authorized(&sandbox, &headers) {
-        return error(StatusCode::UNAUTHORIZED, 899008, "Basic authentication failed");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            899008,
+            "Basic authentication failed",
+        );
     }
     let body = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
     };
     if body["target_type"].as_str() != Some("single") {
-        return error(StatusCode::BAD_REQUEST, 899003, "only target_type single is implemented");
+        return error(
+            StatusCode::BAD_REQUEST,
+            899003,
+            "only target_type single is implemented",
+        );
     }
     let from = body["from_id"].as_str().unwrap_or_default().to_owned();
     let mut content = match serde_json::from_value::<Content>(body.clone()) {
         Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &format!("bad message: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                899003,
+                &format!("bad message: {e}"),
+            )
+        }
     };
     content.from_platform = "api".into();
     content.from_type = Some(body["from_type"].as_str().unwrap_or("admin").to_owned());

@@ -276,7 +276,9 @@ impl Conn {
                 ok()
             }
             event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK | event::EVENT_NOTIFICATION => ok(),
-            _ => json!({"code": wire::code::MISSING, "message": format!("{name} is not implemented by the sandbox")}),
+            _ => {
+                json!({"code": wire::code::MISSING, "message": format!("{name} is not implemented by the sandbox")})
+            }
         }
     }
 

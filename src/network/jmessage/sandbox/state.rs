@@ -151,10 +151,16 @@ impl Sandbox {
     /// Checks a `c_init`: the appkey, the 10-minute window and the signature.
     pub fn check_init(&self, init: &wire::Init) -> Result<(), Refusal> {
         if init.appkey != self.cfg.app_key {
-            return Err(Refusal::new(wire::code::APPKEY_NOT_EXIST, "appkey not exist"));
+            return Err(Refusal::new(
+                wire::code::APPKEY_NOT_EXIST,
+                "appkey not exist",
+            ));
         }
         if (now_ms() - init.timestamp).abs() > wire::SIGNATURE_TTL_MS {
-            return Err(Refusal::new(wire::code::SIGNATURE_EXPIRED, "signatu is expire"));
+            return Err(Refusal::new(
+                wire::code::SIGNATURE_EXPIRED,
+                "signatu is expire",
+            ));
         }
         let expected = wire::signature(
             &init.appkey,
@@ -176,7 +182,10 @@ impl Sandbox {
             .get(username)
             .ok_or_else(|| Refusal::new(wire::code::USER_NOT_EXIST, "user not exist"))?;
         if !user.password_md5.eq_ignore_ascii_case(password_md5) {
-            return Err(Refusal::new(wire::code::INVALID_PASSWORD, "invalid password"));
+            return Err(Refusal::new(
+                wire::code::INVALID_PASSWORD,
+                "invalid password",
+            ));
         }
         Ok(())
     }
@@ -381,7 +390,9 @@ mod tests {
         let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
         assert_eq!(sb.check_init(&init(&sb, "secret", now_ms())), Ok(()));
         assert_eq!(
-            sb.check_init(&init(&sb, "wrong", now_ms())).unwrap_err().code,
+            sb.check_init(&init(&sb, "wrong", now_ms()))
+                .unwrap_err()
+                .code,
             wire::code::SIGNATURE_FAIL
         );
         assert_eq!(

@@ -41,10 +41,7 @@ impl IncomingMessage {
             target: m.content.target_id.clone(),
             ctime_ms: m.ctime_ms,
             msg_type: m.content.msg_type.clone(),
-            text: body
-                .get("text")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            text: body.get("text").and_then(Value::as_str).map(str::to_owned),
             extras: body.get("extras").cloned(),
             body,
             offline,

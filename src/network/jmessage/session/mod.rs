@@ -119,7 +119,10 @@ enum Purpose {
     Init,
     Login,
     SyncCheck,
-    Send { id: u64, queued_at: Instant },
+    Send {
+        id: u64,
+        queued_at: Instant,
+    },
     /// A receipt or ack the server answers; nothing waits for it.
     Notice,
 }
@@ -466,7 +469,8 @@ impl Session {
             EioPacket::Message(SioPacket::Event { name, args, id, .. }) => {
                 if let Some(id) = id {
                     // The server asked for a socket.io ack: give it (JMessage does not).
-                    self.out.push_back(Output::Transmit(eio::encode_ack(id, &[])));
+                    self.out
+                        .push_back(Output::Transmit(eio::encode_ack(id, &[])));
                 }
                 let data = args.into_iter().next().unwrap_or(Value::Null);
                 self.on_event(&name, data, now);

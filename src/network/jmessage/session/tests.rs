@@ -52,7 +52,12 @@ fn logged_in(now: Instant) -> Session {
     let init = &sent[0].1;
     respond(&mut s, "c_init", json!({"rid": rid(init), "code": 0}), now);
     let (sent, _, _) = drain(&mut s);
-    respond(&mut s, "login", json!({"rid": rid(&sent[0].1), "code": 0}), now);
+    respond(
+        &mut s,
+        "login",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
     let (sent, events, _) = drain(&mut s);
     assert_eq!(
         events,
@@ -90,7 +95,10 @@ fn init_is_signed_and_login_sends_the_md5_password() {
         init["signature"],
         wire::signature("appkey", 1_700_000_000_000, rs, "secret")
     );
-    assert!(!init.to_string().contains("secret"), "the secret never goes on the wire");
+    assert!(
+        !init.to_string().contains("secret"),
+        "the secret never goes on the wire"
+    );
     respond(&mut s, "c_init", json!({"rid": rid(init), "code": 0}), now);
     let (sent, _, _) = drain(&mut s);
     assert_eq!(sent[0].0, "login");
@@ -127,7 +135,12 @@ fn refused_init_and_login_end_with_typed_reasons() {
     s.on_frame(OPEN, now).unwrap();
     s.on_frame("40", now).unwrap();
     let (sent, _, _) = drain(&mut s);
-    respond(&mut s, "c_init", json!({"rid": rid(&sent[0].1), "code": 0}), now);
+    respond(
+        &mut s,
+        "c_init",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
     let (sent, _, _) = drain(&mut s);
     respond(
         &mut s,
@@ -166,12 +179,12 @@ fn pushed_messages_are_delivered_once_and_receipted() {
     assert_eq!(m.extras, Some(json!({"k": 1})));
 
     let offline = json!({"sync_key": 4, "messages": [{"msg_type": 3, "from_username": "carol",
-        "msgs": [
-            {"msg_id": 50, "msg_type": 3, "ctime_ms": 1, "content": {"target_type": "single",
-             "target_id": "alice", "from_id": "carol", "msg_type": "text", "msg_body": {"text": "1"}}},
-            {"msg_id": 51, "msg_type": 3, "ctime_ms": 2, "content": {"target_type": "single",
-             "target_id": "alice", "from_id": "carol", "msg_type": "text", "msg_body": {"text": "2"}}}
-        ]}]});
+    "msgs": [
+        {"msg_id": 50, "msg_type": 3, "ctime_ms": 1, "content": {"target_type": "single",
+         "target_id": "alice", "from_id": "carol", "msg_type": "text", "msg_body": {"text": "1"}}},
+        {"msg_id": 51, "msg_type": 3, "ctime_ms": 2, "content": {"target_type": "single",
+         "target_id": "alice", "from_id": "carol", "msg_type": "text", "msg_body": {"text": "2"}}}
+    ]}]});
     respond(&mut s, "sync_conversation", offline, now);
     let (sent, events, _) = drain(&mut s);
     assert_eq!(sent[0].0, "sync_conversation_ack");
@@ -199,6 +212,7 @@ fn a_request_without_ack_is_resent_with_the_same_rid_then_times_out() {
     for _ in 0..5 {
         t += Duration::from_secs(5);
         s.on_tick(t);
+        s.on_frame("3", t).unwrap(); // the link itself is alive: pings are answered
         let (sent, events, _) = drain(&mut s);
         let resend: Vec<_> = sent
             .iter()
@@ -262,7 +276,10 @@ fn pings_every_interval_and_reconnects_without_pong() {
     let t = t + Duration::from_secs(4);
     s.on_frame("3", t).unwrap();
     s.on_tick(t + Duration::from_secs(24));
-    assert!(drain(&mut s).2.is_empty(), "the next ping is due 25 s after the pong");
+    assert!(
+        drain(&mut s).2.is_empty(),
+        "the next ping is due 25 s after the pong"
+    );
     let t = t + Duration::from_secs(25);
     s.on_tick(t);
     let (_, _, other) = drain(&mut s);
@@ -281,14 +298,27 @@ fn sends_wait_across_a_reconnect_and_keep_their_rid() {
     let r = rid(&sent[0].1);
     s.on_disconnected(now);
     let id2 = s.send_single_text("bob", "two", None, now).unwrap();
-    assert!(drain(&mut s).0.is_empty(), "nothing is written while disconnected");
+    assert!(
+        drain(&mut s).0.is_empty(),
+        "nothing is written while disconnected"
+    );
     s.on_connected(now, 1_700_000_000_000);
     s.on_frame(OPEN, now).unwrap();
     s.on_frame("40", now).unwrap();
     let (sent, _, _) = drain(&mut s);
-    respond(&mut s, "c_init", json!({"rid": rid(&sent[0].1), "code": 0}), now);
+    respond(
+        &mut s,
+        "c_init",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
     let (sent, _, _) = drain(&mut s);
-    respond(&mut s, "login", json!({"rid": rid(&sent[0].1), "code": 0}), now);
+    respond(
+        &mut s,
+        "login",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
     let (sent, _, _) = drain(&mut s);
     let sends: Vec<_> = sent
         .iter()
@@ -314,7 +344,10 @@ fn logged_in_elsewhere_is_answered_and_ends_the_session() {
     let (sent, events, other) = drain(&mut s);
     assert_eq!(sent[0].0, "event_notification");
     assert_eq!(sent[0].1["event_id"], 5);
-    assert_eq!(events, vec![SessionEvent::Ended(EndReason::LoggedInElsewhere)]);
+    assert_eq!(
+        events,
+        vec![SessionEvent::Ended(EndReason::LoggedInElsewhere)]
+    );
     assert_eq!(other, vec![Output::Close]);
 }
 
@@ -322,7 +355,14 @@ fn logged_in_elsewhere_is_answered_and_ends_the_session() {
 fn garbage_frames_are_errors_not_panics() {
     let now = Instant::now();
     let mut s = logged_in(now);
-    for frame in ["", "x", "42", "42[", r#"42["msg_sync",{"messages":[1,{}]}]"#, r#"42["ack",null]"#] {
+    for frame in [
+        "",
+        "x",
+        "42",
+        "42[",
+        r#"42["msg_sync",{"messages":[1,{}]}]"#,
+        r#"42["ack",null]"#,
+    ] {
         let _ = s.on_frame(frame, now);
     }
     assert!(s.is_ready());
