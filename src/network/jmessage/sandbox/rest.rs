@@ -42,14 +42,9 @@ fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
         .is_some_and(|got| got.trim() == expected)
 }
 
-fn parse(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            899003,
-            &format!("body is not JSON: {e}"),
-        )
-    })
+/// The JSON body, or the 400 answer for one that is not JSON.
+fn parse(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
 }
 
 /// `POST /v1/users/`.
@@ -67,7 +62,7 @@ pub async fn register(
     }
     let body = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &e),
     };
     let Some(users) = body.as_array() else {
         return error(
@@ -111,7 +106,7 @@ pub async fn send_message(
     }
     let body = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &e),
     };
     if body["target_type"].as_str() != Some("single") {
         return error(
