@@ -299,3 +299,39 @@ async fn a_dropped_link_reconnects_logs_in_again_and_sends_the_waiting_message()
     assert_eq!(got.text.as_deref(), Some("after the drop"));
     assert_eq!(sb.sandbox.sessions_of("alice"), 1);
 }
+
+#[tokio::test]
+async fn a_deferred_push_stays_on_the_server_until_the_owner_acks_it() {
+    let sb = TestSandbox::start().await;
+    let (alice, _a) = sb.client("alice").await;
+    let mut cfg = sb.config("bob", "bob-pw", SECRET);
+    cfg.session.defer_push_ack = true;
+    let (bob, mut events) = Client::start(cfg);
+    assert_eq!(wait_state(&bob).await, LinkState::Connected);
+
+    let sent = alice.send_text("bob", "keep me", None).await.unwrap();
+    let got = next_message(&mut events).await;
+    assert_eq!(got.msg_id, sent.msg_id);
+    let token = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(SessionEvent::PushBatch { token })) => break token,
+            Ok(Some(_)) => continue,
+            other => panic!("no PushBatch: {other:?}"),
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sb.sandbox.pending_conversations("bob").1,
+        vec![sent.msg_id],
+        "not receipted before the owner stored it"
+    );
+    bob.ack_push(token).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !sb.sandbox.pending_conversations("bob").1.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "receipt never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -60,6 +60,7 @@ enum Command {
         extras: Option<Value>,
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
+    AckPush(u64),
     Logout(oneshot::Sender<()>),
 }
 
@@ -117,6 +118,11 @@ impl Client {
             .await
             .map_err(|_| SendError::SessionEnded)?;
         rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Receipts push `token` ([`SessionEvent::PushBatch`]) once its messages are stored.
+    pub async fn ack_push(&self, token: u64) {
+        let _ = self.commands.send(Command::AckPush(token)).await;
     }
 
     /// Logs out and stops the task.
@@ -283,6 +289,10 @@ impl Driver {
                         let _ = reply.send(Err(e));
                     }
                 }
+                false
+            }
+            Command::AckPush(token) => {
+                self.session.ack_push(token, Instant::now());
                 false
             }
             Command::Logout(done) => {

@@ -120,6 +120,10 @@ pub enum SessionEvent {
         id: u64,
         result: Result<SendReceipt, SendError>,
     },
+    /// The messages just delivered came in one push; with
+    /// [`super::SessionConfig::defer_push_ack`] its receipts wait for
+    /// [`super::Session::ack_push`] with `token`.
+    PushBatch { token: u64 },
     /// The session is over.
     Ended(EndReason),
 }

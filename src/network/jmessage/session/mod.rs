@@ -3,12 +3,13 @@
 //! touches a socket or a clock itself ([`super::client`] is the thin tokio task).
 //!
 //! It owns (reference §B1, the Web SDK 2.5.0 bundle): the Engine.IO v3 handshake and the
-//! client-side ping `pingInterval` after the last pong, with the `pingTimeout` deadline; `c_init` with
-//! the md5 signature; `login` with the md5 password; every request's `rid`, the server's
-//! `ack {rid}` within 5 s or a resend with the same `rid` (up to 5 times; the server
-//! replays its response, so a resend is idempotent), the response within 30 s; `sync_check`
-//! every 150 s; `msg_sync` → events + `msg_recv_v2` per message; `sync_conversation` →
-//! events + `sync_conversation_ack`; the other sync pushes acked; `event_notification`
+//! client-side ping `pingInterval` after the last pong, with the `pingTimeout` deadline;
+//! `c_init` with the md5 signature; `login` with the md5 password; every request's `rid`,
+//! the server's `ack {rid}` within 5 s or a resend with the same `rid` (up to 5 times; the
+//! server replays its response, so a resend is idempotent), the response within 30 s;
+//! `sync_check` every 150 s; `msg_sync` → events + `msg_recv_v2` per message;
+//! `sync_conversation` → events + `sync_conversation_ack` (both optionally held until the
+//! owner stored the batch: [`SessionConfig::defer_push_ack`]); the other sync pushes acked; `event_notification`
 //! types 1 and 2 ending the session; sends queued while disconnected and resent (same
 //! `rid`) after the next login.
 
@@ -57,6 +58,11 @@ pub struct SessionConfig {
     pub queue_timeout: Duration,
     /// How many received message ids are remembered to drop duplicates.
     pub dedup_window: usize,
+    /// Receipt a push that carried new messages (`msg_recv_v2` per message of a `msg_sync`,
+    /// `sync_conversation_ack`) only when the owner says it stored them
+    /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default): at once,
+    /// as the SDK does. Unreceipted messages stay on the server and come again.
+    pub defer_push_ack: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -86,6 +92,7 @@ impl SessionConfig {
             handshake_timeout: Duration::from_secs(15),
             queue_timeout: Duration::from_secs(600),
             dedup_window: 4096,
+            defer_push_ack: false,
         }
     }
 }
@@ -168,6 +175,10 @@ pub struct Session {
     sync_event_key: i64,
     msg_receipt_key: i64,
     seen: RecentIds,
+    /// Receipts of pushes waiting for [`Session::ack_push`], by token.
+    push_acks: HashMap<u64, Vec<(&'static str, Value)>>,
+    /// Messages delivered so far (to tell whether a push carried a new one).
+    delivered: u64,
     out: VecDeque<Output>,
 }
 
@@ -220,6 +231,8 @@ impl Session {
                 capacity,
                 ..RecentIds::default()
             },
+            push_acks: HashMap::new(),
+            delivered: 0,
             out: VecDeque::new(),
         }
     }
@@ -284,6 +297,9 @@ impl Session {
         self.next_ping = None;
         self.pong_deadline = None;
         self.next_sync = None;
+        // Receipts belong to the link the pushes came on; the server sends again what was
+        // not receipted.
+        self.push_acks.clear();
         let mut sends: Vec<(i64, Request)> = self
             .requests
             .drain()
@@ -494,18 +510,22 @@ impl Session {
                 }
             }
             event::MSG_SYNC => {
+                let before = self.delivered;
                 let messages = data["messages"].as_array().cloned().unwrap_or_default();
+                let mut receipts = Vec::new();
                 for m in messages {
                     match serde_json::from_value::<PushedMessage>(m) {
                         Ok(m) => {
-                            self.notice(event::MSG_RECV_V2, wire::recv_receipt(&m), now);
+                            receipts.push((event::MSG_RECV_V2, wire::recv_receipt(&m)));
                             self.deliver(&m, false);
                         }
                         Err(e) => debug!(error = %e, "unreadable msg_sync message"),
                     }
                 }
+                self.receipt(receipts, before, now);
             }
             event::SYNC_CONVERSATION => {
+                let before = self.delivered;
                 let conversations = data["messages"].as_array().cloned().unwrap_or_default();
                 for c in conversations {
                     for m in c["msgs"].as_array().cloned().unwrap_or_default() {
@@ -519,7 +539,7 @@ impl Session {
                     self.sync_key = key;
                 }
                 let ack = json!({ "sync_key": self.sync_key });
-                self.notice(event::SYNC_CONVERSATION_ACK, ack, now);
+                self.receipt(vec![(event::SYNC_CONVERSATION_ACK, ack)], before, now);
             }
             event::SYNC_EVENT => {
                 if let Some(key) = data["sync_key"].as_i64() {
@@ -628,10 +648,40 @@ impl Session {
         }
     }
 
+    /// Sends a push's receipts now, or (with [`SessionConfig::defer_push_ack`], when the
+    /// push delivered something new since `before`) keeps them for [`Session::ack_push`].
+    fn receipt(&mut self, receipts: Vec<(&'static str, Value)>, before: u64, now: Instant) {
+        if self.cfg.defer_push_ack && self.delivered > before {
+            self.next_id += 1;
+            let token = self.next_id;
+            self.push_acks.insert(token, receipts);
+            self.event(SessionEvent::PushBatch { token });
+        } else {
+            for (name, body) in receipts {
+                self.notice(name, body, now);
+            }
+        }
+    }
+
+    /// The owner stored the messages of push `token` ([`SessionEvent::PushBatch`]): its
+    /// receipts go out now, if the link it came on is still up (after a reconnect they are
+    /// dropped: the server hands over again what was not receipted).
+    pub fn ack_push(&mut self, token: u64, now: Instant) {
+        let Some(receipts) = self.push_acks.remove(&token) else {
+            return;
+        };
+        if self.phase == Phase::Ready {
+            for (name, body) in receipts {
+                self.notice(name, body, now);
+            }
+        }
+    }
+
     fn deliver(&mut self, m: &PushedMessage, offline: bool) {
         if !self.seen.insert(m.msg_id) {
             return;
         }
+        self.delivered += 1;
         self.event(SessionEvent::Message(IncomingMessage::from_pushed(
             m, offline,
         )));

@@ -367,3 +367,70 @@ fn garbage_frames_are_errors_not_panics() {
     }
     assert!(s.is_ready());
 }
+
+#[test]
+fn deferred_receipts_wait_for_the_owner_and_die_with_the_link() {
+    let now = Instant::now();
+    let mut cfg = cfg();
+    cfg.defer_push_ack = true;
+    let mut s = Session::new(cfg, 7);
+    s.on_connected(now, 1_700_000_000_000);
+    s.on_frame(OPEN, now).unwrap();
+    s.on_frame("40", now).unwrap();
+    let (sent, _, _) = drain(&mut s);
+    respond(
+        &mut s,
+        "c_init",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
+    let (sent, _, _) = drain(&mut s);
+    respond(
+        &mut s,
+        "login",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
+    drain(&mut s);
+    let msg = |id: i64| {
+        json!({"msg_id": id, "msg_type": 3, "from_uid": 9, "ctime_ms": 5,
+            "content": {"target_type": "single", "target_id": "alice", "from_id": "bob",
+                "msg_type": "text", "msg_body": {"text": "hi"}}})
+    };
+    respond(
+        &mut s,
+        "msg_sync",
+        json!({"messages": [msg(1), msg(2)]}),
+        now,
+    );
+    let (sent, events, _) = drain(&mut s);
+    assert!(
+        sent.is_empty(),
+        "no receipt before the owner stored the batch"
+    );
+    let token = match events.as_slice() {
+        [SessionEvent::Message(_), SessionEvent::Message(_), SessionEvent::PushBatch { token }] => {
+            *token
+        }
+        other => panic!("{other:?}"),
+    };
+    s.ack_push(token, now);
+    let (sent, _, _) = drain(&mut s);
+    let ids: Vec<_> = sent
+        .iter()
+        .map(|(n, b)| (n.as_str(), b["msg_id"].clone()))
+        .collect();
+    assert_eq!(ids, [("msg_recv_v2", json!(1)), ("msg_recv_v2", json!(2))]);
+
+    // A push of duplicates only is receipted at once; a batch held over a drop is forgotten.
+    respond(&mut s, "msg_sync", json!({"messages": [msg(2)]}), now);
+    assert_eq!(drain(&mut s).0.len(), 1);
+    respond(&mut s, "msg_sync", json!({"messages": [msg(3)]}), now);
+    let token = match drain(&mut s).1.last() {
+        Some(SessionEvent::PushBatch { token }) => *token,
+        other => panic!("{other:?}"),
+    };
+    s.on_disconnected(now);
+    s.ack_push(token, now);
+    assert!(drain(&mut s).0.is_empty());
+}
