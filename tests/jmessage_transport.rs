@@ -95,7 +95,7 @@ async fn socket_io_client_2_notices_a_silent_link_and_a_cut_one_and_reconnects()
     assert_eq!(gone["reason"], "ping timeout");
     let noticed = t.elapsed();
     assert!(
-        noticed <= PING_INTERVAL + PING_TIMEOUT + Duration::from_millis(800),
+        noticed <= PING_INTERVAL + PING_TIMEOUT + Duration::from_millis(1500),
         "{noticed:?}"
     );
     relay.cut();
@@ -140,7 +140,7 @@ async fn rust_client_notices_a_silent_link_by_ping_timeout_and_logs_in_again() {
     let noticed = t.elapsed();
     assert_eq!(state, LinkState::Reconnecting("ping timeout".into()));
     assert!(
-        noticed <= PING_INTERVAL + PING_TIMEOUT + Duration::from_millis(500),
+        noticed <= PING_INTERVAL + PING_TIMEOUT + Duration::from_millis(1500),
         "{noticed:?}"
     );
     relay.cut();
