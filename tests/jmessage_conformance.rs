@@ -2,8 +2,9 @@
 //! ../shared/vendor beside the repository, never copied into it; run in node by
 //! tests/sdk/jmessage-agent.js with its bundled socket.io-client 2 / Engine.IO v3) against our
 //! JMessage sandbox, with our Rust client as the other party: init + login, wrong password and
-//! bad signature refusals with the service's codes, single text both ways with extras, and
-//! offline messages at login in order. Skipped (saying so) when the bundle is absent.
+//! bad signature refusals with the service's codes, single text both ways with extras,
+//! offline messages at login in order, and a password change (event type 2). Skipped
+//! (saying so) when the bundle is absent.
 
 #![cfg(feature = "jmessage")]
 
@@ -228,4 +229,27 @@ async fn offline_messages_reach_the_sdk_at_login_in_order() {
     assert!(sb.sandbox.pending_conversations("alice").1.is_empty());
     alice.assert_no_crash();
     alice.exit().await;
+}
+
+#[tokio::test]
+async fn a_password_change_reaches_the_sdk_as_event_type_2() {
+    let Some(bundle) = bundle() else { return };
+    let sb = TestSandbox::start().await;
+    let mut alice = sdk_login(&bundle, &sb, "alice").await;
+    assert!(sb.sandbox.set_password("alice", "alice-new"));
+    let note = alice.event("eventNotification", |_| true).await;
+    assert_eq!(note["event_type"], 2, "{note}");
+    alice.assert_no_crash();
+    alice.exit().await;
+    // The SDK logs in with the new password.
+    let mut again = SdkAgent::spawn_jmessage(&bundle, &sb.server()).await;
+    again.ok("init", init_args(SECRET)).await;
+    let r = again
+        .ok(
+            "login",
+            json!({"username": "alice", "password": "alice-new"}),
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+    again.exit().await;
 }

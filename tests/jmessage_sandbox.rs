@@ -335,3 +335,29 @@ async fn a_deferred_push_stays_on_the_server_until_the_owner_acks_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_session_with_its_typed_reason() {
+    let sb = TestSandbox::start().await;
+    let (bob, _events) = sb.client("bob").await;
+    let r = reqwest::Client::new()
+        .put(format!("http://{}/v1/users/bob/password", sb.addr))
+        .basic_auth(APP_KEY, Some(SECRET))
+        .json(&json!({"new_password": "bob-new"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        wait_state(&bob).await,
+        LinkState::Ended(EndReason::PasswordChanged)
+    );
+    // The old password no longer logs in; the new one does.
+    let (old, _e) = Client::start(sb.config("bob", "bob-pw", SECRET));
+    assert_eq!(
+        wait_state(&old).await,
+        LinkState::Ended(EndReason::WrongPassword)
+    );
+    let (new, _e) = Client::start(sb.config("bob", "bob-new", SECRET));
+    assert_eq!(wait_state(&new).await, LinkState::Connected);
+}

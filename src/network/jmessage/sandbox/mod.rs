@@ -12,7 +12,7 @@ pub mod state;
 
 use std::sync::Arc;
 
-use axum::routing::post;
+use axum::routing::{post, put};
 use axum::Router;
 use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
@@ -35,6 +35,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
     Router::new()
         .route("/v1/users/", post(rest::register))
         .route("/v1/users", post(rest::register))
+        .route("/v1/users/{username}/password", put(rest::set_password))
         .route("/v1/messages", post(rest::send_message))
         .with_state(sandbox)
         .layer(layer)

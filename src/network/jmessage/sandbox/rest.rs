@@ -2,6 +2,8 @@
 //! `Authorization: Basic base64(appKey:masterSecret)`:
 //! - `POST /v1/users/` `[{username, password}]` registers users → `201 [{username}]` (or
 //!   `{username, error:{code:899001, message}}` per taken name);
+//! - `PUT /v1/users/{username}/password` `{new_password}` → 204; the user's sessions get
+//!   `event_notification` type 2 (password changed) and are logged out;
 //! - `POST /v1/messages` `{version, target_type:"single", from_type, from_id, target_id,
 //!   msg_type:"text", msg_body:{text, extras?}}` → `{msg_id, msg_ctime}`. The real service
 //!   takes only `from_type:"admin"`; the sandbox also takes `"user"` so tests can send as any
@@ -12,7 +14,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -89,6 +91,34 @@ pub async fn register(
         }
     }
     (StatusCode::CREATED, Json(Value::Array(out))).into_response()
+}
+
+/// `PUT /v1/users/{username}/password`.
+pub async fn set_password(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&sandbox, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            899008,
+            "Basic authentication failed",
+        );
+    }
+    let body = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &e),
+    };
+    let Some(password) = body["new_password"].as_str().filter(|p| !p.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, 899003, "new_password is required");
+    };
+    if sandbox.set_password(&username, password) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::FORBIDDEN, 899002, "No such user")
+    }
 }
 
 /// `POST /v1/messages`.

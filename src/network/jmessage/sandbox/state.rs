@@ -143,6 +143,37 @@ impl Sandbox {
         true
     }
 
+    /// Sets `username`'s password (plaintext) and tells every socket logged in as them
+    /// (`event_notification` type 2, "password changed": the clients log out); false for an
+    /// unknown user.
+    pub fn set_password(&self, username: &str, password: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(user) = inner.users.get_mut(username) else {
+            return false;
+        };
+        user.password_md5 = wire::md5_hex(password.as_bytes());
+        inner.next_msg_id += 1;
+        let event_id = inner.next_msg_id;
+        let sockets = inner.online.remove(username).unwrap_or_default();
+        drop(inner);
+        let note = json!({
+            "event_id": event_id,
+            "event_type": wire::event_type::PASSWORD_CHANGED,
+            "from_username": "",
+            "from_uid": 0,
+            "gid": 0,
+            "to_usernames": [username],
+            "ctime_ms": now_ms(),
+            "description": "password changed",
+        });
+        for s in sockets {
+            if let Err(e) = s.emit(event::EVENT_NOTIFICATION, &note) {
+                debug!(error = %e, "event_notification push failed");
+            }
+        }
+        true
+    }
+
     /// Whether `username` exists.
     pub fn has_user(&self, username: &str) -> bool {
         self.lock().users.contains_key(username)
