@@ -106,6 +106,23 @@ enum SandboxNetwork {
         #[arg(long, value_name = "BYTES")]
         compress_over: Option<usize>,
     },
+    /// The JiGuang JMessage sandbox: socket.io (Engine.IO v3) at `/socket.io/` and the `/v1`
+    /// admin REST on one port (in memory).
+    #[cfg(feature = "jmessage")]
+    Jmessage {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18100")]
+        listen: String,
+        /// The app's appkey.
+        #[arg(long, default_value = "sandboxappkey00000000000")]
+        app_key: String,
+        /// The app's masterSecret: `c_init` signatures and REST Basic auth are checked with it.
+        #[arg(long)]
+        master_secret: String,
+        /// Register these users (`name:password`) at start-up.
+        #[arg(long = "user", value_name = "NAME:PASSWORD")]
+        users: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -206,6 +223,19 @@ async fn main() -> std::process::ExitCode {
             imbridge::logging::init("info", LogFormat::Auto);
             run_tencent_sandbox(listen, sdk_app_id, secret_key, users, compress_over).await
         }
+        #[cfg(feature = "jmessage")]
+        Command::Sandbox {
+            network:
+                SandboxNetwork::Jmessage {
+                    listen,
+                    app_key,
+                    master_secret,
+                    users,
+                },
+        } => {
+            imbridge::logging::init("info", LogFormat::Auto);
+            run_jmessage_sandbox(listen, app_key, master_secret, users).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -300,6 +330,34 @@ async fn run_tencent_sandbox(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tencent::serve(listener, sandbox, shutdown_signal()).await
+}
+
+#[cfg(feature = "jmessage")]
+async fn run_jmessage_sandbox(
+    listen: String,
+    app_key: String,
+    master_secret: String,
+    users: Vec<String>,
+) -> anyhow::Result<()> {
+    use imbridge::network::jmessage::sandbox as jmessage;
+    if app_key.is_empty() || master_secret.is_empty() {
+        anyhow::bail!("--app-key and --master-secret must not be empty");
+    }
+    let sandbox = std::sync::Arc::new(jmessage::Sandbox::new(jmessage::SandboxConfig::new(
+        &app_key,
+        &master_secret,
+    )));
+    for spec in users {
+        let (name, password) = spec
+            .split_once(':')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--user wants NAME:PASSWORD, got {spec:?}"))?;
+        sandbox.register(name, password);
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    jmessage::serve(listener, sandbox, shutdown_signal()).await
 }
 
 async fn run_easemob_sandbox(

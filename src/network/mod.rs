@@ -4,6 +4,8 @@
 //! same protocol, so the bridge can be tested and tried without a cloud account.
 
 pub mod easemob;
+#[cfg(feature = "jmessage")]
+pub mod jmessage;
 #[cfg(feature = "tencent")]
 pub mod tencent;
 pub mod websocket;

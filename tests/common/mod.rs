@@ -12,6 +12,7 @@ macro_rules! say {
 pub mod bridge;
 pub mod matrix_user;
 pub mod prometheus;
+pub mod relay;
 pub mod sdk_agent;
 pub mod service_env;
 pub mod synapse;

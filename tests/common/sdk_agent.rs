@@ -39,6 +39,13 @@ pub fn sdk_installed() -> bool {
         .exists()
 }
 
+/// The JMessage Web SDK 2.5.0 bundle (never published on npm) in `../shared/vendor/` beside
+/// the repository, when present. The project must not copy it into its own tree.
+pub fn jmessage_bundle() -> Option<PathBuf> {
+    let path = repo().join("../shared/vendor/jmessage-sdk-web-2.5.0/jmessage-sdk-web.2.5.0.min.js");
+    path.exists().then_some(path)
+}
+
 impl SdkAgent {
     /// Starts an agent connected to the sandbox at `rest_url` / `ws_url`.
     pub async fn spawn(
@@ -83,6 +90,36 @@ impl SdkAgent {
         Self::spawn_script(
             "tests/sdk/tencent-agent.js",
             &["--sdk-app-id", &app, "--server", server],
+        )
+    }
+
+    /// Starts the JMessage Web SDK agent (`tests/sdk/jmessage-agent.js`) running the bundle at
+    /// `bundle` (see [`jmessage_bundle`]) against the sandbox at `address` (`ws://127.0.0.1:PORT`).
+    pub async fn spawn_jmessage(bundle: &std::path::Path, address: &str) -> Self {
+        assert!(
+            repo().join("tests/sdk/node_modules/ws").exists(),
+            "npm packages not installed: run `npm ci --prefix tests/sdk` (the test command does)"
+        );
+        let bundle = bundle.to_string_lossy().into_owned();
+        Self::spawn_script(
+            "tests/sdk/jmessage-agent.js",
+            &["--bundle", &bundle, "--address", address],
+        )
+    }
+
+    /// Starts npm `socket.io-client` 2 (`tests/sdk/sio2-agent.js`) for `url`, reconnecting
+    /// after `reconnection_delay_ms`.
+    pub async fn spawn_sio2(url: &str, reconnection_delay_ms: u64) -> Self {
+        assert!(
+            repo()
+                .join("tests/sdk/node_modules/socket.io-client")
+                .exists(),
+            "npm packages not installed: run `npm ci --prefix tests/sdk` (the test command does)"
+        );
+        let delay = reconnection_delay_ms.to_string();
+        Self::spawn_script(
+            "tests/sdk/sio2-agent.js",
+            &["--url", url, "--reconnection-delay", &delay],
         )
     }
 

@@ -1,0 +1,59 @@
+//! The JMessage sandbox server: socket.io over Engine.IO v3 at `/socket.io/` (socketioxide
+//! with its socket.io v4-protocol feature, which serves socket.io-client 1.x/2.x), `c_init`
+//! signature and md5 password checks, single text messages with live push (`msg_sync`) and
+//! offline hand-over (`sync_conversation` after `sync_check`), and a small `/v1` admin REST —
+//! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
+//! (proven by `tests/jmessage_conformance.rs`). In memory; groups, media, events and receipts
+//! are not implemented.
+
+pub mod rest;
+pub mod sio;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::routing::{post, put};
+use axum::Router;
+use socketioxide::extract::SocketRef;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use state::{Sandbox, SandboxConfig};
+
+/// The whole HTTP surface of the sandbox.
+pub fn router(sandbox: Arc<Sandbox>) -> Router {
+    let (layer, io) = SocketIo::builder()
+        .ping_interval(sandbox.cfg.ping_interval)
+        .ping_timeout(sandbox.cfg.ping_timeout)
+        .max_payload(1 << 20)
+        .build_layer();
+    let for_sockets = sandbox.clone();
+    io.ns("/", async move |socket: SocketRef| {
+        sio::on_connect(socket, for_sockets.clone()).await;
+    });
+    Router::new()
+        .route("/v1/users/", post(rest::register))
+        .route("/v1/users", post(rest::register))
+        .route("/v1/users/{username}/password", put(rest::set_password))
+        .route("/v1/messages", post(rest::send_message))
+        .with_state(sandbox)
+        .layer(layer)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    sandbox: Arc<Sandbox>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    info!(%addr, app_key = %sandbox.cfg.app_key, "jmessage sandbox listening");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(sandbox))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,460 @@
+//! The sandbox's data: the app (appkey, masterSecret), users with md5 passwords and uids,
+//! each user's undelivered messages (pushed live when online, kept until the receiver's
+//! `msg_recv_v2` or `sync_conversation_ack`), and the sockets logged in as each user. In
+//! memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use socketioxide::extract::SocketRef;
+use tracing::debug;
+
+use crate::network::jmessage::wire::{self, event, Content, PushedMessage};
+
+/// The sandbox app and its timings.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// The appkey clients must `c_init` with.
+    pub app_key: String,
+    /// The masterSecret the `c_init` signature and the REST Basic auth are checked with.
+    pub master_secret: String,
+    /// Engine.IO `pingInterval` (socket.io 2 servers default to 25 s).
+    pub ping_interval: Duration,
+    /// Engine.IO `pingTimeout` (socket.io 2 servers default to 5 s; 60 s from socket.io 2.1).
+    pub ping_timeout: Duration,
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("app_key", &self.app_key)
+            .field("master_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxConfig {
+    /// The app `app_key` with `master_secret` and the socket.io 2 timings (25 s / 20 s).
+    pub fn new(app_key: &str, master_secret: &str) -> Self {
+        Self {
+            app_key: app_key.to_owned(),
+            master_secret: master_secret.to_owned(),
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct User {
+    uid: i64,
+    password_md5: String,
+    /// Messages not yet acknowledged by the user, oldest first.
+    inbox: VecDeque<PushedMessage>,
+    /// Responses to the user's recent requests by `rid` (with the event name), so a request
+    /// resent over a new connection is answered again instead of done twice.
+    replay: HashMap<i64, (String, Value)>,
+    replay_order: VecDeque<i64>,
+}
+
+/// How many responses per user are kept for replay by `rid`.
+const REPLAY_WINDOW: usize = 256;
+
+#[derive(Default)]
+struct Inner {
+    users: HashMap<String, User>,
+    next_uid: i64,
+    next_msg_id: i64,
+    /// Sockets logged in, by username.
+    online: HashMap<String, Vec<SocketRef>>,
+}
+
+/// Why a send was refused: a JMessage error code and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: i64,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: i64, message: &str) -> Self {
+        Self {
+            code,
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// One sandbox app.
+pub struct Sandbox {
+    pub cfg: SandboxConfig,
+    inner: Mutex<Inner>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Sandbox {
+    pub fn new(cfg: SandboxConfig) -> Self {
+        Self {
+            cfg,
+            inner: Mutex::new(Inner {
+                next_uid: 10_000,
+                next_msg_id: 1_000_000,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers `username` with the plaintext `password`; false when the name is taken.
+    pub fn register(&self, username: &str, password: &str) -> bool {
+        self.register_md5(username, &wire::md5_hex(password.as_bytes()))
+    }
+
+    /// Registers `username` with an md5 password (as the SDK's `register` sends it).
+    pub fn register_md5(&self, username: &str, password_md5: &str) -> bool {
+        let mut inner = self.lock();
+        if inner.users.contains_key(username) {
+            return false;
+        }
+        inner.next_uid += 1;
+        let uid = inner.next_uid;
+        inner.users.insert(
+            username.to_owned(),
+            User {
+                uid,
+                password_md5: password_md5.to_ascii_lowercase(),
+                inbox: VecDeque::new(),
+                replay: HashMap::new(),
+                replay_order: VecDeque::new(),
+            },
+        );
+        true
+    }
+
+    /// Sets `username`'s password (plaintext) and tells every socket logged in as them
+    /// (`event_notification` type 2, "password changed": the clients log out); false for an
+    /// unknown user.
+    pub fn set_password(&self, username: &str, password: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(user) = inner.users.get_mut(username) else {
+            return false;
+        };
+        user.password_md5 = wire::md5_hex(password.as_bytes());
+        inner.next_msg_id += 1;
+        let event_id = inner.next_msg_id;
+        let sockets = inner.online.remove(username).unwrap_or_default();
+        drop(inner);
+        let note = json!({
+            "event_id": event_id,
+            "event_type": wire::event_type::PASSWORD_CHANGED,
+            "from_username": "",
+            "from_uid": 0,
+            "gid": 0,
+            "to_usernames": [username],
+            "ctime_ms": now_ms(),
+            "description": "password changed",
+        });
+        for s in sockets {
+            if let Err(e) = s.emit(event::EVENT_NOTIFICATION, &note) {
+                debug!(error = %e, "event_notification push failed");
+            }
+        }
+        true
+    }
+
+    /// Whether `username` exists.
+    pub fn has_user(&self, username: &str) -> bool {
+        self.lock().users.contains_key(username)
+    }
+
+    /// Checks a `c_init`: the appkey, the 10-minute window and the signature.
+    pub fn check_init(&self, init: &wire::Init) -> Result<(), Refusal> {
+        if init.appkey != self.cfg.app_key {
+            return Err(Refusal::new(
+                wire::code::APPKEY_NOT_EXIST,
+                "appkey not exist",
+            ));
+        }
+        if (now_ms() - init.timestamp).abs() > wire::SIGNATURE_TTL_MS {
+            return Err(Refusal::new(
+                wire::code::SIGNATURE_EXPIRED,
+                "signatu is expire",
+            ));
+        }
+        let expected = wire::signature(
+            &init.appkey,
+            init.timestamp,
+            &init.random_str,
+            &self.cfg.master_secret,
+        );
+        if !expected.eq_ignore_ascii_case(&init.signature) {
+            return Err(Refusal::new(wire::code::SIGNATURE_FAIL, "signatu fail"));
+        }
+        Ok(())
+    }
+
+    /// Checks a login (md5 password).
+    pub fn check_login(&self, username: &str, password_md5: &str) -> Result<(), Refusal> {
+        let inner = self.lock();
+        let user = inner
+            .users
+            .get(username)
+            .ok_or_else(|| Refusal::new(wire::code::USER_NOT_EXIST, "user not exist"))?;
+        if !user.password_md5.eq_ignore_ascii_case(password_md5) {
+            return Err(Refusal::new(
+                wire::code::INVALID_PASSWORD,
+                "invalid password",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks `socket` as logged in as `username`.
+    pub fn online(&self, username: &str, socket: SocketRef) {
+        self.lock()
+            .online
+            .entry(username.to_owned())
+            .or_default()
+            .push(socket);
+    }
+
+    /// Forgets `socket` (disconnected).
+    pub fn offline(&self, username: &str, socket: &SocketRef) {
+        let mut inner = self.lock();
+        if let Some(list) = inner.online.get_mut(username) {
+            list.retain(|s| s.id != socket.id);
+            if list.is_empty() {
+                inner.online.remove(username);
+            }
+        }
+    }
+
+    /// Closes every socket logged in as `username` (a dropped link, for reconnect tests);
+    /// returns how many.
+    pub fn disconnect_user(&self, username: &str) -> usize {
+        let sockets = self.lock().online.remove(username).unwrap_or_default();
+        let n = sockets.len();
+        for s in sockets {
+            let _ = s.disconnect();
+        }
+        n
+    }
+
+    /// How many sockets are logged in as `username`.
+    pub fn sessions_of(&self, username: &str) -> usize {
+        self.lock().online.get(username).map_or(0, Vec::len)
+    }
+
+    /// Sends a single-chat message from `from` (whose content is `content`): assigns the id
+    /// and time, keeps it in the receiver's inbox and pushes it to the receiver's sockets
+    /// (`msg_sync`). Returns `(msg_id, ctime_ms)`.
+    pub fn send_single(&self, from: &str, mut content: Content) -> Result<(i64, i64), Refusal> {
+        let body_len = content.msg_body.to_string().len();
+        if body_len > wire::MAX_CONTENT_BYTES {
+            return Err(Refusal::new(
+                wire::code::MESSAGE_TOO_LONG,
+                "length of message exceed limit",
+            ));
+        }
+        let mut inner = self.lock();
+        let from_uid = inner
+            .users
+            .get(from)
+            .map(|u| u.uid)
+            .ok_or_else(|| Refusal::new(wire::code::USER_NOT_EXIST, "user not exist"))?;
+        if !inner.users.contains_key(&content.target_id) {
+            return Err(Refusal::new(
+                wire::code::TARGET_USER_NOT_EXIST,
+                "target user not exist",
+            ));
+        }
+        inner.next_msg_id += 1;
+        let msg_id = inner.next_msg_id;
+        let ctime_ms = now_ms();
+        content.from_id = from.to_owned();
+        content.target_type = "single".into();
+        if content.from_appkey.is_none() {
+            content.from_appkey = Some(self.cfg.app_key.clone());
+        }
+        if content.target_appkey.is_none() {
+            content.target_appkey = Some(self.cfg.app_key.clone());
+        }
+        if content.create_time == 0 {
+            content.create_time = ctime_ms;
+        }
+        let msg = PushedMessage {
+            msg_id,
+            msg_type: wire::MSG_TYPE_SINGLE,
+            from_uid,
+            from_gid: 0,
+            ctime_ms,
+            msg_level: 0,
+            content,
+        };
+        let target = msg.content.target_id.clone();
+        if let Some(user) = inner.users.get_mut(&target) {
+            user.inbox.push_back(msg.clone());
+        }
+        let sockets = inner.online.get(&target).cloned().unwrap_or_default();
+        drop(inner);
+        let push = json!({ "messages": [msg] });
+        for s in sockets {
+            if let Err(e) = s.emit(event::MSG_SYNC, &push) {
+                debug!(error = %e, "msg_sync push failed");
+            }
+        }
+        Ok((msg_id, ctime_ms))
+    }
+
+    /// The response `username` already got for request `rid` of event `name`, if any.
+    pub fn replayed(&self, username: &str, rid: i64, name: &str) -> Option<Value> {
+        let inner = self.lock();
+        let (event, response) = inner.users.get(username)?.replay.get(&rid)?;
+        (event == name).then(|| response.clone())
+    }
+
+    /// Keeps the response to `username`'s request `rid` for replay.
+    pub fn remember(&self, username: &str, rid: i64, name: &str, response: &Value) {
+        let mut inner = self.lock();
+        let Some(user) = inner.users.get_mut(username) else {
+            return;
+        };
+        if user
+            .replay
+            .insert(rid, (name.to_owned(), response.clone()))
+            .is_none()
+        {
+            user.replay_order.push_back(rid);
+        }
+        if user.replay_order.len() > REPLAY_WINDOW {
+            if let Some(old) = user.replay_order.pop_front() {
+                user.replay.remove(&old);
+            }
+        }
+    }
+
+    /// The receiver acknowledged `msg_id`.
+    pub fn delivered(&self, username: &str, msg_id: i64) {
+        if let Some(user) = self.lock().users.get_mut(username) {
+            user.inbox.retain(|m| m.msg_id != msg_id);
+        }
+    }
+
+    /// The undelivered messages of `username`, oldest first, as `sync_conversation`
+    /// conversations (one per peer, in the order of each peer's first message), with the
+    /// ids they hold.
+    pub fn pending_conversations(&self, username: &str) -> (Vec<Value>, Vec<i64>) {
+        let inner = self.lock();
+        let Some(user) = inner.users.get(username) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut order: Vec<String> = Vec::new();
+        let mut by_peer: HashMap<String, Vec<&PushedMessage>> = HashMap::new();
+        for m in &user.inbox {
+            let peer = m.content.from_id.clone();
+            if !by_peer.contains_key(&peer) {
+                order.push(peer.clone());
+            }
+            by_peer.entry(peer).or_default().push(m);
+        }
+        let ids = user.inbox.iter().map(|m| m.msg_id).collect();
+        let conversations = order
+            .into_iter()
+            .map(|peer| {
+                let msgs = &by_peer[&peer];
+                let from_appkey = msgs[0]
+                    .content
+                    .from_appkey
+                    .clone()
+                    .unwrap_or_else(|| self.cfg.app_key.clone());
+                json!({
+                    "msg_type": wire::MSG_TYPE_SINGLE,
+                    "from_appkey": from_appkey,
+                    "from_username": peer,
+                    "from_gid": 0,
+                    "unsync_count": msgs.len(),
+                    "msgs": msgs,
+                })
+            })
+            .collect();
+        (conversations, ids)
+    }
+
+    /// Drops `ids` from the inbox of `username` (a `sync_conversation_ack`).
+    pub fn delivered_all(&self, username: &str, ids: &[i64]) {
+        if let Some(user) = self.lock().users.get_mut(username) {
+            user.inbox.retain(|m| !ids.contains(&m.msg_id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init(sb: &Sandbox, secret: &str, ts: i64) -> wire::Init {
+        let rs = "abcdefghij0123456789xyz".to_owned();
+        wire::Init {
+            appkey: sb.cfg.app_key.clone(),
+            signature: wire::signature(&sb.cfg.app_key, ts, &rs, secret),
+            random_str: rs,
+            timestamp: ts,
+            flag: 0,
+            from_platform: None,
+        }
+    }
+
+    #[test]
+    fn init_checks_appkey_window_and_signature() {
+        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
+        assert_eq!(sb.check_init(&init(&sb, "secret", now_ms())), Ok(()));
+        assert_eq!(
+            sb.check_init(&init(&sb, "wrong", now_ms()))
+                .unwrap_err()
+                .code,
+            wire::code::SIGNATURE_FAIL
+        );
+        assert_eq!(
+            sb.check_init(&init(&sb, "secret", now_ms() - 11 * 60 * 1000))
+                .unwrap_err()
+                .code,
+            wire::code::SIGNATURE_EXPIRED
+        );
+        let mut other = init(&sb, "secret", now_ms());
+        other.appkey = "nope".into();
+        assert_eq!(
+            sb.check_init(&other).unwrap_err().code,
+            wire::code::APPKEY_NOT_EXIST
+        );
+    }
+
+    #[test]
+    fn login_checks_user_and_md5_password() {
+        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
+        assert!(sb.register("alice", "pw"));
+        assert!(!sb.register("alice", "other"));
+        assert_eq!(sb.check_login("alice", &wire::md5_hex(b"pw")), Ok(()));
+        assert_eq!(
+            sb.check_login("alice", &wire::md5_hex(b"x"))
+                .unwrap_err()
+                .code,
+            wire::code::INVALID_PASSWORD
+        );
+        assert_eq!(
+            sb.check_login("bob", "x").unwrap_err().code,
+            wire::code::USER_NOT_EXIST
+        );
+    }
+}

@@ -1,0 +1,585 @@
+//! The JMessage client session as a sans-I/O state machine: fed websocket text frames and
+//! the current [`Instant`], it returns frames to write and [`SessionEvent`]s; it never
+//! touches a socket or a clock itself ([`super::client`] is the thin tokio task).
+//!
+//! It owns (reference §B1, the Web SDK 2.5.0 bundle): the Engine.IO v3 handshake and the
+//! client-side ping `pingInterval` after the last pong, with the `pingTimeout` deadline;
+//! `c_init` with the md5 signature; `login` with the md5 password; every request's `rid`,
+//! the server's `ack {rid}` within 5 s or a resend with the same `rid` (up to 5 times; the
+//! server replays its response, so a resend is idempotent), the response within 30 s;
+//! `sync_check` every 150 s; `msg_sync` → events + `msg_recv_v2` per message;
+//! `sync_conversation` → events + `sync_conversation_ack` (both optionally held until the
+//! owner stored the batch: [`SessionConfig::defer_push_ack`]); the other sync pushes acked; `event_notification`
+//! types 1 and 2 ending the session; sends queued while disconnected and resent (same
+//! `rid`) after the next login.
+
+mod events;
+mod incoming;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::distr::Alphanumeric;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tracing::debug;
+
+pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
+
+use super::eio;
+use super::wire::{self, event};
+
+/// Settings of one session (one user).
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// The app's appkey.
+    pub app_key: String,
+    /// The app's masterSecret (only its md5 signature goes on the wire; never logged).
+    pub master_secret: String,
+    /// The username.
+    pub username: String,
+    /// The plaintext password (only its md5 goes on the wire; never logged).
+    pub password: String,
+    /// `c_init` `flag`: true = roaming sync on (1).
+    pub roaming: bool,
+    /// Wait for the server's `ack` before resending (SDK: 5 s).
+    pub ack_timeout: Duration,
+    /// Wait for the response before resending (SDK: 30 s).
+    pub response_timeout: Duration,
+    /// Resends before giving up (SDK: 5).
+    pub retry_times: u32,
+    /// `sync_check` cadence (SDK: 150 s).
+    pub sync_interval: Duration,
+    /// The longest the Engine.IO and socket.io handshakes may take.
+    pub handshake_timeout: Duration,
+    /// How long a send may wait in the outbox for a connection.
+    pub queue_timeout: Duration,
+    /// How many received message ids are remembered to drop duplicates.
+    pub dedup_window: usize,
+    /// Receipt a push that carried new messages (`msg_recv_v2` per message of a `msg_sync`,
+    /// `sync_conversation_ack`) only when the owner says it stored them
+    /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default): at once,
+    /// as the SDK does. Unreceipted messages stay on the server and come again.
+    pub defer_push_ack: bool,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("app_key", &self.app_key)
+            .field("username", &self.username)
+            .field("master_secret", &"<redacted>")
+            .field("password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfig {
+    /// Defaults matching the Web SDK's timings.
+    pub fn new(app_key: &str, master_secret: &str, username: &str, password: &str) -> Self {
+        Self {
+            app_key: app_key.to_owned(),
+            master_secret: master_secret.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            roaming: false,
+            ack_timeout: wire::ACK_TIMEOUT,
+            response_timeout: wire::RESP_TIMEOUT,
+            retry_times: wire::RETRY_TIMES,
+            sync_interval: wire::SYNC_INTERVAL,
+            handshake_timeout: Duration::from_secs(15),
+            queue_timeout: Duration::from_secs(600),
+            dedup_window: 4096,
+            defer_push_ack: false,
+        }
+    }
+}
+
+/// What the session asks of its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Write this websocket text frame.
+    Transmit(String),
+    /// Tell the owner.
+    Event(Box<SessionEvent>),
+    /// Close this websocket and reconnect with backoff.
+    Reconnect(String),
+    /// Close this websocket and stop (after an `Ended` event).
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Disconnected,
+    /// Waiting for the Engine.IO open packet and the socket.io `40`.
+    Handshaking,
+    Initing,
+    LoggingIn,
+    Ready,
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Purpose {
+    Init,
+    Login,
+    SyncCheck,
+    Send {
+        id: u64,
+        queued_at: Instant,
+    },
+    /// A receipt or ack the server answers; nothing waits for it.
+    Notice,
+}
+
+#[derive(Debug)]
+struct Request {
+    event: &'static str,
+    /// The body as sent (with `rid`).
+    body: Value,
+    purpose: Purpose,
+    acked: bool,
+    deadline: Instant,
+    tries: u32,
+}
+
+#[derive(Debug)]
+struct Queued {
+    id: u64,
+    /// The `rid` of an earlier try, kept so the server replays instead of sending twice.
+    rid: Option<i64>,
+    body: Value,
+    queued_at: Instant,
+}
+
+/// One user's session, across reconnects.
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    phase: Phase,
+    rng: StdRng,
+    next_id: u64,
+    /// Wall clock at `on_connected`, and the instant it was read.
+    clock: Option<(i64, Instant)>,
+    handshake_deadline: Option<Instant>,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    next_sync: Option<Instant>,
+    requests: HashMap<i64, Request>,
+    outbox: VecDeque<Queued>,
+    sync_key: i64,
+    sync_event_key: i64,
+    msg_receipt_key: i64,
+    seen: RecentIds,
+    /// Receipts of pushes waiting for [`Session::ack_push`], by token.
+    push_acks: HashMap<u64, Vec<(&'static str, Value)>>,
+    /// Messages delivered so far (to tell whether a push carried a new one).
+    delivered: u64,
+    out: VecDeque<Output>,
+}
+
+/// The last N message ids seen.
+#[derive(Debug, Default)]
+struct RecentIds {
+    order: VecDeque<i64>,
+    set: HashSet<i64>,
+    capacity: usize,
+}
+
+impl RecentIds {
+    /// False when `id` was already seen.
+    fn insert(&mut self, id: i64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.capacity.max(1) {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+impl Session {
+    /// A new, disconnected session; `seed` seeds the `rid` and `random_str` generator.
+    pub fn new(cfg: SessionConfig, seed: u64) -> Self {
+        let capacity = cfg.dedup_window;
+        Self {
+            cfg,
+            phase: Phase::Disconnected,
+            rng: StdRng::seed_from_u64(seed),
+            next_id: 0,
+            clock: None,
+            handshake_deadline: None,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            next_ping: None,
+            pong_deadline: None,
+            next_sync: None,
+            requests: HashMap::new(),
+            outbox: VecDeque::new(),
+            sync_key: 0,
+            sync_event_key: 0,
+            msg_receipt_key: 0,
+            seen: RecentIds {
+                capacity,
+                ..RecentIds::default()
+            },
+            push_acks: HashMap::new(),
+            delivered: 0,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The username.
+    pub fn username(&self) -> &str {
+        &self.cfg.username
+    }
+
+    /// True once the session ended (no reconnect).
+    pub fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    /// True while logged in.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Session::on_tick`] must be called next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let requests = self.requests.values().map(|r| r.deadline);
+        let queued = self
+            .outbox
+            .front()
+            .map(|q| q.queued_at + self.cfg.queue_timeout);
+        [
+            self.handshake_deadline,
+            self.next_ping,
+            self.pong_deadline,
+            self.next_sync,
+            queued,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(requests)
+        .min()
+    }
+
+    /// A websocket is open; `unix_ms` is the wall clock now (for the `c_init` timestamp).
+    pub fn on_connected(&mut self, now: Instant, unix_ms: i64) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.phase = Phase::Handshaking;
+        self.clock = Some((unix_ms, now));
+        self.handshake_deadline = Some(now + self.cfg.handshake_timeout);
+    }
+
+    /// The websocket is gone: requests in flight are dropped, except sends, which go back to
+    /// the front of the outbox with their `rid`.
+    pub fn on_disconnected(&mut self, _now: Instant) {
+        if self.phase != Phase::Ended {
+            self.phase = Phase::Disconnected;
+        }
+        self.handshake_deadline = None;
+        self.next_ping = None;
+        self.pong_deadline = None;
+        self.next_sync = None;
+        // Receipts belong to the link the pushes came on; the server sends again what was
+        // not receipted.
+        self.push_acks.clear();
+        let mut sends: Vec<(i64, Request)> = self
+            .requests
+            .drain()
+            .filter(|(_, r)| matches!(r.purpose, Purpose::Send { .. }))
+            .collect();
+        sends.sort_by_key(|(_, r)| match r.purpose {
+            Purpose::Send { id, .. } => std::cmp::Reverse(id),
+            _ => std::cmp::Reverse(0),
+        });
+        for (rid, r) in sends {
+            if let Purpose::Send { id, queued_at } = r.purpose {
+                self.outbox.push_front(Queued {
+                    id,
+                    rid: Some(rid),
+                    body: r.body,
+                    queued_at,
+                });
+            }
+        }
+    }
+
+    /// Sends a single-chat text message to `to` (with `extras` when given); the result comes
+    /// as [`SessionEvent::SendResult`] with the returned id. While disconnected the message
+    /// waits in the outbox.
+    pub fn send_single_text(
+        &mut self,
+        to: &str,
+        text: &str,
+        extras: Option<Value>,
+        now: Instant,
+    ) -> Result<u64, SendError> {
+        if self.phase == Phase::Ended {
+            return Err(SendError::SessionEnded);
+        }
+        let mut msg_body = json!({ "text": text });
+        if let Some(extras) = extras {
+            msg_body["extras"] = extras;
+        }
+        let create_time = self.unix_ms(now);
+        let body = json!({
+            "content": {
+                "version": 1,
+                "target_type": "single",
+                "from_platform": "web",
+                "target_id": to,
+                "from_id": self.cfg.username,
+                "create_time": create_time,
+                "msg_type": "text",
+                "msg_body": msg_body,
+            },
+            "target_id": to,
+            "appkey": self.cfg.app_key,
+            "no_offline": false,
+            "no_notification": false,
+        });
+        self.next_id += 1;
+        let id = self.next_id;
+        self.outbox.push_back(Queued {
+            id,
+            rid: None,
+            body,
+            queued_at: now,
+        });
+        if self.phase == Phase::Ready {
+            self.flush_outbox(now);
+        }
+        Ok(id)
+    }
+
+    /// Ends the session (the driver closes the websocket).
+    pub fn logout(&mut self) {
+        self.end(EndReason::LoggedOut);
+    }
+
+    /// Handles timers: the ping cadence and pong deadline, handshake, request resends and
+    /// timeouts, the `sync_check` cadence, outbox expiry.
+    pub fn on_tick(&mut self, now: Instant) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        while let Some(q) = self.outbox.front() {
+            if now < q.queued_at + self.cfg.queue_timeout {
+                break;
+            }
+            if let Some(q) = self.outbox.pop_front() {
+                self.event(SessionEvent::SendResult {
+                    id: q.id,
+                    result: Err(SendError::QueueTimeout),
+                });
+            }
+        }
+        if self.phase == Phase::Disconnected {
+            return;
+        }
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.reconnect("handshake timeout");
+            return;
+        }
+        if self.pong_deadline.is_some_and(|d| now >= d) {
+            self.reconnect("ping timeout");
+            return;
+        }
+        if self.next_ping.is_some_and(|d| now >= d) {
+            // As engine.io-client 3: one ping in flight; the next one goes pingInterval after
+            // its pong.
+            self.out.push_back(Output::Transmit(eio::PING.to_owned()));
+            self.pong_deadline = Some(now + self.ping_timeout);
+            self.next_ping = None;
+        }
+        if self.next_sync.is_some_and(|d| now >= d) {
+            self.sync_check(now);
+        }
+        let due: Vec<i64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| now >= r.deadline)
+            .map(|(rid, _)| *rid)
+            .collect();
+        for rid in due {
+            self.retry(rid, now);
+        }
+    }
+
+    fn retry(&mut self, rid: i64, now: Instant) {
+        let Some(r) = self.requests.get_mut(&rid) else {
+            return;
+        };
+        if r.tries < self.cfg.retry_times {
+            r.tries += 1;
+            r.acked = false;
+            r.deadline = now + self.cfg.ack_timeout;
+            let frame = eio::encode_event(r.event, &r.body, None);
+            debug!(event = r.event, rid, tries = r.tries, "jmessage resend");
+            self.out.push_back(Output::Transmit(frame));
+            return;
+        }
+        let Some(r) = self.requests.remove(&rid) else {
+            return;
+        };
+        match r.purpose {
+            Purpose::Send { id, .. } => self.event(SessionEvent::SendResult {
+                id,
+                result: Err(SendError::Timeout),
+            }),
+            Purpose::Init | Purpose::Login => self.reconnect("no response to login"),
+            Purpose::SyncCheck | Purpose::Notice => {}
+        }
+    }
+
+    fn send_init(&mut self, now: Instant) {
+        let random_str: String = (&mut self.rng)
+            .sample_iter(Alphanumeric)
+            .take(24)
+            .map(char::from)
+            .collect();
+        let timestamp = self.unix_ms(now);
+        let signature = wire::signature(
+            &self.cfg.app_key,
+            timestamp,
+            &random_str,
+            &self.cfg.master_secret,
+        );
+        let body = serde_json::to_value(wire::Init {
+            appkey: self.cfg.app_key.clone(),
+            random_str,
+            timestamp,
+            signature,
+            flag: i64::from(self.cfg.roaming),
+            from_platform: Some(wire::FROM_PLATFORM.to_owned()),
+        })
+        .unwrap_or(Value::Null);
+        self.request(event::INIT, body, Purpose::Init, None, now);
+    }
+
+    fn sync_check(&mut self, now: Instant) {
+        self.next_sync = Some(now + self.cfg.sync_interval);
+        let body = json!({
+            "sync_key": self.sync_key,
+            "sync_type": i64::from(self.cfg.roaming),
+            "sync_event_key": self.sync_event_key,
+            "msg_receipt_key": self.msg_receipt_key,
+        });
+        self.request(event::SYNC_CHECK, body, Purpose::SyncCheck, None, now);
+    }
+
+    fn notice(&mut self, name: &'static str, body: Value, now: Instant) {
+        self.request(name, body, Purpose::Notice, None, now);
+    }
+
+    fn flush_outbox(&mut self, now: Instant) {
+        while let Some(q) = self.outbox.pop_front() {
+            let purpose = Purpose::Send {
+                id: q.id,
+                queued_at: q.queued_at,
+            };
+            self.request(event::S_SINGLE_TEXT, q.body, purpose, q.rid, now);
+        }
+    }
+
+    /// Sends `name` with a fresh (or the given) `rid` and tracks it.
+    fn request(
+        &mut self,
+        name: &'static str,
+        mut body: Value,
+        purpose: Purpose,
+        rid: Option<i64>,
+        now: Instant,
+    ) {
+        let rid = rid.unwrap_or_else(|| self.fresh_rid());
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("rid".into(), json!(rid));
+        }
+        self.out
+            .push_back(Output::Transmit(eio::encode_event(name, &body, None)));
+        self.requests.insert(
+            rid,
+            Request {
+                event: name,
+                body,
+                purpose,
+                acked: false,
+                deadline: now + self.cfg.ack_timeout,
+                tries: 0,
+            },
+        );
+    }
+
+    /// A positive 31-bit request id not in flight (the SDK draws from 1..2^31-1).
+    fn fresh_rid(&mut self) -> i64 {
+        loop {
+            let rid = self.rng.random_range(1..i64::from(i32::MAX));
+            if !self.requests.contains_key(&rid) {
+                return rid;
+            }
+        }
+    }
+
+    fn unix_ms(&self, now: Instant) -> i64 {
+        match self.clock {
+            Some((ms, at)) => {
+                ms + i64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(0)
+            }
+            None => 0,
+        }
+    }
+
+    fn event(&mut self, e: SessionEvent) {
+        self.out.push_back(Output::Event(Box::new(e)));
+    }
+
+    fn reconnect(&mut self, reason: &str) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.out.push_back(Output::Reconnect(reason.to_owned()));
+        self.phase = Phase::Disconnected;
+    }
+
+    fn end(&mut self, reason: EndReason) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.phase = Phase::Ended;
+        let ids: Vec<u64> = self
+            .requests
+            .drain()
+            .filter_map(|(_, r)| match r.purpose {
+                Purpose::Send { id, .. } => Some(id),
+                _ => None,
+            })
+            .chain(self.outbox.drain(..).map(|q| q.id))
+            .collect();
+        for id in ids {
+            self.event(SessionEvent::SendResult {
+                id,
+                result: Err(SendError::SessionEnded),
+            });
+        }
+        self.event(SessionEvent::Ended(reason));
+        self.out.push_back(Output::Close);
+    }
+}

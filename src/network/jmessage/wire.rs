@@ -1,0 +1,223 @@
+//! The JMessage events on top of socket.io: event names, error codes, the `c_init`
+//! signature, md5 passwords, and the message shapes both sides exchange.
+//!
+//! Facts from /work/shared/reference/tencent-jmessage-protocol.md part B1 (read in the JMessage
+//! Web SDK 2.5.0 bundle: `EVENTS`, `ACK_TIMEOUT`, `RESP_TIMEOUT`, `RETRY_TIMES`,
+//! `SYNC_INTERVAL`, the message builder) and the public "IM Web ErrorCode" table
+//! (docs.jiguang.cn/jmessage/client/im_errorcode_js).
+
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Socket.io event names (the SDK's `EVENTS` table).
+pub mod event {
+    /// The server's receipt of a request: `{rid}`, before the response.
+    pub const ACK: &str = "ack";
+    /// App-level handshake with the signature.
+    pub const INIT: &str = "c_init";
+    pub const LOGIN: &str = "login";
+    pub const REGISTER: &str = "register";
+    /// Send to one user (same app or another app).
+    pub const S_SINGLE_TEXT: &str = "s_across_single_text";
+    pub const SEND_GROUP_MSG: &str = "send_group_msg";
+    /// Server push of live messages.
+    pub const MSG_SYNC: &str = "msg_sync";
+    /// The client's receipt of each pushed message.
+    pub const MSG_RECV_V2: &str = "msg_recv_v2";
+    pub const EVENT_NOTIFICATION: &str = "event_notification";
+    /// Every `SYNC_INTERVAL` after login: asks for offline messages, events and receipts.
+    pub const SYNC_CHECK: &str = "sync_check";
+    pub const SYNC_CONVERSATION: &str = "sync_conversation";
+    pub const SYNC_CONVERSATION_ACK: &str = "sync_conversation_ack";
+    pub const SYNC_EVENT: &str = "sync_event";
+    pub const SYNC_EVENT_ACK: &str = "sync_event_ack";
+    pub const SYNC_RECEIPT: &str = "sync_receipt";
+    pub const SYNC_RECEIPT_ACK: &str = "sync_receipt_ack";
+    pub const RECEIPT_CHANGE: &str = "receipt_change";
+}
+
+/// Error codes (`code` in a response; 0 is success), from the public Web error table.
+pub mod code {
+    pub const OK: i64 = 0;
+    pub const MISSING: i64 = 880001;
+    pub const INVALID_PARAMETER: i64 = 880002;
+    pub const APPKEY_NOT_EXIST: i64 = 880101;
+    pub const SIGNATURE_FAIL: i64 = 880102;
+    pub const USER_NOT_EXIST: i64 = 880103;
+    pub const INVALID_PASSWORD: i64 = 880104;
+    pub const SIGNATURE_EXPIRED: i64 = 880106;
+    pub const ALREADY_LOGGED_IN: i64 = 880107;
+    pub const TARGET_USER_NOT_EXIST: i64 = 880203;
+    pub const MESSAGE_TOO_LONG: i64 = 880206;
+}
+
+/// `event_type` values of `event_notification` that end the session (the SDK's
+/// `LOGIN_OUT_EVENT`): 1 = logged in elsewhere, 2 = password changed.
+pub mod event_type {
+    pub const LOGGED_IN_ELSEWHERE: i64 = 1;
+    pub const PASSWORD_CHANGED: i64 = 2;
+    pub const MSG_RETRACTED: i64 = 55;
+}
+
+/// `msg_type` of a pushed message: 3 single, 4 group.
+pub const MSG_TYPE_SINGLE: i64 = 3;
+/// `msg_type` of a pushed group message.
+pub const MSG_TYPE_GROUP: i64 = 4;
+
+/// The SDK version announced at login.
+pub const SDK_VERSION: &str = "2.5.0";
+/// The SDK's `fromPlatForm` in `c_init`.
+pub const FROM_PLATFORM: &str = "j";
+/// How long the SDK waits for the server's `ack` before resending (same `rid`).
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the SDK waits for the response.
+pub const RESP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times the SDK resends a request.
+pub const RETRY_TIMES: u32 = 5;
+/// The SDK's `sync_check` cadence.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(150);
+/// How long a `c_init` signature is valid (reference §B1).
+pub const SIGNATURE_TTL_MS: i64 = 10 * 60 * 1000;
+/// The largest message body the service takes (7 KiB, error 880206).
+pub const MAX_CONTENT_BYTES: usize = 7 * 1024;
+
+/// Lower-case hex md5 of `data`.
+pub fn md5_hex(data: &[u8]) -> String {
+    let digest = Md5::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `c_init` signature:
+/// `md5hex("appkey={appkey}&timestamp={ts}&random_str={rs}&key={masterSecret}")`.
+pub fn signature(
+    app_key: &str,
+    timestamp_ms: i64,
+    random_str: &str,
+    master_secret: &str,
+) -> String {
+    md5_hex(
+        format!(
+            "appkey={app_key}&timestamp={timestamp_ms}&random_str={random_str}&key={master_secret}"
+        )
+        .as_bytes(),
+    )
+}
+
+/// The `c_init` request body (without `rid`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Init {
+    pub appkey: String,
+    pub random_str: String,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    pub signature: String,
+    /// 1: roaming sync on, 0: off.
+    #[serde(default)]
+    pub flag: i64,
+    #[serde(
+        default,
+        rename = "fromPlatForm",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_platform: Option<String>,
+}
+
+/// A message's `content` (the same object the sender builds and the receiver gets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    #[serde(default = "one")]
+    pub version: i64,
+    /// `single` or `group`.
+    pub target_type: String,
+    #[serde(default)]
+    pub from_platform: String,
+    pub target_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_appkey: Option<String>,
+    pub from_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_appkey: Option<String>,
+    /// `user` (or `admin` for REST sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_type: Option<String>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub create_time: i64,
+    /// `text`, `image`, `file`, `location`, `custom` (and `voice` from mobile SDKs).
+    pub msg_type: String,
+    /// Per type; text is `{text, extras?}`.
+    pub msg_body: Value,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// A message as pushed in `msg_sync` (and in `sync_conversation`'s `msgs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushedMessage {
+    pub msg_id: i64,
+    /// [`MSG_TYPE_SINGLE`] or [`MSG_TYPE_GROUP`].
+    pub msg_type: i64,
+    #[serde(default)]
+    pub from_uid: i64,
+    #[serde(default)]
+    pub from_gid: i64,
+    /// Milliseconds.
+    #[serde(default)]
+    pub ctime_ms: i64,
+    #[serde(default)]
+    pub msg_level: i64,
+    pub content: Content,
+}
+
+/// The client's receipt of one pushed message (`msg_recv_v2`).
+pub fn recv_receipt(m: &PushedMessage) -> Value {
+    serde_json::json!({
+        "msg_id": m.msg_id,
+        "msg_type": m.msg_type,
+        "from_uid": m.from_uid,
+        "from_gid": m.from_gid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_reference_vector() {
+        // Reference §B1, checked by the fake server in the experiment.
+        assert_eq!(
+            signature(
+                "testappkey000000000000aa",
+                1_700_000_000_000,
+                "abcdefghij0123456789xyz",
+                "testmastersecret00000000"
+            ),
+            "96ae1d587347bd052518404939ffcd8e"
+        );
+    }
+
+    #[test]
+    fn md5_of_a_password_is_lower_hex() {
+        assert_eq!(md5_hex(b"password"), "5f4dcc3b5aa765d61d8327deb882cf99");
+    }
+
+    #[test]
+    fn content_reads_what_the_sdk_builds() {
+        let v = serde_json::json!({"version":1,"target_type":"single","from_platform":"web",
+            "target_id":"bob","from_id":"alice","create_time":1,"msg_type":"text",
+            "msg_body":{"text":"hi","extras":{"k":"v"}}});
+        let c: Content = serde_json::from_value(v).unwrap();
+        assert_eq!(c.msg_body["extras"]["k"], "v");
+        assert_eq!(c.target_type, "single");
+    }
+}

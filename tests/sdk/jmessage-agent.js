@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+"use strict";
+// Remote-controlled official JMessage Web SDK peer for imbridge conformance tests.
+//
+//   node tests/sdk/jmessage-agent.js --bundle PATH/jmessage-sdk-web.2.5.0.min.js --address ws://127.0.0.1:PORT
+//
+// Runs the UNMODIFIED JMessage Web SDK 2.5.0 bundle (never on npm; loaded from ../shared/vendor, never
+// copied into this repository) in Node with the browser globals it needs (polyfills.js: window, navigator,
+// localStorage, location, WebSocket from `ws`; plus a document with documentElement.style, which its
+// bundled `debug` reads). The SDK's own socket.io-client 2 (Engine.IO v3) connects to `address`.
+// Protocol: one JSON object per line.
+//   stdin   {"id":N,"op":"...",...}
+//   stdout  {"id":N,"ok":true,"result":<json>} | {"id":N,"ok":false,"error":<the SDK's onFail/onTimeout data>}
+//           {"event":"<name>","data":<json>}
+// stdout carries nothing else: every console method goes to stderr.
+//
+// ops (each calls the SDK method and answers with what its onSuccess / onFail / onTimeout got)
+//   ping                                      -> {sdk, version}
+//   init {appkey, random_str, timestamp, signature, flag}
+//   register {username, password}
+//   login {username, password}
+//   sendSingleMsg {target_username, content, extras?}
+//   sendSingleCustom {target_username, custom}
+//   loginOut                                  -> null
+//   exit                                      -> reply, exit(0)
+// events
+//   "ready" once at start; msgReceive, syncConversation, eventNotification, disconnect (the SDK's
+//   onMsgReceive / onSyncConversation / onEventNotification / onDisconnect callbacks);
+//   "unhandledRejection" / "uncaughtException" {message, stack}; "stdinClosed" before exiting on EOF.
+
+for (const m of ["log", "info", "warn", "error", "debug", "trace"]) {
+  console[m] = (...a) => process.stderr.write(a.map((x) => (typeof x === "string" ? x : safeString(x))).join(" ") + "\n");
+}
+
+function safeString(x) {
+  try {
+    return JSON.stringify(x);
+  } catch (_) {
+    return String(x);
+  }
+}
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+const bundle = arg("--bundle", "");
+const address = arg("--address", "ws://127.0.0.1:18100");
+
+require("./polyfills").install({ log: (m) => process.stderr.write(m + "\n") });
+globalThis.document = {
+  addEventListener() {}, removeEventListener() {}, hidden: false, visibilityState: "visible",
+  getElementById() { return null; }, documentElement: { style: {} },
+};
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function emit(event, data) {
+  out({ event, data: data === undefined ? null : data });
+}
+
+process.on("unhandledRejection", (e) => emit("unhandledRejection", { message: String(e && e.message || e), stack: e && e.stack }));
+process.on("uncaughtException", (e) => emit("uncaughtException", { message: String(e && e.message || e), stack: e && e.stack }));
+
+const JMessage = require(bundle);
+const jim = new JMessage({ address, debug: process.env.JMESSAGE_DEBUG === "1" });
+jim.onMsgReceive((d) => emit("msgReceive", d));
+jim.onSyncConversation((d) => emit("syncConversation", d));
+jim.onEventNotification((d) => emit("eventNotification", d));
+jim.onDisconnect(() => emit("disconnect", null));
+
+// Every SDK call returns a request object with onSuccess / onFail / onTimeout (and onAck).
+function settle(req) {
+  return new Promise((resolve, reject) => {
+    req.onSuccess((data) => resolve(data === undefined ? null : data))
+      .onFail((data) => reject(data))
+      .onTimeout((data) => reject({ timeout: true, data }));
+  });
+}
+
+function handle(cmd) {
+  switch (cmd.op) {
+    case "ping":
+      return Promise.resolve({ sdk: "jmessage-sdk-web", version: "2.5.0" });
+    case "init":
+      return settle(jim.init({ appkey: cmd.appkey, random_str: cmd.random_str, signature: cmd.signature,
+        timestamp: cmd.timestamp, flag: cmd.flag || 0 }));
+    case "register":
+      return settle(jim.register({ username: cmd.username, password: cmd.password }));
+    case "login":
+      return settle(jim.login({ username: cmd.username, password: cmd.password }));
+    case "sendSingleMsg": {
+      const a = { target_username: cmd.target_username, content: cmd.content };
+      if (cmd.extras) a.extras = cmd.extras;
+      return settle(jim.sendSingleMsg(a));
+    }
+    case "sendSingleCustom":
+      return settle(jim.sendSingleCustom({ target_username: cmd.target_username, custom: cmd.custom }));
+    case "loginOut":
+      jim.loginOut();
+      return Promise.resolve(null);
+    case "exit":
+      setTimeout(() => process.exit(0), 10);
+      return Promise.resolve(null);
+    default:
+      return Promise.reject({ message: "unknown op " + cmd.op });
+  }
+}
+
+let buf = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk) => {
+  buf += chunk;
+  let i;
+  while ((i = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, i).trim();
+    buf = buf.slice(i + 1);
+    if (!line) continue;
+    let cmd;
+    try {
+      cmd = JSON.parse(line);
+    } catch (e) {
+      out({ id: null, ok: false, error: { message: "bad JSON: " + e.message } });
+      continue;
+    }
+    let p;
+    try {
+      p = handle(cmd);
+    } catch (e) {
+      p = Promise.reject({ message: String(e && e.message || e) });
+    }
+    p.then(
+      (result) => out({ id: cmd.id, ok: true, result }),
+      (e) => out({ id: cmd.id, ok: false, error: e === undefined ? null : e }),
+    );
+  }
+});
+process.stdin.on("end", () => {
+  emit("stdinClosed", null);
+  setTimeout(() => process.exit(0), 10);
+});
+
+emit("ready", { sdk: "jmessage-sdk-web", version: "2.5.0", address });
