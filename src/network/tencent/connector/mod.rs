@@ -31,7 +31,7 @@ use crate::config::{Secret, TencentConfig};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, LoginFlow,
     LoginProcess, MessageContent, NetworkConnector, NetworkLogin, RecallAbility, ReceiptAbility,
-    RemoteEvent, RemoteEventSender, RemoteMedia, ReplyTo, SendFailure, TypingAbility, UserProfile,
+    RemoteEventSender, RemoteMedia, ReplyTo, SendFailure, TypingAbility, UserProfile,
 };
 
 /// Where the Tencent service is, and what the bridge may sign.
