@@ -18,6 +18,9 @@
 //   logout                      -> await chat.logout()
 //   sendText {to, text}         -> m = chat.createTextMessage({to, conversationType:"C2C", payload:{text}});
 //                                  result = (await chat.sendMessage(m)).data.message
+//   sendGroupText {groupID, text, atUserList?}
+//                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
+//                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
 //   call {method, args:[...]}   -> await chat[method](...args)
 //   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
 //   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
@@ -105,6 +108,17 @@ async function handle(cmd) {
       return (await chat.logout()).data;
     case "sendText": {
       const m = chat.createTextMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { text: cmd.text } });
+      return (await chat.sendMessage(m)).data.message;
+    }
+    case "sendGroupText": {
+      const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text } };
+      let m;
+      if (cmd.atUserList) {
+        opts.payload.atUserList = cmd.atUserList;
+        m = chat.createTextAtMessage(opts);
+      } else {
+        m = chat.createTextMessage(opts);
+      }
       return (await chat.sendMessage(m)).data.message;
     }
     case "call":
