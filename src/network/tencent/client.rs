@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 
 use super::elem::Elem;
 use super::session::{
-    EndReason, Output, SendError, SendReceipt, Session, SessionConfig, SessionEvent, SDK_VERSION,
+    EndReason, GroupAt, Output, SendError, SendReceipt, Session, SessionConfig, SessionEvent,
+    Target, SDK_VERSION,
 };
 use crate::network::websocket::{self, WsStream};
 
@@ -53,7 +54,7 @@ pub enum LinkState {
 
 enum Command {
     Send {
-        to: String,
+        to: Target,
         elems: Vec<Elem>,
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
@@ -112,12 +113,27 @@ impl Client {
 
     /// Sends a C2C message made of `elems` to `to`.
     pub async fn send_c2c(&self, to: &str, elems: Vec<Elem>) -> Result<SendReceipt, SendError> {
-        let (reply, rx) = oneshot::channel();
-        let cmd = Command::Send {
-            to: to.to_owned(),
-            elems,
-            reply,
+        self.send_to(Target::C2c(to.to_owned()), elems).await
+    }
+
+    /// Sends a group message made of `elems` to `group_id`, mentioning `mentions`; the
+    /// receipt's `msg_seq` is the group's `MsgSeq`.
+    pub async fn send_group(
+        &self,
+        group_id: &str,
+        elems: Vec<Elem>,
+        mentions: Vec<GroupAt>,
+    ) -> Result<SendReceipt, SendError> {
+        let to = Target::Group {
+            group_id: group_id.to_owned(),
+            mentions,
         };
+        self.send_to(to, elems).await
+    }
+
+    async fn send_to(&self, to: Target, elems: Vec<Elem>) -> Result<SendReceipt, SendError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Send { to, elems, reply };
         self.commands
             .send(cmd)
             .await
@@ -328,7 +344,7 @@ impl Driver {
     fn on_command(&mut self, cmd: Command) -> bool {
         match cmd {
             Command::Send { to, elems, reply } => {
-                match self.session.send_c2c(&to, elems, Instant::now()) {
+                match self.session.send_to(to, elems, Instant::now()) {
                     Ok(id) => {
                         self.waiting.insert(id, reply);
                     }

@@ -187,6 +187,11 @@ pub(super) async fn translate(
                 RemoteEvent::Checkpoint(checkpoint)
             }
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
+            // Groups are not bridged yet.
+            SessionEvent::GroupMessage(_)
+            | SessionEvent::GroupTip(_)
+            | SessionEvent::GroupList(_)
+            | SessionEvent::GroupSyncCompleted { .. } => continue,
         };
         if out.send(remote).await.is_err() {
             break;

@@ -71,6 +71,7 @@ impl Session {
                     self.deliver(msg);
                 }
             }
+            self.on_group_push_event(ev, now);
             notifies.extend(
                 ev.get("C2cNotifyMsgArray")
                     .and_then(Value::as_array)

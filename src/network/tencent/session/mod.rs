@@ -12,6 +12,7 @@
 //! duplicates; the outbox of sends queued while disconnected.
 
 mod events;
+mod group;
 mod incoming;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,9 @@ use serde_json::{json, Value};
 use tracing::debug;
 
 pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
+pub use group::{
+    GroupAt, GroupMessage, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target, AT_ALL,
+};
 
 use super::elem::{to_msg_body, Elem};
 use super::wire::{self, code, servcmd, Frame, Head, ServerError, WireError};
@@ -63,6 +67,9 @@ pub struct SessionConfig {
     /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default):
     /// acknowledge at once, as the SDK does.
     pub defer_push_ack: bool,
+    /// The last group `MsgSeq` the owner has per group (kept across restarts): the login
+    /// catch-up fetches what came after ([`Session::set_group_cursor`]).
+    pub group_cursors: HashMap<String, u64>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -89,6 +96,7 @@ impl SessionConfig {
             login_timeout: Duration::from_secs(90),
             queue_timeout: Duration::from_secs(600),
             dedup_window: 4096,
+            group_cursors: HashMap::new(),
             defer_push_ack: false,
         }
     }
@@ -127,9 +135,11 @@ enum Pending {
         id: u64,
         seq: u32,
         random: u32,
-        to: String,
+        to: Target,
         elems: Vec<Elem>,
     },
+    /// A group request ([`group`]).
+    Group(group::GroupPending),
     Other,
 }
 
@@ -145,7 +155,7 @@ struct Queued {
     id: u64,
     /// `MsgSeq`/`MsgRandom` of an earlier try (kept so the server can drop the duplicate).
     ids: Option<(u32, u32)>,
-    to: String,
+    to: Target,
     elems: Vec<Elem>,
     queued_at: Instant,
 }
@@ -200,6 +210,8 @@ pub struct Session {
     push_acks: HashMap<u64, Value>,
     /// Messages delivered so far (to tell whether a push carried any new one).
     delivered: u64,
+    /// Group cursors and catch-up ([`group`]).
+    groups: group::GroupSync,
     outputs: VecDeque<Output>,
 }
 
@@ -207,6 +219,7 @@ impl Session {
     /// A new, disconnected session; `seed` seeds `seq`, `MsgSeq` and `MsgRandom`.
     pub fn new(cfg: SessionConfig, now: Instant, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
+        let groups = group::GroupSync::with_cursors(&cfg.group_cursors);
         let seen = RecentKeys {
             capacity: cfg.dedup_window,
             ..Default::default()
@@ -232,6 +245,7 @@ impl Session {
             seen,
             push_acks: HashMap::new(),
             delivered: 0,
+            groups,
             outputs: VecDeque::new(),
         }
     }
@@ -359,6 +373,16 @@ impl Session {
     /// Queues a C2C message to `to` and returns its local id; the outcome arrives as
     /// [`SessionEvent::SendResult`] with that id.
     pub fn send_c2c(&mut self, to: &str, elems: Vec<Elem>, now: Instant) -> Result<u64, SendError> {
+        self.send_to(Target::C2c(to.to_owned()), elems, now)
+    }
+
+    /// Queues a message to `to` (see [`Session::send_c2c`], [`Session::send_group`]).
+    pub fn send_to(
+        &mut self,
+        to: Target,
+        elems: Vec<Elem>,
+        now: Instant,
+    ) -> Result<u64, SendError> {
         if self.phase == Phase::Ended {
             return Err(SendError::SessionEnded);
         }
@@ -367,7 +391,7 @@ impl Session {
         let q = Queued {
             id,
             ids: None,
-            to: to.to_owned(),
+            to,
             elems,
             queued_at: now,
         };
@@ -458,6 +482,7 @@ impl Session {
                     id,
                     result: Err(SendError::Timeout),
                 }),
+                Pending::Group(g) => self.on_group_timeout(g),
                 Pending::Hello | Pending::Other => {}
             }
         }
@@ -519,6 +544,7 @@ impl Session {
                 }
             }
             Pending::GetMsg => self.on_getmsg_reply(&body, now),
+            Pending::Group(g) => self.on_group_reply(g, &body, now),
             Pending::Call(id) => {
                 let result = wire::check_reply(&body)
                     .map(|()| body)
@@ -526,7 +552,11 @@ impl Session {
                 self.event(SessionEvent::CallResult { id, result });
             }
             Pending::Send {
-                id, seq, random, ..
+                id,
+                seq,
+                random,
+                to,
+                ..
             } => {
                 let result = wire::check_reply(&body)
                     .map_err(SendError::Server)
@@ -548,7 +578,9 @@ impl Session {
                             msg_time: time,
                         })
                     });
-                if let Ok(r) = &result {
+                if let (Ok(r), Target::Group { group_id, .. }) = (&result, &to) {
+                    self.group_sent(group_id, u64::from(r.msg_seq));
+                } else if let Ok(r) = &result {
                     // Our own message may come back by sync; do not report it as new.
                     if !r.msg_key.is_empty() {
                         self.seen.insert(r.msg_key.clone());
@@ -604,6 +636,7 @@ impl Session {
         });
         self.syncing = Some(0);
         self.getmsg(0, now);
+        self.group_login_sync(now);
         while let Some(q) = self.outbox.pop_front() {
             self.transmit_send(q, now);
         }
@@ -625,13 +658,29 @@ impl Session {
                 (self.msg_seq, self.rng.random())
             }
         };
-        let body = json!({
-            "From_Account": self.cfg.identifier, "To_Account": q.to,
-            "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
-            "MsgClientTime": 0,
-        });
+        let (cmd, body) = match &q.to {
+            Target::C2c(to) => (
+                servcmd::SENDMSG,
+                json!({
+                    "From_Account": self.cfg.identifier, "To_Account": to,
+                    "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
+                    "MsgClientTime": 0,
+                }),
+            ),
+            Target::Group { group_id, mentions } => (
+                servcmd::SEND_GROUP_MSG,
+                group::send_body(
+                    &self.cfg.identifier,
+                    group_id,
+                    mentions,
+                    seq,
+                    random,
+                    &q.elems,
+                ),
+            ),
+        };
         self.request(
-            servcmd::SENDMSG,
+            cmd,
             body,
             Pending::Send {
                 id: q.id,
