@@ -1,13 +1,15 @@
 //! The Tencent Cloud Chat network connector: the core's connector contract over the Tencent
 //! [`Client`]: the `usersig` and `minted` login flows ([`login`]), one-to-one (C2C) text
-//! both ways, login states, the catch-up at login, and the conversation list.
+//! both ways, groups ([`groups`]: messages with @-mentions both ways, info, tips), login
+//! states, the catch-up at login, and the conversation list.
 //!
-//! Not yet: groups, media, recall, receipts, edits, profiles (a user's id is their name).
+//! Not yet: media, recall, receipts, edits, profiles (a user's id is their name).
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); the catch-up pages (`openim.getmsg`)
 //! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
 //! during the catch-up can lose what was fetched but not yet stored.
 
+pub mod groups;
 mod incoming;
 mod login;
 
@@ -243,7 +245,7 @@ fn direct_peer(chat: &ChatId) -> Result<&str, SendFailure> {
     match chat.kind {
         ChatKind::Direct => Ok(&chat.id),
         _ => Err(SendFailure::Permanent(
-            "Tencent groups are not bridged yet".into(),
+            "Tencent chat rooms are not bridged yet".into(),
         )),
     }
 }
@@ -260,6 +262,9 @@ impl NetworkLogin for TencentLogin {
         content: &MessageContent,
         _reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return Ok(vec![groups::send(&self.client, &chat.id, content).await?]);
+        }
         let peer = direct_peer(chat)?;
         let receipt = self
             .client
@@ -275,6 +280,9 @@ impl NetworkLogin for TencentLogin {
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return groups::chat_info(&self.client, &chat.id).await;
+        }
         let peer = direct_peer(chat)?;
         Ok(ChatInfo {
             name: Some(peer.to_owned()),
@@ -301,7 +309,9 @@ impl NetworkLogin for TencentLogin {
             .call(servcmd::RECENT_CONTACT_PAGE_GET, body)
             .await
             .map_err(send_failure)?;
-        Ok(conversations(&reply))
+        let mut chats = conversations(&reply);
+        chats.extend(groups::joined(&self.client, &self.own).await?);
+        Ok(chats)
     }
 
     async fn download(

@@ -70,6 +70,9 @@ pub struct SessionConfig {
     /// The last group `MsgSeq` the owner has per group (kept across restarts): the login
     /// catch-up fetches what came after ([`Session::set_group_cursor`]).
     pub group_cursors: HashMap<String, u64>,
+    /// For a joined group without a cursor: how many of its newest messages the login
+    /// catch-up fetches (0, the default: start at its next message).
+    pub group_catch_up: u64,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -97,6 +100,7 @@ impl SessionConfig {
             queue_timeout: Duration::from_secs(600),
             dedup_window: 4096,
             group_cursors: HashMap::new(),
+            group_catch_up: 0,
             defer_push_ack: false,
         }
     }
