@@ -380,3 +380,96 @@ async fn offline_group_messages_arrive_at_login_in_order() {
     alice.assert_no_crash();
     alice.exit().await;
 }
+
+#[tokio::test]
+async fn rest_group_calls_answer_and_refuse_in_the_service_shapes() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["alice", "bob"]).await;
+    assert!(gid.starts_with("@TGS#"), "{gid}");
+    sb.sandbox.import("mallory");
+    let info = sb
+        .rest(
+            "group_open_http_svc/get_group_info",
+            json!({"GroupIdList": [gid, "@TGS#nope"]}),
+        )
+        .await;
+    let g = &info["GroupInfo"][0];
+    assert_eq!(g["Type"], "Work");
+    assert_eq!(g["Name"], "Team");
+    assert_eq!(g["Owner_Account"], "alice");
+    assert_eq!(g["MemberNum"], 2);
+    assert_eq!(g["NextMsgSeq"], 1);
+    assert_eq!(g["MemberList"][0]["Member_Account"], "alice");
+    assert_eq!(g["MemberList"][0]["Role"], "Owner");
+    assert_eq!(g["MemberList"][1]["Role"], "Member");
+    assert_eq!(info["GroupInfo"][1]["ErrorCode"], 10010);
+    let joined = sb
+        .rest(
+            "group_open_http_svc/get_joined_group_list",
+            json!({"Member_Account": "bob"}),
+        )
+        .await;
+    assert_eq!(joined["TotalCount"], 1);
+    assert_eq!(joined["GroupIdList"][0]["GroupId"], gid);
+    let text = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]);
+    let r = sb
+        .rest(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": gid, "From_Account": "mallory", "MsgBody": text}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 10007, "a non-member may not send: {r}");
+    let r = sb
+        .rest(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": "@TGS#nope", "From_Account": "bob", "MsgBody": text}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 10010, "{r}");
+    let r = sb
+        .rest(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": gid, "From_Account": "bob", "MsgBody": []}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 90001, "{r}");
+    // A retried send (same sender and Random) is stored once.
+    for _ in 0..2 {
+        let r = sb
+            .rest(
+                "group_open_http_svc/send_group_msg",
+                json!({"GroupId": gid, "From_Account": "bob", "Random": 42, "MsgBody": text}),
+            )
+            .await;
+        assert_eq!(r["MsgSeq"], 1, "{r}");
+    }
+    let r = sb
+        .rest(
+            "group_open_http_svc/create_group",
+            json!({"Type": "Work", "GroupId": gid, "Name": "again"}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 10021, "{r}");
+    let r = sb
+        .rest(
+            "group_open_http_svc/create_group",
+            json!({"Type": "Nonsense", "Name": "bad type"}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 90001, "{r}");
+    // The older name of Work.
+    let r = sb
+        .rest(
+            "group_open_http_svc/create_group",
+            json!({"Type": "Private", "Name": "old name", "Owner_Account": "bob"}),
+        )
+        .await;
+    let old = r["GroupId"].as_str().expect("GroupId").to_owned();
+    let info = sb
+        .rest(
+            "group_open_http_svc/get_group_info",
+            json!({"GroupIdList": [old]}),
+        )
+        .await;
+    assert_eq!(info["GroupInfo"][0]["Type"], "Work");
+}

@@ -173,6 +173,12 @@ impl Sandbox {
         owner: &str,
         members: &[String],
     ) -> Result<String, (i64, String)> {
+        // The REST docs' older names: Private is now Work, ChatRoom is now Meeting.
+        let kind = match kind {
+            "Private" => "Work",
+            "ChatRoom" => "Meeting",
+            k => k,
+        };
         if !GROUP_TYPES.contains(&kind) {
             return Err((
                 code::INVALID_REQUEST,
