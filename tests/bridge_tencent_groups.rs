@@ -2,7 +2,7 @@
 //! Tencent sandbox in this process. Two Matrix users log in (alice and dave, both members);
 //! the group is bridged once (one portal both are in), bob's group message reaches Matrix
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
-//! ghost, and a bridge restart (bob writing meanwhile) loses and repeats nothing.
+//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing.
 
 #![cfg(feature = "tencent")]
 
@@ -181,6 +181,27 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     say!(t0, "carol's ghost joined");
+
+    // A name change on the IM side renames the room.
+    sb.modify_group(
+        "administrator",
+        &gid,
+        &sandbox::groups::ProfileChange {
+            name: Some("Team 2".into()),
+            ..Default::default()
+        },
+    )
+    .expect("rename");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mx1.state(&room1, "m.room.name").await["name"] != "Team 2" {
+        assert!(
+            Instant::now() < deadline,
+            "the room was not renamed\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    say!(t0, "the room follows the group's new name");
 
     // Restart, with bob writing while the bridge is down.
     assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
