@@ -21,7 +21,7 @@ use common::synapse::{free_port, Synapse};
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
+use imbridge::network::tencent::session::{GroupAt, SessionConfig, SessionEvent};
 use tokio::sync::oneshot;
 
 const APP: u64 = 1_400_000_001;
@@ -30,9 +30,11 @@ const BOT: &str = "@tencentbot:localhost";
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 const CAROL_GHOST: &str = "@tencent_carol:localhost";
 
+type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
+
 /// bob on the Tencent side: a client whose received group texts are collected as
-/// `(from, text)`.
-async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<(String, String)>>>) {
+/// `(from, text, mentions)`.
+async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Got) {
     let sig = sandbox.user_sig("bob", 3600);
     let mut cfg = ClientConfig::new(addr, SessionConfig::new(APP, "bob", &sig));
     cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
@@ -50,7 +52,7 @@ async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<(String, S
         while let Some(e) = events.recv().await {
             if let SessionEvent::GroupMessage(m) = e {
                 if let Ok(mut v) = out.lock() {
-                    v.push((m.from.clone(), m.text()));
+                    v.push((m.from.clone(), m.text(), m.mentions.clone()));
                 }
             }
         }
@@ -155,8 +157,13 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     wait_bob_bodies(&mx1, &room1, &["hello team"], &log).await;
     say!(t0, "portal {room1} has bob's message once");
 
-    // Matrix → IM.
-    mx1.send_text(&room1, "hi from matrix").await;
+    // Matrix → IM, mentioning bob (`m.mentions`) and the room (@all).
+    mx1.send_content(
+        &room1,
+        serde_json::json!({"msgtype": "m.text", "body": "hi from matrix",
+            "m.mentions": {"user_ids": [BOB_GHOST], "room": true}}),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while bob_got.lock().map(|v| v.is_empty()).unwrap_or(true) {
         assert!(
@@ -224,8 +231,12 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     let got = bob_got.lock().map(|v| v.clone()).unwrap_or_default();
     assert_eq!(
         got,
-        [("alice".to_owned(), "hi from matrix".to_owned())],
-        "bob got the Matrix message once, from alice, nothing repeated"
+        [(
+            "alice".to_owned(),
+            "hi from matrix".to_owned(),
+            vec![GroupAt::All, GroupAt::User("bob".into())]
+        )],
+        "bob got the Matrix message once, from alice, with its mentions, nothing repeated"
     );
     say!(t0, "restart lost and repeated nothing");
     bridge.stop();
