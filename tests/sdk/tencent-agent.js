@@ -22,6 +22,9 @@
 //   sendCustom {to, data, onlineUserOnly?} -> a C2C custom message (payload.data = data)
 //   onMessage {method, messageID, text?} -> await chat[method](chat.findMessage(messageID)) (revokeMessage,
 //                                  modifyMessage with payload.text = text); result = its data
+//   sendGroupText {groupID, text, atUserList?}
+//                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
+//                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
 //   call {method, args:[...]}   -> await chat[method](...args)
 //   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
 //   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
@@ -120,6 +123,17 @@ async function handle(cmd) {
       if (!m) throw new Error("no message " + cmd.messageID);
       if (cmd.text !== undefined) m.payload.text = cmd.text;
       return (await chat[cmd.method](m)).data;
+    }
+    case "sendGroupText": {
+      const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text } };
+      let m;
+      if (cmd.atUserList) {
+        opts.payload.atUserList = cmd.atUserList;
+        m = chat.createTextAtMessage(opts);
+      } else {
+        m = chat.createTextMessage(opts);
+      }
+      return (await chat.sendMessage(m)).data.message;
     }
     case "call":
       return await chat[cmd.method](...(cmd.args || []));

@@ -248,6 +248,11 @@ impl PortalWorker {
             .is_some()
         {
             debug!(portal = %self.key, id = %msg.id, "already bridged (echo or second login)");
+            // A second login in the same group is one of the portal's receivers too: its
+            // user is invited (once; `ensure_room` returns at once for a receiver).
+            if msg.chat.kind != ChatKind::Direct && self.record().await.is_some() {
+                self.ensure_room(login, &msg.chat).await?;
+            }
             return Ok(());
         }
         let room = self.ensure_room(login, &msg.chat).await?;

@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 
 use super::elem::Elem;
 use super::session::{
-    EndReason, Output, SendError, SendReceipt, Session, SessionConfig, SessionEvent, SDK_VERSION,
+    EndReason, GroupAt, Output, SendError, SendReceipt, Session, SessionConfig, SessionEvent,
+    Target, SDK_VERSION,
 };
 use crate::network::websocket::{self, WsStream};
 
@@ -53,7 +54,7 @@ pub enum LinkState {
 
 enum Command {
     Send {
-        to: String,
+        to: Target,
         elems: Vec<Elem>,
         cloud_custom_data: String,
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
@@ -124,9 +125,34 @@ impl Client {
         elems: Vec<Elem>,
         cloud_custom_data: String,
     ) -> Result<SendReceipt, SendError> {
+        self.send_to(Target::C2c(to.to_owned()), elems, cloud_custom_data)
+            .await
+    }
+
+    /// Sends a group message made of `elems` to `group_id`, mentioning `mentions`; the
+    /// receipt's `msg_seq` is the group's `MsgSeq`.
+    pub async fn send_group(
+        &self,
+        group_id: &str,
+        elems: Vec<Elem>,
+        mentions: Vec<GroupAt>,
+    ) -> Result<SendReceipt, SendError> {
+        let to = Target::Group {
+            group_id: group_id.to_owned(),
+            mentions,
+        };
+        self.send_to(to, elems, String::new()).await
+    }
+
+    async fn send_to(
+        &self,
+        to: Target,
+        elems: Vec<Elem>,
+        cloud_custom_data: String,
+    ) -> Result<SendReceipt, SendError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Send {
-            to: to.to_owned(),
+            to,
             elems,
             cloud_custom_data,
             reply,
@@ -348,7 +374,7 @@ impl Driver {
             } => {
                 match self
                     .session
-                    .send_c2c_with(&to, elems, cloud_custom_data, Instant::now())
+                    .send_to_with(to, elems, cloud_custom_data, Instant::now())
                 {
                     Ok(id) => {
                         self.waiting.insert(id, reply);

@@ -38,6 +38,10 @@ pub mod servcmd {
     pub const BLACK_LIST_GET: &str = "sns.black_list_get";
     /// Conversation list (paged by `StartIndex`/`TopStartIndex`, ends with `CompleteFlag:1`).
     pub const RECENT_CONTACT_PAGE_GET: &str = "recentcontact.page_get";
+    /// Send a group message.
+    pub const SEND_GROUP_MSG: &str = "group_open_http_svc.send_group_msg";
+    /// Group messages by `MsgSeq` (catch-up, history).
+    pub const GROUP_MSG_GET: &str = "group_open_http_svc.group_msg_get";
     /// Joined groups.
     pub const GET_JOINED_GROUP_LIST: &str = "group_open_http_svc.get_joined_group_list";
     /// SDK configuration at login.

@@ -226,6 +226,14 @@ pub(super) async fn translate(
                 RemoteEvent::Checkpoint(checkpoint)
             }
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
+            SessionEvent::GroupMessage(m) => {
+                RemoteEvent::Message(super::groups::translate_group_message(&own, &m))
+            }
+            SessionEvent::GroupTip(t) => match super::groups::translate_tip(&own, &t) {
+                Some(e) => e,
+                None => continue,
+            },
+            SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
         };
         if out.send(remote).await.is_err() {
             break;

@@ -184,6 +184,9 @@ pub(super) fn start_client(
     let mut session = SessionConfig::new(settings.sdk_app_id, user, user_sig);
     // A push is acknowledged only once the core stored its messages.
     session.defer_push_ack = true;
+    // Groups without a cursor (every group after a restart) fetch their newest messages;
+    // the core drops what it bridged already.
+    session.group_catch_up = super::groups::CATCH_UP_PER_GROUP;
     let mut cfg = ClientConfig::new(&settings.websocket_url, session);
     if let Some(b) = settings.backoff {
         cfg.backoff = b;

@@ -1,15 +1,17 @@
 //! The Tencent Cloud Chat network connector: the core's connector contract over the Tencent
 //! [`Client`]: the `usersig` and `minted` login flows ([`login`]), one-to-one (C2C) text
-//! both ways, login states, the catch-up at login, and the conversation list.
+//! both ways, groups ([`groups`]: messages with @-mentions both ways, info, tips), login
+//! states, the catch-up at login, and the conversation list.
 //!
-//! Recall, edits, the read marker and typing: [`fidelity`].
-//! Not yet: groups, media, profiles (a user's id is their name).
+//! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`].
+//! Not yet: media, profiles (a user's id is their name), recall / receipts / edits in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); the catch-up pages (`openim.getmsg`)
 //! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
 //! during the catch-up can lose what was fetched but not yet stored.
 
 mod fidelity;
+pub mod groups;
 mod incoming;
 mod login;
 
@@ -257,7 +259,7 @@ fn direct_peer(chat: &ChatId) -> Result<&str, SendFailure> {
     match chat.kind {
         ChatKind::Direct => Ok(&chat.id),
         _ => Err(SendFailure::Permanent(
-            "Tencent groups are not bridged yet".into(),
+            "Tencent chat rooms are not bridged yet".into(),
         )),
     }
 }
@@ -274,6 +276,9 @@ impl NetworkLogin for TencentLogin {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return Ok(vec![groups::send(&self.client, &chat.id, content).await?]);
+        }
         let peer = direct_peer(chat)?;
         let cloud = reply_to.map_or_else(String::new, |r| self.memory.reply_data(r));
         let receipt = self
@@ -291,6 +296,9 @@ impl NetworkLogin for TencentLogin {
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return groups::chat_info(&self.client, &chat.id).await;
+        }
         let peer = direct_peer(chat)?;
         Ok(ChatInfo {
             name: Some(peer.to_owned()),
@@ -317,7 +325,9 @@ impl NetworkLogin for TencentLogin {
             .call(servcmd::RECENT_CONTACT_PAGE_GET, body)
             .await
             .map_err(send_failure)?;
-        Ok(conversations(&reply))
+        let mut chats = conversations(&reply);
+        chats.extend(groups::joined(&self.client, &self.own).await?);
+        Ok(chats)
     }
 
     async fn download(

@@ -2,8 +2,9 @@
 //! checks with the app's SecretKey, C2C messages with live push and offline sync, and the
 //! REST admin calls `account_import` and `openim/sendmsg` — faithful enough that the
 //! official `@tencentcloud/chat` SDK logs in and chats through it (proven by
-//! `tests/tencent_conformance.rs`). In memory; groups and media are not implemented.
+//! `tests/tencent_conformance.rs`), and groups ([`groups`]). In memory; media is not implemented.
 
+pub mod groups;
 pub mod rest;
 pub mod state;
 pub mod ws;

@@ -1,7 +1,8 @@
 //! The sandbox's REST admin API: `POST /v4/<service>/<command>?sdkappid=…&identifier=<admin>
 //! &usersig=<admin UserSig>&random=…&contenttype=json`, answered with HTTP 200 and
 //! `{ActionStatus, ErrorCode, ErrorInfo}` (reference §A2). Implemented: account import, kick
-//! (`KickType` 3 to every instance) and C2C send as any user (`From_Account`).
+//! (`KickType` 3 to every instance), C2C send as any user (`From_Account`) and the group
+//! calls of [`super::groups`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,6 +63,13 @@ pub async fn call(
             ok(json!({"FailAccounts": []}))
         }
         ("openim", "sendmsg") => sendmsg(&sandbox, &body),
+        ("group_open_http_svc", cmd) => super::groups::handle(&sandbox, cmd, None, &body)
+            .unwrap_or_else(|| {
+                wire::error_body(
+                    code::INVALID_REQUEST,
+                    &format!("{service}/{command} is not implemented by the sandbox"),
+                )
+            }),
         ("im_open_login_svc", "kick") => {
             match body
                 .get("UserID")

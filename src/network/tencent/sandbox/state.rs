@@ -129,6 +129,8 @@ pub struct Sandbox {
     state: Mutex<State>,
     /// `ws_msg_push_ack`s received (for tests of when clients acknowledge).
     push_acks: std::sync::atomic::AtomicU64,
+    /// Groups ([`super::groups`]); locked before `state` when both are needed.
+    pub(super) groups: super::groups::Groups,
 }
 
 impl Sandbox {
@@ -141,7 +143,23 @@ impl Sandbox {
                 ..Default::default()
             }),
             push_acks: Default::default(),
+            groups: Default::default(),
         }
+    }
+
+    /// Sends `frame` to every online instance of `user` but `except_conn`; false when
+    /// none was online.
+    pub fn push_to(&self, user: &str, frame: &str, except_conn: Option<u64>) -> bool {
+        let mut st = self.lock();
+        let Some(acc) = st.accounts.get_mut(user) else {
+            return false;
+        };
+        acc.online.retain(|i| !i.tx.is_closed());
+        let mut any = false;
+        for i in acc.online.iter().filter(|i| Some(i.conn_id) != except_conn) {
+            any |= i.tx.send(Out::Frame(frame.to_owned())).is_ok();
+        }
+        any
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

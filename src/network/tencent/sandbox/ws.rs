@@ -201,8 +201,14 @@ impl Conn {
                 "SessionItem": self.sandbox.conversations(&user), "CompleteFlag": 1, "TimeStamp": unix_now(), "StartIndex": 0,
                 "TopTimeStamp": 0, "TopStartIndex": 0,
             })),
-            servcmd::GET_JOINED_GROUP_LIST
-            | "million_group_open_http_svc.get_joined_group_list" => {
+            c if c.starts_with("group_open_http_svc.") => {
+                let command = &c["group_open_http_svc.".len()..];
+                match super::groups::handle(&self.sandbox, command, Some((&user, conn_id)), b) {
+                    Some(body) => body,
+                    None => ok(json!({})),
+                }
+            }
+            "million_group_open_http_svc.get_joined_group_list" => {
                 ok(json!({"GroupIdList": [], "TotalCount": 0}))
             }
             "sns.friend_get" => ok(json!({

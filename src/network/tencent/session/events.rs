@@ -166,7 +166,15 @@ pub enum SessionEvent {
     ReadElsewhere { peer: String, time: u64 },
     /// The catch-up sync after a login is complete (`SyncFlag:2`); `count` messages came.
     SyncCompleted { count: usize },
-    /// The answer to [`super::Session::send_c2c`] with local id `id`.
+    /// A group message arrived (per group in `MsgSeq` order, duplicates dropped).
+    GroupMessage(super::GroupMessage),
+    /// A group tip (membership or profile change) arrived.
+    GroupTip(super::GroupTip),
+    /// The joined groups, read at every login.
+    GroupList(Vec<super::GroupSummary>),
+    /// The group catch-up after a login is complete; `count` messages came.
+    GroupSyncCompleted { count: usize },
+    /// The answer to [`super::Session::send_c2c`] or [`super::Session::send_group`] with local id `id`.
     SendResult {
         id: u64,
         result: Result<SendReceipt, SendError>,

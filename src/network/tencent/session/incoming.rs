@@ -72,6 +72,7 @@ impl Session {
                 }
             }
             self.on_ops_event(ev);
+            self.on_group_push_event(ev, now);
             notifies.extend(
                 ev.get("C2cNotifyMsgArray")
                     .and_then(Value::as_array)

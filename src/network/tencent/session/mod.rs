@@ -11,8 +11,10 @@
 //! `openim.getmsg` catch-up at login (`Cookie`/`SyncFlag` until 2), in order and without
 //! duplicates; the outbox of sends queued while disconnected.
 
+mod config;
 mod dedup;
 mod events;
+mod group;
 mod incoming;
 pub mod ops;
 #[cfg(test)]
@@ -26,8 +28,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tracing::debug;
 
+pub use config::SessionConfig;
 use dedup::RecentKeys;
 pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
+pub use group::{
+    GroupAt, GroupMessage, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target, AT_ALL,
+};
 
 use super::elem::{to_msg_body, Elem};
 use super::wire::{self, code, servcmd, Frame, Head, ServerError, WireError};
@@ -38,64 +44,6 @@ pub const WEB_SDK_APP_ID: u64 = 537_048_168;
 pub const WEB_SDK_VERSION: &str = "1.7.3";
 /// The SDK version we announce in the connection URL (the protocol level we speak).
 pub const SDK_VERSION: &str = "3.6.6";
-
-/// Settings of one session (one user, one instance).
-#[derive(Clone)]
-pub struct SessionConfig {
-    /// The app's SDKAppID.
-    pub sdk_app_id: u64,
-    /// The user id (`identifier`).
-    pub identifier: String,
-    /// The UserSig (see [`super::usersig`]).
-    pub user_sig: String,
-    /// `platform` in the head (7 = Web, as the Web SDK).
-    pub platform: u32,
-    /// Idle time after which `heartbeat.alive` is sent. The SDK uses 10 s.
-    pub idle_ping: Duration,
-    /// How long the ping reply may take before the link is declared dead. The SDK uses 3 s.
-    pub ping_timeout: Duration,
-    /// Reply timeout of an ordinary request. The SDK uses 15 s.
-    pub request_timeout: Duration,
-    /// Reply timeout of `wslogin`. The SDK uses 90 s.
-    pub login_timeout: Duration,
-    /// How long a message may wait in the outbox for a connection.
-    pub queue_timeout: Duration,
-    /// How many received message keys are remembered to drop duplicates.
-    pub dedup_window: usize,
-    /// Acknowledge a push that carried messages only when the owner says it stored them
-    /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default):
-    /// acknowledge at once, as the SDK does.
-    pub defer_push_ack: bool,
-}
-
-impl std::fmt::Debug for SessionConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionConfig")
-            .field("sdk_app_id", &self.sdk_app_id)
-            .field("identifier", &self.identifier)
-            .field("user_sig", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
-
-impl SessionConfig {
-    /// Defaults matching the Web SDK's cadence.
-    pub fn new(sdk_app_id: u64, identifier: &str, user_sig: &str) -> Self {
-        Self {
-            sdk_app_id,
-            identifier: identifier.to_owned(),
-            user_sig: user_sig.to_owned(),
-            platform: 7,
-            idle_ping: Duration::from_secs(10),
-            ping_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(15),
-            login_timeout: Duration::from_secs(90),
-            queue_timeout: Duration::from_secs(600),
-            dedup_window: 4096,
-            defer_push_ack: false,
-        }
-    }
-}
 
 /// What the session asks of its driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,10 +78,12 @@ enum Pending {
         id: u64,
         seq: u32,
         random: u32,
-        to: String,
+        to: Target,
         elems: Vec<Elem>,
         cloud_custom_data: String,
     },
+    /// A group request ([`group`]).
+    Group(group::GroupPending),
     Other,
 }
 
@@ -149,7 +99,7 @@ struct Queued {
     id: u64,
     /// `MsgSeq`/`MsgRandom` of an earlier try (kept so the server can drop the duplicate).
     ids: Option<(u32, u32)>,
-    to: String,
+    to: Target,
     elems: Vec<Elem>,
     /// `CloudCustomData` (a reply's `messageReply`), `""` for none.
     cloud_custom_data: String,
@@ -181,6 +131,8 @@ pub struct Session {
     push_acks: HashMap<u64, Value>,
     /// Messages delivered so far (to tell whether a push carried any new one).
     delivered: u64,
+    /// Group cursors and catch-up ([`group`]).
+    groups: group::GroupSync,
     outputs: VecDeque<Output>,
 }
 
@@ -188,6 +140,7 @@ impl Session {
     /// A new, disconnected session; `seed` seeds `seq`, `MsgSeq` and `MsgRandom`.
     pub fn new(cfg: SessionConfig, now: Instant, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
+        let groups = group::GroupSync::with_cursors(&cfg.group_cursors);
         let seen = RecentKeys {
             capacity: cfg.dedup_window,
             ..Default::default()
@@ -213,6 +166,7 @@ impl Session {
             seen,
             push_acks: HashMap::new(),
             delivered: 0,
+            groups,
             outputs: VecDeque::new(),
         }
     }
@@ -353,6 +307,27 @@ impl Session {
         cloud_custom_data: String,
         now: Instant,
     ) -> Result<u64, SendError> {
+        self.send_to_with(Target::C2c(to.to_owned()), elems, cloud_custom_data, now)
+    }
+
+    /// Queues a message to `to` (see [`Session::send_c2c`], [`Session::send_group`]).
+    pub fn send_to(
+        &mut self,
+        to: Target,
+        elems: Vec<Elem>,
+        now: Instant,
+    ) -> Result<u64, SendError> {
+        self.send_to_with(to, elems, String::new(), now)
+    }
+
+    /// [`Session::send_to`] with `CloudCustomData` (`""` for none).
+    pub fn send_to_with(
+        &mut self,
+        to: Target,
+        elems: Vec<Elem>,
+        cloud_custom_data: String,
+        now: Instant,
+    ) -> Result<u64, SendError> {
         if self.phase == Phase::Ended {
             return Err(SendError::SessionEnded);
         }
@@ -361,7 +336,7 @@ impl Session {
         let q = Queued {
             id,
             ids: None,
-            to: to.to_owned(),
+            to,
             elems,
             cloud_custom_data,
             queued_at: now,
@@ -453,6 +428,7 @@ impl Session {
                     id,
                     result: Err(SendError::Timeout),
                 }),
+                Pending::Group(g) => self.on_group_timeout(g),
                 Pending::Hello | Pending::Other => {}
             }
         }
@@ -514,6 +490,7 @@ impl Session {
                 }
             }
             Pending::GetMsg => self.on_getmsg_reply(&body, now),
+            Pending::Group(g) => self.on_group_reply(g, &body, now),
             Pending::Call(id) => {
                 let result = wire::check_reply(&body)
                     .map(|()| body)
@@ -521,7 +498,11 @@ impl Session {
                 self.event(SessionEvent::CallResult { id, result });
             }
             Pending::Send {
-                id, seq, random, ..
+                id,
+                seq,
+                random,
+                to,
+                ..
             } => {
                 let result = wire::check_reply(&body)
                     .map_err(SendError::Server)
@@ -543,7 +524,9 @@ impl Session {
                             msg_time: time,
                         })
                     });
-                if let Ok(r) = &result {
+                if let (Ok(r), Target::Group { group_id, .. }) = (&result, &to) {
+                    self.group_sent(group_id, u64::from(r.msg_seq));
+                } else if let Ok(r) = &result {
                     // Our own message may come back by sync; do not report it as new.
                     if !r.msg_key.is_empty() {
                         self.seen.insert(r.msg_key.clone());
@@ -599,6 +582,7 @@ impl Session {
         });
         self.syncing = Some(0);
         self.getmsg(0, now);
+        self.group_login_sync(now);
         while let Some(q) = self.outbox.pop_front() {
             self.transmit_send(q, now);
         }
@@ -620,13 +604,32 @@ impl Session {
                 (self.msg_seq, self.rng.random())
             }
         };
-        let body = json!({
-            "From_Account": self.cfg.identifier, "To_Account": q.to,
-            "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
-            "MsgClientTime": 0, "CloudCustomData": q.cloud_custom_data,
-        });
+        let (cmd, mut body) = match &q.to {
+            Target::C2c(to) => (
+                servcmd::SENDMSG,
+                json!({
+                    "From_Account": self.cfg.identifier, "To_Account": to,
+                    "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
+                    "MsgClientTime": 0, "CloudCustomData": q.cloud_custom_data,
+                }),
+            ),
+            Target::Group { group_id, mentions } => (
+                servcmd::SEND_GROUP_MSG,
+                group::send_body(
+                    &self.cfg.identifier,
+                    group_id,
+                    mentions,
+                    seq,
+                    random,
+                    &q.elems,
+                ),
+            ),
+        };
+        if matches!(q.to, Target::Group { .. }) && !q.cloud_custom_data.is_empty() {
+            body["CloudCustomData"] = json!(q.cloud_custom_data);
+        }
         self.request(
-            servcmd::SENDMSG,
+            cmd,
             body,
             Pending::Send {
                 id: q.id,

@@ -1,0 +1,277 @@
+//! Tencent groups on the core's contract: a joined Work/Public/Meeting group is a group chat
+//! ([`ChatKind::Group`], id = `GroupId`); its info comes from `get_group_info`, its messages
+//! both ways with @-mentions (`GroupAtInfo` ↔ [`MessageContent::Text`] `mentions` /
+//! `mentions_room`), and its tips become [`RemoteEvent::ChatInfoChange`] (members joined,
+//! left, removed, admins, name / introduction → topic / notification → announcement /
+//! avatar), or [`RemoteEvent::ChatDelete`] when the logged-in user is the one removed.
+
+use serde_json::{json, Value};
+
+use super::incoming::content_of;
+use super::{outgoing_elems, send_failure};
+use crate::core::connector::{
+    ChatId, ChatInfo, ChatInfoChange, MessageContent, RemoteEvent, RemoteMessage, SendFailure,
+};
+use crate::network::tencent::client::Client;
+use crate::network::tencent::session::{GroupAt, GroupMessage, GroupTip, GroupTipKind};
+use crate::network::tencent::wire::servcmd;
+
+/// How many of a group's newest messages a login fetches for a group it has no cursor for
+/// (after a bridge restart): the core drops those it bridged already, so messages sent while
+/// the bridge was down are not lost, up to this many per group.
+pub const CATCH_UP_PER_GROUP: u64 = 50;
+
+/// The network id of a group message: `GroupId` and `MsgSeq` (unique per group).
+pub fn group_message_id(group_id: &str, seq: u64) -> String {
+    format!("{group_id}#{seq}")
+}
+
+/// One group message, seen by the logged-in user `own`.
+pub fn translate_group_message(own: &str, m: &GroupMessage) -> RemoteMessage {
+    let mut content = content_of(&m.elems);
+    if let MessageContent::Text {
+        mentions,
+        mentions_room,
+        ..
+    } = &mut content
+    {
+        for at in &m.mentions {
+            match at {
+                GroupAt::All => *mentions_room = true,
+                GroupAt::User(u) => mentions.push(u.clone()),
+            }
+        }
+    }
+    RemoteMessage {
+        id: group_message_id(&m.group_id, m.seq),
+        chat: ChatId::group(m.group_id.clone()),
+        sender: m.from.clone(),
+        from_self: m.from == own,
+        timestamp_ms: m.time.saturating_mul(1000),
+        content,
+        reply_to: None,
+        thread_root: None,
+    }
+}
+
+/// The event a tip becomes for the logged-in user `own`; `None` for tips not bridged.
+pub fn translate_tip(own: &str, t: &GroupTip) -> Option<RemoteEvent> {
+    let chat = ChatId::group(t.group_id.clone());
+    let mut change = ChatInfoChange::default();
+    match t.kind {
+        GroupTipKind::MemberJoined => change.members_added = t.users.clone(),
+        GroupTipKind::MemberQuit | GroupTipKind::MemberKicked => {
+            if t.users.iter().any(|u| u == own) {
+                return Some(RemoteEvent::ChatDelete { chat });
+            }
+            change.members_removed = t.users.clone();
+        }
+        GroupTipKind::AdminSet => change.admins_added = t.users.clone(),
+        GroupTipKind::AdminCancelled => change.admins_removed = t.users.clone(),
+        GroupTipKind::ProfileChanged => {
+            change.name = t.profile.name.clone();
+            change.topic = t.profile.introduction.clone();
+            change.announcement = t.profile.notification.clone();
+            change.avatar_url = t.profile.face_url.clone();
+        }
+        GroupTipKind::MemberInfoChanged | GroupTipKind::Other(_) => return None,
+    }
+    if change == ChatInfoChange::default() {
+        return None;
+    }
+    Some(RemoteEvent::ChatInfoChange {
+        chat,
+        sender: Some(t.operator.clone()).filter(|o| !o.is_empty()),
+        change: Box::new(change),
+    })
+}
+
+/// Sends `content` to group `group_id`; the message's network id.
+pub async fn send(
+    client: &Client,
+    group_id: &str,
+    content: &MessageContent,
+) -> Result<String, SendFailure> {
+    let mentions = match content {
+        MessageContent::Text {
+            mentions,
+            mentions_room,
+            ..
+        } => {
+            let mut at: Vec<GroupAt> = mentions.iter().cloned().map(GroupAt::User).collect();
+            if *mentions_room {
+                at.insert(0, GroupAt::All);
+            }
+            at
+        }
+        _ => Vec::new(),
+    };
+    let receipt = client
+        .send_group(group_id, outgoing_elems(content), mentions)
+        .await
+        .map_err(send_failure)?;
+    Ok(group_message_id(group_id, u64::from(receipt.msg_seq)))
+}
+
+/// A group's info (`get_group_info` with its member list).
+pub async fn chat_info(client: &Client, group_id: &str) -> Result<ChatInfo, SendFailure> {
+    let reply = client
+        .call(
+            "group_open_http_svc.get_group_info",
+            json!({"GroupIdList": [group_id]}),
+        )
+        .await
+        .map_err(send_failure)?;
+    let info = reply
+        .get("GroupInfo")
+        .and_then(Value::as_array)
+        .and_then(|l| l.first())
+        .ok_or_else(|| SendFailure::Permanent("get_group_info: no GroupInfo".into()))?;
+    info_of(info)
+}
+
+fn info_of(info: &Value) -> Result<ChatInfo, SendFailure> {
+    let code = info.get("ErrorCode").and_then(Value::as_i64).unwrap_or(0);
+    if code != 0 {
+        return Err(SendFailure::Permanent(format!(
+            "Tencent Cloud Chat: group info refused (error {code})"
+        )));
+    }
+    let s = |k: &str| {
+        info.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let members: Vec<(String, String)> = info
+        .get("MemberList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let account = m.get("Member_Account").and_then(Value::as_str)?;
+            let role = m.get("Role").and_then(Value::as_str).unwrap_or("Member");
+            Some((account.to_owned(), role.to_owned()))
+        })
+        .collect();
+    Ok(ChatInfo {
+        name: s("Name"),
+        topic: s("Introduction"),
+        avatar_url: s("FaceUrl"),
+        members: members.iter().map(|(a, _)| a.clone()).collect(),
+        admins: members
+            .iter()
+            .filter(|(_, r)| r == "Admin")
+            .map(|(a, _)| a.clone())
+            .collect(),
+        owner: s("Owner_Account"),
+        muted: Vec::new(),
+    })
+}
+
+/// The joined groups (`get_joined_group_list`), as group chats.
+pub async fn joined(client: &Client, own: &str) -> Result<Vec<ChatId>, SendFailure> {
+    let reply = client
+        .call(
+            servcmd::GET_JOINED_GROUP_LIST,
+            json!({"Member_Account": own, "Limit": 1000, "Offset": 0}),
+        )
+        .await
+        .map_err(send_failure)?;
+    Ok(reply
+        .get("GroupIdList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|g| g.get("Type").and_then(Value::as_str) != Some("AVChatRoom"))
+        .filter_map(|g| g.get("GroupId").and_then(Value::as_str))
+        .map(ChatId::group)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tencent::elem::Elem;
+    use crate::network::tencent::session::GroupProfile;
+
+    #[test]
+    fn mentions_map_both_ways() {
+        let m = GroupMessage {
+            group_id: "g".into(),
+            from: "bob".into(),
+            seq: 3,
+            random: 1,
+            time: 2,
+            elems: vec![Elem::text("hi @alice")],
+            mentions: vec![GroupAt::All, GroupAt::User("alice".into())],
+            offline: false,
+        };
+        let r = translate_group_message("alice", &m);
+        assert_eq!(r.id, "g#3");
+        assert_eq!(r.chat, ChatId::group("g"));
+        assert!(!r.from_self);
+        assert_eq!(r.timestamp_ms, 2000);
+        let MessageContent::Text {
+            mentions,
+            mentions_room,
+            ..
+        } = r.content
+        else {
+            panic!("text");
+        };
+        assert_eq!(mentions, vec!["alice".to_owned()]);
+        assert!(mentions_room);
+    }
+
+    #[test]
+    fn tips_become_info_changes() {
+        let tip = |kind, users: &[&str]| GroupTip {
+            group_id: "g".into(),
+            kind,
+            operator: "admin".into(),
+            users: users.iter().map(|u| u.to_string()).collect(),
+            member_num: None,
+            profile: GroupProfile {
+                name: Some("N".into()),
+                notification: Some("read me".into()),
+                ..Default::default()
+            },
+            time: 0,
+        };
+        let Some(RemoteEvent::ChatInfoChange { change, sender, .. }) =
+            translate_tip("me", &tip(GroupTipKind::MemberJoined, &["carol"]))
+        else {
+            panic!("change");
+        };
+        assert_eq!(change.members_added, vec!["carol".to_owned()]);
+        assert_eq!(sender.as_deref(), Some("admin"));
+        let Some(RemoteEvent::ChatInfoChange { change, .. }) =
+            translate_tip("me", &tip(GroupTipKind::ProfileChanged, &[]))
+        else {
+            panic!("change");
+        };
+        assert_eq!(change.name.as_deref(), Some("N"));
+        assert_eq!(change.announcement.as_deref(), Some("read me"));
+        assert!(matches!(
+            translate_tip("me", &tip(GroupTipKind::MemberKicked, &["me"])),
+            Some(RemoteEvent::ChatDelete { .. })
+        ));
+        assert!(translate_tip("me", &tip(GroupTipKind::MemberInfoChanged, &[])).is_none());
+    }
+
+    #[test]
+    fn group_info_reads_roles() {
+        let info = info_of(
+            &json!({"Name": "T", "Introduction": "", "Owner_Account": "a",
+            "MemberList": [{"Member_Account": "a", "Role": "Owner"},
+                           {"Member_Account": "b", "Role": "Admin"}]}),
+        )
+        .expect("info");
+        assert_eq!(info.name.as_deref(), Some("T"));
+        assert_eq!(info.topic, None);
+        assert_eq!(info.members, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(info.admins, vec!["b".to_owned()]);
+        assert!(info_of(&json!({"ErrorCode": 10010})).is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! Tests of the session's group support, driven with hand-made server frames.
+
+use super::*;
+
+use super::super::{Output, SessionConfig};
+use crate::network::tencent::wire::{Frame, Head};
+
+fn drain(s: &mut Session) -> (Vec<Frame>, Vec<SessionEvent>) {
+    let (mut frames, mut events) = (Vec::new(), Vec::new());
+    while let Some(o) = s.poll_output() {
+        match o {
+            Output::Transmit(t) => frames.push(wire::decode(t.as_bytes()).expect("decodes")),
+            Output::Event(e) => events.push(*e),
+            _ => {}
+        }
+    }
+    (frames, events)
+}
+
+fn reply(to: &Frame, body: Value) -> Vec<u8> {
+    wire::encode(&to.head, &body).into_bytes()
+}
+
+fn push(item: Value) -> Vec<u8> {
+    let head = Head {
+        servcmd: servcmd::MSG_PUSH.into(),
+        seq: Some(999_999_999_999),
+        ..Default::default()
+    };
+    let body = json!({"eventArray": [{"event": 3, "GroupMsgArray": [item]}],
+                      "NeedAck": 1, "SessionData": "sd"});
+    wire::encode(&head, &body).into_bytes()
+}
+
+fn msg(seq: u64) -> Value {
+    json!({"From_Account": "bob", "GroupInfo": {"GroupId": "g"}, "MsgSeq": seq,
+           "MsgRandom": seq, "MsgTimeStamp": 100 + seq,
+           "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": format!("m{seq}")}}]})
+}
+
+fn find<'a>(frames: &'a [Frame], cmd: &str) -> &'a Frame {
+    frames
+        .iter()
+        .find(|f| f.head.servcmd == cmd)
+        .unwrap_or_else(|| panic!("{cmd} sent"))
+}
+
+fn seqs(events: &[SessionEvent]) -> Vec<(u64, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::GroupMessage(m) => Some((m.seq, m.offline)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connects, logs in, and answers the joined list with `g` at `next_seq`; the frames
+/// and events that follow.
+fn login(s: &mut Session, now: Instant, next_seq: u64) -> (Vec<Frame>, Vec<SessionEvent>) {
+    s.on_connected(now);
+    let (frames, _) = drain(s);
+    let body = json!({"ErrorCode": 0, "A2Key": "A2", "TinyId": "1", "HelloInterval": 30});
+    s.on_frame(&reply(&frames[0], body), now).unwrap();
+    let (frames, _) = drain(s);
+    let list = find(&frames, servcmd::GET_JOINED_GROUP_LIST);
+    assert_eq!(list.body["Member_Account"], "alice");
+    let body = json!({"ErrorCode": 0, "GroupIdList": [
+        {"GroupId": "g", "Type": "Work", "Name": "T", "NextMsgSeq": next_seq}]});
+    s.on_frame(&reply(list, body), now).unwrap();
+    drain(s)
+}
+
+#[test]
+fn catch_up_and_gaps_deliver_in_order_once_across_reconnects() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(1_400_000_001, "alice", "SIG");
+    cfg.group_cursors.insert("g".into(), 5);
+    let mut s = Session::new(cfg, t0, 7);
+    let (frames, events) = login(&mut s, t0, 8);
+    assert!(matches!(&events[0], SessionEvent::GroupList(l) if l[0].next_msg_seq == 8));
+    let get = find(&frames, servcmd::GROUP_MSG_GET);
+    assert_eq!(
+        (&get.body["ReqMsgSeq"], &get.body["ReqMsgNumber"]),
+        (&json!(7), &json!(2))
+    );
+    // A live push beyond the fetch waits for it.
+    s.on_frame(&push(msg(9)), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert!(seqs(&events).is_empty());
+    let body = json!({"ErrorCode": 0, "RspMsgList": [msg(7), msg(6)]});
+    s.on_frame(&reply(get, body), t0).unwrap();
+    let (frames, events) = drain(&mut s);
+    assert_eq!(seqs(&events), [(6, true), (7, true)]);
+    let get = find(&frames, servcmd::GROUP_MSG_GET);
+    assert_eq!(
+        (&get.body["ReqMsgSeq"], &get.body["ReqMsgNumber"]),
+        (&json!(9), &json!(2))
+    );
+    let body = json!({"ErrorCode": 0, "RspMsgList": [msg(9), msg(8), msg(7)]});
+    s.on_frame(&reply(get, body), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(seqs(&events), [(8, true), (9, true)]);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::GroupSyncCompleted { count: 4 })));
+    // Duplicates are dropped; the next one is delivered live.
+    s.on_frame(&push(msg(9)), t0).unwrap();
+    s.on_frame(&push(msg(10)), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(seqs(&events), [(10, false)]);
+    // Our own send takes seq 11: the next push (12) is not a gap.
+    let id = s
+        .send_group("g", vec![Elem::text("mine")], vec![GroupAt::All], t0)
+        .unwrap();
+    let (frames, _) = drain(&mut s);
+    let send = find(&frames, servcmd::SEND_GROUP_MSG);
+    assert_eq!(send.body["GroupId"], "g");
+    assert_eq!(send.body["GroupAtInfo"][0]["GroupAtAllFlag"], 1);
+    s.on_frame(
+        &reply(send, json!({"ErrorCode": 0, "MsgSeq": 11, "MsgTime": 111})),
+        t0,
+    )
+    .unwrap();
+    let (_, events) = drain(&mut s);
+    assert!(events.iter().any(
+        |e| matches!(e, SessionEvent::SendResult { id: i, result: Ok(r) } if *i == id && r.msg_seq == 11)
+    ));
+    s.on_frame(&push(msg(12)), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(seqs(&events), [(12, false)]);
+    // A reconnect with nothing new fetches nothing.
+    s.on_disconnected(t0);
+    let (frames, events) = login(&mut s, t0, 13);
+    assert!(frames
+        .iter()
+        .all(|f| f.head.servcmd != servcmd::GROUP_MSG_GET));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::GroupSyncCompleted { count: 0 })));
+    assert_eq!(s.group_cursors().get("g"), Some(&12));
+}
+
+#[test]
+fn mentions_round_trip() {
+    for at in [GroupAt::All, GroupAt::User("bob".into())] {
+        assert_eq!(GroupAt::from_wire(&at.to_wire()), Some(at));
+    }
+    assert_eq!(GroupAt::from_wire(&json!({"GroupAt_Account": ""})), None);
+}
+
+#[test]
+fn tip_parses_profile_change() {
+    let t = parse_tip(&json!({"GroupInfo": {"GroupId": "g"}, "MsgTimeStamp": 5,
+        "MsgBody": {"OpType": 6, "Operator_Account": "admin", "List_Account": [],
+                    "MsgGroupNewInfo": {"GroupName": "New"}}}))
+    .expect("tip");
+    assert_eq!(t.kind, GroupTipKind::ProfileChanged);
+    assert_eq!(t.profile.name.as_deref(), Some("New"));
+    assert_eq!(t.profile.introduction, None);
+    assert!(parse_tip(&json!({"MsgBody": {"OpType": 1}})).is_none());
+}

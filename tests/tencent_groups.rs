@@ -1,0 +1,475 @@
+//! Tencent groups: the sandbox's Work group (REST admin calls, websocket send, fan-out, tips,
+//! `group_msg_get`), our Rust session's group support, and the proof against the unmodified
+//! official `@tencentcloud/chat` 3.6.6 SDK (tests/sdk/tencent-agent.js) with our Rust client as
+//! the other member: text both ways field by field, @-mentions, tips as the SDK's GroupTip
+//! types, offline group messages in order. Every SDK run asserts no unhandled error.
+
+#![cfg(feature = "tencent")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::sdk_agent::SdkAgent;
+use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use imbridge::network::tencent::elem::Elem;
+use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::session::{
+    GroupAt, GroupMessage, GroupTip, GroupTipKind, SessionConfig, SessionEvent, AT_ALL,
+};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+const APP: u64 = 1_400_000_001;
+const KEY: &str = "sandbox-secret-key";
+
+/// An in-process sandbox on a free loopback port; stops when dropped.
+struct TestSandbox {
+    sandbox: Arc<Sandbox>,
+    addr: std::net::SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestSandbox {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            sandbox,
+            addr,
+            _stop: stop,
+        }
+    }
+
+    fn server(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    fn sig(&self, user: &str) -> String {
+        self.sandbox.user_sig(user, 3600)
+    }
+
+    /// `POST /v4/{service}/{command}` as the admin; the reply body.
+    async fn rest(&self, path: &str, body: Value) -> Value {
+        let url = format!(
+            "http://{}/v4/{path}?sdkappid={APP}&identifier=administrator&usersig={}&random=1&contenttype=json",
+            self.addr,
+            self.sig("administrator")
+        );
+        reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("REST reachable")
+            .json()
+            .await
+            .expect("REST JSON")
+    }
+
+    /// A Work group made over REST with `members`; its GroupId.
+    async fn work_group(&self, name: &str, members: &[&str]) -> String {
+        for m in members {
+            self.sandbox.import(m);
+        }
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"Member_Account": m}))
+            .collect();
+        let r = self
+            .rest(
+                "group_open_http_svc/create_group",
+                json!({"Type": "Work", "Name": name, "Owner_Account": members[0], "MemberList": list}),
+            )
+            .await;
+        assert_eq!(r["ErrorCode"], 0, "{r}");
+        r["GroupId"].as_str().expect("GroupId").to_owned()
+    }
+
+    /// A Rust client logged in as `user`.
+    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
+        self.client_with(SessionConfig::new(APP, user, &self.sig(user)))
+            .await
+    }
+
+    /// A Rust client logged in with `session`.
+    async fn client_with(&self, session: SessionConfig) -> (Client, mpsc::Receiver<SessionEvent>) {
+        let cfg = ClientConfig::new(&self.server(), session);
+        let (client, events) = Client::start(cfg);
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+        )
+        .await
+        .expect("client logs in");
+        assert_eq!(state, LinkState::Connected);
+        (client, events)
+    }
+}
+
+async fn sdk_login(sb: &TestSandbox, user: &str) -> SdkAgent {
+    let mut a = SdkAgent::spawn_tencent(APP, &sb.server()).await;
+    let r = a
+        .ok("login", json!({"userID": user, "userSig": sb.sig(user)}))
+        .await;
+    assert_eq!(r["errorCode"], 0);
+    a.event("sdkStateReady", |_| true).await;
+    a
+}
+
+/// The next session event `pick` accepts (bounded wait; others are skipped).
+async fn next<T>(
+    events: &mut mpsc::Receiver<SessionEvent>,
+    pick: impl Fn(SessionEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) => {
+                if let Some(t) = pick(e) {
+                    return t;
+                }
+            }
+            Ok(None) => panic!("client task ended"),
+            Err(_) => panic!("expected event did not arrive within 10 s"),
+        }
+    }
+}
+
+fn group_message(e: SessionEvent) -> Option<GroupMessage> {
+    match e {
+        SessionEvent::GroupMessage(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn group_tip(e: SessionEvent) -> Option<GroupTip> {
+    match e {
+        SessionEvent::GroupTip(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// The SDK's next received message that `pick` accepts.
+async fn sdk_received(a: &mut SdkAgent, pick: impl Fn(&Value) -> bool) -> Value {
+    let batch = a
+        .event("onMessageReceived", |d| {
+            d.as_array().is_some_and(|l| l.iter().any(&pick))
+        })
+        .await;
+    batch
+        .as_array()
+        .and_then(|l| l.iter().find(|m| pick(m)).cloned())
+        .expect("message in batch")
+}
+
+#[tokio::test]
+async fn work_group_text_both_ways_between_sdk_and_rust_client() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["alice", "bob"]).await;
+    let mut alice = sdk_login(&sb, "alice").await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let list = next(&mut bob_events, |e| match e {
+        SessionEvent::GroupList(l) => Some(l),
+        _ => None,
+    })
+    .await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].group_id, gid);
+    assert_eq!(list[0].kind, "Work");
+    assert_eq!(list[0].profile.name.as_deref(), Some("Team"));
+    assert_eq!(list[0].member_num, 2);
+
+    // Rust client -> SDK, with an @-mention of alice.
+    let receipt = bob
+        .send_group(
+            &gid,
+            vec![Elem::text("hi team")],
+            vec![GroupAt::User("alice".into())],
+        )
+        .await
+        .expect("group send");
+    assert_eq!(receipt.msg_seq, 1, "the group's first MsgSeq");
+    let m = sdk_received(&mut alice, |m| m["payload"]["text"] == "hi team").await;
+    assert_eq!(m["conversationType"], "GROUP");
+    assert_eq!(m["conversationID"], format!("GROUP{gid}"));
+    assert_eq!(m["to"], gid);
+    assert_eq!(m["from"], "bob");
+    assert_eq!(m["flow"], "in");
+    assert_eq!(m["type"], "TIMTextElem");
+    assert_eq!(m["sequence"], json!(receipt.msg_seq));
+    assert_eq!(m["random"], json!(receipt.msg_random));
+    assert_eq!(m["time"], json!(receipt.msg_time));
+    assert_eq!(m["atUserList"], json!(["alice"]));
+
+    // SDK -> Rust client, @all.
+    let sent = alice
+        .ok(
+            "sendGroupText",
+            json!({"groupID": gid, "text": "hello all", "atUserList": [AT_ALL]}),
+        )
+        .await;
+    assert_eq!(sent["status"], "success");
+    let got = next(&mut bob_events, group_message).await;
+    assert_eq!(got.group_id, gid);
+    assert_eq!(got.from, "alice");
+    assert_eq!(got.text(), "hello all");
+    assert_eq!(json!(got.seq), sent["sequence"]);
+    assert_eq!(got.seq, 2);
+    assert_eq!(json!(got.random), sent["random"]);
+    assert_eq!(json!(got.time), sent["time"]);
+    assert_eq!(got.mentions, vec![GroupAt::All]);
+    assert!(!got.offline);
+    // The SDK's own instance is not pushed its message back.
+    assert!(alice
+        .event_within("onMessageReceived", Duration::from_millis(300), |d| {
+            d.to_string().contains("hello all")
+        })
+        .await
+        .is_none());
+    alice.assert_no_crash();
+    alice.exit().await;
+}
+
+#[tokio::test]
+async fn group_tips_reach_sdk_and_rust_client_as_their_types() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["alice", "bob"]).await;
+    sb.sandbox.import("carol");
+    let mut alice = sdk_login(&sb, "alice").await;
+    let (_bob, mut bob_events) = sb.client("bob").await;
+    let r = sb
+        .rest(
+            "group_open_http_svc/add_group_member",
+            json!({"GroupId": gid, "MemberList": [{"Member_Account": "carol"}]}),
+        )
+        .await;
+    assert_eq!(r["MemberList"][0]["Result"], 1, "{r}");
+    let tip = next(&mut bob_events, group_tip).await;
+    assert_eq!(tip.group_id, gid);
+    assert_eq!(tip.kind, GroupTipKind::MemberJoined);
+    assert_eq!(tip.users, vec!["carol".to_owned()]);
+    assert_eq!(tip.member_num, Some(3));
+    let m = sdk_received(&mut alice, |m| m["type"] == "TIMGroupTipElem").await;
+    // TencentCloudChat.TYPES.GRP_TIP_MBR_JOIN = 1
+    assert_eq!(m["payload"]["operationType"], 1);
+    assert_eq!(m["payload"]["userIDList"], json!(["carol"]));
+    assert_eq!(m["to"], gid);
+
+    let r = sb
+        .rest(
+            "group_open_http_svc/modify_group_base_info",
+            json!({"GroupId": gid, "Name": "Team 2", "Introduction": "we ship"}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 0, "{r}");
+    let tip = next(&mut bob_events, group_tip).await;
+    assert_eq!(tip.kind, GroupTipKind::ProfileChanged);
+    assert_eq!(tip.profile.name.as_deref(), Some("Team 2"));
+    assert_eq!(tip.profile.introduction.as_deref(), Some("we ship"));
+    assert_eq!(tip.profile.notification, None);
+    let m = sdk_received(&mut alice, |m| m["payload"]["operationType"] == 6).await;
+    // GRP_TIP_GRP_PROFILE_UPDATED = 6
+    assert_eq!(m["payload"]["newGroupProfile"]["groupName"], "Team 2");
+    assert_eq!(m["payload"]["newGroupProfile"]["introduction"], "we ship");
+    let profile = alice
+        .call("getGroupProfile", json!([{"groupID": gid}]))
+        .await
+        .expect("getGroupProfile");
+    assert_eq!(profile["data"]["group"]["name"], "Team 2");
+
+    let r = sb
+        .rest(
+            "group_open_http_svc/delete_group_member",
+            json!({"GroupId": gid, "MemberToDel_Account": ["carol"]}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 0, "{r}");
+    let tip = next(&mut bob_events, group_tip).await;
+    assert_eq!(tip.kind, GroupTipKind::MemberKicked);
+    assert_eq!(tip.users, vec!["carol".to_owned()]);
+    // GRP_TIP_MBR_KICKED_OUT = 3
+    let m = sdk_received(&mut alice, |m| m["payload"]["operationType"] == 3).await;
+    assert_eq!(m["payload"]["userIDList"], json!(["carol"]));
+    alice.assert_no_crash();
+    alice.exit().await;
+}
+
+#[tokio::test]
+async fn offline_group_messages_arrive_at_login_in_order() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["alice", "bob", "carol"]).await;
+    let send = |text: String| {
+        let sb = &sb;
+        let gid = gid.clone();
+        async move {
+            let r = sb
+                .rest(
+                    "group_open_http_svc/send_group_msg",
+                    json!({"GroupId": gid, "From_Account": "carol",
+                           "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]}),
+                )
+                .await;
+            assert_eq!(r["ErrorCode"], 0, "{r}");
+            r["MsgSeq"].as_u64().expect("MsgSeq")
+        }
+    };
+    // bob is online for the first message, then away for 25 (more than one page of 20).
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let first = send("m0".into()).await;
+    let got = next(&mut bob_events, group_message).await;
+    assert_eq!((got.seq, got.text().as_str()), (first, "m0"));
+    let cursors = {
+        let mut c = std::collections::HashMap::new();
+        c.insert(gid.clone(), got.seq);
+        c
+    };
+    bob.logout().await;
+    for i in 1..=25 {
+        send(format!("m{i}")).await;
+    }
+    let mut cfg = SessionConfig::new(APP, "bob", &sb.sig("bob"));
+    cfg.group_cursors = cursors;
+    let (_bob, mut bob_events) = sb.client_with(cfg).await;
+    let mut texts = Vec::new();
+    let count = loop {
+        match next(&mut bob_events, |e| match e {
+            SessionEvent::GroupMessage(m) => Some(Ok(m)),
+            SessionEvent::GroupSyncCompleted { count } => Some(Err(count)),
+            _ => None,
+        })
+        .await
+        {
+            Ok(m) => {
+                assert!(m.offline);
+                assert_eq!(m.group_id, gid);
+                texts.push(m.text());
+            }
+            Err(count) => break count,
+        }
+    };
+    let want: Vec<String> = (1..=25).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, want, "offline group messages in order, none twice");
+    assert_eq!(count, 25);
+
+    // The SDK, logging in after all of it, reads the same history in order.
+    let mut alice = sdk_login(&sb, "alice").await;
+    let list = alice
+        .call(
+            "getMessageList",
+            json!([{"conversationID": format!("GROUP{gid}")}]),
+        )
+        .await
+        .expect("getMessageList");
+    let got: Vec<String> = list["data"]["messageList"]
+        .as_array()
+        .expect("messageList")
+        .iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    // The SDK asks `group_msg_get` for its page (20 messages from 3.6.6).
+    assert!(got.len() >= 15, "{got:?}");
+    let want: Vec<String> = (26 - got.len()..=25).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want, "the newest page, oldest first");
+    alice.assert_no_crash();
+    alice.exit().await;
+}
+
+#[tokio::test]
+async fn rest_group_calls_answer_and_refuse_in_the_service_shapes() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["alice", "bob"]).await;
+    assert!(gid.starts_with("@TGS#"), "{gid}");
+    sb.sandbox.import("mallory");
+    let info = sb
+        .rest(
+            "group_open_http_svc/get_group_info",
+            json!({"GroupIdList": [gid, "@TGS#nope"]}),
+        )
+        .await;
+    let g = &info["GroupInfo"][0];
+    assert_eq!(g["Type"], "Work");
+    assert_eq!(g["Name"], "Team");
+    assert_eq!(g["Owner_Account"], "alice");
+    assert_eq!(g["MemberNum"], 2);
+    assert_eq!(g["NextMsgSeq"], 1);
+    assert_eq!(g["MemberList"][0]["Member_Account"], "alice");
+    assert_eq!(g["MemberList"][0]["Role"], "Owner");
+    assert_eq!(g["MemberList"][1]["Role"], "Member");
+    assert_eq!(info["GroupInfo"][1]["ErrorCode"], 10010);
+    let joined = sb
+        .rest(
+            "group_open_http_svc/get_joined_group_list",
+            json!({"Member_Account": "bob"}),
+        )
+        .await;
+    assert_eq!(joined["TotalCount"], 1);
+    assert_eq!(joined["GroupIdList"][0]["GroupId"], gid);
+    let text = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]);
+    let r = sb
+        .rest(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": gid, "From_Account": "mallory", "MsgBody": text}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 10007, "a non-member may not send: {r}");
+    let r = sb
+        .rest(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": "@TGS#nope", "From_Account": "bob", "MsgBody": text}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 10010, "{r}");
+    let r = sb
+        .rest(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": gid, "From_Account": "bob", "MsgBody": []}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 90001, "{r}");
+    // A retried send (same sender and Random) is stored once.
+    for _ in 0..2 {
+        let r = sb
+            .rest(
+                "group_open_http_svc/send_group_msg",
+                json!({"GroupId": gid, "From_Account": "bob", "Random": 42, "MsgBody": text}),
+            )
+            .await;
+        assert_eq!(r["MsgSeq"], 1, "{r}");
+    }
+    let r = sb
+        .rest(
+            "group_open_http_svc/create_group",
+            json!({"Type": "Work", "GroupId": gid, "Name": "again"}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 10021, "{r}");
+    let r = sb
+        .rest(
+            "group_open_http_svc/create_group",
+            json!({"Type": "Nonsense", "Name": "bad type"}),
+        )
+        .await;
+    assert_eq!(r["ErrorCode"], 90001, "{r}");
+    // The older name of Work.
+    let r = sb
+        .rest(
+            "group_open_http_svc/create_group",
+            json!({"Type": "Private", "Name": "old name", "Owner_Account": "bob"}),
+        )
+        .await;
+    let old = r["GroupId"].as_str().expect("GroupId").to_owned();
+    let info = sb
+        .rest(
+            "group_open_http_svc/get_group_info",
+            json!({"GroupIdList": [old]}),
+        )
+        .await;
+    assert_eq!(info["GroupInfo"][0]["Type"], "Work");
+}
