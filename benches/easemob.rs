@@ -3,7 +3,10 @@
 //! 2. messages/s the sandbox relays between two Rust clients over loopback websockets;
 //! 3. resident memory per idle client session (sandbox in a separate process).
 
-use std::process::{Child, Command, Stdio};
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{rss_kb, SandboxProcess};
 use std::time::{Duration, Instant};
 
 use imbridge::network::easemob::client::{ClientConfig, Credential, EasemobClient};
@@ -119,45 +122,16 @@ fn decode_rate(lz4: bool) {
     );
 }
 
-struct SandboxProcess(Child);
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_sandbox(port: u16, users: &[String]) -> SandboxProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imbridge"));
-    cmd.args([
-        "sandbox",
-        "easemob",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--app-key",
-        APP,
-    ])
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut args: Vec<String> = vec!["--app-key".into(), APP.into()];
     for u in users {
-        cmd.args(["--user", &format!("{u}:pw")]);
+        args.extend(["--user".into(), format!("{u}:pw")]);
     }
-    let child = cmd.spawn().expect("sandbox starts");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    SandboxProcess(child)
+    common::start_sandbox("easemob", port, &args)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18181)
+    common::free_port(18181)
 }
 
 fn config(port: u16, user: &str) -> ClientConfig {
@@ -216,17 +190,6 @@ async fn relay_rate() {
         "relay: {received}/{total} messages alice → sandbox → bob in {secs:.2} s = {:.0} messages/s (window {window})",
         received as f64 / secs
     );
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 async fn idle_memory() {

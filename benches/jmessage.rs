@@ -5,7 +5,10 @@
 //! 2. resident memory per idle logged-in client session (the sandbox in a separate process,
 //!    `imbridge sandbox jmessage`).
 
-use std::process::{Child, Command, Stdio};
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{rss_kb, SandboxProcess};
 use std::time::{Duration, Instant};
 
 use imbridge::network::jmessage::client::{Client, ClientConfig, LinkState};
@@ -87,59 +90,21 @@ fn decode_rate(per_frame: i64) {
     );
 }
 
-struct SandboxProcess(Child);
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_sandbox(port: u16, users: &[String]) -> SandboxProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imbridge"));
-    cmd.args([
-        "sandbox",
-        "jmessage",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--app-key",
-        APP_KEY,
-        "--master-secret",
-        SECRET,
-    ])
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut args: Vec<String> = vec![
+        "--app-key".into(),
+        APP_KEY.into(),
+        "--master-secret".into(),
+        SECRET.into(),
+    ];
     for u in users {
-        cmd.args(["--user", &format!("{u}:pw")]);
+        args.extend(["--user".into(), format!("{u}:pw")]);
     }
-    let child = cmd.spawn().expect("sandbox starts");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    SandboxProcess(child)
+    common::start_sandbox("jmessage", port, &args)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18191)
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    common::free_port(18191)
 }
 
 /// A logged-in client with its event receiver (held, as a real owner would).

@@ -5,7 +5,10 @@
 //! 2. messages/s the sandbox relays between two Rust clients over loopback websockets;
 //! 3. resident memory per idle client session (the sandbox in a separate process).
 
-use std::process::{Child, Command, Stdio};
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{rss_kb, SandboxProcess};
 use std::time::{Duration, Instant};
 
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
@@ -124,47 +127,21 @@ fn decode_rate(compressed: bool) {
     );
 }
 
-struct SandboxProcess(Child);
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_sandbox(port: u16, users: &[String]) -> SandboxProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imbridge"));
-    cmd.args([
-        "sandbox",
-        "tencent",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--sdk-app-id",
-        &APP.to_string(),
-        "--secret-key",
-        KEY,
-    ])
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut args: Vec<String> = vec![
+        "--sdk-app-id".into(),
+        APP.to_string(),
+        "--secret-key".into(),
+        KEY.into(),
+    ];
     for u in users {
-        cmd.args(["--user", u]);
+        args.extend(["--user".into(), u.clone()]);
     }
-    let child = cmd.spawn().expect("sandbox starts");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    SandboxProcess(child)
+    common::start_sandbox("tencent", port, &args)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18190)
+    common::free_port(18190)
 }
 
 /// A client of `user`, once connected (`None` if it does not connect within 20 s).
@@ -226,17 +203,6 @@ async fn relay_rate() {
         "relay: {received}/{total} messages alice → sandbox → bob in {secs:.2} s = {:.0} messages/s (window {window})",
         received as f64 / secs
     );
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 async fn idle_memory() {
