@@ -97,7 +97,7 @@ impl Client {
             calls: HashMap::new(),
             attempt: 0,
         };
-        tokio::spawn(driver.run());
+        tokio::spawn(Box::new(driver).run());
         (
             Client {
                 commands: cmd_tx,
@@ -242,12 +242,15 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self) {
+    /// The session task. `self` comes boxed and the socket is lent to [`Driver::serve`]:
+    /// an `async fn` keeps a by-value argument twice in its future, and this task lives as
+    /// long as the session (memory per idle session, issue 14).
+    async fn run(mut self: Box<Self>) {
         loop {
             let outcome = match self.connect().await {
-                Ok(ws) => {
+                Ok(mut ws) => {
                     self.session.on_connected(Instant::now());
-                    self.serve(ws).await
+                    self.serve(&mut ws).await
                 }
                 Err(e) => Outcome::Reconnect(e),
             };
@@ -284,7 +287,9 @@ impl Driver {
 
     async fn connect(&mut self) -> Result<WsStream, String> {
         let url = self.url();
-        websocket::connect(&url).await
+        // Boxed: the handshake's state only lives while connecting; inline it would size the
+        // session's task for good.
+        Box::pin(websocket::connect(&url)).await
     }
 
     /// Sleeps before the next attempt, still taking commands (sends wait in the outbox).
@@ -322,9 +327,9 @@ impl Driver {
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))
     }
 
-    async fn serve(&mut self, mut ws: WsStream) -> Outcome {
+    async fn serve(&mut self, ws: &mut WsStream) -> Outcome {
         loop {
-            if let Some(outcome) = self.flush(&mut ws).await {
+            if let Some(outcome) = self.flush(ws).await {
                 return outcome;
             }
             let deadline = self.deadline();
@@ -335,7 +340,7 @@ impl Driver {
                     Some(Ok(WsMessage::Binary(data))) => self.on_frame(&data),
                     Some(Ok(WsMessage::Text(text))) => self.on_frame(text.as_bytes()),
                     Some(Ok(WsMessage::Close(_))) => {
-                        if let Some(outcome) = self.flush(&mut ws).await {
+                        if let Some(outcome) = self.flush(ws).await {
                             return outcome;
                         }
                         return Outcome::Reconnect("closed by server".into());
@@ -346,7 +351,7 @@ impl Driver {
                     None => return Outcome::Dropped,
                     Some(cmd) => {
                         if self.on_command(cmd) {
-                            let _ = self.flush(&mut ws).await;
+                            let _ = self.flush(ws).await;
                             let _ = ws.close(None).await;
                             return Outcome::Ended;
                         }
