@@ -58,26 +58,6 @@ async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>)
     (client, got)
 }
 
-/// Waits (bounded) until the ghost's bodies in `room` are `want`, and stay so a moment.
-async fn wait_ghost_bodies(mx: &MatrixUser, room: &str, want: &[&str], log: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = mx.bodies(room, Some(BOB_GHOST)).await;
-        if got == want {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let again = mx.bodies(room, Some(BOB_GHOST)).await;
-            assert_eq!(again, want, "more arrived after the expected messages");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ghost messages {got:?}, want {want:?}\n{}",
-            tail(log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_login_dm_both_ways_and_restart() {
     let t0 = Instant::now();
@@ -132,7 +112,8 @@ async fn tencent_login_dm_both_ways_and_restart() {
         .await
         .expect("bob sends");
     let dm = mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
-    wait_ghost_bodies(&mx, &dm, &["hello alice"], &log).await;
+    mx.wait_bodies_steady(&dm, BOB_GHOST, &["hello alice"], &log)
+        .await;
     say!(t0, "DM portal {dm} has bob's text");
 
     // Matrix → Tencent.
@@ -155,9 +136,9 @@ async fn tencent_login_dm_both_ways_and_restart() {
     }
     let mut bridge = BridgeProcess::start(&config, &log, as_port);
     say!(t0, "bridge restarted");
-    wait_ghost_bodies(
-        &mx,
+    mx.wait_bodies_steady(
         &dm,
+        BOB_GHOST,
         &["hello alice", "while away 1", "while away 2"],
         &log,
     )
@@ -165,9 +146,9 @@ async fn tencent_login_dm_both_ways_and_restart() {
     bob.send_c2c_text("alice", "after restart")
         .await
         .expect("bob sends");
-    wait_ghost_bodies(
-        &mx,
+    mx.wait_bodies_steady(
         &dm,
+        BOB_GHOST,
         &[
             "hello alice",
             "while away 1",

@@ -60,26 +60,6 @@ async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Got) {
     (client, got)
 }
 
-/// Waits (bounded) until bob's bodies in `room` are `want`, and stay so a moment.
-async fn wait_bob_bodies(mx: &MatrixUser, room: &str, want: &[&str], log: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = mx.bodies(room, Some(BOB_GHOST)).await;
-        if got == want {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let again = mx.bodies(room, Some(BOB_GHOST)).await;
-            assert_eq!(again, want, "more arrived after the expected messages");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bob's messages {got:?}, want {want:?}\n{}",
-            tail(log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Logs `mx` in as `user` through the bot.
 async fn login(mx: &mut MatrixUser, sb: &Sandbox, user: &str) -> String {
     let mgmt = mx.create_dm(BOT).await;
@@ -154,7 +134,8 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     let room1 = mx1.accept_new_invite(std::slice::from_ref(&mgmt1)).await;
     let room2 = mx2.accept_new_invite(std::slice::from_ref(&mgmt2)).await;
     assert_eq!(room1, room2, "the group is bridged once");
-    wait_bob_bodies(&mx1, &room1, &["hello team"], &log).await;
+    mx1.wait_bodies_steady(&room1, BOB_GHOST, &["hello team"], &log)
+        .await;
     say!(t0, "portal {room1} has bob's message once");
 
     // Matrix → IM, mentioning bob (`m.mentions`) and the room (@all).
@@ -217,13 +198,14 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         .expect("bob sends");
     let mut bridge = BridgeProcess::start(&config, &log, as_port);
     say!(t0, "bridge restarted");
-    wait_bob_bodies(&mx1, &room1, &["hello team", "while away"], &log).await;
+    mx1.wait_bodies_steady(&room1, BOB_GHOST, &["hello team", "while away"], &log)
+        .await;
     bob.send_group(&gid, vec![Elem::text("after restart")], vec![])
         .await
         .expect("bob sends");
-    wait_bob_bodies(
-        &mx1,
+    mx1.wait_bodies_steady(
         &room1,
+        BOB_GHOST,
         &["hello team", "while away", "after restart"],
         &log,
     )

@@ -378,6 +378,33 @@ impl MatrixUser {
             .collect()
     }
 
+    /// Waits (up to 30 s) until `sender`'s bodies in `room` are `want`, then checks they stay
+    /// so for a second (nothing more, nothing twice); fails with the last lines of `log`.
+    pub async fn wait_bodies_steady(
+        &self,
+        room: &str,
+        sender: &str,
+        want: &[&str],
+        log: &std::path::Path,
+    ) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.bodies(room, Some(sender)).await;
+            if got == want {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let again = self.bodies(room, Some(sender)).await;
+                assert_eq!(again, want, "more arrived after the expected messages");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{sender}'s messages {got:?}, want {want:?}\n{}",
+                super::bridge::tail(log, 40)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Bodies of every `m.room.message` event in the room (paginating back through at most
     /// 2,000 events), oldest first.
     pub async fn all_bodies(&self, room: &str) -> Vec<String> {
