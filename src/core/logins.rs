@@ -74,6 +74,13 @@ pub struct UserLogin {
     catching_up: AtomicBool,
     /// The dispatcher has handed over everything and stopped.
     dispatch_done: AtomicBool,
+    /// A dispatcher task runs. It ends when the inbox holds nothing to hand over, and the
+    /// pump starts one again when it stores something ([`wake_dispatcher`]): an idle login
+    /// keeps no dispatcher task (memory follows activity, issue 14).
+    dispatching: AtomicBool,
+    /// The last inbox item handed to a portal (which acknowledges it once bridged), kept
+    /// across dispatcher tasks; `None` before the first.
+    dispatch_position: std::sync::Mutex<Option<u64>>,
     /// Wakes whoever waits for the pump and the dispatcher to stop ([`close`]).
     stopped: Notify,
 }
@@ -186,6 +193,8 @@ async fn start(
         pump_done: AtomicBool::new(false),
         catching_up: AtomicBool::new(true),
         dispatch_done: AtomicBool::new(false),
+        dispatching: AtomicBool::new(true),
+        dispatch_position: std::sync::Mutex::new(None),
         stopped: Notify::new(),
     });
     migrate_legacy_queue(ctx, &login).await;
@@ -309,7 +318,7 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: RemoteEventRecei
         }
     }
     login.pump_done.store(true, Ordering::SeqCst);
-    login.inbox_ready.notify_one();
+    wake_dispatcher(&ctx, &login);
     login.stopped.notify_waiters();
 }
 
@@ -332,7 +341,7 @@ async fn store_event(
     };
     match stored {
         Ok(_) => {
-            login.inbox_ready.notify_one();
+            wake_dispatcher(ctx, login);
             true
         }
         Err(e) => {
@@ -348,16 +357,10 @@ async fn store_event(
     }
 }
 
-/// Hands the login's stored events to their portal queues, in order, until the pump ended
-/// and the queue holds nothing more to hand over.
+/// The login's first dispatcher: holds the hand-over while the network catches up (bounded),
+/// prunes the catch-up to the newest messages per chat, then hands over like any other
+/// ([`dispatch_more`]).
 async fn dispatch(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
-    dispatch_all(&ctx, &login).await;
-    login.dispatch_done.store(true, Ordering::SeqCst);
-    login.stopped.notify_waiters();
-}
-
-async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
-    let queue = login.queue();
     // First the catch-up: held until the network handed everything over (bounded), then
     // limited to the newest messages per chat.
     let until = tokio::time::Instant::now() + catchup::CATCHUP_WAIT;
@@ -368,9 +371,30 @@ async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
         let _ = tokio::time::timeout_at(until, login.inbox_ready.notified()).await;
     }
     login.catching_up.store(false, Ordering::SeqCst);
-    catchup::prune(ctx, login).await;
-    let mut position: Option<u64> = None;
+    catchup::prune(&ctx, &login).await;
+    dispatch_more(ctx, login).await;
+}
+
+/// Makes sure a dispatcher runs for `login`: one is started when none does, else the running
+/// one is woken (while it waits for the catch-up).
+fn wake_dispatcher(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
+    if login.dispatching.swap(true, Ordering::SeqCst) {
+        login.inbox_ready.notify_one();
+    } else {
+        tokio::spawn(dispatch_more(ctx.clone(), login.clone()));
+    }
+}
+
+/// Hands stored events to their portal queues, in order, from where the last dispatcher got
+/// to; ends when nothing is left to hand over (the pump starts another when it stores
+/// something), or for good once the pump ended too ([`UserLogin::dispatch_done`]).
+async fn dispatch_more(ctx: Arc<Ctx>, login: Arc<UserLogin>) {
+    let queue = login.queue();
     loop {
+        let position = *login
+            .dispatch_position
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let batch = match ctx
             .store
             .pending_after(&queue, position, DISPATCH_BATCH)
@@ -384,16 +408,37 @@ async fn dispatch_all(ctx: &Arc<Ctx>, login: &Arc<UserLogin>) {
         };
         if batch.is_empty() {
             if login.pump_done.load(Ordering::SeqCst) {
+                login.dispatch_done.store(true, Ordering::SeqCst);
+                login.stopped.notify_waiters();
                 return;
             }
-            login.inbox_ready.notified().await;
+            // Idle: end, unless something was stored after the read and its wake-up found
+            // this task still running.
+            login.dispatching.store(false, Ordering::SeqCst);
+            let more = ctx
+                .store
+                .pending_after(&queue, position, 1)
+                .await
+                .is_ok_and(|b| !b.is_empty());
+            if !more && !login.pump_done.load(Ordering::SeqCst) {
+                return;
+            }
+            if login.dispatching.swap(true, Ordering::SeqCst) {
+                return; // the pump started another dispatcher meanwhile
+            }
             continue;
         }
         for (seq, bytes) in batch {
             if ctx.portals.is_stopping() {
-                return; // stored: handed over at the next start
+                // Stored: handed over at the next start.
+                login.dispatch_done.store(true, Ordering::SeqCst);
+                login.stopped.notify_waiters();
+                return;
             }
-            position = Some(seq);
+            *login
+                .dispatch_position
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(seq);
             let event = serde_json::from_slice::<RemoteEvent>(&bytes);
             match event.as_ref().ok().and_then(chat_of) {
                 Some(chat) => {
@@ -475,6 +520,22 @@ async fn on_state(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, state: LoginState) {
         state,
         LoginState::BadCredentials { .. } | LoginState::LoggedOut { .. }
     );
+    // Nothing to tell (checked again after the debounce): no task waits for it. At start-up
+    // every login comes back `Connected`, the state last told, and would otherwise keep a
+    // debounce task each for a while.
+    if matches!(state, LoginState::Connecting)
+        || (!final_state
+            && ctx
+                .store
+                .get_kv(&told_key(&login.mxid))
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(state.kind()))
+    {
+        return;
+    }
     let ctx = ctx.clone();
     let login = login.clone();
     tokio::spawn(async move {
