@@ -10,6 +10,8 @@ macro_rules! say {
 }
 
 pub mod bridge;
+#[cfg(feature = "jmessage")]
+pub mod jmessage;
 pub mod matrix_user;
 pub mod prometheus;
 pub mod relay;

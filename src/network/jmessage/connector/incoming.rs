@@ -80,12 +80,10 @@ fn describe(msg_type: &str) -> &'static str {
 pub fn end_state(reason: &EndReason) -> Option<LoginState> {
     Some(match reason {
         EndReason::WrongPassword | EndReason::UserNotFound => LoginState::BadCredentials {
-            reason: "JMessage refused the username or password: log in again with `relogin`".into(),
+            reason: "JMessage refused the username or password".into(),
         },
         EndReason::PasswordChanged => LoginState::BadCredentials {
-            reason: "the JMessage password was changed, which ended the bridge's session: log \
-                     in again with the new password"
-                .into(),
+            reason: "the JMessage password was changed, which ended the bridge's session".into(),
         },
         EndReason::LoggedInElsewhere => LoginState::LoggedOut {
             reason: "this account logged in elsewhere, which ended the bridge's session".into(),
@@ -97,7 +95,7 @@ pub fn end_state(reason: &EndReason) -> Option<LoginState> {
             ),
         },
         EndReason::LoginRefused { code, message } => LoginState::BadCredentials {
-            reason: format!("JMessage refused the login ({code} {message}): log in again"),
+            reason: format!("JMessage refused the login ({code} {message})"),
         },
         EndReason::LoggedOut => return None,
     })

@@ -1,0 +1,332 @@
+//! The bridge on JiGuang JMessage, end to end: real Synapse, the bridge binary with
+//! `network.type: jmessage`, the JMessage sandbox in this process and our Rust JMessage
+//! client as the other party (bob).
+//!
+//! * `jmessage_dm_both_ways_restart_and_sigkill`: a Matrix user logs in through the bot
+//!   (`login alice <password>`, the message redacted); bob's text opens a DM portal; the
+//!   Matrix reply reaches bob; texts bob sends while the bridge is stopped arrive once after
+//!   the restart (the offline hand-over, `sync_conversation`); a SIGKILL in the middle of a
+//!   burst from bob loses and repeats nothing (pushes are receipted only after the core stored
+//!   them); Matrix → JMessage still works and bob got every Matrix text once. Neither the
+//!   password nor the masterSecret reaches the log.
+//! * `jmessage_register_wrong_password_and_password_change`: `register` through the bot —
+//!   a taken name and an invalid one refused in words, a new account registered (the message
+//!   redacted) and logged in; a wrong password refused in words; a password changed on the
+//!   server ends the login with bad credentials, told in the management room.
+
+#![cfg(feature = "jmessage")]
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::bridge::{
+    assert_log_free_of, generate_registration, registration_value, tail, BridgeProcess,
+};
+use common::jmessage::{ghost, write_config, JmPeer, JmSandbox, BOT, MASTER_SECRET};
+use common::matrix_user::MatrixUser;
+use common::service_env::TempDir;
+use common::synapse::{free_port, Synapse};
+
+const ALICE_PW: &str = "alice-Pw-5519-secret";
+const BOB_PW: &str = "bob-pw-2210";
+/// Texts in the burst the bridge is SIGKILLed in.
+const BURST: usize = 30;
+
+/// Synapse, the bridge and a Matrix user `mx1` with a management room the bot joined.
+struct Rig {
+    dir: TempDir,
+    synapse: Synapse,
+    config: std::path::PathBuf,
+    reg: std::path::PathBuf,
+    log: std::path::PathBuf,
+    as_port: u16,
+    bridge: BridgeProcess,
+    mx: MatrixUser,
+    mgmt: String,
+}
+
+impl Rig {
+    async fn start(name: &str, sandbox: &JmSandbox) -> Self {
+        let dir = TempDir::new(name);
+        let as_port = free_port();
+        let hint = format!("http://127.0.0.1:{}", free_port());
+        let config = write_config(&dir.0, &hint, as_port, &sandbox.url);
+        let reg = generate_registration(&config, &dir.0);
+        let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
+        let config = write_config(&dir.0, &synapse.url(), as_port, &sandbox.url);
+        let log = dir.0.join("bridge.log");
+        let bridge = BridgeProcess::start(&config, &log, as_port);
+        let token = synapse.register("mx1", "mxpw-Jm77-matrix-secret");
+        let mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
+        let mgmt = mx.create_dm(BOT).await;
+        for _ in 0..100 {
+            if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Self {
+            dir,
+            synapse,
+            config,
+            reg,
+            log,
+            as_port,
+            bridge,
+            mx,
+            mgmt,
+        }
+    }
+
+    fn restart(&mut self) {
+        self.bridge = BridgeProcess::start(&self.config, &self.log, self.as_port);
+    }
+
+    /// Sends a command to the bot; returns its event id.
+    async fn command(&mut self, text: &str) -> String {
+        let mgmt = self.mgmt.clone();
+        self.mx.send_text(&mgmt, text).await
+    }
+
+    /// Checks that the command event `event` was redacted (its body is gone).
+    async fn assert_redacted(&self, event: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.mx.event(&self.mgmt, event).await;
+            if e["content"]["body"].is_null() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the {what} message was not redacted: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The bodies of `all` that start with `prefix`.
+fn numbered(all: &[String], prefix: &str) -> Vec<String> {
+    all.iter()
+        .filter(|b| b.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jmessage_dm_both_ways_restart_and_sigkill() {
+    let t0 = Instant::now();
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let mut rig = Rig::start("jmessage-dm", &sb).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    let bob_ghost = ghost("bob");
+    say!(t0, "Synapse, the bridge and bob up");
+
+    let login = rig.command(&format!("login alice {ALICE_PW}")).await;
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    rig.assert_redacted(&login, "login").await;
+    say!(t0, "mx1 logged in as alice");
+
+    // JMessage → Matrix: bob's text opens the DM portal.
+    bob.send("alice", "hello alice").await;
+    let dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    rig.mx
+        .wait_bodies_steady(&dm, &bob_ghost, &["hello alice"], &rig.log)
+        .await;
+    say!(t0, "DM portal {dm} has bob's text");
+
+    // Matrix → JMessage.
+    rig.mx.send_text(&dm, "hi bob").await;
+    assert!(
+        bob.wait("alice", |t| t == "hi bob", Duration::from_secs(20))
+            .await,
+        "bob got nothing\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "bob got the Matrix text");
+
+    // Stopped: what bob sends meanwhile waits on the server and comes at the next login.
+    assert!(
+        rig.bridge.terminate().is_some(),
+        "the bridge stops on SIGTERM"
+    );
+    for text in ["while away 1", "while away 2"] {
+        bob.send("alice", text).await;
+    }
+    rig.restart();
+    rig.mx
+        .wait_bodies_steady(
+            &dm,
+            &bob_ghost,
+            &["hello alice", "while away 1", "while away 2"],
+            &rig.log,
+        )
+        .await;
+    say!(t0, "the offline texts arrived once after the restart");
+
+    // SIGKILL in the middle of a burst from bob.
+    let prefix = "burst ";
+    let sender = {
+        let client = bob.client.clone();
+        tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for i in 0..BURST {
+                if let Err(e) = client.send_text("alice", &format!("burst {i}"), None).await {
+                    failed.push(format!("burst {i}: {e}"));
+                }
+            }
+            failed
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    while Instant::now() < deadline {
+        before = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+        if before.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        before.len() >= 3,
+        "the burst did not start arriving: {before:?}\n{}",
+        tail(&rig.log, 30)
+    );
+    rig.bridge.kill();
+    say!(t0, "{} of the burst in the room: SIGKILL", before.len());
+    let failed = tokio::time::timeout(Duration::from_secs(30), sender)
+        .await
+        .expect("bob's burst finishes")
+        .expect("sender task");
+    assert!(failed.is_empty(), "bob's sends failed: {failed:?}");
+    let at_kill = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+    rig.restart();
+    let want: Vec<String> = (0..BURST).map(|i| format!("burst {i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        got = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+        if got.len() >= BURST {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    got = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+    assert_eq!(
+        got,
+        want,
+        "after the SIGKILL ({} in the room then): lost, repeated or reordered\n{}",
+        at_kill.len(),
+        tail(&rig.log, 40)
+    );
+    say!(
+        t0,
+        "all {BURST} burst texts once and in order ({} before the kill)",
+        at_kill.len()
+    );
+
+    // Matrix → JMessage after the crash; bob got each Matrix text once.
+    rig.mx.send_text(&dm, "after the kill").await;
+    assert!(
+        bob.wait("alice", |t| t == "after the kill", Duration::from_secs(30))
+            .await,
+        "Matrix → JMessage does not work after the restart\n{}",
+        tail(&rig.log, 40)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(bob.texts_from("alice"), ["hi bob", "after the kill"]);
+
+    rig.bridge.stop();
+    let as_token = registration_value(&rig.reg, "as_token");
+    assert_log_free_of(
+        &rig.log,
+        &[
+            ("alice's password", ALICE_PW),
+            ("the masterSecret", MASTER_SECRET),
+            ("as_token", &as_token),
+        ],
+    );
+    drop(rig.synapse);
+    drop(rig.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jmessage_register_wrong_password_and_password_change() {
+    let t0 = Instant::now();
+    let sb = JmSandbox::start(&[("bob", BOB_PW), ("carol1", "carol-pw-1")]).await;
+    let mut rig = Rig::start("jmessage-register", &sb).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    say!(t0, "Synapse, the bridge and bob up");
+
+    // A wrong password, in words.
+    rig.command("login carol1 not-her-password").await;
+    let refused = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| {
+            b.contains("wrong JMessage username or password")
+        })
+        .await;
+    say!(t0, "wrong password: {refused}");
+
+    // `register`: taken and invalid names refused in words.
+    rig.command("register carol1 some-pw-1").await;
+    let taken = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Registration failed"))
+        .await;
+    assert!(taken.contains("carol1 is taken"), "{taken}");
+    rig.command("register _x some-pw-1").await;
+    let invalid = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.contains("cannot be used"))
+        .await;
+    assert!(invalid.contains("4 to 128"), "{invalid}");
+    say!(t0, "taken and invalid names refused");
+
+    let new_pw = "newcomer-Pw-4471";
+    let registered = rig.command(&format!("register newcomer {new_pw}")).await;
+    let done = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as newcomer."))
+        .await;
+    assert!(done.contains("Registered newcomer"), "{done}");
+    rig.assert_redacted(&registered, "register").await;
+    assert!(sb.state.has_user("newcomer"), "the sandbox has the account");
+    say!(t0, "registered and logged in as newcomer");
+
+    // The new login works: bob's text opens a portal.
+    bob.send("newcomer", "welcome").await;
+    let dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    rig.mx
+        .wait_bodies_steady(&dm, &ghost("bob"), &["welcome"], &rig.log)
+        .await;
+
+    // The password changed on the server: the login ends with bad credentials.
+    assert!(sb.state.set_password("newcomer", "changed-Pw-0001"));
+    let told = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.contains("password was changed"))
+        .await;
+    assert!(told.starts_with("❌ Logged out of newcomer"), "{told}");
+    say!(t0, "password change told: {told}");
+
+    rig.bridge.stop();
+    assert_log_free_of(
+        &rig.log,
+        &[
+            ("the registered password", new_pw),
+            ("the masterSecret", MASTER_SECRET),
+        ],
+    );
+}
