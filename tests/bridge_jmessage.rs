@@ -5,7 +5,8 @@
 //! * `jmessage_dm_both_ways_restart_and_sigkill`: a Matrix user logs in through the bot
 //!   (`login alice <password>`, the message redacted); bob's text opens a DM portal; the
 //!   Matrix reply reaches bob; texts bob sends while the bridge is stopped arrive once after
-//!   the restart (the offline hand-over, `sync_conversation`); a SIGKILL in the middle of a
+//!   the restart (the offline hand-over, `sync_conversation`); a link the server drops comes
+//!   back with a Matrix text written meanwhile sent once; a SIGKILL in the middle of a
 //!   burst from bob loses and repeats nothing (pushes are receipted only after the core stored
 //!   them); Matrix → JMessage still works and bob got every Matrix text once. Neither the
 //!   password nor the masterSecret reaches the log.
@@ -171,6 +172,32 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
         .await;
     say!(t0, "the offline texts arrived once after the restart");
 
+    // The server drops the bridge's link: it reconnects, and a Matrix text written meanwhile
+    // waits in the outbox and goes out once.
+    assert_eq!(sb.state.disconnect_user("alice"), 1, "alice's one session");
+    rig.mx.send_text(&dm, "during the drop").await;
+    bob.send("alice", "after the drop").await;
+    rig.mx
+        .wait_bodies_steady(
+            &dm,
+            &bob_ghost,
+            &[
+                "hello alice",
+                "while away 1",
+                "while away 2",
+                "after the drop",
+            ],
+            &rig.log,
+        )
+        .await;
+    assert!(
+        bob.wait("alice", |t| t == "during the drop", Duration::from_secs(20))
+            .await,
+        "the text written during the drop never reached bob\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "reconnected after a dropped link; both ways once");
+
     // SIGKILL in the middle of a burst from bob.
     let prefix = "burst ";
     let sender = {
@@ -210,16 +237,13 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
     rig.restart();
     let want: Vec<String> = (0..BURST).map(|i| format!("burst {i}")).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut got = Vec::new();
-    while Instant::now() < deadline {
-        got = numbered(&rig.mx.all_bodies(&dm).await, prefix);
-        if got.len() >= BURST {
-            break;
-        }
+    while Instant::now() < deadline && numbered(&rig.mx.all_bodies(&dm).await, prefix).len() < BURST
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Late duplicates would show up now.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    got = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+    let got = numbered(&rig.mx.all_bodies(&dm).await, prefix);
     assert_eq!(
         got,
         want,
@@ -242,7 +266,10 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
         tail(&rig.log, 40)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(bob.texts_from("alice"), ["hi bob", "after the kill"]);
+    assert_eq!(
+        bob.texts_from("alice"),
+        ["hi bob", "during the drop", "after the kill"]
+    );
 
     rig.bridge.stop();
     let as_token = registration_value(&rig.reg, "as_token");
