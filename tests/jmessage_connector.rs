@@ -16,7 +16,7 @@ use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
 use imbridge::config::Secret;
 use imbridge::core::connector::{
     ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MessageContent,
-    NetworkConnector, NetworkLogin, RemoteEvent, RemoteEventReceiver, RemoteMessage, SendFailure,
+    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMessage, SendFailure,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::registration::RegisterFailure;
