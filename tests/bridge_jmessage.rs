@@ -12,7 +12,8 @@
 //!   password nor the masterSecret reaches the log.
 //! * `jmessage_register_wrong_password_and_password_change`: `register` through the bot —
 //!   a taken name and an invalid one refused in words, a new account registered (the message
-//!   redacted) and logged in; a wrong password refused in words; a password changed on the
+//!   redacted) and logged in; a wrong password refused in words; a send JMessage refuses
+//!   (no such user) gets a FAIL_PERMANENT send status saying so; a password changed on the
 //!   server ends the login with bad credentials, told in the management room.
 
 #![cfg(feature = "jmessage")]
@@ -338,6 +339,23 @@ async fn jmessage_register_wrong_password_and_password_change() {
     rig.mx
         .wait_bodies_steady(&dm, &ghost("bob"), &["welcome"], &rig.log)
         .await;
+
+    // A send JMessage refuses: a FAIL_PERMANENT send status saying why in words.
+    rig.command("pm nobody42").await;
+    let known = [rig.mgmt.clone(), dm.clone()];
+    let nobody = rig.mx.accept_new_invite(&known).await;
+    let refused = rig.mx.send_text(&nobody, "anyone there?").await;
+    rig.mx
+        .wait_event(&nobody, "a FAIL_PERMANENT send status", |e| {
+            e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == refused.as_str()
+                && e["content"]["status"] == "FAIL_PERMANENT"
+                && e["content"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("recipient does not exist"))
+        })
+        .await;
+    say!(t0, "a send to nobody42: FAIL_PERMANENT, in words");
 
     // The password changed on the server: the login ends with bad credentials.
     assert!(sb.state.set_password("newcomer", "changed-Pw-0001"));

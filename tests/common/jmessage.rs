@@ -58,7 +58,8 @@ impl JmSandbox {
 }
 
 /// Writes the masterSecret file and a bridge config (`bridge.yaml` in `dir`) for
-/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>`.
+/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>`, send
+/// status events (`com.beeper.message_send_status`) on.
 pub fn write_config(dir: &Path, synapse: &str, as_port: u16, websocket_url: &str) -> PathBuf {
     let secret = dir.join("jmessage.secret");
     std::fs::write(&secret, format!("{MASTER_SECRET}\n")).expect("secret file written");
@@ -81,6 +82,7 @@ appservice:
 bridge:
   permissions:
     "localhost": user
+  message_status_events: true
 database:
 {database}
 logging:
