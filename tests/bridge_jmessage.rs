@@ -23,91 +23,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::bridge::{
-    assert_log_free_of, generate_registration, registration_value, tail, BridgeProcess,
-};
-use common::jmessage::{ghost, write_config, JmPeer, JmSandbox, BOT, MASTER_SECRET};
-use common::matrix_user::MatrixUser;
-use common::service_env::TempDir;
-use common::synapse::{free_port, Synapse};
+use common::bridge::{assert_log_free_of, registration_value, tail};
+use common::bridge_rig::BridgeRig;
+use common::jmessage::{ghost, JmPeer, JmSandbox, JmTarget, MASTER_SECRET};
 
 const ALICE_PW: &str = "alice-Pw-5519-secret";
 const BOB_PW: &str = "bob-pw-2210";
 /// Texts in the burst the bridge is SIGKILLed in.
 const BURST: usize = 30;
-
-/// Synapse, the bridge and a Matrix user `mx1` with a management room the bot joined.
-struct Rig {
-    dir: TempDir,
-    synapse: Synapse,
-    config: std::path::PathBuf,
-    reg: std::path::PathBuf,
-    log: std::path::PathBuf,
-    as_port: u16,
-    bridge: BridgeProcess,
-    mx: MatrixUser,
-    mgmt: String,
-}
-
-impl Rig {
-    async fn start(name: &str, sandbox: &JmSandbox) -> Self {
-        let dir = TempDir::new(name);
-        let as_port = free_port();
-        let hint = format!("http://127.0.0.1:{}", free_port());
-        let config = write_config(&dir.0, &hint, as_port, &sandbox.url);
-        let reg = generate_registration(&config, &dir.0);
-        let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-        let config = write_config(&dir.0, &synapse.url(), as_port, &sandbox.url);
-        let log = dir.0.join("bridge.log");
-        let bridge = BridgeProcess::start(&config, &log, as_port);
-        let token = synapse.register("mx1", "mxpw-Jm77-matrix-secret");
-        let mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
-        let mgmt = mx.create_dm(BOT).await;
-        for _ in 0..100 {
-            if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Self {
-            dir,
-            synapse,
-            config,
-            reg,
-            log,
-            as_port,
-            bridge,
-            mx,
-            mgmt,
-        }
-    }
-
-    fn restart(&mut self) {
-        self.bridge = BridgeProcess::start(&self.config, &self.log, self.as_port);
-    }
-
-    /// Sends a command to the bot; returns its event id.
-    async fn command(&mut self, text: &str) -> String {
-        let mgmt = self.mgmt.clone();
-        self.mx.send_text(&mgmt, text).await
-    }
-
-    /// Checks that the command event `event` was redacted (its body is gone).
-    async fn assert_redacted(&self, event: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let e = self.mx.event(&self.mgmt, event).await;
-            if e["content"]["body"].is_null() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the {what} message was not redacted: {e}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
 
 /// The bodies of `all` that start with `prefix`.
 fn numbered(all: &[String], prefix: &str) -> Vec<String> {
@@ -121,7 +44,10 @@ fn numbered(all: &[String], prefix: &str) -> Vec<String> {
 async fn jmessage_dm_both_ways_restart_and_sigkill() {
     let t0 = Instant::now();
     let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
-    let mut rig = Rig::start("jmessage-dm", &sb).await;
+    let target = JmTarget {
+        websocket_url: &sb.url,
+    };
+    let mut rig = BridgeRig::start("jmessage-dm", &target).await;
     let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
     let bob_ghost = ghost("bob");
     say!(t0, "Synapse, the bridge and bob up");
@@ -282,15 +208,16 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
             ("as_token", &as_token),
         ],
     );
-    drop(rig.synapse);
-    drop(rig.dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jmessage_register_wrong_password_and_password_change() {
     let t0 = Instant::now();
     let sb = JmSandbox::start(&[("bob", BOB_PW), ("carol1", "carol-pw-1")]).await;
-    let mut rig = Rig::start("jmessage-register", &sb).await;
+    let target = JmTarget {
+        websocket_url: &sb.url,
+    };
+    let mut rig = BridgeRig::start("jmessage-register", &target).await;
     let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
     say!(t0, "Synapse, the bridge and bob up");
 

@@ -57,6 +57,21 @@ impl JmSandbox {
     }
 }
 
+/// The JMessage side of a bridge config: the sandbox's websocket URL.
+pub struct JmTarget<'a> {
+    pub websocket_url: &'a str,
+}
+
+impl super::bridge_rig::BridgeNetwork for JmTarget<'_> {
+    fn bot(&self) -> &str {
+        BOT
+    }
+
+    fn write_config(&self, dir: &Path, synapse: &str, as_port: u16) -> PathBuf {
+        write_config(dir, synapse, as_port, self.websocket_url)
+    }
+}
+
 /// Writes the masterSecret file and a bridge config (`bridge.yaml` in `dir`) for
 /// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>`, send
 /// status events (`com.beeper.message_send_status`) on.

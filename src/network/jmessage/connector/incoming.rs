@@ -181,6 +181,9 @@ pub(super) async fn translate(
                 None => continue,
             },
             SessionEvent::SendResult { .. } => continue,
+            // Events the session learns later (groups, recalls, receipts) are not bridged
+            // until this connector maps them; their pushes are still receipted through the
+            // checkpoints above.
             #[allow(unreachable_patterns)]
             _ => continue,
         };
