@@ -49,13 +49,32 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Key of the schema version in sled's `meta` tree (value: `u32` big-endian).
 pub const SCHEMA_KEY: &[u8] = b"schema_version";
 
+/// A PostgreSQL error in words an operator can act on: tokio-postgres' own text is only its
+/// kind ("db error"), so the server's message and SQLSTATE code (or the underlying I/O or
+/// protocol cause) are appended, as in `db error: ERROR 23505: duplicate key value …`.
+#[cfg(feature = "postgres")]
+fn postgres_detail(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{e}: {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        );
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] ::sled::Error),
     #[cfg(feature = "postgres")]
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("cannot reach the database {target}: {detail}")]
     Connect { target: String, detail: String },

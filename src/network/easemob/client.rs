@@ -533,7 +533,10 @@ impl Driver {
                 }
                 Output::Checkpoint if withhold => {}
                 Output::Checkpoint => {
-                    if !self.checkpoint().await {
+                    if self.checkpoint().await {
+                        self.session.batch_stored();
+                    } else {
+                        self.session.batch_not_stored();
                         withhold = true;
                         outcome.get_or_insert(Outcome::Reconnect(
                             "the owner did not store a batch; it is fetched again".into(),

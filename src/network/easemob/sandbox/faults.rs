@@ -16,6 +16,19 @@ impl Sandbox {
         self.lock().withheld_acks.push(marker.to_owned());
     }
 
+    /// How many items wait, unacknowledged, in the queues of every device of `user` (0 for an
+    /// unknown user): what a crash of that user's client now would make the server deliver
+    /// again. Items leave a queue when the device's sync acknowledges their key.
+    pub fn pending_for(&self, user: &str) -> usize {
+        self.lock().data.users.get(user).map_or(0, |u| {
+            u.devices
+                .values()
+                .flat_map(|d| d.queues.values())
+                .map(|q| q.len())
+                .sum()
+        })
+    }
+
     /// Acknowledges every message again.
     pub fn stop_withholding_acks(&self) {
         self.lock().withheld_acks.clear();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use tracing::{debug, warn};
 
+use self::delivered::Delivered;
 use super::compression::{FrameCompressor, FrameDecompressor};
 use super::error::{EndReason, LoginError, SendError};
 use super::events::{decode_meta, MetaEvent, SessionEvent};
@@ -143,37 +144,6 @@ struct Pull {
     last_key: Option<u64>,
 }
 
-/// Remembers the last N ids seen.
-#[derive(Debug, Default)]
-struct RecentIds {
-    order: VecDeque<u64>,
-    set: HashSet<u64>,
-    capacity: usize,
-}
-
-impl RecentIds {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            ..Default::default()
-        }
-    }
-
-    /// Returns false when `id` was already seen.
-    fn insert(&mut self, id: u64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-}
-
 /// One user's msync session, across reconnects.
 #[derive(Debug)]
 pub struct Session {
@@ -192,7 +162,7 @@ pub struct Session {
     /// No UNREAD answered since the last login: the first one tells whether there is any
     /// catch-up at all (an empty one finishes it at once).
     awaiting_first_unread: bool,
-    seen: RecentIds,
+    seen: Delivered,
     last_rx: Instant,
     heartbeat_sent: Option<Instant>,
     last_heartbeat: Instant,
@@ -220,7 +190,7 @@ impl Session {
             pulling: None,
             offline_sync: false,
             awaiting_first_unread: false,
-            seen: RecentIds::new(dedup),
+            seen: Delivered::new(dedup),
             last_rx: now,
             heartbeat_sent: None,
             last_heartbeat: now,
@@ -654,6 +624,7 @@ impl Session {
         }
         let key = dl.next_key.or_else(|| dl.metas.last().and_then(|m| m.id));
         if !dl.metas.is_empty() {
+            self.seen.checkpoint();
             self.outputs.push_back(Output::Checkpoint);
         }
         if let Some(pull) = self.pulling.as_mut() {
@@ -667,6 +638,20 @@ impl Session {
             };
             self.send_sync(ul);
         }
+    }
+
+    /// The owner stored everything up to the oldest [`Output::Checkpoint`] not yet answered
+    /// (the driver then lets the batch's acknowledgement go out).
+    pub fn batch_stored(&mut self) {
+        self.seen.stored();
+    }
+
+    /// The owner did not store a batch (its store refused an event): the driver withholds
+    /// the acknowledgement and reconnects, and the server delivers the batch again. Every
+    /// id not confirmed stored is forgotten, so that delivery reaches the owner instead of
+    /// being dropped as a duplicate (the owner drops what it had bridged meanwhile).
+    pub fn batch_not_stored(&mut self) {
+        self.seen.not_stored();
     }
 
     fn on_ack(&mut self, meta_id: u64, dl: &CommSyncDl) {
@@ -698,7 +683,7 @@ impl Session {
 
     fn deliver(&mut self, meta: &Meta, _now: Instant) {
         if let Some(id) = meta.id {
-            if id != 0 && !self.seen.insert(id) {
+            if id != 0 && !self.seen.first_time(id) {
                 debug!(id, "duplicate meta dropped");
                 return;
             }
@@ -738,6 +723,7 @@ impl Session {
     }
 }
 
+mod delivered;
 mod outgoing;
 
 #[cfg(test)]
