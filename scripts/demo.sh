@@ -8,7 +8,10 @@
 # official IM SDK used to chat as bob). Everything else is installed on the first run.
 # With --network tencent, the Tencent Cloud Chat sandbox (127.0.0.1:18090, users alice, bob
 # and demo) runs instead, state in .demo/tencent/ (the sandbox itself keeps nothing).
-# Usage: scripts/demo.sh [--network easemob|tencent]
+# With --network jmessage, the JiGuang JMessage sandbox (127.0.0.1:18100, users alice/alice-pw,
+# bob/bob-pw and carol/carol-pw) runs instead, state in .demo/jmessage/ (the sandbox keeps
+# nothing).
+# Usage: scripts/demo.sh [--network easemob|tencent|jmessage]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,19 +20,22 @@ while (($#)); do
   case "$1" in
     --network) network=${2:-}; shift 2 || { echo "--network needs a value" >&2; exit 2; } ;;
     --network=*) network=${1#--network=}; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (usage: scripts/demo.sh [--network easemob|tencent])" >&2; exit 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (usage: scripts/demo.sh [--network easemob|tencent|jmessage])" >&2; exit 2 ;;
   esac
 done
 case "$network" in
   easemob) demo="$root/.demo" ;;
   tencent) demo="$root/.demo/tencent" ;;
-  *) echo "unknown network: $network (easemob or tencent)" >&2; exit 2 ;;
+  jmessage) demo="$root/.demo/jmessage" ;;
+  *) echo "unknown network: $network (easemob, tencent or jmessage)" >&2; exit 2 ;;
 esac
 mkdir -p "$demo"
 hs_port=${IMBRIDGE_DEMO_HS_PORT:-8008}
 if [ "$network" = tencent ]; then
   im_port=${IMBRIDGE_DEMO_IM_PORT:-18090}
+elif [ "$network" = jmessage ]; then
+  im_port=${IMBRIDGE_DEMO_IM_PORT:-18100}
 else
   im_port=${IMBRIDGE_DEMO_IM_PORT:-18080}
 fi
@@ -114,6 +120,47 @@ network:
     secret_key_file: secret.key
 YAML
   fi
+elif [ "$network" = jmessage ]; then
+  jm_app_key=demoappkey00000000000000
+  if [ ! -f "$demo/master.secret" ]; then
+    (umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/master.secret")
+  fi
+  log "starting the JMessage sandbox on 127.0.0.1:$im_port"
+  "$bin" sandbox jmessage --listen "127.0.0.1:$im_port" --app-key "$jm_app_key" \
+    --master-secret "$(cat "$demo/master.secret")" --user alice:alice-pw --user bob:bob-pw \
+    --user carol:carol-pw 2>"$demo/sandbox.log" &
+  sandbox_pid=$!
+  if [ ! -f "$demo/bridge.yaml" ]; then
+    cat >"$demo/bridge.yaml" <<YAML
+homeserver:
+  address: http://127.0.0.1:$hs_port
+  domain: localhost
+appservice:
+  address: http://127.0.0.1:$as_port
+  hostname: 127.0.0.1
+  port: $as_port
+  id: jmessage
+  bot:
+    username: jmessagebot
+    displayname: JMessage bridge bot
+    avatar: ""
+  registration: registration.yaml
+  username_template: "jmessage_{{.}}"
+bridge:
+  permissions:
+    "localhost": admin
+database:
+  path: bridge.sled
+logging:
+  level: info
+network:
+  type: jmessage
+  jmessage:
+    app_key: $jm_app_key
+    master_secret_file: master.secret
+    websocket_url: ws://127.0.0.1:$im_port
+YAML
+  fi
 else
 log "starting the Easemob sandbox on 127.0.0.1:$im_port"
 "$bin" sandbox easemob --listen "127.0.0.1:$im_port" --app-key 'demo#sandbox' \
@@ -183,6 +230,29 @@ if [ "$network" = tencent ]; then
      The message appears in Matrix as @tencent_bob:localhost; replies show up in the agent.
   UserSigs (24 h): .demo/tencent/usersigs.txt. Logs: .demo/tencent/sandbox.log,
   .demo/tencent/synapse/homeserver.log; Ctrl-C stops everything.
+
+TEXT
+elif [ "$network" = jmessage ]; then
+  cat >&2 <<TEXT
+
+  The bridge is starting (JiGuang JMessage sandbox). With any Matrix client:
+    homeserver  http://127.0.0.1:$hs_port
+    user        @demo:localhost        password  demo
+  1. Start a direct chat with @jmessagebot:localhost, with encryption off.
+  2. Send:  login alice alice-pw
+     (or create an account:  register demo1 some-password). The bot deletes the message
+     holding the password when the room lets it.
+  3. Write to alice as bob, from another terminal (the sandbox's admin REST sends as any
+     user; the real service only as an admin):
+       curl -u $jm_app_key:\$(cat .demo/jmessage/master.secret) \\
+            -H 'Content-Type: application/json' http://127.0.0.1:$im_port/v1/messages \\
+            -d '{"version":1,"target_type":"single","from_type":"user","from_id":"bob",
+                 "target_id":"alice","msg_type":"text","msg_body":{"text":"hi alice"}}'
+     The message appears in Matrix as @jmessage_bob:localhost. With the official Web SDK
+     bundle (../shared/vendor/jmessage-sdk-web-2.5.0) tests/sdk/jmessage-agent.js chats as bob
+     both ways.
+  Logs: .demo/jmessage/sandbox.log, .demo/jmessage/synapse/homeserver.log; Ctrl-C stops
+  everything.
 
 TEXT
 else

@@ -48,7 +48,8 @@ bash scripts/chaos.sh --messages 500 --homeserver standin
 if ((pg_rc == 0)); then
     log "Synapse suites on PostgreSQL (IMBRIDGE_TEST_STORE=postgres)"
     IMBRIDGE_TEST_STORE=postgres cargo test --locked --test bridge_synapse \
-        --test bridge_new_user --test bridge_service --test bridge_threads -- --test-threads=2
+        --test bridge_new_user --test bridge_service --test bridge_threads \
+        --test bridge_jmessage -- --test-threads=2
 else
     log "Synapse suites on PostgreSQL skipped: no PostgreSQL"
 fi

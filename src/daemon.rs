@@ -73,6 +73,17 @@ async fn connector(cfg: &Config) -> anyhow::Result<Arc<dyn NetworkConnector>> {
             "network.type is tencent, but this build has no Tencent support (cargo feature \
              `tencent`)"
         ),
+        #[cfg(feature = "jmessage")]
+        NetworkSection::Jmessage(section) => {
+            use crate::network::jmessage::connector::{JmessageConnector, JmessageSettings};
+            let settings = JmessageSettings::from_config(section)?;
+            Ok(Arc::new(JmessageConnector::new(settings)))
+        }
+        #[cfg(not(feature = "jmessage"))]
+        NetworkSection::Jmessage(_) => anyhow::bail!(
+            "network.type is jmessage, but this build has no JMessage support (cargo feature \
+             `jmessage`)"
+        ),
     }
 }
 

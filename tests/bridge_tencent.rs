@@ -12,13 +12,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::bridge::{
-    assert_log_free_of, generate_registration, registration_value, tail, write_tencent_config_with,
-    BridgeProcess, TencentTarget,
-};
-use common::matrix_user::MatrixUser;
-use common::service_env::TempDir;
-use common::synapse::{free_port, Synapse};
+use common::bridge::{assert_log_free_of, registration_value, tail, TencentTarget};
+use common::bridge_rig::BridgeRig;
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
 use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
@@ -26,7 +21,6 @@ use tokio::sync::oneshot;
 
 const APP: u64 = 1_400_000_001;
 const KEY: &str = "sandbox-secret-key-for-e2e";
-const BOT: &str = "@tencentbot:localhost";
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 
 /// bob on the Tencent side: a client whose received texts from alice are collected.
@@ -61,7 +55,6 @@ async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_login_dm_both_ways_and_restart() {
     let t0 = Instant::now();
-    let dir = TempDir::new("tencent");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -78,31 +71,15 @@ async fn tencent_login_dm_both_ways_and_restart() {
         websocket_url: &ws,
         sdk_app_id: APP,
     };
-
-    let as_port = free_port();
-    let hint = format!("http://127.0.0.1:{}", free_port());
-    let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
-    let reg = generate_registration(&config, &dir.0);
-    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-    let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
-    let log = dir.0.join("bridge.log");
-    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    let mut rig = BridgeRig::start("tencent", &target).await;
     say!(t0, "Synapse and the bridge up");
-    let token = synapse.register("mx1", "mxpw-Tc41-matrix-secret");
-    let mut mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
     let (bob, bob_got) = bob(&ws, &sb).await;
 
     // Log in through the bot with a UserSig from the sandbox.
-    let mgmt = mx.create_dm(BOT).await;
-    for _ in 0..100 {
-        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     let sig = sb.user_sig("alice", 3600);
-    mx.send_text(&mgmt, &format!("login usersig alice {sig}"))
-        .await;
+    rig.command(&format!("login usersig alice {sig}")).await;
+    let (mgmt, log) = (rig.mgmt.clone(), rig.log.clone());
+    let mx = &mut rig.mx;
     mx.wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
         .await;
     say!(t0, "mx1 logged in as alice");
@@ -130,12 +107,16 @@ async fn tencent_login_dm_both_ways_and_restart() {
     say!(t0, "bob got the Matrix reply");
 
     // Restart, with bob writing while the bridge is down.
-    assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    assert!(
+        rig.bridge.terminate().is_some(),
+        "the bridge stops on SIGTERM"
+    );
     for text in ["while away 1", "while away 2"] {
         bob.send_c2c_text("alice", text).await.expect("bob sends");
     }
-    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    rig.restart();
     say!(t0, "bridge restarted");
+    let mx = &mut rig.mx;
     mx.wait_bodies_steady(
         &dm,
         BOB_GHOST,
@@ -162,10 +143,11 @@ async fn tencent_login_dm_both_ways_and_restart() {
     assert_eq!(got, ["hi bob"], "bob got the reply once, nothing repeated");
     say!(t0, "restart lost and repeated nothing");
 
-    bridge.stop();
+    rig.bridge.stop();
+    let mx = &rig.mx;
     let secrets = [
         ("the UserSig", sig.as_str()),
-        ("as_token", &registration_value(&reg, "as_token")),
+        ("as_token", &registration_value(&rig.reg, "as_token")),
         ("the Matrix access token", mx.token()),
     ];
     assert_log_free_of(&log, &secrets);

@@ -18,6 +18,7 @@
 
 mod database;
 mod ids;
+mod jmessage;
 mod load;
 mod network;
 mod registration;
@@ -36,6 +37,7 @@ pub use ids::{
     escape_localpart, is_valid_localpart, is_valid_mxid, is_valid_server_name, split_mxid,
     unescape_localpart, PermissionLevel,
 };
+pub use jmessage::{JmessageConfig, DEFAULT_WEBSOCKET_URL as JMESSAGE_DEFAULT_WEBSOCKET_URL};
 pub use load::{LoadOptions, AS_TOKEN_ENV, HS_TOKEN_ENV};
 pub use network::{EasemobConfig, NetworkConfig, NetworkKind, NetworkSection, TencentConfig};
 pub use registration::{

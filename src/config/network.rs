@@ -22,12 +22,15 @@
 //!     admin_identifier: administrator             # optional
 //! ```
 //!
+//! or, for JiGuang JMessage, the keys of [`super::jmessage`].
+//!
 //! Each network's keys live under its own name and are read (and checked, with their lines)
 //! by that network's reader here; keys that belong to no section of the chosen network are
 //! unknown-key errors. The older flat form (the Easemob keys right under `network:`) still
 //! loads, with a deprecation warning saying where to move them. The bridge core never sees
 //! these keys: the daemon hands the chosen section to its connector.
 
+use super::jmessage::JmessageConfig;
 use super::validate::Checker;
 use super::yaml::Section;
 use super::Problem;
@@ -39,17 +42,24 @@ pub enum NetworkKind {
     Easemob,
     /// Tencent Cloud Chat (TIM / IM).
     Tencent,
+    /// JiGuang JMessage (极光 IM).
+    Jmessage,
 }
 
 impl NetworkKind {
     /// Every known network.
-    pub const ALL: [NetworkKind; 2] = [NetworkKind::Easemob, NetworkKind::Tencent];
+    pub const ALL: [NetworkKind; 3] = [
+        NetworkKind::Easemob,
+        NetworkKind::Tencent,
+        NetworkKind::Jmessage,
+    ];
 
     /// The config spelling (`network.type`, and the name of the network's section).
     pub fn as_str(self) -> &'static str {
         match self {
             NetworkKind::Easemob => "easemob",
             NetworkKind::Tencent => "tencent",
+            NetworkKind::Jmessage => "jmessage",
         }
     }
 }
@@ -82,6 +92,14 @@ impl NetworkConfig {
         }
     }
 
+    /// The JMessage section, when the network is JiGuang JMessage.
+    pub fn jmessage(&self) -> Option<&JmessageConfig> {
+        match &self.section {
+            NetworkSection::Jmessage(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The YAML path of a key of the network's section (`network.easemob.app_key`).
     pub fn key_path(&self, key: &str) -> String {
         super::yaml::join_path(&self.section_path, key)
@@ -95,6 +113,8 @@ pub enum NetworkSection {
     Easemob(EasemobConfig),
     /// `network.tencent`.
     Tencent(TencentConfig),
+    /// `network.jmessage`.
+    Jmessage(JmessageConfig),
 }
 
 /// `network.easemob:` — where the Easemob / Agora Chat service of the app is.
@@ -256,6 +276,7 @@ fn keys_of(kind: NetworkKind) -> &'static [&'static str] {
     match kind {
         NetworkKind::Easemob => &EasemobConfig::KEYS,
         NetworkKind::Tencent => &TencentConfig::KEYS,
+        NetworkKind::Jmessage => &JmessageConfig::KEYS,
     }
 }
 
@@ -326,6 +347,7 @@ fn read_section(kind: NetworkKind, s: &Section<'_>, base: &std::path::Path) -> N
     match kind {
         NetworkKind::Easemob => NetworkSection::Easemob(EasemobConfig::read(s)),
         NetworkKind::Tencent => NetworkSection::Tencent(TencentConfig::read(s, base)),
+        NetworkKind::Jmessage => NetworkSection::Jmessage(JmessageConfig::read(s, base)),
     }
 }
 
@@ -334,5 +356,6 @@ pub(super) fn check(net: &NetworkConfig, c: &mut Checker<'_>) {
     match &net.section {
         NetworkSection::Easemob(e) => e.check(net, c),
         NetworkSection::Tencent(t) => t.check(net, c),
+        NetworkSection::Jmessage(j) => j.check(net, c),
     }
 }

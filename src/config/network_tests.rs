@@ -122,7 +122,7 @@ fn unknown_type_is_reported() {
     let p = err.find("network.type").expect("type problem");
     assert_eq!(p.line, Some(FIRST + 1));
     assert!(
-        p.message.contains("known: easemob, tencent"),
+        p.message.contains("known: easemob, tencent, jmessage"),
         "{}",
         p.message
     );
@@ -177,6 +177,87 @@ fn tencent_problems_have_lines() {
     );
     assert_eq!(
         err.find("network.tencent.websocket_url")
+            .and_then(|p| p.line),
+        Some(FIRST + 2)
+    );
+}
+
+/// A masterSecret file in the temp dir, unique per test.
+fn secret_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("imbridge-jm-{}-{name}.secret", std::process::id()));
+    std::fs::write(&path, text).expect("secret file written");
+    path
+}
+
+#[test]
+fn jmessage_section() -> TestResult {
+    let secret = secret_file("ok", "mastersecret0000\n");
+    let cfg = load(&format!(
+        "network:\n  type: jmessage\n  jmessage:\n    app_key: 4f7aef34fb361292c566a1cd\n    master_secret_file: {}\n",
+        secret.display()
+    ))?;
+    assert_eq!(cfg.network.kind, NetworkKind::Jmessage);
+    assert_eq!(cfg.network.section_path, "network.jmessage");
+    let j = cfg.network.jmessage().expect("a jmessage section");
+    assert_eq!(j.app_key, "4f7aef34fb361292c566a1cd");
+    assert_eq!(j.master_secret_file, secret);
+    assert_eq!(j.websocket_url, JMESSAGE_DEFAULT_WEBSOCKET_URL);
+    assert!(cfg.network.tencent().is_none());
+    let cfg = load(&format!(
+        "network:\n  type: jmessage\n  jmessage:\n    app_key: k1\n    master_secret_file: {}\n    websocket_url: ws://127.0.0.1:18100/\n",
+        secret.display()
+    ))?;
+    let j = cfg.network.jmessage().expect("a jmessage section");
+    assert_eq!(j.websocket_url, "ws://127.0.0.1:18100");
+    let _ = std::fs::remove_file(secret);
+    Ok(())
+}
+
+#[test]
+fn jmessage_problems_have_lines() {
+    let empty = secret_file("empty", " \n");
+    let err = load(&format!(
+        "network:\n  type: jmessage\n  jmessage:\n    app_key: \"org#app\"\n    master_secret_file: {}\n    websocket_url: http://not-ws\n    sdk_app_id: 1\n",
+        empty.display()
+    ))
+    .expect_err("bad key, empty secret, scheme, foreign key");
+    let key = err.find("network.jmessage.app_key").expect("bad app key");
+    assert_eq!(key.line, Some(FIRST + 3));
+    assert!(key.message.contains("AppKey"), "{}", key.message);
+    let secret = err
+        .find("network.jmessage.master_secret_file")
+        .expect("empty secret file");
+    assert_eq!(secret.line, Some(FIRST + 4));
+    assert!(secret.message.contains("is empty"), "{}", secret.message);
+    assert_eq!(
+        err.find("network.jmessage.websocket_url")
+            .and_then(|p| p.line),
+        Some(FIRST + 5)
+    );
+    assert_eq!(
+        err.find("network.jmessage.sdk_app_id").and_then(|p| p.line),
+        Some(FIRST + 6)
+    );
+    let _ = std::fs::remove_file(empty);
+    let err = load("network:\n  type: jmessage\n  jmessage:\n    master_secret_file: /nonexistent/imbridge-jm.secret\n")
+        .expect_err("no app key, unreadable secret");
+    assert_eq!(
+        err.find("network.jmessage.app_key").and_then(|p| p.line),
+        Some(FIRST + 2)
+    );
+    let unreadable = err
+        .find("network.jmessage.master_secret_file")
+        .expect("unreadable secret");
+    assert!(
+        unreadable.message.contains("cannot read"),
+        "{}",
+        unreadable.message
+    );
+    let err = load("network:\n  type: jmessage\n  jmessage:\n    app_key: k1\n")
+        .expect_err("no secret file");
+    assert_eq!(
+        err.find("network.jmessage.master_secret_file")
             .and_then(|p| p.line),
         Some(FIRST + 2)
     );

@@ -10,6 +10,9 @@ macro_rules! say {
 }
 
 pub mod bridge;
+pub mod bridge_rig;
+#[cfg(feature = "jmessage")]
+pub mod jmessage;
 pub mod matrix_user;
 pub mod prometheus;
 pub mod relay;

@@ -138,6 +138,11 @@ impl Client {
         self.state.borrow().clone()
     }
 
+    /// A receiver of the link state's changes (for owners that report link losses).
+    pub fn watch_state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
+    }
+
     /// Waits until the link state satisfies `pred` (or the task is gone).
     pub async fn wait_for(&self, pred: impl Fn(&LinkState) -> bool) -> LinkState {
         let mut rx = self.state.clone();

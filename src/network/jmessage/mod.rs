@@ -5,6 +5,7 @@
 //! Protocol facts: /work/shared/reference/tencent-jmessage-protocol.md part B.
 
 pub mod client;
+pub mod connector;
 pub mod eio;
 pub mod sandbox;
 pub mod session;

@@ -1,0 +1,273 @@
+//! JMessage → core: session events become [`RemoteEvent`]s (single-chat messages, login
+//! states, receipts held until the core stored a push, the end of the login-time catch-up).
+//!
+//! The catch-up: JMessage says nothing when the offline hand-over (`sync_conversation` after
+//! the login's `sync_check`) is complete, so it counts as done once [`CATCH_UP_QUIET`] passed
+//! after the login with no offline message arriving.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::core::connector::{
+    ChatId, Checkpoint, LoginState, MessageContent, RemoteEvent, RemoteEventSender, RemoteMessage,
+};
+use crate::network::jmessage::client::{Client, LinkState};
+use crate::network::jmessage::session::{EndReason, IncomingMessage, SessionEvent};
+
+/// How long after the login (or the last offline message) the catch-up counts as done.
+pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
+
+/// One message seen by the logged-in user `own` of app `app_key`; `None` for messages that
+/// are not single-chat messages of this user (group messages are not bridged yet).
+pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Option<RemoteMessage> {
+    let from_self = m.from == own;
+    if !from_self && m.target != own {
+        return None;
+    }
+    let peer = if from_self { &m.target } else { &m.from };
+    if peer.is_empty() {
+        return None;
+    }
+    let mut content = content_of(m);
+    if let Some(other) = m
+        .from_appkey
+        .as_deref()
+        .filter(|k| !from_self && *k != app_key)
+    {
+        // Cross-app senders are not told apart from same-named users of this app yet.
+        if let MessageContent::Text { body, .. } = &mut content {
+            *body = format!("{body}\n[sent from the JMessage app {other}]");
+        }
+    }
+    Some(RemoteMessage {
+        id: m.msg_id.to_string(),
+        chat: ChatId::direct(peer.clone()),
+        sender: m.from.clone(),
+        from_self,
+        timestamp_ms: u64::try_from(m.ctime_ms).unwrap_or(0),
+        content,
+        reply_to: None,
+        thread_root: None,
+    })
+}
+
+/// What a message carries: text as text; the other kinds described in words.
+pub fn content_of(m: &IncomingMessage) -> MessageContent {
+    match (m.msg_type.as_str(), &m.text) {
+        ("text", Some(text)) => MessageContent::text(text.clone()),
+        (kind, _) => MessageContent::Unsupported {
+            description: format!("[{} — not bridged from JMessage yet]", describe(kind)),
+        },
+    }
+}
+
+/// A message kind in words.
+fn describe(msg_type: &str) -> &'static str {
+    match msg_type {
+        "image" => "an image",
+        "file" => "a file",
+        "voice" => "a voice message",
+        "video" => "a video",
+        "location" => "a location",
+        "custom" => "a custom message",
+        "text" => "an empty text",
+        _ => "a message of a kind the bridge does not know",
+    }
+}
+
+/// The state a session's end puts the login in; `None` for our own logout.
+pub fn end_state(reason: &EndReason) -> Option<LoginState> {
+    Some(match reason {
+        EndReason::WrongPassword | EndReason::UserNotFound => LoginState::BadCredentials {
+            reason: "JMessage refused the username or password".into(),
+        },
+        EndReason::PasswordChanged => LoginState::BadCredentials {
+            reason: "the JMessage password was changed, which ended the bridge's session".into(),
+        },
+        EndReason::LoggedInElsewhere => LoginState::LoggedOut {
+            reason: "this account logged in elsewhere, which ended the bridge's session".into(),
+        },
+        EndReason::InitRefused { code, message } => LoginState::UnknownError {
+            reason: format!(
+                "JMessage refused the bridge's app credentials ({code} {message}): the \
+                 bridge's operator must check network.jmessage"
+            ),
+        },
+        EndReason::LoginRefused { code, message } => LoginState::BadCredentials {
+            reason: format!("JMessage refused the login ({code} {message})"),
+        },
+        EndReason::LoggedOut => return None,
+    })
+}
+
+/// Moves one session's events to the core until the session ends; also reports link losses
+/// the client task sees.
+pub(super) async fn translate(
+    own: String,
+    app_key: String,
+    client: Client,
+    mut events: mpsc::Receiver<SessionEvent>,
+    out: RemoteEventSender,
+) {
+    let mut link: watch::Receiver<LinkState> = client.watch_state();
+    link.mark_unchanged();
+    let mut link_open = true;
+    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    // Armed at each login; fires CatchUpDone once quiet.
+    let mut catch_up = far;
+    let mut catching_up = false;
+    loop {
+        let event = tokio::select! {
+            biased;
+            e = events.recv() => match e {
+                Some(e) => e,
+                None => break,
+            },
+            changed = link.changed(), if link_open => {
+                if changed.is_err() {
+                    link_open = false;
+                    continue;
+                }
+                let state = link.borrow_and_update().clone();
+                if let LinkState::Reconnecting(reason) = state {
+                    let lost = RemoteEvent::State(LoginState::TransientDisconnect { reason });
+                    if out.send(lost).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(catch_up), if catching_up => {
+                catching_up = false;
+                catch_up = far;
+                if out.send(RemoteEvent::CatchUpDone).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let remote = match event {
+            SessionEvent::LoggedIn { .. } => {
+                catching_up = true;
+                catch_up = tokio::time::Instant::now() + CATCH_UP_QUIET;
+                RemoteEvent::State(LoginState::Connected)
+            }
+            SessionEvent::Message(m) => {
+                if m.offline && catching_up {
+                    catch_up = tokio::time::Instant::now() + CATCH_UP_QUIET;
+                }
+                match translate_message(&own, &app_key, &m) {
+                    Some(message) => RemoteEvent::Message(message),
+                    None => {
+                        tracing::debug!(user = %own, msg_id = m.msg_id, "JMessage message not bridged (not a single chat of this user)");
+                        continue;
+                    }
+                }
+            }
+            SessionEvent::PushBatch { token } => {
+                // Receipted to the server once the core stored what came before.
+                let (checkpoint, stored) = Checkpoint::new();
+                let acker = client.clone();
+                tokio::spawn(async move {
+                    if stored.wait().await {
+                        acker.ack_push(token).await;
+                    }
+                });
+                RemoteEvent::Checkpoint(checkpoint)
+            }
+            SessionEvent::Ended(reason) => match end_state(&reason) {
+                Some(state) => RemoteEvent::State(state),
+                None => continue,
+            },
+            SessionEvent::SendResult { .. } => continue,
+            // Events the session learns later (groups, recalls, receipts) are not bridged
+            // until this connector maps them; their pushes are still receipted through the
+            // checkpoints above.
+            #[allow(unreachable_patterns)]
+            _ => continue,
+        };
+        if out.send(remote).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn message(
+        from: &str,
+        target: &str,
+        msg_type: &str,
+        body: serde_json::Value,
+    ) -> IncomingMessage {
+        IncomingMessage {
+            msg_id: 42,
+            from: from.into(),
+            from_appkey: Some("appkey".into()),
+            target: target.into(),
+            ctime_ms: 1_700_000_000_123,
+            msg_type: msg_type.into(),
+            text: body.get("text").and_then(|t| t.as_str()).map(str::to_owned),
+            extras: body.get("extras").cloned(),
+            body,
+            offline: false,
+        }
+    }
+
+    #[test]
+    fn single_texts_both_directions() {
+        let m = message(
+            "bob",
+            "alice",
+            "text",
+            json!({"text": "hi", "extras": {"k": 1}}),
+        );
+        let r = translate_message("alice", "appkey", &m).expect("bridged");
+        assert_eq!(r.id, "42");
+        assert_eq!(r.chat, ChatId::direct("bob"));
+        assert_eq!(r.sender, "bob");
+        assert!(!r.from_self);
+        assert_eq!(r.timestamp_ms, 1_700_000_000_123);
+        assert_eq!(r.content, MessageContent::text("hi"));
+        let mine = message("alice", "bob", "text", json!({"text": "yo"}));
+        let r = translate_message("alice", "appkey", &mine).expect("bridged");
+        assert!(r.from_self);
+        assert_eq!(r.chat, ChatId::direct("bob"));
+        // Not ours at all.
+        assert!(translate_message("carol", "appkey", &m).is_none());
+    }
+
+    #[test]
+    fn other_kinds_and_apps_in_words() {
+        let img = message("bob", "alice", "image", json!({"media_id": "x"}));
+        let r = translate_message("alice", "appkey", &img).expect("bridged");
+        let MessageContent::Unsupported { description } = r.content else {
+            panic!("a notice");
+        };
+        assert!(description.contains("an image"), "{description}");
+        let mut cross = message("bob", "alice", "text", json!({"text": "hi"}));
+        cross.from_appkey = Some("otherapp".into());
+        let r = translate_message("alice", "appkey", &cross).expect("bridged");
+        let MessageContent::Text { body, .. } = r.content else {
+            panic!("text");
+        };
+        assert!(body.contains("otherapp"), "{body}");
+    }
+
+    #[test]
+    fn ends_become_states() {
+        assert!(matches!(
+            end_state(&EndReason::PasswordChanged),
+            Some(LoginState::BadCredentials { .. })
+        ));
+        assert!(matches!(
+            end_state(&EndReason::LoggedInElsewhere),
+            Some(LoginState::LoggedOut { .. })
+        ));
+        assert!(end_state(&EndReason::LoggedOut).is_none());
+    }
+}

@@ -1,0 +1,337 @@
+//! The JiGuang JMessage network connector: the core's connector contract over the JMessage
+//! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
+//! one-to-one (single) text both ways, login states (wrong password, password changed,
+//! logged in elsewhere), and the messages waiting at login.
+//!
+//! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
+//! for the offline hand-over) is receipted only once the core has stored its messages
+//! ([`RemoteEvent::Checkpoint`](crate::core::connector::RemoteEvent::Checkpoint)), so a crash
+//! before that leaves them on the server, which hands them over again.
+//!
+//! Not yet: groups, media, recall, receipts, profiles (a user's id is their name), the
+//! conversation list, cross-app users (bridged under their username, with a note), and
+//! message `extras` (the core has no field for them: they are dropped both ways).
+
+mod incoming;
+mod login;
+mod register;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use incoming::{content_of, end_state, translate_message, CATCH_UP_QUIET};
+pub use login::PASSWORD_FLOW;
+pub use register::{check_username, refusal};
+
+use super::client::Client;
+use super::session::SendError;
+use super::wire;
+use crate::config::{JmessageConfig, Secret};
+use crate::core::connector::{
+    Capabilities, ChatId, ChatInfo, ChatKind, LoginData, LoginFailure, LoginFlow, LoginProcess,
+    MediaKind, MessageContent, NetworkConnector, NetworkLogin, RemoteEventSender, RemoteMedia,
+    ReplyTo, SendFailure, UserProfile,
+};
+
+/// Where the JMessage service is, and the app's credentials.
+#[derive(Clone)]
+pub struct JmessageSettings {
+    /// The app's AppKey.
+    pub app_key: String,
+    /// The app's masterSecret (signs `c_init`; never logged).
+    pub master_secret: Secret,
+    /// The socket.io server without path (`wss://ws.im.jiguang.cn`).
+    pub websocket_url: String,
+    /// Reconnect backoff (floor, ceiling); `None`: the client's default (1 s … 60 s).
+    pub backoff: Option<(Duration, Duration)>,
+}
+
+impl std::fmt::Debug for JmessageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JmessageSettings")
+            .field("app_key", &self.app_key)
+            .field("master_secret", &"<redacted>")
+            .field("websocket_url", &self.websocket_url)
+            .finish()
+    }
+}
+
+impl JmessageSettings {
+    /// From the config's `network.jmessage` section; reads the masterSecret file (an
+    /// unreadable or empty file is an error).
+    pub fn from_config(section: &JmessageConfig) -> anyhow::Result<Self> {
+        let path = &section.master_secret_file;
+        let secret = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "network.jmessage.master_secret_file {}: {e}",
+                path.display()
+            )
+        })?;
+        let secret = secret.trim();
+        anyhow::ensure!(
+            !secret.is_empty(),
+            "network.jmessage.master_secret_file {} is empty",
+            path.display()
+        );
+        Ok(Self {
+            app_key: section.app_key.clone(),
+            master_secret: Secret::new(secret),
+            websocket_url: section.websocket_url.clone(),
+            backoff: None,
+        })
+    }
+}
+
+/// The JMessage connector.
+pub struct JmessageConnector {
+    settings: JmessageSettings,
+    warm: login::WarmSessions,
+}
+
+impl JmessageConnector {
+    /// A connector for the service at `settings`.
+    pub fn new(settings: JmessageSettings) -> Self {
+        Self {
+            settings,
+            warm: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+/// The longest text sent in one message, UTF-8 bytes: the service takes message bodies up
+/// to 7 KiB (880206, "消息大小超过限制 (7kb)"), of which the content's JSON takes some.
+pub const MAX_TEXT_BYTES: usize = wire::MAX_CONTENT_BYTES - 1024;
+
+#[async_trait]
+impl NetworkConnector for JmessageConnector {
+    fn name(&self) -> &'static str {
+        "jmessage"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // Text only, so far: no media, edits (JMessage has none), recall, receipts, typing
+        // (JMessage has none) or group management yet.
+        Capabilities {
+            max_text_bytes: MAX_TEXT_BYTES,
+            ..Capabilities::default()
+        }
+    }
+
+    fn login_flows(&self) -> Vec<LoginFlow> {
+        login::flows()
+    }
+
+    fn create_login(&self, flow_id: &str) -> Result<Box<dyn LoginProcess>, LoginFailure> {
+        login::create(&self.settings, &self.warm, flow_id)
+    }
+
+    async fn connect(
+        &self,
+        data: &LoginData,
+        events: RemoteEventSender,
+    ) -> Result<Box<dyn NetworkLogin>, LoginFailure> {
+        let user = data.remote_id.clone();
+        let (client, session_events) = match login::take_warm(&self.warm, &user) {
+            Some(w) => (w.client, w.events),
+            None => {
+                let password = login::stored_password(data)?;
+                login::start_client(&self.settings, &user, &password)
+            }
+        };
+        tokio::spawn(incoming::translate(
+            user.clone(),
+            self.settings.app_key.clone(),
+            client.clone(),
+            session_events,
+            events,
+        ));
+        Ok(Box::new(JmessageLogin { client, own: user }))
+    }
+
+    fn as_registration(&self) -> Option<&dyn crate::core::registration::RegistrationAbility> {
+        Some(self)
+    }
+}
+
+/// One logged-in JMessage user.
+pub struct JmessageLogin {
+    client: Client,
+    own: String,
+}
+
+/// A send error in words for the Matrix side.
+pub fn send_failure(e: SendError) -> SendFailure {
+    match e {
+        SendError::Timeout | SendError::QueueTimeout => SendFailure::Retriable(e.to_string()),
+        SendError::Rejected { code, message } => SendFailure::Permanent(match code {
+            wire::code::TARGET_USER_NOT_EXIST => {
+                "JMessage refused it: the recipient does not exist (880203)".into()
+            }
+            wire::code::MESSAGE_TOO_LONG => {
+                "JMessage refused it: the message is longer than 7 KB (880206)".into()
+            }
+            880207 => "JMessage refused it: the recipient has blocked this account (880207)".into(),
+            880208 => "JMessage refused it as sensitive content (880208)".into(),
+            880209 => "JMessage refused it: sending too fast (880209)".into(),
+            880212 => "JMessage refused it: this account is muted (880212)".into(),
+            _ => format!("JMessage refused it: {code} {message}"),
+        }),
+        SendError::SessionEnded => {
+            SendFailure::Permanent("the JMessage session has ended: log in again to send".into())
+        }
+    }
+}
+
+/// The text a message goes out as: texts as they are, other contents described.
+pub fn outgoing_text(content: &MessageContent) -> String {
+    match content {
+        MessageContent::Text { body, .. } => body.clone(),
+        MessageContent::Emote { body } => format!("* {body}"),
+        MessageContent::Location {
+            latitude,
+            longitude,
+            description,
+        } => format!("[location: {description} ({latitude}, {longitude})]"),
+        MessageContent::Media { media, caption } => {
+            let kind = match media.kind {
+                MediaKind::Image => "image",
+                MediaKind::Video => "video",
+                MediaKind::Audio => "voice message",
+                MediaKind::File => "file",
+            };
+            let note = format!(
+                "[{kind}: {} — attachments are not bridged to JMessage yet]",
+                media.name
+            );
+            match caption.as_deref().filter(|c| !c.is_empty()) {
+                Some(c) => format!("{c}\n{note}"),
+                None => note,
+            }
+        }
+        MessageContent::Unsupported { description } => description.clone(),
+    }
+}
+
+fn direct_peer(chat: &ChatId) -> Result<&str, SendFailure> {
+    match chat.kind {
+        ChatKind::Direct => Ok(&chat.id),
+        _ => Err(SendFailure::Permanent(
+            "JMessage groups are not bridged yet".into(),
+        )),
+    }
+}
+
+#[async_trait]
+impl NetworkLogin for JmessageLogin {
+    fn remote_id(&self) -> &str {
+        &self.own
+    }
+
+    async fn send_message(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        _reply_to: Option<&ReplyTo>,
+    ) -> Result<Vec<String>, SendFailure> {
+        let peer = direct_peer(chat)?;
+        let receipt = self
+            .client
+            .send_text(peer, &outgoing_text(content), None)
+            .await
+            .map_err(send_failure)?;
+        Ok(vec![receipt.msg_id.to_string()])
+    }
+
+    async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
+        let peer = direct_peer(chat)?;
+        Ok(ChatInfo {
+            name: Some(peer.to_owned()),
+            members: vec![self.own.clone(), peer.to_owned()],
+            ..ChatInfo::default()
+        })
+    }
+
+    async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
+        // Profiles (`get_user_info`) are not read yet: the username is the name.
+        Ok(UserProfile {
+            name: Some(user.to_owned()),
+            avatar_url: None,
+        })
+    }
+
+    async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
+        // The conversation list is not read yet: portals open as messages arrive.
+        Ok(Vec::new())
+    }
+
+    async fn download(
+        &self,
+        _media: &RemoteMedia,
+        _max_bytes: u64,
+    ) -> Result<Vec<u8>, SendFailure> {
+        Err(SendFailure::Permanent(
+            "downloading JMessage attachments is not supported yet".into(),
+        ))
+    }
+
+    async fn disconnect(&self, _forget: bool) {
+        self.client.logout().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_errors_in_words() {
+        let SendFailure::Permanent(w) = send_failure(SendError::Rejected {
+            code: 880203,
+            message: "target user not exist".into(),
+        }) else {
+            panic!("permanent");
+        };
+        assert!(w.contains("recipient does not exist"), "{w}");
+        assert!(matches!(
+            send_failure(SendError::Timeout),
+            SendFailure::Retriable(_)
+        ));
+        assert!(matches!(
+            send_failure(SendError::SessionEnded),
+            SendFailure::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn other_contents_go_out_as_words() {
+        assert_eq!(outgoing_text(&MessageContent::text("hi")), "hi");
+        let media = MessageContent::Media {
+            media: RemoteMedia {
+                kind: MediaKind::Image,
+                url: "mxc://x/y".into(),
+                name: "cat.png".into(),
+                mime: None,
+                size: None,
+                width: None,
+                height: None,
+                duration_ms: None,
+            },
+            caption: Some("look".into()),
+        };
+        assert!(outgoing_text(&media).starts_with("look\n[image: cat.png"));
+    }
+
+    #[test]
+    fn settings_hide_the_master_secret() {
+        let s = JmessageSettings {
+            app_key: "k".into(),
+            master_secret: Secret::new("very-secret"),
+            websocket_url: "ws://x".into(),
+            backoff: None,
+        };
+        assert!(!format!("{s:?}").contains("very-secret"));
+    }
+}

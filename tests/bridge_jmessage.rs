@@ -1,0 +1,304 @@
+//! The bridge on JiGuang JMessage, end to end: real Synapse, the bridge binary with
+//! `network.type: jmessage`, the JMessage sandbox in this process and our Rust JMessage
+//! client as the other party (bob).
+//!
+//! * `jmessage_dm_both_ways_restart_and_sigkill`: a Matrix user logs in through the bot
+//!   (`login alice <password>`, the message redacted); bob's text opens a DM portal; the
+//!   Matrix reply reaches bob; texts bob sends while the bridge is stopped arrive once after
+//!   the restart (the offline hand-over, `sync_conversation`); a link the server drops comes
+//!   back with a Matrix text written meanwhile sent once; a SIGKILL in the middle of a
+//!   burst from bob loses and repeats nothing (pushes are receipted only after the core stored
+//!   them); Matrix → JMessage still works and bob got every Matrix text once. Neither the
+//!   password nor the masterSecret reaches the log.
+//! * `jmessage_register_wrong_password_and_password_change`: `register` through the bot —
+//!   a taken name and an invalid one refused in words, a new account registered (the message
+//!   redacted) and logged in; a wrong password refused in words; a send JMessage refuses
+//!   (no such user) gets a FAIL_PERMANENT send status saying so; a password changed on the
+//!   server ends the login with bad credentials, told in the management room.
+
+#![cfg(feature = "jmessage")]
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::bridge::{assert_log_free_of, registration_value, tail};
+use common::bridge_rig::BridgeRig;
+use common::jmessage::{ghost, JmPeer, JmSandbox, JmTarget, MASTER_SECRET};
+
+const ALICE_PW: &str = "alice-Pw-5519-secret";
+const BOB_PW: &str = "bob-pw-2210";
+/// Texts in the burst the bridge is SIGKILLed in.
+const BURST: usize = 30;
+
+/// The bodies of `all` that start with `prefix`.
+fn numbered(all: &[String], prefix: &str) -> Vec<String> {
+    all.iter()
+        .filter(|b| b.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jmessage_dm_both_ways_restart_and_sigkill() {
+    let t0 = Instant::now();
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let target = JmTarget {
+        websocket_url: &sb.url,
+    };
+    let mut rig = BridgeRig::start("jmessage-dm", &target).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    let bob_ghost = ghost("bob");
+    say!(t0, "Synapse, the bridge and bob up");
+
+    let login = rig.command(&format!("login alice {ALICE_PW}")).await;
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    rig.assert_redacted(&login, "login").await;
+    say!(t0, "mx1 logged in as alice");
+
+    // JMessage → Matrix: bob's text opens the DM portal.
+    bob.send("alice", "hello alice").await;
+    let dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    rig.mx
+        .wait_bodies_steady(&dm, &bob_ghost, &["hello alice"], &rig.log)
+        .await;
+    say!(t0, "DM portal {dm} has bob's text");
+
+    // Matrix → JMessage.
+    rig.mx.send_text(&dm, "hi bob").await;
+    assert!(
+        bob.wait("alice", |t| t == "hi bob", Duration::from_secs(20))
+            .await,
+        "bob got nothing\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "bob got the Matrix text");
+
+    // Stopped: what bob sends meanwhile waits on the server and comes at the next login.
+    assert!(
+        rig.bridge.terminate().is_some(),
+        "the bridge stops on SIGTERM"
+    );
+    for text in ["while away 1", "while away 2"] {
+        bob.send("alice", text).await;
+    }
+    rig.restart();
+    rig.mx
+        .wait_bodies_steady(
+            &dm,
+            &bob_ghost,
+            &["hello alice", "while away 1", "while away 2"],
+            &rig.log,
+        )
+        .await;
+    say!(t0, "the offline texts arrived once after the restart");
+
+    // The server drops the bridge's link: it reconnects, and a Matrix text written meanwhile
+    // waits in the outbox and goes out once.
+    assert_eq!(sb.state.disconnect_user("alice"), 1, "alice's one session");
+    rig.mx.send_text(&dm, "during the drop").await;
+    bob.send("alice", "after the drop").await;
+    rig.mx
+        .wait_bodies_steady(
+            &dm,
+            &bob_ghost,
+            &[
+                "hello alice",
+                "while away 1",
+                "while away 2",
+                "after the drop",
+            ],
+            &rig.log,
+        )
+        .await;
+    assert!(
+        bob.wait("alice", |t| t == "during the drop", Duration::from_secs(20))
+            .await,
+        "the text written during the drop never reached bob\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "reconnected after a dropped link; both ways once");
+
+    // SIGKILL in the middle of a burst from bob.
+    let prefix = "burst ";
+    let sender = {
+        let client = bob.client.clone();
+        tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for i in 0..BURST {
+                if let Err(e) = client.send_text("alice", &format!("burst {i}"), None).await {
+                    failed.push(format!("burst {i}: {e}"));
+                }
+            }
+            failed
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    while Instant::now() < deadline {
+        before = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+        if before.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        before.len() >= 3,
+        "the burst did not start arriving: {before:?}\n{}",
+        tail(&rig.log, 30)
+    );
+    rig.bridge.kill();
+    say!(t0, "{} of the burst in the room: SIGKILL", before.len());
+    let failed = tokio::time::timeout(Duration::from_secs(30), sender)
+        .await
+        .expect("bob's burst finishes")
+        .expect("sender task");
+    assert!(failed.is_empty(), "bob's sends failed: {failed:?}");
+    let at_kill = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+    rig.restart();
+    let want: Vec<String> = (0..BURST).map(|i| format!("burst {i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && numbered(&rig.mx.all_bodies(&dm).await, prefix).len() < BURST
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Late duplicates would show up now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = numbered(&rig.mx.all_bodies(&dm).await, prefix);
+    assert_eq!(
+        got,
+        want,
+        "after the SIGKILL ({} in the room then): lost, repeated or reordered\n{}",
+        at_kill.len(),
+        tail(&rig.log, 40)
+    );
+    say!(
+        t0,
+        "all {BURST} burst texts once and in order ({} before the kill)",
+        at_kill.len()
+    );
+
+    // Matrix → JMessage after the crash; bob got each Matrix text once.
+    rig.mx.send_text(&dm, "after the kill").await;
+    assert!(
+        bob.wait("alice", |t| t == "after the kill", Duration::from_secs(30))
+            .await,
+        "Matrix → JMessage does not work after the restart\n{}",
+        tail(&rig.log, 40)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        bob.texts_from("alice"),
+        ["hi bob", "during the drop", "after the kill"]
+    );
+
+    rig.bridge.stop();
+    let as_token = registration_value(&rig.reg, "as_token");
+    assert_log_free_of(
+        &rig.log,
+        &[
+            ("alice's password", ALICE_PW),
+            ("the masterSecret", MASTER_SECRET),
+            ("as_token", &as_token),
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jmessage_register_wrong_password_and_password_change() {
+    let t0 = Instant::now();
+    let sb = JmSandbox::start(&[("bob", BOB_PW), ("carol1", "carol-pw-1")]).await;
+    let target = JmTarget {
+        websocket_url: &sb.url,
+    };
+    let mut rig = BridgeRig::start("jmessage-register", &target).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    say!(t0, "Synapse, the bridge and bob up");
+
+    // A wrong password, in words.
+    rig.command("login carol1 not-her-password").await;
+    let refused = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| {
+            b.contains("wrong JMessage username or password")
+        })
+        .await;
+    say!(t0, "wrong password: {refused}");
+
+    // `register`: taken and invalid names refused in words.
+    rig.command("register carol1 some-pw-1").await;
+    let taken = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Registration failed"))
+        .await;
+    assert!(taken.contains("carol1 is taken"), "{taken}");
+    rig.command("register _x some-pw-1").await;
+    let invalid = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.contains("cannot be used"))
+        .await;
+    assert!(invalid.contains("4 to 128"), "{invalid}");
+    say!(t0, "taken and invalid names refused");
+
+    let new_pw = "newcomer-Pw-4471";
+    let registered = rig.command(&format!("register newcomer {new_pw}")).await;
+    let done = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as newcomer."))
+        .await;
+    assert!(done.contains("Registered newcomer"), "{done}");
+    rig.assert_redacted(&registered, "register").await;
+    assert!(sb.state.has_user("newcomer"), "the sandbox has the account");
+    say!(t0, "registered and logged in as newcomer");
+
+    // The new login works: bob's text opens a portal.
+    bob.send("newcomer", "welcome").await;
+    let dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    rig.mx
+        .wait_bodies_steady(&dm, &ghost("bob"), &["welcome"], &rig.log)
+        .await;
+
+    // A send JMessage refuses: a FAIL_PERMANENT send status saying why in words.
+    rig.command("pm nobody42").await;
+    let known = [rig.mgmt.clone(), dm.clone()];
+    let nobody = rig.mx.accept_new_invite(&known).await;
+    let refused = rig.mx.send_text(&nobody, "anyone there?").await;
+    rig.mx
+        .wait_event(&nobody, "a FAIL_PERMANENT send status", |e| {
+            e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == refused.as_str()
+                && e["content"]["status"] == "FAIL_PERMANENT"
+                && e["content"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("recipient does not exist"))
+        })
+        .await;
+    say!(t0, "a send to nobody42: FAIL_PERMANENT, in words");
+
+    // The password changed on the server: the login ends with bad credentials.
+    assert!(sb.state.set_password("newcomer", "changed-Pw-0001"));
+    let told = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.contains("password was changed"))
+        .await;
+    assert!(told.starts_with("❌ Logged out of newcomer"), "{told}");
+    say!(t0, "password change told: {told}");
+
+    rig.bridge.stop();
+    assert_log_free_of(
+        &rig.log,
+        &[
+            ("the registered password", new_pw),
+            ("the masterSecret", MASTER_SECRET),
+        ],
+    );
+}

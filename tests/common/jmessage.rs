@@ -1,0 +1,186 @@
+//! The JMessage side of the bridge's Synapse suites: the sandbox in this process, a bridge
+//! config for `network.type: jmessage`, and a Rust JMessage client as the other party whose
+//! received texts are collected.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use imbridge::network::jmessage::client::{Client, ClientConfig, LinkState};
+use imbridge::network::jmessage::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::jmessage::session::{SessionConfig, SessionEvent};
+use tokio::sync::oneshot;
+
+/// The sandbox app's AppKey.
+pub const APP_KEY: &str = "jmbridgetestappkey000001";
+/// The sandbox app's masterSecret.
+pub const MASTER_SECRET: &str = "jm-bridge-master-secret-7731";
+/// The bridge bot.
+pub const BOT: &str = "@jmessagebot:localhost";
+
+/// The ghost of JMessage user `user`.
+pub fn ghost(user: &str) -> String {
+    format!("@jmessage_{user}:localhost")
+}
+
+/// A JMessage sandbox on a loopback port, stopped when dropped.
+pub struct JmSandbox {
+    pub state: Arc<Sandbox>,
+    /// `ws://127.0.0.1:PORT`.
+    pub url: String,
+    _stop: oneshot::Sender<()>,
+}
+
+impl JmSandbox {
+    /// Starts a sandbox with `users` (`(name, password)`) registered.
+    pub async fn start(users: &[(&str, &str)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!(
+            "ws://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
+        let state = Arc::new(Sandbox::new(SandboxConfig::new(APP_KEY, MASTER_SECRET)));
+        for (name, password) in users {
+            assert!(state.register(name, password), "{name} registered");
+        }
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(sandbox::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            state,
+            url,
+            _stop: stop,
+        }
+    }
+}
+
+/// The JMessage side of a bridge config: the sandbox's websocket URL.
+pub struct JmTarget<'a> {
+    pub websocket_url: &'a str,
+}
+
+impl super::bridge_rig::BridgeNetwork for JmTarget<'_> {
+    fn bot(&self) -> &str {
+        BOT
+    }
+
+    fn write_config(&self, dir: &Path, synapse: &str, as_port: u16) -> PathBuf {
+        write_config(dir, synapse, as_port, self.websocket_url)
+    }
+}
+
+/// Writes the masterSecret file and a bridge config (`bridge.yaml` in `dir`) for
+/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>`, send
+/// status events (`com.beeper.message_send_status`) on.
+pub fn write_config(dir: &Path, synapse: &str, as_port: u16, websocket_url: &str) -> PathBuf {
+    let secret = dir.join("jmessage.secret");
+    std::fs::write(&secret, format!("{MASTER_SECRET}\n")).expect("secret file written");
+    let path = dir.join("bridge.yaml");
+    let text = format!(
+        r#"homeserver:
+  address: {synapse}
+  domain: localhost
+appservice:
+  address: http://127.0.0.1:{as_port}
+  hostname: 127.0.0.1
+  port: {as_port}
+  id: jmessage
+  bot:
+    username: jmessagebot
+    displayname: JMessage bridge bot
+    avatar: ""
+  registration: registration.yaml
+  username_template: "jmessage_{{{{.}}}}"
+bridge:
+  permissions:
+    "localhost": user
+  message_status_events: true
+database:
+{database}
+logging:
+  level: info
+network:
+  type: jmessage
+  jmessage:
+    app_key: {APP_KEY}
+    master_secret_file: jmessage.secret
+    websocket_url: {websocket_url}
+"#,
+        database = super::bridge::database_section(dir),
+    );
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// A JMessage user on our Rust client, collecting the texts it receives as `(from, text)`.
+pub struct JmPeer {
+    pub client: Client,
+    got: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl JmPeer {
+    /// Logs `user` in (bounded) and starts collecting.
+    pub async fn login(url: &str, user: &str, password: &str) -> Self {
+        let mut cfg = ClientConfig::new(
+            url,
+            SessionConfig::new(APP_KEY, MASTER_SECRET, user, password),
+        );
+        cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
+        let (client, mut events) = Client::start(cfg);
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+        )
+        .await
+        .expect("the peer logs in within 10 s");
+        assert_eq!(state, LinkState::Connected, "{user} logs in");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let out = got.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let SessionEvent::Message(m) = e {
+                    if let Ok(mut v) = out.lock() {
+                        v.push((m.from.clone(), m.text.clone().unwrap_or_default()));
+                    }
+                }
+            }
+        });
+        Self { client, got }
+    }
+
+    /// Sends `text` to `to`; panics when the server refuses it.
+    pub async fn send(&self, to: &str, text: &str) {
+        self.client
+            .send_text(to, text, None)
+            .await
+            .unwrap_or_else(|e| panic!("the peer's send of {text:?} failed: {e}"));
+    }
+
+    /// The texts received from `from` so far, in order.
+    pub fn texts_from(&self, from: &str) -> Vec<String> {
+        self.got
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .filter(|(f, _)| f == from)
+                    .map(|(_, t)| t.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits (up to `within`) until a text from `from` satisfies `what`.
+    pub async fn wait(&self, from: &str, what: impl Fn(&str) -> bool, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.texts_from(from).iter().any(|t| what(t)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+}

@@ -1,0 +1,280 @@
+//! The JMessage connector (the core's contract) against the in-process JMessage sandbox, our
+//! Rust JMessage client as bob: the `password` flow (wrong password, unknown user, a wrong
+//! masterSecret refused in words), single text both ways with send refusals in words, a
+//! push receipted only once the core confirmed its checkpoint (and handed over again at the
+//! next login when it never was), `register` (taken, invalid, new), and a password change
+//! ending the login with bad credentials.
+
+#![cfg(feature = "jmessage")]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
+use imbridge::config::Secret;
+use imbridge::core::connector::{
+    ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MessageContent,
+    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMessage, SendFailure,
+};
+use imbridge::core::event_channel::boxed_channel;
+use imbridge::core::registration::RegisterFailure;
+use imbridge::network::jmessage::connector::{JmessageConnector, JmessageSettings};
+
+const ALICE_PW: &str = "alice-pw-3381";
+const BOB_PW: &str = "bob-pw-3382";
+
+fn connector(sb: &JmSandbox, master_secret: &str) -> JmessageConnector {
+    JmessageConnector::new(JmessageSettings {
+        app_key: APP_KEY.into(),
+        master_secret: Secret::new(master_secret),
+        websocket_url: sb.url.clone(),
+        backoff: Some((Duration::from_millis(50), Duration::from_millis(400))),
+    })
+}
+
+/// Runs the password flow with `user` / `password`.
+async fn login(
+    c: &JmessageConnector,
+    user: &str,
+    password: &str,
+) -> Result<LoginData, LoginFailure> {
+    let mut p = c.create_login("password")?;
+    let step = p.start().await?;
+    assert!(matches!(step, LoginStep::UserInput { .. }), "{step:?}");
+    let input: LoginInput = [("username", user), ("password", password)]
+        .into_iter()
+        .collect();
+    match p.submit_user_input(input).await? {
+        LoginStep::Complete { data, .. } => Ok(data),
+        other => panic!("not complete: {other:?}"),
+    }
+}
+
+async fn next_event(events: &mut RemoteEventReceiver) -> RemoteEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the stream is open")
+}
+
+async fn next_message(events: &mut RemoteEventReceiver) -> RemoteMessage {
+    loop {
+        if let RemoteEvent::Message(m) = next_event(events).await {
+            return m;
+        }
+    }
+}
+
+async fn wait_catch_up(events: &mut RemoteEventReceiver) {
+    loop {
+        if let RemoteEvent::CatchUpDone = next_event(events).await {
+            return;
+        }
+    }
+}
+
+async fn wait_state(events: &mut RemoteEventReceiver) -> LoginState {
+    loop {
+        if let RemoteEvent::State(s) = next_event(events).await {
+            return s;
+        }
+    }
+}
+
+fn text_of(m: &RemoteMessage) -> &str {
+    match &m.content {
+        MessageContent::Text { body, .. } => body,
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+/// Ids of the messages the sandbox still holds for `user` (not receipted).
+fn pending(sb: &JmSandbox, user: &str) -> Vec<i64> {
+    sb.state.pending_conversations(user).1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_login_and_text_both_ways() {
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let c = connector(&sb, MASTER_SECRET);
+    assert!(matches!(
+        login(&c, "alice", "not-the-password").await,
+        Err(LoginFailure::BadCredentials(_))
+    ));
+    assert!(matches!(
+        login(&c, "nobody42", "whatever").await,
+        Err(LoginFailure::BadCredentials(_))
+    ));
+    let wrong_app = connector(&sb, "not-the-master-secret");
+    match login(&wrong_app, "alice", ALICE_PW).await {
+        Err(LoginFailure::Refused(words)) => {
+            assert!(words.contains("network.jmessage"), "{words}")
+        }
+        other => panic!("a wrong masterSecret: {other:?}"),
+    }
+    let data = login(&c, "alice", ALICE_PW).await.expect("logs in");
+    assert_eq!(data.remote_id, "alice");
+    let (tx, mut events) = boxed_channel(64);
+    let session = c.connect(&data, tx).await.expect("connects");
+    assert_eq!(wait_state(&mut events).await, LoginState::Connected);
+    wait_catch_up(&mut events).await;
+
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    bob.send("alice", "hello alice").await;
+    let m = next_message(&mut events).await;
+    assert_eq!(text_of(&m), "hello alice");
+    assert_eq!(m.chat, ChatId::direct("bob"));
+    assert_eq!(m.sender, "bob");
+    assert!(!m.from_self);
+    assert!(m.timestamp_ms > 0);
+
+    let ids = session
+        .send_message(
+            &ChatId::direct("bob"),
+            &MessageContent::text("hi bob"),
+            None,
+        )
+        .await
+        .expect("sent");
+    assert_eq!(ids.len(), 1);
+    assert!(ids[0].parse::<i64>().is_ok(), "a msg_id: {ids:?}");
+    assert!(
+        bob.wait("alice", |t| t == "hi bob", Duration::from_secs(10))
+            .await,
+        "bob got it"
+    );
+    match session
+        .send_message(
+            &ChatId::direct("nobody42"),
+            &MessageContent::text("x"),
+            None,
+        )
+        .await
+    {
+        Err(SendFailure::Permanent(words)) => {
+            assert!(words.contains("recipient does not exist"), "{words}")
+        }
+        other => panic!("a send to nobody: {other:?}"),
+    }
+    let group = session
+        .send_message(&ChatId::group("1234"), &MessageContent::text("x"), None)
+        .await;
+    assert!(matches!(group, Err(SendFailure::Permanent(_))), "{group:?}");
+    session.disconnect(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_is_receipted_only_once_stored() {
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let c = connector(&sb, MASTER_SECRET);
+    let data = login(&c, "alice", ALICE_PW).await.expect("logs in");
+    let (tx, mut events) = boxed_channel(64);
+    let session = c.connect(&data, tx).await.expect("connects");
+    wait_catch_up(&mut events).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+
+    // Confirmed: receipted then.
+    bob.send("alice", "ack me later").await;
+    assert_eq!(text_of(&next_message(&mut events).await), "ack me later");
+    let RemoteEvent::Checkpoint(checkpoint) = next_event(&mut events).await else {
+        panic!("the push's checkpoint follows its message");
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pending(&sb, "alice").len(),
+        1,
+        "receipted before it was stored"
+    );
+    checkpoint.done();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !pending(&sb, "alice").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never receipted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Never confirmed (the bridge died first): it stays on the server and is handed over
+    // again at the next login, as an offline message.
+    bob.send("alice", "never stored").await;
+    assert_eq!(text_of(&next_message(&mut events).await), "never stored");
+    let RemoteEvent::Checkpoint(lost) = next_event(&mut events).await else {
+        panic!("the push's checkpoint follows its message");
+    };
+    drop(lost);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pending(&sb, "alice").len(),
+        1,
+        "receipted though never stored"
+    );
+    session.disconnect(false).await;
+    drop(events);
+
+    let (tx, mut events) = boxed_channel(64);
+    let session = c.connect(&data, tx).await.expect("connects again");
+    let m = next_message(&mut events).await;
+    assert_eq!(text_of(&m), "never stored");
+    let RemoteEvent::Checkpoint(checkpoint) = next_event(&mut events).await else {
+        panic!("the hand-over's checkpoint follows its messages");
+    };
+    checkpoint.done();
+    wait_catch_up(&mut events).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !pending(&sb, "alice").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hand-over never receipted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    session.disconnect(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_then_a_password_change_ends_the_login() {
+    let sb = JmSandbox::start(&[("carol1", "carol-pw-1")]).await;
+    let c = connector(&sb, MASTER_SECRET);
+    let reg = c.as_registration().expect("JMessage registers accounts");
+    assert_eq!(
+        reg.register("carol1", "some-pw-1").await,
+        Err(RegisterFailure::NameTaken("carol1".into()))
+    );
+    assert!(matches!(
+        reg.register("ab", "some-pw-1").await,
+        Err(RegisterFailure::NameInvalid(_))
+    ));
+    assert!(matches!(
+        reg.register("dave01", "pw").await,
+        Err(RegisterFailure::Refused(_))
+    ));
+    assert!(!sb.state.has_user("dave01"));
+    let wrong_app = connector(&sb, "not-the-master-secret");
+    match wrong_app
+        .as_registration()
+        .expect("registers")
+        .register("dave01", "dave-pw-1")
+        .await
+    {
+        Err(RegisterFailure::Refused(words)) => {
+            assert!(words.contains("network.jmessage"), "{words}")
+        }
+        other => panic!("a wrong masterSecret: {other:?}"),
+    }
+    let data = reg
+        .register("dave01", "dave-pw-1")
+        .await
+        .expect("registered");
+    assert_eq!(data.remote_id, "dave01");
+    assert!(sb.state.has_user("dave01"));
+    let (tx, mut events) = boxed_channel(64);
+    let _session = c.connect(&data, tx).await.expect("connects");
+    assert_eq!(wait_state(&mut events).await, LoginState::Connected);
+    assert!(sb.state.set_password("dave01", "changed-pw-2"));
+    match wait_state(&mut events).await {
+        LoginState::BadCredentials { reason } => {
+            assert!(reason.contains("password was changed"), "{reason}")
+        }
+        other => panic!("not bad credentials: {other:?}"),
+    }
+}
