@@ -1,4 +1,4 @@
-//! The sandbox's groups: Work / Public / Meeting (and Community, without topics) groups with
+//! The sandbox's groups: Work / Public / Meeting / Community groups (topics: [`super::topics`]) with
 //! members, a message sequence per group (`MsgSeq` 1, 2, … as the service numbers group
 //! messages), live fan-out of `GroupMsgArray` pushes to every online member except the
 //! sending instance, history paged by `group_open_http_svc.group_msg_get` (how a client
@@ -34,17 +34,33 @@ pub const GROUP_ID_TAKEN: i64 = 10021;
 pub const GROUP_TYPES: &[&str] = &["Work", "Public", "Meeting", "Community", "AVChatRoom"];
 
 #[derive(Debug, Clone)]
-struct Member {
-    account: String,
+pub(super) struct Member {
+    pub(super) account: String,
     /// `Owner`, `Admin` or `Member`.
     role: String,
     join_time: u64,
 }
 
+/// One message sequence: a group's, or a Community topic's (each topic numbers its own).
+#[derive(Debug, Clone, Default)]
+pub(super) struct MsgLog {
+    /// Messages, `MsgSeq` ascending (seq n is at index n-1).
+    pub(super) msgs: Vec<Value>,
+    pub(super) last_msg_time: u64,
+    /// `(From_Account, Random)` → `(MsgSeq, MsgTime)` of sends already stored (a retried send).
+    pub(super) sent: HashMap<(String, u64), (u64, u64)>,
+}
+
+impl MsgLog {
+    pub(super) fn next_seq(&self) -> u64 {
+        self.msgs.len() as u64 + 1
+    }
+}
+
 #[derive(Debug, Clone)]
-struct Group {
-    id: String,
-    kind: String,
+pub(super) struct Group {
+    pub(super) id: String,
+    pub(super) kind: String,
     name: String,
     introduction: String,
     notification: String,
@@ -52,21 +68,29 @@ struct Group {
     owner: String,
     create_time: u64,
     info_time: u64,
-    members: Vec<Member>,
-    /// Messages, `MsgSeq` ascending (seq n is at index n-1).
-    msgs: Vec<Value>,
-    last_msg_time: u64,
-    /// `(From_Account, Random)` → `(MsgSeq, MsgTime)` of sends already stored (a retried send).
-    sent: HashMap<(String, u64), (u64, u64)>,
+    pub(super) members: Vec<Member>,
+    log: MsgLog,
+    /// A Community created with `SupportTopic: 1` (the SDK's `isSupportTopic`).
+    pub(super) support_topic: bool,
+    /// Its topics ([`super::topics`]), in creation order.
+    pub(super) topics: Vec<super::topics::Topic>,
 }
 
 impl Group {
-    fn is_member(&self, user: &str) -> bool {
+    pub(super) fn is_member(&self, user: &str) -> bool {
         self.members.iter().any(|m| m.account == user)
     }
 
     fn next_seq(&self) -> u64 {
-        self.msgs.len() as u64 + 1
+        self.log.next_seq()
+    }
+
+    /// The message log of the group itself (`topic` `None`) or of one of its topics.
+    fn log_mut(&mut self, topic: Option<&str>) -> Option<&mut MsgLog> {
+        match topic {
+            None => Some(&mut self.log),
+            Some(t) => self.topics.iter_mut().find(|x| x.id == t).map(|x| &mut x.log),
+        }
     }
 
     /// The `GroupInfo` item of `get_group_info` / `get_joined_group_list` for `viewer`.
@@ -76,11 +100,12 @@ impl Group {
             "Introduction": self.introduction, "Notification": self.notification,
             "FaceUrl": self.face_url, "Owner_Account": self.owner,
             "CreateTime": self.create_time, "InfoSeq": self.info_time,
-            "LastInfoTime": self.info_time, "LastMsgTime": self.last_msg_time,
+            "LastInfoTime": self.info_time, "LastMsgTime": self.log.last_msg_time,
             "NextMsgSeq": self.next_seq(), "MemberNum": self.members.len(),
             "MaxMemberNum": 2000, "ApplyJoinOption": "FreeAccess",
             "InviteJoinOption": "FreeAccess", "ShutUpAllMember": "Off",
             "MuteAllMember": "Off", "AppDefinedData": [], "ErrorCode": 0, "ErrorInfo": "",
+            "SupportTopic": u8::from(self.support_topic),
         });
         if let (Some(me), Some(m)) = (
             viewer.and_then(|u| self.members.iter().find(|m| m.account == u)),
@@ -111,10 +136,19 @@ impl Group {
         v
     }
 
-    /// The `GroupInfo` object pushes carry.
-    fn push_info(&self) -> Value {
-        json!({"GroupId": self.id, "GroupType": self.kind, "GroupName": self.name,
-               "GroupFaceUrl": self.face_url, "MemberNum": self.members.len()})
+    /// The `GroupInfo` object pushes carry; for a topic-enabled Community
+    /// `MillionGroupFlag: 2` (the SDK's `communityType`) and the `TopicId` (`topicID`) when
+    /// the push concerns one topic (the SDK then files it under that topic's conversation).
+    pub(super) fn push_info(&self, topic: Option<&str>) -> Value {
+        let mut v = json!({"GroupId": self.id, "GroupType": self.kind, "GroupName": self.name,
+               "GroupFaceUrl": self.face_url, "MemberNum": self.members.len()});
+        if let (true, Some(m)) = (self.support_topic, v.as_object_mut()) {
+            m.insert("MillionGroupFlag".into(), json!(2));
+            if let Some(t) = topic {
+                m.insert("TopicId".into(), json!(t));
+            }
+        }
+        v
     }
 }
 
@@ -142,7 +176,7 @@ pub struct ProfileChange {
     pub face_url: Option<String>,
 }
 
-fn push_frame(event: u32, key: &str, items: Vec<Value>) -> String {
+pub(super) fn push_frame(event: u32, key: &str, items: Vec<Value>) -> String {
     let head = Head {
         ver: Some("v4".into()),
         servcmd: servcmd::MSG_PUSH.into(),
@@ -159,7 +193,7 @@ fn push_frame(event: u32, key: &str, items: Vec<Value>) -> String {
 }
 
 impl Sandbox {
-    fn groups_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
+    pub(super) fn groups_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
         self.groups.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -244,9 +278,9 @@ impl Sandbox {
                 create_time: now,
                 info_time: now,
                 members: list,
-                msgs: Vec::new(),
-                last_msg_time: 0,
-                sent: HashMap::new(),
+                log: MsgLog::default(),
+                support_topic: false,
+                topics: Vec::new(),
             },
         );
         Ok(id)
@@ -262,6 +296,8 @@ impl Sandbox {
     /// `send_group_msg`: stores the message as the group's next `MsgSeq` and pushes it to
     /// every online instance of every member except `except_conn` (the sending instance).
     /// A retry with the same `(from, Random)` answers as the first time without storing twice.
+    /// `group_id` may be a Community topic id (`@TGS#_…@TOPIC#_…`): the message then takes the
+    /// topic's next `MsgSeq` and its push names the topic ([`Group::push_info`]).
     pub fn send_group(
         &self,
         from: &str,
@@ -271,9 +307,10 @@ impl Sandbox {
         at_info: &Value,
         except_conn: Option<u64>,
     ) -> Result<GroupDelivered, (i64, String)> {
+        let (gid, topic) = super::topics::split_topic_id(group_id);
         let mut groups = self.groups_lock();
         let g = groups
-            .get_mut(group_id)
+            .get_mut(gid)
             .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
         if from != self.cfg.admin && !g.is_member(from) {
             return Err((
@@ -281,27 +318,31 @@ impl Sandbox {
                 "the sender is not a member of the group".into(),
             ));
         }
-        if let Some((seq, time)) = g.sent.get(&(from.to_owned(), random)) {
+        let info = g.push_info(topic);
+        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
+        let log = g
+            .log_mut(topic)
+            .ok_or((super::topics::TOPIC_NOT_FOUND, "topic does not exist".to_owned()))?;
+        if let Some((seq, time)) = log.sent.get(&(from.to_owned(), random)) {
             return Ok(GroupDelivered {
                 seq: *seq,
                 time: *time,
             });
         }
-        let seq = g.next_seq();
+        let seq = log.next_seq();
         let time = unix_now();
         let msg = json!({
-            "From_Account": from, "GroupInfo": g.push_info(), "ToGroupId": g.id,
+            "From_Account": from, "GroupInfo": info, "ToGroupId": gid,
             "MsgSeq": seq, "MsgRandom": random, "Random": random, "MsgTimeStamp": time,
             "MsgTime": time, "MsgBody": body, "GroupAtInfo": at_info, "MsgPriority": 1,
             "ClientSeq": 0, "CloudCustomData": "", "IsPlaceMsg": 0, "IsSystemMsg": 0,
             "From_AccountNick": "", "From_AccountHeadurl": "", "MsgFrom_AccountExtraInfo": {},
             "OnlineOnlyFlag": 0,
         });
-        g.msgs.push(msg.clone());
-        g.last_msg_time = time;
-        g.sent.insert((from.to_owned(), random), (seq, time));
+        log.msgs.push(msg.clone());
+        log.last_msg_time = time;
+        log.sent.insert((from.to_owned(), random), (seq, time));
         let frame = push_frame(3, "GroupMsgArray", vec![msg]);
-        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
         drop(groups);
         for m in members {
             self.push_to(&m, &frame, except_conn);
@@ -318,23 +359,27 @@ impl Sandbox {
         req_seq: u64,
         n: u64,
     ) -> Result<(Vec<Value>, bool), (i64, String)> {
-        let groups = self.groups_lock();
+        let (gid, topic) = super::topics::split_topic_id(group_id);
+        let mut groups = self.groups_lock();
         let g = groups
-            .get(group_id)
+            .get_mut(gid)
             .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
         if user != self.cfg.admin && !g.is_member(user) {
             return Err((NOT_A_MEMBER, "not a member of the group".into()));
         }
+        let log = g
+            .log_mut(topic)
+            .ok_or((super::topics::TOPIC_NOT_FOUND, "topic does not exist".to_owned()))?;
         let top = if req_seq == 0 {
-            g.msgs.len() as u64
+            log.msgs.len() as u64
         } else {
-            req_seq.min(g.msgs.len() as u64)
+            req_seq.min(log.msgs.len() as u64)
         };
         let n = n.clamp(1, 20);
         let bottom = top.saturating_sub(n);
         let list: Vec<Value> = (bottom + 1..=top)
             .rev()
-            .filter_map(|s| g.msgs.get(s as usize - 1).cloned())
+            .filter_map(|s| log.msgs.get(s as usize - 1).cloned())
             .collect();
         Ok((list, bottom == 0))
     }
@@ -461,7 +506,7 @@ impl Sandbox {
     }
 
     /// Pushes a `GroupTips` item (event 4) to every online instance of `to`.
-    fn tip_to(
+    pub(super) fn tip_to(
         &self,
         g: &Group,
         op: u32,
@@ -481,7 +526,7 @@ impl Sandbox {
             m.insert("MsgGroupNewInfo".into(), info);
         }
         let item = json!({
-            "GroupInfo": g.push_info(), "ToGroupId": g.id, "From_Account": operator,
+            "GroupInfo": g.push_info(None), "ToGroupId": g.id, "From_Account": operator,
             "MsgSeq": 0, "MsgRandom": rand::rng().random::<u32>(), "MsgTimeStamp": time,
             "MsgBody": elements, "IsSystemMsg": 0,
         });
@@ -545,7 +590,12 @@ fn str_field<'a>(b: &'a Value, k: &str) -> &'a str {
 pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value) -> Option<Value> {
     let admin = sb.cfg.admin.clone();
     let me = user.map_or(admin.as_str(), |(u, _)| u);
-    let group_id = str_field(b, "GroupId");
+    // A message to a Community topic names the group in `GroupId` and the topic in
+    // `TopicId` (the SDK's `send_group_msg` / `group_msg_get` bodies for a topic id).
+    let group_id = match str_field(b, "TopicId") {
+        "" => str_field(b, "GroupId"),
+        topic => topic,
+    };
     Some(match command {
         "create_group" => {
             let owner = b
@@ -558,6 +608,9 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
             match sb.create_group(kind, group_id, str_field(b, "Name"), &owner, &members) {
                 Ok(id) => {
                     sb.init_group_profile(&id, &profile_change(b));
+                    if b.get("SupportTopic").and_then(Value::as_u64) == Some(1) {
+                        sb.enable_topics(&id);
+                    }
                     ok(json!({"GroupId": id}))
                 }
                 Err(e) => err(e),

@@ -208,8 +208,10 @@ impl Conn {
                     None => ok(json!({})),
                 }
             }
-            "million_group_open_http_svc.get_joined_group_list" => {
-                ok(json!({"GroupIdList": [], "TotalCount": 0}))
+            c if c.starts_with("million_group_open_http_svc.") => {
+                let command = &c["million_group_open_http_svc.".len()..];
+                super::topics::handle(&self.sandbox, command, Some(&user), b)
+                    .unwrap_or_else(|| ok(json!({})))
             }
             "sns.friend_get" => ok(json!({
                 "UserDataItem": [], "StandardSequence": 0, "CustomSequence": 0, "FriendNum": 0,
