@@ -234,6 +234,7 @@ pub(super) async fn translate(
                 None => continue,
             },
             SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
+            SessionEvent::Topic(_) | SessionEvent::TopicList { .. } => continue,
         };
         if out.send(remote).await.is_err() {
             break;

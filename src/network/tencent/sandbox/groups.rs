@@ -89,7 +89,11 @@ impl Group {
     fn log_mut(&mut self, topic: Option<&str>) -> Option<&mut MsgLog> {
         match topic {
             None => Some(&mut self.log),
-            Some(t) => self.topics.iter_mut().find(|x| x.id == t).map(|x| &mut x.log),
+            Some(t) => self
+                .topics
+                .iter_mut()
+                .find(|x| x.id == t)
+                .map(|x| &mut x.log),
         }
     }
 
@@ -320,9 +324,10 @@ impl Sandbox {
         }
         let info = g.push_info(topic);
         let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
-        let log = g
-            .log_mut(topic)
-            .ok_or((super::topics::TOPIC_NOT_FOUND, "topic does not exist".to_owned()))?;
+        let log = g.log_mut(topic).ok_or((
+            super::topics::TOPIC_NOT_FOUND,
+            "topic does not exist".to_owned(),
+        ))?;
         if let Some((seq, time)) = log.sent.get(&(from.to_owned(), random)) {
             return Ok(GroupDelivered {
                 seq: *seq,
@@ -367,9 +372,10 @@ impl Sandbox {
         if user != self.cfg.admin && !g.is_member(user) {
             return Err((NOT_A_MEMBER, "not a member of the group".into()));
         }
-        let log = g
-            .log_mut(topic)
-            .ok_or((super::topics::TOPIC_NOT_FOUND, "topic does not exist".to_owned()))?;
+        let log = g.log_mut(topic).ok_or((
+            super::topics::TOPIC_NOT_FOUND,
+            "topic does not exist".to_owned(),
+        ))?;
         let top = if req_seq == 0 {
             log.msgs.len() as u64
         } else {
@@ -690,7 +696,13 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .unwrap_or(me);
-            let list = sb.joined_groups(who);
+            // Communities with topics are listed by `million_group_open_http_svc` (the SDK
+            // asks that service for them with `SupportTopic: 1`), not here.
+            let list: Vec<Value> = sb
+                .joined_groups(who)
+                .into_iter()
+                .filter(|g| g["SupportTopic"] != 1)
+                .collect();
             ok(json!({"GroupIdList": list, "TotalCount": list.len()}))
         }
         "get_group_info" | "get_group_self_member_info" => {

@@ -71,6 +71,7 @@ pub async fn call(
                 )
             }),
         ("million_group_open_http_svc", cmd) => super::topics::handle(&sandbox, cmd, None, &body)
+            .or_else(|| super::groups::handle(&sandbox, cmd, None, &body))
             .unwrap_or_else(|| {
                 wire::error_body(
                     code::INVALID_REQUEST,

@@ -8,7 +8,7 @@
 //! keyMap): requests `{GroupId, TopicId?, TopicName, FaceUrl, CustomString, Notification,
 //! Introduction}` / `{GroupId, TopicIdList}`; `create_topic` answers `TopicId`,
 //! `destroy_topic` `DestroyResultItem [{TopicId, ErrorCode, ErrorInfo}]`, `get_topic`
-//! `TopicAndSelfInfo [{TopicInfo, SelfInfo, ErrorCode, ErrorInfo}]`. Pushes:
+//! `TopicAndSelfInfo [{TopicInfo, SelfInfo, ErrorCode, ErrorInfo}]` (`TopicInfo.GroupID`). Pushes:
 //! topic created / deleted are group system notices (event 5, `GroupTips` items, `OpType`
 //! 17 / 18, the deleted ids in `TopicIdArray`; the SDK's `onTopicCreated` /
 //! `onTopicDeleted`), a topic's profile change a group tip (event 4, `OpType` 8 with
@@ -65,10 +65,11 @@ pub(crate) struct Topic {
 }
 
 impl Topic {
-    /// The `TopicInfo` of `get_topic`.
-    fn info(&self) -> Value {
+    /// The `TopicInfo` of `get_topic`. It names its group as `GroupID` (the SDK's
+    /// `get_topic` keyMap maps `GroupID` → `groupID`, and files each topic under it).
+    fn info(&self, group_id: &str) -> Value {
         json!({
-            "TopicId": self.id, "TopicName": self.name, "Introduction": self.introduction,
+            "GroupID": group_id, "TopicId": self.id, "TopicName": self.name, "Introduction": self.introduction,
             "Notification": self.notification, "FaceUrl": self.face_url,
             "CustomString": self.custom, "CreateTime": self.create_time,
             "ShutUpAllFlag": 0, "LastMsgTime": self.log.last_msg_time,
@@ -291,11 +292,9 @@ impl Sandbox {
     ) -> Result<Vec<Value>, Refusal> {
         let mut groups = self.groups_lock();
         let g = community(&mut groups, group_id, viewer, &self.cfg.admin)?;
-        let self_info = |t: &Topic| {
-            json!({"MsgFlag": "AcceptAndNotify", "MsgSeq": t.log.msgs.len(), "ShutUpTime": 0})
-        };
+        let self_info = |t: &Topic| json!({"MsgFlag": "AcceptAndNotify", "MsgSeq": t.log.msgs.len(), "ShutUpTime": 0});
         let item = |t: &Topic| {
-            json!({"TopicInfo": t.info(), "SelfInfo": self_info(t), "GroupID": group_id,
+            json!({"TopicInfo": t.info(group_id), "SelfInfo": self_info(t),
                    "ErrorCode": 0, "ErrorInfo": ""})
         };
         Ok(if ids.is_empty() {
@@ -320,7 +319,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-/// A topic command (`million_group_open_http_svc.<command>`) from the REST admin API
+/// A Community command (`million_group_open_http_svc.<command>`: the topic calls and the
+/// joined Communities; the group calls on Communities are [`super::groups::handle`]'s) from
+/// the REST admin API
 /// (`user` `None`; `From_Account` may name the operator) or a logged-in instance. `None`
 /// when the command is not one of these.
 pub fn handle(sb: &Sandbox, command: &str, user: Option<&str>, b: &Value) -> Option<Value> {
@@ -350,10 +351,19 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<&str>, b: &Value) -> Opt
             Err(e) => err(e),
         },
         "get_joined_group_list" => {
+            // `SupportTopic` 1: the Communities with topics, 0: those without (the SDK asks
+            // for each); absent: all Communities.
+            let topics = b.get("SupportTopic").and_then(Value::as_u64);
+            let who = b
+                .get("Member_Account")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&me);
             let list: Vec<Value> = sb
-                .joined_groups(&me)
+                .joined_groups(who)
                 .into_iter()
                 .filter(|g| g["Type"] == "Community")
+                .filter(|g| topics.is_none_or(|t| g["SupportTopic"] == t))
                 .collect();
             ok(json!({"GroupIdList": list, "TotalCount": list.len()}))
         }

@@ -210,7 +210,12 @@ impl Conn {
             }
             c if c.starts_with("million_group_open_http_svc.") => {
                 let command = &c["million_group_open_http_svc.".len()..];
+                // Community groups go through this service for the group calls too
+                // (`create_group`, `get_group_self_member_info`, … as the SDK sends them).
                 super::topics::handle(&self.sandbox, command, Some(&user), b)
+                    .or_else(|| {
+                        super::groups::handle(&self.sandbox, command, Some((&user, conn_id)), b)
+                    })
                     .unwrap_or_else(|| ok(json!({})))
             }
             "sns.friend_get" => ok(json!({

@@ -13,7 +13,8 @@
 //! (the server does not push them back to the sending instance) are passed over. A group the
 //! session has no cursor for starts at its current `NextMsgSeq`, less
 //! [`super::SessionConfig::group_catch_up`] messages fetched at once.
-//! Tips are delivered live only (they take no `MsgSeq`).
+//! Tips are delivered live only (they take no `MsgSeq`). A Community topic is one more
+//! conversation here, keyed by its topic id ([`super::topics`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -75,7 +76,8 @@ impl GroupAt {
 /// One group message, pushed live (`GroupMsgArray`) or fetched (`group_msg_get`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupMessage {
-    /// `GroupId`.
+    /// `GroupId`; for a message in a Community topic, the topic id (`@TGS#_…@TOPIC#_…`,
+    /// `GroupInfo.TopicId`), which starts with the group's id.
     pub group_id: String,
     /// `From_Account` (ourselves for a message sent by another of our instances).
     pub from: String,
@@ -190,15 +192,19 @@ pub struct GroupSummary {
     pub member_num: u64,
     /// `NextMsgSeq`: the seq the next message will get.
     pub next_msg_seq: u64,
+    /// `SupportTopic: 1`: a Community with topics (its messages live in the topics).
+    pub support_topic: bool,
 }
 
 /// What a group request waits for.
 #[derive(Debug)]
 pub(super) enum GroupPending {
-    /// `get_joined_group_list` at login.
+    /// `get_joined_group_list` at login (groups, or Communities with topics).
     List,
-    /// A `group_msg_get` page of seqs `(upper - n, upper]`.
+    /// A `group_msg_get` page of seqs `(upper - n, upper]` (`group_id` may be a topic id).
     MsgGet { group_id: String, upper: u64 },
+    /// `million_group_open_http_svc.get_topic` of a Community ([`super::topics`]).
+    Topics { group_id: String },
 }
 
 /// The per-group catch-up state.
@@ -212,9 +218,25 @@ pub(super) struct GroupSync {
     fetching: HashMap<String, u64>,
     /// Messages delivered by the login catch-up so far (`Some` while it runs).
     syncing: Option<usize>,
+    /// Communities whose topic list is being read.
+    pub(super) topic_lists: HashSet<String>,
+    /// Joined-list replies still awaited at login (groups, Communities with topics).
+    lists_pending: u8,
 }
 
 impl GroupSync {
+    /// A conversation created just now (a new topic): its messages start at seq 1.
+    pub(super) fn start_new(&mut self, id: &str) {
+        self.cursors.entry(id.to_owned()).or_insert(0);
+    }
+
+    /// Drops what is kept about conversation `id` (a deleted topic).
+    pub(super) fn forget(&mut self, id: &str) {
+        self.cursors.remove(id);
+        self.fetching.remove(id);
+        self.own.retain(|(g, _)| g != id);
+    }
+
     pub(super) fn with_cursors(cursors: &HashMap<String, u64>) -> Self {
         Self {
             cursors: cursors.clone(),
@@ -234,7 +256,21 @@ fn opt(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn group_id_of(m: &Value) -> String {
+/// The conversation a message belongs to: its topic id (`GroupInfo.TopicId`, a Community
+/// topic) when it has one, else its group id.
+fn conversation_of(m: &Value) -> String {
+    match m
+        .get("GroupInfo")
+        .and_then(|g| g.get("TopicId"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => t.to_owned(),
+        None => group_id_of(m),
+    }
+}
+
+pub(super) fn group_id_of(m: &Value) -> String {
     m.get("GroupInfo")
         .and_then(|g| g.get("GroupId"))
         .and_then(Value::as_str)
@@ -246,7 +282,7 @@ fn group_id_of(m: &Value) -> String {
 
 /// Reads a group message; `None` without a group, sender or seq.
 fn parse_group_message(m: &Value, group_hint: &str, offline: bool) -> Option<GroupMessage> {
-    let mut group_id = group_id_of(m);
+    let mut group_id = conversation_of(m);
     if group_id.is_empty() {
         group_id = group_hint.to_owned();
     }
@@ -335,10 +371,13 @@ fn parse_summary(g: &Value) -> Option<GroupSummary> {
         owner: s(g, "Owner_Account"),
         member_num: g.get("MemberNum").and_then(Value::as_u64).unwrap_or(0),
         next_msg_seq: g.get("NextMsgSeq").and_then(Value::as_u64).unwrap_or(0),
+        support_topic: g.get("SupportTopic").and_then(Value::as_u64) == Some(1),
     })
 }
 
 /// The `send_group_msg` body of a group send.
+/// A topic id (`…@TOPIC#_…`) names its group in `GroupId` and itself in `TopicId`, as the
+/// SDK sends to a topic.
 pub(super) fn send_body(
     from: &str,
     group_id: &str,
@@ -347,12 +386,14 @@ pub(super) fn send_body(
     random: u32,
     elems: &[Elem],
 ) -> Value {
-    json!({
+    let mut body = json!({
         "From_Account": from, "GroupId": group_id, "Random": random, "ClientSeq": client_seq,
         "MsgPriority": "Normal", "MsgBody": to_msg_body(elems), "OnlineOnlyFlag": 0,
         "GroupAtInfo": mentions.iter().map(GroupAt::to_wire).collect::<Vec<_>>(),
         "MsgClientTime": 0,
-    })
+    });
+    super::topics::address(&mut body, group_id);
+    body
 }
 
 impl Session {
@@ -395,11 +436,24 @@ impl Session {
             "Member_Account": self.cfg.identifier, "Limit": 1000, "Offset": 0,
             "ResponseFilter": {
                 "GroupBaseInfoFilter": ["Type", "Name", "Introduction", "Notification", "FaceUrl",
-                                        "Owner_Account", "MemberNum", "NextMsgSeq"],
+                                        "Owner_Account", "MemberNum", "NextMsgSeq",
+                                        "SupportTopic"],
             },
         });
+        self.groups.lists_pending = 2;
         self.request(
             servcmd::GET_JOINED_GROUP_LIST,
+            body.clone(),
+            Pending::Group(GroupPending::List),
+            now,
+        );
+        // Communities with topics are listed by their own service (as the SDK asks).
+        let mut body = body;
+        if let Some(m) = body.as_object_mut() {
+            m.insert("SupportTopic".into(), json!(1));
+        }
+        self.request(
+            super::topics::GET_JOINED_COMMUNITY_LIST,
             body,
             Pending::Group(GroupPending::List),
             now,
@@ -418,6 +472,7 @@ impl Session {
             GroupPending::MsgGet { group_id, upper } => {
                 self.on_msg_get(&group_id, upper, body, now)
             }
+            GroupPending::Topics { group_id } => self.on_topic_list(&group_id, body, now),
         }
     }
 
@@ -425,16 +480,24 @@ impl Session {
     /// next push or login.
     pub(super) fn on_group_timeout(&mut self, what: GroupPending) {
         match what {
-            GroupPending::List => warn!("tencent get_joined_group_list timed out"),
+            GroupPending::List => {
+                warn!("tencent get_joined_group_list timed out");
+                self.groups.lists_pending = self.groups.lists_pending.saturating_sub(1);
+            }
             GroupPending::MsgGet { group_id, .. } => {
                 warn!(group = %group_id, "tencent group_msg_get timed out");
                 self.groups.fetching.remove(&group_id);
+            }
+            GroupPending::Topics { group_id } => {
+                warn!(group = %group_id, "tencent get_topic timed out");
+                self.groups.topic_lists.remove(&group_id);
             }
         }
         self.maybe_sync_done();
     }
 
     fn on_joined_list(&mut self, body: &Value, now: Instant) {
+        self.groups.lists_pending = self.groups.lists_pending.saturating_sub(1);
         if let Err(e) = wire::check_reply(body) {
             warn!(error = %e, "tencent get_joined_group_list failed");
             self.maybe_sync_done();
@@ -448,25 +511,38 @@ impl Session {
             .filter_map(parse_summary)
             .collect();
         for g in &list {
-            let top = g.next_msg_seq.saturating_sub(1);
-            match self.groups.cursors.get(&g.group_id) {
-                Some(&c) if top > c => self.fetch_group(&g.group_id, top, now),
-                Some(_) => {}
-                None => {
-                    let start = top.saturating_sub(self.cfg.group_catch_up);
-                    self.groups.cursors.insert(g.group_id.clone(), start);
-                    if top > start {
-                        self.fetch_group(&g.group_id, top, now);
-                    }
-                }
+            if g.support_topic {
+                self.request_topics(&g.group_id, now);
             }
+            self.catch_up(&g.group_id, g.next_msg_seq, now);
         }
         self.event(SessionEvent::GroupList(list));
         self.maybe_sync_done();
     }
 
-    fn maybe_sync_done(&mut self) {
-        if self.groups.fetching.is_empty() {
+    /// Fetches what lies between the cursor of conversation `id` (a group or a topic) and
+    /// `next_msg_seq - 1`; a conversation without a cursor starts
+    /// [`super::SessionConfig::group_catch_up`] messages back.
+    pub(super) fn catch_up(&mut self, id: &str, next_msg_seq: u64, now: Instant) {
+        let top = next_msg_seq.saturating_sub(1);
+        match self.groups.cursors.get(id) {
+            Some(&c) if top > c => self.fetch_group(id, top, now),
+            Some(_) => {}
+            None => {
+                let start = top.saturating_sub(self.cfg.group_catch_up);
+                self.groups.cursors.insert(id.to_owned(), start);
+                if top > start {
+                    self.fetch_group(id, top, now);
+                }
+            }
+        }
+    }
+
+    pub(super) fn maybe_sync_done(&mut self) {
+        if self.groups.fetching.is_empty()
+            && self.groups.topic_lists.is_empty()
+            && self.groups.lists_pending == 0
+        {
             if let Some(count) = self.groups.syncing.take() {
                 self.event(SessionEvent::GroupSyncCompleted { count });
             }
@@ -474,7 +550,7 @@ impl Session {
     }
 
     /// Fetches `group_id` up to seq `target` (or extends a running fetch).
-    fn fetch_group(&mut self, group_id: &str, target: u64, now: Instant) {
+    pub(super) fn fetch_group(&mut self, group_id: &str, target: u64, now: Instant) {
         if let Some(t) = self.groups.fetching.get_mut(group_id) {
             *t = (*t).max(target);
             return;
@@ -494,12 +570,13 @@ impl Session {
             return;
         }
         let upper = target.min(cursor + PAGE);
-        let body = json!({
+        let mut body = json!({
             "GroupId": group_id, "ReqMsgSeq": upper, "ReqMsgNumber": upper - cursor,
             "WithRecalledMsg": 1,
         });
+        super::topics::address(&mut body, group_id);
         self.request(
-            servcmd::GROUP_MSG_GET,
+            &super::topics::servcmd_for(group_id, servcmd::GROUP_MSG_GET),
             body,
             Pending::Group(GroupPending::MsgGet {
                 group_id: group_id.to_owned(),
@@ -596,13 +673,21 @@ impl Session {
             }
         }
         let event = ev.get("event").and_then(Value::as_i64).unwrap_or(0);
-        if event == 4 || event == 6 {
+        if event == 4 || event == 5 || event == 6 {
             for t in ev
                 .get("GroupTips")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
             {
+                if let Some(topic) = super::topics::parse_topic_notice(t) {
+                    self.delivered += 1;
+                    self.on_topic_notice(topic, now);
+                    continue;
+                }
+                if event == 5 {
+                    continue;
+                }
                 if let Some(tip) = parse_tip(t) {
                     self.delivered += 1;
                     self.event(SessionEvent::GroupTip(tip));
