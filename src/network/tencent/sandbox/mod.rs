@@ -4,6 +4,7 @@
 //! official `@tencentcloud/chat` SDK logs in and chats through it (proven by
 //! `tests/tencent_conformance.rs`), groups ([`groups`]) and Community topics ([`topics`]). In memory; media is not implemented.
 
+pub mod group_cmds;
 pub mod groups;
 pub mod rest;
 pub mod state;

@@ -63,7 +63,7 @@ pub async fn call(
             ok(json!({"FailAccounts": []}))
         }
         ("openim", "sendmsg") => sendmsg(&sandbox, &body),
-        ("group_open_http_svc", cmd) => super::groups::handle(&sandbox, cmd, None, &body)
+        ("group_open_http_svc", cmd) => super::group_cmds::handle(&sandbox, cmd, None, &body)
             .unwrap_or_else(|| {
                 wire::error_body(
                     code::INVALID_REQUEST,
@@ -71,7 +71,7 @@ pub async fn call(
                 )
             }),
         ("million_group_open_http_svc", cmd) => super::topics::handle(&sandbox, cmd, None, &body)
-            .or_else(|| super::groups::handle(&sandbox, cmd, None, &body))
+            .or_else(|| super::group_cmds::handle(&sandbox, cmd, None, &body))
             .unwrap_or_else(|| {
                 wire::error_body(
                     code::INVALID_REQUEST,

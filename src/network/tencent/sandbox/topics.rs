@@ -320,7 +320,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// A Community command (`million_group_open_http_svc.<command>`: the topic calls and the
-/// joined Communities; the group calls on Communities are [`super::groups::handle`]'s) from
+/// joined Communities; the group calls on Communities are [`super::group_cmds::handle`]'s) from
 /// the REST admin API
 /// (`user` `None`; `From_Account` may name the operator) or a logged-in instance. `None`
 /// when the command is not one of these.

@@ -203,7 +203,7 @@ impl Conn {
             })),
             c if c.starts_with("group_open_http_svc.") => {
                 let command = &c["group_open_http_svc.".len()..];
-                match super::groups::handle(&self.sandbox, command, Some((&user, conn_id)), b) {
+                match super::group_cmds::handle(&self.sandbox, command, Some((&user, conn_id)), b) {
                     Some(body) => body,
                     None => ok(json!({})),
                 }
@@ -214,7 +214,7 @@ impl Conn {
                 // (`create_group`, `get_group_self_member_info`, … as the SDK sends them).
                 super::topics::handle(&self.sandbox, command, Some(&user), b)
                     .or_else(|| {
-                        super::groups::handle(&self.sandbox, command, Some((&user, conn_id)), b)
+                        super::group_cmds::handle(&self.sandbox, command, Some((&user, conn_id)), b)
                     })
                     .unwrap_or_else(|| ok(json!({})))
             }

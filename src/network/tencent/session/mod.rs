@@ -15,6 +15,7 @@ mod config;
 mod dedup;
 mod events;
 mod group;
+mod group_wire;
 mod incoming;
 pub mod ops;
 #[cfg(test)]
@@ -617,7 +618,7 @@ impl Session {
             ),
             Target::Group { group_id, mentions } => (
                 topics::servcmd_for(group_id, servcmd::SEND_GROUP_MSG),
-                group::send_body(
+                group_wire::send_body(
                     &self.cfg.identifier,
                     group_id,
                     mentions,

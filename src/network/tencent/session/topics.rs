@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use tracing::warn;
 
 use super::super::wire;
-use super::group::{group_id_of, GroupPending};
+use super::group::GroupPending;
+use super::group_wire::group_id_of;
 use super::{Pending, Session, SessionEvent};
 
 /// What separates a topic id's group part from its own.
