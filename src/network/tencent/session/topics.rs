@@ -240,3 +240,61 @@ impl Session {
         self.event(SessionEvent::Topic(ev));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(flag: i64, topic: &str, body: Value) -> Value {
+        json!({"GroupInfo": {"GroupId": "@TGS#_g", "MillionGroupFlag": flag, "TopicId": topic},
+               "MsgBody": body})
+    }
+
+    #[test]
+    fn topic_notices_are_read_and_other_tips_left_alone() {
+        let t = "@TGS#_g@TOPIC#_t";
+        assert_eq!(
+            parse_topic_notice(&item(2, t, json!({"OpType": 17, "Operator_Account": "a"}))),
+            Some(TopicEvent::Created {
+                group_id: "@TGS#_g".into(),
+                topic_id: t.into(),
+                operator: "a".into()
+            })
+        );
+        let deleted = json!({"OpType": 18, "TopicIdArray": [t, "x"]});
+        assert!(matches!(
+            parse_topic_notice(&item(2, "", deleted)),
+            Some(TopicEvent::Deleted { topic_ids, .. }) if topic_ids == [t, "x"]
+        ));
+        let renamed = json!({"OpType": 8, "MsgTopicNewInfo": {"TopicName": "n"}});
+        assert!(matches!(
+            parse_topic_notice(&item(2, t, renamed)),
+            Some(TopicEvent::ProfileChanged { profile, .. })
+                if profile.name.as_deref() == Some("n") && profile.face_url.is_none()
+        ));
+        // Not a topic Community, or a group-level tip: the group tip parser's business.
+        assert_eq!(parse_topic_notice(&item(0, t, json!({"OpType": 17}))), None);
+        assert_eq!(parse_topic_notice(&item(2, "", json!({"OpType": 1}))), None);
+    }
+
+    #[test]
+    fn topic_ids_address_their_group() {
+        assert_eq!(topic_group("@TGS#_g@TOPIC#_t"), Some("@TGS#_g"));
+        assert_eq!(topic_group("@TGS#_g"), None);
+        assert_eq!(topic_group("@TOPIC#_t"), None);
+        let mut body = json!({"GroupId": "@TGS#_g@TOPIC#_t"});
+        address(&mut body, "@TGS#_g@TOPIC#_t");
+        assert_eq!(
+            body,
+            json!({"GroupId": "@TGS#_g", "TopicId": "@TGS#_g@TOPIC#_t"})
+        );
+        assert_eq!(
+            servcmd_for("@TGS#_g", "group_open_http_svc.send_group_msg"),
+            "million_group_open_http_svc.send_group_msg"
+        );
+        assert_eq!(
+            servcmd_for("@TGS#abc", "group_open_http_svc.send_group_msg"),
+            "group_open_http_svc.send_group_msg"
+        );
+    }
+}
