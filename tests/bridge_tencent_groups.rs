@@ -12,21 +12,13 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::bridge::{
-    generate_registration, tail, write_tencent_config_with, BridgeProcess, TencentTarget,
-};
-use common::matrix_user::MatrixUser;
-use common::service_env::TempDir;
-use common::synapse::{free_port, Synapse};
-use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use common::bridge::tail;
+use common::tencent_bed::TencentBed;
+use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::elem::Elem;
-use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::tencent::session::{GroupAt, SessionConfig, SessionEvent};
-use tokio::sync::oneshot;
+use imbridge::network::tencent::sandbox;
+use imbridge::network::tencent::session::{GroupAt, SessionEvent};
 
-const APP: u64 = 1_400_000_001;
-const KEY: &str = "sandbox-secret-key-for-e2e";
-const BOT: &str = "@tencentbot:localhost";
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 const CAROL_GHOST: &str = "@tencent_carol:localhost";
 
@@ -34,18 +26,8 @@ type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
 
 /// bob on the Tencent side: a client whose received group texts are collected as
 /// `(from, text, mentions)`.
-async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Got) {
-    let sig = sandbox.user_sig("bob", 3600);
-    let mut cfg = ClientConfig::new(addr, SessionConfig::new(APP, "bob", &sig));
-    cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
-    let (client, mut events) = Client::start(cfg);
-    let state = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-    )
-    .await
-    .expect("bob logs in");
-    assert_eq!(state, LinkState::Connected);
+async fn bob(bed: &TencentBed) -> (Client, Got) {
+    let (client, mut events) = bed.im_client("bob", |_| {}).await;
     let got = Arc::new(Mutex::new(Vec::new()));
     let out = got.clone();
     tokio::spawn(async move {
@@ -60,42 +42,13 @@ async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Got) {
     (client, got)
 }
 
-/// Logs `mx` in as `user` through the bot.
-async fn login(mx: &mut MatrixUser, sb: &Sandbox, user: &str) -> String {
-    let mgmt = mx.create_dm(BOT).await;
-    for _ in 0..100 {
-        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let sig = sb.user_sig(user, 3600);
-    mx.send_text(&mgmt, &format!("login usersig {user} {sig}"))
-        .await;
-    mx.wait_body(&mgmt, |b| b.starts_with(&format!("Logged in as {user}")))
-        .await;
-    mgmt
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     let t0 = Instant::now();
-    let dir = TempDir::new("tencent-groups");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let ws = format!(
-        "ws://127.0.0.1:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let sb = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(sandbox::serve(listener, sb.clone(), async {
-        let _ = stopped.await;
-    }));
-    for u in ["alice", "dave", "bob", "carol"] {
-        sb.import(u);
-    }
+    let (bed, mut bridge) =
+        TencentBed::start("tencent-groups", &["alice", "dave", "bob", "carol"]).await;
+    let sb = bed.sb.clone();
+    let log = bed.log.clone();
     let gid = sb
         .create_group(
             "Work",
@@ -105,26 +58,12 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
             &["alice".to_owned(), "dave".to_owned()],
         )
         .expect("group");
-    let target = TencentTarget {
-        websocket_url: &ws,
-        sdk_app_id: APP,
-    };
-    let as_port = free_port();
-    let hint = format!("http://127.0.0.1:{}", free_port());
-    let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
-    let reg = generate_registration(&config, &dir.0);
-    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-    let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
-    let log = dir.0.join("bridge.log");
-    let mut bridge = BridgeProcess::start(&config, &log, as_port);
     say!(t0, "Synapse and the bridge up");
-    let token1 = synapse.register("mx1", "mxpw-Tg41-matrix-secret");
-    let token2 = synapse.register("mx2", "mxpw-Tg42-matrix-secret");
-    let mut mx1 = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token1);
-    let mut mx2 = MatrixUser::new(&synapse.url(), "@mx2:localhost", &token2);
-    let (bob, bob_got) = bob(&ws, &sb).await;
-    let mgmt1 = login(&mut mx1, &sb, "alice").await;
-    let mgmt2 = login(&mut mx2, &sb, "dave").await;
+    let mut mx1 = bed.matrix_user("mx1", "mxpw-Tg41-matrix-secret");
+    let mut mx2 = bed.matrix_user("mx2", "mxpw-Tg42-matrix-secret");
+    let (bob, bob_got) = bob(&bed).await;
+    let mgmt1 = bed.login(&mut mx1, "alice").await;
+    let mgmt2 = bed.login(&mut mx2, "dave").await;
     say!(t0, "mx1 = alice, mx2 = dave logged in");
 
     // IM → Matrix: bob's group message; one portal, both Matrix users in it.
@@ -196,7 +135,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     bob.send_group(&gid, vec![Elem::text("while away")], vec![])
         .await
         .expect("bob sends");
-    let mut bridge = BridgeProcess::start(&config, &log, as_port);
+    let mut bridge = bed.restart();
     say!(t0, "bridge restarted");
     mx1.wait_bodies_steady(&room1, BOB_GHOST, &["hello team", "while away"], &log)
         .await;

@@ -427,6 +427,15 @@ pub struct ChatInfo {
     /// Members muted in the group (empty when the network has no mutes or did not tell).
     #[serde(default)]
     pub muted: Vec<String>,
+    /// The chat is a space: it holds other chats (its children name it as `parent`) and
+    /// carries no messages of its own. Its room is a Matrix space (`m.space` room type), as
+    /// mautrix bridgev2's `RoomTypeSpace`.
+    #[serde(default)]
+    pub is_space: bool,
+    /// The space chat this chat belongs to, if any: its room is an `m.space.child` of the
+    /// space's room and names it in `m.space.parent` (mautrix bridgev2's `ChatInfo.ParentID`).
+    #[serde(default)]
+    pub parent: Option<ChatId>,
 }
 
 /// One user found by [`NetworkLogin::search_users`].
@@ -473,6 +482,10 @@ pub struct Capabilities {
     /// [`ChannelAbility`] and chats may be [`ChatKind::Channel`].
     #[serde(default)]
     pub channels: bool,
+    /// The network has chats holding chats ([`ChatInfo::is_space`], [`ChatInfo::parent`]),
+    /// bridged as Matrix spaces with the children as rooms in them.
+    #[serde(default)]
+    pub spaces: bool,
 }
 
 /// Why logging in failed, in words for the user. The words are the flow's: a password flow

@@ -19,6 +19,10 @@ pub mod relay;
 pub mod sdk_agent;
 pub mod service_env;
 pub mod synapse;
+#[cfg(feature = "tencent")]
+pub mod tencent_bed;
+#[cfg(feature = "tencent")]
+pub mod tencent_rig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -87,9 +87,22 @@ impl SdkAgent {
             "official SDKs not installed: run `npm ci --prefix tests/sdk` (the test command does)"
         );
         let app = sdk_app_id.to_string();
+        // With `SDK_AGENT_STDERR=1`, the SDK logs everything (level 0) to stderr.
+        let level = if std::env::var_os("SDK_AGENT_STDERR").is_some() {
+            "0"
+        } else {
+            "4"
+        };
         Self::spawn_script(
             "tests/sdk/tencent-agent.js",
-            &["--sdk-app-id", &app, "--server", server],
+            &[
+                "--sdk-app-id",
+                &app,
+                "--server",
+                server,
+                "--log-level",
+                level,
+            ],
         )
     }
 
@@ -130,7 +143,12 @@ impl SdkAgent {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // `SDK_AGENT_STDERR=1` shows the SDK's own log (to see why an SDK call failed).
+            .stderr(if std::env::var_os("SDK_AGENT_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("node runs");

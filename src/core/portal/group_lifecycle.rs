@@ -1,7 +1,8 @@
 //! The end of a group for the bridge or for one user. A group dissolved on the network (the
 //! connector's [`RemoteEvent::ChatDelete`](crate::core::connector::RemoteEvent)) leaves its
 //! portal as a plain Matrix room: the bot says so, the ghosts leave, the `m.bridge` state is
-//! emptied and the portal forgotten (no tombstone: the users stay with the history, readable).
+//! emptied and the portal forgotten (no tombstone: the users stay with the history, readable);
+//! a room in a network space also leaves the space ([`super::space_rooms`]).
 //! A logged-in user leaving a group portal leaves the network group too, but only with
 //! `bridge.leave_on_part` (off by default: leaving the room only hides the chat on Matrix).
 
@@ -16,6 +17,9 @@ use crate::core::commands::notify_user;
 /// What the bot says in the room of a dissolved group.
 pub(super) const DISSOLVED: &str =
     "ℹ️ The IM group was dissolved. This room is no longer bridged; its history stays here.";
+/// What the bot says in a room of a space (a child chat) whose chat was deleted.
+pub(super) const CHILD_DELETED: &str = "ℹ️ This chat was deleted on the IM side and left its \
+     space. This room is no longer bridged; its history stays here.";
 
 impl PortalWorker {
     /// The network chat is gone: notice, ghosts out, bridge marker emptied, portal forgotten.
@@ -27,7 +31,13 @@ impl PortalWorker {
         let Ok(room) = RoomId::parse(record.room_id.as_str()) else {
             return;
         };
-        self.notice(&room, DISSOLVED).await;
+        // A child of a space leaves the space too.
+        if super::space_rooms::in_space(&ctx, &room).await {
+            self.notice(&room, CHILD_DELETED).await;
+            super::space_rooms::remove_child(&ctx, &room).await;
+        } else {
+            self.notice(&room, DISSOLVED).await;
+        }
         let bot = ctx.matrix.bot().to_owned();
         let members = ctx.matrix.joined_members(&room).await.unwrap_or_default();
         for ghost in members

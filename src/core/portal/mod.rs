@@ -41,6 +41,7 @@ mod relay;
 mod remote;
 mod replies;
 mod room_commands;
+mod space_rooms;
 mod threads;
 pub use threads::{thread_name, ThreadRecord};
 

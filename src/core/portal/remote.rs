@@ -80,6 +80,18 @@ impl PortalWorker {
             true => self.dm_meta().await.unwrap_or_default(),
             false => (None, None),
         };
+        // A chat in a space chat: the space's room first, named as this room's parent.
+        let space = match &info.parent {
+            Some(parent) => super::space_rooms::ensure_space(&ctx, login, parent).await,
+            None => None,
+        };
+        let mut initial_state = vec![
+            super::bridge_state(&ctx, &self.key, chat),
+            crate::core::room_features::initial_state(&ctx, &self.key, is_direct).await,
+        ];
+        if let Some(space) = &space {
+            initial_state.push(super::space_rooms::parent_state(&ctx, space));
+        }
         let spec = RoomSpec {
             name: if is_direct {
                 dm_name.clone()
@@ -96,11 +108,8 @@ impl PortalWorker {
             } else {
                 self.group_levels(login, &info)
             },
-            initial_state: vec![
-                super::bridge_state(&ctx, &self.key, chat),
-                crate::core::room_features::initial_state(&ctx, &self.key, is_direct).await,
-            ],
-            room_type: None,
+            initial_state,
+            room_type: super::space_rooms::room_type(&info),
         };
         let room = retry("create room", || ctx.matrix.create_room(&creator, &spec)).await?;
         // A new room: only its creator is in it so far.
@@ -125,6 +134,9 @@ impl PortalWorker {
         if let Err(e) = ctx.store.put_portal(&record).await {
             warn!(portal = %self.key, error = %e, "portal record not saved");
         }
+        if let Some(space) = &space {
+            super::space_rooms::add_child(&ctx, space, &room).await;
+        }
         if is_direct {
             let _ = retry("bot join", || ctx.matrix.join(&room, ctx.matrix.bot())).await;
             let (ctx, login, peer) = (ctx.clone(), login.clone(), chat.id.clone());
@@ -135,9 +147,11 @@ impl PortalWorker {
             if let Err(e) = self.open_group_roles(&room, login, &info).await {
                 warn!(portal = %self.key, %room, error = %e, "group roles not set on the room");
             }
-            // A channel's crowd comes and goes: its ghosts join when they speak.
+            // A channel's crowd comes and goes: its ghosts join when they speak. A space
+            // carries no messages: its members' ghosts stay in its child rooms.
             let initial = match chat.kind {
                 ChatKind::Channel => 0,
+                _ if info.is_space => 0,
                 _ => INITIAL_MEMBERS,
             };
             for member in info

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, info, warn};
 
 use super::elem::Elem;
+use super::session::topics;
 use super::session::{
     EndReason, GroupAt, Output, SendError, SendReceipt, Session, SessionConfig, SessionEvent,
     Target, SDK_VERSION,
@@ -182,6 +183,57 @@ impl Client {
             .await
             .map_err(|_| SendError::SessionEnded)?;
         rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// A call whose reply must be a success; the reply body.
+    async fn call_ok(
+        &self,
+        servcmd: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, SendError> {
+        let reply = self.call(servcmd, body).await?;
+        super::wire::check_reply(&reply).map_err(SendError::Server)?;
+        Ok(reply)
+    }
+
+    /// Creates a topic named `name` in Community `group_id`
+    /// (`million_group_open_http_svc.create_topic`); its topic id.
+    pub async fn create_topic(&self, group_id: &str, name: &str) -> Result<String, SendError> {
+        let body = serde_json::json!({"GroupId": group_id, "TopicName": name});
+        let reply = self.call_ok(topics::CREATE_TOPIC, body).await?;
+        reply
+            .get("TopicId")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| SendError::Malformed("create_topic reply without TopicId".into()))
+    }
+
+    /// Renames topic `topic_id` (`modify_topic` with `TopicName`).
+    pub async fn rename_topic(&self, topic_id: &str, name: &str) -> Result<(), SendError> {
+        let group_id = topics::topic_group(topic_id).unwrap_or_default();
+        let body = serde_json::json!({"GroupId": group_id, "TopicId": topic_id, "TopicName": name});
+        self.call_ok(topics::MODIFY_TOPIC, body).await.map(|_| ())
+    }
+
+    /// Deletes topic `topic_id` (`destroy_topic`).
+    pub async fn delete_topic(&self, topic_id: &str) -> Result<(), SendError> {
+        let group_id = topics::topic_group(topic_id).unwrap_or_default();
+        let body = serde_json::json!({"GroupId": group_id, "TopicIdList": [topic_id]});
+        let reply = self.call_ok(topics::DESTROY_TOPIC, body).await?;
+        let item = reply
+            .get("DestroyResultItem")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or_default();
+        super::wire::check_reply(&item).map_err(SendError::Server)
+    }
+
+    /// The topics of Community `group_id` (`get_topic`).
+    pub async fn topics(&self, group_id: &str) -> Result<Vec<topics::TopicInfo>, SendError> {
+        let body = serde_json::json!({"GroupId": group_id});
+        let reply = self.call_ok(topics::GET_TOPIC, body).await?;
+        Ok(topics::parse_topic_list(&reply))
     }
 
     /// Replaces the UserSig used by the next `wslogin` (a renewed ticket).

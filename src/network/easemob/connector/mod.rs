@@ -147,6 +147,7 @@ impl NetworkConnector for EasemobConnector {
             max_text_bytes: 5 * 1024,
             threads: true,
             channels: true,
+            spaces: false,
         }
     }
 
@@ -401,6 +402,7 @@ impl NetworkLogin for EasemobLogin {
                     admins: g.admins,
                     owner: Some(g.owner),
                     muted,
+                    ..ChatInfo::default()
                 })
             }
             ChatKind::Channel => {
@@ -412,7 +414,7 @@ impl NetworkLogin for EasemobLogin {
                     members: r.members,
                     admins: r.admins,
                     owner: Some(r.owner),
-                    muted: Vec::new(),
+                    ..ChatInfo::default()
                 })
             }
         }

@@ -165,7 +165,9 @@ fn info_of(info: &Value) -> Result<ChatInfo, SendFailure> {
             .map(|(a, _)| a.clone())
             .collect(),
         owner: s("Owner_Account"),
-        muted: Vec::new(),
+        // A Community with topics holds its topics' rooms: it is a space.
+        is_space: info.get("SupportTopic").and_then(Value::as_u64) == Some(1),
+        ..ChatInfo::default()
     })
 }
 

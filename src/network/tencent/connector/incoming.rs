@@ -234,11 +234,33 @@ pub(super) async fn translate(
                 None => continue,
             },
             SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
+            SessionEvent::Topic(t) => {
+                if send_all(&out, super::topics::translate(&t)).await {
+                    continue;
+                }
+                break;
+            }
+            SessionEvent::TopicList { topics, .. } => {
+                if send_all(&out, super::topics::listed(&topics)).await {
+                    continue;
+                }
+                break;
+            }
         };
         if out.send(remote).await.is_err() {
             break;
         }
     }
+}
+
+/// Sends `events` in order; false once the core is gone.
+async fn send_all(out: &RemoteEventSender, events: Vec<RemoteEvent>) -> bool {
+    for e in events {
+        if out.send(e).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

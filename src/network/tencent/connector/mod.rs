@@ -14,6 +14,7 @@ mod fidelity;
 pub mod groups;
 mod incoming;
 mod login;
+pub mod topics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -138,6 +139,8 @@ impl NetworkConnector for TencentConnector {
             recall_window_secs: fidelity::RECALL_WINDOW_SECS,
             read_receipts: true,
             typing: true,
+            // Communities with topics: a space with a room per topic.
+            spaces: true,
             ..Capabilities::default()
         }
     }
@@ -297,6 +300,9 @@ impl NetworkLogin for TencentLogin {
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
         if chat.kind == ChatKind::Group {
+            if let Some(info) = topics::chat_info(&self.client, &chat.id).await {
+                return info;
+            }
             return groups::chat_info(&self.client, &chat.id).await;
         }
         let peer = direct_peer(chat)?;

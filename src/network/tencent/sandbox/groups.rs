@@ -1,4 +1,4 @@
-//! The sandbox's groups: Work / Public / Meeting (and Community, without topics) groups with
+//! The sandbox's groups: Work / Public / Meeting / Community groups (topics: [`super::topics`]) with
 //! members, a message sequence per group (`MsgSeq` 1, 2, … as the service numbers group
 //! messages), live fan-out of `GroupMsgArray` pushes to every online member except the
 //! sending instance, history paged by `group_open_http_svc.group_msg_get` (how a client
@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 
 use super::super::wire::{self, code, servcmd, Head};
 use super::state::{unix_now, Sandbox};
-use super::ws::ok;
 
 /// `ErrorCode` for a group that does not exist (REST docs: 10010 "group dissolved or not
 /// found").
@@ -34,17 +33,33 @@ pub const GROUP_ID_TAKEN: i64 = 10021;
 pub const GROUP_TYPES: &[&str] = &["Work", "Public", "Meeting", "Community", "AVChatRoom"];
 
 #[derive(Debug, Clone)]
-struct Member {
-    account: String,
+pub(super) struct Member {
+    pub(super) account: String,
     /// `Owner`, `Admin` or `Member`.
     role: String,
     join_time: u64,
 }
 
+/// One message sequence: a group's, or a Community topic's (each topic numbers its own).
+#[derive(Debug, Clone, Default)]
+pub(super) struct MsgLog {
+    /// Messages, `MsgSeq` ascending (seq n is at index n-1).
+    pub(super) msgs: Vec<Value>,
+    pub(super) last_msg_time: u64,
+    /// `(From_Account, Random)` → `(MsgSeq, MsgTime)` of sends already stored (a retried send).
+    pub(super) sent: HashMap<(String, u64), (u64, u64)>,
+}
+
+impl MsgLog {
+    pub(super) fn next_seq(&self) -> u64 {
+        self.msgs.len() as u64 + 1
+    }
+}
+
 #[derive(Debug, Clone)]
-struct Group {
-    id: String,
-    kind: String,
+pub(super) struct Group {
+    pub(super) id: String,
+    pub(super) kind: String,
     name: String,
     introduction: String,
     notification: String,
@@ -52,21 +67,33 @@ struct Group {
     owner: String,
     create_time: u64,
     info_time: u64,
-    members: Vec<Member>,
-    /// Messages, `MsgSeq` ascending (seq n is at index n-1).
-    msgs: Vec<Value>,
-    last_msg_time: u64,
-    /// `(From_Account, Random)` → `(MsgSeq, MsgTime)` of sends already stored (a retried send).
-    sent: HashMap<(String, u64), (u64, u64)>,
+    pub(super) members: Vec<Member>,
+    log: MsgLog,
+    /// A Community created with `SupportTopic: 1` (the SDK's `isSupportTopic`).
+    pub(super) support_topic: bool,
+    /// Its topics ([`super::topics`]), in creation order.
+    pub(super) topics: Vec<super::topics::Topic>,
 }
 
 impl Group {
-    fn is_member(&self, user: &str) -> bool {
+    pub(super) fn is_member(&self, user: &str) -> bool {
         self.members.iter().any(|m| m.account == user)
     }
 
     fn next_seq(&self) -> u64 {
-        self.msgs.len() as u64 + 1
+        self.log.next_seq()
+    }
+
+    /// The message log of the group itself (`topic` `None`) or of one of its topics.
+    fn log_mut(&mut self, topic: Option<&str>) -> Option<&mut MsgLog> {
+        match topic {
+            None => Some(&mut self.log),
+            Some(t) => self
+                .topics
+                .iter_mut()
+                .find(|x| x.id == t)
+                .map(|x| &mut x.log),
+        }
     }
 
     /// The `GroupInfo` item of `get_group_info` / `get_joined_group_list` for `viewer`.
@@ -76,11 +103,12 @@ impl Group {
             "Introduction": self.introduction, "Notification": self.notification,
             "FaceUrl": self.face_url, "Owner_Account": self.owner,
             "CreateTime": self.create_time, "InfoSeq": self.info_time,
-            "LastInfoTime": self.info_time, "LastMsgTime": self.last_msg_time,
+            "LastInfoTime": self.info_time, "LastMsgTime": self.log.last_msg_time,
             "NextMsgSeq": self.next_seq(), "MemberNum": self.members.len(),
             "MaxMemberNum": 2000, "ApplyJoinOption": "FreeAccess",
             "InviteJoinOption": "FreeAccess", "ShutUpAllMember": "Off",
             "MuteAllMember": "Off", "AppDefinedData": [], "ErrorCode": 0, "ErrorInfo": "",
+            "SupportTopic": u8::from(self.support_topic),
         });
         if let (Some(me), Some(m)) = (
             viewer.and_then(|u| self.members.iter().find(|m| m.account == u)),
@@ -111,10 +139,19 @@ impl Group {
         v
     }
 
-    /// The `GroupInfo` object pushes carry.
-    fn push_info(&self) -> Value {
-        json!({"GroupId": self.id, "GroupType": self.kind, "GroupName": self.name,
-               "GroupFaceUrl": self.face_url, "MemberNum": self.members.len()})
+    /// The `GroupInfo` object pushes carry; for a topic-enabled Community
+    /// `MillionGroupFlag: 2` (the SDK's `communityType`) and the `TopicId` (`topicID`) when
+    /// the push concerns one topic (the SDK then files it under that topic's conversation).
+    pub(super) fn push_info(&self, topic: Option<&str>) -> Value {
+        let mut v = json!({"GroupId": self.id, "GroupType": self.kind, "GroupName": self.name,
+               "GroupFaceUrl": self.face_url, "MemberNum": self.members.len()});
+        if let (true, Some(m)) = (self.support_topic, v.as_object_mut()) {
+            m.insert("MillionGroupFlag".into(), json!(2));
+            if let Some(t) = topic {
+                m.insert("TopicId".into(), json!(t));
+            }
+        }
+        v
     }
 }
 
@@ -142,7 +179,7 @@ pub struct ProfileChange {
     pub face_url: Option<String>,
 }
 
-fn push_frame(event: u32, key: &str, items: Vec<Value>) -> String {
+pub(super) fn push_frame(event: u32, key: &str, items: Vec<Value>) -> String {
     let head = Head {
         ver: Some("v4".into()),
         servcmd: servcmd::MSG_PUSH.into(),
@@ -159,7 +196,7 @@ fn push_frame(event: u32, key: &str, items: Vec<Value>) -> String {
 }
 
 impl Sandbox {
-    fn groups_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
+    pub(super) fn groups_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
         self.groups.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -244,9 +281,9 @@ impl Sandbox {
                 create_time: now,
                 info_time: now,
                 members: list,
-                msgs: Vec::new(),
-                last_msg_time: 0,
-                sent: HashMap::new(),
+                log: MsgLog::default(),
+                support_topic: false,
+                topics: Vec::new(),
             },
         );
         Ok(id)
@@ -262,6 +299,8 @@ impl Sandbox {
     /// `send_group_msg`: stores the message as the group's next `MsgSeq` and pushes it to
     /// every online instance of every member except `except_conn` (the sending instance).
     /// A retry with the same `(from, Random)` answers as the first time without storing twice.
+    /// `group_id` may be a Community topic id (`@TGS#_…@TOPIC#_…`): the message then takes the
+    /// topic's next `MsgSeq` and its push names the topic ([`Group::push_info`]).
     pub fn send_group(
         &self,
         from: &str,
@@ -271,9 +310,10 @@ impl Sandbox {
         at_info: &Value,
         except_conn: Option<u64>,
     ) -> Result<GroupDelivered, (i64, String)> {
+        let (gid, topic) = super::topics::split_topic_id(group_id);
         let mut groups = self.groups_lock();
         let g = groups
-            .get_mut(group_id)
+            .get_mut(gid)
             .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
         if from != self.cfg.admin && !g.is_member(from) {
             return Err((
@@ -281,27 +321,32 @@ impl Sandbox {
                 "the sender is not a member of the group".into(),
             ));
         }
-        if let Some((seq, time)) = g.sent.get(&(from.to_owned(), random)) {
+        let info = g.push_info(topic);
+        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
+        let log = g.log_mut(topic).ok_or((
+            super::topics::TOPIC_NOT_FOUND,
+            "topic does not exist".to_owned(),
+        ))?;
+        if let Some((seq, time)) = log.sent.get(&(from.to_owned(), random)) {
             return Ok(GroupDelivered {
                 seq: *seq,
                 time: *time,
             });
         }
-        let seq = g.next_seq();
+        let seq = log.next_seq();
         let time = unix_now();
         let msg = json!({
-            "From_Account": from, "GroupInfo": g.push_info(), "ToGroupId": g.id,
+            "From_Account": from, "GroupInfo": info, "ToGroupId": gid,
             "MsgSeq": seq, "MsgRandom": random, "Random": random, "MsgTimeStamp": time,
             "MsgTime": time, "MsgBody": body, "GroupAtInfo": at_info, "MsgPriority": 1,
             "ClientSeq": 0, "CloudCustomData": "", "IsPlaceMsg": 0, "IsSystemMsg": 0,
             "From_AccountNick": "", "From_AccountHeadurl": "", "MsgFrom_AccountExtraInfo": {},
             "OnlineOnlyFlag": 0,
         });
-        g.msgs.push(msg.clone());
-        g.last_msg_time = time;
-        g.sent.insert((from.to_owned(), random), (seq, time));
+        log.msgs.push(msg.clone());
+        log.last_msg_time = time;
+        log.sent.insert((from.to_owned(), random), (seq, time));
         let frame = push_frame(3, "GroupMsgArray", vec![msg]);
-        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
         drop(groups);
         for m in members {
             self.push_to(&m, &frame, except_conn);
@@ -318,23 +363,28 @@ impl Sandbox {
         req_seq: u64,
         n: u64,
     ) -> Result<(Vec<Value>, bool), (i64, String)> {
-        let groups = self.groups_lock();
+        let (gid, topic) = super::topics::split_topic_id(group_id);
+        let mut groups = self.groups_lock();
         let g = groups
-            .get(group_id)
+            .get_mut(gid)
             .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
         if user != self.cfg.admin && !g.is_member(user) {
             return Err((NOT_A_MEMBER, "not a member of the group".into()));
         }
+        let log = g.log_mut(topic).ok_or((
+            super::topics::TOPIC_NOT_FOUND,
+            "topic does not exist".to_owned(),
+        ))?;
         let top = if req_seq == 0 {
-            g.msgs.len() as u64
+            log.msgs.len() as u64
         } else {
-            req_seq.min(g.msgs.len() as u64)
+            req_seq.min(log.msgs.len() as u64)
         };
         let n = n.clamp(1, 20);
         let bottom = top.saturating_sub(n);
         let list: Vec<Value> = (bottom + 1..=top)
             .rev()
-            .filter_map(|s| g.msgs.get(s as usize - 1).cloned())
+            .filter_map(|s| log.msgs.get(s as usize - 1).cloned())
             .collect();
         Ok((list, bottom == 0))
     }
@@ -461,7 +511,7 @@ impl Sandbox {
     }
 
     /// Pushes a `GroupTips` item (event 4) to every online instance of `to`.
-    fn tip_to(
+    pub(super) fn tip_to(
         &self,
         g: &Group,
         op: u32,
@@ -481,7 +531,7 @@ impl Sandbox {
             m.insert("MsgGroupNewInfo".into(), info);
         }
         let item = json!({
-            "GroupInfo": g.push_info(), "ToGroupId": g.id, "From_Account": operator,
+            "GroupInfo": g.push_info(None), "ToGroupId": g.id, "From_Account": operator,
             "MsgSeq": 0, "MsgRandom": rand::rng().random::<u32>(), "MsgTimeStamp": time,
             "MsgBody": elements, "IsSystemMsg": 0,
         });
@@ -505,161 +555,4 @@ fn apply(g: &mut Group, c: &ProfileChange) {
     if let Some(v) = &c.face_url {
         g.face_url = v.clone();
     }
-}
-
-/// `Name`/`Introduction`/`Notification`/`FaceUrl` of a request body.
-pub fn profile_change(b: &Value) -> ProfileChange {
-    let s = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_owned);
-    ProfileChange {
-        name: s("Name"),
-        introduction: s("Introduction"),
-        notification: s("Notification"),
-        face_url: s("FaceUrl"),
-    }
-}
-
-/// Account names of a list that holds strings or `{Member_Account}` objects.
-pub fn accounts(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            m.as_str()
-                .or_else(|| m.get("Member_Account").and_then(Value::as_str))
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
-fn err((c, info): (i64, String)) -> Value {
-    wire::error_body(c, &info)
-}
-
-fn str_field<'a>(b: &'a Value, k: &str) -> &'a str {
-    b.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A group command (`group_open_http_svc.<command>`) from the REST admin API (`user` is
-/// `None`: the admin; `From_Account` chooses the sender) or from a logged-in websocket
-/// instance (`Some((user, conn id))`). `None` when the command is not a group command.
-pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value) -> Option<Value> {
-    let admin = sb.cfg.admin.clone();
-    let me = user.map_or(admin.as_str(), |(u, _)| u);
-    let group_id = str_field(b, "GroupId");
-    Some(match command {
-        "create_group" => {
-            let owner = b
-                .get("Owner_Account")
-                .and_then(Value::as_str)
-                .unwrap_or(me)
-                .to_owned();
-            let members = accounts(b.get("MemberList"));
-            let kind = b.get("Type").and_then(Value::as_str).unwrap_or("Public");
-            match sb.create_group(kind, group_id, str_field(b, "Name"), &owner, &members) {
-                Ok(id) => {
-                    sb.init_group_profile(&id, &profile_change(b));
-                    ok(json!({"GroupId": id}))
-                }
-                Err(e) => err(e),
-            }
-        }
-        "add_group_member" => {
-            let silence = b.get("Silence").and_then(Value::as_u64) == Some(1);
-            match sb.add_group_members(me, group_id, &accounts(b.get("MemberList")), silence) {
-                Ok(list) => ok(json!({"MemberList": list})),
-                Err(e) => err(e),
-            }
-        }
-        "delete_group_member" => {
-            match sb.remove_group_members(
-                me,
-                group_id,
-                &accounts(b.get("MemberToDel_Account")),
-                false,
-            ) {
-                Ok(()) => ok(json!({})),
-                Err(e) => err(e),
-            }
-        }
-        "quit_group" if user.is_some() => {
-            match sb.remove_group_members(me, group_id, &[me.to_owned()], true) {
-                Ok(()) => ok(json!({})),
-                Err(e) => err(e),
-            }
-        }
-        "modify_group_base_info" => match sb.modify_group(me, group_id, &profile_change(b)) {
-            Ok(()) => ok(json!({})),
-            Err(e) => err(e),
-        },
-        "send_group_msg" => {
-            let from = match user {
-                Some((u, _)) => u.to_owned(),
-                None => b
-                    .get("From_Account")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&admin)
-                    .to_owned(),
-            };
-            let Some(body) = b
-                .get("MsgBody")
-                .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-            else {
-                return Some(wire::error_body(
-                    code::INVALID_REQUEST,
-                    "MsgBody must be a non-empty array",
-                ));
-            };
-            let random = b
-                .get("Random")
-                .or_else(|| b.get("MsgRandom"))
-                .and_then(Value::as_u64)
-                .filter(|r| *r != 0)
-                .unwrap_or_else(|| u64::from(rand::rng().random::<u32>()));
-            let at = b.get("GroupAtInfo").cloned().unwrap_or(json!([]));
-            match sb.send_group(&from, group_id, random, body, &at, user.map(|(_, c)| c)) {
-                Ok(d) => ok(json!({"MsgTime": d.time, "MsgSeq": d.seq, "Random": random})),
-                Err(e) => err(e),
-            }
-        }
-        "group_msg_get" | "group_msg_get_simple" => {
-            let req = b.get("ReqMsgSeq").and_then(Value::as_u64).unwrap_or(0);
-            let n = b.get("ReqMsgNumber").and_then(Value::as_u64).unwrap_or(20);
-            match sb.group_msg_get(me, group_id, req, n) {
-                Ok((list, finished)) => ok(json!({
-                    "GroupId": group_id, "IsFinished": u8::from(finished), "RspMsgList": list,
-                })),
-                Err(e) => err(e),
-            }
-        }
-        "get_joined_group_list" => {
-            let who = b
-                .get("Member_Account")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .unwrap_or(me);
-            let list = sb.joined_groups(who);
-            ok(json!({"GroupIdList": list, "TotalCount": list.len()}))
-        }
-        "get_group_info" | "get_group_self_member_info" => {
-            let ids: Vec<String> = b
-                .get("GroupIdList")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            ok(json!({"GroupInfo": sb.group_info(user.map(|(u, _)| u), &ids)}))
-        }
-        "get_group_member_info" => {
-            let info = sb.group_info(None, &[group_id.to_owned()]);
-            let first = info.into_iter().next().unwrap_or(Value::Null);
-            if first["ErrorCode"].as_i64().unwrap_or(0) != 0 {
-                return Some(wire::error_body(GROUP_NOT_FOUND, "group does not exist"));
-            }
-            let list = first["MemberList"].clone();
-            let n = list.as_array().map_or(0, Vec::len);
-            ok(json!({"MemberNum": n, "MemberList": list, "Next": ""}))
-        }
-        _ => return None,
-    })
 }

@@ -2,7 +2,7 @@
 //! &usersig=<admin UserSig>&random=…&contenttype=json`, answered with HTTP 200 and
 //! `{ActionStatus, ErrorCode, ErrorInfo}` (reference §A2). Implemented: account import, kick
 //! (`KickType` 3 to every instance), C2C send as any user (`From_Account`) and the group
-//! calls of [`super::groups`].
+//! calls of [`super::groups`] and the Community topic calls of [`super::topics`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,7 +63,15 @@ pub async fn call(
             ok(json!({"FailAccounts": []}))
         }
         ("openim", "sendmsg") => sendmsg(&sandbox, &body),
-        ("group_open_http_svc", cmd) => super::groups::handle(&sandbox, cmd, None, &body)
+        ("group_open_http_svc", cmd) => super::group_cmds::handle(&sandbox, cmd, None, &body)
+            .unwrap_or_else(|| {
+                wire::error_body(
+                    code::INVALID_REQUEST,
+                    &format!("{service}/{command} is not implemented by the sandbox"),
+                )
+            }),
+        ("million_group_open_http_svc", cmd) => super::topics::handle(&sandbox, cmd, None, &body)
+            .or_else(|| super::group_cmds::handle(&sandbox, cmd, None, &body))
             .unwrap_or_else(|| {
                 wire::error_body(
                     code::INVALID_REQUEST,

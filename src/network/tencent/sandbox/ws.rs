@@ -203,13 +203,20 @@ impl Conn {
             })),
             c if c.starts_with("group_open_http_svc.") => {
                 let command = &c["group_open_http_svc.".len()..];
-                match super::groups::handle(&self.sandbox, command, Some((&user, conn_id)), b) {
+                match super::group_cmds::handle(&self.sandbox, command, Some((&user, conn_id)), b) {
                     Some(body) => body,
                     None => ok(json!({})),
                 }
             }
-            "million_group_open_http_svc.get_joined_group_list" => {
-                ok(json!({"GroupIdList": [], "TotalCount": 0}))
+            c if c.starts_with("million_group_open_http_svc.") => {
+                let command = &c["million_group_open_http_svc.".len()..];
+                // Community groups go through this service for the group calls too
+                // (`create_group`, `get_group_self_member_info`, … as the SDK sends them).
+                super::topics::handle(&self.sandbox, command, Some(&user), b)
+                    .or_else(|| {
+                        super::group_cmds::handle(&self.sandbox, command, Some((&user, conn_id)), b)
+                    })
+                    .unwrap_or_else(|| ok(json!({})))
             }
             "sns.friend_get" => ok(json!({
                 "UserDataItem": [], "StandardSequence": 0, "CustomSequence": 0, "FriendNum": 0,

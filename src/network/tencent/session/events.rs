@@ -172,6 +172,13 @@ pub enum SessionEvent {
     GroupTip(super::GroupTip),
     /// The joined groups, read at every login.
     GroupList(Vec<super::GroupSummary>),
+    /// A Community topic was created, deleted or changed.
+    Topic(super::topics::TopicEvent),
+    /// The topics of Community `group_id`, read at every login.
+    TopicList {
+        group_id: String,
+        topics: Vec<super::topics::TopicInfo>,
+    },
     /// The group catch-up after a login is complete; `count` messages came.
     GroupSyncCompleted { count: usize },
     /// The answer to [`super::Session::send_c2c`] or [`super::Session::send_group`] with local id `id`.

@@ -68,6 +68,11 @@ fn login(s: &mut Session, now: Instant, next_seq: u64) -> (Vec<Frame>, Vec<Sessi
     let body = json!({"ErrorCode": 0, "GroupIdList": [
         {"GroupId": "g", "Type": "Work", "Name": "T", "NextMsgSeq": next_seq}]});
     s.on_frame(&reply(list, body), now).unwrap();
+    // The Communities with topics are listed by their own service: none here.
+    let communities = find(&frames, super::super::topics::GET_JOINED_COMMUNITY_LIST);
+    assert_eq!(communities.body["SupportTopic"], 1);
+    let body = json!({"ErrorCode": 0, "GroupIdList": []});
+    s.on_frame(&reply(communities, body), now).unwrap();
     drain(s)
 }
 

@@ -15,10 +15,12 @@ mod config;
 mod dedup;
 mod events;
 mod group;
+mod group_wire;
 mod incoming;
 pub mod ops;
 #[cfg(test)]
 mod tests;
+pub mod topics;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, Sessio
 pub use group::{
     GroupAt, GroupMessage, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target, AT_ALL,
 };
+pub use topics::{topic_group, TopicEvent, TopicInfo, TopicProfile};
 
 use super::elem::{to_msg_body, Elem};
 use super::wire::{self, code, servcmd, Frame, Head, ServerError, WireError};
@@ -606,7 +609,7 @@ impl Session {
         };
         let (cmd, mut body) = match &q.to {
             Target::C2c(to) => (
-                servcmd::SENDMSG,
+                servcmd::SENDMSG.to_owned(),
                 json!({
                     "From_Account": self.cfg.identifier, "To_Account": to,
                     "MsgSeq": seq, "MsgRandom": random, "MsgBody": to_msg_body(&q.elems),
@@ -614,8 +617,8 @@ impl Session {
                 }),
             ),
             Target::Group { group_id, mentions } => (
-                servcmd::SEND_GROUP_MSG,
-                group::send_body(
+                topics::servcmd_for(group_id, servcmd::SEND_GROUP_MSG),
+                group_wire::send_body(
                     &self.cfg.identifier,
                     group_id,
                     mentions,
@@ -629,7 +632,7 @@ impl Session {
             body["CloudCustomData"] = json!(q.cloud_custom_data);
         }
         self.request(
-            cmd,
+            &cmd,
             body,
             Pending::Send {
                 id: q.id,

@@ -1,0 +1,330 @@
+//! The group wire shapes in the session: targets, @-mentions, group messages, tips and
+//! joined-list items, read from (and the send body written to) the JSON the service uses
+//! (`GroupMsgArray` / `group_msg_get` items, `GroupTips`, `get_joined_group_list`).
+
+use serde_json::{json, Value};
+use tracing::debug;
+
+use super::super::elem::{from_msg_body, to_msg_body, Elem};
+
+/// `GroupAt_Account` value the SDK uses for "@all" (`TYPES.MSG_AT_ALL` in
+/// `@tencentcloud/chat`).
+pub const AT_ALL: &str = "__kImSDK_MesssageAtALL__";
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A one-to-one conversation with this user.
+    C2c(String),
+    /// A group, with its @-mentions (`GroupAtInfo`).
+    Group {
+        group_id: String,
+        mentions: Vec<GroupAt>,
+    },
+}
+
+/// One @-mention of a group message (`GroupAtInfo` item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupAt {
+    /// @all (`GroupAtAllFlag: 1`).
+    All,
+    /// @user (`GroupAt_Account`).
+    User(String),
+}
+
+impl GroupAt {
+    pub(super) fn to_wire(&self) -> Value {
+        match self {
+            GroupAt::All => json!({"GroupAtAllFlag": 1, "GroupAt_Account": AT_ALL}),
+            GroupAt::User(u) => json!({"GroupAtAllFlag": 0, "GroupAt_Account": u}),
+        }
+    }
+
+    pub(super) fn from_wire(v: &Value) -> Option<Self> {
+        let account = v.get("GroupAt_Account").and_then(Value::as_str);
+        if v.get("GroupAtAllFlag").and_then(Value::as_i64) == Some(1) || account == Some(AT_ALL) {
+            return Some(GroupAt::All);
+        }
+        account
+            .filter(|a| !a.is_empty())
+            .map(|a| GroupAt::User(a.to_owned()))
+    }
+}
+
+/// One group message, pushed live (`GroupMsgArray`) or fetched (`group_msg_get`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupMessage {
+    /// `GroupId`; for a message in a Community topic, the topic id (`@TGS#_…@TOPIC#_…`,
+    /// `GroupInfo.TopicId`), which starts with the group's id.
+    pub group_id: String,
+    /// `From_Account` (ourselves for a message sent by another of our instances).
+    pub from: String,
+    /// `MsgSeq`: the group's sequence number, 1, 2, … per group.
+    pub seq: u64,
+    /// `MsgRandom` / `Random`.
+    pub random: u32,
+    /// `MsgTimeStamp`, unix seconds.
+    pub time: u64,
+    /// The elements that parsed.
+    pub elems: Vec<Elem>,
+    /// `GroupAtInfo`: who is mentioned.
+    pub mentions: Vec<GroupAt>,
+    /// Came from the catch-up fetch rather than a live push.
+    pub offline: bool,
+}
+
+impl GroupMessage {
+    /// The text of the message's text elements, concatenated.
+    pub fn text(&self) -> String {
+        self.elems
+            .iter()
+            .filter_map(|e| match e {
+                Elem::Text(t) => Some(t.text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// What a group tip reports (`OpType`, the SDK's `GRP_TIP_*`, reference §A1 "Groups").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupTipKind {
+    /// 1: members joined or were added.
+    MemberJoined,
+    /// 2: a member left.
+    MemberQuit,
+    /// 3: members were removed.
+    MemberKicked,
+    /// 4: members became admins.
+    AdminSet,
+    /// 5: members are no longer admins.
+    AdminCancelled,
+    /// 6: the group's profile changed (see [`GroupTip::profile`]).
+    ProfileChanged,
+    /// 7: a member's group profile changed.
+    MemberInfoChanged,
+    /// Any other value.
+    Other(i64),
+}
+
+impl GroupTipKind {
+    /// From the wire number.
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            1 => Self::MemberJoined,
+            2 => Self::MemberQuit,
+            3 => Self::MemberKicked,
+            4 => Self::AdminSet,
+            5 => Self::AdminCancelled,
+            6 => Self::ProfileChanged,
+            7 => Self::MemberInfoChanged,
+            n => Self::Other(n),
+        }
+    }
+}
+
+/// The group profile fields a tip or the joined list carries; `None` = not given/unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupProfile {
+    /// `Name` / `GroupName`.
+    pub name: Option<String>,
+    /// `Introduction` / `GroupIntroduction`.
+    pub introduction: Option<String>,
+    /// `Notification` / `GroupNotification` (the group's announcement).
+    pub notification: Option<String>,
+    /// `FaceUrl` / `GroupFaceUrl`: the avatar URL.
+    pub face_url: Option<String>,
+}
+
+/// A group tip (`GroupTips` item).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupTip {
+    /// `GroupId`.
+    pub group_id: String,
+    /// `OpType`.
+    pub kind: GroupTipKind,
+    /// `Operator_Account`: who did it.
+    pub operator: String,
+    /// `List_Account`: whom it concerns (members added/removed, …).
+    pub users: Vec<String>,
+    /// `MemberNum` after the change, when given.
+    pub member_num: Option<u64>,
+    /// `MsgGroupNewInfo`: the changed profile fields ([`GroupTipKind::ProfileChanged`]).
+    pub profile: GroupProfile,
+    /// `MsgTimeStamp`, unix seconds.
+    pub time: u64,
+}
+
+/// One joined group (`get_joined_group_list` `GroupIdList` item).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSummary {
+    /// `GroupId`.
+    pub group_id: String,
+    /// `Type`: `Work`, `Public`, `Meeting`, `Community`, `AVChatRoom`.
+    pub kind: String,
+    /// Name, introduction, notification, avatar.
+    pub profile: GroupProfile,
+    /// `Owner_Account`.
+    pub owner: String,
+    /// `MemberNum`.
+    pub member_num: u64,
+    /// `NextMsgSeq`: the seq the next message will get.
+    pub next_msg_seq: u64,
+    /// `SupportTopic: 1`: a Community with topics (its messages live in the topics).
+    pub support_topic: bool,
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn opt(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The conversation a message belongs to: its topic id (`GroupInfo.TopicId`, a Community
+/// topic) when it has one, else its group id.
+pub(super) fn conversation_of(m: &Value) -> String {
+    match m
+        .get("GroupInfo")
+        .and_then(|g| g.get("TopicId"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => t.to_owned(),
+        None => group_id_of(m),
+    }
+}
+
+pub(super) fn group_id_of(m: &Value) -> String {
+    m.get("GroupInfo")
+        .and_then(|g| g.get("GroupId"))
+        .and_then(Value::as_str)
+        .or_else(|| m.get("ToGroupId").and_then(Value::as_str))
+        .or_else(|| m.get("GroupId").and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Reads a group message; `None` without a group, sender or seq.
+pub(super) fn parse_group_message(
+    m: &Value,
+    group_hint: &str,
+    offline: bool,
+) -> Option<GroupMessage> {
+    let mut group_id = conversation_of(m);
+    if group_id.is_empty() {
+        group_id = group_hint.to_owned();
+    }
+    let from = s(m, "From_Account");
+    let seq = m.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0);
+    if group_id.is_empty() || from.is_empty() || seq == 0 {
+        return None;
+    }
+    let (elems, bad) = from_msg_body(m.get("MsgBody").unwrap_or(&Value::Null));
+    if bad > 0 {
+        debug!(bad, "tencent: group message elements skipped");
+    }
+    let random = m
+        .get("MsgRandom")
+        .or_else(|| m.get("Random"))
+        .and_then(Value::as_u64)
+        .and_then(|r| u32::try_from(r).ok())
+        .unwrap_or(0);
+    Some(GroupMessage {
+        group_id,
+        from,
+        seq,
+        random,
+        time: m
+            .get("MsgTimeStamp")
+            .or_else(|| m.get("MsgTime"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        elems,
+        mentions: m
+            .get("GroupAtInfo")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(GroupAt::from_wire)
+            .collect(),
+        offline,
+    })
+}
+
+/// Reads a group tip; `None` without a group or `OpType`.
+pub(super) fn parse_tip(m: &Value) -> Option<GroupTip> {
+    let group_id = group_id_of(m);
+    let body = m.get("MsgBody").unwrap_or(m);
+    let op = body.get("OpType").and_then(Value::as_i64)?;
+    if group_id.is_empty() {
+        return None;
+    }
+    let info = body.get("MsgGroupNewInfo").unwrap_or(&Value::Null);
+    Some(GroupTip {
+        group_id,
+        kind: GroupTipKind::from_code(op),
+        operator: s(body, "Operator_Account"),
+        users: body
+            .get("List_Account")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect(),
+        member_num: body.get("MemberNum").and_then(Value::as_u64),
+        profile: GroupProfile {
+            name: opt(info, "GroupName"),
+            introduction: opt(info, "GroupIntroduction"),
+            notification: opt(info, "GroupNotification"),
+            face_url: opt(info, "GroupFaceUrl"),
+        },
+        time: m.get("MsgTimeStamp").and_then(Value::as_u64).unwrap_or(0),
+    })
+}
+
+pub(super) fn parse_summary(g: &Value) -> Option<GroupSummary> {
+    let group_id = s(g, "GroupId");
+    if group_id.is_empty() {
+        return None;
+    }
+    Some(GroupSummary {
+        group_id,
+        kind: s(g, "Type"),
+        profile: GroupProfile {
+            name: opt(g, "Name"),
+            introduction: opt(g, "Introduction"),
+            notification: opt(g, "Notification"),
+            face_url: opt(g, "FaceUrl"),
+        },
+        owner: s(g, "Owner_Account"),
+        member_num: g.get("MemberNum").and_then(Value::as_u64).unwrap_or(0),
+        next_msg_seq: g.get("NextMsgSeq").and_then(Value::as_u64).unwrap_or(0),
+        support_topic: g.get("SupportTopic").and_then(Value::as_u64) == Some(1),
+    })
+}
+
+/// The `send_group_msg` body of a group send.
+/// A topic id (`…@TOPIC#_…`) names its group in `GroupId` and itself in `TopicId`, as the
+/// SDK sends to a topic.
+pub(super) fn send_body(
+    from: &str,
+    group_id: &str,
+    mentions: &[GroupAt],
+    client_seq: u32,
+    random: u32,
+    elems: &[Elem],
+) -> Value {
+    let mut body = json!({
+        "From_Account": from, "GroupId": group_id, "Random": random, "ClientSeq": client_seq,
+        "MsgPriority": "Normal", "MsgBody": to_msg_body(elems), "OnlineOnlyFlag": 0,
+        "GroupAtInfo": mentions.iter().map(GroupAt::to_wire).collect::<Vec<_>>(),
+        "MsgClientTime": 0,
+    });
+    super::topics::address(&mut body, group_id);
+    body
+}

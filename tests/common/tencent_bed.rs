@@ -1,0 +1,138 @@
+//! The Tencent bridge test bed shared by the Tencent Synapse tests: the Tencent sandbox in
+//! this process, real Synapse, the bridge binary configured for the sandbox, and helpers to
+//! log a Matrix user in through the bot and to run an IM-side Rust client.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
+use tokio::sync::{mpsc, oneshot};
+
+use super::bridge::{
+    generate_registration, write_tencent_config_with, BridgeProcess, TencentTarget,
+};
+use super::matrix_user::MatrixUser;
+use super::service_env::TempDir;
+use super::synapse::{free_port, Synapse};
+
+/// The sandbox's SDKAppID.
+pub const APP: u64 = 1_400_000_001;
+/// The sandbox's SecretKey.
+pub const KEY: &str = "sandbox-secret-key-for-e2e";
+/// The bridge bot.
+pub const BOT: &str = "@tencentbot:localhost";
+
+/// Sandbox + Synapse + bridge; everything stops when dropped.
+pub struct TencentBed {
+    pub dir: TempDir,
+    pub sb: Arc<Sandbox>,
+    /// `ws://127.0.0.1:PORT` of the sandbox.
+    pub ws: String,
+    pub synapse: Synapse,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub as_port: u16,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TencentBed {
+    /// Starts the sandbox (with `users` imported), Synapse and the bridge.
+    pub async fn start(name: &str, users: &[&str]) -> (Self, BridgeProcess) {
+        let dir = TempDir::new(name);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let ws = format!(
+            "ws://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
+        let sb = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(sandbox::serve(listener, sb.clone(), async {
+            let _ = stopped.await;
+        }));
+        for u in users {
+            sb.import(u);
+        }
+        let target = TencentTarget {
+            websocket_url: &ws,
+            sdk_app_id: APP,
+        };
+        let as_port = free_port();
+        let hint = format!("http://127.0.0.1:{}", free_port());
+        let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
+        let reg = generate_registration(&config, &dir.0);
+        let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
+        let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
+        let log = dir.0.join("bridge.log");
+        let bridge = BridgeProcess::start(&config, &log, as_port);
+        let bed = Self {
+            dir,
+            sb,
+            ws,
+            synapse,
+            config,
+            log,
+            as_port,
+            _stop: stop,
+        };
+        (bed, bridge)
+    }
+
+    /// The bridge started again on the same config and log.
+    pub fn restart(&self) -> BridgeProcess {
+        BridgeProcess::start(&self.config, &self.log, self.as_port)
+    }
+
+    /// A Matrix user registered on Synapse.
+    pub fn matrix_user(&self, localpart: &str, password: &str) -> MatrixUser {
+        let token = self.synapse.register(localpart, password);
+        MatrixUser::new(
+            &self.synapse.url(),
+            &format!("@{localpart}:localhost"),
+            &token,
+        )
+    }
+
+    /// An IM-side Rust client logged in as `user` (fast reconnects); its events.
+    pub async fn im_client(
+        &self,
+        user: &str,
+        session: impl FnOnce(&mut SessionConfig),
+    ) -> (Client, mpsc::Receiver<SessionEvent>) {
+        let sig = self.sb.user_sig(user, 3600);
+        let mut sc = SessionConfig::new(APP, user, &sig);
+        session(&mut sc);
+        let mut cfg = ClientConfig::new(&self.ws, sc);
+        cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
+        let (client, events) = Client::start(cfg);
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+        )
+        .await
+        .expect("the IM client logs in");
+        assert_eq!(state, LinkState::Connected);
+        (client, events)
+    }
+
+    /// Logs `mx` in as Tencent user `user` through the bot; the management room.
+    pub async fn login(&self, mx: &mut MatrixUser, user: &str) -> String {
+        let mgmt = mx.create_dm(BOT).await;
+        for _ in 0..100 {
+            if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let sig = self.sb.user_sig(user, 3600);
+        mx.send_text(&mgmt, &format!("login usersig {user} {sig}"))
+            .await;
+        mx.wait_body(&mgmt, |b| b.starts_with(&format!("Logged in as {user}")))
+            .await;
+        mgmt
+    }
+}

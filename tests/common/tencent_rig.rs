@@ -1,0 +1,144 @@
+//! The Tencent test rig shared by the Tencent sandbox tests: an in-process sandbox on a
+//! loopback port with REST admin calls, Rust clients logged in to it, the official SDK
+//! logged in to it, and a bounded wait for session events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::sdk_agent::SdkAgent;
+
+/// The sandbox's SDKAppID.
+pub const APP: u64 = 1_400_000_001;
+/// The sandbox's SecretKey.
+pub const KEY: &str = "sandbox-secret-key";
+
+/// An in-process sandbox on a free loopback port; stops when dropped.
+pub struct TestSandbox {
+    pub sandbox: Arc<Sandbox>,
+    pub addr: std::net::SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestSandbox {
+    /// Starts it.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            sandbox,
+            addr,
+            _stop: stop,
+        }
+    }
+
+    /// `ws://addr`.
+    pub fn server(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// A UserSig for `user`.
+    pub fn sig(&self, user: &str) -> String {
+        self.sandbox.user_sig(user, 3600)
+    }
+
+    /// `POST /v4/{service}/{command}` as the admin; the reply body.
+    pub async fn rest(&self, path: &str, body: Value) -> Value {
+        let url = format!(
+            "http://{}/v4/{path}?sdkappid={APP}&identifier=administrator&usersig={}&random=1&contenttype=json",
+            self.addr,
+            self.sig("administrator")
+        );
+        reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("REST reachable")
+            .json()
+            .await
+            .expect("REST JSON")
+    }
+
+    /// A Work group made over REST with `members`; its GroupId.
+    pub async fn work_group(&self, name: &str, members: &[&str]) -> String {
+        for m in members {
+            self.sandbox.import(m);
+        }
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"Member_Account": m}))
+            .collect();
+        let r = self
+            .rest(
+                "group_open_http_svc/create_group",
+                json!({"Type": "Work", "Name": name, "Owner_Account": members[0], "MemberList": list}),
+            )
+            .await;
+        assert_eq!(r["ErrorCode"], 0, "{r}");
+        r["GroupId"].as_str().expect("GroupId").to_owned()
+    }
+
+    /// A Rust client logged in as `user`.
+    pub async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
+        self.client_with(SessionConfig::new(APP, user, &self.sig(user)))
+            .await
+    }
+
+    /// A Rust client logged in with `session`.
+    pub async fn client_with(
+        &self,
+        session: SessionConfig,
+    ) -> (Client, mpsc::Receiver<SessionEvent>) {
+        let cfg = ClientConfig::new(&self.server(), session);
+        let (client, events) = Client::start(cfg);
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
+        )
+        .await
+        .expect("client logs in");
+        assert_eq!(state, LinkState::Connected);
+        (client, events)
+    }
+}
+
+/// The official SDK logged in as `user`, ready.
+pub async fn sdk_login(sb: &TestSandbox, user: &str) -> SdkAgent {
+    let mut a = SdkAgent::spawn_tencent(APP, &sb.server()).await;
+    let r = a
+        .ok("login", json!({"userID": user, "userSig": sb.sig(user)}))
+        .await;
+    assert_eq!(r["errorCode"], 0);
+    a.event("sdkStateReady", |_| true).await;
+    a
+}
+
+/// The next session event `pick` accepts (bounded wait; others are skipped).
+pub async fn next<T>(
+    events: &mut mpsc::Receiver<SessionEvent>,
+    pick: impl Fn(SessionEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) => {
+                if let Some(t) = pick(e) {
+                    return t;
+                }
+            }
+            Ok(None) => panic!("client task ended"),
+            Err(_) => panic!("expected event did not arrive within 10 s"),
+        }
+    }
+}
