@@ -3,9 +3,11 @@
 //! signature and md5 password checks, single text messages with live push (`msg_sync`) and
 //! offline hand-over (`sync_conversation` after `sync_check`), and a small `/v1` admin REST —
 //! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
-//! (proven by `tests/jmessage_conformance.rs`). In memory; groups, media, events and receipts
+//! (proven by `tests/jmessage_conformance.rs`), groups with fan-out and their events, and
+//! recall ([`groups`], proven by `tests/jmessage_groups.rs`). In memory; media and receipts
 //! are not implemented.
 
+pub mod groups;
 pub mod rest;
 pub mod sio;
 pub mod state;

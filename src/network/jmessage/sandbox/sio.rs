@@ -276,9 +276,9 @@ impl Conn {
                 ok()
             }
             event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK | event::EVENT_NOTIFICATION => ok(),
-            _ => {
+            _ => super::groups::handle(&self.sandbox, user, name, data).unwrap_or_else(|| {
                 json!({"code": wire::code::MISSING, "message": format!("{name} is not implemented by the sandbox")})
-            }
+            }),
         }
     }
 
