@@ -21,6 +21,10 @@
 //   login {username, password}
 //   sendSingleMsg {target_username, content, extras?}
 //   sendSingleCustom {target_username, custom}
+//   createGroup {group_name, group_description?} getGroupInfo {gid} getGroups getGroupMembers {gid}
+//   addGroupMembers / delGroupMembers {gid, member_usernames:[{username}]}
+//   updateGroupInfo {gid, group_name?, group_description?} exitGroup {gid}
+//   sendGroupMsg {target_gid, target_gname?, content, extras?} msgRetract {msg_id}
 //   loginOut                                  -> null
 //   exit                                      -> reply, exit(0)
 // events
@@ -99,6 +103,34 @@ function handle(cmd) {
     }
     case "sendSingleCustom":
       return settle(jim.sendSingleCustom({ target_username: cmd.target_username, custom: cmd.custom }));
+    // Groups and recall (the SDK's own argument names).
+    case "createGroup":
+      return settle(jim.createGroup({ group_name: cmd.group_name, group_description: cmd.group_description || "" }));
+    case "getGroupInfo":
+      return settle(jim.getGroupInfo({ gid: cmd.gid }));
+    case "getGroups":
+      return settle(jim.getGroups());
+    case "getGroupMembers":
+      return settle(jim.getGroupMembers({ gid: cmd.gid }));
+    case "addGroupMembers":
+      return settle(jim.addGroupMembers({ gid: cmd.gid, member_usernames: cmd.member_usernames }));
+    case "delGroupMembers":
+      return settle(jim.delGroupMembers({ gid: cmd.gid, member_usernames: cmd.member_usernames }));
+    case "updateGroupInfo": {
+      const a = { gid: cmd.gid };
+      if (cmd.group_name !== undefined) a.group_name = cmd.group_name;
+      if (cmd.group_description !== undefined) a.group_description = cmd.group_description;
+      return settle(jim.updateGroupInfo(a));
+    }
+    case "exitGroup":
+      return settle(jim.exitGroup({ gid: cmd.gid }));
+    case "sendGroupMsg": {
+      const a = { target_gid: cmd.target_gid, target_gname: cmd.target_gname, content: cmd.content };
+      if (cmd.extras) a.extras = cmd.extras;
+      return settle(jim.sendGroupMsg(a));
+    }
+    case "msgRetract":
+      return settle(jim.msgRetract({ msg_id: cmd.msg_id }));
     case "loginOut":
       jim.loginOut();
       return Promise.resolve(null);

@@ -20,6 +20,8 @@ use super::session::{
 };
 use crate::network::websocket::{self, WsStream};
 
+mod ops;
+
 /// Where and who.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -61,6 +63,8 @@ enum Command {
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
     AckPush(u64),
+    /// A group call, group send or recall ([`ops`]).
+    Op(ops::Op),
     Logout(oneshot::Sender<()>),
 }
 
@@ -86,6 +90,7 @@ impl Client {
             events: ev_tx,
             state: state_tx,
             waiting: HashMap::new(),
+            calls: HashMap::new(),
             attempt: 0,
         };
         tokio::spawn(driver.run());
@@ -159,6 +164,8 @@ struct Driver {
     events: mpsc::Sender<SessionEvent>,
     state: watch::Sender<LinkState>,
     waiting: HashMap<u64, oneshot::Sender<Result<SendReceipt, SendError>>>,
+    /// Callers waiting for a [`SessionEvent::CallResult`].
+    calls: HashMap<u64, oneshot::Sender<Result<Value, SendError>>>,
     attempt: u32,
 }
 
@@ -190,6 +197,9 @@ impl Driver {
             }
         }
         for (_, w) in self.waiting.drain() {
+            let _ = w.send(Err(SendError::SessionEnded));
+        }
+        for (_, w) in self.calls.drain() {
             let _ = w.send(Err(SendError::SessionEnded));
         }
     }
@@ -291,6 +301,10 @@ impl Driver {
                 }
                 false
             }
+            Command::Op(op) => {
+                op.apply(self);
+                false
+            }
             Command::AckPush(token) => {
                 self.session.ack_push(token, Instant::now());
                 false
@@ -320,6 +334,11 @@ impl Driver {
         match e {
             SessionEvent::SendResult { id, result } => {
                 if let Some(w) = self.waiting.remove(&id) {
+                    let _ = w.send(result);
+                }
+            }
+            SessionEvent::CallResult { id, result } => {
+                if let Some(w) = self.calls.remove(&id) {
                     let _ = w.send(result);
                 }
             }
