@@ -317,3 +317,190 @@ impl Session {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use serde_json::{json, Value};
+
+    use super::super::tests::{drain, logged_in, respond, rid, OPEN};
+    use super::*;
+    use crate::network::jmessage::session::SendReceipt;
+
+    #[test]
+    fn group_text_is_built_as_the_sdk_builds_it_and_answered_as_a_send() {
+        let now = Instant::now();
+        let mut s = logged_in(now);
+        let id = s
+            .send_group_text(10_000_001, "hi", Some(json!({"k": 1})), now)
+            .unwrap();
+        let (sent, _, _) = drain(&mut s);
+        let (name, body) = &sent[0];
+        assert_eq!(name, "send_group_msg");
+        assert_eq!(body["target_gid"], "10000001");
+        assert_eq!(body["content"]["target_type"], "group");
+        assert_eq!(body["content"]["target_id"], "10000001");
+        assert_eq!(
+            body["content"]["msg_body"],
+            json!({"text": "hi", "extras": {"k": 1}})
+        );
+        respond(
+            &mut s,
+            "send_group_msg",
+            json!({"rid": rid(body), "code": 0, "msg_id": 5, "ctime_ms": 9}),
+            now,
+        );
+        let (_, events, _) = drain(&mut s);
+        assert_eq!(
+            events,
+            vec![SessionEvent::SendResult {
+                id,
+                result: Ok(SendReceipt {
+                    msg_id: 5,
+                    ctime_ms: 9
+                })
+            }]
+        );
+    }
+
+    #[test]
+    fn calls_answer_with_their_fields_or_the_service_code() {
+        let now = Instant::now();
+        let mut s = logged_in(now);
+        let a = s.create_group("team", "d", now).unwrap();
+        let b = s.retract(77, now).unwrap();
+        let (sent, _, _) = drain(&mut s);
+        assert_eq!(sent[0].0, "create_group");
+        assert_eq!(
+            (&sent[0].1["group_name"], &sent[0].1["group_description"]),
+            (&json!("team"), &json!("d"))
+        );
+        assert_eq!(
+            (sent[1].0.as_str(), &sent[1].1["msg_id"]),
+            ("msg_retract", &json!(77))
+        );
+        respond(
+            &mut s,
+            "create_group",
+            json!({"rid": rid(&sent[0].1), "code": 0, "gid": 42}),
+            now,
+        );
+        respond(
+            &mut s,
+            "msg_retract",
+            json!({"rid": rid(&sent[1].1), "code": 855001, "message": "too late"}),
+            now,
+        );
+        let (_, events, _) = drain(&mut s);
+        match &events[0] {
+            SessionEvent::CallResult { id, result: Ok(v) } => {
+                assert_eq!((*id, &v["gid"]), (a, &json!(42)))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            events[1],
+            SessionEvent::CallResult {
+                id: b,
+                result: Err(SendError::Rejected {
+                    code: 855001,
+                    message: "too late".into()
+                })
+            }
+        );
+    }
+
+    #[test]
+    fn calls_wait_across_a_reconnect_with_their_rid() {
+        let now = Instant::now();
+        let mut s = logged_in(now);
+        s.exit_group(9, now).unwrap();
+        let (sent, _, _) = drain(&mut s);
+        let first = rid(&sent[0].1);
+        s.on_disconnected(now);
+        s.on_connected(now, 1_700_000_000_000);
+        s.on_frame(OPEN, now).unwrap();
+        s.on_frame("40", now).unwrap();
+        let (sent, _, _) = drain(&mut s);
+        respond(
+            &mut s,
+            "c_init",
+            json!({"rid": rid(&sent[0].1), "code": 0}),
+            now,
+        );
+        let (sent, _, _) = drain(&mut s);
+        respond(
+            &mut s,
+            "login",
+            json!({"rid": rid(&sent[0].1), "code": 0}),
+            now,
+        );
+        let (sent, _, _) = drain(&mut s);
+        let again = sent.iter().find(|(n, _)| n == "exit_group").unwrap();
+        assert_eq!(rid(&again.1), first);
+    }
+
+    #[test]
+    fn group_and_retract_notifications_are_typed() {
+        let now = Instant::now();
+        let mut s = logged_in(now);
+        respond(
+            &mut s,
+            "event_notification",
+            json!({"event_id": 1, "event_type": 10, "from_username": "alice", "gid": 42,
+                "to_usernames": [{"username": "bob", "appkey": "k"}, "carol"], "ctime_ms": 5}),
+            now,
+        );
+        respond(
+            &mut s,
+            "event_notification",
+            json!({"event_id": 2, "event_type": 55, "from_username": "alice", "from_gid": 0,
+                "gid": 0, "msg_ids": [7], "ctime_ms": 6}),
+            now,
+        );
+        let (_, events, _) = drain(&mut s);
+        assert_eq!(
+            events,
+            vec![
+                SessionEvent::Group(GroupEvent {
+                    kind: GroupEventKind::MembersAdded,
+                    event_id: 1,
+                    gid: 42,
+                    from_username: "alice".into(),
+                    to_usernames: vec!["bob".into(), "carol".into()],
+                    group_name: None,
+                    ctime_ms: 5,
+                }),
+                SessionEvent::Retracted(Retraction {
+                    event_id: 2,
+                    from_username: "alice".into(),
+                    gid: None,
+                    msg_ids: vec![7],
+                    ctime_ms: 6,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_notifications_and_answers_do_not_panic() {
+        let now = Instant::now();
+        let mut s = logged_in(now);
+        for bad in [
+            json!({"event_type": 10}),
+            json!({"event_type": 10, "gid": "x", "to_usernames": 3}),
+            json!({"event_type": 55, "msg_ids": "7"}),
+            json!({"event_type": "55"}),
+            json!([1, 2]),
+            Value::Null,
+        ] {
+            respond(&mut s, "event_notification", bad, now);
+        }
+        let (_, events, _) = drain(&mut s);
+        assert!(events.is_empty(), "{events:?}");
+        assert!(GroupInfo::from_value(&json!({"gid": "12", "name": 5})).is_some());
+        assert!(GroupInfo::from_value(&json!({"name": "x"})).is_none());
+        assert!(GroupMember::from_value(&json!({"username": ""})).is_none());
+    }
+}
