@@ -3,7 +3,8 @@
 //! Rust client as the other members: create / info / list / members / add / remove / update /
 //! exit with the group `event_notification`s typed on the Rust side, group text both ways with
 //! fan-out, offline group messages at the SDK's login, and `msg_retract` both ways (single
-//! and group) with the author-only refusal. Skipped (saying so) when the bundle is absent.
+//! and group) with the author-only refusal, and read receipts both ways (`receipt_report` →
+//! `receipt_change`, single and group). Skipped (saying so) when the bundle is absent.
 
 #![cfg(feature = "jmessage")]
 
@@ -378,6 +379,80 @@ async fn retract_both_ways_single_and_group_author_only() {
         "the SDK marks a group retraction type 1: {note}"
     );
     assert_eq!(note["from_username"], "bob");
+
+    alice.assert_no_crash();
+    alice.exit().await;
+    bob.logout().await;
+}
+
+#[tokio::test]
+async fn read_receipts_both_ways_single_and_group() {
+    let Some(bundle) = bundle() else { return };
+    let sb = TestSandbox::start().await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let mut alice = sdk_login(&bundle, &sb, "alice").await;
+
+    // Rust → SDK, read by the SDK (its batched receipt_report): bob learns alice read it.
+    let receipt = bob.send_text("alice", "read me", None).await.unwrap();
+    alice
+        .event("msgReceive", |p| {
+            p["messages"][0]["msg_id"] == receipt.msg_id
+        })
+        .await;
+    alice
+        .ok(
+            "addSingleReceiptReport",
+            json!({"username": "bob", "msg_ids": [receipt.msg_id]}),
+        )
+        .await;
+    let change = next(&mut bob_events, |e| match e {
+        SessionEvent::ReceiptChange(c) => Some(c),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (change.username.as_deref(), change.gid),
+        (Some("alice"), None)
+    );
+    assert_eq!(change.receipts[0].msg_id, receipt.msg_id);
+    assert_eq!(change.receipts[0].unread_count, 0);
+
+    // SDK → Rust, read by Rust: the SDK gets receipt_change (onMsgReceiptChange).
+    let sent = alice
+        .ok(
+            "sendSingleMsg",
+            json!({"target_username": "bob", "content": "and me"}),
+        )
+        .await;
+    let id = sent["msg_id"].as_i64().unwrap();
+    assert_eq!(message(&mut bob_events).await.msg_id, id);
+    bob.report_read_single("alice", &[id]).await.unwrap();
+    let change = alice
+        .event("msgReceiptChange", |c| c["receipt_msgs"][0]["msg_id"] == id)
+        .await;
+    assert_eq!(change["type"], 3);
+    assert_eq!(change["username"], "bob");
+    assert_eq!(change["receipt_msgs"][0]["unread_count"], 0);
+
+    // Group: the SDK's group message read by Rust.
+    let gid = bob.create_group("receipts", "").await.unwrap();
+    bob.add_group_members(gid, &["alice"]).await.unwrap();
+    let sent = alice
+        .ok(
+            "sendGroupMsg",
+            json!({"target_gid": gid, "content": "group read"}),
+        )
+        .await;
+    let id = sent["msg_id"].as_i64().unwrap();
+    assert_eq!(message(&mut bob_events).await.msg_id, id);
+    bob.report_read_group(gid, &[id]).await.unwrap();
+    let change = alice
+        .event("msgReceiptChange", |c| c["receipt_msgs"][0]["msg_id"] == id)
+        .await;
+    assert_eq!(
+        (change["type"].clone(), change["gid"].clone()),
+        (json!(4), json!(gid))
+    );
 
     alice.assert_no_crash();
     alice.exit().await;

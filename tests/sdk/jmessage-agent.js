@@ -25,11 +25,13 @@
 //   addGroupMembers / delGroupMembers {gid, member_usernames:[{username}]}
 //   updateGroupInfo {gid, group_name?, group_description?} exitGroup {gid}
 //   sendGroupMsg {target_gid, target_gname?, content, extras?} msgRetract {msg_id}
+//   addSingleReceiptReport {username, msg_ids} addGroupReceiptReport {gid, msg_ids}
 //   loginOut                                  -> null
 //   exit                                      -> reply, exit(0)
 // events
-//   "ready" once at start; msgReceive, syncConversation, eventNotification, disconnect (the SDK's
-//   onMsgReceive / onSyncConversation / onEventNotification / onDisconnect callbacks);
+//   "ready" once at start; msgReceive, syncConversation, eventNotification, disconnect,
+//   msgReceiptChange (the SDK's onMsgReceive / onSyncConversation / onEventNotification /
+//   onDisconnect / onMsgReceiptChange callbacks);
 //   "unhandledRejection" / "uncaughtException" {message, stack}; "stdinClosed" before exiting on EOF.
 
 for (const m of ["log", "info", "warn", "error", "debug", "trace"]) {
@@ -75,6 +77,7 @@ jim.onMsgReceive((d) => emit("msgReceive", d));
 jim.onSyncConversation((d) => emit("syncConversation", d));
 jim.onEventNotification((d) => emit("eventNotification", d));
 jim.onDisconnect(() => emit("disconnect", null));
+jim.onMsgReceiptChange((d) => emit("msgReceiptChange", d));
 
 // Every SDK call returns a request object with onSuccess / onFail / onTimeout (and onAck).
 function settle(req) {
@@ -131,6 +134,11 @@ function handle(cmd) {
     }
     case "msgRetract":
       return settle(jim.msgRetract({ msg_id: cmd.msg_id }));
+    // Read reports (batched by the SDK, sent within RECEIPT_REPORT_INTERVAL = 2 s).
+    case "addSingleReceiptReport":
+      return settle(jim.addSingleReceiptReport({ username: cmd.username, msg_ids: cmd.msg_ids }));
+    case "addGroupReceiptReport":
+      return settle(jim.addGroupReceiptReport({ gid: cmd.gid, msg_ids: cmd.msg_ids }));
     case "loginOut":
       jim.loginOut();
       return Promise.resolve(null);

@@ -47,6 +47,10 @@ pub mod event {
     pub const DEL_ACROSS_GROUP_MEMBER: &str = "del_across_group_member";
     pub const UPDATE_GROUP_INFO: &str = "update_group_info";
     pub const EXIT_GROUP: &str = "exit_group";
+    /// Read reports (the SDK's `addSingleReceiptReport` / `addGroupReceiptReport`, batched
+    /// every 2 s or at 50): `{sessions:[{type:3, appkey, username, msg_ids} | {type:4, gid,
+    /// msg_ids}]}`.
+    pub const RECEIPT_REPORT: &str = "receipt_report";
     /// Recall (the SDK's `msgRetract {msg_id}`).
     pub const MSG_RETRACT: &str = "msg_retract";
 }

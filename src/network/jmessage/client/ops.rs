@@ -1,4 +1,4 @@
-//! The [`Client`] methods for groups, group sends and recall: each queues one session call
+//! The [`Client`] methods for groups, group sends, recall and read reports: each queues one session call
 //! ([`crate::network::jmessage::session`]'s group API) in the task and awaits its answer,
 //! typed. Errors are [`SendError`]: `Rejected {code, message}` with the service's code
 //! (e.g. 880204 no such group, 880205 not a member, 855001 too late to retract), `Timeout`,
@@ -147,6 +147,27 @@ impl Client {
     /// Retracts our message `msg_id` (`msg_retract`; within 3 minutes of sending).
     pub async fn retract(&self, msg_id: i64) -> Result<(), SendError> {
         self.call(move |s, now| s.retract(msg_id, now))
+            .await
+            .map(drop)
+    }
+
+    /// Reports `msg_ids` (received from `username`) read (`receipt_report` type 3); the
+    /// author gets `receipt_change`.
+    pub async fn report_read_single(
+        &self,
+        username: &str,
+        msg_ids: &[i64],
+    ) -> Result<(), SendError> {
+        let (username, ids) = (username.to_owned(), msg_ids.to_vec());
+        self.call(move |s, now| s.report_read_single(&username, &ids, now))
+            .await
+            .map(drop)
+    }
+
+    /// Reports `msg_ids` of group `gid` read (`receipt_report` type 4).
+    pub async fn report_read_group(&self, gid: i64, msg_ids: &[i64]) -> Result<(), SendError> {
+        let ids = msg_ids.to_vec();
+        self.call(move |s, now| s.report_read_group(gid, &ids, now))
             .await
             .map(drop)
     }

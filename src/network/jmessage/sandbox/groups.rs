@@ -24,7 +24,7 @@ use crate::network::jmessage::wire::{self, code, event, event_type, Content, Pus
 pub struct Book {
     groups: BTreeMap<i64, Group>,
     next_gid: i64,
-    sent: HashMap<i64, Sent>,
+    pub(super) sent: HashMap<i64, Sent>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,12 +41,14 @@ struct Group {
 
 /// What recall needs to know of a sent message.
 #[derive(Debug, Clone)]
-struct Sent {
-    from: String,
-    ctime_ms: i64,
+pub(super) struct Sent {
+    pub(super) from: String,
+    pub(super) ctime_ms: i64,
     /// 0 for single chat.
-    gid: i64,
-    receivers: Vec<String>,
+    pub(super) gid: i64,
+    pub(super) receivers: Vec<String>,
+    /// The receivers who have not reported it read (`receipt_report`).
+    pub(super) unread: Vec<String>,
 }
 
 /// How many sent messages the ledger keeps for recall.
@@ -107,6 +109,7 @@ pub(super) fn record_sent(sandbox: &Sandbox, msg: &PushedMessage, receivers: Vec
             from: msg.content.from_id.clone(),
             ctime_ms: msg.ctime_ms,
             gid: msg.from_gid,
+            unread: receivers.clone(),
             receivers,
         },
     );

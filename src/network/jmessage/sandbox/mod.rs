@@ -4,10 +4,11 @@
 //! offline hand-over (`sync_conversation` after `sync_check`), and a small `/v1` admin REST —
 //! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
 //! (proven by `tests/jmessage_conformance.rs`), groups with fan-out and their events, and
-//! recall ([`groups`], proven by `tests/jmessage_groups.rs`). In memory; media and receipts
-//! are not implemented.
+//! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]).
+//! In memory; media is not implemented.
 
 pub mod groups;
+pub mod receipts;
 pub mod rest;
 pub mod sio;
 pub mod state;

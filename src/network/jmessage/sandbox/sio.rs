@@ -276,7 +276,9 @@ impl Conn {
                 ok()
             }
             event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK | event::EVENT_NOTIFICATION => ok(),
-            _ => super::groups::handle(&self.sandbox, user, name, data).unwrap_or_else(|| {
+            _ => super::groups::handle(&self.sandbox, user, name, data)
+                .or_else(|| super::receipts::handle(&self.sandbox, user, name, data))
+                .unwrap_or_else(|| {
                 json!({"code": wire::code::MISSING, "message": format!("{name} is not implemented by the sandbox")})
             }),
         }

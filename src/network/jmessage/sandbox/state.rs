@@ -162,6 +162,21 @@ impl Sandbox {
         }
     }
 
+    /// Emits `name` with `data` to every socket of `username`.
+    pub(super) fn push_to(&self, username: &str, name: &str, data: &Value) {
+        let sockets = self
+            .lock()
+            .online
+            .get(username)
+            .cloned()
+            .unwrap_or_default();
+        for s in sockets {
+            if let Err(e) = s.emit(name, data) {
+                debug!(error = %e, event = name, "push failed");
+            }
+        }
+    }
+
     /// Drops `msg_id` from every inbox (a retracted message is not handed over later).
     pub(super) fn forget(&self, msg_id: i64) {
         for user in self.lock().users.values_mut() {

@@ -135,6 +135,8 @@ pub enum SessionEvent {
     Group(super::GroupEvent),
     /// A message was retracted by its author (`event_notification` type 55).
     Retracted(super::Retraction),
+    /// Some of our messages were read (`receipt_change`).
+    ReceiptChange(super::ReceiptChange),
     /// The messages just delivered came in one push; with
     /// [`super::SessionConfig::defer_push_ack`] its receipts wait for
     /// [`super::Session::ack_push`] with `token`.

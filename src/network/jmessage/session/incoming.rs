@@ -123,6 +123,7 @@ impl Session {
                 self.notice(event::SYNC_RECEIPT_ACK, ack, now);
             }
             event::EVENT_NOTIFICATION => self.on_notification(&data, now),
+            event::RECEIPT_CHANGE => self.on_receipt_change(&data),
             _ => self.on_response(name, data, now),
         }
     }

@@ -16,6 +16,7 @@
 mod events;
 mod groups;
 mod incoming;
+mod receipts;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ use tracing::debug;
 
 pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
 pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction};
+pub use receipts::{MessageUnread, ReceiptChange};
 
 use super::eio;
 use super::wire::{self, event};
