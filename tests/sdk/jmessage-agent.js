@@ -26,6 +26,8 @@
 //   updateGroupInfo {gid, group_name?, group_description?} exitGroup {gid}
 //   sendGroupMsg {target_gid, target_gname?, content, extras?} msgRetract {msg_id}
 //   addSingleReceiptReport {username, msg_ids} addGroupReceiptReport {gid, msg_ids}
+//   sendSinglePic / sendSingleFile {target_username, fname, data_b64, mime?} sendGroupPic {target_gid, …}
+//   getResource {media_id} -> {url}
 //   loginOut                                  -> null
 //   exit                                      -> reply, exit(0)
 // events
@@ -72,7 +74,9 @@ process.on("unhandledRejection", (e) => emit("unhandledRejection", { message: St
 process.on("uncaughtException", (e) => emit("uncaughtException", { message: String(e && e.message || e), stack: e && e.stack }));
 
 const JMessage = require(bundle);
-const jim = new JMessage({ address, debug: process.env.JMESSAGE_DEBUG === "1" });
+// Uploads go where the socket goes (the sandbox serves POST /resource), not to sdk.im.jiguang.cn.
+const uploadFile = address.replace(/^ws/, "http").replace(/\/$/, "") + "/resource";
+const jim = new JMessage({ address, upload_file: uploadFile, debug: process.env.JMESSAGE_DEBUG === "1" });
 jim.onMsgReceive((d) => emit("msgReceive", d));
 jim.onSyncConversation((d) => emit("syncConversation", d));
 jim.onEventNotification((d) => emit("eventNotification", d));
@@ -139,6 +143,18 @@ function handle(cmd) {
       return settle(jim.addSingleReceiptReport({ username: cmd.username, msg_ids: cmd.msg_ids }));
     case "addGroupReceiptReport":
       return settle(jim.addGroupReceiptReport({ gid: cmd.gid, msg_ids: cmd.msg_ids }));
+    // Media: the file travels as the browser's FormData (one part named fname), as the SDK guide says.
+    case "sendSinglePic":
+    case "sendGroupPic":
+    case "sendSingleFile": {
+      const fd = new FormData();
+      fd.append(cmd.fname, new Blob([Buffer.from(cmd.data_b64, "base64")], { type: cmd.mime || "application/octet-stream" }), cmd.fname);
+      if (cmd.op === "sendSinglePic") return settle(jim.sendSinglePic({ target_username: cmd.target_username, image: fd }));
+      if (cmd.op === "sendGroupPic") return settle(jim.sendGroupPic({ target_gid: cmd.target_gid, image: fd }));
+      return settle(jim.sendSingleFile({ target_username: cmd.target_username, file: fd }));
+    }
+    case "getResource":
+      return settle(jim.getResource({ media_id: cmd.media_id }));
     case "loginOut":
       jim.loginOut();
       return Promise.resolve(null);

@@ -20,7 +20,10 @@ use super::session::{
 };
 use crate::network::websocket::{self, WsStream};
 
+mod media;
 mod ops;
+
+pub use media::MediaError;
 
 /// Where and who.
 #[derive(Debug, Clone)]
@@ -32,15 +35,29 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Smallest and largest reconnect delay.
     pub backoff: (Duration, Duration),
+    /// Where media is uploaded (`POST {upload_url}?type=image|file`): the SDK's
+    /// `https://sdk.im.jiguang.cn/resource` for the service's own server, else
+    /// `http(s)://<server host>/resource` (the sandbox).
+    pub upload_url: String,
 }
 
 impl ClientConfig {
     /// A config with the default backoff (1 s … 60 s).
     pub fn new(server: &str, session: SessionConfig) -> Self {
+        let server = server.trim_end_matches('/').to_owned();
+        let upload_url = if server.contains("ws.im.jiguang.cn") {
+            "https://sdk.im.jiguang.cn/resource".to_owned()
+        } else {
+            let http = server
+                .replacen("wss://", "https://", 1)
+                .replacen("ws://", "http://", 1);
+            format!("{http}/resource")
+        };
         Self {
-            server: server.trim_end_matches('/').to_owned(),
+            server,
             session,
             backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            upload_url,
         }
     }
 }
@@ -72,6 +89,10 @@ enum Command {
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
+    /// The username and the upload URL, for media uploads.
+    username: String,
+    app_key: String,
+    upload_url: String,
     state: watch::Receiver<LinkState>,
 }
 
@@ -83,6 +104,8 @@ impl Client {
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
         let session = Session::new(cfg.session.clone(), rand::rng().random());
+        let (cfg_username, cfg_upload_url) = (cfg.session.username.clone(), cfg.upload_url.clone());
+        let cfg_app_key = cfg.session.app_key.clone();
         let driver = Driver {
             cfg,
             session,
@@ -97,6 +120,9 @@ impl Client {
         (
             Client {
                 commands: cmd_tx,
+                username: cfg_username,
+                app_key: cfg_app_key,
+                upload_url: cfg_upload_url,
                 state: state_rx,
             },
             ev_rx,

@@ -51,6 +51,9 @@ pub mod event {
     /// every 2 s or at 50): `{sessions:[{type:3, appkey, username, msg_ids} | {type:4, gid,
     /// msg_ids}]}`.
     pub const RECEIPT_REPORT: &str = "receipt_report";
+    /// Media: `get_upload_token {}` → `{uptoken}`, `get_resource {media_id}` → `{url}`.
+    pub const GET_UPLOAD_TOKEN: &str = "get_upload_token";
+    pub const GET_RESOURCE: &str = "get_resource";
     /// Recall (the SDK's `msgRetract {msg_id}`).
     pub const MSG_RETRACT: &str = "msg_retract";
 }

@@ -56,7 +56,25 @@ fn malformed(what: &str) -> SendError {
 }
 
 impl Client {
-    async fn call(
+    /// Starts a send in the task and awaits its receipt.
+    pub(super) async fn send_op(
+        &self,
+        start: impl FnOnce(&mut Session, Instant) -> Result<u64, SendError> + Send + 'static,
+    ) -> Result<SendReceipt, SendError> {
+        let (tx, rx) = oneshot::channel();
+        let op = Op {
+            start: Box::new(start),
+            reply: Reply::Send(tx),
+        };
+        self.commands
+            .send(Command::Op(op))
+            .await
+            .map_err(|_| SendError::SessionEnded)?;
+        rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Starts a call in the task and awaits its answer's fields.
+    pub(super) async fn call(
         &self,
         start: impl FnOnce(&mut Session, Instant) -> Result<u64, SendError> + Send + 'static,
     ) -> Result<Value, SendError> {

@@ -25,6 +25,10 @@ pub struct Book {
     groups: BTreeMap<i64, Group>,
     next_gid: i64,
     pub(super) sent: HashMap<i64, Sent>,
+    /// Upload tokens by username ([`super::media`]).
+    pub(super) tokens: HashMap<String, String>,
+    /// Uploads by media_id ([`super::media`]).
+    pub(super) media: HashMap<String, super::media::Media>,
 }
 
 #[derive(Debug, Clone)]

@@ -5,9 +5,10 @@
 //! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
 //! (proven by `tests/jmessage_conformance.rs`), groups with fan-out and their events, and
 //! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]).
-//! In memory; media is not implemented.
+//! media upload and download ([`media`]). In memory.
 
 pub mod groups;
+pub mod media;
 pub mod receipts;
 pub mod rest;
 pub mod sio;
@@ -15,7 +16,7 @@ pub mod state;
 
 use std::sync::Arc;
 
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
@@ -40,6 +41,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/v1/users", post(rest::register))
         .route("/v1/users/{username}/password", put(rest::set_password))
         .route("/v1/messages", post(rest::send_message))
+        .route("/resource", post(media::upload))
+        .route("/resource/{*media_id}", get(media::download))
         .with_state(sandbox)
         .layer(layer)
 }

@@ -16,6 +16,7 @@
 mod events;
 mod groups;
 mod incoming;
+mod media;
 mod receipts;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use tracing::debug;
 
 pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
 pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction};
+pub use media::Target;
 pub use receipts::{MessageUnread, ReceiptChange};
 
 use super::eio;
