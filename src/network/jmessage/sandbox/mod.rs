@@ -9,6 +9,7 @@
 
 pub mod groups;
 pub mod media;
+pub mod recall;
 pub mod receipts;
 pub mod rest;
 pub mod sio;

@@ -377,7 +377,7 @@ impl Sandbox {
         let target = msg.content.target_id.clone();
         drop(inner);
         self.deliver(std::slice::from_ref(&target), &msg);
-        super::groups::record_sent(self, &msg, vec![target]);
+        super::recall::record_sent(self, &msg, vec![target]);
         Ok((msg_id, ctime_ms))
     }
 
