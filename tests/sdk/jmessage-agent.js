@@ -21,11 +21,19 @@
 //   login {username, password}
 //   sendSingleMsg {target_username, content, extras?}
 //   sendSingleCustom {target_username, custom}
+//   createGroup {group_name, group_description?} getGroupInfo {gid} getGroups getGroupMembers {gid}
+//   addGroupMembers / delGroupMembers {gid, member_usernames:[{username}]}
+//   updateGroupInfo {gid, group_name?, group_description?} exitGroup {gid}
+//   sendGroupMsg {target_gid, target_gname?, content, extras?} msgRetract {msg_id}
+//   addSingleReceiptReport {username, msg_ids} addGroupReceiptReport {gid, msg_ids}
+//   sendSinglePic / sendSingleFile {target_username, fname, data_b64, mime?} sendGroupPic {target_gid, …}
+//   getResource {media_id} -> {url}
 //   loginOut                                  -> null
 //   exit                                      -> reply, exit(0)
 // events
-//   "ready" once at start; msgReceive, syncConversation, eventNotification, disconnect (the SDK's
-//   onMsgReceive / onSyncConversation / onEventNotification / onDisconnect callbacks);
+//   "ready" once at start; msgReceive, syncConversation, eventNotification, disconnect,
+//   msgReceiptChange (the SDK's onMsgReceive / onSyncConversation / onEventNotification /
+//   onDisconnect / onMsgReceiptChange callbacks);
 //   "unhandledRejection" / "uncaughtException" {message, stack}; "stdinClosed" before exiting on EOF.
 
 for (const m of ["log", "info", "warn", "error", "debug", "trace"]) {
@@ -66,11 +74,14 @@ process.on("unhandledRejection", (e) => emit("unhandledRejection", { message: St
 process.on("uncaughtException", (e) => emit("uncaughtException", { message: String(e && e.message || e), stack: e && e.stack }));
 
 const JMessage = require(bundle);
-const jim = new JMessage({ address, debug: process.env.JMESSAGE_DEBUG === "1" });
+// Uploads go where the socket goes (the sandbox serves POST /resource), not to sdk.im.jiguang.cn.
+const uploadFile = address.replace(/^ws/, "http").replace(/\/$/, "") + "/resource";
+const jim = new JMessage({ address, upload_file: uploadFile, debug: process.env.JMESSAGE_DEBUG === "1" });
 jim.onMsgReceive((d) => emit("msgReceive", d));
 jim.onSyncConversation((d) => emit("syncConversation", d));
 jim.onEventNotification((d) => emit("eventNotification", d));
 jim.onDisconnect(() => emit("disconnect", null));
+jim.onMsgReceiptChange((d) => emit("msgReceiptChange", d));
 
 // Every SDK call returns a request object with onSuccess / onFail / onTimeout (and onAck).
 function settle(req) {
@@ -99,6 +110,51 @@ function handle(cmd) {
     }
     case "sendSingleCustom":
       return settle(jim.sendSingleCustom({ target_username: cmd.target_username, custom: cmd.custom }));
+    // Groups and recall (the SDK's own argument names).
+    case "createGroup":
+      return settle(jim.createGroup({ group_name: cmd.group_name, group_description: cmd.group_description || "" }));
+    case "getGroupInfo":
+      return settle(jim.getGroupInfo({ gid: cmd.gid }));
+    case "getGroups":
+      return settle(jim.getGroups());
+    case "getGroupMembers":
+      return settle(jim.getGroupMembers({ gid: cmd.gid }));
+    case "addGroupMembers":
+      return settle(jim.addGroupMembers({ gid: cmd.gid, member_usernames: cmd.member_usernames }));
+    case "delGroupMembers":
+      return settle(jim.delGroupMembers({ gid: cmd.gid, member_usernames: cmd.member_usernames }));
+    case "updateGroupInfo": {
+      const a = { gid: cmd.gid };
+      if (cmd.group_name !== undefined) a.group_name = cmd.group_name;
+      if (cmd.group_description !== undefined) a.group_description = cmd.group_description;
+      return settle(jim.updateGroupInfo(a));
+    }
+    case "exitGroup":
+      return settle(jim.exitGroup({ gid: cmd.gid }));
+    case "sendGroupMsg": {
+      const a = { target_gid: cmd.target_gid, target_gname: cmd.target_gname, content: cmd.content };
+      if (cmd.extras) a.extras = cmd.extras;
+      return settle(jim.sendGroupMsg(a));
+    }
+    case "msgRetract":
+      return settle(jim.msgRetract({ msg_id: cmd.msg_id }));
+    // Read reports (batched by the SDK, sent within RECEIPT_REPORT_INTERVAL = 2 s).
+    case "addSingleReceiptReport":
+      return settle(jim.addSingleReceiptReport({ username: cmd.username, msg_ids: cmd.msg_ids }));
+    case "addGroupReceiptReport":
+      return settle(jim.addGroupReceiptReport({ gid: cmd.gid, msg_ids: cmd.msg_ids }));
+    // Media: the file travels as the browser's FormData (one part named fname), as the SDK guide says.
+    case "sendSinglePic":
+    case "sendGroupPic":
+    case "sendSingleFile": {
+      const fd = new FormData();
+      fd.append(cmd.fname, new Blob([Buffer.from(cmd.data_b64, "base64")], { type: cmd.mime || "application/octet-stream" }), cmd.fname);
+      if (cmd.op === "sendSinglePic") return settle(jim.sendSinglePic({ target_username: cmd.target_username, image: fd }));
+      if (cmd.op === "sendGroupPic") return settle(jim.sendGroupPic({ target_gid: cmd.target_gid, image: fd }));
+      return settle(jim.sendSingleFile({ target_username: cmd.target_username, file: fd }));
+    }
+    case "getResource":
+      return settle(jim.getResource({ media_id: cmd.media_id }));
     case "loginOut":
       jim.loginOut();
       return Promise.resolve(null);

@@ -20,6 +20,11 @@ use super::session::{
 };
 use crate::network::websocket::{self, WsStream};
 
+mod media;
+mod ops;
+
+pub use media::MediaError;
+
 /// Where and who.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -30,15 +35,29 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Smallest and largest reconnect delay.
     pub backoff: (Duration, Duration),
+    /// Where media is uploaded (`POST {upload_url}?type=image|file`): the SDK's
+    /// `https://sdk.im.jiguang.cn/resource` for the service's own server, else
+    /// `http(s)://<server host>/resource` (the sandbox).
+    pub upload_url: String,
 }
 
 impl ClientConfig {
     /// A config with the default backoff (1 s … 60 s).
     pub fn new(server: &str, session: SessionConfig) -> Self {
+        let server = server.trim_end_matches('/').to_owned();
+        let upload_url = if server.contains("ws.im.jiguang.cn") {
+            "https://sdk.im.jiguang.cn/resource".to_owned()
+        } else {
+            let http = server
+                .replacen("wss://", "https://", 1)
+                .replacen("ws://", "http://", 1);
+            format!("{http}/resource")
+        };
         Self {
-            server: server.trim_end_matches('/').to_owned(),
+            server,
             session,
             backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            upload_url,
         }
     }
 }
@@ -61,6 +80,8 @@ enum Command {
         reply: oneshot::Sender<Result<SendReceipt, SendError>>,
     },
     AckPush(u64),
+    /// A group call, group send or recall ([`ops`]).
+    Op(ops::Op),
     Logout(oneshot::Sender<()>),
 }
 
@@ -68,6 +89,10 @@ enum Command {
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
+    /// The username and the upload URL, for media uploads.
+    username: String,
+    app_key: String,
+    upload_url: String,
     state: watch::Receiver<LinkState>,
 }
 
@@ -79,6 +104,8 @@ impl Client {
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
         let session = Session::new(cfg.session.clone(), rand::rng().random());
+        let (cfg_username, cfg_upload_url) = (cfg.session.username.clone(), cfg.upload_url.clone());
+        let cfg_app_key = cfg.session.app_key.clone();
         let driver = Driver {
             cfg,
             session,
@@ -86,12 +113,16 @@ impl Client {
             events: ev_tx,
             state: state_tx,
             waiting: HashMap::new(),
+            calls: HashMap::new(),
             attempt: 0,
         };
         tokio::spawn(driver.run());
         (
             Client {
                 commands: cmd_tx,
+                username: cfg_username,
+                app_key: cfg_app_key,
+                upload_url: cfg_upload_url,
                 state: state_rx,
             },
             ev_rx,
@@ -164,6 +195,8 @@ struct Driver {
     events: mpsc::Sender<SessionEvent>,
     state: watch::Sender<LinkState>,
     waiting: HashMap<u64, oneshot::Sender<Result<SendReceipt, SendError>>>,
+    /// Callers waiting for a [`SessionEvent::CallResult`].
+    calls: HashMap<u64, oneshot::Sender<Result<Value, SendError>>>,
     attempt: u32,
 }
 
@@ -195,6 +228,9 @@ impl Driver {
             }
         }
         for (_, w) in self.waiting.drain() {
+            let _ = w.send(Err(SendError::SessionEnded));
+        }
+        for (_, w) in self.calls.drain() {
             let _ = w.send(Err(SendError::SessionEnded));
         }
     }
@@ -296,6 +332,10 @@ impl Driver {
                 }
                 false
             }
+            Command::Op(op) => {
+                op.apply(self);
+                false
+            }
             Command::AckPush(token) => {
                 self.session.ack_push(token, Instant::now());
                 false
@@ -325,6 +365,11 @@ impl Driver {
         match e {
             SessionEvent::SendResult { id, result } => {
                 if let Some(w) = self.waiting.remove(&id) {
+                    let _ = w.send(result);
+                }
+            }
+            SessionEvent::CallResult { id, result } => {
+                if let Some(w) = self.calls.remove(&id) {
                     let _ = w.send(result);
                 }
             }

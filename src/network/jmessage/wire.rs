@@ -37,6 +37,25 @@ pub mod event {
     pub const SYNC_RECEIPT: &str = "sync_receipt";
     pub const SYNC_RECEIPT_ACK: &str = "sync_receipt_ack";
     pub const RECEIPT_CHANGE: &str = "receipt_change";
+    /// Groups (the SDK's `createGroup`, `getGroupInfo`, `getGroups`, `getGroupMembers`,
+    /// `addGroupMembers`, `delGroupMembers`, `updateGroupInfo`, `exitGroup`).
+    pub const CREATE_GROUP: &str = "create_group";
+    pub const GET_GROUP_INFO: &str = "get_group_info";
+    pub const GET_GROUPS_LIST: &str = "get_groups_list";
+    pub const GET_GROUP_MEMBERS: &str = "get_group_members";
+    pub const ADD_ACROSS_GROUP_MEMBER: &str = "add_across_group_member";
+    pub const DEL_ACROSS_GROUP_MEMBER: &str = "del_across_group_member";
+    pub const UPDATE_GROUP_INFO: &str = "update_group_info";
+    pub const EXIT_GROUP: &str = "exit_group";
+    /// Read reports (the SDK's `addSingleReceiptReport` / `addGroupReceiptReport`, batched
+    /// every 2 s or at 50): `{sessions:[{type:3, appkey, username, msg_ids} | {type:4, gid,
+    /// msg_ids}]}`.
+    pub const RECEIPT_REPORT: &str = "receipt_report";
+    /// Media: `get_upload_token {}` → `{uptoken}`, `get_resource {media_id}` → `{url}`.
+    pub const GET_UPLOAD_TOKEN: &str = "get_upload_token";
+    pub const GET_RESOURCE: &str = "get_resource";
+    /// Recall (the SDK's `msgRetract {msg_id}`).
+    pub const MSG_RETRACT: &str = "msg_retract";
 }
 
 /// Error codes (`code` in a response; 0 is success), from the public Web error table.
@@ -52,6 +71,37 @@ pub mod code {
     pub const ALREADY_LOGGED_IN: i64 = 880107;
     pub const TARGET_USER_NOT_EXIST: i64 = 880203;
     pub const MESSAGE_TOO_LONG: i64 = 880206;
+    /// Send to a group that does not exist (also the sandbox's answer for any group call
+    /// on an unknown `gid`).
+    pub const TARGET_GROUP_NOT_EXIST: i64 = 880204;
+    /// Send (or update) by a user who is not a member.
+    pub const USER_NOT_IN_GROUP: i64 = 880205;
+    /// `create_group` name over the limit.
+    pub const GROUP_NAME_TOO_LONG: i64 = 880404;
+    /// `create_group` description over the limit.
+    pub const GROUP_DESC_TOO_LONG: i64 = 880405;
+    /// `exit_group` by a non-member.
+    pub const EXIT_NOT_IN_GROUP: i64 = 880502;
+    /// `add_across_group_member` with an empty list.
+    pub const ADD_ZERO_MEMBER: i64 = 880602;
+    /// `add_across_group_member` by a non-member.
+    pub const ADD_NOT_IN_GROUP: i64 = 880603;
+    /// `del_across_group_member` naming a non-member.
+    pub const DEL_NOT_IN_GROUP: i64 = 880703;
+    /// `del_across_group_member` by someone other than the owner.
+    pub const DEL_NOT_PERMITTED: i64 = 880704;
+    /// `update_group_info` name over the limit.
+    pub const UPDATE_NAME_TOO_LONG: i64 = 880803;
+    /// `update_group_info` description over the limit.
+    pub const UPDATE_DESC_TOO_LONG: i64 = 880804;
+    /// A member list names an unregistered user.
+    pub const MEMBER_NOT_EXIST: i64 = 881002;
+    /// `msg_retract` later than [`super::RETRACT_WINDOW_MS`] after the send ("发送时间过长，
+    /// 不能撤回", as JChat Android handles it).
+    pub const RETRACT_TOO_LATE: i64 = 855001;
+    /// `msg_retract` of a message that does not exist or is not the caller's (sandbox
+    /// choice: the public tables list no code for these).
+    pub const RETRACT_REFUSED: i64 = 855002;
 }
 
 /// `event_type` values of `event_notification` that end the session (the SDK's
@@ -59,8 +109,28 @@ pub mod code {
 pub mod event_type {
     pub const LOGGED_IN_ELSEWHERE: i64 = 1;
     pub const PASSWORD_CHANGED: i64 = 2;
+    /// Group created (to the creator). Types 8–12 from the Web SDK guide's event table and
+    /// iOS `JMSGEventNotificationType`.
+    pub const GROUP_CREATED: i64 = 8;
+    /// A member left (`from_username` = who left; to every remaining member).
+    pub const GROUP_EXITED: i64 = 9;
+    /// Members added (`to_usernames` = the new members; to every member, new ones too).
+    pub const GROUP_MEMBERS_ADDED: i64 = 10;
+    /// Members removed (`to_usernames` = the removed; to the removed and the remaining).
+    pub const GROUP_MEMBERS_REMOVED: i64 = 11;
+    /// Group info updated (to every member).
+    pub const GROUP_INFO_UPDATED: i64 = 12;
+    /// A message was retracted (`msg_ids`; `from_gid` 0 for single chat).
     pub const MSG_RETRACTED: i64 = 55;
 }
+
+/// How long after sending its author may retract a message: 3 minutes (the JMessage client
+/// guides; error [`code::RETRACT_TOO_LATE`]).
+pub const RETRACT_WINDOW_MS: i64 = 3 * 60 * 1000;
+/// The longest group name (bytes; the IM REST v1 group docs).
+pub const MAX_GROUP_NAME_BYTES: usize = 64;
+/// The longest group description (bytes; the IM REST v1 group docs).
+pub const MAX_GROUP_DESC_BYTES: usize = 250;
 
 /// `msg_type` of a pushed message: 3 single, 4 group.
 pub const MSG_TYPE_SINGLE: i64 = 3;

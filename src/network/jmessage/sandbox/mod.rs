@@ -3,16 +3,21 @@
 //! signature and md5 password checks, single text messages with live push (`msg_sync`) and
 //! offline hand-over (`sync_conversation` after `sync_check`), and a small `/v1` admin REST —
 //! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
-//! (proven by `tests/jmessage_conformance.rs`). In memory; groups, media, events and receipts
-//! are not implemented.
+//! (proven by `tests/jmessage_conformance.rs`), groups with fan-out and their events, and
+//! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]).
+//! media upload and download ([`media`]). In memory.
 
+pub mod groups;
+pub mod media;
+pub mod recall;
+pub mod receipts;
 pub mod rest;
 pub mod sio;
 pub mod state;
 
 use std::sync::Arc;
 
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
@@ -37,6 +42,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/v1/users", post(rest::register))
         .route("/v1/users/{username}/password", put(rest::set_password))
         .route("/v1/messages", post(rest::send_message))
+        .route("/resource", post(media::upload))
+        .route("/resource/{*media_id}", get(media::download))
         .with_state(sandbox)
         .layer(layer)
 }

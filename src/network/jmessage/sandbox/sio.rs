@@ -276,9 +276,22 @@ impl Conn {
                 ok()
             }
             event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK | event::EVENT_NOTIFICATION => ok(),
-            _ => {
+            _ => super::groups::handle(&self.sandbox, user, name, data)
+                .or_else(|| super::receipts::handle(&self.sandbox, user, name, data))
+                .or_else(|| {
+                    let host = self
+                        .socket
+                        .req_parts()
+                        .headers
+                        .get(axum::http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("127.0.0.1")
+                        .to_owned();
+                    super::media::handle(&self.sandbox, user, name, data, &host)
+                })
+                .unwrap_or_else(|| {
                 json!({"code": wire::code::MISSING, "message": format!("{name} is not implemented by the sandbox")})
-            }
+            }),
         }
     }
 

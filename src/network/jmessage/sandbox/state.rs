@@ -91,6 +91,8 @@ impl Refusal {
 pub struct Sandbox {
     pub cfg: SandboxConfig,
     inner: Mutex<Inner>,
+    /// Groups and the sent-message ledger (recall); never locked together with `inner`.
+    pub(super) book: Mutex<super::groups::Book>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -110,6 +112,75 @@ impl Sandbox {
                 next_msg_id: 1_000_000,
                 ..Inner::default()
             }),
+            book: Mutex::new(super::groups::Book::default()),
+        }
+    }
+
+    /// The user's uid.
+    pub(super) fn uid_of(&self, username: &str) -> Option<i64> {
+        self.lock().users.get(username).map(|u| u.uid)
+    }
+
+    /// A fresh id from the message/event sequence.
+    pub(super) fn next_id(&self) -> i64 {
+        let mut inner = self.lock();
+        inner.next_msg_id += 1;
+        inner.next_msg_id
+    }
+
+    /// Keeps `msg` in the inbox of each of `to` and pushes it (`msg_sync`) to their sockets.
+    pub(super) fn deliver(&self, to: &[String], msg: &PushedMessage) {
+        let mut inner = self.lock();
+        let mut sockets = Vec::new();
+        for name in to {
+            if let Some(user) = inner.users.get_mut(name) {
+                user.inbox.push_back(msg.clone());
+            }
+            sockets.extend(inner.online.get(name).cloned().unwrap_or_default());
+        }
+        drop(inner);
+        let push = json!({ "messages": [msg] });
+        for s in sockets {
+            if let Err(e) = s.emit(event::MSG_SYNC, &push) {
+                debug!(error = %e, "msg_sync push failed");
+            }
+        }
+    }
+
+    /// Pushes `event_notification` `note` to every socket of each of `to`.
+    pub(super) fn notify(&self, to: &[String], note: &Value) {
+        let inner = self.lock();
+        let sockets: Vec<SocketRef> = to
+            .iter()
+            .flat_map(|n| inner.online.get(n).cloned().unwrap_or_default())
+            .collect();
+        drop(inner);
+        for s in sockets {
+            if let Err(e) = s.emit(event::EVENT_NOTIFICATION, note) {
+                debug!(error = %e, "event_notification push failed");
+            }
+        }
+    }
+
+    /// Emits `name` with `data` to every socket of `username`.
+    pub(super) fn push_to(&self, username: &str, name: &str, data: &Value) {
+        let sockets = self
+            .lock()
+            .online
+            .get(username)
+            .cloned()
+            .unwrap_or_default();
+        for s in sockets {
+            if let Err(e) = s.emit(name, data) {
+                debug!(error = %e, event = name, "push failed");
+            }
+        }
+    }
+
+    /// Drops `msg_id` from every inbox (a retracted message is not handed over later).
+    pub(super) fn forget(&self, msg_id: i64) {
+        for user in self.lock().users.values_mut() {
+            user.inbox.retain(|m| m.msg_id != msg_id);
         }
     }
 
@@ -304,17 +375,9 @@ impl Sandbox {
             content,
         };
         let target = msg.content.target_id.clone();
-        if let Some(user) = inner.users.get_mut(&target) {
-            user.inbox.push_back(msg.clone());
-        }
-        let sockets = inner.online.get(&target).cloned().unwrap_or_default();
         drop(inner);
-        let push = json!({ "messages": [msg] });
-        for s in sockets {
-            if let Err(e) = s.emit(event::MSG_SYNC, &push) {
-                debug!(error = %e, "msg_sync push failed");
-            }
-        }
+        self.deliver(std::slice::from_ref(&target), &msg);
+        super::recall::record_sent(self, &msg, vec![target]);
         Ok((msg_id, ctime_ms))
     }
 
@@ -360,10 +423,15 @@ impl Sandbox {
         let Some(user) = inner.users.get(username) else {
             return (Vec::new(), Vec::new());
         };
-        let mut order: Vec<String> = Vec::new();
-        let mut by_peer: HashMap<String, Vec<&PushedMessage>> = HashMap::new();
+        // A conversation is a peer (single) or a group (`from_gid`).
+        let mut order: Vec<(i64, String)> = Vec::new();
+        let mut by_peer: HashMap<(i64, String), Vec<&PushedMessage>> = HashMap::new();
         for m in &user.inbox {
-            let peer = m.content.from_id.clone();
+            let peer = if m.msg_type == wire::MSG_TYPE_GROUP {
+                (m.from_gid, String::new())
+            } else {
+                (0, m.content.from_id.clone())
+            };
             if !by_peer.contains_key(&peer) {
                 order.push(peer.clone());
             }
@@ -380,10 +448,10 @@ impl Sandbox {
                     .clone()
                     .unwrap_or_else(|| self.cfg.app_key.clone());
                 json!({
-                    "msg_type": wire::MSG_TYPE_SINGLE,
+                    "msg_type": if peer.0 != 0 { wire::MSG_TYPE_GROUP } else { wire::MSG_TYPE_SINGLE },
                     "from_appkey": from_appkey,
-                    "from_username": peer,
-                    "from_gid": 0,
+                    "from_username": peer.1,
+                    "from_gid": peer.0,
                     "unsync_count": msgs.len(),
                     "msgs": msgs,
                 })

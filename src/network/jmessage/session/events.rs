@@ -14,8 +14,11 @@ pub struct IncomingMessage {
     pub from: String,
     /// The sender's appkey (cross-app messages differ from ours).
     pub from_appkey: Option<String>,
-    /// `content.target_id`: our username for single messages.
+    /// `content.target_id`: our username for single messages, the gid (as text) for group
+    /// messages.
     pub target: String,
+    /// The group (`from_gid`) of a group message (`msg_type` 4); `None` for single chat.
+    pub gid: Option<i64>,
     /// Server time in milliseconds.
     pub ctime_ms: i64,
     /// `text`, `image`, `file`, `location`, `custom`, `voice`.
@@ -39,6 +42,8 @@ impl IncomingMessage {
             from: m.content.from_id.clone(),
             from_appkey: m.content.from_appkey.clone(),
             target: m.content.target_id.clone(),
+            gid: (m.msg_type == crate::network::jmessage::wire::MSG_TYPE_GROUP)
+                .then_some(m.from_gid),
             ctime_ms: m.ctime_ms,
             msg_type: m.content.msg_type.clone(),
             text: body.get("text").and_then(Value::as_str).map(str::to_owned),
@@ -120,6 +125,18 @@ pub enum SessionEvent {
         id: u64,
         result: Result<SendReceipt, SendError>,
     },
+    /// The result of a call (group operations, recall) number `id`: the response's fields
+    /// (`{code:0, message, …}`; e.g. `gid` for `create_group`) or why it failed.
+    CallResult {
+        id: u64,
+        result: Result<Value, SendError>,
+    },
+    /// A group event (`event_notification` types 8–12).
+    Group(super::GroupEvent),
+    /// A message was retracted by its author (`event_notification` type 55).
+    Retracted(super::Retraction),
+    /// Some of our messages were read (`receipt_change`).
+    ReceiptChange(super::ReceiptChange),
     /// The messages just delivered came in one push; with
     /// [`super::SessionConfig::defer_push_ack`] its receipts wait for
     /// [`super::Session::ack_push`] with `token`.

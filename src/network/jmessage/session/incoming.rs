@@ -123,6 +123,7 @@ impl Session {
                 self.notice(event::SYNC_RECEIPT_ACK, ack, now);
             }
             event::EVENT_NOTIFICATION => self.on_notification(&data, now),
+            event::RECEIPT_CHANGE => self.on_receipt_change(&data),
             _ => self.on_response(name, data, now),
         }
     }
@@ -141,7 +142,11 @@ impl Session {
                 self.end(EndReason::LoggedInElsewhere);
             }
             Some(event_type::PASSWORD_CHANGED) => self.end(EndReason::PasswordChanged),
-            other => debug!(event_type = ?other, "event_notification not handled"),
+            other => {
+                if !self.on_group_notification(data) {
+                    debug!(event_type = ?other, "event_notification not handled");
+                }
+            }
         }
     }
 
@@ -199,6 +204,14 @@ impl Session {
                         }
                     }
                 }
+            }
+            Purpose::Send { id, call: true, .. } => {
+                let result = if code == 0 {
+                    Ok(data)
+                } else {
+                    Err(SendError::Rejected { code, message })
+                };
+                self.event(SessionEvent::CallResult { id, result });
             }
             Purpose::Send { id, .. } => {
                 let result = if code == 0 {

@@ -14,7 +14,10 @@
 //! `rid`) after the next login.
 
 mod events;
+mod groups;
 mod incoming;
+mod media;
+mod receipts;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +31,9 @@ use serde_json::{json, Value};
 use tracing::debug;
 
 pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
+pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction};
+pub use media::Target;
+pub use receipts::{MessageUnread, ReceiptChange};
 
 use super::eio;
 use super::wire::{self, event};
@@ -127,9 +133,12 @@ enum Purpose {
     Init,
     Login,
     SyncCheck,
+    /// A send (`call: false`, answered by [`SessionEvent::SendResult`]) or another call
+    /// (`call: true`, answered by [`SessionEvent::CallResult`]).
     Send {
         id: u64,
         queued_at: Instant,
+        call: bool,
     },
     /// A receipt or ack the server answers; nothing waits for it.
     Notice,
@@ -149,6 +158,9 @@ struct Request {
 #[derive(Debug)]
 struct Queued {
     id: u64,
+    event: &'static str,
+    /// Answered by [`SessionEvent::CallResult`] rather than `SendResult`.
+    call: bool,
     /// The `rid` of an earlier try, kept so the server replays instead of sending twice.
     rid: Option<i64>,
     body: Value,
@@ -311,9 +323,16 @@ impl Session {
             _ => std::cmp::Reverse(0),
         });
         for (rid, r) in sends {
-            if let Purpose::Send { id, queued_at } = r.purpose {
+            if let Purpose::Send {
+                id,
+                queued_at,
+                call,
+            } = r.purpose
+            {
                 self.outbox.push_front(Queued {
                     id,
+                    event: r.event,
+                    call,
                     rid: Some(rid),
                     body: r.body,
                     queued_at,
@@ -356,10 +375,18 @@ impl Session {
             "no_offline": false,
             "no_notification": false,
         });
+        Ok(self.enqueue(event::S_SINGLE_TEXT, body, false, now))
+    }
+
+    /// Queues request `name` with `body` (sent at once when logged in, else after the next
+    /// login; resent with the same `rid` across reconnects); returns its id.
+    fn enqueue(&mut self, name: &'static str, body: Value, call: bool, now: Instant) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.outbox.push_back(Queued {
             id,
+            event: name,
+            call,
             rid: None,
             body,
             queued_at: now,
@@ -367,7 +394,7 @@ impl Session {
         if self.phase == Phase::Ready {
             self.flush_outbox(now);
         }
-        Ok(id)
+        id
     }
 
     /// Ends the session (the driver closes the websocket).
@@ -386,10 +413,7 @@ impl Session {
                 break;
             }
             if let Some(q) = self.outbox.pop_front() {
-                self.event(SessionEvent::SendResult {
-                    id: q.id,
-                    result: Err(SendError::QueueTimeout),
-                });
+                self.fail(q.id, q.call, SendError::QueueTimeout);
             }
         }
         if self.phase == Phase::Disconnected {
@@ -441,10 +465,7 @@ impl Session {
             return;
         };
         match r.purpose {
-            Purpose::Send { id, .. } => self.event(SessionEvent::SendResult {
-                id,
-                result: Err(SendError::Timeout),
-            }),
+            Purpose::Send { id, call, .. } => self.fail(id, call, SendError::Timeout),
             Purpose::Init | Purpose::Login => self.reconnect("no response to login"),
             Purpose::SyncCheck | Purpose::Notice => {}
         }
@@ -495,8 +516,9 @@ impl Session {
             let purpose = Purpose::Send {
                 id: q.id,
                 queued_at: q.queued_at,
+                call: q.call,
             };
-            self.request(event::S_SINGLE_TEXT, q.body, purpose, q.rid, now);
+            self.request(q.event, q.body, purpose, q.rid, now);
         }
     }
 
@@ -547,6 +569,15 @@ impl Session {
         }
     }
 
+    /// Reports request `id` failed, as a `SendResult` or (`call`) a `CallResult`.
+    fn fail(&mut self, id: u64, call: bool, e: SendError) {
+        self.event(if call {
+            SessionEvent::CallResult { id, result: Err(e) }
+        } else {
+            SessionEvent::SendResult { id, result: Err(e) }
+        });
+    }
+
     fn event(&mut self, e: SessionEvent) {
         self.out.push_back(Output::Event(Box::new(e)));
     }
@@ -564,20 +595,17 @@ impl Session {
             return;
         }
         self.phase = Phase::Ended;
-        let ids: Vec<u64> = self
+        let ids: Vec<(u64, bool)> = self
             .requests
             .drain()
             .filter_map(|(_, r)| match r.purpose {
-                Purpose::Send { id, .. } => Some(id),
+                Purpose::Send { id, call, .. } => Some((id, call)),
                 _ => None,
             })
-            .chain(self.outbox.drain(..).map(|q| q.id))
+            .chain(self.outbox.drain(..).map(|q| (q.id, q.call)))
             .collect();
-        for id in ids {
-            self.event(SessionEvent::SendResult {
-                id,
-                result: Err(SendError::SessionEnded),
-            });
+        for (id, call) in ids {
+            self.fail(id, call, SendError::SessionEnded);
         }
         self.event(SessionEvent::Ended(reason));
         self.out.push_back(Output::Close);

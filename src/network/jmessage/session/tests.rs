@@ -9,14 +9,15 @@ use serde_json::{json, Value};
 use super::*;
 use crate::network::jmessage::eio;
 
-const OPEN: &str = r#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#;
+pub(super) const OPEN: &str =
+    r#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#;
 
-fn cfg() -> SessionConfig {
+pub(super) fn cfg() -> SessionConfig {
     SessionConfig::new("appkey", "secret", "alice", "pw")
 }
 
 /// Drains the outputs: (events sent as (name, data), session events, other outputs).
-fn drain(s: &mut Session) -> (Vec<(String, Value)>, Vec<SessionEvent>, Vec<Output>) {
+pub(super) fn drain(s: &mut Session) -> (Vec<(String, Value)>, Vec<SessionEvent>, Vec<Output>) {
     let (mut sent, mut events, mut other) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(o) = s.poll_output() {
         match o {
@@ -33,17 +34,17 @@ fn drain(s: &mut Session) -> (Vec<(String, Value)>, Vec<SessionEvent>, Vec<Outpu
     (sent, events, other)
 }
 
-fn respond(s: &mut Session, name: &str, data: Value, now: Instant) {
+pub(super) fn respond(s: &mut Session, name: &str, data: Value, now: Instant) {
     s.on_frame(&eio::encode_event(name, &data, None), now)
         .unwrap();
 }
 
-fn rid(v: &Value) -> i64 {
+pub(super) fn rid(v: &Value) -> i64 {
     v["rid"].as_i64().unwrap()
 }
 
 /// A session logged in at `now` (outputs drained).
-fn logged_in(now: Instant) -> Session {
+pub(super) fn logged_in(now: Instant) -> Session {
     let mut s = Session::new(cfg(), 7);
     s.on_connected(now, 1_700_000_000_000);
     s.on_frame(OPEN, now).unwrap();

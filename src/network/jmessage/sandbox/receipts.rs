@@ -1,0 +1,112 @@
+//! The sandbox's read receipts: `receipt_report {sessions:[{type:3, appkey, username,
+//! msg_ids} | {type:4, gid, msg_ids}]}` (what the Web SDK 2.5.0 batches from
+//! `addSingleReceiptReport` / `addGroupReceiptReport`) marks each message read by the
+//! reporter, and the author's sockets get `receipt_change {type, appkey, username | gid,
+//! receipt_msgs:[{msg_id, unread_count, mtime}]}` — the per-conversation shape the bundle
+//! reads from `sync_receipt`'s `receipts[]` (the live push's shape is inferred from it; the
+//! SDK hands it to `onMsgReceiptChange` unchanged). `username` is the reader in single chat.
+//! Not replayed offline in `sync_receipt`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::state::{now_ms, Sandbox};
+use crate::network::jmessage::wire::{self, code, event};
+
+impl Sandbox {
+    /// `reader` read `msg_ids` (messages sent to them); each author learns the new unread
+    /// counts. Ids that are unknown, not for `reader` or already read are ignored.
+    pub fn report_read(&self, reader: &str, msg_ids: &[i64]) {
+        // (author, gid) → [(msg_id, unread_count)]
+        let mut changes: BTreeMap<(String, i64), Vec<(i64, usize)>> = BTreeMap::new();
+        {
+            let mut book = self.book.lock().unwrap_or_else(|p| p.into_inner());
+            for id in msg_ids {
+                let Some(sent) = book.sent.get_mut(id) else {
+                    continue;
+                };
+                let before = sent.unread.len();
+                sent.unread.retain(|u| u != reader);
+                if sent.unread.len() < before {
+                    changes
+                        .entry((sent.from.clone(), sent.gid))
+                        .or_default()
+                        .push((*id, sent.unread.len()));
+                }
+            }
+        }
+        let mtime = now_ms() / 1000;
+        for ((author, gid), msgs) in changes {
+            let receipt_msgs: Vec<Value> = msgs
+                .iter()
+                .map(|(id, n)| json!({"msg_id": id, "unread_count": n, "mtime": mtime}))
+                .collect();
+            let push = if gid == 0 {
+                json!({"type": wire::MSG_TYPE_SINGLE, "appkey": self.cfg.app_key,
+                    "username": reader, "receipt_msgs": receipt_msgs})
+            } else {
+                json!({"type": wire::MSG_TYPE_GROUP, "gid": gid, "receipt_msgs": receipt_msgs})
+            };
+            self.push_to(&author, event::RECEIPT_CHANGE, &push);
+        }
+    }
+}
+
+/// Answers `receipt_report` of logged-in `user`; `None` for other events.
+pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) -> Option<Value> {
+    if name != event::RECEIPT_REPORT {
+        return None;
+    }
+    let Some(sessions) = data["sessions"].as_array() else {
+        return Some(json!({"code": code::INVALID_PARAMETER, "message": "invalid parameter"}));
+    };
+    let ids: Vec<i64> = sessions
+        .iter()
+        .filter_map(|s| s["msg_ids"].as_array())
+        .flatten()
+        .filter_map(Value::as_i64)
+        .collect();
+    sandbox.report_read(user, &ids);
+    Some(json!({"code": 0, "message": "success"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::jmessage::sandbox::SandboxConfig;
+    use crate::network::jmessage::wire::Content;
+
+    #[test]
+    fn reports_count_down_once_per_reader_and_bad_ones_are_refused() {
+        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
+        for u in ["alice", "bob", "carol"] {
+            sb.register(u, "pw");
+        }
+        let gid = sb.create_group("alice", "g", "").unwrap();
+        sb.add_group_members("alice", gid, &["bob".into(), "carol".into()])
+            .unwrap();
+        let content: Content = serde_json::from_value(json!({"target_type":"group",
+            "target_id":"0","from_id":"alice","msg_type":"text","msg_body":{"text":"x"}}))
+        .unwrap();
+        let (id, _) = sb.send_group("alice", gid, content).unwrap();
+        let unread = |sb: &Sandbox| sb.book.lock().unwrap().sent[&id].unread.len();
+        assert_eq!(unread(&sb), 2);
+        sb.report_read("bob", &[id, id, 999]);
+        sb.report_read("bob", &[id]);
+        assert_eq!(unread(&sb), 1);
+        sb.report_read("alice", &[id]); // the author is no receiver
+        assert_eq!(unread(&sb), 1);
+        let r = handle(&sb, "carol", "receipt_report", &json!({"sessions": "x"})).unwrap();
+        assert_eq!(r["code"], code::INVALID_PARAMETER);
+        let r = handle(
+            &sb,
+            "carol",
+            "receipt_report",
+            &json!({"sessions": [{"type": 4, "gid": gid, "msg_ids": [id, "x"]}]}),
+        )
+        .unwrap();
+        assert_eq!(r["code"], 0);
+        assert_eq!(unread(&sb), 0);
+    }
+}
