@@ -21,6 +21,10 @@ pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
 /// One message seen by the logged-in user `own` of app `app_key`; `None` for messages that
 /// are not single-chat messages of this user (group messages are not bridged yet).
 pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Option<RemoteMessage> {
+    if m.gid.is_some() {
+        // Its target is the group: bridged as a DM with the group id otherwise.
+        return None;
+    }
     let from_self = m.from == own;
     if !from_self && m.target != own {
         return None;
@@ -209,12 +213,22 @@ mod tests {
             from: from.into(),
             from_appkey: Some("appkey".into()),
             target: target.into(),
+            gid: None,
             ctime_ms: 1_700_000_000_123,
             msg_type: msg_type.into(),
             text: body.get("text").and_then(|t| t.as_str()).map(str::to_owned),
             extras: body.get("extras").cloned(),
             body,
             offline: false,
+        }
+    }
+
+    #[test]
+    fn group_messages_are_not_bridged_as_direct_chats() {
+        for from in ["bob", "alice"] {
+            let mut m = message(from, "10001", "text", json!({"text": "in the group"}));
+            m.gid = Some(10001);
+            assert!(translate_message("alice", "appkey", &m).is_none(), "{from}");
         }
     }
 
