@@ -253,3 +253,35 @@ async fn a_password_change_reaches_the_sdk_as_event_type_2() {
     assert_eq!(r["code"], 0, "{r}");
     again.exit().await;
 }
+
+/// Registration as the SDK does it (`JIM.register`, the bot's `register` for JMessage): a new
+/// name is taken and can log in; the same name again is refused with the service's "user
+/// exist" code 882002, which the connector turns into "name taken".
+#[tokio::test]
+async fn sdk_register_new_name_then_the_taken_name_is_refused() {
+    let Some(bundle) = bundle() else { return };
+    let sb = TestSandbox::start().await;
+    let mut a = SdkAgent::spawn_jmessage(&bundle, &sb.server()).await;
+    let r = a.ok("init", init_args(SECRET)).await;
+    assert_eq!(r["code"], 0, "{r}");
+    let r = a
+        .ok(
+            "register",
+            json!({"username": "carol", "password": "carol-pw"}),
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+    let err = a
+        .request(
+            "register",
+            json!({"username": "carol", "password": "other-pw"}),
+        )
+        .await
+        .expect_err("a taken name is refused");
+    assert_eq!(err["code"], 882002, "{err}");
+    a.assert_no_crash();
+    a.exit().await;
+    // The new account logs in with its own password (our client, the other party).
+    let (client, _events) = sb.client("carol").await;
+    client.logout().await;
+}
