@@ -14,7 +14,9 @@
 # kills and socket-drop rounds for small N, each kind at least once): the bridge SIGKILLed
 # and restarted 5 times, the homeserver restarted once, 20 live IM sockets of the bridge's
 # logins dropped, one login's token expired (then `relogin` with a new one), and on
-# PostgreSQL the database restarted once. Prints a table per chat and, last, the line
+# PostgreSQL the database restarted once. On PostgreSQL a second bridge process stands by
+# for the database lease, so each SIGKILL is a failover (the takeover times are printed;
+# CHAOS_STANDBY=0 restarts the killed bridge instead). Prints a table per chat and, last, the line
 #   chaos: sent N, lost L, duplicated D, out of order O
 # Exit status non-zero when L, D or O is not 0 (or the run failed).
 # More knobs (rate, logins, settle bound): see the environment in tests/chaos/main.rs.
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
         --messages) messages="${2:?--messages needs a number}"; shift 2 ;;
         --homeserver) homeserver="${2:?--homeserver needs synapse or standin}"; shift 2 ;;
         --store) store="${2:?--store needs sled or postgres}"; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -83,7 +83,7 @@ pub fn free_port() -> u16 {
         .unwrap_or(18383)
 }
 
-fn wait_port(port: u16, limit: Duration) -> bool {
+pub fn wait_port(port: u16, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -187,6 +187,22 @@ network:
 /// Starts `imbridge -c config` (stderr appended to `log`, filter `BENCH_BRIDGE_LOG` if set,
 /// else the config's `info`) and waits until the appservice port listens.
 pub fn start_bridge(config: &Path, log: &Path, as_port: u16) -> Result<Proc, String> {
+    let mut proc = spawn_bridge(config, log)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if !proc.running() {
+            return Err(format!("the bridge exited at start; see {}", log.display()));
+        }
+        if wait_port(as_port, Duration::from_millis(100)) {
+            return Ok(proc);
+        }
+    }
+    Err("the bridge did not listen within 30 s".into())
+}
+
+/// Starts `imbridge -c config` as [`start_bridge`] does, without waiting for anything (a
+/// standby on a PostgreSQL store listens only once it holds the lease).
+pub fn spawn_bridge(config: &Path, log: &Path) -> Result<Proc, String> {
     let log_file = std::fs::File::options()
         .create(true)
         .append(true)
@@ -202,20 +218,10 @@ pub fn start_bridge(config: &Path, log: &Path, as_port: u16) -> Result<Proc, Str
         .stderr(log_file)
         .spawn()
         .map_err(|e| format!("bridge: {e}"))?;
-    let mut proc = Proc {
+    Ok(Proc {
         child,
         graceful: true,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if !proc.running() {
-            return Err(format!("the bridge exited at start; see {}", log.display()));
-        }
-        if wait_port(as_port, Duration::from_millis(100)) {
-            return Ok(proc);
-        }
-    }
-    Err("the bridge did not listen within 30 s".into())
+    })
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times.

@@ -115,9 +115,8 @@ pub async fn run(
                             t0,
                             "the bridge stopped with the database; starting it again"
                         );
-                        rig.kill_and_restart_bridge(Duration::ZERO)?;
                     }
-                    Ok(())
+                    rig.recover_after_database_restart()
                 }),
                 None => Err("no database to restart".into()),
             },

@@ -16,7 +16,10 @@
 //! way; `CHAOS_HOMESERVER` [standin] or `synapse`; `CHAOS_STORE` [sled] or `postgres`;
 //! `CHAOS_LOGINS` [20] × `CHAOS_PEERS` [2] = chats; `CHAOS_RATE` messages/s over the run
 //! [200 on the stand-in, 25 on Synapse, less if the run would last under 30 s]; `CHAOS_SETTLE_SECS` [120 / 300] bound of the wait
-//! for the last messages; `CHAOS_KEEP` keeps the run's folder (bridge config and log).
+//! for the last messages; `CHAOS_KEEP` keeps the run's folder (bridge config and log);
+//! `CHAOS_STANDBY` [1]: on PostgreSQL a second bridge process stands by for the database
+//! lease, so every SIGKILL of the active bridge is a failover (the standby takes over, timed;
+//! the killed one comes back as the next standby); `0` restarts the killed bridge instead.
 
 #[macro_use]
 #[path = "../common/mod.rs"]
@@ -53,6 +56,8 @@ pub struct Settings {
     pub messages: usize,
     pub synapse: bool,
     pub postgres: bool,
+    /// On PostgreSQL, a standby bridge beside the active one (`CHAOS_STANDBY`, on unless 0).
+    pub standby: bool,
     pub logins: usize,
     pub peers: usize,
     pub rate: f64,
@@ -93,6 +98,7 @@ impl Settings {
             messages,
             synapse,
             postgres,
+            standby: std::env::var("CHAOS_STANDBY").map_or(true, |v| v.trim() != "0"),
             logins: env_num("CHAOS_LOGINS", 20usize).clamp(1, 200),
             peers: env_num("CHAOS_PEERS", 2usize).clamp(1, 20),
             rate: env_num("CHAOS_RATE", default_rate(messages, synapse)).clamp(1.0, 10_000.0),
@@ -144,6 +150,12 @@ async fn chaos() {
     rig.use_token_login(0)
         .await
         .unwrap_or_else(|e| panic!("token login: {e}"));
+    // On PostgreSQL a standby waits for the lease: each bridge kill is then a failover.
+    if settings.postgres && settings.standby {
+        rig.start_standby()
+            .unwrap_or_else(|e| panic!("standby: {e}"));
+        say!(t0, "a standby bridge waits for the database lease");
+    }
 
     let plan = faults::plan(&settings, cluster.is_some());
     let run_time = Duration::from_secs_f64(settings.messages as f64 / settings.rate);
@@ -159,6 +171,19 @@ async fn chaos() {
         );
     }
     let sent = traffic.finish().await;
+    if !rig.takeovers.is_empty() {
+        let secs: Vec<String> = rig
+            .takeovers
+            .iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect();
+        say!(
+            t0,
+            "failover: the standby took over {} times, in {} s after each SIGKILL",
+            secs.len(),
+            secs.join(", ")
+        );
+    }
     say!(t0, "traffic done; settling (at most {:?})", settings.settle);
 
     let quiet = Duration::from_secs(if settings.synapse { 60 } else { 20 });

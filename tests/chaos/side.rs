@@ -41,6 +41,14 @@ pub struct Rig {
     pub portals: HashMap<(usize, usize), String>,
     /// The login that logs in by token, and its current token.
     pub token: Option<(usize, String)>,
+    /// A second bridge process on the same PostgreSQL store, standing by for the lease
+    /// (failover, issue 14 item 5); `None` on sled.
+    standby: Option<Proc>,
+    /// A standby is kept (PostgreSQL with `CHAOS_STANDBY`).
+    with_standby: bool,
+    /// How long each takeover took: from the active bridge's SIGKILL until the standby
+    /// listened on the appservice port.
+    pub takeovers: Vec<Duration>,
 }
 
 /// Sends Matrix → IM messages as the Matrix users (cloneable, for the traffic tasks).
@@ -120,7 +128,41 @@ impl Rig {
             peer_count: s.peers,
             portals,
             token: None,
+            standby: None,
+            with_standby: false,
+            takeovers: Vec::new(),
         })
+    }
+
+    /// Starts a standby bridge beside the active one (same config, same log): on PostgreSQL
+    /// it waits for the database lease and takes over when the active one dies.
+    pub fn start_standby(&mut self) -> Result<(), String> {
+        self.with_standby = true;
+        self.standby = Some(procs::spawn_bridge(&self.config, &self.log)?);
+        Ok(())
+    }
+
+    /// After the database came back: both processes stop when they lose it (as under
+    /// systemd, which restarts them). A surviving standby takes the lease; otherwise a bridge
+    /// is started, then a new standby (bounded waits).
+    pub fn recover_after_database_restart(&mut self) -> Result<(), String> {
+        if !self.bridge().running() {
+            let mut standby = self.standby.take();
+            let alive = standby.as_mut().is_some_and(|p| p.running());
+            let took_over = alive && procs::wait_port(self.as_port, Duration::from_secs(15));
+            match (took_over, standby) {
+                (true, Some(p)) => *self.bridge() = p,
+                _ => {
+                    let bridge = procs::start_bridge(&self.config, &self.log, self.as_port)?;
+                    *self.bridge() = bridge;
+                }
+            }
+        }
+        let standby_down = self.standby.as_mut().is_none_or(|p| !p.running());
+        if self.with_standby && standby_down {
+            self.start_standby()?;
+        }
+        Ok(())
     }
 
     /// The bridge process.
@@ -131,9 +173,31 @@ impl Rig {
         }
     }
 
-    /// SIGKILL the bridge, then start it again (bounded wait until it listens).
+    /// SIGKILL the bridge, then start it again (bounded wait until it listens). With a
+    /// standby, the standby is to take over instead (within 15 s, timed into
+    /// [`Rig::takeovers`]) and the killed process comes back as the new standby.
     pub fn kill_and_restart_bridge(&mut self, down: Duration) -> Result<(), String> {
         self.bridge().kill();
+        let killed = Instant::now();
+        if let Some(mut standby) = self.standby.take() {
+            // The old active one no longer listens once killed: the port answering again
+            // means the standby took the lease and started.
+            let took_over =
+                standby.running() && procs::wait_port(self.as_port, Duration::from_secs(15));
+            if took_over {
+                self.takeovers.push(killed.elapsed());
+                *self.bridge() = standby;
+                return self.start_standby();
+            }
+            drop(standby);
+            let bridge = procs::start_bridge(&self.config, &self.log, self.as_port)?;
+            *self.bridge() = bridge;
+            self.start_standby()?;
+            return Err(format!(
+                "the standby did not take over within 15 s; a new bridge was started (see {})",
+                self.log.display()
+            ));
+        }
         std::thread::sleep(down);
         let bridge = procs::start_bridge(&self.config, &self.log, self.as_port)?;
         *self.bridge() = bridge;
