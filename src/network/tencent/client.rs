@@ -67,6 +67,7 @@ enum Command {
     },
     SetUserSig(String),
     AckPush(u64),
+    PushNotStored(u64),
     Logout(oneshot::Sender<()>),
 }
 
@@ -247,6 +248,12 @@ impl Client {
     /// Acknowledges push `token` ([`SessionEvent::PushBatch`]) once its messages are stored.
     pub async fn ack_push(&self, token: u64) {
         let _ = self.commands.send(Command::AckPush(token)).await;
+    }
+
+    /// Push `token`'s messages were not stored: they are fetched again
+    /// ([`Session::push_not_stored`](super::session::Session::push_not_stored)).
+    pub async fn push_not_stored(&self, token: u64) {
+        let _ = self.commands.send(Command::PushNotStored(token)).await;
     }
 
     /// A receiver of the link state, to follow its changes.
@@ -463,6 +470,10 @@ impl Driver {
             }
             Command::AckPush(token) => {
                 self.session.ack_push(token, Instant::now());
+                false
+            }
+            Command::PushNotStored(token) => {
+                self.session.push_not_stored(token, Instant::now());
                 false
             }
             Command::Logout(done) => {

@@ -221,6 +221,9 @@ pub(super) async fn translate(
                 tokio::spawn(async move {
                     if stored.wait().await {
                         acker.ack_push(token).await;
+                    } else {
+                        // Fetched again, so they reach the core again (issue 14).
+                        acker.push_not_stored(token).await;
                     }
                 });
                 RemoteEvent::Checkpoint(checkpoint)

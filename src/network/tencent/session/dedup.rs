@@ -25,4 +25,11 @@ impl RecentKeys {
         }
         true
     }
+
+    /// Forgets `key`, so the message is delivered again when it comes again.
+    pub(super) fn forget(&mut self, key: &str) {
+        if self.set.remove(key) {
+            self.order.retain(|k| k != key);
+        }
+    }
 }

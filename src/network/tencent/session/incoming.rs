@@ -53,6 +53,7 @@ impl Session {
             .filter(|_| body.get("NeedAck").and_then(Value::as_i64).unwrap_or(1) != 0)
             .cloned();
         let delivered_before = self.delivered;
+        self.batch_keys = Some(Vec::new());
         let events = body
             .get("eventArray")
             .and_then(Value::as_array)
@@ -99,6 +100,8 @@ impl Session {
                 let token = self.next_id;
                 self.next_id += 1;
                 self.push_acks.insert(token, session_data);
+                let keys = self.batch_keys.take().unwrap_or_default();
+                self.push_keys.insert(token, keys);
                 self.event(SessionEvent::PushBatch { token });
             } else {
                 self.request(
@@ -109,8 +112,29 @@ impl Session {
                 );
             }
         }
+        self.batch_keys = None;
         if let Some(kick) = kicked {
             self.end(EndReason::Kicked(kick));
+        }
+    }
+
+    /// The owner did not store the messages of push `token` ([`SessionEvent::PushBatch`];
+    /// its store refused one): the push stays unacknowledged, its C2C messages are forgotten
+    /// by the duplicate filter, and an `openim.getmsg` from the current cookie fetches them
+    /// again (the server's log holds every message after the cookie), so they reach the
+    /// owner again instead of being dropped as seen. Not while a sync already runs (its
+    /// pages bring them). Group messages in the push are not fetched again (their `MsgSeq`
+    /// cursor has moved on).
+    pub fn push_not_stored(&mut self, token: u64, now: Instant) {
+        self.push_acks.remove(&token);
+        let Some(keys) = self.push_keys.remove(&token) else {
+            return;
+        };
+        for key in &keys {
+            self.seen.forget(key);
+        }
+        if !keys.is_empty() && self.phase == super::Phase::Ready && self.syncing.is_none() {
+            self.getmsg(0, now);
         }
     }
 
@@ -120,12 +144,17 @@ impl Session {
         if msg.is_sync && msg.from != self.cfg.identifier {
             std::mem::swap(&mut msg.from, &mut msg.to);
         }
-        if !self.seen.insert(msg.dedup_key()) {
+        let key = msg.dedup_key();
+        if !self.seen.insert(key.clone()) {
             return;
         }
         // The other identity of the same message.
-        self.seen
-            .insert(format!("{}\u{0}{}\u{0}{}", msg.from, msg.seq, msg.random));
+        let other = format!("{}\u{0}{}\u{0}{}", msg.from, msg.seq, msg.random);
+        self.seen.insert(other.clone());
+        if let Some(batch) = self.batch_keys.as_mut() {
+            batch.push(key);
+            batch.push(other);
+        }
         self.delivered += 1;
         if let Some(n) = self.syncing.as_mut() {
             if msg.offline {

@@ -132,6 +132,11 @@ pub struct Session {
     seen: RecentKeys,
     /// `SessionData` of pushes waiting for [`Session::ack_push`], by token.
     push_acks: HashMap<u64, Value>,
+    /// The C2C dedup keys each such push delivered, forgotten if the owner did not store
+    /// them ([`Session::push_not_stored`]).
+    push_keys: HashMap<u64, Vec<String>>,
+    /// The keys delivered by the push being handled.
+    batch_keys: Option<Vec<String>>,
     /// Messages delivered so far (to tell whether a push carried any new one).
     delivered: u64,
     /// Group cursors and catch-up ([`group`]).
@@ -168,6 +173,8 @@ impl Session {
             syncing: None,
             seen,
             push_acks: HashMap::new(),
+            push_keys: HashMap::new(),
+            batch_keys: None,
             delivered: 0,
             groups,
             outputs: VecDeque::new(),
@@ -371,6 +378,7 @@ impl Session {
     /// `ws_msg_push_ack` goes out now, if the connection it came on is still up (after a
     /// reconnect it is dropped: the server keeps what was not acknowledged).
     pub fn ack_push(&mut self, token: u64, now: Instant) {
+        self.push_keys.remove(&token);
         let Some(session_data) = self.push_acks.remove(&token) else {
             return;
         };

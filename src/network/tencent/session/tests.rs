@@ -425,3 +425,53 @@ fn deferred_push_ack_waits_for_the_owner() {
     assert_eq!(frames.len(), 1);
     assert!(events.is_empty());
 }
+
+#[test]
+fn a_push_the_owner_did_not_store_is_fetched_again_and_delivered_again() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(1_400_000_001, "alice", "SIG");
+    cfg.defer_push_ack = true;
+    let mut s = Session::new(cfg, t0, 7);
+    let g1 = login(&mut s, t0);
+    let done = json!({"ErrorCode": 0, "Cookie": "c1", "SyncFlag": 2, "MsgList": []});
+    s.on_frame(&reply(&g1, done), t0).unwrap();
+    drain(&mut s);
+    let live = c2c("bob", 5, 55, 200, "live");
+    let body = json!({"eventArray": [{"event": 9, "C2cMsgArray": [live.clone()]}],
+                      "NeedAck": 1, "SessionData": "sess-1"});
+    s.on_frame(&push(body), t0).unwrap();
+    let (_, events, _) = drain(&mut s);
+    let token = match &events[..] {
+        [SessionEvent::Message(_), SessionEvent::PushBatch { token }] => *token,
+        other => panic!("message then batch expected: {other:?}"),
+    };
+    s.push_not_stored(token, t0);
+    let (frames, _, _) = drain(&mut s);
+    assert!(
+        frames.iter().all(|f| f.head.servcmd != servcmd::PUSH_ACK),
+        "not acknowledged"
+    );
+    let again = frames
+        .iter()
+        .find(|f| f.head.servcmd == servcmd::GETMSG)
+        .expect("fetched again");
+    assert_eq!(again.body["Cookie"], "c1");
+    let page = json!({"ErrorCode": 0, "Cookie": "c2", "SyncFlag": 2, "MsgList": [live.clone()]});
+    s.on_frame(&reply(again, page), t0).unwrap();
+    let (_, events, _) = drain(&mut s);
+    assert!(
+        matches!(&events[..], [SessionEvent::Message(m)] if m.text() == "live"),
+        "delivered again, not dropped as seen: {events:?}"
+    );
+    // Once stored, the same message again is a duplicate.
+    let body = json!({"eventArray": [{"event": 9, "C2cMsgArray": [live]}],
+                      "NeedAck": 1, "SessionData": "sess-2"});
+    s.on_frame(&push(body), t0).unwrap();
+    let (frames, events, _) = drain(&mut s);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        frames.len(),
+        1,
+        "a push with nothing new is acknowledged at once"
+    );
+}
