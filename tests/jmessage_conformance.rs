@@ -10,115 +10,16 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::sdk_agent::{jmessage_bundle, SdkAgent};
-use imbridge::network::jmessage::client::{unix_ms, Client, ClientConfig, LinkState};
-use imbridge::network::jmessage::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::jmessage::session::{IncomingMessage, SessionConfig, SessionEvent};
-use imbridge::network::jmessage::wire;
-use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
-
-const APP_KEY: &str = "testappkey000000000000aa";
-const SECRET: &str = "testmastersecret00000000";
-
-struct TestSandbox {
-    sandbox: Arc<Sandbox>,
-    addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestSandbox {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP_KEY, SECRET)));
-        for (u, p) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
-            sandbox.register(u, p);
-        }
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            sandbox,
-            addr,
-            _stop: stop,
-        }
-    }
-
-    fn server(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let cfg = ClientConfig::new(
-            &self.server(),
-            SessionConfig::new(APP_KEY, SECRET, user, &format!("{user}-pw")),
-        );
-        let (client, events) = Client::start(cfg);
-        let state = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-        )
-        .await
-        .expect("client logs in");
-        assert_eq!(state, LinkState::Connected);
-        (client, events)
-    }
-}
-
-/// The bundle, or `None` after printing why the test is skipped.
-fn bundle() -> Option<PathBuf> {
-    let found = jmessage_bundle();
-    if found.is_none() {
-        eprintln!("skipped: JMessage SDK bundle not found");
-    }
-    found
-}
-
-/// `init` arguments signed with `secret` now.
-fn init_args(secret: &str) -> Value {
-    let ts = unix_ms();
-    let rs = "abcdefghij0123456789xyz";
-    json!({"appkey": APP_KEY, "random_str": rs, "timestamp": ts, "flag": 0,
-        "signature": wire::signature(APP_KEY, ts, rs, secret)})
-}
-
-/// An SDK agent initialised and logged in as `user`.
-async fn sdk_login(bundle: &std::path::Path, sb: &TestSandbox, user: &str) -> SdkAgent {
-    let mut a = SdkAgent::spawn_jmessage(bundle, &sb.server()).await;
-    let r = a.ok("init", init_args(SECRET)).await;
-    assert_eq!(r["code"], 0, "{r}");
-    let r = a
-        .ok(
-            "login",
-            json!({"username": user, "password": format!("{user}-pw")}),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
-    a
-}
-
-async fn next_message(events: &mut mpsc::Receiver<SessionEvent>) -> IncomingMessage {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(SessionEvent::Message(m))) => return m,
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("client task ended"),
-            Err(_) => panic!("no message within 10 s"),
-        }
-    }
-}
+use common::jmessage_sdk::{bundle, init_args, message, sdk_login, JmSandbox, APP_KEY, SECRET};
+use common::sdk_agent::SdkAgent;
+use serde_json::json;
 
 #[tokio::test]
 async fn sdk_init_login_and_refusals_with_the_service_codes() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob"]).await;
     let mut a = sdk_login(&bundle, &sb, "alice").await;
     assert_eq!(sb.sandbox.sessions_of("alice"), 1);
     a.assert_no_crash();
@@ -150,7 +51,7 @@ async fn sdk_init_login_and_refusals_with_the_service_codes() {
 #[tokio::test]
 async fn single_text_between_sdk_and_rust_client_both_ways_with_extras() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob"]).await;
     let (bob, mut bob_events) = sb.client("bob").await;
     let mut alice = sdk_login(&bundle, &sb, "alice").await;
 
@@ -163,7 +64,7 @@ async fn single_text_between_sdk_and_rust_client_both_ways_with_extras() {
         )
         .await;
     assert_eq!(sent["code"], 0, "{sent}");
-    let got = next_message(&mut bob_events).await;
+    let got = message(&mut bob_events).await;
     assert_eq!(Some(got.msg_id), sent["msg_id"].as_i64());
     assert_eq!((got.from.as_str(), got.target.as_str()), ("alice", "bob"));
     assert_eq!(got.text.as_deref(), Some("hello bob 你好"));
@@ -198,7 +99,7 @@ async fn single_text_between_sdk_and_rust_client_both_ways_with_extras() {
 #[tokio::test]
 async fn offline_messages_reach_the_sdk_at_login_in_order() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob"]).await;
     let (bob, _e) = sb.client("bob").await;
     let texts = ["first", "second", "third"];
     let mut ids = Vec::new();
@@ -234,7 +135,7 @@ async fn offline_messages_reach_the_sdk_at_login_in_order() {
 #[tokio::test]
 async fn a_password_change_reaches_the_sdk_as_event_type_2() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob"]).await;
     let mut alice = sdk_login(&bundle, &sb, "alice").await;
     assert!(sb.sandbox.set_password("alice", "alice-new"));
     let note = alice.event("eventNotification", |_| true).await;
@@ -260,7 +161,7 @@ async fn a_password_change_reaches_the_sdk_as_event_type_2() {
 #[tokio::test]
 async fn sdk_register_new_name_then_the_taken_name_is_refused() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob"]).await;
     let mut a = SdkAgent::spawn_jmessage(&bundle, &sb.server()).await;
     let r = a.ok("init", init_args(SECRET)).await;
     assert_eq!(r["code"], 0, "{r}");

@@ -10,120 +10,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::sdk_agent::{jmessage_bundle, SdkAgent};
-use imbridge::network::jmessage::client::{unix_ms, Client, ClientConfig, LinkState};
-use imbridge::network::jmessage::sandbox::{self, Sandbox, SandboxConfig};
+use common::jmessage_sdk::{bundle, message, next, sdk_login, JmSandbox};
 use imbridge::network::jmessage::session::{
-    GroupEvent, GroupEventKind, IncomingMessage, Retraction, SendError, SessionConfig, SessionEvent,
+    GroupEvent, GroupEventKind, Retraction, SendError, SessionEvent,
 };
 use imbridge::network::jmessage::wire;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
-
-const APP_KEY: &str = "testappkey000000000000aa";
-const SECRET: &str = "testmastersecret00000000";
-
-struct TestSandbox {
-    sandbox: Arc<Sandbox>,
-    addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestSandbox {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP_KEY, SECRET)));
-        for u in ["alice", "bob", "carol"] {
-            sandbox.register(u, &format!("{u}-pw"));
-        }
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            sandbox,
-            addr,
-            _stop: stop,
-        }
-    }
-
-    fn server(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let cfg = ClientConfig::new(
-            &self.server(),
-            SessionConfig::new(APP_KEY, SECRET, user, &format!("{user}-pw")),
-        );
-        let (client, events) = Client::start(cfg);
-        let state = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-        )
-        .await
-        .expect("client logs in");
-        assert_eq!(state, LinkState::Connected);
-        (client, events)
-    }
-}
-
-fn bundle() -> Option<PathBuf> {
-    let found = jmessage_bundle();
-    if found.is_none() {
-        eprintln!("skipped: JMessage SDK bundle not found");
-    }
-    found
-}
-
-async fn sdk_login(bundle: &std::path::Path, sb: &TestSandbox, user: &str) -> SdkAgent {
-    let mut a = SdkAgent::spawn_jmessage(bundle, &sb.server()).await;
-    let ts = unix_ms();
-    let rs = "abcdefghij0123456789xyz";
-    let init = json!({"appkey": APP_KEY, "random_str": rs, "timestamp": ts, "flag": 0,
-        "signature": wire::signature(APP_KEY, ts, rs, SECRET)});
-    assert_eq!(a.ok("init", init).await["code"], 0);
-    let r = a
-        .ok(
-            "login",
-            json!({"username": user, "password": format!("{user}-pw")}),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
-    a
-}
-
-/// The next event of the Rust client that `pick` maps to something (bounded).
-async fn next<T>(
-    events: &mut mpsc::Receiver<SessionEvent>,
-    pick: impl Fn(SessionEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(e)) => {
-                if let Some(t) = pick(e) {
-                    return t;
-                }
-            }
-            Ok(None) => panic!("client task ended"),
-            Err(_) => panic!("expected event did not arrive within 10 s"),
-        }
-    }
-}
-
-async fn message(events: &mut mpsc::Receiver<SessionEvent>) -> IncomingMessage {
-    next(events, |e| match e {
-        SessionEvent::Message(m) => Some(m),
-        _ => None,
-    })
-    .await
-}
+use tokio::sync::mpsc;
 
 async fn group_event(
     events: &mut mpsc::Receiver<SessionEvent>,
@@ -150,7 +45,7 @@ fn rejected_code(e: SendError) -> i64 {
 #[tokio::test]
 async fn group_lifecycle_and_text_both_ways_between_sdk_and_rust_clients() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob", "carol"]).await;
     let (bob, mut bob_events) = sb.client("bob").await;
     let (carol, mut carol_events) = sb.client("carol").await;
     let mut alice = sdk_login(&bundle, &sb, "alice").await;
@@ -295,7 +190,7 @@ async fn group_lifecycle_and_text_both_ways_between_sdk_and_rust_clients() {
 #[tokio::test]
 async fn group_messages_reach_an_offline_sdk_member_at_login_in_order() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob", "carol"]).await;
     let (bob, _events) = sb.client("bob").await;
     let gid = bob.create_group("offline", "").await.unwrap();
     bob.add_group_members(gid, &["alice"]).await.unwrap();
@@ -326,7 +221,7 @@ async fn group_messages_reach_an_offline_sdk_member_at_login_in_order() {
 #[tokio::test]
 async fn retract_both_ways_single_and_group_author_only() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob", "carol"]).await;
     let (bob, mut bob_events) = sb.client("bob").await;
     let mut alice = sdk_login(&bundle, &sb, "alice").await;
 
@@ -388,7 +283,7 @@ async fn retract_both_ways_single_and_group_author_only() {
 #[tokio::test]
 async fn read_receipts_both_ways_single_and_group() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob", "carol"]).await;
     let (bob, mut bob_events) = sb.client("bob").await;
     let mut alice = sdk_login(&bundle, &sb, "alice").await;
 

@@ -10,121 +10,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
 use base64::Engine as _;
-use common::sdk_agent::{jmessage_bundle, SdkAgent};
-use imbridge::network::jmessage::client::{unix_ms, Client, ClientConfig, LinkState};
-use imbridge::network::jmessage::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::jmessage::session::{IncomingMessage, SessionConfig, SessionEvent, Target};
-use imbridge::network::jmessage::wire;
+use common::jmessage_sdk::{bundle, message, sdk_login, JmSandbox};
+use imbridge::network::jmessage::session::Target;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
 
-const APP_KEY: &str = "testappkey000000000000aa";
-const SECRET: &str = "testmastersecret00000000";
-
-struct TestSandbox {
-    sandbox: Arc<Sandbox>,
-    addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestSandbox {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP_KEY, SECRET)));
-        for u in ["alice", "bob", "carol"] {
-            sandbox.register(u, &format!("{u}-pw"));
-        }
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            sandbox,
-            addr,
-            _stop: stop,
-        }
-    }
-
-    fn server(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let cfg = ClientConfig::new(
-            &self.server(),
-            SessionConfig::new(APP_KEY, SECRET, user, &format!("{user}-pw")),
-        );
-        let (client, events) = Client::start(cfg);
-        let state = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-        )
-        .await
-        .expect("client logs in");
-        assert_eq!(state, LinkState::Connected);
-        (client, events)
-    }
-}
-
-fn bundle() -> Option<PathBuf> {
-    let found = jmessage_bundle();
-    if found.is_none() {
-        eprintln!("skipped: JMessage SDK bundle not found");
-    }
-    found
-}
-
-async fn sdk_login(bundle: &std::path::Path, sb: &TestSandbox, user: &str) -> SdkAgent {
-    let mut a = SdkAgent::spawn_jmessage(bundle, &sb.server()).await;
-    let ts = unix_ms();
-    let rs = "abcdefghij0123456789xyz";
-    let init = json!({"appkey": APP_KEY, "random_str": rs, "timestamp": ts, "flag": 0,
-        "signature": wire::signature(APP_KEY, ts, rs, SECRET)});
-    assert_eq!(a.ok("init", init).await["code"], 0);
-    let r = a
-        .ok(
-            "login",
-            json!({"username": user, "password": format!("{user}-pw")}),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
-    a
-}
-
-/// The next event of the Rust client that `pick` maps to something (bounded).
-async fn next<T>(
-    events: &mut mpsc::Receiver<SessionEvent>,
-    pick: impl Fn(SessionEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(e)) => {
-                if let Some(t) = pick(e) {
-                    return t;
-                }
-            }
-            Ok(None) => panic!("client task ended"),
-            Err(_) => panic!("expected event did not arrive within 10 s"),
-        }
-    }
-}
-
-async fn message(events: &mut mpsc::Receiver<SessionEvent>) -> IncomingMessage {
-    next(events, |e| match e {
-        SessionEvent::Message(m) => Some(m),
-        _ => None,
-    })
-    .await
-}
-
-/// A PNG of `w`×`h` (header and a few bytes; the sandbox reads only the header).
 fn png(w: u32, h: u32, tail: u8) -> Vec<u8> {
     let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     b.extend_from_slice(&w.to_be_bytes());
@@ -140,7 +30,7 @@ fn b64(b: &[u8]) -> String {
 #[tokio::test]
 async fn images_and_files_both_ways_with_bytes_compared() {
     let Some(bundle) = bundle() else { return };
-    let sb = TestSandbox::start().await;
+    let sb = JmSandbox::start(&["alice", "bob", "carol"]).await;
     let (bob, mut bob_events) = sb.client("bob").await;
     let mut alice = sdk_login(&bundle, &sb, "alice").await;
 

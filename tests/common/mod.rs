@@ -13,6 +13,8 @@ pub mod bridge;
 pub mod bridge_rig;
 #[cfg(feature = "jmessage")]
 pub mod jmessage;
+#[cfg(feature = "jmessage")]
+pub mod jmessage_sdk;
 pub mod matrix_user;
 pub mod prometheus;
 pub mod relay;
