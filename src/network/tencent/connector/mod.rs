@@ -6,7 +6,8 @@
 //! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`].
 //! Not yet: media, profiles (a user's id is their name), recall / receipts / edits in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
-//! stored its messages ([`RemoteEvent::Checkpoint`]); the catch-up pages (`openim.getmsg`)
+//! stored its messages ([`RemoteEvent::Checkpoint`]); one the core did not store is fetched
+//! again (its C2C messages by `openim.getmsg`, not dropped as seen); the catch-up pages (`openim.getmsg`)
 //! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
 //! during the catch-up can lose what was fetched but not yet stored.
 
