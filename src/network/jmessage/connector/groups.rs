@@ -1,10 +1,11 @@
 //! JMessage group events → core: members added, removed or leaving become
 //! [`RemoteEvent::ChatInfoChange`] on `ChatId::group(<gid>)`, a name/description change
 //! carries the group's fresh info, and the logged-in user's own removal or exit becomes
-//! [`RemoteEvent::ChatDelete`] (as the Tencent connector does).
+//! [`RemoteEvent::ChatDelete`] (as the Tencent connector does). Also retractions (event 55),
+//! which name a group or, in single chat, only the author.
 
 use crate::core::connector::{ChatId, ChatInfoChange, RemoteEvent};
-use crate::network::jmessage::session::{GroupEvent, GroupEventKind, GroupInfo};
+use crate::network::jmessage::session::{GroupEvent, GroupEventKind, GroupInfo, Retraction};
 
 /// One group event seen by the logged-in user `own`; `fresh` is the group's info read after an
 /// `InfoUpdated` event (the notification itself names at most the new name). `None` for events
@@ -48,6 +49,27 @@ pub fn translate_group_event(
         sender: Some(e.from_username.clone()).filter(|s| !s.is_empty()),
         change: Box::new(change),
     })
+}
+
+/// A retraction seen by `own`: one [`RemoteEvent::Remove`] per retracted message. In single
+/// chat the event names only the author, so the user's own retraction from another device
+/// (whose peer it does not name) is not bridged: empty.
+pub fn translate_retraction(own: &str, r: &Retraction) -> Vec<RemoteEvent> {
+    let chat = match r.gid {
+        Some(gid) => ChatId::group(gid.to_string()),
+        None if r.from_username != own && !r.from_username.is_empty() => {
+            ChatId::direct(r.from_username.clone())
+        }
+        None => return Vec::new(),
+    };
+    r.msg_ids
+        .iter()
+        .map(|id| RemoteEvent::Remove {
+            chat: chat.clone(),
+            sender: r.from_username.clone(),
+            target: id.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,6 +138,27 @@ mod tests {
             None
         )
         .is_none());
+    }
+
+    #[test]
+    fn retractions_remove_in_the_right_chat() {
+        let r = |from: &str, gid: Option<i64>| Retraction {
+            event_id: 1,
+            from_username: from.into(),
+            gid,
+            msg_ids: vec![42, 43],
+            ctime_ms: 1,
+        };
+        let out = translate_retraction("alice", &r("bob", None));
+        assert_eq!(out.len(), 2);
+        assert!(
+            matches!(&out[0], RemoteEvent::Remove { chat, sender, target }
+            if *chat == ChatId::direct("bob") && sender == "bob" && target == "42")
+        );
+        let out = translate_retraction("alice", &r("alice", Some(10001)));
+        assert!(matches!(&out[1], RemoteEvent::Remove { chat, target, .. }
+            if *chat == ChatId::group("10001") && target == "43"));
+        assert!(translate_retraction("alice", &r("alice", None)).is_empty());
     }
 
     #[test]

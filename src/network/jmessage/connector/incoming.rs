@@ -1,5 +1,5 @@
 //! JMessage → core: session events become [`RemoteEvent`]s (single-chat and group messages,
-//! group events through `groups`, login states, receipts held until the core stored a push,
+//! group events and retractions through `groups`, login states, receipts held until the core stored a push,
 //! the end of the login-time catch-up).
 //!
 //! The catch-up: JMessage says nothing when the offline hand-over (`sync_conversation` after
@@ -16,7 +16,7 @@ use crate::core::connector::{
 use crate::network::jmessage::client::{Client, LinkState};
 use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessage, SessionEvent};
 
-use super::groups::translate_group_event;
+use super::groups::{translate_group_event, translate_retraction};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
@@ -202,8 +202,21 @@ pub(super) async fn translate(
                     None => continue,
                 }
             }
-            // Recalls and read receipts are not bridged yet; their pushes are still
-            // receipted through the checkpoints above.
+            SessionEvent::Retracted(r) => {
+                let mut closed = false;
+                for remote in translate_retraction(&own, &r) {
+                    if out.send(remote).await.is_err() {
+                        closed = true;
+                        break;
+                    }
+                }
+                if closed {
+                    break;
+                }
+                continue;
+            }
+            // Read receipts are not bridged yet; their pushes are still receipted through
+            // the checkpoints above.
             #[allow(unreachable_patterns)]
             _ => continue,
         };

@@ -1,6 +1,6 @@
 //! The JiGuang JMessage network connector: the core's connector contract over the JMessage
 //! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
-//! one-to-one (single) text both ways, login states (wrong password, password changed,
+//! single and group text both ways, group events ([`groups`]), recall both ways, login states (wrong password, password changed,
 //! logged in elsewhere), and the messages waiting at login.
 //!
 //! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
@@ -8,7 +8,7 @@
 //! ([`RemoteEvent::Checkpoint`](crate::core::connector::RemoteEvent::Checkpoint)), so a crash
 //! before that leaves them on the server, which hands them over again.
 //!
-//! Not yet: groups, media, recall, receipts, profiles (a user's id is their name), the
+//! Not yet: group management from Matrix, media, receipts, profiles (a user's id is their name), the
 //! conversation list, cross-app users (bridged under their username, with a note), and
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use groups::translate_group_event;
+pub use groups::{translate_group_event, translate_retraction};
 pub use incoming::{content_of, end_state, translate_message, CATCH_UP_QUIET};
 pub use login::PASSWORD_FLOW;
 pub use register::{check_username, refusal};
@@ -114,11 +114,13 @@ impl NetworkConnector for JmessageConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Text in single and group chats, so far: no media, edits (JMessage has none),
-        // recall, receipts, typing (JMessage has none) or group management (creating,
+        // Text in single and group chats and recall, so far: no media, edits (JMessage has
+        // none), receipts, typing (JMessage has none) or group management (creating,
         // inviting, kicking from Matrix) yet.
         Capabilities {
             max_text_bytes: MAX_TEXT_BYTES,
+            recall: true,
+            recall_window_secs: RECALL_WINDOW_SECS,
             ..Capabilities::default()
         }
     }
@@ -215,6 +217,22 @@ pub fn outgoing_text(content: &MessageContent) -> String {
             }
         }
         MessageContent::Unsupported { description } => description.clone(),
+    }
+}
+
+/// How long after sending a message may be retracted (`msg_retract`): 3 minutes, as the
+/// JMessage docs state for message recall.
+pub const RECALL_WINDOW_SECS: u64 = 180;
+
+#[async_trait]
+impl crate::core::connector::RecallAbility for JmessageLogin {
+    /// `msg_retract` of the user's own message `target` (its numeric `msg_id`).
+    async fn recall_message(&self, chat: &ChatId, target: &str) -> Result<(), SendFailure> {
+        target_of(chat)?;
+        let msg_id: i64 = target.parse().map_err(|_| {
+            SendFailure::Permanent(format!("{target:?} is not a JMessage message id"))
+        })?;
+        self.client.retract(msg_id).await.map_err(send_failure)
     }
 }
 
@@ -318,6 +336,10 @@ impl NetworkLogin for JmessageLogin {
         Err(SendFailure::Permanent(
             "downloading JMessage attachments is not supported yet".into(),
         ))
+    }
+
+    fn as_recall(&self) -> Option<&dyn crate::core::connector::RecallAbility> {
+        Some(self)
     }
 
     async fn disconnect(&self, _forget: bool) {
