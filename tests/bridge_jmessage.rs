@@ -18,7 +18,8 @@
 //! * `jmessage_group_portal_both_ways_and_members`: bob (our Rust client) creates a group
 //!   with alice in it and writes; alice's Matrix user gets a group portal named after the
 //!   group with bob's text from bob's ghost; the Matrix reply reaches bob as a group
-//!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her.
+//!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
+//!   a text bob retracts is redacted in the room.
 
 #![cfg(feature = "jmessage")]
 
@@ -389,6 +390,33 @@ async fn jmessage_group_portal_both_ways_and_members() {
     let left = wait_member(&rig, &room, &carol, false).await;
     assert!(left, "carol never left the room\n{}", tail(&rig.log, 40));
     say!(t0, "carol joined and left with the group");
+
+    // Recall: bob retracts a text of his; the room's copy is redacted.
+    let oops = bob
+        .client
+        .send_group_text(gid, "oops", None)
+        .await
+        .expect("bob writes again");
+    let event = rig.mx.event_id_of(&room, "oops").await;
+    bob.client
+        .retract(oops.msg_id)
+        .await
+        .expect("bob retracts his text");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut redacted = false;
+    while !redacted && Instant::now() < deadline {
+        let e = rig.mx.event(&room, &event).await;
+        redacted = e["content"].as_object().is_some_and(|c| c.is_empty());
+        if !redacted {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert!(
+        redacted,
+        "bob's retracted text is still in the room\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "bob's retraction redacted the room's copy");
     rig.bridge.stop();
 }
 
