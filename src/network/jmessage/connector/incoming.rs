@@ -1,5 +1,6 @@
-//! JMessage → core: session events become [`RemoteEvent`]s (single-chat messages, login
-//! states, receipts held until the core stored a push, the end of the login-time catch-up).
+//! JMessage → core: session events become [`RemoteEvent`]s (single-chat and group messages,
+//! group events and retractions through `groups`, login states, receipts held until the core stored a push,
+//! the end of the login-time catch-up).
 //!
 //! The catch-up: JMessage says nothing when the offline hand-over (`sync_conversation` after
 //! the login's `sync_check`) is complete, so it counts as done once [`CATCH_UP_QUIET`] passed
@@ -13,26 +14,31 @@ use crate::core::connector::{
     ChatId, Checkpoint, LoginState, MessageContent, RemoteEvent, RemoteEventSender, RemoteMessage,
 };
 use crate::network::jmessage::client::{Client, LinkState};
-use crate::network::jmessage::session::{EndReason, IncomingMessage, SessionEvent};
+use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessage, SessionEvent};
+
+use super::groups::{translate_group_event, translate_retraction};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
 
-/// One message seen by the logged-in user `own` of app `app_key`; `None` for messages that
-/// are not single-chat messages of this user (group messages are not bridged yet).
+/// One message seen by the logged-in user `own` of app `app_key`: a group message (its `gid`
+/// set) goes to the chat `ChatId::group(<gid>)`, a single-chat message to the other user's
+/// direct chat; `None` for single-chat messages that are not this user's.
 pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Option<RemoteMessage> {
-    if m.gid.is_some() {
-        // Its target is the group: bridged as a DM with the group id otherwise.
-        return None;
-    }
     let from_self = m.from == own;
-    if !from_self && m.target != own {
-        return None;
-    }
-    let peer = if from_self { &m.target } else { &m.from };
-    if peer.is_empty() {
-        return None;
-    }
+    let chat = match m.gid {
+        Some(gid) => ChatId::group(gid.to_string()),
+        None => {
+            if !from_self && m.target != own {
+                return None;
+            }
+            let peer = if from_self { &m.target } else { &m.from };
+            if peer.is_empty() {
+                return None;
+            }
+            ChatId::direct(peer.clone())
+        }
+    };
     let mut content = content_of(m);
     if let Some(other) = m
         .from_appkey
@@ -46,7 +52,7 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
     }
     Some(RemoteMessage {
         id: m.msg_id.to_string(),
-        chat: ChatId::direct(peer.clone()),
+        chat,
         sender: m.from.clone(),
         from_self,
         timestamp_ms: u64::try_from(m.ctime_ms).unwrap_or(0),
@@ -185,9 +191,32 @@ pub(super) async fn translate(
                 None => continue,
             },
             SessionEvent::SendResult { .. } => continue,
-            // Events the session learns later (groups, recalls, receipts) are not bridged
-            // until this connector maps them; their pushes are still receipted through the
-            // checkpoints above.
+            SessionEvent::Group(e) => {
+                let fresh = if e.kind == GroupEventKind::InfoUpdated {
+                    client.group_info(e.gid).await.ok()
+                } else {
+                    None
+                };
+                match translate_group_event(&own, &e, fresh.as_ref()) {
+                    Some(remote) => remote,
+                    None => continue,
+                }
+            }
+            SessionEvent::Retracted(r) => {
+                let mut closed = false;
+                for remote in translate_retraction(&own, &r) {
+                    if out.send(remote).await.is_err() {
+                        closed = true;
+                        break;
+                    }
+                }
+                if closed {
+                    break;
+                }
+                continue;
+            }
+            // Read receipts are not bridged yet; their pushes are still receipted through
+            // the checkpoints above.
             #[allow(unreachable_patterns)]
             _ => continue,
         };
@@ -224,11 +253,15 @@ mod tests {
     }
 
     #[test]
-    fn group_messages_are_not_bridged_as_direct_chats() {
-        for from in ["bob", "alice"] {
+    fn group_messages_go_to_the_group_chat() {
+        for (from, mine) in [("bob", false), ("alice", true)] {
             let mut m = message(from, "10001", "text", json!({"text": "in the group"}));
             m.gid = Some(10001);
-            assert!(translate_message("alice", "appkey", &m).is_none(), "{from}");
+            let r = translate_message("alice", "appkey", &m).expect("bridged");
+            assert_eq!(r.chat, ChatId::group("10001"), "{from}");
+            assert_eq!(r.sender, from);
+            assert_eq!(r.from_self, mine);
+            assert_eq!(r.content, MessageContent::text("in the group"));
         }
     }
 

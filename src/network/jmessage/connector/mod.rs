@@ -1,6 +1,6 @@
 //! The JiGuang JMessage network connector: the core's connector contract over the JMessage
 //! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
-//! one-to-one (single) text both ways, login states (wrong password, password changed,
+//! single and group text both ways, group events ([`groups`]), recall both ways, login states (wrong password, password changed,
 //! logged in elsewhere), and the messages waiting at login.
 //!
 //! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
@@ -8,10 +8,11 @@
 //! ([`RemoteEvent::Checkpoint`](crate::core::connector::RemoteEvent::Checkpoint)), so a crash
 //! before that leaves them on the server, which hands them over again.
 //!
-//! Not yet: groups, media, recall, receipts, profiles (a user's id is their name), the
+//! Not yet: group management from Matrix, media, receipts, profiles (a user's id is their name), the
 //! conversation list, cross-app users (bridged under their username, with a note), and
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
+mod groups;
 mod incoming;
 mod login;
 mod register;
@@ -22,12 +23,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use groups::{translate_group_event, translate_retraction};
 pub use incoming::{content_of, end_state, translate_message, CATCH_UP_QUIET};
 pub use login::PASSWORD_FLOW;
 pub use register::{check_username, refusal};
 
 use super::client::Client;
-use super::session::SendError;
+use super::session::{GroupInfo, GroupMember, SendError};
 use super::wire;
 use crate::config::{JmessageConfig, Secret};
 use crate::core::connector::{
@@ -112,10 +114,13 @@ impl NetworkConnector for JmessageConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Text only, so far: no media, edits (JMessage has none), recall, receipts, typing
-        // (JMessage has none) or group management yet.
+        // Text in single and group chats and recall, so far: no media, edits (JMessage has
+        // none), receipts, typing (JMessage has none) or group management (creating,
+        // inviting, kicking from Matrix) yet.
         Capabilities {
             max_text_bytes: MAX_TEXT_BYTES,
+            recall: true,
+            recall_window_secs: RECALL_WINDOW_SECS,
             ..Capabilities::default()
         }
     }
@@ -215,12 +220,58 @@ pub fn outgoing_text(content: &MessageContent) -> String {
     }
 }
 
-fn direct_peer(chat: &ChatId) -> Result<&str, SendFailure> {
+/// How long after sending a message may be retracted (`msg_retract`): 3 minutes, as the
+/// JMessage docs state for message recall.
+pub const RECALL_WINDOW_SECS: u64 = 180;
+
+#[async_trait]
+impl crate::core::connector::RecallAbility for JmessageLogin {
+    /// `msg_retract` of the user's own message `target` (its numeric `msg_id`).
+    async fn recall_message(&self, chat: &ChatId, target: &str) -> Result<(), SendFailure> {
+        target_of(chat)?;
+        let msg_id: i64 = target.parse().map_err(|_| {
+            SendFailure::Permanent(format!("{target:?} is not a JMessage message id"))
+        })?;
+        self.client.retract(msg_id).await.map_err(send_failure)
+    }
+}
+
+/// Where a core chat goes on JMessage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatTarget<'a> {
+    /// A single chat with this username.
+    User(&'a str),
+    /// A group, by its numeric `gid`.
+    Group(i64),
+}
+
+/// The JMessage target of a core chat; groups are named by their numeric gid.
+pub fn target_of(chat: &ChatId) -> Result<ChatTarget<'_>, SendFailure> {
     match chat.kind {
-        ChatKind::Direct => Ok(&chat.id),
-        _ => Err(SendFailure::Permanent(
-            "JMessage groups are not bridged yet".into(),
+        ChatKind::Direct => Ok(ChatTarget::User(&chat.id)),
+        ChatKind::Group => chat.id.parse().map(ChatTarget::Group).map_err(|_| {
+            SendFailure::Permanent(format!("{:?} is not a JMessage group id", chat.id))
+        }),
+        ChatKind::Channel => Err(SendFailure::Permanent(
+            "JMessage has no channels (chat rooms are not bridged)".into(),
         )),
+    }
+}
+
+/// A group's info and members as the core's [`ChatInfo`]: the owner is the one admin.
+pub fn group_chat_info(info: &GroupInfo, members: &[GroupMember]) -> ChatInfo {
+    let owner = members
+        .iter()
+        .find(|m| m.owner)
+        .map(|m| m.username.clone())
+        .or_else(|| info.owner.clone());
+    ChatInfo {
+        name: Some(info.name.clone()).filter(|n| !n.is_empty()),
+        topic: Some(info.description.clone()).filter(|d| !d.is_empty()),
+        members: members.iter().map(|m| m.username.clone()).collect(),
+        admins: owner.iter().cloned().collect(),
+        owner,
+        ..ChatInfo::default()
     }
 }
 
@@ -236,22 +287,28 @@ impl NetworkLogin for JmessageLogin {
         content: &MessageContent,
         _reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        let peer = direct_peer(chat)?;
-        let receipt = self
-            .client
-            .send_text(peer, &outgoing_text(content), None)
-            .await
-            .map_err(send_failure)?;
+        let text = outgoing_text(content);
+        let receipt = match target_of(chat)? {
+            ChatTarget::User(peer) => self.client.send_text(peer, &text, None).await,
+            ChatTarget::Group(gid) => self.client.send_group_text(gid, &text, None).await,
+        }
+        .map_err(send_failure)?;
         Ok(vec![receipt.msg_id.to_string()])
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
-        let peer = direct_peer(chat)?;
-        Ok(ChatInfo {
-            name: Some(peer.to_owned()),
-            members: vec![self.own.clone(), peer.to_owned()],
-            ..ChatInfo::default()
-        })
+        match target_of(chat)? {
+            ChatTarget::User(peer) => Ok(ChatInfo {
+                name: Some(peer.to_owned()),
+                members: vec![self.own.clone(), peer.to_owned()],
+                ..ChatInfo::default()
+            }),
+            ChatTarget::Group(gid) => {
+                let info = self.client.group_info(gid).await.map_err(send_failure)?;
+                let members = self.client.group_members(gid).await.map_err(send_failure)?;
+                Ok(group_chat_info(&info, &members))
+            }
+        }
     }
 
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
@@ -263,8 +320,12 @@ impl NetworkLogin for JmessageLogin {
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
-        // The conversation list is not read yet: portals open as messages arrive.
-        Ok(Vec::new())
+        // Joined groups (`get_groups_list`); single chats open as messages arrive.
+        let groups = self.client.group_list().await.map_err(send_failure)?;
+        Ok(groups
+            .iter()
+            .map(|g| ChatId::group(g.gid.to_string()))
+            .collect())
     }
 
     async fn download(
@@ -275,6 +336,10 @@ impl NetworkLogin for JmessageLogin {
         Err(SendFailure::Permanent(
             "downloading JMessage attachments is not supported yet".into(),
         ))
+    }
+
+    fn as_recall(&self) -> Option<&dyn crate::core::connector::RecallAbility> {
+        Some(self)
     }
 
     async fn disconnect(&self, _forget: bool) {
@@ -322,6 +387,46 @@ mod tests {
             caption: Some("look".into()),
         };
         assert!(outgoing_text(&media).starts_with("look\n[image: cat.png"));
+    }
+
+    #[test]
+    fn chats_map_to_users_and_numeric_groups() {
+        assert_eq!(
+            target_of(&ChatId::direct("bob")).ok(),
+            Some(ChatTarget::User("bob"))
+        );
+        assert_eq!(
+            target_of(&ChatId::group("10001")).ok(),
+            Some(ChatTarget::Group(10001))
+        );
+        assert!(matches!(
+            target_of(&ChatId::group("not-a-gid")),
+            Err(SendFailure::Permanent(_))
+        ));
+        assert!(target_of(&ChatId::channel("x")).is_err());
+    }
+
+    #[test]
+    fn group_info_names_members_and_owner() {
+        let info = GroupInfo {
+            gid: 10001,
+            name: "Team".into(),
+            description: "".into(),
+            owner: None,
+            mtime: 0,
+        };
+        let member = |u: &str, owner: bool| GroupMember {
+            username: u.into(),
+            appkey: None,
+            nickname: None,
+            owner,
+        };
+        let chat = group_chat_info(&info, &[member("bob", true), member("alice", false)]);
+        assert_eq!(chat.name.as_deref(), Some("Team"));
+        assert_eq!(chat.topic, None);
+        assert_eq!(chat.members, vec!["bob".to_string(), "alice".to_string()]);
+        assert_eq!(chat.owner.as_deref(), Some("bob"));
+        assert_eq!(chat.admins, vec!["bob".to_string()]);
     }
 
     #[test]
