@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use super::incoming::content_of;
 use super::{direct_peer, outgoing_elems, send_failure, TencentLogin};
 use crate::core::connector::{
-    ChatId, EditAbility, MessageContent, QuotedKind, RecallAbility, ReceiptAbility, RemoteEvent,
-    RemoteMessage, ReplyTo, SendFailure, TypingAbility,
+    ChatId, ChatKind, EditAbility, MessageContent, QuotedKind, RecallAbility, ReceiptAbility,
+    RemoteEvent, RemoteMessage, ReplyTo, SendFailure, TypingAbility,
 };
 use crate::network::tencent::client::unix_now;
 use crate::network::tencent::session::ops::{self, C2cRef};
@@ -211,8 +211,11 @@ fn own_ref(login: &TencentLogin, chat: &ChatId, target: &str) -> Result<C2cRef, 
 
 #[async_trait]
 impl RecallAbility for TencentLogin {
-    /// `openim.msgwithdraw` of the user's own message.
+    /// `openim.msgwithdraw` of the user's own message; in a group `group_msg_recall`.
     async fn recall_message(&self, chat: &ChatId, target: &str) -> Result<(), SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return super::group_ops::recall(self, chat, target).await;
+        }
         let r = own_ref(self, chat, target)?;
         self.client
             .call(ops::MSGWITHDRAW, ops::withdraw_body(&r))
@@ -252,8 +255,11 @@ impl EditAbility for TencentLogin {
 #[async_trait]
 impl ReceiptAbility for TencentLogin {
     /// `openim.msgreaded`: the conversation is read up to `up_to`'s time (C2C read state is
-    /// one marker per conversation).
+    /// one marker per conversation); in a group `msg_read_report` up to `up_to`'s `MsgSeq`.
     async fn mark_read(&self, chat: &ChatId, up_to: &str) -> Result<(), SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return super::group_ops::mark_read(self, chat, up_to).await;
+        }
         let peer = direct_peer(chat)?;
         let time = C2cRef::from_key(peer, &self.own, up_to).map_or_else(unix_now, |r| r.time);
         self.client

@@ -236,6 +236,12 @@ pub(super) async fn translate(
                 Some(e) => e,
                 None => continue,
             },
+            SessionEvent::GroupNotice(n) => {
+                if send_all(&out, super::group_ops::translate_notice(&own, &n)).await {
+                    continue;
+                }
+                break;
+            }
             SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
             SessionEvent::Topic(t) => {
                 if send_all(&out, super::topics::translate(&t)).await {

@@ -3,8 +3,10 @@
 //! both ways, groups ([`groups`]: messages with @-mentions both ways, info, tips), login
 //! states, the catch-up at login, and the conversation list.
 //!
-//! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`].
-//! Not yet: media, profiles (a user's id is their name), recall / receipts / edits in groups.
+//! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`]; recall and
+//! the read marker in groups: [`group_ops`].
+//! Not yet: media, profiles (a user's id is their name), edits and per-message read receipts
+//! in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); one the core did not store is fetched
 //! again (its C2C messages by `openim.getmsg`, not dropped as seen); the catch-up pages (`openim.getmsg`)
@@ -12,6 +14,7 @@
 //! during the catch-up can lose what was fetched but not yet stored.
 
 mod fidelity;
+mod group_ops;
 pub mod groups;
 mod incoming;
 mod login;

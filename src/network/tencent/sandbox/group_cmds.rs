@@ -142,6 +142,14 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
                 Err(e) => err(e),
             }
         }
+        "group_msg_recall" => match sb.recall_group(me, user.map(|(_, c)| c), b) {
+            Ok(reply) => ok(reply),
+            Err(e) => err(e),
+        },
+        "msg_read_report" if user.is_some() => match sb.read_group(me, user.map(|(_, c)| c), b) {
+            Ok(()) => ok(json!({})),
+            Err(e) => err(e),
+        },
         "get_joined_group_list" => {
             let who = b
                 .get("Member_Account")

@@ -80,12 +80,19 @@ impl Group {
         self.members.iter().any(|m| m.account == user)
     }
 
+    /// The group's owner or one of its admins.
+    pub(super) fn is_manager(&self, user: &str) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.account == user && (m.role == "Owner" || m.role == "Admin"))
+    }
+
     fn next_seq(&self) -> u64 {
         self.log.next_seq()
     }
 
     /// The message log of the group itself (`topic` `None`) or of one of its topics.
-    fn log_mut(&mut self, topic: Option<&str>) -> Option<&mut MsgLog> {
+    pub(super) fn log_mut(&mut self, topic: Option<&str>) -> Option<&mut MsgLog> {
         match topic {
             None => Some(&mut self.log),
             Some(t) => self

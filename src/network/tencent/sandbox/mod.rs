@@ -5,6 +5,7 @@
 //! `tests/tencent_conformance.rs`), groups ([`groups`]) and Community topics ([`topics`]). In memory; media is not implemented.
 
 pub mod group_cmds;
+pub mod group_msg_ops;
 pub mod groups;
 pub mod rest;
 pub mod state;

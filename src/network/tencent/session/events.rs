@@ -170,6 +170,8 @@ pub enum SessionEvent {
     GroupMessage(super::GroupMessage),
     /// A group tip (membership or profile change) arrived.
     GroupTip(super::GroupTip),
+    /// A group message notice: messages recalled, or the user's read marker moved elsewhere.
+    GroupNotice(super::GroupNotice),
     /// The joined groups, read at every login.
     GroupList(Vec<super::GroupSummary>),
     /// A Community topic was created, deleted or changed.

@@ -1,6 +1,7 @@
 //! Groups in the session: sending (`group_open_http_svc.send_group_msg`, through the same
 //! outbox and reply matching as C2C sends), `GroupMsgArray` pushes and `GroupTips` (event 4
-//! tips, 6 profile notices) from `im_open_push.msg_push`, the joined-group list
+//! tips, 5 message notices — recall and read elsewhere —, 6 profile notices) from
+//! `im_open_push.msg_push`, the joined-group list
 //! (`get_joined_group_list`) and the catch-up with `group_msg_get`.
 //!
 //! Group messages are not queued per user by the service: a member that was away pulls them
@@ -24,9 +25,10 @@ use tracing::{debug, warn};
 
 use super::super::elem::Elem;
 use super::super::wire::{self, servcmd};
-use super::group_wire::{parse_group_message, parse_summary, parse_tip};
+use super::group_wire::{parse_group_message, parse_notices, parse_summary, parse_tip};
 pub use super::group_wire::{
-    GroupAt, GroupMessage, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target, AT_ALL,
+    GroupAt, GroupMessage, GroupNotice, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target,
+    AT_ALL,
 };
 use super::{Pending, Session, SessionEvent};
 
@@ -372,6 +374,10 @@ impl Session {
                     continue;
                 }
                 if event == 5 {
+                    for n in parse_notices(t) {
+                        self.delivered += 1;
+                        self.event(SessionEvent::GroupNotice(n));
+                    }
                     continue;
                 }
                 if let Some(tip) = parse_tip(t) {

@@ -165,3 +165,92 @@ fn tip_parses_profile_change() {
     assert_eq!(t.profile.introduction, None);
     assert!(parse_tip(&json!({"MsgBody": {"OpType": 1}})).is_none());
 }
+
+fn notice_push(body: Value, extra: Value) -> Vec<u8> {
+    let head = Head {
+        servcmd: servcmd::MSG_PUSH.into(),
+        seq: Some(999_999_999_998),
+        ..Default::default()
+    };
+    let mut item = json!({"GroupInfo": {"GroupId": "g"}, "ToGroupId": "g",
+                          "From_Account": "carol", "MsgSeq": 0, "MsgBody": body});
+    if let (Some(i), Some(e)) = (item.as_object_mut(), extra.as_object()) {
+        i.extend(e.clone());
+    }
+    let body = json!({"eventArray": [{"event": 5, "GroupTips": [item]}],
+                      "NeedAck": 1, "SessionData": "sd"});
+    wire::encode(&head, &body).into_bytes()
+}
+
+#[test]
+fn recall_and_read_notices_and_recalled_placeholders() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(1_400_000_001, "alice", "SIG");
+    cfg.group_cursors.insert("g".into(), 1);
+    let mut s = Session::new(cfg, t0, 7);
+    let (frames, _) = login(&mut s, t0, 4);
+    // Seq 2 was recalled before we fetched it: a placeholder (`IsPlaceMsg: 2`), passed over.
+    let get = find(&frames, servcmd::GROUP_MSG_GET);
+    let mut placeholder = msg(2);
+    placeholder["IsPlaceMsg"] = json!(2);
+    let body = json!({"ErrorCode": 0, "RspMsgList": [msg(3), placeholder]});
+    s.on_frame(&reply(get, body), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(seqs(&events), [(3, true)]);
+    assert_eq!(s.group_cursors().get("g"), Some(&3));
+    // A recall notice names the revoker and the seqs, per conversation (a topic's own).
+    let withdraw = json!({"GroupWithdrawInfoArray": [
+        {"GroupId": "g", "MsgSeq": 3, "MsgRandom": 3},
+        {"GroupId": "g", "MsgSeq": 1, "MsgRandom": 1},
+        {"GroupId": "g", "TopicId": "g@TOPIC#_t", "MsgSeq": 5},
+        {"GroupId": "g"}]});
+    let revoker = json!({"RevokerInfo": {"Revoker_Account": "bob", "Reason": ""}});
+    s.on_frame(&notice_push(withdraw, revoker), t0).unwrap();
+    // A read notice: our read marker moved on another device.
+    let read = json!({"GroupReadInfoArray": [{"GroupId": "g", "LastReadMsgSeq": 3}]});
+    s.on_frame(&notice_push(read, json!({})), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    let notices: Vec<&GroupNotice> = events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::GroupNotice(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            &GroupNotice::Recalled {
+                group_id: "g".into(),
+                seqs: vec![3, 1],
+                revoker: "bob".into()
+            },
+            &GroupNotice::Recalled {
+                group_id: "g@TOPIC#_t".into(),
+                seqs: vec![5],
+                revoker: "bob".into()
+            },
+            &GroupNotice::Read {
+                group_id: "g".into(),
+                seq: 3
+            },
+        ]
+    );
+}
+
+#[test]
+fn recall_and_read_bodies_address_groups_and_topics() {
+    use super::super::group_wire::{read_report_body, recall_body, recall_failures};
+    let b = recall_body("g", &[4]);
+    assert_eq!(b, json!({"GroupId": "g", "MsgSeqList": [{"MsgSeq": 4}]}));
+    let b = recall_body("@TGS#_g@TOPIC#_t", &[4]);
+    assert_eq!(b["GroupId"], "@TGS#_g");
+    assert_eq!(b["TopicId"], "@TGS#_g@TOPIC#_t");
+    assert_eq!(
+        read_report_body("g", 9),
+        json!({"GroupId": "g", "MsgReadedSeq": 9})
+    );
+    let reply =
+        json!({"RecallRetList": [{"MsgSeq": 4, "RetCode": 0}, {"MsgSeq": 5, "RetCode": 10030}]});
+    assert_eq!(recall_failures(&reply), [(5, 10030)]);
+}

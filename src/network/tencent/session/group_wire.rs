@@ -224,6 +224,11 @@ pub(super) fn parse_group_message(
     if group_id.is_empty() || from.is_empty() || seq == 0 {
         return None;
     }
+    // `IsPlaceMsg` non-zero: a placeholder where a recalled (2) or deleted message was, as
+    // `group_msg_get` returns it; nothing to deliver.
+    if m.get("IsPlaceMsg").and_then(Value::as_u64).unwrap_or(0) != 0 {
+        return None;
+    }
     let (elems, bad) = from_msg_body(m.get("MsgBody").unwrap_or(&Value::Null));
     if bad > 0 {
         debug!(bad, "tencent: group message elements skipped");
@@ -287,6 +292,81 @@ pub(super) fn parse_tip(m: &Value) -> Option<GroupTip> {
     })
 }
 
+/// A group system notice about messages (an event-5 `GroupTips` item, told apart by what its
+/// `MsgBody` holds, as `@tencentcloud/chat` 3.6.6 does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupNotice {
+    /// `GroupWithdrawInfoArray`: messages recalled, by `MsgSeq`, by `RevokerInfo.Revoker_Account`.
+    Recalled {
+        /// `GroupId`, or the topic id for a Community topic (`TopicId`).
+        group_id: String,
+        seqs: Vec<u64>,
+        revoker: String,
+    },
+    /// `GroupReadInfoArray`: the user's read marker moved (read on another device).
+    Read {
+        /// `GroupId`, or the topic id.
+        group_id: String,
+        /// `LastReadMsgSeq`: read up to and including this seq.
+        seq: u64,
+    },
+}
+
+/// The conversation of a withdraw or read item: its `TopicId` when set, else its `GroupId`.
+fn notice_conversation(item: &Value, fallback: &str) -> String {
+    opt(item, "TopicId")
+        .filter(|t| !t.is_empty())
+        .or_else(|| opt(item, "GroupId").filter(|g| !g.is_empty()))
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
+/// Reads the message notices of an event-5 `GroupTips` item (none for other notices).
+pub(super) fn parse_notices(m: &Value) -> Vec<GroupNotice> {
+    let body = m.get("MsgBody").unwrap_or(&Value::Null);
+    let fallback = conversation_of(m);
+    let mut out = Vec::new();
+    if let Some(list) = body.get("GroupWithdrawInfoArray").and_then(Value::as_array) {
+        let revoker = m
+            .get("RevokerInfo")
+            .map(|r| s(r, "Revoker_Account"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| s(m, "From_Account"));
+        let mut by_group: Vec<(String, Vec<u64>)> = Vec::new();
+        for item in list {
+            let Some(seq) = item.get("MsgSeq").and_then(Value::as_u64) else {
+                continue;
+            };
+            let gid = notice_conversation(item, &fallback);
+            match by_group.iter_mut().find(|(g, _)| *g == gid) {
+                Some((_, seqs)) => seqs.push(seq),
+                None => by_group.push((gid, vec![seq])),
+            }
+        }
+        out.extend(
+            by_group
+                .into_iter()
+                .filter(|(g, _)| !g.is_empty())
+                .map(|(group_id, seqs)| GroupNotice::Recalled {
+                    group_id,
+                    seqs,
+                    revoker: revoker.clone(),
+                }),
+        );
+    }
+    if let Some(list) = body.get("GroupReadInfoArray").and_then(Value::as_array) {
+        for item in list {
+            let gid = notice_conversation(item, &fallback);
+            if let (false, Some(seq)) = (
+                gid.is_empty(),
+                item.get("LastReadMsgSeq").and_then(Value::as_u64),
+            ) {
+                out.push(GroupNotice::Read { group_id: gid, seq });
+            }
+        }
+    }
+    out
+}
+
 pub(super) fn parse_summary(g: &Value) -> Option<GroupSummary> {
     let group_id = s(g, "GroupId");
     if group_id.is_empty() {
@@ -326,5 +406,42 @@ pub(super) fn send_body(
         "MsgClientTime": 0,
     });
     super::topics::address(&mut body, group_id);
+    body
+}
+
+/// `servcmd` of a group recall (`REVOKE_GRP_MSG` in `@tencentcloud/chat` 3.6.6).
+pub const GROUP_MSG_RECALL: &str = "group_open_http_svc.group_msg_recall";
+/// `servcmd` of the member's group read marker (`SET_GRP_MSG_READ`).
+pub const MSG_READ_REPORT: &str = "group_open_http_svc.msg_read_report";
+
+/// The `group_msg_recall` body recalling `seqs` of `conversation` (a group id, or a topic id
+/// which names its group in `GroupId` and itself in `TopicId`).
+pub fn recall_body(conversation: &str, seqs: &[u64]) -> Value {
+    let mut body = json!({
+        "GroupId": conversation,
+        "MsgSeqList": seqs.iter().map(|s| json!({"MsgSeq": s})).collect::<Vec<_>>(),
+    });
+    super::topics::address(&mut body, conversation);
+    body
+}
+
+/// The `RetCode`s of a `group_msg_recall` reply that are not 0, as `(MsgSeq, RetCode)`.
+pub fn recall_failures(reply: &Value) -> Vec<(u64, i64)> {
+    reply
+        .get("RecallRetList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let code = r.get("RetCode").and_then(Value::as_i64).unwrap_or(0);
+            (code != 0).then(|| (r.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0), code))
+        })
+        .collect()
+}
+
+/// The `msg_read_report` body: `conversation` read up to and including `seq`.
+pub fn read_report_body(conversation: &str, seq: u64) -> Value {
+    let mut body = json!({"GroupId": conversation, "MsgReadedSeq": seq});
+    super::topics::address(&mut body, conversation);
     body
 }

@@ -15,7 +15,7 @@ mod config;
 mod dedup;
 mod events;
 mod group;
-mod group_wire;
+pub mod group_wire;
 mod incoming;
 pub mod ops;
 #[cfg(test)]
@@ -34,7 +34,8 @@ pub use config::SessionConfig;
 use dedup::RecentKeys;
 pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
 pub use group::{
-    GroupAt, GroupMessage, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target, AT_ALL,
+    GroupAt, GroupMessage, GroupNotice, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target,
+    AT_ALL,
 };
 pub use topics::{topic_group, TopicEvent, TopicInfo, TopicProfile};
 
