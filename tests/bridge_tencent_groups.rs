@@ -3,6 +3,9 @@
 //! the group is bridged once (one portal both are in), bob's group message reaches Matrix
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
 //! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing.
+//! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
+//! message for bob) and a Matrix read receipt moving alice's read marker (heard by another
+//! instance of alice).
 
 #![cfg(feature = "tencent")]
 
@@ -17,29 +20,49 @@ use common::tencent_bed::TencentBed;
 use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox;
-use imbridge::network::tencent::session::{GroupAt, SessionEvent};
+use imbridge::network::tencent::session::group_wire::{recall_body, GROUP_MSG_RECALL};
+use imbridge::network::tencent::session::{GroupAt, GroupNotice, SessionEvent};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 const CAROL_GHOST: &str = "@tencent_carol:localhost";
 
 type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
+type Notices = Arc<Mutex<Vec<GroupNotice>>>;
 
-/// bob on the Tencent side: a client whose received group texts are collected as
-/// `(from, text, mentions)`.
-async fn bob(bed: &TencentBed) -> (Client, Got) {
-    let (client, mut events) = bed.im_client("bob", |_| {}).await;
+/// `user` on the Tencent side: a client whose received group texts are collected as
+/// `(from, text, mentions)`, and its group notices (recalls, read markers).
+async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices) {
+    let (client, mut events) = bed.im_client(user, |_| {}).await;
     let got = Arc::new(Mutex::new(Vec::new()));
-    let out = got.clone();
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let (out, out_notices) = (got.clone(), notices.clone());
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
-            if let SessionEvent::GroupMessage(m) = e {
-                if let Ok(mut v) = out.lock() {
-                    v.push((m.from.clone(), m.text(), m.mentions.clone()));
+            match e {
+                SessionEvent::GroupMessage(m) => {
+                    if let Ok(mut v) = out.lock() {
+                        v.push((m.from.clone(), m.text(), m.mentions.clone()));
+                    }
                 }
+                SessionEvent::GroupNotice(n) => {
+                    if let Ok(mut v) = out_notices.lock() {
+                        v.push(n);
+                    }
+                }
+                _ => {}
             }
         }
     });
-    (client, got)
+    (client, got, notices)
+}
+
+/// Waits (20 s at most) until `notices` holds `want`.
+async fn wait_notice(notices: &Notices, want: &GroupNotice, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !notices.lock().map(|v| v.contains(want)).unwrap_or(false) {
+        assert!(Instant::now() < deadline, "no {want:?}\n{}", tail(log, 40));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +84,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "Synapse and the bridge up");
     let mut mx1 = bed.matrix_user("mx1", "mxpw-Tg41-matrix-secret");
     let mut mx2 = bed.matrix_user("mx2", "mxpw-Tg42-matrix-secret");
-    let (bob, bob_got) = bob(&bed).await;
+    let (bob, bob_got, bob_notices) = im_user(&bed, "bob").await;
     let mgmt1 = bed.login(&mut mx1, "alice").await;
     let mgmt2 = bed.login(&mut mx2, "dave").await;
     say!(t0, "mx1 = alice, mx2 = dave logged in");
@@ -160,5 +183,81 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         "bob got the Matrix message once, from alice, with its mentions, nothing repeated"
     );
     say!(t0, "restart lost and repeated nothing");
+
+    // Recall on the IM side: the event is redacted.
+    let sent = bob
+        .send_group(&gid, vec![Elem::text("to recall")], vec![])
+        .await
+        .expect("bob sends");
+    mx1.wait_body(&room1, |b| b == "to recall").await;
+    let event = mx1.event_id_of(&room1, "to recall").await;
+    let reply = bob
+        .call(
+            GROUP_MSG_RECALL,
+            recall_body(&gid, &[u64::from(sent.msg_seq)]),
+        )
+        .await
+        .expect("recall answered");
+    assert_eq!(reply["RecallRetList"][0]["RetCode"], 0, "{reply}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mx1.event(&room1, &event).await["content"]["body"].is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "bob's recall was not bridged\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    say!(t0, "bob's recall redacted the event");
+
+    // A Matrix redaction recalls the message for bob, as alice's recall.
+    let event = mx1.send_text(&room1, "matrix oops").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let seq = loop {
+        let seq = bob_got
+            .lock()
+            .map(|v| v.iter().position(|m| m.1 == "matrix oops"))
+            .unwrap_or(None);
+        if seq.is_some() {
+            break sb
+                .group_msg_get("bob", &gid, 0, 20)
+                .expect("history")
+                .0
+                .iter()
+                .find(|m| m["MsgBody"][0]["MsgContent"]["Text"] == "matrix oops")
+                .and_then(|m| m["MsgSeq"].as_u64())
+                .expect("stored");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob got nothing\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    mx1.redact(&room1, &event).await;
+    let recalled = GroupNotice::Recalled {
+        group_id: gid.clone(),
+        seqs: vec![seq],
+        revoker: "alice".into(),
+    };
+    wait_notice(&bob_notices, &recalled, &log).await;
+    say!(t0, "the Matrix redaction recalled the message for bob");
+
+    // A Matrix read receipt moves alice's read marker (alice's other instance hears it).
+    let (_alice2, _, alice2_notices) = im_user(&bed, "alice").await;
+    let sent = bob
+        .send_group(&gid, vec![Elem::text("read me")], vec![])
+        .await
+        .expect("bob sends");
+    mx1.wait_body(&room1, |b| b == "read me").await;
+    let event = mx1.event_id_of(&room1, "read me").await;
+    mx1.send_read_receipt(&room1, &event).await;
+    let read = GroupNotice::Read {
+        group_id: gid.clone(),
+        seq: u64::from(sent.msg_seq),
+    };
+    wait_notice(&alice2_notices, &read, &log).await;
+    say!(t0, "the Matrix read receipt reached alice's read marker");
     bridge.stop();
 }

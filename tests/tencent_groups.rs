@@ -13,8 +13,11 @@ use std::time::Duration;
 use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
+use imbridge::network::tencent::session::group_wire::{
+    read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL, MSG_READ_REPORT,
+};
 use imbridge::network::tencent::session::{
-    GroupAt, GroupMessage, GroupTip, GroupTipKind, SessionConfig, SessionEvent, AT_ALL,
+    GroupAt, GroupMessage, GroupNotice, GroupTip, GroupTipKind, SessionConfig, SessionEvent, AT_ALL,
 };
 use serde_json::{json, Value};
 
@@ -109,6 +112,148 @@ async fn work_group_text_both_ways_between_sdk_and_rust_client() {
         })
         .await
         .is_none());
+    alice.assert_no_crash();
+    alice.exit().await;
+}
+
+fn group_notice(e: SessionEvent) -> Option<GroupNotice> {
+    match e {
+        SessionEvent::GroupNotice(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// Group recall both ways between the SDK and our client, who may recall what, the recalled
+/// message as the SDK's history shows it, and the read marker the SDK reports reaching the
+/// reader's other instance (our client logged in as the same user).
+#[tokio::test]
+async fn group_recall_and_read_marker_between_sdk_and_rust_client() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["carol", "alice", "bob"]).await;
+    let mut alice = sdk_login(&sb, "alice").await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+
+    // Rust client -> SDK: bob's message, then bob recalls it.
+    let receipt = bob
+        .send_group(&gid, vec![Elem::text("oops")], vec![])
+        .await
+        .expect("group send");
+    let m = sdk_received(&mut alice, |m| m["payload"]["text"] == "oops").await;
+    let reply = bob
+        .call(
+            GROUP_MSG_RECALL,
+            recall_body(&gid, &[u64::from(receipt.msg_seq)]),
+        )
+        .await
+        .expect("recall answered");
+    assert_eq!(reply["ErrorCode"], 0, "{reply}");
+    assert!(recall_failures(&reply).is_empty(), "{reply}");
+    let revoked = alice
+        .event("onMessageRevoked", |d| {
+            d.as_array()
+                .is_some_and(|l| l.iter().any(|x| x["ID"] == m["ID"]))
+        })
+        .await;
+    let r = &revoked[0];
+    assert_eq!(r["isRevoked"], true);
+    assert_eq!(r["sequence"], json!(receipt.msg_seq));
+    assert_eq!(r["revoker"], "bob");
+    assert_eq!(r["conversationID"], format!("GROUP{gid}"));
+
+    // SDK -> Rust client: alice's message, recalled with the SDK's revokeMessage.
+    let sent = alice
+        .ok(
+            "sendGroupText",
+            json!({"groupID": gid, "text": "take back"}),
+        )
+        .await;
+    let got = next(&mut bob_events, group_message).await;
+    assert_eq!(got.text(), "take back");
+    // bob is neither the author nor a manager: refused, per message.
+    let reply = bob
+        .call(GROUP_MSG_RECALL, recall_body(&gid, &[got.seq]))
+        .await
+        .expect("recall answered");
+    assert_eq!(recall_failures(&reply), [(got.seq, 10004)], "{reply}");
+    let r = alice
+        .ok(
+            "onMessage",
+            json!({"messageID": sent["ID"], "method": "revokeMessage"}),
+        )
+        .await;
+    assert_eq!(r["message"]["isRevoked"], true, "{r}");
+    let n = next(&mut bob_events, group_notice).await;
+    assert_eq!(
+        n,
+        GroupNotice::Recalled {
+            group_id: gid.clone(),
+            seqs: vec![got.seq],
+            revoker: "alice".into()
+        }
+    );
+    // A second recall of the same message: not found.
+    let reply = bob
+        .call(
+            GROUP_MSG_RECALL,
+            recall_body(&gid, &[u64::from(receipt.msg_seq)]),
+        )
+        .await
+        .expect("recall answered");
+    assert_eq!(
+        recall_failures(&reply),
+        [(u64::from(receipt.msg_seq), 10030)]
+    );
+
+    // History as a newcomer's SDK reads it: both recalled messages are the SDK's revoked
+    // placeholders.
+    let mut carol = sdk_login(&sb, "carol").await;
+    let list = carol
+        .call(
+            "getMessageList",
+            json!([{"conversationID": format!("GROUP{gid}")}]),
+        )
+        .await
+        .expect("getMessageList");
+    let msgs = list["data"]["messageList"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let revoked: Vec<&Value> = msgs.iter().filter(|m| m["isRevoked"] == true).collect();
+    assert_eq!(revoked.len(), 2, "{list}");
+    carol.assert_no_crash();
+    carol.exit().await;
+
+    // The read marker: the SDK reads the group; alice's other instance (our client) hears it.
+    let (_alice2, mut alice2_events) = sb.client("alice").await;
+    let fresh = bob
+        .send_group(&gid, vec![Elem::text("read me")], vec![])
+        .await
+        .expect("group send");
+    sdk_received(&mut alice, |m| m["payload"]["text"] == "read me").await;
+    let r = alice
+        .call(
+            "setMessageRead",
+            json!([{"conversationID": format!("GROUP{gid}")}]),
+        )
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    let n = next(&mut alice2_events, group_notice).await;
+    assert_eq!(
+        n,
+        GroupNotice::Read {
+            group_id: gid.clone(),
+            seq: u64::from(fresh.msg_seq)
+        }
+    );
+    // Our client reports the same way.
+    let reply = bob
+        .call(
+            MSG_READ_REPORT,
+            read_report_body(&gid, u64::from(fresh.msg_seq)),
+        )
+        .await
+        .expect("read report answered");
+    assert_eq!(reply["ErrorCode"], 0, "{reply}");
     alice.assert_no_crash();
     alice.exit().await;
 }
