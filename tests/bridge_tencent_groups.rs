@@ -4,8 +4,8 @@
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
 //! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing.
 //! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
-//! message for bob) and a Matrix read receipt moving alice's read marker (heard by another
-//! instance of alice).
+//! message for bob), a Matrix read receipt moving alice's read marker (heard by another
+//! instance of alice), and edits both ways.
 
 #![cfg(feature = "tencent")]
 
@@ -20,7 +20,9 @@ use common::tencent_bed::TencentBed;
 use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox;
-use imbridge::network::tencent::session::group_wire::{recall_body, GROUP_MSG_RECALL};
+use imbridge::network::tencent::session::group_wire::{
+    modify_body, recall_body, GROUP_MSG_RECALL, MODIFY_GROUP_MSG,
+};
 use imbridge::network::tencent::session::{GroupAt, GroupNotice, SessionEvent};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
@@ -28,14 +30,17 @@ const CAROL_GHOST: &str = "@tencent_carol:localhost";
 
 type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
 type Notices = Arc<Mutex<Vec<GroupNotice>>>;
+/// Group edits heard: `(MsgSeq, text now, MsgVersion)`.
+type Edits = Arc<Mutex<Vec<(u64, String, u64)>>>;
 
 /// `user` on the Tencent side: a client whose received group texts are collected as
 /// `(from, text, mentions)`, and its group notices (recalls, read markers).
-async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices) {
+async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits) {
     let (client, mut events) = bed.im_client(user, |_| {}).await;
     let got = Arc::new(Mutex::new(Vec::new()));
     let notices = Arc::new(Mutex::new(Vec::new()));
-    let (out, out_notices) = (got.clone(), notices.clone());
+    let edits = Arc::new(Mutex::new(Vec::new()));
+    let (out, out_notices, out_edits) = (got.clone(), notices.clone(), edits.clone());
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
             match e {
@@ -49,11 +54,26 @@ async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices) {
                         v.push(n);
                     }
                 }
+                SessionEvent::GroupModified(m) => {
+                    if let Ok(mut v) = out_edits.lock() {
+                        let text = m
+                            .elems
+                            .iter()
+                            .filter_map(|e| match e {
+                                imbridge::network::tencent::elem::Elem::Text(t) => {
+                                    Some(t.text.as_str())
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        v.push((m.seq, text, m.version));
+                    }
+                }
                 _ => {}
             }
         }
     });
-    (client, got, notices)
+    (client, got, notices, edits)
 }
 
 /// Waits (20 s at most) until `notices` holds `want`.
@@ -84,7 +104,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "Synapse and the bridge up");
     let mut mx1 = bed.matrix_user("mx1", "mxpw-Tg41-matrix-secret");
     let mut mx2 = bed.matrix_user("mx2", "mxpw-Tg42-matrix-secret");
-    let (bob, bob_got, bob_notices) = im_user(&bed, "bob").await;
+    let (bob, bob_got, bob_notices, bob_edits) = im_user(&bed, "bob").await;
     let mgmt1 = bed.login(&mut mx1, "alice").await;
     let mgmt2 = bed.login(&mut mx2, "dave").await;
     say!(t0, "mx1 = alice, mx2 = dave logged in");
@@ -245,7 +265,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "the Matrix redaction recalled the message for bob");
 
     // A Matrix read receipt moves alice's read marker (alice's other instance hears it).
-    let (_alice2, _, alice2_notices) = im_user(&bed, "alice").await;
+    let (_alice2, _, alice2_notices, _) = im_user(&bed, "alice").await;
     let sent = bob
         .send_group(&gid, vec![Elem::text("read me")], vec![])
         .await
@@ -259,5 +279,55 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     };
     wait_notice(&alice2_notices, &read, &log).await;
     say!(t0, "the Matrix read receipt reached alice's read marker");
+
+    // An edit on the IM side arrives as `m.replace`; a Matrix edit reaches bob as an edit.
+    let seq = u64::from(sent.msg_seq);
+    let reply = bob
+        .call(
+            MODIFY_GROUP_MSG,
+            modify_body(&gid, seq, 0, &[Elem::text("read me, edited")]),
+        )
+        .await
+        .expect("edit answered");
+    assert_eq!(reply["MsgVersion"], 1, "{reply}");
+    mx1.wait_event(&room1, "bob's edit", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+            && e["content"]["m.relates_to"]["event_id"] == event.as_str()
+            && e["content"]["m.new_content"]["body"] == "read me, edited"
+    })
+    .await;
+    let mine = mx1.send_text(&room1, "typo here").await;
+    mx1.wait_body(&room1, |b| b == "typo here").await;
+    let seq = sb
+        .group_msg_get("bob", &gid, 0, 20)
+        .expect("history")
+        .0
+        .iter()
+        .find(|m| m["MsgBody"][0]["MsgContent"]["Text"] == "typo here")
+        .and_then(|m| m["MsgSeq"].as_u64())
+        .expect("stored");
+    mx1.send_content(
+        &room1,
+        serde_json::json!({"msgtype": "m.text", "body": "* no typo",
+            "m.new_content": {"msgtype": "m.text", "body": "no typo"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": mine}}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !bob_edits
+        .lock()
+        .map(|v| v.contains(&(seq, "no typo".to_owned(), 1)))
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "bob did not get the edit: {:?}\n{}",
+            bob_edits.lock().map(|v| v.clone()).unwrap_or_default(),
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    say!(t0, "edits both ways");
     bridge.stop();
 }

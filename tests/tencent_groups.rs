@@ -14,10 +14,12 @@ use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::group_wire::{
-    read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL, MSG_READ_REPORT,
+    modify_body, read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL,
+    MODIFY_GROUP_MSG, MSG_READ_REPORT,
 };
 use imbridge::network::tencent::session::{
-    GroupAt, GroupMessage, GroupNotice, GroupTip, GroupTipKind, SessionConfig, SessionEvent, AT_ALL,
+    GroupAt, GroupMessage, GroupModified, GroupNotice, GroupTip, GroupTipKind, SessionConfig,
+    SessionEvent, AT_ALL,
 };
 use serde_json::{json, Value};
 
@@ -254,6 +256,97 @@ async fn group_recall_and_read_marker_between_sdk_and_rust_client() {
         .await
         .expect("read report answered");
     assert_eq!(reply["ErrorCode"], 0, "{reply}");
+    alice.assert_no_crash();
+    alice.exit().await;
+}
+
+/// Group edits both ways between the SDK and our client, with versions and conflicts.
+#[tokio::test]
+async fn group_edits_between_sdk_and_rust_client() {
+    let sb = TestSandbox::start().await;
+    let gid = sb.work_group("Team", &["alice", "bob"]).await;
+    let mut alice = sdk_login(&sb, "alice").await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+
+    // Rust client -> SDK.
+    let receipt = bob
+        .send_group(&gid, vec![Elem::text("first")], vec![])
+        .await
+        .expect("group send");
+    let m = sdk_received(&mut alice, |m| m["payload"]["text"] == "first").await;
+    let seq = u64::from(receipt.msg_seq);
+    let reply = bob
+        .call(
+            MODIFY_GROUP_MSG,
+            modify_body(&gid, seq, 0, &[Elem::text("first, edited")]),
+        )
+        .await
+        .expect("edit answered");
+    assert_eq!(reply["ErrorCode"], 0, "{reply}");
+    assert_eq!(reply["MsgVersion"], 1);
+    let edited = alice
+        .event("onMessageModified", |d| {
+            d.as_array()
+                .is_some_and(|l| l.iter().any(|x| x["ID"] == m["ID"]))
+        })
+        .await;
+    assert_eq!(edited[0]["payload"]["text"], "first, edited");
+    assert_eq!(edited[0]["version"], 1);
+    assert_eq!(edited[0]["isModified"], true);
+    // An edit from an old version is a conflict that carries what the server has.
+    let reply = bob
+        .call(
+            MODIFY_GROUP_MSG,
+            modify_body(&gid, seq, 0, &[Elem::text("stale")]),
+        )
+        .await;
+    let Err(imbridge::network::tencent::session::SendError::Server(e)) = reply else {
+        panic!("a stale edit is refused: {reply:?}");
+    };
+    assert_eq!(e.code, 20027);
+
+    // SDK -> Rust client: the SDK's modifyMessage.
+    let sent = alice
+        .ok("sendGroupText", json!({"groupID": gid, "text": "mine"}))
+        .await;
+    let got = next(&mut bob_events, group_message).await;
+    let r = alice
+        .ok(
+            "onMessage",
+            json!({"messageID": sent["ID"], "method": "modifyMessage", "text": "mine, edited"}),
+        )
+        .await;
+    assert_eq!(r["message"]["version"], 1, "{r}");
+    let n = next(&mut bob_events, |e| match e {
+        SessionEvent::GroupModified(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        n,
+        GroupModified {
+            group_id: gid.clone(),
+            from: "alice".into(),
+            seq: got.seq,
+            elems: vec![Elem::text("mine, edited")],
+            cloud_custom_data: String::new(),
+            version: 1
+        }
+    );
+    // bob may not edit alice's message.
+    let reply = bob
+        .call(
+            MODIFY_GROUP_MSG,
+            modify_body(&gid, got.seq, 1, &[Elem::text("not mine")]),
+        )
+        .await;
+    assert!(
+        matches!(
+            reply,
+            Err(imbridge::network::tencent::session::SendError::Server(_))
+        ),
+        "{reply:?}"
+    );
     alice.assert_no_crash();
     alice.exit().await;
 }

@@ -50,7 +50,7 @@ pub type Shared = Arc<Memory>;
 const MAX_REMEMBERED: usize = 10_000;
 
 impl Memory {
-    fn remember_version(&self, key: String, version: u64) {
+    pub(super) fn remember_version(&self, key: String, version: u64) {
         if let Ok(mut v) = self.versions.lock() {
             if v.len() >= MAX_REMEMBERED {
                 v.clear();
@@ -59,7 +59,7 @@ impl Memory {
         }
     }
 
-    fn version(&self, key: &str) -> u64 {
+    pub(super) fn version(&self, key: &str) -> u64 {
         self.versions
             .lock()
             .ok()
@@ -234,6 +234,9 @@ impl EditAbility for TencentLogin {
         target: &str,
         content: &MessageContent,
     ) -> Result<(), SendFailure> {
+        if chat.kind == ChatKind::Group {
+            return super::group_ops::edit(self, chat, target, &outgoing_elems(content)).await;
+        }
         let r = own_ref(self, chat, target)?;
         let key = r.msg_key();
         let version = self.memory.version(&key);

@@ -1,16 +1,63 @@
 //! Operations on group messages both ways: a recall (`GroupWithdrawInfoArray` notice ↔
-//! [`RemoteEvent::Remove`] / `group_msg_recall`) and the user's read marker
+//! [`RemoteEvent::Remove`] / `group_msg_recall`), an edit (`GroupMsgModNotifys` ↔
+//! [`RemoteEvent::Edit`] / `modify_group_msg`, from the last `MsgVersion` seen, kept in the
+//! login's [`super::fidelity::Memory`]) and the user's read marker
 //! (`GroupReadInfoArray` notice ↔ [`RemoteEvent::ReadReceipt`] / `msg_read_report`).
 //! A group message's network id is `GroupId#MsgSeq` ([`super::groups::group_message_id`]);
 //! wire shapes: [`crate::network::tencent::session::group_wire`].
 
+use super::fidelity::Memory;
 use super::groups::group_message_id;
+use super::incoming::content_of;
 use super::{send_failure, TencentLogin};
 use crate::core::connector::{ChatId, RemoteEvent, SendFailure};
+use crate::network::tencent::client::unix_now;
+use crate::network::tencent::elem::Elem;
 use crate::network::tencent::session::group_wire::{
-    read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL, MSG_READ_REPORT,
+    modify_body, read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL,
+    MODIFY_GROUP_MSG, MSG_READ_REPORT,
 };
-use crate::network::tencent::session::GroupNotice;
+use crate::network::tencent::session::ops::modified_version;
+use crate::network::tencent::session::{GroupModified, GroupNotice, SendError};
+
+/// An edited group message as a [`RemoteEvent::Edit`] from its author; its version is
+/// remembered for the user's own next edit of it.
+pub fn translate_modified(m: &GroupModified, memory: &Memory) -> RemoteEvent {
+    let target = group_message_id(&m.group_id, m.seq);
+    memory.remember_version(target.clone(), m.version);
+    RemoteEvent::Edit {
+        chat: ChatId::group(m.group_id.clone()),
+        sender: m.from.clone(),
+        target,
+        content: content_of(&m.elems),
+        timestamp_ms: unix_now().saturating_mul(1000),
+    }
+}
+
+/// `modify_group_msg` of the user's own message `target` of group `chat`, from the last
+/// version known (after a restart the first edit of a message edited before is refused as a
+/// conflict, in words).
+pub async fn edit(
+    login: &TencentLogin,
+    chat: &ChatId,
+    target: &str,
+    elems: &[Elem],
+) -> Result<(), SendFailure> {
+    let seq = seq_of(chat, target)?;
+    let version = login.memory.version(target);
+    let body = modify_body(&chat.id, seq, version, elems);
+    match login.client.call(MODIFY_GROUP_MSG, body).await {
+        Ok(reply) => {
+            let now = modified_version(&reply).unwrap_or(version + 1);
+            login.memory.remember_version(target.to_owned(), now);
+            Ok(())
+        }
+        Err(SendError::Server(e)) if e.code == 20027 => Err(SendFailure::Permanent(
+            "the message was edited elsewhere since the bridge last saw it".into(),
+        )),
+        Err(e) => Err(send_failure(e)),
+    }
+}
 
 /// The events a group message notice becomes for the logged-in user `own`: one
 /// [`RemoteEvent::Remove`] per recalled message, from the revoker; the user's own read

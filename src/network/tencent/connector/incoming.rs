@@ -242,6 +242,7 @@ pub(super) async fn translate(
                 }
                 break;
             }
+            SessionEvent::GroupModified(m) => super::group_ops::translate_modified(&m, &memory),
             SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
             SessionEvent::Topic(t) => {
                 if send_all(&out, super::topics::translate(&t)).await {

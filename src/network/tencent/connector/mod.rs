@@ -3,10 +3,9 @@
 //! both ways, groups ([`groups`]: messages with @-mentions both ways, info, tips), login
 //! states, the catch-up at login, and the conversation list.
 //!
-//! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`]; recall and
-//! the read marker in groups: [`group_ops`].
-//! Not yet: media, profiles (a user's id is their name), edits and per-message read receipts
-//! in groups.
+//! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`]; recall,
+//! edits and the read marker in groups: [`group_ops`].
+//! Not yet: media, profiles (a user's id is their name), per-message read receipts in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); one the core did not store is fetched
 //! again (its C2C messages by `openim.getmsg`, not dropped as seen); the catch-up pages (`openim.getmsg`)

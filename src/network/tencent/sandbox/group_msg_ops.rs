@@ -12,6 +12,15 @@
 //! - read request `{GroupId, MsgReadedSeq, TopicId?}`; the reader's other instances hear an
 //!   event-5 item whose `MsgBody.GroupReadInfoArray` lists `{GroupId, TopicId?, LastReadMsgSeq}`.
 //!
+//! - edit request (servcmd `openim.modify_group_msg`, `MODIFY_GRP_MSG`) `{GroupId, TopicId?,
+//!   MsgSeq, MsgVersion, MsgBody, CloudCustomData?}`; only the author edits, and only from the
+//!   stored `MsgVersion` (else 20027 with the stored body and version, as for C2C); the
+//!   version grows by one; every member's instance but the editing one hears a push whose
+//!   `GroupMsgModNotifys` item carries the message's `From_Account`, `GroupId`, `TopicId`,
+//!   `MsgSeq`, `MsgRandom`, `MsgTime`, the new `MsgBody` / `CloudCustomData` and `MsgVersion`
+//!   (the SDK finds its copy by from, group, random, seq and time). The push's `event` number
+//!   is not known (the SDK dispatches on the array's key); the sandbox uses 9, as for C2C.
+//!
 //! Who may recall: the author, the group's owner or an admin, or the REST admin. The service's
 //! recall time limit (a console setting, 2 minutes by default) is not enforced here.
 
@@ -19,8 +28,10 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::groups::{push_frame, GROUP_NOT_FOUND, NOT_A_MEMBER};
+use super::state::c2c_ops::{MODIFY_CONFLICT, MSG_NOT_FOUND};
 use super::state::Sandbox;
 use crate::network::tencent::client::unix_now;
+use crate::network::tencent::wire::{self, code};
 
 /// `RetCode` of a recall of a message that does not exist (REST error table of
 /// `group_msg_recall`: 10030, "the message to recall does not exist").
@@ -112,6 +123,88 @@ impl Sandbox {
             }
         }
         Ok(json!({"RecallRetList": results}))
+    }
+
+    /// `openim.modify_group_msg` by `user` (see the module docs); the reply body (the stored
+    /// `MsgBody`, `MsgVersion` and `CloudCustomData`, or the refusal).
+    pub fn modify_group_msg(&self, user: &str, except_conn: Option<u64>, b: &Value) -> Value {
+        match self.modify_group_inner(user, except_conn, b) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+
+    fn modify_group_inner(
+        &self,
+        user: &str,
+        except_conn: Option<u64>,
+        b: &Value,
+    ) -> Result<Value, Value> {
+        let refuse = |(c, info): Refusal| wire::error_body(c, &info);
+        let (gid, topic) = target(b);
+        let seq = b.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0);
+        let version = b.get("MsgVersion").and_then(Value::as_u64).unwrap_or(0);
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(&gid)
+            .ok_or_else(|| refuse((GROUP_NOT_FOUND, "group does not exist".into())))?;
+        if !g.is_member(user) {
+            return Err(refuse((NOT_A_MEMBER, "not a member of the group".into())));
+        }
+        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
+        let info = g.push_info(topic.as_deref());
+        let log = g.log_mut(topic.as_deref()).ok_or_else(|| {
+            refuse((
+                super::topics::TOPIC_NOT_FOUND,
+                "topic does not exist".into(),
+            ))
+        })?;
+        let msg = seq
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| log.msgs.get_mut(i))
+            .filter(|m| m["IsPlaceMsg"] != 2)
+            .ok_or_else(|| refuse((MSG_NOT_FOUND, "message not found".into())))?;
+        if msg["From_Account"] != user {
+            return Err(wire::error_body(
+                code::INVALID_REQUEST,
+                "only the sender may edit",
+            ));
+        }
+        let stored = msg.get("MsgVersion").and_then(Value::as_u64).unwrap_or(0);
+        if version != stored {
+            let mut e = wire::error_body(MODIFY_CONFLICT, "message was modified by someone else");
+            e["MsgBody"] = msg["MsgBody"].clone();
+            e["MsgVersion"] = stored.into();
+            e["CloudCustomData"] = msg["CloudCustomData"].clone();
+            return Err(e);
+        }
+        if let Some(body) = b
+            .get("MsgBody")
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            msg["MsgBody"] = body.clone();
+        }
+        if let Some(c) = b.get("CloudCustomData").filter(|c| c.is_string()) {
+            msg["CloudCustomData"] = c.clone();
+        }
+        msg["MsgVersion"] = (stored + 1).into();
+        let mut notify = json!({
+            "From_Account": msg["From_Account"], "GroupId": gid, "GroupInfo": info,
+            "MsgSeq": seq, "MsgRandom": msg["MsgRandom"], "MsgTime": msg["MsgTime"],
+            "MsgTimeStamp": msg["MsgTimeStamp"], "MsgBody": msg["MsgBody"],
+            "CloudCustomData": msg["CloudCustomData"], "MsgVersion": msg["MsgVersion"],
+        });
+        if let Some(t) = &topic {
+            notify["TopicId"] = json!(t);
+        }
+        let reply = json!({"ErrorCode": 0, "ErrorInfo": "", "MsgBody": msg["MsgBody"],
+                           "MsgVersion": msg["MsgVersion"], "CloudCustomData": msg["CloudCustomData"]});
+        drop(groups);
+        let frame = push_frame(9, "GroupMsgModNotifys", vec![notify]);
+        for m in members {
+            self.push_to(&m, &frame, except_conn);
+        }
+        Ok(reply)
     }
 
     /// `msg_read_report` by member `user`: its read marker in the group (or topic) moves to

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
-mod c2c_ops;
+pub mod c2c_ops;
 pub use c2c_ops::{SendMeta, MODIFY_CONFLICT, MSG_NOT_FOUND};
 
 /// Sandbox settings.

@@ -181,6 +181,7 @@ impl Conn {
             "openim.msgreaded" => self.sandbox.read_c2c(&user, Some(conn_id), b),
             "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
             "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
+            "openim.modify_group_msg" => self.sandbox.modify_group_msg(&user, Some(conn_id), b),
             servcmd::PORTRAIT_GET_ALL => {
                 let items: Vec<Value> = b
                     .get("UserItem")

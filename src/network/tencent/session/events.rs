@@ -172,6 +172,8 @@ pub enum SessionEvent {
     GroupTip(super::GroupTip),
     /// A group message notice: messages recalled, or the user's read marker moved elsewhere.
     GroupNotice(super::GroupNotice),
+    /// A group message was edited (by its author, maybe on another of our instances).
+    GroupModified(super::GroupModified),
     /// The joined groups, read at every login.
     GroupList(Vec<super::GroupSummary>),
     /// A Community topic was created, deleted or changed.

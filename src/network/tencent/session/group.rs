@@ -25,10 +25,12 @@ use tracing::{debug, warn};
 
 use super::super::elem::Elem;
 use super::super::wire::{self, servcmd};
-use super::group_wire::{parse_group_message, parse_notices, parse_summary, parse_tip};
+use super::group_wire::{
+    parse_group_message, parse_modified, parse_notices, parse_summary, parse_tip,
+};
 pub use super::group_wire::{
-    GroupAt, GroupMessage, GroupNotice, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target,
-    AT_ALL,
+    GroupAt, GroupMessage, GroupModified, GroupNotice, GroupProfile, GroupSummary, GroupTip,
+    GroupTipKind, Target, AT_ALL,
 };
 use super::{Pending, Session, SessionEvent};
 
@@ -358,6 +360,22 @@ impl Session {
             } else {
                 // A gap (or a fetch under way): fetch in order, this one included.
                 self.fetch_group(&gid, msg.seq, now);
+            }
+        }
+        for n in ev
+            .get("GroupMsgModNotifys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match parse_modified(n) {
+                Some(m) => {
+                    self.delivered += 1;
+                    self.event(SessionEvent::GroupModified(m));
+                }
+                None => {
+                    debug!("tencent: GroupMsgModNotifys item without group, author or seq skipped")
+                }
             }
         }
         let event = ev.get("event").and_then(Value::as_i64).unwrap_or(0);

@@ -409,6 +409,57 @@ pub(super) fn send_body(
     body
 }
 
+/// A group message edited on the server (`GroupMsgModNotifys` item).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupModified {
+    /// `GroupId`, or the topic id for a Community topic (`TopicId`).
+    pub group_id: String,
+    /// `From_Account`: the author (only the author edits).
+    pub from: String,
+    /// `MsgSeq` of the edited message.
+    pub seq: u64,
+    /// Its elements now.
+    pub elems: Vec<Elem>,
+    /// `CloudCustomData` now.
+    pub cloud_custom_data: String,
+    /// `MsgVersion` now (1 after the first edit).
+    pub version: u64,
+}
+
+/// Reads a `GroupMsgModNotifys` item; `None` without a group, author or seq.
+pub(super) fn parse_modified(n: &Value) -> Option<GroupModified> {
+    let group_id = notice_conversation(n, &conversation_of(n));
+    let from = s(n, "From_Account");
+    let seq = n.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0);
+    if group_id.is_empty() || from.is_empty() || seq == 0 {
+        return None;
+    }
+    let (elems, _) = from_msg_body(n.get("MsgBody").unwrap_or(&Value::Null));
+    Some(GroupModified {
+        group_id,
+        from,
+        seq,
+        elems,
+        cloud_custom_data: s(n, "CloudCustomData"),
+        version: n.get("MsgVersion").and_then(Value::as_u64).unwrap_or(0),
+    })
+}
+
+/// `servcmd` of a group edit (`MODIFY_GRP_MSG`: the SDK sends it to `openim`, not to the
+/// group service).
+pub const MODIFY_GROUP_MSG: &str = "openim.modify_group_msg";
+
+/// The `modify_group_msg` body: message `seq` of `conversation` (a group or topic id) from
+/// `version`, with `elems`.
+pub fn modify_body(conversation: &str, seq: u64, version: u64, elems: &[Elem]) -> Value {
+    let mut body = json!({
+        "GroupId": conversation, "MsgSeq": seq, "MsgVersion": version,
+        "MsgBody": to_msg_body(elems),
+    });
+    super::topics::address(&mut body, conversation);
+    body
+}
+
 /// `servcmd` of a group recall (`REVOKE_GRP_MSG` in `@tencentcloud/chat` 3.6.6).
 pub const GROUP_MSG_RECALL: &str = "group_open_http_svc.group_msg_recall";
 /// `servcmd` of the member's group read marker (`SET_GRP_MSG_READ`).

@@ -34,8 +34,8 @@ pub use config::SessionConfig;
 use dedup::RecentKeys;
 pub use events::{C2cMessage, EndReason, KickType, SendError, SendReceipt, SessionEvent};
 pub use group::{
-    GroupAt, GroupMessage, GroupNotice, GroupProfile, GroupSummary, GroupTip, GroupTipKind, Target,
-    AT_ALL,
+    GroupAt, GroupMessage, GroupModified, GroupNotice, GroupProfile, GroupSummary, GroupTip,
+    GroupTipKind, Target, AT_ALL,
 };
 pub use topics::{topic_group, TopicEvent, TopicInfo, TopicProfile};
 
