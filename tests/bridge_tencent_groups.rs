@@ -5,7 +5,8 @@
 //! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing.
 //! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
 //! message for bob), a Matrix read receipt moving alice's read marker (heard by another
-//! instance of alice), and edits both ways.
+//! instance of alice), edits both ways, bob's nickname naming his ghost, and `sync-profile`
+//! setting alice's nickname from her Matrix display name.
 
 #![cfg(feature = "tencent")]
 
@@ -23,6 +24,7 @@ use imbridge::network::tencent::sandbox;
 use imbridge::network::tencent::session::group_wire::{
     modify_body, recall_body, GROUP_MSG_RECALL, MODIFY_GROUP_MSG,
 };
+use imbridge::network::tencent::session::profile::TAG_NICK;
 use imbridge::network::tencent::session::{GroupAt, GroupNotice, SessionEvent};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
@@ -105,6 +107,13 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     let mut mx1 = bed.matrix_user("mx1", "mxpw-Tg41-matrix-secret");
     let mut mx2 = bed.matrix_user("mx2", "mxpw-Tg42-matrix-secret");
     let (bob, bob_got, bob_notices, bob_edits) = im_user(&bed, "bob").await;
+    // bob has a nickname: his ghost is named by it.
+    let r = sb.portrait_set(
+        "bob",
+        None,
+        &serde_json::json!({"ProfileItem": [{"Tag": TAG_NICK, "Value": "Bob B."}]}),
+    );
+    assert_eq!(r["ErrorCode"], 0, "{r}");
     let mgmt1 = bed.login(&mut mx1, "alice").await;
     let mgmt2 = bed.login(&mut mx2, "dave").await;
     say!(t0, "mx1 = alice, mx2 = dave logged in");
@@ -119,6 +128,11 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     mx1.wait_bodies_steady(&room1, BOB_GHOST, &["hello team"], &log)
         .await;
     say!(t0, "portal {room1} has bob's message once");
+    assert_eq!(
+        mx1.profile(BOB_GHOST).await["displayname"],
+        "Bob B. (Tencent)",
+        "the ghost is named by bob's nickname, with the network's default template"
+    );
 
     // Matrix → IM, mentioning bob (`m.mentions`) and the room (@all).
     mx1.send_content(
@@ -329,5 +343,23 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     say!(t0, "edits both ways");
+
+    // `sync-profile`: alice's Matrix display name becomes her Tencent nickname.
+    mx1.set_displayname("Alice from Matrix").await;
+    mx1.send_text(&mgmt1, "sync-profile").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = sb.portrait_get(&serde_json::json!({"To_Account": ["alice"]}));
+        if p["UserProfileItem"][0]["ProfileItem"][0]["Value"] == "Alice from Matrix" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nickname was not set: {p}\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    say!(t0, "sync-profile set alice's nickname");
     bridge.stop();
 }

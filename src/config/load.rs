@@ -94,6 +94,7 @@ pub(super) fn load_str(
         top.finish();
         config
     };
+    network_defaults(&mut config);
     config.lines = lines.into_inner().into_iter().collect();
     resolve_tokens(&mut config, &root, base, opts, &problems, &mut warnings);
     config.warnings = warnings;
@@ -108,6 +109,19 @@ pub(super) fn load_str(
         Ok(config)
     } else {
         Err(ConfigErrors::new(source, all))
+    }
+}
+
+/// The `bridge` defaults that name the network: `command_prefix` (`!em`, `!tc`, `!jm`) and
+/// `displayname_template` (`{{.Nickname}} (Tencent)`), where the file does not set them.
+fn network_defaults(config: &mut Config) {
+    let kind = config.network.kind;
+    if config.bridge.command_prefix.is_empty() {
+        config.bridge.command_prefix = kind.command_prefix().to_owned();
+    }
+    if config.bridge.displayname_template.is_empty() {
+        config.bridge.displayname_template =
+            format!("{NICKNAME_PLACEHOLDER} ({})", kind.display_name());
     }
 }
 
@@ -185,11 +199,10 @@ fn bridge(s: Section<'_>) -> BridgeConfig {
     };
     text.finish();
     let out = BridgeConfig {
-        command_prefix: s.string("command_prefix").unwrap_or_else(|| "!em".into()),
+        // Empty: the network's default, filled in once `network.type` is read.
+        command_prefix: s.string("command_prefix").unwrap_or_default(),
         permissions,
-        displayname_template: s
-            .string("displayname_template")
-            .unwrap_or_else(|| format!("{NICKNAME_PLACEHOLDER} (Easemob)")),
+        displayname_template: s.string("displayname_template").unwrap_or_default(),
         management_room_text,
         max_initial_messages: s
             .int("max_initial_messages", 0, 10_000)

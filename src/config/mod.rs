@@ -124,11 +124,13 @@ pub struct BotConfig {
 /// `bridge:` — behaviour of the bridge core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeConfig {
-    /// Prefix of bot commands outside the management room (`!em`).
+    /// Prefix of bot commands outside the management room; by default the network's
+    /// ([`NetworkKind::command_prefix`]: `!em`, `!tc`, `!jm`).
     pub command_prefix: String,
     /// `*`, a server name or an MXID → level.
     pub permissions: BTreeMap<String, PermissionLevel>,
-    /// Ghost display names, with `{{.Nickname}}` (`{{.Nickname}} (Easemob)`).
+    /// Ghost display names, with `{{.Nickname}}`; by default `{{.Nickname}} (<network>)`
+    /// ([`NetworkKind::display_name`]: `(Easemob)`, `(Tencent)`, …).
     pub displayname_template: String,
     pub management_room_text: ManagementRoomText,
     /// Messages fetched from history when a portal is created.

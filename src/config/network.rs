@@ -54,6 +54,25 @@ impl NetworkKind {
         NetworkKind::Jmessage,
     ];
 
+    /// The service's name as users know it: what the default ghost display name template
+    /// puts after the nickname (`{{.Nickname}} (Tencent)`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            NetworkKind::Easemob => "Easemob",
+            NetworkKind::Tencent => "Tencent",
+            NetworkKind::Jmessage => "JMessage",
+        }
+    }
+
+    /// The default `bridge.command_prefix` (`!em`, `!tc`, `!jm`).
+    pub fn command_prefix(self) -> &'static str {
+        match self {
+            NetworkKind::Easemob => "!em",
+            NetworkKind::Tencent => "!tc",
+            NetworkKind::Jmessage => "!jm",
+        }
+    }
+
     /// The config spelling (`network.type`, and the name of the network's section).
     pub fn as_str(self) -> &'static str {
         match self {

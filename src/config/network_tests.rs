@@ -262,3 +262,24 @@ fn jmessage_problems_have_lines() {
         Some(FIRST + 2)
     );
 }
+
+#[test]
+fn the_prefix_and_ghost_name_default_to_the_networks() -> TestResult {
+    let em = load(
+        "network:\n  type: easemob\n  easemob:\n    app_key: org#app\n    dns_url: http://d/\n",
+    )?;
+    assert_eq!(em.bridge.command_prefix, "!em");
+    assert_eq!(em.bridge.displayname_template, "{{.Nickname}} (Easemob)");
+    let tc = load("network:\n  type: tencent\n  tencent:\n    sdk_app_id: 1400000001\n    websocket_url: ws://w/\n")?;
+    assert_eq!(tc.bridge.command_prefix, "!tc");
+    assert_eq!(tc.bridge.displayname_template, "{{.Nickname}} (Tencent)");
+    assert_eq!(NetworkKind::Jmessage.command_prefix(), "!jm");
+    assert_eq!(NetworkKind::Jmessage.display_name(), "JMessage");
+    // What the file says wins.
+    let set = load(
+        "bridge:\n  command_prefix: \"!im\"\n  displayname_template: \"{{.Nickname}}\"\nnetwork:\n  type: tencent\n  tencent:\n    sdk_app_id: 1400000001\n    websocket_url: ws://w/\n",
+    )?;
+    assert_eq!(set.bridge.command_prefix, "!im");
+    assert_eq!(set.bridge.displayname_template, "{{.Nickname}}");
+    Ok(())
+}

@@ -242,6 +242,7 @@ pub(super) async fn translate(
                 }
                 break;
             }
+            SessionEvent::ProfileChanged(c) => super::profiles::translate_changed(&c),
             SessionEvent::GroupModified(m) => super::group_ops::translate_modified(&m, &memory),
             SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
             SessionEvent::Topic(t) => {

@@ -5,7 +5,8 @@
 //!
 //! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`]; recall,
 //! edits and the read marker in groups: [`group_ops`].
-//! Not yet: media, profiles (a user's id is their name), per-message read receipts in groups.
+//! Profiles (ghost names, pushed changes, the user's own nickname): [`profiles`].
+//! Not yet: media (avatars included), per-message read receipts in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); one the core did not store is fetched
 //! again (its C2C messages by `openim.getmsg`, not dropped as seen); the catch-up pages (`openim.getmsg`)
@@ -17,6 +18,7 @@ mod group_ops;
 pub mod groups;
 mod incoming;
 mod login;
+mod profiles;
 pub mod topics;
 
 use std::collections::HashMap;
@@ -317,11 +319,7 @@ impl NetworkLogin for TencentLogin {
     }
 
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
-        // Profiles (`profile.portrait_get`) are not read yet: the id is the name.
-        Ok(UserProfile {
-            name: Some(user.to_owned()),
-            avatar_url: None,
-        })
+        profiles::user_profile(self, user).await
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
@@ -362,6 +360,10 @@ impl NetworkLogin for TencentLogin {
     }
 
     fn as_typing(&self) -> Option<&dyn TypingAbility> {
+        Some(self)
+    }
+
+    fn as_own_profile(&self) -> Option<&dyn crate::core::connector::OwnProfileAbility> {
         Some(self)
     }
 

@@ -63,6 +63,14 @@ pub async fn call(
             ok(json!({"FailAccounts": []}))
         }
         ("openim", "sendmsg") => sendmsg(&sandbox, &body),
+        ("profile", "portrait_get") => sandbox.portrait_get(&body),
+        ("profile", "portrait_set") => {
+            let from = body
+                .get("From_Account")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            sandbox.portrait_set(from, None, &body)
+        }
         ("group_open_http_svc", cmd) => super::group_cmds::handle(&sandbox, cmd, None, &body)
             .unwrap_or_else(|| {
                 wire::error_body(

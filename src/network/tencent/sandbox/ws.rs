@@ -182,17 +182,8 @@ impl Conn {
             "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
             "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
             "openim.modify_group_msg" => self.sandbox.modify_group_msg(&user, Some(conn_id), b),
-            servcmd::PORTRAIT_GET_ALL => {
-                let items: Vec<Value> = b
-                    .get("UserItem")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|u| u.get("To_Account").and_then(Value::as_str))
-                    .map(|u| json!({"To_Account": u, "ProfileItem": [], "ResultCode": 0, "ResultInfo": ""}))
-                    .collect();
-                ok(json!({"UserProfileItem": items}))
-            }
+            servcmd::PORTRAIT_GET_ALL => self.sandbox.portrait_get(b),
+            "profile.portrait_set" => self.sandbox.portrait_set(&user, Some(conn_id), b),
             servcmd::BLACK_LIST_GET => {
                 ok(json!({"BlackListItem": [], "StartIndex": 0, "CurruentSequence": 0}))
             }

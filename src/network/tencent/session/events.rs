@@ -174,6 +174,8 @@ pub enum SessionEvent {
     GroupNotice(super::GroupNotice),
     /// A group message was edited (by its author, maybe on another of our instances).
     GroupModified(super::GroupModified),
+    /// A user's profile changed (`ProfileDataMod`).
+    ProfileChanged(super::profile::ProfileChanged),
     /// The joined groups, read at every login.
     GroupList(Vec<super::GroupSummary>),
     /// A Community topic was created, deleted or changed.

@@ -18,6 +18,7 @@ mod group;
 pub mod group_wire;
 mod incoming;
 pub mod ops;
+pub mod profile;
 #[cfg(test)]
 mod tests;
 pub mod topics;
