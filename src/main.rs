@@ -86,7 +86,7 @@ enum SandboxNetwork {
         contacts: Vec<String>,
     },
     /// The Tencent Cloud Chat (TIM) sandbox: `/binfo` + `/info` websockets and the REST
-    /// admin API on one port (in memory).
+    /// admin API on one port (in memory, or saved to `--data DIR`).
     #[cfg(feature = "tencent")]
     Tencent {
         /// Address to listen on.
@@ -105,6 +105,10 @@ enum SandboxNetwork {
         /// Send frames longer than BYTES `COMP`-compressed to clients that ask for it.
         #[arg(long, value_name = "BYTES")]
         compress_over: Option<usize>,
+        /// Keep accounts, offline messages, groups and profiles in DIR/state.json across
+        /// restarts.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
     /// The JiGuang JMessage sandbox: socket.io (Engine.IO v3) at `/socket.io/` and the `/v1`
     /// admin REST on one port (in memory).
@@ -218,10 +222,11 @@ async fn main() -> std::process::ExitCode {
                     secret_key,
                     users,
                     compress_over,
+                    data,
                 },
         } => {
             imbridge::logging::init("info", LogFormat::Auto);
-            run_tencent_sandbox(listen, sdk_app_id, secret_key, users, compress_over).await
+            run_tencent_sandbox(listen, sdk_app_id, secret_key, users, compress_over, data).await
         }
         #[cfg(feature = "jmessage")]
         Command::Sandbox {
@@ -309,6 +314,7 @@ async fn run_tencent_sandbox(
     secret_key: String,
     users: Vec<String>,
     compress_over: Option<usize>,
+    data: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use imbridge::network::tencent::sandbox as tencent;
     if secret_key.is_empty() {
@@ -316,7 +322,10 @@ async fn run_tencent_sandbox(
     }
     let mut cfg = tencent::SandboxConfig::new(sdk_app_id, &secret_key);
     cfg.compress_over = compress_over;
-    let sandbox = std::sync::Arc::new(tencent::Sandbox::new(cfg));
+    let sandbox = std::sync::Arc::new(match &data {
+        Some(dir) => tencent::Sandbox::open(cfg, dir)?,
+        None => tencent::Sandbox::new(cfg),
+    });
     let admin = sandbox.cfg.admin.clone();
     for name in users.iter().chain(std::iter::once(&admin)) {
         if name.is_empty() {
@@ -329,7 +338,30 @@ async fn run_tencent_sandbox(
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    tencent::serve(listener, sandbox, shutdown_signal()).await
+    let Some(dir) = data else {
+        return tencent::serve(listener, sandbox, shutdown_signal()).await;
+    };
+    // One shutdown signal for both: the server stops, then the persister saves once more.
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut server_stop = stop_tx.subscribe();
+    let mut saver_stop = stop_tx.subscribe();
+    let saver = tokio::spawn(tencent::persist::persist_loop(
+        sandbox.clone(),
+        dir,
+        async move {
+            let _ = saver_stop.recv().await;
+        },
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(());
+    });
+    let served = tencent::serve(listener, sandbox, async move {
+        let _ = server_stop.recv().await;
+    })
+    .await;
+    let _ = saver.await;
+    served
 }
 
 #[cfg(feature = "jmessage")]

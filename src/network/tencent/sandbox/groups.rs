@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::super::wire::{self, code, servcmd, Head};
@@ -32,7 +33,7 @@ pub const GROUP_ID_TAKEN: i64 = 10021;
 /// Group types the sandbox accepts (`Type` of `create_group`).
 pub const GROUP_TYPES: &[&str] = &["Work", "Public", "Meeting", "Community", "AVChatRoom"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Member {
     pub(super) account: String,
     /// `Owner`, `Admin` or `Member`.
@@ -41,12 +42,13 @@ pub(super) struct Member {
 }
 
 /// One message sequence: a group's, or a Community topic's (each topic numbers its own).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct MsgLog {
     /// Messages, `MsgSeq` ascending (seq n is at index n-1).
     pub(super) msgs: Vec<Value>,
     pub(super) last_msg_time: u64,
     /// `(From_Account, Random)` → `(MsgSeq, MsgTime)` of sends already stored (a retried send).
+    #[serde(with = "super::persist::pairs")]
     pub(super) sent: HashMap<(String, u64), (u64, u64)>,
 }
 
@@ -56,7 +58,7 @@ impl MsgLog {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Group {
     pub(super) id: String,
     pub(super) kind: String,

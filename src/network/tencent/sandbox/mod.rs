@@ -7,6 +7,7 @@
 pub mod group_cmds;
 pub mod group_msg_ops;
 pub mod groups;
+pub mod persist;
 pub mod profiles;
 pub mod rest;
 pub mod state;

@@ -48,7 +48,9 @@ fn accounts_of(b: &Value) -> Vec<String> {
 }
 
 impl Sandbox {
-    fn profiles_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, Value>>> {
+    pub(super) fn profiles_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, Value>>> {
         self.profiles.tags.lock().unwrap_or_else(|p| p.into_inner())
     }
 

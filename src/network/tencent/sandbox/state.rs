@@ -1,11 +1,13 @@
 //! The sandbox's shared state: accounts, online instances, C2C delivery (live push to every
 //! online instance of the receiver and to the sender's other instances) and the offline
-//! store that `openim.getmsg` pages through. In memory only.
+//! store that `openim.getmsg` pages through. In memory, saved to a data dir by
+//! [`super::persist`] when the sandbox has one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -75,35 +77,45 @@ struct Instance {
 }
 
 /// A message waiting in a user's offline store.
+#[derive(Serialize, Deserialize)]
 struct Stored {
     /// Position in the user's log (the sync cookie counts these).
     index: u64,
     msg: Value,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Account {
     tiny_id: u64,
+    /// Not persisted: a restarted sandbox has no one online.
+    #[serde(skip)]
     online: Vec<Instance>,
     offline: Vec<Stored>,
     next_index: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     accounts: HashMap<String, Account>,
     next_tiny: u64,
     next_conn: u64,
     /// `(From_Account, MsgSeq, MsgRandom)` → the reply already given (a retried send).
+    #[serde(with = "super::persist::pairs")]
     sent: HashMap<(String, u64, u64), (u64, String)>,
     a2: HashSet<String>,
     /// C2C history per conversation (key: the two accounts, sorted), oldest first.
+    #[serde(with = "super::persist::pairs")]
     history: HashMap<(String, String), Vec<Value>>,
     /// Unread count per (reader, peer), cleared by `openim.msgreaded`.
+    #[serde(with = "super::persist::pairs")]
     unread: HashMap<(String, String), u64>,
     /// When (reader, peer) last read the peer's messages, unix seconds (`openim.msgreaded`).
+    #[serde(with = "super::persist::pairs")]
     read_time: HashMap<(String, String), u64>,
 }
+
+/// The persisted part of the state, as JSON ([`super::persist`]).
+pub(super) type StateData = Value;
 
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b {
@@ -136,6 +148,18 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// The persisted part of the state (not the online instances).
+    pub(super) fn state_data(&self) -> serde_json::Result<StateData> {
+        serde_json::to_value(&*self.lock())
+    }
+
+    /// Replaces the state with a persisted one.
+    pub(super) fn restore_state(&self, data: StateData) -> serde_json::Result<()> {
+        let st: State = serde_json::from_value(data)?;
+        *self.lock() = st;
+        Ok(())
+    }
+
     /// An empty sandbox.
     pub fn new(cfg: SandboxConfig) -> Self {
         Self {

@@ -17,6 +17,7 @@
 //! `MillionGroupFlag: 2` and the `TopicId`.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::super::wire;
@@ -52,7 +53,7 @@ pub fn split_topic_id(id: &str) -> (&str, Option<&str>) {
 }
 
 /// One topic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Topic {
     pub(super) id: String,
     name: String,

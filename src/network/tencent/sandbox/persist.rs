@@ -1,0 +1,206 @@
+//! The sandbox's persistence (`imbridge sandbox tencent --data DIR`): accounts with their
+//! offline stores, C2C history and read state, groups with their members and message logs
+//! (Community topics included) and profiles, written to `DIR/state.json` (atomically:
+//! a temporary file renamed over it) whenever they changed, at most every
+//! [`SAVE_EVERY`], and once more at shutdown; read back at start-up. Online instances and
+//! counters for tests are not kept: clients log in again after a restart, and pull what
+//! waited for them with `openim.getmsg` / `group_msg_get`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::groups::Group;
+use super::state::{Sandbox, SandboxConfig, StateData};
+
+/// How often the persister looks for changes.
+pub const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// Maps with non-string keys as JSON arrays of `[key, value]` pairs.
+pub(super) mod pairs {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        m: &HashMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// Everything persisted.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    state: StateData,
+    groups: HashMap<String, Group>,
+    profiles: HashMap<String, std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+fn file(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+impl Sandbox {
+    /// A sandbox with the state saved in `dir` (none yet: empty). A file that does not parse
+    /// is an error naming it, never silently replaced.
+    pub fn open(cfg: SandboxConfig, dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let sb = Sandbox::new(cfg);
+        let path = file(dir);
+        if path.exists() {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!("tencent sandbox state {} is corrupt: {e}", path.display())
+            })?;
+            sb.restore_state(snap.state).map_err(|e| {
+                anyhow::anyhow!("tencent sandbox state {} is corrupt: {e}", path.display())
+            })?;
+            *sb.groups_lock() = snap.groups;
+            *sb.profiles_lock() = snap.profiles;
+            info!(path = %path.display(), "tencent sandbox state loaded");
+        }
+        Ok(sb)
+    }
+
+    fn snapshot(&self) -> serde_json::Result<Vec<u8>> {
+        // Groups before state, the lock order everywhere else.
+        let groups = self.groups_lock().clone();
+        let snap = Snapshot {
+            state: self.state_data()?,
+            groups,
+            profiles: self.profiles_lock().clone(),
+        };
+        serde_json::to_vec(&snap)
+    }
+
+    /// Writes the state to `dir` now.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        write(dir, &self.snapshot()?)
+    }
+}
+
+fn write(dir: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = dir.join("state.json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file(dir))?;
+    Ok(())
+}
+
+/// Saves `sandbox` to `dir` whenever its state changed (checked every [`SAVE_EVERY`]) until
+/// `stop` resolves, then once more.
+pub async fn persist_loop(
+    sandbox: Arc<Sandbox>,
+    dir: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut last: Vec<u8> = Vec::new();
+    let mut tick = tokio::time::interval(SAVE_EVERY);
+    tokio::pin!(stop);
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            () = &mut stop => true,
+        };
+        match sandbox.snapshot() {
+            Ok(bytes) if bytes != last => match write(&dir, &bytes) {
+                Ok(()) => last = bytes,
+                Err(e) => warn!(error = %e, "tencent sandbox state not saved"),
+            },
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "tencent sandbox state not serialisable"),
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::state::SendMeta;
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("imbridge-tc-persist-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn offline_messages_groups_and_profiles_survive_a_restart() -> anyhow::Result<()> {
+        let d = dir("roundtrip");
+        let cfg = SandboxConfig::new(1_400_000_001, "key");
+        let sb = Sandbox::open(cfg.clone(), &d)?;
+        sb.import("alice");
+        sb.import("bob");
+        let body = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": "while away"}}]);
+        let meta = SendMeta {
+            seq: 1,
+            random: 7,
+            ..Default::default()
+        };
+        assert!(sb.send_c2c("alice", "bob", &body, &meta, None).is_some());
+        let gid = sb
+            .create_group("Work", "", "Team", "alice", &["bob".to_owned()])
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        sb.send_group("alice", &gid, 9, &body, &json!([]), None)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let set = json!({"ProfileItem": [{"Tag": "Tag_Profile_IM_Nick", "Value": "Alice A."}]});
+        assert_eq!(sb.portrait_set("alice", None, &set)["ErrorCode"], 0);
+        sb.save(&d)?;
+
+        let again = Sandbox::open(cfg.clone(), &d)?;
+        assert!(again.exists("alice") && again.exists("bob"));
+        let (list, _, _) = again.getmsg("bob", "");
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0]["MsgBody"][0]["MsgContent"]["Text"], "while away");
+        let (history, _) = again
+            .group_msg_get("bob", &gid, 0, 20)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        assert_eq!(history.len(), 1);
+        // A retried group send is still recognised: not stored twice.
+        let d2 = again
+            .send_group("alice", &gid, 9, &body, &json!([]), None)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        assert_eq!(d2.seq, 1);
+        let p = again.portrait_get(&json!({"To_Account": ["alice"]}));
+        assert_eq!(
+            p["UserProfileItem"][0]["ProfileItem"][0]["Value"],
+            "Alice A."
+        );
+
+        // A corrupt file is refused with its name, not replaced.
+        std::fs::write(d.join("state.json"), b"{not json")?;
+        let err = Sandbox::open(cfg, &d)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("corrupt") && err.contains("state.json"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+        Ok(())
+    }
+}
