@@ -131,6 +131,8 @@ pub struct Sandbox {
     push_acks: std::sync::atomic::AtomicU64,
     /// Groups ([`super::groups`]); locked before `state` when both are needed.
     pub(super) groups: super::groups::Groups,
+    /// Live rooms' polling keys ([`super::live`]).
+    pub(super) live: super::live::LiveRooms,
 }
 
 impl Sandbox {
@@ -144,6 +146,7 @@ impl Sandbox {
             }),
             push_acks: Default::default(),
             groups: Default::default(),
+            live: Default::default(),
         }
     }
 
