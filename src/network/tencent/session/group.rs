@@ -74,6 +74,11 @@ impl GroupSync {
         self.own.retain(|(g, _)| g != id);
     }
 
+    /// True (and forgotten) when seq `seq` of `group_id` is one of our own sends.
+    pub(super) fn take_own(&mut self, group_id: &str, seq: u64) -> bool {
+        self.own.remove(&(group_id.to_owned(), seq))
+    }
+
     pub(super) fn with_cursors(cursors: &HashMap<String, u64>) -> Self {
         Self {
             cursors: cursors.clone(),
