@@ -25,6 +25,7 @@
 //   sendGroupText {groupID, text, atUserList?}
 //                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
 //                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
+//   sendGroupCustom {groupID, data} -> a group custom message (payload.data = data); result = the sent message
 //   call {method, args:[...]}   -> await chat[method](...args)
 //   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
 //   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
@@ -133,6 +134,10 @@ async function handle(cmd) {
       } else {
         m = chat.createTextMessage(opts);
       }
+      return (await chat.sendMessage(m)).data.message;
+    }
+    case "sendGroupCustom": {
+      const m = chat.createCustomMessage({ to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { data: cmd.data, description: "", extension: "" } });
       return (await chat.sendMessage(m)).data.message;
     }
     case "call":
