@@ -64,6 +64,9 @@ impl LiveRooms {
 /// ordinary group commands answer).
 pub fn handle(sb: &Sandbox, command: &str, user: &str, b: &Value) -> Option<Value> {
     let group_id = b.get("GroupId").and_then(Value::as_str).unwrap_or_default();
+    if command == "apply_join_group" && !sb.group_exists(group_id) {
+        return Some(wire::error_body(GROUP_NOT_FOUND, "group does not exist"));
+    }
     if !sb.is_live_room(group_id) {
         return None;
     }
@@ -116,6 +119,11 @@ pub fn spawn_get_msg(sb: Arc<Sandbox>, tx: Outbound, frame: Frame, user: String)
 }
 
 impl Sandbox {
+    /// True when group `group_id` exists.
+    pub fn group_exists(&self, group_id: &str) -> bool {
+        self.groups_lock().contains_key(group_id)
+    }
+
     /// True when `group_id` is a live room.
     pub fn is_live_room(&self, group_id: &str) -> bool {
         self.groups_lock()
