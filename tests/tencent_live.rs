@@ -1,6 +1,6 @@
 //! Tencent live rooms (AVChatRoom, the IM part of TWebLive): the proof against the unmodified
-//! official `@tencentcloud/chat` 3.6.6 SDK (tests/sdk/tencent-agent.js) with our Rust client as
-//! the other member — `joinGroup` on an AVChatRoom in the sandbox starts the SDK's long-polling
+//! official `@tencentcloud/chat` 3.6.6 SDK (tests/sdk/tencent-agent.js), and the older
+//! `tim-js-sdk` 2.27.6 TWebLive was built on, with our Rust client as the other member — `joinGroup` on an AVChatRoom in the sandbox starts the SDK's long-polling
 //! loop, text and custom messages go both ways field by field, no offline messages, `quitGroup`
 //! stops delivery — and the Rust client joining again after its link drops. Every SDK run
 //! asserts no unhandled error.
@@ -233,4 +233,53 @@ async fn rust_client_joins_again_after_its_link_drops_and_leaves() {
     })
     .await;
     assert!(late.is_err(), "nothing comes after leaving");
+}
+
+#[tokio::test]
+async fn tim_js_sdk_exchanges_live_room_messages_with_rust_client() {
+    let sb = TestSandbox::start().await;
+    let gid = live_room(&sb, "timshow").await;
+    let mut tim = SdkAgent::spawn_tim(common::tencent_rig::APP, &sb.server()).await;
+    let hello = tim.ok("ping", json!({})).await;
+    assert_eq!(hello, json!({"sdk": "tim-js-sdk", "version": "2.27.6"}));
+    let r = tim
+        .ok(
+            "login",
+            json!({"userID": "alice", "userSig": sb.sig("alice")}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], 0);
+    tim.event("sdkStateReady", |_| true).await;
+    let joined = tim
+        .call("joinGroup", json!([{"groupID": gid, "type": "AVChatRoom"}]))
+        .await
+        .expect("joinGroup");
+    assert_eq!(joined["data"]["status"], "JoinedSuccess");
+    let (bob, mut bob_events) = sb.client("bob").await;
+    bob.join_live(&gid).await.expect("bob joins");
+
+    let receipt = bob
+        .send_group(&gid, vec![Elem::text("hello tim")], vec![])
+        .await
+        .expect("live send");
+    let m = sdk_received(&mut tim, |m| m["payload"]["text"] == "hello tim").await;
+    assert_eq!(m["conversationID"], format!("GROUP{gid}"));
+    assert_eq!(m["from"], "bob");
+    assert_eq!(m["sequence"], json!(receipt.msg_seq));
+    assert_eq!(m["random"], json!(receipt.msg_random));
+
+    let sent = tim
+        .ok(
+            "sendGroupText",
+            json!({"groupID": gid, "text": "hi from tim"}),
+        )
+        .await;
+    assert_eq!(sent["status"], "success");
+    let got = next(&mut bob_events, live_message).await;
+    assert_eq!(got.from, "alice");
+    assert_eq!(got.text(), "hi from tim");
+    assert_eq!(json!(got.seq), sent["sequence"]);
+    assert_eq!(json!(got.random), sent["random"]);
+    tim.assert_no_crash();
+    tim.exit().await;
 }

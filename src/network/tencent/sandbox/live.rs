@@ -110,9 +110,8 @@ pub fn spawn_get_msg(sb: Arc<Sandbox>, tx: Outbound, frame: Frame, user: String)
                 }
                 Ok(_) => {}
             }
-            if tokio::time::timeout_at(until, notified).await.is_err() {
-                // Hold over: answer with what there is (nothing) on the next turn.
-            }
+            // A message came, or the hold is over: the next turn answers either way.
+            let _ = tokio::time::timeout_at(until, notified).await;
         };
         let _ = tx.send(Out::Frame(wire::encode(&frame.head, &body)));
     });
