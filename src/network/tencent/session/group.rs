@@ -347,6 +347,16 @@ impl Session {
                 continue;
             };
             let gid = msg.group_id.clone();
+            let live_type = m
+                .get("GroupInfo")
+                .and_then(|g| g.get("GroupType"))
+                .and_then(Value::as_str)
+                == Some(super::live::LIVE_TYPE);
+            if live_type || self.is_live_room(&gid) {
+                // Live rooms are no group portals: delivered as live-room messages, once.
+                self.live_pushed(msg);
+                continue;
+            }
             let cursor = match self.groups.cursors.get(&gid) {
                 Some(c) => *c,
                 // A group we just joined: start at this message.

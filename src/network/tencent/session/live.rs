@@ -11,11 +11,15 @@
 //! soon as one is answered. A failed or timed-out poll joins the room again after
 //! [`RETRY`] (the SDK's `MAX_POLLING_INTERVAL`, 2 s), with a fresh key; every login joins
 //! every room again (the server forgets the instance's polls with the connection). Live
-//! rooms keep no offline messages: what was said while away is not caught up. Sending uses
+//! rooms keep no offline messages: what was said while away is not caught up. The service
+//! may also push live-room messages (`GroupMsgArray` in `im_open_push.msg_push` or
+//! `multi_msg_push_ws`, `GroupType: AVChatRoom`): they are delivered the same way, and a
+//! message that comes both ways is delivered once (the newest 1024 seqs per room are
+//! remembered); they never reach the group catch-up ([`super::group`]). Sending uses
 //! the ordinary group send ([`super::Session::send_group`]); our own sends come back in the
 //! poll and are passed over.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -25,6 +29,8 @@ use super::super::wire;
 use super::group_wire::parse_group_message;
 use super::{GroupMessage, Pending, SendError, Session, SessionEvent};
 
+/// The group type of live rooms.
+pub const LIVE_TYPE: &str = "AVChatRoom";
 /// `servcmd` of a join.
 pub const APPLY_JOIN_GROUP: &str = "group_open_http_svc.apply_join_group";
 /// `servcmd` of a quit.
@@ -56,7 +62,15 @@ struct Room {
     retry_at: Option<Instant>,
     /// A poll is in flight (one at a time, however many joins answered).
     polling: bool,
+    /// The `StartSeq` of the first join: older messages predate it (0: not known yet).
+    floor: u64,
+    /// The newest seqs delivered (at most [`SEEN`]), so a message that comes both by poll
+    /// and by push is delivered once.
+    seen: BTreeSet<u64>,
 }
+
+/// How many delivered seqs a room remembers.
+const SEEN: usize = 1024;
 
 /// The joined live rooms.
 #[derive(Debug, Default)]
@@ -98,7 +112,10 @@ impl Session {
         let rooms = self.live_rooms();
         for group_id in rooms {
             if let Some(r) = self.live.rooms.get_mut(&group_id) {
-                *r = Room::default();
+                // A new key and a new start; what was delivered stays delivered.
+                r.key = None;
+                r.polling = false;
+                r.retry_at = None;
             }
             self.send_join(&group_id, None, now);
         }
@@ -217,7 +234,11 @@ impl Session {
         match result {
             Ok(key) => {
                 if room.key.is_none() {
-                    room.next_seq = body.get("StartSeq").and_then(Value::as_u64).unwrap_or(0);
+                    let start = body.get("StartSeq").and_then(Value::as_u64).unwrap_or(0);
+                    room.next_seq = room.next_seq.max(start);
+                    if room.floor == 0 {
+                        room.floor = start;
+                    }
                 }
                 room.key = Some(key);
                 room.retry_at = None;
@@ -259,7 +280,6 @@ impl Session {
         {
             room.key = Some(k.to_owned());
         }
-        let from = room.next_seq;
         if let Some(next) = body.get("NextSeq").and_then(Value::as_u64) {
             room.next_seq = room.next_seq.max(next);
         }
@@ -270,23 +290,48 @@ impl Session {
             .flatten()
             .filter(|m| m.get("Event").and_then(Value::as_i64).unwrap_or(3) == 3)
             .filter_map(|m| parse_group_message(m, group_id, false))
-            .filter(|m| m.group_id == group_id && m.seq >= from)
+            .filter(|m| m.group_id == group_id)
             .collect();
         msgs.sort_by_key(|m| m.seq);
-        msgs.dedup_by_key(|m| m.seq);
-        if let (Some(last), Some(room)) = (msgs.last(), self.live.rooms.get_mut(group_id)) {
-            room.next_seq = room.next_seq.max(last.seq + 1);
-        }
         for m in msgs {
-            if self.groups.take_own(group_id, m.seq)
-                || (m.from == self.cfg.identifier && self.sending_to(group_id, m.random))
-            {
-                continue;
-            }
-            self.delivered += 1;
-            self.event(SessionEvent::LiveMessage(m));
+            self.deliver_live(m);
         }
         self.poll(group_id, now);
+    }
+
+    /// True when `group_id` is a joined live room.
+    pub(super) fn is_live_room(&self, group_id: &str) -> bool {
+        self.live.rooms.contains_key(group_id)
+    }
+
+    /// A live-room message that came by push (`GroupMsgArray` of `msg_push` or
+    /// `multi_msg_push_ws`, which the service also uses for live rooms): delivered like a
+    /// polled one, once; dropped when the room is not joined.
+    pub(super) fn live_pushed(&mut self, m: GroupMessage) {
+        self.deliver_live(m);
+    }
+
+    /// Delivers `m` unless it predates the join, was delivered already, or is our own send;
+    /// moves the room's next `StartSeq` past it.
+    fn deliver_live(&mut self, m: GroupMessage) {
+        let Some(room) = self.live.rooms.get_mut(&m.group_id) else {
+            return;
+        };
+        let too_old = room.seen.len() >= SEEN && room.seen.first().is_some_and(|&f| m.seq < f);
+        if m.seq < room.floor || too_old || !room.seen.insert(m.seq) {
+            return;
+        }
+        while room.seen.len() > SEEN {
+            room.seen.pop_first();
+        }
+        room.next_seq = room.next_seq.max(m.seq + 1);
+        if self.groups.take_own(&m.group_id, m.seq)
+            || (m.from == self.cfg.identifier && self.sending_to(&m.group_id, m.random))
+        {
+            return;
+        }
+        self.delivered += 1;
+        self.event(SessionEvent::LiveMessage(m));
     }
 
     /// True when a send to `group_id` with `MsgRandom` `random` awaits its reply (its echo

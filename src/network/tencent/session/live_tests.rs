@@ -175,3 +175,51 @@ fn a_group_that_is_not_a_live_room_fails_the_join() {
             if *i == id && err.code == 10010
     )));
 }
+
+#[test]
+fn pushed_live_messages_are_live_messages_delivered_once() {
+    let now = Instant::now();
+    let mut s = Session::new(SessionConfig::new(1, "alice", "sig"), now, 7);
+    login(&mut s, now);
+    s.join_live("live", now).expect("joins");
+    let (frames, _) = drain(&mut s);
+    let join = find(&frames, APPLY_JOIN_GROUP);
+    let body = json!({"ErrorCode": 0, "LongPollingKey": "K1", "StartSeq": 3});
+    s.on_frame(&reply(join, body), now).unwrap();
+    let (frames, _) = drain(&mut s);
+    let poll = find(&frames, GET_MSG).clone();
+    let mut pushed = item(3, "bob", 9);
+    pushed["GroupInfo"] = json!({"GroupId": "live", "GroupType": "AVChatRoom"});
+    let head = crate::network::tencent::wire::Head {
+        servcmd: servcmd::MULTI_MSG_PUSH.into(),
+        seq: Some(999_999),
+        ..Default::default()
+    };
+    let push = json!({"eventArray": [{"event": 3, "GroupMsgArray": [pushed]}]});
+    s.on_frame(wire::encode(&head, &push).as_bytes(), now)
+        .unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(live_texts(&events), ["m3"]);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::GroupMessage(_))));
+    // The same message in the poll is not delivered again; the next one is.
+    let body = json!({"ErrorCode": 0, "Key": "K1", "NextSeq": 5,
+                      "RspMsgList": [item(3, "bob", 9), item(4, "bob", 10)]});
+    s.on_frame(&reply(&poll, body), now).unwrap();
+    let (frames, events) = drain(&mut s);
+    assert_eq!(live_texts(&events), ["m4"]);
+    assert_eq!(find(&frames, GET_MSG).body["StartSeq"], 5);
+    // A pushed message of a room not joined is dropped, not made a group message.
+    let mut other = item(1, "bob", 11);
+    other["ToGroupId"] = json!("elsewhere");
+    other["GroupInfo"] = json!({"GroupId": "elsewhere", "GroupType": "AVChatRoom"});
+    let push = json!({"eventArray": [{"event": 3, "GroupMsgArray": [other]}]});
+    s.on_frame(wire::encode(&head, &push).as_bytes(), now)
+        .unwrap();
+    let (_, events) = drain(&mut s);
+    assert!(events.iter().all(|e| !matches!(
+        e,
+        SessionEvent::GroupMessage(_) | SessionEvent::LiveMessage(_)
+    )));
+}
