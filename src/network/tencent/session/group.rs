@@ -389,7 +389,16 @@ impl Session {
                 if event == 5 {
                     continue;
                 }
+                let live_type = t
+                    .get("GroupInfo")
+                    .and_then(|g| g.get("GroupType"))
+                    .and_then(Value::as_str)
+                    == Some(super::live::LIVE_TYPE);
                 if let Some(tip) = parse_tip(t) {
+                    if live_type || self.is_live_room(&tip.group_id) {
+                        // A live room's audience coming and going is not bridged.
+                        continue;
+                    }
                     self.delivered += 1;
                     self.event(SessionEvent::GroupTip(tip));
                 }

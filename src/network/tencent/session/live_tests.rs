@@ -210,6 +210,18 @@ fn pushed_live_messages_are_live_messages_delivered_once() {
     let (frames, events) = drain(&mut s);
     assert_eq!(live_texts(&events), ["m4"]);
     assert_eq!(find(&frames, GET_MSG).body["StartSeq"], 5);
+    // Tips of a live room (its audience coming and going) are not group tips.
+    let tip = json!({"GroupInfo": {"GroupId": "live", "GroupType": "AVChatRoom"},
+                     "ToGroupId": "live", "From_Account": "carol", "MsgSeq": 0,
+                     "MsgBody": {"OpType": 1, "Operator_Account": "carol",
+                                 "List_Account": ["carol"]}});
+    let push = json!({"eventArray": [{"event": 4, "GroupTips": [tip]}]});
+    s.on_frame(wire::encode(&head, &push).as_bytes(), now)
+        .unwrap();
+    let (_, events) = drain(&mut s);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::GroupTip(_))));
     // A pushed message of a room not joined is dropped, not made a group message.
     let mut other = item(1, "bob", 11);
     other["ToGroupId"] = json!("elsewhere");
