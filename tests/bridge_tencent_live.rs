@@ -6,7 +6,8 @@
 //! * **join**: `join-live <unknown id>` is refused in words; `join-live show1` joins alice
 //!   to the live room and invites mx1 to the portal, named as the room;
 //! * **both ways**: bob's text reaches the portal from his ghost; mx1's text reaches bob as a
-//!   live-room message from alice;
+//!   live-room message from alice, and is in the portal once (its echo in the poll is not
+//!   bridged back);
 //! * **notices**: bob's like, gift (TUIGift shapes) and stream end (`stopPush`) appear as
 //!   `m.notice`s from his ghost ("bob liked", "bob sent a gift: rose ×3", "bob stopped the
 //!   stream");
@@ -143,6 +144,9 @@ async fn tencent_live_rooms_as_channel_portals() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The bridge's own send comes back in its poll: not bridged again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(count(&mx, &portal, |b| b == "hi from matrix").await, 1);
 
     // Likes, gifts and the stream's end as notices from bob's ghost.
     bob.send_group(ROOM, custom(LIKE), vec![])
