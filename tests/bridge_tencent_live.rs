@@ -11,10 +11,12 @@
 //! * **notices**: bob's like, gift (TUIGift shapes) and stream end (`stopPush`) appear as
 //!   `m.notice`s from his ghost ("bob liked", "bob sent a gift: rose ×3", "bob stopped the
 //!   stream");
-//! * **bounded, likes only**: bob sends a burst of likes with a few texts among them, then a
-//!   DM to alice: the DM reaches mx1 while the burst is still being worked off, every text of
-//!   the burst reaches the portal (texts are never dropped), and the likes that reached the
-//!   portal plus `imbridge_channel_events_dropped_total` are exactly the burst's likes;
+//! * **bounded, likes only**: bob sends a burst of 300 likes with 5 texts among them, then a
+//!   DM to alice: the DM reaches mx1 while the burst is still being worked off (fewer than
+//!   300 − 256 likes in the portal then: a lossless queue of 256 would have held the DM behind
+//!   the rest), every text of the burst reaches the portal (texts are never dropped), and the
+//!   likes that reached the portal plus `imbridge_channel_events_dropped_total` are exactly
+//!   the burst's likes;
 //! * **rejoined**: the sandbox drops alice's socket; after the reconnection the room is
 //!   joined again and bob's next text arrives;
 //! * **leave**: `leave-live` (no id: alice's only live room) leaves it; the bot says so and
@@ -41,6 +43,8 @@ const BOB_GHOST: &str = "@tencent_bob:localhost";
 const ROOM: &str = "show1";
 /// Likes in the burst.
 const BURST: usize = 300;
+/// The depth of a lossless portal queue (`core::portal::QUEUE_DEPTH`).
+const LOSSLESS_DEPTH: usize = 256;
 /// A text goes out after every this many likes of the burst.
 const TEXT_EVERY: usize = 60;
 const LIKE: &str =
@@ -202,6 +206,10 @@ async fn tencent_live_rooms_as_channel_portals() {
     say!(
         t0,
         "the DM arrived with {at_dm} of {BURST} likes in the portal"
+    );
+    assert!(
+        at_dm < BURST - LOSSLESS_DEPTH,
+        "the DM waited behind the likes: {at_dm} were bridged before it"
     );
     let last = texts.last().cloned().expect("texts");
     mx.wait_body(&portal, |b| b == last).await;
