@@ -11,6 +11,8 @@
 //! `msg_push` keyMap (`GroupInfo` → groupProfile, `MsgBody` → elements, `OpType` →
 //! operationType, `List_Account` → userIDList, `MsgGroupNewInfo` → newGroupProfile).
 //! Tips are live only: they take no `MsgSeq` and are not returned by `group_msg_get`.
+//! Live rooms (`AVChatRoom`) number their messages the same way but deliver them by long
+//! polling, keep no history and are not listed as joined ([`super::live`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
