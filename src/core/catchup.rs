@@ -98,6 +98,7 @@ mod tests {
             content: MessageContent::text(id),
             reply_to: None,
             thread_root: None,
+            droppable: false,
         })
     }
 

@@ -116,6 +116,9 @@ pub enum MessageContent {
     },
     /// Something this bridge cannot show yet; `description` says what, in words.
     Unsupported { description: String },
+    /// A short notice about the sender that is not a message they typed (a like or a gift in
+    /// a live room, a stream that stopped): bridged as an `m.notice` from the sender.
+    Notice { body: String },
 }
 
 impl MessageContent {
@@ -147,6 +150,11 @@ pub struct RemoteMessage {
     /// `None` for messages of the main timeline (Matrix `m.thread` rooted at that message).
     #[serde(default)]
     pub thread_root: Option<String>,
+    /// May be dropped unbridged when its channel portal is busy (a live room's like): the
+    /// network marks what a high-traffic channel can lose. Unmarked messages are never
+    /// dropped; in chats that are not channels the flag has no effect.
+    #[serde(default)]
+    pub droppable: bool,
 }
 
 /// What happened to a thread (a side conversation rooted at one message of a group).

@@ -106,6 +106,37 @@ impl SdkAgent {
         )
     }
 
+    /// Starts the Tencent agent running the older `tim-js-sdk` 2.27.6 (`--sdk tim`) against
+    /// the sandbox at `server`: from `tests/sdk/node_modules` (installed by `npm ci --prefix
+    /// tests/sdk`), or from the `node_modules` directory named by `TIM_JS_SDK_DIR`.
+    pub async fn spawn_tim(sdk_app_id: u64, server: &str) -> Self {
+        let dir = std::env::var_os("TIM_JS_SDK_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| repo().join("tests/sdk/node_modules"));
+        assert!(
+            dir.join("tim-js-sdk/package.json").exists(),
+            "tim-js-sdk not installed in {}: run `npm ci --prefix tests/sdk`",
+            dir.display()
+        );
+        let app = sdk_app_id.to_string();
+        let dir = dir.to_string_lossy().into_owned();
+        Self::spawn_script(
+            "tests/sdk/tencent-agent.js",
+            &[
+                "--sdk-app-id",
+                &app,
+                "--server",
+                server,
+                "--log-level",
+                "4",
+                "--sdk",
+                "tim",
+                "--sdk-dir",
+                &dir,
+            ],
+        )
+    }
+
     /// Starts the JMessage Web SDK agent (`tests/sdk/jmessage-agent.js`) running the bundle at
     /// `bundle` (see [`jmessage_bundle`]) against the sandbox at `address` (`ws://127.0.0.1:PORT`).
     pub async fn spawn_jmessage(bundle: &std::path::Path, address: &str) -> Self {

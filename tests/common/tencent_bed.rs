@@ -41,6 +41,17 @@ pub struct TencentBed {
 impl TencentBed {
     /// Starts the sandbox (with `users` imported), Synapse and the bridge.
     pub async fn start(name: &str, users: &[&str]) -> (Self, BridgeProcess) {
+        Self::start_with(name, users, &[], "").await
+    }
+
+    /// [`TencentBed::start`] with `bridge_lines` added to the config's `bridge:` section (e.g.
+    /// `channel_queue_depth: 4`) and `extra` top-level config (e.g. a `metrics:` section).
+    pub async fn start_with(
+        name: &str,
+        users: &[&str],
+        bridge_lines: &[&str],
+        extra: &str,
+    ) -> (Self, BridgeProcess) {
         let dir = TempDir::new(name);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -66,7 +77,11 @@ impl TencentBed {
         let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
         let reg = generate_registration(&config, &dir.0);
         let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-        let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
+        let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, extra);
+        let text = std::fs::read_to_string(&config).expect("config");
+        let lines: String = bridge_lines.iter().map(|l| format!("  {l}\n")).collect();
+        let text = text.replace("bridge:\n", &format!("bridge:\n{lines}"));
+        std::fs::write(&config, text).expect("config rewritten");
         let log = dir.0.join("bridge.log");
         let bridge = BridgeProcess::start(&config, &log, as_port);
         let bed = Self {

@@ -3,8 +3,10 @@
 // Remote-controlled official Tencent Cloud Chat SDK peer for imbridge conformance tests.
 //
 //   node tests/sdk/tencent-agent.js --sdk-app-id N --server ws://127.0.0.1:PORT [--log-level 0..5]
+//        [--sdk tim [--sdk-dir NODE_MODULES]]
 //
-// Runs the UNMODIFIED @tencentcloud/chat 3.6.6 bundle (tests/sdk/node_modules) in Node with
+// Runs the UNMODIFIED @tencentcloud/chat 3.6.6 bundle (tests/sdk/node_modules) — or, with
+// `--sdk tim`, the older tim-js-sdk 2.27.6 (same API and events; from NODE_MODULES when given) — in Node with
 // `global.WebSocket = require("ws")` and `proxyServer` pointing at the sandbox (the SDK then
 // connects to {server}/binfo?... and skips its HTTP telemetry). Protocol: one JSON object per line.
 //   stdin   {"id":N,"op":"...",...}
@@ -25,6 +27,7 @@
 //   sendGroupText {groupID, text, atUserList?}
 //                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
 //                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
+//   sendGroupCustom {groupID, data} -> a group custom message (payload.data = data); result = the sent message
 //   call {method, args:[...]}   -> await chat[method](...args)
 //   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
 //   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
@@ -57,8 +60,22 @@ const server = arg("--server", "ws://127.0.0.1:18090");
 const logLevel = Number(arg("--log-level", "4"));
 
 global.WebSocket = require("ws");
-const TencentCloudChat = require("@tencentcloud/chat");
-const pkg = require("@tencentcloud/chat/package.json");
+const sdkKind = arg("--sdk", "chat");
+const sdkDir = arg("--sdk-dir", "");
+const sdkModule = sdkKind === "tim" ? (sdkDir ? require("path").join(sdkDir, "tim-js-sdk") : "tim-js-sdk") : "@tencentcloud/chat";
+// tim-js-sdk 2.x reads `window` / `navigator` / `document` unguarded (its storage module, its online/offline
+// listeners), where @tencentcloud/chat checks first: a minimal browser face, without cookies or
+// localStorage (so the SDK keeps nothing between runs).
+if (sdkKind === "tim") {
+  if (typeof navigator === "undefined") global.navigator = { userAgent: "node", cookieEnabled: false };
+  // It sizes outgoing text by `document.characterSet`.
+  if (typeof document === "undefined") global.document = { characterSet: "UTF-8", charset: "UTF-8" };
+  if (typeof window === "undefined") {
+    global.window = { navigator: global.navigator, console, URL, addEventListener() {}, removeEventListener() {} };
+  }
+}
+const TencentCloudChat = require(sdkModule);
+const pkg = require(sdkModule + "/package.json");
 
 // Cycles are cut on the current path only (ancestors), so a value shared by two fields (a message's
 // `payload` is its first element's `content`) appears under both.
@@ -105,7 +122,7 @@ for (const name of Object.values(TencentCloudChat.EVENT)) {
 async function handle(cmd) {
   switch (cmd.op) {
     case "ping":
-      return { sdk: "@tencentcloud/chat", version: pkg.version };
+      return { sdk: pkg.name, version: pkg.version };
     case "login":
       return (await chat.login({ userID: cmd.userID, userSig: cmd.userSig })).data;
     case "logout":
@@ -133,6 +150,10 @@ async function handle(cmd) {
       } else {
         m = chat.createTextMessage(opts);
       }
+      return (await chat.sendMessage(m)).data.message;
+    }
+    case "sendGroupCustom": {
+      const m = chat.createCustomMessage({ to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { data: cmd.data, description: "", extension: "" } });
       return (await chat.sendMessage(m)).data.message;
     }
     case "call":
@@ -184,4 +205,4 @@ process.stdin.on("end", () => {
   setTimeout(() => process.exit(0), 10);
 });
 
-emit("ready", { sdk: "@tencentcloud/chat", version: pkg.version, sdkAppId, server });
+emit("ready", { sdk: pkg.name, version: pkg.version, sdkAppId, server });

@@ -2,7 +2,7 @@
 //! direct chat, or one named by `set-management-room`, see [`rooms`]): `help`, `login`,
 //! `relogin` ([`login`]), `register` ([`register`]), `logout`, `list-logins`, `ping`, `sync`, `pm`, `search`,
 //! `resolve-identifier` ([`chats`]), `create-group` ([`groups`]), `join-chatroom` /
-//! `leave-chatroom` ([`channels`]), `accept` / `decline`
+//! `leave-chatroom` (aliases `join-live` / `leave-live`, [`channels`]), `accept` / `decline`
 //! ([`invitations`]), `add-contact`, `remove-contact`, `block`, `unblock`, `blocked`
 //! ([`contacts`]), `presence` ([`presence`]), `sync-profile` ([`profile`]), `login-matrix`,
 //! `logout-matrix` ([`puppet`]), `version`, `cancel`. Owns the management
@@ -304,8 +304,8 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
         },
         "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
-        "join-chatroom" => channels::join(ctx, room, sender, &args).await,
-        "leave-chatroom" => channels::leave(ctx, room, sender, &args).await,
+        "join-chatroom" | "join-live" => channels::join(ctx, room, sender, &args).await,
+        "leave-chatroom" | "leave-live" => channels::leave(ctx, room, sender, &args).await,
         "accept" => invitations::answer(ctx, room, sender, &args, true).await,
         "decline" => invitations::answer(ctx, room, sender, &args, false).await,
         "presence" => presence::command(ctx, room, sender, &args).await,
@@ -332,7 +332,7 @@ const HELP: &str = "Commands:\n\
 * `pm <im-user>` — open a direct chat with an IM user\n\
 * `search <name or id>` — find IM users (among your contacts, and by exact id)\n\
 * `create-group <name> [<im-user>…]` — create an IM group with these members (IM ids or ghosts; quote a name with spaces) and its room\n\
-* `join-chatroom <id>` / `leave-chatroom <id>` — join a public IM chat room (its room arrives as an invite; only what is said while you are connected comes over) / leave it (the room stays, with its history)\n\
+* `join-chatroom <id>` / `leave-chatroom [id]` (or `join-live <id>` / `leave-live [id]` for live-stream rooms) — join a public IM chat room (its room arrives as an invite; only what is said while you are connected comes over) / leave it (the room stays, with its history; without an id: the chat room of the room you are in, or your only one)\n\
 * `accept [<id>]` / `decline [<id>]` — answer an invitation into IM group `<id>` or user `<id>`'s contact request (the bot tells you of each one; without an id, the only one waiting); accepting a group joins it and opens its room\n\
 * `add-contact <im-user> [<message>…]` / `remove-contact <im-user>` — send a contact request (the answer is told here) / remove a contact\n\
 * `block <im-user>` / `unblock <im-user>` / `blocked` — block a user (their messages stop reaching you), unblock them, list the blocked\n\

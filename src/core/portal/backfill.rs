@@ -75,6 +75,7 @@ mod tests {
             content: MessageContent::text(id),
             reply_to: None,
             thread_root: None,
+            droppable: false,
         }
     }
 

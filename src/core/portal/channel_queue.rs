@@ -60,10 +60,13 @@ impl ChannelBuffer {
     }
 }
 
-/// Whether a remote event of a channel portal may be dropped when the portal is busy: all
-/// but the ones that open, rename or end the portal.
+/// Whether a remote event of a channel portal may be dropped when the portal is busy:
+/// messages only when the network marked them ([`crate::core::connector::RemoteMessage::droppable`]:
+/// Easemob marks every chat-room message, Tencent only live-room likes); other events all but
+/// the ones that open, rename or end the portal (typing, receipts, reactions: transient).
 pub(super) fn droppable(event: &RemoteEvent) -> bool {
     match event {
+        RemoteEvent::Message(m) => m.droppable,
         RemoteEvent::ChatDelete { .. } => false,
         RemoteEvent::ChatInfoChange { change, .. } => {
             !change.members_added.is_empty() || !change.members_removed.is_empty()
@@ -171,9 +174,27 @@ mod tests {
         })));
         assert!(!droppable(&RemoteEvent::ChatDelete { chat: chat.clone() }));
         assert!(droppable(&RemoteEvent::Typing {
-            chat,
+            chat: chat.clone(),
             sender: "bob".into(),
             active: true,
         }));
+        let message = |droppable| {
+            RemoteEvent::Message(crate::core::connector::RemoteMessage {
+                id: "m".into(),
+                chat: chat.clone(),
+                sender: "bob".into(),
+                from_self: false,
+                timestamp_ms: 0,
+                content: crate::core::connector::MessageContent::text("hi"),
+                reply_to: None,
+                thread_root: None,
+                droppable,
+            })
+        };
+        assert!(
+            !droppable(&message(false)),
+            "a message is kept unless marked"
+        );
+        assert!(droppable(&message(true)));
     }
 }

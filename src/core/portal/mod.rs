@@ -581,6 +581,7 @@ fn content_kind(content: &crate::core::connector::MessageContent) -> &'static st
         },
         MessageContent::Location { .. } => "location",
         MessageContent::Unsupported { .. } => "unsupported",
+        MessageContent::Notice { .. } => "notice",
     }
 }
 

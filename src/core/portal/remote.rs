@@ -382,6 +382,7 @@ impl PortalWorker {
                 self.media_content(login, room, media, caption.as_deref())
                     .await
             }
+            MessageContent::Notice { body } => convert::notice_content(body),
             MessageContent::Unsupported { description } => convert::notice_content(&format!(
                 "⚠️ Unsupported message ({description}); open the IM app to see it."
             )),

@@ -65,6 +65,12 @@ enum Command {
         body: serde_json::Value,
         reply: oneshot::Sender<Result<serde_json::Value, SendError>>,
     },
+    /// Join (`true`) or leave a live room.
+    Live {
+        group_id: String,
+        join: bool,
+        reply: oneshot::Sender<Result<serde_json::Value, SendError>>,
+    },
     SetUserSig(String),
     AckPush(u64),
     PushNotStored(u64),
@@ -184,6 +190,32 @@ impl Client {
             .await
             .map_err(|_| SendError::SessionEnded)?;
         rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Joins live room (`AVChatRoom`) `group_id` and polls it; its messages arrive as
+    /// [`SessionEvent::LiveMessage`]. The room is joined again after every reconnect.
+    pub async fn join_live(&self, group_id: &str) -> Result<(), SendError> {
+        self.live(group_id, true).await
+    }
+
+    /// Leaves live room `group_id`.
+    pub async fn leave_live(&self, group_id: &str) -> Result<(), SendError> {
+        self.live(group_id, false).await
+    }
+
+    async fn live(&self, group_id: &str, join: bool) -> Result<(), SendError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Live {
+            group_id: group_id.to_owned(),
+            join,
+            reply,
+        };
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| SendError::SessionEnded)?;
+        let body = rx.await.unwrap_or(Err(SendError::SessionEnded))?;
+        super::wire::check_reply(&body).map_err(SendError::Server)
     }
 
     /// A call whose reply must be a success; the reply body.
@@ -455,6 +487,27 @@ impl Driver {
                 reply,
             } => {
                 match self.session.call(&servcmd, body, Instant::now()) {
+                    Ok(id) => {
+                        self.calls.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                false
+            }
+            Command::Live {
+                group_id,
+                join,
+                reply,
+            } => {
+                let now = Instant::now();
+                let id = if join {
+                    self.session.join_live(&group_id, now)
+                } else {
+                    self.session.leave_live(&group_id, now)
+                };
+                match id {
                     Ok(id) => {
                         self.calls.insert(id, reply);
                     }

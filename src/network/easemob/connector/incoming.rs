@@ -207,6 +207,9 @@ pub fn translate_message(
         }
         Body::Content(content) => RemoteEvent::Message(RemoteMessage {
             id: m.id.to_string(),
+            // Chat rooms are high-traffic and keep nothing for absent members: a busy chat
+            // room portal may drop its oldest messages (the core's channel queue).
+            droppable: chat.kind == ChatKind::Channel,
             chat,
             from_self: sender == own,
             sender,

@@ -28,6 +28,7 @@ pub fn outgoing_content(content: &MessageContent) -> Result<Content, SendFailure
             building: String::new(),
         },
         MessageContent::Media { media, .. } => media_content(media),
+        MessageContent::Notice { body } => Content::Text { text: body.clone() },
         MessageContent::Unsupported { description } => {
             return Err(SendFailure::Permanent(format!(
                 "unsupported: {description}"

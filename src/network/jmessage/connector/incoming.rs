@@ -59,6 +59,7 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
         content,
         reply_to: None,
         thread_root: None,
+        droppable: false,
     })
 }
 

@@ -216,7 +216,8 @@ pub fn outgoing_text(content: &MessageContent) -> String {
                 None => note,
             }
         }
-        MessageContent::Unsupported { description } => description.clone(),
+        MessageContent::Unsupported { description }
+        | MessageContent::Notice { body: description } => description.clone(),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn translate_group_message(own: &str, m: &GroupMessage) -> RemoteMessage {
         content,
         reply_to: None,
         thread_root: None,
+        droppable: false,
     }
 }
 

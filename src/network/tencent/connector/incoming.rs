@@ -36,6 +36,7 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
         content: content_of(&m.elems),
         reply_to: None,
         thread_root: None,
+        droppable: false,
     }
 }
 
@@ -231,6 +232,9 @@ pub(super) async fn translate(
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
             SessionEvent::GroupMessage(m) => {
                 RemoteEvent::Message(super::groups::translate_group_message(&own, &m))
+            }
+            SessionEvent::LiveMessage(m) => {
+                RemoteEvent::Message(super::live::translate_live_message(&own, &m))
             }
             SessionEvent::GroupTip(t) => match super::groups::translate_tip(&own, &t) {
                 Some(e) => e,

@@ -4,7 +4,8 @@
 //! states, the catch-up at login, and the conversation list.
 //!
 //! Recall, edits, the read marker, typing and reply quotes in DMs: [`fidelity`]; recall,
-//! edits and the read marker in groups: [`group_ops`].
+//! edits and the read marker in groups: [`group_ops`]. Live rooms (AVChatRoom) as
+//! channels, with likes / gifts / the stream's end as notices: [`live`].
 //! Profiles (ghost names, pushed changes, the user's own nickname): [`profiles`].
 //! Not yet: media (avatars included), per-message read receipts in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
@@ -17,6 +18,7 @@ mod fidelity;
 mod group_ops;
 pub mod groups;
 mod incoming;
+pub mod live;
 mod login;
 mod profiles;
 pub mod topics;
@@ -146,6 +148,8 @@ impl NetworkConnector for TencentConnector {
             typing: true,
             // Communities with topics: a space with a room per topic.
             spaces: true,
+            // Live rooms (AVChatRoom): `join-live` / `leave-live` ([`live`]).
+            channels: true,
             ..Capabilities::default()
         }
     }
@@ -259,16 +263,17 @@ pub fn outgoing_elems(content: &MessageContent) -> Vec<Elem> {
             }
             vec![Elem::text(text)]
         }
-        MessageContent::Unsupported { description } => vec![Elem::text(description.clone())],
+        MessageContent::Unsupported { description }
+        | MessageContent::Notice { body: description } => {
+            vec![Elem::text(description.clone())]
+        }
     }
 }
 
 fn direct_peer(chat: &ChatId) -> Result<&str, SendFailure> {
     match chat.kind {
         ChatKind::Direct => Ok(&chat.id),
-        _ => Err(SendFailure::Permanent(
-            "Tencent chat rooms are not bridged yet".into(),
-        )),
+        _ => Err(SendFailure::Permanent("not a one-to-one chat".into())),
     }
 }
 
@@ -284,7 +289,8 @@ impl NetworkLogin for TencentLogin {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        if chat.kind == ChatKind::Group {
+        if matches!(chat.kind, ChatKind::Group | ChatKind::Channel) {
+            // A live room is a group on the wire.
             return Ok(vec![groups::send(&self.client, &chat.id, content).await?]);
         }
         let peer = direct_peer(chat)?;
@@ -304,6 +310,10 @@ impl NetworkLogin for TencentLogin {
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
+        if chat.kind == ChatKind::Channel {
+            // A live room is a group on the wire (`get_group_info`).
+            return groups::chat_info(&self.client, &chat.id).await;
+        }
         if chat.kind == ChatKind::Group {
             if let Some(info) = topics::chat_info(&self.client, &chat.id).await {
                 return info;
@@ -356,6 +366,10 @@ impl NetworkLogin for TencentLogin {
     }
 
     fn as_receipts(&self) -> Option<&dyn ReceiptAbility> {
+        Some(self)
+    }
+
+    fn as_channels(&self) -> Option<&dyn crate::core::connector::ChannelAbility> {
         Some(self)
     }
 

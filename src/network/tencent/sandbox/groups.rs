@@ -11,6 +11,8 @@
 //! `msg_push` keyMap (`GroupInfo` → groupProfile, `MsgBody` → elements, `OpType` →
 //! operationType, `List_Account` → userIDList, `MsgGroupNewInfo` → newGroupProfile).
 //! Tips are live only: they take no `MsgSeq` and are not returned by `group_msg_get`.
+//! Live rooms (`AVChatRoom`) number their messages the same way but deliver them by long
+//! polling, keep no history and are not listed as joined ([`super::live`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -70,11 +72,22 @@ pub(super) struct Group {
     create_time: u64,
     info_time: u64,
     pub(super) members: Vec<Member>,
-    log: MsgLog,
+    pub(super) log: MsgLog,
     /// A Community created with `SupportTopic: 1` (the SDK's `isSupportTopic`).
     pub(super) support_topic: bool,
     /// Its topics ([`super::topics`]), in creation order.
     pub(super) topics: Vec<super::topics::Topic>,
+}
+
+impl Member {
+    /// A plain member joining now.
+    pub(super) fn joining(account: &str) -> Self {
+        Self {
+            account: account.to_owned(),
+            role: "Member".into(),
+            join_time: unix_now(),
+        }
+    }
 }
 
 impl Group {
@@ -89,7 +102,7 @@ impl Group {
             .any(|m| m.account == user && (m.role == "Owner" || m.role == "Admin"))
     }
 
-    fn next_seq(&self) -> u64 {
+    pub(super) fn next_seq(&self) -> u64 {
         self.log.next_seq()
     }
 
@@ -331,6 +344,7 @@ impl Sandbox {
             ));
         }
         let info = g.push_info(topic);
+        let live = g.kind == super::live::LIVE_TYPE;
         let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
         let log = g.log_mut(topic).ok_or((
             super::topics::TOPIC_NOT_FOUND,
@@ -357,6 +371,11 @@ impl Sandbox {
         log.sent.insert((from.to_owned(), random), (seq, time));
         let frame = push_frame(3, "GroupMsgArray", vec![msg]);
         drop(groups);
+        if live {
+            // Live rooms deliver by long polling ([`super::live`]), not by push.
+            self.live.notify.notify_waiters();
+            return Ok(GroupDelivered { seq, time });
+        }
         for m in members {
             self.push_to(&m, &frame, except_conn);
         }
@@ -380,6 +399,12 @@ impl Sandbox {
         if user != self.cfg.admin && !g.is_member(user) {
             return Err((NOT_A_MEMBER, "not a member of the group".into()));
         }
+        if g.kind == super::live::LIVE_TYPE {
+            return Err((
+                super::live::LIVE_NO_HISTORY,
+                "live rooms (AVChatRoom) keep no message history".into(),
+            ));
+        }
         let log = g.log_mut(topic).ok_or((
             super::topics::TOPIC_NOT_FOUND,
             "topic does not exist".to_owned(),
@@ -401,7 +426,11 @@ impl Sandbox {
     /// The groups `user` is a member of, as `get_joined_group_list` items.
     pub fn joined_groups(&self, user: &str) -> Vec<Value> {
         let groups = self.groups_lock();
-        let mut list: Vec<&Group> = groups.values().filter(|g| g.is_member(user)).collect();
+        // Live rooms are not listed (REST docs: AVChatRoom is left out unless asked for).
+        let mut list: Vec<&Group> = groups
+            .values()
+            .filter(|g| g.is_member(user) && g.kind != super::live::LIVE_TYPE)
+            .collect();
         list.sort_by_key(|g| g.create_time);
         list.iter().map(|g| g.info(Some(user), false)).collect()
     }

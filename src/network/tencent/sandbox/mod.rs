@@ -2,13 +2,14 @@
 //! checks with the app's SecretKey, C2C messages with live push and offline sync, and the
 //! REST admin calls `account_import` and `openim/sendmsg` — faithful enough that the
 //! official `@tencentcloud/chat` SDK logs in and chats through it (proven by
-//! `tests/tencent_conformance.rs`), groups ([`groups`]) and Community topics ([`topics`]). In memory; media is not implemented.
+//! `tests/tencent_conformance.rs`), groups ([`groups`]), live rooms ([`live`]) and Community topics ([`topics`]). In memory; media is not implemented.
 
 pub mod group_cmds;
 pub mod group_msg_ops;
 pub mod groups;
 pub mod persist;
 pub mod profiles;
+pub mod live;
 pub mod rest;
 pub mod state;
 pub mod topics;

@@ -145,6 +145,8 @@ pub struct Sandbox {
     pub(super) groups: super::groups::Groups,
     /// User profiles ([`super::profiles`]).
     pub(super) profiles: super::profiles::Profiles,
+    /// Live rooms' polling keys ([`super::live`]).
+    pub(super) live: super::live::LiveRooms,
 }
 
 impl Sandbox {
@@ -171,6 +173,7 @@ impl Sandbox {
             push_acks: Default::default(),
             groups: Default::default(),
             profiles: Default::default(),
+            live: Default::default(),
         }
     }
 

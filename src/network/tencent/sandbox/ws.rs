@@ -193,8 +193,22 @@ impl Conn {
                 "SessionItem": self.sandbox.conversations(&user), "CompleteFlag": 1, "TimeStamp": unix_now(), "StartIndex": 0,
                 "TopTimeStamp": 0, "TopStartIndex": 0,
             })),
+            super::live::GET_MSG => {
+                // Answered when messages come or the hold ends.
+                super::live::spawn_get_msg(
+                    self.sandbox.clone(),
+                    self.tx.clone(),
+                    frame.clone(),
+                    user,
+                );
+                return true;
+            }
             c if c.starts_with("group_open_http_svc.") => {
                 let command = &c["group_open_http_svc.".len()..];
+                if let Some(body) = super::live::handle(&self.sandbox, command, &user, b) {
+                    self.reply(&frame, body);
+                    return true;
+                }
                 match super::group_cmds::handle(&self.sandbox, command, Some((&user, conn_id)), b) {
                     Some(body) => body,
                     None => ok(json!({})),

@@ -168,6 +168,9 @@ pub enum SessionEvent {
     SyncCompleted { count: usize },
     /// A group message arrived (per group in `MsgSeq` order, duplicates dropped).
     GroupMessage(super::GroupMessage),
+    /// A message of a joined live room (`AVChatRoom`, [`super::live`]) arrived: per room in
+    /// `MsgSeq` order, from the join on, our own sends left out.
+    LiveMessage(super::GroupMessage),
     /// A group tip (membership or profile change) arrived.
     GroupTip(super::GroupTip),
     /// A group message notice: messages recalled, or the user's read marker moved elsewhere.

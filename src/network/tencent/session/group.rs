@@ -78,6 +78,11 @@ impl GroupSync {
         self.own.retain(|(g, _)| g != id);
     }
 
+    /// True (and forgotten) when seq `seq` of `group_id` is one of our own sends.
+    pub(super) fn take_own(&mut self, group_id: &str, seq: u64) -> bool {
+        self.own.remove(&(group_id.to_owned(), seq))
+    }
+
     pub(super) fn with_cursors(cursors: &HashMap<String, u64>) -> Self {
         Self {
             cursors: cursors.clone(),
@@ -346,6 +351,16 @@ impl Session {
                 continue;
             };
             let gid = msg.group_id.clone();
+            let live_type = m
+                .get("GroupInfo")
+                .and_then(|g| g.get("GroupType"))
+                .and_then(Value::as_str)
+                == Some(super::live::LIVE_TYPE);
+            if live_type || self.is_live_room(&gid) {
+                // Live rooms are no group portals: delivered as live-room messages, once.
+                self.live_pushed(msg);
+                continue;
+            }
             let cursor = match self.groups.cursors.get(&gid) {
                 Some(c) => *c,
                 // A group we just joined: start at this message.
@@ -398,7 +413,16 @@ impl Session {
                     }
                     continue;
                 }
+                let live_type = t
+                    .get("GroupInfo")
+                    .and_then(|g| g.get("GroupType"))
+                    .and_then(Value::as_str)
+                    == Some(super::live::LIVE_TYPE);
                 if let Some(tip) = parse_tip(t) {
+                    if live_type || self.is_live_room(&tip.group_id) {
+                        // A live room's audience coming and going is not bridged.
+                        continue;
+                    }
                     self.delivered += 1;
                     self.event(SessionEvent::GroupTip(tip));
                 }

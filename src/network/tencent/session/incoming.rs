@@ -42,7 +42,8 @@ impl Session {
     pub(super) fn on_push(&mut self, frame: Frame, now: Instant) {
         let body = &frame.body;
         match frame.head.servcmd.as_str() {
-            servcmd::MSG_PUSH | "im_open_status.stat_forceoffline" => {}
+            // `multi_msg_push_ws`: the same `eventArray`, used for live rooms.
+            servcmd::MSG_PUSH | servcmd::MULTI_MSG_PUSH | "im_open_status.stat_forceoffline" => {}
             other => {
                 debug!(servcmd = other, "tencent: unexpected frame ignored");
                 return;

@@ -9,7 +9,7 @@
 //! `HelloInterval`; requests matched on `servcmd`+`seq` with per-request timeouts (15 s,
 //! login 90 s); `im_open_push.msg_push` → events + `openim.ws_msg_push_ack`; kick-outs; the
 //! `openim.getmsg` catch-up at login (`Cookie`/`SyncFlag` until 2), in order and without
-//! duplicates; the outbox of sends queued while disconnected.
+//! duplicates; the outbox of sends queued while disconnected; live rooms ([`live`]).
 
 mod config;
 mod dedup;
@@ -17,6 +17,7 @@ mod events;
 mod group;
 pub mod group_wire;
 mod incoming;
+pub mod live;
 pub mod ops;
 pub mod profile;
 #[cfg(test)]
@@ -89,6 +90,8 @@ enum Pending {
     },
     /// A group request ([`group`]).
     Group(group::GroupPending),
+    /// A live-room request ([`live`]).
+    Live(live::LivePending),
     Other,
 }
 
@@ -143,6 +146,8 @@ pub struct Session {
     delivered: u64,
     /// Group cursors and catch-up ([`group`]).
     groups: group::GroupSync,
+    /// Joined live rooms ([`live`]).
+    live: live::LiveSync,
     outputs: VecDeque<Output>,
 }
 
@@ -179,6 +184,7 @@ impl Session {
             batch_keys: None,
             delivered: 0,
             groups,
+            live: live::LiveSync::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -225,6 +231,9 @@ impl Session {
         }
         if let Some(q) = self.outbox.front() {
             at(q.queued_at + self.cfg.queue_timeout);
+        }
+        if let (Phase::Ready, Some(t)) = (self.phase, self.live_deadline()) {
+            at(t);
         }
         next
     }
@@ -442,6 +451,7 @@ impl Session {
                     result: Err(SendError::Timeout),
                 }),
                 Pending::Group(g) => self.on_group_timeout(g),
+                Pending::Live(l) => self.on_live_timeout(l, now),
                 Pending::Hello | Pending::Other => {}
             }
         }
@@ -459,6 +469,7 @@ impl Session {
         if self.phase != Phase::Ready {
             return;
         }
+        self.live_tick(now);
         if self.ping.is_none() && now >= self.last_activity + self.cfg.idle_ping {
             let seq = self.request(servcmd::ALIVE, json!({}), Pending::Ping, now);
             self.ping = Some(seq);
@@ -504,6 +515,7 @@ impl Session {
             }
             Pending::GetMsg => self.on_getmsg_reply(&body, now),
             Pending::Group(g) => self.on_group_reply(g, &body, now),
+            Pending::Live(l) => self.on_live_reply(l, &body, now),
             Pending::Call(id) => {
                 let result = wire::check_reply(&body)
                     .map(|()| body)
@@ -596,6 +608,7 @@ impl Session {
         self.syncing = Some(0);
         self.getmsg(0, now);
         self.group_login_sync(now);
+        self.live_rejoin(now);
         while let Some(q) = self.outbox.pop_front() {
             self.transmit_send(q, now);
         }
