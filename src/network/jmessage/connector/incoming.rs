@@ -1,6 +1,7 @@
 //! JMessage → core: session events become [`RemoteEvent`]s (single-chat and group messages,
-//! group events and retractions through `groups`, login states, receipts held until the core stored a push,
-//! the end of the login-time catch-up).
+//! their attachments through `media`, group events and retractions through `groups`, read
+//! receipts through `receipts`, login states, push receipts held until the core stored a
+//! push, the end of the login-time catch-up).
 //!
 //! The catch-up: JMessage says nothing when the offline hand-over (`sync_conversation` after
 //! the login's `sync_check`) is complete, so it counts as done once [`CATCH_UP_QUIET`] passed
@@ -17,6 +18,8 @@ use crate::network::jmessage::client::{Client, LinkState};
 use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessage, SessionEvent};
 
 use super::groups::{translate_group_event, translate_retraction};
+use super::media::media_of;
+use super::receipts::{translate_receipt_change, UnreadBook};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
@@ -62,8 +65,15 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
     })
 }
 
-/// What a message carries: text as text; the other kinds described in words.
+/// What a message carries: text as text; images, files, voices and videos as media (see
+/// [`media_of`]); the other kinds described in words.
 pub fn content_of(m: &IncomingMessage) -> MessageContent {
+    if let Some(media) = media_of(m) {
+        return MessageContent::Media {
+            media,
+            caption: None,
+        };
+    }
     match (m.msg_type.as_str(), &m.text) {
         ("text", Some(text)) => MessageContent::text(text.clone()),
         (kind, _) => MessageContent::Unsupported {
@@ -111,15 +121,30 @@ pub fn end_state(reason: &EndReason) -> Option<LoginState> {
     })
 }
 
+/// Who a session's events are translated for.
+pub(super) struct Translation {
+    /// The logged-in username.
+    pub own: String,
+    /// The app's AppKey (cross-app senders differ).
+    pub app_key: String,
+    pub client: Client,
+    /// Where the ids of messages from others are noted, for read reports.
+    pub unread: UnreadBook,
+}
+
 /// Moves one session's events to the core until the session ends; also reports link losses
 /// the client task sees.
 pub(super) async fn translate(
-    own: String,
-    app_key: String,
-    client: Client,
+    who: Translation,
     mut events: mpsc::Receiver<SessionEvent>,
     out: RemoteEventSender,
 ) {
+    let Translation {
+        own,
+        app_key,
+        client,
+        unread,
+    } = who;
     let mut link: watch::Receiver<LinkState> = client.watch_state();
     link.mark_unchanged();
     let mut link_open = true;
@@ -168,7 +193,12 @@ pub(super) async fn translate(
                     catch_up = tokio::time::Instant::now() + CATCH_UP_QUIET;
                 }
                 match translate_message(&own, &app_key, &m) {
-                    Some(message) => RemoteEvent::Message(message),
+                    Some(message) => {
+                        if !message.from_self {
+                            unread.note(&message.chat, m.msg_id);
+                        }
+                        RemoteEvent::Message(message)
+                    }
                     None => {
                         tracing::debug!(user = %own, msg_id = m.msg_id, "JMessage message not bridged (not a single chat of this user)");
                         continue;
@@ -215,10 +245,11 @@ pub(super) async fn translate(
                 }
                 continue;
             }
-            // Read receipts are not bridged yet; their pushes are still receipted through
-            // the checkpoints above.
-            #[allow(unreachable_patterns)]
-            _ => continue,
+            SessionEvent::ReceiptChange(change) => match translate_receipt_change(&own, &change) {
+                Some(remote) => remote,
+                None => continue,
+            },
+            SessionEvent::CallResult { .. } => continue,
         };
         if out.send(remote).await.is_err() {
             break;
@@ -290,12 +321,26 @@ mod tests {
 
     #[test]
     fn other_kinds_and_apps_in_words() {
-        let img = message("bob", "alice", "image", json!({"media_id": "x"}));
+        let img = message("bob", "alice", "image", json!({"width": 3}));
         let r = translate_message("alice", "appkey", &img).expect("bridged");
         let MessageContent::Unsupported { description } = r.content else {
             panic!("a notice");
         };
         assert!(description.contains("an image"), "{description}");
+        let loc = message("bob", "alice", "location", json!({"latitude": 1.0}));
+        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        assert!(matches!(r.content, MessageContent::Unsupported { .. }));
+        let img = message(
+            "bob",
+            "alice",
+            "image",
+            json!({"media_id": "m/1", "format": "png"}),
+        );
+        let r = translate_message("alice", "appkey", &img).expect("bridged");
+        let MessageContent::Media { media, caption } = r.content else {
+            panic!("media");
+        };
+        assert_eq!((media.url.as_str(), caption), ("m/1", None));
         let mut cross = message("bob", "alice", "text", json!({"text": "hi"}));
         cross.from_appkey = Some("otherapp".into());
         let r = translate_message("alice", "appkey", &cross).expect("bridged");
