@@ -20,12 +20,13 @@
 //!   group with bob's text from bob's ghost; the Matrix reply reaches bob as a group
 //!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
 //!   a text bob retracts is redacted in the room.
-//! * `jmessage_media_receipts_and_recall_from_matrix`: bob's image, file and voice message
+//! * `jmessage_media_receipts_recall_from_matrix_and_profiles`: bob's image, file and voice message
 //!   become `m.image` (with its size), `m.file` and `m.audio` (with its duration) from his ghost
 //!   with the same bytes; a Matrix `m.image` reaches bob as a JMessage image (caption as a text
 //!   after it), an `m.file` and an `m.audio` as JMessage files, bytes compared; alice's Matrix
 //!   read receipt reaches bob as `receipt_change`, bob's read report becomes his ghost's read
-//!   receipt; a Matrix redaction of alice's text retracts it for bob in the DM and in a group.
+//!   receipt; a Matrix redaction of alice's text retracts it for bob in the DM and in a group;
+//!   bob's ghost is named after his nickname and has his avatar (same bytes).
 
 #![cfg(feature = "jmessage")]
 
@@ -482,7 +483,7 @@ async fn ghost_event(rig: &BridgeRig, room: &str, msgtype: &str) -> serde_json::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jmessage_media_receipts_and_recall_from_matrix() {
+async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
     use imbridge::network::jmessage::session::Target;
     use serde_json::json;
 
@@ -493,6 +494,17 @@ async fn jmessage_media_receipts_and_recall_from_matrix() {
     };
     let mut rig = BridgeRig::start("jmessage-media", &target).await;
     let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    // bob's profile: a nickname and an avatar (an image upload's media_id).
+    let face = png(16, 16, 700);
+    let up = bob
+        .client
+        .upload("image", face.clone(), "face.png")
+        .await
+        .expect("bob uploads an avatar");
+    bob.client
+        .update_self_info(Some("Bobby B."), up["media_id"].as_str())
+        .await
+        .expect("bob sets his profile");
     rig.command(&format!("login alice {ALICE_PW}")).await;
     rig.mx
         .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as alice"))
@@ -507,6 +519,15 @@ async fn jmessage_media_receipts_and_recall_from_matrix() {
         .await;
     say!(t0, "Synapse, the bridge and bob up; DM portal {dm}");
     let within = Duration::from_secs(20);
+
+    // The ghost is named after bob's nickname, with his avatar's bytes.
+    let profile = rig.mx.profile(&ghost("bob")).await;
+    assert_eq!(profile["displayname"], "Bobby B. (JMessage)", "{profile}");
+    let avatar = profile["avatar_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the ghost has no avatar: {profile}\n{}", tail(&rig.log, 30)));
+    assert_eq!(matrix_media(&rig, avatar).await, face, "the avatar bytes");
+    say!(t0, "bob's ghost has his nickname and avatar");
 
     // JMessage → Matrix: bob's image, file and voice message, the same bytes in the room.
     let picture = png(40, 30, 3000);

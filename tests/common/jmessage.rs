@@ -75,8 +75,8 @@ impl super::bridge_rig::BridgeNetwork for JmTarget<'_> {
 }
 
 /// Writes the masterSecret file and a bridge config (`bridge.yaml` in `dir`) for
-/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>`, send
-/// status events (`com.beeper.message_send_status`) on.
+/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>` named
+/// `<nickname> (JMessage)`, send status events (`com.beeper.message_send_status`) on.
 pub fn write_config(dir: &Path, synapse: &str, as_port: u16, websocket_url: &str) -> PathBuf {
     let secret = dir.join("jmessage.secret");
     std::fs::write(&secret, format!("{MASTER_SECRET}\n")).expect("secret file written");
@@ -97,6 +97,7 @@ appservice:
   registration: registration.yaml
   username_template: "jmessage_{{{{.}}}}"
 bridge:
+  displayname_template: "{{{{.Nickname}}}} (JMessage)"
   permissions:
     "localhost": user
   message_status_events: true

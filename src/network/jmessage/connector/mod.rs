@@ -1,9 +1,9 @@
 //! The JiGuang JMessage network connector: the core's connector contract over the JMessage
 //! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
 //! single and group text both ways, images / files / voices both ways ([`media`]), read
-//! receipts both ways ([`receipts`]), group events ([`groups`]), recall both ways, login
-//! states (wrong password, password changed, logged in elsewhere), and the messages waiting
-//! at login.
+//! receipts both ways ([`receipts`]), group events ([`groups`]), recall both ways, users'
+//! nicknames and avatars as ghost profiles, login states (wrong password, password changed,
+//! logged in elsewhere), and the messages waiting at login.
 //!
 //! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
 //! for the offline hand-over) is receipted only once the core has stored its messages
@@ -11,7 +11,8 @@
 //! before that leaves them on the server, which hands them over again.
 //!
 //! Not yet: group management from Matrix, group read receipts to Matrix (JMessage does not
-//! name the reader), profiles (a user's id is their name), the
+//! name the reader), profile changes pushed while a ghost exists (profiles are read when the
+//! core asks, [`NetworkLogin::user_profile`](crate::core::connector::NetworkLogin)), the
 //! conversation list, cross-app users (bridged under their username, with a note), and
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
@@ -38,7 +39,7 @@ pub use receipts::{translate_receipt_change, UnreadBook, MAX_UNREPORTED_PER_CHAT
 pub use register::{check_username, refusal};
 
 use super::client::Client;
-use super::session::{GroupInfo, GroupMember, SendError};
+use super::session::{GroupInfo, GroupMember, SendError, UserInfo};
 use super::wire;
 use crate::config::{JmessageConfig, Secret};
 use crate::core::connector::{
@@ -272,6 +273,15 @@ impl JmessageLogin {
     }
 }
 
+/// A user's JMessage profile as the core's: the nickname, else the username, and the avatar's
+/// `media_id`.
+pub fn profile_of(user: &str, info: &UserInfo) -> UserProfile {
+    UserProfile {
+        name: Some(info.nickname.clone().unwrap_or_else(|| user.to_owned())),
+        avatar_url: info.avatar.clone(),
+    }
+}
+
 /// Where a core chat goes on JMessage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatTarget<'a> {
@@ -348,12 +358,20 @@ impl NetworkLogin for JmessageLogin {
         }
     }
 
+    /// `get_across_user_info`: the nickname (the username when unset) and the avatar's
+    /// `media_id` as the avatar URL (the core fetches it through [`Self::download`]). A user
+    /// JMessage does not know (880103) is named by their username.
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
-        // Profiles (`get_user_info`) are not read yet: the username is the name.
-        Ok(UserProfile {
-            name: Some(user.to_owned()),
-            avatar_url: None,
-        })
+        match self.client.user_info(user).await {
+            Ok(info) => Ok(profile_of(user, &info)),
+            Err(SendError::Rejected { code, .. }) if code == wire::code::USER_NOT_EXIST => {
+                Ok(UserProfile {
+                    name: Some(user.to_owned()),
+                    avatar_url: None,
+                })
+            }
+            Err(e) => Err(send_failure(e)),
+        }
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
@@ -431,6 +449,20 @@ mod tests {
             caption: Some("look".into()),
         };
         assert!(outgoing_text(&media).starts_with("look\n[image: cat.png"));
+    }
+
+    #[test]
+    fn profiles_name_by_nickname_else_username() {
+        let info = |nickname: Option<&str>, avatar: Option<&str>| UserInfo {
+            username: "bob".into(),
+            nickname: nickname.map(str::to_owned),
+            avatar: avatar.map(str::to_owned),
+        };
+        let p = profile_of("bob", &info(Some("Bobby"), Some("qiniu/image/a")));
+        assert_eq!(p.name.as_deref(), Some("Bobby"));
+        assert_eq!(p.avatar_url.as_deref(), Some("qiniu/image/a"));
+        let p = profile_of("bob", &info(None, None));
+        assert_eq!((p.name.as_deref(), p.avatar_url), (Some("bob"), None));
     }
 
     #[test]
