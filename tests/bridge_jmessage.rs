@@ -17,7 +17,8 @@
 //!   server ends the login with bad credentials, told in the management room.
 //! * `jmessage_group_portal_both_ways_and_members`: bob (our Rust client) creates a group
 //!   with alice in it and writes; alice's Matrix user gets a group portal named after the
-//!   group with bob's text from bob's ghost; the Matrix reply reaches bob as a group
+//!   group with bob's text from bob's ghost — one portal and the text once, with dave logged in
+//!   too through a second Matrix user; each Matrix reply reaches bob once as a group
 //!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
 //!   a text bob retracts is redacted in the room.
 //! * `jmessage_media_receipts_recall_from_matrix_and_profiles`: bob's image, file and voice message
@@ -37,10 +38,12 @@ use std::time::{Duration, Instant};
 
 use common::bridge::{assert_log_free_of, registration_value, tail};
 use common::bridge_rig::BridgeRig;
-use common::jmessage::{ghost, JmPeer, JmSandbox, JmTarget, MASTER_SECRET};
+use common::jmessage::{ghost, JmPeer, JmSandbox, JmTarget, BOT, MASTER_SECRET};
+use common::matrix_user::MatrixUser;
 
 const ALICE_PW: &str = "alice-Pw-5519-secret";
 const BOB_PW: &str = "bob-pw-2210";
+const DAVE_PW: &str = "dave-pw-7730";
 /// Texts in the burst the bridge is SIGKILLed in.
 const BURST: usize = 30;
 
@@ -322,6 +325,7 @@ async fn jmessage_group_portal_both_ways_and_members() {
         ("alice", ALICE_PW),
         ("bob", BOB_PW),
         ("carol", "carol-pw-1"),
+        ("dave", DAVE_PW),
     ])
     .await;
     let target = JmTarget {
@@ -333,18 +337,36 @@ async fn jmessage_group_portal_both_ways_and_members() {
     rig.mx
         .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as alice"))
         .await;
-    say!(t0, "Synapse, the bridge and bob up; alice logged in");
+    // A second Matrix user, logged in as dave (also in the group).
+    let token = rig.synapse.register("mx2", "mxpw-rig-matrix-secret-2");
+    let mut mx2 = MatrixUser::new(&rig.synapse.url(), "@mx2:localhost", &token);
+    let mgmt2 = mx2.create_dm(BOT).await;
+    for _ in 0..100 {
+        if mx2.members(&mgmt2).await.iter().any(|m| m == BOT) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    mx2.send_text(&mgmt2, &format!("login dave {DAVE_PW}"))
+        .await;
+    mx2.wait_body(&mgmt2, |b| b.starts_with("Logged in as dave"))
+        .await;
+    say!(
+        t0,
+        "Synapse, the bridge and bob up; mx1 = alice, mx2 = dave logged in"
+    );
 
-    // JMessage → Matrix: bob's group with alice in it, and his text there.
+    // JMessage → Matrix: bob's group with alice and dave in it, and his text there: one
+    // portal both Matrix users are in, the text once.
     let gid = bob
         .client
         .create_group("Tea Room", "the group's topic")
         .await
         .expect("bob creates the group");
     bob.client
-        .add_group_members(gid, &["alice"])
+        .add_group_members(gid, &["alice", "dave"])
         .await
-        .expect("bob adds alice");
+        .expect("bob adds alice and dave");
     bob.client
         .send_group_text(gid, "hello group", None)
         .await
@@ -353,6 +375,8 @@ async fn jmessage_group_portal_both_ways_and_members() {
         .mx
         .accept_new_invite(std::slice::from_ref(&rig.mgmt))
         .await;
+    let room2 = mx2.accept_new_invite(std::slice::from_ref(&mgmt2)).await;
+    assert_eq!(room, room2, "the group is bridged once for its two logins");
     rig.mx
         .wait_bodies_steady(&room, &ghost("bob"), &["hello group"], &rig.log)
         .await;
@@ -376,7 +400,21 @@ async fn jmessage_group_portal_both_ways_and_members() {
         "bob did not get the Matrix reply\n{}",
         tail(&rig.log, 40)
     );
-    say!(t0, "bob got the Matrix reply in the group");
+    // dave's Matrix message reaches bob as dave's, once.
+    mx2.send_text(&room, "dave here").await;
+    assert!(
+        bob.wait("dave", |t| t == "dave here", Duration::from_secs(20))
+            .await,
+        "bob did not get dave's Matrix message\n{}",
+        tail(&rig.log, 40)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(bob.texts_from("alice"), ["hi all"], "alice's text once");
+    assert_eq!(bob.texts_from("dave"), ["dave here"], "dave's text once");
+    say!(
+        t0,
+        "bob got the Matrix replies in the group, each once from its author"
+    );
 
     // Members: carol added, then removed.
     let carol = ghost("carol");
