@@ -26,7 +26,8 @@
 //!   with the same bytes; a Matrix `m.image` reaches bob as a JMessage image (caption as a text
 //!   after it), an `m.file` and an `m.audio` as JMessage files, bytes compared; alice's Matrix
 //!   read receipt reaches bob as `receipt_change`, bob's read report becomes his ghost's read
-//!   receipt; a Matrix redaction of alice's text retracts it for bob in the DM and in a group;
+//!   receipt; images both ways in a group; a Matrix redaction of alice's text retracts it for
+//!   bob in the DM and in a group;
 //!   bob's ghost is named after his nickname and has his avatar (same bytes).
 
 #![cfg(feature = "jmessage")]
@@ -750,6 +751,38 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
     rig.mx
         .wait_bodies_steady(&room, &ghost("bob"), &["group hello"], &rig.log)
         .await;
+    // Media in the group both ways.
+    let group_pic = png(20, 10, 1500);
+    bob.client
+        .send_image(Target::Group(gid), group_pic.clone(), "g.png", None)
+        .await
+        .expect("bob sends an image to the group");
+    let image = ghost_event(&rig, &room, "m.image").await;
+    let url = image["url"].as_str().expect("an mxc URL");
+    assert_eq!(
+        matrix_media(&rig, url).await,
+        group_pic,
+        "the group image bytes"
+    );
+    let mxc = rig.mx.upload(shot.clone(), "image/png", "again.png").await;
+    rig.mx
+        .send_content(
+            &room,
+            json!({"msgtype": "m.image", "body": "again.png", "url": mxc,
+                "info": {"mimetype": "image/png", "size": shot.len()}}),
+        )
+        .await;
+    let got = bob
+        .wait_message(|m| m.gid == Some(gid) && m.msg_type == "image", within)
+        .await
+        .unwrap_or_else(|| panic!("bob got no group image\n{}", tail(&rig.log, 40)));
+    let media_id = got.body["media_id"].as_str().expect("a media_id");
+    assert_eq!(
+        bob.client.download(media_id).await.expect("bob downloads"),
+        shot
+    );
+    say!(t0, "images both ways in the group");
+
     rig.mx.send_text(&room, "group oops").await;
     let sent = bob
         .wait_message(
