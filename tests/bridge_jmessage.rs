@@ -28,7 +28,8 @@
 //!   read receipt reaches bob as `receipt_change`, bob's read report becomes his ghost's read
 //!   receipt; images both ways in a group; a Matrix redaction of alice's text retracts it for
 //!   bob in the DM and in a group;
-//!   bob's ghost is named after his nickname and has his avatar (same bytes).
+//!   bob's ghost is named after his nickname and has his avatar (same bytes), and follows
+//!   his new nickname once a message of his carries a newer profile time.
 
 #![cfg(feature = "jmessage")]
 
@@ -802,5 +803,24 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
         t0,
         "Matrix redactions retracted alice's texts in the DM and the group"
     );
+
+    // bob renames himself: his next message carries a newer profile time, and the ghost
+    // follows.
+    bob.client
+        .update_self_info(Some("Robert"), None)
+        .await
+        .expect("bob renames himself");
+    bob.send("alice", "new name").await;
+    let deadline = Instant::now() + within;
+    let mut name = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        name = rig.mx.profile(&ghost("bob")).await["displayname"].clone();
+        if name == "Robert (JMessage)" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(name, "Robert (JMessage)", "\n{}", tail(&rig.log, 30));
+    say!(t0, "bob's new nickname renamed his ghost");
     rig.bridge.stop();
 }

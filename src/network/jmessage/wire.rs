@@ -230,6 +230,10 @@ pub struct Content {
     pub msg_type: String,
     /// Per type; text is `{text, extras?}`.
     pub msg_body: Value,
+    /// The sender's profile (user info) time, seconds, set by the server: the Web SDK fires
+    /// `onUserInfUpdate` when it is newer than the one it knew for that sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sui_mtime: Option<i64>,
 }
 
 fn one() -> i64 {

@@ -1,12 +1,19 @@
 //! JMessage → core: session events become [`RemoteEvent`]s (single-chat and group messages,
 //! their attachments through `media`, group events and retractions through `groups`, read
-//! receipts through `receipts`, login states, push receipts held until the core stored a
-//! push, the end of the login-time catch-up).
+//! receipts through `receipts`, profile changes, login states, push receipts held until the
+//! core stored a push, the end of the login-time catch-up).
+//!
+//! Profile changes: every message carries its sender's profile time (`sui_mtime`); one newer
+//! than the last seen from that sender (as the Web SDK's `onUserInfUpdate` decides) fetches
+//! their profile (`get_across_user_info`) and becomes [`RemoteEvent::ProfileChange`] after
+//! the message. The first time seen is only noted: the core reads a ghost's profile itself
+//! when it first needs it.
 //!
 //! The catch-up: JMessage says nothing when the offline hand-over (`sync_conversation` after
 //! the login's `sync_check`) is complete, so it counts as done once [`CATCH_UP_QUIET`] passed
 //! after the login with no offline message arriving.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -19,6 +26,7 @@ use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessa
 
 use super::groups::{translate_group_event, translate_retraction};
 use super::media::media_of;
+use super::profile_of;
 use super::receipts::{translate_receipt_change, UnreadBook};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
@@ -121,6 +129,15 @@ pub fn end_state(reason: &EndReason) -> Option<LoginState> {
     })
 }
 
+/// The most senders whose profile time is remembered (beyond it the map starts over).
+pub const MAX_PROFILE_TIMES: usize = 10_000;
+
+/// Whether a message's sender profile time `seen` is news after `known` (the last one seen
+/// from that sender): only a newer time after a known one is.
+pub fn profile_changed(known: Option<i64>, seen: Option<i64>) -> bool {
+    matches!((known, seen), (Some(k), Some(s)) if s > k)
+}
+
 /// Who a session's events are translated for.
 pub(super) struct Translation {
     /// The logged-in username.
@@ -149,6 +166,8 @@ pub(super) async fn translate(
     link.mark_unchanged();
     let mut link_open = true;
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    // Senders' last profile times (`sui_mtime`).
+    let mut profile_times: HashMap<String, i64> = HashMap::new();
     // Armed at each login; fires CatchUpDone once quiet.
     let mut catch_up = far;
     let mut catching_up = false;
@@ -197,7 +216,29 @@ pub(super) async fn translate(
                         if !message.from_self {
                             unread.note(&message.chat, m.msg_id);
                         }
-                        RemoteEvent::Message(message)
+                        let known = profile_times.get(&m.from).copied();
+                        if let Some(seen) = m.sui_mtime.filter(|_| !message.from_self) {
+                            if profile_times.len() >= MAX_PROFILE_TIMES {
+                                profile_times.clear();
+                            }
+                            profile_times.insert(m.from.clone(), seen.max(known.unwrap_or(0)));
+                        }
+                        if out.send(RemoteEvent::Message(message)).await.is_err() {
+                            break;
+                        }
+                        if !profile_changed(known, m.sui_mtime) || m.from == own {
+                            continue;
+                        }
+                        match client.user_info(&m.from).await {
+                            Ok(info) => RemoteEvent::ProfileChange {
+                                user: m.from.clone(),
+                                profile: profile_of(&m.from, &info),
+                            },
+                            Err(e) => {
+                                tracing::debug!(user = %own, sender = %m.from, error = %e, "changed profile not fetched");
+                                continue;
+                            }
+                        }
                     }
                     None => {
                         tracing::debug!(user = %own, msg_id = m.msg_id, "JMessage message not bridged (not a single chat of this user)");
@@ -280,6 +321,7 @@ mod tests {
             extras: body.get("extras").cloned(),
             body,
             offline: false,
+            sui_mtime: None,
         }
     }
 
@@ -348,6 +390,15 @@ mod tests {
             panic!("text");
         };
         assert!(body.contains("otherapp"), "{body}");
+    }
+
+    #[test]
+    fn only_a_newer_profile_time_after_a_known_one_is_a_change() {
+        assert!(!profile_changed(None, Some(5)), "first seen: only noted");
+        assert!(!profile_changed(Some(5), Some(5)));
+        assert!(!profile_changed(Some(5), Some(4)));
+        assert!(!profile_changed(Some(5), None));
+        assert!(profile_changed(Some(5), Some(6)));
     }
 
     #[test]

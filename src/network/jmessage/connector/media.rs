@@ -262,6 +262,7 @@ mod tests {
             extras: None,
             body,
             offline: false,
+            sui_mtime: None,
         }
     }
 

@@ -11,9 +11,8 @@
 //! before that leaves them on the server, which hands them over again.
 //!
 //! Not yet: group management from Matrix, group read receipts to Matrix (JMessage does not
-//! name the reader), profile changes pushed while a ghost exists (profiles are read when the
-//! core asks, [`NetworkLogin::user_profile`](crate::core::connector::NetworkLogin)), the
-//! conversation list, cross-app users (bridged under their username, with a note), and
+//! name the reader), profile changes of users who send nothing (a change is noticed on the
+//! sender's next message, by its `sui_mtime`), the conversation list, cross-app users (bridged under their username, with a note), and
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
 mod groups;
@@ -30,7 +29,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use groups::{translate_group_event, translate_retraction};
-pub use incoming::{content_of, end_state, translate_message, CATCH_UP_QUIET};
+pub use incoming::{
+    content_of, end_state, profile_changed, translate_message, CATCH_UP_QUIET, MAX_PROFILE_TIMES,
+};
 pub use login::PASSWORD_FLOW;
 pub use media::{
     media_failure, media_of, parse_uploaded, upload_kind, uploaded_url, MAX_MEDIA_BYTES, UPLOADED,

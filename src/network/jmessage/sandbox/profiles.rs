@@ -3,7 +3,8 @@
 //! (the fields the Web SDK 2.5.0 hands to `getUserInfo`'s caller, `uid` removed as the SDK
 //! does; 880103 for an unknown user), and `update_self_info {nickname?, signature?, avatar?}`
 //! (the SDK's `updateSelfInfo`, and `updateSelfAvatar` with the `media_id` of an image upload).
-//! In memory.
+//! A user's messages carry their profile's time as `content.sui_mtime` (seconds; made to
+//! grow by at least 1 per change, so two changes within a second are told apart). In memory.
 
 use serde_json::{json, Value};
 
@@ -33,6 +34,13 @@ impl Sandbox {
         Some(profiles.get(username).cloned().unwrap_or_default())
     }
 
+    /// The time of `username`'s profile (seconds), when they ever set one: their messages'
+    /// `sui_mtime`.
+    pub fn profile_mtime(&self, username: &str) -> Option<i64> {
+        let profiles = self.profiles.lock().unwrap_or_else(|p| p.into_inner());
+        profiles.get(username).map(|p| p.mtime)
+    }
+
     /// Changes `username`'s nickname / avatar / signature (the fields given).
     pub fn update_profile(
         &self,
@@ -52,7 +60,7 @@ impl Sandbox {
         if let Some(s) = signature {
             p.signature = s.to_owned();
         }
-        p.mtime = now_ms() / 1000;
+        p.mtime = (now_ms() / 1000).max(p.mtime + 1);
     }
 }
 
@@ -126,6 +134,13 @@ mod tests {
         let set = |d: Value| handle(&sb, "bob", event::UPDATE_SELF_INFO, &d).expect("handled");
         assert_eq!(set(json!({"nickname": "Bobby"}))["code"], 0);
         assert_eq!(get("bob")["user_info"]["nickname"], "Bobby");
+        let first = sb.profile_mtime("bob").expect("a profile time");
+        assert_eq!(set(json!({"signature": "hi"}))["code"], 0);
+        assert!(
+            sb.profile_mtime("bob").is_some_and(|t| t > first),
+            "a change within the second still moves the time"
+        );
+        assert_eq!(sb.profile_mtime("alice"), None);
         assert_eq!(set(json!({"nickname": 5}))["code"], code::INVALID_PARAMETER);
         assert_eq!(
             set(json!({"avatar": "no/such/media"}))["code"],

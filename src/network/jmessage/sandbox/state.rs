@@ -342,6 +342,7 @@ impl Sandbox {
                 "length of message exceed limit",
             ));
         }
+        content.sui_mtime = self.profile_mtime(from);
         let mut inner = self.lock();
         let from_uid = inner
             .users
