@@ -15,21 +15,22 @@
 //!   redacted) and logged in; a wrong password refused in words; a send JMessage refuses
 //!   (no such user) gets a FAIL_PERMANENT send status saying so; a password changed on the
 //!   server ends the login with bad credentials, told in the management room.
-//! * `jmessage_group_portal_both_ways_and_members`: bob (our Rust client) creates a group
+//! * `jmessage_group_portal_both_ways_and_members` (`bridge_jmessage/groups.rs`): bob (our Rust client) creates a group
 //!   with alice in it and writes; alice's Matrix user gets a group portal named after the
 //!   group with bob's text from bob's ghost — one portal and the text once, with dave logged in
 //!   too through a second Matrix user; each Matrix reply reaches bob once as a group
 //!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
 //!   a text bob retracts is redacted in the room.
-//! * `jmessage_media_receipts_recall_from_matrix_and_profiles`: bob's image, file and voice message
-//!   become `m.image` (with its size), `m.file` and `m.audio` (with its duration) from his ghost
-//!   with the same bytes; a Matrix `m.image` reaches bob as a JMessage image (caption as a text
-//!   after it), an `m.file` and an `m.audio` as JMessage files, bytes compared; alice's Matrix
-//!   read receipt reaches bob as `receipt_change`, bob's read report becomes his ghost's read
-//!   receipt; images both ways in a group; a Matrix redaction of alice's text retracts it for
-//!   bob in the DM and in a group;
-//!   bob's ghost is named after his nickname and has his avatar (same bytes), and follows
-//!   his new nickname once a message of his carries a newer profile time.
+//! * `jmessage_media_receipts_recall_from_matrix_and_profiles` (`bridge_jmessage/media.rs`):
+//!   bob's ghost is named after his nickname and has his avatar (same bytes); bob's image,
+//!   file and voice message become `m.image` (with its size), `m.file` and `m.audio` (with its
+//!   duration) from his ghost with the same bytes; a Matrix `m.image` reaches bob as a
+//!   JMessage image (caption as a text after it), an `m.file` and an `m.audio` as JMessage
+//!   files, bytes compared; alice's Matrix read receipt reaches bob as `receipt_change`, bob's
+//!   read report becomes his ghost's read receipt; alice's read receipt in a group reaches
+//!   bob; images both ways in a group; a Matrix redaction of alice's text retracts it for bob
+//!   in the DM and in a group; the ghost follows bob's new nickname once a message of his
+//!   carries a newer profile time.
 
 #![cfg(feature = "jmessage")]
 

@@ -269,7 +269,8 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
         .add_group_members(gid, &["alice"])
         .await
         .expect("bob adds alice");
-    bob.client
+    let hello = bob
+        .client
         .send_group_text(gid, "group hello", None)
         .await
         .expect("bob writes in the group");
@@ -280,6 +281,21 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
     rig.mx
         .wait_bodies_steady(&room, &ghost("bob"), &["group hello"], &rig.log)
         .await;
+    // alice's Matrix read receipt in the group: bob's `receipt_change` for the group.
+    let hello_event = rig.mx.event_id_of(&room, "group hello").await;
+    rig.mx.send_read_receipt(&room, &hello_event).await;
+    assert!(
+        bob.wait_receipt(
+            |r| r.gid == Some(gid)
+                && r.receipts
+                    .iter()
+                    .any(|m| m.msg_id == hello.msg_id && m.unread_count == 0),
+            within
+        )
+        .await,
+        "alice's group read receipt never reached bob\n{}",
+        tail(&rig.log, 40)
+    );
     // Media in the group both ways.
     let group_pic = png(20, 10, 1500);
     bob.client
@@ -310,7 +326,7 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
         bob.client.download(media_id).await.expect("bob downloads"),
         shot
     );
-    say!(t0, "images both ways in the group");
+    say!(t0, "a read receipt and images both ways in the group");
 
     rig.mx.send_text(&room, "group oops").await;
     let sent = bob
