@@ -15,11 +15,11 @@
 //!   redacted) and logged in; a wrong password refused in words; a send JMessage refuses
 //!   (no such user) gets a FAIL_PERMANENT send status saying so; a password changed on the
 //!   server ends the login with bad credentials, told in the management room.
-//! * `jmessage_group_portal_both_ways_and_members` (`bridge_jmessage/groups.rs`): bob (our Rust client) creates a group
-//!   with alice in it and writes; alice's Matrix user gets a group portal named after the
-//!   group with bob's text from bob's ghost — one portal and the text once, with dave logged in
-//!   too through a second Matrix user; each Matrix reply reaches bob once as a group
-//!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
+//! * `jmessage_group_portal_both_ways_and_members` (`bridge_jmessage/groups.rs`): bob (our
+//!   Rust client) creates a group with alice and dave in it and writes; alice's and dave's
+//!   Matrix users (two logins) get one group portal named after the group with bob's text
+//!   from bob's ghost, once; each Matrix reply reaches bob once as a group message from its
+//!   author; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
 //!   a text bob retracts is redacted in the room.
 //! * `jmessage_media_receipts_recall_from_matrix_and_profiles` (`bridge_jmessage/media.rs`):
 //!   bob's ghost is named after his nickname and has his avatar (same bytes); bob's image,
