@@ -283,11 +283,12 @@ async fn register_then_a_password_change_ends_the_login() {
 /// Media, read receipts and profiles through the core's contract: an incoming image's
 /// `media_id` downloads the same bytes (and refuses past the limit), an upload plus send is a
 /// JMessage image bob downloads, a caption follows as a text, an upload that is not an image
-/// goes as a file; `mark_read` reports every message received up to the one read; bob's read
+/// goes as a file; locations go both ways; `mark_read` reports every message received up to the one read; bob's read
 /// report is the core's read receipt; the profile is the nickname and avatar.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_receipts_and_profiles_through_the_contract() {
     use imbridge::network::jmessage::session::Target;
+    use serde_json::json;
 
     let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
     let c = connector(&sb, MASTER_SECRET);
@@ -381,6 +382,49 @@ async fn media_receipts_and_profiles_through_the_contract() {
         .await
         .expect("uploaded");
     assert!(url.contains("\"msg_type\":\"file\""), "{url}");
+
+    // Locations both ways.
+    session
+        .send_message(
+            &bob_chat,
+            &MessageContent::Location {
+                latitude: 31.23,
+                longitude: 121.47,
+                description: "the Bund".into(),
+            },
+            None,
+        )
+        .await
+        .expect("a location sent");
+    let loc = bob
+        .wait_message(|m| m.msg_type == "location", Duration::from_secs(10))
+        .await
+        .expect("bob got the location");
+    assert_eq!(
+        (
+            &loc.body["latitude"],
+            &loc.body["longitude"],
+            &loc.body["label"]
+        ),
+        (&json!(31.23), &json!(121.47), &json!("the Bund"))
+    );
+    bob.client
+        .send_uploaded(
+            Target::User("alice".into()),
+            "location",
+            json!({"latitude": 22.54, "longitude": 114.06, "scale": 15, "label": "Shenzhen"}),
+        )
+        .await
+        .expect("bob sends a location");
+    let m2 = next_message(&mut events).await;
+    assert_eq!(
+        m2.content,
+        MessageContent::Location {
+            latitude: 22.54,
+            longitude: 114.06,
+            description: "Shenzhen".into()
+        }
+    );
 
     // Read receipts both ways.
     let receipts = session.as_receipts().expect("receipts");

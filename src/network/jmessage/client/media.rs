@@ -115,10 +115,11 @@ impl Client {
             .await?)
     }
 
-    /// Sends a message of `msg_type` whose body was built from an earlier [`Client::upload`]
-    /// answer (`image`: `{media_id, media_crc32, width, height, format, fsize}`; `file`:
-    /// `{media_id, media_crc32, hash, fsize, fname}`) to `target`; resolves with the server's
-    /// `msg_id` and time.
+    /// Sends a message of `msg_type` with `body` to `target`: a body built from an earlier
+    /// [`Client::upload`] answer (`image`: `{media_id, media_crc32, width, height, format,
+    /// fsize}`; `file`: `{media_id, media_crc32, hash, fsize, fname}`), or any other kind's
+    /// (`location`: `{latitude, longitude, scale, label}`); resolves with the server's `msg_id`
+    /// and time.
     pub async fn send_uploaded(
         &self,
         target: Target,

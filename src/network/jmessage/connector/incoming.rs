@@ -74,7 +74,8 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
 }
 
 /// What a message carries: text as text; images, files, voices and videos as media (see
-/// [`media_of`]); the other kinds described in words.
+/// [`media_of`]); a location (`{latitude, longitude, scale, label}`) as a location; the other
+/// kinds described in words.
 pub fn content_of(m: &IncomingMessage) -> MessageContent {
     if let Some(media) = media_of(m) {
         return MessageContent::Media {
@@ -82,8 +83,25 @@ pub fn content_of(m: &IncomingMessage) -> MessageContent {
             caption: None,
         };
     }
+    let b = &m.body;
     match (m.msg_type.as_str(), &m.text) {
         ("text", Some(text)) => MessageContent::text(text.clone()),
+        ("location", _) if b["latitude"].is_f64() || b["latitude"].is_i64() => {
+            match (b["latitude"].as_f64(), b["longitude"].as_f64()) {
+                (Some(latitude), Some(longitude))
+                    if latitude.abs() <= 90.0 && longitude.abs() <= 180.0 =>
+                {
+                    MessageContent::Location {
+                        latitude,
+                        longitude,
+                        description: b["label"].as_str().unwrap_or_default().to_owned(),
+                    }
+                }
+                _ => MessageContent::Unsupported {
+                    description: "[a location with bad coordinates — not bridged]".into(),
+                },
+            }
+        }
         (kind, _) => MessageContent::Unsupported {
             description: format!("[{} — not bridged from JMessage yet]", describe(kind)),
         },
@@ -372,6 +390,29 @@ mod tests {
         let loc = message("bob", "alice", "location", json!({"latitude": 1.0}));
         let r = translate_message("alice", "appkey", &loc).expect("bridged");
         assert!(matches!(r.content, MessageContent::Unsupported { .. }));
+        let loc = message(
+            "bob",
+            "alice",
+            "location",
+            json!({"latitude": 91.0, "longitude": 0}),
+        );
+        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        assert!(matches!(r.content, MessageContent::Unsupported { .. }));
+        let loc = message(
+            "bob",
+            "alice",
+            "location",
+            json!({"latitude": 39.9, "longitude": 116, "scale": 16, "label": "Tiananmen"}),
+        );
+        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        assert_eq!(
+            r.content,
+            MessageContent::Location {
+                latitude: 39.9,
+                longitude: 116.0,
+                description: "Tiananmen".into()
+            }
+        );
         let img = message(
             "bob",
             "alice",

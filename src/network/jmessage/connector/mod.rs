@@ -1,7 +1,7 @@
 //! The JiGuang JMessage network connector: the core's connector contract over the JMessage
 //! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
-//! single and group text both ways, images / files / voices both ways ([`media`]), read
-//! receipts both ways ([`receipts`]), group events ([`groups`]), recall both ways, users'
+//! single and group text both ways, images / files / voices both ways ([`media`]), locations
+//! both ways, read receipts both ways ([`receipts`]), group events ([`groups`]), recall both ways, users'
 //! nicknames and avatars as ghost profiles, login states (wrong password, password changed,
 //! logged in elsewhere), and the messages waiting at login.
 //!
@@ -241,6 +241,9 @@ pub fn outgoing_text(content: &MessageContent) -> String {
     }
 }
 
+/// The map zoom (`scale`) a location sent from Matrix carries (Matrix has none): street level.
+pub const LOCATION_SCALE: i64 = 16;
+
 /// How long after sending a message may be retracted (`msg_retract`): 3 minutes, as the
 /// JMessage docs state for message recall.
 pub const RECALL_WINDOW_SECS: u64 = 180;
@@ -329,17 +332,34 @@ impl NetworkLogin for JmessageLogin {
     }
 
     /// Sends an attachment uploaded by [`crate::core::connector::MediaAbility::upload_media`]
-    /// as an image / file message (and its caption as a text); anything else as text.
+    /// as an image / file message (and its caption as a text), a location as a `location`
+    /// message (`{latitude, longitude, scale, label}`, as the SDK's `sendSingleLocation`);
+    /// anything else as text.
     async fn send_message(
         &self,
         chat: &ChatId,
         content: &MessageContent,
         _reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        if let MessageContent::Media { media, caption } = content {
-            if media.url.starts_with(UPLOADED) {
+        match content {
+            MessageContent::Media { media, caption } if media.url.starts_with(UPLOADED) => {
                 return self.send_media(chat, media, caption.as_deref()).await;
             }
+            MessageContent::Location {
+                latitude,
+                longitude,
+                description,
+            } => {
+                let body = serde_json::json!({"latitude": latitude, "longitude": longitude,
+                    "scale": LOCATION_SCALE, "label": description});
+                let receipt = self
+                    .client
+                    .send_uploaded(media::session_target(chat)?, "location", body)
+                    .await
+                    .map_err(send_failure)?;
+                return Ok(vec![receipt.msg_id.to_string()]);
+            }
+            _ => {}
         }
         self.send_text_of(chat, content).await
     }
