@@ -1,9 +1,9 @@
 //! The JiGuang JMessage network connector: the core's connector contract over the JMessage
 //! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
 //! single and group text both ways, images / files / voices both ways ([`media`]), locations
-//! both ways, read receipts both ways ([`receipts`]), group events ([`groups`]), recall both ways, users'
-//! nicknames and avatars as ghost profiles, login states (wrong password, password changed,
-//! logged in elsewhere), and the messages waiting at login.
+//! both ways, read receipts both ways ([`receipts`]), group events ([`groups`]), recall both
+//! ways, users' nicknames and avatars as ghost profiles, login states (wrong password,
+//! password changed, logged in elsewhere), and the messages waiting at login.
 //!
 //! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
 //! for the offline hand-over) is receipted only once the core has stored its messages
