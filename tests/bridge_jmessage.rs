@@ -15,16 +15,31 @@
 //!   redacted) and logged in; a wrong password refused in words; a send JMessage refuses
 //!   (no such user) gets a FAIL_PERMANENT send status saying so; a password changed on the
 //!   server ends the login with bad credentials, told in the management room.
-//! * `jmessage_group_portal_both_ways_and_members`: bob (our Rust client) creates a group
-//!   with alice in it and writes; alice's Matrix user gets a group portal named after the
-//!   group with bob's text from bob's ghost; the Matrix reply reaches bob as a group
-//!   message; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
+//! * `jmessage_group_portal_both_ways_and_members` (`bridge_jmessage/groups.rs`): bob (our
+//!   Rust client) creates a group with alice and dave in it and writes; alice's and dave's
+//!   Matrix users (two logins) get one group portal named after the group with bob's text
+//!   from bob's ghost, once; each Matrix reply reaches bob once as a group message from its
+//!   author; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
 //!   a text bob retracts is redacted in the room.
+//! * `jmessage_media_receipts_recall_from_matrix_and_profiles` (`bridge_jmessage/media.rs`):
+//!   bob's ghost is named after his nickname and has his avatar (same bytes); bob's image,
+//!   file and voice message become `m.image` (with its size), `m.file` and `m.audio` (with its
+//!   duration) from his ghost with the same bytes; a Matrix `m.image` reaches bob as a
+//!   JMessage image (caption as a text after it), an `m.file` and an `m.audio` as JMessage
+//!   files, bytes compared; alice's Matrix read receipt reaches bob as `receipt_change`, bob's
+//!   read report becomes his ghost's read receipt; alice's read receipt in a group reaches
+//!   bob; images both ways in a group; a Matrix redaction of alice's text retracts it for bob
+//!   in the DM and in a group; the ghost follows bob's new nickname once a message of his
+//!   carries a newer profile time.
 
 #![cfg(feature = "jmessage")]
 
 #[macro_use]
 mod common;
+#[path = "bridge_jmessage/groups.rs"]
+mod groups;
+#[path = "bridge_jmessage/media.rs"]
+mod media;
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +49,7 @@ use common::jmessage::{ghost, JmPeer, JmSandbox, JmTarget, MASTER_SECRET};
 
 const ALICE_PW: &str = "alice-Pw-5519-secret";
 const BOB_PW: &str = "bob-pw-2210";
+const DAVE_PW: &str = "dave-pw-7730";
 /// Texts in the burst the bridge is SIGKILLed in.
 const BURST: usize = 30;
 
@@ -306,128 +322,4 @@ async fn jmessage_register_wrong_password_and_password_change() {
             ("the masterSecret", MASTER_SECRET),
         ],
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jmessage_group_portal_both_ways_and_members() {
-    let t0 = Instant::now();
-    let sb = JmSandbox::start(&[
-        ("alice", ALICE_PW),
-        ("bob", BOB_PW),
-        ("carol", "carol-pw-1"),
-    ])
-    .await;
-    let target = JmTarget {
-        websocket_url: &sb.url,
-    };
-    let mut rig = BridgeRig::start("jmessage-group", &target).await;
-    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
-    rig.command(&format!("login alice {ALICE_PW}")).await;
-    rig.mx
-        .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as alice"))
-        .await;
-    say!(t0, "Synapse, the bridge and bob up; alice logged in");
-
-    // JMessage → Matrix: bob's group with alice in it, and his text there.
-    let gid = bob
-        .client
-        .create_group("Tea Room", "the group's topic")
-        .await
-        .expect("bob creates the group");
-    bob.client
-        .add_group_members(gid, &["alice"])
-        .await
-        .expect("bob adds alice");
-    bob.client
-        .send_group_text(gid, "hello group", None)
-        .await
-        .expect("bob writes in the group");
-    let room = rig
-        .mx
-        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
-        .await;
-    rig.mx
-        .wait_bodies_steady(&room, &ghost("bob"), &["hello group"], &rig.log)
-        .await;
-    assert_eq!(
-        rig.mx.state(&room, "m.room.name").await["name"],
-        "Tea Room",
-        "the portal is named after the group\n{}",
-        tail(&rig.log, 30)
-    );
-    assert_eq!(
-        rig.mx.state(&room, "m.room.topic").await["topic"],
-        "the group's topic"
-    );
-    say!(t0, "group portal {room} named and with bob's text");
-
-    // Matrix → JMessage: alice's reply is a group message bob gets.
-    rig.mx.send_text(&room, "hi all").await;
-    assert!(
-        bob.wait("alice", |t| t == "hi all", Duration::from_secs(20))
-            .await,
-        "bob did not get the Matrix reply\n{}",
-        tail(&rig.log, 40)
-    );
-    say!(t0, "bob got the Matrix reply in the group");
-
-    // Members: carol added, then removed.
-    let carol = ghost("carol");
-    bob.client
-        .add_group_members(gid, &["carol"])
-        .await
-        .expect("bob adds carol");
-    let joined = wait_member(&rig, &room, &carol, true).await;
-    assert!(
-        joined,
-        "carol never joined the room\n{}",
-        tail(&rig.log, 40)
-    );
-    bob.client
-        .del_group_members(gid, &["carol"])
-        .await
-        .expect("bob removes carol");
-    let left = wait_member(&rig, &room, &carol, false).await;
-    assert!(left, "carol never left the room\n{}", tail(&rig.log, 40));
-    say!(t0, "carol joined and left with the group");
-
-    // Recall: bob retracts a text of his; the room's copy is redacted.
-    let oops = bob
-        .client
-        .send_group_text(gid, "oops", None)
-        .await
-        .expect("bob writes again");
-    let event = rig.mx.event_id_of(&room, "oops").await;
-    bob.client
-        .retract(oops.msg_id)
-        .await
-        .expect("bob retracts his text");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut redacted = false;
-    while !redacted && Instant::now() < deadline {
-        let e = rig.mx.event(&room, &event).await;
-        redacted = e["content"].as_object().is_some_and(|c| c.is_empty());
-        if !redacted {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    assert!(
-        redacted,
-        "bob's retracted text is still in the room\n{}",
-        tail(&rig.log, 40)
-    );
-    say!(t0, "bob's retraction redacted the room's copy");
-    rig.bridge.stop();
-}
-
-/// Waits (bounded, 20 s) until `user` is (`present`) or is not a joined member of `room`.
-async fn wait_member(rig: &BridgeRig, room: &str, user: &str, present: bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if rig.mx.members(room).await.iter().any(|m| m == user) == present {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
 }

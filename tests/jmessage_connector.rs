@@ -2,8 +2,9 @@
 //! Rust JMessage client as bob: the `password` flow (wrong password, unknown user, a wrong
 //! masterSecret refused in words), single text both ways with send refusals in words, a
 //! push receipted only once the core confirmed its checkpoint (and handed over again at the
-//! next login when it never was), `register` (taken, invalid, new), and a password change
-//! ending the login with bad credentials.
+//! next login when it never was), `register` (taken, invalid, new), a password change
+//! ending the login with bad credentials, and media, read receipts and profiles through the
+//! contract.
 
 #![cfg(feature = "jmessage")]
 
@@ -15,8 +16,8 @@ use std::time::Duration;
 use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
 use imbridge::config::Secret;
 use imbridge::core::connector::{
-    ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MessageContent,
-    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMessage, SendFailure,
+    ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MediaKind, MessageContent,
+    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMedia, RemoteMessage, SendFailure,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::registration::RegisterFailure;
@@ -277,4 +278,211 @@ async fn register_then_a_password_change_ends_the_login() {
         }
         other => panic!("not bad credentials: {other:?}"),
     }
+}
+
+/// Media, read receipts and profiles through the core's contract: an incoming image's
+/// `media_id` downloads the same bytes (and refuses past the limit), an upload plus send is a
+/// JMessage image bob downloads, a caption follows as a text, an upload that is not an image
+/// goes as a file; locations go both ways; `mark_read` reports every message received up to the one read; bob's read
+/// report is the core's read receipt; the profile is the nickname and avatar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_receipts_and_profiles_through_the_contract() {
+    use imbridge::network::jmessage::session::Target;
+    use serde_json::json;
+
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let c = connector(&sb, MASTER_SECRET);
+    let caps = c.capabilities();
+    assert!(caps.media && caps.read_receipts && caps.recall, "{caps:?}");
+    assert_eq!(caps.max_media_bytes, 10 << 20);
+    let data = login(&c, "alice", ALICE_PW).await.expect("logs in");
+    let (tx, mut events) = boxed_channel(64);
+    let session = c.connect(&data, tx).await.expect("connects");
+    wait_catch_up(&mut events).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    let bob_chat = ChatId::direct("bob");
+
+    // JMessage → core: an image, its bytes through `download`, bounded.
+    let picture: Vec<u8> = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x07\x00\x00\x00\x05"
+        .iter()
+        .copied()
+        .chain((0..2000).map(|i| (i % 253) as u8))
+        .collect();
+    bob.client
+        .send_image(Target::User("alice".into()), picture.clone(), "p.png", None)
+        .await
+        .expect("bob sends an image");
+    let m = next_message(&mut events).await;
+    let MessageContent::Media { media, caption } = &m.content else {
+        panic!("not media: {:?}", m.content);
+    };
+    assert_eq!(caption, &None);
+    assert_eq!(media.kind, MediaKind::Image);
+    assert_eq!((media.width, media.height), (Some(7), Some(5)));
+    assert_eq!(media.size, Some(picture.len() as u64));
+    assert_eq!(
+        session.download(media, 1 << 20).await.expect("downloads"),
+        picture
+    );
+    assert!(
+        matches!(
+            session.download(media, 100).await,
+            Err(SendFailure::Permanent(w)) if w.contains("larger than 100 bytes")
+        ),
+        "the limit holds"
+    );
+    bob.send("alice", "second").await;
+    let second = next_message(&mut events).await;
+
+    // core → JMessage: upload + send, the caption after it; a non-image as a file.
+    let uploads = session.as_media().expect("uploads");
+    let url = uploads
+        .upload_media(&bob_chat, picture.clone(), "shot.png", "image/png")
+        .await
+        .expect("uploaded");
+    let content = MessageContent::Media {
+        media: RemoteMedia {
+            kind: MediaKind::Image,
+            url,
+            name: "shot.png".into(),
+            mime: Some("image/png".into()),
+            size: None,
+            width: None,
+            height: None,
+            duration_ms: None,
+        },
+        caption: Some("look".into()),
+    };
+    let ids = session
+        .send_message(&bob_chat, &content, None)
+        .await
+        .expect("sent");
+    assert_eq!(ids.len(), 2, "the image and its caption: {ids:?}");
+    let got = bob
+        .wait_message(|m| m.msg_type == "image", Duration::from_secs(10))
+        .await
+        .expect("bob got the image");
+    assert_eq!(got.msg_id.to_string(), ids[0]);
+    let media_id = got.body["media_id"].as_str().expect("media_id");
+    assert_eq!(
+        bob.client.download(media_id).await.expect("bob downloads"),
+        picture
+    );
+    assert!(
+        bob.wait("alice", |t| t == "look", Duration::from_secs(10))
+            .await
+    );
+    let url = uploads
+        .upload_media(
+            &bob_chat,
+            b"%PDF-1.4 ...".to_vec(),
+            "a.pdf",
+            "application/pdf",
+        )
+        .await
+        .expect("uploaded");
+    assert!(url.contains("\"msg_type\":\"file\""), "{url}");
+
+    // Locations both ways.
+    session
+        .send_message(
+            &bob_chat,
+            &MessageContent::Location {
+                latitude: 31.23,
+                longitude: 121.47,
+                description: "the Bund".into(),
+            },
+            None,
+        )
+        .await
+        .expect("a location sent");
+    let loc = bob
+        .wait_message(|m| m.msg_type == "location", Duration::from_secs(10))
+        .await
+        .expect("bob got the location");
+    assert_eq!(
+        (
+            &loc.body["latitude"],
+            &loc.body["longitude"],
+            &loc.body["label"]
+        ),
+        (&json!(31.23), &json!(121.47), &json!("the Bund"))
+    );
+    bob.client
+        .send_uploaded(
+            Target::User("alice".into()),
+            "location",
+            json!({"latitude": 22.54, "longitude": 114.06, "scale": 15, "label": "Shenzhen"}),
+        )
+        .await
+        .expect("bob sends a location");
+    let m2 = next_message(&mut events).await;
+    assert_eq!(
+        m2.content,
+        MessageContent::Location {
+            latitude: 22.54,
+            longitude: 114.06,
+            description: "Shenzhen".into()
+        }
+    );
+
+    // Read receipts both ways.
+    let receipts = session.as_receipts().expect("receipts");
+    receipts
+        .mark_read(&bob_chat, &second.id)
+        .await
+        .expect("marked read");
+    let both: Vec<i64> = [&m.id, &second.id]
+        .iter()
+        .map(|id| id.parse().expect("numeric"))
+        .collect();
+    assert!(
+        bob.wait_receipt(
+            |r| both.iter().all(|id| r
+                .receipts
+                .iter()
+                .any(|m| m.msg_id == *id && m.unread_count == 0)),
+            Duration::from_secs(10)
+        )
+        .await,
+        "bob's image and text both reported read"
+    );
+    assert!(receipts.mark_read(&bob_chat, "not-an-id").await.is_err());
+    bob.client
+        .report_read_single("alice", &[ids[0].parse().expect("numeric")])
+        .await
+        .expect("bob reads");
+    loop {
+        if let RemoteEvent::ReadReceipt {
+            chat,
+            sender,
+            up_to,
+        } = next_event(&mut events).await
+        {
+            assert_eq!((chat, sender.as_str()), (bob_chat.clone(), "bob"));
+            assert_eq!(up_to.as_deref(), Some(ids[0].as_str()));
+            break;
+        }
+    }
+
+    // Profiles: the nickname and the avatar's media_id; an unknown user by name.
+    assert_eq!(
+        session
+            .user_profile("bob")
+            .await
+            .expect("profile")
+            .name
+            .as_deref(),
+        Some("bob")
+    );
+    bob.client
+        .update_self_info(Some("Bobby"), Some(media_id))
+        .await
+        .expect("bob sets his profile");
+    let p = session.user_profile("bob").await.expect("profile");
+    assert_eq!(p.name.as_deref(), Some("Bobby"));
+    assert_eq!(p.avatar_url.as_deref(), Some(media_id));
+    let p = session.user_profile("nobody42").await.expect("profile");
+    assert_eq!((p.name.as_deref(), p.avatar_url), (Some("nobody42"), None));
+    session.disconnect(false).await;
 }

@@ -1,6 +1,6 @@
 //! The JMessage side of the bridge's Synapse suites: the sandbox in this process, a bridge
 //! config for `network.type: jmessage`, and a Rust JMessage client as the other party whose
-//! received texts are collected.
+//! received messages, read receipts and retractions are collected.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use imbridge::network::jmessage::client::{Client, ClientConfig, LinkState};
 use imbridge::network::jmessage::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::jmessage::session::{SessionConfig, SessionEvent};
+use imbridge::network::jmessage::session::{
+    IncomingMessage, ReceiptChange, Retraction, SessionConfig, SessionEvent,
+};
 use tokio::sync::oneshot;
 
 /// The sandbox app's AppKey.
@@ -73,8 +75,8 @@ impl super::bridge_rig::BridgeNetwork for JmTarget<'_> {
 }
 
 /// Writes the masterSecret file and a bridge config (`bridge.yaml` in `dir`) for
-/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>`, send
-/// status events (`com.beeper.message_send_status`) on.
+/// `network.type: jmessage`: bot `@jmessagebot:localhost`, ghosts `@jmessage_<user>` named
+/// `<nickname> (JMessage)` (the default template of a JMessage bridge), send status events (`com.beeper.message_send_status`) on.
 pub fn write_config(dir: &Path, synapse: &str, as_port: u16, websocket_url: &str) -> PathBuf {
     let secret = dir.join("jmessage.secret");
     std::fs::write(&secret, format!("{MASTER_SECRET}\n")).expect("secret file written");
@@ -115,10 +117,19 @@ network:
     path
 }
 
-/// A JMessage user on our Rust client, collecting the texts it receives as `(from, text)`.
+/// What a [`JmPeer`] received.
+#[derive(Default)]
+struct Seen {
+    messages: Vec<IncomingMessage>,
+    receipts: Vec<ReceiptChange>,
+    retractions: Vec<Retraction>,
+}
+
+/// A JMessage user on our Rust client, collecting the messages, read receipts
+/// (`receipt_change`) and retractions it receives.
 pub struct JmPeer {
     pub client: Client,
-    got: Arc<Mutex<Vec<(String, String)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl JmPeer {
@@ -137,18 +148,73 @@ impl JmPeer {
         .await
         .expect("the peer logs in within 10 s");
         assert_eq!(state, LinkState::Connected, "{user} logs in");
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let out = got.clone();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let out = seen.clone();
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
-                if let SessionEvent::Message(m) = e {
-                    if let Ok(mut v) = out.lock() {
-                        v.push((m.from.clone(), m.text.clone().unwrap_or_default()));
-                    }
+                let Ok(mut v) = out.lock() else { break };
+                match e {
+                    SessionEvent::Message(m) => v.messages.push(m),
+                    SessionEvent::ReceiptChange(r) => v.receipts.push(r),
+                    SessionEvent::Retracted(r) => v.retractions.push(r),
+                    _ => {}
                 }
             }
         });
-        Self { client, got }
+        Self { client, seen }
+    }
+
+    /// Waits (up to `within`) for a received message satisfying `what`; `None` if none came.
+    pub async fn wait_message(
+        &self,
+        what: impl Fn(&IncomingMessage) -> bool,
+        within: Duration,
+    ) -> Option<IncomingMessage> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let found = self
+                .seen
+                .lock()
+                .ok()
+                .and_then(|v| v.messages.iter().find(|m| what(m)).cloned());
+            if found.is_some() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// Waits (up to `within`) until a `receipt_change` satisfying `what` came.
+    pub async fn wait_receipt(
+        &self,
+        what: impl Fn(&ReceiptChange) -> bool,
+        within: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.seen.lock().is_ok_and(|v| v.receipts.iter().any(&what)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Waits (up to `within`) until the retraction of message `msg_id` came.
+    pub async fn wait_retraction(&self, msg_id: i64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self
+                .seen
+                .lock()
+                .is_ok_and(|v| v.retractions.iter().any(|r| r.msg_ids.contains(&msg_id)))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 
     /// Sends `text` to `to`; panics when the server refuses it.
@@ -161,12 +227,13 @@ impl JmPeer {
 
     /// The texts received from `from` so far, in order.
     pub fn texts_from(&self, from: &str) -> Vec<String> {
-        self.got
+        self.seen
             .lock()
             .map(|v| {
-                v.iter()
-                    .filter(|(f, _)| f == from)
-                    .map(|(_, t)| t.clone())
+                v.messages
+                    .iter()
+                    .filter(|m| m.from == from)
+                    .map(|m| m.text.clone().unwrap_or_default())
                     .collect()
             })
             .unwrap_or_default()

@@ -56,6 +56,12 @@ pub mod event {
     pub const GET_RESOURCE: &str = "get_resource";
     /// Recall (the SDK's `msgRetract {msg_id}`).
     pub const MSG_RETRACT: &str = "msg_retract";
+    /// Profiles: `get_across_user_info {username, appkey}` → `{user_info: {username, appkey,
+    /// nickname, avatar (a media_id), signature, gender, mtime, …}}` (the SDK's `getUserInfo`;
+    /// it drops `uid`), and `update_self_info {nickname?, signature?, …, avatar?}` (the SDK's
+    /// `updateSelfInfo` / `updateSelfAvatar`, the avatar a media_id of an `image` upload).
+    pub const GET_ACROSS_USER_INFO: &str = "get_across_user_info";
+    pub const UPDATE_SELF_INFO: &str = "update_self_info";
 }
 
 /// Error codes (`code` in a response; 0 is success), from the public Web error table.
@@ -224,6 +230,10 @@ pub struct Content {
     pub msg_type: String,
     /// Per type; text is `{text, extras?}`.
     pub msg_body: Value,
+    /// The sender's profile (user info) time, seconds, set by the server: the Web SDK fires
+    /// `onUserInfUpdate` when it is newer than the one it knew for that sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sui_mtime: Option<i64>,
 }
 
 fn one() -> i64 {

@@ -20,6 +20,9 @@ pub enum MediaError {
     /// The HTTP upload or download failed (status and body, or the transport error).
     #[error("media HTTP: {0}")]
     Http(String),
+    /// The download is larger than the limit given (bytes).
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 fn http(e: impl std::fmt::Display) -> MediaError {
@@ -112,17 +115,68 @@ impl Client {
             .await?)
     }
 
+    /// Sends a message of `msg_type` with `body` to `target`: a body built from an earlier
+    /// [`Client::upload`] answer (`image`: `{media_id, media_crc32, width, height, format,
+    /// fsize}`; `file`: `{media_id, media_crc32, hash, fsize, fname}`), or any other kind's
+    /// (`location`: `{latitude, longitude, scale, label}`); resolves with the server's `msg_id`
+    /// and time.
+    pub async fn send_uploaded(
+        &self,
+        target: Target,
+        msg_type: &str,
+        body: Value,
+    ) -> Result<SendReceipt, SendError> {
+        let msg_type = msg_type.to_owned();
+        self.send_op(move |s, now| s.send_body(&target, &msg_type, body, now))
+            .await
+    }
+
+    /// The message body of `msg_type` (`image` or `file`) from an upload answer: the fields
+    /// the SDK's `setImage` / `setFile` copy.
+    pub fn body_of_upload(msg_type: &str, upload: &Value) -> Value {
+        let fields: &[&str] = if msg_type == "image" {
+            &IMAGE_FIELDS
+        } else {
+            &FILE_FIELDS
+        };
+        let mut body = json!({});
+        for f in fields {
+            body[*f] = upload[*f].clone();
+        }
+        body
+    }
+
     /// The bytes of `media_id` (`get_resource` for the URL, then a GET).
     pub async fn download(&self, media_id: &str) -> Result<Vec<u8>, MediaError> {
+        self.download_bounded(media_id, u64::MAX).await
+    }
+
+    /// The bytes of `media_id`, refused (a [`MediaError::TooLarge`]) once more than
+    /// `max_bytes` arrived or were announced.
+    pub async fn download_bounded(
+        &self,
+        media_id: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, MediaError> {
         let id = media_id.to_owned();
         let v = self.call(move |s, now| s.resource(&id, now)).await?;
         let url = v["url"]
             .as_str()
             .ok_or_else(|| http("no url in the answer"))?;
-        let resp = reqwest::get(url).await.map_err(http)?;
+        let mut resp = reqwest::get(url).await.map_err(http)?;
         if !resp.status().is_success() {
             return Err(MediaError::Http(format!("download: {}", resp.status())));
         }
-        Ok(resp.bytes().await.map_err(http)?.to_vec())
+        if resp.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(MediaError::TooLarge(max_bytes));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(http)? {
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                return Err(MediaError::TooLarge(max_bytes));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 }

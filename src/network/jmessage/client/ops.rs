@@ -1,4 +1,4 @@
-//! The [`Client`] methods for groups, group sends, recall and read reports: each queues one session call
+//! The [`Client`] methods for groups, group sends, recall, read reports and profiles: each queues one session call
 //! ([`crate::network::jmessage::session`]'s group API) in the task and awaits its answer,
 //! typed. Errors are [`SendError`]: `Rejected {code, message}` with the service's code
 //! (e.g. 880204 no such group, 880205 not a member, 855001 too late to retract), `Timeout`,
@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{Client, Command, Driver};
-use crate::network::jmessage::session::{GroupInfo, GroupMember, SendError, SendReceipt, Session};
+use crate::network::jmessage::session::{
+    GroupInfo, GroupMember, SendError, SendReceipt, Session, UserInfo,
+};
 
 type Start = Box<dyn FnOnce(&mut Session, Instant) -> Result<u64, SendError> + Send>;
 
@@ -158,6 +160,27 @@ impl Client {
     /// Leaves `gid` (`exit_group`).
     pub async fn exit_group(&self, gid: i64) -> Result<(), SendError> {
         self.call(move |s, now| s.exit_group(gid, now))
+            .await
+            .map(drop)
+    }
+
+    /// The profile of `username`, a user of our app (`get_across_user_info`).
+    pub async fn user_info(&self, username: &str) -> Result<UserInfo, SendError> {
+        let username = username.to_owned();
+        let v = self.call(move |s, now| s.user_info(&username, now)).await?;
+        UserInfo::from_value(&v["user_info"]).ok_or_else(|| malformed("user_info"))
+    }
+
+    /// Changes our nickname and/or avatar (a `media_id` of an `image` upload;
+    /// `update_self_info`).
+    pub async fn update_self_info(
+        &self,
+        nickname: Option<&str>,
+        avatar: Option<&str>,
+    ) -> Result<(), SendError> {
+        let nickname = nickname.map(str::to_owned);
+        let avatar = avatar.map(str::to_owned);
+        self.call(move |s, now| s.update_self_info(nickname.as_deref(), avatar.as_deref(), now))
             .await
             .map(drop)
     }

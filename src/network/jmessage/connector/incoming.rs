@@ -1,11 +1,19 @@
 //! JMessage → core: session events become [`RemoteEvent`]s (single-chat and group messages,
-//! group events and retractions through `groups`, login states, receipts held until the core stored a push,
-//! the end of the login-time catch-up).
+//! their attachments through `media`, group events and retractions through `groups`, read
+//! receipts through `receipts`, profile changes, login states, push receipts held until the
+//! core stored a push, the end of the login-time catch-up).
+//!
+//! Profile changes: every message carries its sender's profile time (`sui_mtime`); one newer
+//! than the last seen from that sender (as the Web SDK's `onUserInfUpdate` decides) fetches
+//! their profile (`get_across_user_info`) and becomes [`RemoteEvent::ProfileChange`] after
+//! the message. The first time seen is only noted: the core reads a ghost's profile itself
+//! when it first needs it.
 //!
 //! The catch-up: JMessage says nothing when the offline hand-over (`sync_conversation` after
 //! the login's `sync_check`) is complete, so it counts as done once [`CATCH_UP_QUIET`] passed
 //! after the login with no offline message arriving.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -17,6 +25,9 @@ use crate::network::jmessage::client::{Client, LinkState};
 use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessage, SessionEvent};
 
 use super::groups::{translate_group_event, translate_retraction};
+use super::media::media_of;
+use super::profile_of;
+use super::receipts::{translate_receipt_change, UnreadBook};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
@@ -63,10 +74,35 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
     })
 }
 
-/// What a message carries: text as text; the other kinds described in words.
+/// What a message carries: text as text; images, files, voices and videos as media (see
+/// [`media_of`]); a location (`{latitude, longitude, scale, label}`) as a location; the other
+/// kinds described in words.
 pub fn content_of(m: &IncomingMessage) -> MessageContent {
+    if let Some(media) = media_of(m) {
+        return MessageContent::Media {
+            media,
+            caption: None,
+        };
+    }
+    let b = &m.body;
     match (m.msg_type.as_str(), &m.text) {
         ("text", Some(text)) => MessageContent::text(text.clone()),
+        ("location", _) if b["latitude"].is_f64() || b["latitude"].is_i64() => {
+            match (b["latitude"].as_f64(), b["longitude"].as_f64()) {
+                (Some(latitude), Some(longitude))
+                    if latitude.abs() <= 90.0 && longitude.abs() <= 180.0 =>
+                {
+                    MessageContent::Location {
+                        latitude,
+                        longitude,
+                        description: b["label"].as_str().unwrap_or_default().to_owned(),
+                    }
+                }
+                _ => MessageContent::Unsupported {
+                    description: "[a location with bad coordinates — not bridged]".into(),
+                },
+            }
+        }
         (kind, _) => MessageContent::Unsupported {
             description: format!("[{} — not bridged from JMessage yet]", describe(kind)),
         },
@@ -112,19 +148,45 @@ pub fn end_state(reason: &EndReason) -> Option<LoginState> {
     })
 }
 
+/// The most senders whose profile time is remembered (beyond it the map starts over).
+pub const MAX_PROFILE_TIMES: usize = 10_000;
+
+/// Whether a message's sender profile time `seen` is news after `known` (the last one seen
+/// from that sender): only a newer time after a known one is.
+pub fn profile_changed(known: Option<i64>, seen: Option<i64>) -> bool {
+    matches!((known, seen), (Some(k), Some(s)) if s > k)
+}
+
+/// Who a session's events are translated for.
+pub(super) struct Translation {
+    /// The logged-in username.
+    pub own: String,
+    /// The app's AppKey (cross-app senders differ).
+    pub app_key: String,
+    pub client: Client,
+    /// Where the ids of messages from others are noted, for read reports.
+    pub unread: UnreadBook,
+}
+
 /// Moves one session's events to the core until the session ends; also reports link losses
 /// the client task sees.
 pub(super) async fn translate(
-    own: String,
-    app_key: String,
-    client: Client,
+    who: Translation,
     mut events: mpsc::Receiver<SessionEvent>,
     out: RemoteEventSender,
 ) {
+    let Translation {
+        own,
+        app_key,
+        client,
+        unread,
+    } = who;
     let mut link: watch::Receiver<LinkState> = client.watch_state();
     link.mark_unchanged();
     let mut link_open = true;
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    // Senders' last profile times (`sui_mtime`).
+    let mut profile_times: HashMap<String, i64> = HashMap::new();
     // Armed at each login; fires CatchUpDone once quiet.
     let mut catch_up = far;
     let mut catching_up = false;
@@ -169,7 +231,34 @@ pub(super) async fn translate(
                     catch_up = tokio::time::Instant::now() + CATCH_UP_QUIET;
                 }
                 match translate_message(&own, &app_key, &m) {
-                    Some(message) => RemoteEvent::Message(message),
+                    Some(message) => {
+                        if !message.from_self {
+                            unread.note(&message.chat, m.msg_id);
+                        }
+                        let known = profile_times.get(&m.from).copied();
+                        if let Some(seen) = m.sui_mtime.filter(|_| !message.from_self) {
+                            if profile_times.len() >= MAX_PROFILE_TIMES {
+                                profile_times.clear();
+                            }
+                            profile_times.insert(m.from.clone(), seen.max(known.unwrap_or(0)));
+                        }
+                        if out.send(RemoteEvent::Message(message)).await.is_err() {
+                            break;
+                        }
+                        if !profile_changed(known, m.sui_mtime) || m.from == own {
+                            continue;
+                        }
+                        match client.user_info(&m.from).await {
+                            Ok(info) => RemoteEvent::ProfileChange {
+                                user: m.from.clone(),
+                                profile: profile_of(&m.from, &info),
+                            },
+                            Err(e) => {
+                                tracing::debug!(user = %own, sender = %m.from, error = %e, "changed profile not fetched");
+                                continue;
+                            }
+                        }
+                    }
                     None => {
                         tracing::debug!(user = %own, msg_id = m.msg_id, "JMessage message not bridged (not a single chat of this user)");
                         continue;
@@ -216,10 +305,11 @@ pub(super) async fn translate(
                 }
                 continue;
             }
-            // Read receipts are not bridged yet; their pushes are still receipted through
-            // the checkpoints above.
-            #[allow(unreachable_patterns)]
-            _ => continue,
+            SessionEvent::ReceiptChange(change) => match translate_receipt_change(&own, &change) {
+                Some(remote) => remote,
+                None => continue,
+            },
+            SessionEvent::CallResult { .. } => continue,
         };
         if out.send(remote).await.is_err() {
             break;
@@ -250,6 +340,7 @@ mod tests {
             extras: body.get("extras").cloned(),
             body,
             offline: false,
+            sui_mtime: None,
         }
     }
 
@@ -291,12 +382,49 @@ mod tests {
 
     #[test]
     fn other_kinds_and_apps_in_words() {
-        let img = message("bob", "alice", "image", json!({"media_id": "x"}));
+        let img = message("bob", "alice", "image", json!({"width": 3}));
         let r = translate_message("alice", "appkey", &img).expect("bridged");
         let MessageContent::Unsupported { description } = r.content else {
             panic!("a notice");
         };
         assert!(description.contains("an image"), "{description}");
+        let loc = message("bob", "alice", "location", json!({"latitude": 1.0}));
+        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        assert!(matches!(r.content, MessageContent::Unsupported { .. }));
+        let loc = message(
+            "bob",
+            "alice",
+            "location",
+            json!({"latitude": 91.0, "longitude": 0}),
+        );
+        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        assert!(matches!(r.content, MessageContent::Unsupported { .. }));
+        let loc = message(
+            "bob",
+            "alice",
+            "location",
+            json!({"latitude": 39.9, "longitude": 116, "scale": 16, "label": "Tiananmen"}),
+        );
+        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        assert_eq!(
+            r.content,
+            MessageContent::Location {
+                latitude: 39.9,
+                longitude: 116.0,
+                description: "Tiananmen".into()
+            }
+        );
+        let img = message(
+            "bob",
+            "alice",
+            "image",
+            json!({"media_id": "m/1", "format": "png"}),
+        );
+        let r = translate_message("alice", "appkey", &img).expect("bridged");
+        let MessageContent::Media { media, caption } = r.content else {
+            panic!("media");
+        };
+        assert_eq!((media.url.as_str(), caption), ("m/1", None));
         let mut cross = message("bob", "alice", "text", json!({"text": "hi"}));
         cross.from_appkey = Some("otherapp".into());
         let r = translate_message("alice", "appkey", &cross).expect("bridged");
@@ -304,6 +432,15 @@ mod tests {
             panic!("text");
         };
         assert!(body.contains("otherapp"), "{body}");
+    }
+
+    #[test]
+    fn only_a_newer_profile_time_after_a_known_one_is_a_change() {
+        assert!(!profile_changed(None, Some(5)), "first seen: only noted");
+        assert!(!profile_changed(Some(5), Some(5)));
+        assert!(!profile_changed(Some(5), Some(4)));
+        assert!(!profile_changed(Some(5), None));
+        assert!(profile_changed(Some(5), Some(6)));
     }
 
     #[test]

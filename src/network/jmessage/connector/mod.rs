@@ -1,20 +1,25 @@
 //! The JiGuang JMessage network connector: the core's connector contract over the JMessage
 //! [`Client`]: the `password` login flow ([`login`]), account registration ([`register`]),
-//! single and group text both ways, group events ([`groups`]), recall both ways, login states (wrong password, password changed,
-//! logged in elsewhere), and the messages waiting at login.
+//! single and group text both ways, images / files / voices both ways ([`media`]), locations
+//! both ways, read receipts both ways ([`receipts`]), group events ([`groups`]), recall both
+//! ways, users' nicknames and avatars as ghost profiles, login states (wrong password,
+//! password changed, logged in elsewhere), and the messages waiting at login.
 //!
 //! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
 //! for the offline hand-over) is receipted only once the core has stored its messages
 //! ([`RemoteEvent::Checkpoint`](crate::core::connector::RemoteEvent::Checkpoint)), so a crash
 //! before that leaves them on the server, which hands them over again.
 //!
-//! Not yet: group management from Matrix, media, receipts, profiles (a user's id is their name), the
-//! conversation list, cross-app users (bridged under their username, with a note), and
+//! Not yet: group management from Matrix, group read receipts to Matrix (JMessage does not
+//! name the reader), profile changes of users who send nothing (a change is noticed on the
+//! sender's next message, by its `sui_mtime`), the conversation list, cross-app users (bridged under their username, with a note), and
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
 mod groups;
 mod incoming;
 mod login;
+mod media;
+mod receipts;
 mod register;
 
 use std::collections::HashMap;
@@ -24,12 +29,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use groups::{translate_group_event, translate_retraction};
-pub use incoming::{content_of, end_state, translate_message, CATCH_UP_QUIET};
+pub use incoming::{
+    content_of, end_state, profile_changed, translate_message, CATCH_UP_QUIET, MAX_PROFILE_TIMES,
+};
 pub use login::PASSWORD_FLOW;
+pub use media::{
+    media_failure, media_of, parse_uploaded, upload_kind, uploaded_url, MAX_MEDIA_BYTES, UPLOADED,
+};
+pub use receipts::{translate_receipt_change, UnreadBook, MAX_UNREPORTED_PER_CHAT};
 pub use register::{check_username, refusal};
 
 use super::client::Client;
-use super::session::{GroupInfo, GroupMember, SendError};
+use super::session::{GroupInfo, GroupMember, SendError, UserInfo};
 use super::wire;
 use crate::config::{JmessageConfig, Secret};
 use crate::core::connector::{
@@ -114,13 +125,16 @@ impl NetworkConnector for JmessageConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Text in single and group chats and recall, so far: no media, edits (JMessage has
-        // none), receipts, typing (JMessage has none) or group management (creating,
-        // inviting, kicking from Matrix) yet.
+        // Text, attachments, recall and read receipts (to Matrix: single chats only) in
+        // single and group chats; no edits or typing (JMessage has neither), no group
+        // management (creating, inviting, kicking from Matrix) yet.
         Capabilities {
             max_text_bytes: MAX_TEXT_BYTES,
+            media: true,
+            max_media_bytes: MAX_MEDIA_BYTES,
             recall: true,
             recall_window_secs: RECALL_WINDOW_SECS,
+            read_receipts: true,
             ..Capabilities::default()
         }
     }
@@ -146,14 +160,22 @@ impl NetworkConnector for JmessageConnector {
                 login::start_client(&self.settings, &user, &password)
             }
         };
+        let unread = UnreadBook::default();
         tokio::spawn(incoming::translate(
-            user.clone(),
-            self.settings.app_key.clone(),
-            client.clone(),
+            incoming::Translation {
+                own: user.clone(),
+                app_key: self.settings.app_key.clone(),
+                client: client.clone(),
+                unread: unread.clone(),
+            },
             session_events,
             events,
         ));
-        Ok(Box::new(JmessageLogin { client, own: user }))
+        Ok(Box::new(JmessageLogin {
+            client,
+            own: user,
+            unread,
+        }))
     }
 
     fn as_registration(&self) -> Option<&dyn crate::core::registration::RegistrationAbility> {
@@ -165,6 +187,8 @@ impl NetworkConnector for JmessageConnector {
 pub struct JmessageLogin {
     client: Client,
     own: String,
+    /// Messages received and not yet reported read ([`receipts`]).
+    unread: UnreadBook,
 }
 
 /// A send error in words for the Matrix side.
@@ -207,10 +231,7 @@ pub fn outgoing_text(content: &MessageContent) -> String {
                 MediaKind::Audio => "voice message",
                 MediaKind::File => "file",
             };
-            let note = format!(
-                "[{kind}: {} — attachments are not bridged to JMessage yet]",
-                media.name
-            );
+            let note = format!("[{kind}: {} — not uploaded to JMessage]", media.name);
             match caption.as_deref().filter(|c| !c.is_empty()) {
                 Some(c) => format!("{c}\n{note}"),
                 None => note,
@@ -220,6 +241,9 @@ pub fn outgoing_text(content: &MessageContent) -> String {
         | MessageContent::Notice { body: description } => description.clone(),
     }
 }
+
+/// The map zoom (`scale`) a location sent from Matrix carries (Matrix has none): street level.
+pub const LOCATION_SCALE: i64 = 16;
 
 /// How long after sending a message may be retracted (`msg_retract`): 3 minutes, as the
 /// JMessage docs state for message recall.
@@ -234,6 +258,32 @@ impl crate::core::connector::RecallAbility for JmessageLogin {
             SendFailure::Permanent(format!("{target:?} is not a JMessage message id"))
         })?;
         self.client.retract(msg_id).await.map_err(send_failure)
+    }
+}
+
+impl JmessageLogin {
+    /// Sends `content` as a text (other contents described in words, [`outgoing_text`]).
+    async fn send_text_of(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+    ) -> Result<Vec<String>, SendFailure> {
+        let text = outgoing_text(content);
+        let receipt = match target_of(chat)? {
+            ChatTarget::User(peer) => self.client.send_text(peer, &text, None).await,
+            ChatTarget::Group(gid) => self.client.send_group_text(gid, &text, None).await,
+        }
+        .map_err(send_failure)?;
+        Ok(vec![receipt.msg_id.to_string()])
+    }
+}
+
+/// A user's JMessage profile as the core's: the nickname, else the username, and the avatar's
+/// `media_id`.
+pub fn profile_of(user: &str, info: &UserInfo) -> UserProfile {
+    UserProfile {
+        name: Some(info.nickname.clone().unwrap_or_else(|| user.to_owned())),
+        avatar_url: info.avatar.clone(),
     }
 }
 
@@ -282,19 +332,37 @@ impl NetworkLogin for JmessageLogin {
         &self.own
     }
 
+    /// Sends an attachment uploaded by [`crate::core::connector::MediaAbility::upload_media`]
+    /// as an image / file message (and its caption as a text), a location as a `location`
+    /// message (`{latitude, longitude, scale, label}`, as the SDK's `sendSingleLocation`);
+    /// anything else as text.
     async fn send_message(
         &self,
         chat: &ChatId,
         content: &MessageContent,
         _reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        let text = outgoing_text(content);
-        let receipt = match target_of(chat)? {
-            ChatTarget::User(peer) => self.client.send_text(peer, &text, None).await,
-            ChatTarget::Group(gid) => self.client.send_group_text(gid, &text, None).await,
+        match content {
+            MessageContent::Media { media, caption } if media.url.starts_with(UPLOADED) => {
+                return self.send_media(chat, media, caption.as_deref()).await;
+            }
+            MessageContent::Location {
+                latitude,
+                longitude,
+                description,
+            } => {
+                let body = serde_json::json!({"latitude": latitude, "longitude": longitude,
+                    "scale": LOCATION_SCALE, "label": description});
+                let receipt = self
+                    .client
+                    .send_uploaded(media::session_target(chat)?, "location", body)
+                    .await
+                    .map_err(send_failure)?;
+                return Ok(vec![receipt.msg_id.to_string()]);
+            }
+            _ => {}
         }
-        .map_err(send_failure)?;
-        Ok(vec![receipt.msg_id.to_string()])
+        self.send_text_of(chat, content).await
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
@@ -312,12 +380,20 @@ impl NetworkLogin for JmessageLogin {
         }
     }
 
+    /// `get_across_user_info`: the nickname (the username when unset) and the avatar's
+    /// `media_id` as the avatar URL (the core fetches it through [`Self::download`]). A user
+    /// JMessage does not know (880103) is named by their username.
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure> {
-        // Profiles (`get_user_info`) are not read yet: the username is the name.
-        Ok(UserProfile {
-            name: Some(user.to_owned()),
-            avatar_url: None,
-        })
+        match self.client.user_info(user).await {
+            Ok(info) => Ok(profile_of(user, &info)),
+            Err(SendError::Rejected { code, .. }) if code == wire::code::USER_NOT_EXIST => {
+                Ok(UserProfile {
+                    name: Some(user.to_owned()),
+                    avatar_url: None,
+                })
+            }
+            Err(e) => Err(send_failure(e)),
+        }
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
@@ -329,17 +405,24 @@ impl NetworkLogin for JmessageLogin {
             .collect())
     }
 
-    async fn download(
-        &self,
-        _media: &RemoteMedia,
-        _max_bytes: u64,
-    ) -> Result<Vec<u8>, SendFailure> {
-        Err(SendFailure::Permanent(
-            "downloading JMessage attachments is not supported yet".into(),
-        ))
+    /// The bytes of the attachment whose `url` is a JMessage `media_id` (`get_resource`,
+    /// then a GET), at most `max_bytes`.
+    async fn download(&self, media: &RemoteMedia, max_bytes: u64) -> Result<Vec<u8>, SendFailure> {
+        self.client
+            .download_bounded(&media.url, max_bytes)
+            .await
+            .map_err(media_failure)
     }
 
     fn as_recall(&self) -> Option<&dyn crate::core::connector::RecallAbility> {
+        Some(self)
+    }
+
+    fn as_media(&self) -> Option<&dyn crate::core::connector::MediaAbility> {
+        Some(self)
+    }
+
+    fn as_receipts(&self) -> Option<&dyn crate::core::connector::ReceiptAbility> {
         Some(self)
     }
 
@@ -388,6 +471,20 @@ mod tests {
             caption: Some("look".into()),
         };
         assert!(outgoing_text(&media).starts_with("look\n[image: cat.png"));
+    }
+
+    #[test]
+    fn profiles_name_by_nickname_else_username() {
+        let info = |nickname: Option<&str>, avatar: Option<&str>| UserInfo {
+            username: "bob".into(),
+            nickname: nickname.map(str::to_owned),
+            avatar: avatar.map(str::to_owned),
+        };
+        let p = profile_of("bob", &info(Some("Bobby"), Some("qiniu/image/a")));
+        assert_eq!(p.name.as_deref(), Some("Bobby"));
+        assert_eq!(p.avatar_url.as_deref(), Some("qiniu/image/a"));
+        let p = profile_of("bob", &info(None, None));
+        assert_eq!((p.name.as_deref(), p.avatar_url), (Some("bob"), None));
     }
 
     #[test]

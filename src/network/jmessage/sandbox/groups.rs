@@ -346,6 +346,7 @@ impl Sandbox {
         let from_uid = self
             .uid_of(from)
             .ok_or_else(|| refusal(code::USER_NOT_EXIST, "user not exist"))?;
+        content.sui_mtime = self.profile_mtime(from);
         let g = self.group(gid)?;
         if !g.members.iter().any(|m| m == from) {
             return Err(refusal(code::USER_NOT_IN_GROUP, "user not in group"));

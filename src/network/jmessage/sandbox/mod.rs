@@ -4,11 +4,12 @@
 //! offline hand-over (`sync_conversation` after `sync_check`), and a small `/v1` admin REST —
 //! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
 //! (proven by `tests/jmessage_conformance.rs`), groups with fan-out and their events, and
-//! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]).
-//! media upload and download ([`media`]). In memory.
+//! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]),
+//! media upload and download ([`media`]), nicknames and avatars ([`profiles`]). In memory.
 
 pub mod groups;
 pub mod media;
+pub mod profiles;
 pub mod recall;
 pub mod receipts;
 pub mod rest;

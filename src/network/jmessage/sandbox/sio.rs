@@ -278,6 +278,7 @@ impl Conn {
             event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK | event::EVENT_NOTIFICATION => ok(),
             _ => super::groups::handle(&self.sandbox, user, name, data)
                 .or_else(|| super::receipts::handle(&self.sandbox, user, name, data))
+                .or_else(|| super::profiles::handle(&self.sandbox, user, name, data))
                 .or_else(|| {
                     let host = self
                         .socket

@@ -93,6 +93,8 @@ pub struct Sandbox {
     inner: Mutex<Inner>,
     /// Groups and the sent-message ledger (recall); never locked together with `inner`.
     pub(super) book: Mutex<super::groups::Book>,
+    /// Users' nicknames and avatars ([`super::profiles`]); locked alone.
+    pub(super) profiles: Mutex<HashMap<String, super::profiles::Profile>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -113,6 +115,7 @@ impl Sandbox {
                 ..Inner::default()
             }),
             book: Mutex::new(super::groups::Book::default()),
+            profiles: Mutex::new(HashMap::new()),
         }
     }
 
@@ -339,6 +342,7 @@ impl Sandbox {
                 "length of message exceed limit",
             ));
         }
+        content.sui_mtime = self.profile_mtime(from);
         let mut inner = self.lock();
         let from_uid = inner
             .users

@@ -31,6 +31,9 @@ pub struct IncomingMessage {
     pub body: Value,
     /// True when it came in the login-time offline hand-over.
     pub offline: bool,
+    /// The sender's profile time (`content.sui_mtime`, seconds): a newer one than seen
+    /// before means their nickname or avatar changed.
+    pub sui_mtime: Option<i64>,
 }
 
 impl IncomingMessage {
@@ -50,6 +53,7 @@ impl IncomingMessage {
             extras: body.get("extras").cloned(),
             body,
             offline,
+            sui_mtime: m.content.sui_mtime,
         }
     }
 }

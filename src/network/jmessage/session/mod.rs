@@ -17,6 +17,7 @@ mod events;
 mod groups;
 mod incoming;
 mod media;
+mod profiles;
 mod receipts;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ use tracing::debug;
 pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
 pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction};
 pub use media::Target;
+pub use profiles::UserInfo;
 pub use receipts::{MessageUnread, ReceiptChange};
 
 use super::eio;
