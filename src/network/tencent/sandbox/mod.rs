@@ -7,9 +7,9 @@
 pub mod group_cmds;
 pub mod group_msg_ops;
 pub mod groups;
+pub mod live;
 pub mod persist;
 pub mod profiles;
-pub mod live;
 pub mod rest;
 pub mod state;
 pub mod topics;
