@@ -111,7 +111,7 @@ enum SandboxNetwork {
         data: Option<PathBuf>,
     },
     /// The JiGuang JMessage sandbox: socket.io (Engine.IO v3) at `/socket.io/` and the `/v1`
-    /// admin REST on one port (in memory).
+    /// admin REST on one port (in memory, or saved to `--data DIR`).
     #[cfg(feature = "jmessage")]
     Jmessage {
         /// Address to listen on.
@@ -126,6 +126,9 @@ enum SandboxNetwork {
         /// Register these users (`name:password`) at start-up.
         #[arg(long = "user", value_name = "NAME:PASSWORD")]
         users: Vec<String>,
+        /// Keep users, inboxes, groups, uploads and profiles in DIR across restarts.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -135,6 +138,29 @@ enum Compression {
     Up,
     Down,
     Bi,
+}
+
+/// Two futures that resolve together on SIGTERM / SIGINT: one for a sandbox server, one for
+/// the task saving its state (which then saves once more).
+#[cfg(any(feature = "tencent", feature = "jmessage"))]
+fn shutdown_pair() -> (
+    impl std::future::Future<Output = ()> + Send + 'static,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let (mut a, mut b) = (tx.subscribe(), tx.subscribe());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(());
+    });
+    (
+        async move {
+            let _ = a.recv().await;
+        },
+        async move {
+            let _ = b.recv().await;
+        },
+    )
 }
 
 async fn shutdown_signal() {
@@ -236,10 +262,11 @@ async fn main() -> std::process::ExitCode {
                     app_key,
                     master_secret,
                     users,
+                    data,
                 },
         } => {
             imbridge::logging::init("info", LogFormat::Auto);
-            run_jmessage_sandbox(listen, app_key, master_secret, users).await
+            run_jmessage_sandbox(listen, app_key, master_secret, users, data).await
         }
     };
     match result {
@@ -341,25 +368,13 @@ async fn run_tencent_sandbox(
     let Some(dir) = data else {
         return tencent::serve(listener, sandbox, shutdown_signal()).await;
     };
-    // One shutdown signal for both: the server stops, then the persister saves once more.
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut server_stop = stop_tx.subscribe();
-    let mut saver_stop = stop_tx.subscribe();
+    let (server_stop, saver_stop) = shutdown_pair();
     let saver = tokio::spawn(tencent::persist::persist_loop(
         sandbox.clone(),
         dir,
-        async move {
-            let _ = saver_stop.recv().await;
-        },
+        saver_stop,
     ));
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(());
-    });
-    let served = tencent::serve(listener, sandbox, async move {
-        let _ = server_stop.recv().await;
-    })
-    .await;
+    let served = tencent::serve(listener, sandbox, server_stop).await;
     let _ = saver.await;
     served
 }
@@ -370,15 +385,17 @@ async fn run_jmessage_sandbox(
     app_key: String,
     master_secret: String,
     users: Vec<String>,
+    data: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use imbridge::network::jmessage::sandbox as jmessage;
     if app_key.is_empty() || master_secret.is_empty() {
         anyhow::bail!("--app-key and --master-secret must not be empty");
     }
-    let sandbox = std::sync::Arc::new(jmessage::Sandbox::new(jmessage::SandboxConfig::new(
-        &app_key,
-        &master_secret,
-    )));
+    let cfg = jmessage::SandboxConfig::new(&app_key, &master_secret);
+    let sandbox = std::sync::Arc::new(match &data {
+        Some(dir) => jmessage::Sandbox::open(cfg, dir)?,
+        None => jmessage::Sandbox::new(cfg),
+    });
     for spec in users {
         let (name, password) = spec
             .split_once(':')
@@ -389,7 +406,18 @@ async fn run_jmessage_sandbox(
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    jmessage::serve(listener, sandbox, shutdown_signal()).await
+    let Some(dir) = data else {
+        return jmessage::serve(listener, sandbox, shutdown_signal()).await;
+    };
+    let (server_stop, saver_stop) = shutdown_pair();
+    let saver = tokio::spawn(jmessage::persist::persist_loop(
+        sandbox.clone(),
+        dir,
+        saver_stop,
+    ));
+    let served = jmessage::serve(listener, sandbox, server_stop).await;
+    let _ = saver.await;
+    served
 }
 
 async fn run_easemob_sandbox(

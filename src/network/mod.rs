@@ -6,6 +6,8 @@
 pub mod easemob;
 #[cfg(feature = "jmessage")]
 pub mod jmessage;
+#[cfg(any(feature = "tencent", feature = "jmessage"))]
+pub mod sandbox_store;
 #[cfg(feature = "tencent")]
 pub mod tencent;
 pub mod websocket;

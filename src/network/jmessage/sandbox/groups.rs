@@ -12,6 +12,7 @@
 //! ErrorCode" table ([`wire::code`]). Group events reach online members only (the real
 //! service also replays them in `sync_event`; the sandbox does not).
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
@@ -20,7 +21,7 @@ use super::state::{now_ms, Refusal, Sandbox};
 use crate::network::jmessage::wire::{self, code, event, event_type, Content, PushedMessage};
 
 /// Group state and the sent-message ledger.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Book {
     groups: BTreeMap<i64, Group>,
     next_gid: i64,
@@ -31,7 +32,7 @@ pub struct Book {
     pub(super) media: HashMap<String, super::media::Media>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Group {
     gid: i64,
     name: String,
@@ -44,7 +45,7 @@ struct Group {
 }
 
 /// What recall needs to know of a sent message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Sent {
     pub(super) from: String,
     pub(super) ctime_ms: i64,
@@ -93,7 +94,7 @@ fn usernames(v: &Value) -> Option<Vec<String>> {
 }
 
 impl Sandbox {
-    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+    pub(super) fn book(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 

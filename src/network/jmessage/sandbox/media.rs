@@ -12,6 +12,7 @@
 //!
 //! In memory.
 
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -29,8 +30,10 @@ use crate::network::jmessage::wire::{code, event};
 pub const MAX_MEDIA_BYTES: usize = 10 << 20;
 
 /// One stored upload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Media {
+    /// Kept in its own file of the data dir, not in the snapshot ([`super::persist`]).
+    #[serde(skip)]
     pub(super) bytes: Vec<u8>,
     pub(super) content_type: String,
 }
@@ -105,7 +108,7 @@ impl Sandbox {
             .map(|m| (m.bytes.clone(), m.content_type.clone()))
     }
 
-    fn store_media(&self, kind: &str, bytes: Vec<u8>, content_type: String) -> String {
+    pub(super) fn store_media(&self, kind: &str, bytes: Vec<u8>, content_type: String) -> String {
         let n = self.next_id();
         let media_id = format!("sandbox/{kind}/j/{n}");
         let mut book = self.book.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,6 +9,7 @@
 
 pub mod groups;
 pub mod media;
+pub mod persist;
 pub mod profiles;
 pub mod recall;
 pub mod receipts;

@@ -15,7 +15,7 @@ use crate::network::jmessage::wire::{code, event};
 pub const MAX_NICKNAME_BYTES: usize = 64;
 
 /// What a user set about themselves.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub nickname: String,
     pub avatar: String,

@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 use tracing::debug;
@@ -47,7 +48,7 @@ impl SandboxConfig {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct User {
     uid: i64,
     password_md5: String,
@@ -62,12 +63,13 @@ struct User {
 /// How many responses per user are kept for replay by `rid`.
 const REPLAY_WINDOW: usize = 256;
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Inner {
     users: HashMap<String, User>,
     next_uid: i64,
     next_msg_id: i64,
-    /// Sockets logged in, by username.
+    /// Sockets logged in, by username (not persisted).
+    #[serde(skip)]
     online: HashMap<String, Vec<SocketRef>>,
 }
 
@@ -185,6 +187,18 @@ impl Sandbox {
         for user in self.lock().users.values_mut() {
             user.inbox.retain(|m| m.msg_id != msg_id);
         }
+    }
+
+    /// The persisted part of the users' state (not the sockets), as JSON.
+    pub(super) fn users_data(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(&*self.lock())
+    }
+
+    /// Replaces the users' state with a persisted one.
+    pub(super) fn restore_users(&self, data: Value) -> serde_json::Result<()> {
+        let inner: Inner = serde_json::from_value(data)?;
+        *self.lock() = inner;
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -50,7 +50,7 @@ pub(super) struct MsgLog {
     pub(super) msgs: Vec<Value>,
     pub(super) last_msg_time: u64,
     /// `(From_Account, Random)` → `(MsgSeq, MsgTime)` of sends already stored (a retried send).
-    #[serde(with = "super::persist::pairs")]
+    #[serde(with = "crate::network::sandbox_store::pairs")]
     pub(super) sent: HashMap<(String, u64), (u64, u64)>,
 }
 

@@ -1,48 +1,21 @@
 //! The sandbox's persistence (`imbridge sandbox tencent --data DIR`): accounts with their
 //! offline stores, C2C history and read state, groups with their members and message logs
-//! (Community topics included) and profiles, written to `DIR/state.json` (atomically:
-//! a temporary file renamed over it) whenever they changed, at most every
-//! [`SAVE_EVERY`], and once more at shutdown; read back at start-up. Online instances and
-//! counters for tests are not kept: clients log in again after a restart, and pull what
-//! waited for them with `openim.getmsg` / `group_msg_get`.
+//! (Community topics included) and profiles, written to `DIR/state.json` by
+//! [`crate::network::sandbox_store`] whenever they changed and once more at shutdown; read
+//! back at start-up. Online instances and counters for tests are not kept: clients log in
+//! again after a restart, and pull what waited for them with `openim.getmsg` /
+//! `group_msg_get`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::groups::Group;
 use super::state::{Sandbox, SandboxConfig, StateData};
-
-/// How often the persister looks for changes.
-pub const SAVE_EVERY: Duration = Duration::from_millis(250);
-
-/// Maps with non-string keys as JSON arrays of `[key, value]` pairs.
-pub(super) mod pairs {
-    use std::collections::HashMap;
-    use std::hash::Hash;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        m: &HashMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter())
-    }
-
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Eq + Hash,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
-    }
-}
+use crate::network::sandbox_store;
 
 /// Everything persisted.
 #[derive(Serialize, Deserialize)]
@@ -52,21 +25,13 @@ struct Snapshot {
     profiles: HashMap<String, std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
-fn file(dir: &Path) -> PathBuf {
-    dir.join("state.json")
-}
-
 impl Sandbox {
     /// A sandbox with the state saved in `dir` (none yet: empty). A file that does not parse
     /// is an error naming it, never silently replaced.
     pub fn open(cfg: SandboxConfig, dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         let sb = Sandbox::new(cfg);
-        let path = file(dir);
-        if path.exists() {
-            let bytes = std::fs::read(&path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let path = sandbox_store::state_file(dir);
+        if let Some(bytes) = sandbox_store::read(dir)? {
             let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
                 anyhow::anyhow!("tencent sandbox state {} is corrupt: {e}", path.display())
             })?;
@@ -93,44 +58,19 @@ impl Sandbox {
 
     /// Writes the state to `dir` now.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        write(dir, &self.snapshot()?)
+        Ok(sandbox_store::write_atomic(dir, &self.snapshot()?)?)
     }
 }
 
-fn write(dir: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = dir.join("state.json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, file(dir))?;
-    Ok(())
-}
-
-/// Saves `sandbox` to `dir` whenever its state changed (checked every [`SAVE_EVERY`]) until
-/// `stop` resolves, then once more.
+/// Saves `sandbox` to `dir` whenever its state changed until `stop` resolves, then once
+/// more ([`sandbox_store::persist_loop`]).
 pub async fn persist_loop(
     sandbox: Arc<Sandbox>,
     dir: PathBuf,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let mut last: Vec<u8> = Vec::new();
-    let mut tick = tokio::time::interval(SAVE_EVERY);
-    tokio::pin!(stop);
-    loop {
-        let stopping = tokio::select! {
-            _ = tick.tick() => false,
-            () = &mut stop => true,
-        };
-        match sandbox.snapshot() {
-            Ok(bytes) if bytes != last => match write(&dir, &bytes) {
-                Ok(()) => last = bytes,
-                Err(e) => warn!(error = %e, "tencent sandbox state not saved"),
-            },
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "tencent sandbox state not serialisable"),
-        }
-        if stopping {
-            return;
-        }
-    }
+    let snapshot = move || Ok(sandbox.snapshot()?);
+    sandbox_store::persist_loop("tencent", dir, snapshot, stop).await;
 }
 
 #[cfg(test)]

@@ -100,17 +100,17 @@ struct State {
     next_tiny: u64,
     next_conn: u64,
     /// `(From_Account, MsgSeq, MsgRandom)` → the reply already given (a retried send).
-    #[serde(with = "super::persist::pairs")]
+    #[serde(with = "crate::network::sandbox_store::pairs")]
     sent: HashMap<(String, u64, u64), (u64, String)>,
     a2: HashSet<String>,
     /// C2C history per conversation (key: the two accounts, sorted), oldest first.
-    #[serde(with = "super::persist::pairs")]
+    #[serde(with = "crate::network::sandbox_store::pairs")]
     history: HashMap<(String, String), Vec<Value>>,
     /// Unread count per (reader, peer), cleared by `openim.msgreaded`.
-    #[serde(with = "super::persist::pairs")]
+    #[serde(with = "crate::network::sandbox_store::pairs")]
     unread: HashMap<(String, String), u64>,
     /// When (reader, peer) last read the peer's messages, unix seconds (`openim.msgreaded`).
-    #[serde(with = "super::persist::pairs")]
+    #[serde(with = "crate::network::sandbox_store::pairs")]
     read_time: HashMap<(String, String), u64>,
 }
 
