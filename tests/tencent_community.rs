@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::tencent_rig::{next, sdk_login, TestSandbox, APP};
+use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent, TopicEvent};
 use serde_json::{json, Value};
@@ -18,19 +18,6 @@ fn topic_event(e: SessionEvent) -> Option<TopicEvent> {
         SessionEvent::Topic(t) => Some(t),
         _ => None,
     }
-}
-
-/// The SDK's next received message that `pick` accepts.
-async fn sdk_received(a: &mut common::sdk_agent::SdkAgent, pick: impl Fn(&Value) -> bool) -> Value {
-    let batch = a
-        .event("onMessageReceived", |d| {
-            d.as_array().is_some_and(|l| l.iter().any(&pick))
-        })
-        .await;
-    batch
-        .as_array()
-        .and_then(|l| l.iter().find(|m| pick(m)).cloned())
-        .expect("message in batch")
 }
 
 #[tokio::test]

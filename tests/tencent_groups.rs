@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::sdk_agent::SdkAgent;
-use common::tencent_rig::{next, sdk_login, TestSandbox, APP};
+use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::group_wire::{
     modify_body, read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL,
@@ -35,19 +35,6 @@ fn group_tip(e: SessionEvent) -> Option<GroupTip> {
         SessionEvent::GroupTip(t) => Some(t),
         _ => None,
     }
-}
-
-/// The SDK's next received message that `pick` accepts.
-async fn sdk_received(a: &mut SdkAgent, pick: impl Fn(&Value) -> bool) -> Value {
-    let batch = a
-        .event("onMessageReceived", |d| {
-            d.as_array().is_some_and(|l| l.iter().any(&pick))
-        })
-        .await;
-    batch
-        .as_array()
-        .and_then(|l| l.iter().find(|m| pick(m)).cloned())
-        .expect("message in batch")
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::sdk_agent::SdkAgent;
-use common::tencent_rig::{next, sdk_login, TestSandbox};
+use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox};
 use imbridge::network::tencent::client::LinkState;
 use imbridge::network::tencent::elem::{CustomElem, Elem};
 use imbridge::network::tencent::session::{GroupMessage, SessionEvent};
@@ -35,19 +35,6 @@ async fn live_room(sb: &TestSandbox, id: &str) -> String {
         .await;
     assert_eq!(r["ErrorCode"], 0, "{r}");
     r["GroupId"].as_str().expect("GroupId").to_owned()
-}
-
-/// The SDK's next received message that `pick` accepts.
-async fn sdk_received(a: &mut SdkAgent, pick: impl Fn(&Value) -> bool) -> Value {
-    let batch = a
-        .event("onMessageReceived", |d| {
-            d.as_array().is_some_and(|l| l.iter().any(&pick))
-        })
-        .await;
-    batch
-        .as_array()
-        .and_then(|l| l.iter().find(|m| pick(m)).cloned())
-        .expect("message in batch")
 }
 
 #[tokio::test]

@@ -142,3 +142,18 @@ pub async fn next<T>(
         }
     }
 }
+
+/// The SDK's next received message that `pick` accepts (from the `onMessageReceived`
+/// batches; bounded by the agent's event wait).
+#[allow(dead_code)]
+pub async fn sdk_received(a: &mut SdkAgent, pick: impl Fn(&Value) -> bool) -> Value {
+    let batch = a
+        .event("onMessageReceived", |d| {
+            d.as_array().is_some_and(|l| l.iter().any(&pick))
+        })
+        .await;
+    batch
+        .as_array()
+        .and_then(|l| l.iter().find(|m| pick(m)).cloned())
+        .expect("message in batch")
+}

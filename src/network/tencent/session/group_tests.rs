@@ -1,25 +1,10 @@
 //! Tests of the session's group support, driven with hand-made server frames.
 
+use super::super::test_frames::{drain, find, reply};
 use super::*;
 
-use super::super::{Output, SessionConfig};
+use super::super::SessionConfig;
 use crate::network::tencent::wire::{Frame, Head};
-
-fn drain(s: &mut Session) -> (Vec<Frame>, Vec<SessionEvent>) {
-    let (mut frames, mut events) = (Vec::new(), Vec::new());
-    while let Some(o) = s.poll_output() {
-        match o {
-            Output::Transmit(t) => frames.push(wire::decode(t.as_bytes()).expect("decodes")),
-            Output::Event(e) => events.push(*e),
-            _ => {}
-        }
-    }
-    (frames, events)
-}
-
-fn reply(to: &Frame, body: Value) -> Vec<u8> {
-    wire::encode(&to.head, &body).into_bytes()
-}
 
 fn push(item: Value) -> Vec<u8> {
     let head = Head {
@@ -36,13 +21,6 @@ fn msg(seq: u64) -> Value {
     json!({"From_Account": "bob", "GroupInfo": {"GroupId": "g"}, "MsgSeq": seq,
            "MsgRandom": seq, "MsgTimeStamp": 100 + seq,
            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": format!("m{seq}")}}]})
-}
-
-fn find<'a>(frames: &'a [Frame], cmd: &str) -> &'a Frame {
-    frames
-        .iter()
-        .find(|f| f.head.servcmd == cmd)
-        .unwrap_or_else(|| panic!("{cmd} sent"))
 }
 
 fn seqs(events: &[SessionEvent]) -> Vec<(u64, bool)> {

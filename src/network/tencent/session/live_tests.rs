@@ -1,33 +1,11 @@
 //! Tests of the session's live rooms, driven with hand-made server frames.
 
+use super::super::test_frames::{drain, find, reply};
 use super::*;
 
 use super::super::super::elem::Elem;
-use super::super::{Output, SessionConfig};
+use super::super::SessionConfig;
 use crate::network::tencent::wire::{servcmd, Frame};
-
-fn drain(s: &mut Session) -> (Vec<Frame>, Vec<SessionEvent>) {
-    let (mut frames, mut events) = (Vec::new(), Vec::new());
-    while let Some(o) = s.poll_output() {
-        match o {
-            Output::Transmit(t) => frames.push(wire::decode(t.as_bytes()).expect("decodes")),
-            Output::Event(e) => events.push(*e),
-            _ => {}
-        }
-    }
-    (frames, events)
-}
-
-fn reply(to: &Frame, body: Value) -> Vec<u8> {
-    wire::encode(&to.head, &body).into_bytes()
-}
-
-fn find<'a>(frames: &'a [Frame], cmd: &str) -> &'a Frame {
-    frames
-        .iter()
-        .find(|f| f.head.servcmd == cmd)
-        .unwrap_or_else(|| panic!("{cmd} sent"))
-}
 
 fn item(seq: u64, from: &str, random: u64) -> Value {
     json!({"Event": 3, "From_Account": from, "ToGroupId": "live", "MsgSeq": seq,
