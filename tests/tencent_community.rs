@@ -11,7 +11,7 @@ mod common;
 use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent, TopicEvent};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn topic_event(e: SessionEvent) -> Option<TopicEvent> {
     match e {
