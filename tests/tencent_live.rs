@@ -16,7 +16,7 @@ use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox};
 use imbridge::network::tencent::client::LinkState;
 use imbridge::network::tencent::elem::{CustomElem, Elem};
 use imbridge::network::tencent::session::{GroupMessage, SessionEvent};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn live_message(e: SessionEvent) -> Option<GroupMessage> {
     match e {
