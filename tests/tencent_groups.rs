@@ -10,7 +10,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::group_wire::{
