@@ -62,7 +62,7 @@ impl ChannelBuffer {
 
 /// Whether a remote event of a channel portal may be dropped when the portal is busy:
 /// messages only when the network marked them ([`crate::core::connector::RemoteMessage::droppable`]:
-/// Easemob marks every chat-room message, Tencent only live-room likes); other events all but
+/// one network may mark every chat-room message, another only live-room likes); other events all but
 /// the ones that open, rename or end the portal (typing, receipts, reactions: transient).
 pub(super) fn droppable(event: &RemoteEvent) -> bool {
     match event {
