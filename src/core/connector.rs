@@ -212,6 +212,17 @@ pub type RemoteEventSender = super::event_channel::BoxedSender<RemoteEvent>;
 /// The core's end of a login's [`RemoteEvent`] stream.
 pub type RemoteEventReceiver = super::event_channel::BoxedReceiver<RemoteEvent>;
 
+/// One reaction key of a [`RemoteEvent::ReactionSync`] and who reacted with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionUsers {
+    /// The reaction (an emoji, or the network's own reaction id).
+    pub key: String,
+    /// The remote users who reacted with it (may be empty: nobody any more).
+    pub senders: Vec<String>,
+    /// `senders` is everyone (networks may list only the first few of a popular reaction).
+    pub complete: bool,
+}
+
 /// Everything that can come from the network, for one login.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -241,6 +252,17 @@ pub enum RemoteEvent {
         sender: String,
         target: String,
         key: String,
+    },
+    /// Who reacted to `target`, per reaction key: for networks that report a message's
+    /// reaction summary rather than single additions and removals (mautrix bridgev2's
+    /// `RemoteReactionSync`). The core compares each listed key with the reactions it bridged
+    /// on that message: a listed sender's missing reaction is added; when the entry is
+    /// `complete`, a bridged reaction with that key by a sender not listed is removed. Keys not
+    /// listed are left as they are.
+    ReactionSync {
+        chat: ChatId,
+        target: String,
+        reactions: Vec<ReactionUsers>,
     },
     /// `sender` read the chat up to `up_to` (everything when `None`).
     ReadReceipt {

@@ -468,6 +468,7 @@ fn chat_of(event: &RemoteEvent) -> Option<super::connector::ChatId> {
         | RemoteEvent::Remove { chat, .. }
         | RemoteEvent::Reaction { chat, .. }
         | RemoteEvent::ReactionRemove { chat, .. }
+        | RemoteEvent::ReactionSync { chat, .. }
         | RemoteEvent::ReadReceipt { chat, .. }
         | RemoteEvent::DeliveryReceipt { chat, .. }
         | RemoteEvent::Typing { chat, .. }

@@ -205,6 +205,16 @@ impl Store {
         self.backend.reaction(portal_key, target, sender, key).await
     }
 
+    /// Every bridged reaction on remote message `target` of portal `portal_key` (any sender,
+    /// any key); what a network's full reaction list is compared with.
+    pub async fn reactions_on(
+        &self,
+        portal_key: &str,
+        target: &str,
+    ) -> Result<Vec<ReactionRecord>> {
+        self.backend.reactions_on(portal_key, target).await
+    }
+
     /// The reaction behind Matrix event `event_id`, with its portal key.
     pub async fn reaction_by_event(
         &self,

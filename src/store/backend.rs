@@ -75,6 +75,8 @@ pub trait StoreBackend: Send + Sync + 'static {
         sender: &str,
         key: &str,
     ) -> Result<Option<ReactionRecord>>;
+    /// Every bridged reaction on remote message `target` of the portal (any sender, any key).
+    async fn reactions_on(&self, portal_key: &str, target: &str) -> Result<Vec<ReactionRecord>>;
     async fn reaction_by_event(&self, event_id: &str) -> Result<Option<(String, ReactionRecord)>>;
     async fn delete_reaction(
         &self,

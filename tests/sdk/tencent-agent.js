@@ -22,8 +22,10 @@
 //                                  result = (await chat.sendMessage(m)).data.message
 //   sendText {.., cloudCustomData?} (a reply: the TUIKit `messageReply` JSON)
 //   sendCustom {to, data, onlineUserOnly?} -> a C2C custom message (payload.data = data)
-//   onMessage {method, messageID, text?} -> await chat[method](chat.findMessage(messageID)) (revokeMessage,
-//                                  modifyMessage with payload.text = text); result = its data
+//   onMessage {method, messageID, text?, args?} -> await chat[method](chat.findMessage(messageID), ...args)
+//                                  (revokeMessage, modifyMessage with payload.text = text,
+//                                  addMessageReaction / removeMessageReaction with args [reactionID]);
+//                                  result = its data
 //   sendGroupText {groupID, text, atUserList?}
 //                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
 //                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
@@ -139,7 +141,7 @@ async function handle(cmd) {
       const m = chat.findMessage(cmd.messageID);
       if (!m) throw new Error("no message " + cmd.messageID);
       if (cmd.text !== undefined) m.payload.text = cmd.text;
-      return (await chat[cmd.method](m)).data;
+      return (await chat[cmd.method](m, ...(cmd.args || []))).data;
     }
     case "sendGroupText": {
       const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text } };

@@ -401,6 +401,9 @@ impl PortalWorker {
                 self.remote_reaction_remove(login, &sender, &target, &key)
                     .await
             }
+            RemoteEvent::ReactionSync {
+                target, reactions, ..
+            } => self.remote_reaction_sync(login, &target, &reactions).await,
             RemoteEvent::ChatDelete { .. } => {
                 self.remote_chat_gone().await;
                 Ok(())

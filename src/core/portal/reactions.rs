@@ -17,6 +17,7 @@ use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
 use crate::core::send_status::Reason;
 use crate::metrics::Direction;
+use crate::core::connector::ReactionUsers;
 use crate::store::ReactionRecord;
 
 impl PortalWorker {
@@ -122,6 +123,43 @@ impl PortalWorker {
             .await?;
         }
         ctx.metrics.bridged(Direction::ToMatrix, "reaction_remove");
+        Ok(())
+    }
+
+    /// The network's list of who reacted to `target` with each key ([`RemoteEvent::ReactionSync`]):
+    /// what is listed and not bridged is added, what is bridged and not listed under a
+    /// `complete` key is removed.
+    ///
+    /// [`RemoteEvent::ReactionSync`]: crate::core::connector::RemoteEvent::ReactionSync
+    pub(super) async fn remote_reaction_sync(
+        &mut self,
+        login: &Arc<UserLogin>,
+        target: &str,
+        reactions: &[ReactionUsers],
+    ) -> Result<(), MatrixError> {
+        let bridged = match self.ctx.store.reactions_on(&self.key, target).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(portal = %self.key, error = %e, "reactions not read; sync skipped");
+                return Ok(());
+            }
+        };
+        for entry in reactions {
+            let key = convert::normalize_reaction_key(&entry.key);
+            for sender in &entry.senders {
+                self.remote_reaction(login, sender, target, &key).await?;
+            }
+            if !entry.complete {
+                continue;
+            }
+            for gone in bridged
+                .iter()
+                .filter(|r| r.key == key && !entry.senders.contains(&r.sender))
+            {
+                self.remote_reaction_remove(login, &gone.sender, target, &key)
+                    .await?;
+            }
+        }
         Ok(())
     }
 

@@ -155,6 +155,24 @@ impl PgStore {
             .transpose()
     }
 
+    pub(super) async fn reactions_on(
+        &self,
+        portal: &str,
+        target: &str,
+    ) -> Result<Vec<ReactionRecord>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT record FROM reactions WHERE portal = $1 AND target = $2 \
+                 ORDER BY sender, key",
+                &[&portal, &target],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| decode("reactions", target, r.get::<_, &str>(0)))
+            .collect()
+    }
+
     pub(super) async fn reaction_by_event(
         &self,
         event_id: &str,

@@ -312,6 +312,9 @@ impl StoreBackend for PgStore {
     ) -> Result<Option<ReactionRecord>> {
         PgStore::reaction(self, portal_key, target, sender, key).await
     }
+    async fn reactions_on(&self, portal_key: &str, target: &str) -> Result<Vec<ReactionRecord>> {
+        PgStore::reactions_on(self, portal_key, target).await
+    }
     async fn reaction_by_event(&self, event_id: &str) -> Result<Option<(String, ReactionRecord)>> {
         PgStore::reaction_by_event(self, event_id).await
     }

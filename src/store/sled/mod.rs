@@ -251,6 +251,9 @@ impl StoreBackend for SledStore {
     ) -> Result<Option<ReactionRecord>> {
         SledStore::reaction(self, portal_key, target, sender, key)
     }
+    async fn reactions_on(&self, portal_key: &str, target: &str) -> Result<Vec<ReactionRecord>> {
+        SledStore::reactions_on(self, portal_key, target)
+    }
     async fn reaction_by_event(&self, event_id: &str) -> Result<Option<(String, ReactionRecord)>> {
         SledStore::reaction_by_event(self, event_id)
     }

@@ -41,6 +41,8 @@ pub struct Memory {
 struct IdMap {
     key_of: HashMap<String, String>,
     sdk_id_of: HashMap<String, String>,
+    /// `MsgKey` → `From_Account` (a reaction names the message's author).
+    author_of: HashMap<String, String>,
 }
 
 /// The [`Memory`] a login and its event task share.
@@ -67,15 +69,27 @@ impl Memory {
             .unwrap_or(0)
     }
 
-    fn remember_id(&self, sdk_id: String, key: String) {
+    fn remember_id(&self, sdk_id: String, key: String, author: &str) {
         if let Ok(mut m) = self.ids.lock() {
             if m.key_of.len() >= MAX_REMEMBERED {
                 m.key_of.clear();
                 m.sdk_id_of.clear();
+                m.author_of.clear();
             }
+            m.author_of.insert(key.clone(), author.to_owned());
             m.sdk_id_of.insert(key.clone(), sdk_id.clone());
             m.key_of.insert(sdk_id, key);
         }
+    }
+
+    /// The `MsgKey` of the message whose SDK `ID` is `sdk_id`, when seen.
+    pub fn key_of(&self, sdk_id: &str) -> Option<String> {
+        self.ids.lock().ok()?.key_of.get(sdk_id).cloned()
+    }
+
+    /// The author of C2C message `key`, when seen.
+    pub fn author_of(&self, key: &str) -> Option<String> {
+        self.ids.lock().ok()?.author_of.get(key).cloned()
     }
 
     /// The login's own `TinyId` (from `wslogin`).
@@ -88,7 +102,7 @@ impl Memory {
     /// A message this login sent: its SDK `ID` is `{own TinyId}-{MsgClientTime}-{MsgRandom}`,
     /// and the bridge sends `MsgClientTime` 0, which the server fills with `MsgTime` (the
     /// sandbox does; the real service's behaviour is not known).
-    pub fn sent(&self, receipt: &SendReceipt) {
+    pub fn sent(&self, own: &str, receipt: &SendReceipt) {
         let tiny = self
             .own_tiny_id
             .lock()
@@ -96,7 +110,7 @@ impl Memory {
             .unwrap_or_default();
         if !tiny.is_empty() {
             let id = ops::sdk_message_id(&tiny, receipt.msg_time, receipt.msg_random);
-            self.remember_id(id, receipt.msg_key.clone());
+            self.remember_id(id, receipt.msg_key.clone(), own);
         }
     }
 
@@ -111,7 +125,7 @@ impl Memory {
                 m.client_time
             };
             let id = ops::sdk_message_id(&m.tiny_id, time, m.random);
-            self.remember_id(id, out.id.clone());
+            self.remember_id(id, out.id.clone(), &m.from);
         }
         if let Some(r) = ops::parse_reply(&m.cloud_custom_data) {
             let key = self

@@ -85,7 +85,7 @@ pub fn translate_notice(own: &str, n: &GroupNotice) -> Vec<RemoteEvent> {
 }
 
 /// The `MsgSeq` of group message id `target` (`GroupId#MsgSeq`) of group chat `chat`.
-fn seq_of(chat: &ChatId, target: &str) -> Result<u64, SendFailure> {
+pub(super) fn seq_of(chat: &ChatId, target: &str) -> Result<u64, SendFailure> {
     target
         .strip_prefix(chat.id.as_str())
         .and_then(|rest| rest.strip_prefix('#'))

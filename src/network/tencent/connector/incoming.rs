@@ -246,6 +246,10 @@ pub(super) async fn translate(
                 }
                 break;
             }
+            SessionEvent::Reactions(r) => match super::reactions::translate(&own, &r, &memory) {
+                Some(e) => e,
+                None => continue,
+            },
             SessionEvent::ProfileChanged(c) => super::profiles::translate_changed(&c),
             SessionEvent::GroupModified(m) => super::group_ops::translate_modified(&m, &memory),
             SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,

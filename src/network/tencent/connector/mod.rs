@@ -21,6 +21,7 @@ mod incoming;
 pub mod live;
 mod login;
 mod profiles;
+mod reactions;
 pub mod topics;
 
 use std::collections::HashMap;
@@ -146,6 +147,9 @@ impl NetworkConnector for TencentConnector {
             recall_window_secs: fidelity::RECALL_WINDOW_SECS,
             read_receipts: true,
             typing: true,
+            // `addMessageReaction` / `removeMessageReaction` ([`reactions`]; a paid feature of
+            // the service: an app without it refuses them, told in words).
+            reactions: true,
             // Communities with topics: a space with a room per topic.
             spaces: true,
             // Live rooms (AVChatRoom): `join-live` / `leave-live` ([`live`]).
@@ -300,7 +304,7 @@ impl NetworkLogin for TencentLogin {
             .send_c2c_with(peer, outgoing_elems(content), cloud)
             .await
             .map_err(send_failure)?;
-        self.memory.sent(&receipt);
+        self.memory.sent(&self.own, &receipt);
         Ok(vec![message_id(
             &self.own,
             receipt.msg_seq,
@@ -370,6 +374,10 @@ impl NetworkLogin for TencentLogin {
     }
 
     fn as_channels(&self) -> Option<&dyn crate::core::connector::ChannelAbility> {
+        Some(self)
+    }
+
+    fn as_reactions(&self) -> Option<&dyn crate::core::connector::ReactionAbility> {
         Some(self)
     }
 

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
 pub mod c2c_ops;
+pub mod reactions;
 pub use c2c_ops::{SendMeta, MODIFY_CONFLICT, MSG_NOT_FOUND};
 
 /// Sandbox settings.
@@ -112,6 +113,10 @@ struct State {
     /// When (reader, peer) last read the peer's messages, unix seconds (`openim.msgreaded`).
     #[serde(with = "crate::network::sandbox_store::pairs")]
     read_time: HashMap<(String, String), u64>,
+    /// Message reactions ([`reactions`]) by message (`c2c:{MsgKey}` or
+    /// `group:{GroupId}:{TopicId}:{MsgSeq}`), then by reaction id.
+    #[serde(default)]
+    reactions: HashMap<String, std::collections::BTreeMap<String, reactions::Reacted>>,
 }
 
 /// The persisted part of the state, as JSON ([`super::persist`]).

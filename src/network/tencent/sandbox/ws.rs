@@ -182,6 +182,15 @@ impl Conn {
             "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
             "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
             "openim.modify_group_msg" => self.sandbox.modify_group_msg(&user, Some(conn_id), b),
+            c @ ("openim_msg_ext_http_svc.reaction_add"
+            | "openim_msg_ext_http_svc.reaction_del") => {
+                self.sandbox.react_c2c(c, &user, Some(conn_id), b)
+            }
+            c @ ("openim_msg_ext_http_svc.group_reaction_add"
+            | "openim_msg_ext_http_svc.group_reaction_del") => {
+                self.sandbox.react_group(c, &user, Some(conn_id), b)
+            }
+            "im_sdk_config_mgr.fetch_imsdk_purchase_bitsv2" => self.sandbox.purchase_bits(),
             servcmd::PORTRAIT_GET_ALL => self.sandbox.portrait_get(b),
             "profile.portrait_set" => self.sandbox.portrait_set(&user, Some(conn_id), b),
             servcmd::BLACK_LIST_GET => {

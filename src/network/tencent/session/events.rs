@@ -177,6 +177,8 @@ pub enum SessionEvent {
     GroupNotice(super::GroupNotice),
     /// A group message was edited (by its author, maybe on another of our instances).
     GroupModified(super::GroupModified),
+    /// Reactions of a message changed ([`super::reactions`]).
+    Reactions(super::reactions::ReactionNotice),
     /// A user's profile changed (`ProfileDataMod`).
     ProfileChanged(super::profile::ProfileChanged),
     /// The joined groups, read at every login.

@@ -75,6 +75,7 @@ impl Session {
             }
             self.on_ops_event(ev);
             self.on_profile_event(ev);
+            self.on_reaction_event(ev);
             self.on_group_push_event(ev, now);
             notifies.extend(
                 ev.get("C2cNotifyMsgArray")

@@ -20,6 +20,7 @@ mod incoming;
 pub mod live;
 pub mod ops;
 pub mod profile;
+pub mod reactions;
 mod sends;
 #[cfg(test)]
 mod test_frames;

@@ -57,7 +57,7 @@ impl SendMeta {
 }
 
 /// A `msg_push` frame carrying one `eventArray` item.
-fn push_event(item: Value) -> String {
+pub(super) fn push_event(item: Value) -> String {
     let head = Head {
         ver: Some("v4".into()),
         servcmd: servcmd::MSG_PUSH.into(),
@@ -71,7 +71,7 @@ fn push_event(item: Value) -> String {
 }
 
 /// Sends `frame` to every online instance of `user` but `except_conn`.
-fn fan_out(st: &mut State, user: &str, frame: &str, except_conn: Option<u64>) {
+pub(super) fn fan_out(st: &mut State, user: &str, frame: &str, except_conn: Option<u64>) {
     if let Some(acc) = st.accounts.get_mut(user) {
         acc.online.retain(|i| !i.tx.is_closed());
         for i in acc.online.iter().filter(|i| Some(i.conn_id) != except_conn) {
