@@ -3,7 +3,8 @@
 //! ways: a Matrix edit (`m.replace`) ↔ `modify_c2c_msg`, a redaction ↔ recall
 //! (`msgwithdraw`), a Matrix read receipt ↔ the C2C read marker (`msgreaded`), and Matrix
 //! typing ↔ the TUIKit typing notice, a Matrix reply ↔ the TUIKit quote
-//! (`CloudCustomData.messageReply`), and a custom element shown as a notice.
+//! (`CloudCustomData.messageReply`), reactions (`reaction_add` / `reaction_del` ↔
+//! `m.reaction` and its redaction), and a custom element shown as a notice.
 
 #![cfg(feature = "tencent")]
 
@@ -328,5 +329,48 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
                 .is_some_and(|b| b.contains("a custom message: a poll"))
     })
     .await;
+
+    // Reactions both ways (the service reports who has each reaction of a message).
+    use imbridge::network::tencent::session::reactions::{
+        reaction_request, ReactionNotice, ReactionTarget,
+    };
+    let sure_target = ReactionTarget::C2c {
+        from: "alice".into(),
+        to: "bob".into(),
+        msg_key: sure.key.clone(),
+    };
+    let (cmd, body) = reaction_request(&sure_target, "👍", "bob", true);
+    bob.call(cmd, body).await.expect("bob reacts");
+    let thumbs_id = mx
+        .wait_event(&dm, "bob's reaction", |e| {
+            e["sender"] == BOB_GHOST
+                && e["type"] == "m.reaction"
+                && e["content"]["m.relates_to"]["event_id"] == sure_event.as_str()
+                && e["content"]["m.relates_to"]["key"] == "👍"
+        })
+        .await;
+    mx.send_reaction(&dm, &coffee, "❤️").await;
+    let heart = bob_gets(&seen, "alice's reaction", &log, |e| match e {
+        SessionEvent::Reactions(ReactionNotice::Summary {
+            target: ReactionTarget::C2c { msg_key, .. },
+            reactions,
+            ..
+        }) if *msg_key == question.msg_key => reactions.first().cloned(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (heart.reaction.as_str(), heart.users.as_slice()),
+        ("❤️", ["alice".to_owned()].as_slice())
+    );
+    say!(t0, "reactions both ways");
+    let (cmd, body) = reaction_request(&sure_target, "👍", "bob", false);
+    bob.call(cmd, body).await.expect("bob takes it back");
+    mx.wait_event(&dm, "bob's reaction redacted", |e| {
+        e["event_id"] == thumbs_id.as_str()
+            && e["content"].as_object().is_some_and(|c| c.is_empty())
+    })
+    .await;
+    say!(t0, "bob's removed reaction redacted in Matrix");
     bridge.stop();
 }

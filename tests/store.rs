@@ -294,9 +294,22 @@ async fn reaction_map_works_both_ways_and_survives_reopen(db: TestDb) -> TestRes
     let on_m1 = store.reactions_on("direct:alice:bob", "m1").await?;
     let mut on_m1: Vec<_> = on_m1.into_iter().map(|r| r.event_id).collect();
     on_m1.sort();
-    assert_eq!(on_m1, ["$a", "$b", "$c"], "every sender and key on the message");
-    assert!(store.reactions_on("direct:alice:bob", "m").await?.is_empty(), "no prefix match");
-    assert!(store.reactions_on("group:g", "m1").await?.is_empty(), "per portal");
+    assert_eq!(
+        on_m1,
+        ["$a", "$b", "$c"],
+        "every sender and key on the message"
+    );
+    assert!(
+        store
+            .reactions_on("direct:alice:bob", "m")
+            .await?
+            .is_empty(),
+        "no prefix match"
+    );
+    assert!(
+        store.reactions_on("group:g", "m1").await?.is_empty(),
+        "per portal"
+    );
     let gone = store
         .delete_reaction("direct:alice:bob", "m1", "bob", "👍")
         .await?;

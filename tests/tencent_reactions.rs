@@ -42,9 +42,7 @@ async fn sdk_react(a: &mut SdkAgent, method: &str, id: &Value, reaction: &str) {
         {
             Ok(_) => return,
             // 3122: the SDK's NO_USE, "feature not purchased".
-            Err(e) if e["code"] == 3122 => {
-                tokio::time::sleep(Duration::from_millis(250)).await
-            }
+            Err(e) if e["code"] == 3122 => tokio::time::sleep(Duration::from_millis(250)).await,
             Err(e) => panic!("{method} refused: {e}"),
         }
     }

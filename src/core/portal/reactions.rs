@@ -11,13 +11,13 @@ use serde_json::json;
 use tracing::debug;
 
 use super::{chat_of_key, retry, PortalWorker};
+use crate::core::connector::ReactionUsers;
 use crate::core::convert;
 use crate::core::ghosts::escape_localpart;
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
 use crate::core::send_status::Reason;
 use crate::metrics::Direction;
-use crate::core::connector::ReactionUsers;
 use crate::store::ReactionRecord;
 
 impl PortalWorker {

@@ -69,7 +69,11 @@ impl SledStore {
 
     /// Every bridged reaction on remote message `target` of portal `portal_key` (any sender,
     /// any key), in key order.
-    pub(super) fn reactions_on(&self, portal_key: &str, target: &str) -> Result<Vec<ReactionRecord>> {
+    pub(super) fn reactions_on(
+        &self,
+        portal_key: &str,
+        target: &str,
+    ) -> Result<Vec<ReactionRecord>> {
         let prefix = parts(&[portal_key.as_bytes(), target.as_bytes()]);
         let mut out = Vec::new();
         for item in self.reactions.scan_prefix(&prefix) {

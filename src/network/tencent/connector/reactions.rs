@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use super::fidelity::Memory;
 use super::groups::group_message_id;
 use super::{direct_peer, send_failure, TencentLogin};
-use crate::core::connector::{ChatId, ChatKind, ReactionAbility, ReactionUsers, RemoteEvent, SendFailure};
+use crate::core::connector::{
+    ChatId, ChatKind, ReactionAbility, ReactionUsers, RemoteEvent, SendFailure,
+};
 use crate::network::tencent::session::reactions::{
     reaction_request, ReactionNotice, ReactionTarget,
 };
@@ -22,7 +24,12 @@ use crate::network::tencent::session::topic_group;
 
 /// The chat and network message id of `target`, seen by `own`; `None` when the push names
 /// the message in a way this login cannot place.
-fn locate(own: &str, target: &ReactionTarget, sdk_id: Option<&str>, memory: &Memory) -> Option<(ChatId, String)> {
+fn locate(
+    own: &str,
+    target: &ReactionTarget,
+    sdk_id: Option<&str>,
+    memory: &Memory,
+) -> Option<(ChatId, String)> {
     match target {
         ReactionTarget::C2c { from, to, msg_key } => {
             let peer = if from == own { to } else { from };
@@ -96,7 +103,11 @@ pub fn translate(own: &str, notice: &ReactionNotice, memory: &Memory) -> Option<
 }
 
 /// The service's name of message `target` of `chat`.
-fn target_of(login: &TencentLogin, chat: &ChatId, target: &str) -> Result<ReactionTarget, SendFailure> {
+fn target_of(
+    login: &TencentLogin,
+    chat: &ChatId,
+    target: &str,
+) -> Result<ReactionTarget, SendFailure> {
     if chat.kind == ChatKind::Group {
         let seq = super::group_ops::seq_of(chat, target)?;
         let (group_id, topic_id) = match topic_group(&chat.id) {
@@ -116,7 +127,11 @@ fn target_of(login: &TencentLogin, chat: &ChatId, target: &str) -> Result<Reacti
         .memory
         .author_of(target)
         .unwrap_or_else(|| peer.to_owned());
-    let to = if from == login.own { peer } else { login.own.as_str() };
+    let to = if from == login.own {
+        peer
+    } else {
+        login.own.as_str()
+    };
     Ok(ReactionTarget::C2c {
         from,
         to: to.to_owned(),
@@ -124,7 +139,13 @@ fn target_of(login: &TencentLogin, chat: &ChatId, target: &str) -> Result<Reacti
     })
 }
 
-async fn request(login: &TencentLogin, chat: &ChatId, target: &str, key: &str, add: bool) -> Result<(), SendFailure> {
+async fn request(
+    login: &TencentLogin,
+    chat: &ChatId,
+    target: &str,
+    key: &str,
+    add: bool,
+) -> Result<(), SendFailure> {
     let t = target_of(login, chat, target)?;
     let (servcmd, body) = reaction_request(&t, key, &login.own, add);
     login

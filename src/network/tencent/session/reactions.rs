@@ -110,7 +110,8 @@ fn target_of(n: &Value) -> Option<(ReactionTarget, Option<String>)> {
         text(info, "MsgClientTime"),
         text(info, "MsgRandom"),
     );
-    let sdk_id = (!tiny.is_empty() && !random.is_empty()).then(|| format!("{tiny}-{time}-{random}"));
+    let sdk_id =
+        (!tiny.is_empty() && !random.is_empty()).then(|| format!("{tiny}-{time}-{random}"));
     Some((target, sdk_id))
 }
 
@@ -234,7 +235,11 @@ mod tests {
         let item = json!({"GroupMsgInfo": {"GroupId": "g", "MsgSeq": 7, "TinyId": "144", "MsgClientTime": 5, "MsgRandom": 9},
                           "MsgReactionSummary": [{"Reaction": "👍", "Reaction_Account": ["a", "b"], "Count": 3},
                                                  {"Reaction": "", "Reaction_Account": []}]});
-        let Some(ReactionNotice::Summary { target, sdk_id, reactions }) = parse_summary(&item)
+        let Some(ReactionNotice::Summary {
+            target,
+            sdk_id,
+            reactions,
+        }) = parse_summary(&item)
         else {
             panic!("summary");
         };
@@ -252,10 +257,19 @@ mod tests {
 
         let own = json!({"C2CMsgInfo": {"From_Account": "a", "To_Account": "b", "MsgKey": "1_2_3"},
                          "Reaction": "x", "MsgOptType": 2});
-        assert!(matches!(parse_own(&own), Some(ReactionNotice::Own { added: false, .. })));
+        assert!(matches!(
+            parse_own(&own),
+            Some(ReactionNotice::Own { added: false, .. })
+        ));
         assert_eq!(parse_own(&json!({"Reaction": "x", "MsgOptType": 1})), None);
-        assert_eq!(parse_own(&json!({"C2CMsgInfo": {}, "Reaction": "x", "MsgOptType": 9})), None);
-        assert_eq!(parse_summary(&json!({"GroupMsgInfo": {"GroupId": "g"}})), None);
+        assert_eq!(
+            parse_own(&json!({"C2CMsgInfo": {}, "Reaction": "x", "MsgOptType": 9})),
+            None
+        );
+        assert_eq!(
+            parse_summary(&json!({"GroupMsgInfo": {"GroupId": "g"}})),
+            None
+        );
 
         let (cmd, body) = reaction_request(
             &ReactionTarget::Group {

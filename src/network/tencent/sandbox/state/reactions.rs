@@ -244,7 +244,13 @@ fn check(user: &str, op: Op, b: &Value, reaction: &str) -> Result<(), Value> {
 
 /// The summary push for the conversation and the own-reaction push for the reactor's other
 /// instances.
-fn frames(info_key: &str, info: &Value, summary: Value, reaction: &str, op: Op) -> (String, String) {
+fn frames(
+    info_key: &str,
+    info: &Value,
+    summary: Value,
+    reaction: &str,
+    op: Op,
+) -> (String, String) {
     let list = push_frame(
         REACTION_EVENT,
         "MsgReactionNotifyList",
