@@ -21,6 +21,14 @@
 //!   from bob's ghost, once; each Matrix reply reaches bob once as a group message from its
 //!   author; carol added by bob joins the room as a ghost, and leaves it when bob removes her;
 //!   a text bob retracts is redacted in the room.
+//! * `jmessage_group_management_from_matrix_and_offline_events` (`bridge_jmessage/admin.rs`):
+//!   `create-group "plan" bob` from the bot makes a JMessage group owned by alice with bob in
+//!   it and its portal; the room's name and topic become the group's name and description; a
+//!   name over 64 bytes is refused in words and the room shows the group's name again;
+//!   inviting carol's ghost adds carol, kicking it removes her (each change checked in the
+//!   sandbox or by bob); a text bob retracts and carol, whom he adds, while the bridge is
+//!   stopped are a redaction and a joined ghost after the restart (`sync_event`); with
+//!   `bridge.leave_on_part`, leaving the room leaves the group (bob owns it then).
 //! * `jmessage_media_receipts_recall_from_matrix_and_profiles` (`bridge_jmessage/media.rs`):
 //!   bob's ghost is named after his nickname and has his avatar (same bytes); bob's image,
 //!   file and voice message become `m.image` (with its size), `m.file` and `m.audio` (with its
@@ -31,15 +39,24 @@
 //!   bob; images both ways in a group; a Matrix redaction of alice's text retracts it for bob
 //!   in the DM and in a group; the ghost follows bob's new nickname once a message of his
 //!   carries a newer profile time.
+//! * `jmessage_no_disturb_both_ways` (`bridge_jmessage/notify.rs`, double puppeting,
+//!   `settings_sync_secs: 1`): alice's second JMessage device puts bob's chat on no-disturb:
+//!   mx1's DM room gets Element's mute rule; mx1 deletes it: the no-disturb is off; mx1 mutes
+//!   the room: it is on again; the device's account-wide no-disturb is `.m.rule.master`, and
+//!   mx1 turning that off turns it off.
 
 #![cfg(feature = "jmessage")]
 
 #[macro_use]
 mod common;
+#[path = "bridge_jmessage/admin.rs"]
+mod admin;
 #[path = "bridge_jmessage/groups.rs"]
 mod groups;
 #[path = "bridge_jmessage/media.rs"]
 mod media;
+#[path = "bridge_jmessage/notify.rs"]
+mod notify;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,9 @@
 //! masterSecret refused in words), single text both ways with send refusals in words, a
 //! push receipted only once the core confirmed its checkpoint (and handed over again at the
 //! next login when it never was), `register` (taken, invalid, new), a password change
-//! ending the login with bad credentials, and media, read receipts and profiles through the
-//! contract.
+//! ending the login with bad credentials, media, read receipts and profiles through the
+//! contract, a retraction made while the user was offline handed over at login and acked only
+//! once its checkpoint is confirmed, and no-disturb both ways (mentions-only as no-disturb).
 
 #![cfg(feature = "jmessage")]
 
@@ -17,7 +18,8 @@ use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
 use imbridge::config::Secret;
 use imbridge::core::connector::{
     ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MediaKind, MessageContent,
-    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMedia, RemoteMessage, SendFailure,
+    NetworkConnector, NotifyLevel, RemoteEvent, RemoteEventReceiver, RemoteMedia, RemoteMessage,
+    SendFailure,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::registration::RegisterFailure;
@@ -484,5 +486,111 @@ async fn media_receipts_and_profiles_through_the_contract() {
     assert_eq!(p.avatar_url.as_deref(), Some(media_id));
     let p = session.user_profile("nobody42").await.expect("profile");
     assert_eq!((p.name.as_deref(), p.avatar_url), (Some("nobody42"), None));
+    session.disconnect(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_retraction_waits_for_its_checkpoint_and_no_disturb_both_ways() {
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let c = connector(&sb, MASTER_SECRET);
+    let data = login(&c, "alice", ALICE_PW).await.expect("logs in");
+    let (tx, mut events) = boxed_channel(64);
+    let session = c.connect(&data, tx).await.expect("connects");
+    wait_catch_up(&mut events).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    let sent = bob
+        .client
+        .send_text("alice", "take it back", None)
+        .await
+        .expect("bob sends");
+    assert_eq!(text_of(&next_message(&mut events).await), "take it back");
+    session.disconnect(false).await;
+    drop(events);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sb.state.sessions_of("alice") > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "alice stays online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bob.client.retract(sent.msg_id).await.expect("bob retracts");
+    assert_eq!(sb.state.pending_events("alice").1.len(), 1);
+
+    // At the next login: the retraction, then its checkpoint; acked only once confirmed.
+    let (tx, mut events) = boxed_channel(64);
+    let session = c.connect(&data, tx).await.expect("connects again");
+    let removed = loop {
+        match next_event(&mut events).await {
+            RemoteEvent::Remove {
+                chat,
+                sender,
+                target,
+            } => break (chat, sender, target),
+            RemoteEvent::Checkpoint(_) => panic!("a checkpoint before the retraction"),
+            _ => {}
+        }
+    };
+    assert_eq!(
+        removed,
+        (
+            ChatId::direct("bob"),
+            "bob".to_string(),
+            sent.msg_id.to_string()
+        )
+    );
+    let RemoteEvent::Checkpoint(checkpoint) = next_event(&mut events).await else {
+        panic!("the hand-over's checkpoint follows the retraction");
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sb.state.pending_events("alice").1.len(),
+        1,
+        "acked too early"
+    );
+    checkpoint.done();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !sb.state.pending_events("alice").1.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never acked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // No-disturb through the contract: mentions-only is no-disturb; read back as muted.
+    let gid = bob
+        .client
+        .create_group("quiet", "")
+        .await
+        .expect("bob's group");
+    bob.client
+        .add_group_members(gid, &["alice"])
+        .await
+        .expect("alice added");
+    let notify = session.as_notify().expect("JMessage has no-disturb");
+    let dm = ChatId::direct("bob");
+    let group = ChatId::group(gid.to_string());
+    notify
+        .set_notify_level(&dm, NotifyLevel::MentionsOnly)
+        .await
+        .expect("set");
+    assert!(sb.state.no_disturb_of("alice").users.contains("bob"));
+    let mut levels = notify
+        .notify_levels(&[dm.clone(), group.clone(), ChatId::channel("x")])
+        .await
+        .expect("read");
+    levels.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut want = vec![(dm.clone(), NotifyLevel::Muted), (group, NotifyLevel::All)];
+    want.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    assert_eq!(levels, want);
+    notify
+        .set_notify_level(&dm, NotifyLevel::All)
+        .await
+        .expect("unset");
+    assert!(sb.state.no_disturb_of("alice").users.is_empty());
+    notify
+        .set_global_notify_level(NotifyLevel::Muted)
+        .await
+        .expect("global");
+    assert!(sb.state.no_disturb_of("alice").global);
+    assert_eq!(
+        notify.global_notify_level().await.expect("read"),
+        NotifyLevel::Muted
+    );
     session.disconnect(false).await;
 }

@@ -28,12 +28,15 @@
 //   addSingleReceiptReport {username, msg_ids} addGroupReceiptReport {gid, msg_ids}
 //   sendSinglePic / sendSingleFile {target_username, fname, data_b64, mime?} sendGroupPic {target_gid, …}
 //   getResource {media_id} -> {url}
+//   getNoDisturb  add|delSingleNoDisturb {target_name}  add|delGroupNoDisturb {gid}
+//   add|delGlobalNoDisturb
 //   loginOut                                  -> null
 //   exit                                      -> reply, exit(0)
 // events
 //   "ready" once at start; msgReceive, syncConversation, eventNotification, disconnect,
-//   msgReceiptChange (the SDK's onMsgReceive / onSyncConversation / onEventNotification /
-//   onDisconnect / onMsgReceiptChange callbacks);
+//   msgReceiptChange, syncEvent, syncMsgReceipt (the SDK's onMsgReceive / onSyncConversation /
+//   onEventNotification / onDisconnect / onMsgReceiptChange / onSyncEvent / onSyncMsgReceipt
+//   callbacks: the last two get the events and receipt changes missed while offline);
 //   "unhandledRejection" / "uncaughtException" {message, stack}; "stdinClosed" before exiting on EOF.
 
 for (const m of ["log", "info", "warn", "error", "debug", "trace"]) {
@@ -82,6 +85,8 @@ jim.onSyncConversation((d) => emit("syncConversation", d));
 jim.onEventNotification((d) => emit("eventNotification", d));
 jim.onDisconnect(() => emit("disconnect", null));
 jim.onMsgReceiptChange((d) => emit("msgReceiptChange", d));
+jim.onSyncEvent((d) => emit("syncEvent", d));
+jim.onSyncMsgReceipt((d) => emit("syncMsgReceipt", d));
 
 // Every SDK call returns a request object with onSuccess / onFail / onTimeout (and onAck).
 function settle(req) {
@@ -155,6 +160,21 @@ function handle(cmd) {
     }
     case "getResource":
       return settle(jim.getResource({ media_id: cmd.media_id }));
+    // No-disturb (the SDK's own argument names).
+    case "getNoDisturb":
+      return settle(jim.getNoDisturb());
+    case "addSingleNoDisturb":
+      return settle(jim.addSingleNoDisturb({ target_name: cmd.target_name }));
+    case "delSingleNoDisturb":
+      return settle(jim.delSingleNoDisturb({ target_name: cmd.target_name }));
+    case "addGroupNoDisturb":
+      return settle(jim.addGroupNoDisturb({ gid: cmd.gid }));
+    case "delGroupNoDisturb":
+      return settle(jim.delGroupNoDisturb({ gid: cmd.gid }));
+    case "addGlobalNoDisturb":
+      return settle(jim.addGlobalNoDisturb());
+    case "delGlobalNoDisturb":
+      return settle(jim.delGlobalNoDisturb());
     case "loginOut":
       jim.loginOut();
       return Promise.resolve(null);

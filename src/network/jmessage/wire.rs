@@ -62,6 +62,17 @@ pub mod event {
     /// `updateSelfInfo` / `updateSelfAvatar`, the avatar a media_id of an `image` upload).
     pub const GET_ACROSS_USER_INFO: &str = "get_across_user_info";
     pub const UPDATE_SELF_INFO: &str = "update_self_info";
+    /// No-disturb (the SDK's `getNoDisturb`, `add|delSingleNoDisturb {target_name, appkey?}`,
+    /// `add|delGroupNoDisturb {gid}`, `add|delGlobalNoDisturb`, each with `version: 0`):
+    /// `no_disturb` → `{no_disturb: {global: 0|1, users: [{username, appkey, …}], groups:
+    /// [{gid, name, …}]}}`.
+    pub const NO_DISTURB: &str = "no_disturb";
+    pub const ADD_NO_DISTURB_SINGLE: &str = "add_msg_no_disturb_single";
+    pub const DELETE_NO_DISTURB_SINGLE: &str = "delete_msg_no_disturb_single";
+    pub const ADD_NO_DISTURB_GROUP: &str = "add_msg_no_disturb_group";
+    pub const DELETE_NO_DISTURB_GROUP: &str = "delete_msg_no_disturb_group";
+    pub const ADD_NO_DISTURB_GLOBAL: &str = "add_msg_no_disturb_global";
+    pub const DELETE_NO_DISTURB_GLOBAL: &str = "delete_msg_no_disturb_global";
 }
 
 /// Error codes (`code` in a response; 0 is success), from the public Web error table.

@@ -1,4 +1,5 @@
-//! The [`Client`] methods for groups, group sends, recall, read reports and profiles: each queues one session call
+//! The [`Client`] methods for groups, group sends, recall, read reports, profiles and
+//! no-disturb: each queues one session call
 //! ([`crate::network::jmessage::session`]'s group API) in the task and awaits its answer,
 //! typed. Errors are [`SendError`]: `Rejected {code, message}` with the service's code
 //! (e.g. 880204 no such group, 880205 not a member, 855001 too late to retract), `Timeout`,
@@ -11,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{Client, Command, Driver};
 use crate::network::jmessage::session::{
-    GroupInfo, GroupMember, SendError, SendReceipt, Session, UserInfo,
+    GroupInfo, GroupMember, NoDisturb, SendError, SendReceipt, Session, UserInfo,
 };
 
 type Start = Box<dyn FnOnce(&mut Session, Instant) -> Result<u64, SendError> + Send>;
@@ -181,6 +182,37 @@ impl Client {
         let nickname = nickname.map(str::to_owned);
         let avatar = avatar.map(str::to_owned);
         self.call(move |s, now| s.update_self_info(nickname.as_deref(), avatar.as_deref(), now))
+            .await
+            .map(drop)
+    }
+
+    /// The user's no-disturb settings (`no_disturb`).
+    pub async fn no_disturb(&self) -> Result<NoDisturb, SendError> {
+        let v = self.call(move |s, now| s.no_disturb(now)).await?;
+        NoDisturb::from_value(&v["no_disturb"]).ok_or_else(|| malformed("no_disturb"))
+    }
+
+    /// Puts the single chat with `username` on no-disturb (`on`) or takes it off
+    /// (`add|delete_msg_no_disturb_single`).
+    pub async fn set_single_no_disturb(&self, username: &str, on: bool) -> Result<(), SendError> {
+        let username = username.to_owned();
+        self.call(move |s, now| s.set_single_no_disturb(&username, on, now))
+            .await
+            .map(drop)
+    }
+
+    /// Puts group `gid` on no-disturb (`on`) or takes it off
+    /// (`add|delete_msg_no_disturb_group`).
+    pub async fn set_group_no_disturb(&self, gid: i64, on: bool) -> Result<(), SendError> {
+        self.call(move |s, now| s.set_group_no_disturb(gid, on, now))
+            .await
+            .map(drop)
+    }
+
+    /// Switches account-wide no-disturb on (`on`) or off
+    /// (`add|delete_msg_no_disturb_global`).
+    pub async fn set_global_no_disturb(&self, on: bool) -> Result<(), SendError> {
+        self.call(move |s, now| s.set_global_no_disturb(on, now))
             .await
             .map(drop)
     }

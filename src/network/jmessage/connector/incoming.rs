@@ -103,10 +103,45 @@ pub fn content_of(m: &IncomingMessage) -> MessageContent {
                 },
             }
         }
+        ("custom", _) => MessageContent::Notice {
+            body: custom_words(b),
+        },
         (kind, _) => MessageContent::Unsupported {
             description: format!("[{} — not bridged from JMessage yet]", describe(kind)),
         },
     }
+}
+
+/// The longest rendering of a custom message's fields, in characters.
+pub const CUSTOM_WORDS_CHARS: usize = 300;
+
+/// A custom message (`msg_type` `custom`: any JSON object the app defined, the Web SDK's
+/// `sendSingleCustom` / `sendGroupCustom`) in words, as a notice from its sender: its keys
+/// with their values (strings, numbers and booleans as they are, other values by kind), at
+/// most [`CUSTOM_WORDS_CHARS`] characters.
+pub fn custom_words(body: &serde_json::Value) -> String {
+    let Some(fields) = body.as_object().filter(|o| !o.is_empty()) else {
+        return "sent a custom message (no fields)".into();
+    };
+    let shown: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => v.to_string(),
+                serde_json::Value::Null => "null".into(),
+                serde_json::Value::Array(a) => format!("[{} items]", a.len()),
+                serde_json::Value::Object(_) => "{…}".into(),
+            };
+            format!("{k}: {value}")
+        })
+        .collect();
+    let mut words = format!("sent a custom message — {}", shown.join(", "));
+    if words.chars().count() > CUSTOM_WORDS_CHARS {
+        words = words.chars().take(CUSTOM_WORDS_CHARS).collect();
+        words.push('…');
+    }
+    words
 }
 
 /// A message kind in words.
@@ -378,6 +413,37 @@ mod tests {
         assert_eq!(r.chat, ChatId::direct("bob"));
         // Not ours at all.
         assert!(translate_message("carol", "appkey", &m).is_none());
+    }
+
+    #[test]
+    fn custom_messages_are_notices_showing_their_keys() {
+        let m = message(
+            "bob",
+            "alice",
+            "custom",
+            json!({"action": "gift", "count": 3, "vip": true, "items": [1, 2], "meta": {}}),
+        );
+        let r = translate_message("alice", "appkey", &m).expect("bridged");
+        let MessageContent::Notice { body } = r.content else {
+            panic!("a notice: {:?}", r.content);
+        };
+        assert!(body.starts_with("sent a custom message — "), "{body}");
+        for part in [
+            "action: gift",
+            "count: 3",
+            "vip: true",
+            "items: [2 items]",
+            "meta: {…}",
+        ] {
+            assert!(body.contains(part), "{part} in {body}");
+        }
+        let long = custom_words(&json!({ "k": "x".repeat(1000) }));
+        assert_eq!(long.chars().count(), CUSTOM_WORDS_CHARS + 1);
+        assert_eq!(
+            custom_words(&json!({})),
+            "sent a custom message (no fields)"
+        );
+        assert_eq!(custom_words(&json!(7)), "sent a custom message (no fields)");
     }
 
     #[test]

@@ -3,22 +3,26 @@
 //! single and group text both ways, images / files / voices both ways ([`media`]), locations
 //! both ways, read receipts both ways ([`receipts`]), group events ([`groups`]), recall both
 //! ways, users' nicknames and avatars as ghost profiles, login states (wrong password,
-//! password changed, logged in elsewhere), and the messages waiting at login.
+//! password changed, logged in elsewhere), the messages waiting at login, and group
+//! management from Matrix ([`admin`]: name, description, members, create, leave), and
+//! no-disturb ↔ Matrix room notifications ([`notify`]).
 //!
 //! Acknowledgements: a push (`msg_sync`'s `msg_recv_v2` receipts, `sync_conversation_ack`
 //! for the offline hand-over) is receipted only once the core has stored its messages
 //! ([`RemoteEvent::Checkpoint`](crate::core::connector::RemoteEvent::Checkpoint)), so a crash
 //! before that leaves them on the server, which hands them over again.
 //!
-//! Not yet: group management from Matrix, group read receipts to Matrix (JMessage does not
+//! Not yet: group read receipts to Matrix (JMessage does not
 //! name the reader), profile changes of users who send nothing (a change is noticed on the
 //! sender's next message, by its `sui_mtime`), the conversation list, cross-app users (bridged under their username, with a note), and
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
+mod admin;
 mod groups;
 mod incoming;
 mod login;
 mod media;
+mod notify;
 mod receipts;
 mod register;
 
@@ -28,9 +32,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use admin::admin_failure;
 pub use groups::{translate_group_event, translate_retraction};
 pub use incoming::{
-    content_of, end_state, profile_changed, translate_message, CATCH_UP_QUIET, MAX_PROFILE_TIMES,
+    content_of, custom_words, end_state, profile_changed, translate_message, CATCH_UP_QUIET,
+    CUSTOM_WORDS_CHARS, MAX_PROFILE_TIMES,
 };
 pub use login::PASSWORD_FLOW;
 pub use media::{
@@ -126,8 +132,8 @@ impl NetworkConnector for JmessageConnector {
 
     fn capabilities(&self) -> Capabilities {
         // Text, attachments, recall and read receipts (to Matrix: single chats only) in
-        // single and group chats; no edits or typing (JMessage has neither), no group
-        // management (creating, inviting, kicking from Matrix) yet.
+        // single and group chats; group management from Matrix (name, topic, invite, kick);
+        // no edits or typing (JMessage has neither).
         Capabilities {
             max_text_bytes: MAX_TEXT_BYTES,
             media: true,
@@ -135,6 +141,7 @@ impl NetworkConnector for JmessageConnector {
             recall: true,
             recall_window_secs: RECALL_WINDOW_SECS,
             read_receipts: true,
+            group_management: true,
             ..Capabilities::default()
         }
     }
@@ -423,6 +430,14 @@ impl NetworkLogin for JmessageLogin {
     }
 
     fn as_receipts(&self) -> Option<&dyn crate::core::connector::ReceiptAbility> {
+        Some(self)
+    }
+
+    fn as_group_admin(&self) -> Option<&dyn crate::core::connector::GroupAdminAbility> {
+        Some(self)
+    }
+
+    fn as_notify(&self) -> Option<&dyn crate::core::connector::NotifyAbility> {
         Some(self)
     }
 

@@ -9,8 +9,9 @@
 //! Request shapes are the bundle's (see `tests/sdk/jmessage-agent.js`); response shapes
 //! follow what the bundle reads (`gid`, `group_info` and `group_list` with `flag`,
 //! `member_list` with `uid`/`mtime`, which it strips); refusals use the public "IM Web
-//! ErrorCode" table ([`wire::code`]). Group events reach online members only (the real
-//! service also replays them in `sync_event`; the sandbox does not).
+//! ErrorCode" table ([`wire::code`]). Group events reach online members live and are kept
+//! for the offline ones, who get them in `sync_event` at their next login
+//! ([`super::offline`]).
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,12 @@ pub struct Book {
     pub(super) tokens: HashMap<String, String>,
     /// Uploads by media_id ([`super::media`]).
     pub(super) media: HashMap<String, super::media::Media>,
+    /// Events and receipt changes kept for offline users ([`super::offline`]).
+    #[serde(default)]
+    pub(super) pending: super::offline::Pending,
+    /// No-disturb settings by username ([`super::nodisturb`]).
+    #[serde(default)]
+    pub(super) no_disturb: HashMap<String, super::nodisturb::NoDisturbSet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

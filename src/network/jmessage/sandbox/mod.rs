@@ -5,10 +5,14 @@
 //! faithful enough that the official JMessage Web SDK 2.5.0 logs in and chats through it
 //! (proven by `tests/jmessage_conformance.rs`), groups with fan-out and their events, and
 //! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]),
-//! media upload and download ([`media`]), nicknames and avatars ([`profiles`]). In memory.
+//! media upload and download ([`media`]), nicknames and avatars ([`profiles`]), events and
+//! receipt changes kept for offline users and handed over at login ([`offline`]),
+//! no-disturb settings ([`nodisturb`]). In memory.
 
 pub mod groups;
 pub mod media;
+pub mod nodisturb;
+pub mod offline;
 pub mod persist;
 pub mod profiles;
 pub mod recall;

@@ -5,7 +5,8 @@
 //! receipt_msgs:[{msg_id, unread_count, mtime}]}` — the per-conversation shape the bundle
 //! reads from `sync_receipt`'s `receipts[]` (the live push's shape is inferred from it; the
 //! SDK hands it to `onMsgReceiptChange` unchanged). `username` is the reader in single chat.
-//! Not replayed offline in `sync_receipt`.
+//! An author without a socket gets it in `sync_receipt` at their next login
+//! ([`super::offline`]).
 
 use std::collections::BTreeMap;
 
@@ -48,7 +49,7 @@ impl Sandbox {
             } else {
                 json!({"type": wire::MSG_TYPE_GROUP, "gid": gid, "receipt_msgs": receipt_msgs})
             };
-            self.push_to(&author, event::RECEIPT_CHANGE, &push);
+            self.push_receipt(&author, &push);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `ack {rid}` then `<event> {rid, code, message, …}`, replays the cached response when a
 //! `rid` comes again (the SDK resends after 5 s without `ack`), checks `c_init` and `login`,
 //! relays single messages, and hands undelivered messages over in `sync_conversation` on
-//! `sync_check`.
+//! `sync_check` (then the events and receipt changes kept meanwhile, [`super::offline`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -78,6 +78,7 @@ pub async fn on_connect(socket: SocketRef, sandbox: Arc<Sandbox>) {
         replay_order: VecDeque::new(),
         sync_key: 0,
         synced: HashMap::new(),
+        handed: super::offline::Handed::default(),
     };
     tokio::spawn(conn.run(rx));
 }
@@ -92,6 +93,8 @@ struct Conn {
     sync_key: i64,
     /// Message ids handed over in each `sync_conversation`, by its `sync_key`.
     synced: HashMap<i64, Vec<i64>>,
+    /// Events and receipt changes handed over in `sync_event` / `sync_receipt`.
+    handed: super::offline::Handed,
 }
 
 fn refused(r: Refusal) -> Value {
@@ -275,10 +278,18 @@ impl Conn {
                 }
                 ok()
             }
-            event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK | event::EVENT_NOTIFICATION => ok(),
+            event::SYNC_EVENT_ACK | event::SYNC_RECEIPT_ACK => {
+                if let Some(key) = data["sync_key"].as_i64() {
+                    let receipts = name == event::SYNC_RECEIPT_ACK;
+                    self.handed.acked(&self.sandbox, user, receipts, key);
+                }
+                ok()
+            }
+            event::EVENT_NOTIFICATION => ok(),
             _ => super::groups::handle(&self.sandbox, user, name, data)
                 .or_else(|| super::receipts::handle(&self.sandbox, user, name, data))
                 .or_else(|| super::profiles::handle(&self.sandbox, user, name, data))
+                .or_else(|| super::nodisturb::handle(&self.sandbox, user, name, data))
                 .or_else(|| {
                     let host = self
                         .socket
@@ -296,12 +307,20 @@ impl Conn {
         }
     }
 
-    /// After a `sync_check`: the messages still undelivered, as one `sync_conversation`.
+    /// After a `sync_check`: the messages still undelivered, as one `sync_conversation`,
+    /// then the events and receipt changes kept meanwhile (`sync_event`, `sync_receipt`).
     fn push_offline(&mut self) {
         let Some(user) = self.user.clone() else {
             return;
         };
-        let (conversations, ids) = self.sandbox.pending_conversations(&user);
+        self.push_conversations(&user);
+        for (name, body) in self.handed.pushes(&self.sandbox, &user) {
+            self.emit(name, &body);
+        }
+    }
+
+    fn push_conversations(&mut self, user: &str) {
+        let (conversations, ids) = self.sandbox.pending_conversations(user);
         if ids.is_empty() {
             return;
         }

@@ -152,14 +152,21 @@ impl Sandbox {
         }
     }
 
-    /// Pushes `event_notification` `note` to every socket of each of `to`.
+    /// Pushes `event_notification` `note` to every socket of each of `to`; those of `to`
+    /// with no socket get it in `sync_event` at their next login ([`super::offline`]).
     pub(super) fn notify(&self, to: &[String], note: &Value) {
         let inner = self.lock();
-        let sockets: Vec<SocketRef> = to
-            .iter()
-            .flat_map(|n| inner.online.get(n).cloned().unwrap_or_default())
-            .collect();
+        let mut sockets: Vec<SocketRef> = Vec::new();
+        let mut away: Vec<String> = Vec::new();
+        for n in to {
+            match inner.online.get(n) {
+                Some(list) if !list.is_empty() => sockets.extend(list.iter().cloned()),
+                _ if inner.users.contains_key(n) => away.push(n.clone()),
+                _ => {}
+            }
+        }
         drop(inner);
+        self.keep_events(&away, note);
         for s in sockets {
             if let Err(e) = s.emit(event::EVENT_NOTIFICATION, note) {
                 debug!(error = %e, "event_notification push failed");

@@ -1,7 +1,8 @@
 //! What the server sends a logged-in (or logging-in) session: the Engine.IO packets, the
 //! `ack {rid}` receipts, the responses matched to their requests by `rid` (`c_init` →
-//! `login` → ready), the pushes (`msg_sync`, `sync_conversation`, the other sync pushes) with
-//! their receipts, and `event_notification`.
+//! `login` → ready), the pushes (`msg_sync`, `sync_conversation`, `sync_event` with the
+//! events missed while offline, `sync_receipt` with the receipt changes missed) with their
+//! receipts, and `event_notification` (events deduplicated by `event_id`).
 
 use std::time::{Duration, Instant};
 
@@ -109,21 +110,36 @@ impl Session {
                 self.receipt(vec![(event::SYNC_CONVERSATION_ACK, ack)], before, now);
             }
             event::SYNC_EVENT => {
+                // The events missed while offline, in the live `event_notification` shape
+                // (the SDK's `_onSyncEvent` hands them to `onSyncEvent`).
+                let before = self.delivered;
+                for e in data["events"].as_array().cloned().unwrap_or_default() {
+                    self.on_synced_event(&e);
+                }
                 if let Some(key) = data["sync_key"].as_i64() {
                     self.sync_event_key = key;
                 }
                 let ack = json!({ "sync_key": self.sync_event_key });
-                self.notice(event::SYNC_EVENT_ACK, ack, now);
+                self.receipt(vec![(event::SYNC_EVENT_ACK, ack)], before, now);
             }
             event::SYNC_RECEIPT => {
+                // The `receipt_change`s missed while offline (`_onSyncMsgReceipt`).
+                let before = self.delivered;
+                for r in data["receipts"].as_array().cloned().unwrap_or_default() {
+                    if self.on_receipt_change(&r) {
+                        self.delivered += 1;
+                    }
+                }
                 if let Some(key) = data["sync_key"].as_i64() {
                     self.msg_receipt_key = key;
                 }
                 let ack = json!({ "sync_key": self.msg_receipt_key });
-                self.notice(event::SYNC_RECEIPT_ACK, ack, now);
+                self.receipt(vec![(event::SYNC_RECEIPT_ACK, ack)], before, now);
             }
             event::EVENT_NOTIFICATION => self.on_notification(&data, now),
-            event::RECEIPT_CHANGE => self.on_receipt_change(&data),
+            event::RECEIPT_CHANGE => {
+                self.on_receipt_change(&data);
+            }
             _ => self.on_response(name, data, now),
         }
     }
@@ -143,10 +159,40 @@ impl Session {
             }
             Some(event_type::PASSWORD_CHANGED) => self.end(EndReason::PasswordChanged),
             other => {
+                if !self.fresh_event(data) {
+                    return;
+                }
                 if !self.on_group_notification(data) {
                     debug!(event_type = ?other, "event_notification not handled");
                 }
             }
+        }
+    }
+
+    /// One event of a `sync_event` hand-over: group events and retractions as the live ones
+    /// (counted as delivered, so the hand-over's ack waits for the owner like messages');
+    /// logout events (types 1, 2) concern the sockets that were there and are skipped, as
+    /// are events already seen.
+    fn on_synced_event(&mut self, data: &Value) {
+        if matches!(
+            data["event_type"].as_i64(),
+            Some(event_type::LOGGED_IN_ELSEWHERE | event_type::PASSWORD_CHANGED) | None
+        ) || !self.fresh_event(data)
+        {
+            return;
+        }
+        if self.on_group_notification(data) {
+            self.delivered += 1;
+        } else {
+            debug!(event_type = ?data["event_type"].as_i64(), "synced event not handled");
+        }
+    }
+
+    /// False when the event's `event_id` was seen before (live or handed over again).
+    fn fresh_event(&mut self, data: &Value) -> bool {
+        match data["event_id"].as_i64().filter(|id| *id != 0) {
+            Some(id) => self.seen_events.insert(id),
+            None => true,
         }
     }
 

@@ -8,21 +8,27 @@
 //! the server's `ack {rid}` within 5 s or a resend with the same `rid` (up to 5 times; the
 //! server replays its response, so a resend is idempotent), the response within 30 s;
 //! `sync_check` every 150 s; `msg_sync` → events + `msg_recv_v2` per message;
-//! `sync_conversation` → events + `sync_conversation_ack` (both optionally held until the
-//! owner stored the batch: [`SessionConfig::defer_push_ack`]); the other sync pushes acked; `event_notification`
+//! `sync_conversation` → events + `sync_conversation_ack`, `sync_event` (the events missed
+//! while offline) → events + `sync_event_ack`, `sync_receipt` → receipt changes +
+//! `sync_receipt_ack` (all optionally held until the owner stored the batch:
+//! [`SessionConfig::defer_push_ack`]); `event_notification`
 //! types 1 and 2 ending the session; sends queued while disconnected and resent (same
 //! `rid`) after the next login.
 
+mod dedup;
 mod events;
 mod groups;
 mod incoming;
 mod media;
+mod nodisturb;
 mod profiles;
 mod receipts;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+
+use dedup::RecentIds;
 use std::time::{Duration, Instant};
 
 use rand::distr::Alphanumeric;
@@ -34,6 +40,7 @@ use tracing::debug;
 pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
 pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction};
 pub use media::Target;
+pub use nodisturb::NoDisturb;
 pub use profiles::UserInfo;
 pub use receipts::{MessageUnread, ReceiptChange};
 
@@ -67,8 +74,9 @@ pub struct SessionConfig {
     pub queue_timeout: Duration,
     /// How many received message ids are remembered to drop duplicates.
     pub dedup_window: usize,
-    /// Receipt a push that carried new messages (`msg_recv_v2` per message of a `msg_sync`,
-    /// `sync_conversation_ack`) only when the owner says it stored them
+    /// Receipt a push that carried new messages or events (`msg_recv_v2` per message of a
+    /// `msg_sync`, `sync_conversation_ack`, `sync_event_ack`, `sync_receipt_ack`) only when the
+    /// owner says it stored them
     /// ([`SessionEvent::PushBatch`], [`Session::ack_push`]); `false` (the default): at once,
     /// as the SDK does. Unreceipted messages stay on the server and come again.
     pub defer_push_ack: bool,
@@ -190,35 +198,14 @@ pub struct Session {
     sync_event_key: i64,
     msg_receipt_key: i64,
     seen: RecentIds,
+    /// Event ids seen (`event_notification`, `sync_event`), to drop duplicates.
+    seen_events: RecentIds,
     /// Receipts of pushes waiting for [`Session::ack_push`], by token.
     push_acks: HashMap<u64, Vec<(&'static str, Value)>>,
-    /// Messages delivered so far (to tell whether a push carried a new one).
+    /// Messages, events and receipt changes delivered so far (to tell whether a push carried
+    /// a new one).
     delivered: u64,
     out: VecDeque<Output>,
-}
-
-/// The last N message ids seen.
-#[derive(Debug, Default)]
-struct RecentIds {
-    order: VecDeque<i64>,
-    set: HashSet<i64>,
-    capacity: usize,
-}
-
-impl RecentIds {
-    /// False when `id` was already seen.
-    fn insert(&mut self, id: i64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > self.capacity.max(1) {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
 }
 
 impl Session {
@@ -243,6 +230,10 @@ impl Session {
             sync_event_key: 0,
             msg_receipt_key: 0,
             seen: RecentIds {
+                capacity,
+                ..RecentIds::default()
+            },
+            seen_events: RecentIds {
                 capacity,
                 ..RecentIds::default()
             },

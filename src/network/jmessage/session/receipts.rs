@@ -55,8 +55,9 @@ impl Session {
         self.call(event::RECEIPT_REPORT, json!({ "sessions": [session] }), now)
     }
 
-    /// A `receipt_change` push (ignored when it names no message).
-    pub(super) fn on_receipt_change(&mut self, data: &Value) {
+    /// A `receipt_change` push, live or in a `sync_receipt` hand-over (ignored when it names
+    /// no message); true when it became an event.
+    pub(super) fn on_receipt_change(&mut self, data: &Value) -> bool {
         let receipts: Vec<MessageUnread> = data["receipt_msgs"]
             .as_array()
             .map(|l| {
@@ -72,7 +73,7 @@ impl Session {
             })
             .unwrap_or_default();
         if receipts.is_empty() {
-            return;
+            return false;
         }
         let group = data["type"].as_i64() == Some(MSG_TYPE_GROUP);
         self.event(SessionEvent::ReceiptChange(ReceiptChange {
@@ -84,6 +85,7 @@ impl Session {
             },
             receipts,
         }));
+        true
     }
 }
 

@@ -435,3 +435,85 @@ fn deferred_receipts_wait_for_the_owner_and_die_with_the_link() {
     s.ack_push(token, now);
     assert!(drain(&mut s).0.is_empty());
 }
+
+#[test]
+fn offline_events_and_receipts_are_typed_deduplicated_and_acked_when_stored() {
+    let now = Instant::now();
+    let mut cfg = cfg();
+    cfg.defer_push_ack = true;
+    let mut s = Session::new(cfg, 9);
+    s.on_connected(now, 1_700_000_000_000);
+    s.on_frame(OPEN, now).unwrap();
+    s.on_frame("40", now).unwrap();
+    let (sent, _, _) = drain(&mut s);
+    respond(
+        &mut s,
+        "c_init",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
+    let (sent, _, _) = drain(&mut s);
+    respond(
+        &mut s,
+        "login",
+        json!({"rid": rid(&sent[0].1), "code": 0}),
+        now,
+    );
+    drain(&mut s);
+    // A live event, then the hand-over repeating it with a retraction and a logout event.
+    let added = json!({"event_id": 70, "event_type": 10, "gid": 5, "from_username": "bob",
+        "to_usernames": [{"username": "carol"}]});
+    respond(&mut s, "event_notification", added.clone(), now);
+    assert_eq!(drain(&mut s).1.len(), 1);
+    let retracted = json!({"event_id": 71, "event_type": 55, "from_gid": 5,
+        "from_username": "bob", "msg_ids": [9]});
+    let elsewhere = json!({"event_id": 72, "event_type": 1});
+    respond(
+        &mut s,
+        "sync_event",
+        json!({"sync_key": 4, "events": [added, retracted, elsewhere]}),
+        now,
+    );
+    let (sent, events, _) = drain(&mut s);
+    assert!(sent.is_empty(), "no ack before the owner stored it");
+    let token = match events.as_slice() {
+        [SessionEvent::Retracted(r), SessionEvent::PushBatch { token }] => {
+            assert_eq!((r.gid, r.msg_ids.clone()), (Some(5), vec![9]));
+            *token
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(!s.is_ended(), "a handed-over logout event ends nothing");
+    s.ack_push(token, now);
+    let (sent, _, _) = drain(&mut s);
+    assert_eq!(sent[0].0, "sync_event_ack");
+    assert_eq!(sent[0].1["sync_key"], 4);
+    // Receipt changes; an empty hand-over is acked at once.
+    let change = json!({"type": 3, "username": "bob", "receipt_msgs": [{"msg_id": 3}]});
+    respond(
+        &mut s,
+        "sync_receipt",
+        json!({"sync_key": 2, "receipts": [change]}),
+        now,
+    );
+    let (sent, events, _) = drain(&mut s);
+    assert!(sent.is_empty());
+    assert!(
+        matches!(events[0], SessionEvent::ReceiptChange(_)),
+        "{events:?}"
+    );
+    let Some(SessionEvent::PushBatch { token }) = events.last() else {
+        panic!("{events:?}");
+    };
+    s.ack_push(*token, now);
+    assert_eq!(drain(&mut s).0[0].0, "sync_receipt_ack");
+    respond(
+        &mut s,
+        "sync_receipt",
+        json!({"sync_key": 3, "receipts": 7}),
+        now,
+    );
+    let (sent, events, _) = drain(&mut s);
+    assert_eq!((sent.len(), events.len()), (1, 0));
+    assert_eq!(sent[0].1["sync_key"], 3);
+}

@@ -1,0 +1,184 @@
+//! The no-disturb suite of `bridge_jmessage` (see the crate's doc): JMessage no-disturb ↔ the
+//! Matrix room's notification setting, through double puppeting (the appservice method) with
+//! `bridge.settings_sync_secs: 1`; alice's second JMessage device (our Rust client) is where
+//! she changes it on the JMessage side.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::common::bridge::{
+    generate_double_puppet_registration, generate_registration, registration_value, tail,
+    BridgeProcess,
+};
+use super::common::bridge_rig::{BridgeNetwork, BridgeRig};
+use super::common::jmessage::{JmPeer, JmSandbox, JmTarget, BOT};
+use super::common::matrix_user::MatrixUser;
+use super::common::service_env::TempDir;
+use super::common::synapse::{free_port, Synapse};
+use super::{ALICE_PW, BOB_PW};
+
+/// [`BridgeRig::start`] with double puppeting by the appservice method and settings compared
+/// every second.
+async fn rig_with_double_puppet(name: &str, network: &JmTarget<'_>) -> BridgeRig {
+    let dir = TempDir::new(name);
+    let as_port = free_port();
+    let hint = format!("http://127.0.0.1:{}", free_port());
+    let config = network.write_config(&dir.0, &hint, as_port);
+    let reg = generate_registration(&config, &dir.0);
+    let dp_reg = generate_double_puppet_registration(&config, &dir.0);
+    let dp_token = registration_value(&dp_reg, "as_token");
+    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg, &dp_reg]);
+    let config = network.write_config(&dir.0, &synapse.url(), as_port);
+    let text = std::fs::read_to_string(&config).expect("config read");
+    let text = format!(
+        "{}double_puppet:\n  secrets:\n    localhost: \"as_token:{dp_token}\"\n",
+        text.replacen("bridge:\n", "bridge:\n  settings_sync_secs: 1\n", 1)
+    );
+    std::fs::write(&config, text).expect("config written");
+    let log = dir.0.join("bridge.log");
+    let bridge = BridgeProcess::start(&config, &log, as_port);
+    let token = synapse.register("mx1", "mxpw-rig-matrix-secret");
+    let mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
+    let mgmt = mx.create_dm(BOT).await;
+    for _ in 0..100 {
+        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    BridgeRig {
+        config,
+        reg,
+        log,
+        as_port,
+        bridge,
+        mx,
+        mgmt,
+        synapse,
+        dir,
+    }
+}
+
+/// Waits (bounded, 30 s) until mx1's push rules satisfy `what`.
+async fn wait_rules(rig: &BridgeRig, what: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        last = rig.mx.push_rules().await;
+        if what(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "the push rules never got there: {last}\n{}",
+        tail(&rig.log, 40)
+    );
+}
+
+fn has_rule(rules: &Value, kind: &str, id: &str) -> bool {
+    rules[kind]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|r| r["rule_id"] == id))
+}
+
+fn master_on(rules: &Value) -> bool {
+    rules["override"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["rule_id"] == ".m.rule.master"))
+        .is_some_and(|r| r["enabled"] == json!(true))
+}
+
+/// Waits (bounded, 30 s) until alice's JMessage settings satisfy `what`.
+async fn wait_jm(
+    sb: &JmSandbox,
+    rig: &BridgeRig,
+    what: &str,
+    pred: impl Fn(&imbridge::network::jmessage::sandbox::nodisturb::NoDisturbSet) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = sb.state.no_disturb_of("alice");
+    while Instant::now() < deadline {
+        last = sb.state.no_disturb_of("alice");
+        if pred(&last) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "alice's no-disturb never {what}: {last:?}\n{}",
+        tail(&rig.log, 40)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jmessage_no_disturb_both_ways() {
+    let t0 = Instant::now();
+    let sb = JmSandbox::start(&[("alice", ALICE_PW), ("bob", BOB_PW)]).await;
+    let target = JmTarget {
+        websocket_url: &sb.url,
+    };
+    let mut rig = rig_with_double_puppet("jmessage-notify", &target).await;
+    let bob = JmPeer::login(&sb.url, "bob", BOB_PW).await;
+    rig.command(&format!("login alice {ALICE_PW}")).await;
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    bob.send("alice", "hello").await;
+    let dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    rig.mx.wait_body(&dm, |b| b == "hello").await;
+    let phone = JmPeer::login(&sb.url, "alice", ALICE_PW).await;
+    say!(t0, "DM portal {dm}; alice's second device logged in");
+
+    // JMessage → Matrix: no-disturb on the phone mutes the room.
+    phone
+        .client
+        .set_single_no_disturb("bob", true)
+        .await
+        .expect("the phone mutes bob");
+    let rules = wait_rules(&rig, |r| has_rule(r, "override", &dm)).await;
+    let rule = rules["override"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["rule_id"] == dm.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rule["actions"], json!([]), "{rule}");
+    say!(t0, "no-disturb on the phone muted the Matrix room");
+
+    // Matrix → JMessage: "All messages" takes it off; muting puts it back.
+    rig.mx.delete_push_rule("override", &dm).await;
+    wait_jm(&sb, &rig, "lost bob", |nd| !nd.users.contains("bob")).await;
+    rig.mx
+        .put_push_rule(
+            "override",
+            &dm,
+            json!({ "actions": [],
+                "conditions": [{ "kind": "event_match", "key": "room_id", "pattern": dm }] }),
+        )
+        .await;
+    wait_jm(&sb, &rig, "got bob back", |nd| nd.users.contains("bob")).await;
+    say!(
+        t0,
+        "the Matrix room's mute is JMessage no-disturb, both ways"
+    );
+
+    // Account-wide: the phone's global no-disturb is `.m.rule.master`, and back.
+    phone
+        .client
+        .set_global_no_disturb(true)
+        .await
+        .expect("the phone turns everything off");
+    wait_rules(&rig, master_on).await;
+    rig.mx
+        .call_put(
+            "/pushrules/global/override/.m.rule.master/enabled",
+            json!({ "enabled": false }),
+        )
+        .await;
+    wait_jm(&sb, &rig, "turned global off", |nd| !nd.global).await;
+    say!(t0, "the account-wide setting follows both ways");
+    rig.bridge.stop();
+}
