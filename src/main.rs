@@ -105,6 +105,11 @@ enum SandboxNetwork {
         /// Send frames longer than BYTES `COMP`-compressed to clients that ask for it.
         #[arg(long, value_name = "BYTES")]
         compress_over: Option<usize>,
+        /// At most N Web instances of one account online at once (the console's
+        /// multi-instance setting): a login past it kicks the oldest out (kick type 1).
+        /// Without it, no limit.
+        #[arg(long, value_name = "N")]
+        web_instances: Option<usize>,
         /// Keep accounts, offline messages, groups and profiles in DIR/state.json across
         /// restarts.
         #[arg(long, value_name = "DIR")]
@@ -248,11 +253,16 @@ async fn main() -> std::process::ExitCode {
                     secret_key,
                     users,
                     compress_over,
+                    web_instances,
                     data,
                 },
         } => {
             imbridge::logging::init("info", LogFormat::Auto);
-            run_tencent_sandbox(listen, sdk_app_id, secret_key, users, compress_over, data).await
+            let mut cfg =
+                imbridge::network::tencent::sandbox::SandboxConfig::new(sdk_app_id, &secret_key);
+            cfg.compress_over = compress_over;
+            cfg.web_instances = web_instances;
+            run_tencent_sandbox(listen, cfg, users, data).await
         }
         #[cfg(feature = "jmessage")]
         Command::Sandbox {
@@ -337,18 +347,17 @@ async fn migrate_store(config: &Path, to: &str, from: Option<PathBuf>) -> anyhow
 #[cfg(feature = "tencent")]
 async fn run_tencent_sandbox(
     listen: String,
-    sdk_app_id: u64,
-    secret_key: String,
+    cfg: imbridge::network::tencent::sandbox::SandboxConfig,
     users: Vec<String>,
-    compress_over: Option<usize>,
     data: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use imbridge::network::tencent::sandbox as tencent;
-    if secret_key.is_empty() {
+    if cfg.secret_key.is_empty() {
         anyhow::bail!("--secret-key must not be empty");
     }
-    let mut cfg = tencent::SandboxConfig::new(sdk_app_id, &secret_key);
-    cfg.compress_over = compress_over;
+    if cfg.web_instances == Some(0) {
+        anyhow::bail!("--web-instances must be at least 1");
+    }
     let sandbox = std::sync::Arc::new(match &data {
         Some(dir) => tencent::Sandbox::open(cfg, dir)?,
         None => tencent::Sandbox::new(cfg),

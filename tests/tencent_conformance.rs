@@ -369,3 +369,61 @@ async fn rest_kick_reaches_sdk_and_rust_client_as_kick_type_3() {
     sdk_bob.assert_no_crash();
     sdk_bob.exit().await;
 }
+
+/// The session's end, within 10 s (other events skipped).
+async fn ended(
+    events: &mut mpsc::Receiver<SessionEvent>,
+) -> imbridge::network::tencent::session::EndReason {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(SessionEvent::Ended(reason))) => return reason,
+            Ok(Some(_)) => {}
+            other => panic!("no end: {other:?}"),
+        }
+    }
+}
+
+/// With one Web instance allowed (the console's multi-instance setting), the newest login
+/// kicks the older instance out with kick type 1, whichever side is older: the SDK's
+/// `kickedOut` says `multipleAccount`, our client ends as `Kicked(OtherAccount)` (which the
+/// bridge reports as logged out elsewhere).
+#[tokio::test]
+async fn a_newer_web_instance_kicks_the_older_one_both_ways() {
+    use imbridge::network::tencent::session::{EndReason, KickType};
+    let mut cfg = SandboxConfig::new(APP, KEY);
+    cfg.web_instances = Some(1);
+    let sb = TestSandbox::start_with(cfg).await;
+
+    // The SDK is older: our client's login kicks it.
+    let mut sdk_bob = sdk_login(&sb, "bob").await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let kicked = sdk_bob.event("kickedOut", |_| true).await;
+    // TencentCloudChat.TYPES.KICKED_OUT_MULT_ACCOUNT.
+    assert_eq!(kicked["type"], "multipleAccount");
+    sdk_bob.assert_no_crash();
+    sdk_bob.exit().await;
+
+    // Our client is older: the SDK's login kicks it, for good (no reconnect).
+    let mut sdk_again = sdk_login(&sb, "bob").await;
+    assert_eq!(
+        ended(&mut bob_events).await,
+        EndReason::Kicked(KickType::OtherAccount)
+    );
+    assert!(matches!(bob.link_state(), LinkState::Ended(_)));
+    // The SDK's session goes on: bob's text reaches alice.
+    let (_alice, mut alice_events) = sb.client("alice").await;
+    sdk_again
+        .ok("sendText", json!({"to": "alice", "text": "still here"}))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, alice_events.recv()).await {
+            Ok(Some(SessionEvent::Message(m))) if m.text() == "still here" => break,
+            Ok(Some(_)) => {}
+            other => panic!("the newer instance's text did not arrive: {other:?}"),
+        }
+    }
+    sdk_again.assert_no_crash();
+    sdk_again.exit().await;
+}

@@ -10,6 +10,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+use tracing::info;
 
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
@@ -34,6 +35,10 @@ pub struct SandboxConfig {
     /// connections that asked for `compress=gzip`; `None` (the default) never compresses.
     /// The real server's threshold is not known.
     pub compress_over: Option<usize>,
+    /// How many Web instances of one account may be online at once (the console's
+    /// multi-instance setting for Web); a login past it kicks the oldest instance out with
+    /// `KickType` 1 (the SDK's `KICKED_OUT_MULT_ACCOUNT`). `None` (the default): no limit.
+    pub web_instances: Option<usize>,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -56,6 +61,7 @@ impl SandboxConfig {
             hello_interval: 120,
             getmsg_page: 20,
             compress_over: None,
+            web_instances: None,
         }
     }
 }
@@ -128,6 +134,23 @@ fn pair(a: &str, b: &str) -> (String, String) {
     } else {
         (b.to_owned(), a.to_owned())
     }
+}
+
+/// `KickType` of an instance kicked by a newer login past the Web instance limit.
+pub const KICK_MULTI_INSTANCE: i64 = 1;
+
+/// The `KickoutMsgNotify` push of a kick with `kick_type`.
+fn kick_frame(kick_type: i64) -> String {
+    use super::super::wire::{self, servcmd, Head};
+    let head = Head {
+        ver: Some("v4".into()),
+        servcmd: servcmd::MSG_PUSH.into(),
+        seq: Some(0),
+        ..Default::default()
+    };
+    let body = json!({"eventArray": [{"event": 7, "C2cNotifyMsgArray": [
+        {"KickoutMsgNotify": {"KickType": kick_type, "NewInstInfo": {}}}]}]});
+    wire::encode(&head, &body)
 }
 
 /// The outcome of a send.
@@ -264,7 +287,23 @@ impl Sandbox {
         st.next_conn += 1;
         let conn_id = st.next_conn;
         st.a2.insert(a2.clone());
+        let limit = self.cfg.web_instances;
         if let Some(acc) = st.accounts.get_mut(user) {
+            acc.online.retain(|i| !i.tx.is_closed());
+            if let Some(max) = limit {
+                // The newest login wins: the oldest instances past the limit are kicked.
+                let over = (acc.online.len() + 1).saturating_sub(max.max(1));
+                let frame = kick_frame(KICK_MULTI_INSTANCE);
+                for i in acc.online.drain(..over) {
+                    info!(
+                        user,
+                        conn_id = i.conn_id,
+                        "tencent sandbox: older instance kicked"
+                    );
+                    let _ = i.tx.send(Out::Frame(frame.clone()));
+                    let _ = i.tx.send(Out::Close);
+                }
+            }
             acc.online.push(Instance { conn_id, tx });
         }
         (conn_id, tiny, a2)
@@ -286,16 +325,7 @@ impl Sandbox {
     /// Kicks every instance of `user` out: a `KickoutMsgNotify` push with `kick_type`
     /// (3 = REST `kick`), then the websocket closes. Returns how many instances.
     pub fn kick(&self, user: &str, kick_type: i64) -> usize {
-        use super::super::wire::{self, servcmd, Head};
-        let head = Head {
-            ver: Some("v4".into()),
-            servcmd: servcmd::MSG_PUSH.into(),
-            seq: Some(0),
-            ..Default::default()
-        };
-        let body = json!({"eventArray": [{"event": 7, "C2cNotifyMsgArray": [
-            {"KickoutMsgNotify": {"KickType": kick_type, "NewInstInfo": {}}}]}]});
-        let frame = wire::encode(&head, &body);
+        let frame = kick_frame(kick_type);
         let mut st = self.lock();
         let Some(acc) = st.accounts.get_mut(user) else {
             return 0;
