@@ -260,4 +260,19 @@ mod tests {
         assert_eq!(store.get(&key).as_deref(), Some(&vec![1, 2, 3]));
         assert_eq!(store.put(&key, &sign, vec![9]), Err(StatusCode::FORBIDDEN));
     }
+
+    #[test]
+    fn uploads_in_the_data_dir_survive_a_restart() {
+        let dir = std::env::temp_dir().join(format!("imbridge-tc-media-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = MediaStore::default();
+        store.set_dir(dir.clone());
+        let (key, sign) = store.slot("a.bin");
+        assert_eq!(store.put(&key, &sign, vec![7; 300]), Ok(()));
+        let again = MediaStore::default();
+        again.set_dir(dir.clone());
+        assert_eq!(again.get(&key).as_deref(), Some(&vec![7; 300]));
+        assert!(again.get("missing").is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
