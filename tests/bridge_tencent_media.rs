@@ -4,7 +4,8 @@
 //! download of its `mxc` gives the exact bytes; bob's voice message an `m.audio` with its
 //! duration; a Matrix `m.image` reaches bob as a `TIMImageElem` whose original he downloads
 //! byte for byte; a Matrix `m.file` with a caption reaches him as a `TIMFileElem` (its name
-//! kept) followed by the caption as a text. Avatars: bob's (an uploaded image's URL as his
+//! kept) followed by the caption as a text. In a Work group: bob's image reaches the group
+//! portal and a Matrix image reaches bob as a group `TIMImageElem`, both byte for byte. Avatars: bob's (an uploaded image's URL as his
 //! `Tag_Profile_IM_Image`) is his ghost's avatar, same bytes; `sync-profile` uploads alice's
 //! Matrix avatar and sets its URL as hers, which bob downloads byte for byte.
 
@@ -21,7 +22,7 @@ use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::connector::media::uploaded_elem;
 use imbridge::network::tencent::cos::FileType;
 use imbridge::network::tencent::elem::Elem;
-use imbridge::network::tencent::session::{C2cMessage, SessionEvent};
+use imbridge::network::tencent::session::{C2cMessage, GroupMessage, SessionEvent};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -82,6 +83,19 @@ async fn from_alice(events: &mut mpsc::Receiver<SessionEvent>) -> C2cMessage {
     }
 }
 
+/// bob's next group message from alice (bounded, 20 s).
+async fn group_from_alice(events: &mut mpsc::Receiver<SessionEvent>) -> GroupMessage {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(SessionEvent::GroupMessage(m))) if m.from == "alice" => return m,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("bob's client ended"),
+            Err(_) => panic!("no group message from alice within 20 s"),
+        }
+    }
+}
+
 /// Uploads `bytes` as bob and sends the element to alice.
 async fn bob_sends(bob: &Client, file_type: FileType, name: &str, bytes: &[u8]) {
     let up = bob
@@ -96,7 +110,7 @@ async fn bob_sends(bob: &Client, file_type: FileType, name: &str, bytes: &[u8]) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tencent_media_both_ways_in_a_dm() {
+async fn tencent_media_both_ways_in_a_dm_and_a_group() {
     let t0 = Instant::now();
     let (bed, _bridge) = TencentBed::start("tencent-media", &["alice", "bob"]).await;
     let mut mx = bed.matrix_user("mxmedia", "mxpw-Tm1-matrix-secret");
@@ -212,6 +226,65 @@ async fn tencent_media_both_ways_in_a_dm() {
     let caption = from_alice(&mut bob_events).await;
     assert_eq!(caption.text(), "the report");
     say!(t0, "alice's Matrix file reached bob, its caption after it");
+
+    // A Work group: an image each way.
+    let gid = bed
+        .sb
+        .create_group("Work", "", "Media team", "bob", &["alice".to_owned()])
+        .expect("group");
+    let group_image = png(30, 20, 9_000, 0x42);
+    let up = bob
+        .upload(true, FileType::Image, "team.png", group_image.clone())
+        .await
+        .expect("bob uploads");
+    let elem = uploaded_elem(
+        FileType::Image,
+        up.url,
+        up.image_info,
+        "g".into(),
+        "team.png",
+        &group_image,
+    );
+    bob.send_group(&gid, vec![elem], vec![])
+        .await
+        .expect("bob sends to the group");
+    let group_room = mx.accept_new_invite(&[mgmt.clone(), room.clone()]).await;
+    let c = ghost_event(&mx, &group_room, "m.image").await;
+    assert_eq!(
+        (c["info"]["w"].clone(), c["info"]["h"].clone()),
+        (json!(30), json!(20)),
+        "{c}"
+    );
+    let mxc = c["url"].as_str().expect("an mxc URL");
+    assert_eq!(
+        matrix_media(&bed, &mx, mxc).await,
+        group_image,
+        "the group image, byte for byte"
+    );
+    let mine = png(12, 6, 7_000, 0x24);
+    let mxc = mx.upload(mine.clone(), "image/png", "ours.png").await;
+    mx.send_content(
+        &group_room,
+        json!({"msgtype": "m.image", "body": "ours.png", "url": mxc,
+            "info": {"mimetype": "image/png", "size": mine.len(), "w": 12, "h": 6}}),
+    )
+    .await;
+    let m = group_from_alice(&mut bob_events).await;
+    assert_eq!(m.group_id, gid);
+    let [Elem::Image(img)] = m.elems.as_slice() else {
+        panic!("one image element: {:?}", m.elems);
+    };
+    let orig = img
+        .image_info_array
+        .iter()
+        .find(|i| i.kind == 1)
+        .unwrap_or_else(|| panic!("an original: {img:?}"));
+    let got = bob
+        .download(&orig.url, 1 << 20)
+        .await
+        .expect("bob downloads");
+    assert_eq!(got, mine, "the Matrix group image, byte for byte");
+    say!(t0, "images both ways in a Work group");
 
     // `sync-profile`: alice's Matrix avatar becomes her Tencent avatar.
     let avatar = png(16, 16, 3_000, 0x77);
