@@ -13,7 +13,8 @@
 //! Downloads are a GET of the element's URL, bounded. The sandbox serves plain HTTP on
 //! loopback while the SDK writes file URLs as `https://` (its `yt()`): when the client's
 //! server is `ws://` (never the real service), an `https://` URL naming the server's own
-//! host and port is fetched over `http://` ([`fetch_url`]).
+//! host and port is fetched over `http://` ([`fetch_url`]). Downloads (and their redirects)
+//! never go to this machine or a private network but the client's own server ([`may_fetch`]).
 //! Not done: the `authKey` the SDK appends to `rich.my-imcloud.com` / `imrich.qcloud.com`
 //! download URLs (from the login's `RichMsgAuthKey`), the `cos-js-sdk` path with temporary
 //! credentials (`im_cos_sign_svr.cos`), upload proxies.
@@ -162,6 +163,61 @@ pub fn fetch_url(server: &str, url: &str) -> String {
     url.to_owned()
 }
 
+/// The `host[:port]` of the client's server URL (`ws://127.0.0.1:9/…` → `127.0.0.1:9`).
+fn server_host(server: &str) -> Option<String> {
+    let u = url::Url::parse(server).ok()?;
+    let host = u.host_str()?;
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    })
+}
+
+/// Whether a download may go to `url`: HTTP(S) only, and never to this machine or a private
+/// network (an element's URL is written by the sender's client, so a crafted one could make
+/// the bridge fetch an internal service and post the answer to Matrix) — except the client's
+/// own server (the sandbox on loopback). Names are not resolved: a public name pointing at a
+/// private address is not caught here.
+pub fn may_fetch(server: &str, url: &url::Url) -> bool {
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let Some(host) = url.host() else {
+        return false;
+    };
+    let with_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    if server_host(server).is_some_and(|s| s == with_port || s == host.to_string()) {
+        return true;
+    }
+    match host {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d != "localhost" && !d.ends_with(".localhost")
+        }
+        url::Host::Ipv4(ip) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+        }
+        url::Host::Ipv6(ip) => {
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local()))
+        }
+    }
+}
+
 /// What the media calls need to know about the client: who it is and where.
 #[derive(Debug)]
 pub(super) struct MediaContext {
@@ -174,9 +230,19 @@ pub(super) struct MediaContext {
 
 impl MediaContext {
     pub(super) fn new(server: &str, sdk_app_id: u64, identifier: &str, platform: u32) -> Self {
+        let own = server.to_owned();
+        // Redirects are followed only where a download may go in the first place.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 || !may_fetch(&own, attempt.url()) {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
+            .redirect(redirects)
             .build()
             .unwrap_or_default();
         Self {
@@ -245,10 +311,13 @@ impl Client {
     pub async fn download(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>, MediaError> {
         let ctx = self.media_context();
         let url = fetch_url(&ctx.server, url);
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(MediaError::Http(format!("not an HTTP URL: {url}")));
+        let parsed = url::Url::parse(&url).map_err(|e| MediaError::Http(format!("{url}: {e}")))?;
+        if !may_fetch(&ctx.server, &parsed) {
+            return Err(MediaError::Http(format!(
+                "{url} is not a public HTTP(S) address: not fetched"
+            )));
         }
-        let mut resp = ctx.http.get(&url).send().await.map_err(http)?;
+        let mut resp = ctx.http.get(parsed).send().await.map_err(http)?;
         if !resp.status().is_success() {
             return Err(MediaError::Http(format!("download: {}", resp.status())));
         }
@@ -301,6 +370,32 @@ mod tests {
         assert_eq!(urls, [(1, "o"), (2, "l"), (3, "t")]);
         assert_eq!((info[0].width, info[0].height, info[0].size), (3, 4, 99));
         assert!(parse_image_info(&json!({}), 1).is_empty());
+    }
+
+    #[test]
+    fn downloads_never_go_to_private_addresses_but_the_own_server() {
+        let ok = |server: &str, u: &str| may_fetch(server, &url::Url::parse(u).expect("a URL"));
+        let real = "wss://wss.im.qcloud.com";
+        assert!(ok(real, "https://cos.ap-shanghai.myqcloud.com/a.png"));
+        assert!(ok(real, "http://8.8.8.8/x"));
+        for bad in [
+            "http://127.0.0.1:8008/x",
+            "http://localhost/x",
+            "http://10.1.2.3/x",
+            "http://192.168.0.1/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/x",
+            "http://[fd00::1]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "file:///etc/passwd",
+            "ftp://example.org/x",
+        ] {
+            assert!(!ok(real, bad), "{bad}");
+        }
+        // The sandbox on loopback: its own address only.
+        let sandbox = "ws://127.0.0.1:18090";
+        assert!(ok(sandbox, "http://127.0.0.1:18090/cos/k"));
+        assert!(!ok(sandbox, "http://127.0.0.1:8008/_synapse/admin"));
     }
 
     #[test]
