@@ -4,8 +4,8 @@
 //! `get_imageinfo`), and our Rust client as the other party, both ways: the SDK's
 //! `createImageMessage` / `createFileMessage` + `sendMessage` reach our client, which
 //! downloads the exact bytes from the element's URL (bounded: a too small limit is refused);
-//! our client's upload (`cos::Client::upload`, the same signing calls) sent as an image and
-//! a file reaches the SDK, and a GET of the URL in the SDK's message gives the exact bytes.
+//! our client's upload (`cos::Client::upload`, the same signing calls) sent as an image, a
+//! file and a video reaches the SDK, and a GET of the URL in the SDK's message gives the exact bytes.
 //! Every run asserts the SDK raised no unhandled error.
 
 #![cfg(feature = "tencent")]
@@ -175,6 +175,34 @@ async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
     assert_eq!(
         sdk_fetch(&mut alice, &url).await,
         pdf,
+        "the SDK's GET of {url}"
+    );
+
+    // Our client → SDK: a video (no snapshot), as `TIMVideoFileElem`.
+    let mp4: Vec<u8> = b"\0\0\0\x18ftypmp42"
+        .iter()
+        .copied()
+        .chain((0..6000u32).map(|i| (i % 249) as u8))
+        .collect();
+    let up = bob
+        .upload(false, FileType::Video, "clip.mp4", mp4.clone())
+        .await
+        .expect("upload");
+    let elem = uploaded_elem(
+        FileType::Video,
+        up.url,
+        up.image_info,
+        "v".into(),
+        "clip.mp4",
+        &mp4,
+    );
+    bob.send_c2c("alice", vec![elem]).await.expect("sent");
+    let got: Value = sdk_received(&mut alice, |m| m["type"] == "TIMVideoFileElem").await;
+    assert_eq!(got["payload"]["videoSize"], mp4.len(), "{got}");
+    let url = first_url(&got["payload"], &["videoUrl", "remoteVideoUrl"]);
+    assert_eq!(
+        sdk_fetch(&mut alice, &url).await,
+        mp4,
         "the SDK's GET of {url}"
     );
 
