@@ -2,7 +2,8 @@
 //! Tencent sandbox in this process (standing in for COS) and bob's Rust client. In a DM:
 //! bob's image becomes an `m.image` from his ghost with its size and dimensions, and a
 //! download of its `mxc` gives the exact bytes; bob's voice message an `m.audio` with its
-//! duration; a Matrix `m.image` reaches bob as a `TIMImageElem` whose original he downloads
+//! duration; a Matrix `m.audio` reaches bob as a `TIMSoundElem` with its duration (seconds,
+//! rounded up); a Matrix `m.image` reaches bob as a `TIMImageElem` whose original he downloads
 //! byte for byte; a Matrix `m.file` with a caption reaches him as a `TIMFileElem` (its name
 //! kept) followed by the caption as a text. In a Work group: bob's image reaches the group
 //! portal and a Matrix image reaches bob as a group `TIMImageElem`, both byte for byte. Avatars: bob's (an uploaded image's URL as his
@@ -226,6 +227,35 @@ async fn tencent_media_both_ways_in_a_dm_and_a_group() {
     let caption = from_alice(&mut bob_events).await;
     assert_eq!(caption.text(), "the report");
     say!(t0, "alice's Matrix file reached bob, its caption after it");
+
+    // Matrix → Tencent: a voice message with its duration.
+    let ogg: Vec<u8> = b"OggS"
+        .iter()
+        .copied()
+        .chain((0..4000u32).map(|i| (i % 239) as u8))
+        .collect();
+    let mxc = mx.upload(ogg.clone(), "audio/ogg", "note.ogg").await;
+    mx.send_content(
+        &room,
+        json!({"msgtype": "m.audio", "body": "note.ogg", "url": mxc,
+            "info": {"mimetype": "audio/ogg", "size": ogg.len(), "duration": 2500}}),
+    )
+    .await;
+    let m = from_alice(&mut bob_events).await;
+    let [Elem::Sound(sound)] = m.elems.as_slice() else {
+        panic!("one sound element: {:?}", m.elems);
+    };
+    assert_eq!(
+        (sound.second, sound.size),
+        (3, ogg.len() as u64),
+        "{sound:?}"
+    );
+    let got = bob
+        .download(&sound.url, 1 << 20)
+        .await
+        .expect("bob downloads");
+    assert_eq!(got, ogg, "the Matrix voice, byte for byte");
+    say!(t0, "alice's Matrix voice reached bob with its duration");
 
     // A Work group: an image each way.
     let gid = bed
