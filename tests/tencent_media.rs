@@ -6,7 +6,8 @@
 //! downloads the exact bytes from the element's URL (bounded: a too small limit is refused);
 //! our client's upload (`cos::Client::upload`, the same signing calls) sent as an image, a
 //! file and a video reaches the SDK, and a GET of the URL in the SDK's message gives the exact bytes.
-//! Every run asserts the SDK raised no unhandled error.
+//! The SDK's private-network path (`pre_sig`) is proven too. Every run asserts the SDK raised
+//! no unhandled error.
 
 #![cfg(feature = "tencent")]
 
@@ -209,4 +210,42 @@ async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
     alice.assert_no_crash();
     alice.exit().await;
     eprintln!("media both ways with the SDK: {:?}", t0.elapsed());
+}
+
+/// The SDK's private-network path (`proxyServer` without a download proxy): it signs with
+/// `im_cos_msg.pre_sig` and reads the image's size by loading it (the agent's stand-in for
+/// the browser's `Image`); our client still gets the element and the exact bytes.
+#[tokio::test]
+async fn the_sdk_private_network_upload_path_reaches_our_client() {
+    let t0 = std::time::Instant::now();
+    let sb = TestSandbox::start().await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let mut alice = sdk_login_with(&sb, "alice", &["--upload-plugin", "--private-network"]).await;
+    let png = png_bytes();
+    let sent = alice
+        .ok(
+            "sendImage",
+            json!({"to": "bob", "name": "cat.png", "type": "image/png", "base64": b64(&png)}),
+        )
+        .await;
+    assert_eq!(sent["type"], "TIMImageElem", "{sent}");
+    let m = next(&mut bob_events, |e| match e {
+        SessionEvent::Message(m) if m.from == "alice" => Some(m),
+        _ => None,
+    })
+    .await;
+    let [Elem::Image(img)] = m.elems.as_slice() else {
+        panic!("one image element: {:?}", m.elems);
+    };
+    let orig = img
+        .image_info_array
+        .iter()
+        .find(|i| i.kind == 1)
+        .unwrap_or_else(|| panic!("an original (Type 1): {img:?}"));
+    assert_eq!((orig.width, orig.height), (40, 30), "{img:?}");
+    let got = bob.download(&orig.url, 1 << 20).await.expect("download");
+    assert_eq!(got, png, "the image's bytes, exactly");
+    alice.assert_no_crash();
+    alice.exit().await;
+    eprintln!("the SDK's private-network path: {:?}", t0.elapsed());
 }

@@ -3,7 +3,7 @@
 // Remote-controlled official Tencent Cloud Chat SDK peer for imbridge conformance tests.
 //
 //   node tests/sdk/tencent-agent.js --sdk-app-id N --server ws://127.0.0.1:PORT [--log-level 0..5]
-//        [--sdk tim [--sdk-dir NODE_MODULES]] [--upload-plugin]
+//        [--sdk tim [--sdk-dir NODE_MODULES]] [--upload-plugin [--private-network]]
 //
 // Runs the UNMODIFIED @tencentcloud/chat 3.6.6 bundle (tests/sdk/node_modules) — or, with
 // `--sdk tim`, the older tim-js-sdk 2.27.6 (same API and events; from NODE_MODULES when given) — in Node with
@@ -150,8 +150,57 @@ process.on("uncaughtException", (e) => emit("uncaughtException", { message: Stri
 // read by loading the picture in a browser `Image`); with a download proxy it takes the path of
 // apps on Tencent's cloud (`simple_sig`, `get_imageinfo`), and its download URLs keep pointing at
 // the sandbox.
+// --private-network leaves the proxy out: the SDK then signs with `pre_sig` and reads an image's
+// size by loading it in a browser `Image`, which Node lacks; the stand-in below fetches the picture
+// and reads its PNG / GIF / JPEG header (loopback only), then calls onload (onerror on failure), as
+// a browser's Image would for the SDK's purpose (width and height).
+const privateNetwork = process.argv.includes("--private-network");
 const createOptions = { SDKAppID: sdkAppId, proxyServer: server };
-if (uploadPlugin) createOptions.fileDownloadProxy = server.replace(/^ws/, "http");
+if (uploadPlugin && !privateNetwork) createOptions.fileDownloadProxy = server.replace(/^ws/, "http");
+if (uploadPlugin && privateNetwork && typeof Image === "undefined") {
+  global.Image = class {
+    constructor() {
+      this.width = 0;
+      this.height = 0;
+      this.onload = null;
+      this.onerror = null;
+    }
+    set src(url) {
+      this._src = url;
+      const done = (ok) => {
+        const f = ok ? this.onload : this.onerror;
+        if (typeof f === "function") f.call(this, { type: ok ? "load" : "error" });
+      };
+      if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url)) return setImmediate(() => done(false));
+      fetch(url)
+        .then((r) => r.arrayBuffer())
+        .then((ab) => {
+          const size = imageSize(Buffer.from(ab));
+          if (!size) return done(false);
+          [this.width, this.height] = size;
+          done(true);
+        })
+        .catch(() => done(false));
+    }
+    get src() {
+      return this._src;
+    }
+  };
+}
+
+function imageSize(b) {
+  if (b.length >= 24 && b.readUInt32BE(0) === 0x89504e47) return [b.readUInt32BE(16), b.readUInt32BE(20)];
+  if (b.length >= 10 && b.toString("latin1", 0, 4) === "GIF8") return [b.readUInt16LE(6), b.readUInt16LE(8)];
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    for (let i = 2; i + 9 < b.length; ) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1];
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) return [b.readUInt16BE(i + 7), b.readUInt16BE(i + 5)];
+      i += 2 + b.readUInt16BE(i + 2);
+    }
+  }
+  return null;
+}
 const chat = TencentCloudChat.create(createOptions);
 chat.setLogLevel(logLevel);
 if (uploadPlugin) chat.registerPlugin({ "tim-upload-plugin": require("tim-upload-plugin") });
