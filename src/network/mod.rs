@@ -4,6 +4,8 @@
 //! same protocol, so the bridge can be tested and tried without a cloud account.
 
 pub mod easemob;
+#[cfg(any(feature = "tencent", feature = "jmessage"))]
+pub mod image_header;
 #[cfg(feature = "jmessage")]
 pub mod jmessage;
 #[cfg(any(feature = "tencent", feature = "jmessage"))]

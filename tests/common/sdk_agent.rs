@@ -80,6 +80,12 @@ impl SdkAgent {
     /// Starts the Tencent Cloud Chat agent (`tests/sdk/tencent-agent.js`, `@tencentcloud/chat`)
     /// against the sandbox at `server` (`ws://127.0.0.1:PORT`).
     pub async fn spawn_tencent(sdk_app_id: u64, server: &str) -> Self {
+        Self::spawn_tencent_with(sdk_app_id, server, &[]).await
+    }
+
+    /// [`Self::spawn_tencent`] with more agent flags (`--upload-plugin`: media with npm
+    /// `tim-upload-plugin`).
+    pub async fn spawn_tencent_with(sdk_app_id: u64, server: &str, extra: &[&str]) -> Self {
         assert!(
             repo()
                 .join("tests/sdk/node_modules/@tencentcloud/chat")
@@ -93,17 +99,16 @@ impl SdkAgent {
         } else {
             "4"
         };
-        Self::spawn_script(
-            "tests/sdk/tencent-agent.js",
-            &[
-                "--sdk-app-id",
-                &app,
-                "--server",
-                server,
-                "--log-level",
-                level,
-            ],
-        )
+        let mut args = vec![
+            "--sdk-app-id",
+            &app,
+            "--server",
+            server,
+            "--log-level",
+            level,
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn_script("tests/sdk/tencent-agent.js", &args)
     }
 
     /// Starts the Tencent agent running the older `tim-js-sdk` 2.27.6 (`--sdk tim`) against

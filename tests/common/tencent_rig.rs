@@ -115,7 +115,13 @@ impl TestSandbox {
 
 /// The official SDK logged in as `user`, ready.
 pub async fn sdk_login(sb: &TestSandbox, user: &str) -> SdkAgent {
-    let mut a = SdkAgent::spawn_tencent(APP, &sb.server()).await;
+    sdk_login_with(sb, user, &[]).await
+}
+
+/// [`sdk_login`] with more agent flags (`--upload-plugin`).
+#[allow(dead_code)]
+pub async fn sdk_login_with(sb: &TestSandbox, user: &str, flags: &[&str]) -> SdkAgent {
+    let mut a = SdkAgent::spawn_tencent_with(APP, &sb.server(), flags).await;
     let r = a
         .ok("login", json!({"userID": user, "userSig": sb.sig(user)}))
         .await;

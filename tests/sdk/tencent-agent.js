@@ -3,7 +3,7 @@
 // Remote-controlled official Tencent Cloud Chat SDK peer for imbridge conformance tests.
 //
 //   node tests/sdk/tencent-agent.js --sdk-app-id N --server ws://127.0.0.1:PORT [--log-level 0..5]
-//        [--sdk tim [--sdk-dir NODE_MODULES]]
+//        [--sdk tim [--sdk-dir NODE_MODULES]] [--upload-plugin [--private-network]]
 //
 // Runs the UNMODIFIED @tencentcloud/chat 3.6.6 bundle (tests/sdk/node_modules) — or, with
 // `--sdk tim`, the older tim-js-sdk 2.27.6 (same API and events; from NODE_MODULES when given) — in Node with
@@ -34,6 +34,11 @@
 //   sign {userID, expire, key}  -> UserSig from npm tls-sig-api-v2 1.0.2 for this SDKAppID
 //   verify {userSig, key}       -> {doc, ok}: the UserSig inflated, and whether its TLS.sig equals the
 //                                  package's own HMAC (Api._hmacsha256; the package has no verify call)
+//   sendImage / sendFile {to | groupID, name, type, base64}
+//                               -> (needs --upload-plugin) chat.createImageMessage / createFileMessage with
+//                                  payload.file = {files: [new File([bytes], name, {type})]} (what an
+//                                  <input type=file> gives the SDK), then sendMessage; result = the sent message
+//   fetch {url}                 -> {status, base64}: a GET of a URL from a message (Node's fetch), to compare bytes
 //   exit                        -> reply, exit(0) (no destroy(): after a refused login it rejects unhandled)
 // events
 //   every TencentCloudChat.EVENT (name = the event's string value, data = event.data), plus "ready" once
@@ -79,6 +84,33 @@ if (sdkKind === "tim") {
 const TencentCloudChat = require(sdkModule);
 const pkg = require(sdkModule + "/package.json");
 
+// --upload-plugin: media as a browser app sends it. The SDK then uploads with npm
+// tim-upload-plugin 1.4.3 (registered below), which PUTs the file with an XMLHttpRequest: Node has
+// none, so ./xhr.js (a browser-like XMLHttpRequest over Node's fetch, loopback only here) stands in
+// for the browser's. The image element's constructor calls `window.URL.createObjectURL(file)`
+// (its preview URL): `window` is {URL} during that synchronous call only (withWindow), so the SDK
+// never takes itself for a browser otherwise.
+const uploadPlugin = process.argv.includes("--upload-plugin");
+if (uploadPlugin) {
+  const { createXMLHttpRequest } = require("./xhr");
+  const loopback = (url) => /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url);
+  global.XMLHttpRequest = createXMLHttpRequest({
+    rewrite: (url) => url,
+    allow: loopback,
+    log: (msg) => process.stderr.write("xhr: " + msg + "\n"),
+  });
+}
+
+function withWindow(f) {
+  if (typeof window !== "undefined") return f();
+  global.window = { URL };
+  try {
+    return f();
+  } finally {
+    delete global.window;
+  }
+}
+
 // Cycles are cut on the current path only (ancestors), so a value shared by two fields (a message's
 // `payload` is its first element's `content`) appears under both.
 function jsonSafe(v, ancestors = [], depth = 0) {
@@ -115,8 +147,65 @@ function emit(event, data) {
 process.on("unhandledRejection", (e) => emit("unhandledRejection", { message: String(e && e.message || e), stack: e && e.stack }));
 process.on("uncaughtException", (e) => emit("uncaughtException", { message: String(e && e.message || e), stack: e && e.stack }));
 
-const chat = TencentCloudChat.create({ SDKAppID: sdkAppId, proxyServer: server });
+// With --upload-plugin the SDK's `fileDownloadProxy` option names the sandbox's own HTTP address:
+// `proxyServer` alone makes the SDK take its private-network upload path (`pre_sig`, image sizes
+// read by loading the picture in a browser `Image`); with a download proxy it takes the path of
+// apps on Tencent's cloud (`simple_sig`, `get_imageinfo`), and its download URLs keep pointing at
+// the sandbox.
+// --private-network leaves the proxy out: the SDK then signs with `pre_sig` and reads an image's
+// size by loading it in a browser `Image`, which Node lacks; the stand-in below fetches the picture
+// and reads its PNG / GIF / JPEG header (loopback only), then calls onload (onerror on failure), as
+// a browser's Image would for the SDK's purpose (width and height).
+const privateNetwork = process.argv.includes("--private-network");
+const createOptions = { SDKAppID: sdkAppId, proxyServer: server };
+if (uploadPlugin && !privateNetwork) createOptions.fileDownloadProxy = server.replace(/^ws/, "http");
+if (uploadPlugin && privateNetwork && typeof Image === "undefined") {
+  global.Image = class {
+    constructor() {
+      this.width = 0;
+      this.height = 0;
+      this.onload = null;
+      this.onerror = null;
+    }
+    set src(url) {
+      this._src = url;
+      const done = (ok) => {
+        const f = ok ? this.onload : this.onerror;
+        if (typeof f === "function") f.call(this, { type: ok ? "load" : "error" });
+      };
+      if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url)) return setImmediate(() => done(false));
+      fetch(url)
+        .then((r) => r.arrayBuffer())
+        .then((ab) => {
+          const size = imageSize(Buffer.from(ab));
+          if (!size) return done(false);
+          [this.width, this.height] = size;
+          done(true);
+        })
+        .catch(() => done(false));
+    }
+    get src() {
+      return this._src;
+    }
+  };
+}
+
+function imageSize(b) {
+  if (b.length >= 24 && b.readUInt32BE(0) === 0x89504e47) return [b.readUInt32BE(16), b.readUInt32BE(20)];
+  if (b.length >= 10 && b.toString("latin1", 0, 4) === "GIF8") return [b.readUInt16LE(6), b.readUInt16LE(8)];
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    for (let i = 2; i + 9 < b.length; ) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1];
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) return [b.readUInt16BE(i + 7), b.readUInt16BE(i + 5)];
+      i += 2 + b.readUInt16BE(i + 2);
+    }
+  }
+  return null;
+}
+const chat = TencentCloudChat.create(createOptions);
 chat.setLogLevel(logLevel);
+if (uploadPlugin) chat.registerPlugin({ "tim-upload-plugin": require("tim-upload-plugin") });
 for (const name of Object.values(TencentCloudChat.EVENT)) {
   chat.on(name, (e) => emit(name, e && e.data));
 }
@@ -157,6 +246,20 @@ async function handle(cmd) {
     case "sendGroupCustom": {
       const m = chat.createCustomMessage({ to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { data: cmd.data, description: "", extension: "" } });
       return (await chat.sendMessage(m)).data.message;
+    }
+    case "sendImage":
+    case "sendFile": {
+      const file = new File([Buffer.from(cmd.base64, "base64")], cmd.name, { type: cmd.type });
+      const opts = cmd.groupID
+        ? { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP }
+        : { to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C };
+      opts.payload = { file: { files: [file] } };
+      const m = cmd.op === "sendImage" ? withWindow(() => chat.createImageMessage(opts)) : chat.createFileMessage(opts);
+      return (await chat.sendMessage(m)).data.message;
+    }
+    case "fetch": {
+      const r = await fetch(cmd.url);
+      return { status: r.status, base64: Buffer.from(await r.arrayBuffer()).toString("base64") };
     }
     case "call":
       return await chat[cmd.method](...(cmd.args || []));

@@ -82,6 +82,8 @@ enum Command {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<LinkState>,
+    /// Who and where, for uploads and downloads ([`super::cos`]).
+    media: std::sync::Arc<super::cos::MediaContext>,
 }
 
 impl Client {
@@ -94,6 +96,12 @@ impl Client {
         let seed = rand::rng().random();
         let session = Session::new(cfg.session.clone(), Instant::now(), seed);
         let instance_id = format!("{:032x}", rand::rng().random::<u128>());
+        let media = std::sync::Arc::new(super::cos::MediaContext::new(
+            &cfg.server,
+            cfg.session.sdk_app_id,
+            &cfg.session.identifier,
+            cfg.session.platform,
+        ));
         let driver = Driver {
             cfg,
             session,
@@ -110,6 +118,7 @@ impl Client {
             Client {
                 commands: cmd_tx,
                 state: state_rx,
+                media,
             },
             ev_rx,
         )
@@ -190,6 +199,11 @@ impl Client {
             .await
             .map_err(|_| SendError::SessionEnded)?;
         rx.await.unwrap_or(Err(SendError::SessionEnded))
+    }
+
+    /// Who and where this client is, for [`super::cos`].
+    pub(super) fn media_context(&self) -> &super::cos::MediaContext {
+        &self.media
     }
 
     /// Joins live room (`AVChatRoom`) `group_id` and polls it; its messages arrive as

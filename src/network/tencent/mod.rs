@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod connector;
+pub mod cos;
 pub mod elem;
 pub mod sandbox;
 pub mod session;

@@ -38,37 +38,7 @@ pub(super) struct Media {
     pub(super) content_type: String,
 }
 
-/// Width and height of a PNG, GIF or JPEG from its header.
-pub fn image_size(b: &[u8]) -> Option<(u32, u32)> {
-    if b.len() >= 24 && b.starts_with(b"\x89PNG\r\n\x1a\n") {
-        let w = u32::from_be_bytes(b[16..20].try_into().ok()?);
-        let h = u32::from_be_bytes(b[20..24].try_into().ok()?);
-        return Some((w, h));
-    }
-    if b.len() >= 10 && (b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a")) {
-        let w = u16::from_le_bytes([b[6], b[7]]);
-        let h = u16::from_le_bytes([b[8], b[9]]);
-        return Some((u32::from(w), u32::from(h)));
-    }
-    if b.starts_with(&[0xFF, 0xD8]) {
-        let mut i = 2;
-        while i + 9 < b.len() {
-            if b[i] != 0xFF {
-                return None;
-            }
-            let marker = b[i + 1];
-            let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-            // SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC).
-            if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-                let h = u16::from_be_bytes([b[i + 5], b[i + 6]]);
-                let w = u16::from_be_bytes([b[i + 7], b[i + 8]]);
-                return Some((u32::from(w), u32::from(h)));
-            }
-            i += 2 + len;
-        }
-    }
-    None
-}
+pub use crate::network::image_header::image_size;
 
 fn format_of(b: &[u8]) -> &'static str {
     if b.starts_with(b"\x89PNG") {

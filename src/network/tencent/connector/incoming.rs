@@ -40,9 +40,13 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
     }
 }
 
-/// What a message's elements carry: their text, with the elements not bridged yet described
-/// in words.
+/// What a message's elements carry: one attachment with its text as the caption
+/// ([`super::media::media_content`]), else their text, with the elements not bridged
+/// described in words.
 pub fn content_of(elems: &[Elem]) -> MessageContent {
+    if let Some(media) = super::media::media_content(elems) {
+        return media;
+    }
     if let [Elem::Location(l)] = elems {
         return MessageContent::Location {
             latitude: l.latitude,
@@ -62,7 +66,7 @@ pub fn content_of(elems: &[Elem]) -> MessageContent {
     if missing.is_empty() {
         return MessageContent::text(text);
     }
-    let note = format!("[{} — not bridged from Tencent yet]", missing.join(", "));
+    let note = format!("[{} — not bridged from Tencent]", missing.join(", "));
     if text.is_empty() {
         MessageContent::Unsupported { description: note }
     } else {

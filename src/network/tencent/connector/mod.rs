@@ -7,7 +7,8 @@
 //! edits and the read marker in groups: [`group_ops`]. Live rooms (AVChatRoom) as
 //! channels, with likes / gifts / the stream's end as notices: [`live`].
 //! Profiles (ghost names, pushed changes, the user's own nickname): [`profiles`].
-//! Not yet: media (avatars included), per-message read receipts in groups.
+//! Media both ways (images, voice, files, video; uploads and downloads over COS): [`media`].
+//! Not yet: avatars, per-message read receipts in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); one the core did not store is fetched
 //! again (its C2C messages by `openim.getmsg`, not dropped as seen); the catch-up pages (`openim.getmsg`)
@@ -20,6 +21,7 @@ pub mod groups;
 mod incoming;
 pub mod live;
 mod login;
+pub mod media;
 mod profiles;
 mod reactions;
 pub mod topics;
@@ -154,6 +156,8 @@ impl NetworkConnector for TencentConnector {
             spaces: true,
             // Live rooms (AVChatRoom): `join-live` / `leave-live` ([`live`]).
             channels: true,
+            media: true,
+            max_media_bytes: media::MAX_MEDIA_BYTES,
             ..Capabilities::default()
         }
     }
@@ -211,6 +215,7 @@ impl NetworkConnector for TencentConnector {
             client,
             own: user,
             memory,
+            sdk_app_id: self.settings.sdk_app_id,
         }))
     }
 }
@@ -221,6 +226,8 @@ pub struct TencentLogin {
     own: String,
     /// Edit versions and SDK message ids ([`fidelity::Memory`]).
     memory: fidelity::Shared,
+    /// The app's SDKAppID (in the `UUID`s of uploads).
+    sdk_app_id: u64,
 }
 
 fn send_failure(e: SendError) -> SendFailure {
@@ -236,8 +243,9 @@ fn send_failure(e: SendError) -> SendFailure {
     }
 }
 
-/// The elements a message goes out as: text (and location) elements; other contents as text
-/// saying what they were.
+/// The elements a message goes out as: text (and location) elements, an uploaded attachment's
+/// element ([`media`]; its caption is sent apart); other contents as text saying what they
+/// were.
 pub fn outgoing_elems(content: &MessageContent) -> Vec<Elem> {
     match content {
         MessageContent::Text { body, .. } => vec![Elem::text(body.clone())],
@@ -251,6 +259,9 @@ pub fn outgoing_elems(content: &MessageContent) -> Vec<Elem> {
             latitude: *latitude,
             longitude: *longitude,
         })],
+        MessageContent::Media { media, .. } if media::parse_uploaded(media).is_some() => {
+            media::parse_uploaded(media).into_iter().collect()
+        }
         MessageContent::Media { media, caption } => {
             let mut text = format!(
                 "[{}: {} — attachments are not bridged to Tencent yet]",
@@ -293,6 +304,25 @@ impl NetworkLogin for TencentLogin {
         content: &MessageContent,
         reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
+        if let MessageContent::Media {
+            media,
+            caption: Some(caption),
+        } = content
+        {
+            if media::parse_uploaded(media).is_some() {
+                // The attachment, then its caption as a text of its own.
+                let bare = MessageContent::Media {
+                    media: media.clone(),
+                    caption: None,
+                };
+                let mut ids = self.send_message(chat, &bare, reply_to).await?;
+                if !caption.trim().is_empty() && *caption != media.name {
+                    let text = MessageContent::text(caption.clone());
+                    ids.extend(self.send_message(chat, &text, None).await?);
+                }
+                return Ok(ids);
+            }
+        }
         if matches!(chat.kind, ChatKind::Group | ChatKind::Channel) {
             // A live room is a group on the wire.
             return Ok(vec![groups::send(&self.client, &chat.id, content).await?]);
@@ -351,14 +381,12 @@ impl NetworkLogin for TencentLogin {
         Ok(chats)
     }
 
-    async fn download(
-        &self,
-        _media: &RemoteMedia,
-        _max_bytes: u64,
-    ) -> Result<Vec<u8>, SendFailure> {
-        Err(SendFailure::Permanent(
-            "downloading Tencent attachments is not supported yet".into(),
-        ))
+    async fn download(&self, media: &RemoteMedia, max_bytes: u64) -> Result<Vec<u8>, SendFailure> {
+        self.download_media(media, max_bytes).await
+    }
+
+    fn as_media(&self) -> Option<&dyn crate::core::connector::MediaAbility> {
+        Some(self)
     }
 
     fn as_edit(&self) -> Option<&dyn EditAbility> {

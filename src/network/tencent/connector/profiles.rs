@@ -1,8 +1,9 @@
 //! Tencent user profiles on the core's contract: a ghost's name and avatar from
 //! `profile.portrait_get_all` (nickname, else the user id; the avatar URL as given), a
 //! pushed change (`ProfileDataMod`) as [`RemoteEvent::ProfileChange`], and the user's own
-//! nickname set from Matrix (`sync-profile`) with `profile.portrait_set`
-//! ([`OwnProfileAbility`]). Wire shapes: [`crate::network::tencent::session::profile`].
+//! nickname and avatar set from Matrix (`sync-profile`) with `profile.portrait_set`
+//! ([`OwnProfileAbility`]; the avatar uploaded as an image first, its URL as
+//! `Tag_Profile_IM_Image`, as a TUIKit app sets an uploaded avatar). Wire shapes: [`crate::network::tencent::session::profile`].
 
 use async_trait::async_trait;
 
@@ -10,6 +11,7 @@ use super::{send_failure, TencentLogin};
 use crate::core::connector::{
     AvatarImage, OwnProfileAbility, RemoteEvent, SendFailure, UserProfile,
 };
+use crate::network::tencent::cos::{FileType, MediaError};
 use crate::network::tencent::session::profile::{
     get_body, parse_get_reply, set_body, Profile, ProfileChanged, PORTRAIT_GET_ALL, PORTRAIT_SET,
 };
@@ -59,30 +61,35 @@ pub async fn user_profile(login: &TencentLogin, user: &str) -> Result<UserProfil
 
 #[async_trait]
 impl OwnProfileAbility for TencentLogin {
-    /// `portrait_set` of the nickname. A Tencent avatar is the URL of an image already
-    /// uploaded (`Tag_Profile_IM_Image`), and the bridge does not upload images to Tencent
-    /// yet: an avatar is refused in words, after the nickname was set.
+    /// `portrait_set` of the nickname and the avatar: a Tencent avatar is the URL of an
+    /// uploaded image (`Tag_Profile_IM_Image`), so the avatar is uploaded first
+    /// ([`crate::network::tencent::cos`], as an image of a one-to-one chat).
     async fn set_own_profile(
         &self,
         name: Option<&str>,
         avatar: Option<AvatarImage>,
     ) -> Result<(), SendFailure> {
-        if let Some(n) = name {
+        let face_url = match avatar {
+            None => None,
+            Some(a) => {
+                if a.data.len() as u64 > super::media::MAX_MEDIA_BYTES {
+                    return Err(super::media::media_failure(MediaError::TooLarge(
+                        super::media::MAX_MEDIA_BYTES,
+                    )));
+                }
+                let up = self
+                    .client
+                    .upload(false, FileType::Image, &a.name, a.data)
+                    .await
+                    .map_err(super::media::media_failure)?;
+                Some(up.url)
+            }
+        };
+        if name.is_some() || face_url.is_some() {
             self.client
-                .call(PORTRAIT_SET, set_body(&self.own, Some(n), None))
+                .call(PORTRAIT_SET, set_body(&self.own, name, face_url.as_deref()))
                 .await
                 .map_err(send_failure)?;
-        }
-        if avatar.is_some() {
-            let done = if name.is_some() {
-                "your nickname was set, but "
-            } else {
-                ""
-            };
-            return Err(SendFailure::Permanent(format!(
-                "{done}a Tencent avatar is the address of an uploaded image, and the bridge \
-                 does not upload images to Tencent yet"
-            )));
         }
         Ok(())
     }

@@ -2,12 +2,13 @@
 //! checks with the app's SecretKey, C2C messages with live push and offline sync, and the
 //! REST admin calls `account_import` and `openim/sendmsg` — faithful enough that the
 //! official `@tencentcloud/chat` SDK logs in and chats through it (proven by
-//! `tests/tencent_conformance.rs`), groups ([`groups`]), live rooms ([`live`]) and Community topics ([`topics`]). In memory; media is not implemented.
+//! `tests/tencent_conformance.rs`), groups ([`groups`]), live rooms ([`live`]) and Community topics ([`topics`]), media uploads and downloads as COS would serve them ([`media`]). In memory, or in a data dir ([`persist`]).
 
 pub mod group_cmds;
 pub mod group_msg_ops;
 pub mod groups;
 pub mod live;
+pub mod media;
 pub mod persist;
 pub mod profiles;
 pub mod rest;
@@ -17,6 +18,7 @@ pub mod ws;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -30,6 +32,12 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/binfo", get(ws::binfo))
         .route("/info", get(ws::info))
         .route("/v4/{service}/{command}", post(rest::call))
+        .route(
+            "/cos/{key}",
+            get(media::download)
+                .put(media::upload)
+                .layer(DefaultBodyLimit::max(media::MAX_UPLOAD_BYTES + 1)),
+        )
         .with_state(sandbox)
 }
 

@@ -2,7 +2,7 @@
 //! offline stores, C2C history and read state, groups with their members and message logs
 //! (Community topics included) and profiles, written to `DIR/state.json` by
 //! [`crate::network::sandbox_store`] whenever they changed and once more at shutdown; read
-//! back at start-up. Online instances and counters for tests are not kept: clients log in
+//! back at start-up. Uploads ([`super::media`]) go to `DIR/media/`, one file each, as they come. Online instances and counters for tests are not kept: clients log in
 //! again after a restart, and pull what waited for them with `openim.getmsg` /
 //! `group_msg_get`.
 
@@ -30,6 +30,7 @@ impl Sandbox {
     /// is an error naming it, never silently replaced.
     pub fn open(cfg: SandboxConfig, dir: &Path) -> anyhow::Result<Self> {
         let sb = Sandbox::new(cfg);
+        sb.media.set_dir(dir.join("media"));
         let path = sandbox_store::state_file(dir);
         if let Some(bytes) = sandbox_store::read(dir)? {
             let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {

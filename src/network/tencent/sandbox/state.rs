@@ -175,6 +175,8 @@ pub struct Sandbox {
     pub(super) profiles: super::profiles::Profiles,
     /// Live rooms' polling keys ([`super::live`]).
     pub(super) live: super::live::LiveRooms,
+    /// Uploads ([`super::media`]).
+    pub(super) media: super::media::MediaStore,
 }
 
 impl Sandbox {
@@ -202,6 +204,7 @@ impl Sandbox {
             groups: Default::default(),
             profiles: Default::default(),
             live: Default::default(),
+            media: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -22,9 +23,20 @@ pub async fn binfo(
     ws: WebSocketUpgrade,
     State(sandbox): State<Arc<Sandbox>>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     let compress = compress_for(&sandbox, &q);
-    upgrade(ws, sandbox, true, compress)
+    upgrade(ws, sandbox, true, compress, host_of(&headers))
+}
+
+/// The `Host` a request came in on (the media URLs point back at it).
+fn host_of(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ']))
+        .unwrap_or("127.0.0.1")
+        .to_owned()
 }
 
 /// The size above which this connection's frames go out `COMP`-compressed: only on binary
@@ -35,8 +47,12 @@ fn compress_for(sandbox: &Sandbox, q: &HashMap<String, String>) -> Option<usize>
 }
 
 /// `/info`: text frames.
-pub async fn info(ws: WebSocketUpgrade, State(sandbox): State<Arc<Sandbox>>) -> Response {
-    upgrade(ws, sandbox, false, None)
+pub async fn info(
+    ws: WebSocketUpgrade,
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+) -> Response {
+    upgrade(ws, sandbox, false, None, host_of(&headers))
 }
 
 fn upgrade(
@@ -44,12 +60,13 @@ fn upgrade(
     sandbox: Arc<Sandbox>,
     binary: bool,
     compress_over: Option<usize>,
+    host: String,
 ) -> Response {
     ws.read_buffer_size(4096)
         .write_buffer_size(4096)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| run(socket, sandbox, binary, compress_over))
+        .on_upgrade(move |socket| run(socket, sandbox, binary, compress_over, host))
 }
 
 struct Conn {
@@ -57,9 +74,17 @@ struct Conn {
     tx: mpsc::UnboundedSender<Out>,
     /// `(user, conn id, A2Key, TinyId)` once logged in.
     login: Option<(String, u64, String, u64)>,
+    /// The `Host` of the upgrade request.
+    host: String,
 }
 
-async fn run(socket: WebSocket, sandbox: Arc<Sandbox>, binary: bool, compress_over: Option<usize>) {
+async fn run(
+    socket: WebSocket,
+    sandbox: Arc<Sandbox>,
+    binary: bool,
+    compress_over: Option<usize>,
+    host: String,
+) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {
@@ -85,6 +110,7 @@ async fn run(socket: WebSocket, sandbox: Arc<Sandbox>, binary: bool, compress_ov
         sandbox,
         tx,
         login: None,
+        host,
     };
     while let Some(Ok(msg)) = stream.next().await {
         let data = match msg {
@@ -135,7 +161,16 @@ impl Conn {
             self.reply(&frame, body);
             return true;
         };
-        if cmd != servcmd::REPORT && frame.head.a2.as_deref() != Some(a2.as_str()) {
+        // Media signing calls carry the UserSig instead of the A2Key (the SDK's
+        // `genCosSpecifiedHead`): checked like a login, for the connection's own user.
+        let cos_auth = (cmd.starts_with("im_cos_msg.") || cmd.starts_with("im_cos_sign_svr."))
+            && frame.head.identifier.as_deref() == Some(user.as_str())
+            && frame
+                .head
+                .usersig
+                .as_deref()
+                .is_some_and(|sig| self.sandbox.verify(&user, sig).is_ok());
+        if cmd != servcmd::REPORT && !cos_auth && frame.head.a2.as_deref() != Some(a2.as_str()) {
             self.reply(&frame, wire::error_body(code::A2_INVALID, "A2Key invalid"));
             return true;
         }
@@ -231,6 +266,11 @@ impl Conn {
                     .or_else(|| {
                         super::group_cmds::handle(&self.sandbox, command, Some((&user, conn_id)), b)
                     })
+                    .unwrap_or_else(|| ok(json!({})))
+            }
+            c if c.starts_with("im_cos_msg.") => {
+                let command = &c["im_cos_msg.".len()..];
+                super::media::handle(&self.sandbox, command, &self.host, b)
                     .unwrap_or_else(|| ok(json!({})))
             }
             "sns.friend_get" => ok(json!({

@@ -523,8 +523,11 @@ impl Session {
             .insert("websdkversion".into(), WEB_SDK_VERSION.into());
         head.extra
             .insert("status_instid".into(), self.inst_id.into());
+        // Media signing goes with the UserSig, not the A2Key, even when logged in (the SDK's
+        // `genCosSpecifiedHead` for `im_cos_msg.*` / `im_cos_sign_svr.*`).
+        let cos = cmd.starts_with("im_cos_msg.") || cmd.starts_with("im_cos_sign_svr.");
         match (&self.a2, &self.tiny_id) {
-            (Some(a2), Some(tiny)) if cmd != servcmd::WSLOGIN => {
+            (Some(a2), Some(tiny)) if cmd != servcmd::WSLOGIN && !cos => {
                 head.a2 = Some(a2.clone());
                 head.tinyid = Some(tiny.clone());
             }

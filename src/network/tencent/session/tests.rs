@@ -475,3 +475,27 @@ fn a_push_the_owner_did_not_store_is_fetched_again_and_delivered_again() {
         "a push with nothing new is acknowledged at once"
     );
 }
+
+#[test]
+fn media_signing_goes_with_the_user_sig_not_the_a2_key() {
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    login(&mut s, t0);
+    s.call("im_cos_msg.simple_sig", json!({}), t0).unwrap();
+    s.call("profile.portrait_get_all", json!({}), t0).unwrap();
+    let (frames, _, _) = drain(&mut s);
+    let sig = frames
+        .iter()
+        .find(|f| f.head.servcmd == "im_cos_msg.simple_sig")
+        .expect("signing request");
+    // As the SDK's `genCosSpecifiedHead`: identifier + UserSig, no A2Key.
+    assert_eq!(sig.head.identifier.as_deref(), Some("alice"));
+    assert_eq!(sig.head.usersig.as_deref(), Some("SIG"));
+    assert_eq!(sig.head.a2, None);
+    let other = frames
+        .iter()
+        .find(|f| f.head.servcmd == "profile.portrait_get_all")
+        .expect("other request");
+    assert_eq!(other.head.a2.as_deref(), Some("A2"));
+    assert_eq!(other.head.usersig, None);
+}
