@@ -1,6 +1,7 @@
 //! Remote → Matrix: portal rooms created on demand (the user invited, ghosts joined),
 //! messages (deduplicated through the message map: a group message seen by two logins is
-//! bridged once, our own echoes are dropped), media, edits, recalls, receipts, chat info.
+//! bridged once, our own echoes are dropped), media and chat info (recalls, edits and typing:
+//! [`super::remote_ops`]).
 
 use std::sync::Arc;
 
@@ -349,7 +350,7 @@ impl PortalWorker {
         Ok(())
     }
 
-    async fn to_matrix_content(
+    pub(super) async fn to_matrix_content(
         &self,
         login: &Arc<UserLogin>,
         room: &RoomId,
@@ -560,115 +561,5 @@ impl PortalWorker {
             change.reason.as_deref(),
         )
         .await
-    }
-
-    pub(super) async fn remote_remove(
-        &mut self,
-        login: &Arc<UserLogin>,
-        sender: &str,
-        target: &str,
-    ) -> Result<(), MatrixError> {
-        let ctx = self.ctx.clone();
-        let Some((room, event)) = self.mapped_event(target).await else {
-            return Ok(());
-        };
-        let own = match sender == login.remote_id {
-            true => self.own_puppet(login, &room).await,
-            false => None,
-        };
-        let ghost = own.unwrap_or_else(|| ctx.ghosts.mxid(sender));
-        let txn = format!("imb-redact-{}", escape_localpart(target));
-        let by_ghost = retry("redact", || {
-            ctx.matrix
-                .redact(&room, &ghost, &event, &txn, Some("Recalled on the IM side"))
-        })
-        .await;
-        if by_ghost.is_err() {
-            retry("redact", || {
-                ctx.matrix.redact(
-                    &room,
-                    ctx.matrix.bot(),
-                    &event,
-                    &txn,
-                    Some("Recalled on the IM side"),
-                )
-            })
-            .await?;
-        }
-        let _ = ctx.store.delete_message(&self.key, target).await;
-        ctx.metrics.bridged(Direction::ToMatrix, "redaction");
-        Ok(())
-    }
-
-    pub(super) async fn remote_edit(
-        &mut self,
-        login: &Arc<UserLogin>,
-        sender: &str,
-        target: &str,
-        content: MessageContent,
-        timestamp_ms: u64,
-    ) -> Result<(), MatrixError> {
-        let ctx = self.ctx.clone();
-        let Some(record) = ctx
-            .store
-            .message_by_remote(&self.key, target)
-            .await
-            .ok()
-            .flatten()
-        else {
-            return Ok(());
-        };
-        let Ok(room) = RoomId::parse(record.room_id.as_str()) else {
-            return Ok(());
-        };
-        let (ghost, puppeted) = self.actor(login, &room, sender).await?;
-        let new_content = self.to_matrix_content(login, &room, &content).await;
-        let mut body = new_content.clone();
-        if puppeted {
-            double_puppet::mark(&mut body);
-        }
-        body["body"] = json!(format!(
-            "* {}",
-            new_content["body"].as_str().unwrap_or_default()
-        ));
-        body["m.new_content"] = new_content;
-        body["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": record.event_id });
-        // The same edit replayed after a restart reuses its transaction id.
-        let txn = format!("imb-edit-{}-{timestamp_ms}", escape_localpart(target));
-        retry("edit", || {
-            ctx.matrix
-                .send_event(&room, &ghost, "m.room.message", &txn, &body)
-        })
-        .await?;
-        ctx.metrics.bridged(Direction::ToMatrix, "edit");
-        Ok(())
-    }
-
-    /// Shows the sender's ghost typing (or not) in the portal, if the room exists. The user's
-    /// own typing on another device is not shown.
-    pub(super) async fn remote_typing(
-        &mut self,
-        login: &Arc<UserLogin>,
-        sender: &str,
-        active: bool,
-    ) -> Result<(), MatrixError> {
-        let ctx = self.ctx.clone();
-        if sender == login.remote_id {
-            return Ok(());
-        }
-        let Some(room) = self
-            .record()
-            .await
-            .and_then(|r| ruma::OwnedRoomId::try_from(r.room_id).ok())
-        else {
-            return Ok(());
-        };
-        let ghost = ctx.ghosts.mxid(sender);
-        if !self.joined.contains(&ghost) && active {
-            self.ensure_ghost_in_room(login, &room, sender).await?;
-        }
-        ctx.matrix.typing(&room, &ghost, active).await?;
-        ctx.metrics.bridged(Direction::ToMatrix, "typing");
-        Ok(())
     }
 }
