@@ -25,6 +25,9 @@ use imbridge::network::tencent::session::group_wire::{
     modify_body, recall_body, GROUP_MSG_RECALL, MODIFY_GROUP_MSG,
 };
 use imbridge::network::tencent::session::profile::TAG_NICK;
+use imbridge::network::tencent::session::reactions::{
+    reaction_request, ReactionNotice, ReactionTarget,
+};
 use imbridge::network::tencent::session::{GroupAt, GroupNotice, SessionEvent};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
@@ -34,15 +37,19 @@ type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
 type Notices = Arc<Mutex<Vec<GroupNotice>>>;
 /// Group edits heard: `(MsgSeq, text now, MsgVersion)`.
 type Edits = Arc<Mutex<Vec<(u64, String, u64)>>>;
+/// Reaction pushes heard.
+type Reacts = Arc<Mutex<Vec<ReactionNotice>>>;
 
 /// `user` on the Tencent side: a client whose received group texts are collected as
 /// `(from, text, mentions)`, and its group notices (recalls, read markers).
-async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits) {
+async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits, Reacts) {
     let (client, mut events) = bed.im_client(user, |_| {}).await;
     let got = Arc::new(Mutex::new(Vec::new()));
     let notices = Arc::new(Mutex::new(Vec::new()));
     let edits = Arc::new(Mutex::new(Vec::new()));
+    let reacts = Reacts::default();
     let (out, out_notices, out_edits) = (got.clone(), notices.clone(), edits.clone());
+    let out_reacts = reacts.clone();
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
             match e {
@@ -71,11 +78,16 @@ async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits) 
                         v.push((m.seq, text, m.version));
                     }
                 }
+                SessionEvent::Reactions(r) => {
+                    if let Ok(mut v) = out_reacts.lock() {
+                        v.push(r);
+                    }
+                }
                 _ => {}
             }
         }
     });
-    (client, got, notices, edits)
+    (client, got, notices, edits, reacts)
 }
 
 /// Waits (20 s at most) until `notices` holds `want`.
@@ -106,7 +118,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "Synapse and the bridge up");
     let mut mx1 = bed.matrix_user("mx1", "mxpw-Tg41-matrix-secret");
     let mut mx2 = bed.matrix_user("mx2", "mxpw-Tg42-matrix-secret");
-    let (bob, bob_got, bob_notices, bob_edits) = im_user(&bed, "bob").await;
+    let (bob, bob_got, bob_notices, bob_edits, bob_reacts) = im_user(&bed, "bob").await;
     // bob has a nickname: his ghost is named by it.
     let r = sb.portrait_set(
         "bob",
@@ -279,7 +291,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "the Matrix redaction recalled the message for bob");
 
     // A Matrix read receipt moves alice's read marker (alice's other instance hears it).
-    let (_alice2, _, alice2_notices, _) = im_user(&bed, "alice").await;
+    let (_alice2, _, alice2_notices, _, _) = im_user(&bed, "alice").await;
     let sent = bob
         .send_group(&gid, vec![Elem::text("read me")], vec![])
         .await
@@ -343,6 +355,46 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     say!(t0, "edits both ways");
+
+    // Reactions both ways, bridged once although two logins hear each summary: bob's 👍 on
+    // alice's message is one reaction of his ghost; alice's Matrix 🎉 on it reaches bob.
+    let target = ReactionTarget::Group {
+        group_id: gid.clone(),
+        topic_id: None,
+        seq,
+    };
+    let (cmd, body) = reaction_request(&target, "👍", "bob", true);
+    bob.call(cmd, body).await.expect("bob reacts");
+    let is_thumbs = |e: &serde_json::Value| {
+        e["type"] == "m.reaction"
+            && e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["event_id"] == mine.as_str()
+            && e["content"]["m.relates_to"]["key"] == "👍"
+    };
+    mx1.wait_event(&room1, "bob's reaction", is_thumbs).await;
+    mx1.send_reaction(&room1, &mine, "🎉").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !bob_reacts.lock().is_ok_and(|v| {
+        v.iter().any(|r| {
+            matches!(r, ReactionNotice::Summary { target: t, reactions, .. }
+                if *t == target && reactions.iter().any(|c| c.reaction == "🎉" && c.users == ["alice"]))
+        })
+    }) {
+        assert!(Instant::now() < deadline, "bob did not hear alice's 🎉\n{}", tail(&log, 40));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let thumbs = mx1
+        .raw_events(&room1)
+        .await
+        .into_iter()
+        .filter(|e| is_thumbs(e))
+        .count();
+    assert_eq!(
+        thumbs, 1,
+        "bob's reaction bridged once with two logins in the group"
+    );
+    say!(t0, "group reactions both ways, once");
 
     // `sync-profile`: alice's Matrix display name becomes her Tencent nickname.
     mx1.set_displayname("Alice from Matrix").await;
