@@ -2,7 +2,8 @@
 //! Tencent sandbox in this process. A Matrix user logs in through the bot with a UserSig
 //! (`login usersig alice <UserSig>`), a Tencent user's message opens a DM portal, the Matrix
 //! reply reaches the Tencent client, and a bridge restart (with messages sent meanwhile)
-//! loses and duplicates nothing. The UserSig never reaches the log.
+//! loses and duplicates nothing, nor does a SIGKILL in the middle of a burst. The UserSig
+//! never reaches the log.
 
 #![cfg(feature = "tencent")]
 
@@ -22,6 +23,8 @@ use tokio::sync::oneshot;
 const APP: u64 = 1_400_000_001;
 const KEY: &str = "sandbox-secret-key-for-e2e";
 const BOB_GHOST: &str = "@tencent_bob:localhost";
+/// Texts in the burst the bridge is SIGKILLed in.
+const BURST: usize = 30;
 
 /// bob on the Tencent side: a client whose received texts from alice are collected.
 async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>) {
@@ -142,6 +145,82 @@ async fn tencent_login_dm_both_ways_and_restart() {
     let got = bob_got.lock().map(|v| v.clone()).unwrap_or_default();
     assert_eq!(got, ["hi bob"], "bob got the reply once, nothing repeated");
     say!(t0, "restart lost and repeated nothing");
+
+    // SIGKILL in the middle of a burst from bob: pushes are acknowledged to the server only
+    // once stored, so what the killed bridge had not stored comes again; nothing twice.
+    let numbered = |all: Vec<String>| -> Vec<String> {
+        all.into_iter()
+            .filter(|b| b.starts_with("burst "))
+            .collect()
+    };
+    let sender = {
+        let client = bob.clone();
+        tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for i in 0..BURST {
+                if let Err(e) = client.send_c2c_text("alice", &format!("burst {i}")).await {
+                    failed.push(format!("burst {i}: {e}"));
+                }
+            }
+            failed
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    while Instant::now() < deadline && before.len() < 3 {
+        before = numbered(rig.mx.all_bodies(&dm).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        before.len() >= 3,
+        "the burst did not start arriving\n{}",
+        tail(&log, 30)
+    );
+    rig.bridge.kill();
+    say!(t0, "{} of the burst in the room: SIGKILL", before.len());
+    let failed = tokio::time::timeout(Duration::from_secs(30), sender)
+        .await
+        .expect("bob's burst finishes")
+        .expect("sender task");
+    assert!(failed.is_empty(), "bob's sends failed: {failed:?}");
+    let at_kill = numbered(rig.mx.all_bodies(&dm).await).len();
+    rig.restart();
+    let want: Vec<String> = (0..BURST).map(|i| format!("burst {i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && numbered(rig.mx.all_bodies(&dm).await).len() < BURST {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Late duplicates would show up now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        numbered(rig.mx.all_bodies(&dm).await),
+        want,
+        "after the SIGKILL ({at_kill} in the room then): lost, repeated or reordered\n{}",
+        tail(&log, 40)
+    );
+    say!(
+        t0,
+        "all {BURST} burst texts once and in order ({at_kill} before the kill)"
+    );
+    rig.mx.send_text(&dm, "after the kill").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bob_got
+        .lock()
+        .is_ok_and(|v| v.iter().any(|t| t == "after the kill"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Matrix → Tencent broken after the kill\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = bob_got.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(
+        got,
+        ["hi bob", "after the kill"],
+        "bob got each Matrix text once"
+    );
 
     rig.bridge.stop();
     let mx = &rig.mx;
