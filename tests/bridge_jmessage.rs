@@ -44,6 +44,16 @@
 //!   mx1's DM room gets Element's mute rule; mx1 deletes it: the no-disturb is off; mx1 mutes
 //!   the room: it is on again; the device's account-wide no-disturb is `.m.rule.master`, and
 //!   mx1 turning that off turns it off.
+//! * `jmessage_friends_block_and_pm_checks_the_user` (`bridge_jmessage/contacts.rs`): bob's
+//!   friend invitation is told in the management room with his words, and `accept bob` makes
+//!   them friends on JMessage; bob removing alice and dave refusing `add-contact dave …` are
+//!   told; `block bob` blacklists him (his texts refused, 880207), `blocked` lists him,
+//!   `unblock bob` undoes it; `pm nobody42` answers "There is no IM user" and opens nothing,
+//!   `pm dave` opens a DM with dave's ghost.
+//! * `jmessage_blacklist_is_matrix_ignored_users` (`bridge_jmessage/contacts.rs`, double
+//!   puppeting): alice's phone blacklisting bob puts bob's ghost in mx1's ignored users next
+//!   to a Matrix user already there; unignoring him takes him off the blacklist, ignoring him
+//!   puts him back.
 
 #![cfg(feature = "jmessage")]
 
@@ -51,6 +61,8 @@
 mod common;
 #[path = "bridge_jmessage/admin.rs"]
 mod admin;
+#[path = "bridge_jmessage/contacts.rs"]
+mod contacts;
 #[path = "bridge_jmessage/groups.rs"]
 mod groups;
 #[path = "bridge_jmessage/media.rs"]
