@@ -9,7 +9,10 @@
 //! * the SDK's `addSingleBlacks` is kept (the SDK's `getBlacks` reads it) and our single
 //!   message to the SDK user is then refused with 880207; after `delSingleBlacks` it arrives;
 //!   our own `set_blacklisted` is what our `black_list` reads, and the SDK's message to us is
-//!   refused with 880207 meanwhile.
+//!   refused with 880207 meanwhile;
+//! * offline: our invitation made while the SDK was logged out reaches its `onSyncEvent`
+//!   (type 5, extra 1, the reason) at its next login; the SDK's accept made while our client
+//!   was logged out reaches it as `Accepted` at its next login (`sync_event`).
 //!
 //! Skipped (saying so) when the bundle is absent.
 
@@ -148,7 +151,49 @@ async fn friends_and_blacklist_between_the_sdk_and_our_client() {
     bob.set_blacklisted("alice", false).await.unwrap();
     assert!(bob.black_list().await.unwrap().is_empty());
 
+    // Offline: an invitation made while the SDK was away reaches its `onSyncEvent` at login;
+    // its accept made while our client was away reaches us at our next login.
+    sdk.assert_no_crash();
+    sdk.exit().await;
+    wait_offline(&sb, "alice").await;
+    bob.add_friend("alice", "while you were away")
+        .await
+        .unwrap();
+    let mut sdk = sdk_login(&bundle, &sb, "alice").await;
+    let events = sdk.event("syncEvent", |_| true).await;
+    let events = events.as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event_type"], 5, "{events:?}");
+    assert_eq!(events[0]["extra"], 1, "{events:?}");
+    assert_eq!(events[0]["from_username"], "bob", "{events:?}");
+    assert_eq!(
+        events[0]["description"], "while you were away",
+        "{events:?}"
+    );
+    bob.logout().await;
+    drop(bob_events);
+    wait_offline(&sb, "bob").await;
+    sdk.ok("acceptFriend", json!({"target_name": "bob"})).await;
+    let (bob, mut bob_events) = sb.client("bob").await;
+    let acc = next(&mut bob_events, friend_event).await;
+    assert_eq!(
+        (acc.kind, acc.from.as_str()),
+        (FriendEventKind::Accepted, "alice")
+    );
+    assert_eq!(bob.friend_list().await.unwrap(), ["alice"]);
+
     sdk.assert_no_crash();
     sdk.exit().await;
     bob.logout().await;
+}
+
+/// Waits (bounded, 10 s) until `user` has no socket on the sandbox.
+async fn wait_offline(sb: &JmSandbox, user: &str) {
+    for _ in 0..100 {
+        if sb.sandbox.sessions_of(user) == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{user} still online after 10 s");
 }
