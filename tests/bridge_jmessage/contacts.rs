@@ -1,5 +1,5 @@
 //! The contacts suite of `bridge_jmessage` (see the crate's doc): JMessage friends through the
-//! bot's contact commands, the blacklist as `block` and as Matrix ignored users (double
+//! bot's contact commands (friends are brought over by `sync`), the blacklist as `block` and as Matrix ignored users (double
 //! puppeting), and `pm` of a JMessage user who does not exist.
 
 use std::time::{Duration, Instant};
@@ -55,6 +55,19 @@ async fn jmessage_friends_block_and_pm_checks_the_user() {
     })
     .await;
     assert_eq!(bob.client.friend_list().await.expect("list"), ["alice"]);
+    // `sync` brings the friend over: a DM with bob's ghost.
+    rig.command("sync").await;
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("Syncing 1 chat"))
+        .await;
+    let bob_dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    assert!(
+        rig.mx.members(&bob_dm).await.contains(&ghost("bob")),
+        "bob's ghost in the synced DM"
+    );
     say!(
         t0,
         "bob's invitation told ({told}) and accepted from Matrix"

@@ -417,11 +417,14 @@ impl NetworkLogin for JmessageLogin {
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
-        // Joined groups (`get_groups_list`); single chats open as messages arrive.
+        // Joined groups (`get_groups_list`), then friends (`get_friend_list`); other single
+        // chats open as messages arrive (the Web SDK has no conversation list).
         let groups = self.client.group_list().await.map_err(send_failure)?;
+        let friends = self.client.friend_list().await.map_err(send_failure)?;
         Ok(groups
             .iter()
             .map(|g| ChatId::group(g.gid.to_string()))
+            .chain(friends.iter().map(|f| ChatId::direct(f.as_str())))
             .collect())
     }
 
