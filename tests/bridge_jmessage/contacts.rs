@@ -96,7 +96,29 @@ async fn jmessage_friends_block_and_pm_checks_the_user() {
     rig.mx
         .wait_body(&rig.mgmt, |b| b.contains("declined your contact request"))
         .await;
-    say!(t0, "removal and refusal told; add-contact reached dave");
+    // Asked again, dave accepts: told; `remove-contact dave` ends it on JMessage.
+    rig.command("add-contact dave").await;
+    wait_sandbox(&rig, "dave invited again", || {
+        sb.state.friend_invitations_of("dave").len() == 1
+    })
+    .await;
+    dave.client
+        .answer_friend("alice", true)
+        .await
+        .expect("dave accepts");
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b.contains("accepted your contact request"))
+        .await;
+    assert_eq!(sb.state.friends_of("dave"), ["alice"]);
+    rig.command("remove-contact dave").await;
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b == "`dave` is no longer your contact.")
+        .await;
+    assert!(sb.state.friends_of("dave").is_empty());
+    say!(
+        t0,
+        "removal, refusal and acceptance told; add-contact / remove-contact reached dave"
+    );
 
     // `block bob`: alice's blacklist; bob's texts are refused; `blocked` lists him.
     rig.command("block bob").await;
