@@ -148,9 +148,65 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use serde_json::json;
 
+    use super::super::tests::{drain, logged_in};
     use super::*;
+
+    /// The frames carry what the bundle's `addFriend` / `acceptFriend` / `declineFriend` /
+    /// `delFriend` / `getFriendList` / `addSingleBlacks` / `delSingleBlacks` / `getBlacks` put
+    /// in them.
+    #[test]
+    fn requests_as_the_sdk_sends_them() {
+        let now = Instant::now();
+        let mut s = logged_in(now);
+        s.add_friend("bob", "hi bob", now).unwrap();
+        s.answer_friend("bob", true, now).unwrap();
+        s.answer_friend("bob", false, now).unwrap();
+        s.del_friend("bob", now).unwrap();
+        s.friend_list(now).unwrap();
+        s.set_blacklisted("bob", true, now).unwrap();
+        s.set_blacklisted("bob", false, now).unwrap();
+        s.black_list(now).unwrap();
+        let (sent, _, _) = drain(&mut s);
+        let names: Vec<&str> = sent.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "add_friend",
+                "add_friend",
+                "add_friend",
+                "del_friend",
+                "get_friend_list",
+                "add_black_list",
+                "del_black_list",
+                "get_black_list"
+            ]
+        );
+        let field = |i: usize, k: &str| sent[i].1[k].clone();
+        assert_eq!(
+            (
+                field(0, "target_name"),
+                field(0, "why"),
+                field(0, "from_type")
+            ),
+            (json!("bob"), json!("hi bob"), json!(1))
+        );
+        assert_eq!(
+            (field(1, "why"), field(1, "from_type")),
+            (json!("yes"), json!(2))
+        );
+        assert_eq!(
+            (field(2, "why"), field(2, "from_type")),
+            (json!("no"), json!(2))
+        );
+        assert_eq!(field(3, "target_name"), "bob");
+        assert_eq!(field(5, "member_usernames")[0]["username"], "bob");
+        assert_eq!(field(6, "member_usernames")[0]["username"], "bob");
+        assert_eq!(field(7, "version"), 0);
+    }
 
     #[test]
     fn friend_events_read() {
