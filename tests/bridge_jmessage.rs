@@ -47,7 +47,8 @@
 //!   mx1 turning that off turns it off.
 //! * `jmessage_friends_block_and_pm_checks_the_user` (`bridge_jmessage/contacts.rs`): bob's
 //!   friend invitation is told in the management room with his words, and `accept bob` makes
-//!   them friends on JMessage, and `sync` then opens a DM with bob's ghost; bob removing alice and dave refusing `add-contact dave …` are
+//!   them friends on JMessage, and `sync` then opens a DM with bob's ghost; `search BO`
+//!   finds bob among the friends, `search dave` dave by his exact name, `search zz` nobody; bob removing alice and dave refusing `add-contact dave …` are
 //!   told, as is dave accepting a second one; `remove-contact dave` ends it on JMessage; `block bob` blacklists him (his texts refused, 880207), `blocked` lists him,
 //!   `unblock bob` undoes it; `pm nobody42` answers "There is no IM user" and opens nothing,
 //!   `pm dave` opens a DM with dave's ghost.

@@ -73,6 +73,27 @@ async fn jmessage_friends_block_and_pm_checks_the_user() {
         "bob's invitation told ({told}) and accepted from Matrix"
     );
 
+    // `search` finds friends by part of their name, and users by their exact name.
+    rig.command("search BO").await;
+    let found = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("IM users matching `BO`"))
+        .await;
+    assert!(
+        found.contains("`bob`") && !found.contains("dave"),
+        "{found}"
+    );
+    rig.command("search dave").await;
+    let found = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.starts_with("IM users matching `dave`"))
+        .await;
+    assert!(found.contains("dave"), "{found}");
+    rig.command("search zz").await;
+    rig.mx
+        .wait_body(&rig.mgmt, |b| b == "No IM user matches `zz`.")
+        .await;
+
     // bob removes alice: told.
     bob.client
         .del_friend("alice")

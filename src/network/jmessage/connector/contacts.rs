@@ -7,8 +7,10 @@
 
 use async_trait::async_trait;
 
-use super::{send_failure, JmessageLogin};
-use crate::core::connector::{ContactUpdate, ContactsAbility, RemoteEvent, SendFailure};
+use super::{profile_of, send_failure, JmessageLogin};
+use crate::core::connector::{
+    ContactUpdate, ContactsAbility, RemoteEvent, SendFailure, UserSearchResult,
+};
 use crate::network::jmessage::session::{FriendEvent, FriendEventKind, SendError};
 use crate::network::jmessage::wire::code;
 
@@ -46,6 +48,41 @@ pub fn translate_friend_event(e: &FriendEvent) -> RemoteEvent {
     RemoteEvent::ContactUpdate {
         user: e.from.clone(),
         update,
+    }
+}
+
+impl JmessageLogin {
+    /// `search`: the user whose username is exactly `query` (`get_across_user_info`), then
+    /// friends whose username contains it (case-insensitive), at most `limit`. JMessage has no
+    /// user search, so users who are neither are not found.
+    pub(super) async fn search_friends(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<UserSearchResult>, SendFailure> {
+        let needle = query.trim().to_lowercase();
+        let mut ids: Vec<String> = Vec::new();
+        match self.client.user_info(query.trim()).await {
+            Ok(_) => ids.push(query.trim().to_owned()),
+            Err(SendError::Rejected { code: c, .. }) if c == code::USER_NOT_EXIST => {}
+            Err(e) => return Err(send_failure(e)),
+        }
+        let friends = self.client.friend_list().await.map_err(send_failure)?;
+        for f in friends {
+            if f.to_lowercase().contains(&needle) && !ids.contains(&f) {
+                ids.push(f);
+            }
+        }
+        ids.truncate(limit);
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let info = self.client.user_info(&id).await.map_err(send_failure)?;
+            found.push(UserSearchResult {
+                profile: profile_of(&id, &info),
+                id,
+            });
+        }
+        Ok(found)
     }
 }
 

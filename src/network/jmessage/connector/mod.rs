@@ -416,6 +416,15 @@ impl NetworkLogin for JmessageLogin {
         }
     }
 
+    /// The exact username, then matching friends ([`contacts`]).
+    async fn search_users(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::core::connector::UserSearchResult>, SendFailure> {
+        self.search_friends(query, limit).await
+    }
+
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
         // Joined groups (`get_groups_list`), then friends (`get_friend_list`); other single
         // chats open as messages arrive (the Web SDK has no conversation list).
