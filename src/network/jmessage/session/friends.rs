@@ -27,6 +27,7 @@ pub enum FriendEventKind {
 /// A friend `event_notification`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FriendEvent {
+    /// What happened.
     pub kind: FriendEventKind,
     /// Who invited, answered or removed (`from_username`).
     pub from: String,
