@@ -12,8 +12,9 @@
 //!   password nor the masterSecret reaches the log.
 //! * `jmessage_register_wrong_password_and_password_change`: `register` through the bot —
 //!   a taken name and an invalid one refused in words, a new account registered (the message
-//!   redacted) and logged in; a wrong password refused in words; a send JMessage refuses
-//!   (no such user) gets a FAIL_PERMANENT send status saying so; a password changed on the
+//!   redacted) and logged in; a wrong password refused in words; `pm` of an unknown user
+//!   refused in words; a send JMessage refuses (bob blacklisted the sender) gets a
+//!   FAIL_PERMANENT send status saying so; a password changed on the
 //!   server ends the login with bad credentials, told in the management room.
 //! * `jmessage_group_portal_both_ways_and_members` (`bridge_jmessage/groups.rs`): bob (our
 //!   Rust client) creates a group with alice and dave in it and writes; alice's and dave's
@@ -44,6 +45,17 @@
 //!   mx1's DM room gets Element's mute rule; mx1 deletes it: the no-disturb is off; mx1 mutes
 //!   the room: it is on again; the device's account-wide no-disturb is `.m.rule.master`, and
 //!   mx1 turning that off turns it off.
+//! * `jmessage_friends_block_and_pm_checks_the_user` (`bridge_jmessage/contacts.rs`): bob's
+//!   friend invitation is told in the management room with his words, and `accept bob` makes
+//!   them friends on JMessage, and `sync` then opens a DM with bob's ghost; `search BO`
+//!   finds bob among the friends, `search dave` dave by his exact name, `search zz` nobody; bob removing alice and dave refusing `add-contact dave …` are
+//!   told, as is dave accepting a second one; `remove-contact dave` ends it on JMessage; `block bob` blacklists him (his texts refused, 880207), `blocked` lists him,
+//!   `unblock bob` undoes it; `pm nobody42` answers "There is no IM user" and opens nothing,
+//!   `pm dave` opens a DM with dave's ghost.
+//! * `jmessage_blacklist_is_matrix_ignored_users` (`bridge_jmessage/contacts.rs`, double
+//!   puppeting): alice's phone blacklisting bob puts bob's ghost in mx1's ignored users next
+//!   to a Matrix user already there; unignoring him takes him off the blacklist, ignoring him
+//!   puts him back.
 
 #![cfg(feature = "jmessage")]
 
@@ -51,6 +63,8 @@
 mod common;
 #[path = "bridge_jmessage/admin.rs"]
 mod admin;
+#[path = "bridge_jmessage/contacts.rs"]
+mod contacts;
 #[path = "bridge_jmessage/groups.rs"]
 mod groups;
 #[path = "bridge_jmessage/media.rs"]
@@ -305,22 +319,33 @@ async fn jmessage_register_wrong_password_and_password_change() {
         .wait_bodies_steady(&dm, &ghost("bob"), &["welcome"], &rig.log)
         .await;
 
-    // A send JMessage refuses: a FAIL_PERMANENT send status saying why in words.
+    // `pm` of a user JMessage does not have is refused in words (no room).
     rig.command("pm nobody42").await;
-    let known = [rig.mgmt.clone(), dm.clone()];
-    let nobody = rig.mx.accept_new_invite(&known).await;
-    let refused = rig.mx.send_text(&nobody, "anyone there?").await;
     rig.mx
-        .wait_event(&nobody, "a FAIL_PERMANENT send status", |e| {
+        .wait_body(&rig.mgmt, |b| b == "There is no IM user `nobody42`.")
+        .await;
+
+    // A send JMessage refuses (bob blacklisted newcomer): a FAIL_PERMANENT send status
+    // saying why in words.
+    bob.client
+        .set_blacklisted("newcomer", true)
+        .await
+        .expect("bob blacklists newcomer");
+    let refused = rig.mx.send_text(&dm, "anyone there?").await;
+    rig.mx
+        .wait_event(&dm, "a FAIL_PERMANENT send status", |e| {
             e["type"] == "com.beeper.message_send_status"
                 && e["content"]["m.relates_to"]["event_id"] == refused.as_str()
                 && e["content"]["status"] == "FAIL_PERMANENT"
                 && e["content"]["message"]
                     .as_str()
-                    .is_some_and(|m| m.contains("recipient does not exist"))
+                    .is_some_and(|m| m.contains("the recipient has blocked this account"))
         })
         .await;
-    say!(t0, "a send to nobody42: FAIL_PERMANENT, in words");
+    say!(
+        t0,
+        "pm nobody42 refused; a send to bob, who blocked newcomer: FAIL_PERMANENT, in words"
+    );
 
     // The password changed on the server: the login ends with bad credentials.
     assert!(sb.state.set_password("newcomer", "changed-Pw-0001"));

@@ -20,7 +20,7 @@ use super::{ALICE_PW, BOB_PW};
 
 /// [`BridgeRig::start`] with double puppeting by the appservice method and settings compared
 /// every second.
-async fn rig_with_double_puppet(name: &str, network: &JmTarget<'_>) -> BridgeRig {
+pub(super) async fn rig_with_double_puppet(name: &str, network: &JmTarget<'_>) -> BridgeRig {
     let dir = TempDir::new(name);
     let as_port = free_port();
     let hint = format!("http://127.0.0.1:{}", free_port());

@@ -160,6 +160,23 @@ function handle(cmd) {
     }
     case "getResource":
       return settle(jim.getResource({ media_id: cmd.media_id }));
+    // Friends and the blacklist (the SDK's own argument names).
+    case "addFriend":
+      return settle(jim.addFriend({ target_name: cmd.target_name, why: cmd.why }));
+    case "acceptFriend":
+      return settle(jim.acceptFriend({ target_name: cmd.target_name }));
+    case "declineFriend":
+      return settle(jim.declineFriend({ target_name: cmd.target_name, why: cmd.why }));
+    case "delFriend":
+      return settle(jim.delFriend({ target_name: cmd.target_name }));
+    case "getFriendList":
+      return settle(jim.getFriendList());
+    case "addSingleBlacks":
+      return settle(jim.addSingleBlacks({ member_usernames: cmd.member_usernames }));
+    case "delSingleBlacks":
+      return settle(jim.delSingleBlacks({ member_usernames: cmd.member_usernames }));
+    case "getBlacks":
+      return settle(jim.getBlacks());
     // No-disturb (the SDK's own argument names).
     case "getNoDisturb":
       return settle(jim.getNoDisturb());

@@ -20,6 +20,7 @@ use super::session::{
 };
 use crate::network::websocket::{self, WsStream};
 
+mod friends;
 mod media;
 mod ops;
 

@@ -73,7 +73,30 @@ pub mod event {
     pub const DELETE_NO_DISTURB_GROUP: &str = "delete_msg_no_disturb_group";
     pub const ADD_NO_DISTURB_GLOBAL: &str = "add_msg_no_disturb_global";
     pub const DELETE_NO_DISTURB_GLOBAL: &str = "delete_msg_no_disturb_global";
+    /// Friends (the Web SDK 2.5.0's `addFriend {target_name, why, appkey?}` sends
+    /// `from_type: 1`; `acceptFriend {target_name, appkey?}` sends `why: "yes"`, `from_type:
+    /// 2`; `declineFriend {target_name, why?, appkey?}` sends `from_type: 2` and `why`
+    /// (default `"no"`): accept and refuse differ only by `why`), `del_friend {target_name,
+    /// appkey?}` (`delFriend`), `get_friend_list {}` → `{friend_list: [{uid, username,
+    /// nickname, appkey, memo_name, mtime (s)}]}` (`getFriendList`; the SDK drops `uid`).
+    pub const ADD_FRIEND: &str = "add_friend";
+    pub const DEL_FRIEND: &str = "del_friend";
+    pub const GET_FRIEND_LIST: &str = "get_friend_list";
+    /// Blacklist (the SDK's `addSingleBlacks` / `delSingleBlacks {member_usernames:
+    /// [{username, appkey?}]}`, `getBlacks` sends `{version: 0}` → `{black_list: [{uid,
+    /// username, appkey, nickname}]}`; the SDK drops `uid`).
+    pub const ADD_BLACK_LIST: &str = "add_black_list";
+    pub const DEL_BLACK_LIST: &str = "del_black_list";
+    pub const GET_BLACK_LIST: &str = "get_black_list";
 }
+
+/// `from_type` of `add_friend`: 1 invites, 2 answers an invitation (the SDK's
+/// `FRIEND_INVITE` / `FRIEND_INVITED`).
+pub const FRIEND_INVITE: i64 = 1;
+/// `from_type` of `add_friend` answering an invitation.
+pub const FRIEND_INVITED: i64 = 2;
+/// The `why` with which the SDK's `acceptFriend` accepts (any other answer refuses).
+pub const FRIEND_ACCEPT_WHY: &str = "yes";
 
 /// Error codes (`code` in a response; 0 is success), from the public Web error table.
 pub mod code {
@@ -119,6 +142,14 @@ pub mod code {
     /// `msg_retract` of a message that does not exist or is not the caller's (sandbox
     /// choice: the public tables list no code for these).
     pub const RETRACT_REFUSED: i64 = 855002;
+    /// A single message to a user who put the sender on their blacklist (the public Web
+    /// error table's "用户被对方拉黑"; the mobile SDKs say 803008).
+    pub const SENDER_BLACKLISTED: i64 = 880207;
+    /// A friend answer with no invitation pending, or an invitation to an existing friend
+    /// or to oneself (sandbox choice: the public tables list no code for these).
+    pub const FRIEND_REFUSED: i64 = 805002;
+    /// `del_friend` of someone who is not a friend (sandbox choice).
+    pub const NOT_FRIEND: i64 = 805003;
 }
 
 /// `event_type` values of `event_notification` that end the session (the SDK's
@@ -139,7 +170,20 @@ pub mod event_type {
     pub const GROUP_INFO_UPDATED: i64 = 12;
     /// A message was retracted (`msg_ids`; `from_gid` 0 for single chat).
     pub const MSG_RETRACTED: i64 = 55;
+    /// A friend invitation or its answer (the Web SDK guide's event table; iOS splits it
+    /// into `ReceiveFriendInvitation` / `AcceptedFriendInvitation` /
+    /// `DeclinedFriendInvitation`): `extra` 1 = an invitation from `from_username` (the reason
+    /// in `description`), 2 = `from_username`'s answer to ours (`return_code` 0 accepted,
+    /// anything else refused; the reason in `description`).
+    pub const FRIEND_INVITATION: i64 = 5;
+    /// `from_username` removed us from their friends.
+    pub const FRIEND_DELETED: i64 = 6;
 }
+
+/// `extra` of a [`event_type::FRIEND_INVITATION`]: an invitation received.
+pub const FRIEND_EXTRA_INVITED: i64 = 1;
+/// `extra` of a [`event_type::FRIEND_INVITATION`]: the answer to ours.
+pub const FRIEND_EXTRA_ANSWERED: i64 = 2;
 
 /// How long after sending its author may retract a message: 3 minutes (the JMessage client
 /// guides; error [`code::RETRACT_TOO_LATE`]).

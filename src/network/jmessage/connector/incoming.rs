@@ -344,6 +344,7 @@ pub(super) async fn translate(
                 Some(remote) => remote,
                 None => continue,
             },
+            SessionEvent::Friend(e) => super::contacts::translate_friend_event(&e),
             SessionEvent::CallResult { .. } => continue,
         };
         if out.send(remote).await.is_err() {

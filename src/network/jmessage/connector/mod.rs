@@ -18,6 +18,7 @@
 //! message `extras` (the core has no field for them: they are dropped both ways).
 
 mod admin;
+mod contacts;
 mod groups;
 mod incoming;
 mod login;
@@ -209,7 +210,9 @@ pub fn send_failure(e: SendError) -> SendFailure {
             wire::code::MESSAGE_TOO_LONG => {
                 "JMessage refused it: the message is longer than 7 KB (880206)".into()
             }
-            880207 => "JMessage refused it: the recipient has blocked this account (880207)".into(),
+            wire::code::SENDER_BLACKLISTED => {
+                "JMessage refused it: the recipient has blocked this account (880207)".into()
+            }
             880208 => "JMessage refused it as sensitive content (880208)".into(),
             880209 => "JMessage refused it: sending too fast (880209)".into(),
             880212 => "JMessage refused it: this account is muted (880212)".into(),
@@ -403,12 +406,34 @@ impl NetworkLogin for JmessageLogin {
         }
     }
 
+    /// `Ok(None)` when JMessage has no such user (`get_across_user_info` answers 880103), so
+    /// `pm` and `resolve-identifier` say so instead of opening a chat whose first send fails.
+    async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {
+        match self.client.user_info(user).await {
+            Ok(info) => Ok(Some(profile_of(user, &info))),
+            Err(SendError::Rejected { code, .. }) if code == wire::code::USER_NOT_EXIST => Ok(None),
+            Err(e) => Err(send_failure(e)),
+        }
+    }
+
+    /// The exact username, then matching friends ([`contacts`]).
+    async fn search_users(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::core::connector::UserSearchResult>, SendFailure> {
+        self.search_friends(query, limit).await
+    }
+
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
-        // Joined groups (`get_groups_list`); single chats open as messages arrive.
+        // Joined groups (`get_groups_list`), then friends (`get_friend_list`); other single
+        // chats open as messages arrive (the Web SDK has no conversation list).
         let groups = self.client.group_list().await.map_err(send_failure)?;
+        let friends = self.client.friend_list().await.map_err(send_failure)?;
         Ok(groups
             .iter()
             .map(|g| ChatId::group(g.gid.to_string()))
+            .chain(friends.iter().map(|f| ChatId::direct(f.as_str())))
             .collect())
     }
 
@@ -438,6 +463,10 @@ impl NetworkLogin for JmessageLogin {
     }
 
     fn as_notify(&self) -> Option<&dyn crate::core::connector::NotifyAbility> {
+        Some(self)
+    }
+
+    fn as_contacts(&self) -> Option<&dyn crate::core::connector::ContactsAbility> {
         Some(self)
     }
 

@@ -37,6 +37,9 @@ pub struct Book {
     /// No-disturb settings by username ([`super::nodisturb`]).
     #[serde(default)]
     pub(super) no_disturb: HashMap<String, super::nodisturb::NoDisturbSet>,
+    /// Friends, invitations and blacklists ([`super::friends`]).
+    #[serde(default)]
+    pub(super) friends: super::friends::Friends,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,8 +7,9 @@
 //! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]),
 //! media upload and download ([`media`]), nicknames and avatars ([`profiles`]), events and
 //! receipt changes kept for offline users and handed over at login ([`offline`]),
-//! no-disturb settings ([`nodisturb`]). In memory.
+//! no-disturb settings ([`nodisturb`]), friends and blacklists ([`friends`]). In memory.
 
+pub mod friends;
 pub mod groups;
 pub mod media;
 pub mod nodisturb;

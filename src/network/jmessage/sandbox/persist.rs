@@ -1,6 +1,7 @@
 //! The sandbox's persistence (`imbridge sandbox jmessage --data DIR`): users with their
 //! passwords, unacknowledged inboxes and recent responses (for `rid` replays), groups, the
-//! sent-message ledger (recall, receipts), upload tokens and profiles, written to
+//! sent-message ledger (recall, receipts), upload tokens, profiles, friends, pending friend
+//! invitations and blacklists, written to
 //! `DIR/state.json` by [`crate::network::sandbox_store`] whenever they changed and once more at
 //! shutdown; uploads in `DIR/media/<hex of the media id>`, each written once. Read back at
 //! start-up. Sockets are not kept: clients connect and log in again after a restart, and get
@@ -114,7 +115,7 @@ mod tests {
     use crate::network::jmessage::wire::Content;
 
     #[test]
-    fn users_inboxes_groups_uploads_and_profiles_survive_a_restart() -> anyhow::Result<()> {
+    fn users_inboxes_groups_uploads_profiles_and_friends_survive_a_restart() -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("imbridge-jm-persist-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let cfg = SandboxConfig::new("appkey", "secret");
@@ -131,6 +132,13 @@ mod tests {
             .map_err(|r| anyhow::anyhow!("{r:?}"))?;
         let media_id = sb.store_media("image", b"\x89PNG bytes".to_vec(), "image/png".into());
         sb.update_profile("alice", Some("Alice A."), None, None);
+        let friends = |user: &str, name: &str, data: serde_json::Value| {
+            super::super::friends::handle(&sb, user, name, &data).map(|v| v["code"].clone())
+        };
+        let invite = json!({"target_name": "bob", "why": "hi", "from_type": 1});
+        assert_eq!(friends("alice", "add_friend", invite), Some(json!(0)));
+        let block = json!({"member_usernames": [{"username": "alice"}]});
+        assert_eq!(friends("bob", "add_black_list", block), Some(json!(0)));
         sb.save(&dir)?;
 
         let again = Sandbox::open(cfg.clone(), &dir)?;
@@ -151,6 +159,11 @@ mod tests {
             again.profile("alice").map(|p| p.nickname).as_deref(),
             Some("Alice A.")
         );
+        assert_eq!(
+            again.friend_invitations_of("bob"),
+            [("alice".to_owned(), "hi".to_owned())]
+        );
+        assert_eq!(again.blacklist_of("bob"), ["alice"]);
         // New ids do not collide with the ones handed out before the restart.
         assert!(again.next_id() > msg_id);
 

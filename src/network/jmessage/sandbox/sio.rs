@@ -290,6 +290,7 @@ impl Conn {
                 .or_else(|| super::receipts::handle(&self.sandbox, user, name, data))
                 .or_else(|| super::profiles::handle(&self.sandbox, user, name, data))
                 .or_else(|| super::nodisturb::handle(&self.sandbox, user, name, data))
+                .or_else(|| super::friends::handle(&self.sandbox, user, name, data))
                 .or_else(|| {
                     let host = self
                         .socket

@@ -364,7 +364,7 @@ impl Sandbox {
             ));
         }
         content.sui_mtime = self.profile_mtime(from);
-        let mut inner = self.lock();
+        let inner = self.lock();
         let from_uid = inner
             .users
             .get(from)
@@ -376,6 +376,14 @@ impl Sandbox {
                 "target user not exist",
             ));
         }
+        drop(inner);
+        if self.blacklisted_by(&content.target_id, from) {
+            return Err(Refusal::new(
+                wire::code::SENDER_BLACKLISTED,
+                "sender is in the target's blacklist",
+            ));
+        }
+        let mut inner = self.lock();
         inner.next_msg_id += 1;
         let msg_id = inner.next_msg_id;
         let ctime_ms = now_ms();

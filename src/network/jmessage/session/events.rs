@@ -137,6 +137,8 @@ pub enum SessionEvent {
     },
     /// A group event (`event_notification` types 8–12).
     Group(super::GroupEvent),
+    /// A friend invitation, answer or removal (`event_notification` types 5 and 6).
+    Friend(super::FriendEvent),
     /// A message was retracted by its author (`event_notification` type 55).
     Retracted(super::Retraction),
     /// Some of our messages were read (`receipt_change`).

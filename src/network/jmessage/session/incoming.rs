@@ -162,7 +162,7 @@ impl Session {
                 if !self.fresh_event(data) {
                     return;
                 }
-                if !self.on_group_notification(data) {
+                if !self.on_group_notification(data) && !self.on_friend_notification(data) {
                     debug!(event_type = ?other, "event_notification not handled");
                 }
             }
@@ -181,7 +181,7 @@ impl Session {
         {
             return;
         }
-        if self.on_group_notification(data) {
+        if self.on_group_notification(data) || self.on_friend_notification(data) {
             self.delivered += 1;
         } else {
             debug!(event_type = ?data["event_type"].as_i64(), "synced event not handled");

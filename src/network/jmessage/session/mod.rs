@@ -17,6 +17,7 @@
 
 mod dedup;
 mod events;
+mod friends;
 mod groups;
 mod incoming;
 mod media;
@@ -38,6 +39,7 @@ use serde_json::{json, Value};
 use tracing::debug;
 
 pub use events::{EndReason, IncomingMessage, SendError, SendReceipt, SessionEvent};
+pub use friends::{usernames, FriendEvent, FriendEventKind};
 pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction};
 pub use media::Target;
 pub use nodisturb::NoDisturb;
