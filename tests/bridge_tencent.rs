@@ -2,8 +2,8 @@
 //! Tencent sandbox in this process. A Matrix user logs in through the bot with a UserSig
 //! (`login usersig alice <UserSig>`), a Tencent user's message opens a DM portal, the Matrix
 //! reply reaches the Tencent client, and a bridge restart (with messages sent meanwhile)
-//! loses and duplicates nothing, nor does a SIGKILL in the middle of a burst. The UserSig
-//! never reaches the log.
+//! loses and duplicates nothing, nor does a SIGKILL in the middle of a burst. A DM opened
+//! with `pm` starts with the chat's history (backfill). The UserSig never reaches the log.
 
 #![cfg(feature = "tencent")]
 
@@ -26,19 +26,29 @@ const BOB_GHOST: &str = "@tencent_bob:localhost";
 /// Texts in the burst the bridge is SIGKILLed in.
 const BURST: usize = 30;
 
-/// bob on the Tencent side: a client whose received texts from alice are collected.
-async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>) {
-    let sig = sandbox.user_sig("bob", 3600);
-    let mut cfg = ClientConfig::new(addr, SessionConfig::new(APP, "bob", &sig));
+/// A logged-in Tencent client of `user`, and its events.
+async fn client_of(
+    addr: &str,
+    sandbox: &Sandbox,
+    user: &str,
+) -> (Client, tokio::sync::mpsc::Receiver<SessionEvent>) {
+    let sig = sandbox.user_sig(user, 3600);
+    let mut cfg = ClientConfig::new(addr, SessionConfig::new(APP, user, &sig));
     cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
-    let (client, mut events) = Client::start(cfg);
+    let (client, events) = Client::start(cfg);
     let state = tokio::time::timeout(
         Duration::from_secs(10),
         client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
     )
     .await
-    .expect("bob logs in");
-    assert_eq!(state, LinkState::Connected);
+    .expect("the client logs in");
+    assert_eq!(state, LinkState::Connected, "{user} logs in");
+    (client, events)
+}
+
+/// bob on the Tencent side: a client whose received texts from alice are collected.
+async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let (client, mut events) = client_of(addr, sandbox, "bob").await;
     let got = Arc::new(Mutex::new(Vec::new()));
     let out = got.clone();
     tokio::spawn(async move {
@@ -77,21 +87,56 @@ async fn tencent_login_dm_both_ways_and_restart() {
     let mut rig = BridgeRig::start("tencent", &target).await;
     say!(t0, "Synapse and the bridge up");
     let (bob, bob_got) = bob(&ws, &sb).await;
+    // Before alice uses the bridge, she and carol talk on her phone: delivered there, so
+    // the bridge's session gets none of it at login; only the chat's history has it.
+    sb.import("carol");
+    let (carol, _carol_events) = client_of(&ws, &sb, "carol").await;
+    let (phone, _phone_events) = client_of(&ws, &sb, "alice").await;
+    let history = ["old 1", "old 2", "old 3 (alice)"];
+    carol.send_c2c_text("alice", history[0]).await.expect("sent");
+    carol.send_c2c_text("alice", history[1]).await.expect("sent");
+    phone.send_c2c_text("carol", history[2]).await.expect("sent");
+    // The phone goes offline (the sandbox would otherwise deliver later messages there
+    // only, not to the bridge's session at its next login).
+    phone.logout().await;
 
     // Log in through the bot with a UserSig from the sandbox.
     let sig = sb.user_sig("alice", 3600);
     rig.command(&format!("login usersig alice {sig}")).await;
     let (mgmt, log) = (rig.mgmt.clone(), rig.log.clone());
-    let mx = &mut rig.mx;
-    mx.wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
+    rig.mx
+        .wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
         .await;
     say!(t0, "mx1 logged in as alice");
+
+    // Backfill: the DM with carol opens with its history, each message once, in order.
+    rig.command("pm carol").await;
+    let carol_dm = rig
+        .mx
+        .accept_new_invite(std::slice::from_ref(&rig.mgmt))
+        .await;
+    let old = |all: Vec<String>| -> Vec<String> {
+        all.into_iter().filter(|b| b.starts_with("old ")).collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && old(rig.mx.all_bodies(&carol_dm).await).len() < 3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        old(rig.mx.all_bodies(&carol_dm).await),
+        history,
+        "the new portal's backfill\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "pm carol: the DM opened with its 3 messages of history");
+    let mx = &mut rig.mx;
 
     // Tencent → Matrix: bob's message opens the DM portal.
     bob.send_c2c_text("alice", "hello alice")
         .await
         .expect("bob sends");
-    let dm = mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    let dm = mx.accept_new_invite(&[mgmt.clone(), carol_dm.clone()]).await;
     mx.wait_bodies_steady(&dm, BOB_GHOST, &["hello alice"], &log)
         .await;
     say!(t0, "DM portal {dm} has bob's text");

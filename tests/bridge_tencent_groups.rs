@@ -2,7 +2,7 @@
 //! Tencent sandbox in this process. Two Matrix users log in (alice and dave, both members);
 //! the group is bridged once (one portal both are in), bob's group message reaches Matrix
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
-//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing.
+//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing, and a recall made while it was down redacts the event.
 //! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
 //! message for bob), a Matrix read receipt moving alice's read marker (heard by another
 //! instance of alice), edits both ways, bob's nickname naming his ghost, and `sync-profile`
@@ -199,8 +199,22 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     }
     say!(t0, "the room follows the group's new name");
 
-    // Restart, with bob writing while the bridge is down.
+    // Restart, with bob writing while the bridge is down, and recalling a bridged message.
+    let recalled = bob
+        .send_group(&gid, vec![Elem::text("recalled while away")], vec![])
+        .await
+        .expect("bob sends");
+    mx1.wait_body(&room1, |b| b == "recalled while away").await;
+    let recalled_event = mx1.event_id_of(&room1, "recalled while away").await;
     assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    let reply = bob
+        .call(
+            GROUP_MSG_RECALL,
+            recall_body(&gid, &[u64::from(recalled.msg_seq)]),
+        )
+        .await
+        .expect("recall answered");
+    assert_eq!(reply["RecallRetList"][0]["RetCode"], 0, "{reply}");
     bob.send_group(&gid, vec![Elem::text("while away")], vec![])
         .await
         .expect("bob sends");
@@ -208,6 +222,17 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "bridge restarted");
     mx1.wait_bodies_steady(&room1, BOB_GHOST, &["hello team", "while away"], &log)
         .await;
+    // The catch-up's placeholder tells the recall the bridge missed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mx1.event(&room1, &recalled_event).await["content"]["body"].is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "the recall made while the bridge was down was not bridged\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    say!(t0, "a recall made while the bridge was down redacted the event");
     bob.send_group(&gid, vec![Elem::text("after restart")], vec![])
         .await
         .expect("bob sends");

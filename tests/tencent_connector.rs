@@ -431,3 +431,81 @@ async fn a_push_is_acknowledged_only_once_stored() {
     }
     assert_eq!(env.sandbox.push_acks(), before + 1);
 }
+
+#[tokio::test]
+async fn history_pages_back_oldest_first_in_dms_and_groups() {
+    use imbridge::network::tencent::elem::Elem;
+    let env = start().await;
+    env.sandbox.import("alice");
+    env.sandbox.import("bob");
+    let gid = env
+        .sandbox
+        .create_group("Work", "", "history", "bob", &["alice".to_owned()])
+        .expect("group created");
+    let (bob, _bob_events) = env.phone("bob").await;
+    let (phone, _phone_events) = env.phone("alice").await;
+    // 25 of each, more than one page (20); the DM has one of alice's own from her phone.
+    for i in 1..=25 {
+        if i == 13 {
+            phone.send_c2c_text("bob", "c 13").await.expect("sent");
+        } else {
+            bob.send_c2c_text("alice", &format!("c {i}"))
+                .await
+                .expect("sent");
+        }
+        bob.send_group(&gid, vec![Elem::text(format!("g {i}"))], Vec::new())
+            .await
+            .expect("sent");
+    }
+    let c = env.connector(false);
+    let sig = env.sandbox.user_sig("alice", 600);
+    let data = login(
+        &c,
+        "usersig",
+        "@matrix-alice:example.org",
+        &[("username", "alice"), ("usersig", &sig)],
+    )
+    .await
+    .expect("logs in");
+    let (tx, mut events) = boxed_channel(256);
+    let session = c.connect(&data, tx).await.expect("connects");
+    assert_eq!(wait_state(&mut events).await, LoginState::Connected);
+    let history = session.as_history().expect("Tencent has history");
+    let texts = |ms: &[RemoteMessage]| ms.iter().map(|m| text_of(m).to_owned()).collect::<Vec<_>>();
+
+    let dm = history
+        .history(&ChatId::direct("bob"), 22)
+        .await
+        .expect("DM history");
+    let want: Vec<String> = (4..=25).map(|i| format!("c {i}")).collect();
+    assert_eq!(texts(&dm), want, "the latest 22, oldest first");
+    let own = dm.iter().find(|m| text_of(m) == "c 13").expect("own message");
+    assert!(own.from_self && own.sender == "alice");
+    assert!(dm.iter().all(|m| m.chat == ChatId::direct("bob")));
+    let all = history
+        .history(&ChatId::direct("bob"), 100)
+        .await
+        .expect("DM history");
+    assert_eq!(all.len(), 25, "the whole conversation, no more");
+
+    let group = history
+        .history(&ChatId::group(&gid), 22)
+        .await
+        .expect("group history");
+    let want: Vec<String> = (4..=25).map(|i| format!("g {i}")).collect();
+    assert_eq!(texts(&group), want, "the latest 22, oldest first");
+    assert!(group.iter().all(|m| m.sender == "bob" && !m.from_self));
+    let all = history
+        .history(&ChatId::group(&gid), 100)
+        .await
+        .expect("group history");
+    assert_eq!(all.len(), 25);
+    // A chat with nothing in it has no history; an unknown group is a clear error.
+    let empty = history.history(&ChatId::direct("carol"), 10).await;
+    assert!(empty.map(|v| v.is_empty()).unwrap_or(true));
+    assert!(history
+        .history(&ChatId::group("@TGS#nope"), 10)
+        .await
+        .is_err());
+    session.disconnect(false).await;
+}

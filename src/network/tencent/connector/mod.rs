@@ -8,6 +8,7 @@
 //! channels, with likes / gifts / the stream's end as notices: [`live`].
 //! Profiles (ghost names, pushed changes, the user's own nickname): [`profiles`].
 //! Media both ways (images, voice, files, video; uploads and downloads over COS): [`media`].
+//! Backfill of new portals from the server's roaming history: [`history`].
 //! Not yet: avatars, per-message read receipts in groups.
 //! Acknowledgements: a live push is acknowledged (`ws_msg_push_ack`) only once the core has
 //! stored its messages ([`RemoteEvent::Checkpoint`]); one the core did not store is fetched
@@ -18,6 +19,7 @@
 mod fidelity;
 mod group_ops;
 pub mod groups;
+mod history;
 mod incoming;
 pub mod live;
 mod login;
@@ -409,6 +411,9 @@ impl NetworkLogin for TencentLogin {
         Some(self)
     }
 
+    fn as_history(&self) -> Option<&dyn crate::core::connector::HistoryAbility> {
+        Some(self)
+    }
     fn as_typing(&self) -> Option<&dyn TypingAbility> {
         Some(self)
     }

@@ -297,6 +297,11 @@ impl Session {
             .filter(|m| m.group_id == group_id && m.seq <= upper)
             .collect();
         msgs.sort_by_key(|m| m.seq);
+        // Recalled while we were away: the page has their placeholders (`IsPlaceMsg: 2`, as
+        // the SDK's history shows them revoked); the core removes those it bridged (idempotent).
+        for notice in super::group_wire::recalled_placeholders(body, group_id, upper) {
+            self.event(SessionEvent::GroupNotice(notice));
+        }
         for m in msgs {
             self.deliver_group(m);
         }

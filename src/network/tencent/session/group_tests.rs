@@ -232,3 +232,46 @@ fn recall_and_read_bodies_address_groups_and_topics() {
         json!({"RecallRetList": [{"MsgSeq": 4, "RetCode": 0}, {"MsgSeq": 5, "RetCode": 10030}]});
     assert_eq!(recall_failures(&reply), [(5, 10030)]);
 }
+
+#[test]
+fn messages_recalled_while_away_are_told_by_their_placeholders() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(1_400_000_001, "alice", "SIG");
+    cfg.group_cursors.insert("g".into(), 5);
+    let mut s = Session::new(cfg, t0, 7);
+    let (frames, _) = login(&mut s, t0, 8);
+    let get = find(&frames, servcmd::GROUP_MSG_GET);
+    assert_eq!(get.body["WithRecalledMsg"], 1);
+    // 4 (before the cursor, bridged) and 7 were recalled: placeholders, one by an admin.
+    let mut placeholder = msg(7);
+    placeholder["IsPlaceMsg"] = json!(2);
+    let mut by_admin = msg(4);
+    by_admin["IsPlaceMsg"] = json!(2);
+    by_admin["RevokerInfo"] = json!({"Revoker_Account": "carol"});
+    let body = json!({"ErrorCode": 0, "RspMsgList": [placeholder, msg(6), by_admin]});
+    s.on_frame(&reply(get, body), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(seqs(&events), [(6, true)], "the placeholder is no message");
+    let recalled: Vec<&GroupNotice> = events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::GroupNotice(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        recalled,
+        [
+            &GroupNotice::Recalled {
+                group_id: "g".into(),
+                seqs: vec![7],
+                revoker: "bob".into()
+            },
+            &GroupNotice::Recalled {
+                group_id: "g".into(),
+                seqs: vec![4],
+                revoker: "carol".into()
+            },
+        ]
+    );
+}

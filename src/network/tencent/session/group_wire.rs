@@ -320,6 +320,45 @@ fn notice_conversation(item: &Value, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_owned())
 }
 
+/// The recalled messages of a `group_msg_get` reply for `group_id` (placeholders with
+/// `IsPlaceMsg: 2` and `MsgSeq` at most `upper`), one [`GroupNotice::Recalled`] per revoker
+/// (`RevokerInfo.Revoker_Account` when the item carries it, else the author: the sandbox's
+/// placeholder, like the SDK's revoked message, keeps only the author).
+pub(super) fn recalled_placeholders(reply: &Value, group_id: &str, upper: u64) -> Vec<GroupNotice> {
+    let mut by_revoker: Vec<(String, Vec<u64>)> = Vec::new();
+    let items = reply.get("RspMsgList").and_then(Value::as_array);
+    for m in items.into_iter().flatten() {
+        let seq = m.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0);
+        if m.get("IsPlaceMsg").and_then(Value::as_u64) != Some(2) || seq == 0 || seq > upper {
+            continue;
+        }
+        let conv = conversation_of(m);
+        if !conv.is_empty() && conv != group_id {
+            continue;
+        }
+        let revoker = m
+            .get("RevokerInfo")
+            .map(|r| s(r, "Revoker_Account"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| s(m, "From_Account"));
+        match by_revoker.iter_mut().find(|(r, _)| *r == revoker) {
+            Some((_, seqs)) => seqs.push(seq),
+            None => by_revoker.push((revoker, vec![seq])),
+        }
+    }
+    by_revoker
+        .into_iter()
+        .map(|(revoker, mut seqs)| {
+            seqs.sort_unstable();
+            GroupNotice::Recalled {
+                group_id: group_id.to_owned(),
+                seqs,
+                revoker,
+            }
+        })
+        .collect()
+}
+
 /// Reads the message notices of an event-5 `GroupTips` item (none for other notices).
 pub(super) fn parse_notices(m: &Value) -> Vec<GroupNotice> {
     let body = m.get("MsgBody").unwrap_or(&Value::Null);

@@ -169,7 +169,7 @@ impl Session {
 }
 
 /// Reads one C2C message (`C2cMsgArray` item or `MsgList` item); `None` without a sender.
-fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
+pub(super) fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
     let s = |k: &str| {
         m.get(k)
             .and_then(Value::as_str)

@@ -16,6 +16,7 @@ mod dedup;
 mod events;
 mod group;
 pub mod group_wire;
+pub mod history;
 mod incoming;
 pub mod live;
 pub mod ops;
