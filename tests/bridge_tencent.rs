@@ -93,9 +93,18 @@ async fn tencent_login_dm_both_ways_and_restart() {
     let (carol, _carol_events) = client_of(&ws, &sb, "carol").await;
     let (phone, _phone_events) = client_of(&ws, &sb, "alice").await;
     let history = ["old 1", "old 2", "old 3 (alice)"];
-    carol.send_c2c_text("alice", history[0]).await.expect("sent");
-    carol.send_c2c_text("alice", history[1]).await.expect("sent");
-    phone.send_c2c_text("carol", history[2]).await.expect("sent");
+    carol
+        .send_c2c_text("alice", history[0])
+        .await
+        .expect("sent");
+    carol
+        .send_c2c_text("alice", history[1])
+        .await
+        .expect("sent");
+    phone
+        .send_c2c_text("carol", history[2])
+        .await
+        .expect("sent");
     // The phone goes offline (the sandbox would otherwise deliver later messages there
     // only, not to the bridge's session at its next login).
     phone.logout().await;
@@ -136,7 +145,9 @@ async fn tencent_login_dm_both_ways_and_restart() {
     bob.send_c2c_text("alice", "hello alice")
         .await
         .expect("bob sends");
-    let dm = mx.accept_new_invite(&[mgmt.clone(), carol_dm.clone()]).await;
+    let dm = mx
+        .accept_new_invite(&[mgmt.clone(), carol_dm.clone()])
+        .await;
     mx.wait_bodies_steady(&dm, BOB_GHOST, &["hello alice"], &log)
         .await;
     say!(t0, "DM portal {dm} has bob's text");

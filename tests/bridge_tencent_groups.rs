@@ -232,7 +232,10 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    say!(t0, "a recall made while the bridge was down redacted the event");
+    say!(
+        t0,
+        "a recall made while the bridge was down redacted the event"
+    );
     bob.send_group(&gid, vec![Elem::text("after restart")], vec![])
         .await
         .expect("bob sends");

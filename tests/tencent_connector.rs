@@ -479,7 +479,10 @@ async fn history_pages_back_oldest_first_in_dms_and_groups() {
         .expect("DM history");
     let want: Vec<String> = (4..=25).map(|i| format!("c {i}")).collect();
     assert_eq!(texts(&dm), want, "the latest 22, oldest first");
-    let own = dm.iter().find(|m| text_of(m) == "c 13").expect("own message");
+    let own = dm
+        .iter()
+        .find(|m| text_of(m) == "c 13")
+        .expect("own message");
     assert!(own.from_self && own.sender == "alice");
     assert!(dm.iter().all(|m| m.chat == ChatId::direct("bob")));
     let all = history

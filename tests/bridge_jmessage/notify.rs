@@ -7,57 +7,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::common::bridge::{
-    generate_double_puppet_registration, generate_registration, registration_value, tail,
-    BridgeProcess,
-};
-use super::common::bridge_rig::{BridgeNetwork, BridgeRig};
-use super::common::jmessage::{JmPeer, JmSandbox, JmTarget, BOT};
-use super::common::matrix_user::MatrixUser;
-use super::common::service_env::TempDir;
-use super::common::synapse::{free_port, Synapse};
+use super::common::bridge::tail;
+use super::common::bridge_rig::{BridgeRig, HostOptions};
+use super::common::jmessage::{JmPeer, JmSandbox, JmTarget};
 use super::{ALICE_PW, BOB_PW};
 
 /// [`BridgeRig::start`] with double puppeting by the appservice method and settings compared
 /// every second.
 pub(super) async fn rig_with_double_puppet(name: &str, network: &JmTarget<'_>) -> BridgeRig {
-    let dir = TempDir::new(name);
-    let as_port = free_port();
-    let hint = format!("http://127.0.0.1:{}", free_port());
-    let config = network.write_config(&dir.0, &hint, as_port);
-    let reg = generate_registration(&config, &dir.0);
-    let dp_reg = generate_double_puppet_registration(&config, &dir.0);
-    let dp_token = registration_value(&dp_reg, "as_token");
-    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg, &dp_reg]);
-    let config = network.write_config(&dir.0, &synapse.url(), as_port);
-    let text = std::fs::read_to_string(&config).expect("config read");
-    let text = format!(
-        "{}double_puppet:\n  secrets:\n    localhost: \"as_token:{dp_token}\"\n",
-        text.replacen("bridge:\n", "bridge:\n  settings_sync_secs: 1\n", 1)
-    );
-    std::fs::write(&config, text).expect("config written");
-    let log = dir.0.join("bridge.log");
-    let bridge = BridgeProcess::start(&config, &log, as_port);
-    let token = synapse.register("mx1", "mxpw-rig-matrix-secret");
-    let mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
-    let mgmt = mx.create_dm(BOT).await;
-    for _ in 0..100 {
-        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    BridgeRig {
-        config,
-        reg,
-        log,
-        as_port,
-        bridge,
-        mx,
-        mgmt,
-        synapse,
-        dir,
-    }
+    let options = HostOptions {
+        bridge_lines: &["settings_sync_secs: 1"],
+        double_puppet: true,
+        ..HostOptions::default()
+    };
+    BridgeRig::start_with(name, network, &options).await
 }
 
 /// Waits (bounded, 30 s) until mx1's push rules satisfy `what`.

@@ -2,7 +2,6 @@
 //! this process, real Synapse, the bridge binary configured for the sandbox, and helpers to
 //! log a Matrix user in through the bot and to run an IM-side Rust client.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +10,9 @@ use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
 use tokio::sync::{mpsc, oneshot};
 
-use super::bridge::{
-    generate_registration, write_tencent_config_with, BridgeProcess, TencentTarget,
-};
+use super::bridge::{BridgeProcess, TencentTarget};
+use super::bridge_rig::{BridgeHost, HostOptions};
 use super::matrix_user::MatrixUser;
-use super::service_env::TempDir;
-use super::synapse::{free_port, Synapse};
 
 /// The sandbox's SDKAppID.
 pub const APP: u64 = 1_400_000_001;
@@ -25,17 +21,21 @@ pub const KEY: &str = "sandbox-secret-key-for-e2e";
 /// The bridge bot.
 pub const BOT: &str = "@tencentbot:localhost";
 
-/// Sandbox + Synapse + bridge; everything stops when dropped.
+/// Sandbox + Synapse + bridge; everything stops when dropped. Its [`BridgeHost`] (config,
+/// log, Synapse, restarts, Matrix users) is reached through `Deref`.
 pub struct TencentBed {
-    pub dir: TempDir,
+    pub host: BridgeHost,
     pub sb: Arc<Sandbox>,
     /// `ws://127.0.0.1:PORT` of the sandbox.
     pub ws: String,
-    pub synapse: Synapse,
-    pub config: PathBuf,
-    pub log: PathBuf,
-    pub as_port: u16,
     _stop: oneshot::Sender<()>,
+}
+
+impl std::ops::Deref for TencentBed {
+    type Target = BridgeHost;
+    fn deref(&self) -> &BridgeHost {
+        &self.host
+    }
 }
 
 impl TencentBed {
@@ -52,7 +52,6 @@ impl TencentBed {
         bridge_lines: &[&str],
         extra: &str,
     ) -> (Self, BridgeProcess) {
-        let dir = TempDir::new(name);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -68,48 +67,23 @@ impl TencentBed {
         for u in users {
             sb.import(u);
         }
-        let target = TencentTarget {
+        let network = TencentTarget {
             websocket_url: &ws,
             sdk_app_id: APP,
         };
-        let as_port = free_port();
-        let hint = format!("http://127.0.0.1:{}", free_port());
-        let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
-        let reg = generate_registration(&config, &dir.0);
-        let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-        let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, extra);
-        let text = std::fs::read_to_string(&config).expect("config");
-        let lines: String = bridge_lines.iter().map(|l| format!("  {l}\n")).collect();
-        let text = text.replace("bridge:\n", &format!("bridge:\n{lines}"));
-        std::fs::write(&config, text).expect("config rewritten");
-        let log = dir.0.join("bridge.log");
-        let bridge = BridgeProcess::start(&config, &log, as_port);
+        let options = HostOptions {
+            bridge_lines,
+            extra,
+            double_puppet: false,
+        };
+        let (host, bridge) = BridgeHost::start_with(name, &network, &options);
         let bed = Self {
-            dir,
+            host,
             sb,
             ws,
-            synapse,
-            config,
-            log,
-            as_port,
             _stop: stop,
         };
         (bed, bridge)
-    }
-
-    /// The bridge started again on the same config and log.
-    pub fn restart(&self) -> BridgeProcess {
-        BridgeProcess::start(&self.config, &self.log, self.as_port)
-    }
-
-    /// A Matrix user registered on Synapse.
-    pub fn matrix_user(&self, localpart: &str, password: &str) -> MatrixUser {
-        let token = self.synapse.register(localpart, password);
-        MatrixUser::new(
-            &self.synapse.url(),
-            &format!("@{localpart}:localhost"),
-            &token,
-        )
     }
 
     /// An IM-side Rust client logged in as `user` (fast reconnects); its events.

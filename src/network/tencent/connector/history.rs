@@ -52,7 +52,10 @@ impl TencentLogin {
             }
             let reply = self
                 .client
-                .call(history::GETROAMMSG, history::c2c_page_body(peer, &key, want))
+                .call(
+                    history::GETROAMMSG,
+                    history::c2c_page_body(peer, &key, want),
+                )
                 .await
                 .map_err(send_failure)?;
             let (msgs, complete, next) = history::c2c_page(&reply);
