@@ -14,24 +14,16 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::bridge::{
-    generate_registration, tail, write_tencent_config_with, BridgeProcess, TencentTarget,
-};
-use common::matrix_user::MatrixUser;
-use common::service_env::TempDir;
-use common::synapse::{free_port, Synapse};
+use common::bridge::tail;
+use common::tencent_bed::{TencentBed, APP};
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
 use imbridge::network::tencent::elem::{CustomElem, Elem};
-use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
+use imbridge::network::tencent::sandbox::Sandbox;
 use imbridge::network::tencent::session::ops::{self, C2cRef};
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
 use imbridge::network::tencent::wire::servcmd;
 use serde_json::json;
-use tokio::sync::oneshot;
 
-const APP: u64 = 1_400_000_001;
-const KEY: &str = "sandbox-secret-key-for-e2e";
-const BOT: &str = "@tencentbot:localhost";
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 
 type Seen = Arc<Mutex<Vec<SessionEvent>>>;
@@ -92,56 +84,16 @@ async fn bob_gets<T>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
     let t0 = Instant::now();
-    let dir = TempDir::new("tencent-fidelity");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let ws = format!(
-        "ws://127.0.0.1:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let sb = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(sandbox::serve(listener, sb.clone(), async {
-        let _ = stopped.await;
-    }));
-    let target = TencentTarget {
-        websocket_url: &ws,
-        sdk_app_id: APP,
-    };
-    let as_port = free_port();
-    let hint = format!("http://127.0.0.1:{}", free_port());
-    let config = write_tencent_config_with(&dir.0, &hint, as_port, &target, "");
-    let reg = generate_registration(&config, &dir.0);
-    let synapse = Synapse::start(&dir.0.join("synapse"), &[&reg]);
-    let config = write_tencent_config_with(&dir.0, &synapse.url(), as_port, &target, "");
-    let log = dir.0.join("bridge.log");
-    let mut bridge = BridgeProcess::start(&config, &log, as_port);
-    let token = synapse.register("mx1", "mxpw-Tc42-matrix-secret");
-    let mut mx = MatrixUser::new(&synapse.url(), "@mx1:localhost", &token);
-    let (bob, seen) = bob(&ws, &sb).await;
-    let bob_tiny = bob_gets(
-        &seen,
-        "bob's login",
-        &dir.0.join("bridge.log"),
-        |e| match e {
-            SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id.clone()),
-            _ => None,
-        },
-    )
+    let (bed, mut bridge) = TencentBed::start("tencent-fidelity", &["alice", "bob"]).await;
+    let (sb, log) = (bed.sb.clone(), bed.log.clone());
+    let mut mx = bed.matrix_user("mx1", "mxpw-Tc42-matrix-secret");
+    let (bob, seen) = bob(&bed.ws, &sb).await;
+    let bob_tiny = bob_gets(&seen, "bob's login", &log, |e| match e {
+        SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id.clone()),
+        _ => None,
+    })
     .await;
-    let mgmt = mx.create_dm(BOT).await;
-    for _ in 0..100 {
-        if mx.members(&mgmt).await.iter().any(|m| m == BOT) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let sig = sb.user_sig("alice", 3600);
-    mx.send_text(&mgmt, &format!("login usersig alice {sig}"))
-        .await;
-    mx.wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
-        .await;
+    let mgmt = bed.login(&mut mx, "alice").await;
     let hello = bob.send_c2c_text("alice", "hello alice").await.unwrap();
     let dm = mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
     let hello_event = mx.event_id_of(&dm, "hello alice").await;
