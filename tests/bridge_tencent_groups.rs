@@ -424,6 +424,44 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     );
     say!(t0, "group reactions both ways, once");
 
+    // Reactions changed while the bridge is down are pushed live only; the catch-up reads
+    // them (`group_reaction_multi_stat`): bob's 👍 goes, his 😂 comes.
+    assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    let (cmd, body) = reaction_request(&target, "👍", "bob", false);
+    bob.call(cmd, body).await.expect("bob removes 👍");
+    let (cmd, body) = reaction_request(&target, "😂", "bob", true);
+    bob.call(cmd, body).await.expect("bob adds 😂");
+    let mut bridge = bed.restart();
+    let is_laugh = |e: &serde_json::Value| {
+        e["type"] == "m.reaction"
+            && e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["event_id"] == mine.as_str()
+            && e["content"]["m.relates_to"]["key"] == "😂"
+    };
+    mx1.wait_event(&room1, "bob's 😂 made while away", is_laugh)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mx1.raw_events(&room1).await.iter().any(|e| is_thumbs(e)) {
+        assert!(
+            Instant::now() < deadline,
+            "bob's 👍 removed while away is still in the room\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let laughs = mx1
+        .raw_events(&room1)
+        .await
+        .into_iter()
+        .filter(|e| is_laugh(e))
+        .count();
+    assert_eq!(laughs, 1, "the 😂 bridged once with two logins");
+    say!(
+        t0,
+        "reactions changed while the bridge was down: 👍 removed, 😂 added"
+    );
+
     // `sync-profile`: alice's Matrix display name becomes her Tencent nickname.
     mx1.set_displayname("Alice from Matrix").await;
     mx1.send_text(&mgmt1, "sync-profile").await;

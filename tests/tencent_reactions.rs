@@ -3,7 +3,9 @@
 //! group, both ways: the SDK's `addMessageReaction` / `removeMessageReaction` reach our
 //! client as reaction summaries naming the message; our client's `reaction_add` /
 //! `group_reaction_add` reach the SDK's `onMessageReactionsUpdated` for its message, and the
-//! reacting user's other instance hears its own reaction. The SDK only offers reactions
+//! reacting user's other instance hears its own reaction; the SDK's `getMessageReactions`
+//! and our client read a message's reactions (`reaction_multi_stat` /
+//! `group_reaction_multi_stat`). The SDK only offers reactions
 //! once the app's purchase bits say so, which the sandbox's `fetch_imsdk_purchase_bitsv2`
 //! does. Every run asserts the SDK raised no unhandled error.
 
@@ -17,7 +19,8 @@ use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, TestSandbox};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::reactions::{
-    reaction_request, ReactionCount, ReactionNotice, ReactionTarget,
+    parse_stats, reaction_request, stats_request, ReactionCount, ReactionNotice, ReactionTarget,
+    StatsQuery,
 };
 use imbridge::network::tencent::session::SessionEvent;
 use serde_json::{json, Value};
@@ -117,6 +120,46 @@ async fn c2c_reactions_both_ways_between_sdk_and_rust_client() {
         "{own:?}"
     );
 
+    // The SDK reads the message's reactions (`reaction_multi_stat`): 👍 by alice, ❤️ by bob.
+    let read = alice
+        .ok(
+            "getMessageReactions",
+            json!({"messageIDs": [sent["ID"]], "maxUserCountPerReaction": 10}),
+        )
+        .await;
+    let result = &read["resultList"][0];
+    assert_eq!(result["messageID"], sent["ID"], "{read}");
+    let mut keys: Vec<(String, u64, bool)> = result["reactionList"]
+        .as_array()
+        .expect("reactionList")
+        .iter()
+        .map(|r| {
+            (
+                r["reactionID"].as_str().unwrap_or_default().to_owned(),
+                r["totalUserCount"].as_u64().unwrap_or(0),
+                r["reactedByMyself"] == true,
+            )
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [("❤️".to_owned(), 1, false), ("👍".to_owned(), 1, true)],
+        "{read}"
+    );
+    // Our client reads the same (what the bridge does after a catch-up).
+    let query = StatsQuery::C2c {
+        from: "alice".into(),
+        to: "bob".into(),
+        keys: vec![got.key.clone()],
+    };
+    let (cmd, body) = stats_request(&query, 10);
+    let reply = bob.call(cmd, body).await.expect("reaction_multi_stat");
+    let (_, mut list) = summary(parse_stats(&query, &reply).remove(0));
+    list.sort_by(|a, b| a.reaction.cmp(&b.reaction));
+    assert_eq!(list.len(), 2, "{reply}");
+    assert_eq!(list[1].users, ["alice"]);
+
     // SDK removes 👍: nobody has it any more.
     sdk_react(&mut alice, "removeMessageReaction", &sent["ID"], "👍").await;
     let (_, list) = summary(
@@ -193,6 +236,35 @@ async fn group_reactions_both_ways_between_sdk_and_rust_client() {
     assert_eq!(t, target);
     assert_eq!(list[0].users, vec!["bob".to_owned(), "alice".to_owned()]);
     assert_eq!(list[0].count, 2);
+
+    // Both read the message's reactions (`group_reaction_multi_stat`), one user listed.
+    let read = alice
+        .ok(
+            "getMessageReactions",
+            json!({"messageIDs": [m["ID"]], "maxUserCountPerReaction": 1}),
+        )
+        .await;
+    let r = &read["resultList"][0];
+    assert_eq!(r["messageID"], m["ID"], "{read}");
+    assert_eq!(r["reactionList"][0]["reactionID"], "🎉", "{read}");
+    assert_eq!(r["reactionList"][0]["totalUserCount"], 2, "{read}");
+    assert_eq!(r["reactionList"][0]["reactedByMyself"], true, "{read}");
+    let query = StatsQuery::Group {
+        group_id: gid.clone(),
+        topic_id: None,
+        seqs: vec![u64::from(receipt.msg_seq)],
+    };
+    let (cmd, body) = stats_request(&query, 1);
+    let reply = bob
+        .call(cmd, body)
+        .await
+        .expect("group_reaction_multi_stat");
+    let (t, list) = summary(parse_stats(&query, &reply).remove(0));
+    assert_eq!(t, target);
+    assert_eq!((list[0].users.len(), list[0].count), (1, 2), "{reply}");
+    // A non-member may not read them.
+    let (carol, _) = sb.client("carol").await;
+    assert!(carol.call(cmd, stats_request(&query, 1).1).await.is_err());
 
     alice.assert_no_crash();
     alice.exit().await;

@@ -26,6 +26,9 @@
 //                                  (revokeMessage, modifyMessage with payload.text = text,
 //                                  addMessageReaction / removeMessageReaction with args [reactionID]);
 //                                  result = its data
+//   getMessageReactions {messageIDs, maxUserCountPerReaction}
+//                               -> (await chat.getMessageReactions({messageList: the found messages,
+//                                  maxUserCountPerReaction})).data ({resultList: [{messageID, reactionList}]})
 //   sendGroupText {groupID, text, atUserList?}
 //                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
 //                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
@@ -231,6 +234,14 @@ async function handle(cmd) {
       if (!m) throw new Error("no message " + cmd.messageID);
       if (cmd.text !== undefined) m.payload.text = cmd.text;
       return (await chat[cmd.method](m, ...(cmd.args || []))).data;
+    }
+    case "getMessageReactions": {
+      const messageList = cmd.messageIDs.map((id) => {
+        const m = chat.findMessage(id);
+        if (!m) throw new Error("no message " + id);
+        return m;
+      });
+      return (await chat.getMessageReactions({ messageList, maxUserCountPerReaction: cmd.maxUserCountPerReaction })).data;
     }
     case "sendGroupText": {
       const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text } };

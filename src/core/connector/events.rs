@@ -59,11 +59,16 @@ pub enum RemoteEvent {
     /// `RemoteReactionSync`). The core compares each listed key with the reactions it bridged
     /// on that message: a listed sender's missing reaction is added; when the entry is
     /// `complete`, a bridged reaction with that key by a sender not listed is removed. Keys not
-    /// listed are left as they are.
+    /// listed are left as they are, unless `all_keys`.
     ReactionSync {
         chat: ChatId,
         target: String,
         reactions: Vec<ReactionUsers>,
+        /// `reactions` lists every key the message has (a full read of its reactions, as
+        /// after a reconnect): a bridged reaction whose key is not listed is removed too.
+        /// False for networks that report only what changed.
+        #[serde(default)]
+        all_keys: bool,
     },
     /// `sender` read the chat up to `up_to` (everything when `None`).
     ReadReceipt {

@@ -62,8 +62,14 @@ impl PortalWorker {
                     .await
             }
             RemoteEvent::ReactionSync {
-                target, reactions, ..
-            } => self.remote_reaction_sync(login, &target, &reactions).await,
+                target,
+                reactions,
+                all_keys,
+                ..
+            } => {
+                self.remote_reaction_sync(login, &target, &reactions, all_keys)
+                    .await
+            }
             RemoteEvent::ChatDelete { .. } => {
                 self.remote_chat_gone().await;
                 Ok(())

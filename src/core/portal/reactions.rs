@@ -128,7 +128,7 @@ impl PortalWorker {
 
     /// The network's list of who reacted to `target` with each key ([`RemoteEvent::ReactionSync`]):
     /// what is listed and not bridged is added, what is bridged and not listed under a
-    /// `complete` key is removed.
+    /// `complete` key is removed, and with `all_keys` what is bridged under a key not listed.
     ///
     /// [`RemoteEvent::ReactionSync`]: crate::core::connector::RemoteEvent::ReactionSync
     pub(super) async fn remote_reaction_sync(
@@ -136,6 +136,7 @@ impl PortalWorker {
         login: &Arc<UserLogin>,
         target: &str,
         reactions: &[ReactionUsers],
+        all_keys: bool,
     ) -> Result<(), MatrixError> {
         let bridged = match self.ctx.store.reactions_on(&self.key, target).await {
             Ok(b) => b,
@@ -157,6 +158,16 @@ impl PortalWorker {
                 .filter(|r| r.key == key && !entry.senders.contains(&r.sender))
             {
                 self.remote_reaction_remove(login, &gone.sender, target, &key)
+                    .await?;
+            }
+        }
+        if all_keys {
+            let listed: Vec<String> = reactions
+                .iter()
+                .map(|e| convert::normalize_reaction_key(&e.key))
+                .collect();
+            for gone in bridged.iter().filter(|r| !listed.contains(&r.key)) {
+                self.remote_reaction_remove(login, &gone.sender, target, &gone.key)
                     .await?;
             }
         }

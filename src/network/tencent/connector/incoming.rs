@@ -162,6 +162,7 @@ pub(super) async fn translate(
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let mut link_open = true;
+    let mut reactions_due = super::reaction_sync::Pending::default();
     loop {
         let event = tokio::select! {
             biased;
@@ -199,6 +200,7 @@ pub(super) async fn translate(
                 None => {
                     let mut message = translate_message(&own, &m);
                     memory.received(&m, &mut message);
+                    reactions_due.c2c(&own, &m);
                     RemoteEvent::Message(message)
                 }
             },
@@ -211,7 +213,10 @@ pub(super) async fn translate(
                     None => continue,
                 }
             }
-            SessionEvent::SyncCompleted { .. } => RemoteEvent::CatchUpDone,
+            SessionEvent::SyncCompleted { .. } => {
+                read_reactions(&own, &client, &mut reactions_due, &memory, &out);
+                RemoteEvent::CatchUpDone
+            }
             SessionEvent::LinkLost { reason } => {
                 RemoteEvent::State(LoginState::TransientDisconnect { reason })
             }
@@ -235,6 +240,7 @@ pub(super) async fn translate(
             }
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
             SessionEvent::GroupMessage(m) => {
+                reactions_due.group(&m);
                 RemoteEvent::Message(super::groups::translate_group_message(&own, &m))
             }
             SessionEvent::LiveMessage(m) => {
@@ -256,7 +262,11 @@ pub(super) async fn translate(
             },
             SessionEvent::ProfileChanged(c) => super::profiles::translate_changed(&c),
             SessionEvent::GroupModified(m) => super::group_ops::translate_modified(&m, &memory),
-            SessionEvent::GroupList(_) | SessionEvent::GroupSyncCompleted { .. } => continue,
+            SessionEvent::GroupSyncCompleted { .. } => {
+                read_reactions(&own, &client, &mut reactions_due, &memory, &out);
+                continue;
+            }
+            SessionEvent::GroupList(_) => continue,
             SessionEvent::Topic(t) => {
                 if send_all(&out, super::topics::translate(&t)).await {
                     continue;
@@ -273,6 +283,27 @@ pub(super) async fn translate(
         if out.send(remote).await.is_err() {
             break;
         }
+    }
+}
+
+/// Reads, in the background, the reactions of the messages the catch-up delivered (the
+/// events go behind those messages: [`super::reaction_sync`]).
+fn read_reactions(
+    own: &str,
+    client: &Client,
+    due: &mut super::reaction_sync::Pending,
+    memory: &super::fidelity::Shared,
+    out: &RemoteEventSender,
+) {
+    let queries = due.take();
+    if !queries.is_empty() {
+        tokio::spawn(super::reaction_sync::read(
+            own.to_owned(),
+            client.clone(),
+            queries,
+            memory.clone(),
+            out.clone(),
+        ));
     }
 }
 

@@ -25,6 +25,7 @@ pub mod live;
 mod login;
 pub mod media;
 mod profiles;
+mod reaction_sync;
 mod reactions;
 pub mod topics;
 

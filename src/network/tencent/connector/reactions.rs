@@ -60,6 +60,7 @@ pub fn translate(own: &str, notice: &ReactionNotice, memory: &Memory) -> Option<
             target,
             sdk_id,
             reactions,
+            all,
         } => {
             let (chat, target) = locate(own, target, sdk_id.as_deref(), memory)?;
             let reactions = reactions
@@ -74,6 +75,7 @@ pub fn translate(own: &str, notice: &ReactionNotice, memory: &Memory) -> Option<
                 chat,
                 target,
                 reactions,
+                all_keys: *all,
             })
         }
         ReactionNotice::Own {
@@ -196,11 +198,13 @@ mod tests {
                     count: 250,
                 },
             ],
+            all: false,
         };
         let Some(RemoteEvent::ReactionSync {
             chat,
             target,
             reactions,
+            all_keys: false,
         }) = translate("alice", &summary, &memory)
         else {
             panic!("a sync");

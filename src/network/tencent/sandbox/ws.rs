@@ -225,6 +225,12 @@ impl Conn {
             | "openim_msg_ext_http_svc.group_reaction_del") => {
                 self.sandbox.react_group(c, &user, Some(conn_id), b)
             }
+            "openim_msg_ext_http_svc.reaction_multi_stat" => {
+                self.sandbox.reaction_stats_c2c(&user, b)
+            }
+            "openim_msg_ext_http_svc.group_reaction_multi_stat" => {
+                self.sandbox.reaction_stats_group(&user, b)
+            }
             "im_sdk_config_mgr.fetch_imsdk_purchase_bitsv2" => self.sandbox.purchase_bits(),
             servcmd::PORTRAIT_GET_ALL => self.sandbox.portrait_get(b),
             "profile.portrait_set" => self.sandbox.portrait_set(&user, Some(conn_id), b),

@@ -87,7 +87,7 @@ pub struct SendReceipt {
 }
 
 /// One C2C message, received live (`C2cMsgArray`) or by sync (`openim.getmsg`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct C2cMessage {
     /// `From_Account`: the author (for a sync of our own message from another instance,
     /// this is us).

@@ -53,7 +53,7 @@ pub struct ReactionCount {
     pub count: u64,
 }
 
-/// A reaction push.
+/// A reaction push, or a message's reactions as a stats reply lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReactionNotice {
     /// Who has the listed reactions of a message now.
@@ -63,6 +63,9 @@ pub enum ReactionNotice {
         /// (how a caller finds a C2C message the push names only that way).
         sdk_id: Option<String>,
         reactions: Vec<ReactionCount>,
+        /// `reactions` is every reaction the message has (a stats reply: one not listed has
+        /// nobody); a push lists only the reactions that changed.
+        all: bool,
     },
     /// The user added (`added`) or removed their reaction on another instance.
     Own {
@@ -117,8 +120,18 @@ fn target_of(n: &Value) -> Option<(ReactionTarget, Option<String>)> {
 
 fn parse_summary(n: &Value) -> Option<ReactionNotice> {
     let (target, sdk_id) = target_of(n)?;
-    let reactions = n
-        .get("MsgReactionSummary")
+    let reactions = counts(n);
+    Some(ReactionNotice::Summary {
+        target,
+        sdk_id,
+        reactions,
+        all: false,
+    })
+}
+
+/// The reactions of an item's `MsgReactionSummary` (those without an id skipped).
+fn counts(n: &Value) -> Vec<ReactionCount> {
+    n.get("MsgReactionSummary")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -142,12 +155,7 @@ fn parse_summary(n: &Value) -> Option<ReactionNotice> {
                 count,
             })
         })
-        .collect();
-    Some(ReactionNotice::Summary {
-        target,
-        sdk_id,
-        reactions,
-    })
+        .collect()
 }
 
 fn parse_own(n: &Value) -> Option<ReactionNotice> {
@@ -203,6 +211,95 @@ pub fn reaction_request(
     }
 }
 
+/// Messages of one conversation whose reactions to read (the SDK's `getMessageReactions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsQuery {
+    /// C2C messages by `MsgKey`; `from` / `to`: the conversation's two users (the SDK gives
+    /// the first message's sender and receiver).
+    C2c {
+        from: String,
+        to: String,
+        keys: Vec<String>,
+    },
+    /// Group (or Community topic: `topic_id` the whole topic id) messages by `MsgSeq`.
+    Group {
+        group_id: String,
+        topic_id: Option<String>,
+        seqs: Vec<u64>,
+    },
+}
+
+/// `servcmd` of the reactions of C2C messages.
+pub const REACTION_MULTI_STAT: &str = "openim_msg_ext_http_svc.reaction_multi_stat";
+/// `servcmd` of the reactions of group messages.
+pub const GROUP_REACTION_MULTI_STAT: &str = "openim_msg_ext_http_svc.group_reaction_multi_stat";
+
+/// The request reading the reactions of `query`'s messages, listing at most
+/// `users_per_reaction` users of each (the SDK's `maxUserCountPerReaction`, 10 by default):
+/// `(servcmd, body)`, as the 3.6.6 bundle's `_createReactionSummaryPack` and request maps
+/// build it (`MsgKeyList` / `MsgSeqList`, `Count`).
+pub fn stats_request(query: &StatsQuery, users_per_reaction: u64) -> (&'static str, Value) {
+    match query {
+        StatsQuery::C2c { from, to, keys } => (
+            REACTION_MULTI_STAT,
+            json!({"From_Account": from, "To_Account": to, "MsgKeyList": keys,
+                   "Count": users_per_reaction}),
+        ),
+        StatsQuery::Group {
+            group_id,
+            topic_id,
+            seqs,
+        } => {
+            let mut body =
+                json!({"GroupId": group_id, "MsgSeqList": seqs, "Count": users_per_reaction});
+            if let Some(t) = topic_id {
+                body["TopicId"] = json!(t);
+            }
+            (GROUP_REACTION_MULTI_STAT, body)
+        }
+    }
+}
+
+/// A stats reply (`{Results: [{MsgKey | MsgSeq, MsgReactionSummary}]}`) as one
+/// [`ReactionNotice::Summary`] per message of `query` it names, with `all` set.
+pub fn parse_stats(query: &StatsQuery, reply: &Value) -> Vec<ReactionNotice> {
+    let results = reply.get("Results").and_then(Value::as_array);
+    results
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let target = match query {
+                StatsQuery::C2c { from, to, keys } => {
+                    let key = text(r, "MsgKey");
+                    keys.contains(&key).then(|| ReactionTarget::C2c {
+                        from: from.clone(),
+                        to: to.clone(),
+                        msg_key: key,
+                    })?
+                }
+                StatsQuery::Group {
+                    group_id,
+                    topic_id,
+                    seqs,
+                } => {
+                    let seq = r.get("MsgSeq").and_then(Value::as_u64)?;
+                    seqs.contains(&seq).then(|| ReactionTarget::Group {
+                        group_id: group_id.clone(),
+                        topic_id: topic_id.clone(),
+                        seq,
+                    })?
+                }
+            };
+            Some(ReactionNotice::Summary {
+                target,
+                sdk_id: None,
+                reactions: counts(r),
+                all: true,
+            })
+        })
+        .collect()
+}
+
 impl Session {
     /// The reaction part of one `eventArray` item.
     pub(super) fn on_reaction_event(&mut self, ev: &Value) {
@@ -239,6 +336,7 @@ mod tests {
             target,
             sdk_id,
             reactions,
+            all: false,
         }) = parse_summary(&item)
         else {
             panic!("summary");
@@ -286,5 +384,43 @@ mod tests {
             body,
             json!({"GroupId": "g", "TopicId": "t", "MsgSeq": 4, "Reaction": "👍", "Del_Account": ["me"]})
         );
+    }
+
+    #[test]
+    fn stats_requests_and_replies() {
+        let q = StatsQuery::Group {
+            group_id: "g".into(),
+            topic_id: Some("g@TOPIC#_t".into()),
+            seqs: vec![3, 4],
+        };
+        let (cmd, body) = stats_request(&q, 10);
+        assert_eq!(cmd, GROUP_REACTION_MULTI_STAT);
+        assert_eq!(
+            body,
+            json!({"GroupId": "g", "TopicId": "g@TOPIC#_t", "MsgSeqList": [3, 4], "Count": 10})
+        );
+        let reply = json!({"Results": [
+            {"MsgSeq": 3, "MsgReactionSummary": [{"Reaction": "👍", "Reaction_Account": ["a"], "Count": 1}]},
+            {"MsgSeq": 4, "MsgReactionSummary": []},
+            {"MsgSeq": 9, "MsgReactionSummary": []},
+            {"MsgReactionSummary": []}]});
+        let notices = parse_stats(&q, &reply);
+        assert_eq!(notices.len(), 2, "only the messages asked for");
+        assert!(
+            matches!(&notices[1], ReactionNotice::Summary { reactions, all: true, .. }
+            if reactions.is_empty())
+        );
+        let q = StatsQuery::C2c {
+            from: "a".into(),
+            to: "b".into(),
+            keys: vec!["1_2_3".into()],
+        };
+        assert_eq!(stats_request(&q, 5).1["MsgKeyList"], json!(["1_2_3"]));
+        let reply = json!({"Results": [{"MsgKey": "1_2_3", "MsgReactionSummary": [
+            {"Reaction": "x", "Reaction_Account": ["a", "b"], "Count": 2}]}]});
+        assert!(matches!(&parse_stats(&q, &reply)[..],
+            [ReactionNotice::Summary { target: ReactionTarget::C2c { msg_key, .. }, .. }]
+            if msg_key == "1_2_3"));
+        assert!(parse_stats(&q, &json!({"ErrorCode": 0})).is_empty());
     }
 }

@@ -14,6 +14,11 @@
 //!   now, an empty list once nobody has); the message is named by `TinyId`, `MsgClientTime`
 //!   and `MsgRandom` (what the SDK builds its message `ID` from) and, for our client, by
 //!   `MsgKey` (C2C) or `GroupId` / `TopicId` / `MsgSeq` (group);
+//! - reading them: `reaction_multi_stat` `{From_Account, To_Account, MsgKeyList, Count}` /
+//!   `group_reaction_multi_stat` `{GroupId, TopicId?, MsgSeqList, Count}` answer
+//!   `{Results: [{MsgKey | MsgSeq, MsgReactionSummary}]}` (the SDK's `getMessageReactions`:
+//!   its `_createReactionSummaryPack` and the response key map's `Results` → `resultList`,
+//!   `ReactedByMe` → `reactedByMyself`);
 //! - the reacting user's other instances also hear `{MsgReactionNotify: {C2CMsgInfo |
 //!   GroupMsgInfo, Reaction, MsgOptType: 1 add | 2 remove}}` (the SDK's `reactedByMyself`).
 //!
@@ -218,6 +223,114 @@ impl Sandbox {
         fan(&mut st, &[user.to_owned()], &list, conn_id);
         fan(&mut st, &[user.to_owned()], &own, conn_id);
         super::super::ws::ok(json!({}))
+    }
+}
+
+/// The most messages one stats request may name (the sandbox's bound; the service's is not
+/// documented).
+pub const MAX_STAT_MESSAGES: usize = 100;
+
+/// Users listed per reaction in a stats reply when the request gives no `Count` (the SDK's
+/// `maxUserCountPerReaction` default).
+const DEFAULT_STAT_USERS: u64 = 10;
+
+/// The `MsgReactionSummary` of `map` for `user`: each reaction with its first `max_users`
+/// users, its full count and whether `user` has it (`ReactedByMe`).
+fn summary_of(map: Option<&BTreeMap<String, Reacted>>, user: &str, max_users: usize) -> Value {
+    let items: Vec<Value> = map
+        .into_iter()
+        .flatten()
+        .map(|(reaction, r)| {
+            json!({"Reaction": reaction, "Count": r.count,
+                   "Reaction_Account": r.users.iter().take(max_users).collect::<Vec<_>>(),
+                   "ReactedByMe": u8::from(r.users.iter().any(|u| u == user))})
+        })
+        .collect();
+    Value::Array(items)
+}
+
+/// The `Count` (users per reaction) of a stats request, bounded by [`MAX_USERS`].
+fn stat_users(b: &Value) -> usize {
+    let n = b
+        .get("Count")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_STAT_USERS);
+    usize::try_from(n).unwrap_or(MAX_USERS).min(MAX_USERS)
+}
+
+impl Sandbox {
+    /// `openim_msg_ext_http_svc.reaction_multi_stat` (the SDK's `getMessageReactions` for C2C
+    /// messages): `{From_Account, To_Account, MsgKeyList, Count}` by a party of the
+    /// conversation; `{Results: [{MsgKey, MsgReactionSummary}]}`, one per key asked (an
+    /// unknown key has an empty summary).
+    pub fn reaction_stats_c2c(&self, user: &str, b: &Value) -> Value {
+        let (from, to) = (s(b, "From_Account"), s(b, "To_Account"));
+        if user != from && user != to {
+            return wire::error_body(code::INVALID_REQUEST, "not a party of the conversation");
+        }
+        let keys: Vec<&str> = b
+            .get("MsgKeyList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if keys.is_empty() || keys.len() > MAX_STAT_MESSAGES {
+            return wire::error_body(code::INVALID_REQUEST, "MsgKeyList: 1 to 100 keys");
+        }
+        let max_users = stat_users(b);
+        let st = self.lock();
+        let pair = super::pair(from, to);
+        let history = st.history.get(&pair);
+        let results: Vec<Value> = keys
+            .iter()
+            .map(|key| {
+                // Only messages of this conversation: a key of another is reported empty.
+                let here = history.is_some_and(|h| h.iter().any(|m| s(m, "MsgKey") == *key));
+                let map = here
+                    .then(|| st.reactions.get(&format!("c2c:{key}")))
+                    .flatten();
+                json!({"MsgKey": key, "MsgReactionSummary": summary_of(map, user, max_users)})
+            })
+            .collect();
+        super::super::ws::ok(json!({"Results": results}))
+    }
+
+    /// `openim_msg_ext_http_svc.group_reaction_multi_stat` (the SDK's `getMessageReactions`
+    /// for group messages): `{GroupId, TopicId?, MsgSeqList, Count}` by a member;
+    /// `{Results: [{MsgSeq, MsgReactionSummary}]}`, one per seq asked.
+    pub fn reaction_stats_group(&self, user: &str, b: &Value) -> Value {
+        let gid = s(b, "GroupId");
+        let topic = s(b, "TopicId");
+        let seqs: Vec<u64> = b
+            .get("MsgSeqList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        if seqs.is_empty() || seqs.len() > MAX_STAT_MESSAGES {
+            return wire::error_body(code::INVALID_REQUEST, "MsgSeqList: 1 to 100 seqs");
+        }
+        {
+            let groups = self.groups_lock();
+            let Some(g) = groups.get(gid) else {
+                return wire::error_body(GROUP_NOT_FOUND, "group does not exist");
+            };
+            if !g.is_member(user) {
+                return wire::error_body(NOT_A_MEMBER, "not a member of the group");
+            }
+        }
+        let max_users = stat_users(b);
+        let st = self.lock();
+        let results: Vec<Value> = seqs
+            .iter()
+            .map(|seq| {
+                let map = st.reactions.get(&format!("group:{gid}:{topic}:{seq}"));
+                json!({"MsgSeq": seq, "MsgReactionSummary": summary_of(map, user, max_users)})
+            })
+            .collect();
+        super::super::ws::ok(json!({"Results": results}))
     }
 }
 
