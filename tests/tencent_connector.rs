@@ -11,7 +11,7 @@ use std::time::Duration;
 use imbridge::config::Secret;
 use imbridge::core::connector::{
     ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MessageContent,
-    NetworkConnector, RemoteEvent, RemoteEventReceiver, RemoteMessage,
+    NetworkConnector, NetworkLogin, RemoteEvent, RemoteEventReceiver, RemoteMessage,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::network::tencent::client::{unix_now, Client, ClientConfig, LinkState};
@@ -74,6 +74,28 @@ impl Env {
         assert_eq!(state, LinkState::Connected);
         (client, events)
     }
+}
+
+/// alice logged in through the `usersig` flow as `matrix_user` and connected: her session and
+/// its events (a channel of `capacity`).
+async fn connect_alice(
+    env: &Env,
+    matrix_user: &str,
+    capacity: usize,
+) -> (Box<dyn NetworkLogin>, RemoteEventReceiver) {
+    let c = env.connector(false);
+    let sig = env.sandbox.user_sig("alice", 600);
+    let data = login(
+        &c,
+        "usersig",
+        matrix_user,
+        &[("username", "alice"), ("usersig", &sig)],
+    )
+    .await
+    .expect("logs in");
+    let (tx, events) = boxed_channel(capacity);
+    let session = c.connect(&data, tx).await.expect("connects");
+    (session, events)
 }
 
 /// Runs flow `flow` for `matrix_user` with `values` and returns its outcome.
@@ -235,18 +257,7 @@ async fn offline_messages_arrive_in_order_then_catch_up_is_done() {
             .await
             .expect("stored offline");
     }
-    let c = env.connector(false);
-    let sig = env.sandbox.user_sig("alice", 600);
-    let data = login(
-        &c,
-        "usersig",
-        "@a:example.org",
-        &[("username", "alice"), ("usersig", &sig)],
-    )
-    .await
-    .expect("logs in");
-    let (tx, mut events) = boxed_channel(64);
-    let _session = c.connect(&data, tx).await.expect("connects");
+    let (_session, mut events) = connect_alice(&env, "@a:example.org", 64).await;
     let mut texts = Vec::new();
     loop {
         match next_event(&mut events).await {
@@ -391,18 +402,7 @@ async fn minted_usersig_is_renewed_before_it_expires() {
 async fn a_push_is_acknowledged_only_once_stored() {
     let env = start().await;
     env.sandbox.import("alice");
-    let c = env.connector(false);
-    let sig = env.sandbox.user_sig("alice", 600);
-    let data = login(
-        &c,
-        "usersig",
-        "@a:example.org",
-        &[("username", "alice"), ("usersig", &sig)],
-    )
-    .await
-    .expect("logs in");
-    let (tx, mut events) = boxed_channel(64);
-    let _session = c.connect(&data, tx).await.expect("connects");
+    let (_session, mut events) = connect_alice(&env, "@a:example.org", 64).await;
     loop {
         if let RemoteEvent::CatchUpDone = next_event(&mut events).await {
             break;
@@ -457,18 +457,7 @@ async fn history_pages_back_oldest_first_in_dms_and_groups() {
             .await
             .expect("sent");
     }
-    let c = env.connector(false);
-    let sig = env.sandbox.user_sig("alice", 600);
-    let data = login(
-        &c,
-        "usersig",
-        "@matrix-alice:example.org",
-        &[("username", "alice"), ("usersig", &sig)],
-    )
-    .await
-    .expect("logs in");
-    let (tx, mut events) = boxed_channel(256);
-    let session = c.connect(&data, tx).await.expect("connects");
+    let (session, mut events) = connect_alice(&env, "@matrix-alice:example.org", 256).await;
     assert_eq!(wait_state(&mut events).await, LoginState::Connected);
     let history = session.as_history().expect("Tencent has history");
     let texts = |ms: &[RemoteMessage]| ms.iter().map(|m| text_of(m).to_owned()).collect::<Vec<_>>();
