@@ -441,7 +441,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     mx1.wait_event(&room1, "bob's 😂 made while away", is_laugh)
         .await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while mx1.raw_events(&room1).await.iter().any(|e| is_thumbs(e)) {
+    while mx1.raw_events(&room1).await.iter().any(&is_thumbs) {
         assert!(
             Instant::now() < deadline,
             "bob's 👍 removed while away is still in the room\n{}",
