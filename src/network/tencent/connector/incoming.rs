@@ -199,6 +199,7 @@ pub(super) async fn translate(
                 None => {
                     let mut message = translate_message(&own, &m);
                     memory.received(&m, &mut message);
+                    memory.receipts.c2c_received(&own, &m);
                     RemoteEvent::Message(message)
                 }
             },
@@ -235,6 +236,7 @@ pub(super) async fn translate(
             }
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
             SessionEvent::GroupMessage(m) => {
+                memory.receipts.group_received(&own, &m);
                 RemoteEvent::Message(super::groups::translate_group_message(&own, &m))
             }
             SessionEvent::LiveMessage(m) => {
@@ -251,6 +253,10 @@ pub(super) async fn translate(
                 break;
             }
             SessionEvent::Reactions(r) => match super::reactions::translate(&own, &r, &memory) {
+                Some(e) => e,
+                None => continue,
+            },
+            SessionEvent::ReadReceipts(r) => match super::receipts::translate(&r, &memory) {
                 Some(e) => e,
                 None => continue,
             },

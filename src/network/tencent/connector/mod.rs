@@ -24,6 +24,7 @@ mod login;
 pub mod media;
 mod profiles;
 mod reactions;
+mod receipts;
 pub mod topics;
 
 use std::collections::HashMap;
