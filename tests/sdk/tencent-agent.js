@@ -21,6 +21,11 @@
 //   sendText {to, text}         -> m = chat.createTextMessage({to, conversationType:"C2C", payload:{text}});
 //                                  result = (await chat.sendMessage(m)).data.message
 //   sendText {.., cloudCustomData?} (a reply: the TUIKit `messageReply` JSON)
+//   sendText / sendGroupText {.., needReadReceipt?} (the message asks for per-message read receipts)
+//   onMessages {method, messageIDs, args?} -> await chat[method](messageIDs.map(findMessage), ...args)
+//                                  (sendMessageReadReceipt, getMessageReadReceiptList); result = its data
+//   readMembers {messageID, filter, cursor?, count?}
+//                               -> (await chat.getGroupMessageReadMemberList({message, filter, cursor, count})).data
 //   sendCustom {to, data, onlineUserOnly?} -> a C2C custom message (payload.data = data)
 //   onMessage {method, messageID, text?, args?} -> await chat[method](chat.findMessage(messageID), ...args)
 //                                  (revokeMessage, modifyMessage with payload.text = text,
@@ -213,6 +218,15 @@ for (const name of Object.values(TencentCloudChat.EVENT)) {
   chat.on(name, (e) => emit(name, e && e.data));
 }
 
+// The SDK's messages of `ids` (chat.findMessage), or an error naming the first unknown one.
+function findMessages(chat, ids) {
+  return ids.map((id) => {
+    const m = chat.findMessage(id);
+    if (!m) throw new Error("no message " + id);
+    return m;
+  });
+}
+
 async function handle(cmd) {
   switch (cmd.op) {
     case "ping":
@@ -222,7 +236,7 @@ async function handle(cmd) {
     case "logout":
       return (await chat.logout()).data;
     case "sendText": {
-      const m = chat.createTextMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { text: cmd.text }, cloudCustomData: cmd.cloudCustomData || "" });
+      const m = chat.createTextMessage({ to: cmd.to, conversationType: TencentCloudChat.TYPES.CONV_C2C, payload: { text: cmd.text }, cloudCustomData: cmd.cloudCustomData || "", needReadReceipt: !!cmd.needReadReceipt });
       return (await chat.sendMessage(m)).data.message;
     }
     case "sendCustom": {
@@ -236,15 +250,18 @@ async function handle(cmd) {
       return (await chat[cmd.method](m, ...(cmd.args || []))).data;
     }
     case "getMessageReactions": {
-      const messageList = cmd.messageIDs.map((id) => {
-        const m = chat.findMessage(id);
-        if (!m) throw new Error("no message " + id);
-        return m;
-      });
+      const messageList = findMessages(chat, cmd.messageIDs);
       return (await chat.getMessageReactions({ messageList, maxUserCountPerReaction: cmd.maxUserCountPerReaction })).data;
     }
+    case "onMessages":
+      return (await chat[cmd.method](findMessages(chat, cmd.messageIDs), ...(cmd.args || []))).data;
+    case "readMembers": {
+      const message = chat.findMessage(cmd.messageID);
+      if (!message) throw new Error("no message " + cmd.messageID);
+      return (await chat.getGroupMessageReadMemberList({ message, filter: cmd.filter, cursor: cmd.cursor || "", count: cmd.count || 100 })).data;
+    }
     case "sendGroupText": {
-      const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text } };
+      const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text }, needReadReceipt: !!cmd.needReadReceipt };
       let m;
       if (cmd.atUserList) {
         opts.payload.atUserList = cmd.atUserList;

@@ -35,6 +35,8 @@ pub struct Memory {
     versions: Mutex<HashMap<String, u64>>,
     ids: Mutex<IdMap>,
     own_tiny_id: Mutex<String>,
+    /// Received messages awaiting the user's read receipt ([`super::receipts`]).
+    pub receipts: super::receipts::Pending,
 }
 
 #[derive(Default)]
@@ -272,18 +274,23 @@ impl EditAbility for TencentLogin {
 #[async_trait]
 impl ReceiptAbility for TencentLogin {
     /// `openim.msgreaded`: the conversation is read up to `up_to`'s time (C2C read state is
-    /// one marker per conversation); in a group `msg_read_report` up to `up_to`'s `MsgSeq`.
+    /// one marker per conversation); in a group `msg_read_report` up to `up_to`'s `MsgSeq`;
+    /// then the per-message receipts of messages that asked for one
+    /// ([`super::receipts::send_pending`]).
     async fn mark_read(&self, chat: &ChatId, up_to: &str) -> Result<(), SendFailure> {
         if chat.kind == ChatKind::Group {
-            return super::group_ops::mark_read(self, chat, up_to).await;
+            super::group_ops::mark_read(self, chat, up_to).await?;
+        } else {
+            let peer = direct_peer(chat)?;
+            let time = C2cRef::from_key(peer, &self.own, up_to).map_or_else(unix_now, |r| r.time);
+            self.client
+                .call(ops::MSGREADED, ops::read_body(peer, time))
+                .await
+                .map_err(send_failure)?;
         }
-        let peer = direct_peer(chat)?;
-        let time = C2cRef::from_key(peer, &self.own, up_to).map_or_else(unix_now, |r| r.time);
-        self.client
-            .call(ops::MSGREADED, ops::read_body(peer, time))
-            .await
-            .map(|_| ())
-            .map_err(send_failure)
+        // Then the per-message receipts the senders asked for.
+        super::receipts::send_pending(self, chat, up_to).await;
+        Ok(())
     }
 }
 

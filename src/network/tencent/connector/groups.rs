@@ -209,6 +209,7 @@ mod tests {
             elems: vec![Elem::text("hi @alice")],
             mentions: vec![GroupAt::All, GroupAt::User("alice".into())],
             offline: false,
+            need_receipt: false,
         };
         let r = translate_group_message("alice", &m);
         assert_eq!(r.id, "g#3");

@@ -201,6 +201,7 @@ pub(super) async fn translate(
                     let mut message = translate_message(&own, &m);
                     memory.received(&m, &mut message);
                     reactions_due.c2c(&own, &m);
+                    memory.receipts.c2c_received(&own, &m);
                     RemoteEvent::Message(message)
                 }
             },
@@ -241,6 +242,7 @@ pub(super) async fn translate(
             SessionEvent::SendResult { .. } | SessionEvent::CallResult { .. } => continue,
             SessionEvent::GroupMessage(m) => {
                 reactions_due.group(&m);
+                memory.receipts.group_received(&own, &m);
                 RemoteEvent::Message(super::groups::translate_group_message(&own, &m))
             }
             SessionEvent::LiveMessage(m) => {
@@ -257,6 +259,10 @@ pub(super) async fn translate(
                 break;
             }
             SessionEvent::Reactions(r) => match super::reactions::translate(&own, &r, &memory) {
+                Some(e) => e,
+                None => continue,
+            },
+            SessionEvent::ReadReceipts(r) => match super::receipts::translate(&r, &memory) {
                 Some(e) => e,
                 None => continue,
             },

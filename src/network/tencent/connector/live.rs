@@ -155,6 +155,7 @@ mod tests {
             })],
             mentions: vec![],
             offline: false,
+            need_receipt: false,
         }
     }
 

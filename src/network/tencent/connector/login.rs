@@ -187,6 +187,7 @@ pub(super) fn start_client(
     // Groups without a cursor (every group after a restart) fetch their newest messages;
     // the core drops what it bridged already.
     session.group_catch_up = super::groups::CATCH_UP_PER_GROUP;
+    session.group_read_receipts = super::receipts::REQUEST_GROUP_RECEIPTS;
     let mut cfg = ClientConfig::new(&settings.websocket_url, session);
     if let Some(b) = settings.backoff {
         cfg.backoff = b;

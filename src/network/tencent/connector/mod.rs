@@ -27,6 +27,7 @@ pub mod media;
 mod profiles;
 mod reaction_sync;
 mod reactions;
+mod receipts;
 pub mod topics;
 
 use std::collections::HashMap;

@@ -6,7 +6,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::super::wire::{self, code};
-use super::groups::{ProfileChange, GROUP_NOT_FOUND};
+use super::groups::{GroupSendMeta, ProfileChange, GROUP_NOT_FOUND};
 use super::state::Sandbox;
 use super::ws::ok;
 
@@ -126,8 +126,16 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
                 .and_then(Value::as_u64)
                 .filter(|r| *r != 0)
                 .unwrap_or_else(|| u64::from(rand::rng().random::<u32>()));
-            let at = b.get("GroupAtInfo").cloned().unwrap_or(json!([]));
-            match sb.send_group(&from, group_id, random, body, &at, user.map(|(_, c)| c)) {
+            let flag = |k: &str| b.get(k).and_then(Value::as_u64) == Some(1);
+            let meta = GroupSendMeta {
+                random,
+                at_info: b.get("GroupAtInfo").cloned().unwrap_or(json!([])),
+                // `NeedReadReceipt` is the group send's key in the SDK's keyMap; the
+                // REST docs and the C2C send spell it `IsNeedReadReceipt`.
+                need_receipt: flag("NeedReadReceipt") || flag("IsNeedReadReceipt"),
+                client_time: b.get("MsgClientTime").and_then(Value::as_u64).unwrap_or(0),
+            };
+            match sb.send_group_with(&from, group_id, body, &meta, user.map(|(_, c)| c)) {
                 Ok(d) => ok(json!({"MsgTime": d.time, "MsgSeq": d.seq, "Random": random})),
                 Err(e) => err(e),
             }
@@ -146,6 +154,14 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
             Ok(reply) => ok(reply),
             Err(e) => err(e),
         },
+        c @ ("group_msg_receipt" | "get_group_msg_receipt" | "get_group_msg_receipt_detail")
+            if user.is_some() =>
+        {
+            match sb.group_receipt_call(c, me, group_id, b) {
+                Ok(reply) => ok(reply),
+                Err(e) => err(e),
+            }
+        }
         "msg_read_report" if user.is_some() => match sb.read_group(me, user.map(|(_, c)| c), b) {
             Ok(()) => ok(json!({})),
             Err(e) => err(e),

@@ -1,4 +1,4 @@
-//! The sandbox's operations on group messages already sent: recall
+//! The sandbox's operations on group messages already sent: history (`group_msg_get`), recall
 //! (`group_open_http_svc.group_msg_recall`) and the member's read marker
 //! (`group_open_http_svc.msg_read_report`), with the notices the official SDK reads.
 //!
@@ -53,6 +53,47 @@ fn target(b: &Value) -> (String, Option<String>) {
 }
 
 impl Sandbox {
+    /// `group_msg_get`: the messages with `MsgSeq` in `(req_seq - n, req_seq]`, newest first
+    /// (as the service answers), for a member. `req_seq` 0 means the newest.
+    pub fn group_msg_get(
+        &self,
+        user: &str,
+        group_id: &str,
+        req_seq: u64,
+        n: u64,
+    ) -> Result<(Vec<Value>, bool), (i64, String)> {
+        let (gid, topic) = super::topics::split_topic_id(group_id);
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(gid)
+            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        if user != self.cfg.admin && !g.is_member(user) {
+            return Err((NOT_A_MEMBER, "not a member of the group".into()));
+        }
+        if g.kind == super::live::LIVE_TYPE {
+            return Err((
+                super::live::LIVE_NO_HISTORY,
+                "live rooms (AVChatRoom) keep no message history".into(),
+            ));
+        }
+        let log = g.log_mut(topic).ok_or((
+            super::topics::TOPIC_NOT_FOUND,
+            "topic does not exist".to_owned(),
+        ))?;
+        let top = if req_seq == 0 {
+            log.msgs.len() as u64
+        } else {
+            req_seq.min(log.msgs.len() as u64)
+        };
+        let n = n.clamp(1, 20);
+        let bottom = top.saturating_sub(n);
+        let list: Vec<Value> = (bottom + 1..=top)
+            .rev()
+            .filter_map(|s| log.msgs.get(s as usize - 1).cloned())
+            .collect();
+        Ok((list, bottom == 0))
+    }
+
     /// `group_msg_recall` by `user` (the admin for a REST call): recalls each `MsgSeq` of
     /// `MsgSeqList` that exists and `user` may recall, and notifies every member's online
     /// instances but the recalling one (`except_conn`). The reply lists a `RetCode` per seq.
@@ -243,7 +284,13 @@ impl Sandbox {
 }
 
 /// An event-5 `GroupTips` item (a group system notice) carrying `body`.
-fn notice_item(info: &Value, gid: &str, from: &str, body: Value, revoker: Option<Value>) -> Value {
+pub(super) fn notice_item(
+    info: &Value,
+    gid: &str,
+    from: &str,
+    body: Value,
+    revoker: Option<Value>,
+) -> Value {
     let mut item = json!({
         "GroupInfo": info, "ToGroupId": gid, "From_Account": from, "MsgSeq": 0,
         "MsgRandom": rand::rng().random::<u32>(), "MsgTimeStamp": unix_now(),

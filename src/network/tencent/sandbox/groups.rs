@@ -192,6 +192,20 @@ pub struct GroupDelivered {
     pub time: u64,
 }
 
+/// What a group send carries besides its body: ids, mentions and the read-receipt request.
+#[derive(Debug, Clone, Default)]
+pub struct GroupSendMeta {
+    /// `Random` (the sender's; a retry repeats it).
+    pub random: u64,
+    /// `GroupAtInfo` (`[]` for none).
+    pub at_info: Value,
+    /// `NeedReadReceipt: 1` (the SDK's `needReadReceipt` on a group send): members may send
+    /// a per-message read receipt ([`super::state::receipts`]). Never for live rooms.
+    pub need_receipt: bool,
+    /// `MsgClientTime`, the sender's clock (part of the sender SDK's message `ID`).
+    pub client_time: u64,
+}
+
 /// A group profile change (`modify_group_base_info`); `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileChange {
@@ -332,6 +346,24 @@ impl Sandbox {
         at_info: &Value,
         except_conn: Option<u64>,
     ) -> Result<GroupDelivered, (i64, String)> {
+        let meta = GroupSendMeta {
+            random,
+            at_info: at_info.clone(),
+            ..Default::default()
+        };
+        self.send_group_with(from, group_id, body, &meta, except_conn)
+    }
+
+    /// [`Sandbox::send_group`] with everything the request carried ([`GroupSendMeta`]).
+    pub fn send_group_with(
+        &self,
+        from: &str,
+        group_id: &str,
+        body: &Value,
+        meta: &GroupSendMeta,
+        except_conn: Option<u64>,
+    ) -> Result<GroupDelivered, (i64, String)> {
+        let (random, at_info) = (meta.random, &meta.at_info);
         let (gid, topic) = super::topics::split_topic_id(group_id);
         let mut groups = self.groups_lock();
         let g = groups
@@ -358,7 +390,7 @@ impl Sandbox {
         }
         let seq = log.next_seq();
         let time = unix_now();
-        let msg = json!({
+        let mut msg = json!({
             "From_Account": from, "GroupInfo": info, "ToGroupId": gid,
             "MsgSeq": seq, "MsgRandom": random, "Random": random, "MsgTimeStamp": time,
             "MsgTime": time, "MsgBody": body, "GroupAtInfo": at_info, "MsgPriority": 1,
@@ -366,11 +398,19 @@ impl Sandbox {
             "From_AccountNick": "", "From_AccountHeadurl": "", "MsgFrom_AccountExtraInfo": {},
             "OnlineOnlyFlag": 0,
         });
+        let receipt = meta.need_receipt && !live;
+        if receipt {
+            // The receiving shape (the SDK's `msg_push` keyMap reads `IsNeedReadReceipt`).
+            msg["IsNeedReadReceipt"] = json!(1);
+        }
         log.msgs.push(msg.clone());
         log.last_msg_time = time;
         log.sent.insert((from.to_owned(), random), (seq, time));
         let frame = push_frame(3, "GroupMsgArray", vec![msg]);
         drop(groups);
+        if receipt {
+            self.expect_group_receipt(from, gid, topic, seq, meta);
+        }
         if live {
             // Live rooms deliver by long polling ([`super::live`]), not by push.
             self.live.notify.notify_waiters();
@@ -380,47 +420,6 @@ impl Sandbox {
             self.push_to(&m, &frame, except_conn);
         }
         Ok(GroupDelivered { seq, time })
-    }
-
-    /// `group_msg_get`: the messages with `MsgSeq` in `(req_seq - n, req_seq]`, newest first
-    /// (as the service answers), for a member. `req_seq` 0 means the newest.
-    pub fn group_msg_get(
-        &self,
-        user: &str,
-        group_id: &str,
-        req_seq: u64,
-        n: u64,
-    ) -> Result<(Vec<Value>, bool), (i64, String)> {
-        let (gid, topic) = super::topics::split_topic_id(group_id);
-        let mut groups = self.groups_lock();
-        let g = groups
-            .get_mut(gid)
-            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
-        if user != self.cfg.admin && !g.is_member(user) {
-            return Err((NOT_A_MEMBER, "not a member of the group".into()));
-        }
-        if g.kind == super::live::LIVE_TYPE {
-            return Err((
-                super::live::LIVE_NO_HISTORY,
-                "live rooms (AVChatRoom) keep no message history".into(),
-            ));
-        }
-        let log = g.log_mut(topic).ok_or((
-            super::topics::TOPIC_NOT_FOUND,
-            "topic does not exist".to_owned(),
-        ))?;
-        let top = if req_seq == 0 {
-            log.msgs.len() as u64
-        } else {
-            req_seq.min(log.msgs.len() as u64)
-        };
-        let n = n.clamp(1, 20);
-        let bottom = top.saturating_sub(n);
-        let list: Vec<Value> = (bottom + 1..=top)
-            .rev()
-            .filter_map(|s| log.msgs.get(s as usize - 1).cloned())
-            .collect();
-        Ok((list, bottom == 0))
     }
 
     /// The groups `user` is a member of, as `get_joined_group_list` items.

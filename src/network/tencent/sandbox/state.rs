@@ -16,6 +16,7 @@ use super::super::usersig::{self, UserSigDoc, UserSigError};
 
 pub mod c2c_ops;
 pub mod reactions;
+pub mod receipts;
 pub use c2c_ops::{SendMeta, MODIFY_CONFLICT, MSG_NOT_FOUND};
 
 /// Sandbox settings.
@@ -123,6 +124,10 @@ struct State {
     /// `group:{GroupId}:{TopicId}:{MsgSeq}`), then by reaction id.
     #[serde(default)]
     reactions: HashMap<String, std::collections::BTreeMap<String, reactions::Reacted>>,
+    /// Group messages that asked for read receipts ([`receipts`]), by
+    /// `group:{GroupId}:{TopicId}:{MsgSeq}`.
+    #[serde(default)]
+    receipts: HashMap<String, receipts::Receipt>,
 }
 
 /// The persisted part of the state, as JSON ([`super::persist`]).
@@ -385,14 +390,18 @@ impl Sandbox {
             // A sync copy comes with From/To swapped; the SDK swaps them back (reference
             // §A1, `_onC2CMsgArray`).
             let (f, t) = if is_sync == 1 { (to, from) } else { (from, to) };
-            json!({
+            let mut m = json!({
                 "From_Account": f, "To_Account": t, "MsgSeq": seq, "MsgRandom": random,
                 "ClientSeq": seq, "MsgTimeStamp": time, "MsgKey": key, "MsgBody": body,
                 "IsSyncMsg": is_sync, "CloudCustomData": meta.cloud_custom_data, "MsgFlagBits": 0,
                 "TinyId": tiny_id.to_string(),
                 "MsgClientTime": if meta.client_time == 0 { time } else { meta.client_time },
                 "From_AccountNick": "", "From_AccountHeadurl": "",
-            })
+            });
+            if meta.need_receipt {
+                m["IsNeedReadReceipt"] = json!(1);
+            }
+            m
         };
         let live = msg(0);
         st.history

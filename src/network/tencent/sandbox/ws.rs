@@ -217,6 +217,7 @@ impl Conn {
             "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
             "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
             "openim.modify_group_msg" => self.sandbox.modify_group_msg(&user, Some(conn_id), b),
+            "openim.c2c_msg_read_receipt" => self.sandbox.c2c_receipt(&user, b),
             c @ ("openim_msg_ext_http_svc.reaction_add"
             | "openim_msg_ext_http_svc.reaction_del") => {
                 self.sandbox.react_c2c(c, &user, Some(conn_id), b)

@@ -36,6 +36,9 @@ pub struct SessionConfig {
     /// For a joined group without a cursor: how many of its newest messages the login
     /// catch-up fetches (0, the default: start at its next message).
     pub group_catch_up: u64,
+    /// Ask for per-message read receipts on every group message sent (`NeedReadReceipt: 1`,
+    /// the SDK's `needReadReceipt`; never for live rooms); `false` by default, as the SDK.
+    pub group_read_receipts: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -65,6 +68,7 @@ impl SessionConfig {
             group_cursors: HashMap::new(),
             group_catch_up: 0,
             defer_push_ack: false,
+            group_read_receipts: false,
         }
     }
 }

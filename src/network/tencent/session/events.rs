@@ -112,6 +112,9 @@ pub struct C2cMessage {
     pub client_time: u64,
     /// Our own message sent from another instance (`IsSyncMsg:1`).
     pub is_sync: bool,
+    /// The sender asked for a per-message read receipt (`IsNeedReadReceipt: 1`, the SDK's
+    /// `needReadReceipt`; [`super::receipts`]).
+    pub need_receipt: bool,
     /// Came from the catch-up sync rather than a live push.
     pub offline: bool,
 }
@@ -177,6 +180,9 @@ pub enum SessionEvent {
     GroupNotice(super::GroupNotice),
     /// A group message was edited (by its author, maybe on another of our instances).
     GroupModified(super::GroupModified),
+    /// Someone read this user's messages that asked for read receipts
+    /// ([`super::receipts`]).
+    ReadReceipts(super::receipts::ReceiptNotice),
     /// Reactions of a message changed ([`super::reactions`]).
     Reactions(super::reactions::ReactionNotice),
     /// A user's profile changed (`ProfileDataMod`).

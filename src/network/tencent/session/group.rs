@@ -412,6 +412,10 @@ impl Session {
                     continue;
                 }
                 if event == 5 {
+                    if let Some(r) = super::receipts::parse_group_receipt(t) {
+                        self.event(SessionEvent::ReadReceipts(r));
+                        continue;
+                    }
                     for n in parse_notices(t) {
                         self.delivered += 1;
                         self.event(SessionEvent::GroupNotice(n));

@@ -71,6 +71,9 @@ pub struct GroupMessage {
     pub mentions: Vec<GroupAt>,
     /// Came from the catch-up fetch rather than a live push.
     pub offline: bool,
+    /// The sender asked for per-message read receipts (`IsNeedReadReceipt: 1`;
+    /// [`super::receipts`]).
+    pub need_receipt: bool,
 }
 
 impl GroupMessage {
@@ -258,6 +261,10 @@ pub(super) fn parse_group_message(
             .filter_map(GroupAt::from_wire)
             .collect(),
         offline,
+        // Pushes carry `IsNeedReadReceipt`; the group send's own key is `NeedReadReceipt`.
+        need_receipt: ["IsNeedReadReceipt", "NeedReadReceipt"]
+            .iter()
+            .any(|k| m.get(*k).and_then(Value::as_u64) == Some(1)),
     })
 }
 
@@ -313,7 +320,7 @@ pub enum GroupNotice {
 }
 
 /// The conversation of a withdraw or read item: its `TopicId` when set, else its `GroupId`.
-fn notice_conversation(item: &Value, fallback: &str) -> String {
+pub(super) fn notice_conversation(item: &Value, fallback: &str) -> String {
     opt(item, "TopicId")
         .filter(|t| !t.is_empty())
         .or_else(|| opt(item, "GroupId").filter(|g| !g.is_empty()))

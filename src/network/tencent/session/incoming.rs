@@ -76,6 +76,7 @@ impl Session {
             self.on_ops_event(ev);
             self.on_profile_event(ev);
             self.on_reaction_event(ev);
+            self.on_receipt_event(ev);
             self.on_group_push_event(ev, now);
             notifies.extend(
                 ev.get("C2cNotifyMsgArray")
@@ -200,6 +201,7 @@ pub(super) fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
         },
         client_time: n("MsgClientTime"),
         is_sync: n("IsSyncMsg") == 1,
+        need_receipt: n("IsNeedReadReceipt") == 1,
         offline,
     })
 }

@@ -22,6 +22,7 @@ pub mod live;
 pub mod ops;
 pub mod profile;
 pub mod reactions;
+pub mod receipts;
 mod sends;
 #[cfg(test)]
 mod test_frames;

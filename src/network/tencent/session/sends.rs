@@ -159,8 +159,13 @@ impl Session {
                 ),
             ),
         };
-        if matches!(q.to, Target::Group { .. }) && !q.cloud_custom_data.is_empty() {
-            body["CloudCustomData"] = json!(q.cloud_custom_data);
+        if let Target::Group { group_id, .. } = &q.to {
+            if !q.cloud_custom_data.is_empty() {
+                body["CloudCustomData"] = json!(q.cloud_custom_data);
+            }
+            if self.cfg.group_read_receipts && !self.is_live_room(group_id) {
+                body["NeedReadReceipt"] = json!(1);
+            }
         }
         self.request(
             &cmd,

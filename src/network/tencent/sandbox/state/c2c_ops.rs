@@ -42,6 +42,10 @@ pub struct SendMeta {
     /// `MsgClientTime`, unix seconds; 0: the server's time is pushed instead (the SDK builds
     /// a received message's `ID` from it: `{TinyId}-{MsgClientTime}-{MsgRandom}`).
     pub client_time: u64,
+    /// `IsNeedReadReceipt: 1` in the request: the sender asks for a per-message read receipt
+    /// (the SDK's `needReadReceipt`); kept on the message and pushed with it
+    /// ([`super::receipts`]).
+    pub need_receipt: bool,
 }
 
 impl SendMeta {
@@ -52,6 +56,7 @@ impl SendMeta {
             random: u64_of(req, "MsgRandom"),
             cloud_custom_data: str_of(req, "CloudCustomData").to_owned(),
             client_time: u64_of(req, "MsgClientTime"),
+            need_receipt: u64_of(req, "IsNeedReadReceipt") == 1,
         }
     }
 }

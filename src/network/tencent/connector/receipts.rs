@@ -1,0 +1,274 @@
+//! Per-message read receipts, both ways, groups and DMs
+//! ([`crate::network::tencent::session::receipts`] has the wire shapes).
+//!
+//! - Tencent → Matrix: a receipt push (someone read the user's messages that asked for one)
+//!   becomes the reader's [`RemoteEvent::ReadReceipt`] up to the newest message it names:
+//!   `groups::group_message_id(group, MsgSeq)` in a group, the `MsgKey` in a DM (or the key
+//!   remembered for the SDK's message `ID` when the push names it only so). A group push
+//!   that does not name its reader (the SDK reads no reader from it; the sandbox names it)
+//!   is passed over.
+//! - Matrix → Tencent: received messages whose sender asked for receipts
+//!   (`IsNeedReadReceipt`) are remembered per chat ([`Pending`], in memory and bounded); when
+//!   the core marks the chat read ([`crate::core::connector::ReceiptAbility::mark_read`]),
+//!   besides the read marker the user's receipt goes out for the remembered messages up to
+//!   the one read (`group_msg_receipt` / `c2c_msg_read_receipt`), only for those, so
+//!   nobody's receipts are sent for messages that did not ask. After a restart the memory
+//!   starts empty: messages received before it get no receipt.
+//! - The bridge's own group messages ask for receipts ([`REQUEST_GROUP_RECEIPTS`]), so the
+//!   members' receipts show as their ghosts' Matrix read receipts; its DM messages do not
+//!   (the C2C read marker already shows the peer's reading there).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tracing::{debug, warn};
+
+use super::groups::group_message_id;
+use super::TencentLogin;
+use crate::core::connector::{ChatId, ChatKind, RemoteEvent};
+use crate::network::tencent::session::ops::C2cRef;
+use crate::network::tencent::session::receipts::{
+    c2c_receipt_request, group_receipt_request, C2cReceiptFor, ReceiptNotice,
+};
+use crate::network::tencent::session::{C2cMessage, GroupMessage};
+
+/// Whether the bridge's group messages (from Matrix) ask for per-message read receipts
+/// (`NeedReadReceipt: 1`): yes, so that who read them shows in Matrix. The service counts
+/// receipts only when the app enabled the feature in the console; without it the flag is
+/// ignored.
+pub const REQUEST_GROUP_RECEIPTS: bool = true;
+
+/// The most messages awaiting a receipt remembered per chat (the oldest are forgotten).
+const MAX_PER_CHAT: usize = 200;
+/// The most chats remembered; past it the memory starts afresh.
+const MAX_CHATS: usize = 2_000;
+
+/// A received message that asked for a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Asked {
+    Group(u64),
+    C2c(C2cReceiptFor),
+}
+
+/// Received messages awaiting the user's receipt, by chat id (group / topic id or peer).
+#[derive(Default)]
+pub struct Pending {
+    by_chat: Mutex<HashMap<String, Vec<Asked>>>,
+}
+
+impl Pending {
+    fn remember(&self, chat: &str, asked: Asked) {
+        let Ok(mut m) = self.by_chat.lock() else {
+            return;
+        };
+        if m.len() >= MAX_CHATS && !m.contains_key(chat) {
+            m.clear();
+        }
+        let list = m.entry(chat.to_owned()).or_default();
+        if list.len() >= MAX_PER_CHAT {
+            list.remove(0);
+        }
+        list.push(asked);
+    }
+
+    /// A received C2C message (seen by `own`): remembered when it asked for a receipt.
+    pub fn c2c_received(&self, own: &str, m: &C2cMessage) {
+        if m.need_receipt && m.from != own {
+            self.remember(
+                &m.from,
+                Asked::C2c(C2cReceiptFor {
+                    from: m.from.clone(),
+                    to: own.to_owned(),
+                    seq: m.seq,
+                    random: m.random,
+                    time: m.time,
+                    client_time: m.client_time,
+                }),
+            );
+        }
+    }
+
+    /// A received group message (seen by `own`): remembered when it asked for a receipt.
+    pub fn group_received(&self, own: &str, m: &GroupMessage) {
+        if m.need_receipt && m.from != own {
+            self.remember(&m.group_id, Asked::Group(m.seq));
+        }
+    }
+
+    /// Takes the messages of `chat` read when `up_to` is: those with `MsgSeq` (group) or
+    /// time (DM) up to its own; all when `up_to` names no message of the chat.
+    fn take(&self, chat: &ChatId, own: &str, up_to: &str) -> Vec<Asked> {
+        let Ok(mut m) = self.by_chat.lock() else {
+            return Vec::new();
+        };
+        let Some(list) = m.get_mut(&chat.id) else {
+            return Vec::new();
+        };
+        let read = |a: &Asked| match (a, chat.kind) {
+            (Asked::Group(seq), ChatKind::Group) => {
+                super::group_ops::seq_of(chat, up_to).map_or(true, |limit| *seq <= limit)
+            }
+            (Asked::C2c(c), ChatKind::Direct) => {
+                C2cRef::from_key(&chat.id, own, up_to).is_none_or(|r| c.time <= r.time)
+            }
+            _ => false,
+        };
+        let (taken, kept): (Vec<Asked>, Vec<Asked>) = list.drain(..).partition(|a| read(a));
+        *list = kept;
+        if list.is_empty() {
+            m.remove(&chat.id);
+        }
+        taken
+    }
+}
+
+/// Sends the user's receipt for the messages of `chat` that asked for one, up to `up_to`
+/// (after the read marker). Best effort: a refusal (e.g. the app has no receipts) is logged,
+/// the read marker stands.
+pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
+    let taken = login.memory.receipts.take(chat, &login.own, up_to);
+    if taken.is_empty() {
+        return;
+    }
+    let (cmd, body) = match chat.kind {
+        ChatKind::Group => {
+            let seqs: Vec<u64> = taken
+                .iter()
+                .filter_map(|a| match a {
+                    Asked::Group(s) => Some(*s),
+                    Asked::C2c(_) => None,
+                })
+                .collect();
+            group_receipt_request(&chat.id, &seqs)
+        }
+        _ => {
+            let msgs: Vec<C2cReceiptFor> = taken
+                .into_iter()
+                .filter_map(|a| match a {
+                    Asked::C2c(c) => Some(c),
+                    Asked::Group(_) => None,
+                })
+                .collect();
+            c2c_receipt_request(&chat.id, &msgs)
+        }
+    };
+    match login.client.call(cmd, body).await {
+        Ok(_) => debug!(chat = %chat.id, "tencent read receipt sent"),
+        Err(e) => warn!(chat = %chat.id, error = %e, "tencent read receipt refused"),
+    }
+}
+
+/// The reader's [`RemoteEvent::ReadReceipt`] of a receipt push, up to the newest message it
+/// names (`None` when it names no reader or no message the bridge can name).
+pub fn translate(n: &ReceiptNotice, memory: &super::fidelity::Memory) -> Option<RemoteEvent> {
+    match n {
+        ReceiptNotice::Group {
+            group_id,
+            reader,
+            messages,
+        } => {
+            let Some(reader) = reader else {
+                debug!(group = %group_id, "tencent group receipt without its reader passed over");
+                return None;
+            };
+            let seq = messages.iter().filter_map(|m| m.seq).max()?;
+            Some(RemoteEvent::ReadReceipt {
+                chat: ChatId::group(group_id.clone()),
+                sender: reader.clone(),
+                up_to: Some(group_message_id(group_id, seq)),
+            })
+        }
+        ReceiptNotice::C2c {
+            reader, messages, ..
+        } => {
+            let key = messages.iter().rev().find_map(|m| {
+                m.key
+                    .clone()
+                    .or_else(|| m.sdk_id.as_deref().and_then(|id| memory.key_of(id)))
+            })?;
+            Some(RemoteEvent::ReadReceipt {
+                chat: ChatId::direct(reader.clone()),
+                sender: reader.clone(),
+                up_to: Some(key),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tencent::session::receipts::ReceiptItem;
+
+    fn group_msg(from: &str, seq: u64, need_receipt: bool) -> GroupMessage {
+        GroupMessage {
+            group_id: "g".into(),
+            from: from.into(),
+            seq,
+            random: 1,
+            time: 10,
+            elems: vec![],
+            mentions: vec![],
+            offline: false,
+            need_receipt,
+        }
+    }
+
+    #[test]
+    fn only_messages_that_asked_are_taken_up_to_the_one_read() {
+        let p = Pending::default();
+        p.group_received("me", &group_msg("bob", 3, true));
+        p.group_received("me", &group_msg("bob", 4, false));
+        p.group_received("me", &group_msg("me", 5, true));
+        p.group_received("me", &group_msg("bob", 6, true));
+        let chat = ChatId::group("g");
+        assert_eq!(p.take(&chat, "me", "g#4"), vec![Asked::Group(3)]);
+        assert_eq!(p.take(&chat, "me", "g#4"), vec![]);
+        assert_eq!(p.take(&chat, "me", "g#9"), vec![Asked::Group(6)]);
+        assert_eq!(p.take(&ChatId::group("other"), "me", "x"), vec![]);
+    }
+
+    #[test]
+    fn pushes_become_the_readers_receipt_on_the_newest_message() {
+        let memory = super::super::fidelity::Memory::default();
+        let item = |seq: Option<u64>, key: Option<&str>| ReceiptItem {
+            seq,
+            key: key.map(str::to_owned),
+            sdk_id: None,
+            read: 1,
+            unread: 0,
+        };
+        let group = ReceiptNotice::Group {
+            group_id: "g".into(),
+            reader: Some("bob".into()),
+            messages: vec![item(Some(7), None), item(Some(5), None)],
+        };
+        assert_eq!(
+            translate(&group, &memory),
+            Some(RemoteEvent::ReadReceipt {
+                chat: ChatId::group("g"),
+                sender: "bob".into(),
+                up_to: Some("g#7".into()),
+            })
+        );
+        let anonymous = ReceiptNotice::Group {
+            group_id: "g".into(),
+            reader: None,
+            messages: vec![item(Some(7), None)],
+        };
+        assert_eq!(translate(&anonymous, &memory), None);
+        let c2c = ReceiptNotice::C2c {
+            reader: "bob".into(),
+            time: 1,
+            messages: vec![item(None, Some("1_2_3"))],
+        };
+        assert_eq!(
+            translate(&c2c, &memory),
+            Some(RemoteEvent::ReadReceipt {
+                chat: ChatId::direct("bob"),
+                sender: "bob".into(),
+                up_to: Some("1_2_3".into()),
+            })
+        );
+    }
+}
