@@ -28,6 +28,11 @@ fi
 log "building (debug)"
 cargo build --all-targets --locked
 
+log "each network alone (cargo features): builds without the other networks"
+for network in easemob tencent jmessage; do
+    cargo check --all-targets --locked --no-default-features --features "$network"
+done
+
 log "Synapse harness smoke test"
 bash tests/synapse_smoke.sh
 

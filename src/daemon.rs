@@ -23,7 +23,6 @@ use crate::core::connector::NetworkConnector;
 use crate::core::matrix_api::MatrixApi;
 use crate::core::Bridge;
 use crate::matrix::{self, AppserviceSettings, HomeserverClient, TxnDedup};
-use crate::network::easemob::connector::EasemobConnector;
 use crate::service::{self, Notifier, ServiceState};
 use crate::store::{Store, TxnScope};
 
@@ -59,9 +58,15 @@ fn describe_database(cfg: &Config) -> String {
 /// Builds the connector the config asks for, from its own section of `network:`.
 async fn connector(cfg: &Config) -> anyhow::Result<Arc<dyn NetworkConnector>> {
     match &cfg.network.section {
-        NetworkSection::Easemob(section) => {
-            Ok(Arc::new(EasemobConnector::from_config(section).await?))
-        }
+        #[cfg(feature = "easemob")]
+        NetworkSection::Easemob(section) => Ok(Arc::new(
+            crate::network::easemob::connector::EasemobConnector::from_config(section).await?,
+        )),
+        #[cfg(not(feature = "easemob"))]
+        NetworkSection::Easemob(_) => anyhow::bail!(
+            "network.type is easemob, but this build has no Easemob support (cargo feature \
+             `easemob`)"
+        ),
         #[cfg(feature = "tencent")]
         NetworkSection::Tencent(section) => {
             use crate::network::tencent::connector::{TencentConnector, TencentSettings};

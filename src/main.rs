@@ -3,18 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use imbridge::config::{
     generate_double_puppet_registration, generate_registration, Config, LogFormat,
 };
+#[cfg(feature = "easemob")]
 use imbridge::network::easemob::proto::provision::CompressDirection;
+#[cfg(feature = "easemob")]
 use imbridge::network::easemob::sandbox::{self, Sandbox, SandboxConfig};
 
 #[derive(Parser)]
 #[command(
     name = "imbridge",
     version,
-    about = "Matrix bridge for Easemob / Agora Chat"
+    about = "Matrix bridge for Easemob / Agora Chat, Tencent Cloud Chat and JiGuang JMessage"
 )]
 struct Cli {
     /// The bridge's config file.
@@ -65,6 +67,7 @@ enum Command {
 #[derive(Subcommand)]
 enum SandboxNetwork {
     /// The Easemob / Agora Chat sandbox: msync websocket + REST on one port.
+    #[cfg(feature = "easemob")]
     Easemob {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:18080")]
@@ -137,7 +140,9 @@ enum SandboxNetwork {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+/// LZ4 compression the Easemob sandbox grants (`--compression`).
+#[cfg(feature = "easemob")]
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum Compression {
     None,
     Up,
@@ -230,6 +235,7 @@ async fn main() -> std::process::ExitCode {
             imbridge::logging::init("warn", LogFormat::Auto);
             migrate_store(&cli.config, &to, from).await
         }
+        #[cfg(feature = "easemob")]
         Command::Sandbox {
             network:
                 SandboxNetwork::Easemob {
@@ -429,6 +435,7 @@ async fn run_jmessage_sandbox(
     served
 }
 
+#[cfg(feature = "easemob")]
 async fn run_easemob_sandbox(
     listen: String,
     app_key: String,

@@ -7,6 +7,8 @@
 //! limited to `bridge.max_catchup_messages` (the newest), and the skip is told. The bridge's
 //! debug log holds no secret.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

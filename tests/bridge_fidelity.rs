@@ -24,6 +24,8 @@
 //! receipt on a delivered message; with `bridge.message_error_notices` off, no notice for an
 //! unsupported message (its status still says why).
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

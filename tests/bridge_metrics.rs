@@ -4,6 +4,8 @@
 //! and the store move with a login and one message each way; SIGTERM then exits 0, and the
 //! bridge's debug log holds none of the secrets. Also the test-side Prometheus text parser.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

@@ -22,6 +22,8 @@
 //!
 //! Every wait is bounded, every process is stopped by a drop guard, everything is loopback.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

@@ -15,6 +15,8 @@
 //! * `logout/{id}` (wrong id 404), then `logins` is empty; no secret in the bridge log;
 //! * **off** without `provisioning.shared_secret`: every path 404.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

@@ -16,6 +16,8 @@
 //! Every wait is bounded, every process is stopped by a drop guard, everything listens on
 //! loopback. Message counts stay modest: the test Synapse handles some 20–40 messages/s.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

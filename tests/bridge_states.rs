@@ -9,6 +9,8 @@
 //! * a bridge restart does not repeat the state last told;
 //! * a password changed on the IM side ends the session and is told at once ("❌ …").
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

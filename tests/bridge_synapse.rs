@@ -6,6 +6,8 @@
 //! in the middle of a conversation losing and duplicating nothing, a replayed transaction
 //! ignored, a wrong hs_token refused.
 
+#![cfg(feature = "easemob")]
+
 mod common;
 
 use std::process::Command;

@@ -3,6 +3,8 @@
 //! field by field on both sides. The sandbox grants LZ4 in both directions to every client
 //! that offers it, so these runs also prove the codec against the SDK's own.
 
+#![cfg(feature = "easemob")]
+
 #[path = "easemob_conformance/chatrooms.rs"]
 mod chatrooms;
 mod common;

@@ -5,6 +5,8 @@
 //! credentials asking for a new token once the token expires (noticed at the session's next
 //! heartbeat, so that test takes half a minute).
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

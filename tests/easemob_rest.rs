@@ -3,6 +3,8 @@
 //! Shared fixtures are in `easemob_rest/harness.rs`, the group / room / history cases in
 //! `easemob_rest/groups.rs`, reactions in `easemob_rest/reactions.rs`.
 
+#![cfg(feature = "easemob")]
+
 #[path = "easemob_rest/groups.rs"]
 mod groups;
 #[path = "easemob_rest/harness.rs"]

@@ -1,6 +1,8 @@
 //! The sandbox's own guarantees beyond the protocol: state kept across restarts with `--data`,
 //! the command line starting it, and a batch acknowledged only once the client's owner stored it.
 
+#![cfg(feature = "easemob")]
+
 mod common;
 
 use std::time::Duration;

@@ -7,6 +7,8 @@
 //! before is sent; a plain send is not looked up. The same for a send into a thread
 //! (`ThreadAbility::send_in_thread`): keyed, and found in the thread's own history.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

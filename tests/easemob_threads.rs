@@ -6,6 +6,8 @@
 //! message and sends into it, which bob receives with the thread's facts, and edits and
 //! recalls it there (addressed to the thread id, as the SDK does).
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 mod common;
 

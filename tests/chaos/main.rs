@@ -21,6 +21,8 @@
 //! lease, so every SIGKILL of the active bridge is a failover (the standby takes over, timed;
 //! the killed one comes back as the next standby); `0` restarts the killed bridge instead.
 
+#![cfg(feature = "easemob")]
+
 #[macro_use]
 #[path = "../common/mod.rs"]
 mod common;

@@ -6,6 +6,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::matrix_user::MatrixUser;
+#[cfg(feature = "easemob")]
 use super::{TestSandbox, APP_KEY};
 
 /// The log filter the bridge runs with in tests (everything at debug, so the secret checks see
@@ -139,11 +140,13 @@ pub fn tail(path: &Path, lines: usize) -> String {
 }
 
 /// Writes the bridge config (`bridge.yaml` in `dir`) for a homeserver at `synapse`.
+#[cfg(feature = "easemob")]
 pub fn write_config(dir: &Path, synapse: &str, as_port: u16, sandbox: &TestSandbox) -> PathBuf {
     write_config_with(dir, synapse, as_port, sandbox, "")
 }
 
 /// [`write_config`] with `extra` (top-level YAML sections) appended.
+#[cfg(feature = "easemob")]
 pub fn write_config_with(
     dir: &Path,
     synapse: &str,

@@ -12,8 +12,8 @@ use super::bridge::{
     write_tencent_config_with, BridgeProcess, TencentTarget,
 };
 use super::matrix_user::MatrixUser;
-use super::service_env::TempDir;
 use super::synapse::{free_port, Synapse};
+use super::temp_dir::TempDir;
 
 /// The network side of a bridge config.
 pub trait BridgeNetwork {

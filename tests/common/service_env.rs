@@ -23,29 +23,7 @@ pub const IM_PASSWORD: &str = "impw-Hk52-alice-secret";
 /// The Matrix user's password (never given to the bridge; must not reach its log either).
 pub const MX_PASSWORD: &str = "mxpw-Zq81-matrix-secret";
 
-/// A temporary folder, removed on drop unless the test failed (then its path is printed, the
-/// bridge log and Synapse's log are in it).
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("imbridge-service-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("tmp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed: logs kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+pub use super::temp_dir::TempDir;
 
 /// Texts bob's IM client received: (sender, text, when), in arrival order; and every message
 /// whole, for tests that look at more than the text.
