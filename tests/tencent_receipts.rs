@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::receipts::{
@@ -20,6 +21,20 @@ use imbridge::network::tencent::session::receipts::{
 use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
 use imbridge::network::tencent::wire::servcmd;
 use serde_json::{json, Value};
+
+/// The SDK's copy of the message with text `text`, which must ask for a receipt, once the SDK
+/// has sent its read receipt for it (`sendMessageReadReceipt`).
+async fn sdk_reads(alice: &mut SdkAgent, text: &str) -> Value {
+    let m = sdk_received(alice, |m| m["payload"]["text"] == text).await;
+    assert_eq!(m["needReadReceipt"], true, "{m}");
+    alice
+        .ok(
+            "onMessages",
+            json!({"method": "sendMessageReadReceipt", "messageIDs": [m["ID"]]}),
+        )
+        .await;
+    m
+}
 
 fn receipts(e: SessionEvent) -> Option<ReceiptNotice> {
     match e {
@@ -96,14 +111,7 @@ async fn group_receipts_both_ways_between_sdk_and_rust_client() {
         .send_group(&gid, vec![Elem::text("please ack")], vec![])
         .await
         .expect("group send");
-    let m = sdk_received(&mut alice, |m| m["payload"]["text"] == "please ack").await;
-    assert_eq!(m["needReadReceipt"], true, "{m}");
-    alice
-        .ok(
-            "onMessages",
-            json!({"method": "sendMessageReadReceipt", "messageIDs": [m["ID"]]}),
-        )
-        .await;
+    sdk_reads(&mut alice, "please ack").await;
     let notice = next(&mut bob_events, receipts).await;
     let ReceiptNotice::Group {
         group_id,
@@ -196,14 +204,7 @@ async fn c2c_receipts_both_ways_between_sdk_and_rust_client() {
         .await
         .expect("sendmsg");
     let key = reply["MsgKey"].as_str().unwrap_or_default().to_owned();
-    let m = sdk_received(&mut alice, |m| m["payload"]["text"] == "ack me").await;
-    assert_eq!(m["needReadReceipt"], true, "{m}");
-    alice
-        .ok(
-            "onMessages",
-            json!({"method": "sendMessageReadReceipt", "messageIDs": [m["ID"]]}),
-        )
-        .await;
+    sdk_reads(&mut alice, "ack me").await;
     let notice = next(&mut bob_events, receipts).await;
     let ReceiptNotice::C2c {
         reader, messages, ..
