@@ -63,7 +63,7 @@ fn use_meta(meta: &Meta) {
     match decode_meta(meta) {
         Ok(MetaEvent::Message(m)) => {
             let _ = incoming_content(&m.body_content_or_default());
-            let _ = translate_message(USER, m);
+            let _ = translate_message(USER, m, &Default::default());
         }
         Ok(MetaEvent::Notify(json)) => {
             let _ = parse_reaction_notify(&json);
@@ -297,7 +297,7 @@ fn drain(s: &mut Session, peer: &mut Peer) {
             }
             Output::Event(event) => match *event {
                 SessionEvent::Message(m) => {
-                    let _ = translate_message(USER, m);
+                    let _ = translate_message(USER, m, &Default::default());
                 }
                 SessionEvent::Notify { json } => {
                     let _ = translate_notify(USER, &json);
