@@ -18,7 +18,7 @@ use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login_with, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::connector::media::uploaded_elem;
 use imbridge::network::tencent::cos::{FileType, MediaError};
-use imbridge::network::tencent::elem::Elem;
+use imbridge::network::tencent::elem::{Elem, ImageElem, ImageInfo};
 use imbridge::network::tencent::session::SessionEvent;
 use serde_json::{json, Value};
 
@@ -56,6 +56,38 @@ async fn sdk_fetch(a: &mut SdkAgent, url: &str) -> Vec<u8> {
         .expect("base64 from the agent")
 }
 
+/// The SDK (alice) sends `png` (40×30) to bob as `cat.png`; the image element bob's client
+/// got and its original (`Type` 1), whose size in pixels is checked.
+async fn sdk_sends_png(
+    alice: &mut SdkAgent,
+    bob_events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+    png: &[u8],
+) -> (ImageElem, ImageInfo) {
+    let sent = alice
+        .ok(
+            "sendImage",
+            json!({"to": "bob", "name": "cat.png", "type": "image/png", "base64": b64(png)}),
+        )
+        .await;
+    assert_eq!(sent["type"], "TIMImageElem", "{sent}");
+    let m = next(bob_events, |e| match e {
+        SessionEvent::Message(m) if m.from == "alice" => Some(m),
+        _ => None,
+    })
+    .await;
+    let [Elem::Image(img)] = m.elems.as_slice() else {
+        panic!("one image element: {:?}", m.elems);
+    };
+    let orig = img
+        .image_info_array
+        .iter()
+        .find(|i| i.kind == 1)
+        .cloned()
+        .unwrap_or_else(|| panic!("an original (Type 1): {img:?}"));
+    assert_eq!((orig.width, orig.height), (40, 30), "{img:?}");
+    (img.clone(), orig)
+}
+
 #[tokio::test]
 async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
     let t0 = std::time::Instant::now();
@@ -65,28 +97,8 @@ async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
     let png = png_bytes();
 
     // SDK → our client: an image.
-    let sent = alice
-        .ok(
-            "sendImage",
-            json!({"to": "bob", "name": "cat.png", "type": "image/png", "base64": b64(&png)}),
-        )
-        .await;
-    assert_eq!(sent["type"], "TIMImageElem", "{sent}");
-    let m = next(&mut bob_events, |e| match e {
-        SessionEvent::Message(m) if m.from == "alice" => Some(m),
-        _ => None,
-    })
-    .await;
-    let [Elem::Image(img)] = m.elems.as_slice() else {
-        panic!("one image element: {:?}", m.elems);
-    };
+    let (img, orig) = sdk_sends_png(&mut alice, &mut bob_events, &png).await;
     assert_eq!(img.image_format, 3, "PNG: {img:?}");
-    let orig = img
-        .image_info_array
-        .iter()
-        .find(|i| i.kind == 1)
-        .unwrap_or_else(|| panic!("an original (Type 1): {img:?}"));
-    assert_eq!((orig.width, orig.height), (40, 30), "{img:?}");
     assert_eq!(orig.size, png.len() as u64, "{img:?}");
     let got = bob.download(&orig.url, 1 << 20).await.expect("download");
     assert_eq!(got, png, "the image's bytes, exactly");
@@ -222,27 +234,7 @@ async fn the_sdk_private_network_upload_path_reaches_our_client() {
     let (bob, mut bob_events) = sb.client("bob").await;
     let mut alice = sdk_login_with(&sb, "alice", &["--upload-plugin", "--private-network"]).await;
     let png = png_bytes();
-    let sent = alice
-        .ok(
-            "sendImage",
-            json!({"to": "bob", "name": "cat.png", "type": "image/png", "base64": b64(&png)}),
-        )
-        .await;
-    assert_eq!(sent["type"], "TIMImageElem", "{sent}");
-    let m = next(&mut bob_events, |e| match e {
-        SessionEvent::Message(m) if m.from == "alice" => Some(m),
-        _ => None,
-    })
-    .await;
-    let [Elem::Image(img)] = m.elems.as_slice() else {
-        panic!("one image element: {:?}", m.elems);
-    };
-    let orig = img
-        .image_info_array
-        .iter()
-        .find(|i| i.kind == 1)
-        .unwrap_or_else(|| panic!("an original (Type 1): {img:?}"));
-    assert_eq!((orig.width, orig.height), (40, 30), "{img:?}");
+    let (_, orig) = sdk_sends_png(&mut alice, &mut bob_events, &png).await;
     let got = bob.download(&orig.url, 1 << 20).await.expect("download");
     assert_eq!(got, png, "the image's bytes, exactly");
     alice.assert_no_crash();
