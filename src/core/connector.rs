@@ -155,6 +155,13 @@ pub struct RemoteMessage {
     /// dropped; in chats that are not channels the flag has no effect.
     #[serde(default)]
     pub droppable: bool,
+    /// Fields added as they are to the Matrix event's content (mautrix's
+    /// `ConvertedMessagePart.Extra`): what the network's message carries that Matrix has no
+    /// field for (JMessage `extras`), under keys the connector names in the Java-package style
+    /// (`net.imbridge.…`). A key the core sets itself or of the Matrix namespace (`m.…`) is
+    /// not taken ([`crate::core::convert::merge_extra`]).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What happened to a thread (a side conversation rooted at one message of a group).
@@ -207,10 +214,12 @@ impl LoginState {
 }
 
 mod events;
+mod sending;
 pub use events::{
     ChatInfoChange, ContactUpdate, NotifyLevel, PresenceState, ReactionUsers, RemoteEvent,
     RemoteEventReceiver, RemoteEventSender, RemotePresence,
 };
+pub use sending::{QuotedKind, ReplyTo, SendOptions};
 
 /// Full info of a chat.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -365,80 +374,6 @@ pub trait NetworkConnector: Send + Sync + 'static {
     }
 }
 
-/// What kind of message a reply quotes (for networks whose replies show the quoted kind).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum QuotedKind {
-    #[default]
-    Text,
-    Image,
-    Video,
-    Audio,
-    File,
-    Location,
-    Other,
-}
-
-/// The message a reply answers, with what a network's reply quote shows of it (the Easemob
-/// UIKit's `msgQuote` carries id, preview, sender and type).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReplyTo {
-    /// The network id of the message replied to (an edited message's original id).
-    pub id: String,
-    /// Its sender's network id, when known.
-    pub sender: Option<String>,
-    /// A short plain-text preview (at most [`ReplyTo::PREVIEW_CHARS`] characters).
-    pub preview: Option<String>,
-    /// What kind of message it is.
-    pub kind: QuotedKind,
-}
-
-impl ReplyTo {
-    /// The longest preview, in characters.
-    pub const PREVIEW_CHARS: usize = 100;
-}
-
-/// How one message is sent, besides its content: what [`NetworkLogin::send_message_with`]
-/// takes. `Default` is a plain send (no reply, no key).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SendOptions<'a> {
-    /// The message this one answers.
-    pub reply_to: Option<&'a ReplyTo>,
-    /// A key naming this message for good: the same every time the bridge sends it again
-    /// (after a crash), different for every other message. The core derives it from the Matrix
-    /// event id (and the part, for a text split in several messages): see
-    /// [`SendOptions::txn_id_for`]. A connector that can carry it with the message (a client
-    /// message id the network de-duplicates, or a field kept in the network's history) does,
-    /// so a message sent before a crash can be recognised instead of sent twice.
-    pub txn_id: Option<&'a str>,
-    /// This message may have been sent already, by an earlier run of the bridge that stopped
-    /// before it recorded the send (the Matrix event is replayed from the durable inbox after
-    /// a crash or a lost database); the value is the earliest time it can have been sent, in
-    /// ms since the epoch (the Matrix event's `origin_server_ts`). A connector that can look up
-    /// what this login sent under [`SendOptions::txn_id`] since then sends only what it does
-    /// not find, and returns the ids of what it found as if it had sent it. `None` (normal
-    /// traffic): send without looking. Connectors that cannot look send anyway, so delivery
-    /// is at least once.
-    pub maybe_sent_since_ms: Option<u64>,
-}
-
-impl SendOptions<'_> {
-    /// The core's transaction id for part `part` of Matrix event `event_id`: `mx` and 32 hex
-    /// digits of SHA-256 over both, so it is stable across restarts and says nothing of the
-    /// Matrix side to the network (the event id itself would show the homeserver's name in
-    /// old room versions).
-    pub fn txn_id_for(event_id: &str, part: usize) -> String {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::new()
-            .chain_update(b"imbridge txn v1\0")
-            .chain_update(event_id.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(part.to_string().as_bytes())
-            .finalize();
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        format!("mx{hex}")
-    }
-}
-
 /// One logged-in user's session on the network.
 #[async_trait]
 pub trait NetworkLogin: Send + Sync {
@@ -563,27 +498,5 @@ pub trait NetworkLogin: Send + Sync {
     /// Joining and leaving channels (public chat rooms), when the network has them.
     fn as_channels(&self) -> Option<&dyn ChannelAbility> {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SendOptions;
-
-    #[test]
-    fn transaction_ids_are_stable_opaque_and_per_event_and_part() {
-        let id = SendOptions::txn_id_for("$abc:example.org", 0);
-        assert_eq!(id, SendOptions::txn_id_for("$abc:example.org", 0));
-        assert_eq!(id.len(), 34);
-        assert!(id.starts_with("mx"));
-        assert!(id[2..].bytes().all(|b| b.is_ascii_hexdigit()));
-        assert!(!id.contains("example"));
-        assert_ne!(id, SendOptions::txn_id_for("$abc:example.org", 1));
-        assert_ne!(id, SendOptions::txn_id_for("$abd:example.org", 0));
-        // The part is not simply appended to the event id.
-        assert_ne!(
-            SendOptions::txn_id_for("$a1", 0),
-            SendOptions::txn_id_for("$a", 10)
-        );
     }
 }

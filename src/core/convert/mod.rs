@@ -106,9 +106,42 @@ pub fn notice_content(body: &str) -> Value {
     json!({ "msgtype": "m.notice", "body": body })
 }
 
+/// Adds a network message's extra fields ([`crate::core::connector::RemoteMessage::extra`])
+/// to its Matrix `content`, called last: a key is taken only when it is namespaced (has a dot),
+/// is not of the Matrix namespace (`m.…`) and is not set already, so no extra field can change
+/// what the bridge or the spec gives the event (its body, relation, mentions, marks).
+pub fn merge_extra(content: &mut Value, extra: &serde_json::Map<String, Value>) {
+    let Some(fields) = content.as_object_mut() else {
+        return;
+    };
+    for (key, value) in extra {
+        if key.contains('.') && !key.starts_with("m.") && !fields.contains_key(key) {
+            fields.insert(key.clone(), value.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_fields_never_replace_what_the_event_has() {
+        let mut content = json!({"msgtype": "m.text", "body": "hi", "net.imbridge.remote_id": "1"});
+        let extra = json!({
+            "body": "spoofed", "m.relates_to": {"rel_type": "m.replace"},
+            "net.imbridge.remote_id": "2", "net.imbridge.jmessage.extras": {"k": 1},
+        });
+        let Value::Object(extra) = extra else {
+            unreachable!("an object literal")
+        };
+        merge_extra(&mut content, &extra);
+        assert_eq!(
+            content,
+            json!({"msgtype": "m.text", "body": "hi", "net.imbridge.remote_id": "1",
+                "net.imbridge.jmessage.extras": {"k": 1}})
+        );
+    }
 
     #[test]
     fn escapes_html() {

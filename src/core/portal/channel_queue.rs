@@ -189,6 +189,7 @@ mod tests {
                 reply_to: None,
                 thread_root: None,
                 droppable,
+                extra: Default::default(),
             })
         };
         assert!(

@@ -37,6 +37,8 @@ struct Outgoing<'a> {
     /// Replayed from the inbox after a crash: it may have been sent since this time (ms, the
     /// event's `origin_server_ts`); see [`SendOptions::maybe_sent_since_ms`].
     maybe_sent_since: Option<u64>,
+    /// The event's content as the client sent it ([`SendOptions::matrix_content`]).
+    raw: &'a Value,
 }
 
 /// How often a message mapping write is tried before giving up (the store may be away for a
@@ -166,6 +168,7 @@ impl PortalWorker {
                         event_id,
                         converted,
                         maybe_sent_since,
+                        raw: content,
                     };
                     return self.send_to_remote(room, &login, &chat, out, relates).await;
                 }
@@ -205,6 +208,7 @@ impl PortalWorker {
             event_id,
             converted,
             maybe_sent_since,
+            raw: content,
         };
         self.send_to_remote(room, &login, &chat, out, relates).await
     }
@@ -341,6 +345,7 @@ impl PortalWorker {
                 reply_to: reply,
                 txn_id: Some(&txn_id),
                 maybe_sent_since_ms: out.maybe_sent_since,
+                matrix_content: Some(out.raw),
             };
             let sent = match (thread, login.session.as_threads()) {
                 (Some(thread), Some(threads)) => {

@@ -312,6 +312,7 @@ impl PortalWorker {
             content["net.imbridge.from_other_device"] = json!(true);
         }
         content["net.imbridge.remote_id"] = json!(msg.id);
+        convert::merge_extra(&mut content, &msg.extra);
         let txn = format!(
             "imb-{}-{}",
             escape_localpart(&self.key),

@@ -210,6 +210,7 @@ pub fn translate_message(
             // Chat rooms are high-traffic and keep nothing for absent members: a busy chat
             // room portal may drop its oldest messages (the core's channel queue).
             droppable: chat.kind == ChatKind::Channel,
+            extra: Default::default(),
             chat,
             from_self: sender == own,
             sender,

@@ -18,10 +18,7 @@ use crate::network::easemob::message::{decode_incoming, Ext, ExtValue, OutgoingM
 /// digits: [`SendOptions::txn_id_for`]). The official UIKit shows no ext key it does not
 /// know, so users see nothing of it; apps that list a message's whole `ext` (the SDK hands
 /// every key to the app in `message.ext`) show `imbridge_txn`.
-pub const TXN_EXT_KEY: &str = "imbridge_txn";
-/// Appended to the transaction id of the text that carries a caption (Easemob attachments
-/// have none of their own, so it follows as a second message).
-const CAPTION_SUFFIX: &str = "#caption";
+pub const TXN_EXT_KEY: &str = SendOptions::TXN_KEY;
 /// How far before the Matrix event's time a replayed message is looked for, in ms: the
 /// homeserver's and the IM server's clocks may disagree.
 const CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -117,7 +114,7 @@ impl EasemobLogin {
                     let mut text =
                         target.prepare(OutgoingMessage::text(target.conv.clone(), caption.clone()));
                     if let Some(txn) = options.txn_id {
-                        text.ext.push(txn_ext(&format!("{txn}{CAPTION_SUFFIX}")));
+                        text.ext.push(txn_ext(&SendOptions::caption_txn_id(txn)));
                     }
                     let sent = self.client.send(text).await.map_err(send_failure)?;
                     sent.server_id.to_string()
@@ -154,7 +151,7 @@ impl EasemobLogin {
         since_ms: u64,
     ) -> Result<Found, SendFailure> {
         let rest = self.client.rest();
-        let caption_txn = format!("{txn}{CAPTION_SUFFIX}");
+        let caption_txn = SendOptions::caption_txn_id(txn);
         let since = since_ms.saturating_sub(CLOCK_SKEW_MS);
         let mut found = Found::default();
         let mut cursor: Option<String> = None;

@@ -52,6 +52,7 @@ pub fn translate_group_message(own: &str, m: &GroupMessage) -> RemoteMessage {
         reply_to: None,
         thread_root: None,
         droppable: false,
+        extra: Default::default(),
     }
 }
 

@@ -37,6 +37,7 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
         reply_to: None,
         thread_root: None,
         droppable: false,
+        extra: Default::default(),
     }
 }
 
