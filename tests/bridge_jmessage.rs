@@ -3,8 +3,9 @@
 //! client as the other party (bob).
 //!
 //! * `jmessage_dm_both_ways_restart_and_sigkill`: a Matrix user logs in through the bot
-//!   (`login alice <password>`, the message redacted); bob's text opens a DM portal; the
-//!   Matrix reply reaches bob; texts bob sends while the bridge is stopped arrive once after
+//!   (`login alice <password>`, the message redacted); bob's text opens a DM portal, its
+//!   `extras` in the event content; the Matrix reply reaches bob, with the extras its content
+//!   named; texts bob sends while the bridge is stopped arrive once after
 //!   the restart (the offline hand-over, `sync_conversation`); a link the server drops comes
 //!   back with a Matrix text written meanwhile sent once; a SIGKILL in the middle of a
 //!   burst from bob loses and repeats nothing (pushes are receipted only after the core stored
@@ -77,6 +78,8 @@ use std::time::{Duration, Instant};
 use common::bridge::{assert_log_free_of, registration_value, tail};
 use common::bridge_rig::BridgeRig;
 use common::jmessage::{ghost, JmPeer, JmSandbox, JmTarget, MASTER_SECRET};
+use imbridge::network::jmessage::connector::EXTRAS_FIELD;
+use serde_json::json;
 
 const ALICE_PW: &str = "alice-Pw-5519-secret";
 const BOB_PW: &str = "bob-pw-2210";
@@ -111,8 +114,11 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
     rig.assert_redacted(&login, "login").await;
     say!(t0, "mx1 logged in as alice");
 
-    // JMessage → Matrix: bob's text opens the DM portal.
-    bob.send("alice", "hello alice").await;
+    // JMessage → Matrix: bob's text opens the DM portal; its extras come in the content.
+    bob.client
+        .send_text("alice", "hello alice", Some(json!({"k": "v"})))
+        .await
+        .expect("bob sends");
     let dm = rig
         .mx
         .accept_new_invite(std::slice::from_ref(&rig.mgmt))
@@ -120,17 +126,34 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
     rig.mx
         .wait_bodies_steady(&dm, &bob_ghost, &["hello alice"], &rig.log)
         .await;
-    say!(t0, "DM portal {dm} has bob's text");
+    let hello = rig
+        .mx
+        .messages(&dm)
+        .await
+        .into_iter()
+        .find(|(_, _, c)| c["body"] == "hello alice")
+        .expect("bob's text in the room");
+    assert_eq!(hello.2[EXTRAS_FIELD], json!({"k": "v"}), "{}", hello.2);
+    say!(t0, "DM portal {dm} has bob's text with its extras");
 
-    // Matrix → JMessage.
-    rig.mx.send_text(&dm, "hi bob").await;
-    assert!(
-        bob.wait("alice", |t| t == "hi bob", Duration::from_secs(20))
-            .await,
-        "bob got nothing\n{}",
-        tail(&rig.log, 40)
-    );
-    say!(t0, "bob got the Matrix text");
+    // Matrix → JMessage, a client's extras field with it.
+    rig.mx
+        .send_content(
+            &dm,
+            json!({"msgtype": "m.text", "body": "hi bob", EXTRAS_FIELD: {"from": "matrix"}}),
+        )
+        .await;
+    let got = bob
+        .wait_message(
+            |m| m.text.as_deref() == Some("hi bob"),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|| panic!("bob got nothing\n{}", tail(&rig.log, 40)));
+    let extras = got.extras.unwrap_or_default();
+    assert_eq!(extras["from"], "matrix", "{extras}");
+    assert!(extras["imbridge_txn"].is_string(), "{extras}");
+    say!(t0, "bob got the Matrix text with its extras");
 
     // Stopped: what bob sends meanwhile waits on the server and comes at the next login.
     assert!(

@@ -14,77 +14,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
-use imbridge::config::Secret;
+use common::jmessage::{JmPeer, JmSandbox, MASTER_SECRET};
+use common::jmessage_connector::{
+    connector, login, next_event, next_message, wait_catch_up, wait_state,
+};
 use imbridge::core::connector::{
-    ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MediaKind, MessageContent,
-    NetworkConnector, NotifyLevel, RemoteEvent, RemoteEventReceiver, RemoteMedia, RemoteMessage,
-    SendFailure,
+    ChatId, LoginFailure, LoginState, MediaKind, MessageContent, NetworkConnector, NotifyLevel,
+    RemoteEvent, RemoteMedia, RemoteMessage, SendFailure,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::registration::RegisterFailure;
-use imbridge::network::jmessage::connector::{JmessageConnector, JmessageSettings};
 
 const ALICE_PW: &str = "alice-pw-3381";
 const BOB_PW: &str = "bob-pw-3382";
-
-fn connector(sb: &JmSandbox, master_secret: &str) -> JmessageConnector {
-    JmessageConnector::new(JmessageSettings {
-        app_key: APP_KEY.into(),
-        master_secret: Secret::new(master_secret),
-        websocket_url: sb.url.clone(),
-        backoff: Some((Duration::from_millis(50), Duration::from_millis(400))),
-    })
-}
-
-/// Runs the password flow with `user` / `password`.
-async fn login(
-    c: &JmessageConnector,
-    user: &str,
-    password: &str,
-) -> Result<LoginData, LoginFailure> {
-    let mut p = c.create_login("password")?;
-    let step = p.start().await?;
-    assert!(matches!(step, LoginStep::UserInput { .. }), "{step:?}");
-    let input: LoginInput = [("username", user), ("password", password)]
-        .into_iter()
-        .collect();
-    match p.submit_user_input(input).await? {
-        LoginStep::Complete { data, .. } => Ok(data),
-        other => panic!("not complete: {other:?}"),
-    }
-}
-
-async fn next_event(events: &mut RemoteEventReceiver) -> RemoteEvent {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("an event in time")
-        .expect("the stream is open")
-}
-
-async fn next_message(events: &mut RemoteEventReceiver) -> RemoteMessage {
-    loop {
-        if let RemoteEvent::Message(m) = next_event(events).await {
-            return m;
-        }
-    }
-}
-
-async fn wait_catch_up(events: &mut RemoteEventReceiver) {
-    loop {
-        if let RemoteEvent::CatchUpDone = next_event(events).await {
-            return;
-        }
-    }
-}
-
-async fn wait_state(events: &mut RemoteEventReceiver) -> LoginState {
-    loop {
-        if let RemoteEvent::State(s) = next_event(events).await {
-            return s;
-        }
-    }
-}
 
 fn text_of(m: &RemoteMessage) -> &str {
     match &m.content {

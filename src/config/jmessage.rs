@@ -8,6 +8,7 @@
 //!     app_key: 4f7aef34fb361292c566a1cd            # the console's AppKey (24 characters)
 //!     master_secret_file: /etc/imbridge/jmessage.secret
 //!     websocket_url: wss://ws.im.jiguang.cn        # optional (this is the default)
+//!     report_url: https://report.im.jpush.cn       # optional: IM REST Report v2 host
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,22 @@ use super::yaml::Section;
 
 /// The JMessage Web SDK's default server (reference §B1).
 pub const DEFAULT_WEBSOCKET_URL: &str = "wss://ws.im.jiguang.cn";
+
+/// The IM REST Report v2 host of the real service (reference §B2; its docs' base
+/// `https://report.im.jpush.cn/v2`, without the version).
+pub const DEFAULT_REPORT_URL: &str = "https://report.im.jpush.cn";
+
+/// The Report v2 host to use when `report_url` is not set: the real service's for its own
+/// socket server, else the socket server's own address over HTTP(S) (a sandbox serves both).
+pub fn report_url_for(websocket_url: &str) -> String {
+    if websocket_url.contains("ws.im.jiguang.cn") {
+        return DEFAULT_REPORT_URL.to_owned();
+    }
+    websocket_url
+        .trim_end_matches('/')
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1)
+}
 
 /// `network.jmessage:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +49,20 @@ pub struct JmessageConfig {
     /// The socket.io server without path (`wss://ws.im.jiguang.cn`; the client appends
     /// `/socket.io/?EIO=3&transport=websocket`).
     pub websocket_url: String,
+    /// The IM REST Report v2 host (message history, read with the masterSecret): where a
+    /// message replayed after a crash is looked up before it is sent again. Default: see
+    /// [`report_url_for`].
+    pub report_url: String,
 }
 
 impl JmessageConfig {
     /// Every key of the section.
-    pub(super) const KEYS: [&'static str; 3] = ["app_key", "master_secret_file", "websocket_url"];
+    pub(super) const KEYS: [&'static str; 4] = [
+        "app_key",
+        "master_secret_file",
+        "websocket_url",
+        "report_url",
+    ];
 
     pub(super) fn read(s: &Section<'_>, base: &Path) -> Self {
         Self {
@@ -52,7 +78,18 @@ impl JmessageConfig {
                 .string("websocket_url")
                 .map(|u| u.trim().trim_end_matches('/').to_owned())
                 .unwrap_or_else(|| DEFAULT_WEBSOCKET_URL.to_owned()),
+            report_url: String::new(),
         }
+        .with_report_url(s.string("report_url").as_deref())
+    }
+
+    /// `report_url` as set, or the default for the socket server.
+    fn with_report_url(mut self, set: Option<&str>) -> Self {
+        self.report_url = match set {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => report_url_for(&self.websocket_url),
+        };
+        self
     }
 
     pub(super) fn check(&self, net: &NetworkConfig, c: &mut Checker<'_>) {
@@ -72,6 +109,11 @@ impl JmessageConfig {
             &net.key_path("websocket_url"),
             &self.websocket_url,
             &["ws", "wss"],
+        );
+        c.url(
+            &net.key_path("report_url"),
+            &self.report_url,
+            &["http", "https"],
         );
         if self.master_secret_file.as_os_str().is_empty() {
             return;

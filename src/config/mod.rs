@@ -37,7 +37,11 @@ pub use ids::{
     escape_localpart, is_valid_localpart, is_valid_mxid, is_valid_server_name, split_mxid,
     unescape_localpart, PermissionLevel,
 };
-pub use jmessage::{JmessageConfig, DEFAULT_WEBSOCKET_URL as JMESSAGE_DEFAULT_WEBSOCKET_URL};
+pub use jmessage::{
+    report_url_for as jmessage_report_url_for, JmessageConfig,
+    DEFAULT_REPORT_URL as JMESSAGE_DEFAULT_REPORT_URL,
+    DEFAULT_WEBSOCKET_URL as JMESSAGE_DEFAULT_WEBSOCKET_URL,
+};
 pub use load::{LoadOptions, AS_TOKEN_ENV, HS_TOKEN_ENV};
 pub use network::{EasemobConfig, NetworkConfig, NetworkKind, NetworkSection, TencentConfig};
 pub use registration::{

@@ -19,6 +19,8 @@ pub use easemob::*;
 #[cfg(feature = "jmessage")]
 pub mod jmessage;
 #[cfg(feature = "jmessage")]
+pub mod jmessage_connector;
+#[cfg(feature = "jmessage")]
 pub mod jmessage_sdk;
 pub mod matrix_user;
 pub mod prometheus;

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod connector;
 pub mod eio;
+pub mod report;
 pub mod sandbox;
 pub mod session;
 pub mod wire;

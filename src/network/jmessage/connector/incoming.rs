@@ -71,6 +71,7 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
         reply_to: None,
         thread_root: None,
         droppable: false,
+        extra: super::send::incoming_extra(m.extras.as_ref()),
     })
 }
 

@@ -17,9 +17,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{send_failure, target_of, ChatTarget, JmessageLogin};
-use crate::core::connector::{
-    ChatId, MediaAbility, MediaKind, MessageContent, RemoteMedia, SendFailure,
-};
+use crate::core::connector::{ChatId, MediaAbility, MediaKind, RemoteMedia, SendFailure};
 use crate::network::jmessage::client::{Client, MediaError};
 use crate::network::jmessage::session::{IncomingMessage, Target};
 
@@ -188,35 +186,6 @@ pub(super) fn session_target(chat: &ChatId) -> Result<Target, SendFailure> {
         ChatTarget::User(u) => Target::User(u.to_owned()),
         ChatTarget::Group(g) => Target::Group(g),
     })
-}
-
-impl JmessageLogin {
-    /// Sends an attachment [`MediaAbility::upload_media`] uploaded, then its caption as a
-    /// text; the ids of both.
-    pub(super) async fn send_media(
-        &self,
-        chat: &ChatId,
-        media: &RemoteMedia,
-        caption: Option<&str>,
-    ) -> Result<Vec<String>, SendFailure> {
-        let Some((msg_type, body)) = parse_uploaded(&media.url) else {
-            return Err(SendFailure::Permanent(format!(
-                "{} was not uploaded to JMessage",
-                media.name
-            )));
-        };
-        let receipt = self
-            .client
-            .send_uploaded(session_target(chat)?, &msg_type, body)
-            .await
-            .map_err(send_failure)?;
-        let mut ids = vec![receipt.msg_id.to_string()];
-        if let Some(caption) = caption.filter(|c| !c.is_empty() && *c != media.name) {
-            let text = MessageContent::text(caption);
-            ids.extend(self.send_text_of(chat, &text).await?);
-        }
-        Ok(ids)
-    }
 }
 
 #[async_trait]

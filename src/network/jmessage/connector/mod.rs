@@ -12,10 +12,13 @@
 //! ([`RemoteEvent::Checkpoint`](crate::core::connector::RemoteEvent::Checkpoint)), so a crash
 //! before that leaves them on the server, which hands them over again.
 //!
-//! Not yet: group read receipts to Matrix (JMessage does not
-//! name the reader), profile changes of users who send nothing (a change is noticed on the
-//! sender's next message, by its `sui_mtime`), the conversation list, cross-app users (bridged under their username, with a note), and
-//! message `extras` (the core has no field for them: they are dropped both ways).
+//! Message `extras` both ways, and sends replayed after a crash looked up in the service's
+//! history instead of sent twice ([`send`]).
+//!
+//! Not yet: group read receipts to Matrix (JMessage does not name the reader), profile
+//! changes of users who send nothing (a change is noticed on the sender's next message, by
+//! its `sui_mtime`), the conversation list, and cross-app users (bridged under their
+//! username, with a note).
 
 mod admin;
 mod contacts;
@@ -26,6 +29,7 @@ mod media;
 mod notify;
 mod receipts;
 mod register;
+mod send;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,15 +49,17 @@ pub use media::{
 };
 pub use receipts::{translate_receipt_change, UnreadBook, MAX_UNREPORTED_PER_CHAT};
 pub use register::{check_username, refusal};
+pub use send::{incoming_extra, outgoing_extras, EXTRAS_FIELD};
 
 use super::client::Client;
+use super::report::ReportApi;
 use super::session::{GroupInfo, GroupMember, SendError, UserInfo};
 use super::wire;
 use crate::config::{JmessageConfig, Secret};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, LoginData, LoginFailure, LoginFlow, LoginProcess,
     MediaKind, MessageContent, NetworkConnector, NetworkLogin, RemoteEventSender, RemoteMedia,
-    ReplyTo, SendFailure, UserProfile,
+    ReplyTo, SendFailure, SendOptions, UserProfile,
 };
 
 /// Where the JMessage service is, and the app's credentials.
@@ -65,6 +71,9 @@ pub struct JmessageSettings {
     pub master_secret: Secret,
     /// The socket.io server without path (`wss://ws.im.jiguang.cn`).
     pub websocket_url: String,
+    /// The IM REST Report v2 host (`https://report.im.jpush.cn`; a sandbox's own address),
+    /// where a replayed send looks up what the login sent ([`send`]).
+    pub report_url: String,
     /// Reconnect backoff (floor, ceiling); `None`: the client's default (1 s … 60 s).
     pub backoff: Option<(Duration, Duration)>,
 }
@@ -75,6 +84,7 @@ impl std::fmt::Debug for JmessageSettings {
             .field("app_key", &self.app_key)
             .field("master_secret", &"<redacted>")
             .field("websocket_url", &self.websocket_url)
+            .field("report_url", &self.report_url)
             .finish()
     }
 }
@@ -100,6 +110,7 @@ impl JmessageSettings {
             app_key: section.app_key.clone(),
             master_secret: Secret::new(secret),
             websocket_url: section.websocket_url.clone(),
+            report_url: section.report_url.clone(),
             backoff: None,
         })
     }
@@ -179,10 +190,16 @@ impl NetworkConnector for JmessageConnector {
             session_events,
             events,
         ));
+        let report = ReportApi::new(
+            &self.settings.report_url,
+            &self.settings.app_key,
+            &self.settings.master_secret,
+        );
         Ok(Box::new(JmessageLogin {
             client,
             own: user,
             unread,
+            report,
         }))
     }
 
@@ -197,6 +214,8 @@ pub struct JmessageLogin {
     own: String,
     /// Messages received and not yet reported read ([`receipts`]).
     unread: UnreadBook,
+    /// The app's message history, for replayed sends ([`send`]).
+    report: ReportApi,
 }
 
 /// A send error in words for the Matrix side.
@@ -271,23 +290,6 @@ impl crate::core::connector::RecallAbility for JmessageLogin {
     }
 }
 
-impl JmessageLogin {
-    /// Sends `content` as a text (other contents described in words, [`outgoing_text`]).
-    async fn send_text_of(
-        &self,
-        chat: &ChatId,
-        content: &MessageContent,
-    ) -> Result<Vec<String>, SendFailure> {
-        let text = outgoing_text(content);
-        let receipt = match target_of(chat)? {
-            ChatTarget::User(peer) => self.client.send_text(peer, &text, None).await,
-            ChatTarget::Group(gid) => self.client.send_group_text(gid, &text, None).await,
-        }
-        .map_err(send_failure)?;
-        Ok(vec![receipt.msg_id.to_string()])
-    }
-}
-
 /// A user's JMessage profile as the core's: the nickname, else the username, and the avatar's
 /// `media_id`.
 pub fn profile_of(user: &str, info: &UserInfo) -> UserProfile {
@@ -345,34 +347,25 @@ impl NetworkLogin for JmessageLogin {
     /// Sends an attachment uploaded by [`crate::core::connector::MediaAbility::upload_media`]
     /// as an image / file message (and its caption as a text), a location as a `location`
     /// message (`{latitude, longitude, scale, label}`, as the SDK's `sendSingleLocation`);
-    /// anything else as text.
+    /// anything else as text ([`send`]).
     async fn send_message(
         &self,
         chat: &ChatId,
         content: &MessageContent,
         _reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        match content {
-            MessageContent::Media { media, caption } if media.url.starts_with(UPLOADED) => {
-                return self.send_media(chat, media, caption.as_deref()).await;
-            }
-            MessageContent::Location {
-                latitude,
-                longitude,
-                description,
-            } => {
-                let body = serde_json::json!({"latitude": latitude, "longitude": longitude,
-                    "scale": LOCATION_SCALE, "label": description});
-                let receipt = self
-                    .client
-                    .send_uploaded(media::session_target(chat)?, "location", body)
-                    .await
-                    .map_err(send_failure)?;
-                return Ok(vec![receipt.msg_id.to_string()]);
-            }
-            _ => {}
-        }
-        self.send_text_of(chat, content).await
+        self.send_keyed(chat, content, SendOptions::default()).await
+    }
+
+    /// [`NetworkLogin::send_message`] with the Matrix event's extras and the transaction id
+    /// in `extras`; a replayed message is looked for in the history first ([`send`]).
+    async fn send_message_with(
+        &self,
+        chat: &ChatId,
+        content: &MessageContent,
+        options: SendOptions<'_>,
+    ) -> Result<Vec<String>, SendFailure> {
+        self.send_keyed(chat, content, options).await
     }
 
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
@@ -577,6 +570,7 @@ mod tests {
             app_key: "k".into(),
             master_secret: Secret::new("very-secret"),
             websocket_url: "ws://x".into(),
+            report_url: "http://x".into(),
             backoff: None,
         };
         assert!(!format!("{s:?}").contains("very-secret"));

@@ -64,6 +64,10 @@ pub(super) struct Sent {
     pub(super) receivers: Vec<String>,
     /// The receivers who have not reported it read (`receipt_report`).
     pub(super) unread: Vec<String>,
+    /// The message as sent, for the Report v2 history ([`super::report`]); `None` in ledgers
+    /// saved before it was kept.
+    #[serde(default)]
+    pub(super) content: Option<crate::network::jmessage::wire::Content>,
 }
 
 pub(super) fn refusal(c: i64, message: &str) -> Refusal {

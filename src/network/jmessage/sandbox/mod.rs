@@ -7,7 +7,8 @@
 //! recall ([`groups`], proven by `tests/jmessage_groups.rs`), read receipts ([`receipts`]),
 //! media upload and download ([`media`]), nicknames and avatars ([`profiles`]), events and
 //! receipt changes kept for offline users and handed over at login ([`offline`]),
-//! no-disturb settings ([`nodisturb`]), friends and blacklists ([`friends`]). In memory.
+//! no-disturb settings ([`nodisturb`]), friends and blacklists ([`friends`]), and the Report v2
+//! message history ([`report`]). In memory.
 
 pub mod friends;
 pub mod groups;
@@ -18,6 +19,7 @@ pub mod persist;
 pub mod profiles;
 pub mod recall;
 pub mod receipts;
+pub mod report;
 pub mod rest;
 pub mod sio;
 pub mod state;
@@ -49,6 +51,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/v1/users", post(rest::register))
         .route("/v1/users/{username}/password", put(rest::set_password))
         .route("/v1/messages", post(rest::send_message))
+        .route("/v2/users/{username}/messages", get(report::user_messages))
         .route("/resource", post(media::upload))
         .route("/resource/{*media_id}", get(media::download))
         .with_state(sandbox)

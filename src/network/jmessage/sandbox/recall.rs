@@ -31,6 +31,7 @@ pub(super) fn record_sent(sandbox: &Sandbox, msg: &PushedMessage, receivers: Vec
             gid: msg.from_gid,
             unread: receivers.clone(),
             receivers,
+            content: Some(msg.content.clone()),
         },
     );
 }

@@ -24,6 +24,9 @@ use serde_json::{json, Value};
 use super::state::Sandbox;
 use crate::network::jmessage::wire::Content;
 
+/// "Basic authentication failed" (the server error table's 899008).
+pub(super) const AUTH_FAILED: i64 = 899008;
+
 fn error(status: StatusCode, code: i64, message: &str) -> Response {
     (
         status,
@@ -32,7 +35,7 @@ fn error(status: StatusCode, code: i64, message: &str) -> Response {
         .into_response()
 }
 
-fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
+pub(super) fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
     let expected = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
         sandbox.cfg.app_key, sandbox.cfg.master_secret
@@ -58,7 +61,7 @@ pub async fn register(
     if !authorized(&sandbox, &headers) {
         return error(
             StatusCode::UNAUTHORIZED,
-            899008,
+            AUTH_FAILED,
             "Basic authentication failed",
         );
     }
@@ -103,7 +106,7 @@ pub async fn set_password(
     if !authorized(&sandbox, &headers) {
         return error(
             StatusCode::UNAUTHORIZED,
-            899008,
+            AUTH_FAILED,
             "Basic authentication failed",
         );
     }
@@ -130,7 +133,7 @@ pub async fn send_message(
     if !authorized(&sandbox, &headers) {
         return error(
             StatusCode::UNAUTHORIZED,
-            899008,
+            AUTH_FAILED,
             "Basic authentication failed",
         );
     }
