@@ -397,6 +397,10 @@ impl Sandbox {
             "ClientSeq": 0, "CloudCustomData": "", "IsPlaceMsg": 0, "IsSystemMsg": 0,
             "From_AccountNick": "", "From_AccountHeadurl": "", "MsgFrom_AccountExtraInfo": {},
             "OnlineOnlyFlag": 0,
+            // The sender's clock, part of the SDK's message `ID` (`tinyID-clientTime-random`);
+            // without it a receiving SDK takes its own clock, and ids made elsewhere (a
+            // reaction's push) would not match across a second boundary.
+            "MsgClientTime": if meta.client_time > 0 { meta.client_time } else { time },
         });
         let receipt = meta.need_receipt && !live;
         if receipt {

@@ -203,7 +203,8 @@ impl Sandbox {
             // SDK's id of them starts with "-"; the push names them the same way).
             let mut info = json!({
                 "GroupId": gid, "MsgSeq": seq, "MsgRandom": msg["MsgRandom"],
-                "From_Account": msg["From_Account"], "MsgClientTime": msg["MsgTime"],
+                "From_Account": msg["From_Account"],
+                "MsgClientTime": msg.get("MsgClientTime").unwrap_or(&msg["MsgTime"]),
                 "TinyId": msg.get("TinyId").cloned().unwrap_or_else(|| json!("")),
             });
             if let Some(t) = topic {
