@@ -2,7 +2,7 @@
 //! Tencent sandbox in this process. Two Matrix users log in (alice and dave, both members);
 //! the group is bridged once (one portal both are in), bob's group message reaches Matrix
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
-//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing, and a recall made while it was down redacts the event.
+//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing, a recall made while it was down redacts the event, and a removal and a rename made while it was down reach the room.
 //! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
 //! message for bob), a Matrix read receipt moving alice's read marker (heard by another
 //! instance of alice), edits both ways, bob's nickname naming his ghost, and `sync-profile`
@@ -218,10 +218,38 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     bob.send_group(&gid, vec![Elem::text("while away")], vec![])
         .await
         .expect("bob sends");
+    // Group changes while the bridge is down: carol removed, the group renamed (tips kept
+    // in the group's history, read by the catch-up).
+    sb.remove_group_members("administrator", &gid, &["carol".to_owned()], false)
+        .expect("remove carol");
+    sb.modify_group(
+        "administrator",
+        &gid,
+        &sandbox::groups::ProfileChange {
+            name: Some("Team 3".into()),
+            ..Default::default()
+        },
+    )
+    .expect("rename");
     let mut bridge = bed.restart();
     say!(t0, "bridge restarted");
     mx1.wait_bodies_steady(&room1, BOB_GHOST, &["hello team", "while away"], &log)
         .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mx1.state(&room1, "m.room.name").await["name"] != "Team 3"
+        || mx1.members(&room1).await.iter().any(|m| m == CAROL_GHOST)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rename and carol's removal made while the bridge was down were not bridged\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    say!(
+        t0,
+        "group changes made while the bridge was down were bridged"
+    );
     // The catch-up's placeholder tells the recall the bridge missed.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !mx1.event(&room1, &recalled_event).await["content"]["body"].is_null() {

@@ -243,6 +243,7 @@ mod tests {
                 ..Default::default()
             },
             time: 0,
+            seq: 0,
         };
         let Some(RemoteEvent::ChatInfoChange { change, sender, .. }) =
             translate_tip("me", &tip(GroupTipKind::MemberJoined, &["carol"]))

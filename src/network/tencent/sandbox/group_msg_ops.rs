@@ -129,10 +129,7 @@ impl Sandbox {
         let mut results = Vec::new();
         let mut withdrawn = Vec::new();
         for seq in seqs {
-            let slot = seq
-                .checked_sub(1)
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| log.msgs.get_mut(i));
+            let slot = log.message_mut(seq);
             let code = match slot {
                 Some(m) if m["IsPlaceMsg"] == 2 => RECALL_NOT_FOUND,
                 Some(m) if !manager && m["From_Account"] != user => RECALL_NOT_ALLOWED,
@@ -199,10 +196,8 @@ impl Sandbox {
                 "topic does not exist".into(),
             ))
         })?;
-        let msg = seq
-            .checked_sub(1)
-            .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| log.msgs.get_mut(i))
+        let msg = log
+            .message_mut(seq)
             .filter(|m| m["IsPlaceMsg"] != 2)
             .ok_or_else(|| refuse((MSG_NOT_FOUND, "message not found".into())))?;
         if msg["From_Account"] != user {

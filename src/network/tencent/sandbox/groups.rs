@@ -3,14 +3,16 @@
 //! messages), live fan-out of `GroupMsgArray` pushes to every online member except the
 //! sending instance, history paged by `group_open_http_svc.group_msg_get` (how a client
 //! catches up after being offline: group messages are not queued per user), and group tips
-//! (`GroupTips`, event 4: join 1 / quit 2 / kick 3 / profile change 6) pushed to members.
+//! (`GroupTips`, event 4: join 1 / quit 2 / kick 3 / profile change 6) pushed to members
+//! ([`super::group_changes`]).
 //!
 //! Shapes: the REST docs' `create_group`, `add_group_member`, `delete_group_member`,
 //! `modify_group_base_info`, `send_group_msg`, `get_group_info`, `get_joined_group_list`
 //! bodies; the push keys are those the `@tencentcloud/chat` 3.6.6 bundle maps in its
 //! `msg_push` keyMap (`GroupInfo` → groupProfile, `MsgBody` → elements, `OpType` →
 //! operationType, `List_Account` → userIDList, `MsgGroupNewInfo` → newGroupProfile).
-//! Tips are live only: they take no `MsgSeq` and are not returned by `group_msg_get`.
+//! Tips take the group's next `MsgSeq` and stay in the history as `Event` 4 entries, as the
+//! 3.6.6 SDK's `group_msg_get` reader expects (it makes a `TIMGroupTipElem` of them).
 //! Live rooms (`AVChatRoom`) number their messages the same way but deliver them by long
 //! polling, keep no history and are not listed as joined ([`super::live`]).
 
@@ -57,6 +59,19 @@ pub(super) struct MsgLog {
 impl MsgLog {
     pub(super) fn next_seq(&self) -> u64 {
         self.msgs.len() as u64 + 1
+    }
+
+    /// The message at `seq`; `None` for a seq not taken or taken by a tip (tips cannot be
+    /// recalled, edited, reacted to or receipted).
+    pub(super) fn message(&self, seq: u64) -> Option<&Value> {
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.msgs.get(i).filter(|m| m["Event"] != 4)
+    }
+
+    /// [`MsgLog::message`], to change it.
+    pub(super) fn message_mut(&mut self, seq: u64) -> Option<&mut Value> {
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.msgs.get_mut(i).filter(|m| m["Event"] != 4)
     }
 }
 
@@ -449,141 +464,11 @@ impl Sandbox {
             })
             .collect()
     }
-
-    /// `add_group_member`: adds `users` (Result 1 added, 2 already a member, 0 failed) and
-    /// tips the members (join, `OpType` 1) unless `silence`.
-    pub fn add_group_members(
-        &self,
-        operator: &str,
-        group_id: &str,
-        users: &[String],
-        silence: bool,
-    ) -> Result<Vec<Value>, (i64, String)> {
-        let exists: Vec<bool> = users.iter().map(|u| self.exists(u)).collect();
-        let mut groups = self.groups_lock();
-        let g = groups
-            .get_mut(group_id)
-            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
-        let now = unix_now();
-        let mut results = Vec::new();
-        let mut added = Vec::new();
-        for (u, ok) in users.iter().zip(exists) {
-            let result = if !ok {
-                0
-            } else if g.is_member(u) {
-                2
-            } else {
-                g.members.push(Member {
-                    account: u.clone(),
-                    role: "Member".into(),
-                    join_time: now,
-                });
-                added.push(u.clone());
-                1
-            };
-            results.push(json!({"Member_Account": u, "Result": result}));
-        }
-        if !added.is_empty() && !silence {
-            self.tip(g, 1, operator, &added, None);
-        }
-        Ok(results)
-    }
-
-    /// `delete_group_member` (kick, `OpType` 3) or `quit_group` (`OpType` 2, `operator` is
-    /// the one leaving). Removed users get the tip too.
-    pub fn remove_group_members(
-        &self,
-        operator: &str,
-        group_id: &str,
-        users: &[String],
-        quit: bool,
-    ) -> Result<(), (i64, String)> {
-        let mut groups = self.groups_lock();
-        let g = groups
-            .get_mut(group_id)
-            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
-        let removed: Vec<String> = users.iter().filter(|u| g.is_member(u)).cloned().collect();
-        if removed.is_empty() {
-            return Err((NOT_A_MEMBER, "not a member of the group".into()));
-        }
-        let before: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
-        g.members.retain(|m| !removed.contains(&m.account));
-        let op = if quit { 2 } else { 3 };
-        self.tip_to(g, op, operator, &removed, None, &before);
-        Ok(())
-    }
-
-    /// `modify_group_base_info`: changes the profile and tips the members (`OpType` 6 with
-    /// `MsgGroupNewInfo` holding the changed fields only).
-    pub fn modify_group(
-        &self,
-        operator: &str,
-        group_id: &str,
-        change: &ProfileChange,
-    ) -> Result<(), (i64, String)> {
-        let mut groups = self.groups_lock();
-        let g = groups
-            .get_mut(group_id)
-            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
-        if operator != self.cfg.admin && !g.is_member(operator) {
-            return Err((NOT_A_MEMBER, "not a member of the group".into()));
-        }
-        apply(g, change);
-        g.info_time = unix_now();
-        let mut new_info = serde_json::Map::new();
-        let fields = [
-            ("GroupName", &change.name),
-            ("GroupIntroduction", &change.introduction),
-            ("GroupNotification", &change.notification),
-            ("GroupFaceUrl", &change.face_url),
-        ];
-        for (k, v) in fields {
-            if let Some(v) = v {
-                new_info.insert(k.into(), json!(v));
-            }
-        }
-        self.tip(g, 6, operator, &[], Some(Value::Object(new_info)));
-        Ok(())
-    }
-
-    fn tip(&self, g: &Group, op: u32, operator: &str, users: &[String], new_info: Option<Value>) {
-        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
-        self.tip_to(g, op, operator, users, new_info, &members);
-    }
-
-    /// Pushes a `GroupTips` item (event 4) to every online instance of `to`.
-    pub(super) fn tip_to(
-        &self,
-        g: &Group,
-        op: u32,
-        operator: &str,
-        users: &[String],
-        new_info: Option<Value>,
-        to: &[String],
-    ) {
-        let time = unix_now();
-        let mut elements = json!({
-            "OpType": op, "Operator_Account": operator, "List_Account": users,
-            "MemberNum": g.members.len(),
-            "MsgOperatorMemberExtraInfo": {"User_Account": operator, "NickName": "", "ImageUrl": ""},
-            "MsgMemberExtraInfo": users.iter().map(|u| json!({"User_Account": u, "NickName": "", "ImageUrl": ""})).collect::<Vec<_>>(),
-        });
-        if let (Some(info), Some(m)) = (new_info, elements.as_object_mut()) {
-            m.insert("MsgGroupNewInfo".into(), info);
-        }
-        let item = json!({
-            "GroupInfo": g.push_info(None), "ToGroupId": g.id, "From_Account": operator,
-            "MsgSeq": 0, "MsgRandom": rand::rng().random::<u32>(), "MsgTimeStamp": time,
-            "MsgBody": elements, "IsSystemMsg": 0,
-        });
-        let frame = push_frame(4, "GroupTips", vec![item]);
-        for u in to {
-            self.push_to(u, &frame, None);
-        }
-    }
 }
 
-fn apply(g: &mut Group, c: &ProfileChange) {
+/// Applies a profile change to `g` (its fields set, its info time now).
+pub(super) fn apply(g: &mut Group, c: &ProfileChange) {
+    g.info_time = unix_now();
     if let Some(v) = &c.name {
         g.name = v.clone();
     }

@@ -4,6 +4,7 @@
 //! official `@tencentcloud/chat` SDK logs in and chats through it (proven by
 //! `tests/tencent_conformance.rs`), groups ([`groups`]), live rooms ([`live`]) and Community topics ([`topics`]), media uploads and downloads as COS would serve them ([`media`]). In memory, or in a data dir ([`persist`]).
 
+pub mod group_changes;
 pub mod group_cmds;
 pub mod group_msg_ops;
 pub mod groups;

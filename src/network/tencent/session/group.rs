@@ -14,8 +14,11 @@
 //! (the server does not push them back to the sending instance) are passed over. A group the
 //! session has no cursor for starts at its current `NextMsgSeq`, less
 //! [`super::SessionConfig::group_catch_up`] messages fetched at once.
-//! Tips are delivered live only (they take no `MsgSeq`). A Community topic is one more
-//! conversation here, keyed by its topic id ([`super::topics`]).
+//! Tips (event 4) take a `MsgSeq` like messages and stay in the history (`Event` 4 entries
+//! of `group_msg_get`), so they go through the same cursor: delivered once, in order with the
+//! messages, and fetched with them after time away. A tip without a seq (an online-only
+//! notice) is delivered as it comes. A Community topic is one more conversation here, keyed
+//! by its topic id ([`super::topics`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -26,7 +29,7 @@ use tracing::{debug, warn};
 use super::super::elem::Elem;
 use super::super::wire::{self, servcmd};
 use super::group_wire::{
-    parse_group_message, parse_modified, parse_notices, parse_summary, parse_tip,
+    is_history_tip, parse_group_message, parse_modified, parse_notices, parse_summary, parse_tip,
 };
 pub use super::group_wire::{
     GroupAt, GroupMessage, GroupModified, GroupNotice, GroupProfile, GroupSummary, GroupTip,
@@ -36,6 +39,29 @@ use super::{Pending, Session, SessionEvent};
 
 /// Messages per `group_msg_get` page (the service's maximum is 20).
 const PAGE: u64 = 20;
+
+/// What takes a place in a group's `MsgSeq` order: a message or a tip.
+#[derive(Debug)]
+enum Sequenced {
+    Message(GroupMessage),
+    Tip(GroupTip),
+}
+
+impl Sequenced {
+    fn seq(&self) -> u64 {
+        match self {
+            Self::Message(m) => m.seq,
+            Self::Tip(t) => t.seq,
+        }
+    }
+
+    fn group_id(&self) -> &str {
+        match self {
+            Self::Message(m) => &m.group_id,
+            Self::Tip(t) => &t.group_id,
+        }
+    }
+}
 
 /// What a group request waits for.
 #[derive(Debug)]
@@ -288,15 +314,21 @@ impl Session {
             self.maybe_sync_done();
             return;
         }
-        let mut msgs: Vec<GroupMessage> = body
+        let mut msgs: Vec<Sequenced> = body
             .get("RspMsgList")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|m| parse_group_message(m, group_id, true))
-            .filter(|m| m.group_id == group_id && m.seq <= upper)
+            .filter_map(|m| {
+                if is_history_tip(m) {
+                    parse_tip(m).map(Sequenced::Tip)
+                } else {
+                    parse_group_message(m, group_id, true).map(Sequenced::Message)
+                }
+            })
+            .filter(|m| m.group_id() == group_id && m.seq() > 0 && m.seq() <= upper)
             .collect();
-        msgs.sort_by_key(|m| m.seq);
+        msgs.sort_by_key(Sequenced::seq);
         // Recalled while we were away: the page has their placeholders (`IsPlaceMsg: 2`, as
         // the SDK's history shows them revoked); the core removes those it bridged (idempotent).
         for notice in super::group_wire::recalled_placeholders(body, group_id, upper) {
@@ -313,22 +345,53 @@ impl Session {
     }
 
     /// Delivers `m` if it is past the cursor; advances the cursor.
-    fn deliver_group(&mut self, m: GroupMessage) {
-        let cursor = self.groups.cursors.entry(m.group_id.clone()).or_insert(0);
-        if m.seq <= *cursor {
+    fn deliver_group(&mut self, m: Sequenced) {
+        let gid = m.group_id().to_owned();
+        let seq = m.seq();
+        let cursor = self.groups.cursors.entry(gid.clone()).or_insert(0);
+        if seq <= *cursor {
             return;
         }
-        *cursor = m.seq;
-        let own = self.groups.own.remove(&(m.group_id.clone(), m.seq));
-        let gid = m.group_id.clone();
-        if !own {
-            self.delivered += 1;
-            if let (Some(n), true) = (self.groups.syncing.as_mut(), m.offline) {
-                *n += 1;
+        *cursor = seq;
+        let own = self.groups.own.remove(&(gid.clone(), seq));
+        match m {
+            Sequenced::Message(m) if !own => {
+                self.delivered += 1;
+                if let (Some(n), true) = (self.groups.syncing.as_mut(), m.offline) {
+                    *n += 1;
+                }
+                self.event(SessionEvent::GroupMessage(m));
             }
-            self.event(SessionEvent::GroupMessage(m));
+            Sequenced::Message(_) => {}
+            Sequenced::Tip(tip) => {
+                self.delivered += 1;
+                self.event(SessionEvent::GroupTip(tip));
+            }
         }
         self.pass_own(&gid);
+    }
+
+    /// A pushed message or tip with a seq: delivered when it is the next one, fetched in
+    /// order with what it skipped when it is past a gap (or a fetch is under way), dropped
+    /// when at or below the cursor.
+    fn sequenced_push(&mut self, item: Sequenced, now: Instant) {
+        let gid = item.group_id().to_owned();
+        let seq = item.seq();
+        let cursor = match self.groups.cursors.get(&gid) {
+            Some(c) => *c,
+            // A group we just joined: start at this one.
+            None => seq - 1,
+        };
+        self.groups.cursors.entry(gid.clone()).or_insert(cursor);
+        if seq <= cursor {
+            return;
+        }
+        if seq == cursor + 1 && !self.groups.fetching.contains_key(&gid) {
+            self.deliver_group(item);
+        } else {
+            // A gap (or a fetch under way): fetch in order, this one included.
+            self.fetch_group(&gid, seq, now);
+        }
     }
 
     /// Moves the cursor of `group_id` over our own sends right after it.
@@ -366,21 +429,7 @@ impl Session {
                 self.live_pushed(msg);
                 continue;
             }
-            let cursor = match self.groups.cursors.get(&gid) {
-                Some(c) => *c,
-                // A group we just joined: start at this message.
-                None => msg.seq - 1,
-            };
-            self.groups.cursors.entry(gid.clone()).or_insert(cursor);
-            if msg.seq <= cursor {
-                continue;
-            }
-            if msg.seq == cursor + 1 && !self.groups.fetching.contains_key(&gid) {
-                self.deliver_group(msg);
-            } else {
-                // A gap (or a fetch under way): fetch in order, this one included.
-                self.fetch_group(&gid, msg.seq, now);
-            }
+            self.sequenced_push(Sequenced::Message(msg), now);
         }
         for n in ev
             .get("GroupMsgModNotifys")
@@ -432,8 +481,14 @@ impl Session {
                         // A live room's audience coming and going is not bridged.
                         continue;
                     }
-                    self.delivered += 1;
-                    self.event(SessionEvent::GroupTip(tip));
+                    // Event 4 tips are in the history, in seq order; event 6 ones are
+                    // online only (the SDK marks them `_onlineOnlyFlag`).
+                    if event == 4 && tip.seq > 0 {
+                        self.sequenced_push(Sequenced::Tip(tip), now);
+                    } else {
+                        self.delivered += 1;
+                        self.event(SessionEvent::GroupTip(tip));
+                    }
                 }
             }
         }

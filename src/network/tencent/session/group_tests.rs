@@ -245,3 +245,77 @@ fn recall_and_read_bodies_address_groups_and_topics() {
         json!({"RecallRetList": [{"MsgSeq": 4, "RetCode": 0}, {"MsgSeq": 5, "RetCode": 10030}]});
     assert_eq!(recall_failures(&reply), [(5, 10030)]);
 }
+
+/// A join tip at `seq` as the history keeps it (`Event` 4) or as it is pushed.
+fn tip(seq: u64, user: &str) -> Value {
+    json!({"GroupInfo": {"GroupId": "g"}, "ToGroupId": "g", "From_Account": "bob",
+           "MsgSeq": seq, "MsgTimeStamp": 100 + seq, "Event": 4,
+           "MsgBody": {"OpType": 1, "Operator_Account": "bob", "List_Account": [user]}})
+}
+
+fn tip_push(item: Value) -> Vec<u8> {
+    let head = Head {
+        servcmd: servcmd::MSG_PUSH.into(),
+        seq: Some(999_999_999_998),
+        ..Default::default()
+    };
+    let body = json!({"eventArray": [{"event": 4, "GroupTips": [item]}],
+                      "NeedAck": 1, "SessionData": "sd"});
+    wire::encode(&head, &body).into_bytes()
+}
+
+/// The group messages and tips among `events`, in order: `m<seq>` / `tip<seq>:<user>`.
+fn sequence(events: &[SessionEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::GroupMessage(m) => Some(format!("m{}", m.seq)),
+            SessionEvent::GroupTip(t) => Some(format!("tip{}:{}", t.seq, t.users.join(","))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn tips_missed_while_away_come_with_the_catch_up_in_order_once() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(1_400_000_001, "alice", "SIG");
+    cfg.group_cursors.insert("g".into(), 5);
+    let mut s = Session::new(cfg, t0, 7);
+    let (frames, _) = login(&mut s, t0, 9);
+    let get = find(&frames, servcmd::GROUP_MSG_GET);
+    // Seqs 6..8: a message, carol's join tip, a message.
+    let body = json!({"ErrorCode": 0, "RspMsgList": [msg(8), tip(7, "carol"), msg(6)]});
+    s.on_frame(&reply(get, body), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(sequence(&events), ["m6", "tip7:carol", "m8"]);
+    let Some(SessionEvent::GroupTip(t)) = events
+        .iter()
+        .find(|e| matches!(e, SessionEvent::GroupTip(_)))
+    else {
+        panic!("no tip: {events:?}");
+    };
+    assert_eq!(t.kind, GroupTipKind::MemberJoined);
+    assert_eq!(t.operator, "bob");
+    // The same tip pushed again is a duplicate; the next one is delivered live.
+    s.on_frame(&tip_push(tip(7, "carol")), t0).unwrap();
+    s.on_frame(&tip_push(tip(9, "dave")), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(sequence(&events), ["tip9:dave"]);
+    // A tip past a gap waits for the fetch of what it skipped, then comes in order.
+    s.on_frame(&tip_push(tip(11, "erin")), t0).unwrap();
+    let (frames, events) = drain(&mut s);
+    assert!(sequence(&events).is_empty(), "{events:?}");
+    let get = find(&frames, servcmd::GROUP_MSG_GET);
+    assert_eq!(get.body["ReqMsgSeq"], 11);
+    let body = json!({"ErrorCode": 0, "RspMsgList": [tip(11, "erin"), msg(10)]});
+    s.on_frame(&reply(get, body), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(sequence(&events), ["m10", "tip11:erin"]);
+    // A tip without a seq (an online-only notice) is delivered as it comes.
+    let mut loose = tip(0, "frank");
+    loose["MsgSeq"] = json!(0);
+    s.on_frame(&tip_push(loose), t0).unwrap();
+    let (_, events) = drain(&mut s);
+    assert_eq!(sequence(&events), ["tip0:frank"]);
+}

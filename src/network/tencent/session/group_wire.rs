@@ -156,6 +156,9 @@ pub struct GroupTip {
     pub profile: GroupProfile,
     /// `MsgTimeStamp`, unix seconds.
     pub time: u64,
+    /// `MsgSeq`: the tip's place in the group's sequence (tips are kept in the history with
+    /// the messages); 0 when it has none (a notice pushed online only, event 6).
+    pub seq: u64,
 }
 
 /// One joined group (`get_joined_group_list` `GroupIdList` item).
@@ -228,8 +231,9 @@ pub(super) fn parse_group_message(
         return None;
     }
     // `IsPlaceMsg` non-zero: a placeholder where a recalled (2) or deleted message was, as
-    // `group_msg_get` returns it; nothing to deliver.
-    if m.get("IsPlaceMsg").and_then(Value::as_u64).unwrap_or(0) != 0 {
+    // `group_msg_get` returns it; nothing to deliver. A tip in the history is read by
+    // [`parse_tip`].
+    if m.get("IsPlaceMsg").and_then(Value::as_u64).unwrap_or(0) != 0 || is_history_tip(m) {
         return None;
     }
     let (elems, bad) = from_msg_body(m.get("MsgBody").unwrap_or(&Value::Null));
@@ -268,7 +272,15 @@ pub(super) fn parse_group_message(
     })
 }
 
-/// Reads a group tip; `None` without a group or `OpType`.
+/// Whether a `group_msg_get` entry is a group tip: `Event` 4, its `MsgBody` the tip object
+/// (the 3.6.6 SDK's history reads `4 === event` as a `TIMGroupTipElem` whose content is the
+/// entry's `elements` with its `groupProfile`).
+pub(super) fn is_history_tip(m: &Value) -> bool {
+    m.get("Event").and_then(Value::as_i64) == Some(4)
+}
+
+/// Reads a group tip (a `GroupTips` push item, or a history entry with `Event` 4); `None`
+/// without a group or `OpType`.
 pub(super) fn parse_tip(m: &Value) -> Option<GroupTip> {
     let group_id = group_id_of(m);
     let body = m.get("MsgBody").unwrap_or(m);
@@ -295,7 +307,12 @@ pub(super) fn parse_tip(m: &Value) -> Option<GroupTip> {
             notification: opt(info, "GroupNotification"),
             face_url: opt(info, "GroupFaceUrl"),
         },
-        time: m.get("MsgTimeStamp").and_then(Value::as_u64).unwrap_or(0),
+        time: m
+            .get("MsgTimeStamp")
+            .or_else(|| m.get("MsgTime"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        seq: m.get("MsgSeq").and_then(Value::as_u64).unwrap_or(0),
     })
 }
 

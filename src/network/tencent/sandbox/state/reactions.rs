@@ -191,10 +191,7 @@ impl Sandbox {
             let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
             let msg = g
                 .log_mut(topic)
-                .and_then(|log| {
-                    let i = usize::try_from(seq.checked_sub(1)?).ok()?;
-                    log.msgs.get(i).cloned()
-                })
+                .and_then(|log| log.message(seq).cloned())
                 .filter(|m| m["IsPlaceMsg"] != 2);
             let Some(msg) = msg else {
                 return wire::error_body(MSG_NOT_FOUND, "message not found");

@@ -1,0 +1,156 @@
+//! The sandbox's membership and profile changes of groups and the tips they make:
+//! `add_group_member` (join, `OpType` 1), `delete_group_member` / `quit_group` (kick 3 / quit
+//! 2), `modify_group_base_info` (profile 6). A tip takes the group's next `MsgSeq`, stays in
+//! the history as an `Event` 4 entry (what the 3.6.6 SDK's `group_msg_get` reader makes a
+//! `TIMGroupTipElem` of) and is pushed as a `GroupTips` item (event 4) to the members.
+
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::groups::{
+    apply, push_frame, Group, Member, ProfileChange, GROUP_NOT_FOUND, NOT_A_MEMBER,
+};
+use super::state::{unix_now, Sandbox};
+
+impl Sandbox {
+    /// `add_group_member`: adds `users` (Result 1 added, 2 already a member, 0 failed) and
+    /// tips the members (join, `OpType` 1) unless `silence`.
+    pub fn add_group_members(
+        &self,
+        operator: &str,
+        group_id: &str,
+        users: &[String],
+        silence: bool,
+    ) -> Result<Vec<Value>, (i64, String)> {
+        let exists: Vec<bool> = users.iter().map(|u| self.exists(u)).collect();
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        let mut results = Vec::new();
+        let mut added = Vec::new();
+        for (u, ok) in users.iter().zip(exists) {
+            let result = if !ok {
+                0
+            } else if g.is_member(u) {
+                2
+            } else {
+                g.members.push(Member::joining(u));
+                added.push(u.clone());
+                1
+            };
+            results.push(json!({"Member_Account": u, "Result": result}));
+        }
+        if !added.is_empty() && !silence {
+            self.tip(g, 1, operator, &added, None);
+        }
+        Ok(results)
+    }
+
+    /// `delete_group_member` (kick, `OpType` 3) or `quit_group` (`OpType` 2, `operator` is
+    /// the one leaving). Removed users get the tip too.
+    pub fn remove_group_members(
+        &self,
+        operator: &str,
+        group_id: &str,
+        users: &[String],
+        quit: bool,
+    ) -> Result<(), (i64, String)> {
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        let removed: Vec<String> = users.iter().filter(|u| g.is_member(u)).cloned().collect();
+        if removed.is_empty() {
+            return Err((NOT_A_MEMBER, "not a member of the group".into()));
+        }
+        let before: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
+        g.members.retain(|m| !removed.contains(&m.account));
+        let op = if quit { 2 } else { 3 };
+        self.tip_to(g, op, operator, &removed, None, &before);
+        Ok(())
+    }
+
+    /// `modify_group_base_info`: changes the profile and tips the members (`OpType` 6 with
+    /// `MsgGroupNewInfo` holding the changed fields only).
+    pub fn modify_group(
+        &self,
+        operator: &str,
+        group_id: &str,
+        change: &ProfileChange,
+    ) -> Result<(), (i64, String)> {
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        if operator != self.cfg.admin && !g.is_member(operator) {
+            return Err((NOT_A_MEMBER, "not a member of the group".into()));
+        }
+        apply(g, change);
+        let mut new_info = serde_json::Map::new();
+        let fields = [
+            ("GroupName", &change.name),
+            ("GroupIntroduction", &change.introduction),
+            ("GroupNotification", &change.notification),
+            ("GroupFaceUrl", &change.face_url),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                new_info.insert(k.into(), json!(v));
+            }
+        }
+        self.tip(g, 6, operator, &[], Some(Value::Object(new_info)));
+        Ok(())
+    }
+
+    fn tip(
+        &self,
+        g: &mut Group,
+        op: u32,
+        operator: &str,
+        users: &[String],
+        new_info: Option<Value>,
+    ) {
+        let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
+        self.tip_to(g, op, operator, users, new_info, &members);
+    }
+
+    /// Gives a tip the group's next `MsgSeq`, keeps it in the history (`Event` 4, what the
+    /// SDK's `group_msg_get` reader takes for a tip) and pushes it as a `GroupTips` item
+    /// (event 4) to every online instance of `to`.
+    pub(super) fn tip_to(
+        &self,
+        g: &mut Group,
+        op: u32,
+        operator: &str,
+        users: &[String],
+        new_info: Option<Value>,
+        to: &[String],
+    ) {
+        let time = unix_now();
+        let mut elements = json!({
+            "OpType": op, "Operator_Account": operator, "List_Account": users,
+            "MemberNum": g.members.len(),
+            "MsgOperatorMemberExtraInfo": {"User_Account": operator, "NickName": "", "ImageUrl": ""},
+            "MsgMemberExtraInfo": users.iter().map(|u| json!({"User_Account": u, "NickName": "", "ImageUrl": ""})).collect::<Vec<_>>(),
+        });
+        if let (Some(info), Some(m)) = (new_info, elements.as_object_mut()) {
+            m.insert("MsgGroupNewInfo".into(), info);
+        }
+        let seq = g.log.next_seq();
+        let item = json!({
+            "GroupInfo": g.push_info(None), "ToGroupId": g.id, "From_Account": operator,
+            "MsgSeq": seq, "MsgRandom": rand::rng().random::<u32>(), "MsgTimeStamp": time,
+            "MsgBody": elements, "IsSystemMsg": 0,
+        });
+        let mut kept = item.clone();
+        kept["Event"] = json!(4);
+        kept["MsgTime"] = json!(time);
+        g.log.msgs.push(kept);
+        g.log.last_msg_time = time;
+        let frame = push_frame(4, "GroupTips", vec![item]);
+        for u in to {
+            self.push_to(u, &frame, None);
+        }
+    }
+}
