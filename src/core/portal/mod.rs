@@ -121,7 +121,8 @@ enum Work {
     /// A remote event; `seq` is its item in the login's inbox queue, acked once bridged.
     Remote {
         login: Arc<UserLogin>,
-        event: RemoteEvent,
+        /// Boxed: an event is much larger than a Matrix item.
+        event: Box<RemoteEvent>,
         seq: Option<u64>,
     },
     Matrix {
@@ -195,6 +196,7 @@ impl Portals {
         event: RemoteEvent,
         seq: Option<u64>,
     ) {
+        let event = Box::new(event);
         self.send(key, Work::Remote { login, event, seq }).await;
     }
 
@@ -316,7 +318,7 @@ impl PortalWorker {
             }
             let direction = match work {
                 Work::Remote { login, event, seq } => {
-                    self.remote(&login, event).await;
+                    self.remote(&login, *event).await;
                     if let Some(seq) = seq {
                         if let Err(e) = self.ctx.store.ack(&login.queue(), seq).await {
                             warn!(portal = %self.key, seq, error = %e, "inbox ack failed");
