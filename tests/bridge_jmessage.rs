@@ -38,7 +38,8 @@
 //!   JMessage image (caption as a text after it), an `m.file` and an `m.audio` as JMessage
 //!   files, bytes compared; alice's Matrix read receipt reaches bob as `receipt_change`, bob's
 //!   read report becomes his ghost's read receipt; alice's read receipt in a group reaches
-//!   bob; images both ways in a group; a Matrix redaction of alice's text retracts it for bob
+//!   bob, and bob's read report in the group becomes his ghost's receipt there (`msg_unread_list`
+//!   names him); images both ways in a group; a Matrix redaction of alice's text retracts it for bob
 //!   in the DM and in a group; the ghost follows bob's new nickname once a message of his
 //!   carries a newer profile time.
 //! * `jmessage_no_disturb_both_ways` (`bridge_jmessage/notify.rs`, double puppeting,

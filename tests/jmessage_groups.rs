@@ -348,6 +348,53 @@ async fn read_receipts_both_ways_single_and_group() {
         (change["type"].clone(), change["gid"].clone()),
         (json!(4), json!(gid))
     );
+    // Who read it: the SDK's msgUnreadList names bob.
+    let list = alice.ok("msgUnreadList", json!({"msg_id": id})).await;
+    let names = |key: &str| -> Vec<Value> {
+        list["msg_unread_list"][key]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e["username"].clone())
+            .collect()
+    };
+    assert_eq!(names("read_list"), [json!("bob")], "{list}");
+    assert!(names("unread_list").is_empty(), "{list}");
+
+    // Rust asks the same of its own group message, read by the SDK; only the author may.
+    let mine = bob
+        .send_group_text(gid, "who read this", None)
+        .await
+        .unwrap();
+    alice
+        .event("msgReceive", |p| p["messages"][0]["msg_id"] == mine.msg_id)
+        .await;
+    let before = bob.msg_readers(mine.msg_id).await.unwrap();
+    assert_eq!(
+        (before.read.len(), before.unread),
+        (0, vec!["alice".to_owned()])
+    );
+    alice
+        .ok(
+            "addGroupReceiptReport",
+            json!({"gid": gid, "msg_ids": [mine.msg_id]}),
+        )
+        .await;
+    next(&mut bob_events, |e| match e {
+        SessionEvent::ReceiptChange(c) if c.gid == Some(gid) => Some(c),
+        _ => None,
+    })
+    .await;
+    let after = bob.msg_readers(mine.msg_id).await.unwrap();
+    assert_eq!(
+        (after.read, after.unread.len()),
+        (vec!["alice".to_owned()], 0)
+    );
+    let refused = alice
+        .request("msgUnreadList", json!({"msg_id": mine.msg_id}))
+        .await;
+    assert!(refused.is_err(), "another's message: {refused:?}");
 
     alice.assert_no_crash();
     alice.exit().await;

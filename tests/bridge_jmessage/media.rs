@@ -296,6 +296,24 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
         "alice's group read receipt never reached bob\n{}",
         tail(&rig.log, 40)
     );
+    // bob reads alice's group text: JMessage tells alice only counts, the bridge asks who
+    // read (`msg_unread_list`) and bob's ghost's receipt lands on it.
+    rig.mx.send_text(&room, "read in the group").await;
+    let to_read = bob
+        .wait_message(
+            |m| m.gid == Some(gid) && m.text.as_deref() == Some("read in the group"),
+            within,
+        )
+        .await
+        .expect("bob got alice's group text");
+    let to_read_event = rig.mx.event_id_of(&room, "read in the group").await;
+    bob.client
+        .report_read_group(gid, &[to_read.msg_id])
+        .await
+        .expect("bob reports it read");
+    rig.mx
+        .wait_read_receipt(&room, &ghost("bob"), &to_read_event)
+        .await;
     // Media in the group both ways.
     let group_pic = png(20, 10, 1500);
     bob.client
@@ -326,7 +344,10 @@ async fn jmessage_media_receipts_recall_from_matrix_and_profiles() {
         bob.client.download(media_id).await.expect("bob downloads"),
         shot
     );
-    say!(t0, "a read receipt and images both ways in the group");
+    say!(
+        t0,
+        "read receipts both ways and images both ways in the group"
+    );
 
     rig.mx.send_text(&room, "group oops").await;
     let sent = bob

@@ -26,6 +26,7 @@
 //   updateGroupInfo {gid, group_name?, group_description?} exitGroup {gid}
 //   sendGroupMsg {target_gid, target_gname?, content, extras?} msgRetract {msg_id}
 //   addSingleReceiptReport {username, msg_ids} addGroupReceiptReport {gid, msg_ids}
+//   msgUnreadList {msg_id}                    -> {msg_unread_list: {read_list, unread_list}}
 //   sendSinglePic / sendSingleFile {target_username, fname, data_b64, mime?} sendGroupPic {target_gid, …}
 //   getResource {media_id} -> {url}
 //   getNoDisturb  add|delSingleNoDisturb {target_name}  add|delGroupNoDisturb {gid}
@@ -148,6 +149,8 @@ function handle(cmd) {
       return settle(jim.addSingleReceiptReport({ username: cmd.username, msg_ids: cmd.msg_ids }));
     case "addGroupReceiptReport":
       return settle(jim.addGroupReceiptReport({ gid: cmd.gid, msg_ids: cmd.msg_ids }));
+    case "msgUnreadList":
+      return settle(jim.msgUnreadList({ msg_id: cmd.msg_id }));
     // Media: the file travels as the browser's FormData (one part named fname), as the SDK guide says.
     case "sendSinglePic":
     case "sendGroupPic":

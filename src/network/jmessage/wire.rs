@@ -51,6 +51,10 @@ pub mod event {
     /// every 2 s or at 50): `{sessions:[{type:3, appkey, username, msg_ids} | {type:4, gid,
     /// msg_ids}]}`.
     pub const RECEIPT_REPORT: &str = "receipt_report";
+    /// Who read one of our messages (the SDK's `msgUnreadList {msg_id}`): the answer is
+    /// `{msg_unread_list: {read_list: [{username, appkey, nickname, avatar}], unread_list:
+    /// […]}}` (the shape jpush/jchat-web reads).
+    pub const MSG_UNREAD_LIST: &str = "msg_unread_list";
     /// Media: `get_upload_token {}` → `{uptoken}`, `get_resource {media_id}` → `{url}`.
     pub const GET_UPLOAD_TOKEN: &str = "get_upload_token";
     pub const GET_RESOURCE: &str = "get_resource";

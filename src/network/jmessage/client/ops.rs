@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{Client, Command, Driver};
 use crate::network::jmessage::session::{
-    GroupInfo, GroupMember, NoDisturb, SendError, SendReceipt, Session, UserInfo,
+    GroupInfo, GroupMember, MsgReaders, NoDisturb, SendError, SendReceipt, Session, UserInfo,
 };
 
 type Start = Box<dyn FnOnce(&mut Session, Instant) -> Result<u64, SendError> + Send>;
@@ -243,6 +243,14 @@ impl Client {
         self.call(move |s, now| s.report_read_group(gid, &ids, now))
             .await
             .map(drop)
+    }
+
+    /// Who has read our message `msg_id` and who has not (`msg_unread_list`).
+    pub async fn msg_readers(&self, msg_id: i64) -> Result<MsgReaders, SendError> {
+        let v = self
+            .call(move |s, now| s.msg_unread_list(msg_id, now))
+            .await?;
+        MsgReaders::from_value(&v).ok_or_else(|| malformed("msg_unread_list"))
     }
 
     /// Sends a text (with `extras`, a JSON object, when given) to group `gid`

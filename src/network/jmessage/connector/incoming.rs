@@ -27,7 +27,7 @@ use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessa
 use super::groups::{translate_group_event, translate_retraction};
 use super::media::media_of;
 use super::profile_of;
-use super::receipts::{translate_receipt_change, UnreadBook};
+use super::receipts::{group_read_receipts, translate_receipt_change, ReaderBook, UnreadBook};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
@@ -223,6 +223,8 @@ pub(super) async fn translate(
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
     // Senders' last profile times (`sui_mtime`).
     let mut profile_times: HashMap<String, i64> = HashMap::new();
+    // Readers already told per message of ours in groups.
+    let readers = ReaderBook::default();
     // Armed at each login; fires CatchUpDone once quiet.
     let mut catch_up = far;
     let mut catching_up = false;
@@ -339,6 +341,19 @@ pub(super) async fn translate(
                 if closed {
                     break;
                 }
+                continue;
+            }
+            SessionEvent::ReceiptChange(change) if change.gid.is_some() => {
+                // Who read is asked of the server; not in this loop, which must not wait.
+                let (client, readers, own, out) =
+                    (client.clone(), readers.clone(), own.clone(), out.clone());
+                tokio::spawn(async move {
+                    for remote in group_read_receipts(&client, &readers, &own, &change).await {
+                        if out.send(remote).await.is_err() {
+                            break;
+                        }
+                    }
+                });
                 continue;
             }
             SessionEvent::ReceiptChange(change) => match translate_receipt_change(&own, &change) {

@@ -15,8 +15,7 @@
 //! Message `extras` both ways, and sends replayed after a crash looked up in the service's
 //! history instead of sent twice ([`send`]).
 //!
-//! Not yet: group read receipts to Matrix (JMessage does not name the reader), profile
-//! changes of users who send nothing (a change is noticed on the sender's next message, by
+//! Not yet: profile changes of users who send nothing (a change is noticed on the sender's next message, by
 //! its `sui_mtime`), the conversation list, and cross-app users (bridged under their
 //! username, with a note).
 
@@ -47,7 +46,10 @@ pub use login::PASSWORD_FLOW;
 pub use media::{
     media_failure, media_of, parse_uploaded, upload_kind, uploaded_url, MAX_MEDIA_BYTES, UPLOADED,
 };
-pub use receipts::{translate_receipt_change, UnreadBook, MAX_UNREPORTED_PER_CHAT};
+pub use receipts::{
+    group_read_receipts, translate_receipt_change, ReaderBook, UnreadBook,
+    MAX_MESSAGES_WITH_READERS, MAX_UNREPORTED_PER_CHAT,
+};
 pub use register::{check_username, refusal};
 pub use send::{incoming_extra, outgoing_extras, EXTRAS_FIELD};
 
@@ -143,8 +145,7 @@ impl NetworkConnector for JmessageConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Text, attachments, recall and read receipts (to Matrix: single chats only) in
-        // single and group chats; group management from Matrix (name, topic, invite, kick);
+        // Text, attachments, recall and read receipts in single and group chats; group management from Matrix (name, topic, invite, kick);
         // no edits or typing (JMessage has neither).
         Capabilities {
             max_text_bytes: MAX_TEXT_BYTES,

@@ -3,19 +3,24 @@
 //! * JMessage → core: `receipt_change` of a single chat (`type` 3) names the reader
 //!   (`username`): their read of our messages becomes [`RemoteEvent::ReadReceipt`] up to the
 //!   newest message it lists. A group's `receipt_change` (`type` 4) only gives unread
-//!   counts, not who read, so it is not bridged.
+//!   counts, so the connector asks `msg_unread_list` (the SDK's `msgUnreadList`, what the
+//!   JChat web app shows as a message's read list) who has read each message it names, and
+//!   every reader not seen before for that message becomes their read receipt up to it
+//!   ([`ReaderBook`]).
 //! * core → JMessage: JMessage receipts are per message (`receipt_report` of `msg_ids`), a
 //!   Matrix read receipt is "everything up to here". The connector notes the ids of the
 //!   messages others sent in each chat ([`UnreadBook`]) and reports all of them up to the
 //!   one read; an id it did not note (received before a restart) is reported alone.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tracing::debug;
 
 use super::{send_failure, target_of, ChatTarget, JmessageLogin};
 use crate::core::connector::{ChatId, ReceiptAbility, RemoteEvent, SendFailure};
+use crate::network::jmessage::client::Client;
 use crate::network::jmessage::session::ReceiptChange;
 
 /// The most unreported message ids kept per chat (the oldest are dropped first).
@@ -65,8 +70,71 @@ impl UnreadBook {
     }
 }
 
+/// The most messages whose readers a login remembers (the oldest ids are forgotten first;
+/// a forgotten message's readers are told again if it changes again).
+pub const MAX_MESSAGES_WITH_READERS: usize = 2000;
+
+/// The readers already told per message of ours in groups, shared by a login's event
+/// translation and the look-ups it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ReaderBook(Arc<Mutex<BTreeMap<i64, HashSet<String>>>>);
+
+impl ReaderBook {
+    /// Of `readers` of message `msg_id`, those not told before (now noted), in order.
+    pub fn new_readers(&self, msg_id: i64, readers: &[String]) -> Vec<String> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let known = map.entry(msg_id).or_default();
+        let fresh: Vec<String> = readers
+            .iter()
+            .filter(|r| known.insert((*r).clone()))
+            .cloned()
+            .collect();
+        while map.len() > MAX_MESSAGES_WITH_READERS {
+            map.pop_first();
+        }
+        fresh
+    }
+}
+
+/// The read receipts a group `receipt_change` means for the logged-in user `own`: for each
+/// message it names (oldest first), who read it (`msg_unread_list`) and was not told yet,
+/// each as their receipt up to that message. A look-up that fails is logged and skipped.
+pub async fn group_read_receipts(
+    client: &Client,
+    readers: &ReaderBook,
+    own: &str,
+    change: &ReceiptChange,
+) -> Vec<RemoteEvent> {
+    let Some(gid) = change.gid else {
+        return Vec::new();
+    };
+    let mut ids: Vec<i64> = change.receipts.iter().map(|r| r.msg_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Vec::new();
+    for msg_id in ids {
+        let list = match client.msg_readers(msg_id).await {
+            Ok(list) => list,
+            Err(e) => {
+                debug!(gid, msg_id, error = %e, "jmessage msg_unread_list failed; receipts of it not bridged");
+                continue;
+            }
+        };
+        let read: Vec<String> = list.read.into_iter().filter(|u| u != own).collect();
+        for reader in readers.new_readers(msg_id, &read) {
+            out.push(RemoteEvent::ReadReceipt {
+                chat: ChatId::group(gid.to_string()),
+                sender: reader,
+                up_to: Some(msg_id.to_string()),
+            });
+        }
+    }
+    out
+}
+
 /// The read receipt a `receipt_change` means for the logged-in user `own`: single chats
-/// only (the reader is named), up to the newest message listed.
+/// only (the reader is named), up to the newest message listed; a group's goes through
+/// [`group_read_receipts`].
 pub fn translate_receipt_change(own: &str, change: &ReceiptChange) -> Option<RemoteEvent> {
     if change.gid.is_some() {
         return None;
@@ -121,6 +189,23 @@ impl ReceiptAbility for JmessageLogin {
 mod tests {
     use super::*;
     use crate::network::jmessage::session::MessageUnread;
+
+    #[test]
+    fn readers_are_told_once_per_message_and_old_messages_forgotten() {
+        let book = ReaderBook::default();
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(book.new_readers(5, &names(&["bob"])), names(&["bob"]));
+        assert_eq!(
+            book.new_readers(5, &names(&["bob", "carol"])),
+            names(&["carol"])
+        );
+        assert_eq!(book.new_readers(6, &names(&["bob"])), names(&["bob"]));
+        for id in 100..100 + MAX_MESSAGES_WITH_READERS as i64 {
+            book.new_readers(id, &names(&["x"]));
+        }
+        // Message 5 was forgotten: its readers are told again.
+        assert_eq!(book.new_readers(5, &names(&["bob"])), names(&["bob"]));
+    }
 
     #[test]
     fn the_book_hands_out_ids_up_to_the_one_read() {

@@ -6,7 +6,8 @@
 //! reads from `sync_receipt`'s `receipts[]` (the live push's shape is inferred from it; the
 //! SDK hands it to `onMsgReceiptChange` unchanged). `username` is the reader in single chat.
 //! An author without a socket gets it in `sync_receipt` at their next login
-//! ([`super::offline`]).
+//! ([`super::offline`]). `msg_unread_list {msg_id}` tells the author who read it and who
+//! has not.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,36 @@ use super::state::{now_ms, Sandbox};
 use crate::network::jmessage::wire::{self, code, event};
 
 impl Sandbox {
+    /// `msg_unread_list` of message `msg_id` for its author `by`: `{read_list, unread_list}`
+    /// of `{username, appkey, nickname, avatar}`. Another user's message, or one the ledger
+    /// does not hold, is refused as not found ([`code::RETRACT_REFUSED`]'s "message not
+    /// exist": the real code for this call is not documented).
+    pub fn unread_list(&self, by: &str, msg_id: i64) -> Result<Value, super::state::Refusal> {
+        let (receivers, unread) = {
+            let book = self.book.lock().unwrap_or_else(|p| p.into_inner());
+            let sent = book
+                .sent
+                .get(&msg_id)
+                .filter(|s| s.from == by)
+                .ok_or_else(|| {
+                    super::groups::refusal(code::RETRACT_REFUSED, "message not exist")
+                })?;
+            (sent.receivers.clone(), sent.unread.clone())
+        };
+        let entry = |u: &String| {
+            let p = self.profile(u).unwrap_or_default();
+            json!({"username": u, "appkey": self.cfg.app_key, "nickname": p.nickname,
+                   "avatar": p.avatar})
+        };
+        let read: Vec<Value> = receivers
+            .iter()
+            .filter(|u| !unread.contains(u))
+            .map(entry)
+            .collect();
+        let unread: Vec<Value> = unread.iter().map(entry).collect();
+        Ok(json!({"read_list": read, "unread_list": unread}))
+    }
+
     /// `reader` read `msg_ids` (messages sent to them); each author learns the new unread
     /// counts. Ids that are unknown, not for `reader` or already read are ignored.
     pub fn report_read(&self, reader: &str, msg_ids: &[i64]) {
@@ -56,6 +87,15 @@ impl Sandbox {
 
 /// Answers `receipt_report` of logged-in `user`; `None` for other events.
 pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) -> Option<Value> {
+    if name == event::MSG_UNREAD_LIST {
+        return Some(match data["msg_id"].as_i64() {
+            Some(id) => match sandbox.unread_list(user, id) {
+                Ok(list) => json!({"code": 0, "message": "success", "msg_unread_list": list}),
+                Err(r) => json!({"code": r.code, "message": r.message}),
+            },
+            None => json!({"code": code::INVALID_PARAMETER, "message": "invalid parameter"}),
+        });
+    }
     if name != event::RECEIPT_REPORT {
         return None;
     }
@@ -77,6 +117,33 @@ mod tests {
     use super::*;
     use crate::network::jmessage::sandbox::SandboxConfig;
     use crate::network::jmessage::wire::Content;
+
+    #[test]
+    fn the_author_learns_who_read_and_nobody_else_does() {
+        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
+        for u in ["alice", "bob", "carol"] {
+            sb.register(u, "pw");
+        }
+        let gid = sb.create_group("alice", "team", "").unwrap();
+        sb.add_group_members("alice", gid, &["bob".into(), "carol".into()])
+            .unwrap();
+        let content: Content = serde_json::from_value(json!({"target_type": "group",
+            "target_id": gid.to_string(), "from_id": "alice", "msg_type": "text",
+            "msg_body": {"text": "hi"}}))
+        .unwrap();
+        let (id, _) = sb.send_group("alice", gid, content).unwrap();
+        sb.report_read("bob", &[id]);
+        let list = sb.unread_list("alice", id).unwrap();
+        assert_eq!(list["read_list"][0]["username"], "bob");
+        assert_eq!(list["unread_list"][0]["username"], "carol");
+        assert_eq!(list["read_list"].as_array().map(Vec::len), Some(1));
+        assert!(sb.unread_list("bob", id).is_err());
+        assert!(sb.unread_list("alice", 42).is_err());
+        let answer = handle(&sb, "alice", event::MSG_UNREAD_LIST, &json!({"msg_id": id}));
+        assert_eq!(answer.as_ref().map(|a| a["code"].clone()), Some(json!(0)));
+        let bad = handle(&sb, "alice", event::MSG_UNREAD_LIST, &json!({}));
+        assert_ne!(bad.map(|a| a["code"].clone()), Some(json!(0)));
+    }
 
     #[test]
     fn reports_count_down_once_per_reader_and_bad_ones_are_refused() {

@@ -44,7 +44,7 @@ pub use groups::{GroupEvent, GroupEventKind, GroupInfo, GroupMember, Retraction}
 pub use media::Target;
 pub use nodisturb::NoDisturb;
 pub use profiles::UserInfo;
-pub use receipts::{MessageUnread, ReceiptChange};
+pub use receipts::{MessageUnread, MsgReaders, ReceiptChange};
 
 use super::eio;
 use super::wire::{self, event};

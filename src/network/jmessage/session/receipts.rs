@@ -1,7 +1,7 @@
 //! Read receipts in the session: reporting messages read (`receipt_report`, as the Web SDK
 //! 2.5.0 batches `addSingleReceiptReport` / `addGroupReceiptReport`) and the author's side,
 //! `receipt_change {type, appkey, username | gid, receipt_msgs:[{msg_id, unread_count,
-//! mtime}]}` → [`SessionEvent::ReceiptChange`].
+//! mtime}]}` → [`SessionEvent::ReceiptChange`]; `msg_unread_list` → [`MsgReaders`].
 
 use std::time::Instant;
 
@@ -18,6 +18,35 @@ pub struct MessageUnread {
     pub unread_count: i64,
     /// When it changed, seconds since the epoch (0 when absent).
     pub mtime: i64,
+}
+
+/// Who has read one of our messages (`msg_unread_list`): usernames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MsgReaders {
+    /// `read_list`.
+    pub read: Vec<String>,
+    /// `unread_list`.
+    pub unread: Vec<String>,
+}
+
+impl MsgReaders {
+    /// From a `msg_unread_list` answer (`{msg_unread_list: {read_list, unread_list}}`, each
+    /// entry `{username, …}`); `None` without the object.
+    pub fn from_value(v: &Value) -> Option<Self> {
+        let list = v.get("msg_unread_list")?.as_object()?;
+        let names = |key: &str| -> Vec<String> {
+            list.get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["username"].as_str().map(str::to_owned))
+                .collect()
+        };
+        Some(Self {
+            read: names("read_list"),
+            unread: names("unread_list"),
+        })
+    }
 }
 
 /// A `receipt_change` push: our messages in one conversation were read.
@@ -53,6 +82,13 @@ impl Session {
     ) -> Result<u64, SendError> {
         let session = json!({"type": MSG_TYPE_GROUP, "gid": gid, "msg_ids": msg_ids});
         self.call(event::RECEIPT_REPORT, json!({ "sessions": [session] }), now)
+    }
+
+    /// Asks who read our message `msg_id` and who has not (`msg_unread_list`, the SDK's
+    /// `msgUnreadList`); the answer comes as [`SessionEvent::CallResult`] (read it with
+    /// [`MsgReaders::from_value`]).
+    pub fn msg_unread_list(&mut self, msg_id: i64, now: Instant) -> Result<u64, SendError> {
+        self.call(event::MSG_UNREAD_LIST, json!({ "msg_id": msg_id }), now)
     }
 
     /// A `receipt_change` push, live or in a `sync_receipt` hand-over (ignored when it names
@@ -97,6 +133,17 @@ mod tests {
 
     use super::super::tests::{drain, logged_in, respond};
     use super::*;
+
+    #[test]
+    fn reads_who_read_as_jchat_reads_it() {
+        let v = json!({"code": 0, "msg_unread_list": {
+            "read_list": [{"username": "bob", "appkey": "k", "nickname": "Bob", "avatar": ""}],
+            "unread_list": [{"username": "carol"}, {"nickname": "no name"}]}});
+        let r = MsgReaders::from_value(&v).expect("the shape");
+        assert_eq!(r.read, ["bob"]);
+        assert_eq!(r.unread, ["carol"]);
+        assert_eq!(MsgReaders::from_value(&json!({"code": 0})), None);
+    }
 
     #[test]
     fn reports_are_built_as_the_sdk_batches_them_and_changes_are_typed() {
