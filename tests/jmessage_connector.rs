@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use common::jmessage::{JmPeer, JmSandbox, MASTER_SECRET};
 use common::jmessage_connector::{
-    connector, login, next_event, next_message, wait_catch_up, wait_state,
+    connector, login, next_event, next_message, png, uploaded_image, wait_catch_up, wait_state,
 };
 use imbridge::core::connector::{
     ChatId, LoginFailure, LoginState, MediaKind, MessageContent, NetworkConnector, NotifyLevel,
-    RemoteEvent, RemoteMedia, RemoteMessage, SendFailure,
+    RemoteEvent, RemoteMessage, SendFailure,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::core::registration::RegisterFailure;
@@ -247,11 +247,7 @@ async fn media_receipts_and_profiles_through_the_contract() {
     let bob_chat = ChatId::direct("bob");
 
     // JMessage → core: an image, its bytes through `download`, bounded.
-    let picture: Vec<u8> = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x07\x00\x00\x00\x05"
-        .iter()
-        .copied()
-        .chain((0..2000).map(|i| (i % 253) as u8))
-        .collect();
+    let picture = png(2000);
     bob.client
         .send_image(Target::User("alice".into()), picture.clone(), "p.png", None)
         .await
@@ -279,24 +275,7 @@ async fn media_receipts_and_profiles_through_the_contract() {
     let second = next_message(&mut events).await;
 
     // core → JMessage: upload + send, the caption after it; a non-image as a file.
-    let uploads = session.as_media().expect("uploads");
-    let url = uploads
-        .upload_media(&bob_chat, picture.clone(), "shot.png", "image/png")
-        .await
-        .expect("uploaded");
-    let content = MessageContent::Media {
-        media: RemoteMedia {
-            kind: MediaKind::Image,
-            url,
-            name: "shot.png".into(),
-            mime: Some("image/png".into()),
-            size: None,
-            width: None,
-            height: None,
-            duration_ms: None,
-        },
-        caption: Some("look".into()),
-    };
+    let content = uploaded_image(session.as_ref(), &bob_chat, picture.clone(), "look").await;
     let ids = session
         .send_message(&bob_chat, &content, None)
         .await
@@ -316,7 +295,9 @@ async fn media_receipts_and_profiles_through_the_contract() {
         bob.wait("alice", |t| t == "look", Duration::from_secs(10))
             .await
     );
-    let url = uploads
+    let url = session
+        .as_media()
+        .expect("uploads")
         .upload_media(
             &bob_chat,
             b"%PDF-1.4 ...".to_vec(),

@@ -16,10 +16,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
-use common::jmessage_connector::{connector, login, next_message, wait_catch_up};
+use common::jmessage_connector::{
+    connector, login, next_message, png, uploaded_image, wait_catch_up,
+};
 use imbridge::config::{jmessage_report_url_for, Secret};
 use imbridge::core::connector::{
-    ChatId, MediaKind, MessageContent, NetworkConnector, NetworkLogin, RemoteMedia, SendOptions,
+    ChatId, MessageContent, NetworkConnector, NetworkLogin, SendOptions,
 };
 use imbridge::core::event_channel::boxed_channel;
 use imbridge::network::jmessage::client::unix_ms;
@@ -138,29 +140,7 @@ async fn a_replayed_send_is_found_in_the_history_instead_of_sent_twice() {
     say!(t0, "single chat: once each");
 
     // An attachment and its caption, both found on replay.
-    let uploads = session.as_media().expect("uploads");
-    let picture: Vec<u8> = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x07\x00\x00\x00\x05"
-        .iter()
-        .copied()
-        .chain((0..500).map(|i| (i % 251) as u8))
-        .collect();
-    let url = uploads
-        .upload_media(&bob_chat, picture, "shot.png", "image/png")
-        .await
-        .expect("uploaded");
-    let media = MessageContent::Media {
-        media: RemoteMedia {
-            kind: MediaKind::Image,
-            url,
-            name: "shot.png".into(),
-            mime: Some("image/png".into()),
-            size: None,
-            width: None,
-            height: None,
-            duration_ms: None,
-        },
-        caption: Some("look".into()),
-    };
+    let media = uploaded_image(session.as_ref(), &bob_chat, png(500), "look").await;
     let txn_media = SendOptions::txn_id_for("$media", 0);
     let sent = session
         .send_message_with(&bob_chat, &media, options(&txn_media, None, None))

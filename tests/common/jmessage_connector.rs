@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use imbridge::config::Secret;
 use imbridge::core::connector::{
-    LoginData, LoginFailure, LoginInput, LoginState, LoginStep, NetworkConnector, RemoteEvent,
-    RemoteEventReceiver, RemoteMessage,
+    ChatId, LoginData, LoginFailure, LoginInput, LoginState, LoginStep, MediaKind, MessageContent,
+    NetworkConnector, NetworkLogin, RemoteEvent, RemoteEventReceiver, RemoteMedia, RemoteMessage,
 };
 use imbridge::network::jmessage::connector::{JmessageConnector, JmessageSettings};
 
@@ -73,5 +73,43 @@ pub async fn wait_state(events: &mut RemoteEventReceiver) -> LoginState {
         if let RemoteEvent::State(s) = next_event(events).await {
             return s;
         }
+    }
+}
+
+/// A PNG (7×5 in its header) followed by `extra` filler bytes.
+pub fn png(extra: usize) -> Vec<u8> {
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x07\x00\x00\x00\x05"
+        .iter()
+        .copied()
+        .chain((0..extra).map(|i| (i % 253) as u8))
+        .collect()
+}
+
+/// Uploads `picture` as `shot.png` through `session` for `chat`; the image message to send,
+/// with `caption`.
+pub async fn uploaded_image(
+    session: &dyn NetworkLogin,
+    chat: &ChatId,
+    picture: Vec<u8>,
+    caption: &str,
+) -> MessageContent {
+    let url = session
+        .as_media()
+        .expect("uploads")
+        .upload_media(chat, picture, "shot.png", "image/png")
+        .await
+        .expect("uploaded");
+    MessageContent::Media {
+        media: RemoteMedia {
+            kind: MediaKind::Image,
+            url,
+            name: "shot.png".into(),
+            mime: Some("image/png".into()),
+            size: None,
+            width: None,
+            height: None,
+            duration_ms: None,
+        },
+        caption: Some(caption.into()),
     }
 }

@@ -6,15 +6,21 @@ use super::*;
 use super::super::SessionConfig;
 use crate::network::tencent::wire::{Frame, Head};
 
-fn push(item: Value) -> Vec<u8> {
+/// A `msg_push` frame with one `event` item holding `item` under `key`.
+fn push_event(event: u32, key: &str, item: Value) -> Vec<u8> {
     let head = Head {
         servcmd: servcmd::MSG_PUSH.into(),
         seq: Some(999_999_999_999),
         ..Default::default()
     };
-    let body = json!({"eventArray": [{"event": 3, "GroupMsgArray": [item]}],
+    let body = json!({"eventArray": [{"event": event, key: [item]}],
                       "NeedAck": 1, "SessionData": "sd"});
     wire::encode(&head, &body).into_bytes()
+}
+
+/// A group message push (event 3).
+fn push(item: Value) -> Vec<u8> {
+    push_event(3, "GroupMsgArray", item)
 }
 
 fn msg(seq: u64) -> Value {
@@ -253,15 +259,9 @@ fn tip(seq: u64, user: &str) -> Value {
            "MsgBody": {"OpType": 1, "Operator_Account": "bob", "List_Account": [user]}})
 }
 
+/// A group tip push (event 4).
 fn tip_push(item: Value) -> Vec<u8> {
-    let head = Head {
-        servcmd: servcmd::MSG_PUSH.into(),
-        seq: Some(999_999_999_998),
-        ..Default::default()
-    };
-    let body = json!({"eventArray": [{"event": 4, "GroupTips": [item]}],
-                      "NeedAck": 1, "SessionData": "sd"});
-    wire::encode(&head, &body).into_bytes()
+    push_event(4, "GroupTips", item)
 }
 
 /// The group messages and tips among `events`, in order: `m<seq>` / `tip<seq>:<user>`.
