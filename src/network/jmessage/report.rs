@@ -7,7 +7,9 @@
 //! `Authorization: Basic base64(appKey:masterSecret)`, then `?cursor=C` for the next pages.
 //! - `count`: at most 1000 per page; `begin_time` / `end_time`: `yyyy-MM-dd HH:mm:ss`, at
 //!   most 7 days apart. The docs give no time zone; the service is in China, so the bridge
-//!   writes Beijing time (UTC+8) and widens every window by [`CLOCK_SLACK_MS`] either side.
+//!   writes Beijing time (UTC+8), widens every window by [`CLOCK_SLACK_MS`] either side and
+//!   starts it [`ZONE_DOUBT_MS`] earlier still, so the window holds what it asks for whether
+//!   the server reads the times as Beijing time or as UTC.
 //! - Reply: `{total, cursor?, count, messages: [{target_type, msg_type, target_id, from_id,
 //!   from_appkey, target_appkey, msg_body, create_time (s), msgid, msg_level, msg_ctime
 //!   (ms)}]}`, oldest first; `cursor` while more follow (valid 120 s).
@@ -29,6 +31,10 @@ pub const MAX_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Added to both ends of a window: the bridge's, the homeserver's and the service's clocks
 /// may disagree, and the docs leave the time zone unsaid.
 pub const CLOCK_SLACK_MS: i64 = 5 * 60 * 1000;
+/// Added before a window's start: the 8 hours between Beijing time and UTC. Written in
+/// Beijing time, a start this much earlier is the intended start if the server reads UTC;
+/// the end, read as UTC, only comes later than intended.
+pub const ZONE_DOUBT_MS: i64 = 8 * 3600 * 1000;
 /// Messages per page asked for (the most the service gives).
 pub const PAGE_SIZE: u32 = 1000;
 /// How long one page may take.
@@ -123,8 +129,9 @@ impl ReportApi {
     }
 
     /// `user`'s messages (sent and received) between `begin_ms` and `end_ms` (ms since the
-    /// epoch; both widened by [`CLOCK_SLACK_MS`], the span cut to [`MAX_WINDOW_MS`] back from
-    /// the end), oldest first, reading at most `max_pages` pages of [`PAGE_SIZE`].
+    /// epoch; both widened by [`CLOCK_SLACK_MS`], the start by [`ZONE_DOUBT_MS`] too, the span
+    /// cut to [`MAX_WINDOW_MS`] back from the end), oldest first, reading at most `max_pages`
+    /// pages of [`PAGE_SIZE`].
     pub async fn user_messages(
         &self,
         user: &str,
@@ -134,7 +141,7 @@ impl ReportApi {
     ) -> Result<Vec<ReportedMessage>, ReportError> {
         let end = end_ms.saturating_add(CLOCK_SLACK_MS);
         let begin = begin_ms
-            .saturating_sub(CLOCK_SLACK_MS)
+            .saturating_sub(CLOCK_SLACK_MS + ZONE_DOUBT_MS)
             .max(end - MAX_WINDOW_MS + 1000);
         let mut url =
             url::Url::parse(&self.base).map_err(|e| ReportError::Http(format!("base URL: {e}")))?;

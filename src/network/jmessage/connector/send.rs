@@ -23,8 +23,10 @@ use crate::network::jmessage::report::ReportError;
 
 /// The Matrix content field a JMessage message's `extras` object is carried in, both ways.
 pub const EXTRAS_FIELD: &str = "net.imbridge.jmessage.extras";
-/// Report pages (of 1000 messages of this login) looked through at most per look-up.
-const LOOKUP_PAGES: usize = 3;
+/// Report pages (of 1000 messages of this login, oldest first from 8 hours before the
+/// event: [`crate::network::jmessage::report::ZONE_DOUBT_MS`]) looked through at most per
+/// look-up.
+const LOOKUP_PAGES: usize = 10;
 
 /// The messages of this login found in history under one transaction id.
 #[derive(Debug, Default, PartialEq)]
