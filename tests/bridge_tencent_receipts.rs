@@ -3,7 +3,11 @@
 //! for receipts; alice's Matrix read receipt on it reaches bob as her per-message receipt
 //! (besides her read marker). alice's Matrix message goes out asking for receipts (the
 //! bridge's choice for groups); bob's receipt for it shows in Matrix as his ghost's read
-//! receipt on that event. A message that asked for none gets no receipt from the bridge.
+//! receipt on that event. A message that asked for none gets no receipt from the bridge. A
+//! message bridged before a bridge restart and read in Matrix after it gets its receipt (the
+//! restart's catch-up reads the group's newest messages again, which tells the connector
+//! again that it asked; older ones take the connector's fallback, unit-tested in
+//! `connector/receipts.rs`).
 
 #![cfg(feature = "tencent")]
 
@@ -133,5 +137,39 @@ async fn tencent_group_receipts_both_ways_on_synapse() {
     bob.call(cmd, body).await.expect("bob's receipt");
     mx1.wait_read_receipt(&room, BOB_GHOST, &mine).await;
     say!(t0, "bob's receipt is his ghost's Matrix read receipt");
+
+    // A message bridged before a restart, read after it: its receipt still goes out.
+    let before = bob
+        .send_group(&gid, vec![Elem::text("ack me after the restart")], vec![])
+        .await
+        .expect("bob sends");
+    let before_seq = u64::from(before.msg_seq);
+    mx1.wait_body(&room, |b| b == "ack me after the restart")
+        .await;
+    let before_event = mx1.event_id_of(&room, "ack me after the restart").await;
+    assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    let mut bridge = bed.restart();
+    mx1.send_read_receipt(&room, &before_event).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = receipts.lock().map(|v| v.clone()).unwrap_or_default();
+        if got.iter().any(|r| {
+            matches!(r, ReceiptNotice::Group { reader, messages, .. }
+                if reader.as_deref() == Some("alice")
+                    && messages.iter().any(|m| m.seq == Some(before_seq)))
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no receipt for a message bridged before the restart: {got:?}\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    say!(
+        t0,
+        "a message bridged before a restart gets its receipt after it"
+    );
     bridge.stop();
 }

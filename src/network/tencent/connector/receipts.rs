@@ -13,7 +13,9 @@
 //!   besides the read marker the user's receipt goes out for the remembered messages up to
 //!   the one read (`group_msg_receipt` / `c2c_msg_read_receipt`), only for those, so
 //!   nobody's receipts are sent for messages that did not ask. After a restart the memory
-//!   starts empty: messages received before it get no receipt.
+//!   starts empty: when the message read in a group is older than every message this run
+//!   has seen there, the receipt goes out for it alone (the service refuses it, quietly, if
+//!   it did not ask); earlier messages received before the restart get none.
 //! - The bridge's own group messages ask for receipts ([`REQUEST_GROUP_RECEIPTS`]), so the
 //!   members' receipts show as their ghosts' Matrix read receipts; its DM messages do not
 //!   (the C2C read marker already shows the peer's reading there).
@@ -54,6 +56,18 @@ enum Asked {
 #[derive(Default)]
 pub struct Pending {
     by_chat: Mutex<HashMap<String, Vec<Asked>>>,
+    /// The lowest `MsgSeq` this run has received per group (or topic): a message read below
+    /// it was received before the restart.
+    first_seen: Mutex<HashMap<String, u64>>,
+}
+
+/// What a Matrix read receipt takes to send.
+#[derive(Debug, PartialEq, Eq)]
+struct Taken {
+    asked: Vec<Asked>,
+    /// Guessed: the message read was received before this run, so whether it asked for a
+    /// receipt is not known (a refusal is expected, not a fault).
+    unsure: bool,
 }
 
 impl Pending {
@@ -90,14 +104,46 @@ impl Pending {
 
     /// A received group message (seen by `own`): remembered when it asked for a receipt.
     pub fn group_received(&self, own: &str, m: &GroupMessage) {
+        if let Ok(mut first) = self.first_seen.lock() {
+            if first.len() >= MAX_CHATS && !first.contains_key(&m.group_id) {
+                first.clear();
+            }
+            let seq = first.entry(m.group_id.clone()).or_insert(m.seq);
+            *seq = (*seq).min(m.seq);
+        }
         if m.need_receipt && m.from != own {
             self.remember(&m.group_id, Asked::Group(m.seq));
         }
     }
 
     /// Takes the messages of `chat` read when `up_to` is: those with `MsgSeq` (group) or
-    /// time (DM) up to its own; all when `up_to` names no message of the chat.
-    fn take(&self, chat: &ChatId, own: &str, up_to: &str) -> Vec<Asked> {
+    /// time (DM) up to its own; all when `up_to` names no message of the chat. A group
+    /// message read that is older than all this run has seen of the group is taken alone,
+    /// marked unsure.
+    fn take(&self, chat: &ChatId, own: &str, up_to: &str) -> Taken {
+        let read_seq = match chat.kind {
+            ChatKind::Group => super::group_ops::seq_of(chat, up_to).ok(),
+            _ => None,
+        };
+        let before_this_run = read_seq.is_some_and(|s| {
+            self.first_seen
+                .lock()
+                .map(|first| first.get(&chat.id).is_none_or(|f| s < *f))
+                .unwrap_or(false)
+        });
+        if let (Some(seq), true) = (read_seq, before_this_run) {
+            return Taken {
+                asked: vec![Asked::Group(seq)],
+                unsure: true,
+            };
+        }
+        Taken {
+            asked: self.take_remembered(chat, own, up_to),
+            unsure: false,
+        }
+    }
+
+    fn take_remembered(&self, chat: &ChatId, own: &str, up_to: &str) -> Vec<Asked> {
         let Ok(mut m) = self.by_chat.lock() else {
             return Vec::new();
         };
@@ -126,7 +172,10 @@ impl Pending {
 /// (after the read marker). Best effort: a refusal (e.g. the app has no receipts) is logged,
 /// the read marker stands.
 pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
-    let taken = login.memory.receipts.take(chat, &login.own, up_to);
+    let Taken {
+        asked: taken,
+        unsure,
+    } = login.memory.receipts.take(chat, &login.own, up_to);
     if taken.is_empty() {
         return;
     }
@@ -154,6 +203,9 @@ pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
     };
     match login.client.call(cmd, body).await {
         Ok(_) => debug!(chat = %chat.id, "tencent read receipt sent"),
+        Err(e) if unsure => {
+            debug!(chat = %chat.id, error = %e, "tencent read receipt for a message from before the restart refused (it asked for none)")
+        }
         Err(e) => warn!(chat = %chat.id, error = %e, "tencent read receipt refused"),
     }
 }
@@ -222,10 +274,45 @@ mod tests {
         p.group_received("me", &group_msg("me", 5, true));
         p.group_received("me", &group_msg("bob", 6, true));
         let chat = ChatId::group("g");
-        assert_eq!(p.take(&chat, "me", "g#4"), vec![Asked::Group(3)]);
-        assert_eq!(p.take(&chat, "me", "g#4"), vec![]);
-        assert_eq!(p.take(&chat, "me", "g#9"), vec![Asked::Group(6)]);
-        assert_eq!(p.take(&ChatId::group("other"), "me", "x"), vec![]);
+        let sure = |asked| Taken {
+            asked,
+            unsure: false,
+        };
+        assert_eq!(p.take(&chat, "me", "g#4"), sure(vec![Asked::Group(3)]));
+        assert_eq!(p.take(&chat, "me", "g#4"), sure(vec![]));
+        assert_eq!(p.take(&chat, "me", "g#9"), sure(vec![Asked::Group(6)]));
+        assert_eq!(p.take(&ChatId::group("other"), "me", "x"), sure(vec![]));
+    }
+
+    #[test]
+    fn a_message_from_before_the_restart_is_taken_alone_and_unsure() {
+        let p = Pending::default();
+        let unsure = |asked| Taken {
+            asked,
+            unsure: true,
+        };
+        // Nothing of group g seen in this run: the message read goes alone.
+        let chat = ChatId::group("g");
+        assert_eq!(p.take(&chat, "me", "g#7"), unsure(vec![Asked::Group(7)]));
+        // Seen from seq 10 on: 9 is from before, 10 and later are known.
+        p.group_received("me", &group_msg("bob", 10, false));
+        p.group_received("me", &group_msg("bob", 11, true));
+        assert_eq!(p.take(&chat, "me", "g#9"), unsure(vec![Asked::Group(9)]));
+        assert_eq!(
+            p.take(&chat, "me", "g#11"),
+            Taken {
+                asked: vec![Asked::Group(11)],
+                unsure: false
+            }
+        );
+        // DMs have the read marker; nothing is guessed there.
+        assert_eq!(
+            p.take(&ChatId::direct("bob"), "me", "bob_1_2_3"),
+            Taken {
+                asked: vec![],
+                unsure: false
+            }
+        );
     }
 
     #[test]
