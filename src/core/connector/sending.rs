@@ -34,7 +34,7 @@ impl ReplyTo {
     pub const PREVIEW_CHARS: usize = 100;
 }
 
-/// How one message is sent, besides its content: what [`NetworkLogin::send_message_with`]
+/// How one message is sent, besides its content: what [`super::NetworkLogin::send_message_with`]
 /// takes. `Default` is a plain send (no reply, no key).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendOptions<'a> {
@@ -58,7 +58,7 @@ pub struct SendOptions<'a> {
     pub maybe_sent_since_ms: Option<u64>,
     /// The Matrix event's content as the client sent it (a relayed message: as the relay
     /// rewrote it), for connectors that carry fields the core does not read, such as the keys
-    /// they put in [`RemoteMessage::extra`] coming back. `None` when the message does not come
+    /// they put in [`super::RemoteMessage::extra`] coming back. `None` when the message does not come
     /// from a Matrix event.
     pub matrix_content: Option<&'a serde_json::Value>,
 }
