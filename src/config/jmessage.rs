@@ -110,11 +110,14 @@ impl JmessageConfig {
             &self.websocket_url,
             &["ws", "wss"],
         );
-        c.url(
-            &net.key_path("report_url"),
-            &self.report_url,
-            &["http", "https"],
-        );
+        // A default derived from a bad `websocket_url` is that key's problem, told above.
+        if self.report_url != report_url_for(&self.websocket_url) {
+            c.url(
+                &net.key_path("report_url"),
+                &self.report_url,
+                &["http", "https"],
+            );
+        }
         if self.master_secret_file.as_os_str().is_empty() {
             return;
         }

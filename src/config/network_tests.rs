@@ -203,6 +203,7 @@ fn jmessage_section() -> TestResult {
     assert_eq!(j.app_key, "4f7aef34fb361292c566a1cd");
     assert_eq!(j.master_secret_file, secret);
     assert_eq!(j.websocket_url, JMESSAGE_DEFAULT_WEBSOCKET_URL);
+    assert_eq!(j.report_url, JMESSAGE_DEFAULT_REPORT_URL);
     assert!(cfg.network.tencent().is_none());
     let cfg = load(&format!(
         "network:\n  type: jmessage\n  jmessage:\n    app_key: k1\n    master_secret_file: {}\n    websocket_url: ws://127.0.0.1:18100/\n",
@@ -210,6 +211,23 @@ fn jmessage_section() -> TestResult {
     ))?;
     let j = cfg.network.jmessage().expect("a jmessage section");
     assert_eq!(j.websocket_url, "ws://127.0.0.1:18100");
+    // A sandbox serves the Report v2 on its own address.
+    assert_eq!(j.report_url, "http://127.0.0.1:18100");
+    let cfg = load(&format!(
+        "network:\n  type: jmessage\n  jmessage:\n    app_key: k1\n    master_secret_file: {}\n    report_url: https://report.example.org/\n",
+        secret.display()
+    ))?;
+    let j = cfg.network.jmessage().expect("a jmessage section");
+    assert_eq!(j.report_url, "https://report.example.org");
+    let err = load(&format!(
+        "network:\n  type: jmessage\n  jmessage:\n    app_key: k1\n    master_secret_file: {}\n    report_url: ftp://report\n",
+        secret.display()
+    ))
+    .expect_err("a report_url that is not http(s)");
+    assert_eq!(
+        err.find("network.jmessage.report_url").and_then(|p| p.line),
+        Some(FIRST + 5)
+    );
     let _ = std::fs::remove_file(secret);
     Ok(())
 }
