@@ -27,7 +27,9 @@ use crate::network::jmessage::session::{EndReason, GroupEventKind, IncomingMessa
 use super::groups::{translate_group_event, translate_retraction};
 use super::media::media_of;
 use super::profile_of;
-use super::receipts::{group_read_receipts, translate_receipt_change, ReaderBook, UnreadBook};
+use super::receipts::{
+    group_receipt_worker, translate_receipt_change, UnreadBook, GROUP_RECEIPT_QUEUE,
+};
 
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
@@ -223,8 +225,15 @@ pub(super) async fn translate(
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
     // Senders' last profile times (`sui_mtime`).
     let mut profile_times: HashMap<String, i64> = HashMap::new();
-    // Readers already told per message of ours in groups.
-    let readers = ReaderBook::default();
+    // Group receipt changes go to one worker that asks who read (in order, one at a time),
+    // so this loop never waits on the server.
+    let (group_receipts, changes) = mpsc::channel(GROUP_RECEIPT_QUEUE);
+    tokio::spawn(group_receipt_worker(
+        client.clone(),
+        own.clone(),
+        out.clone(),
+        changes,
+    ));
     // Armed at each login; fires CatchUpDone once quiet.
     let mut catch_up = far;
     let mut catching_up = false;
@@ -344,16 +353,9 @@ pub(super) async fn translate(
                 continue;
             }
             SessionEvent::ReceiptChange(change) if change.gid.is_some() => {
-                // Who read is asked of the server; not in this loop, which must not wait.
-                let (client, readers, own, out) =
-                    (client.clone(), readers.clone(), own.clone(), out.clone());
-                tokio::spawn(async move {
-                    for remote in group_read_receipts(&client, &readers, &own, &change).await {
-                        if out.send(remote).await.is_err() {
-                            break;
-                        }
-                    }
-                });
+                if group_receipts.try_send(change).is_err() {
+                    tracing::debug!(user = %own, "jmessage group receipt changes arrive faster than their readers are looked up; one dropped");
+                }
                 continue;
             }
             SessionEvent::ReceiptChange(change) => match translate_receipt_change(&own, &change) {

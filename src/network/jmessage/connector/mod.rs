@@ -47,8 +47,8 @@ pub use media::{
     media_failure, media_of, parse_uploaded, upload_kind, uploaded_url, MAX_MEDIA_BYTES, UPLOADED,
 };
 pub use receipts::{
-    group_read_receipts, translate_receipt_change, ReaderBook, UnreadBook,
-    MAX_MESSAGES_WITH_READERS, MAX_UNREPORTED_PER_CHAT,
+    group_read_receipts, group_receipt_worker, translate_receipt_change, ReaderBook, UnreadBook,
+    GROUP_RECEIPT_QUEUE, MAX_MESSAGES_WITH_READERS, MAX_UNREPORTED_PER_CHAT,
 };
 pub use register::{check_username, refusal};
 pub use send::{incoming_extra, outgoing_extras, EXTRAS_FIELD};

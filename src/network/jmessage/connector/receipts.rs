@@ -6,7 +6,8 @@
 //!   counts, so the connector asks `msg_unread_list` (the SDK's `msgUnreadList`, what the
 //!   JChat web app shows as a message's read list) who has read each message it names, and
 //!   every reader not seen before for that message becomes their read receipt up to it
-//!   ([`ReaderBook`]).
+//!   ([`ReaderBook`]); one worker per login does the asking, in order
+//!   ([`group_receipt_worker`]).
 //! * core → JMessage: JMessage receipts are per message (`receipt_report` of `msg_ids`), a
 //!   Matrix read receipt is "everything up to here". The connector notes the ids of the
 //!   messages others sent in each chat ([`UnreadBook`]) and reports all of them up to the
@@ -130,6 +131,29 @@ pub async fn group_read_receipts(
         }
     }
     out
+}
+
+/// How many group receipt changes may wait for [`group_receipt_worker`]; more are dropped
+/// (receipts are not worth holding up a login's other events for).
+pub const GROUP_RECEIPT_QUEUE: usize = 256;
+
+/// Turns a login's group receipt changes into read receipts, one change at a time in arrival
+/// order ([`group_read_receipts`]), until the login's translation ends or the core stops
+/// taking events.
+pub async fn group_receipt_worker(
+    client: Client,
+    own: String,
+    out: crate::core::connector::RemoteEventSender,
+    mut changes: tokio::sync::mpsc::Receiver<ReceiptChange>,
+) {
+    let readers = ReaderBook::default();
+    while let Some(change) = changes.recv().await {
+        for remote in group_read_receipts(&client, &readers, &own, &change).await {
+            if out.send(remote).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// The read receipt a `receipt_change` means for the logged-in user `own`: single chats
