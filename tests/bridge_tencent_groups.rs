@@ -2,7 +2,7 @@
 //! Tencent sandbox in this process. Two Matrix users log in (alice and dave, both members);
 //! the group is bridged once (one portal both are in), bob's group message reaches Matrix
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
-//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing, a recall made while it was down redacts the event, and a removal and a rename made while it was down reach the room.
+//! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing, a recall made while it was down redacts the event, and a removal and a rename made while it was down reach the room, and so does an edit (once; edits bridged before are not repeated).
 //! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
 //! message for bob), a Matrix read receipt moving alice's read marker (heard by another
 //! instance of alice), edits both ways, bob's nickname naming his ghost, and `sync-profile`
@@ -364,6 +364,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
 
     // An edit on the IM side arrives as `m.replace`; a Matrix edit reaches bob as an edit.
     let seq = u64::from(sent.msg_seq);
+    let (read_me, read_me_seq) = (event.clone(), seq);
     let reply = bob
         .call(
             MODIFY_GROUP_MSG,
@@ -459,6 +460,17 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     bob.call(cmd, body).await.expect("bob removes 👍");
     let (cmd, body) = reaction_request(&target, "😂", "bob", true);
     bob.call(cmd, body).await.expect("bob adds 😂");
+    // An edit made while the bridge is down comes with the catch-up (the message read again
+    // with `MsgVersion` 2): one more `m.replace`, and neither the edit bridged before nor
+    // alice's Matrix edit (version 1 of "typo here") comes back.
+    let reply = bob
+        .call(
+            MODIFY_GROUP_MSG,
+            modify_body(&gid, read_me_seq, 1, &[Elem::text("read me, edited twice")]),
+        )
+        .await
+        .expect("edit answered");
+    assert_eq!(reply["MsgVersion"], 2, "{reply}");
     let mut bridge = bed.restart();
     let is_laugh = |e: &serde_json::Value| {
         e["type"] == "m.reaction"
@@ -489,6 +501,40 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
         t0,
         "reactions changed while the bridge was down: 👍 removed, 😂 added"
     );
+    mx1.wait_event(&room1, "bob's edit made while away", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["event_id"] == read_me.as_str()
+            && e["content"]["m.new_content"]["body"] == "read me, edited twice"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let edits_of = |events: &[serde_json::Value], target: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| {
+                e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+                    && e["content"]["m.relates_to"]["event_id"] == target
+            })
+            .map(|e| {
+                e["content"]["m.new_content"]["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let events = mx1.raw_events(&room1).await;
+    assert_eq!(
+        edits_of(&events, &read_me),
+        ["read me, edited", "read me, edited twice"],
+        "each of bob's edits bridged once"
+    );
+    assert_eq!(
+        edits_of(&events, &mine),
+        ["no typo"],
+        "alice's Matrix edit not bridged back"
+    );
+    say!(t0, "an edit made while the bridge was down bridged once");
 
     // `sync-profile`: alice's Matrix display name becomes her Tencent nickname.
     mx1.set_displayname("Alice from Matrix").await;

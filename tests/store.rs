@@ -79,6 +79,7 @@ fn message(remote: &str, event: &str, part: u32) -> MessageRecord {
         sender: "bob".into(),
         timestamp_ms: 9,
         part,
+        edit_count: 0,
     }
 }
 

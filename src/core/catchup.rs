@@ -99,6 +99,7 @@ mod tests {
             reply_to: None,
             thread_root: None,
             droppable: false,
+            edit_count: 0,
             extra: Default::default(),
         })
     }

@@ -162,6 +162,14 @@ pub struct RemoteMessage {
     /// not taken ([`crate::core::convert::merge_extra`]).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// How many edits `content` already includes (mautrix's `Message.EditCount`), for
+    /// networks that number a message's edits (Tencent's `MsgVersion`): a message read again
+    /// after it was edited comes with its latest content and count. The core keeps the count
+    /// with the message, so a [`RemoteEvent::Edit`] whose `edit_count` is not above it is
+    /// known to be in Matrix already and is not bridged. 0 for an unedited message and for
+    /// networks that do not number edits.
+    #[serde(default)]
+    pub edit_count: u64,
 }
 
 /// What happened to a thread (a side conversation rooted at one message of a group).

@@ -98,6 +98,11 @@ pub struct MessageRecord {
     /// Index of this event when one remote message became several (caption + media): 0 first.
     #[serde(default)]
     pub part: u32,
+    /// How many edits the Matrix side shows of this message: those bridged from the network
+    /// and those made in Matrix (mautrix's `EditCount`; see
+    /// [`crate::core::connector::RemoteMessage::edit_count`]).
+    #[serde(default)]
+    pub edit_count: u64,
 }
 
 /// One bridged reaction (`reactions` tree, keyed by portal key, target remote message, remote

@@ -28,6 +28,7 @@ fn message(remote: &str, event: &str) -> MessageRecord {
         sender: "bob".into(),
         timestamp_ms: 2,
         part: 0,
+        edit_count: 0,
     }
 }
 

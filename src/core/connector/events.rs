@@ -29,12 +29,20 @@ pub struct ReactionUsers {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RemoteEvent {
     Message(RemoteMessage),
+    /// `target`'s content is now `content`.
     Edit {
         chat: ChatId,
         sender: String,
         target: String,
         content: MessageContent,
         timestamp_ms: u64,
+        /// The message's edit count with this edit (1 for the first), for networks that
+        /// number edits ([`RemoteMessage::edit_count`]): an edit the core has bridged already
+        /// (its count at or below the one stored with the message, as when a catch-up reads
+        /// an edited message again) is dropped. `None`: always bridged, and the stored count
+        /// grows by one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edit_count: Option<u64>,
     },
     /// A recall / delete of a message.
     Remove {

@@ -190,6 +190,7 @@ mod tests {
                 thread_root: None,
                 droppable,
                 extra: Default::default(),
+                edit_count: 0,
             })
         };
         assert!(

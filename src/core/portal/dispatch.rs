@@ -23,9 +23,10 @@ impl PortalWorker {
                 target,
                 content,
                 timestamp_ms,
+                edit_count,
                 ..
             } => {
-                self.remote_edit(login, &sender, &target, content, timestamp_ms)
+                self.remote_edit(login, &sender, &target, content, timestamp_ms, edit_count)
                     .await
             }
             RemoteEvent::ChatInfoChange {

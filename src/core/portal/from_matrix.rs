@@ -258,6 +258,7 @@ impl PortalWorker {
                     sender: login.remote_id.clone(),
                     timestamp_ms: now_ms(),
                     part: 0,
+                    edit_count: 0,
                 };
                 self.put_mapping(&record, i).await;
             }
@@ -404,7 +405,10 @@ impl PortalWorker {
             _ => edit.edit_message(chat, &remote, &converted).await,
         };
         match &outcome {
-            Ok(()) => ctx.metrics.bridged(Direction::ToNetwork, "edit"),
+            Ok(()) => {
+                ctx.metrics.bridged(Direction::ToNetwork, "edit");
+                self.count_edit(&remote, None).await;
+            }
             Err(e) => {
                 ctx.metrics
                     .failed(Direction::ToNetwork, send_failure_reason(e));

@@ -337,6 +337,7 @@ impl PortalWorker {
             sender: msg.sender.clone(),
             timestamp_ms: msg.timestamp_ms,
             part: 0,
+            edit_count: msg.edit_count,
         };
         if let Err(e) = ctx.store.put_message(&self.key, &record).await {
             warn!(portal = %self.key, error = %e, "message mapping not saved");

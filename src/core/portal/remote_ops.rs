@@ -7,6 +7,7 @@ use crate::core::double_puppet;
 use crate::core::ghosts::escape_localpart;
 use ruma::RoomId;
 use serde_json::json;
+use tracing::{debug, warn};
 
 use super::{retry, PortalWorker};
 use crate::core::connector::MessageContent;
@@ -60,6 +61,7 @@ impl PortalWorker {
         target: &str,
         content: MessageContent,
         timestamp_ms: u64,
+        edit_count: Option<u64>,
     ) -> Result<(), MatrixError> {
         let ctx = self.ctx.clone();
         let Some(record) = ctx
@@ -71,6 +73,10 @@ impl PortalWorker {
         else {
             return Ok(());
         };
+        if edit_count.is_some_and(|n| n <= record.edit_count) {
+            debug!(portal = %self.key, target, "edit already bridged");
+            return Ok(());
+        }
         let Ok(room) = RoomId::parse(record.room_id.as_str()) else {
             return Ok(());
         };
@@ -87,14 +93,31 @@ impl PortalWorker {
         body["m.new_content"] = new_content;
         body["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": record.event_id });
         // The same edit replayed after a restart reuses its transaction id.
-        let txn = format!("imb-edit-{}-{timestamp_ms}", escape_localpart(target));
+        let txn = match edit_count {
+            Some(n) => format!("imb-edit-{}-v{n}", escape_localpart(target)),
+            None => format!("imb-edit-{}-{timestamp_ms}", escape_localpart(target)),
+        };
         retry("edit", || {
             ctx.matrix
                 .send_event(&room, &ghost, "m.room.message", &txn, &body)
         })
         .await?;
         ctx.metrics.bridged(Direction::ToMatrix, "edit");
+        self.count_edit(target, edit_count).await;
         Ok(())
+    }
+
+    /// Stores remote message `target`'s edit count after an edit bridged either way: `to`
+    /// when the network numbered the edit, else one more than stored.
+    pub(super) async fn count_edit(&self, target: &str, to: Option<u64>) {
+        let store = &self.ctx.store;
+        let Ok(Some(mut record)) = store.message_by_remote(&self.key, target).await else {
+            return;
+        };
+        record.edit_count = to.unwrap_or(record.edit_count + 1).max(record.edit_count);
+        if let Err(e) = store.put_message(&self.key, &record).await {
+            warn!(portal = %self.key, error = %e, "edit count not saved");
+        }
     }
 
     /// Shows the sender's ghost typing (or not) in the portal, if the room exists. The user's

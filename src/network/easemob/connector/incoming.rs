@@ -210,6 +210,7 @@ pub fn translate_message(
             // Chat rooms are high-traffic and keep nothing for absent members: a busy chat
             // room portal may drop its oldest messages (the core's channel queue).
             droppable: chat.kind == ChatKind::Channel,
+            edit_count: 0,
             extra: Default::default(),
             chat,
             from_self: sender == own,
@@ -249,6 +250,7 @@ pub fn translate_message(
             target: message_id.to_string(),
             content: incoming_content(content)?,
             timestamp_ms: m.timestamp,
+            edit_count: None,
         },
         Body::Unknown { .. } => return None,
     })

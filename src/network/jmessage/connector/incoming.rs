@@ -73,6 +73,7 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
         reply_to: None,
         thread_root: None,
         droppable: false,
+        edit_count: 0,
         extra: super::send::incoming_extra(m.extras.as_ref()),
     })
 }

@@ -202,6 +202,7 @@ pub fn translate(own: &str, e: &SessionEvent, memory: &Memory) -> Option<RemoteE
                 target,
                 content: content_of(&m.elems),
                 timestamp_ms: unix_now().saturating_mul(1000),
+                edit_count: Some(m.version),
             }
         }
         SessionEvent::PeerRead { peer, .. } => RemoteEvent::ReadReceipt {

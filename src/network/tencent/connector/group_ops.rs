@@ -31,6 +31,7 @@ pub fn translate_modified(m: &GroupModified, memory: &Memory) -> RemoteEvent {
         target,
         content: content_of(&m.elems),
         timestamp_ms: unix_now().saturating_mul(1000),
+        edit_count: Some(m.version),
     }
 }
 

@@ -52,8 +52,29 @@ pub fn translate_group_message(own: &str, m: &GroupMessage) -> RemoteMessage {
         reply_to: None,
         thread_root: None,
         droppable: false,
+        edit_count: m.version,
         extra: Default::default(),
     }
+}
+
+/// The events a group message becomes: the message, and for an edited one read by the
+/// catch-up ([`GroupMessage::offline`], `MsgVersion` above 0) its edit as well, numbered by
+/// its version. The core drops whichever of the two Matrix has already (the message bridged
+/// before, or its edit), so an edit made while the bridge was away reaches Matrix once, and a
+/// message first seen edited is bridged with its new text and no edit event.
+pub fn translate_group_events(own: &str, m: &GroupMessage) -> Vec<RemoteEvent> {
+    let message = translate_group_message(own, m);
+    let edit = (m.offline && m.version > 0).then(|| RemoteEvent::Edit {
+        chat: message.chat.clone(),
+        sender: message.sender.clone(),
+        target: message.id.clone(),
+        content: message.content.clone(),
+        timestamp_ms: message.timestamp_ms,
+        edit_count: Some(m.version),
+    });
+    std::iter::once(RemoteEvent::Message(message))
+        .chain(edit)
+        .collect()
 }
 
 /// The event a tip becomes for the logged-in user `own`; `None` for tips not bridged.
@@ -211,6 +232,7 @@ mod tests {
             mentions: vec![GroupAt::All, GroupAt::User("alice".into())],
             offline: false,
             need_receipt: false,
+            version: 0,
         };
         let r = translate_group_message("alice", &m);
         assert_eq!(r.id, "g#3");
@@ -227,6 +249,44 @@ mod tests {
         };
         assert_eq!(mentions, vec!["alice".to_owned()]);
         assert!(mentions_room);
+    }
+
+    #[test]
+    fn an_edited_message_from_the_catch_up_carries_its_edit_numbered() {
+        let m = |offline, version| GroupMessage {
+            group_id: "g".into(),
+            from: "bob".into(),
+            seq: 3,
+            random: 1,
+            time: 2,
+            elems: vec![Elem::text("fixed")],
+            mentions: Vec::new(),
+            offline,
+            need_receipt: false,
+            version,
+        };
+        let events = translate_group_events("alice", &m(true, 2));
+        let [RemoteEvent::Message(msg), RemoteEvent::Edit {
+            target,
+            content,
+            edit_count,
+            sender,
+            ..
+        }] = events.as_slice()
+        else {
+            panic!("message and edit: {events:?}");
+        };
+        assert_eq!((msg.edit_count, target.as_str()), (2, "g#3"));
+        assert_eq!((sender.as_str(), *edit_count), ("bob", Some(2)));
+        assert_eq!(content, &MessageContent::text("fixed"));
+        // Live, or never edited: the message alone (a live edit comes as its own push).
+        for (offline, version) in [(false, 2), (true, 0)] {
+            let events = translate_group_events("alice", &m(offline, version));
+            assert!(
+                matches!(events.as_slice(), [RemoteEvent::Message(_)]),
+                "{events:?}"
+            );
+        }
     }
 
     #[test]

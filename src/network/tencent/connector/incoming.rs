@@ -37,6 +37,7 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
         reply_to: None,
         thread_root: None,
         droppable: false,
+        edit_count: 0,
         extra: Default::default(),
     }
 }
@@ -244,7 +245,14 @@ pub(super) async fn translate(
             SessionEvent::GroupMessage(m) => {
                 reactions_due.group(&m);
                 memory.receipts.group_received(&own, &m);
-                RemoteEvent::Message(super::groups::translate_group_message(&own, &m))
+                if m.version > 0 {
+                    let id = super::groups::group_message_id(&m.group_id, m.seq);
+                    memory.remember_version(id, m.version);
+                }
+                if send_all(&out, super::groups::translate_group_events(&own, &m)).await {
+                    continue;
+                }
+                break;
             }
             SessionEvent::LiveMessage(m) => {
                 RemoteEvent::Message(super::live::translate_live_message(&own, &m))

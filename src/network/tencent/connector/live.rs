@@ -156,6 +156,7 @@ mod tests {
             mentions: vec![],
             offline: false,
             need_receipt: false,
+            version: 0,
         }
     }
 

@@ -263,6 +263,7 @@ mod tests {
             mentions: vec![],
             offline: false,
             need_receipt,
+            version: 0,
         }
     }
 

@@ -74,6 +74,10 @@ pub struct GroupMessage {
     /// The sender asked for per-message read receipts (`IsNeedReadReceipt: 1`;
     /// [`super::receipts`]).
     pub need_receipt: bool,
+    /// `MsgVersion`: how many times the message was edited (`modify_group_msg`); a message
+    /// read from the history after an edit has its new `MsgBody` and this count (the SDK's
+    /// `messageVersion`).
+    pub version: u64,
 }
 
 impl GroupMessage {
@@ -269,6 +273,7 @@ pub(super) fn parse_group_message(
         need_receipt: ["IsNeedReadReceipt", "NeedReadReceipt"]
             .iter()
             .any(|k| m.get(*k).and_then(Value::as_u64) == Some(1)),
+        version: m.get("MsgVersion").and_then(Value::as_u64).unwrap_or(0),
     })
 }
 
