@@ -15,10 +15,13 @@ mod common;
 
 use base64::Engine as _;
 use common::sdk_agent::SdkAgent;
-use common::tencent_rig::{next, sdk_login_with, sdk_received, TestSandbox, APP};
+use common::tencent_rig::{next, sdk_login_with, sdk_received, TestSandbox, APP, KEY};
+use imbridge::network::tencent::client::ClientConfig;
 use imbridge::network::tencent::connector::media::uploaded_elem;
-use imbridge::network::tencent::cos::{FileType, MediaError};
+use imbridge::network::tencent::cos::{fetch_url, FileType, MediaError};
 use imbridge::network::tencent::elem::{Elem, ImageElem, ImageInfo};
+use imbridge::network::tencent::sandbox::SandboxConfig;
+use imbridge::network::tencent::session::SessionConfig;
 use imbridge::network::tencent::session::SessionEvent;
 use serde_json::{json, Value};
 
@@ -161,6 +164,12 @@ async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
         (json!(40), json!(30))
     );
     let url = first_url(&info[0], &["url", "imageUrl"]);
+    // The SDK appends the login's `RichMsgAuthKey` to URLs it rewrites to its download
+    // proxy: it read the key from the sandbox's login reply, and the sandbox takes it.
+    assert!(
+        url.ends_with(&format!("authKey={}", sb.sandbox.rich_msg_auth_key())),
+        "the SDK's URL carries the login's download key: {url}"
+    );
     assert_eq!(
         sdk_fetch(&mut alice, &url).await,
         mine_png,
@@ -240,4 +249,43 @@ async fn the_sdk_private_network_upload_path_reaches_our_client() {
     alice.assert_no_crash();
     alice.exit().await;
     eprintln!("the SDK's private-network path: {:?}", t0.elapsed());
+}
+
+/// Downloads carry the login's `RichMsgAuthKey` as `authKey` where the SDK adds it (the
+/// service's media hosts; here the sandbox's host put on the client's list, and the sandbox
+/// set to refuse downloads without the key): with it the bytes come, without it (a client
+/// with the default list) or with a wrong one they are refused.
+#[tokio::test]
+async fn downloads_from_listed_hosts_carry_the_logins_auth_key() {
+    let mut cfg = SandboxConfig::new(APP, KEY);
+    cfg.require_auth_key = true;
+    let sb = TestSandbox::start_with(cfg).await;
+    let mut listed =
+        ClientConfig::new(&sb.server(), SessionConfig::new(APP, "bob", &sb.sig("bob")));
+    listed.file_dn_list = vec!["127.0.0.1".into()];
+    let (bob, _bob_events) = sb.client_cfg(listed).await;
+    let (carol, _carol_events) = sb.client("carol").await;
+    let png = png_bytes();
+    let up = bob
+        .upload(false, FileType::Image, "cat.png", png.clone())
+        .await
+        .expect("upload");
+    assert!(
+        !up.url.contains("authKey"),
+        "an upload URL is sent bare: {}",
+        up.url
+    );
+    let got = bob
+        .download(&up.url, 1 << 20)
+        .await
+        .expect("download with the key");
+    assert_eq!(got, png, "the bytes, exactly");
+    let refused = carol.download(&up.url, 1 << 20).await;
+    assert!(
+        matches!(&refused, Err(MediaError::Http(e)) if e.contains("403")),
+        "a download without the key is refused: {refused:?}"
+    );
+    let wrong = format!("{}?authKey=not-the-key", fetch_url(&sb.server(), &up.url));
+    let status = reqwest::get(&wrong).await.expect("GET").status();
+    assert_eq!(status, 403, "a wrong key is refused");
 }

@@ -28,9 +28,14 @@ pub struct TestSandbox {
 impl TestSandbox {
     /// Starts it.
     pub async fn start() -> Self {
+        Self::start_with(SandboxConfig::new(APP, KEY)).await
+    }
+
+    /// Starts it with `cfg` (made from [`SandboxConfig::new`]`(APP, KEY)`).
+    pub async fn start_with(cfg: SandboxConfig) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
+        let sandbox = Arc::new(Sandbox::new(cfg));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
             let _ = stopped.await;
@@ -100,7 +105,12 @@ impl TestSandbox {
         &self,
         session: SessionConfig,
     ) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let cfg = ClientConfig::new(&self.server(), session);
+        self.client_cfg(ClientConfig::new(&self.server(), session))
+            .await
+    }
+
+    /// A Rust client started with `cfg`, logged in.
+    pub async fn client_cfg(&self, cfg: ClientConfig) -> (Client, mpsc::Receiver<SessionEvent>) {
         let (client, events) = Client::start(cfg);
         let state = tokio::time::timeout(
             Duration::from_secs(10),

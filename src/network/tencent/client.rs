@@ -27,6 +27,9 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Smallest and largest reconnect delay.
     pub backoff: (Duration, Duration),
+    /// Media hosts whose downloads carry the login's `RichMsgAuthKey` as `authKey`
+    /// ([`super::cos::with_auth_key`]); default [`super::cos::FILE_DN_LIST`].
+    pub file_dn_list: Vec<String>,
 }
 
 impl ClientConfig {
@@ -36,6 +39,7 @@ impl ClientConfig {
             server: server.trim_end_matches('/').to_owned(),
             session,
             backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            file_dn_list: super::cos::FILE_DN_LIST.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -98,8 +102,10 @@ impl Client {
             cfg.session.sdk_app_id,
             &cfg.session.identifier,
             cfg.session.platform,
+            cfg.file_dn_list.clone(),
         ));
         let driver = Driver {
+            media: media.clone(),
             cfg,
             session,
             instance_id,

@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use super::client::Client;
 use super::elem::ImageInfo;
 use super::session::SendError;
+use crate::config::Secret;
 
 /// What a file is uploaded as (`uint32_file_type`, the SDK's `_setUploadFileType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +219,33 @@ pub fn may_fetch(server: &str, url: &url::Url) -> bool {
     }
 }
 
+/// The hosts whose media URLs the SDK signs with the login's `RichMsgAuthKey`: its built-in
+/// list in `@tencentcloud/chat` 3.6.6 (`Fi`), to which it adds the cloud config's
+/// `file_dn_list`.
+pub const FILE_DN_LIST: [&str; 2] = ["rich.my-imcloud.com", "imrich.qcloud.com"];
+
+/// `url` with the download key `auth_key` appended as `authKey`, as the SDK's URL fixer
+/// (`l(url, fileDownloadProxy, authKey, fileDNList)` in `@tencentcloud/chat` 3.6.6) does for
+/// every media URL it hands out: only when the URL's host (less a leading `N.`) contains
+/// `rich-dev` or ends with one of `dn_list`, the key is not empty, and the URL has no
+/// `authKey=` yet; `?authKey=` or `&authKey=` as the URL has a query or not.
+pub fn with_auth_key(url: &str, auth_key: &str, dn_list: &[String]) -> String {
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let host = match host.split_once('.') {
+        Some((digit, rest)) if digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit() => rest,
+        _ => &host,
+    };
+    let listed = host.contains("rich-dev") || dn_list.iter().any(|d| host.ends_with(d.as_str()));
+    if !listed || auth_key.is_empty() || url.contains("authKey=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}authKey={auth_key}")
+}
+
 /// What the media calls need to know about the client: who it is and where.
 #[derive(Debug)]
 pub(super) struct MediaContext {
@@ -225,11 +253,28 @@ pub(super) struct MediaContext {
     pub(super) sdk_app_id: u64,
     pub(super) identifier: String,
     pub(super) platform: u32,
+    /// The hosts whose downloads carry the auth key ([`with_auth_key`]).
+    dn_list: Vec<String>,
+    /// The last login's `RichMsgAuthKey` (empty before the first login).
+    auth_key: std::sync::Mutex<Secret>,
     http: reqwest::Client,
 }
 
 impl MediaContext {
-    pub(super) fn new(server: &str, sdk_app_id: u64, identifier: &str, platform: u32) -> Self {
+    /// Keeps the download key of the login that just succeeded (`RichMsgAuthKey`).
+    pub(super) fn set_auth_key(&self, key: Secret) {
+        if let Ok(mut k) = self.auth_key.lock() {
+            *k = key;
+        }
+    }
+
+    pub(super) fn new(
+        server: &str,
+        sdk_app_id: u64,
+        identifier: &str,
+        platform: u32,
+        dn_list: Vec<String>,
+    ) -> Self {
         let own = server.to_owned();
         // Redirects are followed only where a download may go in the first place.
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
@@ -250,6 +295,8 @@ impl MediaContext {
             sdk_app_id,
             identifier: identifier.to_owned(),
             platform,
+            dn_list,
+            auth_key: std::sync::Mutex::new(Secret::new("")),
             http,
         }
     }
@@ -310,7 +357,12 @@ impl Client {
     /// more than `max_bytes` are announced or arrive.
     pub async fn download(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>, MediaError> {
         let ctx = self.media_context();
-        let url = fetch_url(&ctx.server, url);
+        let key = ctx
+            .auth_key
+            .lock()
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
+        let url = fetch_url(&ctx.server, &with_auth_key(url, &key, &ctx.dn_list));
         let parsed = url::Url::parse(&url).map_err(|e| MediaError::Http(format!("{url}: {e}")))?;
         if !may_fetch(&ctx.server, &parsed) {
             return Err(MediaError::Http(format!(
@@ -338,6 +390,36 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_auth_key_goes_on_urls_of_the_listed_hosts_only_as_the_sdk_adds_it() {
+        let list: Vec<String> = FILE_DN_LIST.map(str::to_owned).to_vec();
+        let add = |url: &str| with_auth_key(url, "K", &list);
+        assert_eq!(
+            add("https://cos.ap-shanghai.myqcloud.com.rich.my-imcloud.com/a.png"),
+            "https://cos.ap-shanghai.myqcloud.com.rich.my-imcloud.com/a.png?authKey=K"
+        );
+        assert_eq!(
+            add("https://3.imrich.qcloud.com/a?x=1"),
+            "https://3.imrich.qcloud.com/a?x=1&authKey=K"
+        );
+        assert_eq!(
+            add("https://rich-dev.example.com/a"),
+            "https://rich-dev.example.com/a?authKey=K"
+        );
+        // Not listed, already carrying a key, or no key: as it is.
+        for url in [
+            "https://cos.example.com/a.png",
+            "https://rich.my-imcloud.com/a?authKey=old",
+            "not a url",
+        ] {
+            assert_eq!(add(url), url);
+        }
+        assert_eq!(
+            with_auth_key("https://rich.my-imcloud.com/a", "", &list),
+            "https://rich.my-imcloud.com/a"
+        );
+    }
 
     #[test]
     fn signing_bodies_and_replies() {

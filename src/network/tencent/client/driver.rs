@@ -24,6 +24,8 @@ enum Outcome {
 }
 
 pub(super) struct Driver {
+    /// Where the login's download key goes for the media calls.
+    pub(super) media: std::sync::Arc<crate::network::tencent::cos::MediaContext>,
     pub(super) cfg: ClientConfig,
     pub(super) session: Session,
     pub(super) instance_id: String,
@@ -267,7 +269,10 @@ impl Driver {
             }
             e => {
                 match &e {
-                    SessionEvent::LoggedIn { .. } => {
+                    SessionEvent::LoggedIn {
+                        rich_msg_auth_key, ..
+                    } => {
+                        self.media.set_auth_key(rich_msg_auth_key.clone());
                         self.attempt = 0;
                         let _ = self.state.send(LinkState::Connected);
                     }

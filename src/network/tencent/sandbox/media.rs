@@ -54,12 +54,22 @@ pub struct MediaStore {
     next: std::sync::atomic::AtomicU64,
     /// `DIR/media` with `--data DIR`.
     dir: OnceLock<PathBuf>,
+    /// The `RichMsgAuthKey` every login is given (one per sandbox run).
+    auth_key: OnceLock<String>,
 }
 
 impl MediaStore {
     /// Keeps uploads in `dir` too (created on first use), and serves what is there.
     pub fn set_dir(&self, dir: PathBuf) {
         let _ = self.dir.set(dir);
+    }
+
+    /// The download key logins are given as `RichMsgAuthKey`, which the SDK appends to
+    /// media URLs as `authKey` (made on first use, random, the same for every login of this
+    /// run: whether the real key is per user or per login is not known).
+    pub fn auth_key(&self) -> &str {
+        self.auth_key
+            .get_or_init(|| format!("{:032x}", rand::rng().random::<u128>()))
     }
 
     /// A new upload slot for `file_name`: its key and sign.
@@ -215,8 +225,21 @@ pub async fn upload(
     }
 }
 
-/// `GET /cos/{key}`: the bytes.
-pub async fn download(State(sandbox): State<Arc<Sandbox>>, Path(key): Path<String>) -> Response {
+/// `GET /cos/{key}[?authKey=…]`: the bytes. An `authKey` other than the logins'
+/// `RichMsgAuthKey` is refused (403), and so is a download without one when the sandbox
+/// requires it ([`super::SandboxConfig::require_auth_key`]).
+pub async fn download(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let allowed = match q.get("authKey") {
+        Some(k) => k == sandbox.media.auth_key(),
+        None => !sandbox.cfg.require_auth_key,
+    };
+    if !allowed {
+        return (StatusCode::FORBIDDEN, "AccessDenied: authKey").into_response();
+    }
     let Some(bytes) = sandbox.media.get(&key) else {
         return (StatusCode::NOT_FOUND, "NoSuchKey").into_response();
     };

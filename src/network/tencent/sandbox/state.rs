@@ -40,6 +40,11 @@ pub struct SandboxConfig {
     /// multi-instance setting for Web); a login past it kicks the oldest instance out with
     /// `KickType` 1 (the SDK's `KICKED_OUT_MULT_ACCOUNT`). `None` (the default): no limit.
     pub web_instances: Option<usize>,
+    /// Refuse media downloads that carry no `authKey` (the login's `RichMsgAuthKey`, which
+    /// the SDK appends to URLs of the service's media hosts). Off by default: the SDK adds it
+    /// only for those hosts or a `fileDownloadProxy`, so its private-network path downloads
+    /// from the sandbox without one. A wrong `authKey` is refused either way.
+    pub require_auth_key: bool,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -63,6 +68,7 @@ impl SandboxConfig {
             getmsg_page: 20,
             compress_over: None,
             web_instances: None,
+            require_auth_key: false,
         }
     }
 }
@@ -185,6 +191,11 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// The `RichMsgAuthKey` logins are given, which media downloads may carry as `authKey`.
+    pub fn rich_msg_auth_key(&self) -> &str {
+        self.media.auth_key()
+    }
+
     /// The persisted part of the state (not the online instances).
     pub(super) fn state_data(&self) -> serde_json::Result<StateData> {
         serde_json::to_value(&*self.lock())

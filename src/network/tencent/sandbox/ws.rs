@@ -325,7 +325,7 @@ impl Conn {
             ok(json!({
                 "A2Key": a2, "TinyId": tiny.to_string(),
                 "HelloInterval": self.sandbox.cfg.hello_interval, "InstId": conn_id,
-                "TimeStamp": unix_now(),
+                "TimeStamp": unix_now(), "RichMsgAuthKey": self.sandbox.media.auth_key(),
             })),
         );
         self.login = Some((identifier, conn_id, a2, tiny));

@@ -154,6 +154,10 @@ pub enum SessionEvent {
         hello_interval: u64,
         /// `TimeStamp`: the server's clock, unix seconds.
         server_time: u64,
+        /// `RichMsgAuthKey`: the key media downloads from the service's hosts carry as
+        /// `authKey` (the SDK's `setDowloadFileAuthKey`; [`crate::network::tencent::cos`]);
+        /// empty when not given.
+        rich_msg_auth_key: crate::config::Secret,
     },
     /// A message arrived (in order, duplicates dropped).
     Message(C2cMessage),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::network::tencent::wire::ServerError;
 
 fn session(now: Instant) -> Session {
     Session::new(SessionConfig::new(1_400_000_001, "alice", "SIG"), now, 7)
@@ -54,11 +55,17 @@ fn login(s: &mut Session, now: Instant) -> Frame {
     assert_eq!(login.head.usersig.as_deref(), Some("SIG"));
     assert_eq!(login.head.cs, Some(0));
     let body = json!({"ErrorCode": 0, "A2Key": "A2", "TinyId": "144115", "HelloInterval": 30,
-                      "InstId": 5, "TimeStamp": 1_700_000_000});
+                      "InstId": 5, "TimeStamp": 1_700_000_000, "RichMsgAuthKey": "AK"});
     s.on_frame(&reply(login, body), now).unwrap();
     let (frames, events, _) = drain(s);
     assert!(
-        matches!(&events[0], SessionEvent::LoggedIn { tiny_id, inst_id: 5, hello_interval: 30, .. } if tiny_id == "144115")
+        matches!(&events[0], SessionEvent::LoggedIn { tiny_id, inst_id: 5, hello_interval: 30, rich_msg_auth_key, .. }
+            if tiny_id == "144115" && rich_msg_auth_key.expose() == "AK")
+    );
+    assert!(
+        !format!("{:?}", events[0]).contains("AK\""),
+        "the download key stays out of logs: {:?}",
+        events[0]
     );
     let getmsg = frames
         .into_iter()
