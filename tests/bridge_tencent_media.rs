@@ -5,7 +5,9 @@
 //! duration; a Matrix `m.audio` reaches bob as a `TIMSoundElem` with its duration (seconds,
 //! rounded up); a Matrix `m.image` reaches bob as a `TIMImageElem` whose original he downloads
 //! byte for byte; a Matrix `m.file` with a caption reaches him as a `TIMFileElem` (its name
-//! kept) followed by the caption as a text. In a Work group: bob's image reaches the group
+//! kept) followed by the caption as a text; a Matrix `m.video` with Element's thumbnail
+//! reaches bob with the thumbnail as its snapshot, and bob's video with a snapshot becomes an
+//! `m.video` whose `thumbnail_url` has the snapshot's bytes. In a Work group: bob's image reaches the group
 //! portal and a Matrix image reaches bob as a group `TIMImageElem`, both byte for byte. Avatars: bob's (an uploaded image's URL as his
 //! `Tag_Profile_IM_Image`) is his ghost's avatar, same bytes; `sync-profile` uploads alice's
 //! Matrix avatar and sets its URL as hers, which bob downloads byte for byte.
@@ -256,6 +258,102 @@ async fn tencent_media_both_ways_in_a_dm_and_a_group() {
         .expect("bob downloads");
     assert_eq!(got, ogg, "the Matrix voice, byte for byte");
     say!(t0, "alice's Matrix voice reached bob with its duration");
+
+    // Matrix → Tencent: a video with the thumbnail Element makes, which becomes its snapshot.
+    let mp4: Vec<u8> = b"\0\0\0\x18ftypmp42"
+        .iter()
+        .copied()
+        .chain((0..7000u32).map(|i| (i % 233) as u8))
+        .collect();
+    let still = png(32, 18, 3_000, 0x42);
+    let mxc = mx.upload(mp4.clone(), "video/mp4", "clip.mp4").await;
+    let thumb_mxc = mx.upload(still.clone(), "image/png", "thumbnail.png").await;
+    mx.send_content(
+        &room,
+        json!({"msgtype": "m.video", "body": "clip.mp4", "url": mxc,
+            "info": {"mimetype": "video/mp4", "size": mp4.len(), "duration": 4000,
+                "w": 320, "h": 180, "thumbnail_url": thumb_mxc,
+                "thumbnail_info": {"mimetype": "image/png", "size": still.len(), "w": 32, "h": 18}}}),
+    )
+    .await;
+    let m = from_alice(&mut bob_events).await;
+    let [Elem::VideoFile(video)] = m.elems.as_slice() else {
+        panic!("one video element: {:?}", m.elems);
+    };
+    assert_eq!(
+        (video.video_second, video.thumb_width, video.thumb_height),
+        (4, 32, 18),
+        "{video:?}"
+    );
+    assert_eq!(video.thumb_format, "png", "{video:?}");
+    let got = bob
+        .download(&video.video_url, 1 << 20)
+        .await
+        .expect("bob downloads");
+    assert_eq!(got, mp4, "the Matrix video, byte for byte");
+    let got = bob
+        .download(&video.thumb_url, 1 << 20)
+        .await
+        .expect("bob downloads");
+    assert_eq!(
+        got, still,
+        "the Matrix thumbnail as the snapshot, byte for byte"
+    );
+    say!(
+        t0,
+        "alice's Matrix video reached bob with its thumbnail as the snapshot"
+    );
+
+    // Tencent → Matrix: bob's video with a snapshot becomes an m.video with a thumbnail.
+    let snap = bob
+        .upload(false, FileType::Image, "snap.png", still.clone())
+        .await
+        .expect("bob uploads");
+    let mut elem = uploaded_elem(
+        FileType::Video,
+        String::new(),
+        Vec::new(),
+        "v".into(),
+        "clip.mp4",
+        &mp4,
+    );
+    let up = bob
+        .upload(false, FileType::Video, "clip.mp4", mp4.clone())
+        .await
+        .expect("bob uploads");
+    if let Elem::VideoFile(v) = &mut elem {
+        v.video_url = up.url;
+        v.video_second = 4;
+        v.thumb_url = snap.url;
+        v.thumb_format = "png".into();
+        (v.thumb_width, v.thumb_height, v.thumb_size) = (32, 18, still.len() as u64);
+    }
+    bob.send_c2c("alice", vec![elem]).await.expect("bob sends");
+    let c = ghost_event(&mx, &room, "m.video").await;
+    assert_eq!(c["info"]["duration"], 4000, "{c}");
+    let mxc = c["url"].as_str().expect("an mxc URL");
+    assert_eq!(
+        matrix_media(&bed, &mx, mxc).await,
+        mp4,
+        "the video, byte for byte"
+    );
+    let info = &c["info"];
+    assert_eq!(
+        (&info["thumbnail_info"]["w"], &info["thumbnail_info"]["h"]),
+        (&json!(32), &json!(18)),
+        "{c}"
+    );
+    assert_eq!(info["thumbnail_info"]["mimetype"], "image/png", "{c}");
+    let thumb = info["thumbnail_url"].as_str().expect("a thumbnail_url");
+    assert_eq!(
+        matrix_media(&bed, &mx, thumb).await,
+        still,
+        "the snapshot as the thumbnail, byte for byte"
+    );
+    say!(
+        t0,
+        "bob's video is an m.video with its snapshot as the thumbnail"
+    );
 
     // A Work group: an image each way.
     let gid = bed

@@ -5,7 +5,7 @@
 //! `createImageMessage` / `createFileMessage` + `sendMessage` reach our client, which
 //! downloads the exact bytes from the element's URL (bounded: a too small limit is refused);
 //! our client's upload (`cos::Client::upload`, the same signing calls) sent as an image, a
-//! file and a video reaches the SDK, and a GET of the URL in the SDK's message gives the exact bytes.
+//! file and a video with its snapshot reaches the SDK, and a GET of the URL in the SDK's message gives the exact bytes.
 //! The SDK's private-network path (`pre_sig`) is proven too. Every run asserts the SDK raised
 //! no unhandled error.
 
@@ -16,8 +16,9 @@ mod common;
 use base64::Engine as _;
 use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login_with, sdk_received, TestSandbox, APP, KEY};
+use imbridge::core::connector::{MediaKind, RemoteMedia, RemoteThumbnail};
 use imbridge::network::tencent::client::ClientConfig;
-use imbridge::network::tencent::connector::media::uploaded_elem;
+use imbridge::network::tencent::connector::media::{parse_uploaded, uploaded_elem, uploaded_url};
 use imbridge::network::tencent::cos::{fetch_url, FileType, MediaError};
 use imbridge::network::tencent::elem::{Elem, ImageElem, ImageInfo};
 use imbridge::network::tencent::sandbox::SandboxConfig;
@@ -200,7 +201,20 @@ async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
         "the SDK's GET of {url}"
     );
 
-    // Our client → SDK: a video (no snapshot), as `TIMVideoFileElem`.
+    // Our client → SDK: a video with a snapshot (the connector's way: the thumbnail uploaded
+    // as an image, its original put in the video's `Thumb*` fields), as `TIMVideoFileElem`.
+    let thumb = bob
+        .upload(false, FileType::Image, "thumbnail.png", mine_png.clone())
+        .await
+        .expect("upload");
+    let thumb_elem = uploaded_elem(
+        FileType::Image,
+        thumb.url,
+        thumb.image_info,
+        format!("{APP}-bob-t.png"),
+        "thumbnail.png",
+        &mine_png,
+    );
     let mp4: Vec<u8> = b"\0\0\0\x18ftypmp42"
         .iter()
         .copied()
@@ -218,14 +232,45 @@ async fn images_and_files_both_ways_between_the_sdk_and_our_client() {
         "clip.mp4",
         &mp4,
     );
+    let media = RemoteMedia {
+        kind: MediaKind::Video,
+        url: uploaded_url(&elem),
+        name: "clip.mp4".into(),
+        mime: Some("video/mp4".into()),
+        size: None,
+        width: None,
+        height: None,
+        duration_ms: Some(2500),
+        thumbnail: Some(RemoteThumbnail {
+            url: uploaded_url(&thumb_elem),
+            mime: Some("image/png".into()),
+            size: None,
+            width: None,
+            height: None,
+        }),
+    };
+    let elem = parse_uploaded(&media).expect("the uploaded video");
     bob.send_c2c("alice", vec![elem]).await.expect("sent");
     let got: Value = sdk_received(&mut alice, |m| m["type"] == "TIMVideoFileElem").await;
-    assert_eq!(got["payload"]["videoSize"], mp4.len(), "{got}");
-    let url = first_url(&got["payload"], &["videoUrl", "remoteVideoUrl"]);
+    let p = &got["payload"];
+    assert_eq!(p["videoSize"], mp4.len(), "{got}");
+    assert_eq!(p["videoSecond"], 3, "2.5 s rounded up: {got}");
+    let url = first_url(p, &["videoUrl", "remoteVideoUrl"]);
     assert_eq!(
         sdk_fetch(&mut alice, &url).await,
         mp4,
         "the SDK's GET of {url}"
+    );
+    assert_eq!(
+        (&p["snapshotWidth"], &p["snapshotHeight"], &p["thumbFormat"]),
+        (&json!(40), &json!(30), &json!("png")),
+        "the snapshot's size and format: {got}"
+    );
+    let url = first_url(p, &["snapshotUrl", "thumbUrl"]);
+    assert_eq!(
+        sdk_fetch(&mut alice, &url).await,
+        mine_png,
+        "the SDK's GET of the snapshot {url}"
     );
 
     alice.assert_no_crash();

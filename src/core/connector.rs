@@ -85,6 +85,44 @@ pub struct RemoteMedia {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub duration_ms: Option<u64>,
+    /// A still image standing for the attachment (a video's snapshot): Matrix
+    /// `info.thumbnail_url` / `thumbnail_info` both ways. From the network, the core fetches
+    /// it as it fetches the attachment (an [`MediaKind::Image`] download of its URL); from
+    /// Matrix, a video's thumbnail is uploaded through [`MediaAbility::upload_media`] and its
+    /// URL given here. A thumbnail that cannot be fetched or uploaded is left out, never the
+    /// attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<RemoteThumbnail>,
+}
+
+/// The thumbnail of a [`RemoteMedia`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteThumbnail {
+    /// Where the connector can fetch it, or what [`MediaAbility::upload_media`] returned.
+    pub url: String,
+    pub mime: Option<String>,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// Pixels.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl RemoteThumbnail {
+    /// The thumbnail as an image attachment, for [`NetworkLogin::download`].
+    pub fn as_media(&self) -> RemoteMedia {
+        RemoteMedia {
+            kind: MediaKind::Image,
+            url: self.url.clone(),
+            name: "thumbnail".into(),
+            mime: self.mime.clone(),
+            size: self.size,
+            width: self.width,
+            height: self.height,
+            duration_ms: None,
+            thumbnail: None,
+        }
+    }
 }
 
 /// What a message carries, in a network-neutral form.

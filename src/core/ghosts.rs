@@ -257,6 +257,7 @@ impl Ghosts {
                     width: None,
                     height: None,
                     duration_ms: None,
+                    thumbnail: None,
                 };
                 match login.download(&media, 5 << 20).await {
                     Ok(bytes) => {

@@ -109,6 +109,7 @@ pub async fn uploaded_image(
             width: None,
             height: None,
             duration_ms: None,
+            thumbnail: None,
         },
         caption: Some(caption.into()),
     }

@@ -1,12 +1,18 @@
 //! Matrix attachments to the network: an `m.image` / `m.video` / `m.audio` / `m.file` is
 //! downloaded from the homeserver's media repository (bounded by the connector's size limit),
 //! uploaded through the sender's login ([`MediaAbility`]) and becomes a
-//! [`MessageContent::Media`] for `send_message`.
+//! [`MessageContent::Media`] for `send_message`; a video's thumbnail (`info.thumbnail_url`,
+//! which Element makes) goes the same way, as [`RemoteMedia::thumbnail`].
 
 use serde_json::Value;
 
+use tracing::debug;
+
+use super::media_in::MAX_THUMBNAIL_BYTES;
 use super::PortalWorker;
-use crate::core::connector::{ChatId, MediaKind, MessageContent, RemoteMedia};
+use crate::core::connector::{
+    ChatId, MediaAbility, MediaKind, MessageContent, RemoteMedia, RemoteThumbnail,
+};
 use crate::core::logins::UserLogin;
 
 /// The media kind of a Matrix `msgtype`, if it is an attachment.
@@ -72,6 +78,10 @@ impl PortalWorker {
             .upload_media(chat, data, &name, &mime)
             .await
             .map_err(|e| format!("the upload failed: {e}"))?;
+        let thumbnail = match kind {
+            MediaKind::Video => self.thumbnail_to_remote(upload, chat, info).await,
+            _ => None,
+        };
         Ok(MessageContent::Media {
             media: RemoteMedia {
                 kind,
@@ -82,9 +92,60 @@ impl PortalWorker {
                 width: dimension(&info["w"]),
                 height: dimension(&info["h"]),
                 duration_ms: info["duration"].as_u64(),
+                thumbnail,
             },
             caption,
         })
+    }
+
+    /// A video's Matrix thumbnail (`info.thumbnail_url`, unencrypted) downloaded and uploaded
+    /// through the login, for the network's snapshot; `None` (logged) without one or when a
+    /// step fails: the video goes without it.
+    async fn thumbnail_to_remote(
+        &self,
+        upload: &dyn MediaAbility,
+        chat: &ChatId,
+        info: &Value,
+    ) -> Option<RemoteThumbnail> {
+        let mxc = info["thumbnail_url"].as_str()?;
+        let limit = self
+            .ctx
+            .connector
+            .capabilities()
+            .max_media_bytes
+            .clamp(1, MAX_THUMBNAIL_BYTES);
+        let (data, served_type) = match self.ctx.matrix.download(mxc, limit).await {
+            Ok(d) => d,
+            Err(e) => {
+                debug!(portal = %self.key, error = %e, "video thumbnail not fetched");
+                return None;
+            }
+        };
+        let thumb_info = &info["thumbnail_info"];
+        let mime = thumb_info["mimetype"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(served_type);
+        let name = match mime.as_str() {
+            "image/png" => "thumbnail.png",
+            "image/gif" => "thumbnail.gif",
+            "image/webp" => "thumbnail.webp",
+            _ => "thumbnail.jpg",
+        };
+        let size = data.len() as u64;
+        match upload.upload_media(chat, data, name, &mime).await {
+            Ok(url) => Some(RemoteThumbnail {
+                url,
+                mime: Some(mime),
+                size: Some(size),
+                width: dimension(&thumb_info["w"]),
+                height: dimension(&thumb_info["h"]),
+            }),
+            Err(e) => {
+                debug!(portal = %self.key, error = %e, "video thumbnail not uploaded");
+                None
+            }
+        }
     }
 }
 

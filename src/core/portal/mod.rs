@@ -33,6 +33,7 @@ mod group_lifecycle;
 mod group_roles;
 mod invitations;
 pub(crate) use group_roles::open_old_group_portals;
+mod media_in;
 mod media_out;
 mod membership;
 mod power;

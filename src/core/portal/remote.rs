@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use tracing::{debug, warn};
 
 use super::power::ADMIN_LEVEL;
-use super::{
-    content_kind, ignore_already_member, media_kind_word, retry, PortalWorker, INITIAL_MEMBERS,
-};
+use super::{content_kind, ignore_already_member, retry, PortalWorker, INITIAL_MEMBERS};
 use crate::core::connector::{ChatId, ChatKind, MessageContent, RemoteMessage};
 use crate::core::convert;
 use crate::core::double_puppet;
@@ -417,61 +415,6 @@ impl PortalWorker {
             }
         }
         out
-    }
-
-    async fn media_content(
-        &self,
-        login: &Arc<UserLogin>,
-        room: &RoomId,
-        media: &crate::core::connector::RemoteMedia,
-        caption: Option<&str>,
-    ) -> Value {
-        let ctx = &self.ctx;
-        let limit = ctx.connector.capabilities().max_media_bytes.max(1);
-        let fallback = |why: String| {
-            convert::notice_content(&format!(
-                "⚠️ {} ({}) could not be bridged: {why}",
-                media.name,
-                media_kind_word(media.kind)
-            ))
-        };
-        let bytes = match login.session.download(media, limit).await {
-            Ok(b) => b,
-            Err(e) => return fallback(e.to_string()),
-        };
-        let size = bytes.len();
-        let mime = media
-            .mime
-            .clone()
-            .unwrap_or_else(|| crate::core::ghosts::sniff_image_mime(&bytes).to_owned());
-        let uploader = ctx.matrix.bot().to_owned();
-        let _ = room;
-        let mxc = match ctx
-            .matrix
-            .upload(&uploader, bytes, &mime, &media.name)
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => return fallback(e.to_string()),
-        };
-        let msgtype = match media.kind {
-            crate::core::connector::MediaKind::Image => "m.image",
-            crate::core::connector::MediaKind::Video => "m.video",
-            crate::core::connector::MediaKind::Audio => "m.audio",
-            crate::core::connector::MediaKind::File => "m.file",
-        };
-        let mut info = json!({ "mimetype": mime, "size": size });
-        if let (Some(w), Some(h)) = (media.width, media.height) {
-            info["w"] = json!(w);
-            info["h"] = json!(h);
-        }
-        if let Some(d) = media.duration_ms {
-            info["duration"] = json!(d);
-        }
-        json!({
-            "msgtype": msgtype, "body": caption.unwrap_or(&media.name), "filename": media.name,
-            "url": mxc.to_string(), "info": info,
-        })
     }
 
     /// Creates the room if needed (`sync`, `pm`), then applies name / topic / role / owner /

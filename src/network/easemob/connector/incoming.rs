@@ -10,7 +10,7 @@ use super::threads::{translate_thread_notify, ThreadDirectory};
 use crate::core::connector::RemoteEventSender;
 use crate::core::connector::{
     ChatId, ChatInfoChange, ChatKind, ContactUpdate, LoginState, MediaKind, MessageContent,
-    RemoteEvent, RemoteMedia, RemoteMessage,
+    RemoteEvent, RemoteMedia, RemoteMessage, RemoteThumbnail,
 };
 use crate::network::easemob::client::EasemobClient;
 use crate::network::easemob::error::{EndReason, LoginError};
@@ -57,6 +57,7 @@ fn media(
         duration_ms: duration
             .and_then(|d| u64::try_from(d).ok())
             .map(|s| s * 1000),
+        thumbnail: None,
     }
 }
 
@@ -73,8 +74,21 @@ pub fn incoming_content(content: &Content) -> Option<MessageContent> {
             media: media(MediaKind::Image, file, (*width, *height), None),
             caption: None,
         },
-        Content::Video { file, duration, .. } => MessageContent::Media {
-            media: media(MediaKind::Video, file, (None, None), *duration),
+        Content::Video {
+            file,
+            duration,
+            thumbnail,
+        } => MessageContent::Media {
+            media: RemoteMedia {
+                thumbnail: thumbnail.as_ref().map(|t| RemoteThumbnail {
+                    url: media_url(t),
+                    mime: None,
+                    size: t.length,
+                    width: None,
+                    height: None,
+                }),
+                ..media(MediaKind::Video, file, (None, None), *duration)
+            },
             caption: None,
         },
         Content::Voice { file, duration } => MessageContent::Media {

@@ -60,7 +60,16 @@ fn media_content(media: &RemoteMedia) -> Content {
         MediaKind::Video => Content::Video {
             file,
             duration: seconds,
-            thumbnail: None,
+            // A thumbnail uploaded through `upload_media`: its URL and secret, as the file's.
+            thumbnail: media.thumbnail.as_ref().map(|t| {
+                let (url, secret) = split_media_url(&t.url);
+                FileRef {
+                    url,
+                    secret,
+                    name: "thumbnail".into(),
+                    length: t.size,
+                }
+            }),
         },
         MediaKind::Audio => Content::Voice {
             file,
@@ -90,6 +99,7 @@ mod tests {
             width: None,
             height: None,
             duration_ms: Some(2500),
+            thumbnail: None,
         };
         let content = outgoing_content(&MessageContent::Media {
             media,
@@ -107,5 +117,36 @@ mod tests {
                 duration: Some(3),
             })
         );
+    }
+
+    #[test]
+    fn a_video_thumbnail_goes_both_ways_as_a_file_ref() {
+        let file = |url: &str, secret: &str, name: &str, length| FileRef {
+            url: url.into(),
+            secret: secret.into(),
+            name: name.into(),
+            length,
+        };
+        let video = Content::Video {
+            file: file("http://x/v", "sv", "clip.mp4", Some(9)),
+            duration: Some(4),
+            thumbnail: Some(file("http://x/t", "st", "thumbnail", Some(3))),
+        };
+        let Some(MessageContent::Media { media, .. }) =
+            super::super::incoming::incoming_content(&video)
+        else {
+            panic!("media");
+        };
+        let thumb = media.thumbnail.clone().expect("the thumbnail");
+        assert_eq!(
+            super::super::incoming::split_media_url(&thumb.url),
+            ("http://x/t".to_owned(), "st".to_owned())
+        );
+        assert_eq!(thumb.size, Some(3));
+        let back = outgoing_content(&MessageContent::Media {
+            media,
+            caption: None,
+        });
+        assert_eq!(back.ok(), Some(video));
     }
 }

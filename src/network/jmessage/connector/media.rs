@@ -108,6 +108,7 @@ pub fn media_of(m: &IncomingMessage) -> Option<RemoteMedia> {
         width,
         height,
         duration_ms,
+        thumbnail: None,
     })
 }
 

@@ -3,7 +3,7 @@
 //! * Tencent → core: a message with one `TIMImageElem` / `TIMSoundElem` / `TIMFileElem` /
 //!   `TIMVideoFileElem` becomes [`MessageContent::Media`] (its text elements as the caption)
 //!   whose [`RemoteMedia::url`] is the element's download URL (an image's original, `Type`
-//!   1); the core fetches the bytes through
+//!   1; a video's snapshot as its [`RemoteMedia::thumbnail`]); the core fetches the bytes through
 //!   [`NetworkLogin::download`](crate::core::connector::NetworkLogin::download), a bounded GET
 //!   ([`crate::network::tencent::cos`]). Sizes, image dimensions and durations (`Second`,
 //!   `VideoSecond`, seconds) come from the element.
@@ -11,7 +11,8 @@
 //!   (`im_cos_msg.simple_sig`, `PUT`, `get_imageinfo` for images) and hands back the element
 //!   to send wrapped in a URL ([`UPLOADED`]): images (JPEG, GIF, PNG, BMP, WebP: the SDK's
 //!   picture types) as `TIMImageElem`, audio as `TIMSoundElem`, MP4 / QuickTime video as
-//!   `TIMVideoFileElem` (no snapshot: the bridge makes no thumbnails), the rest as
+//!   `TIMVideoFileElem` (its snapshot the Matrix event's thumbnail, uploaded as an image;
+//!   none without one: the bridge makes no thumbnails), the rest as
 //!   `TIMFileElem`; `send_message` sends it, in a one-to-one chat or a group, then the
 //!   caption as a text of its own.
 
@@ -20,7 +21,8 @@ use rand::Rng;
 
 use super::{send_failure, TencentLogin};
 use crate::core::connector::{
-    ChatId, ChatKind, MediaAbility, MediaKind, MessageContent, RemoteMedia, SendFailure,
+    ChatId, ChatKind, MediaAbility, MediaKind, MessageContent, RemoteMedia, RemoteThumbnail,
+    SendFailure,
 };
 use crate::network::image_header::image_size;
 use crate::network::tencent::cos::{FileType, MediaError};
@@ -104,6 +106,7 @@ pub fn media_of(e: &Elem) -> Option<RemoteMedia> {
                 width: nonzero(best.width),
                 height: nonzero(best.height),
                 duration_ms: None,
+                thumbnail: None,
             })
         }
         Elem::Sound(s) if !s.url.is_empty() => {
@@ -117,6 +120,7 @@ pub fn media_of(e: &Elem) -> Option<RemoteMedia> {
                 width: None,
                 height: None,
                 duration_ms: nonzero(u64::from(s.second) * 1000),
+                thumbnail: None,
             })
         }
         Elem::File(f) if !f.url.is_empty() => {
@@ -134,6 +138,7 @@ pub fn media_of(e: &Elem) -> Option<RemoteMedia> {
                 width: None,
                 height: None,
                 duration_ms: None,
+                thumbnail: None,
             })
         }
         Elem::VideoFile(v) if !v.video_url.is_empty() => {
@@ -149,6 +154,13 @@ pub fn media_of(e: &Elem) -> Option<RemoteMedia> {
                 width: None,
                 height: None,
                 duration_ms: nonzero(u64::from(v.video_second) * 1000),
+                thumbnail: (!v.thumb_url.is_empty()).then(|| RemoteThumbnail {
+                    url: v.thumb_url.clone(),
+                    mime: mime_of(&v.thumb_format.to_ascii_lowercase()),
+                    size: nonzero(v.thumb_size),
+                    width: nonzero(v.thumb_width),
+                    height: nonzero(v.thumb_height),
+                }),
             })
         }
         _ => None,
@@ -289,11 +301,47 @@ pub fn parse_uploaded(media: &RemoteMedia) -> Option<Elem> {
         .map(|ms| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX));
     match &mut elem {
         Elem::Sound(s) => s.second = seconds.unwrap_or(s.second),
-        Elem::VideoFile(v) => v.video_second = seconds.unwrap_or(v.video_second),
+        Elem::VideoFile(v) => {
+            v.video_second = seconds.unwrap_or(v.video_second);
+            if let Some(thumb) = media.thumbnail.as_ref() {
+                set_snapshot(v, thumb);
+            }
+        }
         Elem::Image(_) | Elem::File(_) => {}
         _ => return None,
     }
     Some(elem)
+}
+
+/// Fills the video's snapshot (`Thumb*`) from its thumbnail, uploaded as an image (an
+/// [`UPLOADED`] URL naming a `TIMImageElem`): the original's URL, size and dimensions, the
+/// image's UUID and its format as a lowercase extension (the SDK writes `"jpg"`).
+fn set_snapshot(v: &mut VideoFileElem, thumb: &RemoteThumbnail) {
+    let Some(raw) = thumb.url.strip_prefix(UPLOADED) else {
+        return;
+    };
+    let Some(Elem::Image(img)) = serde_json::from_str::<RawElem>(raw)
+        .ok()
+        .and_then(|r| Elem::from_raw(&r).ok())
+    else {
+        return;
+    };
+    let Some(orig) = img.image_info_array.iter().min_by_key(|i| i.kind) else {
+        return;
+    };
+    v.thumb_url = orig.url.clone();
+    v.thumb_uuid = img.uuid.clone();
+    v.thumb_size = orig.size;
+    v.thumb_width = orig.width;
+    v.thumb_height = orig.height;
+    v.thumb_format = match img.image_format {
+        1 => "jpg",
+        2 => "gif",
+        3 => "png",
+        4 => "bmp",
+        _ => "jpg",
+    }
+    .into();
 }
 
 /// A media error in words for the Matrix side.
@@ -453,6 +501,7 @@ mod tests {
             width: None,
             height: None,
             duration_ms: Some(2500),
+            thumbnail: None,
         };
         let Some(Elem::Sound(s)) = parse_uploaded(&media) else {
             panic!("a sound element")

@@ -475,6 +475,7 @@ mod tests {
                 width: None,
                 height: None,
                 duration_ms: None,
+                thumbnail: None,
             },
             caption: Some("look".into()),
         };
