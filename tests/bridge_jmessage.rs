@@ -156,6 +156,30 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
     assert!(extras["imbridge_txn"].is_string(), "{extras}");
     say!(t0, "bob got the Matrix text with its extras");
 
+    // Matrix → JMessage: a location as Element shares it.
+    rig.mx
+        .send_content(
+            &dm,
+            json!({"msgtype": "m.location", "body": "Eiffel tower",
+                "geo_uri": "geo:48.8584,2.2945;u=10"}),
+        )
+        .await;
+    let got = bob
+        .wait_message(|m| m.msg_type == "location", Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("bob got no location\n{}", tail(&rig.log, 40)));
+    assert_eq!(
+        (
+            &got.body["latitude"],
+            &got.body["longitude"],
+            &got.body["label"]
+        ),
+        (&json!(48.8584), &json!(2.2945), &json!("Eiffel tower")),
+        "{:?}",
+        got.body
+    );
+    say!(t0, "bob got the Matrix location");
+
     // Stopped: what bob sends meanwhile waits on the server and comes at the next login.
     assert!(
         rig.bridge.terminate().is_some(),

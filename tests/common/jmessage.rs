@@ -225,14 +225,14 @@ impl JmPeer {
             .unwrap_or_else(|e| panic!("the peer's send of {text:?} failed: {e}"));
     }
 
-    /// The texts received from `from` so far, in order.
+    /// The texts (text messages) received from `from` so far, in order.
     pub fn texts_from(&self, from: &str) -> Vec<String> {
         self.seen
             .lock()
             .map(|v| {
                 v.messages
                     .iter()
-                    .filter(|m| m.from == from)
+                    .filter(|m| m.from == from && m.msg_type == "text")
                     .map(|m| m.text.clone().unwrap_or_default())
                     .collect()
             })
