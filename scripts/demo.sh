@@ -7,10 +7,10 @@
 # Needs: cargo (Rust), python3 with the venv module (for Synapse), node and npm (for the
 # official IM SDK used to chat as bob). Everything else is installed on the first run.
 # With --network tencent, the Tencent Cloud Chat sandbox (127.0.0.1:18090, users alice, bob
-# and demo) runs instead, state in .demo/tencent/ (the sandbox itself keeps nothing).
+# and demo) runs instead, state in .demo/tencent/ (the sandbox's in .demo/tencent/sandbox/).
 # With --network jmessage, the JiGuang JMessage sandbox (127.0.0.1:18100, users alice/alice-pw,
-# bob/bob-pw and carol/carol-pw) runs instead, state in .demo/jmessage/ (the sandbox keeps
-# nothing).
+# bob/bob-pw and carol/carol-pw) runs instead, state in .demo/jmessage/ (the sandbox's in
+# .demo/jmessage/sandbox/).
 # Usage: scripts/demo.sh [--network easemob|tencent|jmessage]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,8 +81,8 @@ if [ "$network" = tencent ]; then
   fi
   log "starting the Tencent sandbox on 127.0.0.1:$im_port"
   "$bin" sandbox tencent --listen "127.0.0.1:$im_port" --sdk-app-id "$sdk_app_id" \
-    --secret-key "$(cat "$demo/secret.key")" --user alice --user bob --user demo \
-    >"$demo/usersigs.txt" 2>"$demo/sandbox.log" &
+    --secret-key "$(cat "$demo/secret.key")" --data "$demo/sandbox" \
+    --user alice --user bob --user demo >"$demo/usersigs.txt" 2>"$demo/sandbox.log" &
   sandbox_pid=$!
   for _ in $(seq 100); do
     grep -q '^user demo usersig' "$demo/usersigs.txt" 2>/dev/null && break
@@ -127,8 +127,8 @@ elif [ "$network" = jmessage ]; then
   fi
   log "starting the JMessage sandbox on 127.0.0.1:$im_port"
   "$bin" sandbox jmessage --listen "127.0.0.1:$im_port" --app-key "$jm_app_key" \
-    --master-secret "$(cat "$demo/master.secret")" --user alice:alice-pw --user bob:bob-pw \
-    --user carol:carol-pw 2>"$demo/sandbox.log" &
+    --master-secret "$(cat "$demo/master.secret")" --data "$demo/sandbox" \
+    --user alice:alice-pw --user bob:bob-pw --user carol:carol-pw 2>"$demo/sandbox.log" &
   sandbox_pid=$!
   if [ ! -f "$demo/bridge.yaml" ]; then
     cat >"$demo/bridge.yaml" <<YAML

@@ -107,13 +107,21 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where a fresh sandbox starts numbering messages and events: a thousand ids per
+/// millisecond of the clock, so a sandbox restarted without `--data` never hands out an id
+/// of an earlier run (a client keeps the ids it saw, and a repeated one reads as a duplicate,
+/// which the real service never sends). Below 2^53, so the SDK's JavaScript numbers hold it.
+fn first_msg_id(now_ms: i64) -> i64 {
+    now_ms.max(1_000).saturating_mul(1_000)
+}
+
 impl Sandbox {
     pub fn new(cfg: SandboxConfig) -> Self {
         Self {
             cfg,
             inner: Mutex::new(Inner {
                 next_uid: 10_000,
-                next_msg_id: 1_000_000,
+                next_msg_id: first_msg_id(now_ms()),
                 ..Inner::default()
             }),
             book: Mutex::new(super::groups::Book::default()),
