@@ -3,7 +3,7 @@
 //! the group is bridged once (one portal both are in), bob's group message reaches Matrix
 //! once, a Matrix message reaches bob once, a member added over REST joins the room as a
 //! ghost, a rename on the IM side renames the room, and a bridge restart (bob writing meanwhile) loses and repeats nothing, a recall made while it was down redacts the event, and a removal and a rename made while it was down reach the room, and so does an edit (once; edits bridged before are not repeated).
-//! Then recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
+//! Then replies both ways as TUIKit quotes, recall both ways (bob's recall redacts the event; a Matrix redaction recalls the
 //! message for bob), a Matrix read receipt moving alice's read marker (heard by another
 //! instance of alice), edits both ways, bob's nickname naming his ghost, and `sync-profile`
 //! setting alice's nickname from her Matrix display name.
@@ -24,11 +24,12 @@ use imbridge::network::tencent::sandbox;
 use imbridge::network::tencent::session::group_wire::{
     modify_body, recall_body, GROUP_MSG_RECALL, MODIFY_GROUP_MSG,
 };
+use imbridge::network::tencent::session::ops;
 use imbridge::network::tencent::session::profile::TAG_NICK;
 use imbridge::network::tencent::session::reactions::{
     reaction_request, ReactionNotice, ReactionTarget,
 };
-use imbridge::network::tencent::session::{GroupAt, GroupNotice, SessionEvent};
+use imbridge::network::tencent::session::{GroupAt, GroupMessage, GroupNotice, SessionEvent};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 const CAROL_GHOST: &str = "@tencent_carol:localhost";
@@ -39,12 +40,16 @@ type Notices = Arc<Mutex<Vec<GroupNotice>>>;
 type Edits = Arc<Mutex<Vec<(u64, String, u64)>>>;
 /// Reaction pushes heard.
 type Reacts = Arc<Mutex<Vec<ReactionNotice>>>;
+/// Group messages received, whole.
+type Msgs = Arc<Mutex<Vec<GroupMessage>>>;
 
 /// `user` on the Tencent side: a client whose received group texts are collected as
 /// `(from, text, mentions)`, and its group notices (recalls, read markers).
-async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits, Reacts) {
+async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits, Reacts, Msgs) {
     let (client, mut events) = bed.im_client(user, |_| {}).await;
     let got = Arc::new(Mutex::new(Vec::new()));
+    let msgs = Msgs::default();
+    let out_msgs = msgs.clone();
     let notices = Arc::new(Mutex::new(Vec::new()));
     let edits = Arc::new(Mutex::new(Vec::new()));
     let reacts = Reacts::default();
@@ -56,6 +61,9 @@ async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits, 
                 SessionEvent::GroupMessage(m) => {
                     if let Ok(mut v) = out.lock() {
                         v.push((m.from.clone(), m.text(), m.mentions.clone()));
+                    }
+                    if let Ok(mut v) = out_msgs.lock() {
+                        v.push(m);
                     }
                 }
                 SessionEvent::GroupNotice(n) => {
@@ -87,7 +95,7 @@ async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits, 
             }
         }
     });
-    (client, got, notices, edits, reacts)
+    (client, got, notices, edits, reacts, msgs)
 }
 
 /// Waits (20 s at most) until `notices` holds `want`.
@@ -118,7 +126,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "Synapse and the bridge up");
     let mut mx1 = bed.matrix_user("mx1", "mxpw-Tg41-matrix-secret");
     let mut mx2 = bed.matrix_user("mx2", "mxpw-Tg42-matrix-secret");
-    let (bob, bob_got, bob_notices, bob_edits, bob_reacts) = im_user(&bed, "bob").await;
+    let (bob, bob_got, bob_notices, bob_edits, bob_reacts, bob_msgs) = im_user(&bed, "bob").await;
     // bob has a nickname: his ghost is named by it.
     let r = sb.portrait_set(
         "bob",
@@ -286,6 +294,75 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     );
     say!(t0, "restart lost and repeated nothing");
 
+    // Replies both ways, as TUIKit quotes (`CloudCustomData.messageReply` naming the SDK's
+    // message `ID`): bob quotes alice's Matrix message, which becomes an `m.in_reply_to`;
+    // alice's Element reply to bob's message reaches him quoting it.
+    let hi = bob_msgs
+        .lock()
+        .ok()
+        .and_then(|v| v.iter().find(|m| m.text() == "hi from matrix").cloned())
+        .expect("bob has the Matrix message");
+    let hi_event = mx1.event_id_of(&room1, "hi from matrix").await;
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: ops::sdk_message_id(&hi.tiny_id, hi.client_time, hi.random),
+        message_abstract: "hi from matrix".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    bob.send_group_with(&gid, vec![Elem::text("quoting you")], vec![], quote)
+        .await
+        .expect("bob replies");
+    mx1.wait_event(&room1, "bob's reply", |e| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["body"] == "quoting you"
+            && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == hi_event.as_str()
+    })
+    .await;
+    let asked = bob
+        .send_group(&gid, vec![Elem::text("question?")], vec![])
+        .await
+        .expect("bob sends");
+    mx1.wait_body(&room1, |b| b == "question?").await;
+    let asked_event = mx1.event_id_of(&room1, "question?").await;
+    mx1.send_content(
+        &room1,
+        serde_json::json!({"msgtype": "m.text",
+            "body": format!("> <{BOB_GHOST}> question?\n\nthe answer"),
+            "format": "org.matrix.custom.html",
+            "formatted_body": format!("<mx-reply><blockquote><a href=\"https://matrix.to/#/!r/{asked_event}\">In reply to</a> <a href=\"https://matrix.to/#/{BOB_GHOST}\">{BOB_GHOST}</a><br>question?</blockquote></mx-reply>the answer"),
+            "m.relates_to": {"m.in_reply_to": {"event_id": asked_event}}}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let found = bob_msgs
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(|m| m.text() == "the answer").cloned());
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob got no answer\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let r = ops::parse_reply(&answer.cloud_custom_data).expect("a reply quote");
+    assert!(
+        r.message_id
+            .ends_with(&format!("-{}-{}", asked.msg_time, asked.msg_random))
+            && !r.message_id.starts_with('-'),
+        "the quote names bob's message by its SDK id: {r:?}"
+    );
+    assert_eq!(
+        (r.message_sender.as_str(), r.message_abstract.as_str()),
+        ("bob", "question?"),
+        "{r:?}"
+    );
+    say!(t0, "group replies both ways");
+
     // Recall on the IM side: the event is redacted.
     let sent = bob
         .send_group(&gid, vec![Elem::text("to recall")], vec![])
@@ -347,7 +424,7 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
     say!(t0, "the Matrix redaction recalled the message for bob");
 
     // A Matrix read receipt moves alice's read marker (alice's other instance hears it).
-    let (_alice2, _, alice2_notices, _, _) = im_user(&bed, "alice").await;
+    let (_alice2, _, alice2_notices, _, _, _) = im_user(&bed, "alice").await;
     let sent = bob
         .send_group(&gid, vec![Elem::text("read me")], vec![])
         .await

@@ -1,7 +1,7 @@
 //! Tencent groups: the sandbox's Work group (REST admin calls, websocket send, fan-out, tips,
 //! `group_msg_get`), our Rust session's group support, and the proof against the unmodified
 //! official `@tencentcloud/chat` 3.6.6 SDK (tests/sdk/tencent-agent.js) with our Rust client as
-//! the other member: text both ways field by field, @-mentions, offline group messages in
+//! the other member: text both ways field by field, @-mentions, TUIKit reply quotes both ways, offline group messages in
 //! order (tips: `tencent_group_tips.rs`). Every SDK run asserts no unhandled error.
 
 #![cfg(feature = "tencent")]
@@ -16,6 +16,7 @@ use imbridge::network::tencent::session::group_wire::{
     modify_body, read_report_body, recall_body, recall_failures, GROUP_MSG_RECALL,
     MODIFY_GROUP_MSG, MSG_READ_REPORT,
 };
+use imbridge::network::tencent::session::ops;
 use imbridge::network::tencent::session::{
     GroupAt, GroupMessage, GroupModified, GroupNotice, SessionConfig, SessionEvent, AT_ALL,
 };
@@ -66,6 +67,52 @@ async fn work_group_text_both_ways_between_sdk_and_rust_client() {
     assert_eq!(m["random"], json!(receipt.msg_random));
     assert_eq!(m["time"], json!(receipt.msg_time));
     assert_eq!(m["atUserList"], json!(["alice"]));
+    // The SDK names bob's message `{TinyId}-{MsgClientTime}-{MsgRandom}`, as in C2C: the
+    // bridge computes it for what it sent (the client time is filled with MsgTime).
+    let question_id = m["ID"].as_str().expect("an ID").to_owned();
+    assert!(
+        !question_id.starts_with('-')
+            && question_id.ends_with(&format!("-{}-{}", receipt.msg_time, receipt.msg_random)),
+        "{question_id}"
+    );
+
+    // SDK -> Rust client: a TUIKit reply quoting bob's message.
+    let quote = json!({"messageReply": {"messageID": question_id, "messageAbstract": "hi team",
+                                        "messageSender": "bob", "messageType": 1, "version": 1}});
+    let answer = alice
+        .ok(
+            "sendGroupText",
+            json!({"groupID": gid, "text": "answer", "cloudCustomData": quote.to_string()}),
+        )
+        .await;
+    let got = next(&mut bob_events, group_message).await;
+    assert_eq!(got.text(), "answer");
+    let r = ops::parse_reply(&got.cloud_custom_data).expect("a reply quote");
+    assert_eq!(
+        (r.message_id.as_str(), r.message_sender.as_str()),
+        (question_id.as_str(), "bob")
+    );
+    // bob computes the SDK's id of alice's message from what he received.
+    assert_eq!(
+        ops::sdk_message_id(&got.tiny_id, got.client_time, got.random),
+        answer["ID"].as_str().expect("an ID")
+    );
+
+    // Rust client -> SDK: bob quotes alice's answer by its SDK id.
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: answer["ID"].as_str().unwrap_or_default().to_owned(),
+        message_abstract: "answer".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    bob.send_group_with(&gid, vec![Elem::text("thanks")], Vec::new(), quote)
+        .await
+        .expect("group send");
+    let m = sdk_received(&mut alice, |m| m["payload"]["text"] == "thanks").await;
+    let data: Value =
+        serde_json::from_str(m["cloudCustomData"].as_str().unwrap_or_default()).expect("JSON");
+    assert_eq!(data["messageReply"]["messageID"], answer["ID"]);
+    assert_eq!(data["messageReply"]["messageSender"], "alice");
 
     // SDK -> Rust client, @all.
     let sent = alice
@@ -80,7 +127,7 @@ async fn work_group_text_both_ways_between_sdk_and_rust_client() {
     assert_eq!(got.from, "alice");
     assert_eq!(got.text(), "hello all");
     assert_eq!(json!(got.seq), sent["sequence"]);
-    assert_eq!(got.seq, 2);
+    assert_eq!(got.seq, 4);
     assert_eq!(json!(got.random), sent["random"]);
     assert_eq!(json!(got.time), sent["time"]);
     assert_eq!(got.mentions, vec![GroupAt::All]);

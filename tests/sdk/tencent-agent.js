@@ -34,7 +34,7 @@
 //   getMessageReactions {messageIDs, maxUserCountPerReaction}
 //                               -> (await chat.getMessageReactions({messageList: the found messages,
 //                                  maxUserCountPerReaction})).data ({resultList: [{messageID, reactionList}]})
-//   sendGroupText {groupID, text, atUserList?}
+//   sendGroupText {groupID, text, atUserList?, cloudCustomData?}
 //                               -> the same for conversationType "GROUP" (atUserList: createTextAtMessage,
 //                                  "__kImSDK_MesssageAtALL__" for @all); result = the sent message
 //   sendGroupCustom {groupID, data} -> a group custom message (payload.data = data); result = the sent message
@@ -261,7 +261,7 @@ async function handle(cmd) {
       return (await chat.getGroupMessageReadMemberList({ message, filter: cmd.filter, cursor: cmd.cursor || "", count: cmd.count || 100 })).data;
     }
     case "sendGroupText": {
-      const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text }, needReadReceipt: !!cmd.needReadReceipt };
+      const opts = { to: cmd.groupID, conversationType: TencentCloudChat.TYPES.CONV_GROUP, payload: { text: cmd.text }, needReadReceipt: !!cmd.needReadReceipt, cloudCustomData: cmd.cloudCustomData || "" };
       let m;
       if (cmd.atUserList) {
         opts.payload.atUserList = cmd.atUserList;

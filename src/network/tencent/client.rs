@@ -157,11 +157,24 @@ impl Client {
         elems: Vec<Elem>,
         mentions: Vec<GroupAt>,
     ) -> Result<SendReceipt, SendError> {
+        self.send_group_with(group_id, elems, mentions, String::new())
+            .await
+    }
+
+    /// [`Client::send_group`] with `CloudCustomData` (a TUIKit reply quote,
+    /// [`super::session::ops::reply_data`]; `""` for none).
+    pub async fn send_group_with(
+        &self,
+        group_id: &str,
+        elems: Vec<Elem>,
+        mentions: Vec<GroupAt>,
+        cloud_custom_data: String,
+    ) -> Result<SendReceipt, SendError> {
         let to = Target::Group {
             group_id: group_id.to_owned(),
             mentions,
         };
-        self.send_to(to, elems, String::new()).await
+        self.send_to(to, elems, cloud_custom_data).await
     }
 
     async fn send_to(

@@ -18,7 +18,9 @@ use crate::core::connector::{
 };
 use crate::network::tencent::client::unix_now;
 use crate::network::tencent::session::ops::{self, C2cRef};
-use crate::network::tencent::session::{C2cMessage, SendError, SendReceipt, SessionEvent};
+use crate::network::tencent::session::{
+    C2cMessage, GroupMessage, SendError, SendReceipt, SessionEvent,
+};
 use crate::network::tencent::wire::servcmd;
 
 /// How long a sender may recall a C2C message: the service's default, 2 minutes (console
@@ -105,14 +107,20 @@ impl Memory {
     /// and the bridge sends `MsgClientTime` 0, which the server fills with `MsgTime` (the
     /// sandbox does; the real service's behaviour is not known).
     pub fn sent(&self, own: &str, receipt: &SendReceipt) {
+        self.sent_as(own, receipt, receipt.msg_key.clone());
+    }
+
+    /// A message this login sent whose network id is `id` (a group message's
+    /// `{GroupId}#{MsgSeq}`): its SDK `ID` as for [`Memory::sent`].
+    pub fn sent_as(&self, own: &str, receipt: &SendReceipt, id: String) {
         let tiny = self
             .own_tiny_id
             .lock()
             .map(|t| t.clone())
             .unwrap_or_default();
         if !tiny.is_empty() {
-            let id = ops::sdk_message_id(&tiny, receipt.msg_time, receipt.msg_random);
-            self.remember_id(id, receipt.msg_key.clone(), own);
+            let sdk_id = ops::sdk_message_id(&tiny, receipt.msg_time, receipt.msg_random);
+            self.remember_id(sdk_id, id, own);
         }
     }
 
@@ -120,16 +128,38 @@ impl Memory {
     /// quote (the `MsgKey` of the quoted message when it was seen, else the quoted `ID` as
     /// given).
     pub fn received(&self, m: &C2cMessage, out: &mut RemoteMessage) {
-        if !m.tiny_id.is_empty() {
-            let time = if m.client_time == 0 {
-                m.time
-            } else {
-                m.client_time
-            };
-            let id = ops::sdk_message_id(&m.tiny_id, time, m.random);
-            self.remember_id(id, out.id.clone(), &m.from);
+        self.received_parts(
+            (&m.tiny_id, m.client_time, m.time, m.random),
+            &m.from,
+            &m.cloud_custom_data,
+            out,
+        );
+    }
+
+    /// [`Memory::received`] for a group message (its network id `{GroupId}#{MsgSeq}`).
+    pub fn received_group(&self, m: &GroupMessage, out: &mut RemoteMessage) {
+        self.received_parts(
+            (&m.tiny_id, m.client_time, m.time, m.random),
+            &m.from,
+            &m.cloud_custom_data,
+            out,
+        );
+    }
+
+    /// `(TinyId, MsgClientTime, MsgTime, MsgRandom)` name the message for the SDK.
+    fn received_parts(
+        &self,
+        (tiny_id, client_time, time, random): (&str, u64, u64, u32),
+        from: &str,
+        cloud_custom_data: &str,
+        out: &mut RemoteMessage,
+    ) {
+        if !tiny_id.is_empty() {
+            let time = if client_time == 0 { time } else { client_time };
+            let id = ops::sdk_message_id(tiny_id, time, random);
+            self.remember_id(id, out.id.clone(), from);
         }
-        if let Some(r) = ops::parse_reply(&m.cloud_custom_data) {
+        if let Some(r) = ops::parse_reply(cloud_custom_data) {
             let key = self
                 .ids
                 .lock()

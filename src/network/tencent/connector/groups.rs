@@ -13,7 +13,9 @@ use crate::core::connector::{
     ChatId, ChatInfo, ChatInfoChange, MessageContent, RemoteEvent, RemoteMessage, SendFailure,
 };
 use crate::network::tencent::client::Client;
-use crate::network::tencent::session::{GroupAt, GroupMessage, GroupTip, GroupTipKind};
+use crate::network::tencent::session::{
+    GroupAt, GroupMessage, GroupTip, GroupTipKind, SendReceipt,
+};
 use crate::network::tencent::wire::servcmd;
 
 /// How many of a group's newest messages a login fetches for a group it has no cursor for
@@ -114,7 +116,8 @@ pub async fn send(
     client: &Client,
     group_id: &str,
     content: &MessageContent,
-) -> Result<String, SendFailure> {
+    cloud_custom_data: String,
+) -> Result<SendReceipt, SendFailure> {
     let mentions = match content {
         MessageContent::Text {
             mentions,
@@ -129,11 +132,15 @@ pub async fn send(
         }
         _ => Vec::new(),
     };
-    let receipt = client
-        .send_group(group_id, outgoing_elems(content), mentions)
+    client
+        .send_group_with(
+            group_id,
+            outgoing_elems(content),
+            mentions,
+            cloud_custom_data,
+        )
         .await
-        .map_err(send_failure)?;
-    Ok(group_message_id(group_id, u64::from(receipt.msg_seq)))
+        .map_err(send_failure)
 }
 
 /// A group's info (`get_group_info` with its member list).
@@ -233,6 +240,9 @@ mod tests {
             offline: false,
             need_receipt: false,
             version: 0,
+            cloud_custom_data: String::new(),
+            tiny_id: String::new(),
+            client_time: 0,
         };
         let r = translate_group_message("alice", &m);
         assert_eq!(r.id, "g#3");
@@ -264,6 +274,9 @@ mod tests {
             offline,
             need_receipt: false,
             version,
+            cloud_custom_data: String::new(),
+            tiny_id: String::new(),
+            client_time: 0,
         };
         let events = translate_group_events("alice", &m(true, 2));
         let [RemoteEvent::Message(msg), RemoteEvent::Edit {

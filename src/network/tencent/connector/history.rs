@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use super::{fidelity, groups, send_failure, translate_message, TencentLogin};
 use crate::core::connector::{ChatId, ChatKind, HistoryAbility, RemoteMessage, SendFailure};
 use crate::network::tencent::session::history::{self, PAGE};
+use crate::network::tencent::session::GroupMessage;
 
 #[async_trait]
 impl HistoryAbility for TencentLogin {
@@ -85,7 +86,7 @@ impl TencentLogin {
         limit: usize,
         max_pages: usize,
     ) -> Result<Vec<RemoteMessage>, SendFailure> {
-        let mut pages: Vec<Vec<RemoteMessage>> = Vec::new();
+        let mut pages: Vec<Vec<GroupMessage>> = Vec::new();
         let (mut count, mut upper) = (0usize, None::<u64>);
         for _ in 0..max_pages {
             let want = (limit - count.min(limit)).min(PAGE as usize) as u64;
@@ -96,11 +97,7 @@ impl TencentLogin {
             let reply = self.client.call(&cmd, body).await.map_err(send_failure)?;
             let (msgs, lowest) = history::group_page(group_id, &reply);
             count += msgs.len();
-            pages.push(
-                msgs.iter()
-                    .map(|m| groups::translate_group_message(&self.own, m))
-                    .collect(),
-            );
+            pages.push(msgs);
             // `MsgSeq` starts at 1: below the lowest of this page, or the start was reached.
             match lowest {
                 0 | 1 => break,
@@ -108,6 +105,16 @@ impl TencentLogin {
                 l => upper = Some(l - 1),
             }
         }
-        Ok(pages.into_iter().rev().flatten().collect())
+        // Oldest first, so a reply's quoted message is known when the reply is read.
+        Ok(pages
+            .into_iter()
+            .rev()
+            .flatten()
+            .map(|m| {
+                let mut message = groups::translate_group_message(&self.own, &m);
+                self.memory.received_group(&m, &mut message);
+                message
+            })
+            .collect())
     }
 }

@@ -249,7 +249,11 @@ pub(super) async fn translate(
                     let id = super::groups::group_message_id(&m.group_id, m.seq);
                     memory.remember_version(id, m.version);
                 }
-                if send_all(&out, super::groups::translate_group_events(&own, &m)).await {
+                let mut events = super::groups::translate_group_events(&own, &m);
+                if let Some(RemoteEvent::Message(msg)) = events.first_mut() {
+                    memory.received_group(&m, msg);
+                }
+                if send_all(&out, events).await {
                     continue;
                 }
                 break;

@@ -327,12 +327,15 @@ impl NetworkLogin for TencentLogin {
                 return Ok(ids);
             }
         }
+        let cloud = reply_to.map_or_else(String::new, |r| self.memory.reply_data(r));
         if matches!(chat.kind, ChatKind::Group | ChatKind::Channel) {
             // A live room is a group on the wire.
-            return Ok(vec![groups::send(&self.client, &chat.id, content).await?]);
+            let receipt = groups::send(&self.client, &chat.id, content, cloud).await?;
+            let id = groups::group_message_id(&chat.id, u64::from(receipt.msg_seq));
+            self.memory.sent_as(&self.own, &receipt, id.clone());
+            return Ok(vec![id]);
         }
         let peer = direct_peer(chat)?;
-        let cloud = reply_to.map_or_else(String::new, |r| self.memory.reply_data(r));
         let receipt = self
             .client
             .send_c2c_with(peer, outgoing_elems(content), cloud)

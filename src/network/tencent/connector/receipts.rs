@@ -264,6 +264,9 @@ mod tests {
             offline: false,
             need_receipt,
             version: 0,
+            cloud_custom_data: String::new(),
+            tiny_id: String::new(),
+            client_time: 0,
         }
     }
 

@@ -134,6 +134,11 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
                 // REST docs and the C2C send spell it `IsNeedReadReceipt`.
                 need_receipt: flag("NeedReadReceipt") || flag("IsNeedReadReceipt"),
                 client_time: b.get("MsgClientTime").and_then(Value::as_u64).unwrap_or(0),
+                cloud_custom_data: b
+                    .get("CloudCustomData")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
             };
             match sb.send_group_with(&from, group_id, body, &meta, user.map(|(_, c)| c)) {
                 Ok(d) => ok(json!({"MsgTime": d.time, "MsgSeq": d.seq, "Random": random})),

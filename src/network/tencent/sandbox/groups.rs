@@ -219,6 +219,8 @@ pub struct GroupSendMeta {
     pub need_receipt: bool,
     /// `MsgClientTime`, the sender's clock (part of the sender SDK's message `ID`).
     pub client_time: u64,
+    /// `CloudCustomData` (a TUIKit reply quote), passed on as it came.
+    pub cloud_custom_data: String,
 }
 
 /// A group profile change (`modify_group_base_info`); `None` leaves a field as it is.
@@ -380,6 +382,7 @@ impl Sandbox {
     ) -> Result<GroupDelivered, (i64, String)> {
         let (random, at_info) = (meta.random, &meta.at_info);
         let (gid, topic) = super::topics::split_topic_id(group_id);
+        let tiny_id = self.tiny_id_of(from);
         let mut groups = self.groups_lock();
         let g = groups
             .get_mut(gid)
@@ -409,10 +412,11 @@ impl Sandbox {
             "From_Account": from, "GroupInfo": info, "ToGroupId": gid,
             "MsgSeq": seq, "MsgRandom": random, "Random": random, "MsgTimeStamp": time,
             "MsgTime": time, "MsgBody": body, "GroupAtInfo": at_info, "MsgPriority": 1,
-            "ClientSeq": 0, "CloudCustomData": "", "IsPlaceMsg": 0, "IsSystemMsg": 0,
+            "ClientSeq": 0, "CloudCustomData": meta.cloud_custom_data, "IsPlaceMsg": 0,
+            "IsSystemMsg": 0, "TinyId": tiny_id.to_string(),
             "From_AccountNick": "", "From_AccountHeadurl": "", "MsgFrom_AccountExtraInfo": {},
             "OnlineOnlyFlag": 0,
-            // The sender's clock, part of the SDK's message `ID` (`tinyID-clientTime-random`);
+            // The sender's clock and `TinyId`, the SDK's message `ID` (`tinyID-clientTime-random`);
             // without it a receiving SDK takes its own clock, and ids made elsewhere (a
             // reaction's push) would not match across a second boundary.
             "MsgClientTime": if meta.client_time > 0 { meta.client_time } else { time },

@@ -191,6 +191,11 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// The `TinyId` of account `user` (0 for none, as the admin).
+    pub(super) fn tiny_id_of(&self, user: &str) -> u64 {
+        self.lock().accounts.get(user).map_or(0, |a| a.tiny_id)
+    }
+
     /// The `RichMsgAuthKey` logins are given, which media downloads may carry as `authKey`.
     pub fn rich_msg_auth_key(&self) -> &str {
         self.media.auth_key()

@@ -74,6 +74,14 @@ pub struct GroupMessage {
     /// The sender asked for per-message read receipts (`IsNeedReadReceipt: 1`;
     /// [`super::receipts`]).
     pub need_receipt: bool,
+    /// `CloudCustomData`: app data riding along (a TUIKit reply's `messageReply` JSON), `""`
+    /// if none.
+    pub cloud_custom_data: String,
+    /// `TinyId` of the sender, when the server gave it (part of the SDK's message `ID`,
+    /// `{TinyId}-{MsgClientTime}-{MsgRandom}`, as for C2C).
+    pub tiny_id: String,
+    /// `MsgClientTime`: the sender's clock at sending, unix seconds (0 when not given).
+    pub client_time: u64,
     /// `MsgVersion`: how many times the message was edited (`modify_group_msg`); a message
     /// read from the history after an edit has its new `MsgBody` and this count (the SDK's
     /// `messageVersion`).
@@ -274,6 +282,12 @@ pub(super) fn parse_group_message(
             .iter()
             .any(|k| m.get(*k).and_then(Value::as_u64) == Some(1)),
         version: m.get("MsgVersion").and_then(Value::as_u64).unwrap_or(0),
+        cloud_custom_data: s(m, "CloudCustomData"),
+        tiny_id: match m.get("TinyId") {
+            Some(Value::Number(n)) => n.to_string(),
+            _ => s(m, "TinyId"),
+        },
+        client_time: m.get("MsgClientTime").and_then(Value::as_u64).unwrap_or(0),
     })
 }
 

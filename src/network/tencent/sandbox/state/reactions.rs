@@ -196,8 +196,8 @@ impl Sandbox {
             let Some(msg) = msg else {
                 return wire::error_body(MSG_NOT_FOUND, "message not found");
             };
-            // The message's own `TinyId` (the sandbox's group messages carry none, so the
-            // SDK's id of them starts with "-"; the push names them the same way).
+            // The message's own `TinyId`, so the push names it as the SDK's message `ID` does
+            // (a group message stored by an older sandbox carries none: "" for both).
             let mut info = json!({
                 "GroupId": gid, "MsgSeq": seq, "MsgRandom": msg["MsgRandom"],
                 "From_Account": msg["From_Account"],

@@ -378,6 +378,7 @@ mod tests {
             at_info: json!([]),
             need_receipt: true,
             client_time: 77,
+            cloud_custom_data: String::new(),
         };
         let asked = sb.send_group_with("alice", &gid, &body, &meta, None);
         let plain = sb.send_group("alice", &gid, 6, &body, &json!([]), None);
