@@ -254,6 +254,42 @@ async fn tencent_live_rooms_as_channel_portals() {
     }
     say!(t0, "rejoined after the reconnection ({n} tries)");
 
+    // Logged out and in again as the same IM user: the live room is joined again.
+    mx.send_text(&mgmt, "logout").await;
+    mx.wait_body(&mgmt, |b| b.starts_with("Logged out")).await;
+    let sig = sb.user_sig("alice", 3600);
+    mx.send_text(&mgmt, &format!("login usersig alice {sig}"))
+        .await;
+    let logged_in = |b: &String| b.starts_with("Logged in as alice");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mx
+        .bodies(&mgmt, None)
+        .await
+        .iter()
+        .filter(|b| logged_in(b))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "not logged in again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let text = format!("after logging in again {n}");
+        send_text(&bob, &text).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        if mx.bodies(&portal, None).await.contains(&text) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing arrived after logging out and in again"
+        );
+    }
+    say!(t0, "rejoined after logging out and in again ({n} tries)");
+
     // Leave without an id: alice's only live room.
     mx.send_text(&mgmt, "leave-live").await;
     mx.wait_body(&mgmt, |b| {

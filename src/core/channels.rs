@@ -1,8 +1,8 @@
 //! Channels (public, high-traffic chat rooms) a user joined with `join-chatroom`: joining and
 //! leaving through the login's [`ChannelAbility`], the list of joined channels kept in the
 //! store per Matrix user and IM account (`channels_joined:<mxid>:<escaped IM id>`, a JSON
-//! array of channel ids), and joining them all again
-//! after each (re)connection, because networks drop channel membership with the connection
+//! array of channel ids, kept across a logout so that logging in again as the same IM user
+//! rejoins them), and joining them all again after each (re)connection, because networks drop channel membership with the connection
 //! (Easemob does) and keep no offline messages of channels: what was said while the login was
 //! away is not caught up. The portal of a channel is an ordinary portal with a `channel:` key;
 //! its IM → Matrix events go through a bounded queue that drops its oldest events when full
@@ -57,11 +57,6 @@ async fn remember(ctx: &Ctx, login: &UserLogin, id: &str, member: bool) {
     if let Err(e) = saved {
         warn!(user = %mxid, channel = id, error = %e, "joined channels not saved");
     }
-}
-
-/// Forgets every channel `mxid` joined as IM user `remote` (logout).
-pub async fn forget_all(ctx: &Ctx, mxid: &UserId, remote: &str) {
-    let _ = ctx.store.delete_kv(&key(mxid, remote)).await;
 }
 
 /// The login's channel ability, or the sentence saying the network has none.

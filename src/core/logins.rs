@@ -252,7 +252,8 @@ pub async fn logout(ctx: &Arc<Ctx>, mxid: &UserId) -> bool {
         warn!(user = %mxid, error = %e, "inbox queue not cleared");
     }
     let _ = ctx.store.delete_kv(&told_key(mxid)).await;
-    super::channels::forget_all(ctx, mxid, &login.remote_id).await;
+    // The channels joined are kept: a later login as the same IM user joins them again
+    // ([`super::channels::rejoin`]), so their portals keep being fed.
     true
 }
 
