@@ -180,6 +180,32 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
     );
     say!(t0, "bob got the Matrix location");
 
+    // Matrix → JMessage: a reply as Element sends it; JMessage has no quotes, so the text
+    // starts with the quoted message.
+    let hello_event = rig.mx.event_id_of(&dm, "hello alice").await;
+    rig.mx
+        .send_content(
+            &dm,
+            json!({"msgtype": "m.text",
+                "body": format!("> <{bob_ghost}> hello alice\n\nhello bob"),
+                "format": "org.matrix.custom.html",
+                "formatted_body": format!("<mx-reply><blockquote><a href=\"https://matrix.to/#/{dm}/{hello_event}\">In reply to</a> <a href=\"https://matrix.to/#/{bob_ghost}\">{bob_ghost}</a><br>hello alice</blockquote></mx-reply>hello bob"),
+                "m.relates_to": {"m.in_reply_to": {"event_id": hello_event}}}),
+        )
+        .await;
+    let got = bob
+        .wait_message(
+            |m| m.text.as_deref().is_some_and(|t| t.ends_with("hello bob")),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|| panic!("bob got no reply\n{}", tail(&rig.log, 40)));
+    assert_eq!(got.text.as_deref(), Some("> bob: hello alice\nhello bob"));
+    say!(
+        t0,
+        "bob got the Matrix reply with the quoted message as its first line"
+    );
+
     // Stopped: what bob sends meanwhile waits on the server and comes at the next login.
     assert!(
         rig.bridge.terminate().is_some(),
@@ -295,7 +321,12 @@ async fn jmessage_dm_both_ways_restart_and_sigkill() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         bob.texts_from("alice"),
-        ["hi bob", "during the drop", "after the kill"]
+        [
+            "hi bob",
+            "> bob: hello alice\nhello bob",
+            "during the drop",
+            "after the kill"
+        ]
     );
 
     rig.bridge.stop();

@@ -337,6 +337,35 @@ async fn a_deferred_push_stays_on_the_server_until_the_owner_acks_it() {
 }
 
 #[tokio::test]
+async fn a_hand_over_not_acknowledged_yet_is_not_repeated_on_the_next_sync_check() {
+    let sb = TestSandbox::start().await;
+    let (alice, _a) = sb.client("alice").await;
+    let sent = alice.send_text("bob", "while away", None).await.unwrap();
+    // bob checks every 300 ms and does not acknowledge what he got.
+    let mut cfg = sb.config("bob", "bob-pw", SECRET);
+    cfg.session.defer_push_ack = true;
+    cfg.session.sync_interval = Duration::from_millis(300);
+    let (bob, mut events) = Client::start(cfg);
+    assert_eq!(wait_state(&bob).await, LinkState::Connected);
+    let mut batches = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(e)) = tokio::time::timeout_at(until, events.recv()).await {
+        if let SessionEvent::PushBatch { token } = e {
+            batches.push(token);
+        }
+    }
+    assert_eq!(batches.len(), 1, "handed over once in 2 s of sync_checks");
+    assert_eq!(sb.sandbox.pending_conversations("bob").1, vec![sent.msg_id]);
+    // A new connection gets it again (it was never acknowledged).
+    drop(bob);
+    drop(events);
+    let (bob, mut events) = sb.client("bob").await;
+    let got = next_message(&mut events).await;
+    assert_eq!(got.msg_id, sent.msg_id);
+    drop(bob);
+}
+
+#[tokio::test]
 async fn a_password_change_ends_the_session_with_its_typed_reason() {
     let sb = TestSandbox::start().await;
     let (bob, _events) = sb.client("bob").await;

@@ -2,6 +2,7 @@
 //! ([`ReplyTo`]) and the send's options ([`SendOptions`]: the transaction id that makes a send
 //! replayed after a crash recognisable, and the Matrix event's own content).
 
+use super::MessageContent;
 /// What kind of message a reply quotes (for networks whose replies show the quoted kind).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum QuotedKind {
@@ -32,6 +33,39 @@ pub struct ReplyTo {
 impl ReplyTo {
     /// The longest preview, in characters.
     pub const PREVIEW_CHARS: usize = 100;
+
+    /// The quote as a line of text, for networks that carry no reply quote:
+    /// `> {sender}: {preview}` (`> {sender}` or `> {preview}` when only one is known); `None`
+    /// when neither is.
+    pub fn text_quote(&self) -> Option<String> {
+        match (self.sender.as_deref(), self.preview.as_deref()) {
+            (Some(s), Some(p)) => Some(format!("> {s}: {p}")),
+            (Some(one), None) | (None, Some(one)) => Some(format!("> {one}")),
+            (None, None) => None,
+        }
+    }
+
+    /// `content` with [`ReplyTo::text_quote`] as its first line when it is a text, so the
+    /// reply keeps its context where the network has no quotes; any other content as it is.
+    pub fn quoted(&self, content: &MessageContent) -> MessageContent {
+        match (content, self.text_quote()) {
+            (
+                MessageContent::Text {
+                    body,
+                    mentions,
+                    mentions_room,
+                    ..
+                },
+                Some(quote),
+            ) => MessageContent::Text {
+                body: format!("{quote}\n{body}"),
+                html: None,
+                mentions: mentions.clone(),
+                mentions_room: *mentions_room,
+            },
+            _ => content.clone(),
+        }
+    }
 }
 
 /// How one message is sent, besides its content: what [`super::NetworkLogin::send_message_with`]
@@ -94,7 +128,41 @@ impl SendOptions<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::SendOptions;
+    use super::{MessageContent, ReplyTo, SendOptions};
+
+    #[test]
+    fn a_quote_as_text_leads_a_reply_where_the_network_has_none() {
+        let to = |sender: Option<&str>, preview: Option<&str>| ReplyTo {
+            id: "1".into(),
+            sender: sender.map(str::to_owned),
+            preview: preview.map(str::to_owned),
+            ..ReplyTo::default()
+        };
+        let reply = MessageContent::Text {
+            body: "the answer".into(),
+            html: Some("<b>the answer</b>".into()),
+            mentions: vec!["bob".into()],
+            mentions_room: false,
+        };
+        assert_eq!(
+            to(Some("bob"), Some("question?")).quoted(&reply),
+            MessageContent::Text {
+                body: "> bob: question?\nthe answer".into(),
+                html: None,
+                mentions: vec!["bob".into()],
+                mentions_room: false,
+            }
+        );
+        assert_eq!(
+            to(None, Some("question?")).text_quote().as_deref(),
+            Some("> question?")
+        );
+        assert_eq!(to(None, None).quoted(&reply), reply);
+        let other = MessageContent::Emote {
+            body: "waves".into(),
+        };
+        assert_eq!(to(Some("bob"), None).quoted(&other), other);
+    }
 
     #[test]
     fn transaction_ids_are_stable_opaque_and_per_event_and_part() {

@@ -348,14 +348,19 @@ impl NetworkLogin for JmessageLogin {
     /// Sends an attachment uploaded by [`crate::core::connector::MediaAbility::upload_media`]
     /// as an image / file message (and its caption as a text), a location as a `location`
     /// message (`{latitude, longitude, scale, label}`, as the SDK's `sendSingleLocation`);
-    /// anything else as text ([`send`]).
+    /// anything else as text ([`send`]). JMessage has no reply quotes: a reply's text starts
+    /// with the quoted message as a line (`> bob: question?`, [`ReplyTo::quoted`]).
     async fn send_message(
         &self,
         chat: &ChatId,
         content: &MessageContent,
-        _reply_to: Option<&ReplyTo>,
+        reply_to: Option<&ReplyTo>,
     ) -> Result<Vec<String>, SendFailure> {
-        self.send_keyed(chat, content, SendOptions::default()).await
+        let options = SendOptions {
+            reply_to,
+            ..SendOptions::default()
+        };
+        self.send_keyed(chat, content, options).await
     }
 
     /// [`NetworkLogin::send_message`] with the Matrix event's extras and the transaction id

@@ -91,6 +91,8 @@ impl JmessageLogin {
             _ => Found::default(),
         };
         let extras = outgoing_extras(options.matrix_content, options.txn_id);
+        let quoted = options.reply_to.map(|r| r.quoted(content));
+        let content = quoted.as_ref().unwrap_or(content);
         let main = match found.main {
             Some(id) => {
                 info!(user = %self.own, id, "a replayed message had gone out before the restart; not sent again");

@@ -308,7 +308,8 @@ impl Conn {
         }
     }
 
-    /// After a `sync_check`: the messages still undelivered, as one `sync_conversation`,
+    /// After a `sync_check`: the messages still undelivered (less those handed over on this
+    /// connection and not acknowledged yet), as one `sync_conversation`,
     /// then the events and receipt changes kept meanwhile (`sync_event`, `sync_receipt`).
     fn push_offline(&mut self) {
         let Some(user) = self.user.clone() else {
@@ -321,7 +322,9 @@ impl Conn {
     }
 
     fn push_conversations(&mut self, user: &str) {
-        let (conversations, ids) = self.sandbox.pending_conversations(user);
+        let handed: std::collections::HashSet<i64> =
+            self.synced.values().flatten().copied().collect();
+        let (conversations, ids) = self.sandbox.pending_conversations_except(user, &handed);
         if ids.is_empty() {
             return;
         }

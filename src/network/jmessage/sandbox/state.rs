@@ -3,7 +3,7 @@
 //! `msg_recv_v2` or `sync_conversation_ack`), and the sockets logged in as each user. In
 //! memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -460,6 +460,17 @@ impl Sandbox {
     /// conversations (one per peer, in the order of each peer's first message), with the
     /// ids they hold.
     pub fn pending_conversations(&self, username: &str) -> (Vec<Value>, Vec<i64>) {
+        self.pending_conversations_except(username, &HashSet::new())
+    }
+
+    /// [`Sandbox::pending_conversations`] less the messages in `handed` (handed over on this
+    /// connection already and not acknowledged yet: a second `sync_check` before the
+    /// `sync_conversation_ack` does not hand them over twice).
+    pub fn pending_conversations_except(
+        &self,
+        username: &str,
+        handed: &HashSet<i64>,
+    ) -> (Vec<Value>, Vec<i64>) {
         let inner = self.lock();
         let Some(user) = inner.users.get(username) else {
             return (Vec::new(), Vec::new());
@@ -467,7 +478,12 @@ impl Sandbox {
         // A conversation is a peer (single) or a group (`from_gid`).
         let mut order: Vec<(i64, String)> = Vec::new();
         let mut by_peer: HashMap<(i64, String), Vec<&PushedMessage>> = HashMap::new();
-        for m in &user.inbox {
+        let inbox: Vec<&PushedMessage> = user
+            .inbox
+            .iter()
+            .filter(|m| !handed.contains(&m.msg_id))
+            .collect();
+        for m in inbox.iter().copied() {
             let peer = if m.msg_type == wire::MSG_TYPE_GROUP {
                 (m.from_gid, String::new())
             } else {
@@ -478,7 +494,7 @@ impl Sandbox {
             }
             by_peer.entry(peer).or_default().push(m);
         }
-        let ids = user.inbox.iter().map(|m| m.msg_id).collect();
+        let ids = inbox.iter().map(|m| m.msg_id).collect();
         let conversations = order
             .into_iter()
             .map(|peer| {
