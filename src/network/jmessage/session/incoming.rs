@@ -275,13 +275,23 @@ impl Session {
     }
 
     /// Sends a push's receipts now, or (with [`SessionConfig::defer_push_ack`], when the
-    /// push delivered something new since `before`) keeps them for [`Session::ack_push`].
+    /// push delivered something new since `before`) keeps them for [`Session::ack_push`]. A
+    /// push of nothing new while a batch awaits the owner waits with the newest such batch:
+    /// it may repeat messages of that batch, and receipting it first would tell the server
+    /// they are stored before they are.
     fn receipt(&mut self, receipts: Vec<(&'static str, Value)>, before: u64, now: Instant) {
         if self.cfg.defer_push_ack && self.delivered > before {
             self.next_id += 1;
             let token = self.next_id;
             self.push_acks.insert(token, receipts);
             self.event(SessionEvent::PushBatch { token });
+        } else if let Some(waiting) = self
+            .push_acks
+            .iter_mut()
+            .max_by_key(|(token, _)| **token)
+            .map(|(_, r)| r)
+        {
+            waiting.extend(receipts);
         } else {
             for (name, body) in receipts {
                 self.notice(name, body, now);

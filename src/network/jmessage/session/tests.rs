@@ -426,6 +426,23 @@ fn deferred_receipts_wait_for_the_owner_and_die_with_the_link() {
     // A push of duplicates only is receipted at once; a batch held over a drop is forgotten.
     respond(&mut s, "msg_sync", json!({"messages": [msg(2)]}), now);
     assert_eq!(drain(&mut s).0.len(), 1);
+    // But while a batch awaits the owner, a push repeating it waits with it (its receipt
+    // would say the messages are stored before they are), and both go out in order.
+    respond(&mut s, "msg_sync", json!({"messages": [msg(4)]}), now);
+    let token = match drain(&mut s).1.last() {
+        Some(SessionEvent::PushBatch { token }) => *token,
+        other => panic!("{other:?}"),
+    };
+    respond(&mut s, "msg_sync", json!({"messages": [msg(4)]}), now);
+    let (sent, events, _) = drain(&mut s);
+    assert!(sent.is_empty() && events.is_empty(), "{sent:?} {events:?}");
+    s.ack_push(token, now);
+    let (sent, _, _) = drain(&mut s);
+    let ids: Vec<_> = sent
+        .iter()
+        .map(|(n, b)| (n.as_str(), b["msg_id"].clone()))
+        .collect();
+    assert_eq!(ids, [("msg_recv_v2", json!(4)), ("msg_recv_v2", json!(4))]);
     respond(&mut s, "msg_sync", json!({"messages": [msg(3)]}), now);
     let token = match drain(&mut s).1.last() {
         Some(SessionEvent::PushBatch { token }) => *token,
