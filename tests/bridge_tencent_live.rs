@@ -117,6 +117,9 @@ async fn tencent_live_rooms_as_channel_portals() {
     say!(t0, "logged in, DM portal {dm}");
 
     // Join.
+    mx.send_text(&mgmt, "join-live").await;
+    mx.wait_body(&mgmt, |b| b == "Usage: `join-live <live room id>`")
+        .await;
     mx.send_text(&mgmt, "join-live nosuchroom").await;
     mx.wait_body(&mgmt, |b| b.contains("no live room `nosuchroom`"))
         .await;

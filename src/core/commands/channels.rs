@@ -40,10 +40,22 @@ async fn implied_channel(
     }
 }
 
-/// `join-chatroom <id>` (`join-live <id>`).
-pub(super) async fn join(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, args: &[&str]) {
+/// `join-chatroom <id>` (`join-live <id>`); `command` is the name it was called by, which
+/// its usage line repeats.
+pub(super) async fn join(
+    ctx: &Arc<Ctx>,
+    room: &RoomId,
+    sender: &UserId,
+    command: &str,
+    args: &[&str],
+) {
     let [id] = args else {
-        return reply(ctx, room, "Usage: `join-chatroom <chat room id>`").await;
+        let what = if command == "join-live" {
+            "live room id"
+        } else {
+            "chat room id"
+        };
+        return reply(ctx, room, &format!("Usage: `{command} <{what}>`")).await;
     };
     let Some(login) = ctx.login_of(sender).await else {
         return reply(ctx, room, "You are not logged in.").await;

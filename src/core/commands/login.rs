@@ -84,7 +84,12 @@ pub(super) async fn start(
 ) {
     let flows = ctx.connector.login_flows();
     if args.is_empty() && flows.len() > 1 {
-        return reply(ctx, room, &flow_list(ctx)).await;
+        let command = if relogin.is_some() {
+            "relogin"
+        } else {
+            "login"
+        };
+        return reply(ctx, room, &flow_list(ctx, command)).await;
     }
     let Some((flow_id, values)) = choose_flow(&flows, args) else {
         return reply(ctx, room, "This network offers no way to log in.").await;
@@ -312,19 +317,21 @@ pub(super) async fn finish(
     }
 }
 
-/// The flows, for `login` without arguments.
-fn flow_list(ctx: &Ctx) -> String {
+/// The flows, for `command` (`login` or `relogin`) without arguments.
+fn flow_list(ctx: &Ctx, command: &str) -> String {
+    let flows = ctx.connector.login_flows();
     let mut text = "Choose how to log in:\n".to_owned();
-    for flow in ctx.connector.login_flows() {
+    for flow in &flows {
         text.push_str(&format!(
-            "* `login {}` — {}: {}\n",
+            "* `{command} {}` — {}: {}\n",
             flow.id, flow.name, flow.description
         ));
     }
-    text.push_str(
+    let example = flows.first().map_or("password", |f| f.id.as_str());
+    text.push_str(&format!(
         "\nI ask for each value in turn; you may also give them after the flow id, as in \
-         `login password <user> <password>`.",
-    );
+         `{command} {example} <values…>`."
+    ));
     text
 }
 

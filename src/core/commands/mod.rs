@@ -304,7 +304,7 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
             None => reply(ctx, room, "Usage: `pm <im-user>`").await,
         },
         "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
-        "join-chatroom" | "join-live" => channels::join(ctx, room, sender, &args).await,
+        "join-chatroom" | "join-live" => channels::join(ctx, room, sender, &command, &args).await,
         "leave-chatroom" | "leave-live" => channels::leave(ctx, room, sender, &args).await,
         "accept" => invitations::answer(ctx, room, sender, &args, true).await,
         "decline" => invitations::answer(ctx, room, sender, &args, false).await,
