@@ -278,7 +278,7 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
             && e["content"]["msgtype"] == "m.notice"
             && e["content"]["body"]
                 .as_str()
-                .is_some_and(|b| b.contains("a custom message: a poll"))
+                .is_some_and(|b| b == "sent a custom message: a poll")
     })
     .await;
 

@@ -411,7 +411,7 @@ async fn reply_quotes_both_ways_through_the_connector() {
         }
     };
     assert!(
-        matches!(&m.content, MessageContent::Unsupported { description } if description.contains("a custom message: a poll")),
+        matches!(&m.content, MessageContent::Notice { body } if body == "sent a custom message: a poll"),
         "{:?}",
         m.content
     );

@@ -68,11 +68,18 @@ pub fn content_of(elems: &[Elem]) -> MessageContent {
     if missing.is_empty() {
         return MessageContent::text(text);
     }
-    let note = format!("[{} — not bridged from Tencent]", missing.join(", "));
-    if text.is_empty() {
-        MessageContent::Unsupported { description: note }
+    let words = missing.join(", ");
+    if !text.is_empty() {
+        return MessageContent::text(format!("{text}\n[{words} — not bridged from Tencent]"));
+    }
+    // A message of custom elements only is shown as what it says (app-defined: a poll, an
+    // order card); other kinds the bridge cannot show are said to be unsupported.
+    if elems.iter().all(|e| matches!(e, Elem::Custom(_))) {
+        MessageContent::Notice {
+            body: format!("sent {words}"),
+        }
     } else {
-        MessageContent::text(format!("{text}\n{note}"))
+        MessageContent::Unsupported { description: words }
     }
 }
 
@@ -88,7 +95,12 @@ fn custom_words(c: &crate::network::tencent::elem::CustomElem) -> String {
     if shown.is_empty() {
         return "a custom message".into();
     }
-    let mut short: String = shown.chars().take(MAX_CHARS).collect();
+    // Control characters (app data may hold any) are shown as spaces.
+    let mut short: String = shown
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if shown.chars().count() > MAX_CHARS {
         short.push('…');
     }
@@ -365,19 +377,21 @@ mod tests {
                 ..Default::default()
             })])
         };
-        let MessageContent::Unsupported { description } = custom("a poll", "{}") else {
-            panic!("a notice");
-        };
-        assert!(
-            description.starts_with("[a custom message: a poll"),
-            "{description}"
+        assert_eq!(
+            custom("a poll", "{}"),
+            MessageContent::Notice {
+                body: "sent a custom message: a poll".into()
+            }
         );
-        let MessageContent::Unsupported { description } = custom("", &"x".repeat(200)) else {
+        let MessageContent::Notice { body } = custom("", &"x".repeat(200)) else {
             panic!("a notice");
         };
-        assert!(
-            description.contains(&format!("{}…", "x".repeat(80))),
-            "{description}"
+        assert!(body.ends_with(&format!(": {}…", "x".repeat(80))), "{body}");
+        assert_eq!(
+            custom("", "{\"a\":\"\u{0}\u{1}\"}"),
+            MessageContent::Notice {
+                body: "sent a custom message: {\"a\":\"  \"}".into()
+            }
         );
     }
 
