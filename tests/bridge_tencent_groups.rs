@@ -12,13 +12,13 @@
 
 #[macro_use]
 mod common;
+#[path = "bridge_tencent_groups/im_side.rs"]
+mod im_side;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::bridge::tail;
 use common::tencent_bed::TencentBed;
-use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox;
 use imbridge::network::tencent::session::group_wire::{
@@ -29,83 +29,12 @@ use imbridge::network::tencent::session::profile::TAG_NICK;
 use imbridge::network::tencent::session::reactions::{
     reaction_request, ReactionNotice, ReactionTarget,
 };
-use imbridge::network::tencent::session::{GroupAt, GroupMessage, GroupNotice, SessionEvent};
+use imbridge::network::tencent::session::{GroupAt, GroupNotice};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 const CAROL_GHOST: &str = "@tencent_carol:localhost";
 
-type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
-type Notices = Arc<Mutex<Vec<GroupNotice>>>;
-/// Group edits heard: `(MsgSeq, text now, MsgVersion)`.
-type Edits = Arc<Mutex<Vec<(u64, String, u64)>>>;
-/// Reaction pushes heard.
-type Reacts = Arc<Mutex<Vec<ReactionNotice>>>;
-/// Group messages received, whole.
-type Msgs = Arc<Mutex<Vec<GroupMessage>>>;
-
-/// `user` on the Tencent side: a client whose received group texts are collected as
-/// `(from, text, mentions)`, and its group notices (recalls, read markers).
-async fn im_user(bed: &TencentBed, user: &str) -> (Client, Got, Notices, Edits, Reacts, Msgs) {
-    let (client, mut events) = bed.im_client(user, |_| {}).await;
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let msgs = Msgs::default();
-    let out_msgs = msgs.clone();
-    let notices = Arc::new(Mutex::new(Vec::new()));
-    let edits = Arc::new(Mutex::new(Vec::new()));
-    let reacts = Reacts::default();
-    let (out, out_notices, out_edits) = (got.clone(), notices.clone(), edits.clone());
-    let out_reacts = reacts.clone();
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            match e {
-                SessionEvent::GroupMessage(m) => {
-                    if let Ok(mut v) = out.lock() {
-                        v.push((m.from.clone(), m.text(), m.mentions.clone()));
-                    }
-                    if let Ok(mut v) = out_msgs.lock() {
-                        v.push(m);
-                    }
-                }
-                SessionEvent::GroupNotice(n) => {
-                    if let Ok(mut v) = out_notices.lock() {
-                        v.push(n);
-                    }
-                }
-                SessionEvent::GroupModified(m) => {
-                    if let Ok(mut v) = out_edits.lock() {
-                        let text = m
-                            .elems
-                            .iter()
-                            .filter_map(|e| match e {
-                                imbridge::network::tencent::elem::Elem::Text(t) => {
-                                    Some(t.text.as_str())
-                                }
-                                _ => None,
-                            })
-                            .collect();
-                        v.push((m.seq, text, m.version));
-                    }
-                }
-                SessionEvent::Reactions(r) => {
-                    if let Ok(mut v) = out_reacts.lock() {
-                        v.push(r);
-                    }
-                }
-                _ => {}
-            }
-        }
-    });
-    (client, got, notices, edits, reacts, msgs)
-}
-
-/// Waits (20 s at most) until `notices` holds `want`.
-async fn wait_notice(notices: &Notices, want: &GroupNotice, log: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !notices.lock().map(|v| v.contains(want)).unwrap_or(false) {
-        assert!(Instant::now() < deadline, "no {want:?}\n{}", tail(log, 40));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use im_side::{im_user, wait_notice};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_work_group_bridged_once_both_ways_and_restart() {
