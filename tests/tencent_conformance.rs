@@ -202,6 +202,40 @@ async fn c2c_text_between_sdk_and_rust_client_both_ways() {
     eprintln!("c2c test took {:?}", t0.elapsed());
 }
 
+/// The SDK's re-login after its socket is dropped names itself by the A2Key and TinyId of its
+/// login alone (no identifier, no UserSig): the sandbox takes it, and messages flow again.
+#[tokio::test]
+async fn the_sdk_logs_in_again_by_its_a2key_after_the_server_drops_its_socket() {
+    let t0 = Instant::now();
+    let sb = TestSandbox::start().await;
+    let (bob, _bob_events) = sb.client("bob").await;
+    let mut alice = sdk_login(&sb, "alice").await;
+    assert_eq!(sb.sandbox.drop_connections("alice"), 1);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let text = format!("after the drop {n}");
+        bob.send_c2c_text("alice", &text).await.expect("sent");
+        let got = alice
+            .event_within("onMessageReceived", Duration::from_secs(1), |d| {
+                d.to_string().contains(&text)
+            })
+            .await;
+        if got.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the SDK got nothing after the drop"
+        );
+    }
+    alice.assert_no_crash();
+    alice.exit().await;
+    bob.logout().await;
+    eprintln!("the SDK was back after {:?} ({n} tries)", t0.elapsed());
+}
+
 #[tokio::test]
 async fn offline_messages_arrive_at_login_in_order() {
     let t0 = Instant::now();

@@ -117,6 +117,9 @@ struct State {
     #[serde(with = "crate::network::sandbox_store::pairs")]
     sent: HashMap<(String, u64, u64), (u64, String)>,
     a2: HashSet<String>,
+    /// A2Key → the account it was issued to (for the SDK's re-login by A2Key and TinyId).
+    #[serde(default)]
+    a2_users: HashMap<String, String>,
     /// C2C history per conversation (key: the two accounts, sorted), oldest first.
     #[serde(with = "crate::network::sandbox_store::pairs")]
     history: HashMap<(String, String), Vec<Value>>,
@@ -299,18 +302,23 @@ impl Sandbox {
     }
 
     /// Registers an online instance after `wslogin` (the account is created on first login,
-    /// as with a valid UserSig on the real service). Returns (conn id, TinyId, A2Key).
-    pub fn login(&self, user: &str, tx: Outbound) -> (u64, u64, String) {
+    /// as with a valid UserSig on the real service). Returns (conn id, TinyId, A2Key): a new
+    /// A2Key, or `resumed`, the one a re-login came with (the SDK keeps using its first).
+    pub fn login(&self, user: &str, tx: Outbound, resumed: Option<&str>) -> (u64, u64, String) {
         let tiny = self.import(user);
-        let a2: String = format!(
-            "{:032x}{:032x}",
-            rand::rng().random::<u128>(),
-            rand::rng().random::<u128>()
-        );
+        let a2: String = match resumed {
+            Some(a2) => a2.to_owned(),
+            None => format!(
+                "{:032x}{:032x}",
+                rand::rng().random::<u128>(),
+                rand::rng().random::<u128>()
+            ),
+        };
         let mut st = self.lock();
         st.next_conn += 1;
         let conn_id = st.next_conn;
         st.a2.insert(a2.clone());
+        st.a2_users.insert(a2.clone(), user.to_owned());
         let limit = self.cfg.web_instances;
         if let Some(acc) = st.accounts.get_mut(user) {
             acc.online.retain(|i| !i.tx.is_closed());
@@ -365,6 +373,15 @@ impl Sandbox {
     /// True when `a2` was issued by a login.
     pub fn a2_valid(&self, a2: &str) -> bool {
         self.lock().a2.contains(a2)
+    }
+
+    /// The account an A2Key was issued to, when `a2` was issued to the account of TinyId
+    /// `tiny_id` (the SDK's re-login after a reconnection names itself by these two alone).
+    pub fn a2_user(&self, a2: &str, tiny_id: &str) -> Option<String> {
+        let st = self.lock();
+        let user = st.a2_users.get(a2)?;
+        let acc = st.accounts.get(user)?;
+        (acc.tiny_id.to_string() == tiny_id).then(|| user.clone())
     }
 
     /// Removes an instance (logout or closed socket).

@@ -299,10 +299,20 @@ impl Conn {
         true
     }
 
+    /// `wslogin` with a UserSig, or (the SDK's re-login after a reconnection, which sends no
+    /// identifier nor UserSig) with the A2Key and TinyId an earlier login handed out.
     fn wslogin(&mut self, frame: &Frame) {
         let head = &frame.head;
-        let identifier = head.identifier.clone().unwrap_or_default();
+        let mut identifier = head.identifier.clone().unwrap_or_default();
         let sig = head.usersig.clone().unwrap_or_default();
+        debug!(
+            user = %identifier,
+            usersig_len = sig.len(),
+            a2 = head.a2.is_some(),
+            tinyid = head.tinyid.as_deref().unwrap_or_default(),
+            extra = ?head.extra.keys().collect::<Vec<_>>(),
+            "tencent sandbox: wslogin"
+        );
         if head.sdkappid != Some(self.sandbox.cfg.sdk_app_id) {
             self.reply(
                 frame,
@@ -310,7 +320,17 @@ impl Conn {
             );
             return;
         }
-        if let Err(e) = self.sandbox.verify(&identifier, &sig) {
+        let resumed = match (
+            identifier.is_empty() && sig.is_empty(),
+            &head.a2,
+            &head.tinyid,
+        ) {
+            (true, Some(a2), Some(tiny)) => self.sandbox.a2_user(a2, tiny),
+            _ => None,
+        };
+        if let Some(user) = &resumed {
+            identifier = user.clone();
+        } else if let Err(e) = self.sandbox.verify(&identifier, &sig) {
             info!(user = %identifier, error = %e, "tencent sandbox: login refused");
             self.reply(frame, wire::error_body(e.code(), &e.to_string()));
             return;
@@ -318,7 +338,8 @@ impl Conn {
         if let Some((user, conn_id, _, _)) = self.login.take() {
             self.sandbox.logout(&user, conn_id);
         }
-        let (conn_id, tiny, a2) = self.sandbox.login(&identifier, self.tx.clone());
+        let a2 = resumed.and(head.a2.as_deref());
+        let (conn_id, tiny, a2) = self.sandbox.login(&identifier, self.tx.clone(), a2);
         info!(user = %identifier, conn_id, "tencent sandbox: logged in");
         self.reply(
             frame,
