@@ -433,9 +433,15 @@ async fn translation_fidelity_end_to_end() {
     // gets SUCCESS, one from a user without a login FAIL_PERMANENT with the reason.
     let delivered = env.mx.send_text(&dm, "status please").await;
     let refused = mx2.send_text(&dm, "still no login").await;
+    // An empty text is not sent, and its status says so.
+    let empty = env
+        .mx
+        .send_content(&dm, json!({"msgtype": "m.text", "body": "  "}))
+        .await;
     for (event, status, reason) in [
         (&delivered, "SUCCESS", Value::Null),
         (&refused, "FAIL_PERMANENT", json!("m_no_permission")),
+        (&empty, "FAIL_PERMANENT", json!("m_unsupported")),
     ] {
         let content = content_of(&env.mx, &dm, "a send status", |e| {
             e["type"] == "com.beeper.message_send_status"
@@ -446,7 +452,10 @@ async fn translation_fidelity_end_to_end() {
         assert_eq!(content["reason"], reason, "{content}");
         assert_eq!(content["network"], "easemob", "{content}");
     }
-    say!(t0, "send status events: SUCCESS and FAIL_PERMANENT");
+    say!(
+        t0,
+        "send status events: SUCCESS and FAIL_PERMANENT (no login, an empty text)"
+    );
 
     // IM delivery receipt: bob's device acknowledges "status please"; the status is posted
     // once more naming bob's ghost in `delivered_to_users`.
@@ -491,22 +500,27 @@ async fn translation_fidelity_end_to_end() {
     // Delivery receipts: the bot marks the delivered message read.
     env.mx.wait_read_receipt(&dm, BOT, &delivered).await;
     // Error notices off: an unsupported message gets its FAIL_PERMANENT status, no notice.
-    let location = env
+    // (An in-room verification request, as Element sends it, is such a message.)
+    let verification = env
         .mx
         .send_content(
             &dm,
-            json!({ "msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2" }),
+            json!({ "msgtype": "m.key.verification.request",
+                "body": "@alice is asking to verify your key", "from_device": "ABCDEF",
+                "methods": ["m.sas.v1"], "to": "@easemob_bob:localhost" }),
         )
         .await;
-    let content = content_of(&env.mx, &dm, "the location's status", |e| {
+    let content = content_of(&env.mx, &dm, "the verification request's status", |e| {
         e["type"] == "com.beeper.message_send_status"
-            && e["content"]["m.relates_to"]["event_id"] == location.as_str()
+            && e["content"]["m.relates_to"]["event_id"] == verification.as_str()
     })
     .await;
     assert_eq!(content["reason"], "m_unsupported", "{content}");
     let notices = env.mx.bodies(&dm, Some(BOT)).await;
     assert!(
-        notices.iter().all(|b| !b.contains("m.location")),
+        notices
+            .iter()
+            .all(|b| !b.contains("m.key.verification.request")),
         "error notices are off: {notices:?}"
     );
     say!(

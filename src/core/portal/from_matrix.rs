@@ -199,8 +199,12 @@ impl PortalWorker {
         };
         if let MessageContent::Text { body, .. } | MessageContent::Emote { body } = &converted {
             if body.trim().is_empty() {
-                // Never send an empty message (a body that was only a reply fallback, say).
+                // Never send an empty message (a body that was only a reply fallback, say);
+                // the send status says so (no notice: nothing was lost).
                 debug!(portal = %self.key, event_id, "empty text not sent");
+                let why = "The message is empty: nothing was sent.";
+                self.failed_permanently(room, event_id, Reason::Unsupported, why)
+                    .await;
                 return Ok(());
             }
         }
