@@ -90,6 +90,28 @@ async fn send_text(bob: &Client, text: &str) {
         .expect("bob sends to the live room");
 }
 
+/// bob writes `{prefix} 1`, `{prefix} 2`, … (0.7 s apart, 30 s at most) until one reaches
+/// the portal (the live room is joined again); how many he wrote.
+async fn until_bridged(
+    bob: &Client,
+    mx: &common::matrix_user::MatrixUser,
+    portal: &str,
+    prefix: &str,
+) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let text = format!("{prefix} {n}");
+        send_text(bob, &text).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        if mx.bodies(portal, None).await.contains(&text) {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "nothing arrived: {prefix}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_live_rooms_as_channel_portals() {
     let t0 = Instant::now();
@@ -240,21 +262,7 @@ async fn tencent_live_rooms_as_channel_portals() {
 
     // Rejoined after a reconnection.
     assert_eq!(sb.drop_connections("alice"), 1);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut n = 0;
-    loop {
-        n += 1;
-        let text = format!("after the reconnection {n}");
-        send_text(&bob, &text).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        if mx.bodies(&portal, None).await.contains(&text) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing arrived after the reconnection"
-        );
-    }
+    let n = until_bridged(&bob, &mx, &portal, "after the reconnection").await;
     say!(t0, "rejoined after the reconnection ({n} tries)");
 
     // Logged out and in again as the same IM user: the live room is joined again.
@@ -276,21 +284,7 @@ async fn tencent_live_rooms_as_channel_portals() {
         assert!(Instant::now() < deadline, "not logged in again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut n = 0;
-    loop {
-        n += 1;
-        let text = format!("after logging in again {n}");
-        send_text(&bob, &text).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        if mx.bodies(&portal, None).await.contains(&text) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing arrived after logging out and in again"
-        );
-    }
+    let n = until_bridged(&bob, &mx, &portal, "after logging in again").await;
     say!(t0, "rejoined after logging out and in again ({n} tries)");
 
     // Leave without an id: alice's only live room.
