@@ -209,7 +209,12 @@ mod tests {
             })
         );
         let other = translate_live_message("me", &custom("bob", r#"{"businessID":"poll"}"#));
-        assert!(matches!(other.content, MessageContent::Unsupported { .. }));
+        assert_eq!(
+            other.content,
+            MessageContent::Notice {
+                body: r#"sent a custom message: {"businessID":"poll"}"#.into()
+            }
+        );
         assert!(!other.droppable);
         assert!(live_signal("not json").is_none());
         assert!(valid_room_id("@TGS#aXYZ"));
