@@ -35,23 +35,9 @@ impl PortalWorker {
                 media_kind_word(media.kind)
             ))
         };
-        let bytes = match login.session.download(media, limit).await {
-            Ok(b) => b,
-            Err(e) => return fallback(e.to_string()),
-        };
-        let size = bytes.len();
-        let mime = media
-            .mime
-            .clone()
-            .unwrap_or_else(|| crate::core::ghosts::sniff_image_mime(&bytes).to_owned());
-        let uploader = ctx.matrix.bot().to_owned();
-        let mxc = match ctx
-            .matrix
-            .upload(&uploader, bytes, &mime, &media.name)
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => return fallback(e.to_string()),
+        let (mxc, mime, size) = match self.to_media_repo(login, media, limit).await {
+            Ok(uploaded) => uploaded,
+            Err(why) => return fallback(why),
         };
         let msgtype = match media.kind {
             MediaKind::Image => "m.image",
@@ -75,7 +61,7 @@ impl PortalWorker {
         }
         json!({
             "msgtype": msgtype, "body": caption.unwrap_or(&media.name), "filename": media.name,
-            "url": mxc.to_string(), "info": info,
+            "url": mxc, "info": info,
         })
     }
 
@@ -87,33 +73,16 @@ impl PortalWorker {
         room: &RoomId,
         thumb: &RemoteThumbnail,
     ) -> Option<(String, Value)> {
-        let ctx = &self.ctx;
-        let limit = ctx
+        let limit = self
+            .ctx
             .connector
             .capabilities()
             .max_media_bytes
             .clamp(1, MAX_THUMBNAIL_BYTES);
-        let bytes = match login.session.download(&thumb.as_media(), limit).await {
-            Ok(b) => b,
-            Err(e) => {
-                debug!(%room, error = %e, "thumbnail not fetched");
-                return None;
-            }
-        };
-        let mime = thumb
-            .mime
-            .clone()
-            .unwrap_or_else(|| crate::core::ghosts::sniff_image_mime(&bytes).to_owned());
-        let size = bytes.len();
-        let uploader = ctx.matrix.bot().to_owned();
-        let mxc = match ctx
-            .matrix
-            .upload(&uploader, bytes, &mime, "thumbnail")
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                debug!(%room, error = %e, "thumbnail not uploaded");
+        let (mxc, mime, size) = match self.to_media_repo(login, &thumb.as_media(), limit).await {
+            Ok(uploaded) => uploaded,
+            Err(why) => {
+                debug!(%room, error = %why, "thumbnail not bridged");
                 return None;
             }
         };
@@ -122,7 +91,36 @@ impl PortalWorker {
             info["w"] = json!(w);
             info["h"] = json!(h);
         }
-        Some((mxc.to_string(), info))
+        Some((mxc, info))
+    }
+
+    /// Downloads `media` through the login (at most `limit` bytes) and uploads it to the
+    /// homeserver's media repository as the bot: its `mxc://` URL, mimetype (the network's,
+    /// else sniffed) and size in bytes; the error in words.
+    async fn to_media_repo(
+        &self,
+        login: &Arc<UserLogin>,
+        media: &RemoteMedia,
+        limit: u64,
+    ) -> Result<(String, String, usize), String> {
+        let ctx = &self.ctx;
+        let bytes = login
+            .session
+            .download(media, limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        let size = bytes.len();
+        let mime = media
+            .mime
+            .clone()
+            .unwrap_or_else(|| crate::core::ghosts::sniff_image_mime(&bytes).to_owned());
+        let uploader = ctx.matrix.bot().to_owned();
+        let mxc = ctx
+            .matrix
+            .upload(&uploader, bytes, &mime, &media.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((mxc.to_string(), mime, size))
     }
 }
 
