@@ -3,7 +3,8 @@
 //! (`login usersig alice <UserSig>`), a Tencent user's message opens a DM portal, the Matrix
 //! reply reaches the Tencent client, and a bridge restart (with messages sent meanwhile)
 //! loses and duplicates nothing, nor does a SIGKILL in the middle of a burst. A DM opened
-//! with `pm` starts with the chat's history (backfill). The UserSig never reaches the log.
+//! with `pm` starts with the chat's history (backfill). Replies to messages bridged before
+//! the restarts carry their TUIKit quotes both ways. The UserSig never reaches the log.
 
 #![cfg(feature = "tencent")]
 
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 use common::bridge::{assert_log_free_of, registration_value, tail, TencentTarget};
 use common::bridge_rig::BridgeRig;
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::tencent::session::{SessionConfig, SessionEvent};
+use imbridge::network::tencent::session::ops;
+use imbridge::network::tencent::session::{C2cMessage, SessionConfig, SessionEvent};
 use tokio::sync::oneshot;
 
 const APP: u64 = 1_400_000_001;
@@ -46,8 +49,18 @@ async fn client_of(
     (client, events)
 }
 
-/// bob on the Tencent side: a client whose received texts from alice are collected.
-async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>) {
+/// What bob received from alice.
+type Got = Arc<Mutex<Vec<C2cMessage>>>;
+
+/// The texts of what bob received from alice.
+fn texts(got: &Got) -> Vec<String> {
+    got.lock()
+        .map(|v| v.iter().map(C2cMessage::text).collect())
+        .unwrap_or_default()
+}
+
+/// bob on the Tencent side: a client whose received messages from alice are collected.
+async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Got) {
     let (client, mut events) = client_of(addr, sandbox, "bob").await;
     let got = Arc::new(Mutex::new(Vec::new()));
     let out = got.clone();
@@ -56,7 +69,7 @@ async fn bob(addr: &str, sandbox: &Sandbox) -> (Client, Arc<Mutex<Vec<String>>>)
             if let SessionEvent::Message(m) = e {
                 if m.from == "alice" {
                     if let Ok(mut v) = out.lock() {
-                        v.push(m.text());
+                        v.push(m);
                     }
                 }
             }
@@ -142,7 +155,8 @@ async fn tencent_login_dm_both_ways_and_restart() {
     let mx = &mut rig.mx;
 
     // Tencent → Matrix: bob's message opens the DM portal.
-    bob.send_c2c_text("alice", "hello alice")
+    let hello = bob
+        .send_c2c_text("alice", "hello alice")
         .await
         .expect("bob sends");
     let dm = mx
@@ -198,8 +212,11 @@ async fn tencent_login_dm_both_ways_and_restart() {
         &log,
     )
     .await;
-    let got = bob_got.lock().map(|v| v.clone()).unwrap_or_default();
-    assert_eq!(got, ["hi bob"], "bob got the reply once, nothing repeated");
+    assert_eq!(
+        texts(&bob_got),
+        ["hi bob"],
+        "bob got the reply once, nothing repeated"
+    );
     say!(t0, "restart lost and repeated nothing");
 
     // SIGKILL in the middle of a burst from bob: pushes are acknowledged to the server only
@@ -260,10 +277,7 @@ async fn tencent_login_dm_both_ways_and_restart() {
     );
     rig.mx.send_text(&dm, "after the kill").await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !bob_got
-        .lock()
-        .is_ok_and(|v| v.iter().any(|t| t == "after the kill"))
-    {
+    while !texts(&bob_got).iter().any(|t| t == "after the kill") {
         assert!(
             Instant::now() < deadline,
             "Matrix → Tencent broken after the kill\n{}",
@@ -271,11 +285,77 @@ async fn tencent_login_dm_both_ways_and_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let got = bob_got.lock().map(|v| v.clone()).unwrap_or_default();
     assert_eq!(
-        got,
+        texts(&bob_got),
         ["hi bob", "after the kill"],
         "bob got each Matrix text once"
+    );
+
+    // Replies across restarts, both ways: a TUIKit quote names a message by the SDK's `ID`,
+    // which the bridge keeps in its store (its memory of them starts empty at each start).
+    // bob quotes alice's "hi bob", bridged two starts ago; it becomes an `m.in_reply_to`.
+    let hi = bob_got
+        .lock()
+        .ok()
+        .and_then(|v| v.iter().find(|m| m.text() == "hi bob").cloned())
+        .expect("bob has alice's message");
+    let hi_event = rig.mx.event_id_of(&dm, "hi bob").await;
+    let quote = ops::reply_data(&ops::MessageReply {
+        message_id: ops::sdk_message_id(&hi.tiny_id, hi.client_time, hi.random),
+        message_abstract: "hi bob".into(),
+        message_sender: "alice".into(),
+        message_type: 1,
+    });
+    bob.send_c2c_with("alice", vec![Elem::text("quoting you")], quote)
+        .await
+        .expect("bob replies");
+    rig.mx
+        .wait_event(
+            &dm,
+            "bob's reply to a message from before the restarts",
+            |e| {
+                e["sender"] == BOB_GHOST
+                    && e["content"]["body"] == "quoting you"
+                    && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"]
+                        == hi_event.as_str()
+            },
+        )
+        .await;
+    // alice's Element reply to bob's first message reaches him quoting it by its SDK id.
+    let hello_event = rig.mx.event_id_of(&dm, "hello alice").await;
+    rig.mx
+        .send_content(
+            &dm,
+            serde_json::json!({"msgtype": "m.text", "body": "answering hello",
+                "m.relates_to": {"m.in_reply_to": {"event_id": hello_event}}}),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let found = bob_got
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(|m| m.text() == "answering hello").cloned());
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob got no answer\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let r = ops::parse_reply(&answer.cloud_custom_data).expect("a reply quote");
+    assert!(
+        r.message_id
+            .ends_with(&format!("-{}-{}", hello.msg_time, hello.msg_random))
+            && !r.message_id.starts_with('-'),
+        "the quote names bob's message by its SDK id: {r:?}"
+    );
+    say!(
+        t0,
+        "replies to messages bridged before the restarts, both ways"
     );
 
     rig.bridge.stop();

@@ -80,6 +80,8 @@ fn message(remote: &str, event: &str, part: u32) -> MessageRecord {
         timestamp_ms: 9,
         part,
         edit_count: 0,
+        // Kept as it is (a record stored before the field existed reads as `None`).
+        alt_id: Some(format!("sdk-{remote}")),
     }
 }
 

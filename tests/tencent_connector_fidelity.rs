@@ -362,6 +362,7 @@ async fn reply_quotes_both_ways_through_the_connector() {
         sender: Some("bob".into()),
         preview: Some("yes".into()),
         kind: imbridge::core::connector::QuotedKind::Text,
+        alt_id: None,
     };
     let great = login
         .send_message(&chat, &MessageContent::text("great"), Some(&reply_to))

@@ -100,6 +100,7 @@ mod tests {
             thread_root: None,
             droppable: false,
             edit_count: 0,
+            alt_id: None,
             extra: Default::default(),
         })
     }

@@ -208,6 +208,13 @@ pub struct RemoteMessage {
     /// networks that do not number edits.
     #[serde(default)]
     pub edit_count: u64,
+    /// Another id the network's clients name this message by, when it has one besides `id`
+    /// (Tencent's SDK message `ID`, which the TUIKit's reply quotes carry, next to the
+    /// `MsgKey` the server's operations use). The core keeps it with the message, so a later
+    /// `reply_to` naming the message by it resolves, also after a restart, and a [`ReplyTo`]
+    /// to the message carries it ([`ReplyTo::alt_id`]). `None` for most networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_id: Option<String>,
 }
 
 /// What happened to a thread (a side conversation rooted at one message of a group).
@@ -449,6 +456,13 @@ pub trait NetworkLogin: Send + Sync {
         options: SendOptions<'_>,
     ) -> Result<Vec<String>, SendFailure> {
         self.send_message(chat, content, options.reply_to).await
+    }
+    /// The other id ([`RemoteMessage::alt_id`]) of message `id`, which this login has just
+    /// sent to `chat`, when the network has one: the core asks right after a send and keeps
+    /// it with the message. Default: `None`.
+    fn sent_alt_id(&self, chat: &ChatId, id: &str) -> Option<String> {
+        let _ = (chat, id);
+        None
     }
     /// Info of one chat.
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;

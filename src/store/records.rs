@@ -103,6 +103,10 @@ pub struct MessageRecord {
     /// [`crate::core::connector::RemoteMessage::edit_count`]).
     #[serde(default)]
     pub edit_count: u64,
+    /// The message's other network id, when it has one
+    /// ([`crate::core::connector::RemoteMessage::alt_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_id: Option<String>,
 }
 
 /// One bridged reaction (`reactions` tree, keyed by portal key, target remote message, remote

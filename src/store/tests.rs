@@ -29,6 +29,7 @@ fn message(remote: &str, event: &str) -> MessageRecord {
         timestamp_ms: 2,
         part: 0,
         edit_count: 0,
+        alt_id: None,
     }
 }
 

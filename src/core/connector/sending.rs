@@ -28,6 +28,8 @@ pub struct ReplyTo {
     pub preview: Option<String>,
     /// What kind of message it is.
     pub kind: QuotedKind,
+    /// Its other id, when the network gave it one ([`super::RemoteMessage::alt_id`]).
+    pub alt_id: Option<String>,
 }
 
 impl ReplyTo {

@@ -191,6 +191,7 @@ mod tests {
                 droppable,
                 extra: Default::default(),
                 edit_count: 0,
+                alt_id: None,
             })
         };
         assert!(

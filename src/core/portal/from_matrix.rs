@@ -255,6 +255,10 @@ impl PortalWorker {
             // Every remote message this event became is mapped, the extra ones first, so the
             // event points at the main one and no echo is taken for a new message.
             for (i, remote_id) in extra.iter().chain(std::iter::once(main)).enumerate() {
+                let alt_id = login.session.sent_alt_id(chat, remote_id);
+                if let Some(alt_id) = &alt_id {
+                    self.remember_alt_id(alt_id, remote_id).await;
+                }
                 let record = MessageRecord {
                     room_id: room.to_string(),
                     event_id: event_id.to_owned(),
@@ -263,6 +267,7 @@ impl PortalWorker {
                     timestamp_ms: now_ms(),
                     part: 0,
                     edit_count: 0,
+                    alt_id,
                 };
                 self.put_mapping(&record, i).await;
             }

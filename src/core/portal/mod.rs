@@ -19,6 +19,7 @@ use ruma::OwnedUserId;
 use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, warn};
 
+mod alt_ids;
 mod announcements;
 mod backfill;
 mod channel_queue;

@@ -284,13 +284,7 @@ impl PortalWorker {
         };
         let mut content = self.to_matrix_content(login, &room, &msg.content).await;
         let reply_event = match msg.reply_to.as_deref() {
-            Some(reply) => ctx
-                .store
-                .message_by_remote(&self.key, reply)
-                .await
-                .ok()
-                .flatten()
-                .map(|target| target.event_id),
+            Some(reply) => self.message_named(reply).await.map(|t| t.event_id),
             None => None,
         };
         let thread = match msg.thread_root.as_deref() {
@@ -336,7 +330,11 @@ impl PortalWorker {
             timestamp_ms: msg.timestamp_ms,
             part: 0,
             edit_count: msg.edit_count,
+            alt_id: msg.alt_id.clone(),
         };
+        if let Some(alt_id) = &msg.alt_id {
+            self.remember_alt_id(alt_id, &msg.id).await;
+        }
         if let Err(e) = ctx.store.put_message(&self.key, &record).await {
             warn!(portal = %self.key, error = %e, "message mapping not saved");
         }

@@ -80,6 +80,7 @@ impl PortalWorker {
         };
         let content = content.unwrap_or(Value::Null);
         Some(ReplyTo {
+            alt_id: record.alt_id,
             id: record.remote_id,
             sender: Some(record.sender).filter(|s| !s.is_empty()),
             preview: preview(&content),

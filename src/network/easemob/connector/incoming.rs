@@ -225,6 +225,7 @@ pub fn translate_message(
             // room portal may drop its oldest messages (the core's channel queue).
             droppable: chat.kind == ChatKind::Channel,
             edit_count: 0,
+            alt_id: None,
             extra: Default::default(),
             chat,
             from_self: sender == own,

@@ -74,6 +74,7 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
         thread_root: None,
         droppable: false,
         edit_count: 0,
+        alt_id: None,
         extra: super::send::incoming_extra(m.extras.as_ref()),
     })
 }

@@ -124,9 +124,10 @@ impl Memory {
         }
     }
 
-    /// A received message: remembers its SDK `ID` and fills `out.reply_to` from its reply
-    /// quote (the `MsgKey` of the quoted message when it was seen, else the quoted `ID` as
-    /// given).
+    /// A received message: remembers its SDK `ID`, gives it as `out.alt_id` (the core keeps
+    /// it across restarts), and fills `out.reply_to` from its reply quote (the `MsgKey` of
+    /// the quoted message when it was seen since the start, else the quoted `ID` as given,
+    /// which the core resolves by the `alt_id`s it keeps).
     pub fn received(&self, m: &C2cMessage, out: &mut RemoteMessage) {
         self.received_parts(
             (&m.tiny_id, m.client_time, m.time, m.random),
@@ -157,7 +158,8 @@ impl Memory {
         if !tiny_id.is_empty() {
             let time = if client_time == 0 { time } else { client_time };
             let id = ops::sdk_message_id(tiny_id, time, random);
-            self.remember_id(id, out.id.clone(), from);
+            self.remember_id(id.clone(), out.id.clone(), from);
+            out.alt_id = Some(id);
         }
         if let Some(r) = ops::parse_reply(cloud_custom_data) {
             let key = self
@@ -169,14 +171,18 @@ impl Memory {
         }
     }
 
+    /// The SDK `ID` of message `key` this login sent or received since it started.
+    pub fn sdk_id_of(&self, key: &str) -> Option<String> {
+        self.ids.lock().ok()?.sdk_id_of.get(key).cloned()
+    }
+
     /// The `CloudCustomData` of a reply to `to`: the TUIKit quote naming the message by its
-    /// SDK `ID` when known (else by its `MsgKey`).
+    /// SDK `ID` when known (seen since the start, else the `alt_id` the core kept), else by
+    /// its `MsgKey`.
     pub fn reply_data(&self, to: &ReplyTo) -> String {
         let id = self
-            .ids
-            .lock()
-            .ok()
-            .and_then(|ids| ids.sdk_id_of.get(&to.id).cloned())
+            .sdk_id_of(&to.id)
+            .or_else(|| to.alt_id.clone())
             .unwrap_or_else(|| to.id.clone());
         ops::reply_data(&ops::MessageReply {
             message_id: id,

@@ -55,6 +55,7 @@ pub fn translate_group_message(own: &str, m: &GroupMessage) -> RemoteMessage {
         thread_root: None,
         droppable: false,
         edit_count: m.version,
+        alt_id: None,
         extra: Default::default(),
     }
 }

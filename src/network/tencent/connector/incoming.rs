@@ -38,6 +38,7 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
         thread_root: None,
         droppable: false,
         edit_count: 0,
+        alt_id: None,
         extra: Default::default(),
     }
 }

@@ -350,6 +350,11 @@ impl NetworkLogin for TencentLogin {
         )])
     }
 
+    /// The SDK `ID` of a message just sent (the TUIKit's reply quotes name messages by it).
+    fn sent_alt_id(&self, _chat: &ChatId, id: &str) -> Option<String> {
+        self.memory.sdk_id_of(id)
+    }
+
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure> {
         if chat.kind == ChatKind::Channel {
             // A live room is a group on the wire (`get_group_info`).

@@ -1,0 +1,40 @@
+//! A message's other network id ([`crate::core::connector::RemoteMessage::alt_id`]): kept
+//! with its record and in the store's key-value map as `message_alt:{portal}:{alt id}` →
+//! remote id, so a reply that names the message by it resolves, also after a restart.
+
+use tracing::warn;
+
+use super::PortalWorker;
+use crate::store::MessageRecord;
+
+fn kv_key(portal: &str, alt_id: &str) -> String {
+    format!("message_alt:{portal}:{alt_id}")
+}
+
+impl PortalWorker {
+    /// Keeps `alt_id` as another name of this portal's remote message `remote_id`.
+    pub(super) async fn remember_alt_id(&self, alt_id: &str, remote_id: &str) {
+        if alt_id.is_empty() || alt_id == remote_id {
+            return;
+        }
+        let key = kv_key(&self.key, alt_id);
+        if let Err(e) = self.ctx.store.put_kv(&key, remote_id).await {
+            warn!(portal = %self.key, error = %e, "message's other id not saved");
+        }
+    }
+
+    /// The record of the message `id` names in this portal: by its remote id, else by its
+    /// other id; `None` when it was not bridged (or the store cannot be read).
+    pub(super) async fn message_named(&self, id: &str) -> Option<MessageRecord> {
+        let store = &self.ctx.store;
+        if let Some(record) = store.message_by_remote(&self.key, id).await.ok().flatten() {
+            return Some(record);
+        }
+        let remote_id = store.get_kv(&kv_key(&self.key, id)).await.ok().flatten()?;
+        store
+            .message_by_remote(&self.key, &remote_id)
+            .await
+            .ok()
+            .flatten()
+    }
+}
