@@ -4,7 +4,8 @@
 //! reply reaches the Tencent client, and a bridge restart (with messages sent meanwhile)
 //! loses and duplicates nothing, nor does a SIGKILL in the middle of a burst. A DM opened
 //! with `pm` starts with the chat's history (backfill). Replies to messages bridged before
-//! the restarts carry their TUIKit quotes both ways. The UserSig never reaches the log.
+//! the restarts carry their TUIKit quotes both ways, and what the user's phone took while the
+//! bridge was away is caught up from the chat's history. The UserSig never reaches the log.
 
 #![cfg(feature = "tencent")]
 
@@ -356,6 +357,52 @@ async fn tencent_login_dm_both_ways_and_restart() {
     say!(
         t0,
         "replies to messages bridged before the restarts, both ways"
+    );
+
+    // What alice's phone took while the bridge was away: the service hands a C2C offline
+    // message to the first instance that syncs, so the bridge's catch-up does not get it;
+    // the conversation list names the chat's newest message, which the bridge then reads
+    // from the chat's history.
+    assert!(
+        rig.bridge.terminate().is_some(),
+        "the bridge stops on SIGTERM"
+    );
+    let (phone, mut phone_events) = client_of(&ws, &sb, "alice").await;
+    let took = ["the phone took 1", "the phone took 2"];
+    for text in took {
+        bob.send_c2c_text("alice", text).await.expect("bob sends");
+    }
+    let mut on_phone = Vec::new();
+    while on_phone.len() < took.len() {
+        match tokio::time::timeout(Duration::from_secs(10), phone_events.recv()).await {
+            Ok(Some(SessionEvent::Message(m))) if m.from == "bob" => on_phone.push(m.text()),
+            Ok(Some(_)) => {}
+            other => panic!("the phone did not get bob's messages: {other:?}, {on_phone:?}"),
+        }
+    }
+    assert_eq!(on_phone, took, "the phone got bob's messages");
+    rig.restart();
+    let phone_took = |all: Vec<String>| -> Vec<String> {
+        all.into_iter()
+            .filter(|b| b.starts_with("the phone took"))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && phone_took(rig.mx.all_bodies(&dm).await).len() < took.len() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Late duplicates would show up now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        phone_took(rig.mx.all_bodies(&dm).await),
+        took,
+        "what the phone took while the bridge was away, once each and in order\n{}",
+        tail(&log, 40)
+    );
+    phone.logout().await;
+    say!(
+        t0,
+        "what the phone took while the bridge was away was caught up from history"
     );
 
     rig.bridge.stop();

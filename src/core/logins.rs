@@ -475,6 +475,7 @@ fn chat_of(event: &RemoteEvent) -> Option<super::connector::ChatId> {
         | RemoteEvent::Typing { chat, .. }
         | RemoteEvent::ChatInfoChange { chat, .. }
         | RemoteEvent::ChatDelete { chat }
+        | RemoteEvent::ChatResync { chat, .. }
         | RemoteEvent::Thread { chat, .. }
         | RemoteEvent::GroupInvitation { chat, .. } => Some(chat.clone()),
         RemoteEvent::ContactRequest { from: user, .. }

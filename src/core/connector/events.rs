@@ -105,6 +105,19 @@ pub enum RemoteEvent {
     ChatDelete {
         chat: ChatId,
     },
+    /// The chat's newest message on the network is `latest` (mautrix bridgev2's `ChatResync`
+    /// with its latest message), sent after a connection's catch-up by networks whose
+    /// offline delivery can miss messages: Tencent hands a one-to-one offline message to
+    /// the first instance of the account that syncs, so what the user's phone took while
+    /// the bridge was away never reaches it. When the chat has a portal and `latest` was not
+    /// bridged, the core reads the chat's newest messages (at most
+    /// `bridge.max_catchup_messages`, [`super::HistoryAbility`]) and bridges, oldest first,
+    /// those after the last one it had; a chat without a portal is left alone (its next
+    /// message opens it, with its history).
+    ChatResync {
+        chat: ChatId,
+        latest: String,
+    },
     /// `inviter` invites the logged-in user into group `chat`, and the network waits for the
     /// user to accept ([`GroupAdminAbility::answer_group_invitation`]) before they join.
     GroupInvitation {

@@ -1,7 +1,9 @@
 //! Backfill of new portals: when a chat gets its Matrix room, its latest messages (at most
 //! `bridge.max_initial_messages`) are brought in first, oldest first, dated as on the network
 //! and sent by their senders' ghosts, through the same path as live messages (so the message
-//! map keeps each exactly once, whether it arrives again live or in a later backfill).
+//! map keeps each exactly once, whether it arrives again live or in a later backfill); and
+//! the catch-up from history of what another instance of the account took
+//! ([`crate::core::connector::RemoteEvent::ChatResync`]).
 
 use std::sync::Arc;
 
@@ -50,6 +52,55 @@ impl PortalWorker {
     }
 }
 
+impl PortalWorker {
+    /// [`crate::core::connector::RemoteEvent::ChatResync`]: when the portal exists and the
+    /// chat's newest message `latest` was not bridged, the chat's newest messages that follow
+    /// the last bridged one are bridged, oldest first.
+    pub(super) async fn remote_resync(
+        &mut self,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        latest: &str,
+    ) {
+        let limit = self.ctx.cfg.bridge.max_catchup_messages;
+        if limit == 0 || self.record().await.is_none() || self.message_named(latest).await.is_some()
+        {
+            return;
+        }
+        let Some(history) = login.session.as_history() else {
+            return;
+        };
+        let messages = match history.history(chat, limit).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                warn!(portal = %self.key, error = %e, "history not fetched; missed messages not caught up");
+                return;
+            }
+        };
+        let mut bridged_before = Vec::with_capacity(messages.len());
+        for m in &messages {
+            bridged_before.push(self.message_named(&m.id).await.is_some());
+        }
+        let missed = after_last_bridged(messages, &bridged_before);
+        let mut bridged = 0usize;
+        for message in missed {
+            match Box::pin(self.remote_message(login, message)).await {
+                Ok(()) => bridged += 1,
+                Err(e) => warn!(portal = %self.key, error = %e, "missed message not bridged"),
+            }
+        }
+        info!(portal = %self.key, bridged, "messages another device took caught up from history");
+    }
+}
+
+/// The messages of `history` (oldest first) after the last one bridged before
+/// (`bridged[i]` for `history[i]`); all of them when none was.
+fn after_last_bridged(mut history: Vec<RemoteMessage>, bridged: &[bool]) -> Vec<RemoteMessage> {
+    let start = bridged.iter().rposition(|b| *b).map_or(0, |i| i + 1);
+    history.drain(..start.min(history.len()));
+    history
+}
+
 /// The part of `history` (oldest first) before `trigger`: up to its position when it is
 /// there, else what is strictly older by timestamp.
 fn older_than(mut history: Vec<RemoteMessage>, trigger: &RemoteMessage) -> Vec<RemoteMessage> {
@@ -80,6 +131,24 @@ mod tests {
             alt_id: None,
             extra: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_resync_bridges_what_follows_the_last_bridged_message() {
+        let history = || vec![message("1", 1), message("2", 2), message("3", 3)];
+        let ids = |v: Vec<RemoteMessage>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(after_last_bridged(history(), &[true, false, false])),
+            ["2", "3"]
+        );
+        // A gap in what was bridged before the last one is not filled (it was skipped on
+        // purpose, or failed and was told): only what follows.
+        assert_eq!(
+            ids(after_last_bridged(history(), &[false, true, false])),
+            ["3"]
+        );
+        assert!(after_last_bridged(history(), &[true, true, true]).is_empty());
+        assert_eq!(ids(after_last_bridged(history(), &[false; 3])).len(), 3);
     }
 
     #[test]

@@ -71,6 +71,10 @@ impl PortalWorker {
                 self.remote_reaction_sync(login, &target, &reactions, all_keys)
                     .await
             }
+            RemoteEvent::ChatResync { chat, latest } => {
+                self.remote_resync(login, &chat, &latest).await;
+                Ok(())
+            }
             RemoteEvent::ChatDelete { .. } => {
                 self.remote_chat_gone().await;
                 Ok(())

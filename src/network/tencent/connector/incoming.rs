@@ -231,6 +231,7 @@ pub(super) async fn translate(
             }
             SessionEvent::SyncCompleted { .. } => {
                 read_reactions(&own, &client, &mut reactions_due, &memory, &out);
+                super::conversations::resync(&own, &client, &out);
                 RemoteEvent::CatchUpDone
             }
             SessionEvent::LinkLost { reason } => {

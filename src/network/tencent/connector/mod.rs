@@ -16,6 +16,7 @@
 //! are still taken as they come (the next page's `Cookie` moves the server on), so a crash
 //! during the catch-up can lose what was fetched but not yet stored.
 
+mod conversations;
 mod fidelity;
 mod group_ops;
 pub mod groups;
@@ -35,7 +36,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
 
 pub use incoming::{content_of, message_id, translate_message};
 pub use login::{minted_identity, MINTED_FLOW, USERSIG_EXPIRED, USERSIG_FLOW};
@@ -43,7 +43,6 @@ pub use login::{minted_identity, MINTED_FLOW, USERSIG_EXPIRED, USERSIG_FLOW};
 use super::client::Client;
 use super::elem::{Elem, LocationElem};
 use super::session::SendError;
-use super::wire::servcmd;
 use crate::config::{Secret, TencentConfig};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, EditAbility, LoginData, LoginFailure, LoginFlow,
@@ -135,9 +134,6 @@ impl TencentConnector {
 /// The longest text sent in one message, UTF-8 bytes. Tencent's limit is 12 KB for the whole
 /// message body (docs: "消息长度限制 12KB"); the element's JSON takes some of it.
 const MAX_TEXT_BYTES: usize = 10 * 1024;
-
-/// How many conversations `sync` brings over at most.
-const MAX_LISTED_CONVERSATIONS: u64 = 100;
 
 #[async_trait]
 impl NetworkConnector for TencentConnector {
@@ -379,16 +375,13 @@ impl NetworkLogin for TencentLogin {
     }
 
     async fn list_chats(&self) -> Result<Vec<ChatId>, SendFailure> {
-        let body = json!({
-            "FromAccount": self.own, "Count": MAX_LISTED_CONVERSATIONS, "StartIndex": 0,
-            "TopTimeStamp": 0, "TopStartIndex": 0, "TimeStamp": 0,
-        });
-        let reply = self
-            .client
-            .call(servcmd::RECENT_CONTACT_PAGE_GET, body)
+        let reply = conversations::recent(&self.client, &self.own)
             .await
             .map_err(send_failure)?;
-        let mut chats = conversations(&reply);
+        let mut chats: Vec<ChatId> = conversations::direct(&reply)
+            .into_iter()
+            .map(|(chat, _)| chat)
+            .collect();
         chats.extend(groups::joined(&self.client, &self.own).await?);
         Ok(chats)
     }
@@ -438,38 +431,9 @@ impl NetworkLogin for TencentLogin {
     }
 }
 
-/// The one-to-one chats of a `recentcontact.page_get` reply (`SessionItem`, `Type` 1), in
-/// its order (newest first).
-fn conversations(reply: &Value) -> Vec<ChatId> {
-    reply
-        .get("SessionItem")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|item| item.get("Type").and_then(Value::as_i64) == Some(1))
-        .filter_map(|item| item.get("To_Account").and_then(Value::as_str))
-        .filter(|peer| !peer.is_empty())
-        .map(ChatId::direct)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn conversation_list_keeps_direct_chats_in_order() {
-        let reply = json!({"SessionItem": [
-            {"Type": 1, "To_Account": "bob"},
-            {"Type": 2, "ToAccount": "@TGS#1"},
-            {"Type": 1, "To_Account": "carol"},
-        ]});
-        assert_eq!(
-            conversations(&reply),
-            [ChatId::direct("bob"), ChatId::direct("carol")]
-        );
-        assert!(conversations(&json!({})).is_empty());
-    }
 
     #[test]
     fn media_goes_out_as_words() {
