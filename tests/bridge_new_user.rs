@@ -318,6 +318,13 @@ async fn management_rooms_as_other_clients_make_them() {
     env.mx
         .wait_body(&room, |b| b.contains("There is no IM user `nobody-such`"))
         .await;
+    // `pm` of two users opens neither, and says why.
+    env.mx.send_text(&room, "pm bob carol").await;
+    env.mx
+        .wait_body(&room, |b| {
+            b.starts_with("`pm` opens one chat") && b.contains("got 2 names")
+        })
+        .await;
     // `resolve-identifier`: who bob is, his ghost, no chat with him yet; an unknown user.
     env.mx.send_text(&room, "resolve-identifier bob").await;
     let who = env.mx.wait_body(&room, |b| b.starts_with("`bob` is")).await;

@@ -299,9 +299,16 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         },
         "search" if !args.is_empty() => chats::search(ctx, room, sender, &args.join(" ")).await,
         "search" => reply(ctx, room, "Usage: `search <name or id>`").await,
-        "pm" | "start-chat" => match args.first() {
-            Some(user) => chats::pm(ctx, room, sender, user).await,
-            None => reply(ctx, room, "Usage: `pm <im-user>`").await,
+        "pm" | "start-chat" => match args.as_slice() {
+            [user] => chats::pm(ctx, room, sender, user).await,
+            [] => reply(ctx, room, "Usage: `pm <im-user>`").await,
+            [_, ..] => {
+                let text = format!(
+                    "`{command}` opens one chat: `{command} <im-user>` (got {} names).",
+                    args.len()
+                );
+                reply(ctx, room, &text).await
+            }
         },
         "create-group" => groups::create_group_command(ctx, room, sender, &args).await,
         "join-chatroom" | "join-live" => channels::join(ctx, room, sender, &command, &args).await,

@@ -10,8 +10,9 @@
 //! * `get_friend_list` → `{friend_list: [{uid, username, nickname, appkey, memo_name, mtime}]}`.
 //! * `add_black_list` / `del_black_list {member_usernames: [{username, appkey?}]}` and
 //!   `get_black_list` → `{black_list: [{uid, username, appkey, nickname}]}`; a single message
-//!   to a user who blacklisted the sender is refused with 803008
-//!   ([`Sandbox::blacklisted_by`]).
+//!   to a user who blacklisted the sender is refused with 880207 (the Web SDK's error table,
+//!   docs.jiguang.cn/jmessage/client/im_errorcode_js: "user in blacklist / 用户被对方拉黑";
+//!   the mobile SDKs' TCP code is 803008) ([`Sandbox::blacklisted_by`]).
 //!
 //! Unknown users are 880103; an answer with nothing pending, an invitation to oneself or to a
 //! friend 805002, removing a non-friend 805003 (sandbox choices). Kept with the groups
