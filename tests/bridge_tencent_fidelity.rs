@@ -4,7 +4,8 @@
 //! (`msgwithdraw`), a Matrix read receipt ↔ the C2C read marker (`msgreaded`), and Matrix
 //! typing ↔ the TUIKit typing notice, a Matrix reply ↔ the TUIKit quote
 //! (`CloudCustomData.messageReply`), reactions (`reaction_add` / `reaction_del` ↔
-//! `m.reaction` and its redaction), and a custom element shown as a notice.
+//! `m.reaction` and its redaction), and a custom element shown as a notice. An edit and a
+//! reaction bob makes while the bridge is stopped reach Matrix after its restart, once.
 
 #![cfg(feature = "tencent")]
 
@@ -324,5 +325,60 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
     })
     .await;
     say!(t0, "bob's removed reaction redacted in Matrix");
+
+    // While the bridge is away bob edits his "coffee?" and reacts to alice's "sure": both
+    // are pushed live only, so the bridge reads the newest messages of its newest chats
+    // again after the catch-up; the edit and the reaction reach Matrix once each.
+    assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    let coffee_ref = C2cRef::from_key("bob", "alice", &question.msg_key).unwrap();
+    bob.call(
+        ops::MODIFY_C2C_MSG,
+        ops::modify_body(&coffee_ref, 0, &[Elem::text("tea?")], None),
+    )
+    .await
+    .expect("bob edits while the bridge is away");
+    let (cmd, body) = reaction_request(&sure_target, "🎉", "bob", true);
+    bob.call(cmd, body)
+        .await
+        .expect("bob reacts while the bridge is away");
+    let mut bridge = bed.restart();
+    let is_tea_edit = |e: &serde_json::Value| {
+        e["sender"] == BOB_GHOST
+            && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+            && e["content"]["m.relates_to"]["event_id"] == coffee.as_str()
+            && e["content"]["m.new_content"]["body"] == "tea?"
+    };
+    let is_party = |e: &serde_json::Value| {
+        e["sender"] == BOB_GHOST
+            && e["type"] == "m.reaction"
+            && e["content"]["m.relates_to"]["event_id"] == sure_event.as_str()
+            && e["content"]["m.relates_to"]["key"] == "🎉"
+    };
+    mx.wait_event(&dm, "the edit made while the bridge was away", is_tea_edit)
+        .await;
+    mx.wait_event(&dm, "the reaction made while the bridge was away", is_party)
+        .await;
+    // Read again at the next start, they are not bridged twice.
+    assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    let mut bridge = bed.restart();
+    bob.send_c2c_text("alice", "after two restarts")
+        .await
+        .unwrap();
+    mx.wait_body(&dm, |b| b == "after two restarts").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = mx.raw_events(&dm).await;
+    assert_eq!(
+        (
+            events.iter().filter(|e| is_tea_edit(e)).count(),
+            events.iter().filter(|e| is_party(e)).count()
+        ),
+        (1, 1),
+        "the edit and the reaction made while away, once each\n{}",
+        tail(&log, 40)
+    );
+    say!(
+        t0,
+        "an edit and a reaction made while the bridge was away, bridged once"
+    );
     bridge.stop();
 }

@@ -9,14 +9,18 @@
 //! `openim.getmsg` catch-up never sees what the user's phone read meanwhile. After each
 //! catch-up the conversation list is read and each one-to-one chat's newest message goes to
 //! the core as a [`RemoteEvent::ChatResync`]: the core reads the chat's history
-//! (`openim.getroammsg`) when that message was not bridged.
+//! (`openim.getroammsg`) when that message was not bridged. Edits and reactions are pushed
+//! live only (`C2cMsgModNotifys`, `MsgReactionNotifyList`), so the newest messages of the
+//! newest chats are read again too, as groups' are by the group catch-up.
 
 use serde_json::{json, Value};
 use tracing::debug;
 
+use super::fidelity::{self, Shared};
+use super::{reaction_sync, translate_message};
 use crate::core::connector::{ChatId, RemoteEvent, RemoteEventSender};
 use crate::network::tencent::client::Client;
-use crate::network::tencent::session::SendError;
+use crate::network::tencent::session::{history, C2cMessage, SendError};
 use crate::network::tencent::wire::servcmd;
 
 /// How many conversations are read at most (one page).
@@ -54,10 +58,20 @@ pub(super) fn direct(reply: &Value) -> Vec<(ChatId, Option<String>)> {
         .collect()
 }
 
-/// Reads the conversation list in the background and sends a [`RemoteEvent::ChatResync`]
-/// for each one-to-one chat with a newest message; a failed read is logged, nothing more.
-pub(super) fn resync(own: &str, client: &Client, out: &RemoteEventSender) {
-    let (own, client, out) = (own.to_owned(), client.clone(), out.clone());
+/// How many of the newest one-to-one chats are read again after a catch-up, for the edits
+/// and reactions made while the bridge was away (pushed live only), and how many of each
+/// one's newest messages (one `openim.getroammsg` page).
+const REREAD_CHATS: usize = 20;
+const REREAD_MESSAGES: u64 = 20;
+
+/// After a catch-up, in the background: reads the conversation list and sends a
+/// [`RemoteEvent::ChatResync`] for each one-to-one chat with a newest message; then reads
+/// the newest messages of the [`REREAD_CHATS`] newest chats again and sends each edited
+/// one's edit, numbered by its `MsgVersion` (the core drops what it bridged already), and
+/// the reactions they have now ([`super::reaction_sync`]). A failed read is logged and ends
+/// the task.
+pub(super) fn resync(own: &str, client: &Client, memory: &Shared, out: &RemoteEventSender) {
+    let (own, client, memory, out) = (own.to_owned(), client.clone(), memory.clone(), out.clone());
     tokio::spawn(async move {
         let reply = match recent(&client, &own).await {
             Ok(reply) => reply,
@@ -66,22 +80,96 @@ pub(super) fn resync(own: &str, client: &Client, out: &RemoteEventSender) {
                 return;
             }
         };
-        for (chat, latest) in direct(&reply) {
-            let Some(latest) = latest else { continue };
-            if out
-                .send(RemoteEvent::ChatResync { chat, latest })
-                .await
-                .is_err()
-            {
+        let chats = direct(&reply);
+        for (chat, latest) in &chats {
+            let Some(latest) = latest.clone() else {
+                continue;
+            };
+            let event = RemoteEvent::ChatResync {
+                chat: chat.clone(),
+                latest,
+            };
+            if out.send(event).await.is_err() {
                 return;
             }
         }
+        let mut reactions = reaction_sync::Pending::default();
+        for (chat, _) in chats.iter().take(REREAD_CHATS) {
+            let body = history::c2c_page_body(&chat.id, "", REREAD_MESSAGES);
+            let page = match client.call(history::GETROAMMSG, body).await {
+                Ok(page) => page,
+                Err(e) => {
+                    debug!(user = %own, error = %e, "tencent: chats not read again after the catch-up");
+                    return;
+                }
+            };
+            let (messages, _, _) = history::c2c_page(&page);
+            for m in &messages {
+                reactions.c2c(&own, m);
+                let Some(edit) = edit_of(&own, m, &memory) else {
+                    continue;
+                };
+                if out.send(edit).await.is_err() {
+                    return;
+                }
+            }
+        }
+        reaction_sync::read(own, client, reactions.take(), memory, out).await;
     });
+}
+
+/// The edit a message read again stands for: its latest content numbered by its
+/// `MsgVersion`; `None` for a message never edited (or a typing notice).
+fn edit_of(own: &str, m: &C2cMessage, memory: &Shared) -> Option<RemoteEvent> {
+    if m.version == 0 || fidelity::typing_event(own, m).is_some() {
+        return None;
+    }
+    let message = translate_message(own, m);
+    memory.remember_version(message.id.clone(), m.version);
+    Some(RemoteEvent::Edit {
+        chat: message.chat,
+        sender: message.sender,
+        target: message.id,
+        content: message.content,
+        timestamp_ms: message.timestamp_ms,
+        edit_count: Some(m.version),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_read_again_stands_for_its_edit_when_edited() {
+        let memory = Shared::default();
+        let m = C2cMessage {
+            from: "bob".into(),
+            to: "alice".into(),
+            key: "5_6_7".into(),
+            time: 7,
+            elems: vec![crate::network::tencent::elem::Elem::text("new")],
+            ..C2cMessage::default()
+        };
+        assert_eq!(edit_of("alice", &m, &memory), None, "never edited");
+        let edited = C2cMessage { version: 2, ..m };
+        let Some(RemoteEvent::Edit {
+            chat,
+            sender,
+            target,
+            edit_count,
+            ..
+        }) = edit_of("alice", &edited, &memory)
+        else {
+            panic!("an edit");
+        };
+        assert_eq!(
+            (chat, sender.as_str(), target.as_str(), edit_count),
+            (ChatId::direct("bob"), "bob", "5_6_7", Some(2))
+        );
+        // The next Matrix edit of it starts from that version.
+        assert_eq!(memory.version("5_6_7"), 2);
+    }
 
     #[test]
     fn conversation_list_keeps_direct_chats_in_order_with_their_newest_message() {

@@ -37,7 +37,7 @@ pub fn translate_message(own: &str, m: &C2cMessage) -> RemoteMessage {
         reply_to: None,
         thread_root: None,
         droppable: false,
-        edit_count: 0,
+        edit_count: m.version,
         alt_id: None,
         extra: Default::default(),
     }
@@ -231,7 +231,7 @@ pub(super) async fn translate(
             }
             SessionEvent::SyncCompleted { .. } => {
                 read_reactions(&own, &client, &mut reactions_due, &memory, &out);
-                super::conversations::resync(&own, &client, &out);
+                super::conversations::resync(&own, &client, &memory, &out);
                 RemoteEvent::CatchUpDone
             }
             SessionEvent::LinkLost { reason } => {

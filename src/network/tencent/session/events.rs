@@ -117,6 +117,9 @@ pub struct C2cMessage {
     pub need_receipt: bool,
     /// Came from the catch-up sync rather than a live push.
     pub offline: bool,
+    /// `MsgVersion`: how many times the message was edited (`modify_c2c_msg`); 0 when never
+    /// or not given. A message read again (history) comes with its latest body.
+    pub version: u64,
 }
 
 impl C2cMessage {

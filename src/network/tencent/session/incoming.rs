@@ -203,5 +203,6 @@ pub(super) fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
         is_sync: n("IsSyncMsg") == 1,
         need_receipt: n("IsNeedReadReceipt") == 1,
         offline,
+        version: n("MsgVersion"),
     })
 }
