@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::common::bridge::tail;
 use super::common::bridge_rig::{BridgeRig, HostOptions};
 use super::common::jmessage::{JmPeer, JmSandbox, JmTarget};
+use super::common::push_rules::{has_rule, master_on, mute_rule, wait_rules};
 use super::{ALICE_PW, BOB_PW};
 
 /// [`BridgeRig::start`] with double puppeting by the appservice method and settings compared
@@ -21,35 +22,6 @@ pub(super) async fn rig_with_double_puppet(name: &str, network: &JmTarget<'_>) -
         ..HostOptions::default()
     };
     BridgeRig::start_with(name, network, &options).await
-}
-
-/// Waits (bounded, 30 s) until mx1's push rules satisfy `what`.
-async fn wait_rules(rig: &BridgeRig, what: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..150 {
-        last = rig.mx.push_rules().await;
-        if what(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "the push rules never got there: {last}\n{}",
-        tail(&rig.log, 40)
-    );
-}
-
-fn has_rule(rules: &Value, kind: &str, id: &str) -> bool {
-    rules[kind]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|r| r["rule_id"] == id))
-}
-
-fn master_on(rules: &Value) -> bool {
-    rules["override"]
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["rule_id"] == ".m.rule.master"))
-        .is_some_and(|r| r["enabled"] == json!(true))
 }
 
 /// Waits (bounded, 30 s) until alice's JMessage settings satisfy `what`.
@@ -103,25 +75,14 @@ async fn jmessage_no_disturb_both_ways() {
         .await
         .expect("the phone mutes bob");
     let rules = wait_rules(&rig, |r| has_rule(r, "override", &dm)).await;
-    let rule = rules["override"]
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["rule_id"] == dm.as_str()))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(rule["actions"], json!([]), "{rule}");
+    let actions = super::common::push_rules::rule_actions(&rules, "override", &dm);
+    assert_eq!(actions, json!([]), "{rules}");
     say!(t0, "no-disturb on the phone muted the Matrix room");
 
     // Matrix → JMessage: "All messages" takes it off; muting puts it back.
     rig.mx.delete_push_rule("override", &dm).await;
     wait_jm(&sb, &rig, "lost bob", |nd| !nd.users.contains("bob")).await;
-    rig.mx
-        .put_push_rule(
-            "override",
-            &dm,
-            json!({ "actions": [],
-                "conditions": [{ "kind": "event_match", "key": "room_id", "pattern": dm }] }),
-        )
-        .await;
+    rig.mx.put_push_rule("override", &dm, mute_rule(&dm)).await;
     wait_jm(&sb, &rig, "got bob back", |nd| nd.users.contains("bob")).await;
     say!(
         t0,

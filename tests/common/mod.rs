@@ -24,6 +24,7 @@ pub mod jmessage_connector;
 pub mod jmessage_sdk;
 pub mod matrix_user;
 pub mod prometheus;
+pub mod push_rules;
 pub mod relay;
 pub mod sdk_agent;
 #[cfg(feature = "easemob")]

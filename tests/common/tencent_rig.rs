@@ -123,6 +123,45 @@ impl TestSandbox {
     }
 }
 
+impl TestSandbox {
+    /// `user`'s bridge login (the connector with a stored UserSig), connected and past its
+    /// catch-up; its events.
+    #[allow(dead_code)]
+    pub async fn connector_login(
+        &self,
+        user: &str,
+    ) -> (
+        Box<dyn imbridge::core::connector::NetworkLogin>,
+        imbridge::core::connector::RemoteEventReceiver,
+    ) {
+        use imbridge::core::connector::{LoginData, NetworkConnector, RemoteEvent};
+        use imbridge::network::tencent::connector::{TencentConnector, TencentSettings};
+        let c = TencentConnector::new(TencentSettings {
+            sdk_app_id: APP,
+            websocket_url: self.server(),
+            secret_key: None,
+            homeserver_domain: "example.org".into(),
+            backoff: Some((Duration::from_millis(50), Duration::from_millis(400))),
+            mint_lifetime: imbridge::network::tencent::connector::DEFAULT_MINT_LIFETIME,
+        });
+        let data = LoginData {
+            remote_id: user.into(),
+            secrets: json!({"user_sig": self.sig(user)}),
+        };
+        let (tx, mut events) = imbridge::core::event_channel::boxed_channel(64);
+        let login = c.connect(&data, tx).await.expect("connects");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(RemoteEvent::CatchUpDone)) => break,
+                Ok(Some(_)) => {}
+                other => panic!("{user}'s login did not finish its catch-up: {other:?}"),
+            }
+        }
+        (login, events)
+    }
+}
+
 /// The official SDK logged in as `user`, ready.
 pub async fn sdk_login(sb: &TestSandbox, user: &str) -> SdkAgent {
     sdk_login_with(sb, user, &[]).await

@@ -266,7 +266,8 @@ pub trait NotifyAbility: Send + Sync {
         100
     }
     /// The settings of `chats` (at most [`NotifyAbility::max_chats_per_read`]), in any order;
-    /// a chat the network does not answer for is left out.
+    /// a chat the network does not answer for is left out, and the core then leaves its
+    /// room's setting alone.
     async fn notify_levels(
         &self,
         chats: &[ChatId],

@@ -83,7 +83,11 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
     };
     for (chat, room, key) in chats {
         let m = on_matrix.get(&room).copied().unwrap_or(NotifyLevel::All);
-        let n = on_network.get(&chat).copied().unwrap_or(NotifyLevel::All);
+        // A chat the network did not answer for has no setting there (a Tencent
+        // Community topic): nothing to compare.
+        let Some(n) = on_network.get(&chat).copied() else {
+            continue;
+        };
         let skey = store_key(login, &key);
         let Ok(last) = remembered(ctx, &skey).await else {
             continue;

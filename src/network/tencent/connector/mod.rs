@@ -25,6 +25,7 @@ mod incoming;
 pub mod live;
 mod login;
 pub mod media;
+mod notify;
 mod profiles;
 mod reaction_sync;
 mod reactions;
@@ -422,6 +423,10 @@ impl NetworkLogin for TencentLogin {
     }
 
     fn as_own_profile(&self) -> Option<&dyn crate::core::connector::OwnProfileAbility> {
+        Some(self)
+    }
+
+    fn as_notify(&self) -> Option<&dyn crate::core::connector::NotifyAbility> {
         Some(self)
     }
 

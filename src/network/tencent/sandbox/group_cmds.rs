@@ -196,6 +196,17 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
                 .collect();
             ok(json!({"GroupInfo": sb.group_info(user.map(|(u, _)| u), &ids)}))
         }
+        "modify_group_member_info" => match b.get("MsgFlag").and_then(Value::as_str) {
+            Some(flag) => {
+                let member = str_field(b, "Member_Account");
+                match sb.set_msg_flag(me, group_id, member, flag) {
+                    Ok(()) => ok(json!({})),
+                    Err(e) => err(e),
+                }
+            }
+            // Name cards, roles and mutes of members are not kept by the sandbox.
+            None => ok(json!({})),
+        },
         "get_group_member_info" => {
             let info = sb.group_info(None, &[group_id.to_owned()]);
             let first = info.into_iter().next().unwrap_or(Value::Null);

@@ -43,7 +43,25 @@ pub(super) struct Member {
     /// `Owner`, `Admin` or `Member`.
     role: String,
     join_time: u64,
+    /// The member's own message receive option (`MsgFlag`: `AcceptAndNotify`,
+    /// `AcceptNotNotify`, `AcceptNotNotifyExceptAt` or `Discard`), set by
+    /// `modify_group_member_info` (the SDK's `setMessageRemindType` with a `groupID`).
+    #[serde(default = "accept_and_notify")]
+    msg_flag: String,
 }
+
+fn accept_and_notify() -> String {
+    MSG_FLAGS[0].to_owned()
+}
+
+/// The `MsgFlag` values the sandbox takes (the SDK's `MSG_REMIND_*` constants; the first is
+/// the default).
+pub const MSG_FLAGS: &[&str] = &[
+    "AcceptAndNotify",
+    "AcceptNotNotify",
+    "AcceptNotNotifyExceptAt",
+    "Discard",
+];
 
 /// One message sequence: a group's, or a Community topic's (each topic numbers its own).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -101,6 +119,7 @@ impl Member {
             account: account.to_owned(),
             role: "Member".into(),
             join_time: unix_now(),
+            msg_flag: accept_and_notify(),
         }
     }
 }
@@ -153,7 +172,7 @@ impl Group {
         ) {
             m.insert(
                 "SelfInfo".into(),
-                json!({"Role": me.role, "JoinTime": me.join_time, "MsgFlag": "AcceptAndNotify",
+                json!({"Role": me.role, "JoinTime": me.join_time, "MsgFlag": me.msg_flag,
                        "MsgSeq": 0, "UnreadMsgNum": 0, "NameCard": "", "ShutUpUntil": 0}),
             );
         }
@@ -165,7 +184,7 @@ impl Group {
                         .iter()
                         .map(|m| {
                             json!({"Member_Account": m.account, "Role": m.role,
-                                   "JoinTime": m.join_time, "MsgSeq": 0, "MsgFlag": "AcceptAndNotify",
+                                   "JoinTime": m.join_time, "MsgSeq": 0, "MsgFlag": m.msg_flag,
                                    "LastSendMsgTime": 0, "ShutUpUntil": 0, "NameCard": "",
                                    "AppMemberDefinedData": []})
                         })
@@ -310,6 +329,7 @@ impl Sandbox {
                 account: owner.to_owned(),
                 role: "Owner".into(),
                 join_time: now,
+                msg_flag: accept_and_notify(),
             });
         }
         for m in members {
@@ -318,6 +338,7 @@ impl Sandbox {
                     account: m.clone(),
                     role: "Member".into(),
                     join_time: now,
+                    msg_flag: accept_and_notify(),
                 });
             }
         }
@@ -458,6 +479,33 @@ impl Sandbox {
     }
 
     /// `get_group_info` items for `ids` (an unknown id gets its own `ErrorCode`).
+    /// `modify_group_member_info` of `MsgFlag`: members set their own option only.
+    pub fn set_msg_flag(
+        &self,
+        user: &str,
+        group_id: &str,
+        member: &str,
+        flag: &str,
+    ) -> Result<(), (i64, String)> {
+        if member != user {
+            return Err((NOT_A_MEMBER, "a member sets only their own MsgFlag".into()));
+        }
+        if !MSG_FLAGS.contains(&flag) {
+            return Err((code::INVALID_REQUEST, format!("unknown MsgFlag {flag:?}")));
+        }
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or_else(|| (GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        let m = g
+            .members
+            .iter_mut()
+            .find(|m| m.account == member)
+            .ok_or_else(|| (NOT_A_MEMBER, "not a member of the group".to_owned()))?;
+        m.msg_flag = flag.to_owned();
+        Ok(())
+    }
+
     pub fn group_info(&self, viewer: Option<&str>, ids: &[String]) -> Vec<Value> {
         let groups = self.groups_lock();
         ids.iter()

@@ -15,6 +15,7 @@ use tracing::info;
 use super::super::usersig::{self, UserSigDoc, UserSigError};
 
 pub mod c2c_ops;
+pub mod notify;
 pub mod reactions;
 pub mod receipts;
 pub use c2c_ops::{SendMeta, MODIFY_CONFLICT, MSG_NOT_FOUND};
@@ -106,6 +107,13 @@ struct Account {
     online: Vec<Instance>,
     offline: Vec<Stored>,
     next_index: u64,
+    /// Peer → the C2C message receive option set for them (1 or 2; 0 is not kept):
+    /// [`notify`].
+    #[serde(default)]
+    c2c_mute: HashMap<String, u64>,
+    /// The account-wide option (`{Level, StartTime, EndTime, IsRepeated}`): [`notify`].
+    #[serde(default)]
+    dnd: Option<Value>,
 }
 
 #[derive(Default, Serialize, Deserialize)]

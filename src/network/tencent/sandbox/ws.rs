@@ -216,6 +216,10 @@ impl Conn {
             "openim.msgreaded" => self.sandbox.read_c2c(&user, Some(conn_id), b),
             "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
             "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
+            "openim.set_c2c_peer_mute_notifications" => self.sandbox.set_c2c_mute(&user, b),
+            "openim.get_c2c_peer_mute_notifications" => self.sandbox.get_c2c_mute(&user, b),
+            "im_msg_db_logic.ws_set_do_not_disturb" => self.sandbox.set_global_dnd(&user, b),
+            "im_msg_db_logic.ws_get_do_not_disturb" => self.sandbox.get_global_dnd(&user),
             "openim.modify_group_msg" => self.sandbox.modify_group_msg(&user, Some(conn_id), b),
             "openim.c2c_msg_read_receipt" => self.sandbox.c2c_receipt(&user, b),
             c @ ("openim_msg_ext_http_svc.reaction_add"

@@ -20,6 +20,7 @@ pub mod history;
 mod incoming;
 pub mod live;
 mod login;
+pub mod notify;
 pub mod ops;
 pub mod profile;
 pub mod reactions;
