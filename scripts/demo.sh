@@ -248,9 +248,15 @@ elif [ "$network" = jmessage ]; then
             -H 'Content-Type: application/json' http://127.0.0.1:$im_port/v1/messages \\
             -d '{"version":1,"target_type":"single","from_type":"user","from_id":"bob",
                  "target_id":"alice","msg_type":"text","msg_body":{"text":"hi alice"}}'
-     The message appears in Matrix as @jmessage_bob:localhost. With the official Web SDK
-     bundle (../shared/vendor/jmessage-sdk-web-2.5.0) tests/sdk/jmessage-agent.js chats as bob
-     both ways.
+     The message appears in Matrix as @jmessage_bob:localhost. To chat as bob both ways with
+     the official Web SDK 2.5.0 (the bundle in ../shared/vendor, never on npm):
+       node tests/sdk/jmessage-agent.js --address ws://127.0.0.1:$im_port \
+            --bundle ../shared/vendor/jmessage-sdk-web-2.5.0/jmessage-sdk-web.2.5.0.min.js
+     then type, one per line:
+       {"id":1,"op":"initSigned","appkey":"$jm_app_key","master_secret_file":".demo/jmessage/master.secret"}
+       {"id":2,"op":"login","username":"bob","password":"bob-pw"}
+       {"id":3,"op":"sendSingleMsg","target_username":"alice","content":"hi alice"}
+     Replies show up in the agent as msgReceive events.
   Logs: .demo/jmessage/sandbox.log, .demo/jmessage/synapse/homeserver.log; Ctrl-C stops
   everything.
 

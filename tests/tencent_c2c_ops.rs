@@ -10,88 +10,14 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::sdk_agent::SdkAgent;
-use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
+use common::tencent_rig::{next, sdk_login, TestSandbox};
 use imbridge::network::tencent::elem::Elem;
-use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
 use imbridge::network::tencent::session::ops::{self, C2cRef};
-use imbridge::network::tencent::session::{C2cMessage, SessionConfig, SessionEvent};
+use imbridge::network::tencent::session::{C2cMessage, SessionEvent};
 use imbridge::network::tencent::wire::servcmd;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
-
-const APP: u64 = 1_400_000_001;
-const KEY: &str = "sandbox-secret-key";
-
-struct Env {
-    sandbox: Arc<Sandbox>,
-    server: String,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start() -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
-        let _ = stopped.await;
-    }));
-    Env {
-        sandbox,
-        server: format!("ws://{addr}"),
-        _stop: stop,
-    }
-}
-
-impl Env {
-    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let sig = self.sandbox.user_sig(user, 3600);
-        let (client, events) = Client::start(ClientConfig::new(
-            &self.server,
-            SessionConfig::new(APP, user, &sig),
-        ));
-        let state = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-        )
-        .await
-        .expect("client logs in");
-        assert_eq!(state, LinkState::Connected);
-        (client, events)
-    }
-
-    async fn sdk(&self, user: &str) -> SdkAgent {
-        let mut a = SdkAgent::spawn_tencent(APP, &self.server).await;
-        let sig = self.sandbox.user_sig(user, 3600);
-        let r = a.ok("login", json!({"userID": user, "userSig": sig})).await;
-        assert_eq!(r["errorCode"], 0);
-        a.event("sdkStateReady", |_| true).await;
-        a
-    }
-}
-
-/// The next session event `pick` accepts (bounded wait; others are skipped).
-async fn next<T>(
-    events: &mut mpsc::Receiver<SessionEvent>,
-    pick: impl Fn(SessionEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(e)) => {
-                if let Some(t) = pick(e) {
-                    return t;
-                }
-            }
-            Ok(None) => panic!("client task ended"),
-            Err(_) => panic!("no matching event within 10 s"),
-        }
-    }
-}
+use tokio::sync::mpsc;
 
 async fn next_message(events: &mut mpsc::Receiver<SessionEvent>) -> C2cMessage {
     next(events, |e| match e {
@@ -113,10 +39,10 @@ fn receipt_ref(from: &str, to: &str, key: &str) -> C2cRef {
 
 #[tokio::test]
 async fn recall_both_ways_between_sdk_and_rust_client() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     let (bob, mut bob_events) = env.client("bob").await;
     let (_bob2, mut bob2_events) = env.client("bob").await;
-    let mut alice = env.sdk("alice").await;
+    let mut alice = sdk_login(&env, "alice").await;
 
     // SDK → Rust: alice recalls; bob hears which message, field by field.
     let sent = alice
@@ -173,9 +99,9 @@ async fn recall_both_ways_between_sdk_and_rust_client() {
 
 #[tokio::test]
 async fn edit_both_ways_between_sdk_and_rust_client() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     let (bob, mut bob_events) = env.client("bob").await;
-    let mut alice = env.sdk("alice").await;
+    let mut alice = sdk_login(&env, "alice").await;
 
     // SDK → Rust.
     let sent = alice
@@ -238,9 +164,9 @@ async fn edit_both_ways_between_sdk_and_rust_client() {
 
 #[tokio::test]
 async fn read_marker_and_typing_both_ways_between_sdk_and_rust_client() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     let (bob, mut bob_events) = env.client("bob").await;
-    let mut alice = env.sdk("alice").await;
+    let mut alice = sdk_login(&env, "alice").await;
 
     // bob reads alice's message: the SDK marks its message read by the peer.
     let sent = alice
@@ -316,14 +242,14 @@ async fn read_marker_and_typing_both_ways_between_sdk_and_rust_client() {
 
 #[tokio::test]
 async fn reply_quotes_and_custom_messages_between_sdk_and_rust_client() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     let (bob, mut bob_events) = env.client("bob").await;
     let bob_tiny = next(&mut bob_events, |e| match e {
         SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id),
         _ => None,
     })
     .await;
-    let mut alice = env.sdk("alice").await;
+    let mut alice = sdk_login(&env, "alice").await;
 
     // The SDK names bob's message `{TinyId}-{MsgClientTime}-{MsgRandom}`: the bridge can
     // compute that id for what it sent (MsgClientTime 0 is filled with MsgTime).

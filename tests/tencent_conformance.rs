@@ -8,85 +8,19 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::sdk_agent::SdkAgent;
-use imbridge::network::tencent::client::{unix_now, Client, ClientConfig, LinkState};
-use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
-use imbridge::network::tencent::session::{C2cMessage, SessionConfig, SessionEvent};
+use common::tencent_rig::{sdk_login, TestSandbox, APP, KEY};
+use imbridge::network::tencent::client::{unix_now, LinkState};
+use imbridge::network::tencent::sandbox::SandboxConfig;
+use imbridge::network::tencent::session::{C2cMessage, SessionEvent};
 use imbridge::network::tencent::usersig;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
-
-const APP: u64 = 1_400_000_001;
-const KEY: &str = "sandbox-secret-key";
-
-/// An in-process sandbox on a free loopback port; stops when dropped.
-struct TestSandbox {
-    sandbox: Arc<Sandbox>,
-    addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestSandbox {
-    async fn start() -> Self {
-        Self::start_with(SandboxConfig::new(APP, KEY)).await
-    }
-
-    async fn start_with(cfg: SandboxConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sandbox = Arc::new(Sandbox::new(cfg));
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            sandbox,
-            addr,
-            _stop: stop,
-        }
-    }
-
-    fn server(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    fn sig(&self, user: &str) -> String {
-        self.sandbox.user_sig(user, 3600)
-    }
-
-    /// A Rust client logged in as `user`.
-    async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let cfg = ClientConfig::new(
-            &self.server(),
-            SessionConfig::new(APP, user, &self.sig(user)),
-        );
-        let (client, events) = Client::start(cfg);
-        let state = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-        )
-        .await
-        .expect("client logs in");
-        assert_eq!(state, LinkState::Connected);
-        (client, events)
-    }
-}
+use tokio::sync::mpsc;
 
 async fn sdk(sb: &TestSandbox) -> SdkAgent {
     SdkAgent::spawn_tencent(APP, &sb.server()).await
-}
-
-async fn sdk_login(sb: &TestSandbox, user: &str) -> SdkAgent {
-    let mut a = sdk(sb).await;
-    let r = a
-        .ok("login", json!({"userID": user, "userSig": sb.sig(user)}))
-        .await;
-    assert_eq!(r["errorCode"], 0);
-    a.event("sdkStateReady", |_| true).await;
-    a
 }
 
 /// The next C2C message event from a Rust client (bounded wait).

@@ -5,89 +5,21 @@
 
 #![cfg(feature = "tencent")]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
+use common::tencent_rig::{TestSandbox, APP};
+
 use imbridge::core::connector::{
-    ChatId, LoginData, MessageContent, NetworkConnector, NetworkLogin, RemoteEvent,
-    RemoteEventReceiver,
+    ChatId, MessageContent, NetworkConnector, RemoteEvent, RemoteEventReceiver,
 };
-use imbridge::core::event_channel::boxed_channel;
-use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
 use imbridge::network::tencent::connector::{TencentConnector, TencentSettings};
 use imbridge::network::tencent::elem::Elem;
-use imbridge::network::tencent::sandbox::{self, Sandbox, SandboxConfig};
 use imbridge::network::tencent::session::ops::{self, C2cRef};
-use imbridge::network::tencent::session::{C2cMessage, SessionConfig, SessionEvent};
+use imbridge::network::tencent::session::{C2cMessage, SessionEvent};
 use imbridge::network::tencent::wire::servcmd;
-use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
-
-const APP: u64 = 1_400_000_001;
-const KEY: &str = "sandbox-secret-key";
-
-struct Env {
-    sandbox: Arc<Sandbox>,
-    addr: String,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start() -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(APP, KEY)));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
-        let _ = stopped.await;
-    }));
-    Env {
-        sandbox,
-        addr: format!("ws://{addr}"),
-        _stop: stop,
-    }
-}
-
-impl Env {
-    async fn phone(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
-        let sig = self.sandbox.user_sig(user, 600);
-        let (client, events) = Client::start(ClientConfig::new(
-            &self.addr,
-            SessionConfig::new(APP, user, &sig),
-        ));
-        let state = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Ended(_))),
-        )
-        .await
-        .expect("phone logs in");
-        assert_eq!(state, LinkState::Connected);
-        (client, events)
-    }
-
-    /// alice's bridge login (a stored UserSig), connected.
-    async fn login(&self) -> (Box<dyn NetworkLogin>, RemoteEventReceiver) {
-        let c = TencentConnector::new(TencentSettings {
-            sdk_app_id: APP,
-            websocket_url: self.addr.clone(),
-            secret_key: None,
-            homeserver_domain: "example.org".into(),
-            backoff: Some((Duration::from_millis(50), Duration::from_millis(400))),
-            mint_lifetime: imbridge::network::tencent::connector::DEFAULT_MINT_LIFETIME,
-        });
-        let data = LoginData {
-            remote_id: "alice".into(),
-            secrets: json!({"user_sig": self.sandbox.user_sig("alice", 600)}),
-        };
-        let (tx, mut events) = boxed_channel(64);
-        let login = c.connect(&data, tx).await.expect("connects");
-        loop {
-            if let RemoteEvent::CatchUpDone = next_event(&mut events).await {
-                break;
-            }
-        }
-        (login, events)
-    }
-}
+use tokio::sync::mpsc;
 
 async fn next_event(events: &mut RemoteEventReceiver) -> RemoteEvent {
     tokio::time::timeout(Duration::from_secs(10), events.recv())
@@ -140,14 +72,14 @@ fn message(e: SessionEvent) -> Option<C2cMessage> {
 
 #[tokio::test]
 async fn recall_and_edit_both_ways_through_the_connector() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     env.sandbox.import("bob");
-    let (login, mut events) = env.login().await;
-    let (bob, mut bob_events) = env.phone("bob").await;
+    let (login, mut events) = env.connector_login("alice").await;
+    let (bob, mut bob_events) = env.client("bob").await;
     let chat = ChatId::direct("bob");
     let caps = NetworkConnector::capabilities(&TencentConnector::new(TencentSettings {
         sdk_app_id: APP,
-        websocket_url: env.addr.clone(),
+        websocket_url: env.server(),
         secret_key: None,
         homeserver_domain: "example.org".into(),
         backoff: None,
@@ -234,7 +166,7 @@ async fn recall_and_edit_both_ways_through_the_connector() {
     );
 
     // The user's own recall on their phone: a removal by the user, in the chat with bob.
-    let (phone, _phone_events) = env.phone("alice").await;
+    let (phone, _phone_events) = env.client("alice").await;
     let mine = phone.send_c2c_text("bob", "from phone").await.unwrap();
     next_message(&mut events).await;
     let r = C2cRef::from_key("alice", "bob", &mine.msg_key).unwrap();
@@ -255,10 +187,10 @@ async fn recall_and_edit_both_ways_through_the_connector() {
 
 #[tokio::test]
 async fn read_marker_and_typing_both_ways_through_the_connector() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     env.sandbox.import("bob");
-    let (login, mut events) = env.login().await;
-    let (bob, mut bob_events) = env.phone("bob").await;
+    let (login, mut events) = env.connector_login("alice").await;
+    let (bob, mut bob_events) = env.client("bob").await;
     let chat = ChatId::direct("bob");
 
     // Core → Tencent: the read marker up to bob's message.
@@ -321,10 +253,10 @@ async fn read_marker_and_typing_both_ways_through_the_connector() {
 
 #[tokio::test]
 async fn reply_quotes_both_ways_through_the_connector() {
-    let env = start().await;
+    let env = TestSandbox::start().await;
     env.sandbox.import("bob");
-    let (login, mut events) = env.login().await;
-    let (bob, mut bob_events) = env.phone("bob").await;
+    let (login, mut events) = env.connector_login("alice").await;
+    let (bob, mut bob_events) = env.client("bob").await;
     let bob_tiny = phone_next(&mut bob_events, |e| match e {
         SessionEvent::LoggedIn { tiny_id, .. } => Some(tiny_id),
         _ => None,

@@ -17,6 +17,7 @@
 // ops (each calls the SDK method and answers with what its onSuccess / onFail / onTimeout got)
 //   ping                                      -> {sdk, version}
 //   init {appkey, random_str, timestamp, signature, flag}
+//   initSigned {appkey, master_secret_file}   init signed here with the masterSecret in that file
 //   register {username, password}
 //   login {username, password}
 //   sendSingleMsg {target_username, content, extras?}
@@ -77,7 +78,8 @@ function emit(event, data) {
 process.on("unhandledRejection", (e) => emit("unhandledRejection", { message: String(e && e.message || e), stack: e && e.stack }));
 process.on("uncaughtException", (e) => emit("uncaughtException", { message: String(e && e.message || e), stack: e && e.stack }));
 
-const JMessage = require(bundle);
+// A relative path is the caller's (the working directory), not this file's.
+const JMessage = require(require("path").resolve(bundle));
 // Uploads go where the socket goes (the sandbox serves POST /resource), not to sdk.im.jiguang.cn.
 const uploadFile = address.replace(/^ws/, "http").replace(/\/$/, "") + "/resource";
 const jim = new JMessage({ address, upload_file: uploadFile, debug: process.env.JMESSAGE_DEBUG === "1" });
@@ -105,6 +107,16 @@ function handle(cmd) {
     case "init":
       return settle(jim.init({ appkey: cmd.appkey, random_str: cmd.random_str, signature: cmd.signature,
         timestamp: cmd.timestamp, flag: cmd.flag || 0 }));
+    case "initSigned": {
+      // For a person at a terminal (scripts/demo.sh): the c_init signature made here from
+      // the masterSecret in a file, as an app's own server would make it.
+      const secret = require("fs").readFileSync(cmd.master_secret_file, "utf8").trim();
+      const timestamp = Date.now();
+      const random_str = require("crypto").randomBytes(12).toString("hex");
+      const signature = require("crypto").createHash("md5")
+        .update(`appkey=${cmd.appkey}&timestamp=${timestamp}&random_str=${random_str}&key=${secret}`).digest("hex");
+      return settle(jim.init({ appkey: cmd.appkey, random_str, signature, timestamp, flag: 0 }));
+    }
     case "register":
       return settle(jim.register({ username: cmd.username, password: cmd.password }));
     case "login":
