@@ -113,6 +113,10 @@ enum SandboxNetwork {
         /// Without it, no limit.
         #[arg(long, value_name = "N")]
         web_instances: Option<usize>,
+        /// The multi-device policy "one platform at a time": a login on one platform kicks
+        /// the account's instances on the others out (kick type 2).
+        #[arg(long)]
+        single_platform: bool,
         /// Keep accounts, offline messages, groups and profiles in DIR/state.json across
         /// restarts.
         #[arg(long, value_name = "DIR")]
@@ -260,6 +264,7 @@ async fn main() -> std::process::ExitCode {
                     users,
                     compress_over,
                     web_instances,
+                    single_platform,
                     data,
                 },
         } => {
@@ -268,6 +273,7 @@ async fn main() -> std::process::ExitCode {
                 imbridge::network::tencent::sandbox::SandboxConfig::new(sdk_app_id, &secret_key);
             cfg.compress_over = compress_over;
             cfg.web_instances = web_instances;
+            cfg.single_platform = single_platform;
             run_tencent_sandbox(listen, cfg, users, data).await
         }
         #[cfg(feature = "jmessage")]

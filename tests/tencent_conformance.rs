@@ -395,3 +395,34 @@ async fn a_newer_web_instance_kicks_the_older_one_both_ways() {
     sdk_again.assert_no_crash();
     sdk_again.exit().await;
 }
+
+/// With the multi-device policy "one platform at a time" (the sandbox's `single_platform`),
+/// a login on another platform kicks the account's instances out with kick type 2, whichever
+/// side logs in last: the SDK (Web) hears `kickedOut` `multipleDevice` when our client logs
+/// in as Android (platform 2), and that client ends as `Kicked(OtherDevice)` (which the
+/// bridge reports as logged out elsewhere) when a Web instance logs in after it.
+#[tokio::test]
+async fn a_login_on_another_platform_kicks_with_type_2_both_ways() {
+    use imbridge::network::tencent::session::{EndReason, KickType, SessionConfig};
+    let mut cfg = SandboxConfig::new(APP, KEY);
+    cfg.single_platform = true;
+    let sb = TestSandbox::start_with(cfg).await;
+
+    let mut sdk_bob = sdk_login(&sb, "bob").await;
+    let mut android = SessionConfig::new(APP, "bob", &sb.sig("bob"));
+    android.platform = 2;
+    let (phone, mut phone_events) = sb.client_with(android).await;
+    let kicked = sdk_bob.event("kickedOut", |_| true).await;
+    // TencentCloudChat.TYPES.KICKED_OUT_MULT_DEVICE.
+    assert_eq!(kicked["type"], "multipleDevice");
+    sdk_bob.assert_no_crash();
+    sdk_bob.exit().await;
+
+    // A Web login (our client, as the bridge's session) kicks the Android one, for good.
+    let (_web, _web_events) = sb.client("bob").await;
+    assert_eq!(
+        ended(&mut phone_events).await,
+        EndReason::Kicked(KickType::OtherDevice)
+    );
+    assert!(matches!(phone.link_state(), LinkState::Ended(_)));
+}

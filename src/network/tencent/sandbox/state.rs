@@ -41,6 +41,11 @@ pub struct SandboxConfig {
     /// multi-instance setting for Web); a login past it kicks the oldest instance out with
     /// `KickType` 1 (the SDK's `KICKED_OUT_MULT_ACCOUNT`). `None` (the default): no limit.
     pub web_instances: Option<usize>,
+    /// The console's multi-device policy "one platform at a time" (单平台登录): a login on
+    /// one platform (the `platform` of its `wslogin` head: 7 Web, 2 Android, 1 iOS …) kicks
+    /// the account's instances on every other platform out with `KickType` 2 (the SDK's
+    /// `KICKED_OUT_MULT_DEVICE`). Off by default (any platforms at once).
+    pub single_platform: bool,
     /// Refuse media downloads that carry no `authKey` (the login's `RichMsgAuthKey`, which
     /// the SDK appends to URLs of the service's media hosts). Off by default: the SDK adds it
     /// only for those hosts or a `fileDownloadProxy`, so its private-network path downloads
@@ -69,6 +74,7 @@ impl SandboxConfig {
             getmsg_page: 20,
             compress_over: None,
             web_instances: None,
+            single_platform: false,
             require_auth_key: false,
         }
     }
@@ -89,6 +95,8 @@ pub type Outbound = mpsc::UnboundedSender<Out>;
 struct Instance {
     conn_id: u64,
     tx: Outbound,
+    /// The `platform` of its `wslogin` head.
+    platform: u32,
 }
 
 /// A message waiting in a user's offline store.
@@ -160,6 +168,9 @@ fn pair(a: &str, b: &str) -> (String, String) {
 
 /// `KickType` of an instance kicked by a newer login past the Web instance limit.
 pub const KICK_MULTI_INSTANCE: i64 = 1;
+/// `KickType` of an instance kicked by a login on another platform
+/// ([`SandboxConfig::single_platform`]).
+pub const KICK_OTHER_PLATFORM: i64 = 2;
 
 /// The `KickoutMsgNotify` push of a kick with `kick_type`.
 fn kick_frame(kick_type: i64) -> String {
@@ -312,7 +323,14 @@ impl Sandbox {
     /// Registers an online instance after `wslogin` (the account is created on first login,
     /// as with a valid UserSig on the real service). Returns (conn id, TinyId, A2Key): a new
     /// A2Key, or `resumed`, the one a re-login came with (the SDK keeps using its first).
-    pub fn login(&self, user: &str, tx: Outbound, resumed: Option<&str>) -> (u64, u64, String) {
+    /// `platform` is the login head's (7: Web).
+    pub fn login(
+        &self,
+        user: &str,
+        tx: Outbound,
+        resumed: Option<&str>,
+        platform: u32,
+    ) -> (u64, u64, String) {
         let tiny = self.import(user);
         let a2: String = match resumed {
             Some(a2) => a2.to_owned(),
@@ -328,8 +346,24 @@ impl Sandbox {
         st.a2.insert(a2.clone());
         st.a2_users.insert(a2.clone(), user.to_owned());
         let limit = self.cfg.web_instances;
+        let single_platform = self.cfg.single_platform;
         if let Some(acc) = st.accounts.get_mut(user) {
             acc.online.retain(|i| !i.tx.is_closed());
+            if single_platform {
+                let frame = kick_frame(KICK_OTHER_PLATFORM);
+                let (others, same): (Vec<Instance>, Vec<Instance>) =
+                    acc.online.drain(..).partition(|i| i.platform != platform);
+                acc.online = same;
+                for i in others {
+                    info!(
+                        user,
+                        conn_id = i.conn_id,
+                        "tencent sandbox: instance on another platform kicked"
+                    );
+                    let _ = i.tx.send(Out::Frame(frame.clone()));
+                    let _ = i.tx.send(Out::Close);
+                }
+            }
             if let Some(max) = limit {
                 // The newest login wins: the oldest instances past the limit are kicked.
                 let over = (acc.online.len() + 1).saturating_sub(max.max(1));
@@ -344,7 +378,11 @@ impl Sandbox {
                     let _ = i.tx.send(Out::Close);
                 }
             }
-            acc.online.push(Instance { conn_id, tx });
+            acc.online.push(Instance {
+                conn_id,
+                tx,
+                platform,
+            });
         }
         (conn_id, tiny, a2)
     }

@@ -343,7 +343,10 @@ impl Conn {
             self.sandbox.logout(&user, conn_id);
         }
         let a2 = resumed.and(head.a2.as_deref());
-        let (conn_id, tiny, a2) = self.sandbox.login(&identifier, self.tx.clone(), a2);
+        let platform = head.platform.unwrap_or(7);
+        let (conn_id, tiny, a2) = self
+            .sandbox
+            .login(&identifier, self.tx.clone(), a2, platform);
         info!(user = %identifier, conn_id, "tencent sandbox: logged in");
         self.reply(
             frame,
