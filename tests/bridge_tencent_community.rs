@@ -19,7 +19,7 @@ use common::matrix_user::MatrixUser;
 use common::tencent_bed::TencentBed;
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox::topics::TopicChange;
-use imbridge::network::tencent::session::SessionEvent;
+use imbridge::network::tencent::session::{GroupAt, SessionEvent};
 
 const BOB_GHOST: &str = "@tencent_bob:localhost";
 
@@ -87,13 +87,14 @@ async fn community_is_a_space_with_a_room_per_topic() {
         .expect("topic");
     let mut mx = bed.matrix_user("mx1", "mxpw-Tc51-matrix-secret");
     let (bob, mut bob_events) = bed.im_client("bob", |_| {}).await;
-    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    type Got = Arc<Mutex<Vec<(String, String, Vec<GroupAt>)>>>;
+    let got: Got = Arc::default();
     let out = got.clone();
     tokio::spawn(async move {
         while let Some(e) = bob_events.recv().await {
             if let SessionEvent::GroupMessage(m) = e {
                 if let Ok(mut v) = out.lock() {
-                    v.push((m.group_id.clone(), m.text()));
+                    v.push((m.group_id.clone(), m.text(), m.mentions.clone()));
                 }
             }
         }
@@ -116,20 +117,54 @@ async fn community_is_a_space_with_a_room_per_topic() {
     assert_eq!(parent["canonical"], true, "{parent}");
     say!(t0, "space {space} holds topic room {room}");
 
-    // IM → Matrix in the topic, and Matrix → IM back into the same topic.
-    bob.send_group(&general, vec![Elem::text("hello topic")], vec![])
-        .await
-        .expect("bob sends in the topic");
+    // IM → Matrix in the topic, and Matrix → IM back into the same topic, each with an
+    // @-mention (`GroupAtInfo` ↔ `m.mentions`).
+    bob.send_group(
+        &general,
+        vec![Elem::text("hello topic")],
+        vec![GroupAt::User("alice".into())],
+    )
+    .await
+    .expect("bob sends in the topic");
     mx.wait_bodies_steady(&room, BOB_GHOST, &["hello topic"], &log)
         .await;
-    mx.send_text(&room, "hi from matrix").await;
+    let hello = mx
+        .wait_event(&room, "bob's topic message", |e| {
+            e["content"]["body"] == "hello topic"
+        })
+        .await;
+    let hello = mx.event(&room, &hello).await;
+    assert_eq!(
+        hello["content"]["m.mentions"]["user_ids"],
+        serde_json::json!(["@mx1:localhost"]),
+        "{hello}"
+    );
+    mx.send_content(
+        &room,
+        serde_json::json!({"msgtype": "m.text", "body": "hi from matrix",
+            "m.mentions": {"user_ids": [BOB_GHOST]}}),
+    )
+    .await;
     let l = log.clone();
     until("bob got nothing in the topic", &l, || {
         let got = got.clone();
         async move { got.lock().map(|v| !v.is_empty()).unwrap_or(false) }
     })
     .await;
-    say!(t0, "topic messages both ways");
+    let first = got
+        .lock()
+        .ok()
+        .and_then(|v| v.first().cloned())
+        .expect("bob's messages");
+    assert_eq!(
+        first,
+        (
+            general.clone(),
+            "hi from matrix".to_owned(),
+            vec![GroupAt::User("bob".into())]
+        )
+    );
+    say!(t0, "topic messages both ways, with @-mentions");
 
     // A new topic: a new child room of the space.
     let random = sb
@@ -201,7 +236,11 @@ async fn community_is_a_space_with_a_room_per_topic() {
     let got = got.lock().map(|v| v.clone()).unwrap_or_default();
     assert_eq!(
         got,
-        [(general.clone(), "hi from matrix".to_owned())],
+        [(
+            general.clone(),
+            "hi from matrix".to_owned(),
+            vec![GroupAt::User("bob".into())]
+        )],
         "bob got the Matrix message once, in the topic, nothing repeated"
     );
     say!(t0, "restart lost and repeated nothing");

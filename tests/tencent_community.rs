@@ -10,7 +10,7 @@ mod common;
 
 use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
-use imbridge::network::tencent::session::{SessionConfig, SessionEvent, TopicEvent};
+use imbridge::network::tencent::session::{GroupAt, SessionConfig, SessionEvent, TopicEvent};
 use serde_json::json;
 
 fn topic_event(e: SessionEvent) -> Option<TopicEvent> {
@@ -100,8 +100,13 @@ async fn topics_between_the_sdk_and_our_client() {
     }
 
     // Our client -> the SDK, in the topic: the SDK files it under the topic.
+    // With an @-mention of alice (`GroupAtInfo`), as in any group.
     let receipt = bob
-        .send_group(&general, vec![Elem::text("from rust")], vec![])
+        .send_group(
+            &general,
+            vec![Elem::text("from rust")],
+            vec![GroupAt::User("alice".into())],
+        )
         .await
         .expect("topic send");
     assert_eq!(receipt.msg_seq, 3, "the topic's own MsgSeq");
@@ -112,10 +117,14 @@ async fn topics_between_the_sdk_and_our_client() {
     assert_eq!(m["from"], "bob");
     assert_eq!(m["sequence"], 3);
     assert_eq!(m["type"], "TIMTextElem");
+    assert_eq!(m["atUserList"], json!(["alice"]), "{m}");
 
-    // The SDK -> our client, live.
+    // The SDK -> our client, live, @-mentioning bob (`createTextAtMessage` in a topic).
     let sent = alice
-        .ok("sendGroupText", json!({"groupID": general, "text": "live"}))
+        .ok(
+            "sendGroupText",
+            json!({"groupID": general, "text": "live", "atUserList": ["bob"]}),
+        )
         .await;
     let m = next(&mut bob_events, |e| match e {
         SessionEvent::GroupMessage(m) => Some(m),
@@ -124,6 +133,7 @@ async fn topics_between_the_sdk_and_our_client() {
     .await;
     assert_eq!(m.group_id, general);
     assert_eq!(m.text(), "live");
+    assert_eq!(m.mentions, vec![GroupAt::User("bob".into())]);
     assert_eq!(json!(m.seq), sent["sequence"]);
     assert_eq!(m.seq, 4);
     assert!(!m.offline);
