@@ -473,6 +473,11 @@ async fn login_flows_token_login_and_cancel() {
     env.mx
         .wait_body(&mgmt, |b| b.starts_with("Send your IM user name"))
         .await;
+    // A command with the prefix is a command, not the value asked for; the login waits on.
+    env.mx.send_text(&mgmt, "!em ping").await;
+    env.mx
+        .wait_body(&mgmt, |b| b == "You are not logged in.")
+        .await;
     env.mx.send_text(&mgmt, "cancel").await;
     env.mx.wait_body(&mgmt, |b| b == "Cancelled.").await;
     env.mx.send_text(&mgmt, "alice").await;

@@ -211,11 +211,15 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
     }
     let body = body.trim();
     let prefix = ctx.cfg.bridge.command_prefix.as_str();
+    // A message with the command prefix is a command even while a login waits for a value
+    // (a user typing `!tc help` at the password prompt means the command); the login keeps
+    // waiting. Without the prefix, everything but `cancel` is the value.
+    let prefixed = !prefix.is_empty() && body.starts_with(prefix);
     let body = body
         .strip_prefix(prefix)
         .map(str::trim_start)
         .unwrap_or(body);
-    if body != "cancel" {
+    if body != "cancel" && !prefixed {
         let pending = ctx.commands.pending.lock().await.remove(room);
         if let Some(pending) = pending {
             return login::continue_login(ctx, room, sender, event_id, pending, body).await;
