@@ -15,7 +15,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::bridge::{assert_log_free_of, registration_value, tail, TencentTarget};
+use common::bridge::{assert_log_free_of, registration_value, tail, wait_item, TencentTarget};
 use common::bridge_rig::BridgeRig;
 use imbridge::network::tencent::client::{Client, ClientConfig, LinkState};
 use imbridge::network::tencent::elem::Elem;
@@ -331,22 +331,10 @@ async fn tencent_login_dm_both_ways_and_restart() {
                 "m.relates_to": {"m.in_reply_to": {"event_id": hello_event}}}),
         )
         .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        let found = bob_got
-            .lock()
-            .ok()
-            .and_then(|v| v.iter().find(|m| m.text() == "answering hello").cloned());
-        if let Some(m) = found {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bob got no answer\n{}",
-            tail(&log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let answer = wait_item(&bob_got, "bob's answer", &log, |m| {
+        m.text() == "answering hello"
+    })
+    .await;
     let r = ops::parse_reply(&answer.cloud_custom_data).expect("a reply quote");
     assert!(
         r.message_id

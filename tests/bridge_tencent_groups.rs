@@ -17,7 +17,7 @@ mod im_side;
 
 use std::time::{Duration, Instant};
 
-use common::bridge::tail;
+use common::bridge::{tail, wait_item};
 use common::tencent_bed::TencentBed;
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::sandbox;
@@ -262,22 +262,10 @@ async fn tencent_work_group_bridged_once_both_ways_and_restart() {
             "m.relates_to": {"m.in_reply_to": {"event_id": asked_event}}}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        let found = bob_msgs
-            .lock()
-            .ok()
-            .and_then(|v| v.iter().find(|m| m.text() == "the answer").cloned());
-        if let Some(m) = found {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bob got no answer\n{}",
-            tail(&log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let answer = wait_item(&bob_msgs, "bob's answer", &log, |m| {
+        m.text() == "the answer"
+    })
+    .await;
     let r = ops::parse_reply(&answer.cloud_custom_data).expect("a reply quote");
     assert!(
         r.message_id

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::bridge::{tail, TencentTarget};
 use common::bridge_rig::{BridgeRig, HostOptions};
-use common::push_rules::{has_rule, master_on, mute_rule, rule_actions, wait_rules};
+use common::push_rules::{has_rule, master_on, mute_rule, rule_actions, set_master, wait_rules};
 use common::tencent_rig::{TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::notify as wire;
@@ -158,12 +158,7 @@ async fn tencent_do_not_disturb_both_ways() {
         .await
         .expect("the phone turns notifications off");
     wait_rules(&rig, master_on).await;
-    rig.mx
-        .call_put(
-            "/pushrules/global/override/.m.rule.master/enabled",
-            json!({ "enabled": false }),
-        )
-        .await;
+    set_master(&rig, false).await;
     let mut global = serde_json::Value::Null;
     let deadline = Instant::now() + Duration::from_secs(30);
     while global["Level"] != 0 {

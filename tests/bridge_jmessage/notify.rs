@@ -10,7 +10,7 @@ use serde_json::json;
 use super::common::bridge::tail;
 use super::common::bridge_rig::{BridgeRig, HostOptions};
 use super::common::jmessage::{JmPeer, JmSandbox, JmTarget};
-use super::common::push_rules::{has_rule, master_on, mute_rule, wait_rules};
+use super::common::push_rules::{has_rule, master_on, mute_rule, set_master, wait_rules};
 use super::{ALICE_PW, BOB_PW};
 
 /// [`BridgeRig::start`] with double puppeting by the appservice method and settings compared
@@ -96,12 +96,7 @@ async fn jmessage_no_disturb_both_ways() {
         .await
         .expect("the phone turns everything off");
     wait_rules(&rig, master_on).await;
-    rig.mx
-        .call_put(
-            "/pushrules/global/override/.m.rule.master/enabled",
-            json!({ "enabled": false }),
-        )
-        .await;
+    set_master(&rig, false).await;
     wait_jm(&sb, &rig, "turned global off", |nd| !nd.global).await;
     say!(t0, "the account-wide setting follows both ways");
     rig.bridge.stop();

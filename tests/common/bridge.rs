@@ -132,6 +132,32 @@ pub fn read_log(path: &Path) -> String {
     strip_ansi(&std::fs::read_to_string(path).unwrap_or_default())
 }
 
+/// Waits (bounded, 20 s) until `items` (what a test's IM client collected) holds one that
+/// `pick` accepts; returns a copy of it. Fails naming `what`, with the log's tail.
+pub async fn wait_item<T: Clone>(
+    items: &std::sync::Mutex<Vec<T>>,
+    what: &str,
+    log: &Path,
+    pick: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = items
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(|i| pick(i)).cloned());
+        if let Some(item) = found {
+            return item;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never came\n{}",
+            tail(log, 40)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The last `lines` lines of a log file (for failure messages).
 pub fn tail(path: &Path, lines: usize) -> String {
     let text = read_log(path);

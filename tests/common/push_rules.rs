@@ -48,6 +48,17 @@ pub fn master_on(rules: &Value) -> bool {
         .is_some_and(|r| r["enabled"] == json!(true))
 }
 
+/// Turns mx1's `.m.rule.master` ("every notification off") on or off, as Element's
+/// notification settings do.
+pub async fn set_master(rig: &BridgeRig, enabled: bool) {
+    rig.mx
+        .call_put(
+            "/pushrules/global/override/.m.rule.master/enabled",
+            json!({ "enabled": enabled }),
+        )
+        .await;
+}
+
 /// The override rule Element puts on a room it mutes.
 pub fn mute_rule(room: &str) -> Value {
     json!({ "actions": [],

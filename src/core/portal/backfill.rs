@@ -24,35 +24,17 @@ impl PortalWorker {
         before: Option<&RemoteMessage>,
     ) {
         let limit = self.ctx.cfg.bridge.max_initial_messages;
-        if limit == 0 {
+        let Some(messages) = self.fetch_history(login, chat, limit).await else {
             return;
-        }
-        let Some(history) = login.session.as_history() else {
-            return;
-        };
-        let messages = match history.history(chat, limit).await {
-            Ok(messages) => messages,
-            Err(e) => {
-                warn!(portal = %self.key, error = %e, "history not fetched; no backfill");
-                return;
-            }
         };
         let messages = match before {
             None => messages,
             Some(trigger) => older_than(messages, trigger),
         };
-        let mut bridged = 0usize;
-        for message in messages {
-            match Box::pin(self.remote_message(login, message)).await {
-                Ok(()) => bridged += 1,
-                Err(e) => warn!(portal = %self.key, error = %e, "history message not bridged"),
-            }
-        }
+        let bridged = self.bridge_all(login, messages).await;
         info!(portal = %self.key, bridged, "new portal backfilled");
     }
-}
 
-impl PortalWorker {
     /// [`crate::core::connector::RemoteEvent::ChatResync`]: when the portal exists and the
     /// chat's newest message `latest` was not bridged, the chat's newest messages that follow
     /// the last bridged one are bridged, oldest first.
@@ -62,34 +44,53 @@ impl PortalWorker {
         chat: &ChatId,
         latest: &str,
     ) {
-        let limit = self.ctx.cfg.bridge.max_catchup_messages;
-        if limit == 0 || self.record().await.is_none() || self.message_named(latest).await.is_some()
-        {
+        if self.record().await.is_none() || self.message_named(latest).await.is_some() {
             return;
         }
-        let Some(history) = login.session.as_history() else {
+        let limit = self.ctx.cfg.bridge.max_catchup_messages;
+        let Some(messages) = self.fetch_history(login, chat, limit).await else {
             return;
-        };
-        let messages = match history.history(chat, limit).await {
-            Ok(messages) => messages,
-            Err(e) => {
-                warn!(portal = %self.key, error = %e, "history not fetched; missed messages not caught up");
-                return;
-            }
         };
         let mut bridged_before = Vec::with_capacity(messages.len());
         for m in &messages {
             bridged_before.push(self.message_named(&m.id).await.is_some());
         }
         let missed = after_last_bridged(messages, &bridged_before);
-        let mut bridged = 0usize;
-        for message in missed {
-            match Box::pin(self.remote_message(login, message)).await {
-                Ok(()) => bridged += 1,
-                Err(e) => warn!(portal = %self.key, error = %e, "missed message not bridged"),
+        let bridged = self.bridge_all(login, missed).await;
+        info!(portal = %self.key, bridged, "messages another device took caught up from history");
+    }
+
+    /// The chat's newest `limit` messages, oldest first; `None` when the limit is 0, the
+    /// network keeps no history, or the read failed (logged).
+    async fn fetch_history(
+        &self,
+        login: &Arc<UserLogin>,
+        chat: &ChatId,
+        limit: u32,
+    ) -> Option<Vec<RemoteMessage>> {
+        if limit == 0 {
+            return None;
+        }
+        match login.session.as_history()?.history(chat, limit).await {
+            Ok(messages) => Some(messages),
+            Err(e) => {
+                warn!(portal = %self.key, error = %e, "history not fetched");
+                None
             }
         }
-        info!(portal = %self.key, bridged, "messages another device took caught up from history");
+    }
+
+    /// Bridges `messages` in order through the live path (which drops those bridged
+    /// already); returns how many went through.
+    async fn bridge_all(&mut self, login: &Arc<UserLogin>, messages: Vec<RemoteMessage>) -> usize {
+        let mut bridged = 0usize;
+        for message in messages {
+            match Box::pin(self.remote_message(login, message)).await {
+                Ok(()) => bridged += 1,
+                Err(e) => warn!(portal = %self.key, error = %e, "history message not bridged"),
+            }
+        }
+        bridged
     }
 }
 
