@@ -172,6 +172,21 @@ pub const KICK_MULTI_INSTANCE: i64 = 1;
 /// ([`SandboxConfig::single_platform`]).
 pub const KICK_OTHER_PLATFORM: i64 = 2;
 
+/// Kicks `instances` of `user` out with `kick_type`: the push, then the socket closes.
+fn kick_out(user: &str, instances: impl IntoIterator<Item = Instance>, kick_type: i64) {
+    let frame = kick_frame(kick_type);
+    for i in instances {
+        info!(
+            user,
+            conn_id = i.conn_id,
+            kick_type,
+            "tencent sandbox: instance kicked out"
+        );
+        let _ = i.tx.send(Out::Frame(frame.clone()));
+        let _ = i.tx.send(Out::Close);
+    }
+}
+
 /// The `KickoutMsgNotify` push of a kick with `kick_type`.
 fn kick_frame(kick_type: i64) -> String {
     use super::super::wire::{self, servcmd, Head};
@@ -350,33 +365,15 @@ impl Sandbox {
         if let Some(acc) = st.accounts.get_mut(user) {
             acc.online.retain(|i| !i.tx.is_closed());
             if single_platform {
-                let frame = kick_frame(KICK_OTHER_PLATFORM);
                 let (others, same): (Vec<Instance>, Vec<Instance>) =
                     acc.online.drain(..).partition(|i| i.platform != platform);
                 acc.online = same;
-                for i in others {
-                    info!(
-                        user,
-                        conn_id = i.conn_id,
-                        "tencent sandbox: instance on another platform kicked"
-                    );
-                    let _ = i.tx.send(Out::Frame(frame.clone()));
-                    let _ = i.tx.send(Out::Close);
-                }
+                kick_out(user, others, KICK_OTHER_PLATFORM);
             }
             if let Some(max) = limit {
                 // The newest login wins: the oldest instances past the limit are kicked.
                 let over = (acc.online.len() + 1).saturating_sub(max.max(1));
-                let frame = kick_frame(KICK_MULTI_INSTANCE);
-                for i in acc.online.drain(..over) {
-                    info!(
-                        user,
-                        conn_id = i.conn_id,
-                        "tencent sandbox: older instance kicked"
-                    );
-                    let _ = i.tx.send(Out::Frame(frame.clone()));
-                    let _ = i.tx.send(Out::Close);
-                }
+                kick_out(user, acc.online.drain(..over), KICK_MULTI_INSTANCE);
             }
             acc.online.push(Instance {
                 conn_id,
