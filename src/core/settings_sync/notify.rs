@@ -83,8 +83,8 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
     };
     for (chat, room, key) in chats {
         let m = on_matrix.get(&room).copied().unwrap_or(NotifyLevel::All);
-        // A chat the network did not answer for has no setting there (a Tencent
-        // Community topic): nothing to compare.
+        // A chat the network did not answer for has no setting of its own there (a
+        // sub-chat that follows its parent's): nothing to compare.
         let Some(n) = on_network.get(&chat).copied() else {
             continue;
         };
