@@ -201,6 +201,23 @@ async fn client_reconnects_and_sends_what_waited_in_the_outbox_once() {
         "after",
         "no duplicate in between"
     );
+
+    // A call made while the link is down (a Matrix read receipt during a reconnect) waits
+    // for the next login instead of failing.
+    assert_eq!(sb.drop_connections("alice"), 1);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        alice.wait_for(|s| matches!(s, LinkState::Reconnecting(_))),
+    )
+    .await
+    .expect("the client notices the dropped link");
+    alice
+        .call(
+            imbridge::network::tencent::session::ops::MSGREADED,
+            imbridge::network::tencent::session::ops::read_body("bob", 0),
+        )
+        .await
+        .expect("the read marker goes out after the reconnect");
     alice.logout().await;
     bob.logout().await;
 }

@@ -44,6 +44,9 @@ impl ClientConfig {
     }
 }
 
+/// How long [`Client::call`] waits for the link to be logged in.
+pub const CALL_LOGIN_WAIT: Duration = Duration::from_secs(30);
+
 /// Connection state, for status displays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -197,13 +200,22 @@ impl Client {
         rx.await.unwrap_or(Err(SendError::SessionEnded))
     }
 
-    /// Sends request `servcmd` with `body` and resolves with the reply body (only while
-    /// logged in; not retried over a reconnect).
+    /// Sends request `servcmd` with `body` and resolves with the reply body. A call made
+    /// while the link is (re)connecting waits for the login, at most [`CALL_LOGIN_WAIT`]
+    /// ([`SendError::QueueTimeout`] then; [`SendError::SessionEnded`] when the session
+    /// ends meanwhile), so a read receipt or an edit made in Matrix while the bridge
+    /// reconnects is not lost; a call in flight is not retried over a reconnect.
     pub async fn call(
         &self,
         servcmd: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, SendError> {
+        let ready = |s: &LinkState| matches!(s, LinkState::Connected | LinkState::Ended(_));
+        match tokio::time::timeout(CALL_LOGIN_WAIT, self.wait_for(ready)).await {
+            Ok(LinkState::Ended(_)) => return Err(SendError::SessionEnded),
+            Ok(_) => {}
+            Err(_) => return Err(SendError::QueueTimeout),
+        }
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Call {
             servcmd: servcmd.to_owned(),
