@@ -45,6 +45,17 @@ async fn connected(client: &Client) -> LinkState {
     .expect("login finishes")
 }
 
+/// Drops `user`'s websocket at the sandbox and waits (5 s) until `client` notices.
+async fn drop_link(sb: &Sandbox, client: &Client, user: &str) {
+    assert_eq!(sb.drop_connections(user), 1);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        client.wait_for(|s| matches!(s, LinkState::Reconnecting(_))),
+    )
+    .await
+    .expect("the client notices the dropped link");
+}
+
 async fn next_message(events: &mut mpsc::Receiver<SessionEvent>) -> C2cMessage {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -179,13 +190,7 @@ async fn client_reconnects_and_sends_what_waited_in_the_outbox_once() {
     alice.send_c2c_text("bob", "before").await.unwrap();
     assert_eq!(next_message(&mut bob_events).await.text(), "before");
 
-    assert_eq!(sb.drop_connections("alice"), 1);
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        alice.wait_for(|s| matches!(s, LinkState::Reconnecting(_))),
-    )
-    .await
-    .expect("the client notices the dropped link");
+    drop_link(&sb, &alice, "alice").await;
     // Sent while the link is down: waits in the outbox, goes out after the next login.
     let receipt = alice
         .send_c2c_text("bob", "while down")
@@ -204,13 +209,7 @@ async fn client_reconnects_and_sends_what_waited_in_the_outbox_once() {
 
     // A call made while the link is down (a Matrix read receipt during a reconnect) waits
     // for the next login instead of failing.
-    assert_eq!(sb.drop_connections("alice"), 1);
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        alice.wait_for(|s| matches!(s, LinkState::Reconnecting(_))),
-    )
-    .await
-    .expect("the client notices the dropped link");
+    drop_link(&sb, &alice, "alice").await;
     alice
         .call(
             imbridge::network::tencent::session::ops::MSGREADED,
