@@ -21,6 +21,7 @@
 
 use serde_json::{json, Value};
 
+use super::super::super::wire;
 use super::Sandbox;
 
 /// The most peers one call sets (the SDK sends `userIDList.slice(0, 30)`).
@@ -45,8 +46,8 @@ impl Sandbox {
             .and_then(Value::as_u64)
             .unwrap_or(0);
         if flag > 2 {
-            return super::super::super::wire::error_body(
-                super::super::super::wire::code::INVALID_REQUEST,
+            return wire::error_body(
+                wire::code::INVALID_REQUEST,
                 "Mute_Notifications must be 0, 1 or 2",
             );
         }
