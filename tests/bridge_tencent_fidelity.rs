@@ -5,7 +5,8 @@
 //! typing ↔ the TUIKit typing notice, a Matrix reply ↔ the TUIKit quote
 //! (`CloudCustomData.messageReply`), reactions (`reaction_add` / `reaction_del` ↔
 //! `m.reaction` and its redaction), and a custom element shown as a notice. An edit and a
-//! reaction bob makes while the bridge is stopped reach Matrix after its restart, once.
+//! reaction bob makes while the bridge is stopped reach Matrix after its restart, once, and
+//! his recall then as a redaction.
 
 #![cfg(feature = "tencent")]
 
@@ -326,10 +327,19 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
     .await;
     say!(t0, "bob's removed reaction redacted in Matrix");
 
-    // While the bridge is away bob edits his "coffee?" and reacts to alice's "sure": both
-    // are pushed live only, so the bridge reads the newest messages of its newest chats
-    // again after the catch-up; the edit and the reaction reach Matrix once each.
+    // While the bridge is away bob edits his "coffee?", reacts to alice's "sure" and
+    // recalls "never mind": all are pushed live only, so the bridge reads the newest
+    // messages of its newest chats again after the catch-up (the history keeps a recalled
+    // message marked); the edit and the reaction reach Matrix once each, the recall as a
+    // redaction. bob's "hello" recalled before is in that history too, and stays one
+    // redaction.
+    let never = bob.send_c2c_text("alice", "never mind").await.unwrap();
+    let never_event = mx.event_id_of(&dm, "never mind").await;
     assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
+    let never_ref = C2cRef::from_key("bob", "alice", &never.msg_key).unwrap();
+    bob.call(ops::MSGWITHDRAW, ops::withdraw_body(&never_ref))
+        .await
+        .expect("bob recalls while the bridge is away");
     let coffee_ref = C2cRef::from_key("bob", "alice", &question.msg_key).unwrap();
     bob.call(
         ops::MODIFY_C2C_MSG,
@@ -358,6 +368,11 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
         .await;
     mx.wait_event(&dm, "the reaction made while the bridge was away", is_party)
         .await;
+    mx.wait_event(&dm, "the recall made while the bridge was away", |e| {
+        e["event_id"] == never_event.as_str()
+            && e["content"].as_object().is_some_and(|c| c.is_empty())
+    })
+    .await;
     // Read again at the next start, they are not bridged twice.
     assert!(bridge.terminate().is_some(), "the bridge stops on SIGTERM");
     let mut bridge = bed.restart();
@@ -367,18 +382,30 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
     mx.wait_body(&dm, |b| b == "after two restarts").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let events = mx.raw_events(&dm).await;
+    let redactions = events
+        .iter()
+        .filter(|e| e["type"] == "m.room.redaction")
+        .count();
     assert_eq!(
         (
             events.iter().filter(|e| is_tea_edit(e)).count(),
-            events.iter().filter(|e| is_party(e)).count()
+            events.iter().filter(|e| is_party(e)).count(),
         ),
         (1, 1),
         "the edit and the reaction made while away, once each\n{}",
         tail(&log, 40)
     );
+    // alice's own redaction, bob's "hello" recall, his reaction taken back and "never
+    // mind": the first two are in the history read again, marked, and not redacted twice.
+    assert_eq!(
+        redactions,
+        4,
+        "one redaction per recall\n{}",
+        tail(&log, 40)
+    );
     say!(
         t0,
-        "an edit and a reaction made while the bridge was away, bridged once"
+        "an edit, a reaction and a recall made while the bridge was away, bridged once"
     );
     bridge.stop();
 }

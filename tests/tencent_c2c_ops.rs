@@ -13,6 +13,7 @@ mod common;
 use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, TestSandbox};
 use imbridge::network::tencent::elem::Elem;
+use imbridge::network::tencent::session::history;
 use imbridge::network::tencent::session::ops::{self, C2cRef};
 use imbridge::network::tencent::session::{C2cMessage, SessionEvent};
 use imbridge::network::tencent::wire::servcmd;
@@ -92,7 +93,63 @@ async fn recall_both_ways_between_sdk_and_rust_client() {
         .call(ops::MSGWITHDRAW, ops::withdraw_body(&theirs))
         .await
         .is_err());
+    // A recalled message is not recalled twice.
+    assert!(bob
+        .call(ops::MSGWITHDRAW, ops::withdraw_body(&target))
+        .await
+        .is_err());
 
+    // The history keeps both, marked: a new instance of alice reads them with
+    // getMessageList as recalled (the SDK's isRevoked, its revoker), and our client reads
+    // them marked too.
+    let mut alice2 = sdk_login(&env, "alice").await;
+    let page = alice2
+        .call("getMessageList", json!([{"conversationID": "C2Cbob"}]))
+        .await
+        .expect("getMessageList");
+    let list = page["data"]["messageList"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let marks: Vec<(Value, Value, Value)> = list
+        .iter()
+        .map(|m| {
+            (
+                m["ID"].clone(),
+                m["isRevoked"].clone(),
+                m["revoker"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (sent["ID"].clone(), json!(true), json!("alice")),
+            (m["ID"].clone(), json!(true), json!("bob")),
+        ]
+    );
+    let page = bob
+        .call(
+            history::GETROAMMSG,
+            history::c2c_page_body("alice", "", history::PAGE),
+        )
+        .await
+        .expect("getroammsg");
+    let (read, _, _) = history::c2c_page(&page);
+    let marks: Vec<(&str, bool, &str)> = read
+        .iter()
+        .map(|m| (m.key.as_str(), m.revoked, m.revoker.as_str()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (got.key.as_str(), true, "alice"),
+            (receipt.msg_key.as_str(), true, "bob")
+        ]
+    );
+
+    alice2.assert_no_crash();
+    alice2.exit().await;
     alice.assert_no_crash();
     alice.exit().await;
 }

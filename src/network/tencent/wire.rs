@@ -75,6 +75,17 @@ pub mod code {
     pub const ADMIN_REQUIRED: i64 = 60020;
 }
 
+/// How a history item says it stands for a recalled message. The 3.6.6 bundle's `Message`
+/// reads `isRevoked = 2 === isPlaceMessage || 8 === msgFlagBits` (wire `IsPlaceMsg`,
+/// `MsgFlagBits`), and the SDK docs ("Recalling Messages") say a recalled message comes
+/// back from the roaming history with `isRevoked` set.
+pub mod recalled {
+    /// `MsgFlagBits` of a recalled C2C message in `openim.getroammsg`.
+    pub const MSG_FLAG_BITS: u64 = 8;
+    /// `IsPlaceMsg` of a recalled group message's placeholder in `group_msg_get`.
+    pub const IS_PLACE_MSG: u64 = 2;
+}
+
 /// The `head` of every frame. Fields the SDK sends as numbers or strings alike are kept as
 /// strings; anything not named here is kept in `extra` so a reply can echo it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,15 +9,16 @@
 //! `openim.getmsg` catch-up never sees what the user's phone read meanwhile. After each
 //! catch-up the conversation list is read and each one-to-one chat's newest message goes to
 //! the core as a [`RemoteEvent::ChatResync`]: the core reads the chat's history
-//! (`openim.getroammsg`) when that message was not bridged. Edits and reactions are pushed
-//! live only (`C2cMsgModNotifys`, `MsgReactionNotifyList`), so the newest messages of the
-//! newest chats are read again too, as groups' are by the group catch-up.
+//! (`openim.getroammsg`) when that message was not bridged. Edits, recalls and reactions are
+//! pushed live only (`C2cMsgModNotifys`, `WithdrawC2cMsgNotify`, `MsgReactionNotifyList`),
+//! so the newest messages of the newest chats are read again too, as groups' are by the
+//! group catch-up: the history keeps a recalled message marked (`MsgFlagBits` 8).
 
 use serde_json::{json, Value};
 use tracing::debug;
 
 use super::fidelity::{self, Shared};
-use super::{reaction_sync, translate_message};
+use super::{message_id, reaction_sync, translate_message};
 use crate::core::connector::{ChatId, RemoteEvent, RemoteEventSender};
 use crate::network::tencent::client::Client;
 use crate::network::tencent::session::{history, C2cMessage, SendError};
@@ -67,9 +68,9 @@ const REREAD_MESSAGES: u64 = 20;
 /// After a catch-up, in the background: reads the conversation list and sends a
 /// [`RemoteEvent::ChatResync`] for each one-to-one chat with a newest message; then reads
 /// the newest messages of the [`REREAD_CHATS`] newest chats again and sends each edited
-/// one's edit, numbered by its `MsgVersion` (the core drops what it bridged already), and
-/// the reactions they have now ([`super::reaction_sync`]). A failed read is logged and ends
-/// the task.
+/// one's edit, numbered by its `MsgVersion` (the core drops what it bridged already), each
+/// recalled one's [`RemoteEvent::Remove`], and the reactions they have now
+/// ([`super::reaction_sync`]). A failed read is logged and ends the task.
 pub(super) fn resync(own: &str, client: &Client, memory: &Shared, out: &RemoteEventSender) {
     let (own, client, memory, out) = (own.to_owned(), client.clone(), memory.clone(), out.clone());
     tokio::spawn(async move {
@@ -105,17 +106,39 @@ pub(super) fn resync(own: &str, client: &Client, memory: &Shared, out: &RemoteEv
             };
             let (messages, _, _) = history::c2c_page(&page);
             for m in &messages {
-                reactions.c2c(&own, m);
-                let Some(edit) = edit_of(&own, m, &memory) else {
+                let event = if m.revoked {
+                    Some(recall_of(&own, m))
+                } else {
+                    reactions.c2c(&own, m);
+                    edit_of(&own, m, &memory)
+                };
+                let Some(event) = event else {
                     continue;
                 };
-                if out.send(edit).await.is_err() {
+                if out.send(event).await.is_err() {
                     return;
                 }
             }
         }
         reaction_sync::read(own, client, reactions.take(), memory, out).await;
     });
+}
+
+/// The recall a message read again stands for when it was recalled
+/// ([`C2cMessage::revoked`]): a [`RemoteEvent::Remove`] by its revoker (its author when not
+/// named), which the core drops for a message it has not bridged or has redacted already.
+fn recall_of(own: &str, m: &C2cMessage) -> RemoteEvent {
+    let peer = if m.from == own { &m.to } else { &m.from };
+    let sender = if m.revoker.is_empty() {
+        &m.from
+    } else {
+        &m.revoker
+    };
+    RemoteEvent::Remove {
+        chat: ChatId::direct(peer.clone()),
+        sender: sender.clone(),
+        target: message_id(&m.from, m.seq, m.random, &m.key),
+    }
 }
 
 /// The edit a message read again stands for: its latest content numbered by its
@@ -169,6 +192,38 @@ mod tests {
         );
         // The next Matrix edit of it starts from that version.
         assert_eq!(memory.version("5_6_7"), 2);
+    }
+
+    #[test]
+    fn a_recalled_message_read_again_stands_for_its_recall() {
+        let m = C2cMessage {
+            from: "alice".into(),
+            to: "bob".into(),
+            key: "5_6_7".into(),
+            revoked: true,
+            ..C2cMessage::default()
+        };
+        let by_author = RemoteEvent::Remove {
+            chat: ChatId::direct("bob"),
+            sender: "alice".into(),
+            target: "5_6_7".into(),
+        };
+        assert_eq!(recall_of("alice", &m), by_author);
+        let by_admin = C2cMessage {
+            revoker: "admin".into(),
+            key: String::new(),
+            seq: 3,
+            random: 4,
+            ..m
+        };
+        assert_eq!(
+            recall_of("bob", &by_admin),
+            RemoteEvent::Remove {
+                chat: ChatId::direct("alice"),
+                sender: "admin".into(),
+                target: "alice-3-4".into(),
+            }
+        );
     }
 
     #[test]

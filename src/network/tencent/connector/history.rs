@@ -62,7 +62,7 @@ impl TencentLogin {
             let (msgs, complete, next) = history::c2c_page(&reply);
             let page: Vec<RemoteMessage> = msgs
                 .iter()
-                .filter(|m| fidelity::typing_event(&self.own, m).is_none())
+                .filter(|m| !m.revoked && fidelity::typing_event(&self.own, m).is_none())
                 .map(|m| {
                     let mut message = translate_message(&self.own, m);
                     self.memory.received(m, &mut message);

@@ -120,6 +120,12 @@ pub struct C2cMessage {
     /// `MsgVersion`: how many times the message was edited (`modify_c2c_msg`); 0 when never
     /// or not given. A message read again (history) comes with its latest body.
     pub version: u64,
+    /// Recalled: a history (`openim.getroammsg`) item kept where a recalled message was
+    /// ([`crate::network::tencent::wire::recalled`]).
+    pub revoked: bool,
+    /// Who recalled it (`RevokerInfo.Revoker_Account`, the SDK's `revoker`); `""` when not
+    /// given or not recalled.
+    pub revoker: String,
 }
 
 impl C2cMessage {

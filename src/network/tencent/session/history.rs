@@ -24,8 +24,9 @@ pub fn c2c_page_body(peer: &str, before_key: &str, max: u64) -> Value {
            "MsgKey": before_key})
 }
 
-/// A C2C history reply: its messages (oldest first, unreadable ones skipped), whether the
-/// history is complete, and the key to ask before for the next page.
+/// A C2C history reply: its messages (oldest first, unreadable ones skipped, recalled ones
+/// kept and marked [`C2cMessage::revoked`]), whether the history is complete, and the key to
+/// ask before for the next page.
 pub fn c2c_page(reply: &Value) -> (Vec<C2cMessage>, bool, String) {
     let msgs = reply
         .get("MsgList")
@@ -94,6 +95,20 @@ mod tests {
             "junk"]});
         let (msgs, complete, key) = c2c_page(&reply);
         assert_eq!((msgs.len(), complete, key.as_str()), (1, false, "1_2_3"));
+        assert!(!msgs[0].revoked);
+        // A recalled message stays in the history, marked (the SDK's `isRevoked`).
+        let reply = json!({"MsgList": [
+            {"From_Account": "bob", "To_Account": "alice", "MsgSeq": 1, "MsgRandom": 2,
+             "MsgKey": "1_2_3", "MsgFlagBits": 8, "MsgBody": [],
+             "RevokerInfo": {"Revoker_Account": "bob", "Reason": ""}},
+            {"From_Account": "bob", "To_Account": "alice", "MsgSeq": 2, "MsgRandom": 3,
+             "MsgKey": "2_3_4", "IsPlaceMsg": 2, "MsgBody": []}]});
+        let (msgs, _, _) = c2c_page(&reply);
+        let marks: Vec<(bool, &str)> = msgs
+            .iter()
+            .map(|m| (m.revoked, m.revoker.as_str()))
+            .collect();
+        assert_eq!(marks, [(true, "bob"), (true, "")]);
         let reply = json!({"RspMsgList": [
             {"From_Account": "bob", "GroupId": "g", "MsgSeq": 5, "MsgRandom": 1, "MsgTime": 9,
              "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "b"}}]},

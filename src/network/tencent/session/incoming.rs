@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tracing::{debug, warn};
 
 use super::super::elem::from_msg_body;
-use super::super::wire::{self, servcmd, Frame};
+use super::super::wire::{self, recalled, servcmd, Frame};
 use super::{C2cMessage, EndReason, KickType, Pending, Session, SessionEvent};
 
 impl Session {
@@ -23,8 +23,9 @@ impl Session {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        // A recalled message's placeholder, should a sync page carry one, is no message.
         for m in &list {
-            if let Some(msg) = parse_c2c(m, true) {
+            if let Some(msg) = parse_c2c(m, true).filter(|m| !m.revoked) {
                 self.deliver(msg);
             }
         }
@@ -69,7 +70,7 @@ impl Session {
                 .into_iter()
                 .flatten()
             {
-                if let Some(msg) = parse_c2c(m, false) {
+                if let Some(msg) = parse_c2c(m, false).filter(|m| !m.revoked) {
                     self.deliver(msg);
                 }
             }
@@ -204,5 +205,13 @@ pub(super) fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
         need_receipt: n("IsNeedReadReceipt") == 1,
         offline,
         version: n("MsgVersion"),
+        revoked: n("MsgFlagBits") == recalled::MSG_FLAG_BITS
+            || n("IsPlaceMsg") == recalled::IS_PLACE_MSG,
+        revoker: m
+            .get("RevokerInfo")
+            .and_then(|r| r.get("Revoker_Account"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
     })
 }

@@ -4,7 +4,10 @@
 //! - recall `openim.msgwithdraw {MsgInfo:{From_Account,To_Account,MsgSeq,MsgRandom,
 //!   MsgTimeStamp}}` → `C2cNotifyMsgArray[{WithdrawC2cMsgNotify:{C2cWithdrawInfoArray:[…]}}]`
 //!   to the peer and the sender's other instances (the SDK raises `MESSAGE_REVOKED`; unmapped
-//!   keys reach the SDK camel-cased, so `RevokerInfo.Revoker_Account` is its `revoker`);
+//!   keys reach the SDK camel-cased, so `RevokerInfo.Revoker_Account` is its `revoker`).
+//!   The message stays in the history marked `MsgFlagBits: 8` with its `RevokerInfo`, the
+//!   SDK's `isRevoked` in `getMessageList` ([`wire::recalled`]); a marked message is not
+//!   recalled, edited or reacted to again;
 //! - edit `openim.modify_c2c_msg {From_Account,To_Account,MsgSeq,MsgRandom,MsgTime,MsgVersion,
 //!   MsgBody,CloudCustomData}` → reply `{MsgBody,MsgVersion,CloudCustomData}` (20027 when
 //!   `MsgVersion` is not the stored one) and an event item `C2cMsgModNotifys:[…]` (the SDK
@@ -93,7 +96,13 @@ fn u64_of(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// Finds the stored message `(from, MsgSeq, MsgRandom)` of the `from`–`to` conversation.
+/// Whether a stored C2C message was recalled (kept marked in the history).
+pub(super) fn is_recalled(m: &Value) -> bool {
+    u64_of(m, "MsgFlagBits") == wire::recalled::MSG_FLAG_BITS
+}
+
+/// Finds the stored message `(from, MsgSeq, MsgRandom)` of the `from`–`to` conversation, not
+/// recalled.
 fn find<'a>(
     st: &'a mut State,
     from: &str,
@@ -105,13 +114,15 @@ fn find<'a>(
         str_of(m, "From_Account") == from
             && u64_of(m, "MsgSeq") == seq
             && u64_of(m, "MsgRandom") == random
+            && !is_recalled(m)
     })
 }
 
 impl Sandbox {
     /// `openim.msgwithdraw` by `user` (instance `conn_id`): only the author recalls. The
-    /// message leaves the history and the peer's offline store; online instances of the
-    /// peer and the author's other instances hear `WithdrawC2cMsgNotify`.
+    /// message leaves the peer's offline store and stays in the history marked recalled;
+    /// online instances of the peer and the author's other instances hear
+    /// `WithdrawC2cMsgNotify`.
     pub fn recall_c2c(&self, user: &str, conn_id: Option<u64>, body: &Value) -> Value {
         let info = body.get("MsgInfo").unwrap_or(&Value::Null);
         let (from, to) = (str_of(info, "From_Account"), str_of(info, "To_Account"));
@@ -120,19 +131,20 @@ impl Sandbox {
             return wire::error_body(code::INVALID_REQUEST, "only the sender may recall");
         }
         let mut st = self.lock();
-        let Some(msg) = find(&mut st, from, to, seq, random).map(|m| m.clone()) else {
+        let revoker = json!({"Revoker_Account": user, "Reason": ""});
+        let Some(stored) = find(&mut st, from, to, seq, random) else {
             return wire::error_body(MSG_NOT_FOUND, "message not found");
         };
-        if let Some(h) = st.history.get_mut(&pair(from, to)) {
-            h.retain(|m| m != &msg);
-        }
+        let msg = stored.clone();
+        stored["MsgFlagBits"] = json!(wire::recalled::MSG_FLAG_BITS);
+        stored["RevokerInfo"] = revoker.clone();
         if let Some(acc) = st.accounts.get_mut(to) {
             acc.offline.retain(|s| s.msg != msg);
         }
         let info = json!({
             "From_Account": from, "To_Account": to, "MsgSeq": seq, "MsgRandom": random,
             "MsgTimeStamp": msg["MsgTimeStamp"], "MsgKey": msg["MsgKey"],
-            "RevokerInfo": {"Revoker_Account": user, "Reason": ""},
+            "RevokerInfo": revoker,
         });
         let frame = push_event(json!({"event": 7, "C2cNotifyMsgArray": [
             {"WithdrawC2cMsgNotify": {"C2cWithdrawInfoArray": [info]}}]}));

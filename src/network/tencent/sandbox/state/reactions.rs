@@ -144,11 +144,10 @@ impl Sandbox {
         }
         let mut st = self.lock();
         let pair = super::pair(from, to);
-        let Some(msg) = st
-            .history
-            .get(&pair)
-            .and_then(|h| h.iter().find(|m| s(m, "MsgKey") == key))
-        else {
+        let Some(msg) = st.history.get(&pair).and_then(|h| {
+            h.iter()
+                .find(|m| s(m, "MsgKey") == key && !super::c2c_ops::is_recalled(m))
+        }) else {
             return wire::error_body(MSG_NOT_FOUND, "message not found");
         };
         let info = json!({
