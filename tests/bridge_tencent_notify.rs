@@ -4,7 +4,9 @@
 //! Rust client) is where she changes the message receive options on the Tencent side: a DM
 //! muted there mutes the DM room, a group set to @-mentions only gets Matrix's "mentions and
 //! keywords" room rule, the account-wide option is `.m.rule.master`; and each of them back
-//! from Matrix. The same core suite runs for JMessage (`bridge_jmessage/notify.rs`).
+//! from Matrix. A DM muted on the phone also arrives without polling, from the service's
+//! push to the account's other instances. The same core suite runs for JMessage
+//! (`bridge_jmessage/notify.rs`).
 
 #![cfg(feature = "tencent")]
 
@@ -177,5 +179,53 @@ async fn tencent_do_not_disturb_both_ways() {
             .expect("read");
     }
     say!(t0, "the account-wide setting follows both ways");
+    rig.bridge.stop();
+}
+
+/// A DM muted on the phone reaches Matrix at once, from the service's push to alice's other
+/// instances (`MuteNotificationsSync`), not by polling: the comparisons are an hour apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_dm_muted_on_the_phone_reaches_matrix_without_polling() {
+    let t0 = Instant::now();
+    let sb = TestSandbox::start().await;
+    for u in ["alice", "bob"] {
+        sb.sandbox.import(u);
+    }
+    let server = sb.server();
+    let target = TencentTarget {
+        websocket_url: &server,
+        sdk_app_id: APP,
+    };
+    let options = HostOptions {
+        bridge_lines: &["settings_sync_secs: 3600"],
+        double_puppet: true,
+        ..HostOptions::default()
+    };
+    let mut rig = BridgeRig::start_with("tencent-notify-push", &target, &options).await;
+    rig.command(&format!("login usersig alice {}", sb.sig("alice")))
+        .await;
+    let mgmt = rig.mgmt.clone();
+    rig.mx
+        .wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
+        .await;
+    let (bob, _bob_events) = sb.client("bob").await;
+    bob.send_c2c_text("alice", "hello")
+        .await
+        .expect("bob sends");
+    let dm = rig.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
+    rig.mx
+        .wait_bodies_steady(&dm, BOB_GHOST, &["hello"], &rig.log)
+        .await;
+    let (phone, _phone_events) = sb.client("alice").await;
+    phone
+        .call(
+            wire::SET_C2C,
+            wire::set_c2c_body(&["bob".to_owned()], wire::C2C_NO_NOTIFY),
+        )
+        .await
+        .expect("the phone mutes bob");
+    let rules = wait_rules(&rig, |r| has_rule(r, "override", &dm)).await;
+    assert_eq!(rule_actions(&rules, "override", &dm), json!([]), "{rules}");
+    say!(t0, "the phone's mute reached the DM room from the push");
     rig.bridge.stop();
 }

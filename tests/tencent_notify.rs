@@ -3,15 +3,25 @@
 //! the connector's `NotifyAbility`: what the SDK's `setMessageRemindType` (a DM peer, a
 //! group) and `setAllReceiveMessageOpt` set reads back as the core's levels, and what the
 //! connector sets reads back in the SDK's `getConversationProfile` / `getGroupProfile` /
-//! `getAllReceiveMessageOpt`. Every run asserts the SDK raised no unhandled error.
+//! `getAllReceiveMessageOpt`. A DM's option set on one instance is pushed to the others
+//! (`MuteNotificationsSync`), both ways. Every run asserts the SDK raised no unhandled
+//! error.
 
 #![cfg(feature = "tencent")]
 
 mod common;
 
 use common::tencent_rig::{sdk_login, TestSandbox};
-use imbridge::core::connector::{ChatId, NotifyLevel};
-use serde_json::json;
+use std::time::Duration;
+
+use imbridge::core::connector::{ChatId, NotifyLevel, RemoteEvent};
+use serde_json::{json, Value};
+
+/// Whether an `onConversationListUpdated` list has conversation `id` matching `pick`.
+fn has_conversation(list: &Value, id: &str, pick: impl Fn(&Value) -> bool) -> bool {
+    list.as_array()
+        .is_some_and(|a| a.iter().any(|c| c["conversationID"] == id && pick(c)))
+}
 
 fn level_of(levels: &[(ChatId, NotifyLevel)], chat: &ChatId) -> Option<NotifyLevel> {
     levels.iter().find(|(c, _)| c == chat).map(|(_, l)| *l)
@@ -25,7 +35,14 @@ async fn remind_types_both_ways_with_the_official_sdk() {
     }
     let gid = sb.work_group("team", &["alice", "bob"]).await;
     let mut sdk = sdk_login(&sb, "alice").await;
-    let (login, _events) = sb.connector_login("alice").await;
+    // bob writes, so the SDK has the DM as a conversation (a pushed option patches it).
+    let (bob_client, _bob_events) = sb.client("bob").await;
+    bob_client.send_c2c_text("alice", "hi").await.expect("sent");
+    sdk.event("onConversationListUpdated", |d| {
+        has_conversation(d, "C2Cbob", |_| true)
+    })
+    .await;
+    let (login, mut events) = sb.connector_login("alice").await;
     let notify = login.as_notify().expect("Tencent has do-not-disturb");
     let (bob, group, carol) = (
         ChatId::direct("bob"),
@@ -63,6 +80,20 @@ async fn remind_types_both_ways_with_the_official_sdk() {
                "args": [{"messageRemindType": "AcceptNotNotify", "duration": 86400}]}),
     )
     .await;
+    // The DM's option reaches alice's other instance (the connector) as a push, at once.
+    let pushed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Some(RemoteEvent::NotifyChange { chat, level }) => break Some((chat, level)),
+                Some(_) => continue,
+                None => break None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    assert_eq!(pushed, Some((bob.clone(), NotifyLevel::Muted)));
     let levels = notify.notify_levels(&chats).await.expect("levels read");
     assert_eq!(level_of(&levels, &bob), Some(NotifyLevel::Muted));
     assert_eq!(level_of(&levels, &group), Some(NotifyLevel::MentionsOnly));
@@ -78,6 +109,12 @@ async fn remind_types_both_ways_with_the_official_sdk() {
         .set_notify_level(&bob, NotifyLevel::All)
         .await
         .expect("bob's DM notifies");
+    // The SDK hears it as its other instance's change (`muteNotificationsSync`) and patches
+    // its conversation without asking.
+    sdk.event("onConversationListUpdated", |d| {
+        has_conversation(d, "C2Cbob", |c| c["messageRemindType"] == "AcceptAndNotify")
+    })
+    .await;
     notify
         .set_notify_level(&group, NotifyLevel::Muted)
         .await

@@ -303,6 +303,12 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: RemoteEventRecei
             RemoteEvent::Presence { user, presence } => {
                 Box::pin(super::presence::remote_presence(&ctx, &user, presence)).await
             }
+            // A setting, read again at every comparison: compared now, never stored.
+            RemoteEvent::NotifyChange { chat, level } => {
+                let change =
+                    super::settings_sync::notify::remote_change(&ctx, &login, &chat, level);
+                Box::pin(change).await
+            }
             // Ephemeral: straight to the portal, never stored or replayed after a restart.
             RemoteEvent::Typing { ref chat, .. } => {
                 let key = portal_key(&login.remote_id, chat);

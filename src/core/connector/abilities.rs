@@ -257,8 +257,8 @@ pub trait OwnProfileAbility: Send + Sync {
 }
 
 /// The logged-in user's per-chat notification settings (do-not-disturb) as the network
-/// keeps them for all their devices. Read by polling: networks do not push changes made on
-/// another device.
+/// keeps them for all their devices. Read by polling; a network that pushes a change made
+/// on another device also sends [`RemoteEvent::NotifyChange`](super::RemoteEvent::NotifyChange).
 #[async_trait]
 pub trait NotifyAbility: Send + Sync {
     /// The most chats one [`NotifyAbility::notify_levels`] call takes.

@@ -156,6 +156,15 @@ pub enum RemoteEvent {
         thread: String,
         change: ThreadChange,
     },
+    /// The logged-in user changed `chat`'s do-not-disturb setting on another device, for
+    /// networks that push it (the change is otherwise read by polling,
+    /// [`super::NotifyAbility`]). The core carries it to the room's push rules at once, as
+    /// a change on the network side, when the user has double puppeting and settings sync
+    /// is on. Never stored: the next comparison reads the setting again anyway.
+    NotifyChange {
+        chat: ChatId,
+        level: NotifyLevel,
+    },
     /// A user's profile changed.
     ProfileChange {
         user: String,

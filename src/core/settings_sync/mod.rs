@@ -2,9 +2,11 @@
 //! puppeting: per-chat do-not-disturb ↔ room push rules ([`notify`]) and the block list ↔
 //! the Matrix ignored-users list ([`blocklist`]).
 //!
-//! Neither side pushes these changes to the bridge: push rules and `m.ignored_user_list` are
-//! account data, which homeservers do not send to appservices, and IM services do not tell a
-//! session about a setting changed on another device. So both sides are read every
+//! Matrix does not push these changes to the bridge: push rules and `m.ignored_user_list`
+//! are account data, which homeservers do not send to appservices; and most IM services do
+//! not tell a session about a setting changed on another device (those that do send
+//! [`RemoteEvent::NotifyChange`](super::connector::RemoteEvent::NotifyChange), compared at
+//! once by [`notify::remote_change`]). So both sides are read every
 //! `bridge.settings_sync_secs` (default 60, 0: off) for each connected login whose Matrix
 //! user has a double puppet, and what each side held at the last comparison is kept in the
 //! store, which tells which side changed since.

@@ -88,27 +88,73 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
         let Some(n) = on_network.get(&chat).copied() else {
             continue;
         };
-        let skey = store_key(login, &key);
-        let Ok(last) = remembered(ctx, &skey).await else {
-            continue;
-        };
-        let made = match decide(last, m, n) {
-            Decision::Unchanged => continue,
-            Decision::Remember(level) => Ok(level),
-            Decision::ToNetwork(level) => notify
-                .set_notify_level(&chat, level)
-                .await
-                .map(|()| level)
-                .map_err(|e| e.to_string()),
-            Decision::ToMatrix(level) => ctx
-                .matrix
-                .set_room_notify_level(&login.mxid, &room, level)
-                .await
-                .map(|()| level)
-                .map_err(|e| e.to_string()),
-        };
-        settle(ctx, login, &key, &skey, decide(last, m, n), made).await;
+        compare_chat(ctx, login, notify, (&chat, &room, &key), m, n).await;
     }
+}
+
+/// A change the network pushed ([`RemoteEvent::NotifyChange`](crate::core::connector::RemoteEvent::NotifyChange)):
+/// `chat` is now at `level` there. Compared at once, as a poll would, when the login's user
+/// has a double puppet, settings sync is on and the chat has a room of theirs; otherwise
+/// left to the next comparison.
+pub(crate) async fn remote_change(
+    ctx: &Arc<Ctx>,
+    login: &Arc<UserLogin>,
+    chat: &ChatId,
+    level: NotifyLevel,
+) {
+    let Some(notify) = login.session.as_notify() else {
+        return;
+    };
+    if ctx.cfg.bridge.settings_sync_secs == 0 || !ctx.matrix.has_puppet(&login.mxid) {
+        return;
+    }
+    let key = crate::core::portal::portal_key(&login.remote_id, chat);
+    let portal = match ctx.store.get_portal(&key).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => return debug!(error = %e, "pushed notification setting not compared"),
+    };
+    let Some((chat, room, key)) = chats_of(login, &[portal]).into_iter().next() else {
+        return;
+    };
+    let m = match ctx.matrix.room_notify_levels(&login.mxid).await {
+        Ok(levels) => levels.get(&room).copied().unwrap_or(NotifyLevel::All),
+        Err(e) => return debug!(user = %login.mxid, error = %e, "push rules not read"),
+    };
+    compare_chat(ctx, login, notify, (&chat, &room, &key), m, level).await;
+}
+
+/// Compares one chat's Matrix level `m` and network level `n` with the last comparison's,
+/// and makes the change on the other side.
+async fn compare_chat(
+    ctx: &Arc<Ctx>,
+    login: &Arc<UserLogin>,
+    notify: &dyn NotifyAbility,
+    (chat, room, key): (&ChatId, &OwnedRoomId, &str),
+    m: NotifyLevel,
+    n: NotifyLevel,
+) {
+    let skey = store_key(login, key);
+    let Ok(last) = remembered(ctx, &skey).await else {
+        return;
+    };
+    let decision = decide(last, m, n);
+    let made = match decision {
+        Decision::Unchanged => return,
+        Decision::Remember(level) => Ok(level),
+        Decision::ToNetwork(level) => notify
+            .set_notify_level(chat, level)
+            .await
+            .map(|()| level)
+            .map_err(|e| e.to_string()),
+        Decision::ToMatrix(level) => ctx
+            .matrix
+            .set_room_notify_level(&login.mxid, room, level)
+            .await
+            .map(|()| level)
+            .map_err(|e| e.to_string()),
+    };
+    settle(ctx, login, key, &skey, decision, made).await;
 }
 
 /// The account-wide setting: on Matrix only "everything off" (`.m.rule.master`) exists, so

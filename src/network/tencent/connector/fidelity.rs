@@ -251,6 +251,10 @@ pub fn translate(own: &str, e: &SessionEvent, memory: &Memory) -> Option<RemoteE
             sender: own.to_owned(),
             up_to: None,
         },
+        SessionEvent::MuteSynced { peer, flag } => RemoteEvent::NotifyChange {
+            chat: ChatId::direct(peer.clone()),
+            level: super::notify::c2c_level(*flag),
+        },
         _ => return None,
     })
 }

@@ -223,7 +223,8 @@ pub(super) async fn translate(
             e @ (SessionEvent::Recalled(_)
             | SessionEvent::Modified(_)
             | SessionEvent::PeerRead { .. }
-            | SessionEvent::ReadElsewhere { .. }) => {
+            | SessionEvent::ReadElsewhere { .. }
+            | SessionEvent::MuteSynced { .. }) => {
                 match super::fidelity::translate(&own, &e, &memory) {
                     Some(remote) => remote,
                     None => continue,

@@ -216,7 +216,9 @@ impl Conn {
             "openim.msgreaded" => self.sandbox.read_c2c(&user, Some(conn_id), b),
             "openim.msgwithdraw" => self.sandbox.recall_c2c(&user, Some(conn_id), b),
             "openim.modify_c2c_msg" => self.sandbox.modify_c2c(&user, Some(conn_id), b),
-            "openim.set_c2c_peer_mute_notifications" => self.sandbox.set_c2c_mute(&user, b),
+            "openim.set_c2c_peer_mute_notifications" => {
+                self.sandbox.set_c2c_mute(&user, Some(conn_id), b)
+            }
             "openim.get_c2c_peer_mute_notifications" => self.sandbox.get_c2c_mute(&user, b),
             "im_msg_db_logic.ws_set_do_not_disturb" => self.sandbox.set_global_dnd(&user, b),
             "im_msg_db_logic.ws_get_do_not_disturb" => self.sandbox.get_global_dnd(&user),

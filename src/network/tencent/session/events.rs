@@ -180,6 +180,9 @@ pub enum SessionEvent {
     /// This user read `peer`'s messages up to `time` on another instance
     /// (`ReadC2cMsgNotify`).
     ReadElsewhere { peer: String, time: u64 },
+    /// This user set the receive option (`MuteNotifications`, [`super::notify`]) for DM
+    /// `peer` on another instance (`MuteNotificationsSync`).
+    MuteSynced { peer: String, flag: u64 },
     /// The catch-up sync after a login is complete (`SyncFlag:2`); `count` messages came.
     SyncCompleted { count: usize },
     /// A group message arrived (per group in `MsgSeq` order, duplicates dropped).

@@ -94,6 +94,9 @@ impl Session {
         );
         for n in notifies {
             self.on_ops_notify(&n);
+            if let Some((peer, flag)) = super::notify::mute_synced(&n) {
+                self.event(SessionEvent::MuteSynced { peer, flag });
+            }
             if let Some(k) = n.get("KickoutMsgNotify") {
                 kicked = Some(KickType::from_code(
                     k.get("KickType").and_then(Value::as_i64).unwrap_or(0),

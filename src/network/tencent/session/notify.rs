@@ -10,9 +10,22 @@
 //!   Member_Account, MsgFlag}` with `MsgFlag` one of `AcceptAndNotify`, `AcceptNotNotify`,
 //!   `AcceptNotNotifyExceptAt` (notified of @-mentions only) or `Discard`, read back from
 //!   `get_group_info`'s `SelfInfo.MsgFlag` (the SDK asks `MemberInfoFilter: ["MsgFlag"]`
-//!   and reads its own member's).
+//!   and reads its own member's);
+//! - a C2C option set on another instance is pushed as a `C2cNotifyMsgArray` item
+//!   `MuteNotificationsSync` ([`mute_synced`]).
 
 use serde_json::{json, Value};
+
+/// The `(peer, MuteNotifications)` of a `C2cNotifyMsgArray` item telling this user's other
+/// instances of a C2C option set (`{MuteNotificationsSync: {To_Account, MuteNotifications}}`,
+/// the bundle's `muteNotificationsSync.to` / `.muteFlag`); `None` for another item or one
+/// without a peer.
+pub fn mute_synced(item: &Value) -> Option<(String, u64)> {
+    let sync = item.get("MuteNotificationsSync")?;
+    let peer = sync.get("To_Account").and_then(Value::as_str)?;
+    let flag = sync.get("MuteNotifications").and_then(Value::as_u64)?;
+    (!peer.is_empty()).then(|| (peer.to_owned(), flag))
+}
 
 /// Sets C2C options.
 pub const SET_C2C: &str = "openim.set_c2c_peer_mute_notifications";
@@ -155,5 +168,17 @@ mod tests {
         );
         let body = set_c2c_body(&(0..40).map(|i| i.to_string()).collect::<Vec<_>>(), 2);
         assert_eq!(body["Peer_Account"].as_array().map(Vec::len), Some(30));
+    }
+
+    #[test]
+    fn an_option_set_elsewhere_is_read_from_its_push_item() {
+        let item = json!({"MuteNotificationsSync": {"To_Account": "bob", "MuteNotifications": 2}});
+        assert_eq!(mute_synced(&item), Some(("bob".to_owned(), 2)));
+        let no_peer = json!({"MuteNotificationsSync": {"To_Account": "", "MuteNotifications": 2}});
+        assert_eq!(mute_synced(&no_peer), None);
+        assert_eq!(
+            mute_synced(&json!({"KickoutMsgNotify": {"KickType": 1}})),
+            None
+        );
     }
 }

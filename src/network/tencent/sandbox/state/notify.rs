@@ -16,12 +16,15 @@
 //!
 //! `MuteNotifications` is the SDK's `jo` map: 0 `AcceptAndNotify`, 1 `Discard`, 2
 //! `AcceptNotNotify`. The option is kept with the caller's account, so persisted with it.
-//! The service also pushes the change to the caller's other instances
-//! (`C2cNotifyMsgArray` `muteNotificationsSync`); the sandbox does not.
+//! The change is pushed to the caller's other instances, one `C2cNotifyMsgArray` item per
+//! peer set: `{MuteNotificationsSync: {To_Account, MuteNotifications}}` (the bundle's
+//! `_onC2CNotifyMsgArray` reads an item's `muteNotificationsSync.to` / `.muteFlag`, and its
+//! key map names `MuteNotifications` `muteFlag`; other keys reach it camel-cased).
 
 use serde_json::{json, Value};
 
 use super::super::super::wire;
+use super::c2c_ops::{fan_out, push_event};
 use super::Sandbox;
 
 /// The most peers one call sets (the SDK sends `userIDList.slice(0, 30)`).
@@ -39,8 +42,9 @@ fn peers(body: &Value) -> Vec<String> {
 }
 
 impl Sandbox {
-    /// `openim.set_c2c_peer_mute_notifications` by `user`.
-    pub fn set_c2c_mute(&self, user: &str, body: &Value) -> Value {
+    /// `openim.set_c2c_peer_mute_notifications` by `user` (instance `conn_id`, which is
+    /// not told of its own change).
+    pub fn set_c2c_mute(&self, user: &str, conn_id: Option<u64>, body: &Value) -> Value {
         let flag = body
             .get("Mute_Notifications")
             .and_then(Value::as_u64)
@@ -61,6 +65,12 @@ impl Sandbox {
                 errors.push(json!({"Peer_Account": peer, "ErrorCode": NO_SUCH_ACCOUNT}));
             }
         }
+        let synced: Vec<Value> = set
+            .iter()
+            .map(|peer| {
+                json!({"MuteNotificationsSync": {"To_Account": peer, "MuteNotifications": flag}})
+            })
+            .collect();
         if let Some(acc) = st.accounts.get_mut(user) {
             for peer in set {
                 if flag == 0 {
@@ -69,6 +79,10 @@ impl Sandbox {
                     acc.c2c_mute.insert(peer, flag);
                 }
             }
+        }
+        if !synced.is_empty() {
+            let frame = push_event(json!({"event": 7, "C2cNotifyMsgArray": synced}));
+            fan_out(&mut st, user, &frame, conn_id);
         }
         super::super::ws::ok(json!({"ErrorList": errors}))
     }
