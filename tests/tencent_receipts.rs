@@ -14,6 +14,7 @@ mod common;
 
 use common::sdk_agent::SdkAgent;
 use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
+use imbridge::core::connector::{ChatId, MessageContent, RemoteEvent};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::receipts::{
     c2c_receipt_request, group_receipt_request, C2cReceiptFor, ReceiptNotice,
@@ -248,4 +249,68 @@ async fn c2c_receipts_both_ways_between_sdk_and_rust_client() {
 
     alice.assert_no_crash();
     alice.exit().await;
+}
+
+/// A DM message that asked for a receipt, received by one run of the connector and read in
+/// Matrix after a restart: the new run has no memory of it, finds it in the DM's history
+/// (`IsNeedReadReceipt`, not yet `IsPeerRead`) at its first read, and the SDK hears the
+/// receipt; a message that asked for none gets none, and nothing goes out twice.
+#[tokio::test]
+async fn c2c_receipt_owed_from_before_a_restart_goes_out_after_it() {
+    let sb = TestSandbox::start().await;
+    let mut bob = sdk_login(&sb, "bob").await;
+    let (first, mut events) = sb.connector_login("alice").await;
+    let asked = bob
+        .ok(
+            "sendText",
+            json!({"to": "alice", "text": "read me later", "needReadReceipt": true}),
+        )
+        .await;
+    bob.ok("sendText", json!({"to": "alice", "text": "nothing asked"}))
+        .await;
+    let mut newest = None;
+    while newest.is_none() {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), events.recv()).await {
+            Ok(Some(RemoteEvent::Message(m))) => {
+                if matches!(&m.content, MessageContent::Text { body, .. } if body == "nothing asked")
+                {
+                    newest = Some(m.id);
+                }
+            }
+            Ok(Some(_)) => {}
+            other => panic!("the first run got no message: {other:?}"),
+        }
+    }
+    let newest = newest.unwrap_or_default();
+    first.disconnect(false).await;
+    drop(events);
+
+    let (second, _events) = sb.connector_login("alice").await;
+    let receipts = second.as_receipts().expect("receipts");
+    let bob_chat = ChatId::direct("bob");
+    receipts
+        .mark_read(&bob_chat, &newest)
+        .await
+        .expect("marked read");
+    let ev = bob
+        .event("onMessageReadReceiptReceived", |d| {
+            d[0]["messageID"] == asked["ID"]
+        })
+        .await;
+    assert_eq!(ev[0]["userID"], "alice", "{ev}");
+    receipts
+        .mark_read(&bob_chat, &newest)
+        .await
+        .expect("marked read again");
+    let again = bob
+        .event_within(
+            "onMessageReadReceiptReceived",
+            std::time::Duration::from_secs(2),
+            |_| true,
+        )
+        .await;
+    assert!(again.is_none(), "a receipt went out twice: {again:?}");
+    second.disconnect(false).await;
+    bob.assert_no_crash();
+    bob.exit().await;
 }

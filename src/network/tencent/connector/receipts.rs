@@ -13,14 +13,18 @@
 //!   besides the read marker the user's receipt goes out for the remembered messages up to
 //!   the one read (`group_msg_receipt` / `c2c_msg_read_receipt`), only for those, so
 //!   nobody's receipts are sent for messages that did not ask. After a restart the memory
-//!   starts empty: when the message read in a group is older than every message this run
-//!   has seen there, the receipt goes out for it alone (the service refuses it, quietly, if
-//!   it did not ask); earlier messages received before the restart get none.
+//!   starts empty. In a DM the first read of the run also reads the chat's newest history
+//!   page ([`HISTORY_PAGE`] messages, `openim.getroammsg`), which says of each message
+//!   whether it asked (`IsNeedReadReceipt`) and whether the user answered already
+//!   (`IsPeerRead`), so the peer's messages from before the restart get their receipts too.
+//!   In a group, when the message read is older than every message this run has seen there,
+//!   the receipt goes out for it alone (the service refuses it, quietly, if it did not ask);
+//!   earlier group messages received before the restart get none.
 //! - The bridge's own group messages ask for receipts ([`REQUEST_GROUP_RECEIPTS`]), so the
 //!   members' receipts show as their ghosts' Matrix read receipts; its DM messages do not
 //!   (the C2C read marker already shows the peer's reading there).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use tracing::{debug, warn};
@@ -28,6 +32,7 @@ use tracing::{debug, warn};
 use super::groups::group_message_id;
 use super::TencentLogin;
 use crate::core::connector::{ChatId, ChatKind, RemoteEvent};
+use crate::network::tencent::session::history;
 use crate::network::tencent::session::ops::C2cRef;
 use crate::network::tencent::session::receipts::{
     c2c_receipt_request, group_receipt_request, C2cReceiptFor, ReceiptNotice,
@@ -44,6 +49,9 @@ pub const REQUEST_GROUP_RECEIPTS: bool = true;
 const MAX_PER_CHAT: usize = 200;
 /// The most chats remembered; past it the memory starts afresh.
 const MAX_CHATS: usize = 2_000;
+/// How many of a DM's newest messages the first read of a run checks for receipts owed from
+/// before it (one `openim.getroammsg` page).
+pub const HISTORY_PAGE: u64 = 20;
 
 /// A received message that asked for a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +67,8 @@ pub struct Pending {
     /// The lowest `MsgSeq` this run has received per group (or topic): a message read below
     /// it was received before the restart.
     first_seen: Mutex<HashMap<String, u64>>,
+    /// DM peers whose history this run has checked for receipts owed from before it.
+    checked: Mutex<HashSet<String>>,
 }
 
 /// What a Matrix read receipt takes to send.
@@ -87,18 +97,26 @@ impl Pending {
 
     /// A received C2C message (seen by `own`): remembered when it asked for a receipt.
     pub fn c2c_received(&self, own: &str, m: &C2cMessage) {
-        if m.need_receipt && m.from != own {
-            self.remember(
-                &m.from,
-                Asked::C2c(C2cReceiptFor {
-                    from: m.from.clone(),
-                    to: own.to_owned(),
-                    seq: m.seq,
-                    random: m.random,
-                    time: m.time,
-                    client_time: m.client_time,
-                }),
-            );
+        if let Some(asked) = c2c_asked(own, m) {
+            self.remember(&m.from, Asked::C2c(asked));
+        }
+    }
+
+    /// Whether DM `peer`'s history was checked this run; marks it checked.
+    fn first_check(&self, peer: &str) -> bool {
+        let Ok(mut checked) = self.checked.lock() else {
+            return false;
+        };
+        if checked.len() >= MAX_CHATS {
+            checked.clear();
+        }
+        checked.insert(peer.to_owned())
+    }
+
+    /// Forgets that DM `peer`'s history was checked (the read failed: check next time).
+    fn uncheck(&self, peer: &str) {
+        if let Ok(mut checked) = self.checked.lock() {
+            checked.remove(peer);
         }
     }
 
@@ -168,14 +186,59 @@ impl Pending {
     }
 }
 
+/// What `own` owes a receipt for in message `m`: a message from someone else that asked
+/// for one, not recalled, and not answered already (`IsPeerRead`, known for history items).
+fn c2c_asked(own: &str, m: &C2cMessage) -> Option<C2cReceiptFor> {
+    (m.need_receipt && m.from != own && !m.revoked && !m.peer_read).then(|| C2cReceiptFor {
+        from: m.from.clone(),
+        to: own.to_owned(),
+        seq: m.seq,
+        random: m.random,
+        time: m.time,
+        client_time: m.client_time,
+    })
+}
+
+/// At the run's first read of DM `chat`: the receipts owed for its newest history page up to
+/// `up_to` (messages from before the run the memory never saw). Empty after the first read,
+/// or when the page could not be read (then the next read tries again).
+async fn owed_from_history(login: &TencentLogin, chat: &ChatId, up_to: &str) -> Vec<Asked> {
+    let pending = &login.memory.receipts;
+    if chat.kind != ChatKind::Direct || !pending.first_check(&chat.id) {
+        return Vec::new();
+    }
+    let body = history::c2c_page_body(&chat.id, "", HISTORY_PAGE);
+    let page = match login.client.call(history::GETROAMMSG, body).await {
+        Ok(page) => page,
+        Err(e) => {
+            pending.uncheck(&chat.id);
+            debug!(chat = %chat.id, error = %e, "tencent: history not read for receipts owed");
+            return Vec::new();
+        }
+    };
+    let read_time = C2cRef::from_key(&chat.id, &login.own, up_to).map(|r| r.time);
+    let (messages, _, _) = history::c2c_page(&page);
+    messages
+        .iter()
+        .filter(|m| m.from == chat.id && read_time.is_none_or(|t| m.time <= t))
+        .filter_map(|m| c2c_asked(&login.own, m))
+        .map(Asked::C2c)
+        .collect()
+}
+
 /// Sends the user's receipt for the messages of `chat` that asked for one, up to `up_to`
 /// (after the read marker). Best effort: a refusal (e.g. the app has no receipts) is logged,
 /// the read marker stands.
 pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
     let Taken {
-        asked: taken,
+        asked: mut taken,
         unsure,
     } = login.memory.receipts.take(chat, &login.own, up_to);
+    for owed in owed_from_history(login, chat, up_to).await {
+        if !taken.contains(&owed) {
+            taken.push(owed);
+        }
+    }
     if taken.is_empty() {
         return;
     }
@@ -191,13 +254,14 @@ pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
             group_receipt_request(&chat.id, &seqs)
         }
         _ => {
-            let msgs: Vec<C2cReceiptFor> = taken
+            let mut msgs: Vec<C2cReceiptFor> = taken
                 .into_iter()
                 .filter_map(|a| match a {
                     Asked::C2c(c) => Some(c),
                     Asked::Group(_) => None,
                 })
                 .collect();
+            msgs.sort_by_key(|c| (c.time, c.seq));
             c2c_receipt_request(&chat.id, &msgs)
         }
     };
@@ -317,6 +381,52 @@ mod tests {
                 unsure: false
             }
         );
+    }
+
+    #[test]
+    fn a_dm_message_owes_a_receipt_when_it_asked_and_was_not_answered() {
+        let m = C2cMessage {
+            from: "bob".into(),
+            to: "me".into(),
+            seq: 3,
+            random: 4,
+            time: 5,
+            need_receipt: true,
+            ..C2cMessage::default()
+        };
+        assert_eq!(
+            c2c_asked("me", &m),
+            Some(C2cReceiptFor {
+                from: "bob".into(),
+                to: "me".into(),
+                seq: 3,
+                random: 4,
+                time: 5,
+                client_time: 0,
+            })
+        );
+        let answered = C2cMessage {
+            peer_read: true,
+            ..m.clone()
+        };
+        let recalled = C2cMessage {
+            revoked: true,
+            ..m.clone()
+        };
+        let not_asked = C2cMessage {
+            need_receipt: false,
+            ..m.clone()
+        };
+        for m in [answered, recalled, not_asked] {
+            assert_eq!(c2c_asked("me", &m), None, "{m:?}");
+        }
+        assert_eq!(c2c_asked("bob", &m), None, "one's own message");
+        // A peer's history is checked once a run, again after a failed read.
+        let p = Pending::default();
+        assert!(p.first_check("bob"));
+        assert!(!p.first_check("bob"));
+        p.uncheck("bob");
+        assert!(p.first_check("bob"));
     }
 
     #[test]

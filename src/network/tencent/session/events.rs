@@ -126,6 +126,9 @@ pub struct C2cMessage {
     /// Who recalled it (`RevokerInfo.Revoker_Account`, the SDK's `revoker`); `""` when not
     /// given or not recalled.
     pub revoker: String,
+    /// The receiver has sent its per-message read receipt for it (`IsPeerRead: 1`, a
+    /// history item's; the SDK's `readReceiptSentByPeer`).
+    pub peer_read: bool,
 }
 
 impl C2cMessage {

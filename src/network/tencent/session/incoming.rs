@@ -210,6 +210,7 @@ pub(super) fn parse_c2c(m: &Value, offline: bool) -> Option<C2cMessage> {
         version: n("MsgVersion"),
         revoked: n("MsgFlagBits") == recalled::MSG_FLAG_BITS
             || n("IsPlaceMsg") == recalled::IS_PLACE_MSG,
+        peer_read: n("IsPeerRead") == 1,
         revoker: m
             .get("RevokerInfo")
             .and_then(|r| r.get("Revoker_Account"))
