@@ -408,4 +408,23 @@ async fn tencent_dm_edits_recalls_receipts_typing_and_replies_both_ways() {
         "an edit, a reaction and a recall made while the bridge was away, bridged once"
     );
     bridge.stop();
+
+    // A recalled message's other id (the SDK's message `ID`, kept for quotes) went with it;
+    // a message still there keeps its own.
+    let cfg = imbridge::config::Config::load(&bed.config).expect("the bridge's config");
+    let store = imbridge::store::Store::connect(&cfg.database)
+        .await
+        .expect("the bridge's store");
+    let named: Vec<String> = store
+        .list_kv("message_alt:")
+        .await
+        .expect("kv listed")
+        .into_iter()
+        .map(|(_, remote)| remote)
+        .collect();
+    assert!(named.contains(&question.msg_key), "{named:?}");
+    for gone in [&hello.msg_key, &never.msg_key] {
+        assert!(!named.contains(gone), "{gone} in {named:?}");
+    }
+    say!(t0, "recalled messages' other ids went with them");
 }

@@ -473,7 +473,7 @@ impl PortalWorker {
                     )
                     .await;
                 } else {
-                    let _ = ctx.store.delete_message(&self.key, &remote).await;
+                    self.forget_message(&remote).await;
                     if thread.is_some() {
                         self.forget_thread_message(&remote).await;
                     }

@@ -49,7 +49,7 @@ impl PortalWorker {
             })
             .await?;
         }
-        let _ = ctx.store.delete_message(&self.key, target).await;
+        self.forget_message(target).await;
         ctx.metrics.bridged(Direction::ToMatrix, "redaction");
         Ok(())
     }
