@@ -274,11 +274,8 @@ impl RecallAbility for TencentLogin {
             return super::group_ops::recall(self, chat, target).await;
         }
         let r = own_ref(self, chat, target)?;
-        self.client
-            .call(ops::MSGWITHDRAW, ops::withdraw_body(&r))
+        self.call_done(ops::MSGWITHDRAW, ops::withdraw_body(&r))
             .await
-            .map(|_| ())
-            .map_err(send_failure)
     }
 }
 
@@ -341,11 +338,7 @@ impl TypingAbility for TencentLogin {
     async fn set_typing(&self, chat: &ChatId, active: bool) -> Result<(), SendFailure> {
         let peer = direct_peer(chat)?;
         let body = ops::typing_body(&self.own, peer, active, rand::random(), rand::random());
-        self.client
-            .call(servcmd::SENDMSG, body)
-            .await
-            .map(|_| ())
-            .map_err(send_failure)
+        self.call_done(servcmd::SENDMSG, body).await
     }
 }
 

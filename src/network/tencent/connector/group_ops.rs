@@ -122,11 +122,8 @@ pub async fn mark_read(
 ) -> Result<(), SendFailure> {
     let seq = seq_of(chat, up_to)?;
     login
-        .client
-        .call(MSG_READ_REPORT, read_report_body(&chat.id, seq))
+        .call_done(MSG_READ_REPORT, read_report_body(&chat.id, seq))
         .await
-        .map(|_| ())
-        .map_err(send_failure)
 }
 
 #[cfg(test)]

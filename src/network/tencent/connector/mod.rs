@@ -231,6 +231,18 @@ pub struct TencentLogin {
     sdk_app_id: u64,
 }
 
+impl TencentLogin {
+    /// Calls `servcmd` with `body` for its success only (the reply's fields are not needed);
+    /// a failure in [`send_failure`]'s words.
+    async fn call_done(&self, servcmd: &str, body: serde_json::Value) -> Result<(), SendFailure> {
+        self.client
+            .call(servcmd, body)
+            .await
+            .map(|_| ())
+            .map_err(send_failure)
+    }
+}
+
 fn send_failure(e: SendError) -> SendFailure {
     match e {
         SendError::Timeout | SendError::QueueTimeout => SendFailure::Retriable(e.to_string()),

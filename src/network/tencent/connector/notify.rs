@@ -145,11 +145,7 @@ impl NotifyAbility for TencentLogin {
             )),
             ChatKind::Group => {
                 let body = wire::set_group_body(&chat.id, &self.own, group_flag(level));
-                self.client
-                    .call(wire::SET_GROUP, body)
-                    .await
-                    .map(|_| ())
-                    .map_err(send_failure)
+                self.call_done(wire::SET_GROUP, body).await
             }
             ChatKind::Channel => Err(SendFailure::Permanent(
                 "live rooms have no notification setting on Tencent".into(),
@@ -179,11 +175,7 @@ impl NotifyAbility for TencentLogin {
             }
             _ => json!({"Level": wire::C2C_NOTIFY, "StartTime": 0, "EndTime": 0, "IsRepeated": 0}),
         };
-        self.client
-            .call(SET_GLOBAL, body)
-            .await
-            .map(|_| ())
-            .map_err(send_failure)
+        self.call_done(SET_GLOBAL, body).await
     }
 }
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::fidelity::Memory;
 use super::groups::group_message_id;
-use super::{direct_peer, send_failure, TencentLogin};
+use super::{direct_peer, TencentLogin};
 use crate::core::connector::{
     ChatId, ChatKind, ReactionAbility, ReactionUsers, RemoteEvent, SendFailure,
 };
@@ -150,12 +150,7 @@ async fn request(
 ) -> Result<(), SendFailure> {
     let t = target_of(login, chat, target)?;
     let (servcmd, body) = reaction_request(&t, key, &login.own, add);
-    login
-        .client
-        .call(servcmd, body)
-        .await
-        .map(|_| ())
-        .map_err(send_failure)
+    login.call_done(servcmd, body).await
 }
 
 #[async_trait]
