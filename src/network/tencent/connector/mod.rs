@@ -18,6 +18,7 @@
 
 mod conversations;
 mod fidelity;
+mod group_admin;
 mod group_ops;
 pub mod groups;
 mod history;
@@ -157,6 +158,8 @@ impl NetworkConnector for TencentConnector {
             spaces: true,
             // Live rooms (AVChatRoom): `join-live` / `leave-live` ([`live`]).
             channels: true,
+            // Names, topics, members and admins from Matrix ([`group_admin`]).
+            group_management: true,
             media: true,
             max_media_bytes: media::MAX_MEDIA_BYTES,
             ..Capabilities::default()
@@ -439,6 +442,10 @@ impl NetworkLogin for TencentLogin {
     }
 
     fn as_notify(&self) -> Option<&dyn crate::core::connector::NotifyAbility> {
+        Some(self)
+    }
+
+    fn as_group_admin(&self) -> Option<&dyn crate::core::connector::GroupAdminAbility> {
         Some(self)
     }
 

@@ -1,6 +1,7 @@
 //! The sandbox's membership and profile changes of groups and the tips they make:
 //! `add_group_member` (join, `OpType` 1), `delete_group_member` / `quit_group` (kick 3 / quit
-//! 2), `modify_group_base_info` (profile 6). A tip takes the group's next `MsgSeq`, stays in
+//! 2), `modify_group_base_info` (profile 6), `modify_group_member_info` `Role` (admin set 4 /
+//! cancelled 5). A tip takes the group's next `MsgSeq`, stays in
 //! the history as an `Event` 4 entry (what the 3.6.6 SDK's `group_msg_get` reader makes a
 //! `TIMGroupTipElem` of) and is pushed as a `GroupTips` item (event 4) to the members.
 
@@ -10,6 +11,9 @@ use serde_json::{json, Value};
 use super::groups::{
     apply, push_frame, Group, Member, ProfileChange, GROUP_NOT_FOUND, NOT_A_MEMBER,
 };
+
+/// `ErrorCode` for a request the group cannot take (REST table: 10004 "invalid parameter").
+pub const INVALID_PARAMETER: i64 = 10004;
 use super::state::{unix_now, Sandbox};
 
 impl Sandbox {
@@ -47,8 +51,8 @@ impl Sandbox {
         Ok(results)
     }
 
-    /// `delete_group_member` (kick, `OpType` 3) or `quit_group` (`OpType` 2, `operator` is
-    /// the one leaving). Removed users get the tip too.
+    /// `delete_group_member` (kick, `OpType` 3, by the owner or an admin) or `quit_group`
+    /// (`OpType` 2, `operator` is the one leaving). Removed users get the tip too.
     pub fn remove_group_members(
         &self,
         operator: &str,
@@ -60,6 +64,13 @@ impl Sandbox {
         let g = groups
             .get_mut(group_id)
             .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        // Only the owner and admins (or the app admin) remove others.
+        if !quit && operator != self.cfg.admin && !g.is_manager(operator) {
+            return Err((
+                NOT_A_MEMBER,
+                "only the group's owner and admins remove members".into(),
+            ));
+        }
         let removed: Vec<String> = users.iter().filter(|u| g.is_member(u)).cloned().collect();
         if removed.is_empty() {
             return Err((NOT_A_MEMBER, "not a member of the group".into()));
@@ -100,6 +111,55 @@ impl Sandbox {
             }
         }
         self.tip(g, 6, operator, &[], Some(Value::Object(new_info)));
+        Ok(())
+    }
+
+    /// `modify_group_member_info` `Role` (`Admin` or `Member`) of `member`, by `operator`:
+    /// only the owner (or the app admin) changes roles, never the owner's own, and a Work
+    /// group has no admins (the service's group-type table); the members get the tip (admin
+    /// set, `OpType` 4, or cancelled, 5). Refusal codes: 10007 for who may not, 10004 for
+    /// what cannot be (the sandbox's choices of the REST table's "no permission" and
+    /// "invalid parameter").
+    pub fn set_role(
+        &self,
+        operator: &str,
+        group_id: &str,
+        member: &str,
+        role: &str,
+    ) -> Result<(), (i64, String)> {
+        let op = match role {
+            "Admin" => 4,
+            "Member" => 5,
+            other => {
+                return Err((
+                    INVALID_PARAMETER,
+                    format!("Role {other:?}: Admin or Member"),
+                ))
+            }
+        };
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        if g.kind == "Work" {
+            return Err((INVALID_PARAMETER, "a Work group has no admins".into()));
+        }
+        if operator != self.cfg.admin && operator != g.owner {
+            return Err((NOT_A_MEMBER, "only the group's owner sets admins".into()));
+        }
+        let m = g
+            .members
+            .iter_mut()
+            .find(|m| m.account == member)
+            .ok_or((NOT_A_MEMBER, "not a member of the group".to_owned()))?;
+        if m.role == "Owner" {
+            return Err((INVALID_PARAMETER, "the owner's role does not change".into()));
+        }
+        if m.role == role {
+            return Ok(());
+        }
+        m.role = role.to_owned();
+        self.tip(g, op, operator, &[member.to_owned()], None);
         Ok(())
     }
 

@@ -196,17 +196,22 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
                 .collect();
             ok(json!({"GroupInfo": sb.group_info(user.map(|(u, _)| u), &ids)}))
         }
-        "modify_group_member_info" => match b.get("MsgFlag").and_then(Value::as_str) {
-            Some(flag) => {
-                let member = str_field(b, "Member_Account");
-                match sb.set_msg_flag(me, group_id, member, flag) {
-                    Ok(()) => ok(json!({})),
-                    Err(e) => err(e),
-                }
+        "modify_group_member_info" => {
+            let member = str_field(b, "Member_Account");
+            let done = match (
+                b.get("MsgFlag").and_then(Value::as_str),
+                b.get("Role").and_then(Value::as_str),
+            ) {
+                (Some(flag), _) => sb.set_msg_flag(me, group_id, member, flag),
+                (None, Some(role)) => sb.set_role(me, group_id, member, role),
+                // Name cards and mutes of members are not kept by the sandbox.
+                (None, None) => Ok(()),
+            };
+            match done {
+                Ok(()) => ok(json!({})),
+                Err(e) => err(e),
             }
-            // Name cards, roles and mutes of members are not kept by the sandbox.
-            None => ok(json!({})),
-        },
+        }
         "get_group_member_info" => {
             let info = sb.group_info(None, &[group_id.to_owned()]);
             let first = info.into_iter().next().unwrap_or(Value::Null);

@@ -41,7 +41,7 @@ pub const GROUP_TYPES: &[&str] = &["Work", "Public", "Meeting", "Community", "AV
 pub(super) struct Member {
     pub(super) account: String,
     /// `Owner`, `Admin` or `Member`.
-    role: String,
+    pub(super) role: String,
     join_time: u64,
     /// The member's own message receive option (`MsgFlag`: `AcceptAndNotify`,
     /// `AcceptNotNotify`, `AcceptNotNotifyExceptAt` or `Discard`), set by
@@ -101,7 +101,7 @@ pub(super) struct Group {
     introduction: String,
     notification: String,
     face_url: String,
-    owner: String,
+    pub(super) owner: String,
     create_time: u64,
     info_time: u64,
     pub(super) members: Vec<Member>,

@@ -15,6 +15,7 @@ mod config;
 mod dedup;
 mod events;
 mod group;
+pub mod group_admin;
 pub mod group_wire;
 pub mod history;
 mod incoming;
