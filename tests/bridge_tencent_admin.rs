@@ -3,7 +3,8 @@
 //! owned by alice with bob and its portal; the room's name, topic, an invite and a kick
 //! become the group's name, introduction and members (bob's client hears each as a group
 //! tip); a power level of 50 for bob's ghost is refused in words in the Work group (it has
-//! no admins) and makes bob an admin of a Public group alice owns.
+//! no admins) and makes bob an admin of a Public group alice owns, where a level below
+//! `events_default` mutes him and an unmute on the IM side lets his ghost speak again.
 
 #![cfg(feature = "tencent")]
 
@@ -46,6 +47,14 @@ fn role_of(g: &Value, user: &str) -> Value {
         .and_then(|l| l.iter().find(|m| m["Member_Account"] == user))
         .map(|m| m["Role"].clone())
         .unwrap_or(Value::Null)
+}
+
+fn muted_until(g: &Value, user: &str) -> u64 {
+    g["MemberList"]
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["Member_Account"] == user))
+        .and_then(|m| m["ShutUpUntil"].as_u64())
+        .unwrap_or(0)
 }
 
 /// Waits (bounded, 20 s) until group `gid` satisfies `pred`.
@@ -206,5 +215,32 @@ async fn tencent_groups_managed_from_matrix() {
     let made = wait_tip(&tips, &pid, GroupTipKind::AdminSet).await;
     assert_eq!(made.users, ["bob"]);
     say!(t0, "power level 50 made bob an admin of the Public group");
+
+    // Below the room's events_default bob is muted there; unmuted on the IM side, his
+    // ghost may speak again.
+    let mut levels = mx.state(&public, "m.room.power_levels").await;
+    levels["users"][BOB_GHOST] = json!(-1);
+    mx.set_state(&public, "m.room.power_levels", levels).await;
+    wait_group(&sb, &pid, "bob muted and a member again", &log, |g| {
+        role_of(g, "bob") == "Member" && muted_until(g, "bob") > 0
+    })
+    .await;
+    wait_tip(&tips, &pid, GroupTipKind::MemberInfoChanged).await;
+    sb.set_mute("alice", &pid, "bob", 0).expect("bob unmuted");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let levels = mx.state(&public, "m.room.power_levels").await;
+        let level = levels["users"][BOB_GHOST].as_i64().unwrap_or(0);
+        if level >= levels["events_default"].as_i64().unwrap_or(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob's ghost stayed muted: {levels}\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    say!(t0, "muted from Matrix, unmuted from the IM side");
     bridge.stop();
 }

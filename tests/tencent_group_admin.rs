@@ -1,7 +1,8 @@
 //! Group management through the connector's `GroupAdminAbility` against the unmodified
 //! official `@tencentcloud/chat` 3.6.6 (tests/sdk/tencent-agent.js) on our sandbox: what
 //! alice's connector does (create a Work group, rename it, introduce it, add and remove a
-//! member, rename a Community topic) reaches bob's SDK as its own group tips and topic
+//! member, make bob an admin, mute and unmute him, rename a Community topic) reaches bob's
+//! SDK as its own group tips and topic
 //! events, field by field; what the service refuses (an admin in a Work group) is told in
 //! its words; and the SDK's own `updateGroupProfile` reaches the connector as the core's
 //! chat change, so both send the same shapes. Every run asserts the SDK raised no unhandled
@@ -86,6 +87,49 @@ async fn group_management_through_the_connector_reaches_the_sdk() {
         .await
         .expect_err("no admins in a Work group");
     assert!(refused.to_string().contains("10004"), "{refused}");
+
+    // In a Public group alice owns, bob is made an admin (tip 4), muted (tip 7 with his
+    // muteTime) and unmuted (muteTime 0).
+    let pid = sb
+        .sandbox
+        .create_group("Public", "", "Town hall", "alice", &["bob".to_owned()])
+        .expect("public group");
+    let public = ChatId::group(pid.clone());
+    admin
+        .set_group_admin(&public, "bob", true)
+        .await
+        .expect("bob an admin");
+    let m = sdk_received(&mut bob, |m| {
+        m["to"] == pid.as_str() && m["payload"]["operationType"] == 4
+    })
+    .await;
+    assert_eq!(m["payload"]["userIDList"], json!(["bob"]), "{m}");
+    admin
+        .set_group_admin(&public, "bob", false)
+        .await
+        .expect("bob a member again");
+    admin
+        .set_group_muted(&public, "bob", true)
+        .await
+        .expect("bob muted");
+    let m = sdk_received(&mut bob, |m| {
+        m["to"] == pid.as_str() && m["payload"]["operationType"] == 7
+    })
+    .await;
+    let muted = &m["payload"]["memberList"][0];
+    assert_eq!(muted["userID"], "bob", "{m}");
+    assert!(muted["muteTime"].as_u64().is_some_and(|t| t > 0), "{m}");
+    admin
+        .set_group_muted(&public, "bob", false)
+        .await
+        .expect("bob unmuted");
+    let m = sdk_received(&mut bob, |m| {
+        m["to"] == pid.as_str()
+            && m["payload"]["operationType"] == 7
+            && m["payload"]["memberList"][0]["muteTime"] == 0
+    })
+    .await;
+    assert_eq!(m["payload"]["memberList"][0]["userID"], "bob", "{m}");
 
     // The SDK's own profile change reaches the connector as the core's chat change.
     bob.call(

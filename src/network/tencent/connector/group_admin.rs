@@ -1,5 +1,5 @@
 //! Managing a Tencent group from Matrix (the core's [`GroupAdminAbility`]): the room's name,
-//! topic and announcement, invites and kicks, admins, `create-group` and leaving, as the SDK
+//! topic and announcement, invites and kicks, admins and mutes, `create-group` and leaving, as the SDK
 //! sends them ([`crate::network::tencent::session::group_admin`] has the shapes). A Community
 //! topic's name, introduction and notification are the topic's own; its members are the
 //! Community's. What the service refuses (a Work group has no admins; only the owner makes
@@ -12,8 +12,8 @@ use super::{send_failure, TencentLogin};
 use crate::core::connector::{ChatId, ChatKind, GroupAdminAbility, SendFailure};
 use crate::network::tencent::session::group_admin::{
     add_member_body, add_result, create_body, delete_member_body, member_group, member_servcmd,
-    modify_profile, quit_body, role_body, ProfileField, ADD_GROUP_MEMBER, CREATE_GROUP,
-    DELETE_GROUP_MEMBER, MODIFY_GROUP_MEMBER_INFO, QUIT_GROUP,
+    modify_profile, mute_body, quit_body, role_body, ProfileField, ADD_GROUP_MEMBER, CREATE_GROUP,
+    DELETE_GROUP_MEMBER, MODIFY_GROUP_MEMBER_INFO, MUTED_FOR_GOOD, QUIT_GROUP,
 };
 
 /// The group id of `chat`, which must be a group (live rooms are channels, DMs are not
@@ -103,6 +103,23 @@ impl GroupAdminAbility for TencentLogin {
         self.call_done(
             &member_servcmd(id, MODIFY_GROUP_MEMBER_INFO),
             role_body(member_group(id), user, admin),
+        )
+        .await
+    }
+
+    /// `modify_group_member_info` `ShutUpTime`: muted with no end ([`MUTED_FOR_GOOD`]
+    /// seconds), or 0.
+    async fn set_group_muted(
+        &self,
+        chat: &ChatId,
+        user: &str,
+        muted: bool,
+    ) -> Result<(), SendFailure> {
+        let id = group_of(chat)?;
+        let secs = if muted { MUTED_FOR_GOOD } else { 0 };
+        self.call_done(
+            &member_servcmd(id, MODIFY_GROUP_MEMBER_INFO),
+            mute_body(member_group(id), user, secs),
         )
         .await
     }

@@ -100,7 +100,16 @@ pub fn translate_tip(own: &str, t: &GroupTip) -> Option<RemoteEvent> {
             change.announcement = t.profile.notification.clone();
             change.avatar_url = t.profile.face_url.clone();
         }
-        GroupTipKind::MemberInfoChanged | GroupTipKind::Other(_) => return None,
+        // A member muted for some seconds (`ShutupTime`), or unmuted (0).
+        GroupTipKind::MemberInfoChanged => {
+            for (user, secs) in &t.mute_times {
+                match secs {
+                    0 => change.muted_removed.push(user.clone()),
+                    _ => change.muted_added.push(user.clone()),
+                }
+            }
+        }
+        GroupTipKind::Other(_) => return None,
     }
     if change == ChatInfoChange::default() {
         return None;
@@ -318,6 +327,7 @@ mod tests {
             },
             time: 0,
             seq: 0,
+            mute_times: vec![],
         };
         let Some(RemoteEvent::ChatInfoChange { change, sender, .. }) =
             translate_tip("me", &tip(GroupTipKind::MemberJoined, &["carol"]))
@@ -338,6 +348,17 @@ mod tests {
             Some(RemoteEvent::ChatDelete { .. })
         ));
         assert!(translate_tip("me", &tip(GroupTipKind::MemberInfoChanged, &[])).is_none());
+        let mutes = GroupTip {
+            mute_times: vec![("bob".into(), 600), ("carol".into(), 0)],
+            ..tip(GroupTipKind::MemberInfoChanged, &[])
+        };
+        let Some(RemoteEvent::ChatInfoChange { change, .. }) = translate_tip("me", &mutes) else {
+            panic!("a change");
+        };
+        assert_eq!(
+            (change.muted_added, change.muted_removed),
+            (vec!["bob".to_owned()], vec!["carol".to_owned()])
+        );
     }
 
     #[test]

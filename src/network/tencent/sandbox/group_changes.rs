@@ -1,7 +1,7 @@
 //! The sandbox's membership and profile changes of groups and the tips they make:
 //! `add_group_member` (join, `OpType` 1), `delete_group_member` / `quit_group` (kick 3 / quit
 //! 2), `modify_group_base_info` (profile 6), `modify_group_member_info` `Role` (admin set 4 /
-//! cancelled 5). A tip takes the group's next `MsgSeq`, stays in
+//! cancelled 5) and `ShutUpTime` (member info 7). A tip takes the group's next `MsgSeq`, stays in
 //! the history as an `Event` 4 entry (what the 3.6.6 SDK's `group_msg_get` reader makes a
 //! `TIMGroupTipElem` of) and is pushed as a `GroupTips` item (event 4) to the members.
 
@@ -110,7 +110,13 @@ impl Sandbox {
                 new_info.insert(k.into(), json!(v));
             }
         }
-        self.tip(g, 6, operator, &[], Some(Value::Object(new_info)));
+        self.tip(
+            g,
+            6,
+            operator,
+            &[],
+            Some(("MsgGroupNewInfo", Value::Object(new_info))),
+        );
         Ok(())
     }
 
@@ -163,28 +169,74 @@ impl Sandbox {
         Ok(())
     }
 
+    /// `modify_group_member_info` `ShutUpTime` (seconds from now, 0 unmutes) of `member`,
+    /// by the owner or an admin (or the app admin), never of the owner; the members get the
+    /// tip (`OpType` 7, `MsgMemberInfo [{User_Account, ShutupTime}]`, the SDK's `memberList`
+    /// with `muteTime`).
+    pub fn set_mute(
+        &self,
+        operator: &str,
+        group_id: &str,
+        member: &str,
+        secs: u64,
+    ) -> Result<(), (i64, String)> {
+        let mut groups = self.groups_lock();
+        let g = groups
+            .get_mut(group_id)
+            .ok_or((GROUP_NOT_FOUND, "group does not exist".to_owned()))?;
+        if operator != self.cfg.admin && !g.is_manager(operator) {
+            return Err((
+                NOT_A_MEMBER,
+                "only the group's owner and admins mute".into(),
+            ));
+        }
+        let m = g
+            .members
+            .iter_mut()
+            .find(|m| m.account == member)
+            .ok_or((NOT_A_MEMBER, "not a member of the group".to_owned()))?;
+        if m.role == "Owner" {
+            return Err((INVALID_PARAMETER, "the owner is not muted".into()));
+        }
+        m.shut_up_until = if secs == 0 {
+            0
+        } else {
+            unix_now().saturating_add(secs)
+        };
+        let info = json!([{"User_Account": member, "ShutupTime": secs}]);
+        self.tip(
+            g,
+            7,
+            operator,
+            &[member.to_owned()],
+            Some(("MsgMemberInfo", info)),
+        );
+        Ok(())
+    }
+
     fn tip(
         &self,
         g: &mut Group,
         op: u32,
         operator: &str,
         users: &[String],
-        new_info: Option<Value>,
+        extra: Option<(&str, Value)>,
     ) {
         let members: Vec<String> = g.members.iter().map(|m| m.account.clone()).collect();
-        self.tip_to(g, op, operator, users, new_info, &members);
+        self.tip_to(g, op, operator, users, extra, &members);
     }
 
     /// Gives a tip the group's next `MsgSeq`, keeps it in the history (`Event` 4, what the
     /// SDK's `group_msg_get` reader takes for a tip) and pushes it as a `GroupTips` item
-    /// (event 4) to every online instance of `to`.
+    /// (event 4) to every online instance of `to`. `extra` is one more field of the tip's
+    /// body (`MsgGroupNewInfo` of a profile change, `MsgMemberInfo` of a mute).
     pub(super) fn tip_to(
         &self,
         g: &mut Group,
         op: u32,
         operator: &str,
         users: &[String],
-        new_info: Option<Value>,
+        extra: Option<(&str, Value)>,
         to: &[String],
     ) {
         let time = unix_now();
@@ -194,8 +246,8 @@ impl Sandbox {
             "MsgOperatorMemberExtraInfo": {"User_Account": operator, "NickName": "", "ImageUrl": ""},
             "MsgMemberExtraInfo": users.iter().map(|u| json!({"User_Account": u, "NickName": "", "ImageUrl": ""})).collect::<Vec<_>>(),
         });
-        if let (Some(info), Some(m)) = (new_info, elements.as_object_mut()) {
-            m.insert("MsgGroupNewInfo".into(), info);
+        if let (Some((key, value)), Some(m)) = (extra, elements.as_object_mut()) {
+            m.insert(key.into(), value);
         }
         let seq = g.log.next_seq();
         let item = json!({

@@ -201,11 +201,13 @@ pub fn handle(sb: &Sandbox, command: &str, user: Option<(&str, u64)>, b: &Value)
             let done = match (
                 b.get("MsgFlag").and_then(Value::as_str),
                 b.get("Role").and_then(Value::as_str),
+                b.get("ShutUpTime").and_then(Value::as_u64),
             ) {
-                (Some(flag), _) => sb.set_msg_flag(me, group_id, member, flag),
-                (None, Some(role)) => sb.set_role(me, group_id, member, role),
-                // Name cards and mutes of members are not kept by the sandbox.
-                (None, None) => Ok(()),
+                (Some(flag), _, _) => sb.set_msg_flag(me, group_id, member, flag),
+                (None, Some(role), _) => sb.set_role(me, group_id, member, role),
+                (None, None, Some(secs)) => sb.set_mute(me, group_id, member, secs),
+                // Name cards of members are not kept by the sandbox.
+                (None, None, None) => Ok(()),
             };
             match done {
                 Ok(()) => ok(json!({})),

@@ -48,6 +48,9 @@ pub(super) struct Member {
     /// `modify_group_member_info` (the SDK's `setMessageRemindType` with a `groupID`).
     #[serde(default = "accept_and_notify")]
     msg_flag: String,
+    /// Muted until this unix time (`ShutUpUntil`; 0 or past: not muted).
+    #[serde(default)]
+    pub(super) shut_up_until: u64,
 }
 
 fn accept_and_notify() -> String {
@@ -120,6 +123,7 @@ impl Member {
             role: "Member".into(),
             join_time: unix_now(),
             msg_flag: accept_and_notify(),
+            shut_up_until: 0,
         }
     }
 }
@@ -185,7 +189,7 @@ impl Group {
                         .map(|m| {
                             json!({"Member_Account": m.account, "Role": m.role,
                                    "JoinTime": m.join_time, "MsgSeq": 0, "MsgFlag": m.msg_flag,
-                                   "LastSendMsgTime": 0, "ShutUpUntil": 0, "NameCard": "",
+                                   "LastSendMsgTime": 0, "ShutUpUntil": m.shut_up_until, "NameCard": "",
                                    "AppMemberDefinedData": []})
                         })
                         .collect(),
@@ -330,6 +334,7 @@ impl Sandbox {
                 role: "Owner".into(),
                 join_time: now,
                 msg_flag: accept_and_notify(),
+                shut_up_until: 0,
             });
         }
         for m in members {
@@ -339,6 +344,7 @@ impl Sandbox {
                     role: "Member".into(),
                     join_time: now,
                     msg_flag: accept_and_notify(),
+                    shut_up_until: 0,
                 });
             }
         }

@@ -11,7 +11,9 @@
 //!   already, 0 not added;
 //! - `deleteGroupMember` → `delete_group_member {GroupId, MemberToDel_Account: […]}`;
 //! - `setGroupMemberRole` → `modify_group_member_info {GroupId, Member_Account, Role}` with
-//!   `Role` `Admin` or `Member`;
+//!   `Role` `Admin` or `Member`; `setGroupMemberMuteTime` → the same with `ShutUpTime`
+//!   (seconds, 0 unmutes), told to the members as a tip (`OpType` 7, `MsgMemberInfo
+//!   [{User_Account, ShutupTime}]`);
 //! - `createGroup` → `create_group {Type, Name, MemberList: [{Member_Account}]}` →
 //!   `{GroupId}`;
 //! - `quitGroup` → `quit_group {GroupId}`.
@@ -105,6 +107,16 @@ pub fn role_body(group_id: &str, user: &str, admin: bool) -> Value {
     json!({"GroupId": group_id, "Member_Account": user, "Role": role})
 }
 
+/// The `ShutUpTime` of a member muted from Matrix, where a mute has no end: the longest the
+/// field takes (REST docs: seconds, at most 4294967295).
+pub const MUTED_FOR_GOOD: u64 = u32::MAX as u64;
+
+/// `modify_group_member_info` muting `user` in `group_id` for `secs` seconds (0 unmutes;
+/// the SDK's `setGroupMemberMuteTime`, its `muteTime` sent as `ShutUpTime`).
+pub fn mute_body(group_id: &str, user: &str, secs: u64) -> Value {
+    json!({"GroupId": group_id, "Member_Account": user, "ShutUpTime": secs})
+}
+
 /// `create_group` of a [`CREATED_GROUP_TYPE`] group named `name` with `members` (the caller
 /// is its owner).
 pub fn create_body(name: &str, members: &[String]) -> Value {
@@ -149,6 +161,7 @@ mod tests {
         assert_eq!(add_result(&reply, "carol"), None);
         assert_eq!(role_body("g", "bob", true)["Role"], "Admin");
         assert_eq!(role_body("g", "bob", false)["Role"], "Member");
+        assert_eq!(mute_body("g", "bob", 0)["ShutUpTime"], 0);
         assert_eq!(
             create_body("plan", &["bob".to_owned()]),
             json!({"Type": "Work", "Name": "plan", "MemberList": [{"Member_Account": "bob"}]})

@@ -166,6 +166,10 @@ pub struct GroupTip {
     pub member_num: Option<u64>,
     /// `MsgGroupNewInfo`: the changed profile fields ([`GroupTipKind::ProfileChanged`]).
     pub profile: GroupProfile,
+    /// `MsgMemberInfo [{User_Account, ShutupTime}]` of a [`GroupTipKind::MemberInfoChanged`]
+    /// tip (the SDK's `memberList` with `muteTime`): each member muted for that many seconds
+    /// from now, 0 when unmuted.
+    pub mute_times: Vec<(String, u64)>,
     /// `MsgTimeStamp`, unix seconds.
     pub time: u64,
     /// `MsgSeq`: the tip's place in the group's sequence (tips are kept in the history with
@@ -320,6 +324,17 @@ pub(super) fn parse_tip(m: &Value) -> Option<GroupTip> {
             .filter_map(|u| u.as_str().map(str::to_owned))
             .collect(),
         member_num: body.get("MemberNum").and_then(Value::as_u64),
+        mute_times: body
+            .get("MsgMemberInfo")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                let user = m.get("User_Account").and_then(Value::as_str)?;
+                let secs = m.get("ShutupTime").and_then(Value::as_u64)?;
+                Some((user.to_owned(), secs))
+            })
+            .collect(),
         profile: GroupProfile {
             name: opt(info, "GroupName"),
             introduction: opt(info, "GroupIntroduction"),
