@@ -119,6 +119,15 @@ async fn group_management_through_the_connector_reaches_the_sdk() {
     let muted = &m["payload"]["memberList"][0];
     assert_eq!(muted["userID"], "bob", "{m}");
     assert!(muted["muteTime"].as_u64().is_some_and(|t| t > 0), "{m}");
+    // A muted member's send is refused, as the SDK hears it (10017).
+    let refused = bob
+        .request(
+            "sendGroupText",
+            json!({"groupID": pid, "text": "let me speak"}),
+        )
+        .await
+        .expect_err("bob is muted");
+    assert_eq!(refused["code"], 10017, "{refused}");
     admin
         .set_group_muted(&public, "bob", false)
         .await

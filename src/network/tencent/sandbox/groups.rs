@@ -33,6 +33,9 @@ pub const GROUP_NOT_FOUND: i64 = 10010;
 pub const NOT_A_MEMBER: i64 = 10007;
 /// `ErrorCode` for a `GroupId` already in use (REST docs: 10021).
 pub const GROUP_ID_TAKEN: i64 = 10021;
+/// `ErrorCode` for a send by a muted member (REST error table: 10017, "muted, cannot
+/// send").
+pub const MEMBER_MUTED: i64 = 10017;
 
 /// Group types the sandbox accepts (`Type` of `create_group`).
 pub const GROUP_TYPES: &[&str] = &["Work", "Public", "Meeting", "Community", "AVChatRoom"];
@@ -419,6 +422,13 @@ impl Sandbox {
                 NOT_A_MEMBER,
                 "the sender is not a member of the group".into(),
             ));
+        }
+        let now = unix_now();
+        if g.members
+            .iter()
+            .any(|m| m.account == from && m.shut_up_until > now)
+        {
+            return Err((MEMBER_MUTED, "the sender is muted in the group".into()));
         }
         let info = g.push_info(topic);
         let live = g.kind == super::live::LIVE_TYPE;
