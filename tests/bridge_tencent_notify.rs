@@ -19,6 +19,7 @@ use common::bridge::{tail, TencentTarget};
 use common::bridge_rig::{BridgeRig, HostOptions};
 use common::push_rules::{has_rule, master_on, mute_rule, rule_actions, set_master, wait_rules};
 use common::tencent_rig::{TestSandbox, APP};
+use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::notify as wire;
 use serde_json::json;
@@ -38,9 +39,19 @@ async fn wait_im(rig: &BridgeRig, what: &str, pred: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tencent_do_not_disturb_both_ways() {
-    let t0 = Instant::now();
+/// The bridge with double puppeting and `bridge_lines`, alice logged in, and the DM bob
+/// opened with "hello".
+struct DmBridged {
+    sb: TestSandbox,
+    rig: BridgeRig,
+    mgmt: String,
+    dm: String,
+    bob: Client,
+    /// Kept: bob's client runs while its events are read or held.
+    _bob_events: tokio::sync::mpsc::Receiver<imbridge::network::tencent::session::SessionEvent>,
+}
+
+async fn dm_bridged(name: &str, bridge_lines: &[&str]) -> DmBridged {
     let sb = TestSandbox::start().await;
     for u in ["alice", "bob"] {
         sb.sandbox.import(u);
@@ -51,18 +62,18 @@ async fn tencent_do_not_disturb_both_ways() {
         sdk_app_id: APP,
     };
     let options = HostOptions {
-        bridge_lines: &["settings_sync_secs: 1"],
+        bridge_lines,
         double_puppet: true,
         ..HostOptions::default()
     };
-    let mut rig = BridgeRig::start_with("tencent-notify", &target, &options).await;
+    let mut rig = BridgeRig::start_with(name, &target, &options).await;
     rig.command(&format!("login usersig alice {}", sb.sig("alice")))
         .await;
     let mgmt = rig.mgmt.clone();
     rig.mx
         .wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
         .await;
-    let (bob, _bob_events) = sb.client("bob").await;
+    let (bob, bob_events) = sb.client("bob").await;
     bob.send_c2c_text("alice", "hello")
         .await
         .expect("bob sends");
@@ -70,6 +81,27 @@ async fn tencent_do_not_disturb_both_ways() {
     rig.mx
         .wait_bodies_steady(&dm, BOB_GHOST, &["hello"], &rig.log)
         .await;
+    DmBridged {
+        sb,
+        rig,
+        mgmt,
+        dm,
+        bob,
+        _bob_events: bob_events,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_do_not_disturb_both_ways() {
+    let t0 = Instant::now();
+    let DmBridged {
+        sb,
+        mut rig,
+        mgmt,
+        dm,
+        bob,
+        _bob_events,
+    } = dm_bridged("tencent-notify", &["settings_sync_secs: 1"]).await;
     let gid = sb.work_group("team", &["alice", "bob"]).await;
     bob.send_group(&gid, vec![Elem::text("hi team")], vec![])
         .await
@@ -187,35 +219,9 @@ async fn tencent_do_not_disturb_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tencent_dm_muted_on_the_phone_reaches_matrix_without_polling() {
     let t0 = Instant::now();
-    let sb = TestSandbox::start().await;
-    for u in ["alice", "bob"] {
-        sb.sandbox.import(u);
-    }
-    let server = sb.server();
-    let target = TencentTarget {
-        websocket_url: &server,
-        sdk_app_id: APP,
-    };
-    let options = HostOptions {
-        bridge_lines: &["settings_sync_secs: 3600"],
-        double_puppet: true,
-        ..HostOptions::default()
-    };
-    let mut rig = BridgeRig::start_with("tencent-notify-push", &target, &options).await;
-    rig.command(&format!("login usersig alice {}", sb.sig("alice")))
-        .await;
-    let mgmt = rig.mgmt.clone();
-    rig.mx
-        .wait_body(&mgmt, |b| b.starts_with("Logged in as alice"))
-        .await;
-    let (bob, _bob_events) = sb.client("bob").await;
-    bob.send_c2c_text("alice", "hello")
-        .await
-        .expect("bob sends");
-    let dm = rig.mx.accept_new_invite(std::slice::from_ref(&mgmt)).await;
-    rig.mx
-        .wait_bodies_steady(&dm, BOB_GHOST, &["hello"], &rig.log)
-        .await;
+    let DmBridged {
+        sb, mut rig, dm, ..
+    } = dm_bridged("tencent-notify-push", &["settings_sync_secs: 3600"]).await;
     let (phone, _phone_events) = sb.client("alice").await;
     phone
         .call(

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::tencent_rig::{next, sdk_login, sdk_received, TestSandbox, APP};
+use common::tencent_rig::{next, sdk_community, sdk_login, sdk_received, TestSandbox, APP};
 use imbridge::network::tencent::elem::Elem;
 use imbridge::network::tencent::session::{GroupAt, SessionConfig, SessionEvent, TopicEvent};
 use serde_json::json;
@@ -27,28 +27,8 @@ async fn topics_between_the_sdk_and_our_client() {
     let mut alice = sdk_login(&sb, "alice").await;
 
     // The SDK makes a topic-enabled Community with bob in it, and a first topic.
-    let created = alice
-        .call(
-            "createGroup",
-            json!([{"type": "Community", "name": "Guild", "isSupportTopic": true,
-                    "memberList": [{"userID": "bob"}]}]),
-        )
-        .await
-        .expect("createGroup");
-    let gid = created["data"]["group"]["groupID"]
-        .as_str()
-        .expect("groupID")
-        .to_owned();
+    let (gid, general) = sdk_community(&mut alice, "Guild", "bob", "general").await;
     assert!(gid.starts_with("@TGS#_"), "a Community id: {gid}");
-    assert_eq!(created["data"]["group"]["isSupportTopic"], true);
-    let r = alice
-        .call(
-            "createTopicInCommunity",
-            json!([{"groupID": gid, "topicName": "general"}]),
-        )
-        .await
-        .expect("createTopicInCommunity");
-    let general = r["data"]["topicID"].as_str().expect("topicID").to_owned();
     assert!(
         general.starts_with(&format!("{gid}@TOPIC#_")),
         "a topic id: {general}"

@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::tencent_rig::{sdk_login, sdk_received, TestSandbox};
+use common::tencent_rig::{sdk_community, sdk_login, sdk_received, TestSandbox};
 use imbridge::core::connector::{ChatId, RemoteEvent};
 use serde_json::json;
 
@@ -166,26 +166,7 @@ async fn group_management_through_the_connector_reaches_the_sdk() {
     assert_eq!(change.as_deref(), Some("read me"));
 
     // A Community topic's name is the topic's own (`modify_topic`).
-    let created = bob
-        .call(
-            "createGroup",
-            json!([{"type": "Community", "name": "Guild", "isSupportTopic": true,
-                    "memberList": [{"userID": "alice"}]}]),
-        )
-        .await
-        .expect("createGroup");
-    let gid = created["data"]["group"]["groupID"]
-        .as_str()
-        .expect("groupID")
-        .to_owned();
-    let r = bob
-        .call(
-            "createTopicInCommunity",
-            json!([{"groupID": gid, "topicName": "general"}]),
-        )
-        .await
-        .expect("createTopicInCommunity");
-    let topic = r["data"]["topicID"].as_str().expect("topicID").to_owned();
+    let (gid, topic) = sdk_community(&mut bob, "Guild", "alice", "general").await;
     admin
         .set_group_name(&ChatId::group(topic.clone()), "news")
         .await

@@ -212,3 +212,40 @@ pub async fn sdk_received(a: &mut SdkAgent, pick: impl Fn(&Value) -> bool) -> Va
         .and_then(|l| l.iter().find(|m| pick(m)).cloned())
         .expect("message in batch")
 }
+
+/// Makes, through the SDK `a`, a topic-enabled Community named `name` with `member` in it and
+/// a first topic named `topic` (`createGroup` with `isSupportTopic`, then
+/// `createTopicInCommunity`); their ids.
+#[allow(dead_code)]
+pub async fn sdk_community(
+    a: &mut SdkAgent,
+    name: &str,
+    member: &str,
+    topic: &str,
+) -> (String, String) {
+    let created = a
+        .call(
+            "createGroup",
+            json!([{"type": "Community", "name": name, "isSupportTopic": true,
+                    "memberList": [{"userID": member}]}]),
+        )
+        .await
+        .expect("createGroup");
+    assert_eq!(
+        created["data"]["group"]["isSupportTopic"], true,
+        "{created}"
+    );
+    let gid = created["data"]["group"]["groupID"]
+        .as_str()
+        .expect("groupID")
+        .to_owned();
+    let r = a
+        .call(
+            "createTopicInCommunity",
+            json!([{"groupID": gid, "topicName": topic}]),
+        )
+        .await
+        .expect("createTopicInCommunity");
+    let topic = r["data"]["topicID"].as_str().expect("topicID").to_owned();
+    (gid, topic)
+}

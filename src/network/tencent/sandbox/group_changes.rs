@@ -16,6 +16,23 @@ use super::groups::{
 pub const INVALID_PARAMETER: i64 = 10004;
 use super::state::{unix_now, Sandbox};
 
+/// Member `member` of `g`, who must not be its owner (`owner_refusal` says why).
+fn other_member<'a>(
+    g: &'a mut Group,
+    member: &str,
+    owner_refusal: &str,
+) -> Result<&'a mut Member, (i64, String)> {
+    let m = g
+        .members
+        .iter_mut()
+        .find(|m| m.account == member)
+        .ok_or((NOT_A_MEMBER, "not a member of the group".to_owned()))?;
+    if m.role == "Owner" {
+        return Err((INVALID_PARAMETER, owner_refusal.to_owned()));
+    }
+    Ok(m)
+}
+
 impl Sandbox {
     /// `add_group_member`: adds `users` (Result 1 added, 2 already a member, 0 failed) and
     /// tips the members (join, `OpType` 1) unless `silence`.
@@ -153,14 +170,7 @@ impl Sandbox {
         if operator != self.cfg.admin && operator != g.owner {
             return Err((NOT_A_MEMBER, "only the group's owner sets admins".into()));
         }
-        let m = g
-            .members
-            .iter_mut()
-            .find(|m| m.account == member)
-            .ok_or((NOT_A_MEMBER, "not a member of the group".to_owned()))?;
-        if m.role == "Owner" {
-            return Err((INVALID_PARAMETER, "the owner's role does not change".into()));
-        }
+        let m = other_member(g, member, "the owner's role does not change")?;
         if m.role == role {
             return Ok(());
         }
@@ -190,14 +200,7 @@ impl Sandbox {
                 "only the group's owner and admins mute".into(),
             ));
         }
-        let m = g
-            .members
-            .iter_mut()
-            .find(|m| m.account == member)
-            .ok_or((NOT_A_MEMBER, "not a member of the group".to_owned()))?;
-        if m.role == "Owner" {
-            return Err((INVALID_PARAMETER, "the owner is not muted".into()));
-        }
+        let m = other_member(g, member, "the owner is not muted")?;
         m.shut_up_until = if secs == 0 {
             0
         } else {
