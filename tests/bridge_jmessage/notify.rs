@@ -89,6 +89,32 @@ async fn jmessage_no_disturb_both_ways() {
         "the Matrix room's mute is JMessage no-disturb, both ways"
     );
 
+    // Matrix's "mentions and keywords" has no JMessage counterpart: it is set as no-disturb,
+    // and the room keeps the user's choice (it is not turned to muted by the comparisons that
+    // follow, which run every second).
+    rig.mx.delete_push_rule("override", &dm).await;
+    wait_jm(&sb, &rig, "lost bob again", |nd| !nd.users.contains("bob")).await;
+    rig.mx
+        .put_push_rule("room", &dm, json!({ "actions": [] }))
+        .await;
+    wait_jm(&sb, &rig, "took mentions-only as no-disturb", |nd| {
+        nd.users.contains("bob")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rules = rig.mx.push_rules().await;
+    assert!(
+        has_rule(&rules, "room", &dm) && !has_rule(&rules, "override", &dm),
+        "the room stays at mentions only: {rules}\n{}",
+        tail(&rig.log, 40)
+    );
+    rig.mx.delete_push_rule("room", &dm).await;
+    wait_jm(&sb, &rig, "lost bob after mentions-only", |nd| {
+        !nd.users.contains("bob")
+    })
+    .await;
+    say!(t0, "mentions-only in Matrix is no-disturb and stays as set");
+
     // Account-wide: the phone's global no-disturb is `.m.rule.master`, and back.
     phone
         .client

@@ -82,7 +82,7 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
         return;
     };
     for (chat, room, key) in chats {
-        let m = on_matrix.get(&room).copied().unwrap_or(NotifyLevel::All);
+        let m = as_network_keeps(notify, on_matrix.get(&room).copied());
         // A chat the network did not answer for has no setting of its own there (a
         // sub-chat that follows its parent's): nothing to compare.
         let Some(n) = on_network.get(&chat).copied() else {
@@ -118,10 +118,28 @@ pub(crate) async fn remote_change(
         return;
     };
     let m = match ctx.matrix.room_notify_levels(&login.mxid).await {
-        Ok(levels) => levels.get(&room).copied().unwrap_or(NotifyLevel::All),
+        Ok(levels) => as_network_keeps(notify, levels.get(&room).copied()),
         Err(e) => return debug!(user = %login.mxid, error = %e, "push rules not read"),
     };
     compare_chat(ctx, login, notify, (&chat, &room, &key), m, level).await;
+}
+
+/// A room's Matrix level (`None`: no rule of its own, so every message notifies) as the
+/// network can keep it: "mentions only" is compared as muted where the network has no such
+/// setting ([`NotifyAbility::supports_mentions_only`]).
+fn as_network_keeps(notify: &dyn NotifyAbility, level: Option<NotifyLevel>) -> NotifyLevel {
+    nearest(
+        level.unwrap_or(NotifyLevel::All),
+        notify.supports_mentions_only(),
+    )
+}
+
+/// `level`, or its nearest on a network without "mentions only".
+fn nearest(level: NotifyLevel, mentions_only: bool) -> NotifyLevel {
+    match level {
+        NotifyLevel::MentionsOnly if !mentions_only => NotifyLevel::Muted,
+        other => other,
+    }
 }
 
 /// Compares one chat's Matrix level `m` and network level `n` with the last comparison's,
@@ -257,7 +275,21 @@ async fn network_levels(
 
 #[cfg(test)]
 mod tests {
-    use super::{decide, Decision, NotifyLevel::*};
+    use super::{decide, nearest, Decision, NotifyLevel::*};
+
+    #[test]
+    fn mentions_only_is_compared_as_muted_where_the_network_lacks_it() {
+        assert_eq!(nearest(MentionsOnly, true), MentionsOnly);
+        assert_eq!(nearest(MentionsOnly, false), Muted);
+        assert_eq!(nearest(All, false), All);
+        assert_eq!(nearest(Muted, false), Muted);
+        // Set to mentions only in Matrix: the network is muted once, and the room then
+        // stays as the user set it (the comparison sees muted on both sides).
+        let m = nearest(MentionsOnly, false);
+        assert_eq!(decide(Some(All), m, All), Decision::ToNetwork(Muted));
+        assert_eq!(decide(Some(Muted), m, Muted), Decision::Unchanged);
+        assert_eq!(decide(None, m, Muted), Decision::Remember(Muted));
+    }
 
     #[test]
     fn the_side_that_changed_is_carried_over() {

@@ -2,9 +2,10 @@
 //! user, the single chats and groups on no-disturb and an account-wide switch (`no_disturb`,
 //! `add|delete_msg_no_disturb_*`, the Web SDK 2.5.0's `getNoDisturb` / `add|del…NoDisturb`).
 //! It is on or off: a chat on no-disturb reads as [`NotifyLevel::Muted`], any other as
-//! [`NotifyLevel::All`]; Matrix's "mentions only" has no JMessage counterpart and is set as
-//! no-disturb (the nearest: no notification for ordinary messages), so the room reads as
-//! muted at the next comparison.
+//! [`NotifyLevel::All`]. Matrix's "mentions only" has no JMessage counterpart: it is set as
+//! no-disturb (the nearest: no notification for ordinary messages), and the core compares
+//! such a room as muted ([`NotifyAbility::supports_mentions_only`] is `false`), so the room
+//! keeps "mentions only" in Matrix.
 
 use async_trait::async_trait;
 
@@ -31,6 +32,11 @@ impl NotifyAbility for JmessageLogin {
     /// One `no_disturb` read answers for every chat (channels are left out: JMessage has none).
     fn max_chats_per_read(&self) -> usize {
         1000
+    }
+
+    /// No-disturb is on or off.
+    fn supports_mentions_only(&self) -> bool {
+        false
     }
 
     async fn notify_levels(
