@@ -182,6 +182,24 @@ async fn tencent_do_not_disturb_both_ways() {
     }
     say!(t0, "the rooms' settings reached Tencent");
 
+    // A DM has no "mentions only" on Tencent: Matrix's is set as no-notify, and the room
+    // keeps the user's choice through the comparisons that follow (one a second).
+    rig.mx
+        .put_push_rule("room", &dm, json!({ "actions": [] }))
+        .await;
+    wait_im(&rig, "took the DM's mentions-only as no-notify", || {
+        sandbox.c2c_mute_flag("alice", "bob") == wire::C2C_NO_NOTIFY
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rules = rig.mx.push_rules().await;
+    assert!(
+        has_rule(&rules, "room", &dm) && !has_rule(&rules, "override", &dm),
+        "the DM stays at mentions only: {rules}\n{}",
+        tail(&rig.log, 40)
+    );
+    say!(t0, "the DM set to mentions only in Matrix stays so");
+
     // Account-wide: the phone's do-not-disturb all day is `.m.rule.master`, and back.
     let midnight = imbridge::network::tencent::client::unix_now() / 86_400 * 86_400;
     phone

@@ -83,6 +83,9 @@ pub struct UserLogin {
     dispatch_position: std::sync::Mutex<Option<u64>>,
     /// Wakes whoever waits for the pump and the dispatcher to stop ([`close`]).
     stopped: Notify,
+    /// Held while the login's notification settings are compared (a poll, or a change the
+    /// network pushed), so one comparison never acts on levels another has just changed.
+    pub(crate) settings_compare: Mutex<()>,
 }
 
 impl UserLogin {
@@ -196,6 +199,7 @@ async fn start(
         dispatching: AtomicBool::new(true),
         dispatch_position: std::sync::Mutex::new(None),
         stopped: Notify::new(),
+        settings_compare: Mutex::new(()),
     });
     migrate_legacy_queue(ctx, &login).await;
     // Before anything is dispatched, so the user's own actions show as themselves.
@@ -303,11 +307,14 @@ async fn pump(ctx: Arc<Ctx>, login: Arc<UserLogin>, mut events: RemoteEventRecei
             RemoteEvent::Presence { user, presence } => {
                 Box::pin(super::presence::remote_presence(&ctx, &user, presence)).await
             }
-            // A setting, read again at every comparison: compared now, never stored.
+            // A setting, read again at every comparison: compared now, never stored. In a
+            // task of its own: the comparison calls Matrix and the network, and the pump
+            // must go on storing messages meanwhile.
             RemoteEvent::NotifyChange { chat, level } => {
-                let change =
-                    super::settings_sync::notify::remote_change(&ctx, &login, &chat, level);
-                Box::pin(change).await
+                let (ctx, login) = (ctx.clone(), login.clone());
+                tokio::spawn(async move {
+                    super::settings_sync::notify::remote_change(&ctx, &login, &chat, level).await
+                });
             }
             // Ephemeral: straight to the portal, never stored or replayed after a restart.
             RemoteEvent::Typing { ref chat, .. } => {

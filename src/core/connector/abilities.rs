@@ -265,12 +265,13 @@ pub trait NotifyAbility: Send + Sync {
     fn max_chats_per_read(&self) -> usize {
         100
     }
-    /// Whether the network keeps [`NotifyLevel::MentionsOnly`] as a setting of its own. A
-    /// network whose setting is only on or off (`false`) is told "mentions only" as
-    /// [`NotifyLevel::Muted`], its nearest, and the core compares a Matrix room set to
-    /// mentions only as muted, so the room keeps the user's choice instead of being turned
+    /// Whether the network keeps [`NotifyLevel::MentionsOnly`] as a setting of its own for
+    /// `chat`. Where the setting is only on or off (`false`), the network is told "mentions
+    /// only" as [`NotifyLevel::Muted`], its nearest, and the core compares a Matrix room set
+    /// to mentions only as muted, so the room keeps the user's choice instead of being turned
     /// to muted at the next comparison.
-    fn supports_mentions_only(&self) -> bool {
+    fn supports_mentions_only(&self, chat: &ChatId) -> bool {
+        let _ = chat;
         true
     }
     /// The settings of `chats` (at most [`NotifyAbility::max_chats_per_read`]), in any order;

@@ -69,6 +69,7 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
     let Some(notify) = login.session.as_notify() else {
         return;
     };
+    let _comparing = login.settings_compare.lock().await;
     sync_global(ctx, login, notify).await;
     let chats = chats_of(login, portals);
     if chats.is_empty() {
@@ -82,7 +83,7 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
         return;
     };
     for (chat, room, key) in chats {
-        let m = as_network_keeps(notify, on_matrix.get(&room).copied());
+        let m = as_network_keeps(notify, &chat, on_matrix.get(&room).copied());
         // A chat the network did not answer for has no setting of its own there (a
         // sub-chat that follows its parent's): nothing to compare.
         let Some(n) = on_network.get(&chat).copied() else {
@@ -95,7 +96,8 @@ pub(super) async fn sync_login(ctx: &Arc<Ctx>, login: &Arc<UserLogin>, portals: 
 /// A change the network pushed ([`RemoteEvent::NotifyChange`](crate::core::connector::RemoteEvent::NotifyChange)):
 /// `chat` is now at `level` there. Compared at once, as a poll would, when the login's user
 /// has a double puppet, settings sync is on and the chat has a room of theirs; otherwise
-/// left to the next comparison.
+/// left to the next comparison. Never at the same time as a poll of the login
+/// ([`UserLogin::settings_compare`]).
 pub(crate) async fn remote_change(
     ctx: &Arc<Ctx>,
     login: &Arc<UserLogin>,
@@ -117,8 +119,10 @@ pub(crate) async fn remote_change(
     let Some((chat, room, key)) = chats_of(login, &[portal]).into_iter().next() else {
         return;
     };
+    // After a poll that was under way: its levels were read before this change.
+    let _comparing = login.settings_compare.lock().await;
     let m = match ctx.matrix.room_notify_levels(&login.mxid).await {
-        Ok(levels) => as_network_keeps(notify, levels.get(&room).copied()),
+        Ok(levels) => as_network_keeps(notify, &chat, levels.get(&room).copied()),
         Err(e) => return debug!(user = %login.mxid, error = %e, "push rules not read"),
     };
     compare_chat(ctx, login, notify, (&chat, &room, &key), m, level).await;
@@ -127,10 +131,14 @@ pub(crate) async fn remote_change(
 /// A room's Matrix level (`None`: no rule of its own, so every message notifies) as the
 /// network can keep it: "mentions only" is compared as muted where the network has no such
 /// setting ([`NotifyAbility::supports_mentions_only`]).
-fn as_network_keeps(notify: &dyn NotifyAbility, level: Option<NotifyLevel>) -> NotifyLevel {
+fn as_network_keeps(
+    notify: &dyn NotifyAbility,
+    chat: &ChatId,
+    level: Option<NotifyLevel>,
+) -> NotifyLevel {
     nearest(
         level.unwrap_or(NotifyLevel::All),
-        notify.supports_mentions_only(),
+        notify.supports_mentions_only(chat),
     )
 }
 

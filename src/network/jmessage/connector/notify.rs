@@ -34,8 +34,8 @@ impl NotifyAbility for JmessageLogin {
         1000
     }
 
-    /// No-disturb is on or off.
-    fn supports_mentions_only(&self) -> bool {
+    /// No-disturb is on or off, for every chat.
+    fn supports_mentions_only(&self, _chat: &ChatId) -> bool {
         false
     }
 

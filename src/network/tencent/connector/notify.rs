@@ -4,7 +4,8 @@
 //!
 //! Levels: a DM peer's 0 reads as [`NotifyLevel::All`], 1 (`Discard`) or 2
 //! (`AcceptNotNotify`) as [`NotifyLevel::Muted`]; Matrix "mentions only" is set as 2 in a DM
-//! (no mentions there). A group's `AcceptAndNotify` is `All`, `AcceptNotNotifyExceptAt`
+//! (no mentions there), and the core compares such a DM room as muted, so it keeps
+//! "mentions only" in Matrix. A group's `AcceptAndNotify` is `All`, `AcceptNotNotifyExceptAt`
 //! is [`NotifyLevel::MentionsOnly`] both ways, `AcceptNotNotify` and `Discard` are `Muted`
 //! (`Muted` is set as `AcceptNotNotify`: the messages keep coming, silently). Live rooms
 //! and Community topics have no setting of their own: they are left out. The account-wide option is muted when its `Level` is not 0 and its
@@ -81,6 +82,11 @@ pub fn global_muted(opt: &Value, now: u64) -> bool {
 
 #[async_trait]
 impl NotifyAbility for TencentLogin {
+    /// Groups have `AcceptNotNotifyExceptAt`; a DM's option is on or off (no mentions there).
+    fn supports_mentions_only(&self, chat: &ChatId) -> bool {
+        chat.kind != ChatKind::Direct
+    }
+
     async fn notify_levels(
         &self,
         chats: &[ChatId],
