@@ -227,20 +227,40 @@ async fn tencent_groups_managed_from_matrix() {
     .await;
     wait_tip(&tips, &pid, GroupTipKind::MemberInfoChanged).await;
     sb.set_mute("alice", &pid, "bob", 0).expect("bob unmuted");
+    wait_ghost_muted(&mx, &public, &log, false).await;
+    say!(t0, "muted from Matrix, unmuted from the IM side");
+
+    // A mute for two seconds on the IM side ends without a tip: the ghost may speak again
+    // once it is over.
+    sb.set_mute("alice", &pid, "bob", 2)
+        .expect("bob muted for 2 s");
+    wait_ghost_muted(&mx, &public, &log, true).await;
+    wait_ghost_muted(&mx, &public, &log, false).await;
+    say!(t0, "a timed mute from the IM side lifted at its end");
+    bridge.stop();
+}
+
+/// Waits (bounded, 20 s) until bob's ghost is below the room's `events_default` (`muted`)
+/// or not.
+async fn wait_ghost_muted(
+    mx: &common::matrix_user::MatrixUser,
+    room: &str,
+    log: &std::path::Path,
+    muted: bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let levels = mx.state(&public, "m.room.power_levels").await;
+        let levels = mx.state(room, "m.room.power_levels").await;
         let level = levels["users"][BOB_GHOST].as_i64().unwrap_or(0);
-        if level >= levels["events_default"].as_i64().unwrap_or(0) {
-            break;
+        if (level < levels["events_default"].as_i64().unwrap_or(0)) == muted {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "bob's ghost stayed muted: {levels}\n{}",
-            tail(&log, 40)
+            "bob's ghost never became {}: {levels}\n{}",
+            if muted { "muted" } else { "unmuted" },
+            tail(log, 40)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    say!(t0, "muted from Matrix, unmuted from the IM side");
-    bridge.stop();
 }

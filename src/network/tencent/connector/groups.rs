@@ -80,8 +80,10 @@ pub fn translate_group_events(own: &str, m: &GroupMessage) -> Vec<RemoteEvent> {
         .collect()
 }
 
-/// The event a tip becomes for the logged-in user `own`; `None` for tips not bridged.
-pub fn translate_tip(own: &str, t: &GroupTip) -> Option<RemoteEvent> {
+/// The event a tip becomes for the logged-in user `own` at `now` (unix seconds); `None` for
+/// tips not bridged. A mute already over at `now` (a tip the catch-up brought again) is an
+/// unmute.
+pub fn translate_tip(own: &str, t: &GroupTip, now: u64) -> Option<RemoteEvent> {
     let chat = ChatId::group(t.group_id.clone());
     let mut change = ChatInfoChange::default();
     match t.kind {
@@ -103,9 +105,12 @@ pub fn translate_tip(own: &str, t: &GroupTip) -> Option<RemoteEvent> {
         // A member muted for some seconds (`ShutupTime`), or unmuted (0).
         GroupTipKind::MemberInfoChanged => {
             for (user, secs) in &t.mute_times {
-                match secs {
-                    0 => change.muted_removed.push(user.clone()),
-                    _ => change.muted_added.push(user.clone()),
+                let told = super::mute_ends::told_at(t, now);
+                let over = *secs == 0
+                    || super::mute_ends::mute_end(told, *secs).is_some_and(|end| end <= now);
+                match over {
+                    true => change.muted_removed.push(user.clone()),
+                    false => change.muted_added.push(user.clone()),
                 }
             }
         }
@@ -330,34 +335,46 @@ mod tests {
             mute_times: vec![],
         };
         let Some(RemoteEvent::ChatInfoChange { change, sender, .. }) =
-            translate_tip("me", &tip(GroupTipKind::MemberJoined, &["carol"]))
+            translate_tip("me", &tip(GroupTipKind::MemberJoined, &["carol"]), 0)
         else {
             panic!("change");
         };
         assert_eq!(change.members_added, vec!["carol".to_owned()]);
         assert_eq!(sender.as_deref(), Some("admin"));
         let Some(RemoteEvent::ChatInfoChange { change, .. }) =
-            translate_tip("me", &tip(GroupTipKind::ProfileChanged, &[]))
+            translate_tip("me", &tip(GroupTipKind::ProfileChanged, &[]), 0)
         else {
             panic!("change");
         };
         assert_eq!(change.name.as_deref(), Some("N"));
         assert_eq!(change.announcement.as_deref(), Some("read me"));
         assert!(matches!(
-            translate_tip("me", &tip(GroupTipKind::MemberKicked, &["me"])),
+            translate_tip("me", &tip(GroupTipKind::MemberKicked, &["me"]), 0),
             Some(RemoteEvent::ChatDelete { .. })
         ));
-        assert!(translate_tip("me", &tip(GroupTipKind::MemberInfoChanged, &[])).is_none());
+        assert!(translate_tip("me", &tip(GroupTipKind::MemberInfoChanged, &[]), 0).is_none());
         let mutes = GroupTip {
             mute_times: vec![("bob".into(), 600), ("carol".into(), 0)],
+            time: 1_000,
             ..tip(GroupTipKind::MemberInfoChanged, &[])
         };
-        let Some(RemoteEvent::ChatInfoChange { change, .. }) = translate_tip("me", &mutes) else {
+        let Some(RemoteEvent::ChatInfoChange { change, .. }) = translate_tip("me", &mutes, 1_000)
+        else {
             panic!("a change");
         };
         assert_eq!(
             (change.muted_added, change.muted_removed),
             (vec!["bob".to_owned()], vec!["carol".to_owned()])
+        );
+        // Read again after bob's 600 s passed (the catch-up): an unmute.
+        let later = mutes.time + 600;
+        let Some(RemoteEvent::ChatInfoChange { change, .. }) = translate_tip("me", &mutes, later)
+        else {
+            panic!("a change");
+        };
+        assert_eq!(
+            change.muted_removed,
+            vec!["bob".to_owned(), "carol".to_owned()]
         );
     }
 

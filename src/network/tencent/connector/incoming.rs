@@ -178,6 +178,7 @@ pub(super) async fn translate(
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let mut link_open = true;
     let mut reactions_due = super::reaction_sync::Pending::default();
+    let mute_ends = super::mute_ends::MuteEnds::default();
     loop {
         let event = tokio::select! {
             biased;
@@ -276,10 +277,14 @@ pub(super) async fn translate(
             SessionEvent::LiveMessage(m) => {
                 RemoteEvent::Message(super::live::translate_live_message(&own, &m))
             }
-            SessionEvent::GroupTip(t) => match super::groups::translate_tip(&own, &t) {
-                Some(e) => e,
-                None => continue,
-            },
+            SessionEvent::GroupTip(t) => {
+                let now = crate::network::tencent::client::unix_now();
+                mute_ends.note(&t, now, &out);
+                match super::groups::translate_tip(&own, &t, now) {
+                    Some(e) => e,
+                    None => continue,
+                }
+            }
             SessionEvent::GroupNotice(n) => {
                 if send_all(&out, super::group_ops::translate_notice(&own, &n)).await {
                     continue;

@@ -26,6 +26,7 @@ mod incoming;
 pub mod live;
 mod login;
 pub mod media;
+mod mute_ends;
 mod notify;
 mod profiles;
 mod reaction_sync;
