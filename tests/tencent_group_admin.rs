@@ -87,6 +87,12 @@ async fn group_management_through_the_connector_reaches_the_sdk() {
         .await
         .expect_err("no admins in a Work group");
     assert!(refused.to_string().contains("10004"), "{refused}");
+    // Nor mutes.
+    let refused = admin
+        .set_group_muted(&chat, "bob", true)
+        .await
+        .expect_err("no mutes in a Work group");
+    assert!(refused.to_string().contains("Work"), "{refused}");
 
     // In a Public group alice owns, bob is made an admin (tip 4), muted (tip 7 with his
     // muteTime) and unmuted (muteTime 0).
