@@ -47,7 +47,7 @@ impl TencentLogin {
         let mut pages: Vec<Vec<RemoteMessage>> = Vec::new();
         let (mut count, mut key) = (0usize, String::new());
         for _ in 0..max_pages {
-            let want = (limit - count).min(PAGE as usize) as u64;
+            let want = limit.saturating_sub(count).min(PAGE as usize) as u64;
             if want == 0 {
                 break;
             }

@@ -199,6 +199,17 @@ fn c2c_asked(own: &str, m: &C2cMessage) -> Option<C2cReceiptFor> {
     })
 }
 
+/// Whether `a` and `b` ask for the same message's receipt: a group message by its seq, a
+/// C2C one by `MsgSeq` and `MsgRandom` (its times may differ between the push and the
+/// history, `MsgClientTime` above all).
+fn same_message(a: &Asked, b: &Asked) -> bool {
+    match (a, b) {
+        (Asked::Group(x), Asked::Group(y)) => x == y,
+        (Asked::C2c(x), Asked::C2c(y)) => (x.seq, x.random) == (y.seq, y.random),
+        _ => false,
+    }
+}
+
 /// At the run's first read of DM `chat`: the receipts owed for its newest history page up to
 /// `up_to` (messages from before the run the memory never saw). Empty after the first read,
 /// or when the page could not be read (then the next read tries again).
@@ -235,7 +246,7 @@ pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
         unsure,
     } = login.memory.receipts.take(chat, &login.own, up_to);
     for owed in owed_from_history(login, chat, up_to).await {
-        if !taken.contains(&owed) {
+        if !taken.iter().any(|t| same_message(t, &owed)) {
             taken.push(owed);
         }
     }
@@ -265,7 +276,12 @@ pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
             c2c_receipt_request(&chat.id, &msgs)
         }
     };
-    match login.client.call(cmd, body).await {
+    let sent = login.client.call(cmd, body).await;
+    if sent.is_err() && chat.kind == ChatKind::Direct {
+        // What was owed is looked up in the history again at the next read.
+        login.memory.receipts.uncheck(&chat.id);
+    }
+    match sent {
         Ok(_) => debug!(chat = %chat.id, "tencent read receipt sent"),
         Err(e) if unsure => {
             debug!(chat = %chat.id, error = %e, "tencent read receipt for a message from before the restart refused (it asked for none)")
@@ -315,6 +331,36 @@ pub fn translate(n: &ReceiptNotice, memory: &super::fidelity::Memory) -> Option<
 mod tests {
     use super::*;
     use crate::network::tencent::session::receipts::ReceiptItem;
+
+    #[test]
+    fn the_same_c2c_message_is_told_by_seq_and_random_not_its_times() {
+        let pushed = C2cReceiptFor {
+            from: "bob".into(),
+            to: "alice".into(),
+            seq: 7,
+            random: 99,
+            time: 100,
+            client_time: 100,
+        };
+        let from_history = C2cReceiptFor {
+            client_time: 0,
+            ..pushed.clone()
+        };
+        let other = C2cReceiptFor {
+            random: 98,
+            ..pushed.clone()
+        };
+        assert!(same_message(
+            &Asked::C2c(pushed.clone()),
+            &Asked::C2c(from_history)
+        ));
+        assert!(!same_message(
+            &Asked::C2c(pushed.clone()),
+            &Asked::C2c(other)
+        ));
+        assert!(same_message(&Asked::Group(3), &Asked::Group(3)));
+        assert!(!same_message(&Asked::Group(3), &Asked::C2c(pushed)));
+    }
 
     fn group_msg(from: &str, seq: u64, need_receipt: bool) -> GroupMessage {
         GroupMessage {
