@@ -2,7 +2,8 @@
 //! topic and announcement, invites and kicks, admins and mutes, `create-group` and leaving, as the SDK
 //! sends them ([`crate::network::tencent::session::group_admin`] has the shapes). A Community
 //! topic's name, introduction and notification are the topic's own; its members are the
-//! Community's. What the service refuses (a Work group has no admins; only the owner makes
+//! Community's, so removing a member or leaving is refused in a topic's room (it would
+//! apply to every topic) and done in the Community's room. What the service refuses (a Work group has no admins; only the owner makes
 //! admins) comes back as a [`SendFailure::Permanent`] in its words, and every change comes
 //! back from the service as a group tip the core applies idempotently.
 
@@ -25,6 +26,20 @@ fn group_of(chat: &ChatId) -> Result<&str, SendFailure> {
             "Tencent Cloud Chat: only groups are managed this way".into(),
         )),
     }
+}
+
+/// The group of `chat` for an act that would reach the whole Community from one of its
+/// topics (`what`: removing a member, leaving): refused in a topic's room, which is not where
+/// a Matrix user expects to act on every topic at once.
+fn whole_group_of<'a>(chat: &'a ChatId, what: &str) -> Result<&'a str, SendFailure> {
+    let id = group_of(chat)?;
+    if member_group(id) != id {
+        return Err(SendFailure::Permanent(format!(
+            "this room is a topic of the Community {}: {what} there would apply to all its topics; do it in the Community's own room",
+            member_group(id)
+        )));
+    }
+    Ok(id)
 }
 
 impl TencentLogin {
@@ -82,9 +97,9 @@ impl GroupAdminAbility for TencentLogin {
         }
     }
 
-    /// `delete_group_member`.
+    /// `delete_group_member`; refused in a Community topic's room ([`whole_group_of`]).
     async fn remove_group_member(&self, chat: &ChatId, user: &str) -> Result<(), SendFailure> {
-        let id = group_of(chat)?;
+        let id = whole_group_of(chat, "removing a member")?;
         self.call_done(
             &member_servcmd(id, DELETE_GROUP_MEMBER),
             delete_member_body(member_group(id), user),
@@ -139,10 +154,28 @@ impl GroupAdminAbility for TencentLogin {
             .ok_or_else(|| SendFailure::Permanent("create_group answered no GroupId".into()))
     }
 
-    /// `quit_group` (of a topic's Community).
+    /// `quit_group`; refused in a Community topic's room ([`whole_group_of`]).
     async fn leave_group(&self, chat: &ChatId) -> Result<(), SendFailure> {
-        let id = group_of(chat)?;
+        let id = whole_group_of(chat, "leaving")?;
         self.call_done(&member_servcmd(id, QUIT_GROUP), quit_body(member_group(id)))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acts_on_the_whole_community_are_refused_in_a_topic_room() {
+        let community = ChatId::group("@TGS#_abc");
+        let topic = ChatId::group("@TGS#_abc@TOPIC#_1");
+        assert_eq!(
+            whole_group_of(&community, "leaving").ok(),
+            Some("@TGS#_abc")
+        );
+        let refused = whole_group_of(&topic, "leaving").expect_err("a topic");
+        assert!(refused.to_string().contains("@TGS#_abc:"), "{refused}");
+        assert!(whole_group_of(&ChatId::direct("bob"), "leaving").is_err());
     }
 }
