@@ -180,7 +180,8 @@ impl Sandbox {
     }
 
     /// `modify_group_member_info` `ShutUpTime` (seconds from now, 0 unmutes) of `member`,
-    /// by the owner or an admin (or the app admin), never of the owner; the members get the
+    /// by the owner or an admin (or the app admin), never of the owner, of an admin by the
+    /// owner only, never in a Work group; the members get the
     /// tip (`OpType` 7, `MsgMemberInfo [{User_Account, ShutupTime}]`, the SDK's `memberList`
     /// with `muteTime`).
     pub fn set_mute(
@@ -206,7 +207,13 @@ impl Sandbox {
                 "only the group's owner and admins mute".into(),
             ));
         }
+        // "The owner mutes admins and members; an admin, ordinary members" (the SDK's muting
+        // guide, role limits).
+        let by_owner = operator == self.cfg.admin || operator == g.owner;
         let m = other_member(g, member, "the owner is not muted")?;
+        if m.role == "Admin" && !by_owner {
+            return Err((NOT_A_MEMBER, "only the group's owner mutes an admin".into()));
+        }
         m.shut_up_until = if secs == 0 {
             0
         } else {
@@ -273,5 +280,44 @@ impl Sandbox {
         for u in to {
             self.push_to(u, &frame, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::network::tencent::sandbox::{Sandbox, SandboxConfig};
+
+    #[test]
+    fn mutes_follow_the_group_type_and_the_roles() {
+        let sb = Sandbox::new(SandboxConfig::new(1_400_000_001, "secret"));
+        for u in ["alice", "bob", "carol", "dave"] {
+            sb.import(u);
+        }
+        let members: Vec<String> = ["bob", "carol", "dave"].map(String::from).to_vec();
+        let work = sb
+            .create_group("Work", "", "plan", "alice", &members)
+            .expect("work group");
+        let refused = sb.set_mute("alice", &work, "bob", 60).expect_err("Work");
+        assert!(refused.1.contains("Work"), "{refused:?}");
+
+        let public = sb
+            .create_group("Public", "", "town", "alice", &members)
+            .expect("public group");
+        for admin in ["bob", "carol"] {
+            sb.set_role("alice", &public, admin, "Admin")
+                .expect("an admin");
+        }
+        // An admin mutes a member, not another admin; the owner mutes admins.
+        sb.set_mute("bob", &public, "dave", 60).expect("dave muted");
+        let refused = sb
+            .set_mute("bob", &public, "carol", 60)
+            .expect_err("an admin");
+        assert!(refused.1.contains("owner"), "{refused:?}");
+        sb.set_mute("alice", &public, "carol", 60)
+            .expect("carol muted");
+        sb.set_mute("dave", &public, "bob", 60)
+            .expect_err("a member mutes nobody");
+        sb.set_mute("bob", &public, "alice", 60)
+            .expect_err("the owner is never muted");
     }
 }
