@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use common::bridge::{tail, TencentTarget};
 use common::bridge_rig::{BridgeRig, HostOptions};
-use common::push_rules::{has_rule, master_on, mute_rule, rule_actions, set_master, wait_rules};
+use common::push_rules::{
+    assert_stays_mentions_only, has_rule, master_on, mute_rule, rule_actions, set_master,
+    wait_rules,
+};
 use common::tencent_rig::{TestSandbox, APP};
 use imbridge::network::tencent::client::Client;
 use imbridge::network::tencent::elem::Elem;
@@ -191,13 +194,7 @@ async fn tencent_do_not_disturb_both_ways() {
         sandbox.c2c_mute_flag("alice", "bob") == wire::C2C_NO_NOTIFY
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let rules = rig.mx.push_rules().await;
-    assert!(
-        has_rule(&rules, "room", &dm) && !has_rule(&rules, "override", &dm),
-        "the DM stays at mentions only: {rules}\n{}",
-        tail(&rig.log, 40)
-    );
+    assert_stays_mentions_only(&rig, &dm).await;
     say!(t0, "the DM set to mentions only in Matrix stays so");
 
     // Account-wide: the phone's do-not-disturb all day is `.m.rule.master`, and back.

@@ -10,7 +10,9 @@ use serde_json::json;
 use super::common::bridge::tail;
 use super::common::bridge_rig::{BridgeRig, HostOptions};
 use super::common::jmessage::{JmPeer, JmSandbox, JmTarget};
-use super::common::push_rules::{has_rule, master_on, mute_rule, set_master, wait_rules};
+use super::common::push_rules::{
+    assert_stays_mentions_only, has_rule, master_on, mute_rule, set_master, wait_rules,
+};
 use super::{ALICE_PW, BOB_PW};
 
 /// [`BridgeRig::start`] with double puppeting by the appservice method and settings compared
@@ -101,13 +103,7 @@ async fn jmessage_no_disturb_both_ways() {
         nd.users.contains("bob")
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let rules = rig.mx.push_rules().await;
-    assert!(
-        has_rule(&rules, "room", &dm) && !has_rule(&rules, "override", &dm),
-        "the room stays at mentions only: {rules}\n{}",
-        tail(&rig.log, 40)
-    );
+    assert_stays_mentions_only(&rig, &dm).await;
     rig.mx.delete_push_rule("room", &dm).await;
     wait_jm(&sb, &rig, "lost bob after mentions-only", |nd| {
         !nd.users.contains("bob")

@@ -59,6 +59,19 @@ pub async fn set_master(rig: &BridgeRig, enabled: bool) {
         .await;
 }
 
+/// Asserts that mx1's `room` still has its "mentions and keywords" room rule, and no mute
+/// rule, after four seconds of comparisons (`settings_sync_secs: 1`): the bridge left the
+/// user's choice alone where the network has no such level.
+pub async fn assert_stays_mentions_only(rig: &BridgeRig, room: &str) {
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rules = rig.mx.push_rules().await;
+    assert!(
+        has_rule(&rules, "room", room) && !has_rule(&rules, "override", room),
+        "{room} did not stay at mentions only: {rules}\n{}",
+        tail(&rig.log, 40)
+    );
+}
+
 /// The override rule Element puts on a room it mutes.
 pub fn mute_rule(room: &str) -> Value {
     json!({ "actions": [],
