@@ -230,14 +230,44 @@ async fn tencent_groups_managed_from_matrix() {
     wait_ghost_muted(&mx, &public, &log, false).await;
     say!(t0, "muted from Matrix, unmuted from the IM side");
 
-    // A mute for two seconds on the IM side ends without a tip: the ghost may speak again
-    // once it is over.
+    // An admin again (on the IM side), muted there for two seconds: the mute ends without a
+    // tip, and the ghost may speak again once it is over, as the admin it was.
+    sb.set_role("alice", &pid, "bob", "Admin")
+        .expect("bob an admin again");
+    wait_ghost_level(&mx, &public, &log, 50).await;
     sb.set_mute("alice", &pid, "bob", 2)
         .expect("bob muted for 2 s");
     wait_ghost_muted(&mx, &public, &log, true).await;
     wait_ghost_muted(&mx, &public, &log, false).await;
-    say!(t0, "a timed mute from the IM side lifted at its end");
+    let levels = mx.state(&public, "m.room.power_levels").await;
+    assert_eq!(levels["users"][BOB_GHOST], json!(50), "{levels}");
+    say!(
+        t0,
+        "a timed mute from the IM side lifted at its end, bob still an admin"
+    );
     bridge.stop();
+}
+
+/// Waits (bounded, 20 s) until bob's ghost has `level` in `room`.
+async fn wait_ghost_level(
+    mx: &common::matrix_user::MatrixUser,
+    room: &str,
+    log: &std::path::Path,
+    level: i64,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let levels = mx.state(room, "m.room.power_levels").await;
+        if levels["users"][BOB_GHOST].as_i64() == Some(level) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob's ghost never got level {level}: {levels}\n{}",
+            tail(log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits (bounded, 20 s) until bob's ghost is below the room's `events_default` (`muted`)

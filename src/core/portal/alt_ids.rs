@@ -45,19 +45,23 @@ impl PortalWorker {
         }
     }
 
-    /// Forgets the other ids of all this portal's messages (the portal is being deleted,
-    /// its messages with it).
-    pub(super) async fn forget_alt_ids(&self) {
+    /// Forgets what the store keeps of this portal besides its records (the portal is being
+    /// deleted, its messages with it): its messages' other ids, and its ghosts' levels from
+    /// before a mute ([`super::group_roles::premute_prefix`]).
+    pub(super) async fn forget_portal_entries(&self) {
         let store = &self.ctx.store;
-        let entries = match store.list_kv(&kv_prefix(&self.key)).await {
-            Ok(entries) => entries,
-            Err(e) => {
-                return warn!(portal = %self.key, error = %e, "messages' other ids not listed")
-            }
-        };
-        for (key, _) in entries {
-            if let Err(e) = store.delete_kv(&key).await {
-                return warn!(portal = %self.key, error = %e, "messages' other ids not deleted");
+        for prefix in [
+            kv_prefix(&self.key),
+            super::group_roles::premute_prefix(&self.key),
+        ] {
+            let entries = match store.list_kv(&prefix).await {
+                Ok(entries) => entries,
+                Err(e) => return warn!(portal = %self.key, error = %e, "portal entries not listed"),
+            };
+            for (key, _) in entries {
+                if let Err(e) = store.delete_kv(&key).await {
+                    return warn!(portal = %self.key, error = %e, "portal entries not deleted");
+                }
             }
         }
     }

@@ -62,7 +62,7 @@ impl PortalWorker {
                 warn!(%room, error = %e, "bridge marker not removed");
             }
         }
-        self.forget_alt_ids().await;
+        self.forget_portal_entries().await;
         if let Err(e) = ctx.store.delete_portal(&self.key).await {
             warn!(portal = %self.key, error = %e, "portal record not deleted");
         }

@@ -22,6 +22,17 @@ use crate::core::connector::{ChatId, ChatInfo, SendFailure};
 use crate::core::logins::UserLogin;
 use crate::core::matrix_api::MatrixError;
 
+/// Where the level a remote user's ghost had before a remote mute is kept (a number), for
+/// the unmute: `premute:<portal key>:<remote id>`.
+fn premute_key(portal: &str, remote: &str) -> String {
+    format!("premute:{portal}:{remote}")
+}
+
+/// The key prefix of every kept pre-mute level of `portal`.
+pub(super) fn premute_prefix(portal: &str) -> String {
+    premute_key(portal, "")
+}
+
 fn int(v: &Value) -> Option<i64> {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
@@ -207,7 +218,9 @@ impl PortalWorker {
     }
 
     /// Remote mutes → Matrix: muted ghosts go below `events_default`, unmuted ones back to
-    /// the default (only when they are below it, so nothing else is undone).
+    /// the level they had before the mute (an admin stays an admin), else to the default;
+    /// only when they are below it, so nothing else is undone. The level before is kept in
+    /// the store ([`premute_key`]) until the unmute.
     pub(super) async fn remote_mutes(
         &self,
         room: &RoomId,
@@ -237,10 +250,16 @@ impl PortalWorker {
                 continue; // the user is told when they try to send
             }
             let ghost = self.ctx.ghosts.mxid(remote);
-            let below = level_of(&pl, ghost.as_str()) < ed;
+            let level = level_of(&pl, ghost.as_str());
+            let below = level < ed;
             match (muted, below) {
-                (true, false) => levels.push((ghost, Some(ed - 1))),
-                (false, true) => levels.push((ghost, None)),
+                (true, false) => {
+                    if level != level_of(&pl, "") {
+                        self.remember_premute(remote, level).await;
+                    }
+                    levels.push((ghost, Some(ed - 1)))
+                }
+                (false, true) => levels.push((ghost, self.take_premute(remote).await)),
                 _ => {}
             }
         }
@@ -356,6 +375,35 @@ pub(crate) async fn open_old_group_portals(ctx: std::sync::Arc<crate::core::Ctx>
             rooms = opened,
             "older group portals let admins change power levels"
         );
+    }
+}
+
+impl PortalWorker {
+    /// Keeps `level`, `remote`'s ghost's level before a remote mute (best effort: without
+    /// it, the unmute goes back to the room's default).
+    async fn remember_premute(&self, remote: &str, level: i64) {
+        let key = premute_key(&self.key, remote);
+        if let Err(e) = self.ctx.store.put_kv(&key, &level.to_string()).await {
+            warn!(portal = %self.key, error = %e, "level before a mute not kept");
+        }
+    }
+
+    /// Takes the level `remote`'s ghost had before its mute (`None`: the default).
+    async fn take_premute(&self, remote: &str) -> Option<i64> {
+        let key = premute_key(&self.key, remote);
+        let level = self.ctx.store.get_kv(&key).await.ok().flatten()?;
+        let _ = self.ctx.store.delete_kv(&key).await;
+        level.parse().ok()
+    }
+
+    /// Forgets the level `remote`'s ghost had before a mute: their role changed since, so
+    /// the unmute goes back to the default.
+    pub(super) async fn forget_premute(&self, remote: &str) {
+        let _ = self
+            .ctx
+            .store
+            .delete_kv(&premute_key(&self.key, remote))
+            .await;
     }
 }
 

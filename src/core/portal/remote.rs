@@ -466,9 +466,11 @@ impl PortalWorker {
         }
         let mut levels = Vec::new();
         for admin in &change.admins_added {
+            self.forget_premute(admin).await;
             levels.push((self.member_mxid(login, admin), Some(ADMIN_LEVEL)));
         }
         for admin in &change.admins_removed {
+            self.forget_premute(admin).await;
             levels.push((self.member_mxid(login, admin), None));
         }
         if !levels.is_empty() {

@@ -54,7 +54,7 @@ impl PortalWorker {
             "This room is no longer bridged (unbridge); the chat's next message opens a new room."
         };
         self.notice(room, text).await;
-        self.forget_alt_ids().await;
+        self.forget_portal_entries().await;
         if let Err(e) = ctx.store.delete_portal(&self.key).await {
             warn!(portal = %self.key, error = %e, "portal record not deleted");
         }
