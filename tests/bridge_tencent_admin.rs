@@ -248,49 +248,55 @@ async fn tencent_groups_managed_from_matrix() {
     bridge.stop();
 }
 
-/// Waits (bounded, 20 s) until bob's ghost has `level` in `room`.
-async fn wait_ghost_level(
+/// Waits (bounded, 20 s) until the power levels of `room` satisfy `what` (described by
+/// `want` for the failure).
+async fn wait_levels(
     mx: &common::matrix_user::MatrixUser,
     room: &str,
     log: &std::path::Path,
-    level: i64,
+    want: &str,
+    what: impl Fn(&Value) -> bool,
 ) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let levels = mx.state(room, "m.room.power_levels").await;
-        if levels["users"][BOB_GHOST].as_i64() == Some(level) {
+        if what(&levels) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "bob's ghost never got level {level}: {levels}\n{}",
+            "{want} never held: {levels}\n{}",
             tail(log, 40)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Waits (bounded, 20 s) until bob's ghost is below the room's `events_default` (`muted`)
-/// or not.
+/// Waits until bob's ghost has `level` in `room`.
+async fn wait_ghost_level(
+    mx: &common::matrix_user::MatrixUser,
+    room: &str,
+    log: &std::path::Path,
+    level: i64,
+) {
+    let want = format!("bob's ghost at level {level}");
+    wait_levels(mx, room, log, &want, |pl| {
+        pl["users"][BOB_GHOST].as_i64() == Some(level)
+    })
+    .await
+}
+
+/// Waits until bob's ghost is below the room's `events_default` (`muted`) or not.
 async fn wait_ghost_muted(
     mx: &common::matrix_user::MatrixUser,
     room: &str,
     log: &std::path::Path,
     muted: bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let levels = mx.state(room, "m.room.power_levels").await;
-        let level = levels["users"][BOB_GHOST].as_i64().unwrap_or(0);
-        if (level < levels["events_default"].as_i64().unwrap_or(0)) == muted {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bob's ghost never became {}: {levels}\n{}",
-            if muted { "muted" } else { "unmuted" },
-            tail(log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let want = format!("bob's ghost {}", if muted { "muted" } else { "unmuted" });
+    wait_levels(mx, room, log, &want, |pl| {
+        let level = pl["users"][BOB_GHOST].as_i64().unwrap_or(0);
+        (level < pl["events_default"].as_i64().unwrap_or(0)) == muted
+    })
+    .await
 }
