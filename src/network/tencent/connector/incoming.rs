@@ -178,14 +178,26 @@ pub(super) async fn translate(
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let mut link_open = true;
     let mut reactions_due = super::reaction_sync::Pending::default();
-    let mute_ends = super::mute_ends::MuteEnds::default();
+    let mut mute_ends = super::mute_ends::MuteEnds::default();
     loop {
+        let next_end = mute_ends.next_end();
+        let until_end = next_end.map_or(0, |end| {
+            end.saturating_sub(crate::network::tencent::client::unix_now())
+        });
         let event = tokio::select! {
             biased;
             e = events.recv() => match e {
                 Some(e) => e,
                 None => break,
             },
+            // A timed mute ran out (the service tells nobody): its unmute.
+            _ = tokio::time::sleep(std::time::Duration::from_secs(until_end)), if next_end.is_some() => {
+                let due = mute_ends.due(crate::network::tencent::client::unix_now());
+                if send_all(&out, due).await {
+                    continue;
+                }
+                break;
+            }
             changed = link.changed(), if link_open => {
                 if changed.is_err() {
                     link_open = false;
@@ -279,7 +291,7 @@ pub(super) async fn translate(
             }
             SessionEvent::GroupTip(t) => {
                 let now = crate::network::tencent::client::unix_now();
-                mute_ends.note(&t, now, &out);
+                mute_ends.note(&t, now);
                 match super::groups::translate_tip(&own, &t, now) {
                     Some(e) => e,
                     None => continue,

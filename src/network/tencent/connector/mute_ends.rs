@@ -1,27 +1,20 @@
 //! Timed member mutes, which end on Tencent without a tip: a member muted for some seconds
 //! (`ShutupTime` of the member-info tip, `OpType` 7) may speak again once they have passed,
-//! and nothing tells the group. This module tells the core instead: at the mute's end, if no
-//! later tip changed that member's mute, it sends the unmute
-//! ([`ChatInfoChange::muted_removed`]). A mute "for good" (`ShutupTime` 4294967295, the
-//! value the REST `forbid_send_msg` docs give) has no end.
+//! and nothing tells the group. This module tells the core instead: the connector's event
+//! loop keeps each running timed mute's end ([`MuteEnds`]), wakes at the earliest, and sends
+//! the unmute ([`ChatInfoChange::muted_removed`]) unless a later tip changed that member's
+//! mute first. A mute "for good" (`ShutupTime` 4294967295, the value the REST
+//! `forbid_send_msg` docs give) has no end.
 //!
-//! The timers live for the session: a mute that ends while the bridge is stopped is
-//! unmuted only when its tip comes again with the catch-up (then already over, see
-//! [`super::groups::translate_tip`]).
+//! The ends live with the session's event loop, so nothing outlives a logout; a mute that
+//! ends while the bridge is stopped is unmuted only when its tip comes again with the
+//! catch-up (then already over, see [`super::groups::translate_tip`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use crate::core::connector::{ChatId, ChatInfoChange, RemoteEvent, RemoteEventSender};
+use crate::core::connector::{ChatId, ChatInfoChange, RemoteEvent};
 use crate::network::tencent::session::group_admin::MUTED_FOR_GOOD;
 use crate::network::tencent::session::group_wire::{GroupTip, GroupTipKind};
-
-/// When each running timed mute ends (unix seconds), by `(group id, member)`.
-#[derive(Clone, Default)]
-pub struct MuteEnds {
-    ends: Arc<Mutex<HashMap<(String, String), u64>>>,
-}
 
 /// When a mute of `secs` seconds told at `time` (unix seconds) ends; `None` for none
 /// (unmuted, 0) or no end ([`MUTED_FOR_GOOD`]).
@@ -38,66 +31,74 @@ pub fn told_at(t: &GroupTip, now: u64) -> u64 {
     }
 }
 
+/// The running timed mutes' ends (unix seconds) by `(group id, member)`, owned by the
+/// connector's event loop.
+#[derive(Debug, Default)]
+pub struct MuteEnds {
+    ends: HashMap<(String, String), u64>,
+}
+
 impl MuteEnds {
-    /// Notes the mutes tip `t` sets (nothing for other tips) and, for each that ends after
-    /// `now` (unix seconds), sends the member's unmute on `out` at its end unless a later
-    /// tip changed their mute first.
-    pub fn note(&self, t: &GroupTip, now: u64, out: &RemoteEventSender) {
+    /// Notes the mutes tip `t` sets (nothing for other tips): a timed mute that ends after
+    /// `now` (unix seconds) is kept, any other change of a member's mute forgets theirs.
+    pub fn note(&mut self, t: &GroupTip, now: u64) {
         if t.kind != GroupTipKind::MemberInfoChanged {
             return;
         }
         for (user, secs) in &t.mute_times {
             let key = (t.group_id.clone(), user.clone());
-            let end = mute_end(told_at(t, now), *secs).filter(|end| *end > now);
-            let Ok(mut ends) = self.ends.lock() else {
-                return;
+            match mute_end(told_at(t, now), *secs).filter(|end| *end > now) {
+                Some(end) => self.ends.insert(key, end),
+                None => self.ends.remove(&key),
             };
-            match end {
-                Some(end) => ends.insert(key.clone(), end),
-                None => ends.remove(&key),
-            };
-            drop(ends);
-            if let Some(end) = end {
-                self.unmute_at(key, end, end - now, out.clone());
-            }
         }
     }
 
-    fn unmute_at(&self, key: (String, String), end: u64, wait: u64, out: RemoteEventSender) {
-        let ends = self.ends.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(wait)).await;
-            let due = match ends.lock() {
-                Ok(mut ends) if ends.get(&key) == Some(&end) => ends.remove(&key).is_some(),
-                _ => false,
-            };
-            if !due {
-                return; // changed since, or the lock poisoned: the next tip decides
-            }
+    /// The earliest end kept, unix seconds; `None` when no timed mute runs.
+    pub fn next_end(&self) -> Option<u64> {
+        self.ends.values().copied().min()
+    }
+
+    /// The unmutes of the mutes over at `now` (unix seconds), which are forgotten; one event
+    /// per group.
+    pub fn due(&mut self, now: u64) -> Vec<RemoteEvent> {
+        let mut over: Vec<(String, String)> = self
+            .ends
+            .iter()
+            .filter(|(_, end)| **end <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        over.sort();
+        let mut by_group: Vec<(String, Vec<String>)> = Vec::new();
+        for key in over {
+            self.ends.remove(&key);
             let (group, user) = key;
-            let change = ChatInfoChange {
-                muted_removed: vec![user],
-                ..ChatInfoChange::default()
-            };
-            let _ = out
-                .send(RemoteEvent::ChatInfoChange {
-                    chat: ChatId::group(group),
-                    sender: None,
-                    change: Box::new(change),
-                })
-                .await;
-        });
+            match by_group.last_mut() {
+                Some((g, users)) if *g == group => users.push(user),
+                _ => by_group.push((group, vec![user])),
+            }
+        }
+        by_group
+            .into_iter()
+            .map(|(group, users)| RemoteEvent::ChatInfoChange {
+                chat: ChatId::group(group),
+                sender: None,
+                change: Box::new(ChatInfoChange {
+                    muted_removed: users,
+                    ..ChatInfoChange::default()
+                }),
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::event_channel::boxed_channel;
 
-    fn mute_tip(user: &str, secs: u64, time: u64) -> GroupTip {
+    fn mute_tip(group: &str, user: &str, secs: u64, time: u64) -> GroupTip {
         GroupTip {
-            group_id: "g".into(),
+            group_id: group.into(),
             kind: GroupTipKind::MemberInfoChanged,
             operator: "alice".into(),
             users: vec![user.into()],
@@ -117,25 +118,28 @@ mod tests {
         assert_eq!(mute_end(u64::MAX, 5), Some(u64::MAX));
     }
 
-    /// Real time: mutes are counted in whole seconds, so this waits about one.
-    #[tokio::test]
-    async fn a_timed_mute_is_lifted_at_its_end_unless_changed_before() {
-        let (tx, mut rx) = boxed_channel(8);
-        let ends = MuteEnds::default();
-        let now = crate::network::tencent::client::unix_now();
-        ends.note(&mute_tip("bob", 1, now), now, &tx);
-        ends.note(&mute_tip("carol", 1, now), now, &tx);
-        // carol is unmuted by hand first: her timer finds the change and says nothing.
-        ends.note(&mute_tip("carol", 0, now), now, &tx);
-        // dave's mute is over already (a tip from the catch-up): no timer.
-        ends.note(&mute_tip("dave", 10, now - 100), now, &tx);
-        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
-        let Ok(Some(RemoteEvent::ChatInfoChange { chat, change, .. })) = first else {
-            panic!("bob's unmute");
+    #[test]
+    fn a_timed_mute_is_lifted_at_its_end_unless_changed_before() {
+        let mut ends = MuteEnds::default();
+        ends.note(&mute_tip("g", "bob", 60, 1_000), 1_000);
+        ends.note(&mute_tip("g", "erin", 60, 1_000), 1_000);
+        ends.note(&mute_tip("h", "frank", 90, 1_000), 1_000);
+        ends.note(&mute_tip("g", "carol", 30, 1_000), 1_000);
+        // carol is unmuted by hand first: her end is forgotten.
+        ends.note(&mute_tip("g", "carol", 0, 1_010), 1_010);
+        // dave's mute is over already (a tip from the catch-up), gus's has no end.
+        ends.note(&mute_tip("g", "dave", 10, 900), 1_000);
+        ends.note(&mute_tip("g", "gus", MUTED_FOR_GOOD, 1_000), 1_000);
+        assert_eq!(ends.next_end(), Some(1_060));
+        assert!(ends.due(1_059).is_empty());
+        let due = ends.due(1_060);
+        let [RemoteEvent::ChatInfoChange { chat, change, .. }] = due.as_slice() else {
+            panic!("one unmute for group g: {due:?}");
         };
-        assert_eq!(chat, ChatId::group("g"));
-        assert_eq!(change.muted_removed, vec!["bob".to_owned()]);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(rx.try_recv().is_err(), "nothing else");
+        assert_eq!(*chat, ChatId::group("g"));
+        assert_eq!(change.muted_removed, ["bob", "erin"]);
+        assert_eq!(ends.next_end(), Some(1_090));
+        assert_eq!(ends.due(2_000).len(), 1, "frank's");
+        assert_eq!(ends.next_end(), None);
     }
 }
