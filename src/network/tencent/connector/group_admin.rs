@@ -2,8 +2,8 @@
 //! topic and announcement, invites and kicks, admins and mutes, `create-group` and leaving, as the SDK
 //! sends them ([`crate::network::tencent::session::group_admin`] has the shapes). A Community
 //! topic's name, introduction and notification are the topic's own; its members are the
-//! Community's, so removing a member or leaving is refused in a topic's room (it would
-//! apply to every topic) and done in the Community's room. What the service refuses (a Work group has no admins; only the owner makes
+//! Community's, so removing a member, leaving, admins and mutes are refused in a topic's room
+//! (they would apply to every topic) and done in the Community's room. What the service refuses (a Work group has no admins; only the owner makes
 //! admins) comes back as a [`SendFailure::Permanent`] in its words, and every change comes
 //! back from the service as a group tip the core applies idempotently.
 
@@ -29,7 +29,7 @@ fn group_of(chat: &ChatId) -> Result<&str, SendFailure> {
 }
 
 /// The group of `chat` for an act that would reach the whole Community from one of its
-/// topics (`what`: removing a member, leaving): refused in a topic's room, which is not where
+/// topics (`what`: removing a member, leaving, admins, mutes): refused in a topic's room, which is not where
 /// a Matrix user expects to act on every topic at once.
 fn whole_group_of<'a>(chat: &'a ChatId, what: &str) -> Result<&'a str, SendFailure> {
     let id = group_of(chat)?;
@@ -107,14 +107,15 @@ impl GroupAdminAbility for TencentLogin {
         .await
     }
 
-    /// `modify_group_member_info` `Role`.
+    /// `modify_group_member_info` `Role`; refused in a Community topic's room
+    /// ([`whole_group_of`]).
     async fn set_group_admin(
         &self,
         chat: &ChatId,
         user: &str,
         admin: bool,
     ) -> Result<(), SendFailure> {
-        let id = group_of(chat)?;
+        let id = whole_group_of(chat, "changing an admin")?;
         self.call_done(
             &member_servcmd(id, MODIFY_GROUP_MEMBER_INFO),
             role_body(member_group(id), user, admin),
@@ -123,14 +124,14 @@ impl GroupAdminAbility for TencentLogin {
     }
 
     /// `modify_group_member_info` `ShutUpTime`: muted with no end ([`MUTED_FOR_GOOD`]
-    /// seconds), or 0.
+    /// seconds), or 0; refused in a Community topic's room ([`whole_group_of`]).
     async fn set_group_muted(
         &self,
         chat: &ChatId,
         user: &str,
         muted: bool,
     ) -> Result<(), SendFailure> {
-        let id = group_of(chat)?;
+        let id = whole_group_of(chat, "muting")?;
         let secs = if muted { MUTED_FOR_GOOD } else { 0 };
         self.call_done(
             &member_servcmd(id, MODIFY_GROUP_MEMBER_INFO),
