@@ -37,7 +37,7 @@ use crate::network::tencent::session::ops::C2cRef;
 use crate::network::tencent::session::receipts::{
     c2c_receipt_request, group_receipt_request, C2cReceiptFor, ReceiptNotice,
 };
-use crate::network::tencent::session::{C2cMessage, GroupMessage};
+use crate::network::tencent::session::{C2cMessage, GroupMessage, SendError};
 
 /// Whether the bridge's group messages (from Matrix) ask for per-message read receipts
 /// (`NeedReadReceipt: 1`): yes, so that who read them shows in Matrix. The service counts
@@ -277,8 +277,10 @@ pub async fn send_pending(login: &TencentLogin, chat: &ChatId, up_to: &str) {
         }
     };
     let sent = login.client.call(cmd, body).await;
-    if sent.is_err() && chat.kind == ChatKind::Direct {
-        // What was owed is looked up in the history again at the next read.
+    let retriable = matches!(sent, Err(SendError::Timeout | SendError::QueueTimeout));
+    if retriable && chat.kind == ChatKind::Direct {
+        // Not answered: what was owed is looked up in the history again at the next read.
+        // (A refusal is not retried: it would be refused at every read.)
         login.memory.receipts.uncheck(&chat.id);
     }
     match sent {
