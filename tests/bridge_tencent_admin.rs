@@ -245,6 +245,41 @@ async fn tencent_groups_managed_from_matrix() {
         t0,
         "a timed mute from the IM side lifted at its end, bob still an admin"
     );
+
+    // Muted, then no longer an admin: the ghost stays muted (the role's level waits for the
+    // unmute), and the unmute gives the member's level. The rename after the demotion
+    // tells when the bridge has handled it (one ordered queue per portal).
+    sb.set_mute("alice", &pid, "bob", 600)
+        .expect("bob muted for 10 min");
+    wait_ghost_muted(&mx, &public, &log, true).await;
+    sb.set_role("alice", &pid, "bob", "Member")
+        .expect("bob no longer an admin");
+    let rename = imbridge::network::tencent::sandbox::groups::ProfileChange {
+        name: Some("Town square".into()),
+        ..Default::default()
+    };
+    sb.modify_group("alice", &pid, &rename).expect("renamed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mx.state(&public, "m.room.name").await["name"] != "Town square" {
+        assert!(
+            Instant::now() < deadline,
+            "never renamed\n{}",
+            tail(&log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_ghost_muted(&mx, &public, &log, true).await;
+    sb.set_mute("alice", &pid, "bob", 0).expect("bob unmuted");
+    wait_ghost_muted(&mx, &public, &log, false).await;
+    let levels = mx.state(&public, "m.room.power_levels").await;
+    assert!(
+        levels["users"][BOB_GHOST].as_i64().unwrap_or(0) < 50,
+        "{levels}"
+    );
+    say!(
+        t0,
+        "demoted while muted: still muted, then back as a member"
+    );
     bridge.stop();
 }
 

@@ -217,6 +217,44 @@ impl PortalWorker {
         }
     }
 
+    /// Remote admin changes → the levels to set: [`ADMIN_LEVEL`] for `added`, the default
+    /// (`None`) for `removed`. A ghost muted in the room keeps its mute: the new role's level
+    /// is kept for its unmute instead ([`premute_key`]).
+    pub(super) async fn remote_admins(
+        &self,
+        room: &RoomId,
+        login: &UserLogin,
+        added: &[String],
+        removed: &[String],
+    ) -> Result<Vec<(OwnedUserId, Option<i64>)>, MatrixError> {
+        if added.is_empty() && removed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pl = self
+            .ctx
+            .matrix
+            .room_state(room, "m.room.power_levels", "")
+            .await?
+            .unwrap_or_default();
+        let mut levels = Vec::new();
+        for (remote, level) in added
+            .iter()
+            .map(|r| (r, Some(ADMIN_LEVEL)))
+            .chain(removed.iter().map(|r| (r, None)))
+        {
+            let user = self.member_mxid(login, remote);
+            let muted =
+                *remote != login.remote_id && level_of(&pl, user.as_str()) < events_default(&pl);
+            if muted {
+                self.keep_premute(remote, level).await;
+            } else {
+                self.forget_premute(remote).await;
+                levels.push((user, level));
+            }
+        }
+        Ok(levels)
+    }
+
     /// Remote mutes → Matrix: muted ghosts go below `events_default`, unmuted ones back to
     /// the level they had before the mute (an admin stays an admin), else to the default;
     /// only when they are below it, so nothing else is undone. The level before is kept in
@@ -254,13 +292,14 @@ impl PortalWorker {
             let below = level < ed;
             match (muted, below) {
                 (true, false) => {
-                    if level != level_of(&pl, "") {
-                        self.remember_premute(remote, level).await;
-                    }
+                    let before = (level != level_of(&pl, "")).then_some(level);
+                    self.keep_premute(remote, before).await;
                     levels.push((ghost, Some(ed - 1)))
                 }
                 (false, true) => levels.push((ghost, self.take_premute(remote).await)),
-                _ => {}
+                // Unmuted while not muted here (lifted in Matrix already): nothing to give back.
+                (false, false) => self.forget_premute(remote).await,
+                (true, true) => {}
             }
         }
         if levels.is_empty() {
@@ -379,9 +418,12 @@ pub(crate) async fn open_old_group_portals(ctx: std::sync::Arc<crate::core::Ctx>
 }
 
 impl PortalWorker {
-    /// Keeps `level`, `remote`'s ghost's level before a remote mute (best effort: without
-    /// it, the unmute goes back to the room's default).
-    async fn remember_premute(&self, remote: &str, level: i64) {
+    /// Keeps `level`, `remote`'s ghost's level before a remote mute (`None`: the default,
+    /// nothing kept). Best effort: without it, the unmute goes back to the room's default.
+    async fn keep_premute(&self, remote: &str, level: Option<i64>) {
+        let Some(level) = level else {
+            return self.forget_premute(remote).await;
+        };
         let key = premute_key(&self.key, remote);
         if let Err(e) = self.ctx.store.put_kv(&key, &level.to_string()).await {
             warn!(portal = %self.key, error = %e, "level before a mute not kept");

@@ -9,7 +9,6 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::{json, Value};
 use tracing::{debug, warn};
 
-use super::power::ADMIN_LEVEL;
 use super::{content_kind, ignore_already_member, retry, PortalWorker, INITIAL_MEMBERS};
 use crate::core::connector::{ChatId, ChatKind, MessageContent, RemoteMessage};
 use crate::core::convert;
@@ -464,15 +463,9 @@ impl PortalWorker {
             })
             .await?;
         }
-        let mut levels = Vec::new();
-        for admin in &change.admins_added {
-            self.forget_premute(admin).await;
-            levels.push((self.member_mxid(login, admin), Some(ADMIN_LEVEL)));
-        }
-        for admin in &change.admins_removed {
-            self.forget_premute(admin).await;
-            levels.push((self.member_mxid(login, admin), None));
-        }
+        let levels = self
+            .remote_admins(&room, login, &change.admins_added, &change.admins_removed)
+            .await?;
         if !levels.is_empty() {
             self.set_power_levels(&room, &levels).await?;
         }
