@@ -105,7 +105,7 @@ async fn offline_events_and_receipts_reach_the_sdk_at_login() {
         .await;
     let m = message(&mut bob_events).await;
     assert_eq!(m.msg_type, "custom");
-    let r = translate_message("bob", APP_KEY, &m).expect("bridged");
+    let r = translate_message("bob", &m).expect("bridged");
     assert_eq!(r.sender, "alice");
     let MessageContent::Notice { body } = r.content else {
         panic!("a notice: {:?}", r.content);

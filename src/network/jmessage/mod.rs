@@ -4,6 +4,7 @@
 //!
 //! Protocol facts: /work/shared/reference/tencent-jmessage-protocol.md part B.
 
+pub mod across;
 pub mod client;
 pub mod connector;
 pub mod eio;

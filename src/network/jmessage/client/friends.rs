@@ -35,7 +35,7 @@ impl Client {
     /// Our friends' usernames (`get_friend_list`).
     pub async fn friend_list(&self) -> Result<Vec<String>, SendError> {
         let v = self.call(move |s, now| s.friend_list(now)).await?;
-        Ok(usernames(&v["friend_list"]))
+        Ok(usernames(&v["friend_list"], &self.app_key))
     }
 
     /// Puts `username` on our blacklist (`on`) or takes them off (`add|del_black_list`).
@@ -49,6 +49,6 @@ impl Client {
     /// The usernames on our blacklist (`get_black_list`).
     pub async fn black_list(&self) -> Result<Vec<String>, SendError> {
         let v = self.call(move |s, now| s.black_list(now)).await?;
-        Ok(usernames(&v["black_list"]))
+        Ok(usernames(&v["black_list"], &self.app_key))
     }
 }

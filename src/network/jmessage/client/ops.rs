@@ -123,10 +123,14 @@ impl Client {
         let list = v["member_list"]
             .as_array()
             .ok_or_else(|| malformed("member_list"))?;
-        Ok(list.iter().filter_map(GroupMember::from_value).collect())
+        Ok(list
+            .iter()
+            .filter_map(|m| GroupMember::from_value(m, &self.app_key))
+            .collect())
     }
 
-    /// Adds users (same app) to `gid` (`add_across_group_member`).
+    /// Adds users (named as [`crate::network::jmessage::across`] does: another app's as
+    /// `username/appkey`) to `gid` (`add_across_group_member`).
     pub async fn add_group_members(&self, gid: i64, usernames: &[&str]) -> Result<(), SendError> {
         let names: Vec<String> = usernames.iter().map(|u| (*u).to_owned()).collect();
         self.call(move |s, now| s.add_group_members(gid, &names, now))
@@ -169,7 +173,7 @@ impl Client {
     pub async fn user_info(&self, username: &str) -> Result<UserInfo, SendError> {
         let username = username.to_owned();
         let v = self.call(move |s, now| s.user_info(&username, now)).await?;
-        UserInfo::from_value(&v["user_info"]).ok_or_else(|| malformed("user_info"))
+        UserInfo::from_value(&v["user_info"], &self.app_key).ok_or_else(|| malformed("user_info"))
     }
 
     /// Changes our nickname and/or avatar (a `media_id` of an `image` upload;
@@ -189,7 +193,8 @@ impl Client {
     /// The user's no-disturb settings (`no_disturb`).
     pub async fn no_disturb(&self) -> Result<NoDisturb, SendError> {
         let v = self.call(move |s, now| s.no_disturb(now)).await?;
-        NoDisturb::from_value(&v["no_disturb"]).ok_or_else(|| malformed("no_disturb"))
+        NoDisturb::from_value(&v["no_disturb"], &self.app_key)
+            .ok_or_else(|| malformed("no_disturb"))
     }
 
     /// Puts the single chat with `username` on no-disturb (`on`) or takes it off
@@ -250,7 +255,7 @@ impl Client {
         let v = self
             .call(move |s, now| s.msg_unread_list(msg_id, now))
             .await?;
-        MsgReaders::from_value(&v).ok_or_else(|| malformed("msg_unread_list"))
+        MsgReaders::from_value(&v, &self.app_key).ok_or_else(|| malformed("msg_unread_list"))
     }
 
     /// Sends a text (with `extras`, a JSON object, when given) to group `gid`

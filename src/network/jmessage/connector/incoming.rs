@@ -34,10 +34,12 @@ use super::receipts::{
 /// How long after the login (or the last offline message) the catch-up counts as done.
 pub const CATCH_UP_QUIET: Duration = Duration::from_millis(1500);
 
-/// One message seen by the logged-in user `own` of app `app_key`: a group message (its `gid`
-/// set) goes to the chat `ChatId::group(<gid>)`, a single-chat message to the other user's
-/// direct chat; `None` for single-chat messages that are not this user's.
-pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Option<RemoteMessage> {
+/// One message seen by the logged-in user `own`: a group message (its `gid` set) goes to the
+/// chat `ChatId::group(<gid>)`, a single-chat message to the other user's direct chat; `None`
+/// for single-chat messages that are not this user's. Users are named as
+/// [`crate::network::jmessage::across`] does (the session did), so `bob` of another app is
+/// `bob/<appkey>`: another ghost and another direct chat than our app's `bob`.
+pub fn translate_message(own: &str, m: &IncomingMessage) -> Option<RemoteMessage> {
     let from_self = m.from == own;
     let chat = match m.gid {
         Some(gid) => ChatId::group(gid.to_string()),
@@ -52,17 +54,7 @@ pub fn translate_message(own: &str, app_key: &str, m: &IncomingMessage) -> Optio
             ChatId::direct(peer.clone())
         }
     };
-    let mut content = content_of(m);
-    if let Some(other) = m
-        .from_appkey
-        .as_deref()
-        .filter(|k| !from_self && *k != app_key)
-    {
-        // Cross-app senders are not told apart from same-named users of this app yet.
-        if let MessageContent::Text { body, .. } = &mut content {
-            *body = format!("{body}\n[sent from the JMessage app {other}]");
-        }
-    }
+    let content = content_of(m);
     Some(RemoteMessage {
         id: m.msg_id.to_string(),
         chat,
@@ -201,8 +193,6 @@ pub fn profile_changed(known: Option<i64>, seen: Option<i64>) -> bool {
 pub(super) struct Translation {
     /// The logged-in username.
     pub own: String,
-    /// The app's AppKey (cross-app senders differ).
-    pub app_key: String,
     pub client: Client,
     /// Where the ids of messages from others are noted, for read reports.
     pub unread: UnreadBook,
@@ -217,7 +207,6 @@ pub(super) async fn translate(
 ) {
     let Translation {
         own,
-        app_key,
         client,
         unread,
     } = who;
@@ -279,7 +268,7 @@ pub(super) async fn translate(
                 if m.offline && catching_up {
                     catch_up = tokio::time::Instant::now() + CATCH_UP_QUIET;
                 }
-                match translate_message(&own, &app_key, &m) {
+                match translate_message(&own, &m) {
                     Some(message) => {
                         if !message.from_self {
                             unread.note(&message.chat, m.msg_id);
@@ -405,7 +394,7 @@ mod tests {
         for (from, mine) in [("bob", false), ("alice", true)] {
             let mut m = message(from, "10001", "text", json!({"text": "in the group"}));
             m.gid = Some(10001);
-            let r = translate_message("alice", "appkey", &m).expect("bridged");
+            let r = translate_message("alice", &m).expect("bridged");
             assert_eq!(r.chat, ChatId::group("10001"), "{from}");
             assert_eq!(r.sender, from);
             assert_eq!(r.from_self, mine);
@@ -421,7 +410,7 @@ mod tests {
             "text",
             json!({"text": "hi", "extras": {"k": 1}}),
         );
-        let r = translate_message("alice", "appkey", &m).expect("bridged");
+        let r = translate_message("alice", &m).expect("bridged");
         assert_eq!(r.id, "42");
         assert_eq!(r.chat, ChatId::direct("bob"));
         assert_eq!(r.sender, "bob");
@@ -429,11 +418,11 @@ mod tests {
         assert_eq!(r.timestamp_ms, 1_700_000_000_123);
         assert_eq!(r.content, MessageContent::text("hi"));
         let mine = message("alice", "bob", "text", json!({"text": "yo"}));
-        let r = translate_message("alice", "appkey", &mine).expect("bridged");
+        let r = translate_message("alice", &mine).expect("bridged");
         assert!(r.from_self);
         assert_eq!(r.chat, ChatId::direct("bob"));
         // Not ours at all.
-        assert!(translate_message("carol", "appkey", &m).is_none());
+        assert!(translate_message("carol", &m).is_none());
     }
 
     #[test]
@@ -444,7 +433,7 @@ mod tests {
             "custom",
             json!({"action": "gift", "count": 3, "vip": true, "items": [1, 2], "meta": {}}),
         );
-        let r = translate_message("alice", "appkey", &m).expect("bridged");
+        let r = translate_message("alice", &m).expect("bridged");
         let MessageContent::Notice { body } = r.content else {
             panic!("a notice: {:?}", r.content);
         };
@@ -470,13 +459,13 @@ mod tests {
     #[test]
     fn other_kinds_and_apps_in_words() {
         let img = message("bob", "alice", "image", json!({"width": 3}));
-        let r = translate_message("alice", "appkey", &img).expect("bridged");
+        let r = translate_message("alice", &img).expect("bridged");
         let MessageContent::Unsupported { description } = r.content else {
             panic!("a notice");
         };
         assert!(description.contains("an image"), "{description}");
         let loc = message("bob", "alice", "location", json!({"latitude": 1.0}));
-        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        let r = translate_message("alice", &loc).expect("bridged");
         assert!(matches!(r.content, MessageContent::Unsupported { .. }));
         let loc = message(
             "bob",
@@ -484,7 +473,7 @@ mod tests {
             "location",
             json!({"latitude": 91.0, "longitude": 0}),
         );
-        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        let r = translate_message("alice", &loc).expect("bridged");
         assert!(matches!(r.content, MessageContent::Unsupported { .. }));
         let loc = message(
             "bob",
@@ -492,7 +481,7 @@ mod tests {
             "location",
             json!({"latitude": 39.9, "longitude": 116, "scale": 16, "label": "Tiananmen"}),
         );
-        let r = translate_message("alice", "appkey", &loc).expect("bridged");
+        let r = translate_message("alice", &loc).expect("bridged");
         assert_eq!(
             r.content,
             MessageContent::Location {
@@ -507,18 +496,16 @@ mod tests {
             "image",
             json!({"media_id": "m/1", "format": "png"}),
         );
-        let r = translate_message("alice", "appkey", &img).expect("bridged");
+        let r = translate_message("alice", &img).expect("bridged");
         let MessageContent::Media { media, caption } = r.content else {
             panic!("media");
         };
         assert_eq!((media.url.as_str(), caption), ("m/1", None));
-        let mut cross = message("bob", "alice", "text", json!({"text": "hi"}));
-        cross.from_appkey = Some("otherapp".into());
-        let r = translate_message("alice", "appkey", &cross).expect("bridged");
-        let MessageContent::Text { body, .. } = r.content else {
-            panic!("text");
-        };
-        assert!(body.contains("otherapp"), "{body}");
+        // The session names another app's `bob` `bob/<appkey>`: its own direct chat.
+        let cross = message("bob/otherapp", "alice", "text", json!({"text": "hi"}));
+        let r = translate_message("alice", &cross).expect("bridged");
+        assert_eq!(r.chat, ChatId::direct("bob/otherapp"));
+        assert_eq!(r.sender, "bob/otherapp");
     }
 
     #[test]

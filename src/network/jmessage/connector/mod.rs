@@ -184,7 +184,6 @@ impl NetworkConnector for JmessageConnector {
         tokio::spawn(incoming::translate(
             incoming::Translation {
                 own: user.clone(),
-                app_key: self.settings.app_key.clone(),
                 client: client.clone(),
                 unread: unread.clone(),
             },

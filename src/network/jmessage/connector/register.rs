@@ -39,15 +39,7 @@ const REGISTER_LIMIT: i64 = 880007;
 
 /// Whether `user` follows JMessage's username rules; the words of the rule when not.
 pub fn check_username(user: &str) -> Result<(), String> {
-    let ok = (4..=128).contains(&user.len())
-        && user
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@'));
-    if ok {
+    if user.len() >= 4 && crate::network::jmessage::across::valid_username(user) {
         Ok(())
     } else {
         Err(

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{code, PushedMessage};
 
 /// A message received (live in `msg_sync`, or offline in `sync_conversation`).
@@ -10,12 +11,13 @@ use crate::network::jmessage::wire::{code, PushedMessage};
 pub struct IncomingMessage {
     /// The server's message id (unique per app).
     pub msg_id: i64,
-    /// The sender's username (`content.from_id`).
+    /// The sender (`content.from_id`), named as [`across`] does: a user of another app
+    /// (`from_appkey`) is `username/appkey`.
     pub from: String,
     /// The sender's appkey (cross-app messages differ from ours).
     pub from_appkey: Option<String>,
-    /// `content.target_id`: our username for single messages, the gid (as text) for group
-    /// messages.
+    /// `content.target_id`: the receiver for single messages (named as [`across`] does, by
+    /// `target_appkey`), the gid (as text) for group messages.
     pub target: String,
     /// The group (`from_gid`) of a group message (`msg_type` 4); `None` for single chat.
     pub gid: Option<i64>,
@@ -37,16 +39,21 @@ pub struct IncomingMessage {
 }
 
 impl IncomingMessage {
-    /// From a pushed message.
-    pub fn from_pushed(m: &PushedMessage, offline: bool) -> Self {
+    /// From a pushed message, seen by a user of app `own_app`.
+    pub fn from_pushed(m: &PushedMessage, offline: bool, own_app: &str) -> Self {
         let body = m.content.msg_body.clone();
+        let group = m.msg_type == crate::network::jmessage::wire::MSG_TYPE_GROUP;
+        let c = &m.content;
         Self {
             msg_id: m.msg_id,
-            from: m.content.from_id.clone(),
-            from_appkey: m.content.from_appkey.clone(),
-            target: m.content.target_id.clone(),
-            gid: (m.msg_type == crate::network::jmessage::wire::MSG_TYPE_GROUP)
-                .then_some(m.from_gid),
+            from: across::name(&c.from_id, c.from_appkey.as_deref(), own_app),
+            from_appkey: c.from_appkey.clone(),
+            target: if group {
+                c.target_id.clone()
+            } else {
+                across::name(&c.target_id, c.target_appkey.as_deref(), own_app)
+            },
+            gid: group.then_some(m.from_gid),
             ctime_ms: m.ctime_ms,
             msg_type: m.content.msg_type.clone(),
             text: body.get("text").and_then(Value::as_str).map(str::to_owned),

@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::{SendError, Session, SessionEvent};
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{self, event, event_type};
 
 /// What a friend event says.
@@ -36,8 +37,9 @@ pub struct FriendEvent {
 }
 
 impl FriendEvent {
-    /// Reads a friend event; `None` for other events or one without `from_username`.
-    pub fn from_value(data: &Value) -> Option<Self> {
+    /// Reads a friend event as a user of app `own_app` sees it (`from` named as [`across`]
+    /// does); `None` for other events or one without `from_username`.
+    pub fn from_value(data: &Value, own_app: &str) -> Option<Self> {
         let kind = match data["event_type"].as_i64()? {
             event_type::FRIEND_INVITATION => match data["extra"].as_i64()? {
                 wire::FRIEND_EXTRA_INVITED => FriendEventKind::Invited,
@@ -53,19 +55,20 @@ impl FriendEvent {
         let from = data["from_username"].as_str().filter(|f| !f.is_empty())?;
         Some(Self {
             kind,
-            from: from.to_owned(),
+            from: across::name(from, data["from_appkey"].as_str(), own_app),
             reason: data["description"].as_str().unwrap_or_default().to_owned(),
         })
     }
 }
 
-/// The usernames of a `friend_list` / `black_list` answer.
-pub fn usernames(list: &Value) -> Vec<String> {
+/// The users of a `friend_list` / `black_list` answer, named as [`across`] does for a user
+/// of app `own_app`.
+pub fn usernames(list: &Value, own_app: &str) -> Vec<String> {
     list.as_array()
         .map(|l| {
             l.iter()
-                .filter_map(|u| u["username"].as_str())
-                .map(str::to_owned)
+                .filter(|u| u["username"].is_string())
+                .filter_map(|u| across::from_json(u, own_app))
                 .collect()
         })
         .unwrap_or_default()
@@ -74,7 +77,7 @@ pub fn usernames(list: &Value) -> Vec<String> {
 impl Session {
     /// A friend event: emits it; false when `data` is not one.
     pub(super) fn on_friend_notification(&mut self, data: &Value) -> bool {
-        match FriendEvent::from_value(data) {
+        match FriendEvent::from_value(data, &self.cfg.app_key) {
             Some(e) => {
                 self.event(SessionEvent::Friend(e));
                 true
@@ -90,7 +93,8 @@ impl Session {
         why: &str,
         now: Instant,
     ) -> Result<u64, SendError> {
-        let data = json!({"target_name": username, "why": why, "appkey": self.cfg.app_key,
+        let (target, appkey) = across::split(username, &self.cfg.app_key);
+        let data = json!({"target_name": target, "why": why, "appkey": appkey,
             "from_type": wire::FRIEND_INVITE});
         self.call(event::ADD_FRIEND, data, now)
     }
@@ -108,14 +112,16 @@ impl Session {
         } else {
             "no"
         };
-        let data = json!({"target_name": username, "why": why, "appkey": self.cfg.app_key,
+        let (target, appkey) = across::split(username, &self.cfg.app_key);
+        let data = json!({"target_name": target, "why": why, "appkey": appkey,
             "from_type": wire::FRIEND_INVITED});
         self.call(event::ADD_FRIEND, data, now)
     }
 
     /// Removes `username` from our friends (`delFriend`).
     pub fn del_friend(&mut self, username: &str, now: Instant) -> Result<u64, SendError> {
-        let data = json!({"target_name": username, "appkey": self.cfg.app_key});
+        let (target, appkey) = across::split(username, &self.cfg.app_key);
+        let data = json!({"target_name": target, "appkey": appkey});
         self.call(event::DEL_FRIEND, data, now)
     }
 
@@ -136,8 +142,7 @@ impl Session {
         } else {
             event::DEL_BLACK_LIST
         };
-        let data =
-            json!({"member_usernames": [{"username": username, "appkey": self.cfg.app_key}]});
+        let data = json!({"member_usernames": [across::to_json(username, &self.cfg.app_key)]});
         self.call(name, data, now)
     }
 
@@ -211,7 +216,7 @@ mod tests {
 
     #[test]
     fn friend_events_read() {
-        let read = |v: Value| FriendEvent::from_value(&v).map(|e| (e.kind, e.from, e.reason));
+        let read = |v: Value| FriendEvent::from_value(&v, "k").map(|e| (e.kind, e.from, e.reason));
         assert_eq!(
             read(json!({"event_type": 5, "extra": 1, "from_username": "bob", "description": "hi"})),
             Some((FriendEventKind::Invited, "bob".into(), "hi".into()))
@@ -238,12 +243,15 @@ mod tests {
             json!({"event_type": 10, "from_username": "bob"}),
             json!("x"),
         ] {
-            assert_eq!(FriendEvent::from_value(&bad), None, "{bad}");
+            assert_eq!(FriendEvent::from_value(&bad, "k"), None, "{bad}");
         }
         assert_eq!(
-            usernames(&json!([{"username": "a"}, {"nickname": "x"}, {"username": "b"}])),
-            ["a", "b"]
+            usernames(
+                &json!([{"username": "a"}, {"nickname": "x"}, {"username": "b", "appkey": "o"}]),
+                "k"
+            ),
+            ["a", "b/o"]
         );
-        assert!(usernames(&json!(null)).is_empty());
+        assert!(usernames(&json!(null), "k").is_empty());
     }
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::{Phase, SendError, Session, SessionEvent};
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{event, event_type};
 
 /// A group as `get_group_info` (`group_info`) and `get_groups_list` (`group_list[]`) give it.
@@ -43,6 +44,7 @@ impl GroupInfo {
 /// A member as `get_group_members` gives it (`member_list[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMember {
+    /// Named as [`across`] does (`username/appkey` for a member of another app).
     pub username: String,
     /// The member's appkey (cross-app members differ from ours).
     pub appkey: Option<String>,
@@ -52,10 +54,12 @@ pub struct GroupMember {
 }
 
 impl GroupMember {
-    /// Reads one member object; `None` without a `username`.
-    pub fn from_value(v: &Value) -> Option<Self> {
+    /// Reads one member object as a user of app `own_app` sees it; `None` without a
+    /// `username`.
+    pub fn from_value(v: &Value, own_app: &str) -> Option<Self> {
+        v["username"].as_str().filter(|s| !s.is_empty())?;
         Some(Self {
-            username: v["username"].as_str().filter(|s| !s.is_empty())?.to_owned(),
+            username: across::from_json(v, own_app)?,
             appkey: v["appkey"].as_str().map(str::to_owned),
             nickname: v["nickname"]
                 .as_str()
@@ -135,8 +139,14 @@ fn gid_of(v: &Value) -> Option<i64> {
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
-fn member_list(usernames: &[String]) -> Value {
-    Value::Array(usernames.iter().map(|u| json!({ "username": u })).collect())
+/// `member_usernames` for users named as [`across`] does by a user of app `own_app`: a
+/// member of another app carries its `appkey`.
+fn member_list(usernames: &[String], own_app: &str) -> Value {
+    let entry = |u: &String| match across::split(u, own_app) {
+        (name, app) if app != own_app => json!({ "username": name, "appkey": app }),
+        _ => json!({ "username": u }),
+    };
+    Value::Array(usernames.iter().map(entry).collect())
 }
 
 impl Session {
@@ -180,14 +190,16 @@ impl Session {
         self.call(event::GET_GROUP_MEMBERS, json!({ "gid": gid }), now)
     }
 
-    /// `add_across_group_member {gid, member_usernames:[{username}]}` (same-app members).
+    /// `add_across_group_member {gid, member_usernames:[{username, appkey?}]}` (`appkey` for
+    /// members of another app, named as [`across`] does).
     pub fn add_group_members(
         &mut self,
         gid: i64,
         usernames: &[String],
         now: Instant,
     ) -> Result<u64, SendError> {
-        let body = json!({ "gid": gid, "member_usernames": member_list(usernames) });
+        let body =
+            json!({ "gid": gid, "member_usernames": member_list(usernames, &self.cfg.app_key) });
         self.call(event::ADD_ACROSS_GROUP_MEMBER, body, now)
     }
 
@@ -198,7 +210,8 @@ impl Session {
         usernames: &[String],
         now: Instant,
     ) -> Result<u64, SendError> {
-        let body = json!({ "gid": gid, "member_usernames": member_list(usernames) });
+        let body =
+            json!({ "gid": gid, "member_usernames": member_list(usernames, &self.cfg.app_key) });
         self.call(event::DEL_ACROSS_GROUP_MEMBER, body, now)
     }
 
@@ -272,7 +285,11 @@ impl Session {
             return false;
         };
         let event_id = data["event_id"].as_i64().unwrap_or(0);
-        let from_username = str_of(&data["from_username"]);
+        // Named as `across` does: a user of another app is `username/appkey`.
+        let from_username = match str_of(&data["from_username"]) {
+            f if f.is_empty() => f,
+            f => across::name(&f, data["from_appkey"].as_str(), &self.cfg.app_key),
+        };
         let ctime_ms = data["ctime_ms"].as_i64().unwrap_or(0);
         if t == event_type::MSG_RETRACTED {
             let msg_ids: Vec<i64> = data["msg_ids"]
@@ -300,8 +317,7 @@ impl Session {
             .as_array()
             .map(|l| {
                 l.iter()
-                    .filter_map(|u| u.as_str().or_else(|| u["username"].as_str()))
-                    .map(str::to_owned)
+                    .filter_map(|u| across::from_json(u, &self.cfg.app_key))
                     .collect()
             })
             .unwrap_or_default();
@@ -449,7 +465,8 @@ mod tests {
             &mut s,
             "event_notification",
             json!({"event_id": 1, "event_type": 10, "from_username": "alice", "gid": 42,
-                "to_usernames": [{"username": "bob", "appkey": "k"}, "carol"], "ctime_ms": 5}),
+                "to_usernames": [{"username": "bob", "appkey": "k"}, "carol",
+                    {"username": "dan", "appkey": "appkey"}], "ctime_ms": 5}),
             now,
         );
         respond(
@@ -468,7 +485,8 @@ mod tests {
                     event_id: 1,
                     gid: 42,
                     from_username: "alice".into(),
-                    to_usernames: vec!["bob".into(), "carol".into()],
+                    // `k` is another app (ours is `appkey`): its bob is named with it.
+                    to_usernames: vec!["bob/k".into(), "carol".into(), "dan".into()],
                     group_name: None,
                     ctime_ms: 5,
                 }),
@@ -501,6 +519,6 @@ mod tests {
         assert!(events.is_empty(), "{events:?}");
         assert!(GroupInfo::from_value(&json!({"gid": "12", "name": 5})).is_some());
         assert!(GroupInfo::from_value(&json!({"name": "x"})).is_none());
-        assert!(GroupMember::from_value(&json!({"username": ""})).is_none());
+        assert!(GroupMember::from_value(&json!({"username": ""}), "k").is_none());
     }
 }

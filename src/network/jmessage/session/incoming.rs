@@ -318,8 +318,7 @@ impl Session {
             return;
         }
         self.delivered += 1;
-        self.event(SessionEvent::Message(IncomingMessage::from_pushed(
-            m, offline,
-        )));
+        let message = IncomingMessage::from_pushed(m, offline, &self.cfg.app_key);
+        self.event(SessionEvent::Message(message));
     }
 }

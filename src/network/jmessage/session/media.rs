@@ -64,8 +64,8 @@ impl Session {
             "no_notification": false,
         });
         let name = match target {
-            Target::User(_) => {
-                body["target_id"] = json!(target_id);
+            Target::User(to) => {
+                self.address_single(&mut body, to);
                 event::S_SINGLE_TEXT
             }
             Target::Group(_) => {

@@ -48,6 +48,7 @@ pub use nodisturb::NoDisturb;
 pub use profiles::UserInfo;
 pub use receipts::{MessageUnread, MsgReaders, ReceiptChange};
 
+use super::across;
 use super::eio;
 use super::wire::{self, event};
 
@@ -289,23 +290,35 @@ impl Session {
             msg_body["extras"] = extras;
         }
         let create_time = self.unix_ms(now);
-        let body = json!({
+        let mut body = json!({
             "content": {
                 "version": 1,
                 "target_type": "single",
                 "from_platform": "web",
-                "target_id": to,
                 "from_id": self.cfg.username,
                 "create_time": create_time,
                 "msg_type": "text",
                 "msg_body": msg_body,
             },
-            "target_id": to,
-            "appkey": self.cfg.app_key,
             "no_offline": false,
             "no_notification": false,
         });
+        self.address_single(&mut body, to);
         Ok(self.enqueue(event::S_SINGLE_TEXT, body, false, now))
+    }
+
+    /// Addresses an `s_across_single_text` body to `to` (named as [`across`] does) as the
+    /// SDK's message builder does: `target_id` and `appkey` (the receiver's app) beside the
+    /// content, and for a user of another app `content.target_appkey` / `from_appkey` too.
+    pub(super) fn address_single(&self, body: &mut Value, to: &str) {
+        let (target, appkey) = across::split(to, &self.cfg.app_key);
+        body["content"]["target_id"] = json!(target);
+        if appkey != self.cfg.app_key {
+            body["content"]["target_appkey"] = json!(appkey);
+            body["content"]["from_appkey"] = json!(self.cfg.app_key);
+        }
+        body["target_id"] = json!(target);
+        body["appkey"] = json!(appkey);
     }
 
     /// Queues request `name` with `body` (sent at once when logged in, else after the next

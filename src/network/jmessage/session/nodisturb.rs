@@ -16,23 +16,25 @@ use crate::network::jmessage::wire::event;
 pub struct NoDisturb {
     /// Account-wide no-disturb (`global` 1).
     pub global: bool,
-    /// Users whose single chat is on no-disturb (`users[].username`).
+    /// Users whose single chat is on no-disturb (`users[]`, named as
+    /// [`crate::network::jmessage::across`] does).
     pub users: Vec<String>,
     /// Groups on no-disturb (`groups[].gid`, a number or a string of digits).
     pub groups: Vec<i64>,
 }
 
 impl NoDisturb {
-    /// Reads a `no_disturb` object; missing lists are empty. `None` when it is not an object.
-    pub fn from_value(v: &Value) -> Option<Self> {
+    /// Reads a `no_disturb` object as a user of app `own_app` sees it (`users` named as
+    /// [`crate::network::jmessage::across`] does); missing lists are empty. `None` when it is
+    /// not an object.
+    pub fn from_value(v: &Value, own_app: &str) -> Option<Self> {
         v.as_object()?;
         let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
         Some(Self {
             global: v["global"].as_i64() == Some(1) || v["global"].as_bool() == Some(true),
             users: list("users")
                 .iter()
-                .filter_map(|u| u["username"].as_str().or_else(|| u.as_str()))
-                .map(str::to_owned)
+                .filter_map(|u| crate::network::jmessage::across::from_json(u, own_app))
                 .collect(),
             groups: list("groups")
                 .iter()
@@ -52,7 +54,8 @@ impl Session {
         self.call(event::NO_DISTURB, json!({ "version": 0 }), now)
     }
 
-    /// Puts the single chat with `username` (of our app) on no-disturb (`on`) or takes it off.
+    /// Puts the single chat with `username` (named as [`crate::network::jmessage::across`]
+    /// does) on no-disturb (`on`) or takes it off.
     pub fn set_single_no_disturb(
         &mut self,
         username: &str,
@@ -64,7 +67,8 @@ impl Session {
         } else {
             event::DELETE_NO_DISTURB_SINGLE
         };
-        let data = json!({ "target_name": username, "appkey": self.cfg.app_key, "version": 0 });
+        let (target, appkey) = crate::network::jmessage::across::split(username, &self.cfg.app_key);
+        let data = json!({ "target_name": target, "appkey": appkey, "version": 0 });
         self.call(name, data, now)
     }
 
@@ -125,22 +129,25 @@ mod tests {
         assert_eq!(sent[1].1["target_name"], "bob");
         assert_eq!(sent[1].1["version"], 0);
         assert_eq!(sent[2].1["gid"], 7);
-        let nd = NoDisturb::from_value(&json!({"global": 1,
-            "users": [{"username": "bob", "appkey": "k"}],
-            "groups": [{"gid": 7, "name": "g"}, {"gid": "8"}, {"name": "no gid"}]}))
+        let nd = NoDisturb::from_value(
+            &json!({"global": 1,
+            "users": [{"username": "bob", "appkey": "k"}, {"username": "eve", "appkey": "o"}],
+            "groups": [{"gid": 7, "name": "g"}, {"gid": "8"}, {"name": "no gid"}]}),
+            "k",
+        )
         .unwrap();
         assert_eq!(
             nd,
             NoDisturb {
                 global: true,
-                users: vec!["bob".into()],
+                users: vec!["bob".into(), "eve/o".into()],
                 groups: vec![7, 8]
             }
         );
         assert_eq!(
-            NoDisturb::from_value(&json!({})),
+            NoDisturb::from_value(&json!({}), "k"),
             Some(NoDisturb::default())
         );
-        assert_eq!(NoDisturb::from_value(&json!(3)), None);
+        assert_eq!(NoDisturb::from_value(&json!(3), "k"), None);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::{SendError, Session};
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::event;
 
 /// A user's profile as `get_across_user_info` answers it (`user_info`).
@@ -20,11 +21,13 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
-    /// Reads a `user_info` object; `None` without a `username`.
-    pub fn from_value(v: &Value) -> Option<Self> {
+    /// Reads a `user_info` object as a user of app `own_app` sees it (`username` named as
+    /// [`across`] does); `None` without a `username`.
+    pub fn from_value(v: &Value, own_app: &str) -> Option<Self> {
         let text = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        text("username")?;
         Some(Self {
-            username: text("username")?,
+            username: across::from_json(v, own_app)?,
             nickname: text("nickname"),
             avatar: text("avatar"),
         })
@@ -32,10 +35,10 @@ impl UserInfo {
 }
 
 impl Session {
-    /// `get_across_user_info {username, appkey}` (a user of our app) → `{user_info}`
-    /// ([`UserInfo::from_value`]); 880103 when there is no such user.
+    /// `get_across_user_info {username, appkey}` of `username` (named as [`across`] does)
+    /// → `{user_info}` ([`UserInfo::from_value`]); 880103 when there is no such user.
     pub fn user_info(&mut self, username: &str, now: Instant) -> Result<u64, SendError> {
-        let data = json!({ "username": username, "appkey": self.cfg.app_key });
+        let data = across::to_json(username, &self.cfg.app_key);
         self.call(event::GET_ACROSS_USER_INFO, data, now)
     }
 
@@ -80,12 +83,15 @@ mod tests {
         assert_eq!(sent[1].0, "update_self_info");
         assert_eq!(sent[1].1["nickname"], "Alice A.");
         assert!(sent[1].1.get("avatar").is_none());
-        let info = UserInfo::from_value(&json!({"username": "bob", "nickname": "Bobby",
-            "avatar": "", "gender": 0}))
+        let info = UserInfo::from_value(
+            &json!({"username": "bob", "nickname": "Bobby",
+            "avatar": "", "gender": 0}),
+            "k",
+        )
         .expect("read");
         assert_eq!(info.nickname.as_deref(), Some("Bobby"));
         assert_eq!(info.avatar, None);
-        assert_eq!(UserInfo::from_value(&json!({"nickname": "x"})), None);
-        assert_eq!(UserInfo::from_value(&json!(3)), None);
+        assert_eq!(UserInfo::from_value(&json!({"nickname": "x"}), "k"), None);
+        assert_eq!(UserInfo::from_value(&json!(3), "k"), None);
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::{SendError, Session, SessionEvent};
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{event, MSG_TYPE_GROUP, MSG_TYPE_SINGLE};
 
 /// How many receivers have not read one of our messages yet.
@@ -32,14 +33,15 @@ pub struct MsgReaders {
 impl MsgReaders {
     /// From a `msg_unread_list` answer (`{msg_unread_list: {read_list, unread_list}}`, each
     /// entry `{username, …}`); `None` without the object.
-    pub fn from_value(v: &Value) -> Option<Self> {
+    /// Users are named as [`across`] does for a user of app `own_app`.
+    pub fn from_value(v: &Value, own_app: &str) -> Option<Self> {
         let list = v.get("msg_unread_list")?.as_object()?;
         let names = |key: &str| -> Vec<String> {
             list.get(key)
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|e| e["username"].as_str().map(str::to_owned))
+                .filter_map(|e| across::from_json(e, own_app))
                 .collect()
         };
         Some(Self {
@@ -68,8 +70,9 @@ impl Session {
         msg_ids: &[i64],
         now: Instant,
     ) -> Result<u64, SendError> {
-        let session = json!({"type": MSG_TYPE_SINGLE, "appkey": self.cfg.app_key,
-            "username": username, "msg_ids": msg_ids});
+        let mut session = across::to_json(username, &self.cfg.app_key);
+        session["type"] = json!(MSG_TYPE_SINGLE);
+        session["msg_ids"] = json!(msg_ids);
         self.call(event::RECEIPT_REPORT, json!({ "sessions": [session] }), now)
     }
 
@@ -117,7 +120,7 @@ impl Session {
             username: if group {
                 None
             } else {
-                data["username"].as_str().map(str::to_owned)
+                across::from_json(data, &self.cfg.app_key)
             },
             receipts,
         }));
@@ -139,10 +142,10 @@ mod tests {
         let v = json!({"code": 0, "msg_unread_list": {
             "read_list": [{"username": "bob", "appkey": "k", "nickname": "Bob", "avatar": ""}],
             "unread_list": [{"username": "carol"}, {"nickname": "no name"}]}});
-        let r = MsgReaders::from_value(&v).expect("the shape");
+        let r = MsgReaders::from_value(&v, "k").expect("the shape");
         assert_eq!(r.read, ["bob"]);
         assert_eq!(r.unread, ["carol"]);
-        assert_eq!(MsgReaders::from_value(&json!({"code": 0})), None);
+        assert_eq!(MsgReaders::from_value(&json!({"code": 0}), "k"), None);
     }
 
     #[test]
