@@ -135,10 +135,16 @@ enum SandboxNetwork {
         /// The app's masterSecret: `c_init` signatures and REST Basic auth are checked with it.
         #[arg(long)]
         master_secret: String,
-        /// Register these users (`name:password`) at start-up.
+        /// Serve another app of the same service too, for cross-app users (a socket picks
+        /// its app at `c_init`, a REST call by its Basic auth).
+        #[arg(long = "cross-app", value_name = "APPKEY:MASTER_SECRET")]
+        cross_apps: Vec<String>,
+        /// Register these users at start-up: `name:password` in the app of `--app-key`,
+        /// `name/APPKEY:password` in the `--cross-app` APPKEY.
         #[arg(long = "user", value_name = "NAME:PASSWORD")]
         users: Vec<String>,
-        /// Keep users, inboxes, groups, uploads and profiles in DIR across restarts.
+        /// Keep users, inboxes, groups, uploads and profiles in DIR across restarts (a
+        /// `--cross-app` app's in DIR/apps/APPKEY).
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
     },
@@ -283,12 +289,18 @@ async fn main() -> std::process::ExitCode {
                     listen,
                     app_key,
                     master_secret,
+                    cross_apps,
                     users,
                     data,
                 },
         } => {
             imbridge::logging::init("info", LogFormat::Auto);
-            run_jmessage_sandbox(listen, app_key, master_secret, users, data).await
+            let mut apps = vec![(app_key, master_secret)];
+            apps.extend(cross_apps.iter().map(|spec| match spec.split_once(':') {
+                Some((k, s)) => (k.to_owned(), s.to_owned()),
+                None => (spec.clone(), String::new()),
+            }));
+            run_jmessage_sandbox(listen, apps, users, data).await
         }
     };
     match result {
@@ -401,43 +413,74 @@ async fn run_tencent_sandbox(
 }
 
 #[cfg(feature = "jmessage")]
+/// `apps`: `(appkey, masterSecret)`, the `--app-key` app first.
 async fn run_jmessage_sandbox(
     listen: String,
-    app_key: String,
-    master_secret: String,
+    apps: Vec<(String, String)>,
     users: Vec<String>,
     data: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use imbridge::network::jmessage::sandbox as jmessage;
-    if app_key.is_empty() || master_secret.is_empty() {
-        anyhow::bail!("--app-key and --master-secret must not be empty");
+    use std::sync::Arc;
+    let mut sandboxes: Vec<(Arc<jmessage::Sandbox>, Option<PathBuf>)> = Vec::new();
+    for (i, (app_key, master_secret)) in apps.iter().enumerate() {
+        if app_key.is_empty() || master_secret.is_empty() || app_key.contains('/') {
+            anyhow::bail!(
+                "an appkey (without '/') and its masterSecret must not be empty, got {app_key:?}"
+            );
+        }
+        if apps[..i].iter().any(|(k, _)| k == app_key) {
+            anyhow::bail!("the app {app_key:?} is given twice");
+        }
+        let cfg = jmessage::SandboxConfig::new(app_key, master_secret);
+        let dir = data.as_ref().map(|d| match i {
+            0 => d.clone(),
+            _ => d.join("apps").join(app_key),
+        });
+        let sandbox = match &dir {
+            Some(dir) => jmessage::Sandbox::open(cfg, dir)?,
+            None => jmessage::Sandbox::new(cfg),
+        };
+        sandboxes.push((Arc::new(sandbox), dir));
     }
-    let cfg = jmessage::SandboxConfig::new(&app_key, &master_secret);
-    let sandbox = std::sync::Arc::new(match &data {
-        Some(dir) => jmessage::Sandbox::open(cfg, dir)?,
-        None => jmessage::Sandbox::new(cfg),
-    });
+    let all: Vec<Arc<jmessage::Sandbox>> = sandboxes.iter().map(|(s, _)| s.clone()).collect();
+    jmessage::federate(&all);
+    let primary = all[0].clone();
     for spec in users {
         let (name, password) = spec
             .split_once(':')
             .filter(|(n, p)| !n.is_empty() && !p.is_empty())
             .ok_or_else(|| anyhow::anyhow!("--user wants NAME:PASSWORD, got {spec:?}"))?;
-        sandbox.register(name, password);
+        let (name, app) = match name.split_once('/') {
+            Some((n, k)) => (n, primary.app(k)),
+            None => (name, Some(primary.clone())),
+        };
+        let app = app.ok_or_else(|| anyhow::anyhow!("--user {spec:?}: no such --cross-app"))?;
+        if !app.has_user(name) && !app.register(name, password) {
+            anyhow::bail!("--user {name:?}: not a JMessage username (letters, digits, _ . - @)");
+        }
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let Some(dir) = data else {
-        return jmessage::serve(listener, sandbox, shutdown_signal()).await;
-    };
+    if data.is_none() {
+        return jmessage::serve(listener, primary, shutdown_signal()).await;
+    }
     let (server_stop, saver_stop) = shutdown_pair();
-    let saver = tokio::spawn(jmessage::persist::persist_loop(
-        sandbox.clone(),
-        dir,
-        saver_stop,
-    ));
-    let served = jmessage::serve(listener, sandbox, server_stop).await;
-    let _ = saver.await;
+    let saver_stop = futures_util::FutureExt::shared(Box::pin(saver_stop));
+    let mut savers = Vec::new();
+    for (sandbox, dir) in sandboxes {
+        if let Some(dir) = dir {
+            let stop = saver_stop.clone();
+            savers.push(tokio::spawn(jmessage::persist::persist_loop(
+                sandbox, dir, stop,
+            )));
+        }
+    }
+    let served = jmessage::serve(listener, primary, server_stop).await;
+    for saver in savers {
+        let _ = saver.await;
+    }
     served
 }
 

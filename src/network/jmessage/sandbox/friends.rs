@@ -12,7 +12,9 @@
 //!   `get_black_list` → `{black_list: [{uid, username, appkey, nickname}]}`; a single message
 //!   to a user who blacklisted the sender is refused with 880207 (the Web SDK's error table,
 //!   docs.jiguang.cn/jmessage/client/im_errorcode_js: "user in blacklist / 用户被对方拉黑";
-//!   the mobile SDKs' TCP code is 803008) ([`Sandbox::blacklisted_by`]).
+//!   the mobile SDKs' TCP code is 803008) ([`Sandbox::blacklisted_by`]). A blacklist may
+//!   hold users of another app of the federation ([`super::apps`]); friendship does not
+//!   cross apps in the sandbox.
 //!
 //! Unknown users are 880103; an answer with nothing pending, an invitation to oneself or to a
 //! friend 805002, removing a non-friend 805003 (sandbox choices). Kept with the groups
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::state::{now_ms, Sandbox};
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{self, code, event, event_type};
 
 /// Friends, pending invitations and blacklists of every user.
@@ -89,14 +92,12 @@ impl Sandbox {
 
     fn user_entry(&self, user: &str) -> Value {
         let nickname = self.profile(user).map(|p| p.nickname).unwrap_or_default();
-        json!({
-            "uid": self.uid_of(user).unwrap_or(0),
-            "username": user,
-            "nickname": nickname,
-            "appkey": self.cfg.app_key,
-            "memo_name": "",
-            "mtime": now_ms() / 1000,
-        })
+        let mut entry = self.user_json(user);
+        entry["uid"] = json!(self.uid_of(user).unwrap_or(0));
+        entry["nickname"] = json!(nickname);
+        entry["memo_name"] = json!("");
+        entry["mtime"] = json!(now_ms() / 1000);
+        entry
     }
 }
 
@@ -108,13 +109,13 @@ fn ok() -> Value {
     json!({"code": 0, "message": "success"})
 }
 
-/// The usernames of a `member_usernames` list (objects with `username`, or plain strings).
-fn member_usernames(data: &Value) -> Option<Vec<String>> {
+/// The users of a `member_usernames` list (objects with `username` and `appkey?`, or plain
+/// strings), named as app `own_app` names them (another app's `bob` is `bob/<appkey>`).
+fn member_usernames(data: &Value, own_app: &str) -> Option<Vec<String>> {
     let list = data["member_usernames"].as_array()?;
     let names: Vec<String> = list
         .iter()
-        .filter_map(|m| m["username"].as_str().or_else(|| m.as_str()))
-        .map(str::to_owned)
+        .filter_map(|m| across::from_json(m, own_app))
         .collect();
     (!names.is_empty()).then_some(names)
 }
@@ -152,7 +153,7 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
             Some(json!({"code": 0, "message": "success", "friend_list": list}))
         }
         event::ADD_BLACK_LIST | event::DEL_BLACK_LIST => {
-            let Some(names) = member_usernames(data) else {
+            let Some(names) = member_usernames(data, &sandbox.cfg.app_key) else {
                 return Some(fail(
                     code::INVALID_PARAMETER,
                     "member_usernames is required",

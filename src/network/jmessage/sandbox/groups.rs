@@ -1,6 +1,5 @@
-//! The sandbox's groups and recall: the group calls the Web SDK 2.5.0 makes (`create_group`,
-//! `get_group_info`, `get_groups_list`, `get_group_members`, `add_across_group_member`,
-//! `del_across_group_member`, `update_group_info`, `exit_group`), `send_group_msg` with
+//! The sandbox's groups and recall: the group state behind the calls the Web SDK 2.5.0 makes
+//! (answered by [`super::group_calls`]), `send_group_msg` with
 //! fan-out to every other member (live `msg_sync`, offline in `sync_conversation` as a
 //! `msg_type` 4 conversation), the group `event_notification`s (types 8–12), and
 //! `msg_retract` (author only, within [`wire::RETRACT_WINDOW_MS`]; event 55 to the
@@ -19,7 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 
 use super::state::{now_ms, Refusal, Sandbox};
-use crate::network::jmessage::wire::{self, code, event, event_type, Content, PushedMessage};
+use crate::network::jmessage::across;
+use crate::network::jmessage::wire::{self, code, event_type, Content, PushedMessage};
 
 /// Group state and the sent-message ledger.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -43,15 +43,15 @@ pub struct Book {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Group {
+pub(super) struct Group {
     gid: i64,
-    name: String,
+    pub(super) name: String,
     desc: String,
-    owner: String,
+    pub(super) owner: String,
     /// Members in the order they joined (the owner first).
-    members: Vec<String>,
+    pub(super) members: Vec<String>,
     ctime_ms: i64,
-    mtime_ms: i64,
+    pub(super) mtime_ms: i64,
 }
 
 /// What recall needs to know of a sent message.
@@ -77,36 +77,6 @@ pub(super) fn refusal(c: i64, message: &str) -> Refusal {
     }
 }
 
-fn ok(extra: Value) -> Value {
-    let mut v = json!({"code": 0, "message": "success"});
-    if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
-        for (k, val) in more {
-            obj.insert(k.clone(), val.clone());
-        }
-    }
-    v
-}
-
-/// A gid as the SDK sends it: a number, or a string of digits (`target_gid`).
-fn gid_of(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-/// The usernames of a `member_usernames` list (`[{username, appkey?}]`; bare strings are
-/// taken too).
-fn usernames(v: &Value) -> Option<Vec<String>> {
-    let list = v.as_array()?;
-    list.iter()
-        .map(|m| {
-            m.as_str()
-                .or_else(|| m["username"].as_str())
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 impl Sandbox {
     pub(super) fn book(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
@@ -114,14 +84,14 @@ impl Sandbox {
 
     /// An `event_notification` body of `kind` from `from` about group `gid`, naming `to`.
     fn group_note(&self, kind: i64, from: &str, gid: i64, to: &[String], name: &str) -> Value {
+        let (from_username, from_appkey) = across::split(from, &self.cfg.app_key);
         json!({
             "event_id": self.next_id(),
             "event_type": kind,
-            "from_username": from,
-            "from_appkey": self.cfg.app_key,
+            "from_username": from_username,
+            "from_appkey": from_appkey,
             "gid": gid,
-            "to_usernames": to.iter().map(|u| json!({"username": u, "appkey": self.cfg.app_key}))
-                .collect::<Vec<_>>(),
+            "to_usernames": to.iter().map(|u| self.user_json(u)).collect::<Vec<_>>(),
             "group_name": name,
             "ctime_ms": now_ms(),
             "description": "",
@@ -162,7 +132,7 @@ impl Sandbox {
         let gid = {
             let mut book = self.book();
             book.next_gid += 1;
-            let gid = 10_000_000 + book.next_gid;
+            let gid = 10_000_000 + self.id_space() * super::apps::GID_SPACE + book.next_gid;
             book.groups.insert(
                 gid,
                 Group {
@@ -183,7 +153,24 @@ impl Sandbox {
         Ok(gid)
     }
 
-    fn group(&self, gid: i64) -> Result<Group, Refusal> {
+    /// Whether this app holds group `gid`.
+    pub(super) fn has_group(&self, gid: i64) -> bool {
+        self.book().groups.contains_key(&gid)
+    }
+
+    /// The `group_list` entries of this app's groups `user` (as this app names them) is in.
+    pub(super) fn groups_of(&self, user: &str) -> Vec<Value> {
+        let groups: Vec<Group> = self
+            .book()
+            .groups
+            .values()
+            .filter(|g| g.members.iter().any(|m| m == user))
+            .cloned()
+            .collect();
+        groups.iter().map(|g| self.group_json(g)).collect()
+    }
+
+    pub(super) fn group(&self, gid: i64) -> Result<Group, Refusal> {
         self.book()
             .groups
             .get(&gid)
@@ -191,7 +178,7 @@ impl Sandbox {
             .ok_or_else(|| refusal(code::TARGET_GROUP_NOT_EXIST, "target group not exist"))
     }
 
-    fn group_json(&self, g: &Group) -> Value {
+    pub(super) fn group_json(&self, g: &Group) -> Value {
         json!({
             "gid": g.gid, "name": g.name, "desc": g.desc, "appkey": self.cfg.app_key,
             "owner_username": g.owner, "flag": 0, "avatar": "",
@@ -368,18 +355,16 @@ impl Sandbox {
         }
         let msg_id = self.next_id();
         let ctime_ms = now_ms();
-        content.from_id = from.to_owned();
+        // A member of another app sends as that app's user.
+        let (from_username, from_appkey) = across::split(from, &self.cfg.app_key);
+        content.from_id = from_username.to_owned();
+        content.from_appkey = Some(from_appkey.to_owned());
         content.target_type = "group".into();
         content.target_id = gid.to_string();
         if content.target_name.is_none() {
             content.target_name = Some(g.name.clone());
         }
-        content
-            .from_appkey
-            .get_or_insert_with(|| self.cfg.app_key.clone());
-        content
-            .target_appkey
-            .get_or_insert_with(|| self.cfg.app_key.clone());
+        content.target_appkey = Some(self.cfg.app_key.clone());
         if content.create_time == 0 {
             content.create_time = ctime_ms;
         }
@@ -397,102 +382,6 @@ impl Sandbox {
         super::recall::record_sent(self, &msg, receivers);
         Ok((msg_id, ctime_ms))
     }
-}
-
-/// Answers a group or recall call of logged-in `user`; `None` when `name` is none of them.
-pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) -> Option<Value> {
-    let gid = || {
-        gid_of(&data["gid"]).ok_or_else(|| refusal(code::INVALID_PARAMETER, "invalid parameter"))
-    };
-    let members = || {
-        usernames(&data["member_usernames"])
-            .ok_or_else(|| refusal(code::INVALID_PARAMETER, "invalid parameter"))
-    };
-    let result: Result<Value, Refusal> = match name {
-        event::CREATE_GROUP => {
-            let name = data["group_name"].as_str().unwrap_or_default();
-            let desc = data["group_description"].as_str().unwrap_or_default();
-            sandbox
-                .create_group(user, name, desc)
-                .map(|gid| ok(json!({ "gid": gid })))
-        }
-        event::GET_GROUP_INFO => gid().and_then(|gid| sandbox.group(gid)).and_then(|g| {
-            if g.members.iter().any(|m| m == user) {
-                Ok(ok(json!({ "group_info": sandbox.group_json(&g) })))
-            } else {
-                Err(refusal(code::USER_NOT_IN_GROUP, "user not in group"))
-            }
-        }),
-        event::GET_GROUPS_LIST => {
-            let list: Vec<Value> = sandbox
-                .book()
-                .groups
-                .values()
-                .filter(|g| g.members.iter().any(|m| m == user))
-                .cloned()
-                .collect::<Vec<_>>()
-                .iter()
-                .map(|g| sandbox.group_json(g))
-                .collect();
-            Ok(ok(json!({ "group_list": list })))
-        }
-        event::GET_GROUP_MEMBERS => gid().and_then(|gid| sandbox.group(gid)).and_then(|g| {
-            if !g.members.iter().any(|m| m == user) {
-                return Err(refusal(code::USER_NOT_IN_GROUP, "user not in group"));
-            }
-            let list: Vec<Value> = g
-                .members
-                .iter()
-                .map(|m| {
-                    json!({
-                        "username": m, "appkey": sandbox.cfg.app_key, "nickname": "",
-                        "flag": i64::from(*m == g.owner),
-                        "uid": sandbox.uid_of(m).unwrap_or(0), "mtime": g.mtime_ms / 1000,
-                    })
-                })
-                .collect();
-            Ok(ok(json!({ "member_list": list })))
-        }),
-        event::ADD_ACROSS_GROUP_MEMBER => gid()
-            .and_then(|gid| Ok((gid, members()?)))
-            .and_then(|(gid, m)| sandbox.add_group_members(user, gid, &m))
-            .map(|()| ok(json!({}))),
-        event::DEL_ACROSS_GROUP_MEMBER => gid()
-            .and_then(|gid| Ok((gid, members()?)))
-            .and_then(|(gid, m)| sandbox.del_group_members(user, gid, &m))
-            .map(|()| ok(json!({}))),
-        event::UPDATE_GROUP_INFO => gid()
-            .and_then(|gid| {
-                sandbox.update_group_info(
-                    user,
-                    gid,
-                    data["group_name"].as_str(),
-                    data["group_description"].as_str(),
-                )
-            })
-            .map(|()| ok(json!({}))),
-        event::EXIT_GROUP => gid()
-            .and_then(|gid| sandbox.exit_group(user, gid))
-            .map(|()| ok(json!({}))),
-        event::SEND_GROUP_MSG => {
-            let content = data
-                .get("content")
-                .cloned()
-                .and_then(|c| serde_json::from_value::<Content>(c).ok());
-            match (gid_of(&data["target_gid"]), content) {
-                (Some(gid), Some(content)) => sandbox
-                    .send_group(user, gid, content)
-                    .map(|(msg_id, ctime_ms)| ok(json!({"msg_id": msg_id, "ctime_ms": ctime_ms}))),
-                _ => Err(refusal(code::INVALID_PARAMETER, "invalid parameter")),
-            }
-        }
-        event::MSG_RETRACT => match data["msg_id"].as_i64() {
-            Some(id) => sandbox.retract(user, id).map(|()| ok(json!({}))),
-            None => Err(refusal(code::INVALID_PARAMETER, "invalid parameter")),
-        },
-        _ => return None,
-    };
-    Some(result.unwrap_or_else(|r| json!({"code": r.code, "message": r.message})))
 }
 
 #[cfg(test)]
@@ -561,28 +450,5 @@ mod tests {
                 .code,
             code::GROUP_NAME_TOO_LONG
         );
-    }
-
-    #[test]
-    fn malformed_calls_are_refused_not_panicked() {
-        let sb = sandbox();
-        for (name, data) in [
-            (event::CREATE_GROUP, json!(null)),
-            (event::GET_GROUP_INFO, json!({"gid": "x"})),
-            (
-                event::ADD_ACROSS_GROUP_MEMBER,
-                json!({"gid": 1, "member_usernames": 5}),
-            ),
-            (
-                event::SEND_GROUP_MSG,
-                json!({"target_gid": [], "content": 1}),
-            ),
-            (event::MSG_RETRACT, json!({"msg_id": "1"})),
-            (event::EXIT_GROUP, json!([])),
-        ] {
-            let r = handle(&sb, "alice", name, &data).unwrap();
-            assert_ne!(r["code"], 0, "{name}: {r}");
-        }
-        assert!(handle(&sb, "alice", "no_such_event", &json!({})).is_none());
     }
 }

@@ -70,8 +70,14 @@ impl Sandbox {
         book.tokens.get(username).is_some_and(|t| t == token)
     }
 
-    /// The bytes and content type of `media_id`.
+    /// The bytes and content type of `media_id` (uploaded to this app or, for a cross-app
+    /// message's media, to another app of the federation).
     pub fn media(&self, media_id: &str) -> Option<(Vec<u8>, String)> {
+        self.own_media(media_id)
+            .or_else(|| self.peer_apps().iter().find_map(|p| p.own_media(media_id)))
+    }
+
+    fn own_media(&self, media_id: &str) -> Option<(Vec<u8>, String)> {
         let book = self.book.lock().unwrap_or_else(|p| p.into_inner());
         book.media
             .get(media_id)
@@ -144,6 +150,12 @@ pub async fn upload(
     req: Request,
 ) -> Response {
     let headers = req.headers().clone();
+    // The uploader's app, named by `X-App-Key` (the SDK sends its own appkey).
+    let sandbox = headers
+        .get("x-app-key")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|k| sandbox.app(k))
+        .unwrap_or(sandbox);
     if uploader(&sandbox, &headers).is_none() {
         return refuse(
             StatusCode::UNAUTHORIZED,

@@ -10,7 +10,9 @@
 //! no-disturb settings ([`nodisturb`]), friends and blacklists ([`friends`]), and the Report v2
 //! message history ([`report`]). In memory.
 
+pub mod apps;
 pub mod friends;
+pub mod group_calls;
 pub mod groups;
 pub mod media;
 pub mod nodisturb;
@@ -21,6 +23,7 @@ pub mod recall;
 pub mod receipts;
 pub mod report;
 pub mod rest;
+pub mod single;
 pub mod sio;
 pub mod state;
 
@@ -33,6 +36,7 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tracing::info;
 
+pub use apps::federate;
 pub use state::{Sandbox, SandboxConfig};
 
 /// The whole HTTP surface of the sandbox.

@@ -42,8 +42,12 @@ impl Sandbox {
 
     fn no_disturb_json(&self, user: &str) -> Value {
         let set = self.no_disturb_of(user);
-        let names: Vec<(i64, String)> = self
-            .groups()
+        // Groups of other apps of the federation too (a member of another app's group).
+        let mut all = self.groups();
+        for app in self.peer_apps() {
+            all.extend(app.groups());
+        }
+        let names: Vec<(i64, String)> = all
             .into_iter()
             .filter(|g| set.groups.contains(&g.0))
             .map(|(gid, name, _)| (gid, name))
@@ -53,7 +57,9 @@ impl Sandbox {
             .iter()
             .map(|u| {
                 let nickname = self.profile(u).map(|p| p.nickname).unwrap_or_default();
-                json!({"username": u, "appkey": self.cfg.app_key, "nickname": nickname})
+                let mut entry = self.user_json(u);
+                entry["nickname"] = json!(nickname);
+                entry
             })
             .collect();
         let groups: Vec<Value> = names
@@ -87,6 +93,9 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
             let Some(target) = data["target_name"].as_str().filter(|t| !t.is_empty()) else {
                 return Some(fail(code::INVALID_PARAMETER, "target_name is required"));
             };
+            // A user of another app is kept as this app names them.
+            let appkey = data["appkey"].as_str().unwrap_or(&sandbox.cfg.app_key);
+            let target = &sandbox.name_of(target, appkey);
             if !sandbox.has_user(target) {
                 return Some(fail(code::USER_NOT_EXIST, "user not exist"));
             }
@@ -103,9 +112,19 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
             let Some(gid) = gid_of(&data["gid"]) else {
                 return Some(fail(code::INVALID_PARAMETER, "gid is required"));
             };
-            match sandbox.group_members(gid) {
+            // The group may be another app's, which names `user` its own way.
+            let members = sandbox
+                .group_members(gid)
+                .map(|m| (m, user.to_owned()))
+                .or_else(|| {
+                    sandbox.peer_apps().iter().find_map(|app| {
+                        let me = app.name_of(user, &sandbox.cfg.app_key);
+                        app.group_members(gid).map(|m| (m, me))
+                    })
+                });
+            match members {
                 None => return Some(fail(code::TARGET_GROUP_NOT_EXIST, "target group not exist")),
-                Some(m) if !m.iter().any(|u| u == user) => {
+                Some((m, me)) if !m.contains(&me) => {
                     return Some(fail(code::USER_NOT_IN_GROUP, "user not in group"))
                 }
                 Some(_) => {}

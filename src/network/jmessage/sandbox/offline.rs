@@ -70,6 +70,9 @@ impl Sandbox {
     /// Pushes `receipt_change` `push` to `author`'s sockets, or keeps it for their next login
     /// when they have none.
     pub(super) fn push_receipt(&self, author: &str, push: &Value) {
+        if let super::apps::Whose::There(app, user) = self.whose(author) {
+            return app.push_receipt(user, push);
+        }
         if self.sessions_of(author) > 0 {
             self.push_to(author, event::RECEIPT_CHANGE, push);
             return;

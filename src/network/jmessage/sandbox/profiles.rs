@@ -27,6 +27,9 @@ pub struct Profile {
 impl Sandbox {
     /// `username`'s profile (empty when never set); `None` for an unknown user.
     pub fn profile(&self, username: &str) -> Option<Profile> {
+        if let super::apps::Whose::There(app, user) = self.whose(username) {
+            return app.profile(user);
+        }
         if !self.has_user(username) {
             return None;
         }
@@ -72,17 +75,17 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
             let Some(username) = data["username"].as_str().filter(|u| !u.is_empty()) else {
                 return Some(invalid());
             };
-            if data["appkey"]
+            // A user of another app of the federation is looked up there.
+            let appkey = data["appkey"]
                 .as_str()
-                .is_some_and(|k| !k.is_empty() && k != sandbox.cfg.app_key)
-            {
-                return Some(json!({"code": code::USER_NOT_EXIST, "message": "user not exist"}));
-            }
-            let Some(p) = sandbox.profile(username) else {
+                .filter(|k| !k.is_empty())
+                .unwrap_or(&sandbox.cfg.app_key);
+            let named = sandbox.name_of(username, appkey);
+            let Some(p) = sandbox.profile(&named) else {
                 return Some(json!({"code": code::USER_NOT_EXIST, "message": "user not exist"}));
             };
             Some(json!({"code": 0, "message": "success", "user_info": {
-                "username": username, "appkey": sandbox.cfg.app_key, "nickname": p.nickname,
+                "username": username, "appkey": appkey, "nickname": p.nickname,
                 "avatar": p.avatar, "signature": p.signature, "gender": 0, "region": "",
                 "address": "", "birthday": "", "mtime": p.mtime,
             }}))

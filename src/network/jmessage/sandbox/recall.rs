@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::groups::{refusal, Sent};
 use super::state::{now_ms, Refusal, Sandbox};
+use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{self, code, event_type, PushedMessage};
 
 /// How many sent messages the ledger keeps for recall.
@@ -23,10 +24,18 @@ pub(super) fn record_sent(sandbox: &Sandbox, msg: &PushedMessage, receivers: Vec
             book.sent.remove(id);
         }
     }
+    // The author as this app names them (a member of another app sends into our groups).
+    let from = sandbox.name_of(
+        &msg.content.from_id,
+        msg.content
+            .from_appkey
+            .as_deref()
+            .unwrap_or(&sandbox.cfg.app_key),
+    );
     book.sent.insert(
         msg.msg_id,
         Sent {
-            from: msg.content.from_id.clone(),
+            from,
             ctime_ms: msg.ctime_ms,
             gid: msg.from_gid,
             unread: receivers.clone(),
@@ -67,8 +76,8 @@ impl Sandbox {
         let note = json!({
             "event_id": self.next_id(),
             "event_type": event_type::MSG_RETRACTED,
-            "from_username": by,
-            "from_appkey": self.cfg.app_key,
+            "from_username": across::split(by, &self.cfg.app_key).0,
+            "from_appkey": across::split(by, &self.cfg.app_key).1,
             "gid": sent.gid,
             "from_gid": sent.gid,
             "msg_ids": [msg_id],

@@ -35,8 +35,10 @@ impl Sandbox {
         };
         let entry = |u: &String| {
             let p = self.profile(u).unwrap_or_default();
-            json!({"username": u, "appkey": self.cfg.app_key, "nickname": p.nickname,
-                   "avatar": p.avatar})
+            let mut e = self.user_json(u);
+            e["nickname"] = json!(p.nickname);
+            e["avatar"] = json!(p.avatar);
+            e
         };
         let read: Vec<Value> = receivers
             .iter()
@@ -75,8 +77,10 @@ impl Sandbox {
                 .map(|(id, n)| json!({"msg_id": id, "unread_count": n, "mtime": mtime}))
                 .collect();
             let push = if gid == 0 {
-                json!({"type": wire::MSG_TYPE_SINGLE, "appkey": self.cfg.app_key,
-                    "username": reader, "receipt_msgs": receipt_msgs})
+                let mut push = self.user_json(reader);
+                push["type"] = json!(wire::MSG_TYPE_SINGLE);
+                push["receipt_msgs"] = json!(receipt_msgs);
+                push
             } else {
                 json!({"type": wire::MSG_TYPE_GROUP, "gid": gid, "receipt_msgs": receipt_msgs})
             };
@@ -89,7 +93,18 @@ impl Sandbox {
 pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) -> Option<Value> {
     if name == event::MSG_UNREAD_LIST {
         return Some(match data["msg_id"].as_i64() {
-            Some(id) => match sandbox.unread_list(user, id) {
+            Some(id) => match sandbox.unread_list(user, id).or_else(|r| {
+                // The author's message to another app is in this app's ledger; a message of
+                // another app's group is in that app's.
+                sandbox
+                    .peer_apps()
+                    .iter()
+                    .find_map(|app| {
+                        app.unread_list(&app.name_of(user, &sandbox.cfg.app_key), id)
+                            .ok()
+                    })
+                    .ok_or(r)
+            }) {
                 Ok(list) => json!({"code": 0, "message": "success", "msg_unread_list": list}),
                 Err(r) => json!({"code": r.code, "message": r.message}),
             },
@@ -109,6 +124,11 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
         .filter_map(Value::as_i64)
         .collect();
     sandbox.report_read(user, &ids);
+    // Messages of other apps' users (cross-app chats, other apps' groups) are in their
+    // ledgers; ids are unique across the federation, and unknown ones are ignored.
+    for app in sandbox.peer_apps() {
+        app.report_read(&app.name_of(user, &sandbox.cfg.app_key), &ids);
+    }
     Some(json!({"code": 0, "message": "success"}))
 }
 

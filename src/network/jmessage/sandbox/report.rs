@@ -132,13 +132,13 @@ pub async fn user_messages(
     headers: HeaderMap,
     Query(query): Query<ReportQuery>,
 ) -> Response {
-    if !super::rest::authorized(&sandbox, &headers) {
+    let Some(sandbox) = super::rest::authorized(&sandbox, &headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
             super::rest::AUTH_FAILED,
             "Basic authentication failed",
         );
-    }
+    };
     if !sandbox.has_user(&username) {
         return error(StatusCode::FORBIDDEN, NO_SUCH_USER, "user not exist");
     }
@@ -159,9 +159,22 @@ pub async fn user_messages(
 impl Sandbox {
     /// The ledger's messages that `user` sent or received between `begin_ms` and `end_ms`
     /// (inclusive), oldest first, in the Report v2 message shape.
+    /// A cross-app message is in its sender's app's ledger, so the other apps of the
+    /// federation are read too.
     pub fn report_of(&self, user: &str, begin_ms: i64, end_ms: i64) -> Vec<Value> {
+        let mut hits = self.ledger_report(user, begin_ms, end_ms);
+        for app in self.peer_apps() {
+            let there = app.name_of(user, &self.cfg.app_key);
+            hits.extend(app.ledger_report(&there, begin_ms, end_ms));
+        }
+        hits.sort_by_key(|(t, id, _)| (*t, *id));
+        hits.into_iter().map(|(_, _, m)| m).collect()
+    }
+
+    /// This app's ledger's part of [`Sandbox::report_of`], as `(ctime_ms, msg_id, message)`.
+    fn ledger_report(&self, user: &str, begin_ms: i64, end_ms: i64) -> Vec<(i64, i64, Value)> {
         let book = self.book.lock().unwrap_or_else(|p| p.into_inner());
-        let mut hits: Vec<(i64, i64, Value)> = book
+        book
             .sent
             .iter()
             .filter(|(_, s)| s.ctime_ms >= begin_ms && s.ctime_ms <= end_ms)
@@ -182,9 +195,7 @@ impl Sandbox {
                 });
                 Some((s.ctime_ms, *id, m))
             })
-            .collect();
-        hits.sort_by_key(|(t, id, _)| (*t, *id));
-        hits.into_iter().map(|(_, _, m)| m).collect()
+            .collect()
     }
 }
 

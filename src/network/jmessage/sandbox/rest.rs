@@ -1,7 +1,8 @@
 //! The sandbox's admin REST (the shape of JMessage IM REST v1, reference §B2), with
 //! `Authorization: Basic base64(appKey:masterSecret)`:
 //! - `POST /v1/users/` `[{username, password}]` registers users → `201 [{username}]` (or
-//!   `{username, error:{code:899001, message}}` per taken name);
+//!   `{username, error:{code:899001, message}}` per taken name, `899003` per name breaking
+//!   the register rules, [`crate::network::jmessage::across::valid_username`]);
 //! - `PUT /v1/users/{username}/password` `{new_password}` → 204; the user's sessions get
 //!   `event_notification` type 2 (password changed) and are logged out;
 //! - `POST /v1/messages` `{version, target_type:"single", from_type, from_id, target_id,
@@ -35,16 +36,23 @@ fn error(status: StatusCode, code: i64, message: &str) -> Response {
         .into_response()
 }
 
-pub(super) fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        sandbox.cfg.app_key, sandbox.cfg.master_secret
-    ));
-    headers
+/// The app of the federation ([`super::apps`]) whose `appKey:masterSecret` the request's
+/// `Authorization: Basic` carries; `None` when it is no app's.
+pub(super) fn authorized(sandbox: &Arc<Sandbox>, headers: &HeaderMap) -> Option<Arc<Sandbox>> {
+    let raw = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Basic "))
-        .is_some_and(|got| got.trim() == expected)
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())?;
+    let (key, secret) = raw.split_once(':')?;
+    sandbox
+        .app(key)
+        .filter(|app| app.cfg.master_secret == secret)
 }
 
 /// The JSON body, or the 400 answer for one that is not JSON.
@@ -58,13 +66,13 @@ pub async fn register(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !authorized(&sandbox, &headers) {
+    let Some(sandbox) = authorized(&sandbox, &headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
             AUTH_FAILED,
             "Basic authentication failed",
         );
-    }
+    };
     let body = match parse(&body) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &e),
@@ -87,7 +95,11 @@ pub async fn register(
                 "username and password are required",
             );
         }
-        if sandbox.register(name, password) {
+        if !crate::network::jmessage::across::valid_username(name) {
+            // The register rules (letters, digits, `_ . - @`, a letter or digit first).
+            out.push(json!({"username": name, "error": {"code": 899003,
+                "message": "invalid username: letters, digits, _ . - @ only"}}));
+        } else if sandbox.register(name, password) {
             out.push(json!({"username": name}));
         } else {
             out.push(json!({"username": name, "error": {"code": 899001, "message": "user exist"}}));
@@ -103,13 +115,13 @@ pub async fn set_password(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !authorized(&sandbox, &headers) {
+    let Some(sandbox) = authorized(&sandbox, &headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
             AUTH_FAILED,
             "Basic authentication failed",
         );
-    }
+    };
     let body = match parse(&body) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &e),
@@ -130,13 +142,13 @@ pub async fn send_message(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !authorized(&sandbox, &headers) {
+    let Some(sandbox) = authorized(&sandbox, &headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
             AUTH_FAILED,
             "Basic authentication failed",
         );
-    }
+    };
     let body = match parse(&body) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, 899003, &e),

@@ -182,13 +182,21 @@ impl Conn {
                     code: wire::code::INVALID_PARAMETER,
                     message: "invalid parameter".into(),
                 }),
-                Ok(init) => match self.sandbox.check_init(&init) {
-                    Ok(()) => {
-                        self.inited = true;
-                        ok()
+                Ok(init) => {
+                    // The connection belongs to the app it initialises with.
+                    if let Some(app) = self.sandbox.app(&init.appkey) {
+                        if self.user.is_none() {
+                            self.sandbox = app;
+                        }
                     }
-                    Err(r) => refused(r),
-                },
+                    match self.sandbox.check_init(&init) {
+                        Ok(()) => {
+                            self.inited = true;
+                            ok()
+                        }
+                        Err(r) => refused(r),
+                    }
+                }
             },
             event::REGISTER | event::LOGIN if !self.inited => refused(Refusal {
                 code: wire::code::APPKEY_NOT_EXIST,
@@ -201,6 +209,12 @@ impl Conn {
                     return refused(Refusal {
                         code: wire::code::INVALID_PARAMETER,
                         message: "invalid parameter".into(),
+                    });
+                }
+                if !crate::network::jmessage::across::valid_username(username) {
+                    return refused(Refusal {
+                        code: wire::code::INVALID_PARAMETER,
+                        message: "invalid username: letters, digits, _ . - @ only".into(),
                     });
                 }
                 if self.sandbox.register_md5(username, password) {
@@ -251,12 +265,17 @@ impl Conn {
                     .get("content")
                     .cloned()
                     .and_then(|c| serde_json::from_value::<Content>(c).ok());
-                let Some(content) = content else {
+                let Some(mut content) = content else {
                     return refused(Refusal {
                         code: wire::code::INVALID_PARAMETER,
                         message: "invalid parameter".into(),
                     });
                 };
+                // The SDK names the receiver's app in the request's `appkey` (and in the
+                // content only when `appkey` was given to `sendSingleMsg`).
+                if content.target_appkey.as_deref().is_none_or(str::is_empty) {
+                    content.target_appkey = data["appkey"].as_str().map(str::to_owned);
+                }
                 match self.sandbox.send_single(user, content) {
                     Ok((msg_id, ctime_ms)) => json!({
                         "code": 0, "message": "success", "msg_id": msg_id, "ctime_ms": ctime_ms,
@@ -286,7 +305,7 @@ impl Conn {
                 ok()
             }
             event::EVENT_NOTIFICATION => ok(),
-            _ => super::groups::handle(&self.sandbox, user, name, data)
+            _ => super::group_calls::handle(&self.sandbox, user, name, data)
                 .or_else(|| super::receipts::handle(&self.sandbox, user, name, data))
                 .or_else(|| super::profiles::handle(&self.sandbox, user, name, data))
                 .or_else(|| super::nodisturb::handle(&self.sandbox, user, name, data))

@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 use tracing::debug;
 
-use crate::network::jmessage::wire::{self, event, Content, PushedMessage};
+use super::apps::Whose;
+use crate::network::jmessage::across;
+use crate::network::jmessage::wire::{self, event, PushedMessage};
 
 /// The sandbox app and its timings.
 #[derive(Clone)]
@@ -81,7 +83,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: i64, message: &str) -> Self {
+    pub(super) fn new(code: i64, message: &str) -> Self {
         Self {
             code,
             message: message.to_owned(),
@@ -97,6 +99,11 @@ pub struct Sandbox {
     pub(super) book: Mutex<super::groups::Book>,
     /// Users' nicknames and avatars ([`super::profiles`]); locked alone.
     pub(super) profiles: Mutex<HashMap<String, super::profiles::Profile>>,
+    /// The other apps of the same service ([`super::apps`]); empty for a lone app.
+    pub(super) peers: std::sync::RwLock<Vec<std::sync::Weak<Sandbox>>>,
+    /// This app's place in the federation: its ids start `space` × [`super::apps::ID_SPACE`]
+    /// (gids × [`super::apps::GID_SPACE`]) above a lone app's.
+    pub(super) space: std::sync::atomic::AtomicI64,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -126,26 +133,36 @@ impl Sandbox {
             }),
             book: Mutex::new(super::groups::Book::default()),
             profiles: Mutex::new(HashMap::new()),
+            peers: std::sync::RwLock::new(Vec::new()),
+            space: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
     /// The user's uid.
     pub(super) fn uid_of(&self, username: &str) -> Option<i64> {
+        if let Whose::There(app, user) = self.whose(username) {
+            return app.uid_of(user);
+        }
         self.lock().users.get(username).map(|u| u.uid)
     }
 
-    /// A fresh id from the message/event sequence.
+    /// A fresh id from the message/event sequence (in this app's id space).
     pub(super) fn next_id(&self) -> i64 {
         let mut inner = self.lock();
+        self.bump(&mut inner)
+    }
+
+    fn bump(&self, inner: &mut Inner) -> i64 {
         inner.next_msg_id += 1;
-        inner.next_msg_id
+        inner.next_msg_id + self.id_space() * super::apps::ID_SPACE
     }
 
     /// Keeps `msg` in the inbox of each of `to` and pushes it (`msg_sync`) to their sockets.
     pub(super) fn deliver(&self, to: &[String], msg: &PushedMessage) {
+        let to = self.route_names(to, |app, users| app.deliver(users, msg));
         let mut inner = self.lock();
         let mut sockets = Vec::new();
-        for name in to {
+        for name in &to {
             if let Some(user) = inner.users.get_mut(name) {
                 user.inbox.push_back(msg.clone());
             }
@@ -163,10 +180,11 @@ impl Sandbox {
     /// Pushes `event_notification` `note` to every socket of each of `to`; those of `to`
     /// with no socket get it in `sync_event` at their next login ([`super::offline`]).
     pub(super) fn notify(&self, to: &[String], note: &Value) {
+        let to = self.route_names(to, |app, users| app.notify(users, note));
         let inner = self.lock();
         let mut sockets: Vec<SocketRef> = Vec::new();
         let mut away: Vec<String> = Vec::new();
-        for n in to {
+        for n in &to {
             match inner.online.get(n) {
                 Some(list) if !list.is_empty() => sockets.extend(list.iter().cloned()),
                 _ if inner.users.contains_key(n) => away.push(n.clone()),
@@ -184,6 +202,9 @@ impl Sandbox {
 
     /// Emits `name` with `data` to every socket of `username`.
     pub(super) fn push_to(&self, username: &str, name: &str, data: &Value) {
+        if let Whose::There(app, user) = self.whose(username) {
+            return app.push_to(user, name, data);
+        }
         let sockets = self
             .lock()
             .online
@@ -201,6 +222,12 @@ impl Sandbox {
     pub(super) fn forget(&self, msg_id: i64) {
         for user in self.lock().users.values_mut() {
             user.inbox.retain(|m| m.msg_id != msg_id);
+        }
+        // A cross-app message waits in the other app's inboxes.
+        for app in self.peer_apps() {
+            for user in app.lock().users.values_mut() {
+                user.inbox.retain(|m| m.msg_id != msg_id);
+            }
         }
     }
 
@@ -220,7 +247,8 @@ impl Sandbox {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers `username` with the plaintext `password`; false when the name is taken.
+    /// Registers `username` with the plaintext `password`; false when the name is taken or
+    /// breaks the service's username rules ([`across::valid_username`]).
     pub fn register(&self, username: &str, password: &str) -> bool {
         self.register_md5(username, &wire::md5_hex(password.as_bytes()))
     }
@@ -228,7 +256,7 @@ impl Sandbox {
     /// Registers `username` with an md5 password (as the SDK's `register` sends it).
     pub fn register_md5(&self, username: &str, password_md5: &str) -> bool {
         let mut inner = self.lock();
-        if inner.users.contains_key(username) {
+        if inner.users.contains_key(username) || !across::valid_username(username) {
             return false;
         }
         inner.next_uid += 1;
@@ -255,8 +283,7 @@ impl Sandbox {
             return false;
         };
         user.password_md5 = wire::md5_hex(password.as_bytes());
-        inner.next_msg_id += 1;
-        let event_id = inner.next_msg_id;
+        let event_id = self.bump(&mut inner);
         let sockets = inner.online.remove(username).unwrap_or_default();
         drop(inner);
         let note = json!({
@@ -279,7 +306,11 @@ impl Sandbox {
 
     /// Whether `username` exists.
     pub fn has_user(&self, username: &str) -> bool {
-        self.lock().users.contains_key(username)
+        match self.whose(username) {
+            Whose::Here => self.lock().users.contains_key(username),
+            Whose::There(app, user) => app.has_user(user),
+            Whose::Nowhere => false,
+        }
     }
 
     /// Checks a `c_init`: the appkey, the 10-minute window and the signature.
@@ -360,68 +391,6 @@ impl Sandbox {
         self.lock().online.get(username).map_or(0, Vec::len)
     }
 
-    /// Sends a single-chat message from `from` (whose content is `content`): assigns the id
-    /// and time, keeps it in the receiver's inbox and pushes it to the receiver's sockets
-    /// (`msg_sync`). Returns `(msg_id, ctime_ms)`.
-    pub fn send_single(&self, from: &str, mut content: Content) -> Result<(i64, i64), Refusal> {
-        let body_len = content.msg_body.to_string().len();
-        if body_len > wire::MAX_CONTENT_BYTES {
-            return Err(Refusal::new(
-                wire::code::MESSAGE_TOO_LONG,
-                "length of message exceed limit",
-            ));
-        }
-        content.sui_mtime = self.profile_mtime(from);
-        let inner = self.lock();
-        let from_uid = inner
-            .users
-            .get(from)
-            .map(|u| u.uid)
-            .ok_or_else(|| Refusal::new(wire::code::USER_NOT_EXIST, "user not exist"))?;
-        if !inner.users.contains_key(&content.target_id) {
-            return Err(Refusal::new(
-                wire::code::TARGET_USER_NOT_EXIST,
-                "target user not exist",
-            ));
-        }
-        drop(inner);
-        if self.blacklisted_by(&content.target_id, from) {
-            return Err(Refusal::new(
-                wire::code::SENDER_BLACKLISTED,
-                "sender is in the target's blacklist",
-            ));
-        }
-        let mut inner = self.lock();
-        inner.next_msg_id += 1;
-        let msg_id = inner.next_msg_id;
-        let ctime_ms = now_ms();
-        content.from_id = from.to_owned();
-        content.target_type = "single".into();
-        if content.from_appkey.is_none() {
-            content.from_appkey = Some(self.cfg.app_key.clone());
-        }
-        if content.target_appkey.is_none() {
-            content.target_appkey = Some(self.cfg.app_key.clone());
-        }
-        if content.create_time == 0 {
-            content.create_time = ctime_ms;
-        }
-        let msg = PushedMessage {
-            msg_id,
-            msg_type: wire::MSG_TYPE_SINGLE,
-            from_uid,
-            from_gid: 0,
-            ctime_ms,
-            msg_level: 0,
-            content,
-        };
-        let target = msg.content.target_id.clone();
-        drop(inner);
-        self.deliver(std::slice::from_ref(&target), &msg);
-        super::recall::record_sent(self, &msg, vec![target]);
-        Ok((msg_id, ctime_ms))
-    }
-
     /// The response `username` already got for request `rid` of event `name`, if any.
     pub fn replayed(&self, username: &str, rid: i64, name: &str) -> Option<Value> {
         let inner = self.lock();
@@ -487,7 +456,11 @@ impl Sandbox {
             let peer = if m.msg_type == wire::MSG_TYPE_GROUP {
                 (m.from_gid, String::new())
             } else {
-                (0, m.content.from_id.clone())
+                let app = m.content.from_appkey.as_deref().unwrap_or_default();
+                (
+                    0,
+                    across::name(&m.content.from_id, Some(app), &self.cfg.app_key),
+                )
             };
             if !by_peer.contains_key(&peer) {
                 order.push(peer.clone());
@@ -504,10 +477,11 @@ impl Sandbox {
                     .from_appkey
                     .clone()
                     .unwrap_or_else(|| self.cfg.app_key.clone());
+                let from_username = across::split(&peer.1, &self.cfg.app_key).0;
                 json!({
                     "msg_type": if peer.0 != 0 { wire::MSG_TYPE_GROUP } else { wire::MSG_TYPE_SINGLE },
                     "from_appkey": from_appkey,
-                    "from_username": peer.1,
+                    "from_username": from_username,
                     "from_gid": peer.0,
                     "unsync_count": msgs.len(),
                     "msgs": msgs,
