@@ -58,6 +58,11 @@
 //!   puppeting): alice's phone blacklisting bob puts bob's ghost in mx1's ignored users next
 //!   to a Matrix user already there; unignoring him takes him off the blacklist, ignoring him
 //!   puts him back.
+//! * `jmessage_cross_app_users_are_ghosts_of_their_own` (`bridge_jmessage/cross_app.rs`): the
+//!   sandbox serves a second app; its `bob` writing alice opens a DM with the ghost
+//!   `@jmessage_bob/<appkey>`, and the Matrix reply reaches him, not our app's `bob`, whose
+//!   text opens another DM with `@jmessage_bob`; in a group of our app with the other app's
+//!   bob, his text comes from his ghost, who joins the room, and the room's text reaches him.
 
 #![cfg(feature = "jmessage")]
 
@@ -67,6 +72,8 @@ mod common;
 mod admin;
 #[path = "bridge_jmessage/contacts.rs"]
 mod contacts;
+#[path = "bridge_jmessage/cross_app.rs"]
+mod cross_app;
 #[path = "bridge_jmessage/groups.rs"]
 mod groups;
 #[path = "bridge_jmessage/media.rs"]

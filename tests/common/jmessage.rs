@@ -17,6 +17,10 @@ use tokio::sync::oneshot;
 pub const APP_KEY: &str = "jmbridgetestappkey000001";
 /// The sandbox app's masterSecret.
 pub const MASTER_SECRET: &str = "jm-bridge-master-secret-7731";
+/// A second app of the same service ([`JmSandbox::start_cross`]), for cross-app users.
+pub const OTHER_APP_KEY: &str = "jmbridgeotherappkey00002";
+/// Its masterSecret.
+pub const OTHER_SECRET: &str = "jm-bridge-other-secret-4410";
 /// The bridge bot.
 pub const BOT: &str = "@jmessagebot:localhost";
 
@@ -28,6 +32,8 @@ pub fn ghost(user: &str) -> String {
 /// A JMessage sandbox on a loopback port, stopped when dropped.
 pub struct JmSandbox {
     pub state: Arc<Sandbox>,
+    /// The app [`OTHER_APP_KEY`] when started by [`JmSandbox::start_cross`].
+    pub other: Option<Arc<Sandbox>>,
     /// `ws://127.0.0.1:PORT`.
     pub url: String,
     _stop: oneshot::Sender<()>,
@@ -36,6 +42,16 @@ pub struct JmSandbox {
 impl JmSandbox {
     /// Starts a sandbox with `users` (`(name, password)`) registered.
     pub async fn start(users: &[(&str, &str)]) -> Self {
+        Self::start_apps(users, None).await
+    }
+
+    /// Starts a sandbox serving two apps of one service: `users` in [`APP_KEY`] (the
+    /// bridge's), `other_users` in [`OTHER_APP_KEY`].
+    pub async fn start_cross(users: &[(&str, &str)], other_users: &[(&str, &str)]) -> Self {
+        Self::start_apps(users, Some(other_users)).await
+    }
+
+    async fn start_apps(users: &[(&str, &str)], other_users: Option<&[(&str, &str)]>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -47,12 +63,24 @@ impl JmSandbox {
         for (name, password) in users {
             assert!(state.register(name, password), "{name} registered");
         }
+        let other = other_users.map(|list| {
+            let other = Arc::new(Sandbox::new(SandboxConfig::new(
+                OTHER_APP_KEY,
+                OTHER_SECRET,
+            )));
+            for (name, password) in list {
+                assert!(other.register(name, password), "{name} registered");
+            }
+            sandbox::federate(&[state.clone(), other.clone()]);
+            other
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(sandbox::serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));
         Self {
             state,
+            other,
             url,
             _stop: stop,
         }
@@ -135,10 +163,18 @@ pub struct JmPeer {
 impl JmPeer {
     /// Logs `user` in (bounded) and starts collecting.
     pub async fn login(url: &str, user: &str, password: &str) -> Self {
-        let mut cfg = ClientConfig::new(
-            url,
-            SessionConfig::new(APP_KEY, MASTER_SECRET, user, password),
-        );
+        Self::login_to(url, APP_KEY, MASTER_SECRET, user, password).await
+    }
+
+    /// Logs `user` of app `app_key` in (bounded) and starts collecting.
+    pub async fn login_to(
+        url: &str,
+        app_key: &str,
+        secret: &str,
+        user: &str,
+        password: &str,
+    ) -> Self {
+        let mut cfg = ClientConfig::new(url, SessionConfig::new(app_key, secret, user, password));
         cfg.backoff = (Duration::from_millis(100), Duration::from_millis(500));
         let (client, mut events) = Client::start(cfg);
         let state = tokio::time::timeout(

@@ -21,10 +21,16 @@ use super::sdk_agent::{jmessage_bundle, SdkAgent};
 pub const APP_KEY: &str = "testappkey000000000000aa";
 /// The sandbox app's masterSecret.
 pub const SECRET: &str = "testmastersecret00000000";
+/// A second app of the same service ([`JmSandbox::start_cross`]), for cross-app users.
+pub const OTHER_APP_KEY: &str = "otherappkey00000000000bb";
+/// Its masterSecret.
+pub const OTHER_SECRET: &str = "othermastersecret0000000";
 
 /// A running JMessage sandbox; stopped on drop.
 pub struct JmSandbox {
     pub sandbox: Arc<Sandbox>,
+    /// The app [`OTHER_APP_KEY`] when started by [`JmSandbox::start_cross`].
+    pub other: Option<Arc<Sandbox>>,
     pub addr: std::net::SocketAddr,
     _stop: oneshot::Sender<()>,
 }
@@ -32,6 +38,16 @@ pub struct JmSandbox {
 impl JmSandbox {
     /// Starts a sandbox with `users` registered (password `<name>-pw`).
     pub async fn start(users: &[&str]) -> Self {
+        Self::start_apps(users, None).await
+    }
+
+    /// Starts a sandbox serving two apps of one service: `users` in [`APP_KEY`],
+    /// `other_users` in [`OTHER_APP_KEY`] (passwords `<name>-pw`).
+    pub async fn start_cross(users: &[&str], other_users: &[&str]) -> Self {
+        Self::start_apps(users, Some(other_users)).await
+    }
+
+    async fn start_apps(users: &[&str], other_users: Option<&[&str]>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
@@ -40,12 +56,24 @@ impl JmSandbox {
         for u in users {
             sandbox.register(u, &format!("{u}-pw"));
         }
+        let other = other_users.map(|names| {
+            let other = Arc::new(Sandbox::new(SandboxConfig::new(
+                OTHER_APP_KEY,
+                OTHER_SECRET,
+            )));
+            for u in names {
+                other.register(u, &format!("{u}-pw"));
+            }
+            sandbox::federate(&[sandbox.clone(), other.clone()]);
+            other
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(sandbox::serve(listener, sandbox.clone(), async {
             let _ = stopped.await;
         }));
         Self {
             sandbox,
+            other,
             addr,
             _stop: stop,
         }
@@ -58,9 +86,19 @@ impl JmSandbox {
 
     /// Our Rust client logged in as `user` (bounded: 10 s).
     pub async fn client(&self, user: &str) -> (Client, mpsc::Receiver<SessionEvent>) {
+        self.client_of(APP_KEY, SECRET, user).await
+    }
+
+    /// Our Rust client logged in as `user` of app `app_key` (bounded: 10 s).
+    pub async fn client_of(
+        &self,
+        app_key: &str,
+        secret: &str,
+        user: &str,
+    ) -> (Client, mpsc::Receiver<SessionEvent>) {
         let cfg = ClientConfig::new(
             &self.server(),
-            SessionConfig::new(APP_KEY, SECRET, user, &format!("{user}-pw")),
+            SessionConfig::new(app_key, secret, user, &format!("{user}-pw")),
         );
         let (client, events) = Client::start(cfg);
         let state = tokio::time::timeout(
@@ -85,16 +123,32 @@ pub fn bundle() -> Option<PathBuf> {
 
 /// `init` arguments signed with `secret` now (the SDK's `JIM.init` fields).
 pub fn init_args(secret: &str) -> Value {
+    init_args_of(APP_KEY, secret)
+}
+
+/// `init` arguments for app `app_key` signed with `secret` now.
+pub fn init_args_of(app_key: &str, secret: &str) -> Value {
     let ts = unix_ms();
     let rs = "abcdefghij0123456789xyz";
-    json!({"appkey": APP_KEY, "random_str": rs, "timestamp": ts, "flag": 0,
-        "signature": wire::signature(APP_KEY, ts, rs, secret)})
+    json!({"appkey": app_key, "random_str": rs, "timestamp": ts, "flag": 0,
+        "signature": wire::signature(app_key, ts, rs, secret)})
 }
 
 /// An SDK agent initialised and logged in as `user`.
 pub async fn sdk_login(bundle: &Path, sb: &JmSandbox, user: &str) -> SdkAgent {
+    sdk_login_of(bundle, sb, APP_KEY, SECRET, user).await
+}
+
+/// An SDK agent initialised for app `app_key` and logged in as its `user`.
+pub async fn sdk_login_of(
+    bundle: &Path,
+    sb: &JmSandbox,
+    app_key: &str,
+    secret: &str,
+    user: &str,
+) -> SdkAgent {
     let mut a = SdkAgent::spawn_jmessage(bundle, &sb.server()).await;
-    let r = a.ok("init", init_args(SECRET)).await;
+    let r = a.ok("init", init_args_of(app_key, secret)).await;
     assert_eq!(r["code"], 0, "{r}");
     let r = a
         .ok(

@@ -124,6 +124,7 @@ function handle(cmd) {
     case "sendSingleMsg": {
       const a = { target_username: cmd.target_username, content: cmd.content };
       if (cmd.extras) a.extras = cmd.extras;
+      if (cmd.appkey) a.appkey = cmd.appkey; // a user of another app (cross-app)
       return settle(jim.sendSingleMsg(a));
     }
     case "sendSingleCustom":
@@ -154,11 +155,13 @@ function handle(cmd) {
       if (cmd.extras) a.extras = cmd.extras;
       return settle(jim.sendGroupMsg(a));
     }
+    case "getUserInfo":
+      return settle(jim.getUserInfo({ username: cmd.username, appkey: cmd.appkey }));
     case "msgRetract":
       return settle(jim.msgRetract({ msg_id: cmd.msg_id }));
     // Read reports (batched by the SDK, sent within RECEIPT_REPORT_INTERVAL = 2 s).
     case "addSingleReceiptReport":
-      return settle(jim.addSingleReceiptReport({ username: cmd.username, msg_ids: cmd.msg_ids }));
+      return settle(jim.addSingleReceiptReport({ username: cmd.username, appkey: cmd.appkey, msg_ids: cmd.msg_ids }));
     case "addGroupReceiptReport":
       return settle(jim.addGroupReceiptReport({ gid: cmd.gid, msg_ids: cmd.msg_ids }));
     case "msgUnreadList":
@@ -195,8 +198,11 @@ function handle(cmd) {
     // No-disturb (the SDK's own argument names).
     case "getNoDisturb":
       return settle(jim.getNoDisturb());
-    case "addSingleNoDisturb":
-      return settle(jim.addSingleNoDisturb({ target_name: cmd.target_name }));
+    case "addSingleNoDisturb": {
+      const a = { target_name: cmd.target_name };
+      if (cmd.appkey) a.appkey = cmd.appkey; // a user of another app (cross-app)
+      return settle(jim.addSingleNoDisturb(a));
+    }
     case "delSingleNoDisturb":
       return settle(jim.delSingleNoDisturb({ target_name: cmd.target_name }));
     case "addGroupNoDisturb":
