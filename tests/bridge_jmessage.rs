@@ -61,7 +61,8 @@
 //! * `jmessage_cross_app_users_are_ghosts_of_their_own` (`bridge_jmessage/cross_app.rs`): the
 //!   sandbox serves a second app; its `bob` writing alice opens a DM with the ghost
 //!   `@jmessage_bob/<appkey>`, and the Matrix reply reaches him, not our app's `bob`, whose
-//!   text opens another DM with `@jmessage_bob`; in a group of our app with the other app's
+//!   text opens another DM with `@jmessage_bob` (and `pm bob/<our appkey>` finds it);
+//!   `resolve-identifier bob/<appkey>` names the other ghost and DM; in a group of our app with the other app's
 //!   bob, his text comes from his ghost, who joins the room, and the room's text reaches him.
 
 #![cfg(feature = "jmessage")]

@@ -468,6 +468,12 @@ pub trait NetworkLogin: Send + Sync {
     async fn chat_info(&self, chat: &ChatId) -> Result<ChatInfo, SendFailure>;
     /// A user's profile.
     async fn user_profile(&self, user: &str) -> Result<UserProfile, SendFailure>;
+    /// The id the network's events use for the user a Matrix user typed as `user` (mautrix's
+    /// `ResolveIdentifier` answers with it too), so a command or an invite naming them another
+    /// way opens the same chat and ghost. Default: `user` unchanged.
+    fn canonical_user_id(&self, user: &str) -> String {
+        user.to_owned()
+    }
     /// Looks a user up: `Ok(None)` when the network has no such user. Default: their profile
     /// (for networks that cannot tell).
     async fn resolve_user(&self, user: &str) -> Result<Option<UserProfile>, SendFailure> {

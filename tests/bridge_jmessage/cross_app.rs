@@ -1,6 +1,6 @@
 //! The cross-app suite of `bridge_jmessage` (see the crate's doc): a user of another app of
 //! the service is a ghost and a DM of their own, apart from our app's user of the same name,
-//! both ways, and in a group of our app.
+//! both ways, and in a group of our app; `pm` and `resolve-identifier` take both names.
 
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,27 @@ async fn jmessage_cross_app_users_are_ghosts_of_their_own() {
         .wait_bodies_steady(&dm2, &ghost("bob"), &["hello from our app"], &rig.log)
         .await;
     say!(t0, "our bob has DM {dm2}");
+
+    // `pm` naming our bob with our own appkey finds his chat (the same id as his events'),
+    // and `resolve-identifier` of the other app's bob names his ghost and chat.
+    rig.command(&format!("pm bob/{APP_KEY}")).await;
+    let answer = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| {
+            b.starts_with("You already have a chat with bob:")
+        })
+        .await;
+    assert!(answer.contains(dm2.as_str()), "{answer}");
+    rig.command(&format!("resolve-identifier bob/{OTHER_APP_KEY}"))
+        .await;
+    let who = rig
+        .mx
+        .wait_body(&rig.mgmt, |b| b.contains("on the IM side"))
+        .await;
+    assert!(
+        who.contains(&other_bob_ghost) && who.contains(dm.as_str()),
+        "{who}"
+    );
 
     // A group of our app with the other app's bob in it: his text comes from his ghost, and
     // the room's text reaches him.

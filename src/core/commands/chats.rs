@@ -101,8 +101,8 @@ pub(super) async fn pm(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId, user: &st
     let Some(login) = ctx.login_of(sender).await else {
         return reply(ctx, room, "You are not logged in.").await;
     };
-    let user = user.trim();
-    if user == login.remote_id {
+    let user = &login.session.canonical_user_id(user.trim());
+    if *user == login.remote_id {
         return reply(ctx, room, "That is your own IM account.").await;
     }
     match login.session.resolve_user(user).await {
@@ -131,7 +131,7 @@ pub(super) async fn resolve_identifier(ctx: &Arc<Ctx>, room: &RoomId, sender: &U
     let Some(login) = ctx.login_of(sender).await else {
         return reply(ctx, room, "You are not logged in.").await;
     };
-    let user = user.trim();
+    let user = &login.session.canonical_user_id(user.trim());
     let profile = match login.session.resolve_user(user).await {
         Ok(Some(profile)) => profile,
         Ok(None) => return reply(ctx, room, &format!("There is no IM user `{user}`.")).await,

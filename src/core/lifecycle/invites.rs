@@ -57,6 +57,15 @@ pub(super) async fn on_ghost_invite(
     if remote == login.remote_id {
         return reject(ctx, room, ghost, "That is your own IM account.").await;
     }
+    let canonical = login.session.canonical_user_id(remote);
+    if canonical != remote {
+        // Another name of a user whose ghost is another one: the chat goes with that ghost.
+        let reason = format!(
+            "That IM user is {}: invite that ghost instead.",
+            ctx.ghosts.mxid(&canonical)
+        );
+        return reject(ctx, room, ghost, &reason).await;
+    }
     let chat = ChatId::direct(remote);
     let key = portal_key(&login.remote_id, &chat);
     if let Some(existing) = existing_room(ctx, &key).await {

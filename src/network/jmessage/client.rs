@@ -165,6 +165,12 @@ impl Client {
         }
     }
 
+    /// The appkey of the app this client logs in to (users of other apps are named
+    /// `username/appkey`, [`super::across`]).
+    pub fn app_key(&self) -> &str {
+        &self.app_key
+    }
+
     /// The current link state.
     pub fn link_state(&self) -> LinkState {
         self.state.borrow().clone()

@@ -56,7 +56,7 @@ pub use send::{incoming_extra, outgoing_extras, EXTRAS_FIELD};
 use super::client::Client;
 use super::report::ReportApi;
 use super::session::{GroupInfo, GroupMember, SendError, UserInfo};
-use super::wire;
+use super::{across, wire};
 use crate::config::{JmessageConfig, Secret};
 use crate::core::connector::{
     Capabilities, ChatId, ChatInfo, ChatKind, LoginData, LoginFailure, LoginFlow, LoginProcess,
@@ -402,6 +402,14 @@ impl NetworkLogin for JmessageLogin {
             }
             Err(e) => Err(send_failure(e)),
         }
+    }
+
+    /// A user of our own app named with our appkey (`bob/<our appkey>`) is `bob`
+    /// ([`crate::network::jmessage::across`]).
+    fn canonical_user_id(&self, user: &str) -> String {
+        let own_app = self.client.app_key();
+        let (name, appkey) = across::split(user, own_app);
+        across::name(name, Some(appkey), own_app)
     }
 
     /// `Ok(None)` when JMessage has no such user (`get_across_user_info` answers 880103), so
