@@ -424,9 +424,13 @@ async fn run_jmessage_sandbox(
     use std::sync::Arc;
     let mut sandboxes: Vec<(Arc<jmessage::Sandbox>, Option<PathBuf>)> = Vec::new();
     for (i, (app_key, master_secret)) in apps.iter().enumerate() {
-        if app_key.is_empty() || master_secret.is_empty() || app_key.contains('/') {
+        if app_key.is_empty()
+            || master_secret.is_empty()
+            || !app_key.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             anyhow::bail!(
-                "an appkey (without '/') and its masterSecret must not be empty, got {app_key:?}"
+                "an appkey (letters and digits) and its masterSecret must not be empty, \
+                 got {app_key:?}"
             );
         }
         if apps[..i].iter().any(|(k, _)| k == app_key) {

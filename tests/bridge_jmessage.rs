@@ -64,6 +64,10 @@
 //!   text opens another DM with `@jmessage_bob` (and `pm bob/<our appkey>` finds it);
 //!   `resolve-identifier bob/<appkey>` names the other ghost and DM; in a group of our app with the other app's
 //!   bob, his text comes from his ghost, who joins the room, and the room's text reaches him.
+//! * `jmessage_a_crash_after_the_server_took_a_message_does_not_send_it_again`
+//!   (`bridge_jmessage/send_once.rs`): the sandbox delivers a Matrix text to bob but withholds
+//!   its answer; the bridge is SIGKILLed, restarted, replays the event, finds the message in the
+//!   Report v2 under its transaction id and does not send it again: bob has it once.
 
 #![cfg(feature = "jmessage")]
 
@@ -81,6 +85,8 @@ mod groups;
 mod media;
 #[path = "bridge_jmessage/notify.rs"]
 mod notify;
+#[path = "bridge_jmessage/send_once.rs"]
+mod send_once;
 
 use std::time::{Duration, Instant};
 

@@ -10,16 +10,19 @@
 mod common;
 
 use common::jmessage_sdk::{
-    bundle, message, next, sdk_login_of, JmSandbox, APP_KEY, OTHER_APP_KEY, OTHER_SECRET,
+    bundle, message, next, sdk_login_of, JmSandbox, APP_KEY, OTHER_APP_KEY, OTHER_SECRET, SECRET,
 };
+use common::sdk_agent::SdkAgent;
+use imbridge::network::jmessage::client::unix_ms;
 use imbridge::network::jmessage::session::{GroupEventKind, SessionEvent};
+use imbridge::network::jmessage::wire;
 use serde_json::json;
 
 #[tokio::test]
 async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
     let Some(bundle) = bundle() else { return };
     // `bob` exists in both apps: the other app's is another person.
-    let sb = JmSandbox::start_cross(&["alice", "bob"], &["bob"]).await;
+    let sb = JmSandbox::start_cross(&["alice", "bob", "carol"], &["bob", "carol"]).await;
     let (alice, mut alice_events) = sb.client("alice").await;
     let mut bob_b = sdk_login_of(&bundle, &sb, OTHER_APP_KEY, OTHER_SECRET, "bob").await;
     let bob_b_name = format!("bob/{OTHER_APP_KEY}");
@@ -128,6 +131,26 @@ async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
     assert_eq!(names, vec!["alice".to_owned(), bob_b_name.clone()]);
     let groups = bob_b.ok("getGroups", json!({})).await;
     assert_eq!(groups["group_list"][0]["gid"], gid);
+    // A member the other app's bob names bare is a user of his app, not of the group's.
+    bob_b
+        .ok(
+            "addGroupMembers",
+            json!({"gid": gid, "member_usernames": [{"username": "carol"}]}),
+        )
+        .await;
+    let names: Vec<String> = alice
+        .group_members(gid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.username)
+        .collect();
+    assert_eq!(
+        names.last(),
+        Some(&format!("carol/{OTHER_APP_KEY}")),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"carol".to_owned()), "{names:?}");
 
     let to_group = bob_b
         .ok(
@@ -186,6 +209,17 @@ async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     alice.send_text("bob", "to our bob", None).await.unwrap();
+    // Friendship is kept within an app by the sandbox: refused, not taken for our bob.
+    match alice.add_friend(&bob_b_name, "hi").await {
+        Err(imbridge::network::jmessage::session::SendError::Rejected { code, .. }) => {
+            assert_eq!(
+                code,
+                imbridge::network::jmessage::wire::code::INVALID_PARAMETER
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(sb.sandbox.friend_invitations_of("bob").is_empty());
     bob_b
         .ok("delSingleBlacks", json!({"member_usernames": alice_of_a}))
         .await;
@@ -211,4 +245,48 @@ async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
     bob_b.assert_no_crash();
     bob_b.exit().await;
     alice.logout().await;
+}
+
+/// A connection belongs to the app whose `c_init` it passed: a refused `c_init` of another
+/// app (a wrong masterSecret) leaves it where it was, so it cannot log in to that app's users.
+/// npm `socket.io-client` 2 alone, so no SDK bundle is needed.
+#[tokio::test]
+async fn a_connection_switches_app_only_with_that_apps_signature() {
+    let sb = JmSandbox::start_cross(&["alice"], &["bob"]).await;
+    let mut a = SdkAgent::spawn_sio2(&sb.server(), 200).await;
+    a.ok("connect", json!({})).await;
+    a.event("connect", |_| true).await;
+    let init = |app: &str, secret: &str, rid: i64| {
+        let (ts, rs) = (unix_ms(), "abcdefghij0123456789xyz");
+        json!({"appkey": app, "random_str": rs, "timestamp": ts, "flag": 0,
+            "signature": wire::signature(app, ts, rs, secret), "rid": rid})
+    };
+    let mut ask = async |name: &str, data: serde_json::Value| {
+        let rid = data["rid"].clone();
+        a.ok("emit", json!({"name": name, "data": data})).await;
+        a.event("server", |d| d["name"] == name && d["data"]["rid"] == rid)
+            .await["data"]
+            .clone()
+    };
+    assert_eq!(ask("c_init", init(APP_KEY, SECRET, 1)).await["code"], 0);
+    let refused = ask("c_init", init(OTHER_APP_KEY, "not-the-secret", 2)).await;
+    assert_eq!(refused["code"], wire::code::SIGNATURE_FAIL, "{refused}");
+    let pw = wire::md5_hex(b"bob-pw");
+    let login = ask(
+        "login",
+        json!({"username": "bob", "password": pw, "rid": 3}),
+    )
+    .await;
+    assert_ne!(login["code"], 0, "no login to the other app's bob: {login}");
+    assert_eq!(
+        ask("c_init", init(OTHER_APP_KEY, OTHER_SECRET, 4)).await["code"],
+        0
+    );
+    let login = ask(
+        "login",
+        json!({"username": "bob", "password": pw, "rid": 5}),
+    )
+    .await;
+    assert_eq!(login["code"], 0, "{login}");
+    a.exit().await;
 }

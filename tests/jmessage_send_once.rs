@@ -4,7 +4,7 @@
 //!   in the IM REST Report v2 history (`extras.imbridge_txn`) and its id returned instead of
 //!   sending it again, in a single chat, in a group and for an attachment with its caption;
 //!   a replay of what never went out is sent; a look-up that cannot be made (nothing at the
-//!   report address) sends rather than loses;
+//!   report address) sends rather than loses; a replay to another app's user is found too;
 //! - message `extras` both ways through the contract (`net.imbridge.jmessage.extras`);
 //! - the sandbox's Report v2 itself: Basic auth, the window rules, paging by cursor.
 
@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET};
+use common::jmessage::{JmPeer, JmSandbox, APP_KEY, MASTER_SECRET, OTHER_APP_KEY, OTHER_SECRET};
 use common::jmessage_connector::{
     connector, login, next_message, png, uploaded_image, wait_catch_up,
 };
@@ -83,6 +83,32 @@ fn options<'a>(txn: &'a str, since: Option<u64>, content: Option<&'a Value>) -> 
         matrix_content: content,
         ..SendOptions::default()
     }
+}
+
+/// A replay to a user of another app: the Report names him by username and `target_appkey`,
+/// the chat by `bob/<appkey>`; found all the same, not sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_send_to_another_apps_user_is_found_too() {
+    let sb = JmSandbox::start_cross(&[("alice", ALICE_PW)], &[("bob", BOB_PW)]).await;
+    let session = alice(&sb, None).await;
+    let bob = JmPeer::login_to(&sb.url, OTHER_APP_KEY, OTHER_SECRET, "bob", BOB_PW).await;
+    let chat = ChatId::direct(format!("bob/{OTHER_APP_KEY}"));
+    let since = u64::try_from(unix_ms()).expect("a time after 1970");
+    let txn = SendOptions::txn_id_for("$across", 0);
+    let text = MessageContent::text("across apps");
+    let first = session
+        .send_message_with(&chat, &text, options(&txn, None, None))
+        .await
+        .expect("sent");
+    let alice_there = format!("alice/{APP_KEY}");
+    assert!(bob.wait(&alice_there, |t| t == "across apps", WAIT).await);
+    let again = session
+        .send_message_with(&chat, &text, options(&txn, Some(since), None))
+        .await
+        .expect("replayed");
+    assert_eq!(again, first, "found in the history");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bob.texts_from(&alice_there), ["across apps"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,7 @@ pub(super) async fn command(
         },
         Err(_) => (*target).to_owned(),
     };
+    let user = login.session.canonical_user_id(&user);
     if user == login.remote_id {
         return reply(ctx, room, "That is your own IM account.").await;
     }

@@ -55,6 +55,7 @@ pub(crate) fn remote_members(
         } else {
             member.to_owned()
         };
+        let remote = login.session.canonical_user_id(&remote);
         if remote != login.remote_id && !remote.is_empty() && !out.contains(&remote) {
             out.push(remote);
         }

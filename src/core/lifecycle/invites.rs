@@ -54,10 +54,10 @@ pub(super) async fn on_ghost_invite(
                       direct chat with me alone.";
         return reject(ctx, room, ghost, reason).await;
     }
-    if remote == login.remote_id {
+    let canonical = login.session.canonical_user_id(remote);
+    if canonical == login.remote_id {
         return reject(ctx, room, ghost, "That is your own IM account.").await;
     }
-    let canonical = login.session.canonical_user_id(remote);
     if canonical != remote {
         // Another name of a user whose ghost is another one: the chat goes with that ghost.
         let reason = format!(

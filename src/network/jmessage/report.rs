@@ -52,6 +52,9 @@ pub struct ReportedMessage {
     /// The receiver: a username, or a group's gid.
     #[serde(default, deserialize_with = "string_or_int")]
     pub target_id: String,
+    /// The receiver's app (another app's user for a cross-app message).
+    #[serde(default)]
+    pub target_appkey: Option<String>,
     /// The sender's username.
     #[serde(default)]
     pub from_id: String,

@@ -105,7 +105,8 @@ impl Client {
     /// The group `gid` (`get_group_info`; we must be a member).
     pub async fn group_info(&self, gid: i64) -> Result<GroupInfo, SendError> {
         let v = self.call(move |s, now| s.group_info(gid, now)).await?;
-        GroupInfo::from_value(&v["group_info"]).ok_or_else(|| malformed("group_info"))
+        GroupInfo::from_value(&v["group_info"], &self.app_key)
+            .ok_or_else(|| malformed("group_info"))
     }
 
     /// The groups we are in (`get_groups_list`).
@@ -114,7 +115,10 @@ impl Client {
         let list = v["group_list"]
             .as_array()
             .ok_or_else(|| malformed("group_list"))?;
-        Ok(list.iter().filter_map(GroupInfo::from_value).collect())
+        Ok(list
+            .iter()
+            .filter_map(|g| GroupInfo::from_value(g, &self.app_key))
+            .collect())
     }
 
     /// The members of `gid` (`get_group_members`), the owner flagged.

@@ -63,7 +63,8 @@ impl JmessageLogin {
         let needle = query.trim().to_lowercase();
         let mut ids: Vec<String> = Vec::new();
         match self.client.user_info(query.trim()).await {
-            Ok(_) => ids.push(query.trim().to_owned()),
+            // The name the events use (another app's user `name/appkey`, ours bare).
+            Ok(info) => ids.push(info.username),
             Err(SendError::Rejected { code: c, .. }) if c == code::USER_NOT_EXIST => {}
             Err(e) => return Err(send_failure(e)),
         }

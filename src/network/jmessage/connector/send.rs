@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use super::media::{parse_uploaded, session_target};
 use super::{outgoing_text, send_failure, target_of, ChatTarget, JmessageLogin, LOCATION_SCALE};
 use crate::core::connector::{ChatId, MessageContent, RemoteMedia, SendFailure, SendOptions};
+use crate::network::jmessage::across;
 use crate::network::jmessage::report::ReportError;
 
 /// The Matrix content field a JMessage message's `extras` object is carried in, both ways.
@@ -186,9 +187,18 @@ impl JmessageLogin {
             .await?;
         let caption_txn = SendOptions::caption_txn_id(txn);
         let mut found = Found::default();
+        // A single chat's id names another app's user `username/appkey` (`across`).
+        let own_app = self.client.app_key();
+        let target_of = |m: &crate::network::jmessage::report::ReportedMessage| {
+            if m.target_type == "group" {
+                m.target_id.clone()
+            } else {
+                across::name(&m.target_id, m.target_appkey.as_deref(), own_app)
+            }
+        };
         for m in messages
             .iter()
-            .filter(|m| m.from_id == self.own && m.target_id == chat.id)
+            .filter(|m| m.from_id == self.own && target_of(m) == chat.id)
         {
             match m.extra_str(SendOptions::TXN_KEY) {
                 Some(t) if t == txn => found.main = Some(m.msg_id),

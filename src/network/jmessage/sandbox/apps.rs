@@ -10,8 +10,9 @@
 //!   carried out by the group's app ([`super::group_calls`]).
 //! - A socket picks its app by the `c_init` appkey, a REST call by its Basic auth.
 //! - Ids: each app hands out message, event and group ids in a space of its own
-//!   ([`ID_SPACE`], [`GID_SPACE`] apart), so ids stay unique across the service as they are on
-//!   the real one (a client drops a message whose id it saw already).
+//!   ([`ID_SPACE`], [`GID_SPACE`] apart), and uids ([`UID_SPACE`]), so ids stay unique across
+//!   the service as they are on the real one (a client drops a message whose id it saw
+//!   already, and the SDK keys conversations by uid).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -27,6 +28,9 @@ use crate::network::jmessage::across;
 pub const ID_SPACE: i64 = 10_000_000_000_000;
 /// How far apart the gids of two apps start.
 pub const GID_SPACE: i64 = 10_000_000;
+/// How far apart the uids of two apps start (the SDK keys conversations and profile times by
+/// `from_uid`, so two apps' users must not share one).
+pub const UID_SPACE: i64 = 1_000_000_000;
 
 /// Where a user named by an app lives.
 pub(super) enum Whose<'a> {
@@ -174,5 +178,20 @@ mod tests {
         let gb = b.create_group("bob", "b", "").unwrap();
         assert_ne!(ga, gb);
         assert!(b.has_group(gb) && !a.has_group(gb));
+        assert_ne!(a.uid_of("alice"), b.uid_of("bob"));
+        assert_eq!(a.uid_of("bob/appB"), b.uid_of("bob"));
+        // A sender is always the app's own user (a REST `from_id` naming another app's user
+        // is refused, not sent as him).
+        let content: crate::network::jmessage::wire::Content = serde_json::from_value(
+            serde_json::json!({"target_type": "single", "target_id": "alice", "from_id": "x",
+                "msg_type": "text", "msg_body": {"text": "hi"}}),
+        )
+        .unwrap();
+        assert!(a.send_single("bob/appB", content.clone()).is_err());
+        let mut to_b = content;
+        to_b.target_id = "bob".into();
+        to_b.target_appkey = Some("appB".into());
+        let (id, _) = a.send_single("alice", to_b).unwrap();
+        assert_eq!(b.pending_conversations("bob").1, vec![id]);
     }
 }

@@ -125,9 +125,11 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
     match name {
         event::ADD_FRIEND => Some(add_friend(sandbox, user, data)),
         event::DEL_FRIEND => {
-            let Some(target) = data["target_name"].as_str().filter(|t| !t.is_empty()) else {
-                return Some(fail(code::INVALID_PARAMETER, "target_name is required"));
+            let target = match friend_target(sandbox, data) {
+                Ok(t) => t,
+                Err(refused) => return Some(refused),
             };
+            let target = target.as_str();
             if !sandbox.has_user(target) {
                 return Some(fail(code::USER_NOT_EXIST, "user not exist"));
             }
@@ -195,10 +197,30 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
     }
 }
 
-fn add_friend(sandbox: &Sandbox, user: &str, data: &Value) -> Value {
+/// The `target_name` of a friend call, a user of this app: the sandbox keeps friendship
+/// within an app, so one of another app (`appkey`) is refused rather than taken for this
+/// app's user of the same name.
+fn friend_target(sandbox: &Sandbox, data: &Value) -> Result<String, Value> {
     let Some(target) = data["target_name"].as_str().filter(|t| !t.is_empty()) else {
-        return fail(code::INVALID_PARAMETER, "target_name is required");
+        return Err(fail(code::INVALID_PARAMETER, "target_name is required"));
     };
+    let appkey = data["appkey"].as_str().unwrap_or(&sandbox.cfg.app_key);
+    let named = sandbox.name_of(target, appkey);
+    if named.contains(across::SEPARATOR) {
+        return Err(fail(
+            code::INVALID_PARAMETER,
+            "friends across apps are not kept by the sandbox",
+        ));
+    }
+    Ok(named)
+}
+
+fn add_friend(sandbox: &Sandbox, user: &str, data: &Value) -> Value {
+    let target = match friend_target(sandbox, data) {
+        Ok(t) => t,
+        Err(refused) => return refused,
+    };
+    let target = target.as_str();
     if !sandbox.has_user(target) {
         return fail(code::USER_NOT_EXIST, "user not exist");
     }

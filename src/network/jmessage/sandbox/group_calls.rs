@@ -63,7 +63,17 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
         _ => None,
     };
     if let Some(home) = elsewhere {
-        return own_handle(&home, &home.name_of(user, own), name, data);
+        // Members the caller names bare are the caller's app's users: say so explicitly,
+        // so the group's app does not take them for its own.
+        let mut data = data.clone();
+        if let Some(list) = data["member_usernames"].as_array_mut() {
+            for m in list.iter_mut() {
+                if let Some(named) = across::from_json(m, own) {
+                    *m = across::to_json(&named, own);
+                }
+            }
+        }
+        return own_handle(&home, &home.name_of(user, own), name, &data);
     }
     let mut answer = own_handle(sandbox, user, name, data)?;
     if name == event::GET_GROUPS_LIST {

@@ -181,7 +181,7 @@ impl Sandbox {
     pub(super) fn group_json(&self, g: &Group) -> Value {
         json!({
             "gid": g.gid, "name": g.name, "desc": g.desc, "appkey": self.cfg.app_key,
-            "owner_username": g.owner, "flag": 0, "avatar": "",
+            "owner_username": across::split(&g.owner, &self.cfg.app_key).0, "flag": 0, "avatar": "",
             "max_member_count": 500, "ctime": g.ctime_ms / 1000, "mtime": g.mtime_ms / 1000,
         })
     }
@@ -266,7 +266,14 @@ impl Sandbox {
             }
             g.members.retain(|m| m != by);
             if g.owner == by {
-                if let Some(next) = g.members.first() {
+                // The next owner is a member of the group's own app when there is one (the
+                // group's `owner_username` is read with the group's `appkey`).
+                let next = g
+                    .members
+                    .iter()
+                    .find(|m| !m.contains(across::SEPARATOR))
+                    .or_else(|| g.members.first());
+                if let Some(next) = next {
                     g.owner = next.clone();
                 }
             }

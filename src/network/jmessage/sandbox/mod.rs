@@ -11,6 +11,7 @@
 //! message history ([`report`]). In memory.
 
 pub mod apps;
+pub mod faults;
 pub mod friends;
 pub mod group_calls;
 pub mod groups;

@@ -40,6 +40,9 @@ impl Sandbox {
     /// The time of `username`'s profile (seconds), when they ever set one: their messages'
     /// `sui_mtime`.
     pub fn profile_mtime(&self, username: &str) -> Option<i64> {
+        if let super::apps::Whose::There(app, user) = self.whose(username) {
+            return app.profile_mtime(user);
+        }
         let profiles = self.profiles.lock().unwrap_or_else(|p| p.into_inner());
         profiles.get(username).map(|p| p.mtime)
     }

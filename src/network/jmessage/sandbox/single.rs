@@ -22,9 +22,9 @@ impl Sandbox {
             ));
         }
         content.sui_mtime = self.profile_mtime(from);
-        // `from` is the logged-in user, of this app.
+        // `from` is the logged-in user (or a REST `from_id`): this app's, never another's.
         let from_uid = self
-            .uid_of(from)
+            .own_uid(from)
             .ok_or_else(|| Refusal::new(wire::code::USER_NOT_EXIST, "user not exist"))?;
         let own = self.cfg.app_key.clone();
         let target_app = content

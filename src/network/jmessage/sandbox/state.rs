@@ -104,6 +104,8 @@ pub struct Sandbox {
     /// This app's place in the federation: its ids start `space` × [`super::apps::ID_SPACE`]
     /// (gids × [`super::apps::GID_SPACE`]) above a lone app's.
     pub(super) space: std::sync::atomic::AtomicI64,
+    /// Markers of sends whose answers are withheld ([`super::faults`]); locked alone.
+    pub(super) withheld: Mutex<Vec<String>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -135,6 +137,7 @@ impl Sandbox {
             profiles: Mutex::new(HashMap::new()),
             peers: std::sync::RwLock::new(Vec::new()),
             space: std::sync::atomic::AtomicI64::new(0),
+            withheld: Mutex::new(Vec::new()),
         }
     }
 
@@ -143,7 +146,13 @@ impl Sandbox {
         if let Whose::There(app, user) = self.whose(username) {
             return app.uid_of(user);
         }
-        self.lock().users.get(username).map(|u| u.uid)
+        self.own_uid(username)
+    }
+
+    /// The uid of `username` of this app only (a sender, who must be this app's user).
+    pub(super) fn own_uid(&self, username: &str) -> Option<i64> {
+        let uid = self.lock().users.get(username).map(|u| u.uid)?;
+        Some(uid + self.id_space() * super::apps::UID_SPACE)
     }
 
     /// A fresh id from the message/event sequence (in this app's id space).

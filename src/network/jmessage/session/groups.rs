@@ -22,20 +22,25 @@ pub struct GroupInfo {
     pub name: String,
     /// `desc`.
     pub description: String,
-    /// The owner's username, when the server says (`owner_username`).
+    /// The owner, when the server says (`owner_username`, of the group's `appkey`), named as
+    /// [`across`] does.
     pub owner: Option<String>,
     /// Last change, seconds since the epoch (`mtime`), 0 when absent.
     pub mtime: i64,
 }
 
 impl GroupInfo {
-    /// Reads one group object; `None` without a numeric `gid`.
-    pub fn from_value(v: &Value) -> Option<Self> {
+    /// Reads one group object as a user of app `own_app` sees it; `None` without a numeric
+    /// `gid`.
+    pub fn from_value(v: &Value, own_app: &str) -> Option<Self> {
         Some(Self {
             gid: gid_of(&v["gid"])?,
             name: str_of(&v["name"]),
             description: str_of(&v["desc"]),
-            owner: v["owner_username"].as_str().map(str::to_owned),
+            owner: v["owner_username"]
+                .as_str()
+                .filter(|o| !o.is_empty())
+                .map(|o| across::name(o, v["appkey"].as_str(), own_app)),
             mtime: v["mtime"].as_i64().unwrap_or(0),
         })
     }
@@ -517,8 +522,15 @@ mod tests {
         }
         let (_, events, _) = drain(&mut s);
         assert!(events.is_empty(), "{events:?}");
-        assert!(GroupInfo::from_value(&json!({"gid": "12", "name": 5})).is_some());
-        assert!(GroupInfo::from_value(&json!({"name": "x"})).is_none());
+        assert!(GroupInfo::from_value(&json!({"gid": "12", "name": 5}), "k").is_some());
+        assert!(GroupInfo::from_value(&json!({"name": "x"}), "k").is_none());
+        let other = json!({"gid": 3, "owner_username": "carol", "appkey": "o"});
+        let info = GroupInfo::from_value(&other, "k").expect("a group");
+        assert_eq!(
+            info.owner.as_deref(),
+            Some("carol/o"),
+            "another app's group's owner"
+        );
         assert!(GroupMember::from_value(&json!({"username": ""}), "k").is_none());
     }
 }
