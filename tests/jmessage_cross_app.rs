@@ -3,7 +3,8 @@
 //! the sandbox, with our Rust client in the first: single text both ways (the SDK's
 //! `sendSingleMsg` with `appkey`), the other app's `bob` told apart from ours, read receipts
 //! and profiles across apps, a group of one app with a member of the other (events, member
-//! list, text both ways), no-disturb and the blacklist across apps, and recall both ways. Skipped (saying so) when the bundle is absent.
+//! list, text both ways), friends, no-disturb and the blacklist across apps, and recall both
+//! ways. Skipped (saying so) when the bundle is absent.
 
 #![cfg(feature = "jmessage")]
 
@@ -209,20 +210,48 @@ async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     alice.send_text("bob", "to our bob", None).await.unwrap();
-    // Friendship is kept within an app by the sandbox: refused, not taken for our bob.
-    match alice.add_friend(&bob_b_name, "hi").await {
-        Err(imbridge::network::jmessage::session::SendError::Rejected { code, .. }) => {
-            assert_eq!(
-                code,
-                imbridge::network::jmessage::wire::code::INVALID_PARAMETER
-            )
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    assert!(sb.sandbox.friend_invitations_of("bob").is_empty());
     bob_b
         .ok("delSingleBlacks", json!({"member_usernames": alice_of_a}))
         .await;
+
+    // Friends across apps: our invitation reaches him (not our bob), his accept makes both
+    // friend lists name the other with his app.
+    alice.add_friend(&bob_b_name, "hi B").await.unwrap();
+    let invited = bob_b
+        .event("eventNotification", |n| n["event_type"] == 5)
+        .await;
+    assert_eq!(
+        (
+            &invited["from_username"],
+            &invited["from_appkey"],
+            &invited["description"]
+        ),
+        (&json!("alice"), &json!(APP_KEY), &json!("hi B")),
+        "{invited}"
+    );
+    assert!(sb.sandbox.friend_invitations_of("bob").is_empty());
+    bob_b
+        .ok(
+            "acceptFriend",
+            json!({"target_name": "alice", "appkey": APP_KEY}),
+        )
+        .await;
+    let accepted = next(&mut alice_events, |e| match e {
+        SessionEvent::Friend(f) => Some(f),
+        _ => None,
+    })
+    .await;
+    assert_eq!(accepted.from, bob_b_name);
+    assert_eq!(alice.friend_list().await.unwrap(), vec![bob_b_name.clone()]);
+    let theirs = bob_b.ok("getFriendList", json!({})).await;
+    assert_eq!(
+        (
+            &theirs["friend_list"][0]["username"],
+            &theirs["friend_list"][0]["appkey"]
+        ),
+        (&json!("alice"), &json!(APP_KEY)),
+        "{theirs}"
+    );
 
     // Recall both ways: ours of the cross-app single message, theirs in our group.
     alice.retract(receipt.msg_id).await.unwrap();

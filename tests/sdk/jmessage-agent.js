@@ -181,8 +181,11 @@ function handle(cmd) {
     // Friends and the blacklist (the SDK's own argument names).
     case "addFriend":
       return settle(jim.addFriend({ target_name: cmd.target_name, why: cmd.why }));
-    case "acceptFriend":
-      return settle(jim.acceptFriend({ target_name: cmd.target_name }));
+    case "acceptFriend": {
+      const a = { target_name: cmd.target_name };
+      if (cmd.appkey) a.appkey = cmd.appkey; // a user of another app (cross-app)
+      return settle(jim.acceptFriend(a));
+    }
     case "declineFriend":
       return settle(jim.declineFriend({ target_name: cmd.target_name, why: cmd.why }));
     case "delFriend":

@@ -12,9 +12,12 @@
 //!   `get_black_list` → `{black_list: [{uid, username, appkey, nickname}]}`; a single message
 //!   to a user who blacklisted the sender is refused with 880207 (the Web SDK's error table,
 //!   docs.jiguang.cn/jmessage/client/im_errorcode_js: "user in blacklist / 用户被对方拉黑";
-//!   the mobile SDKs' TCP code is 803008) ([`Sandbox::blacklisted_by`]). A blacklist may
-//!   hold users of another app of the federation ([`super::apps`]); friendship does not
-//!   cross apps in the sandbox.
+//!   the mobile SDKs' TCP code is 803008) ([`Sandbox::blacklisted_by`]).
+//!
+//! Friends, invitations and blacklists may name users of another app of the federation
+//! (`appkey` beside the name, [`super::apps`]): each app keeps its own users' records, naming
+//! the other app's user `name/appkey`; an invitation waits in the invitee's app, and a
+//! friendship is written on both sides, each in its app.
 //!
 //! Unknown users are 880103; an answer with nothing pending, an invitation to oneself or to a
 //! friend 805002, removing a non-friend 805003 (sandbox choices). Kept with the groups
@@ -26,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::apps::Whose;
 use super::state::{now_ms, Sandbox};
 use crate::network::jmessage::across;
 use crate::network::jmessage::wire::{self, code, event, event_type};
@@ -140,8 +144,19 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
                     return Some(fail(code::NOT_FRIEND, "not friend"));
                 }
                 f.entry(user.to_owned()).or_default().remove(target);
-                f.entry(target.to_owned()).or_default().remove(user);
             }
+            sandbox.at_home(
+                target,
+                |app, t, me| {
+                    let mut book = app.book();
+                    book.friends
+                        .friends
+                        .entry(t.to_owned())
+                        .or_default()
+                        .remove(me);
+                },
+                user,
+            );
             let note = sandbox.friend_note(event_type::FRIEND_DELETED, user, 0, 0, "");
             sandbox.notify(&[target.to_owned()], &note);
             Some(ok())
@@ -197,22 +212,33 @@ pub(super) fn handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) ->
     }
 }
 
-/// The `target_name` of a friend call, a user of this app: the sandbox keeps friendship
-/// within an app, so one of another app (`appkey`) is refused rather than taken for this
-/// app's user of the same name.
+/// The `target_name` of a friend call with its `appkey` (another app's user, cross-app), as
+/// this app names them.
 fn friend_target(sandbox: &Sandbox, data: &Value) -> Result<String, Value> {
     let Some(target) = data["target_name"].as_str().filter(|t| !t.is_empty()) else {
         return Err(fail(code::INVALID_PARAMETER, "target_name is required"));
     };
-    let appkey = data["appkey"].as_str().unwrap_or(&sandbox.cfg.app_key);
-    let named = sandbox.name_of(target, appkey);
-    if named.contains(across::SEPARATOR) {
-        return Err(fail(
-            code::INVALID_PARAMETER,
-            "friends across apps are not kept by the sandbox",
-        ));
+    let appkey = data["appkey"]
+        .as_str()
+        .filter(|k| !k.is_empty())
+        .unwrap_or(&sandbox.cfg.app_key);
+    Ok(sandbox.name_of(target, appkey))
+}
+
+impl Sandbox {
+    /// Runs `f` on the app keeping the records of `name` (as this app names them: this app
+    /// or another of the federation), with `name` and this app's user `me` as that app names
+    /// them. Nothing for a user of an app not served. Call it with no lock held.
+    fn at_home(&self, name: &str, f: impl FnOnce(&Sandbox, &str, &str), me: &str) {
+        match self.whose(name) {
+            Whose::Here => f(self, name, me),
+            Whose::There(app, there) => {
+                let me_there = app.name_of(me, &self.cfg.app_key);
+                f(&app, there, &me_there)
+            }
+            Whose::Nowhere => {}
+        }
     }
-    Ok(named)
 }
 
 fn add_friend(sandbox: &Sandbox, user: &str, data: &Value) -> Value {
@@ -227,14 +253,22 @@ fn add_friend(sandbox: &Sandbox, user: &str, data: &Value) -> Value {
     let why = data["why"].as_str().unwrap_or_default().to_owned();
     let note = match data["from_type"].as_i64() {
         Some(wire::FRIEND_INVITE) => {
-            let mut book = sandbox.book();
+            let book = sandbox.book();
             let f = &book.friends;
             if target == user || f.friends.get(user).is_some_and(|s| s.contains(target)) {
                 return fail(code::FRIEND_REFUSED, "already friend or self");
             }
-            let pending = book.friends.invitations.entry(target.to_owned());
-            pending.or_default().insert(user.to_owned(), why.clone());
             drop(book);
+            // The invitation waits with the invitee, in their app.
+            sandbox.at_home(
+                target,
+                |app, t, me| {
+                    let mut book = app.book();
+                    let pending = book.friends.invitations.entry(t.to_owned());
+                    pending.or_default().insert(me.to_owned(), why.clone());
+                },
+                user,
+            );
             sandbox.friend_note(
                 event_type::FRIEND_INVITATION,
                 user,
@@ -255,11 +289,19 @@ fn add_friend(sandbox: &Sandbox, user: &str, data: &Value) -> Value {
                 f.entry(user.to_owned())
                     .or_default()
                     .insert(target.to_owned());
-                f.entry(target.to_owned())
-                    .or_default()
-                    .insert(user.to_owned());
             }
             drop(book);
+            if accept {
+                sandbox.at_home(
+                    target,
+                    |app, t, me| {
+                        let mut book = app.book();
+                        let f = &mut book.friends.friends;
+                        f.entry(t.to_owned()).or_default().insert(me.to_owned());
+                    },
+                    user,
+                );
+            }
             sandbox.friend_note(
                 event_type::FRIEND_INVITATION,
                 user,
