@@ -4,7 +4,8 @@
 //! become the group's name, introduction and members (bob's client hears each as a group
 //! tip); a power level of 50 for bob's ghost is refused in words in the Work group (it has
 //! no admins) and makes bob an admin of a Public group alice owns, where a level below
-//! `events_default` mutes him and an unmute on the IM side lets his ghost speak again.
+//! `events_default` mutes him and an unmute on the IM side lets his ghost speak again; a
+//! member muted before a group's portal exists is muted in the new room.
 
 #![cfg(feature = "tencent")]
 
@@ -280,6 +281,33 @@ async fn tencent_groups_managed_from_matrix() {
         t0,
         "demoted while muted: still muted, then back as a member"
     );
+
+    // A group whose member is muted before its portal exists: the new room shows carol's
+    // ghost muted (`ShutUpUntil` of the group's member list).
+    let qid = sb
+        .create_group(
+            "Public",
+            "",
+            "Quiet corner",
+            "alice",
+            &["bob".to_owned(), "carol".to_owned()],
+        )
+        .expect("another public group");
+    sb.set_mute("alice", &qid, "carol", 600)
+        .expect("carol muted for 10 min");
+    bob.send_group(&qid, vec![Elem::text("shh")], vec![])
+        .await
+        .expect("bob writes");
+    let quiet = mx
+        .accept_new_invite(&[mgmt.clone(), room.clone(), public.clone()])
+        .await;
+    mx.wait_body(&quiet, |b| b == "shh").await;
+    wait_levels(&mx, &quiet, &log, "carol's ghost muted", |pl| {
+        let ed = pl["events_default"].as_i64().unwrap_or(0);
+        pl["users"][CAROL_GHOST].as_i64().is_some_and(|l| l < ed)
+    })
+    .await;
+    say!(t0, "a member muted before the portal existed is muted in it");
     bridge.stop();
 }
 

@@ -172,10 +172,16 @@ pub async fn chat_info(client: &Client, group_id: &str) -> Result<ChatInfo, Send
         .and_then(Value::as_array)
         .and_then(|l| l.first())
         .ok_or_else(|| SendFailure::Permanent("get_group_info: no GroupInfo".into()))?;
-    info_of(info)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    info_of(info, now)
 }
 
-fn info_of(info: &Value) -> Result<ChatInfo, SendFailure> {
+/// A `GroupInfo` item read at `now` (unix seconds): members muted are those whose
+/// `ShutUpUntil` (unix seconds, the REST `get_group_info` member field) is still ahead, so a
+/// timed mute that ended while the bridge was away is not shown again.
+fn info_of(info: &Value, now: u64) -> Result<ChatInfo, SendFailure> {
     let code = info.get("ErrorCode").and_then(Value::as_i64).unwrap_or(0);
     if code != 0 {
         return Err(SendFailure::Permanent(format!(
@@ -188,16 +194,24 @@ fn info_of(info: &Value) -> Result<ChatInfo, SendFailure> {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let members: Vec<(String, String)> = info
+    let list = info
         .get("MemberList")
         .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let members: Vec<(String, String)> = list
+        .iter()
         .filter_map(|m| {
             let account = m.get("Member_Account").and_then(Value::as_str)?;
             let role = m.get("Role").and_then(Value::as_str).unwrap_or("Member");
             Some((account.to_owned(), role.to_owned()))
         })
+        .collect();
+    let muted: Vec<String> = list
+        .iter()
+        .filter(|m| m.get("ShutUpUntil").and_then(Value::as_u64).unwrap_or(0) > now)
+        .filter_map(|m| m.get("Member_Account").and_then(Value::as_str))
+        .map(str::to_owned)
         .collect();
     Ok(ChatInfo {
         name: s("Name"),
@@ -210,6 +224,7 @@ fn info_of(info: &Value) -> Result<ChatInfo, SendFailure> {
             .map(|(a, _)| a.clone())
             .collect(),
         owner: s("Owner_Account"),
+        muted,
         // A Community with topics holds its topics' rooms: it is a space.
         is_space: info.get("SupportTopic").and_then(Value::as_u64) == Some(1),
         ..ChatInfo::default()
@@ -383,13 +398,17 @@ mod tests {
         let info = info_of(
             &json!({"Name": "T", "Introduction": "", "Owner_Account": "a",
             "MemberList": [{"Member_Account": "a", "Role": "Owner"},
-                           {"Member_Account": "b", "Role": "Admin"}]}),
+                           {"Member_Account": "b", "Role": "Admin"},
+                           {"Member_Account": "c", "Role": "Member", "ShutUpUntil": 2000},
+                           {"Member_Account": "d", "Role": "Member", "ShutUpUntil": 900}]}),
+            1000,
         )
         .expect("info");
         assert_eq!(info.name.as_deref(), Some("T"));
         assert_eq!(info.topic, None);
-        assert_eq!(info.members, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(info.members, ["a", "b", "c", "d"]);
         assert_eq!(info.admins, vec!["b".to_owned()]);
-        assert!(info_of(&json!({"ErrorCode": 10010})).is_err());
+        assert_eq!(info.muted, ["c"], "d's mute is over");
+        assert!(info_of(&json!({"ErrorCode": 10010}), 1000).is_err());
     }
 }
