@@ -9,8 +9,8 @@
 # With --network tencent, the Tencent Cloud Chat sandbox (127.0.0.1:18090, users alice, bob
 # and demo) runs instead, state in .demo/tencent/ (the sandbox's in .demo/tencent/sandbox/).
 # With --network jmessage, the JiGuang JMessage sandbox (127.0.0.1:18100, users alice/alice-pw,
-# bob/bob-pw and carol/carol-pw) runs instead, state in .demo/jmessage/ (the sandbox's in
-# .demo/jmessage/sandbox/).
+# bob/bob-pw and carol/carol-pw, and dave/dave-pw of a second app for cross-app chats) runs
+# instead, state in .demo/jmessage/ (the sandbox's in .demo/jmessage/sandbox/).
 # Usage: scripts/demo.sh [--network easemob|tencent|jmessage]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,13 +122,19 @@ YAML
   fi
 elif [ "$network" = jmessage ]; then
   jm_app_key=demoappkey00000000000000
-  if [ ! -f "$demo/master.secret" ]; then
-    (umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/master.secret")
-  fi
+  # A second app of the same service, for a cross-app user (dave of that app).
+  jm_other_key=demootherappkey000000000
+  for f in master.secret other.secret; do
+    if [ ! -f "$demo/$f" ]; then
+      (umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/$f")
+    fi
+  done
   log "starting the JMessage sandbox on 127.0.0.1:$im_port"
   "$bin" sandbox jmessage --listen "127.0.0.1:$im_port" --app-key "$jm_app_key" \
     --master-secret "$(cat "$demo/master.secret")" --data "$demo/sandbox" \
-    --user alice:alice-pw --user bob:bob-pw --user carol:carol-pw 2>"$demo/sandbox.log" &
+    --cross-app "$jm_other_key:$(cat "$demo/other.secret")" \
+    --user alice:alice-pw --user bob:bob-pw --user carol:carol-pw \
+    --user "dave/$jm_other_key:dave-pw" 2>"$demo/sandbox.log" &
   sandbox_pid=$!
   if [ ! -f "$demo/bridge.yaml" ]; then
     cat >"$demo/bridge.yaml" <<YAML
@@ -257,6 +263,13 @@ elif [ "$network" = jmessage ]; then
        {"id":2,"op":"login","username":"bob","password":"bob-pw"}
        {"id":3,"op":"sendSingleMsg","target_username":"alice","content":"hi alice"}
      Replies show up in the agent as msgReceive events.
+  4. A user of another app of the service (cross-app): dave of $jm_other_key writes alice
+       curl -u $jm_other_key:\$(cat .demo/jmessage/other.secret) \\
+            -H 'Content-Type: application/json' http://127.0.0.1:$im_port/v1/messages \\
+            -d '{"version":1,"target_type":"single","from_type":"user","from_id":"dave",
+                 "target_id":"alice","target_appkey":"$jm_app_key","msg_type":"text",
+                 "msg_body":{"text":"hi from the other app"}}'
+     and appears as @jmessage_dave/$jm_other_key:localhost (pm dave/$jm_other_key too).
   Logs: .demo/jmessage/sandbox.log, .demo/jmessage/synapse/homeserver.log; Ctrl-C stops
   everything.
 
