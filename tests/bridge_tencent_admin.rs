@@ -307,7 +307,10 @@ async fn tencent_groups_managed_from_matrix() {
         pl["users"][CAROL_GHOST].as_i64().is_some_and(|l| l < ed)
     })
     .await;
-    say!(t0, "a member muted before the portal existed is muted in it");
+    say!(
+        t0,
+        "a member muted before the portal existed is muted in it"
+    );
     bridge.stop();
 }
 

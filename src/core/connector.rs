@@ -241,6 +241,23 @@ pub enum LoginState {
     UnknownError { reason: String },
 }
 
+/// The state in words for its user (`ping`, `list-logins`): `connected`, `disconnected for
+/// now (<reason>)`, …
+impl std::fmt::Display for LoginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("connecting"),
+            Self::Connected => f.write_str("connected"),
+            Self::TransientDisconnect { reason } => {
+                write!(f, "disconnected for now, reconnecting ({reason})")
+            }
+            Self::BadCredentials { reason } => write!(f, "bad credentials ({reason})"),
+            Self::LoggedOut { reason } => write!(f, "logged out ({reason})"),
+            Self::UnknownError { reason } => write!(f, "error ({reason})"),
+        }
+    }
+}
+
 impl LoginState {
     /// Every state's [`LoginState::kind`], in declaration order.
     pub const KINDS: [&'static str; 6] = [

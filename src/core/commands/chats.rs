@@ -79,9 +79,8 @@ pub(super) async fn sync(ctx: &Arc<Ctx>, room: &RoomId, sender: &UserId) {
         open_portal(ctx, &login, chat.clone()).await;
     }
     let text = match (chats.len(), new) {
-        (0, _) => "No chats to bring over: you have no contacts, groups or recent \
-                   conversations yet. A chat's room is created as soon as a message arrives, \
-                   or open one with `pm <user>`."
+        (0, _) => "The IM side lists no contacts or groups to bring over. Other chats get \
+                   their room as soon as a message arrives, or open one with `pm <user>`."
             .to_owned(),
         (n, 0) => format!("All {} already have rooms.", plural(n, "chat", "chats")),
         (n, k) => format!(

@@ -282,14 +282,14 @@ pub async fn on_message(ctx: &Arc<Ctx>, event: &MatrixEvent) {
         }
         "list-logins" => {
             let text = match ctx.login_of(sender).await {
-                Some(l) => format!("* {} — {:?}", l.remote_id, l.state().await),
+                Some(l) => format!("* {} — {}", l.remote_id, l.state().await),
                 None => "You are not logged in.".into(),
             };
             reply(ctx, room, &text).await
         }
         "ping" => {
             let text = match ctx.login_of(sender).await {
-                Some(l) => format!("Logged in as {}: {:?}", l.remote_id, l.state().await),
+                Some(l) => format!("Logged in as {}: {}.", l.remote_id, l.state().await),
                 None => "You are not logged in.".into(),
             };
             reply(ctx, room, &text).await

@@ -21,6 +21,11 @@ use crate::core::connector::{
 use crate::network::jmessage::client::{Client, ClientConfig, LinkState};
 use crate::network::jmessage::session::{EndReason, SessionConfig, SessionEvent};
 
+/// JMessage usernames as the IM REST register rules have them: a letter or digit, then
+/// letters, digits, `_ . - @` (at most 128 bytes; the 4-byte minimum is the connector's
+/// `register` check, not the login's).
+const USERNAME_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}";
+
 /// Flow id of the password login (the only one).
 pub const PASSWORD_FLOW: &str = "password";
 
@@ -192,7 +197,9 @@ impl LoginProcess for JmessageLoginProcess {
                     id: "username".into(),
                     name: "JMessage username".into(),
                     description: String::new(),
-                    pattern: None,
+                    // The register rules' characters (`across::valid_username`), so a command
+                    // typed at this prompt is not taken for a username.
+                    pattern: Some(USERNAME_PATTERN.into()),
                 },
                 LoginInputField {
                     field_type: LoginInputFieldType::Password,
@@ -225,6 +232,23 @@ impl LoginProcess for JmessageLoginProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_username_prompt_takes_usernames_not_commands() {
+        let field = LoginInputField {
+            field_type: LoginInputFieldType::Username,
+            id: "username".into(),
+            name: "JMessage username".into(),
+            description: String::new(),
+            pattern: Some(USERNAME_PATTERN.into()),
+        };
+        for ok in ["alice", "bob", "dev_fang", "a.b-c@d.e"] {
+            assert!(field.check(ok).is_ok(), "{ok}");
+        }
+        for bad in ["register alice whatever1", "_x", "bob/otherapp", "名字"] {
+            assert!(field.check(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn refused_logins_in_words() {
