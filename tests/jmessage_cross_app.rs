@@ -19,6 +19,15 @@ use imbridge::network::jmessage::session::{GroupEventKind, SessionEvent};
 use imbridge::network::jmessage::wire;
 use serde_json::json;
 
+/// The usernames of `gid`'s members as `client` reads them.
+async fn member_names(
+    client: &imbridge::network::jmessage::client::Client,
+    gid: i64,
+) -> Vec<String> {
+    let members = client.group_members(gid).await.expect("the member list");
+    members.into_iter().map(|m| m.username).collect()
+}
+
 #[tokio::test]
 async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
     let Some(bundle) = bundle() else { return };
@@ -122,13 +131,7 @@ async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
         (&list[1]["username"], &list[1]["appkey"]),
         (&json!("bob"), &json!(OTHER_APP_KEY))
     );
-    let names: Vec<String> = alice
-        .group_members(gid)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.username)
-        .collect();
+    let names = member_names(&alice, gid).await;
     assert_eq!(names, vec!["alice".to_owned(), bob_b_name.clone()]);
     let groups = bob_b.ok("getGroups", json!({})).await;
     assert_eq!(groups["group_list"][0]["gid"], gid);
@@ -139,13 +142,7 @@ async fn users_of_two_apps_chat_group_read_and_recall_across_apps() {
             json!({"gid": gid, "member_usernames": [{"username": "carol"}]}),
         )
         .await;
-    let names: Vec<String> = alice
-        .group_members(gid)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.username)
-        .collect();
+    let names = member_names(&alice, gid).await;
     assert_eq!(
         names.last(),
         Some(&format!("carol/{OTHER_APP_KEY}")),

@@ -177,14 +177,9 @@ fn own_handle(sandbox: &Sandbox, user: &str, name: &str, data: &Value) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::jmessage::sandbox::SandboxConfig;
 
     fn sandbox() -> Sandbox {
-        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
-        for u in ["alice", "bob", "carol"] {
-            sb.register(u, "pw");
-        }
-        sb
+        Sandbox::with_users_for_tests(&["alice", "bob", "carol"])
     }
 
     #[test]

@@ -94,7 +94,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::network::jmessage::sandbox::SandboxConfig;
     use crate::network::jmessage::wire::Content;
 
     fn text(t: &str) -> Content {
@@ -104,11 +103,7 @@ mod tests {
     }
 
     fn sandbox() -> Sandbox {
-        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
-        for u in ["alice", "bob", "carol"] {
-            sb.register(u, "pw");
-        }
-        sb
+        Sandbox::with_users_for_tests(&["alice", "bob", "carol"])
     }
 
     #[test]

@@ -508,6 +508,19 @@ impl Sandbox {
     }
 }
 
+/// A lone app `key` (masterSecret `secret`) with `users` registered (password `pw`), for
+/// the sandbox's unit tests.
+#[cfg(test)]
+impl Sandbox {
+    pub(super) fn with_users_for_tests(users: &[&str]) -> Self {
+        let sb = Sandbox::new(SandboxConfig::new("key", "secret"));
+        for u in users {
+            sb.register(u, "pw");
+        }
+        sb
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
